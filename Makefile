@@ -1,0 +1,40 @@
+# smartlib-edge: the README's two commands are `make demo` and `make test`.
+# Both do the whole set-up first (Debian packages as root, .venv, pip install -e .[dev]).
+
+PY      := .venv/bin/python
+PYTEST  := $(PY) -m pytest
+FUZZ_N  ?= 1000000
+
+.PHONY: setup demo test check pytest fuzz bench soak screenshots clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m smartlib.cli demo
+
+test: setup check pytest
+
+check: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	.venv/bin/lint-imports
+
+# pytest exits 5 when it collected no tests; make treats any non-zero exit as failure.
+pytest: setup
+	$(PYTEST) -q
+
+fuzz: setup
+	$(PYTEST) -q -m fuzz --fuzz-count=$(FUZZ_N) -p no:randomly
+
+bench: setup
+	$(PY) -m smartlib.cli bench all
+
+soak: setup
+	$(PYTEST) -q -m soak --soak-seconds=600
+
+screenshots: setup
+	$(PY) -m kiosk_ui.screenshots docs/screenshots
+
+clean:
+	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

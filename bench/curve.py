@@ -1,0 +1,130 @@
+"""Cost curve: how the cost grows with the work.
+
+* **Cache size** 10k, 100k and 1M items (``--quick``: 10k and 100k): bulk load through
+  ``CacheRepository`` (per item, next to raw ``sqlite3.executemany`` on the same rows in
+  the same run) and a gate-style decision look-up (``cache.item`` + ``is_on_loan``, per
+  look-up, next to a raw SQLite point look-up on the same file).
+* **Stack size** 1, 5, 10 and 20 tags on the pad: an inventory plus 8 blocks read from each
+  tag through ``FeigReader`` over a pty at 38400 baud (wall time per tag, next to the
+  simulator's modelled floor: the physical serial + air time).
+
+A flat cost per item or per tag as the work grows means no hidden super-linear step.
+Targets: every ratio against its reference <= 3 (cache) and <= 1.2 (stack)."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import emit, parse_args, target
+from drivers.feig.reader import FeigReader
+from edge.store import open_store
+from edge.store.schema import MIGRATIONS
+from hardware_sim.feig_device import FeigReaderDevice
+from hardware_sim.field import SimField
+from hardware_sim.tag import SimTag, random_uid
+
+
+def _rows(n: int):
+    for i in range(n):
+        yield (f"3{i:09d}", f"Tài liệu số {i}", 1, 100_000 + i % 1000, 1, "MAIN")
+
+
+def cache_point(n: int, lookups: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-curve-") as tmp:
+        raw_path, store_path = Path(tmp) / "raw.db", Path(tmp) / "store.db"
+        conn = sqlite3.connect(raw_path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        for stmt in MIGRATIONS[0].split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        t = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO items (item_id, title, usage, value, parts, location) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", _rows(n))
+        conn.execute("COMMIT")
+        raw_load = time.perf_counter() - t
+        rng = random.Random(n)
+        keys = [f"3{rng.randrange(n):09d}" for _ in range(lookups)]
+        t = time.perf_counter()
+        for k in keys:
+            conn.execute("SELECT * FROM items WHERE item_id = ?", (k,)).fetchone()
+            conn.execute("SELECT 1 FROM loans WHERE item_id = ?", (k,)).fetchone()
+        raw_lookup = time.perf_counter() - t
+        conn.close()
+        with open_store(store_path) as store:
+            t = time.perf_counter()
+            store.cache.bulk_load("items", _rows(n))
+            load = time.perf_counter() - t
+            t = time.perf_counter()
+            for k in keys:
+                store.cache.item(k)
+                store.cache.is_on_loan(k)
+            lookup = time.perf_counter() - t
+    return {"load_us_per_item": round(load / n * 1e6, 3),
+            "raw_load_us_per_item": round(raw_load / n * 1e6, 3),
+            "load_ratio": round(load / raw_load, 3),
+            "lookup_us": round(lookup / lookups * 1e6, 2),
+            "raw_lookup_us": round(raw_lookup / lookups * 1e6, 2),
+            "lookup_ratio": round(lookup / raw_lookup, 3)}
+
+
+def stack_point(tags: int, rounds: int) -> dict[str, float]:
+    field = SimField()
+    rng = random.Random(tags)
+    for i in range(tags):
+        field.place(SimTag.from_item(f"9100{i:04d}", uid=random_uid(rng)), "pad")
+    device = FeigReaderDevice(field, ["pad"], baudrate=38400, timing=True).start(tcp=False)
+    try:
+        assert device.pty_path is not None
+        with FeigReader(device.pty_path, baudrate=38400, timeout_s=1.0) as reader:
+            reader.inventory()
+            device.floor.reset()
+            t0 = time.perf_counter()
+            for _ in range(rounds):
+                found = reader.inventory()
+                assert len(found) == tags, (len(found), tags)
+                for item in found:
+                    reader.read_blocks(item.uid, 0, 8)
+            wall = time.perf_counter() - t0
+        floor = device.floor.snapshot().total_s
+    finally:
+        device.stop()
+    return {"ms_per_tag": round(wall / rounds / tags * 1000, 3),
+            "floor_ms_per_tag": round(floor / rounds / tags * 1000, 3),
+            "ratio": round(wall / floor, 4)}
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
+    stacks = (1, 5, 10, 20)
+    rounds = 2 if args.quick else 10
+    lookups = 2_000 if args.quick else 20_000
+    figures: dict[str, float] = {}
+    targets = []
+    for n in sizes:
+        label = f"{n // 1000}k" if n < 1_000_000 else "1m"
+        for k, v in cache_point(n, lookups).items():
+            figures[f"cache_{label}_{k}"] = v
+        targets.append(target(f"cache_{label}_lookup_ratio", figures[f"cache_{label}_lookup_ratio"],
+                              "<=", 3.0, reference="raw SQLite point look-ups, same file size"))
+        targets.append(target(f"cache_{label}_load_ratio", figures[f"cache_{label}_load_ratio"],
+                              "<=", 1.25, reference="raw sqlite3.executemany, same rows"))
+    for tags in stacks:
+        for k, v in stack_point(tags, rounds).items():
+            figures[f"stack_{tags}_{k}"] = v
+        targets.append(target(f"stack_{tags}_ratio", figures[f"stack_{tags}_ratio"], "<=", 1.2,
+                              reference="the simulator's modelled floor in the same run"))
+    emit("curve", figures, targets, cache_sizes=list(sizes), stack_sizes=list(stacks),
+         rounds=rounds, lookups=lookups)
+
+
+if __name__ == "__main__":
+    main()

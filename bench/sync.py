@@ -1,0 +1,389 @@
+"""Bench of the sync path: the MQTT leg and the drain into the demo ILS, each next to raw.
+
+* ``mqtt_leg``: journaled outbox rows → agent → broker PUBACK (rows marked ``sent``), in
+  messages per second, next to a raw paho QoS 1 publish loop of the same payloads on the
+  same broker in the same run. Target: >= 0.5x raw.
+* ``drain``: queued offline transactions (checkout then checkin of each item) drained by
+  the agent (in this process) and a gateway (``smartlib gateway run``, its own process, as
+  in production) into the demo ILS (``smartlib sim ils serve``, its own process) until
+  every result is back in the edge store, in transactions per second, next to a raw SIP2
+  client loop doing the same operations on the same ILS process first. Target: >= 0.8x raw.
+
+* ``result_to_edge``: a result arriving at the agent (paho's ``on_message``) until the
+  edge's ``outbox.wait_for_result`` returns (another store connection, woken by the
+  doorbell), p50/p99 in ms. Target (issue 9): p99 <= 20 ms.
+* ``delta_to_gate``: a kiosk journals an online checkout; the gateway applies it and sends
+  the delta; the time until the loan is in a second edge's (a gate's) cache, p50/p99 in
+  ms, measured from the journal append (so it includes the whole round trip) and from
+  the kiosk's result. Target (issue 9): p99 <= 1000 ms.
+
+Prints one JSON line. ``--quick`` runs a few seconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import emit, parse_args, target
+
+FIRST_ITEM = 30000200
+PATRON = "2000001"
+SMARTLIB = Path(sys.executable).with_name("smartlib")
+
+
+def _broker():
+    from tests.support.mosquitto import MosquittoBroker
+
+    return MosquittoBroker().start()
+
+
+def raw_paho(port: int, payloads: list[bytes]) -> float:
+    import paho.mqtt.client as mqtt
+
+    done = threading.Event()
+    acked = [0]
+
+    def on_publish(*_a: object) -> None:
+        acked[0] += 1
+        if acked[0] == len(payloads):
+            done.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw", protocol=mqtt.MQTTv5)
+    c.max_inflight_messages_set(500)
+    c.on_publish = on_publish
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    t0 = time.perf_counter()
+    for p in payloads:
+        c.publish("smartlib/v1/bench/raw/tx", p, qos=1)
+    done.wait(120)
+    dt = time.perf_counter() - t0
+    c.disconnect()
+    c.loop_stop()
+    return len(payloads) / dt
+
+
+def _settings(tmp: Path, port: int, ils_port: int | None = None, device: str = "kiosk-01",
+              role: str = "kiosk"):
+    from smartlib.config import load_settings
+
+    return load_settings(None, site={"id": "bench"}, device={"id": device, "role": role},
+                         broker={"host": "127.0.0.1", "port": port},
+                         store={"path": str(tmp / f"edge-{device}.db")},
+                         ils={"host": "127.0.0.1", "port": ils_port or 1, "user": "kiosk01",
+                              "password": "s3cret", "institution": "VNLIB", "pool_size": 4},
+                         gateway={"ledger": f"sqlite:///{tmp / 'ledger.db'}", "sites": ["bench"]})
+
+
+def agent_leg(tmp: Path, port: int, n: int) -> tuple[float, bytes]:
+    from edge.store import open_store
+    from sync.agent.service import AgentTuning, SyncAgent
+
+    settings = _settings(tmp, port)
+    store = open_store(settings.store.path)
+    with store.transaction():
+        for i in range(n):
+            store.outbox.append("checkout", {}, item_id=str(FIRST_ITEM + i), patron_ref=PATRON,
+                                offline=True, ring=False)
+    sample = store.outbox.next_sendable(1)[0]
+    store.close()
+    agent = SyncAgent.from_settings(settings, AgentTuning(window=500, max_awaiting=n + 1,
+                                                          resend_after_s=600))
+    t0 = time.perf_counter()
+    agent.start()
+    while agent.stats.acked < n:  # in-memory count: polling the database would steal CPU
+        time.sleep(0.005)
+    dt = time.perf_counter() - t0
+    agent.stop()
+    sent = agent.store.outbox.backlog().by_state.get("sent", 0)
+    assert sent == n, f"only {sent} of {n} rows marked sent"
+    agent.store.close()
+    from sync.messages import TransactionRequest, encode
+
+    payload = encode(TransactionRequest(key=sample.key, kind="checkout", site="bench",
+                                        device="kiosk-01", patron=PATRON, item=sample.item_id,
+                                        created_at=sample.created_at, offline=True))  # type: ignore[arg-type]
+    return n / dt, payload
+
+
+class IlsProcess:
+    """The demo ILS in its own process (``smartlib sim ils serve``), as a real ILS would be.
+
+    Both the raw SIP2 loop and the drain talk to this same process, so neither shares the
+    ILS's interpreter (GIL) with the code measured.
+    """
+
+    def __init__(self, db: Path) -> None:
+        import json
+        import subprocess
+
+        self.proc = subprocess.Popen([str(SMARTLIB), "sim", "ils", "serve", "--port", "0",
+                                      "--db", str(db)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.port = int(json.loads(line)["port"])
+        self.db = db
+
+    def duplicate_count(self) -> int:
+        import sqlite3
+
+        from hardware_sim.ils.circulation import Circulation
+
+        conn = sqlite3.connect(self.db)
+        conn.row_factory = sqlite3.Row
+        try:
+            return Circulation(conn).duplicate_count()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+def raw_sip2(port: int, n_items: int) -> float:
+    from sync.sip2.client import Sip2Client
+
+    c = Sip2Client("127.0.0.1", port, user="kiosk01", password="s3cret", institution="VNLIB",
+                   location="MAIN", keepalive=False)
+    c.connect()
+    t0 = time.perf_counter()
+    for i in range(n_items):
+        item = str(FIRST_ITEM + i)
+        c.checkout(PATRON, item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
+        c.checkin(item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
+    dt = time.perf_counter() - t0
+    c.close()
+    return 2 * n_items / dt
+
+
+def _gateway_toml(tmp: Path, port: int, ils_port: int) -> Path:
+    path = tmp / "gateway.toml"
+    path.write_text(f"""[site]
+id = "bench"
+[device]
+id = "gw-bench"
+role = "gateway"
+[broker]
+host = "127.0.0.1"
+port = {port}
+[ils]
+host = "127.0.0.1"
+port = {ils_port}
+user = "kiosk01"
+password = "s3cret"
+institution = "VNLIB"
+location = "MAIN"
+pool_size = 4
+[gateway]
+ledger = "sqlite:///{tmp / 'ledger.db'}"
+sites = ["bench"]
+""")
+    return path
+
+
+def drain(tmp: Path, port: int, ils_port: int, n_items: int) -> float:
+    """Agent in this process, gateway in its own (``smartlib gateway run``), ILS in its own."""
+    import subprocess
+
+    from edge.store import open_store
+    from sync.agent.service import AgentTuning, SyncAgent
+
+    settings = _settings(tmp, port, ils_port, device="kiosk-02")
+    store = open_store(settings.store.path)
+    with store.transaction():
+        for i in range(n_items):
+            for kind in ("checkout", "checkin"):
+                store.outbox.append(kind, {}, item_id=str(FIRST_ITEM + i), patron_ref=PATRON,
+                                    offline=True, ring=False)
+    log = (tmp / "gateway.log").open("wb")
+    gw = subprocess.Popen([str(SMARTLIB), "gateway", "run", "--config",
+                           str(_gateway_toml(tmp, port, ils_port))], stdout=log, stderr=log)
+    try:
+        time.sleep(1.0)  # connected and subscribed (its session then keeps what we send)
+        agent = SyncAgent.from_settings(settings, AgentTuning(window=500, max_awaiting=5000,
+                                                              publish_ops=False,
+                                                              snapshot_on_empty_cache=False))
+        t0 = time.perf_counter()
+        agent.start()
+        total = 2 * n_items
+        while agent.stats.results < total or store.outbox.backlog().open > 0:
+            time.sleep(0.01 if agent.stats.results >= total else 0.05)
+        dt = time.perf_counter() - t0
+        agent.stop()
+        agent.store.close()
+    finally:
+        gw.terminate()
+        gw.wait(30)
+        log.close()
+        store.close()
+    return 2 * n_items / dt
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def result_to_edge(tmp: Path, port: int, n: int) -> list[float]:
+    """ms from the agent's receive of a result to the edge's ``wait_for_result`` return."""
+    import json
+
+    from edge.store import open_store
+    from sync import topics
+    from sync.agent.service import AgentTuning, SyncAgent
+    from sync.messages import TransactionResult, encode
+    from tests.sync.gateway.harness import MqttProbe
+
+    settings = _settings(tmp, port, device="kiosk-04")
+    edge = open_store(settings.store.path)
+    agent = SyncAgent.from_settings(settings, AgentTuning(resend_after_s=600, publish_ops=False,
+                                                          snapshot_on_empty_cache=False))
+    received: dict[str, float] = {}
+    inner = agent.client.on_message
+
+    def on_message(c: object, u: object, msg: object) -> None:
+        received[json.loads(msg.payload)["key"]] = time.perf_counter()  # type: ignore[attr-defined]
+        inner(c, u, msg)  # type: ignore[misc]
+
+    agent.client.on_message = on_message
+    agent.start()
+    probe = MqttProbe(port, client_id="bench-gateway-stand-in")
+    probe.wait_connected()
+    agent.connected.wait(10)
+    out: list[float] = []
+    try:
+        for i in range(n):
+            e = edge.outbox.append("checkout", {}, item_id=str(FIRST_ITEM + i), patron_ref=PATRON)
+            key = str(e.key)
+            res = TransactionResult(key=key, kind="checkout", site="bench", device="kiosk-04",
+                                    status="applied", ok=True, item=e.item_id, patron=PATRON)
+            got: list[float] = []
+            waiter = threading.Thread(target=lambda k=key, g=got: (
+                edge.outbox.wait_for_result(k, 10), g.append(time.perf_counter())))
+            waiter.start()
+            time.sleep(0.002)  # the edge is waiting before the result comes
+            probe.client.publish(topics.result("bench", "kiosk-04"), encode(res), qos=1)
+            waiter.join(15)
+            if got and key in received:
+                out.append((got[0] - received[key]) * 1000)
+    finally:
+        probe.close()
+        agent.stop()
+        agent.store.close()
+        edge.close()
+    return out
+
+
+def delta_to_gate(tmp: Path, port: int, ils_port: int, n: int, first: int) -> tuple[list[float], list[float]]:
+    """ms from a kiosk's journal append (and from its result) to the loan in a gate's cache."""
+    import subprocess
+
+    from edge.store import open_store
+    from sync.agent.service import AgentTuning, SyncAgent
+
+    tuning = AgentTuning(publish_ops=False, snapshot_on_empty_cache=False)
+    ks, gs = _settings(tmp, port, ils_port, device="kiosk-05"), _settings(
+        tmp, port, ils_port, device="gate-05", role="gate")
+    kiosk, gate = open_store(ks.store.path), open_store(gs.store.path)
+    log = (tmp / "gateway-delta.log").open("wb")
+    gw = subprocess.Popen([str(SMARTLIB), "gateway", "run", "--config",
+                           str(_gateway_toml(tmp, port, ils_port))], stdout=log, stderr=log)
+    agents = [SyncAgent.from_settings(ks, tuning), SyncAgent.from_settings(gs, tuning)]
+    from_journal: list[float] = []
+    from_result: list[float] = []
+    try:
+        for a in agents:
+            a.start()
+            a.connected.wait(10)
+        time.sleep(1.0)  # the gateway is connected and subscribed
+        bell = gate.doorbell("edge")
+        for i in range(n):
+            item = str(first + i)
+            t0 = time.perf_counter()
+            e = kiosk.outbox.append("checkout", {}, item_id=item, patron_ref=PATRON, offline=True)
+            t_res: list[float] = []
+            waiter = threading.Thread(target=lambda k=str(e.key), t=t_res: (
+                kiosk.outbox.wait_for_result(k, 10), t.append(time.perf_counter())))
+            waiter.start()
+            deadline = t0 + 10
+            while gate.cache.loan(item) is None and time.perf_counter() < deadline:
+                bell.wait(0.002)
+            t_gate = time.perf_counter()
+            waiter.join(15)
+            if gate.cache.loan(item) is not None and t_res:
+                from_journal.append((t_gate - t0) * 1000)
+                from_result.append(max(0.0, t_gate - t_res[0]) * 1000)
+    finally:
+        for a in agents:
+            a.stop()
+            a.store.close()
+        gw.terminate()
+        gw.wait(30)
+        log.close()
+        kiosk.close()
+        gate.close()
+    return from_journal, from_result
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "sync bench")
+    n_mqtt = 2000 if args.quick else 20000
+    n_items = 300 if args.quick else 5000
+    from hardware_sim.ils.data import open_demo_db
+
+    tmp = Path(tempfile.mkdtemp(prefix="smartlib-bench-sync-"))
+    broker = _broker()
+    ils = None
+    try:
+        ours, payload = agent_leg(tmp, broker.port, n_mqtt)
+        raw = raw_paho(broker.port, [payload] * n_mqtt)
+        open_demo_db(tmp / "ils.db").close()
+        ils = IlsProcess(tmp / "ils.db")
+        raw_tx = raw_sip2(ils.port, n_items)
+        drain_tx = drain(tmp, broker.port, ils.port, n_items)
+        lat = result_to_edge(tmp, broker.port, 50 if args.quick else 300)
+        dj, dr = delta_to_gate(tmp, broker.port, ils.port, 10 if args.quick else 50,
+                               FIRST_ITEM + n_items + 10)
+        ils.stop()
+        dups = ils.duplicate_count()
+        ils = None
+    finally:
+        if ils is not None:
+            ils.stop()
+        broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    figures = {
+        "mqtt_leg_msgs_per_s": round(ours, 1), "raw_paho_qos1_msgs_per_s": round(raw, 1),
+        "mqtt_leg_ratio": round(ours / raw, 3), "mqtt_messages": n_mqtt,
+        "drain_tx_per_s": round(drain_tx, 1), "raw_sip2_tx_per_s": round(raw_tx, 1),
+        "drain_ratio": round(drain_tx / raw_tx, 3), "drain_transactions": 2 * n_items,
+        "drain_duplicates": dups,
+        "result_to_edge_ms_p50": round(_pct(lat, 0.5), 2),
+        "result_to_edge_ms_p99": round(_pct(lat, 0.99), 2), "result_to_edge_samples": len(lat),
+        "delta_to_gate_ms_p50": round(_pct(dj, 0.5), 1),
+        "delta_to_gate_ms_p99": round(_pct(dj, 0.99), 1),
+        "delta_to_gate_after_result_ms_p50": round(_pct(dr, 0.5), 1),
+        "delta_to_gate_samples": len(dj),
+    }
+    emit("sync", figures, [
+        target("mqtt_leg_ratio", figures["mqtt_leg_ratio"], ">=", 0.5, "raw paho QoS 1 publish"),
+        target("drain_ratio", figures["drain_ratio"], ">=", 0.8, "raw SIP2 client loop"),
+        target("result_to_edge_ms_p99", figures["result_to_edge_ms_p99"], "<=", 20,
+               "issue 9: the edge sees a result within 20 ms of its arrival at the agent"),
+        target("delta_to_gate_ms_p99", figures["delta_to_gate_ms_p99"], "<=", 1000,
+               "issue 9: a delta reaches a second edge within 1 s (from the kiosk's journal)"),
+    ], quick=bool(args.quick))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""``smartlib tag``: decode and encode library tag data from the command line.
+
+Uses click only (drivers may not import smartlib). Its JSON output is a contract: the keys
+are ``drivers.tags.model.JSON_KEYS``. Other modules add ``program`` and ``read`` below.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from drivers.errors import TagFormatError
+from drivers.tags import ItemTagData, decode_tag, encode_tag
+
+
+@click.group(name="tag")
+def tag() -> None:
+    """Decode and encode ISO 28560 / RFID501 library tag data."""
+
+
+@tag.command()
+@click.argument("hex_data", metavar="HEX")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "iso28560-3", "iso28560-2", "rfid501"]))
+@click.option("--reversed-blocks", is_flag=True, help="The 4-byte blocks are byte-reversed.")
+@click.option("--dsfid", type=str, default=None, help="The tag's DSFID (hex, e.g. 06).")
+@click.option("--lenient", is_flag=True, help="Print what decodes, with problems; exit 0.")
+@click.option("--explain", is_flag=True, help="Also print detected_by and reversed_blocks.")
+def decode(hex_data: str, fmt: str, reversed_blocks: bool, dsfid: str | None, lenient: bool,
+           explain: bool) -> None:
+    """Decode tag user memory given as HEX (spaces allowed); print one JSON object."""
+    try:
+        memory = bytes.fromhex(hex_data.replace(":", " "))
+        dsfid_value = int(dsfid, 16) if dsfid is not None else None
+    except ValueError as exc:
+        click.echo(f"error: not hexadecimal: {exc}", err=True)
+        sys.exit(2)
+    try:
+        data = decode_tag(memory, dsfid=dsfid_value, fmt=fmt,
+                          reversed_blocks=True if reversed_blocks else None, lenient=lenient)
+    except TagFormatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    out = data.to_json_dict()
+    if explain:
+        out["detected_by"] = data.detected_by
+        out["reversed_blocks"] = data.reversed_blocks
+    click.echo(json.dumps(out, ensure_ascii=False))
+
+
+@tag.command()
+@click.option("--item", "item_id", required=True, help="Primary item identifier.")
+@click.option("--isil", default="", help="Owner ISIL, e.g. VN-HN0001 (or just HN0001).")
+@click.option("--country", default="VN", show_default=True, help="Owner country (ISO 3166).")
+@click.option("--parts", default=1, show_default=True, type=int, help="Parts in the item.")
+@click.option("--part", default=1, show_default=True, type=int, help="This part's number.")
+@click.option("--type-of-usage", default=1, show_default=True, type=int)
+@click.option("--format", "fmt", default="iso28560-3", show_default=True,
+              type=click.Choice(["iso28560-3", "iso28560-2"]))
+@click.option("--blocks", default=None, type=int, help="Pad to this many 4-byte blocks.")
+def encode(item_id: str, isil: str, country: str, parts: int, part: int, type_of_usage: int,
+           fmt: str, blocks: int | None) -> None:
+    """Print the user-memory image for an item as hex."""
+    item = ItemTagData(primary_item_id=item_id, parts_in_item=parts, part_number=part,
+                       type_of_usage=type_of_usage, country=country, isil=isil)
+    try:
+        image = encode_tag(item, fmt=fmt, blocks=blocks)
+    except TagFormatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(image.hex().upper())
+
+from drivers.station import program, read  # noqa: E402  (the tagging station's commands)
+
+tag.add_command(program)
+tag.add_command(read)

@@ -1,0 +1,1 @@
+"""FEIG OBID ISC host protocol: codec and reader."""

@@ -1,0 +1,24 @@
+"""PC/SC card readers (pyscard): ATR parsing, APDUs, patron identity.
+
+Public API: :class:`PcscCardReader` behind the :class:`CardReader` interface, its events,
+:class:`PatronIdentityRule`, and the sans-IO :func:`parse_atr` and APDU builders.
+"""
+
+from drivers.credential import PatronCredential
+from drivers.pcsc.atr import Atr, CardKind, StorageCardInfo, parse_atr
+from drivers.pcsc.events import (
+    CardEvent,
+    CardInserted,
+    CardLeft,
+    CardUnreadable,
+    ReaderAttached,
+    ReaderDetached,
+)
+from drivers.pcsc.identity import PatronIdentityRule, format_uid
+from drivers.pcsc.reader import CardReader, PcscCardReader
+
+__all__ = [
+    "Atr", "CardEvent", "CardInserted", "CardKind", "CardLeft", "CardReader", "CardUnreadable",
+    "PatronCredential", "PatronIdentityRule", "PcscCardReader", "ReaderAttached",
+    "ReaderDetached", "StorageCardInfo", "format_uid", "parse_atr",
+]

@@ -1,0 +1,22 @@
+"""Library tag data: ISO 15693 memory, ISO 28560-2/-3, RFID501, security states. Pure, no I/O.
+
+Public API (other packages code against these names)::
+
+    decode_tag(memory, *, dsfid=None, fmt="auto", reversed_blocks=None, lenient=False) -> TagData
+    encode_tag(item, *, fmt="iso28560-3", block_size=4, blocks=None) -> bytes
+    ItemTagData, TagData, TagMemory, SecurityPolicy, SecurityState,
+    blocks_from_bytes, bytes_from_blocks, crc16_iso28560
+"""
+
+from drivers.tags.codec import decode_tag, encode_tag
+from drivers.tags.crc import crc16_iso28560
+from drivers.tags.iso28560_2 import DSFID as DSFID_ISO28560_2
+from drivers.tags.memory import TagMemory, blocks_from_bytes, bytes_from_blocks, reverse_blocks
+from drivers.tags.model import ItemTagData, TagData, usage_name
+from drivers.tags.security import SecurityPolicy, SecurityState, SecurityWrite
+
+__all__ = [
+    "DSFID_ISO28560_2", "ItemTagData", "SecurityPolicy", "SecurityState", "SecurityWrite",
+    "TagData", "TagMemory", "blocks_from_bytes", "bytes_from_blocks", "crc16_iso28560",
+    "decode_tag", "encode_tag", "reverse_blocks", "usage_name",
+]

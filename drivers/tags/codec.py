@@ -1,0 +1,189 @@
+"""Format detection and the public entry points ``decode_tag`` / ``encode_tag``. Pure.
+
+Auto-detection rules, in order (the first that fits decides and is named in
+``TagData.detected_by``); each is tried in the given block order, then reversed (4-byte
+blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is fixed:
+
+1. ``version+crc``: version nibble 1 or 2 and a valid ISO 28560-3 CRC.
+2. ``dsfid``: the DSFID is 0x06 (ISO 28560-2) and the data objects parse.
+3. ``rfid501-marker``: byte 0 is 0x04, byte 2 is 0 and the item id is printable.
+4. ``oid-plausibility``: the first precursor is relative OID 1 and all objects parse.
+5. ``version (crc failed)``: version nibble 1 or 2 but the CRC is wrong -- decoded as
+   ISO 28560-3, which in strict mode raises the CRC error.
+
+Must not do: I/O. Only ``TagFormatError`` ever leaves ``decode_tag``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drivers.errors import TagFormatError
+from drivers.tags import iso28560_2, iso28560_3, rfid501
+from drivers.tags._report import Problems, printable
+from drivers.tags.memory import reverse_blocks
+from drivers.tags.model import ItemTagData, TagData, usage_name
+
+FORMATS = ("auto", iso28560_3.FORMAT, iso28560_2.FORMAT, rfid501.FORMAT)
+ENCODE_FORMATS = (iso28560_3.FORMAT, iso28560_2.FORMAT)
+Decoder = Callable[..., TagData]
+_DECODERS: dict[str, Decoder] = {iso28560_3.FORMAT: iso28560_3.decode,
+                                 iso28560_2.FORMAT: iso28560_2.decode,
+                                 rfid501.FORMAT: rfid501.decode}
+
+
+class _Views(dict[bool, bytes]):
+    """The memory in normal order, and reversed order computed only when first asked for."""
+
+    def __init__(self, mem: bytes) -> None:
+        super().__init__({False: mem})
+
+    def __missing__(self, key: bool) -> bytes:
+        self[key] = value = reverse_blocks(self[False]) if key else self[False]
+        return value
+
+
+def _parses_as_part2(mem: bytes, ascii_id: bool = True) -> bool:
+    """The objects parse strictly (and, for guessing, the item id is printable ASCII)."""
+    if not mem or mem[0] & 0x0F != 1:
+        return False
+    try:
+        data = iso28560_2.decode(mem, Problems(False))
+    except TagFormatError:
+        return False
+    return not ascii_id or printable(data.primary_item_id.encode("utf-8", "replace"))
+
+
+def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: bool) -> bool | None:
+    """The block order in which the data parses as ISO 28560-2 (no CRC: a heuristic).
+
+    When both orders parse, prefer the one with a printable ASCII item id, then the one
+    whose memory after the objects is all zero; ties go to the order given first.
+    """
+    fits = [o for o in orders if _parses_as_part2(views[o], ascii_id)]
+    if len(fits) < 2:
+        return fits[0] if fits else None
+
+    def score(order: bool) -> tuple[bool, bool]:
+        d = iso28560_2.decode(views[order], Problems(True))
+        return (printable(d.primary_item_id.encode("utf-8", "replace")),
+                iso28560_2.clean_tail(views[order]))
+
+    return max(fits, key=score)
+
+
+def _fits(fmt: str, mem: bytes) -> bool:
+    if fmt == iso28560_3.FORMAT:
+        return iso28560_3.crc_matches(mem) and (mem[0] >> 4) in iso28560_3.VERSIONS
+    if fmt == iso28560_2.FORMAT:
+        return _parses_as_part2(mem, ascii_id=False)
+    return rfid501.plausible(mem)
+
+
+def _unknown(problems: list[str], reversed_blocks: bool) -> TagData:
+    return TagData(format="unknown", version=None, type_of_usage=6,
+                   type_of_usage_name=usage_name(6), parts_in_item=0, part_number=0,
+                   primary_item_id="", country="", isil="", crc_ok=None, elements={},
+                   problems=tuple(problems), detected_by="none",
+                   reversed_blocks=reversed_blocks)
+
+
+def decode_tag(memory: bytes, *, dsfid: int | None = None, fmt: str = "auto",
+               reversed_blocks: bool | None = None, lenient: bool = False) -> TagData:
+    """Decode a tag's user memory.
+
+    Args:
+        memory: the user memory image as read (any length).
+        dsfid: the tag's DSFID if known (0x06 selects ISO 28560-2).
+        fmt: ``auto``, ``iso28560-3``, ``iso28560-2`` or ``rfid501``.
+        reversed_blocks: True/False to fix the 4-byte block order; None to detect it.
+        lenient: return what decodes plus ``problems`` instead of raising.
+
+    Returns:
+        The decoded TagData (``format="unknown"`` only in lenient mode).
+
+    Raises:
+        TagFormatError: (strict mode) the data is invalid; names field and byte offset.
+            Nothing else is raised.
+    """
+    if fmt not in FORMATS:
+        raise TagFormatError(f"format {fmt!r}, expected one of {FORMATS}", "format")
+    mem = bytes(memory)
+    orders = (False, True) if reversed_blocks is None else (bool(reversed_blocks),)
+    views = _Views(mem)
+
+    def run(name: str, order: bool, rule: str) -> TagData:
+        return _DECODERS[name](views[order], Problems(lenient), detected_by=rule,
+                               reversed_blocks=order)
+
+    if fmt == iso28560_2.FORMAT:
+        found = _part2_order(views, orders, ascii_id=False)
+        return run(fmt, orders[0] if found is None else found, "format option")
+    if fmt != "auto":
+        for order in orders:
+            if _fits(fmt, views[order]):
+                return run(fmt, order, "format option")
+        return run(fmt, orders[0], "format option")
+
+    if not mem.strip(mem[:1]) and (not mem or mem[0] in (0x00, 0xFF, 0x55)):
+        err = TagFormatError("blank tag: no data in user memory", "memory", 0)
+        if not lenient:
+            raise err
+        return _unknown([str(err)], False)
+    for order in orders:
+        m = views[order]
+        if len(m) >= 32 and (m[0] >> 4) in iso28560_3.VERSIONS and iso28560_3.crc_matches(m):
+            return run(iso28560_3.FORMAT, order, "version+crc")
+    if dsfid == iso28560_2.DSFID:
+        found = _part2_order(views, orders, ascii_id=False)
+        return run(iso28560_2.FORMAT, orders[0] if found is None else found, "dsfid")
+    for order in orders:
+        if rfid501.plausible(views[order]):
+            return run(rfid501.FORMAT, order, "rfid501-marker")
+    found = _part2_order(views, orders, ascii_id=True)
+    if found is not None:
+        return run(iso28560_2.FORMAT, found, "oid-plausibility")
+    for order in orders:
+        m = views[order]
+        if len(m) >= 32 and (m[0] >> 4) in iso28560_3.VERSIONS and printable(m[3:19].rstrip(b"\x00")):
+            return run(iso28560_3.FORMAT, order, "version (crc failed)")
+    err = TagFormatError("unrecognised tag data: no ISO 28560-3 CRC, no ISO 28560-2 "
+                         "objects, no RFID501 marker", "format", 0)
+    if not lenient:
+        raise err
+    return _unknown([str(err)], False)
+
+
+def encode_tag(item: ItemTagData, *, fmt: str = "iso28560-3", block_size: int = 4,
+               blocks: int | None = None) -> bytes:
+    """Encode an item's tag data as a user-memory image.
+
+    Args:
+        item: what to write.
+        fmt: ``iso28560-3`` (default) or ``iso28560-2``; RFID501 is decode-only.
+        block_size: the tag's block size; the image is padded to whole blocks.
+        blocks: if given, pad with 0x00 to exactly ``blocks * block_size`` bytes.
+
+    Returns:
+        The image, normal block order (reverse it with ``memory.reverse_blocks`` for readers
+        that need it).
+
+    Raises:
+        TagFormatError: unknown format, a field that does not fit, or data larger than the tag.
+    """
+    if block_size <= 0:
+        raise TagFormatError(f"block size must be positive, got {block_size}", "block_size")
+    if fmt == iso28560_3.FORMAT:
+        out = iso28560_3.encode(item)
+    elif fmt == iso28560_2.FORMAT:
+        out = iso28560_2.encode(item, block_size)
+    else:
+        raise TagFormatError(f"cannot encode format {fmt!r}, expected one of {ENCODE_FORMATS}",
+                             "format")
+    out += b"\x00" * (-len(out) % block_size)
+    if blocks is not None:
+        size = blocks * block_size
+        if len(out) > size:
+            raise TagFormatError(f"data needs {len(out)} bytes, the tag has {size}", "blocks", size)
+        out += b"\x00" * (size - len(out))
+    return out

@@ -1,0 +1,446 @@
+"""ISO 28560-2 codec: ISO/IEC 15962 data objects with relative OIDs and compaction. Pure.
+
+Must not do: I/O, format detection (``drivers.tags.codec``), or DSFID handling (the DSFID is
+an ISO 15693 system byte, not user memory; ``DSFID`` below is the value to write there).
+
+One data object (the sequence ends at a 0x00 precursor or at the end of memory)::
+
+      7     6   5   4    3  2  1  0
+    +------+-----------+------------+
+    |offset| compaction| rel. OID   |   precursor; OID 15 => one more byte: OID - 15
+    +------+-----------+------------+
+    [OID extension byte]  (relative OID 15..270)
+    [offset byte]         (only with the offset flag: padding bytes AFTER the data)
+    length                (1 byte; >127 as base-128 big-endian with 0x80 continuation bits)
+    data ...              (compacted)
+    padding ...           (``offset`` bytes of 0x00, used to align to a block boundary)
+
+Compaction codes (ISO/IEC 15962; same numbering in the public Helmet parser): 0
+application-defined, 1 integer (unsigned big-endian), 2 numeric (BCD, odd length padded
+with nibble 0xF), 3 5-bit (0x40..0x5F), 4 6-bit (0x20..0x5F), 5 7-bit (US-ASCII), 6 octet
+(ISO/IEC 8859-1), 7 UTF-8. Bit-packed strings are MSB first and padded with 0 bits; a
+trailing all-zero character that lies entirely in the padding is dropped, so the encoder
+never chooses a packed scheme for text ending in the zero-valued character.
+
+Relative OIDs are the ISO 28560-1 data element numbers (1 primary item identifier ... 26
+local data C); the primary item identifier must be the first object. Set information
+(OID 4) is written as a numeric string: parts in item then part number, equal widths
+("0302" = part 2 of 3). Type of usage (OID 5) is one byte: category << 4 | sub-qualifier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.errors import TagFormatError
+from drivers.tags._report import Problems
+from drivers.tags.model import ItemTagData, TagData, usage_name
+
+FORMAT = "iso28560-2"
+DSFID = 0x06  # ISO/IEC 15962 access method 0 (no directory), data format 6 = ISO 28560-2
+
+# ISO 28560-1 data elements by relative OID (cross-checked with the public Helmet parser).
+ELEMENTS: dict[int, str] = {
+    1: "primary_item_identifier", 2: "content_parameter", 3: "owner_institution",
+    4: "set_information", 5: "type_of_usage", 6: "shelf_location", 7: "onix_media_format",
+    8: "marc_media_format", 9: "supplier_identifier", 10: "order_number",
+    11: "ill_borrowing_institution", 12: "ill_borrowing_transaction_number",
+    13: "gs1_product_identifier", 14: "alternative_unique_item_identifier",
+    15: "local_data_a", 16: "local_data_b", 17: "title", 18: "product_identifier_local",
+    19: "media_format_other", 20: "supply_chain_stage", 21: "supplier_invoice_number",
+    22: "alternative_item_identifier", 23: "alternative_owner_institution",
+    24: "subsidiary_of_owner_institution", 25: "alternative_ill_borrowing_institution",
+    26: "local_data_c",
+}
+OIDS: dict[str, int] = {v: k for k, v in ELEMENTS.items()}
+INT_ELEMENTS = {19, 20}
+
+APPLICATION, INTEGER, NUMERIC, BIT5, BIT6, BIT7, OCTET, UTF8 = range(8)
+COMPACTION_NAMES = ("application-defined", "integer", "numeric", "5-bit", "6-bit", "7-bit",
+                    "octet", "utf-8")
+_BITS = {BIT5: 5, BIT6: 6, BIT7: 7}
+
+# ---- compaction ----------------------------------------------------------------------------
+
+
+def _pack(values: list[int], k: int) -> bytes:
+    acc = 0
+    for v in values:
+        acc = (acc << k) | v
+    nbits = len(values) * k
+    nbytes = (nbits + 7) // 8
+    return (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big")
+
+
+def _unpack(data: bytes, k: int) -> list[int]:
+    nbits = len(data) * 8
+    acc = int.from_bytes(data, "big")
+    count = nbits // k
+    values = [(acc >> (nbits - (i + 1) * k)) & ((1 << k) - 1) for i in range(count)]
+    min_count = ((len(data) - 1) * 8) // k + 1 if data else 0
+    while len(values) > min_count and values[-1] == 0:
+        values.pop()
+    return values
+
+
+def _char_ok(code: int, c: int) -> bool:
+    if code == BIT5:
+        return 0x40 <= c <= 0x5F
+    if code == BIT6:
+        return 0x20 <= c <= 0x5F
+    return 0x01 <= c <= 0x7F
+
+
+def numeric(digits: str) -> bytes:
+    """Numeric compaction: BCD, an odd count padded with the nibble 0xF."""
+    nibbles = [int(c) for c in digits] + ([0xF] if len(digits) % 2 else [])
+    return bytes((nibbles[i] << 4) | nibbles[i + 1] for i in range(0, len(nibbles), 2))
+
+
+def compact(text: str) -> tuple[int, bytes]:
+    """Choose the shortest compaction for ``text`` (ties: the lower code) and apply it."""
+    best: tuple[int, bytes] | None = None
+
+    def offer(code: int, data: bytes) -> None:
+        nonlocal best
+        if best is None or len(data) < len(best[1]):
+            best = (code, data)
+
+    if text.isascii() and text.isdigit():
+        if text == "0" or text[0] != "0":
+            n = int(text)
+            offer(INTEGER, n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big"))
+        offer(NUMERIC, numeric(text))
+    if text.isascii():
+        raw = text.encode("ascii")
+        for code, k in ((BIT5, 5), (BIT6, 6), (BIT7, 7)):
+            if raw and all(_char_ok(code, c) for c in raw) and (raw[-1] & ((1 << k) - 1)):
+                offer(code, _pack([c & ((1 << k) - 1) for c in raw], k))
+    try:
+        offer(OCTET, text.encode("latin-1"))
+    except UnicodeEncodeError:
+        offer(UTF8, text.encode("utf-8"))
+    assert best is not None
+    return best
+
+
+def expand(code: int, data: bytes, field: str, base: int, rep: Problems) -> str | None:
+    """Decode compacted text; None for application-defined data (caller decides)."""
+    if code == INTEGER:
+        return str(int.from_bytes(data, "big"))
+    if code == NUMERIC:
+        out = []
+        for i, b in enumerate(data):
+            for j, nib in enumerate((b >> 4, b & 0x0F)):
+                if nib <= 9:
+                    out.append(chr(0x30 + nib))
+                elif not (nib == 0xF and j == 1 and i == len(data) - 1):
+                    rep.add(f"numeric nibble 0x{nib:X} is not a digit", field, base + i)
+                    return "".join(out)
+        return "".join(out)
+    if code in _BITS:
+        vals = _unpack(data, _BITS[code])
+        if code == BIT5:
+            return "".join(chr(0x40 | v) for v in vals)
+        if code == BIT6:
+            return "".join(chr(v + 0x40 if v < 0x20 else v) for v in vals)
+        if 0 in vals:
+            rep.add("7-bit text contains NUL", field, base)
+        return "".join(chr(v) for v in vals)
+    if code == OCTET:
+        return data.decode("latin-1")
+    if code == UTF8:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rep.add(f"invalid UTF-8 at data byte {exc.start}", field, base + exc.start)
+            return data.decode("utf-8", "replace")
+    return None
+
+
+# ISIL application-defined compaction (ISO 28560-2 annex; tables as in the Helmet parser):
+# 5-bit upper/lower case sets with latch/shift codes and a 4-bit numeric set.
+_U = "-ABCDEFGHIJKLMNOPQRSTUVWXYZ:"
+_L = "-abcdefghijklmnopqrstuvwxyz/"
+_N = "0123456789-:"
+
+
+def expand_isil(data: bytes) -> str:
+    """Decode the latch/shift ISIL compaction used for owner institution (OID 3)."""
+    bits = "".join(f"{b:08b}" for b in data)
+    out: list[str] = []
+    latch, shift = "U", None
+    pos = 0
+    while True:
+        mode = shift or latch
+        shift = None
+        k = 4 if mode == "N" else 5
+        if pos + k > len(bits):
+            break
+        v = int(bits[pos:pos + k], 2)
+        pos += k
+        table = {"U": _U, "L": _L, "N": _N}[mode]
+        if v < len(table):
+            out.append(table[v])
+            continue
+        # control codes: U/L sets 28..31, numeric set 12..15
+        ctl = v - len(table)
+        targets = (("L", "L", "N", "N") if mode == "U" else
+                   ("U", "U", "N", "N") if mode == "L" else ("U", "U", "L", "L"))
+        if ctl % 2 == 0:
+            latch = targets[ctl]
+        else:
+            shift = targets[ctl]
+    return "".join(out)
+
+
+# ---- data objects --------------------------------------------------------------------------
+
+
+def _length_bytes(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    groups = []
+    while n:
+        groups.append(n & 0x7F)
+        n >>= 7
+    groups.reverse()
+    return bytes([0x80 | g for g in groups[:-1]] + [groups[-1]])
+
+
+def data_object(oid: int, code: int, data: bytes, pad: int = 0) -> bytes:
+    """One encoded data object: precursor, [OID ext], [offset], length, data, padding."""
+    if not 1 <= oid <= 15 + 255:
+        raise TagFormatError(f"relative OID {oid} out of range 1..270", "oid")
+    rel = min(oid, 15)
+    out = bytearray(((0x80 if pad else 0) | (code << 4) | rel,))
+    if rel == 15:
+        out.append(oid - 15)
+    if pad:
+        if pad > 255:
+            raise TagFormatError(f"padding {pad} exceeds 255", "offset")
+        out.append(pad)
+    out += _length_bytes(len(data))
+    out += data
+    out += b"\x00" * pad
+    return bytes(out)
+
+
+def _encode_value(oid: int, value: Any) -> tuple[int, bytes]:
+    name = ELEMENTS.get(oid, f"oid_{oid}")
+    if oid == 2:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and 3 <= v <= 34
+                                                           for v in value):
+            raise TagFormatError("content_parameter must be a list of OIDs 3..34", name)
+        mask = 0
+        for v in value:
+            mask |= 1 << (31 - (v - 3))
+        return APPLICATION, mask.to_bytes(4, "big").rstrip(b"\x00") or b"\x00"
+    if oid in INT_ELEMENTS:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 255:
+            raise TagFormatError(f"{name} must be an int 0..255", name)
+        return INTEGER, bytes((value,))
+    if isinstance(value, dict) and "hex" in value:  # raw object kept from a decode
+        try:
+            return int(value.get("compaction_code", APPLICATION)), bytes.fromhex(value["hex"])
+        except (TypeError, ValueError) as exc:
+            raise TagFormatError(f"{name}: bad raw value", name) from exc
+    if not isinstance(value, str) or not value:
+        raise TagFormatError(f"{name} must be a non-empty string", name)
+    if "\x00" in value:
+        raise TagFormatError(f"{name} must not contain NUL", name)
+    return compact(value)
+
+
+def encode(item: ItemTagData, block_size: int = 4) -> bytes:
+    """Encode an item as ISO 28560-2 data objects (primary item id first).
+
+    The last object is padded (offset byte) so the data ends on a block boundary.
+
+    Raises:
+        TagFormatError: an element is unknown or has the wrong type, or a field is invalid.
+    """
+    if not item.primary_item_id:
+        raise TagFormatError("primary item id is empty", "primary_item_id", 0)
+    if not 1 <= item.parts_in_item <= 255 or not 1 <= item.part_number <= item.parts_in_item:
+        raise TagFormatError(f"part {item.part_number} of {item.parts_in_item} is impossible",
+                             "set_information")
+    if not 0 <= item.type_of_usage <= 15 or not 0 <= item.usage_qualifier <= 15:
+        raise TagFormatError("type of usage and qualifier must be 0..15", "type_of_usage")
+    objects: list[tuple[int, int, bytes]] = [(1, *_encode_value(1, item.primary_item_id))]
+    isil = item.full_isil
+    if isil:
+        objects.append((3, *_encode_value(3, isil)))
+    if item.parts_in_item > 1:
+        width = max(2, len(str(item.parts_in_item)))
+        objects.append((4, NUMERIC, numeric(f"{item.parts_in_item:0{width}d}"
+                                            f"{item.part_number:0{width}d}")))
+    objects.append((5, OCTET, bytes(((item.type_of_usage << 4) | item.usage_qualifier,))))
+    for name, value in item.elements.items():
+        if name.startswith("oid_") and name[4:].isdigit():
+            oid = int(name[4:])
+        elif name in OIDS:
+            oid = OIDS[name]
+        else:
+            raise TagFormatError(f"unknown ISO 28560-1 element {name!r}", name)
+        if oid in (1, 3, 4, 5):
+            raise TagFormatError(f"{name} comes from the ItemTagData fields, not elements", name)
+        objects.append((oid, *_encode_value(oid, value)))
+    out = bytearray()
+    for i, (oid, code, data) in enumerate(objects):
+        obj = data_object(oid, code, data)
+        if i == len(objects) - 1 and block_size > 1:
+            rem = (len(out) + len(obj)) % block_size
+            if rem:
+                pad = block_size - rem
+                # the offset byte itself takes one byte: recompute until aligned
+                while (len(out) + len(data_object(oid, code, data, pad))) % block_size:
+                    pad += 1
+                obj = data_object(oid, code, data, pad)
+        out += obj
+    return bytes(out)
+
+
+def decode(mem: bytes, rep: Problems, *, detected_by: str = "", reversed_blocks: bool = False) -> TagData:
+    """Decode ISO 28560-2 data objects.
+
+    Raises:
+        TagFormatError: (strict) truncated objects, primary item id missing or not first,
+            duplicate objects, bad compacted data; names the element and byte offset.
+    """
+    pos, end = 0, len(mem)
+    values: dict[int, Any] = {}
+    first = True
+    while pos < end:
+        start = pos
+        p = mem[pos]
+        if p == 0:
+            break
+        pos += 1
+        code, oid = (p >> 4) & 7, p & 0x0F
+        if oid == 15:
+            if pos >= end:
+                rep.add("OID extension byte missing", "oid", start)
+                break
+            oid = 15 + mem[pos]
+            pos += 1
+        name = ELEMENTS.get(oid, f"oid_{oid}")
+        pad = 0
+        if p & 0x80:
+            if pos >= end:
+                rep.add("offset byte missing", name, start)
+                break
+            pad = mem[pos]
+            pos += 1
+        length = 0
+        for _ in range(4):
+            if pos >= end:
+                rep.add("length byte missing", name, pos)
+                return _result(values, rep, detected_by, reversed_blocks)
+            b = mem[pos]
+            pos += 1
+            length = (length << 7) | (b & 0x7F)
+            if not b & 0x80:
+                break
+        else:
+            rep.add("length longer than 4 bytes", name, pos)
+            break
+        if pos + length > end:
+            rep.add(f"{name} of {length} bytes runs past the end ({end} bytes)", name, pos)
+            break
+        if pos + length + pad > end:
+            rep.add(f"{name} padding of {pad} bytes runs past the end", name, pos + length)
+        data = mem[pos:pos + length]
+        if first and oid != 1:
+            rep.add(f"first data object is {name}, expected primary_item_identifier", name, start)
+        first = False
+        if oid in values:
+            rep.add(f"{name} appears twice", name, start)
+        else:
+            values[oid] = _decode_value(oid, code, data, pos, rep)
+        pos += length + pad
+    return _result(values, rep, detected_by, reversed_blocks)
+
+
+def clean_tail(mem: bytes) -> bool:
+    """True if the memory after the data objects is all 0x00 (as encoders leave it)."""
+    pos, end = 0, len(mem)
+    while pos < end and mem[pos]:
+        p = mem[pos]
+        pos += 1 + (1 if p & 0x0F == 15 else 0)
+        pad = 0
+        if p & 0x80:
+            if pos >= end:
+                return False
+            pad = mem[pos]
+            pos += 1
+        length = 0
+        for _ in range(4):
+            if pos >= end:
+                return False
+            b = mem[pos]
+            pos += 1
+            length = (length << 7) | (b & 0x7F)
+            if not b & 0x80:
+                break
+        pos += length + pad
+    return not mem[pos:].strip(b"\x00")
+
+
+def _decode_value(oid: int, code: int, data: bytes, base: int, rep: Problems) -> Any:
+    name = ELEMENTS.get(oid, f"oid_{oid}")
+    if code > 7:  # not reachable (3 bits) but keeps the type checker honest
+        return None
+    if oid == 2 and code == APPLICATION:
+        mask = int.from_bytes(data[:4].ljust(4, b"\x00"), "big")
+        return [3 + i for i in range(32) if mask & (1 << (31 - i))]
+    if oid == 5 or oid in INT_ELEMENTS:
+        if code in (INTEGER, OCTET, APPLICATION) and len(data) == 1:
+            return data[0]
+        if code == INTEGER and 1 <= len(data) <= 8:
+            return int.from_bytes(data, "big")
+        rep.add(f"{name} must be one byte, got {len(data)} (compaction {COMPACTION_NAMES[code]})",
+                name, base)
+        return data[0] if data else 0
+    if code == APPLICATION:
+        if oid in (3, 11, 23, 25):  # ISIL-valued elements
+            return expand_isil(data)
+        return {"compaction": COMPACTION_NAMES[code], "compaction_code": code, "hex": data.hex()}
+    text = expand(code, data, name, base, rep)
+    return text if text is not None else ""
+
+
+def _result(values: dict[int, Any], rep: Problems, detected_by: str, reversed_blocks: bool) -> TagData:
+    item = values.pop(1, None)
+    if not isinstance(item, str) or not item:
+        if item is None:
+            rep.add("primary item identifier missing", "primary_item_identifier", 0)
+        else:
+            rep.add("primary item identifier is empty or not text", "primary_item_identifier", 0)
+        item = item if isinstance(item, str) else ""
+    parts, part = 1, 1
+    setinfo = values.pop(4, None)
+    if setinfo is not None:
+        s = setinfo if isinstance(setinfo, str) else ""
+        if len(s) < 2 or len(s) % 2 or not s.isdigit():
+            rep.add(f"set information {setinfo!r} is not two equal-width numbers",
+                    "set_information", None)
+        else:
+            h = len(s) // 2
+            parts, part = int(s[:h]), int(s[h:])
+            if parts == 0 or part == 0 or part > parts:
+                rep.add(f"part number {part} impossible for {parts} parts", "set_information", None)
+    tou, qual = 6, 0
+    usage = values.pop(5, None)
+    if isinstance(usage, int):
+        tou, qual = (usage >> 4) & 0x0F, usage & 0x0F
+    isil = values.pop(3, None)
+    isil = isil if isinstance(isil, str) else ""
+    country = isil.partition("-")[0] if "-" in isil else ""
+    elements = {ELEMENTS.get(k, f"oid_{k}"): v for k, v in values.items()}
+    return TagData(format=FORMAT, version=None, type_of_usage=tou,
+                   type_of_usage_name=usage_name(tou, qual), parts_in_item=parts,
+                   part_number=part, primary_item_id=item, country=country, isil=isil,
+                   crc_ok=None, elements=elements, problems=tuple(rep.items),
+                   detected_by=detected_by, reversed_blocks=reversed_blocks,
+                   usage_qualifier=qual)

@@ -1,0 +1,161 @@
+"""Patron routes (device token): sessions, checkout, return, renew, account, receipt."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from drivers.credential import PatronCredential
+from edge.api.deps import DeviceAuth, ServicesDep
+from edge.api.schemas import (
+    AccountOut,
+    CardLoginIn,
+    ErrorOut,
+    HealthOut,
+    InfoOut,
+    ItemResultsOut,
+    ItemsIn,
+    LoginIn,
+    PrintedOut,
+    ReceiptOut,
+    RenewIn,
+    SessionOut,
+)
+from edge.errors import EdgeError
+from edge.receipt import build_receipt, receipt_escpos, receipt_text
+from edge.store import utcnow
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
+
+router = APIRouter(tags=["patron"], responses=_ERRORS)
+public = APIRouter(tags=["public"])
+
+OK_STATUSES = {"loaned", "returned", "renewed", "offline_accepted", "checking",
+               "loaned_alarm_on"}
+"""Statuses counted as ``ok``: ``loaned_alarm_on`` is lent in the ILS (only its release is
+still being retried), so it is not a refusal."""
+
+
+def _results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = sum(1 for r in results if r["status"] in OK_STATUSES)
+    return {"results": results, "count": {"ok": ok, "refused": len(results) - ok}}
+
+
+@router.post("/sessions", status_code=201, response_model=SessionOut, dependencies=[DeviceAuth])
+def login(body: LoginIn, services: ServicesDep) -> dict[str, Any]:
+    """Log in with a card number, barcode or typed number (and PIN)."""
+    cred = PatronCredential(source=body.credential.source, identifier=body.credential.identifier,
+                            raw=body.credential.identifier.encode())
+    return services.sessions.login(cred, body.credential.pin, body.language).to_json()
+
+
+@router.post("/sessions/card", status_code=201, response_model=SessionOut,
+             dependencies=[DeviceAuth])
+def login_card(body: CardLoginIn, services: ServicesDep) -> dict[str, Any]:
+    """Log in with the card now on the PC/SC reader."""
+    cred = services.devices.current_card()
+    return services.sessions.login(cred, body.pin, body.language).to_json()
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut, dependencies=[DeviceAuth])
+def get_session(session_id: str, services: ServicesDep) -> dict[str, Any]:
+    """The session (also resets its idle timer)."""
+    return services.sessions.get(session_id).to_json()
+
+
+@router.delete("/sessions/{session_id}", status_code=204, dependencies=[DeviceAuth])
+def logout(session_id: str, services: ServicesDep) -> Response:
+    """End and wipe the session."""
+    if not services.sessions.end(session_id, "logout"):
+        raise EdgeError("session_expired", "no such session")
+    return Response(status_code=204)
+
+
+@router.post("/sessions/{session_id}/checkout", response_model=ItemResultsOut,
+             response_model_exclude_none=True, dependencies=[DeviceAuth])
+def checkout(session_id: str, services: ServicesDep, body: ItemsIn | None = None) -> dict[str, Any]:
+    """Check out the items on the pad (or the listed ones among them)."""
+    session = services.sessions.get(session_id)
+    return _results(services.circulation.checkout(session, body.items if body else None))
+
+
+@router.post("/sessions/{session_id}/return", response_model=ItemResultsOut,
+             response_model_exclude_none=True, dependencies=[DeviceAuth])
+def return_items(session_id: str, services: ServicesDep,
+                 body: ItemsIn | None = None) -> dict[str, Any]:
+    """Secure and check in the items on the pad."""
+    session = services.sessions.get(session_id)
+    return _results(services.circulation.return_items(session, body.items if body else None))
+
+
+@router.post("/returns", response_model=ItemResultsOut, response_model_exclude_none=True,
+             dependencies=[DeviceAuth])
+def anonymous_return(services: ServicesDep, body: ItemsIn | None = None) -> dict[str, Any]:
+    """Return without logging in, where ``policy.anonymous_return`` allows it."""
+    if not services.settings.policy.anonymous_return:
+        raise EdgeError("forbidden", "anonymous return is disabled at this site", status=403)
+    return _results(services.circulation.return_items(None, body.items if body else None))
+
+
+@router.post("/sessions/{session_id}/renew", response_model=ItemResultsOut,
+             response_model_exclude_none=True, dependencies=[DeviceAuth])
+def renew(session_id: str, body: RenewIn, services: ServicesDep) -> dict[str, Any]:
+    """Renew the listed loans, or all of them."""
+    session = services.sessions.get(session_id)
+    if not body.all and not body.items:
+        raise EdgeError("validation_error", "give items or all=true", status=422)
+    return _results(services.circulation.renew(session, body.items, all_items=body.all))
+
+
+@router.get("/sessions/{session_id}/account", response_model=AccountOut, dependencies=[DeviceAuth])
+def account(session_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Loans with due dates, holds, fines."""
+    return services.circulation.account(services.sessions.get(session_id))
+
+
+@router.get("/sessions/{session_id}/receipt", response_model=ReceiptOut,
+            dependencies=[DeviceAuth],
+            responses={200: {"content": {"text/plain": {}, "application/octet-stream": {}}}})
+def receipt(session_id: str, services: ServicesDep,
+            format: Literal["json", "text", "escpos"] = Query("json")) -> Any:
+    """The session's receipt as JSON, plain text, or ESC/POS bytes."""
+    session = services.sessions.get(session_id)
+    data = build_receipt(session, services.settings.site.name, utcnow())
+    if format == "text":
+        return Response(receipt_text(data, session.language), media_type="text/plain")
+    if format == "escpos":
+        return Response(receipt_escpos(data, session.language),
+                        media_type="application/octet-stream")
+    return data
+
+
+@router.post("/sessions/{session_id}/receipt/print", response_model=PrintedOut,
+             dependencies=[DeviceAuth])
+def print_receipt(session_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Print the receipt on the kiosk's printer."""
+    session = services.sessions.get(session_id)
+    data = build_receipt(session, services.settings.site.name, utcnow())
+    services.devices.print_bytes(receipt_escpos(data, session.language))
+    return {"printed": True}
+
+
+@public.get("/health", response_model=HealthOut)
+def health(services: ServicesDep) -> dict[str, Any]:
+    """Liveness and connectivity (no token)."""
+    p = services.settings.policy
+    devices_ok = all(d.get("state") != "offline" for d in services.devices.status())
+    return {"status": "ok" if devices_ok else "degraded", "gateway": services.gateway_state(),
+            "role": services.settings.device.role,
+            "offline_policy": {"login": p.offline_login, "max_items": p.offline_max_items,
+                               "max_value": p.offline_max_value}}
+
+
+@public.get("/info", response_model=InfoOut)
+def info(services: ServicesDep) -> dict[str, Any]:
+    """Who this box is (no token)."""
+    s = services.settings
+    return {"site": {"name": s.site.name, "isil": s.site.isil,
+                     "opening_hours": s.site.opening_hours},
+            "device": s.device.id, "languages": ["vi", "en"]}

@@ -1,0 +1,231 @@
+"""Pydantic models of the HTTP API (request bodies and response documents).
+
+They document ``docs/api.md`` in the OpenAPI schema; the kiosk UI does not import them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Language = Literal["vi", "en"]
+_ID = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CredentialIn(_In):
+    source: Literal["card", "barcode", "manual"]
+    identifier: str = _ID
+    pin: str | None = Field(None, min_length=1, max_length=32)
+
+
+class LoginIn(_In):
+    credential: CredentialIn
+    language: Language = "vi"
+
+
+class CardLoginIn(_In):
+    language: Language = "vi"
+    pin: str | None = Field(None, min_length=1, max_length=32)
+
+
+class ItemsIn(_In):
+    items: list[str] | None = Field(None, max_length=100)
+
+
+class RenewIn(_In):
+    items: list[str] | None = Field(None, max_length=100)
+    all: bool = False
+
+
+class Texts(BaseModel):
+    vi: str
+    en: str
+
+
+class PatronOut(BaseModel):
+    id_masked: str
+    name: str
+    language: str
+
+
+class SessionOut(BaseModel):
+    id: str
+    patron: PatronOut
+    started_at: str
+    expires_at: str
+    idle_timeout_s: int
+    offline: bool
+
+
+class SortOut(BaseModel):
+    kind: Literal["hold_shelf", "transit", "bin"]
+    destination: str | None = None
+    bin: str | None = None
+
+
+class FineOut(BaseModel):
+    amount: float | int | str
+    currency: str
+
+
+class ItemResultOut(BaseModel):
+    item_id: str
+    title: str
+    status: Literal["checking", "loaned", "refused", "incomplete_set", "on_hold_for_other",
+                    "loaned_alarm_on", "returned", "renewed", "offline_accepted"]
+    due_date: str | None = None
+    message: Texts | None = None
+    code: str | None = None
+    sort: SortOut | None = None
+    fine: FineOut | None = None
+    transaction: str | None = None
+    ils_message: str | None = None
+    uid: str | None = None
+
+
+class CountOut(BaseModel):
+    ok: int
+    refused: int
+
+
+class ItemResultsOut(BaseModel):
+    results: list[ItemResultOut]
+    count: CountOut
+
+
+class LoanOut(BaseModel):
+    item_id: str
+    title: str
+    due_date: str | None
+    overdue: bool
+
+
+class HoldOut(BaseModel):
+    item_id: str
+    title: str
+    ready: bool
+    pickup_location: str | None
+
+
+class AccountFineOut(BaseModel):
+    amount: Any
+    currency: str
+    description: str
+
+
+class AccountOut(BaseModel):
+    loans: list[LoanOut]
+    holds: list[HoldOut]
+    fines: list[AccountFineOut]
+    fine_total: Any
+    offline: bool = False
+
+
+class ReceiptLineOut(BaseModel):
+    item_id: str
+    title: str
+    action: str
+    due_date: str | None
+
+
+class ReceiptOut(BaseModel):
+    library: str
+    patron_masked: str
+    when: str
+    language: str
+    lines: list[ReceiptLineOut]
+
+
+class PrintedOut(BaseModel):
+    printed: bool
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    gateway: Literal["online", "offline", "unknown"]
+    role: str
+    offline_policy: dict[str, Any]
+
+
+class SiteOut(BaseModel):
+    name: str
+    isil: str
+    opening_hours: str
+
+
+class InfoOut(BaseModel):
+    site: SiteOut
+    device: str
+    languages: list[str]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    texts: Texts | None = None
+    detail: dict[str, Any] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class AlarmOut(BaseModel):
+    id: int
+    kind: str
+    device: str
+    item_id: str | None
+    uid: str | None
+    message: str
+    created_at: str
+    acked_at: str | None
+
+
+class TransactionOut(BaseModel):
+    key: str
+    kind: str
+    item_id: str | None
+    patron_masked: str | None
+    state: str
+    attempts: int
+    created_at: str
+    applied_at: str | None
+    offline: bool
+    result: dict[str, Any] | None
+
+
+class ConflictOut(BaseModel):
+    id: int
+    key: str
+    kind: str
+    item_id: str | None
+    patron_masked: str | None
+    reason: str
+    created_at: str
+    resolved_at: str | None
+
+
+class TransactionsOut(BaseModel):
+    backlog: dict[str, int]
+    oldest_open_at: str | None
+    transactions: list[TransactionOut]
+    conflicts: list[ConflictOut]
+
+
+class DevicesOut(BaseModel):
+    device: str
+    role: str
+    gateway: str
+    devices: list[dict[str, Any]]
+    security_tasks_open: int
+
+
+class StatsOut(BaseModel):
+    date: str
+    totals: dict[str, int]
+    hours: dict[str, dict[str, int]]

@@ -1,0 +1,1 @@
+"""Circulation, sessions, security writes and gate logic."""

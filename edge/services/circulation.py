@@ -1,0 +1,599 @@
+"""Checkout, return and renewal of items on the pad: the transaction path of the edge.
+
+Checkout of a stack (see ``docs/edge.md`` for the crash-safety argument):
+
+1. scan the pad and decode every tag; group parts by item id and apply the partial-set
+   policy (``reject`` / ``warn`` / ``allow``);
+2. local checks against the cache: type of usage, patron blocked, on hold for someone
+   else, loan limit;
+3. journal each item (``outbox``, state ``pending``, key = UUID), then wait, bounded by
+   ``policy.result_timeout_s``, for all the results at once;
+4. ``applied``: in ONE store transaction create the release tasks, cache the loan and
+   mark the entry handled; then run the writes (verified, retried; a failure leaves the
+   task in ``alarm_on`` → status ``loaned_alarm_on``). ``refused``: the ILS reason,
+   mapped to a patron code. No answer: the offline policy (items, value, type of usage,
+   the patron-block cache) accepts it (``mark_offline``) or withdraws it (``cancel``, or a
+   compensating check-in when it may already have left the box; a check-in that has left
+   is never compensated: it is left to finish).
+
+Return: secure first (journaled task), and the check-in is journaled by the same
+transaction that marks the task done; then wait for the result and surface the
+hold-shelf / transit / sort-bin hints.
+
+Must not do: talk to drivers directly (it goes through :class:`edge.devices.DeviceManager`)
+or hold a patron's PIN.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from edge.devices import DeviceManager, PadTag
+from edge.errors import texts
+from edge.services.crash import crash_point
+from edge.services.events import EventBus
+from edge.services.security import SecurityService
+from edge.services.sessions import ReceiptLine, Session
+from edge.store import ItemRecord, LoanRecord, OutboxEntry, Store, utcnow
+from smartlib.config import PolicySection
+
+log = logging.getLogger(__name__)
+
+OFFLINE_LOAN_DAYS = 14
+"""Loan period promised for an offline checkout (sent to the ILS as the nb due date)."""
+
+PATRON_CODES = {"patron_blocked", "on_hold_for_other", "loan_limit", "not_loanable",
+                "not_on_loan", "renew_refused", "card_expired", "item_unknown"}
+
+ItemResult = dict[str, Any]
+
+
+@dataclass
+class _Pending:
+    entry: OutboxEntry
+    item_id: str
+    title: str
+    parts: list[PadTag]
+    warn: dict[str, str] | None = None
+    value: int = 0
+
+
+def item_result(item_id: str, title: str, status: str, *, code: str | None = None,
+                due_date: str | None = None, transaction: str | None = None,
+                ils_message: str | None = None, sort: dict[str, Any] | None = None,
+                message: dict[str, str] | None = None, uid: str | None = None) -> ItemResult:
+    """An ``ItemResult`` as ``docs/api.md`` describes it (absent fields omitted)."""
+    out: ItemResult = {"item_id": item_id, "title": title, "status": status}
+    if due_date:
+        out["due_date"] = due_date
+    if code:
+        out["code"] = code
+        out["message"] = message or texts(code)
+    elif message:
+        out["message"] = message
+    if sort:
+        out["sort"] = sort
+    if transaction:
+        out["transaction"] = transaction
+    if ils_message:
+        out["ils_message"] = ils_message
+    if uid:
+        out["uid"] = uid
+    return out
+
+
+def refusal_code(result: dict[str, Any] | None, default: str = "ils_refused") -> str:
+    """Map an ILS result to a patron-facing code (unknown reasons → ``default``)."""
+    code = str((result or {}).get("code") or "")
+    return code if code in PATRON_CODES else default
+
+
+def sort_hint(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The hold-shelf / transit / sort-bin instruction carried by a check-in result."""
+    r = result or {}
+    if isinstance(r.get("sort"), dict):
+        hint = dict(r["sort"])
+        kind = str(hint.get("kind") or "")
+        hint["kind"] = {"hold_shelf": "hold_shelf", "hold_transit": "transit",
+                        "transit": "transit"}.get(kind, "bin")
+        return hint
+    alert = str(r.get("alert_type") or "")
+    dest = r.get("destination") or r.get("destination_location")
+    if r.get("hold_patron") or alert in ("01", "02"):
+        return {"kind": "hold_shelf", "destination": dest, "bin": r.get("sort_bin")}
+    if alert == "04" or (dest and r.get("transit")):
+        return {"kind": "transit", "destination": dest, "bin": r.get("sort_bin")}
+    if r.get("sort_bin"):
+        return {"kind": "bin", "destination": dest, "bin": r.get("sort_bin")}
+    return None
+
+
+class CirculationService:
+    """Checkout, return, renew, account.
+
+    Args:
+        store: the edge store.
+        devices: the pad reader and friends.
+        security: executes security tasks.
+        policy: the site's circulation policy.
+        bus: where ``item_status`` events go.
+        site_id, device_id, institution, location: stamped on every transaction.
+        clock: returns "now" (UTC) — injected for tests.
+    """
+
+    def __init__(self, store: Store, devices: DeviceManager, security: SecurityService,
+                 policy: PolicySection, bus: EventBus, *, site_id: str = "", device_id: str = "",
+                 institution: str = "", location: str = "",
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.devices = devices
+        self.security = security
+        self.policy = policy
+        self.bus = bus
+        self.site_id = site_id
+        self.device_id = device_id
+        self.institution = institution
+        self.location = location
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.in_progress: set[str] = set()
+        self._lock = threading.Lock()
+        self.last_gateway_seen: float | None = None
+        self.last_gateway_missed: float | None = None
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _payload(self, kind: str, item_id: str | None, patron_id: str | None,
+                 **extra: Any) -> dict[str, Any]:
+        return {"kind": kind, "item_id": item_id, "patron_id": patron_id, "site": self.site_id,
+                "device": self.device_id, "institution": self.institution,
+                "location": self.location, "transaction_date": utcnow(), **extra}
+
+    def _group(self, tags: list[PadTag], wanted: Iterable[str] | None,
+               results: list[ItemResult]) -> dict[str, list[PadTag]]:
+        groups: dict[str, list[PadTag]] = {}
+        for t in tags:
+            if t.tag is None or not t.item_id:
+                results.append(item_result("", "", "refused", code="item_unknown", uid=t.uid,
+                                           ils_message=t.error))
+                continue
+            groups.setdefault(t.item_id, []).append(t)
+        if wanted is not None:
+            want = list(dict.fromkeys(wanted))
+            for item_id in want:
+                if item_id not in groups:
+                    results.append(item_result(item_id, self._title(item_id, None), "refused",
+                                               code="item_unknown",
+                                               message=texts("item_not_on_pad")))
+            groups = {k: v for k, v in groups.items() if k in want}
+        return groups
+
+    def _title(self, item_id: str, parts: list[PadTag] | None) -> str:
+        item = self.store.cache.item(item_id)
+        if item and item.title:
+            return item.title
+        for p in parts or []:
+            if p.tag and p.tag.elements.get("title"):
+                return str(p.tag.elements["title"])
+        return ""
+
+    def _set_check(self, parts: list[PadTag]) -> tuple[bool, dict[str, str] | None]:
+        """(refuse?, warning) for the partial-set policy."""
+        tag = parts[0].tag
+        assert tag is not None
+        expected = max(1, tag.parts_in_item)
+        have = {p.tag.part_number for p in parts if p.tag}
+        if expected <= 1 or len(have) >= expected:
+            return False, None
+        if self.policy.partial_set == "reject":
+            return True, None
+        return False, texts("incomplete_set") if self.policy.partial_set == "warn" else None
+
+    def _emit(self, session: Session | None, result: ItemResult) -> ItemResult:
+        self.bus.publish("item_status", session=session.id if session else None, item=result)
+        return result
+
+    def _wait_all(self, keys: Iterable[str], timeout: float,
+                  on_result: Callable[[OutboxEntry], None]) -> set[str]:
+        """Wait for results of ``keys``; call ``on_result`` as each arrives; return the rest."""
+        left = set(keys)
+        bell = self.store.doorbell("edge")
+        deadline = time.monotonic() + timeout
+        while left:
+            for key in sorted(left):
+                e = self.store.outbox.get(key)
+                if e.is_terminal:
+                    left.discard(key)
+                    self.last_gateway_seen = time.monotonic()
+                    on_result(e)
+            remaining = deadline - time.monotonic()
+            if not left or remaining <= 0:
+                break
+            bell.wait(min(remaining, 0.05))
+        if left:
+            self.last_gateway_missed = time.monotonic()
+        return left
+
+    # ---- checkout ---------------------------------------------------------------------------
+
+    def checkout(self, session: Session, item_ids: list[str] | None = None) -> list[ItemResult]:
+        """Check out the items on the pad (or those of ``item_ids`` that are on it)."""
+        results: list[ItemResult] = []
+        groups = self._group(self.devices.scan_pad(), item_ids, results)
+        pending: dict[str, _Pending] = {}
+        loans_now = {loan.item_id for loan in self.store.cache.loans_of(session.patron_id)}
+        patron = self.store.cache.patron(session.patron_id)
+        for item_id, parts in groups.items():
+            title = self._title(item_id, parts)
+            refuse, warn = self._set_check(parts)
+            if refuse:
+                results.append(self._emit(session, item_result(
+                    item_id, title, "incomplete_set", code="incomplete_set")))
+                continue
+            tag = parts[0].tag
+            assert tag is not None
+            code = None
+            if tag.type_of_usage != 1:
+                code = "not_loanable"
+            elif patron is not None and patron.blocked:
+                code = "patron_blocked"
+            elif any(h.patron_id != session.patron_id for h in
+                     self.store.cache.holds_for_item(item_id)[:1]):
+                code = "on_hold_for_other"
+            elif item_id not in loans_now and len(loans_now) >= session.loan_limit:
+                code = "loan_limit"
+            if code:
+                status = "on_hold_for_other" if code == "on_hold_for_other" else "refused"
+                results.append(self._emit(session, item_result(item_id, title, status, code=code)))
+                continue
+            item = self.store.cache.item(item_id) or ItemRecord(item_id)
+            # The key is ours (in progress) before the row exists, so the recovery pass
+            # never finishes an entry this request is about to finish too.
+            key = str(uuid.uuid4())
+            with self._lock:
+                self.in_progress.add(key)
+            try:
+                entry = self.store.outbox.append(
+                    "checkout", self._payload("checkout", item_id, session.patron_id,
+                                              uids=[p.uid for p in parts], title=title),
+                    item_id=item_id, patron_ref=session.patron_id, key=key)
+            except BaseException:  # journaled ones are left to the recovery pass
+                with self._lock:
+                    self.in_progress.discard(key)
+                    self.in_progress.difference_update(pending)
+                raise
+            crash_point("after_journal")
+            loans_now.add(item_id)
+            pending[entry.key] = _Pending(entry, item_id, title, parts, warn, item.value)
+            self._emit(session, item_result(item_id, title, "checking", transaction=entry.key))
+        try:
+            done: dict[str, ItemResult] = {}
+
+            def on_result(e: OutboxEntry) -> None:
+                done[e.key] = self._finish_checkout(session, pending[e.key], e)
+
+            left = self._wait_all(pending, self.policy.result_timeout_s, on_result)
+            for key in sorted(left, key=lambda k: pending[k].entry.seq):
+                done[key] = self._offline_checkout(session, pending[key])
+            results.extend(self._emit(session, done[k]) for k in pending)
+        finally:
+            with self._lock:
+                self.in_progress.difference_update(pending)
+        return results
+
+    def _finish_checkout(self, session: Session | None, p: _Pending, e: OutboxEntry,
+                         *, offline: bool = False) -> ItemResult:
+        res = e.result or {}
+        if not offline and (e.state != "applied" or res.get("ok") is False):
+            self.store.outbox.mark_handled(e.key)
+            code = refusal_code(res)
+            status = "on_hold_for_other" if code == "on_hold_for_other" else "refused"
+            return item_result(p.item_id, p.title, status, code=code, transaction=e.key,
+                               ils_message=res.get("screen_message") or res.get("message"))
+        crash_point("after_result")
+        due = res.get("due_date") or e.payload.get("nb_due_date")
+        release = not (self.policy.desensitize_wins and res.get("desensitize") == "N")
+        patron_id = e.patron_ref or (session.patron_id if session else "")
+        with self.store.transaction():
+            tasks = [self.store.security.create(p.item_id, part.uid, "release", txn_key=e.key)
+                     for part in p.parts] if release else []
+            self.store.cache.record_loan(LoanRecord(p.item_id, patron_id, due, utcnow(),
+                                                    offline or e.offline))
+            if not offline:  # an offline one is finished again when its result arrives
+                self.store.outbox.mark_handled(e.key)
+            self.store.counters.incr("checkout")
+        crash_point("after_release_task")
+        status = "offline_accepted" if offline else "loaned"
+        alarm = not release
+        for task in tasks:
+            after, _ = self.security.execute(task)
+            alarm = alarm or after.state != "done"
+        crash_point("after_loan_cached")
+        if session is not None:
+            session.lines.append(ReceiptLine(p.item_id, p.title, "checkout", due))
+        if alarm:
+            return item_result(p.item_id, p.title, "loaned_alarm_on", code="alarm_still_on",
+                               due_date=due, transaction=e.key)
+        return item_result(p.item_id, p.title, status, due_date=due, transaction=e.key,
+                           message=p.warn)
+
+    def _offline_checkout(self, session: Session, p: _Pending) -> ItemResult:
+        tag = p.parts[0].tag
+        assert tag is not None
+        patron = self.store.cache.patron(session.patron_id)
+        code = None
+        if tag.forbids_offline_issue or tag.type_of_usage in self.policy.offline_forbidden_usage:
+            code = "not_loanable"
+        elif patron is not None and patron.blocked:
+            code = "patron_blocked"
+        elif session.offline_items + 1 > self.policy.offline_max_items or \
+                session.offline_value + p.value > self.policy.offline_max_value:
+            code = "offline_limit"
+        if code is None:
+            due = (self.clock() + timedelta(days=OFFLINE_LOAN_DAYS)).date().isoformat()
+            e = self.store.outbox.mark_offline(p.entry.key, {
+                "no_block": True, "nb_due_date": due, "offline_accepted_at": utcnow()})
+            if e.is_terminal:
+                return self._finish_checkout(session, p, e)
+            session.offline_items += 1
+            session.offline_value += p.value
+            self.store.counters.incr("checkout_offline")
+            return self._finish_checkout(session, p, e, offline=True)
+        return self._withdraw(p, code, session)
+
+    def _withdraw(self, p: _Pending, code: str, session: Session | None) -> ItemResult:
+        """Take back a transaction the offline policy refuses (``code``), by its kind.
+
+        Still ``pending`` (never published): cancelled, reported refused. Otherwise it may
+        have left the box. A checkout with its result is finished with that result; one
+        without is undone by a compensating check-in journaled after it. A check-in is never
+        compensated (a second check-in would repeat hold/transit alerts and could become a
+        false conflict): with its result it is finished; without, it is left open for the
+        recovery pass to finish when the result comes, and reported as still ``checking``.
+        """
+        e, withdrawn = self.store.outbox.cancel(p.entry.key, code)
+        if withdrawn:
+            return item_result(p.item_id, p.title, "refused", code=code, transaction=e.key)
+        if e.kind == "checkout":
+            if e.is_terminal:
+                return self._finish_checkout(session, _Pending(e, p.item_id, p.title, []), e)
+            self.store.outbox.append("checkin", self._payload(
+                "checkin", p.item_id, e.patron_ref, compensates=e.key),
+                item_id=p.item_id, patron_ref=e.patron_ref, offline=True)
+            self.store.outbox.mark_handled(e.key)
+            return item_result(p.item_id, p.title, "refused", code=code, transaction=e.key)
+        if e.is_terminal:
+            return self._finish_return(session, p, e)
+        log.info("check-in %s of %s already sent: left to finish when its result arrives",
+                 e.key, p.item_id)
+        return item_result(p.item_id, p.title, "checking", transaction=e.key,
+                           message=texts("return_sent"))
+
+    # ---- return ---------------------------------------------------------------------------
+
+    def return_items(self, session: Session | None,
+                     item_ids: list[str] | None = None) -> list[ItemResult]:
+        """Secure, then check in, the items on the pad (``session`` None: anonymous)."""
+        results: list[ItemResult] = []
+        groups = self._group(self.devices.scan_pad(), item_ids, results)
+        pending: dict[str, _Pending] = {}
+        patron_ref = session.patron_id if session else None
+        for item_id, parts in groups.items():
+            title = self._title(item_id, parts)
+            refuse, warn = self._set_check(parts)
+            if refuse:
+                results.append(self._emit(session, item_result(
+                    item_id, title, "incomplete_set", code="incomplete_set")))
+                continue
+            key = str(uuid.uuid4())
+            loan = self.store.cache.loan(item_id)
+            follow = {"key": key, "kind": "checkin", "item_id": item_id,
+                      "patron_ref": patron_ref or (loan.patron_id if loan else None),
+                      "payload": self._payload("checkin", item_id, patron_ref,
+                                               uids=[pt.uid for pt in parts], title=title)}
+            with self._lock:
+                self.in_progress.add(key)
+            ok = True
+            for i, part in enumerate(parts):
+                task = self.store.security.create(item_id, part.uid, "secure",
+                                                  follow_up=follow if i == len(parts) - 1 else None)
+                after, _ = self.security.execute(task)
+                if after.state != "done":
+                    ok = False
+                    break
+            if not ok:
+                with self._lock:
+                    self.in_progress.discard(key)
+                results.append(self._emit(session, item_result(
+                    item_id, title, "refused", code="alarm_still_on")))
+                continue
+            pending[key] = _Pending(self.store.outbox.get(key), item_id, title, parts, warn)
+        try:
+            done: dict[str, ItemResult] = {}
+
+            def on_result(e: OutboxEntry) -> None:
+                done[e.key] = self._finish_return(session, pending[e.key], e)
+
+            left = self._wait_all(pending, self.policy.result_timeout_s, on_result)
+            for key in left:
+                p = pending[key]
+                tag = p.parts[0].tag
+                if tag is not None and tag.forbids_offline_return:
+                    done[key] = self._withdraw(p, "not_loanable", session)
+                    continue
+                e = self.store.outbox.mark_offline(key, {"no_block": True,
+                                                         "offline_accepted_at": utcnow()})
+                done[key] = self._finish_return(session, p, e, offline=not e.is_terminal)
+            results.extend(self._emit(session, done[k]) for k in pending)
+        finally:
+            with self._lock:
+                self.in_progress.difference_update(pending)
+        return results
+
+    def _finish_return(self, session: Session | None, p: _Pending, e: OutboxEntry,
+                       *, offline: bool = False) -> ItemResult:
+        res = e.result or {}
+        if not offline and (e.state != "applied" or res.get("ok") is False):
+            self.store.outbox.mark_handled(e.key)
+            code = refusal_code(res, default="not_on_loan" if res.get("code") == "not_on_loan"
+                                else "ils_refused")
+            return item_result(p.item_id, p.title, "refused", code=code, transaction=e.key,
+                               ils_message=res.get("screen_message") or res.get("message"))
+        with self.store.transaction():
+            self.store.cache.record_return(p.item_id)
+            if not offline:
+                self.store.outbox.mark_handled(e.key)
+            self.store.counters.incr("return")
+        if session is not None:
+            session.lines.append(ReceiptLine(p.item_id, p.title, "return"))
+        return item_result(p.item_id, p.title, "offline_accepted" if offline else "returned",
+                           transaction=e.key, sort=sort_hint(res), message=p.warn,
+                           ils_message=res.get("screen_message"))
+
+    # ---- renew ------------------------------------------------------------------------------
+
+    def renew(self, session: Session, item_ids: list[str] | None = None, *,
+              all_items: bool = False) -> list[ItemResult]:
+        """Renew some loans, or all (``all_items``); renewals are never made offline.
+
+        Without an answer in time a renewal is withdrawn when it never left the box
+        (``refused`` with the ``offline_renew`` text). One that was already sent may still be
+        made by the ILS: it stays open as a follow-up (the recovery pass records the new due
+        date when its result arrives) and is reported ``checking`` with the ``renew_sent``
+        text, never as refused.
+        """
+        kind = "renew_all" if all_items else "renew"
+        wanted: list[str | None] = [None] if all_items else list(dict.fromkeys(item_ids or []))
+        keys = {str(uuid.uuid4()): item_id for item_id in wanted}
+        with self._lock:  # ours before the rows exist: the recovery pass leaves them alone
+            self.in_progress.update(keys)
+        try:
+            for key, item_id in keys.items():
+                self.store.outbox.append(kind, self._payload(kind, item_id, session.patron_id),
+                                         item_id=item_id, patron_ref=session.patron_id, key=key)
+            done: dict[str, list[ItemResult]] = {}
+
+            def on_result(e: OutboxEntry) -> None:
+                self.store.outbox.mark_handled(e.key)
+                res = e.result or {}
+                if e.kind == "renew_all":
+                    done[e.key] = [self._renew_line(session, str(it.get("item_id", "")),
+                                                    bool(it.get("ok")), it, e.key)
+                                   for it in res.get("items", [])]
+                    return
+                ok = e.state == "applied" and res.get("ok", True) is not False
+                done[e.key] = [self._renew_line(session, keys[e.key] or "", ok, res, e.key)]
+
+            left = self._wait_all(keys, self.policy.result_timeout_s, on_result)
+            for key in left:
+                e, withdrawn = self.store.outbox.cancel(key, "offline")
+                if e.is_terminal and not withdrawn:  # the answer came just now
+                    on_result(e)
+                    continue
+                item_id = keys[key] or ""
+                title = self._title(item_id, None) if item_id else ""
+                if withdrawn:
+                    done[key] = [item_result(item_id, title, "refused", code="renew_refused",
+                                             message=texts("offline_renew"), transaction=key)]
+                else:
+                    log.info("renewal %s sent without an answer yet: left open as a follow-up",
+                             key)
+                    done[key] = [item_result(item_id, title, "checking", transaction=key,
+                                             message=texts("renew_sent"))]
+            return [self._emit(session, r) for k in keys for r in done[k]]
+        finally:
+            with self._lock:
+                self.in_progress.difference_update(keys)
+
+    def _renew_line(self, session: Session, item_id: str, ok: bool, res: dict[str, Any],
+                    key: str) -> ItemResult:
+        title = str(res.get("title") or self._title(item_id, None))
+        if not ok:
+            return item_result(item_id, title, "refused", code=refusal_code(res, "renew_refused"),
+                               transaction=key, ils_message=res.get("screen_message"))
+        due = res.get("due_date")
+        loan = self.store.cache.loan(item_id)
+        if loan is not None:
+            self.store.cache.record_loan(LoanRecord(item_id, loan.patron_id, due, loan.loaned_at,
+                                                    loan.offline))
+        self.store.counters.incr("renew")
+        session.lines.append(ReceiptLine(item_id, title, "renew", due))
+        return item_result(item_id, title, "renewed", due_date=due, transaction=key)
+
+    # ---- account ------------------------------------------------------------------------------
+
+    def account(self, session: Session) -> dict[str, Any]:
+        """Loans with due dates, holds, fines: from the gateway, else from the cache."""
+        req = self.store.lookups.request("account", {"patron_id": session.patron_id})
+        got = self.store.lookups.wait(req.id, self.policy.result_timeout_s)
+        today = self.clock().date().isoformat()
+        if got is not None and got.state == "answered" and got.response is not None:
+            return self._account_from(got.response, session, today)
+        self.store.lookups.abandon(req.id)
+        loans = [{"item_id": loan.item_id, "title": self._title(loan.item_id, None),
+                  "due_date": loan.due_date,
+                  "overdue": bool(loan.due_date and loan.due_date[:10] < today)}
+                 for loan in self.store.cache.loans_of(session.patron_id)]
+        holds = [{"item_id": h.item_id, "title": self._title(h.item_id, None), "ready": h.ready,
+                  "pickup_location": h.pickup_location}
+                 for h in self.store.cache.holds_of(session.patron_id)]
+        return {"loans": loans, "holds": holds, "fines": [], "fine_total": 0, "offline": True}
+
+    def _account_from(self, r: dict[str, Any], session: Session, today: str) -> dict[str, Any]:
+        """The ``Account`` from a gateway answer.
+
+        Two shapes are read: lists of objects (``loans``, ``holds``, ``fines``, each with
+        titles and dates), or the sync gateway's SIP2 63 lists of ids (``charged_items``,
+        ``overdue_items``, ``hold_items``, ``unavailable_hold_items``, ``fine_items`` as
+        the ILS's text, ``fee_amount`` + ``currency``); titles, due dates and hold
+        readiness then come from the local cache where it knows them.
+        """
+        def objects(key: str, ids_key: str) -> list[dict[str, Any]]:
+            value = r.get(key)
+            if isinstance(value, list) and all(isinstance(x, dict) for x in value):
+                return value
+            return [{"item_id": str(i)} for i in r.get(ids_key) or []]
+
+        overdue_ids = {str(i) for i in r.get("overdue_items") or []}
+        loans = []
+        for x in objects("loans", "charged_items"):
+            iid = str(x.get("item_id", ""))
+            cached = self.store.cache.loan(iid)
+            due = x.get("due_date") or (cached.due_date if cached else None)
+            loans.append({"item_id": iid, "title": str(x.get("title") or self._title(iid, None)),
+                          "due_date": due,
+                          "overdue": bool(x.get("overdue", iid in overdue_ids or (
+                              bool(due) and str(due)[:10] < today)))})
+        cached_holds = {h.item_id: h for h in self.store.cache.holds_of(session.patron_id)}
+        raw_holds = objects("holds", "hold_items") + [
+            {"item_id": str(i), "ready": False} for i in r.get("unavailable_hold_items") or []]
+        holds = []
+        for x in raw_holds:
+            iid = str(x.get("item_id", ""))
+            h = cached_holds.get(iid)
+            holds.append({"item_id": iid, "title": str(x.get("title") or self._title(iid, None)),
+                          "ready": bool(x.get("ready", h.ready if h else False)),
+                          "pickup_location": x.get("pickup_location")
+                          or (h.pickup_location if h else None)})
+        currency = str(r.get("currency") or "VND")
+        if isinstance(r.get("fines"), list):
+            fines = [{"amount": x.get("amount", 0), "currency": x.get("currency", currency),
+                      "description": x.get("description", "")} for x in r["fines"]]
+        else:
+            fines = [{"amount": None, "currency": currency, "description": str(text)}
+                     for text in r.get("fine_items") or []]
+        total = r.get("fine_total")
+        if total is None:
+            try:
+                total = float(r.get("fee_amount") or 0) if r.get("fee_amount") is not None \
+                    else sum(float(f["amount"] or 0) for f in fines)
+            except (TypeError, ValueError):
+                total = r.get("fee_amount")
+        return {"loans": loans, "holds": holds, "fines": fines, "fine_total": total,
+                "offline": False}

@@ -1,0 +1,132 @@
+"""Wiring of the edge's services, and their background work (no import-time side effects).
+
+:meth:`EdgeServices.build` makes every service from the settings (or from injected parts,
+for tests); :meth:`EdgeServices.start` opens the devices, runs crash recovery and starts one
+background thread (session sweep, recovery and security retries, connectivity events)
+and the pad poller; :meth:`EdgeServices.stop` undoes all of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.tags import SecurityPolicy
+from edge.devices import DeviceManager, build_devices
+from edge.services.circulation import CirculationService
+from edge.services.events import EventBus
+from edge.services.recovery import RecoveryReport, RecoveryService
+from edge.services.security import SecurityService
+from edge.services.sessions import SessionService
+from edge.store import Store, open_store
+from smartlib.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EdgeServices:
+    """Everything ``smartlib serve`` runs, built from one :class:`Settings`."""
+
+    settings: Settings
+    store: Store
+    bus: EventBus
+    devices: DeviceManager
+    sessions: SessionService
+    security: SecurityService
+    circulation: CirculationService
+    recovery: RecoveryService
+    started_at: float = field(default_factory=time.time)
+    last_recovery: RecoveryReport | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _owns_store: bool = False
+    _connectivity: str = "unknown"
+
+    @classmethod
+    def build(cls, settings: Settings, *, store: Store | None = None,
+              devices: DeviceManager | None = None, bus: EventBus | None = None,
+              reader: Any | None = None) -> EdgeServices:
+        """Make the services; pass ``store``/``devices``/``reader`` to inject test doubles."""
+        bus = bus or (devices.bus if devices else EventBus())
+        owns = store is None
+        store = store or open_store(settings.store.path)
+        if devices is None:
+            if reader is not None:
+                sec = settings.security
+                devices = DeviceManager(reader, security=SecurityPolicy(
+                    sec.mode, sec.afi_secured, sec.afi_released),
+                    antennas=tuple(settings.reader.antennas), bus=bus,
+                    printer_url=settings.kiosk.printer_url,
+                    poll_interval_s=settings.reader.poll_interval_ms / 1000)
+            else:
+                devices = build_devices(settings, bus)
+        security = SecurityService(store, devices, bus, device_id=settings.device.id)
+        sessions = SessionService(store, settings.policy, bus)
+        circulation = CirculationService(store, devices, security, settings.policy, bus,
+                                         site_id=settings.site.id, device_id=settings.device.id,
+                                         institution=settings.ils.institution,
+                                         location=settings.ils.location)
+        recovery = RecoveryService(store, circulation, security)
+        return cls(settings, store, bus, devices, sessions, security, circulation, recovery,
+                   _owns_store=owns)
+
+    def start(self, *, background: bool = True, poll_pad: bool = True) -> RecoveryReport:
+        """Open devices, recover from any crash, start the background work."""
+        self.devices.open()
+        self.store.lookups.purge()
+        self.last_recovery = self.recovery.run_once()
+        log.info("start-up recovery: %s", self.last_recovery.summary())
+        self.store.meta.set("serve.started_at", str(self.started_at))
+        if background:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="edge-background",
+                                            daemon=True)
+            self._thread.start()
+        if poll_pad:
+            self.devices.start_polling()
+        return self.last_recovery
+
+    def stop(self) -> None:
+        """Stop the background work and the devices; close the store if we opened it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        self.devices.close()
+        if self._owns_store:
+            self.store.close()
+
+    def gateway_state(self) -> str:
+        """``online`` / ``offline`` as the agent reports it, else as results suggest."""
+        state, _ = self.store.meta.connectivity()
+        if state != "unknown":
+            return state
+        # Until the agent reports it: the latest answer (or silence) from a transaction or a
+        # login look-up.
+        seen = max((t for t in (self.circulation.last_gateway_seen,
+                                self.sessions.last_gateway_seen) if t is not None), default=None)
+        missed = max((t for t in (self.circulation.last_gateway_missed,
+                                  self.sessions.last_gateway_missed) if t is not None),
+                     default=None)
+        if missed is not None and (seen is None or missed > seen):
+            return "offline"
+        return "online" if seen is not None else "unknown"
+
+    def _loop(self) -> None:
+        last_recovery = 0.0
+        while not self._stop.wait(0.5):
+            try:
+                self.sessions.sweep()
+                state = self.gateway_state()
+                if state != self._connectivity:
+                    self._connectivity = state
+                    self.bus.publish("connectivity", gateway=state)
+                if time.monotonic() - last_recovery >= 5.0:
+                    last_recovery = time.monotonic()
+                    self.recovery.run_once()
+            except Exception:
+                log.exception("background work failed; continuing")

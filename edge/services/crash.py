@@ -1,0 +1,22 @@
+"""Crash points for the kill -9 tests: ``SMARTLIB_CRASH_AT=<step>`` kills the process there.
+
+The checkout path calls :func:`crash_point` after each durable step (``after_journal``,
+``after_result``, ``after_release_task``, ``after_security_write``, ``after_loan_cached``).
+When the environment variable names the step, the process sends itself SIGKILL, exactly as
+a power cut or ``kill -9`` would, with no clean-up. Unset (production), it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "SMARTLIB_CRASH_AT"
+STEPS = ("after_journal", "after_result", "after_release_task", "after_security_write",
+         "after_loan_cached")
+
+
+def crash_point(step: str) -> None:
+    """Kill this process with SIGKILL when ``$SMARTLIB_CRASH_AT`` equals ``step``."""
+    if os.environ.get(ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)

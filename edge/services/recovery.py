@@ -1,0 +1,112 @@
+"""Finishing what a crash interrupted, and the background work of a running edge.
+
+At start (and then every few seconds) :meth:`RecoveryService.run_once`:
+
+* finishes every journaled transaction that has a result but that the edge has not
+  handled (a checkout applied while nobody waited: release tasks + cached loan; a
+  check-in: cache update; a renewal sent but unanswered when the patron's wait ended: the
+  new due date in the cached loan; refusals: just marked handled), skipping those a live
+  request is handling;
+* retries every open security task (``pending`` and ``alarm_on``);
+* returns a :class:`RecoveryReport` that ``serve`` logs at start, so every journaled
+  transaction and security task is either finished or reported.
+
+Must not do: send anything (the agent does) or decide circulation policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from edge.services.circulation import CirculationService
+from edge.services.security import SecurityService
+from edge.store import LoanRecord, OutboxEntry, Store, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecoveryReport:
+    """What one recovery pass did and what is still open."""
+
+    finished: list[str] = field(default_factory=list)
+    open_transactions: list[str] = field(default_factory=list)
+    tasks_done: list[int] = field(default_factory=list)
+    tasks_alarm_on: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the log."""
+        return (f"finished {len(self.finished)} transaction(s), {len(self.open_transactions)} "
+                f"still waiting for the gateway; security tasks done {len(self.tasks_done)}, "
+                f"alarm still on {len(self.tasks_alarm_on)}")
+
+
+class RecoveryService:
+    """Completes interrupted work; also run periodically by the API's lifespan."""
+
+    def __init__(self, store: Store, circulation: CirculationService,
+                 security: SecurityService) -> None:
+        self.store = store
+        self.circulation = circulation
+        self.security = security
+        self._lock = threading.Lock()
+
+    def run_once(self, *, retry_tasks: bool = True) -> RecoveryReport:
+        """One pass; thread-safe (a second caller waits)."""
+        report = RecoveryReport()
+        with self._lock:
+            busy = set(self.circulation.in_progress)
+            for e in self.store.outbox.unhandled():
+                if e.key in busy:
+                    continue
+                if e.is_open:
+                    report.open_transactions.append(e.key)
+                    continue
+                self.finish(e)
+                report.finished.append(e.key)
+            if retry_tasks:
+                # the live set: a request that starts during this pass keeps its tasks
+                for task in self.security.retry_open(busy=self.circulation.in_progress):
+                    (report.tasks_done if task.state == "done" else report.tasks_alarm_on).append(
+                        task.id)
+        return report
+
+    def finish(self, e: OutboxEntry) -> None:
+        """Do the edge's steps after the result of ``e`` (idempotent)."""
+        res = e.result or {}
+        ok = e.state == "applied" and res.get("ok", True) is not False
+        with self.store.transaction():
+            if e.kind == "checkout" and ok and e.offline:
+                # Accepted offline: released and cached then; only the due date may change.
+                loan = self.store.cache.loan(e.item_id or "")
+                if loan is not None and res.get("due_date"):
+                    self.store.cache.record_loan(LoanRecord(
+                        loan.item_id, loan.patron_id, res["due_date"], loan.loaned_at, True))
+            elif e.kind == "checkout" and ok:
+                for uid in e.payload.get("uids", []):
+                    self.store.security.create(e.item_id or "", uid, "release", txn_key=e.key)
+                self.store.cache.record_loan(LoanRecord(
+                    e.item_id or "", e.patron_ref or "", res.get("due_date")
+                    or e.payload.get("nb_due_date"), utcnow(), e.offline))
+                self.store.counters.incr("checkout")
+            elif e.kind == "checkin" and ok:
+                self.store.cache.record_return(e.item_id or "")
+                self.store.counters.incr("return")
+            elif e.kind in ("renew", "renew_all") and ok:
+                # A renewal that answered after the patron's wait: the follow-up records it.
+                items = res.get("items", []) if e.kind == "renew_all" else [
+                    {"item_id": e.item_id, "ok": True, "due_date": res.get("due_date")}]
+                for it in items:
+                    loan = self.store.cache.loan(str(it.get("item_id") or ""))
+                    if it.get("ok") and loan is not None:
+                        due = it.get("due_date")
+                        self.store.cache.record_loan(LoanRecord(
+                            loan.item_id, loan.patron_id, str(due) if due else loan.due_date,
+                            loan.loaned_at, loan.offline))
+                        self.store.counters.incr("renew")
+                        log.info("late renewal of %s applied (due %s)", loan.item_id,
+                                 it.get("due_date"))
+            self.store.outbox.mark_handled(e.key)
+        log.info("recovered %s %s (%s)", e.kind, e.key, e.state)

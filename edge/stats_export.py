@@ -1,0 +1,175 @@
+"""``smartlib stats export``: per-day figures for management reports, from edge stores.
+
+Per site-local day (``site.timezone``) and per box: checkouts (and how many offline),
+returns, renewals, visitors in and out (gate boxes), gate alarms, offline transactions
+journaled, and conflicts. Counters live in the store per UTC hour; a local day is the
+range of UTC hours it covers (Vietnam is UTC+7, so a day starts at 17:00 UTC).
+
+Several boxes can be combined into one report (``--store gate-01=/var/lib/.../gate.db``).
+The helpers :func:`day_hours`, :func:`local_day` and :func:`today_counts` are also used
+by the staff console. Reads only; never writes to a store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from edge.store import Store, open_store
+
+COLUMNS = ("date", "device", "role", "checkouts", "checkouts_offline", "returns", "renewals",
+           "visitors_in", "visitors_out", "alarms", "offline_transactions", "conflicts")
+"""The export's columns, in order (CSV header and JSON keys)."""
+
+_COUNTERS = {"checkouts": "checkout", "checkouts_offline": "checkout_offline",
+             "returns": "return", "renewals": "renew", "visitors_in": "visitors_in",
+             "visitors_out": "visitors_out"}
+
+
+def _utc_hour(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def _utc_stamp(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    """The local day ``day`` in ``tz`` as ``[start, end)`` aware datetimes."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time(0), zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), zone)
+
+
+def day_hours(day: date, tz: str) -> tuple[str, str]:
+    """The first and last UTC counter buckets (``YYYY-MM-DDTHH``) of a local day."""
+    start, end = day_bounds(day, tz)
+    return _utc_hour(start), _utc_hour(end - timedelta(hours=1))
+
+
+def local_day(at: datetime, tz: str) -> date:
+    """The local date of ``at`` in ``tz``."""
+    return at.astimezone(ZoneInfo(tz)).date()
+
+
+def day_figures(store: Store, day: date, tz: str) -> dict[str, int]:
+    """The report's numbers of one box for one local day."""
+    since, until = day_hours(day, tz)
+    totals = store.counters.totals(since, until)
+    out = {k: int(totals.get(name, 0)) for k, name in _COUNTERS.items()}
+    start, end = (_utc_stamp(d) for d in day_bounds(day, tz))
+    out["alarms"] = _count(store, "SELECT COUNT(*) AS n FROM alarms WHERE created_at >= ? "
+                                  "AND created_at < ?", (start, end))
+    out["offline_transactions"] = _count(
+        store, "SELECT COUNT(*) AS n FROM outbox WHERE offline = 1 AND created_at >= ? AND "
+               "created_at < ?", (start, end))
+    out["conflicts"] = _count(store, "SELECT COUNT(*) AS n FROM conflicts WHERE created_at >= ? "
+                                     "AND created_at < ?", (start, end))
+    return out
+
+
+def _count(store: Store, sql: str, params: tuple[Any, ...]) -> int:
+    row = store.query_one(sql, params)
+    return int(row["n"]) if row is not None else 0
+
+
+def today_counts(store: Store, tz: str, now: datetime | None = None) -> dict[str, int]:
+    """Today's figures (site-local day) for the staff console.
+
+    Keys: ``loans``, ``loans_offline``, ``returns``, ``renewals``, ``visitors_in``,
+    ``visitors_out``, ``alarms``, ``offline_transactions``, ``conflicts``.
+    """
+    f = day_figures(store, local_day(now or datetime.now(UTC), tz), tz)
+    return {"loans": f["checkouts"], "loans_offline": f["checkouts_offline"],
+            "returns": f["returns"], "renewals": f["renewals"],
+            "visitors_in": f["visitors_in"], "visitors_out": f["visitors_out"],
+            "alarms": f["alarms"], "offline_transactions": f["offline_transactions"],
+            "conflicts": f["conflicts"]}
+
+
+def export_rows(stores: Iterable[tuple[str, str, Store]], first: date, last: date,
+                tz: str) -> list[dict[str, Any]]:
+    """One row per local day and box, days in order then boxes in the given order.
+
+    Args:
+        stores: ``(device id, role, open store)`` of each box.
+        first, last: the local days to report, inclusive.
+        tz: the site's time zone.
+    """
+    if last < first:
+        raise ValueError(f"--to {last} is before --from {first}")
+    boxes = list(stores)
+    rows = []
+    day = first
+    while day <= last:
+        for device, role, store in boxes:
+            rows.append({"date": day.isoformat(), "device": device, "role": role,
+                         **day_figures(store, day, tz)})
+        day += timedelta(days=1)
+    return rows
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> str:
+    """The rows as CSV (header first) or as a JSON document."""
+    if fmt == "json":
+        return json.dumps({"columns": list(COLUMNS), "rows": rows}, ensure_ascii=False, indent=1)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+@click.command("export")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="the site configuration (default: $SMARTLIB_CONFIG): its store and device")
+@click.option("--from", "from_", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="first local day, YYYY-MM-DD")
+@click.option("--to", "to", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="last local day (inclusive), YYYY-MM-DD")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("--store", "extra", multiple=True, metavar="DEVICE[:ROLE]=PATH",
+              help="another box's store to include (repeatable)")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="write to this file instead of standard output")
+def export(config: str | None, from_: datetime, to: datetime, fmt: str, extra: tuple[str, ...],
+           output: str | None) -> None:
+    """Per-day circulation per kiosk, visitors per gate, alarms and offline transactions."""
+    from edge.cli import _settings
+
+    settings = _settings(config)
+    specs: list[tuple[str, str, Path]] = [(settings.device.id, settings.device.role,
+                                           Path(settings.store.path))]
+    for spec in extra:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"{spec!r}: expected DEVICE[:ROLE]=PATH", param_hint="--store")
+        device, _, role = name.partition(":")
+        specs.append((device, role or "", Path(path)))
+    opened: list[tuple[str, str, Store]] = []
+    try:
+        for device, role, store_path in specs:
+            if not store_path.exists():
+                raise click.ClickException(f"{device}: no store at {store_path}")
+            opened.append((device, role, open_store(store_path, integrity="off")))
+        try:
+            rows = export_rows(opened, from_.date(), to.date(), settings.site.timezone)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--to") from exc
+    finally:
+        for _, _, s in opened:
+            s.close()
+    text = render(rows, fmt)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=not text.endswith("\n"))

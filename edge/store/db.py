@@ -1,0 +1,250 @@
+"""Opening the store: connection, pragmas, integrity check, migrations, transactions.
+
+:func:`open_store` returns a :class:`Store` whose attributes are the repositories
+(``store.outbox``, ``store.cache``, ``store.lookups``, ``store.security``, ``store.alarms``,
+``store.counters``, ``store.conflicts``, ``store.events``, ``store.meta``).
+
+Concurrency model:
+
+* One :class:`Store` per process is the normal case. It holds one ``sqlite3`` connection
+  (``check_same_thread=False``) guarded by a re-entrant lock, so any thread may call any
+  repository method; each method is one short transaction.
+* Several processes (``smartlib serve`` and ``smartlib sync``) open the same file. WAL mode
+  lets readers run during a write; writers take ``BEGIN IMMEDIATE`` and wait up to
+  ``busy_timeout_ms`` for each other.
+* Wake-ups between the processes go through :mod:`edge.store.doorbell`.
+
+This package is imported by the sync agent: it must not import any other part of ``edge``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlite_utils
+
+from edge.store import schema
+from edge.store.doorbell import Doorbell, ring
+from edge.store.errors import StoreCorrupt, StoreError
+
+log = logging.getLogger(__name__)
+
+IntegrityMode = Literal["quick", "full", "off"]
+
+
+def utcnow() -> str:
+    """The current UTC time as ISO 8601 with milliseconds (the store's timestamp format)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(value: Any) -> str:
+    """JSON-encode a payload compactly (UTF-8 kept readable)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    """Decode a JSON column (``None`` stays ``None``)."""
+    return None if text is None else json.loads(text)
+
+
+class Store:
+    """An open edge database and its repositories. Create it with :func:`open_store`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        from edge.store.cache import CacheRepository
+        from edge.store.lookups import LookupRepository
+        from edge.store.ops import (
+            AlarmRepository,
+            CounterRepository,
+            DeviceEventRepository,
+            MetaRepository,
+            SecurityTaskRepository,
+        )
+        from edge.store.outbox import ConflictRepository, OutboxRepository
+
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.lock = threading.RLock()
+        self._depth = 0
+        self._bells: dict[str, Doorbell] = {}
+        self._closed = False
+        self.outbox = OutboxRepository(self)
+        self.conflicts = ConflictRepository(self)
+        self.cache = CacheRepository(self)
+        self.lookups = LookupRepository(self)
+        self.security = SecurityTaskRepository(self)
+        self.alarms = AlarmRepository(self)
+        self.counters = CounterRepository(self)
+        self.events = DeviceEventRepository(self)
+        self.meta = MetaRepository(self)
+
+    # ---- transactions -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block as one ``BEGIN IMMEDIATE`` transaction (nested blocks join it).
+
+        Yields:
+            The connection, for ``execute``/``executemany``.
+        """
+        with self.lock:
+            if self._closed:
+                raise StoreError(f"store {self.path} is closed")
+            outer = self._depth == 0
+            if outer:
+                self.conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query and return all rows (internal use by repositories)."""
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        """Run a read query and return the first row or ``None``."""
+        with self.lock:
+            return self.conn.execute(sql, params).fetchone()
+
+    # ---- doorbells ----------------------------------------------------------------------
+
+    def doorbell(self, name: str) -> Doorbell:
+        """Return this process's bell ``name`` (bound on first use, closed with the store)."""
+        with self.lock:
+            bell = self._bells.get(name)
+            if bell is None:
+                bell = self._bells[name] = Doorbell(self.path, name)
+            return bell
+
+    def ring(self, name: str) -> None:
+        """Wake whoever waits on bell ``name``, in this process and in others."""
+        bell = self._bells.get(name)
+        if bell is not None:
+            bell.poke()
+        ring(self.path, name)
+
+    # ---- maintenance --------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return schema.current_version(self.conn)
+
+    def integrity_check(self, mode: IntegrityMode = "quick") -> list[str]:
+        """Run SQLite's integrity check; return the problems found (empty when healthy)."""
+        if mode == "off":
+            return []
+        pragma = "quick_check" if mode == "quick" else "integrity_check"
+        rows = self.query(f"PRAGMA {pragma}")
+        problems = [str(r[0]) for r in rows]
+        return [] if problems == ["ok"] else problems
+
+    def backup(self, dest: str | os.PathLike[str]) -> Path:
+        """Write a consistent online copy of the database to ``dest`` (SQLite backup API)."""
+        dest_path = Path(dest)
+        dest_path.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(dest_path)
+        try:
+            with self.lock:
+                self.conn.backup(target)
+        finally:
+            target.close()
+        return dest_path
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table (for ``smartlib db stats`` and ``/metrics``)."""
+        with self.lock:
+            return {name: self.db[name].count for name in self.db.table_names()
+                    if not name.startswith("sqlite_")}
+
+    def close(self) -> None:
+        """Close the bells and the connection (idempotent)."""
+        with self.lock:
+            if self._closed:
+                return
+            self._closed = True
+            for bell in self._bells.values():
+                bell.close()
+            self._bells.clear()
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(path: str | os.PathLike[str], *, integrity: IntegrityMode = "quick",
+               busy_timeout_ms: int = 10_000, migrate: bool = True) -> Store:
+    """Open (and create or upgrade) the edge database at ``path``.
+
+    Sets WAL mode and ``synchronous=NORMAL`` (a committed transaction survives a process
+    crash; an OS crash may lose the last few, which the central ledger tolerates because
+    every transaction is keyed), runs the integrity check, then the migrations.
+
+    Args:
+        path: the SQLite file (its directory is created); ``":memory:"`` is not supported
+            because the edge and the agent must share the file.
+        integrity: ``"quick"`` (default), ``"full"`` or ``"off"``.
+        busy_timeout_ms: how long a writer waits for another process's transaction.
+        migrate: apply pending migrations (``False`` only for tests of the migrations).
+
+    Raises:
+        StoreCorrupt: the integrity check found problems.
+        SchemaTooNew: the file comes from a newer release.
+        StoreError: the file cannot be opened.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False,
+                               timeout=busy_timeout_ms / 1000)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {p}: {exc}") from exc
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"cannot put {p} in WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        # Deleted or rewritten content (a look-up's PIN once wiped) is overwritten with
+        # zeros, not left in free space; see LookupRepository.scrub for the WAL side.
+        conn.execute("PRAGMA secure_delete = ON")
+        store = Store(p, conn)
+        problems = store.integrity_check(integrity)
+        if problems:
+            raise StoreCorrupt(f"{p} failed the integrity check: " + "; ".join(problems[:5]))
+        if migrate:
+            reached = schema.migrate(conn)
+            if reached:
+                log.info("store %s migrated to schema version %d", p, reached[-1])
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreCorrupt(f"{p} is not a usable SQLite database: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return store

@@ -1,0 +1,430 @@
+"""The transaction journal (``outbox``) and the conflicts it produces.
+
+Every circulation transaction is appended here, in one SQLite transaction, *before* it is
+attempted. The sync agent reads sendable entries, publishes them, and records the
+gateway's result; the edge waits for that result and then finishes its own steps
+(security writes, cache) and marks the entry handled.
+
+States of an entry::
+
+    pending ──mark_sent──► sent ──record_result──► applied | refused | conflict | failed
+       └──────────────record_result──────────────────┘
+
+* ``pending``: journaled, not yet published (or published before a crash that lost the
+  fact); ``sent``: published, no result yet. Both are *open*; an open entry may be sent
+  again at any time (the gateway's ledger makes duplicates harmless).
+* ``applied``: the ILS accepted it; ``refused``: the ILS refused it online;
+  ``conflict``: it was accepted offline by the edge and the ILS refused it later
+  (``record_result(..., "refused")`` on an offline entry becomes ``conflict`` and adds a
+  row to ``conflicts``); ``failed``: the gateway could not process it for good.
+* A terminal state is final: a second result for the same key (a redelivery) is ignored.
+
+``handled_at`` is the edge's own mark that it finished the steps after the result; the
+agent never touches it.
+
+Ordering: :meth:`OutboxRepository.next_sendable` returns at most one open entry per item
+(the earliest), so a later transaction for the same item is sent only after the earlier
+one has a result. A return can never overtake the checkout before it.
+
+Result dictionaries are free-form JSON written by the agent; the edge reads these keys
+when present: ``ok`` (bool), ``code`` (a refusal code such as ``patron_blocked``),
+``message`` / ``screen_message`` (the ILS text), ``title``, ``due_date`` (ISO 8601),
+``desensitize`` / ``resensitize`` (``"Y"``/``"N"``/``"U"``), ``sort`` (``{"kind",
+"destination", "bin"}``), ``fine`` (``{"amount", "currency"}``), ``items`` (renew-all).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from edge.store.db import dumps, loads, utcnow
+from edge.store.errors import InvalidState, UnknownTransaction
+from edge.store.schema import OUTBOX_STATES
+
+if TYPE_CHECKING:
+    from edge.store.db import Store
+
+OutboxState = Literal["pending", "sent", "applied", "refused", "conflict", "failed"]
+OPEN_STATES: frozenset[str] = frozenset({"pending", "sent"})
+TERMINAL_STATES: frozenset[str] = frozenset({"applied", "refused", "conflict", "failed"})
+
+TRANSACTION_KINDS = ("checkout", "checkin", "renew", "renew_all", "hold", "fee_paid",
+                     "block_patron")
+"""Known kinds; others are accepted (the gateway refuses what it does not know)."""
+
+_COLUMNS = ("seq, key, kind, item_id, patron_ref, payload, state, attempts, created_at, "
+            "sent_at, applied_at, offline, result, handled_at")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One journaled transaction (a snapshot of its row)."""
+
+    key: str
+    seq: int
+    kind: str
+    item_id: str | None
+    patron_ref: str | None
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    created_at: str
+    sent_at: str | None
+    applied_at: str | None
+    offline: bool
+    result: dict[str, Any] | None
+    handled_at: str | None
+
+    @property
+    def is_open(self) -> bool:
+        """True while no result is recorded (``pending`` or ``sent``)."""
+        return self.state in OPEN_STATES
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once a result is recorded."""
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Counts of journal entries per state, and the oldest open entry's time."""
+
+    by_state: dict[str, int]
+    oldest_open_at: str | None
+    unhandled: int
+
+    @property
+    def open(self) -> int:
+        """Entries without a result."""
+        return self.by_state.get("pending", 0) + self.by_state.get("sent", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRecord:
+    """An offline-accepted transaction that the ILS refused later (for staff)."""
+
+    id: int
+    key: str
+    kind: str
+    item_id: str | None
+    patron_ref: str | None
+    reason: str
+    detail: dict[str, Any]
+    created_at: str
+    resolved_at: str | None
+
+
+def _entry(row: Any) -> OutboxEntry:
+    return OutboxEntry(
+        key=row["key"], seq=row["seq"], kind=row["kind"], item_id=row["item_id"],
+        patron_ref=row["patron_ref"], payload=loads(row["payload"]) or {},
+        state=row["state"], attempts=row["attempts"], created_at=row["created_at"],
+        sent_at=row["sent_at"], applied_at=row["applied_at"], offline=bool(row["offline"]),
+        result=loads(row["result"]), handled_at=row["handled_at"])
+
+
+class OutboxRepository:
+    """The journal's operations. Every method is one short transaction; thread-safe."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # ---- the edge's side ----------------------------------------------------------------
+
+    def append(self, kind: str, payload: Mapping[str, Any], *, item_id: str | None,
+               patron_ref: str | None, offline: bool = False, key: str | None = None,
+               ring: bool = True) -> OutboxEntry:
+        """Journal a new transaction in state ``pending`` and ring the agent.
+
+        Args:
+            kind: ``checkout``, ``checkin``, ``renew``, ``renew_all``, ...
+            payload: the transaction's data (JSON-serialisable; never a PIN).
+            item_id: the item, for per-item ordering (``None`` for patron-level kinds).
+            patron_ref: the patron identifier (as the ILS knows it).
+            offline: accepted by the edge's offline policy already.
+            key: the idempotency key; a new UUID4 when omitted.
+            ring: ring the agent's bell after the commit.
+
+        Returns:
+            The new entry. Appending an existing ``key`` returns the existing entry
+            unchanged (appends are idempotent by key).
+        """
+        key = key or str(uuid.uuid4())
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, kind, item_id, patron_ref, payload, "
+                "state, created_at, offline) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                (key, kind, item_id, patron_ref, dumps(dict(payload)), utcnow(), int(offline)))
+            row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,)).fetchone()
+        if ring:
+            self._store.ring("agent")
+        return _entry(row)
+
+    def mark_offline(self, key: str, payload_update: Mapping[str, Any] | None = None) -> OutboxEntry:
+        """Flag an open entry as accepted offline, merging ``payload_update`` into its payload.
+
+        Returns:
+            The entry after the change. If a result arrived first, the entry is returned
+            unchanged in its terminal state: the caller must use that result instead.
+
+        Raises:
+            UnknownTransaction: no such key.
+        """
+        with self._store.transaction() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise UnknownTransaction(f"no outbox entry with key {key}")
+            if row["state"] in OPEN_STATES:
+                payload = {**(loads(row["payload"]) or {}), **dict(payload_update or {})}
+                conn.execute("UPDATE outbox SET offline = 1, payload = ? WHERE key = ?",
+                             (dumps(payload), key))
+                row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?",
+                                   (key,)).fetchone()
+        self._store.ring("agent")
+        return _entry(row)
+
+    def mark_handled(self, key: str) -> None:
+        """Record that the edge finished its steps after this entry's result."""
+        with self._store.transaction() as conn:
+            conn.execute("UPDATE outbox SET handled_at = ? WHERE key = ? AND handled_at IS NULL",
+                         (utcnow(), key))
+
+    def unhandled(self, *, terminal_only: bool = False, limit: int = 1000) -> list[OutboxEntry]:
+        """Entries the edge has not finished (after a crash: everything to resume)."""
+        extra = " AND state NOT IN ('pending','sent')" if terminal_only else ""
+        rows = self._store.query(
+            f"SELECT {_COLUMNS} FROM outbox WHERE handled_at IS NULL{extra} ORDER BY seq LIMIT ?",
+            (limit,))
+        return [_entry(r) for r in rows]
+
+    def wait_for_result(self, key: str, timeout: float) -> OutboxEntry | None:
+        """Wait up to ``timeout`` seconds for a terminal result on ``key``.
+
+        Wakes on the ``"edge"`` doorbell (rung by :meth:`record_result`), and re-reads
+        the row at least every 50 ms as a backstop.
+
+        Returns:
+            The terminal entry, or ``None`` when no result arrived in time.
+        """
+        bell = self._store.doorbell("edge")
+        deadline = time.monotonic() + timeout
+        while True:
+            entry = self.get(key)
+            if entry.is_terminal:
+                return entry
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            bell.wait(min(remaining, 0.05))
+
+    def cancel(self, key: str, reason: str) -> tuple[OutboxEntry, bool]:
+        """Withdraw a journaled transaction the edge decided not to make after all.
+
+        A ``pending`` entry (never published) becomes ``failed`` with result
+        ``{"code": "cancelled", "reason": ...}``. An entry already ``sent`` cannot be
+        recalled: the caller must journal a compensating transaction after it.
+
+        Returns:
+            The entry, and True when it was withdrawn before it could be sent.
+        """
+        with self._store.transaction() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise UnknownTransaction(f"no outbox entry with key {key}")
+            withdrawn = False
+            if row["state"] == "pending":
+                conn.execute("UPDATE outbox SET state = 'failed', result = ?, applied_at = ?, "
+                             "handled_at = ? WHERE key = ?",
+                             (dumps({"code": "cancelled", "reason": reason}), utcnow(), utcnow(),
+                              key))
+                withdrawn = True
+                row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?",
+                                   (key,)).fetchone()
+        return _entry(row), withdrawn
+
+    # ---- the agent's side ---------------------------------------------------------------
+
+    def next_sendable(self, limit: int = 100, *, include_sent: bool = True) -> list[OutboxEntry]:
+        """Open entries to publish, in journal order, at most one per item.
+
+        An entry is returned only if no earlier entry for the same item is still open,
+        so per-item order holds whatever the agent does with the batch.
+
+        Args:
+            limit: the most entries to return.
+            include_sent: also return ``sent`` entries (after a restart, to resend them);
+                a running agent that tracks its own in-flight set passes ``False``.
+        """
+        # ``state IN ('pending','sent')`` repeated literally so SQLite can use the partial
+        # index ``outbox_open`` (it never reads the closed rows, however long the journal).
+        extra = "" if include_sent else " AND o.state = 'pending'"
+        rows = self._store.query(
+            f"SELECT {_COLUMNS} FROM outbox o WHERE o.state IN ('pending','sent'){extra} "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.item_id = o.item_id AND p.seq < o.seq"
+            " AND p.state IN ('pending','sent')) ORDER BY o.seq LIMIT ?", (limit,))
+        return [_entry(r) for r in rows]
+
+    def mark_sent(self, *keys: str) -> list[str]:
+        """Record that entries are being published (``pending``/``sent`` → ``sent``, attempts + 1).
+
+        Call it *before* handing the messages to the MQTT client, and publish only the keys
+        it returns: an entry still ``pending`` has then never left the box, which is what
+        :meth:`cancel` relies on, and an entry cancelled (or answered) in the meantime is
+        not returned, so it is never published. One transaction for all keys.
+
+        Returns:
+            The keys now ``sent`` (still open), in the order given.
+        """
+        if not keys:
+            return []
+        now = utcnow()
+        marked: set[str] = set()
+        with self._store.transaction() as conn:
+            for i in range(0, len(keys), 500):
+                part = keys[i:i + 500]
+                rows = conn.execute(
+                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ? "
+                    f"WHERE key IN ({','.join('?' * len(part))}) AND state IN ('pending','sent') "
+                    "RETURNING key", (now, *part)).fetchall()
+                marked.update(r[0] for r in rows)
+        return [k for k in keys if k in marked]
+
+    def record_result(self, key: str, result: Mapping[str, Any], state: str, *,
+                      ring: bool = True) -> OutboxEntry:
+        """Record the gateway's result for ``key`` and ring the edge.
+
+        Args:
+            key: the idempotency key.
+            result: the result as JSON-serialisable data.
+            state: ``applied``, ``refused``, ``conflict`` or ``failed``. ``refused`` on an
+                entry accepted offline is stored as ``conflict`` with a ``conflicts`` row.
+            ring: ring the edge after the commit; pass False inside an outer
+                ``store.transaction()`` (a batch) and ring once after it commits.
+
+        Returns:
+            The entry after the change; if it already had a result, the stored one
+            (a redelivered result changes nothing).
+
+        Raises:
+            InvalidState: ``state`` is not a terminal state.
+            UnknownTransaction: no entry has this key.
+        """
+        if state not in TERMINAL_STATES:
+            raise InvalidState(f"result state must be one of {sorted(TERMINAL_STATES)}, "
+                               f"got {state!r}")
+        now = utcnow()
+        with self._store.transaction() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise UnknownTransaction(f"no outbox entry with key {key}")
+            if row["state"] in OPEN_STATES:
+                if state == "refused" and row["offline"]:
+                    state = "conflict"
+                conn.execute("UPDATE outbox SET state = ?, result = ?, applied_at = ? "
+                             "WHERE key = ?", (state, dumps(dict(result)), now, key))
+                if state == "conflict":
+                    reason = str(result.get("message") or result.get("screen_message")
+                                 or result.get("code") or "refused by the ILS")
+                    conn.execute(
+                        "INSERT OR IGNORE INTO conflicts (key, kind, item_id, patron_ref, "
+                        "reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (key, row["kind"], row["item_id"], row["patron_ref"], reason,
+                         dumps(dict(result)), now))
+                row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?",
+                                   (key,)).fetchone()
+        if ring:
+            self._store.ring("edge")
+        return _entry(row)
+
+    # ---- queries --------------------------------------------------------------------------
+
+    def get(self, key: str) -> OutboxEntry:
+        """The entry with idempotency key ``key``.
+
+        Raises:
+            UnknownTransaction: no such key.
+        """
+        row = self._store.query_one(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,))
+        if row is None:
+            raise UnknownTransaction(f"no outbox entry with key {key}")
+        return _entry(row)
+
+    def find(self, key: str) -> OutboxEntry | None:
+        """The entry with key ``key``, or ``None``."""
+        row = self._store.query_one(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,))
+        return None if row is None else _entry(row)
+
+    def list(self, *, states: Iterable[str] | None = None, item_id: str | None = None,
+             limit: int = 100, newest_first: bool = False) -> list[OutboxEntry]:
+        """Entries filtered by state and item, in journal order (or newest first)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if states is not None:
+            st = list(states)
+            bad = [s for s in st if s not in OUTBOX_STATES]
+            if bad:
+                raise InvalidState(f"unknown outbox state(s) {bad}; expected {OUTBOX_STATES}")
+            where.append(f"state IN ({','.join('?' * len(st))})")
+            params.extend(st)
+        if item_id is not None:
+            where.append("item_id = ?")
+            params.append(item_id)
+        sql = f"SELECT {_COLUMNS} FROM outbox"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        params.append(limit)
+        return [_entry(r) for r in self._store.query(sql, tuple(params))]
+
+    def backlog(self) -> Backlog:
+        """Counts per state, the oldest open entry, and how many the edge has not handled."""
+        rows = self._store.query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+        oldest = self._store.query_one(
+            "SELECT MIN(created_at) AS t FROM outbox WHERE state IN ('pending','sent')")
+        unhandled = self._store.query_one(
+            "SELECT COUNT(*) AS n FROM outbox WHERE handled_at IS NULL")
+        return Backlog(by_state={r["state"]: r["n"] for r in rows},
+                       oldest_open_at=oldest["t"] if oldest else None,
+                       unhandled=unhandled["n"] if unhandled else 0)
+
+
+def _conflict(row: Any) -> ConflictRecord:
+    return ConflictRecord(id=row["id"], key=row["key"], kind=row["kind"], item_id=row["item_id"],
+                          patron_ref=row["patron_ref"], reason=row["reason"],
+                          detail=loads(row["detail"]) or {}, created_at=row["created_at"],
+                          resolved_at=row["resolved_at"])
+
+
+class ConflictRepository:
+    """Conflicts caused by offline decisions (written by :meth:`OutboxRepository.record_result`)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list(self, *, unresolved_only: bool = True, limit: int = 200) -> list[ConflictRecord]:
+        """Conflicts, newest first."""
+        where = " WHERE resolved_at IS NULL" if unresolved_only else ""
+        rows = self._store.query(f"SELECT * FROM conflicts{where} ORDER BY id DESC LIMIT ?",
+                                 (limit,))
+        return [_conflict(r) for r in rows]
+
+    def add(self, key: str, kind: str, *, item_id: str | None, patron_ref: str | None,
+            reason: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Store a conflict reported by the gateway directly (idempotent by ``key``)."""
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO conflicts (key, kind, item_id, patron_ref, reason, "
+                "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, kind, item_id, patron_ref, reason, dumps(dict(detail or {})), utcnow()))
+
+    def resolve(self, conflict_id: int) -> bool:
+        """Mark a conflict resolved by staff; False when it does not exist or was resolved."""
+        with self._store.transaction() as conn:
+            cur = conn.execute("UPDATE conflicts SET resolved_at = ? WHERE id = ? AND "
+                               "resolved_at IS NULL", (utcnow(), conflict_id))
+            return cur.rowcount == 1

@@ -1,0 +1,226 @@
+"""The store's schema as an ordered list of migrations (``PRAGMA user_version`` = applied).
+
+Each migration is a SQL script run inside one transaction by :func:`migrate`. Add a new
+migration at the end; never edit one that has shipped. This module must not import
+anything but the standard library.
+
+Tables (see ``docs/edge.md`` for the meaning of every column):
+
+* cache, rebuilt from the central snapshot: ``items``, ``patrons``, ``loans``, ``holds``,
+  ``snapshots`` (progress of chunked snapshots);
+* journal: ``outbox`` (transactions, one row each, idempotency key = UUID),
+  ``conflicts``, ``lookups`` (request/response patron and item look-ups);
+* security and operations: ``security_tasks``, ``alarms``, ``counters`` (per hour),
+  ``device_events``, ``meta``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edge.store.errors import SchemaTooNew
+
+OUTBOX_STATES = ("pending", "sent", "applied", "refused", "conflict", "failed")
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE items (
+    item_id  TEXT PRIMARY KEY,
+    title    TEXT NOT NULL DEFAULT '',
+    usage    INTEGER NOT NULL DEFAULT 1,
+    value    INTEGER NOT NULL DEFAULT 0,
+    parts    INTEGER NOT NULL DEFAULT 1,
+    location TEXT NOT NULL DEFAULT '',
+    snap     INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE patrons (
+    patron_id    TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL DEFAULT '',
+    blocked      INTEGER NOT NULL DEFAULT 0,
+    block_reason TEXT,
+    loan_limit   INTEGER NOT NULL DEFAULT 10,
+    pin_hash     TEXT,
+    expires_on   TEXT,
+    verified_at  TEXT,
+    snap         INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE loans (
+    item_id   TEXT PRIMARY KEY,
+    patron_id TEXT NOT NULL,
+    due_date  TEXT,
+    loaned_at TEXT,
+    offline   INTEGER NOT NULL DEFAULT 0,
+    snap      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX loans_patron ON loans(patron_id);
+
+CREATE TABLE holds (
+    item_id         TEXT NOT NULL,
+    patron_id       TEXT NOT NULL,
+    ready           INTEGER NOT NULL DEFAULT 0,
+    pickup_location TEXT NOT NULL DEFAULT '',
+    position        INTEGER NOT NULL DEFAULT 1,
+    snap            INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (item_id, patron_id)
+) WITHOUT ROWID;
+CREATE INDEX holds_patron ON holds(patron_id);
+
+CREATE TABLE snapshots (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    chunks     INTEGER NOT NULL,
+    received   TEXT NOT NULL DEFAULT '[]',
+    completed_at TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (kind, name)
+);
+
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    key        TEXT NOT NULL UNIQUE,
+    kind       TEXT NOT NULL,
+    item_id    TEXT,
+    patron_ref TEXT,
+    payload    TEXT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'pending'
+               CHECK (state IN ('pending','sent','applied','refused','conflict','failed')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    sent_at    TEXT,
+    applied_at TEXT,
+    offline    INTEGER NOT NULL DEFAULT 0,
+    result     TEXT,
+    handled_at TEXT
+);
+CREATE INDEX outbox_open ON outbox(state, seq) WHERE state IN ('pending','sent');
+CREATE INDEX outbox_item ON outbox(item_id, seq);
+CREATE INDEX outbox_unhandled ON outbox(seq) WHERE handled_at IS NULL;
+
+CREATE TABLE conflicts (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL UNIQUE,
+    kind        TEXT NOT NULL,
+    item_id     TEXT,
+    patron_ref  TEXT,
+    reason      TEXT NOT NULL DEFAULT '',
+    detail      TEXT NOT NULL DEFAULT '{}',
+    created_at  TEXT NOT NULL,
+    resolved_at TEXT
+);
+
+CREATE TABLE lookups (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending','sent','answered','failed')),
+    response    TEXT,
+    created_at  TEXT NOT NULL,
+    answered_at TEXT
+);
+CREATE INDEX lookups_pending ON lookups(created_at) WHERE state = 'pending';
+
+CREATE TABLE security_tasks (
+    id         INTEGER PRIMARY KEY,
+    item_id    TEXT NOT NULL,
+    uid        TEXT NOT NULL,
+    action     TEXT NOT NULL CHECK (action IN ('release','secure')),
+    state      TEXT NOT NULL DEFAULT 'pending'
+               CHECK (state IN ('pending','alarm_on','done','abandoned')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    txn_key    TEXT,
+    follow_up  TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX security_open ON security_tasks(state) WHERE state IN ('pending','alarm_on');
+
+CREATE TABLE alarms (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    device     TEXT NOT NULL DEFAULT '',
+    item_id    TEXT,
+    uid        TEXT,
+    message    TEXT NOT NULL DEFAULT '',
+    detail     TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    acked_at   TEXT,
+    acked_by   TEXT
+);
+
+CREATE TABLE counters (
+    hour  TEXT NOT NULL,
+    name  TEXT NOT NULL,
+    value INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, name)
+) WITHOUT ROWID;
+
+CREATE TABLE device_events (
+    id     INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}',
+    at     TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+"""``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """Return the schema version recorded in the database file."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> list[int]:
+    """Apply every migration the database lacks, each in its own transaction.
+
+    Args:
+        conn: a connection in autocommit mode (``isolation_level=None``).
+        target: the version to reach (tests use lower values).
+
+    Returns:
+        The versions reached, in order (empty when already current).
+
+    Raises:
+        SchemaTooNew: the file's version is newer than this release knows.
+    """
+    have = current_version(conn)
+    if have > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {have} is newer than this release's {SCHEMA_VERSION}; "
+            "upgrade smartlib or restore a backup")
+    done = []
+    for version in range(have, target):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done.append(version + 1)
+    return done
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,139 @@
+"""``smartlib sim ils``: run the demo ILS on its own, export its data, read its statistics."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hardware_sim.ils.data import connect, open_demo_db
+from sync.sip2.profiles import PROFILES
+
+
+@click.group(name="ils")
+def ils() -> None:
+    """The demo ILS: a SIP2 server over its own SQLite database."""
+
+
+@ils.command()
+@click.option("--port", type=int, default=6001, show_default=True, help="TCP port (0 = any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="SQLite file (created with demo data if missing; default: a temporary file).")
+@click.option("--profile", type=click.Choice(sorted(PROFILES)), default="generic",
+              show_default=True, help="Emulate this ILS profile's charset and terminator.")
+@click.option("--idle-timeout", type=float, default=None, help="Drop connections idle this long (s).")
+@click.option("--latency", type=float, default=0.0, help="Seconds to wait before each answer.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Demo data seed.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Serve SIP2 over TLS with this PEM certificate (chain).")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The PEM private key of --tls-cert (if not inside it).")
+def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout: float | None,
+          latency: float, seed: int, tls_cert: str | None, tls_key: str | None) -> None:
+    """Serve SIP2 until SIGINT/SIGTERM; print one JSON line with login, patrons and items."""
+    from hardware_sim.errors import IlsError
+    from hardware_sim.ils.server import DemoIlsServer, server_tls_context
+
+    if tls_key is not None and tls_cert is None:
+        raise click.UsageError("--tls-key needs --tls-cert")
+    try:
+        tls = server_tls_context(tls_cert, tls_key) if tls_cert is not None else None
+    except IlsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if db_path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="demo-ils-")
+        db_path = str(Path(tmp.name) / "ils.sqlite")
+    server = DemoIlsServer(db_path, host=host, port=port, profile=profile,
+                           idle_timeout=idle_timeout, latency=latency, seed=seed, tls=tls)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        server.start()
+        info = server.login_info()
+        info["db"] = str(db_path)
+        click.echo(json.dumps(info, ensure_ascii=False))
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+_EXPORTS = {
+    "items": ("SELECT i.id AS item_id, i.title, i.author, i.owner_isil, i.location, i.media_type,"
+              " i.parts, i.status, i.call_number, l.patron_id AS loaned_to, l.due_at AS due_date,"
+              " (SELECT COUNT(*) FROM holds h WHERE h.item_id=i.id AND h.state IN ('queued','shelf'))"
+              " AS hold_count FROM items i LEFT JOIN loans l ON l.item_id=i.id ORDER BY i.id"),
+    "patrons": ("SELECT id AS patron_id, name, blocked, block_reason, fines, loan_limit, expires,"
+                " home_location, pin_hash FROM patrons ORDER BY id"),
+    "loans": ("SELECT item_id, patron_id, loaned_at, due_at AS due_date, renewals FROM loans"
+              " ORDER BY item_id"),
+    "holds": ("SELECT id AS hold_id, item_id, patron_id, placed_at, pickup_location, expires_at,"
+              " state FROM holds WHERE state IN ('queued','shelf') ORDER BY id"),
+}
+
+
+@ils.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for items.csv, patrons.csv, loans.csv and holds.csv.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="SQLite file (created with demo data if missing; default: fresh demo data).")
+@click.option("--pin-hash/--no-pin-hash", default=True, show_default=True,
+              help="Include the patrons' salted scrypt PIN hashes (for offline PIN login).")
+@click.option("--seed", type=int, default=7, show_default=True, help="Demo data seed.")
+def export(out_dir: str, db_path: str | None, pin_hash: bool, seed: int) -> None:
+    """Write the demo data as CSV for the edge cache's bulk load; print a JSON summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="demo-ils-") as tmp:
+        path = db_path or str(Path(tmp) / "ils.sqlite")
+        db = open_demo_db(path, seed=seed)
+        counts: dict[str, int] = {}
+        try:
+            for name, sql in _EXPORTS.items():
+                cur = db.execute(sql)
+                cols = [d[0] for d in cur.description]
+                if name == "patrons" and not pin_hash:
+                    cols = cols[:-1]
+                with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+                    w = csv.writer(f)
+                    w.writerow(cols)
+                    n = 0
+                    for row in cur:
+                        w.writerow(list(row)[:len(cols)])
+                        n += 1
+                counts[name] = n
+        finally:
+            db.close()
+    click.echo(json.dumps({"out": str(out), "rows": counts}))
+
+
+@ils.command()
+@click.option("--db", "db_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The demo ILS's SQLite file.")
+def stats(db_path: str) -> None:
+    """Print record, application and duplicate counts as one JSON object."""
+    from hardware_sim.ils.circulation import Circulation
+
+    db = connect(db_path)
+    try:
+        click.echo(json.dumps(Circulation(db).stats()))
+    finally:
+        db.close()

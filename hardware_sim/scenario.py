@@ -1,0 +1,395 @@
+"""Scenarios and the simulated world: devices, tags and a timeline, from a TOML file.
+
+:class:`SimWorld` owns the field, the simulated readers, the optional virtual card and
+demo ILS, and a scheduler for timeline actions and gate walks. The control API
+(:mod:`hardware_sim.control`) and ``smartlib sim serve`` drive it. A scenario file::
+
+    [simulator]
+    zones = ["pad", "gate-in", "gate-out"]
+    seed = 1
+
+    [[reader]]                 # one FeigReaderDevice per table
+    name = "pad"
+    antennas = ["pad"]
+    tcp_port = 7001            # 0 = any free port; pty = true also serves a pty
+    baudrate = 38400
+
+    [[tag]]                    # SimTag.from_spec keys, plus zone (omit: catalogued only)
+    item = "30000001"
+    isil = "VN-DEMO"
+    zone = "pad"
+
+    [[timeline]]               # actions run at `at` seconds after start
+    at = 2.0
+    action = "walk"            # place | remove | clear | walk | fault | input
+    reader = "gate"
+    items = ["30000001"]
+    direction = "out"
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+import threading
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardware_sim.errors import SimError
+from hardware_sim.feig_device import FeigReaderDevice
+from hardware_sim.field import DEFAULT_ZONES, SimField
+from hardware_sim.tag import SimTag, TagSpecError
+
+log = logging.getLogger("hardware_sim.scenario")
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+ACTIONS = ("place", "remove", "clear", "walk", "fault", "input")
+
+
+class ScenarioError(SimError):
+    """A scenario file or a world request is invalid: names the key and what was expected."""
+
+
+@dataclass
+class ReaderSpec:
+    name: str
+    antennas: list[str]
+    tcp_port: int = 0
+    pty: bool = True
+    tcp: bool = True
+    baudrate: int = 38400
+    page_records: int = 24
+
+
+@dataclass
+class Scenario:
+    """A parsed scenario file."""
+
+    zones: list[str] = field(default_factory=lambda: list(DEFAULT_ZONES))
+    seed: int | None = None
+    readers: list[ReaderSpec] = field(default_factory=list)
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def default(cls) -> Scenario:
+        """A pad reader and a two-antenna gate reader, no tags."""
+        return cls(readers=[ReaderSpec("pad", ["pad"]), ReaderSpec("gate", ["gate-in", "gate-out"])])
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scenario:
+        """Parse a scenario file (a bare name is looked up in ``hardware_sim/scenarios``).
+
+        Raises:
+            ScenarioError: unreadable TOML, unknown keys or actions, or bad values.
+        """
+        p = Path(path)
+        if not p.exists() and (SCENARIO_DIR / f"{path}.toml").exists():
+            p = SCENARIO_DIR / f"{path}.toml"
+        try:
+            doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ScenarioError(f"scenario {p}: {exc}") from exc
+        return cls.from_dict(doc, str(p))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], where: str = "scenario") -> Scenario:
+        unknown = set(doc) - {"simulator", "reader", "tag", "timeline"}
+        if unknown:
+            raise ScenarioError(f"{where}: unknown tables {sorted(unknown)}")
+        sim = doc.get("simulator", {})
+        sc = cls(zones=list(sim.get("zones", DEFAULT_ZONES)), seed=sim.get("seed"))
+        for i, r in enumerate(doc.get("reader", [])):
+            extra = set(r) - {"name", "antennas", "tcp_port", "pty", "tcp", "baudrate", "page_records"}
+            if extra or "name" not in r:
+                raise ScenarioError(f"{where}: reader {i}: needs name; unknown keys {sorted(extra)}")
+            sc.readers.append(ReaderSpec(str(r["name"]), list(r.get("antennas", ["pad"])),
+                                         int(r.get("tcp_port", 0)), bool(r.get("pty", True)),
+                                         bool(r.get("tcp", True)), int(r.get("baudrate", 38400)),
+                                         int(r.get("page_records", 24))))
+        if not sc.readers:
+            sc.readers = cls.default().readers
+        sc.tags = [dict(t) for t in doc.get("tag", [])]
+        for i, ev in enumerate(doc.get("timeline", [])):
+            if ev.get("action") not in ACTIONS or "at" not in ev:
+                raise ScenarioError(f"{where}: timeline {i}: needs at and action, one of {ACTIONS}")
+        sc.timeline = sorted((dict(e) for e in doc.get("timeline", [])), key=lambda e: float(e["at"]))
+        return sc
+
+
+class Scheduler:
+    """Runs callables at monotonic times on one background thread."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="sim-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def at(self, delay_s: float, fn: Callable[[], None]) -> None:
+        with self._cv:
+            heapq.heappush(self._heap, (time.monotonic() + max(0.0, delay_s), next(self._seq), fn))
+            self._cv.notify()
+
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cv.wait(timeout)
+                if self._stop:
+                    return
+                _, _, fn = heapq.heappop(self._heap)
+            try:
+                fn()
+            except SimError as exc:
+                log.error("scheduled action failed: %s", exc)
+
+
+class SimWorld:
+    """Everything simulated, started and stopped together.
+
+    Args:
+        scenario: what to build (default: a pad reader and a gate reader).
+        timing: False makes readers answer at once (tests); the floor is still counted.
+        host: where readers listen on TCP.
+    """
+
+    def __init__(self, scenario: Scenario | None = None, *, timing: bool = True,
+                 host: str = "127.0.0.1") -> None:
+        self.scenario = scenario or Scenario.default()
+        self.rng = random.Random(self.scenario.seed)
+        self.field = SimField(self.scenario.zones)
+        self.host = host
+        self.readers: dict[str, FeigReaderDevice] = {}
+        for spec in self.scenario.readers:
+            if spec.name in self.readers:
+                raise ScenarioError(f"two readers named {spec.name!r}")
+            try:
+                self.readers[spec.name] = FeigReaderDevice(
+                    self.field, spec.antennas, name=spec.name, baudrate=spec.baudrate,
+                    page_records=spec.page_records, timing=timing, seed=self.rng.randrange(1 << 30))
+            except SimError as exc:
+                raise ScenarioError(f"reader {spec.name}: {exc}") from exc
+        self.card: Any = None   # hardware_sim.card.SimCardDevice when serving vpcd
+        self.ils: Any = None    # hardware_sim.ils.server.DemoIlsServer when embedded
+        self.scheduler = Scheduler()
+        self.started_at = 0.0
+        for t in self.scenario.tags:
+            spec = dict(t)
+            zone = spec.pop("zone", None)
+            tag = self.make_tag(spec)
+            if zone:
+                self.field.place(tag, zone)
+
+    # ---- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> SimWorld:
+        for spec in self.scenario.readers:
+            self.readers[spec.name].start(pty=spec.pty, tcp=spec.tcp, host=self.host,
+                                          port=spec.tcp_port)
+        self.scheduler.start()
+        self.started_at = time.monotonic()
+        for ev in self.scenario.timeline:
+            action = dict(ev)
+            self.scheduler.at(float(action.pop("at")), lambda a=action: self.run_action(a))
+        return self
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        for r in self.readers.values():
+            r.stop()
+        for extra in (self.card, self.ils):
+            if extra is not None:
+                extra.stop()
+
+    def __enter__(self) -> SimWorld:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reader(self, name: str | None) -> FeigReaderDevice:
+        if name is None:
+            return next(iter(self.readers.values()))
+        try:
+            return self.readers[name]
+        except KeyError:
+            raise ScenarioError(f"no reader {name!r}; readers: {sorted(self.readers)}") from None
+
+    def endpoints(self) -> dict[str, Any]:
+        out = {}
+        for name, r in self.readers.items():
+            out[name] = {"pty": r.pty_path, "tcp_port": r.tcp_port, "antennas": list(r.antennas),
+                         "url": f"socket://{self.host}:{r.tcp_port}" if r.tcp_port else r.pty_path}
+        return out
+
+    # ---- tags ------------------------------------------------------------------------------
+
+    def make_tag(self, spec: dict[str, Any]) -> SimTag:
+        """A catalogued tag; an item id already catalogued (same part) is reused."""
+        if "item" in spec and "memory" not in spec and "uid" not in spec:
+            part = int(spec.get("part", 1))
+            for t in self.field.tags_for_item(str(spec["item"])):
+                if _part_of(t) == part:
+                    return t
+        try:
+            return self.field.register(SimTag.from_spec(spec, rng=self.rng))
+        except TagSpecError as exc:
+            raise ScenarioError(str(exc)) from exc
+
+    def place(self, spec: dict[str, Any], zone: str = "pad",
+              present: list[int] | None = None) -> list[SimTag]:
+        """Place an item (every part of a set, or only ``present`` parts: a partial set)
+        or a full tag spec in ``zone``."""
+        spec = dict(spec)
+        parts = int(spec.get("parts", 1))
+        if "item" in spec and parts > 1 and "part" not in spec:
+            wanted = present or list(range(1, parts + 1))
+            tags = [self.make_tag({**spec, "part": k}) for k in wanted]
+        else:
+            tags = [self.make_tag(spec)]
+        try:
+            for t in tags:
+                self.field.place(t, zone)
+        except SimError as exc:
+            raise ScenarioError(str(exc)) from exc
+        return tags
+
+    def find_tags(self, key: str) -> list[SimTag]:
+        """Tags by UID hex or by item id."""
+        by_item = self.field.tags_for_item(key)
+        if by_item:
+            return by_item
+        try:
+            return [self.field.tag(key)]
+        except (SimError, ValueError):
+            raise ScenarioError(f"no tag with UID or item id {key!r}") from None
+
+    def remove(self, key: str) -> list[str]:
+        out = []
+        for t in self.find_tags(key):
+            if self.field.remove(t.uid):
+                out.append(t.uid_hex)
+        return out
+
+    # ---- gate walks ------------------------------------------------------------------------
+
+    def walk(self, items: list[str], *, reader: str | None = None, direction: str = "out",
+             speed_m_s: float = 1.2, depth_m: float = 0.6) -> dict[str, Any]:
+        """Walk a patron carrying ``items`` (item ids or UIDs) through a gate.
+
+        Going out, the patron breaks beam A (IN1, inside) and the items enter the first
+        antenna's zone; halfway the items move to the second zone and beam B (IN2) takes
+        over; at the far side everything clears. ``in`` is the mirror image.
+
+        Returns:
+            The planned times (seconds from now) and the UIDs carried.
+        """
+        if direction not in ("in", "out"):
+            raise ScenarioError(f"direction must be 'in' or 'out', got {direction!r}")
+        if speed_m_s <= 0 or depth_m <= 0:
+            raise ScenarioError("speed and depth must be positive")
+        dev = self.reader(reader)
+        zones = list(dev.antennas)
+        if len(zones) < 2:
+            raise ScenarioError(f"reader {dev.name} has one antenna; a gate needs two")
+        tags: list[SimTag] = []
+        for key in items:
+            try:
+                tags += self.find_tags(key)
+            except ScenarioError:
+                tags.append(self.make_tag({"item": key}))
+        first, second = (zones[0], zones[1]) if direction == "out" else (zones[1], zones[0])
+        beam1, beam2 = (1, 2) if direction == "out" else (2, 1)
+        half = depth_m / 2 / speed_m_s
+
+        def enter() -> None:
+            dev.set_input(beam1, True)
+            for t in tags:
+                self.field.place(t, first)
+
+        def middle() -> None:
+            dev.set_input(beam1, False)
+            dev.set_input(beam2, True)
+            for t in tags:
+                self.field.place(t, second)
+
+        def leave() -> None:
+            dev.set_input(beam2, False)
+            for t in tags:
+                self.field.remove(t.uid)
+
+        self.scheduler.at(0, enter)
+        self.scheduler.at(half, middle)
+        self.scheduler.at(2 * half, leave)
+        return {"reader": dev.name, "direction": direction, "uids": [t.uid_hex for t in tags],
+                "enter_s": 0.0, "cross_s": half, "clear_s": 2 * half}
+
+    # ---- actions (timeline, control API) -------------------------------------------------
+
+    def run_action(self, a: dict[str, Any]) -> Any:
+        """Run one timeline action (see the module docstring)."""
+        a = dict(a)
+        kind = a.pop("action")
+        if kind == "place":
+            zone = a.pop("zone", "pad")
+            present = a.pop("present", None)
+            return [t.uid_hex for t in self.place(a, zone, present)]
+        if kind == "remove":
+            return self.remove(str(a["key"] if "key" in a else a.get("item", a.get("uid"))))
+        if kind == "clear":
+            return self.field.clear(a.get("zone"))
+        if kind == "walk":
+            return self.walk(list(a["items"]), reader=a.get("reader"),
+                             direction=a.get("direction", "out"),
+                             speed_m_s=float(a.get("speed_m_s", 1.2)))
+        if kind == "fault":
+            dev = self.reader(a.pop("reader", None))
+            count = a.pop("count", 1)
+            dev.inject(a.pop("kind"), None if count in (None, 0, "forever") else int(count), **a)
+            return dev.faults.armed()
+        if kind == "input":
+            self.reader(a.get("reader")).set_input(int(a["number"]), bool(a.get("on", True)))
+            return None
+        raise ScenarioError(f"unknown action {kind!r}; known: {ACTIONS}")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else 0.0,
+            "zones": self.field.snapshot(),
+            "readers": {n: r.status() for n, r in self.readers.items()},
+            "tags": len(self.field.catalog()),
+            "scheduled": self.scheduler.pending(),
+        }
+
+
+def _part_of(tag: SimTag) -> int:
+    from drivers.tags import decode_tag
+
+    data = decode_tag(bytes(tag.memory), dsfid=tag.dsfid, lenient=True)
+    return data.part_number or 1

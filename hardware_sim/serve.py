@@ -1,0 +1,102 @@
+"""``smartlib sim serve``: start the simulated devices and the control API, print one JSON
+line of endpoints, and run until interrupted."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hardware_sim.control import ControlServer
+from hardware_sim.errors import SimError
+from hardware_sim.scenario import Scenario, SimWorld
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host:
+        return text, default_port
+    try:
+        return host, int(port)
+    except ValueError:
+        raise click.BadParameter(f"expected HOST:PORT, got {text!r}") from None
+
+
+def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 7000,
+          vpcd: str | None = None, ils_port: int | None = None, ils_db: str | None = None,
+          timing: bool = True) -> tuple[SimWorld, ControlServer, dict[str, Any]]:
+    """Start a world with its optional card and ILS, and its control API.
+
+    Returns:
+        The world, the control server and the endpoints (the JSON ``serve`` prints).
+    """
+    world = SimWorld(scenario, timing=timing, host=host)
+    control: ControlServer | None = None
+    try:
+        if vpcd is not None:
+            from hardware_sim.card import SimCardDevice
+
+            vhost, vport = _host_port(vpcd, 35963)
+            world.card = SimCardDevice(vhost, vport)
+            world.card.start()
+        if ils_port is not None:
+            from hardware_sim.ils.server import DemoIlsServer
+
+            db = Path(ils_db) if ils_db else Path("var/sim/ils.db")
+            db.parent.mkdir(parents=True, exist_ok=True)
+            world.ils = DemoIlsServer(db, host, ils_port)
+            ils_port = world.ils.start()
+        world.start()
+        control = ControlServer(world, host, control_port).start()
+    except (SimError, OSError):
+        if control is not None:
+            control.stop()
+        world.stop()
+        raise
+    endpoints: dict[str, Any] = {
+        "readers": world.endpoints(),
+        "control_url": control.url,
+        "vpcd": vpcd,
+        "ils": {"host": host, "port": ils_port} if ils_port is not None else None,
+    }
+    return world, control, endpoints
+
+
+@click.command("serve")
+@click.option("--scenario", "scenario_path", type=str, default=None,
+              help="Scenario TOML (a path, or a name in hardware_sim/scenarios).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--control-port", type=int, default=7000, show_default=True,
+              help="Control API port (0 = any).")
+@click.option("--vpcd", default=None, metavar="HOST:PORT",
+              help="Also run the virtual card against vpcd (e.g. 127.0.0.1:35963).")
+@click.option("--ils-port", type=int, default=None, help="Also run the demo ILS (SIP2) here.")
+@click.option("--ils-db", default=None, help="The demo ILS database (default var/sim/ils.db).")
+@click.option("--no-timing", is_flag=True, help="Answer at once instead of at modelled speed.")
+def serve(scenario_path: str | None, host: str, control_port: int, vpcd: str | None,
+          ils_port: int | None, ils_db: str | None, no_timing: bool) -> None:
+    """Serve simulated readers (pty and TCP), card, ILS and the control API."""
+    try:
+        scenario = Scenario.load(scenario_path) if scenario_path else Scenario.default()
+        world, control, endpoints = build(scenario, host=host, control_port=control_port,
+                                          vpcd=vpcd, ils_port=ils_port, ils_db=ils_db,
+                                          timing=not no_timing)
+    except SimError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(endpoints), nl=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stop.wait()
+    finally:
+        control.stop()
+        world.stop()

@@ -1,0 +1,1 @@
+"""The PySide6 self-service kiosk app; it talks to the edge over HTTP and WebSocket only."""

@@ -1,0 +1,157 @@
+"""The kiosk app factory: wires client, runner, event bridge, view-models and window.
+
+Nothing happens at import time. :func:`create_kiosk` builds everything for an existing
+``QApplication``; :func:`run_kiosk` is what ``smartlib kiosk`` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtWidgets import QApplication
+
+from kiosk_ui.client import EdgeApi, EdgeClient
+from kiosk_ui.events import EventBridge
+from kiosk_ui.i18n import Localizer
+from kiosk_ui.theme import Theme, pick_font_family
+from kiosk_ui.viewmodels.kiosk import KioskViewModel
+from kiosk_ui.views.main_window import KioskWindow
+from kiosk_ui.worker import InlineRunner, Runner, TaskRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class KioskOptions:
+    """Everything the kiosk needs to know (from ``[kiosk]``, ``[site]``, ``[policy]``, ``[api]``)."""
+
+    edge_url: str = "http://127.0.0.1:8080"
+    token: str = ""
+    language: str = "vi"
+    fullscreen: bool = True
+    admin_exit_code: str = "0000"
+    printer: bool = False
+    large_text: bool = False
+    high_contrast: bool = False
+    site_name: str = ""
+    opening_hours: str = ""
+    anonymous_return: bool = True
+    idle_timeout_s: int = 60
+    health_interval_ms: int = 5000
+    card_poll_ms: int = 1500
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> KioskOptions:
+        """Build options from a :class:`smartlib.config.Settings`."""
+        k = settings.kiosk
+        opts = cls(
+            edge_url=k.edge_url, token=settings.api.device_token.get_secret_value(),
+            language=k.language, fullscreen=k.fullscreen,
+            admin_exit_code=k.admin_exit_code.get_secret_value(),
+            printer=bool(k.printer_url), large_text=k.large_text, high_contrast=k.high_contrast,
+            site_name=settings.site.name, opening_hours=settings.site.opening_hours,
+            anonymous_return=settings.policy.anonymous_return,
+            idle_timeout_s=settings.policy.session_idle_s)
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(opts, key, value)
+        return opts
+
+
+@dataclass
+class Kiosk:
+    """A built kiosk; call :meth:`close` to stop its threads."""
+
+    app: QApplication
+    localizer: Localizer
+    runner: Runner
+    events: EventBridge
+    vm: KioskViewModel
+    window: KioskWindow
+    theme: Theme
+    client: EdgeApi
+
+    def close(self) -> None:
+        """Stop timers, the event stream and worker threads; close the window."""
+        self.vm.stop()
+        self.events.stop()
+        self.window.shutdown()
+        self.window.allow_close()
+        self.window.close()
+        self.runner.shutdown()
+        close = getattr(self.client, "close", None)
+        if callable(close):
+            close()
+
+
+def ensure_app(argv: list[str] | None = None) -> QApplication:
+    """The running QApplication, created if needed."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    return app
+
+
+def create_kiosk(opts: KioskOptions, client: EdgeApi | None = None, *,
+                 connect_events: bool = True, threaded: bool = True,
+                 start: bool = True) -> Kiosk:
+    """Build the kiosk for ``opts``.
+
+    Args:
+        opts: the options.
+        client: the edge; a real :class:`EdgeClient` on ``opts.edge_url`` when None.
+        connect_events: open the ``/events`` WebSocket (False with a fake client).
+        threaded: run edge calls on worker threads (False runs them inline: screenshots).
+        start: start probing the edge and polling for cards now.
+    """
+    app = ensure_app()
+    theme = Theme(large_text=opts.large_text, high_contrast=opts.high_contrast,
+                  family=pick_font_family())
+    app.setStyleSheet(theme.stylesheet())
+    localizer = Localizer(opts.language)
+    runner: Runner = TaskRunner() if threaded else InlineRunner()
+    if client is None:
+        client = EdgeClient(opts.edge_url, opts.token)
+    vm = KioskViewModel(
+        client, runner, localizer, site_name=opts.site_name, opening_hours=opts.opening_hours,
+        default_language=opts.language, printer_available=opts.printer,
+        anonymous_return=opts.anonymous_return, idle_timeout_s=opts.idle_timeout_s,
+        health_interval_ms=opts.health_interval_ms, card_poll_ms=opts.card_poll_ms,
+        admin_exit_code=opts.admin_exit_code)
+    events = EventBridge()
+    events.event.connect(vm.on_event)
+    events.connected.connect(vm.on_events_connected)
+    window = KioskWindow(vm, theme, kiosk=opts.fullscreen)
+    kiosk = Kiosk(app, localizer, runner, events, vm, window, theme, client)
+
+    def admin_quit() -> None:
+        window.allow_close()
+        app.quit()
+
+    vm.quit_requested.connect(admin_quit)
+    if connect_events and isinstance(client, EdgeClient):
+        events.start(opts.edge_url, opts.token)
+    if start:
+        vm.start()
+    return kiosk
+
+
+def run_kiosk(opts: KioskOptions) -> int:
+    """Show the kiosk and run the event loop until the admin exit. Returns the exit code."""
+    app = ensure_app()
+    kiosk = create_kiosk(opts)
+    if opts.fullscreen:
+        kiosk.window.showFullScreen()
+    else:
+        kiosk.window.resize(1280, 800)
+        kiosk.window.show()
+    log.info("kiosk started against %s (language %s)", opts.edge_url, opts.language)
+    try:
+        return int(app.exec())
+    finally:
+        kiosk.close()

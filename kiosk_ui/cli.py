@@ -1,0 +1,35 @@
+"""``smartlib kiosk``: start the patron kiosk against an edge."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("kiosk")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="smartlib.toml (default: $SMARTLIB_CONFIG or built-in defaults)")
+@click.option("--edge-url", default=None, help="the edge's HTTP URL (overrides kiosk.edge_url)")
+@click.option("--windowed", is_flag=True, help="a normal 1280×800 window instead of kiosk mode")
+@click.option("--language", type=click.Choice(["vi", "en"]), default=None,
+              help="the default language (overrides kiosk.language)")
+@click.option("--large-text", is_flag=True, default=None, help="large-text mode")
+@click.option("--high-contrast", is_flag=True, default=None, help="high-contrast theme")
+def kiosk(config_path: str | None, edge_url: str | None, windowed: bool, language: str | None,
+          large_text: bool | None, high_contrast: bool | None) -> None:
+    """Run the full-screen self-service kiosk (talks to `smartlib serve` over HTTP/WebSocket)."""
+    from smartlib.config import load_settings
+    from smartlib.errors import ConfigError
+
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        lines = [str(exc)] + [f"  {key}: {msg}" for key, msg in getattr(exc, "problems", [])]
+        raise click.ClickException("\n".join(lines)) from exc
+    from kiosk_ui.app import KioskOptions, run_kiosk
+
+    opts = KioskOptions.from_settings(
+        settings, edge_url=edge_url, language=language,
+        large_text=large_text or None, high_contrast=high_contrast or None)
+    if windowed:
+        opts.fullscreen = False
+    raise SystemExit(run_kiosk(opts))

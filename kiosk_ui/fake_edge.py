@@ -1,0 +1,256 @@
+"""An in-memory edge that follows docs/api.md, for screenshots, benches and tests.
+
+It is not used by the kiosk in production; ``smartlib kiosk`` always talks to a real edge.
+Patrons, items and loans are small fixed sets with Vietnamese titles so that screenshots
+show diacritics. Error texts are the real edge's (:mod:`edge.api.error_texts`, the one
+module of ``edge`` the kiosk may import: pure data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from typing import Any
+
+from edge.api.error_texts import TEXTS  # the real edge's texts (a pure data module)
+from kiosk_ui.client import EdgeError
+
+JSON = dict[str, Any]
+
+
+def _err(code: str, status: int = 400) -> EdgeError:
+    """The error the real edge answers: its ``en`` text as the message, both texts."""
+    texts = TEXTS.get(code, {})
+    return EdgeError(code, texts.get("en") or code.replace("_", " "), texts, status)
+
+
+class FakeEdge:
+    """A scripted edge. Set ``down = True`` to make every call fail as unreachable.
+
+    Patrons: card ``04A1B2C3`` / barcode ``123456`` with PIN ``1234`` (Nguyễn Thị Lan);
+    ``999`` is blocked, ``888`` expired. Items: see :attr:`items`.
+    """
+
+    def __init__(self, today: dt.date | None = None) -> None:
+        self.today = today or dt.date(2026, 11, 23)
+        self.down = False
+        self.gateway = "online"
+        self.card_on_reader: str | None = None
+        self.calls: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        self.patrons: dict[str, JSON] = {
+            "123456": {"pin": "1234", "name": "Nguyễn Thị Lan", "language": "vi", "card": "04A1B2C3"},
+            "999": {"pin": "1111", "name": "Trần Văn Bình", "language": "vi", "blocked": True},
+            "888": {"pin": "2222", "name": "Lê Minh Châu", "language": "en", "expired": True},
+        }
+        self.items: dict[str, JSON] = {
+            "3001": {"title": "Truyện Kiều — Nguyễn Du"},
+            "3002": {"title": "Dế Mèn phiêu lưu ký — Tô Hoài"},
+            "3003": {"title": "Số đỏ — Vũ Trọng Phụng"},
+            "3004": {"title": "Tắt đèn — Ngô Tất Tố", "hold_for_other": True},
+            "3005": {"title": "Từ điển Tiếng Việt (2 tập)", "incomplete": True},
+            "3006": {"title": "Atlas Địa lý Việt Nam", "not_loanable": True},
+            "3007": {"title": "Lão Hạc — Nam Cao", "alarm": True},
+            "3101": {"title": "Nỗi buồn chiến tranh — Bảo Ninh"},
+            "3102": {"title": "Chí Phèo — Nam Cao"},
+            "3103": {"title": "Vợ nhặt — Kim Lân"},
+        }
+        self.loans: dict[str, JSON] = {
+            "3101": {"due_date": "2026-11-20", "patron": "123456"},
+            "3102": {"due_date": "2026-12-01", "patron": "123456"},
+            "3103": {"due_date": "2026-12-05", "patron": "123456", "renew_refused": True},
+        }
+        self.holds: list[JSON] = [
+            {"item_id": "3201", "title": "Những ngôi sao xa xôi — Lê Minh Khuê", "ready": True,
+             "pickup_location": "Quầy thủ thư tầng 1"},
+            {"item_id": "3202", "title": "Bỉ vỏ — Nguyên Hồng", "ready": False,
+             "pickup_location": "Quầy thủ thư tầng 1"},
+        ]
+        self.fines: list[JSON] = [
+            {"amount": 15000, "currency": "VND", "description": "Trả muộn: Nỗi buồn chiến tranh"},
+        ]
+        self.pad: list[str] = []
+        self.sessions: dict[str, JSON] = {}
+        self.journal: list[JSON] = []
+
+    # -- helpers for tests ------------------------------------------------------------
+    def tag_event(self, item_id: str) -> JSON:
+        """Put ``item_id`` on the pad and return its ``tag_arrived`` event."""
+        self.pad.append(item_id)
+        return {"type": "tag_arrived", "at": dt.datetime.now(dt.UTC).isoformat(),
+                "uid": f"E004{item_id}", "item_id": item_id,
+                "title": self.items.get(item_id, {}).get("title", item_id), "antenna": "pad"}
+
+    def _check(self, name: str, arg: Any = None) -> None:
+        with self._lock:
+            self.calls.append((name, arg))
+        if self.down:
+            raise EdgeError("edge_unreachable", "connection refused")
+
+    def _session(self, sid: str) -> JSON:
+        s = self.sessions.get(sid)
+        if s is None:
+            raise _err("session_expired", 404)
+        return s
+
+    def _due(self, days: int = 14) -> str:
+        return (self.today + dt.timedelta(days=days)).isoformat()
+
+    # -- EdgeApi ----------------------------------------------------------------------
+    def health(self) -> JSON:
+        self._check("health")
+        return {"status": "ok", "gateway": self.gateway, "role": "kiosk",
+                "offline_policy": {"max_items": 5, "max_value": 1000000}}
+
+    def info(self) -> JSON:
+        self._check("info")
+        return {"site": {"name": "Thư viện Tỉnh Quảng Nam", "isil": "VN-QN",
+                         "opening_hours": "Thứ 2–Thứ 7 · 07:30–20:00"},
+                "device": "kiosk-01", "languages": ["vi", "en"]}
+
+    def login(self, source: str, identifier: str, pin: str | None, language: str) -> JSON:
+        self._check("login", (source, identifier))
+        patron_id = identifier
+        if source == "card":
+            patron_id = next((k for k, p in self.patrons.items() if p.get("card") == identifier), "")
+        p = self.patrons.get(patron_id)
+        if p is None:
+            raise _err("unknown_patron", 404)
+        if source == "manual" and not pin:
+            raise _err("pin_required", 401)
+        if pin is not None and pin != p["pin"]:
+            raise _err("wrong_pin", 401)
+        if p.get("blocked"):
+            raise _err("patron_blocked", 403)
+        if p.get("expired"):
+            raise _err("card_expired", 403)
+        sid = uuid.uuid4().hex
+        now = dt.datetime(2026, 11, 23, 14, 5, tzinfo=dt.UTC)
+        s = {"id": sid, "patron": {"id_masked": "***" + patron_id[-3:], "name": p["name"],
+                                   "language": p["language"]},
+             "started_at": now.isoformat(), "expires_at": (now + dt.timedelta(seconds=60)).isoformat(),
+             "idle_timeout_s": 60, "offline": self.gateway == "offline", "_patron": patron_id,
+             "_lines": []}
+        self.sessions[sid] = s
+        return {k: v for k, v in s.items() if not k.startswith("_")}
+
+    def login_card(self, language: str) -> JSON:
+        self._check("login_card")
+        if not self.card_on_reader:
+            raise _err("device_unavailable", 409)
+        return self.login("card", self.card_on_reader, None, language)
+
+    def end_session(self, session_id: str) -> None:
+        self._check("end_session", session_id)
+        self.sessions.pop(session_id, None)
+
+    def get_session(self, session_id: str) -> JSON:
+        self._check("get_session", session_id)
+        return {k: v for k, v in self._session(session_id).items() if not k.startswith("_")}
+
+    def _take(self, items: list[str] | None) -> list[str]:
+        if items is None:
+            taken, self.pad = list(dict.fromkeys(self.pad)), []
+            return taken
+        self.pad = [i for i in self.pad if i not in items]
+        return list(items)
+
+    def checkout(self, session_id: str, items: list[str] | None = None) -> JSON:
+        self._check("checkout", items)
+        s = self._session(session_id)
+        results = []
+        for item_id in self._take(items):
+            meta = self.items.get(item_id)
+            r: JSON = {"item_id": item_id, "title": (meta or {}).get("title", item_id)}
+            if meta is None:
+                r.update(status="refused", code="item_unknown")
+            elif meta.get("hold_for_other"):
+                r.update(status="on_hold_for_other", code="on_hold_for_other")
+            elif meta.get("incomplete"):
+                r.update(status="incomplete_set", code="incomplete_set")
+            elif meta.get("not_loanable"):
+                r.update(status="refused", code="not_loanable", message=TEXTS["not_loanable"])
+            else:
+                status = "loaned_alarm_on" if meta.get("alarm") else (
+                    "offline_accepted" if self.gateway == "offline" else "loaned")
+                r.update(status=status, due_date=self._due(), transaction=uuid.uuid4().hex)
+                self.loans[item_id] = {"due_date": r["due_date"], "patron": s["_patron"]}
+                s["_lines"].append({"item_id": item_id, "title": r["title"], "action": "checkout",
+                                    "due_date": r["due_date"]})
+            results.append(r)
+        return self._results(results)
+
+    def return_items(self, session_id: str | None, items: list[str] | None = None) -> JSON:
+        self._check("return", items)
+        s = self._session(session_id) if session_id else None
+        results = []
+        for item_id in self._take(items):
+            meta = self.items.get(item_id, {})
+            r: JSON = {"item_id": item_id, "title": meta.get("title", item_id)}
+            loan = self.loans.pop(item_id, None)
+            if loan is None:
+                r.update(status="refused", code="not_on_loan", message=TEXTS["not_on_loan"])
+            else:
+                r.update(status="returned", transaction=uuid.uuid4().hex)
+                if item_id == "3102":
+                    r["fine"] = {"amount": 15000, "currency": "VND"}
+                if item_id == "3102":
+                    r["sort"] = {"kind": "hold_shelf", "destination": None, "bin": None}
+                elif item_id == "3103":
+                    r["sort"] = {"kind": "transit", "destination": "Thư viện Hội An", "bin": None}
+                else:
+                    r["sort"] = {"kind": "bin", "destination": None, "bin": "B"}
+                if s is not None:
+                    s["_lines"].append({"item_id": item_id, "title": r["title"], "action": "return"})
+            results.append(r)
+        return self._results(results)
+
+    def renew(self, session_id: str, items: list[str] | None = None) -> JSON:
+        self._check("renew", items)
+        s = self._session(session_id)
+        mine = [i for i, ln in self.loans.items() if ln["patron"] == s["_patron"]]
+        results = []
+        for item_id in (mine if items is None else items):
+            loan = self.loans.get(item_id)
+            r: JSON = {"item_id": item_id, "title": self.items.get(item_id, {}).get("title", item_id)}
+            if loan is None:
+                r.update(status="refused", code="not_on_loan", message=TEXTS["not_on_loan"])
+            elif loan.get("renew_refused"):
+                r.update(status="refused", code="renew_refused", message=TEXTS["renew_refused"],
+                         due_date=loan["due_date"])
+            else:
+                loan["due_date"] = self._due(28)
+                r.update(status="renewed", due_date=loan["due_date"])
+                s["_lines"].append({"item_id": item_id, "title": r["title"], "action": "renew",
+                                    "due_date": loan["due_date"]})
+            results.append(r)
+        return self._results(results)
+
+    def account(self, session_id: str) -> JSON:
+        self._check("account", session_id)
+        s = self._session(session_id)
+        loans = [{"item_id": i, "title": self.items.get(i, {}).get("title", i),
+                  "due_date": ln["due_date"],
+                  "overdue": dt.date.fromisoformat(ln["due_date"]) < self.today}
+                 for i, ln in self.loans.items() if ln["patron"] == s["_patron"]]
+        total = sum(f["amount"] for f in self.fines)
+        return {"loans": loans, "holds": list(self.holds), "fines": list(self.fines),
+                "fine_total": total}
+
+    def receipt(self, session_id: str) -> JSON:
+        self._check("receipt", session_id)
+        s = self._session(session_id)
+        return {"library": "Thư viện Tỉnh Quảng Nam", "patron_masked": s["patron"]["id_masked"],
+                "when": "2026-11-23T14:07:00+07:00", "lines": list(s["_lines"])}
+
+    def print_receipt(self, session_id: str) -> JSON:
+        self._check("print_receipt", session_id)
+        self._session(session_id)
+        return {"printed": True}
+
+    @staticmethod
+    def _results(results: list[JSON]) -> JSON:
+        ok = sum(1 for r in results if r["status"] in
+                 ("loaned", "returned", "renewed", "offline_accepted", "loaned_alarm_on"))
+        return {"results": results, "count": {"ok": ok, "refused": len(results) - ok}}

@@ -1,0 +1,507 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="vi_VN">
+<context>
+    <name>Account</name>
+    <message>
+        <source>My account</source>
+        <translation>Tài khoản của tôi</translation>
+    </message>
+    <message>
+        <source>Loans ({n})</source>
+        <translation>Đang mượn ({n})</translation>
+    </message>
+    <message>
+        <source>{n} overdue</source>
+        <translation>{n} quá hạn</translation>
+    </message>
+    <message>
+        <source>Holds ({n} ready)</source>
+        <translation>Đặt trước ({n} sẵn sàng)</translation>
+    </message>
+    <message>
+        <source>Fines</source>
+        <translation>Tiền phạt</translation>
+    </message>
+    <message>
+        <source>Total to pay: {amount}</source>
+        <translation>Tổng cần thanh toán: {amount}</translation>
+    </message>
+    <message>
+        <source>Nothing to pay</source>
+        <translation>Không có khoản phạt nào</translation>
+    </message>
+</context>
+<context>
+    <name>Admin</name>
+    <message>
+        <source>Wrong code</source>
+        <translation>Sai mã</translation>
+    </message>
+    <message>
+        <source>Staff: enter the exit code</source>
+        <translation>Nhân viên: nhập mã thoát</translation>
+    </message>
+</context>
+<context>
+    <name>Attract</name>
+    <message>
+        <source>Welcome to {library}</source>
+        <translation>Chào mừng bạn đến {library}</translation>
+    </message>
+    <message>
+        <source>Opening hours: {hours}</source>
+        <translation>Giờ mở cửa: {hours}</translation>
+    </message>
+    <message>
+        <source>Tap your library card</source>
+        <translation>Chạm thẻ thư viện</translation>
+    </message>
+    <message>
+        <source>Put your books on the pad</source>
+        <translation>Đặt sách lên bàn đọc</translation>
+    </message>
+    <message>
+        <source>Take your receipt</source>
+        <translation>Nhận biên lai</translation>
+    </message>
+    <message>
+        <source>Start — tap your card or touch here</source>
+        <translation>Bắt đầu — chạm thẻ hoặc nhấn vào đây</translation>
+    </message>
+    <message>
+        <source>Return books</source>
+        <translation>Trả sách</translation>
+    </message>
+    <message>
+        <source>Your session has ended. Thank you!</source>
+        <translation>Phiên của bạn đã kết thúc. Xin cảm ơn!</translation>
+    </message>
+</context>
+<context>
+    <name>Columns</name>
+    <message>
+        <source>Title</source>
+        <translation>Nhan đề</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>Trạng thái</translation>
+    </message>
+    <message>
+        <source>Due</source>
+        <translation>Hạn trả</translation>
+    </message>
+    <message>
+        <source>Result</source>
+        <translation>Kết quả</translation>
+    </message>
+    <message>
+        <source>Pickup</source>
+        <translation>Nơi nhận</translation>
+    </message>
+    <message>
+        <source>Description</source>
+        <translation>Nội dung</translation>
+    </message>
+    <message>
+        <source>Amount</source>
+        <translation>Số tiền</translation>
+    </message>
+</context>
+<context>
+    <name>Common</name>
+    <message>
+        <source>Back</source>
+        <translation>Quay lại</translation>
+    </message>
+    <message>
+        <source>Finish</source>
+        <translation>Kết thúc</translation>
+    </message>
+    <message>
+        <source>Back to menu</source>
+        <translation>Về menu</translation>
+    </message>
+</context>
+<context>
+    <name>EdgeError</name>
+    <message>
+        <source>We do not know this card. Please ask the staff.</source>
+        <translation>Không nhận ra thẻ này. Vui lòng hỏi thủ thư.</translation>
+    </message>
+    <message>
+        <source>The PIN is wrong. Please try again.</source>
+        <translation>Mã PIN không đúng. Vui lòng thử lại.</translation>
+    </message>
+    <message>
+        <source>Please enter your PIN.</source>
+        <translation>Vui lòng nhập mã PIN.</translation>
+    </message>
+    <message>
+        <source>Your account is blocked. Please see the staff.</source>
+        <translation>Tài khoản của bạn đang bị khóa. Vui lòng gặp thủ thư.</translation>
+    </message>
+    <message>
+        <source>Your card has expired. Please see the staff to renew it.</source>
+        <translation>Thẻ của bạn đã hết hạn. Vui lòng gặp thủ thư để gia hạn thẻ.</translation>
+    </message>
+    <message>
+        <source>Your session has ended. Please log in again.</source>
+        <translation>Phiên đã kết thúc. Vui lòng đăng nhập lại.</translation>
+    </message>
+    <message>
+        <source>Login is not possible while the library network is offline.</source>
+        <translation>Không thể đăng nhập khi mạng thư viện đang mất kết nối.</translation>
+    </message>
+    <message>
+        <source>This item is not known. Please give it to the staff.</source>
+        <translation>Không nhận ra tài liệu này. Vui lòng đưa cho thủ thư.</translation>
+    </message>
+    <message>
+        <source>Part of this set is missing: put all parts on the pad.</source>
+        <translation>Bộ tài liệu còn thiếu: hãy đặt đủ các phần lên bàn đọc.</translation>
+    </message>
+    <message>
+        <source>This item is on hold for another patron.</source>
+        <translation>Tài liệu này đã được bạn đọc khác đặt trước.</translation>
+    </message>
+    <message>
+        <source>You have reached your loan limit.</source>
+        <translation>Bạn đã mượn đủ số tài liệu tối đa.</translation>
+    </message>
+    <message>
+        <source>This item cannot be borrowed.</source>
+        <translation>Tài liệu này không cho mượn về nhà.</translation>
+    </message>
+    <message>
+        <source>The offline limit is reached: no more items until the network is back.</source>
+        <translation>Đã đạt giới hạn khi mất mạng: không mượn thêm được cho đến khi có mạng lại.</translation>
+    </message>
+    <message>
+        <source>The library system refused this item.</source>
+        <translation>Hệ thống thư viện từ chối tài liệu này.</translation>
+    </message>
+    <message>
+        <source>Borrowed, but the alarm is still on: please see the staff.</source>
+        <translation>Đã mượn, nhưng chống trộm vẫn bật: vui lòng gặp thủ thư.</translation>
+    </message>
+    <message>
+        <source>This item is not on loan.</source>
+        <translation>Tài liệu này không ở trạng thái đang mượn.</translation>
+    </message>
+    <message>
+        <source>This item cannot be renewed.</source>
+        <translation>Không thể gia hạn tài liệu này.</translation>
+    </message>
+    <message>
+        <source>The device is not available right now.</source>
+        <translation>Thiết bị hiện không sẵn sàng.</translation>
+    </message>
+    <message>
+        <source>Something was entered wrongly. Please try again.</source>
+        <translation>Thông tin nhập chưa đúng. Vui lòng thử lại.</translation>
+    </message>
+    <message>
+        <source>This kiosk is not authorised. Please call the staff.</source>
+        <translation>Máy này chưa được cấp quyền. Vui lòng gọi thủ thư.</translation>
+    </message>
+    <message>
+        <source>This is not allowed here.</source>
+        <translation>Thao tác này không được phép tại đây.</translation>
+    </message>
+    <message>
+        <source>Not found.</source>
+        <translation>Không tìm thấy.</translation>
+    </message>
+    <message>
+        <source>The kiosk cannot reach its service. Please try again shortly.</source>
+        <translation>Máy không kết nối được dịch vụ. Vui lòng thử lại sau ít phút.</translation>
+    </message>
+    <message>
+        <source>Select at least one item first.</source>
+        <translation>Hãy chọn ít nhất một tài liệu.</translation>
+    </message>
+    <message>
+        <source>Please log in first to return items here.</source>
+        <translation>Vui lòng đăng nhập trước khi trả sách tại đây.</translation>
+    </message>
+    <message>
+        <source>Something went wrong. Please try again or see the staff.</source>
+        <translation>Đã có lỗi xảy ra. Vui lòng thử lại hoặc gặp thủ thư.</translation>
+    </message>
+</context>
+<context>
+    <name>Header</name>
+    <message>
+        <source>Hello, {name}</source>
+        <translation>Xin chào, {name}</translation>
+    </message>
+    <message>
+        <source>{s} s left</source>
+        <translation>Còn {s} giây</translation>
+    </message>
+    <message>
+        <source>Change language</source>
+        <translation>Đổi ngôn ngữ</translation>
+    </message>
+    <message>
+        <source>The library network is offline. You can still borrow and return; it will be registered when the network is back.</source>
+        <translation>Mạng thư viện đang mất kết nối. Bạn vẫn có thể mượn và trả; giao dịch sẽ được ghi nhận khi có mạng lại.</translation>
+    </message>
+    <message>
+        <source>Limit now: {n} items per visit.</source>
+        <translation>Giới hạn hiện tại: {n} tài liệu mỗi lượt.</translation>
+    </message>
+    <message>
+        <source>Are you still there? Your session ends in {s} seconds.</source>
+        <translation>Bạn vẫn đang dùng máy chứ? Phiên sẽ kết thúc sau {s} giây.</translation>
+    </message>
+    <message>
+        <source>Continue</source>
+        <translation>Tiếp tục</translation>
+    </message>
+</context>
+<context>
+    <name>Login</name>
+    <message>
+        <source>Log in</source>
+        <translation>Đăng nhập</translation>
+    </message>
+    <message>
+        <source>Tap your card on the reader below the screen</source>
+        <translation>Chạm thẻ vào đầu đọc bên dưới màn hình</translation>
+    </message>
+    <message>
+        <source>Or scan the barcode on your card</source>
+        <translation>Hoặc quét mã vạch trên thẻ</translation>
+    </message>
+    <message>
+        <source>Card number</source>
+        <translation>Số thẻ</translation>
+    </message>
+    <message>
+        <source>PIN</source>
+        <translation>Mã PIN</translation>
+    </message>
+    <message>
+        <source>OK</source>
+        <translation>OK</translation>
+    </message>
+</context>
+<context>
+    <name>Menu</name>
+    <message>
+        <source>Hello, {name}</source>
+        <translation>Xin chào, {name}</translation>
+    </message>
+    <message>
+        <source>What would you like to do?</source>
+        <translation>Bạn muốn làm gì?</translation>
+    </message>
+    <message>
+        <source>Borrow</source>
+        <translation>Mượn sách</translation>
+    </message>
+    <message>
+        <source>Return</source>
+        <translation>Trả sách</translation>
+    </message>
+    <message>
+        <source>Renew</source>
+        <translation>Gia hạn</translation>
+    </message>
+    <message>
+        <source>My account</source>
+        <translation>Tài khoản của tôi</translation>
+    </message>
+</context>
+<context>
+    <name>Pad</name>
+    <message>
+        <source>Borrow</source>
+        <translation>Mượn sách</translation>
+    </message>
+    <message>
+        <source>Return</source>
+        <translation>Trả sách</translation>
+    </message>
+    <message>
+        <source>Place your items on the pad</source>
+        <translation>Đặt tài liệu lên bàn đọc</translation>
+    </message>
+    <message>
+        <source>Place the items to return on the pad</source>
+        <translation>Đặt tài liệu cần trả lên bàn đọc</translation>
+    </message>
+    <message>
+        <source>Borrowed: {n}</source>
+        <translation>Đã mượn: {n}</translation>
+    </message>
+    <message>
+        <source>Returned: {n}</source>
+        <translation>Đã trả: {n}</translation>
+    </message>
+    <message>
+        <source>Not done: {n}</source>
+        <translation>Chưa xong: {n}</translation>
+    </message>
+    <message>
+        <source>Done! You may take your items. Add more, or touch Finish.</source>
+        <translation>Xong! Bạn có thể mang tài liệu đi. Đặt thêm, hoặc nhấn Kết thúc.</translation>
+    </message>
+    <message>
+        <source>Done! Put the items where shown. Add more, or touch Finish.</source>
+        <translation>Xong! Hãy để tài liệu vào nơi được chỉ dẫn. Đặt thêm, hoặc nhấn Kết thúc.</translation>
+    </message>
+    <message>
+        <source>Done. Items marked in red or amber stay here: please see the staff.</source>
+        <translation>Xong. Tài liệu có dấu đỏ hoặc vàng hãy để lại: vui lòng gặp thủ thư.</translation>
+    </message>
+</context>
+<context>
+    <name>Receipt</name>
+    <message>
+        <source>Borrowed</source>
+        <translation>Mượn</translation>
+    </message>
+    <message>
+        <source>Returned</source>
+        <translation>Trả</translation>
+    </message>
+    <message>
+        <source>Renewed</source>
+        <translation>Gia hạn</translation>
+    </message>
+    <message>
+        <source>Card: {card}</source>
+        <translation>Thẻ: {card}</translation>
+    </message>
+    <message>
+        <source>due {date}</source>
+        <translation>hạn trả {date}</translation>
+    </message>
+    <message>
+        <source>Your receipt</source>
+        <translation>Biên lai của bạn</translation>
+    </message>
+    <message>
+        <source>Print it, scan the QR code with your phone, or skip</source>
+        <translation>In biên lai, quét mã QR bằng điện thoại, hoặc bỏ qua</translation>
+    </message>
+    <message>
+        <source>Scan with your phone camera</source>
+        <translation>Quét bằng camera điện thoại</translation>
+    </message>
+    <message>
+        <source>Print</source>
+        <translation>In biên lai</translation>
+    </message>
+    <message>
+        <source>Show QR code</source>
+        <translation>Hiện mã QR</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>Xong</translation>
+    </message>
+    <message>
+        <source>No receipt</source>
+        <translation>Không cần biên lai</translation>
+    </message>
+</context>
+<context>
+    <name>Renew</name>
+    <message>
+        <source>Renew</source>
+        <translation>Gia hạn</translation>
+    </message>
+    <message>
+        <source>Touch the items to renew, or renew all</source>
+        <translation>Chạm vào tài liệu cần gia hạn, hoặc gia hạn tất cả</translation>
+    </message>
+    <message>
+        <source>You have no loans.</source>
+        <translation>Bạn không có tài liệu nào đang mượn.</translation>
+    </message>
+    <message>
+        <source>Renew selected ({n})</source>
+        <translation>Gia hạn mục đã chọn ({n})</translation>
+    </message>
+    <message>
+        <source>Renew all</source>
+        <translation>Gia hạn tất cả</translation>
+    </message>
+</context>
+<context>
+    <name>Status</name>
+    <message>
+        <source>Overdue since {date}</source>
+        <translation>Quá hạn từ {date}</translation>
+    </message>
+    <message>
+        <source>Due {date}</source>
+        <translation>Hạn trả {date}</translation>
+    </message>
+    <message>
+        <source>Ready for pickup at {place}</source>
+        <translation>Sẵn sàng để nhận tại {place}</translation>
+    </message>
+    <message>
+        <source>Waiting</source>
+        <translation>Đang chờ</translation>
+    </message>
+    <message>
+        <source>Reserved for another reader: put it on the hold shelf</source>
+        <translation>Có người đặt trước: hãy để lên kệ giữ sách</translation>
+    </message>
+    <message>
+        <source>Goes to {place}: put it in the transit box</source>
+        <translation>Chuyển đến {place}: hãy để vào thùng luân chuyển</translation>
+    </message>
+    <message>
+        <source>Put it in return bin {bin}</source>
+        <translation>Hãy để vào thùng trả sách {bin}</translation>
+    </message>
+    <message>
+        <source>Checking…</source>
+        <translation>Đang kiểm tra…</translation>
+    </message>
+    <message>
+        <source>Borrowed — due {date}</source>
+        <translation>Đã mượn — hạn trả {date}</translation>
+    </message>
+    <message>
+        <source>Borrowed (offline) — due {date}</source>
+        <translation>Đã mượn (ngoại tuyến) — hạn trả {date}</translation>
+    </message>
+    <message>
+        <source>Borrowed, but the alarm is still on: please see the staff</source>
+        <translation>Đã mượn, nhưng chống trộm vẫn bật: vui lòng gặp thủ thư</translation>
+    </message>
+    <message>
+        <source>Incomplete set: put all parts on the pad</source>
+        <translation>Bộ chưa đủ: hãy đặt đủ các phần lên bàn đọc</translation>
+    </message>
+    <message>
+        <source>On hold for another patron: please leave it at the desk</source>
+        <translation>Đã có người đặt trước: vui lòng để lại tại quầy</translation>
+    </message>
+    <message>
+        <source>Returned</source>
+        <translation>Đã trả</translation>
+    </message>
+    <message>
+        <source>Renewed — now due {date}</source>
+        <translation>Đã gia hạn — hạn mới {date}</translation>
+    </message>
+    <message>
+        <source>Refused: {reason}</source>
+        <translation>Từ chối: {reason}</translation>
+    </message>
+    <message>
+        <source>Fine to pay: {amount}</source>
+        <translation>Tiền phạt: {amount}</translation>
+    </message>
+</context>
+</TS>

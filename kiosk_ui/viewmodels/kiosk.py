@@ -1,0 +1,369 @@
+"""The kiosk's state machine: screens, session, idle countdown, connectivity, language.
+
+It routes edge events to the screen view-models, probes ``GET /health`` to detect an edge
+that is down (full-screen "out of service", recovered automatically) and reacts to the
+edge's ``connectivity`` events (offline banner with the offline policy's limits).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from enum import StrEnum
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from kiosk_ui.client import EdgeApi, EdgeError
+from kiosk_ui.i18n import Localizer
+from kiosk_ui.viewmodels.account import AccountViewModel
+from kiosk_ui.viewmodels.base import ViewModel
+from kiosk_ui.viewmodels.circulation import BorrowViewModel, RenewViewModel, ReturnViewModel
+from kiosk_ui.viewmodels.login import LoginViewModel
+from kiosk_ui.viewmodels.receipt import ReceiptViewModel
+from kiosk_ui.worker import Runner
+
+log = logging.getLogger(__name__)
+
+WARN_AT_S = 15
+
+
+class Screen(StrEnum):
+    """The kiosk's screens."""
+
+    ATTRACT = "attract"
+    LOGIN = "login"
+    MENU = "menu"
+    BORROW = "borrow"
+    RETURN = "return"
+    RENEW = "renew"
+    ACCOUNT = "account"
+    RECEIPT = "receipt"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+SESSION_SCREENS = {Screen.MENU, Screen.BORROW, Screen.RETURN, Screen.RENEW, Screen.ACCOUNT,
+                   Screen.RECEIPT}
+
+
+class KioskViewModel(ViewModel):
+    """The root view-model.
+
+    Args:
+        client, runner, localizer: see :class:`ViewModel`.
+        site_name, opening_hours: shown on Attract until ``GET /info`` answers.
+        default_language: the language Attract returns to after each session.
+        printer_available: offer "Print" on the receipt screen.
+        anonymous_return: offer "Return" on Attract without a login.
+        idle_timeout_s: the countdown when the session does not say otherwise.
+        health_interval_ms: how often the edge is probed (faster while it is down).
+        admin_exit_code: the code that lets staff leave kiosk mode.
+
+    Signals:
+        screen_changed(str): the screen to show.
+        quit_requested: staff entered the admin exit code.
+    """
+
+    screen_changed = Signal(str)
+    quit_requested = Signal()
+
+    def __init__(self, client: EdgeApi, runner: Runner, localizer: Localizer, *,
+                 site_name: str = "", opening_hours: str = "", default_language: str = "vi",
+                 printer_available: bool = False, anonymous_return: bool = True,
+                 idle_timeout_s: int = 60, health_interval_ms: int = 5000,
+                 card_poll_ms: int = 1500, admin_exit_code: str = "",
+                 parent: QObject | None = None) -> None:
+        super().__init__(client, runner, localizer, parent)
+        self.login = LoginViewModel(client, runner, localizer, card_poll_ms, self)
+        self.borrow = BorrowViewModel(client, runner, localizer, self)
+        self.returns = ReturnViewModel(client, runner, localizer, self)
+        self.renew = RenewViewModel(client, runner, localizer, self)
+        self.account = AccountViewModel(client, runner, localizer, self)
+        self.receipt = ReceiptViewModel(client, runner, localizer, printer_available, self)
+        self._children: list[ViewModel] = [self.login, self.borrow, self.returns, self.renew,
+                                           self.account, self.receipt]
+        for child in self._children:
+            child.failed.connect(self._child_failed)
+        self.login.logged_in.connect(self._logged_in)
+        self.receipt.finished.connect(self.end_session)
+        for vm in (self.borrow, self.returns, self.renew):
+            vm.transacted.connect(self._transacted)
+
+        self.site_name = site_name
+        self.opening_hours = opening_hours
+        self.default_language = default_language
+        self.anonymous_return = anonymous_return
+        self.default_idle_s = idle_timeout_s
+        self._admin_code = admin_exit_code
+        self._screen = Screen.ATTRACT
+        self.session: dict[str, Any] | None = None
+        self.transactions = 0
+        self.edge_up = True
+        self.gateway_offline = False
+        self.offline_policy: dict[str, Any] = {}
+        self.events_connected = False
+        self._health_ms = health_interval_ms
+        self._remaining = -1
+        self._idle_s = idle_timeout_s
+        self.notice = ""   # a one-line notice on Attract (e.g. "your session has ended")
+
+        self.idle_timer = QTimer(self)
+        self.idle_timer.setInterval(1000)
+        self.idle_timer.timeout.connect(self._tick)
+        self.health_timer = QTimer(self)
+        self.health_timer.setInterval(health_interval_ms)
+        self.health_timer.timeout.connect(self.probe)
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def screen(self) -> Screen:
+        """The screen shown (OUT_OF_SERVICE wins while the edge is down)."""
+        return Screen.OUT_OF_SERVICE if not self.edge_up else self._screen
+
+    @property
+    def patron_name(self) -> str:
+        if not self.session:
+            return ""
+        return str((self.session.get("patron") or {}).get("name") or "")
+
+    @property
+    def session_id(self) -> str | None:
+        return str(self.session["id"]) if self.session else None
+
+    @property
+    def remaining_s(self) -> int:
+        """Seconds before the idle timeout ends the session; -1 without a session."""
+        return self._remaining
+
+    @property
+    def countdown_warning(self) -> bool:
+        """True in the last seconds before the session ends."""
+        return 0 <= self._remaining <= WARN_AT_S
+
+    @property
+    def offline_max_items(self) -> int | None:
+        v = self.offline_policy.get("max_items")
+        return int(v) if isinstance(v, int | float) else None
+
+    # -- start-up and connectivity ----------------------------------------------------
+    def start(self) -> None:
+        """Fetch the site info, start probing the edge and polling for cards."""
+        self.call(self.client.info, self._info, lambda exc: None)
+        self.probe()
+        self.health_timer.start()
+        self._update_card_polling()
+
+    def stop(self) -> None:
+        """Stop every timer (the app is closing)."""
+        self.health_timer.stop()
+        self.idle_timer.stop()
+        self.login.card_timer.stop()
+
+    def _info(self, info: Any) -> None:
+        site = (info or {}).get("site") or {}
+        self.site_name = str(site.get("name") or self.site_name)
+        self.opening_hours = str(site.get("opening_hours") or self.opening_hours)
+
+    def probe(self) -> None:
+        """``GET /health``; an unreachable edge switches to out of service."""
+        self.call(self.client.health, self._healthy, self._unhealthy)
+
+    def _healthy(self, health: Any) -> None:
+        health = health or {}
+        was_up = self.edge_up
+        self.edge_up = True
+        self.gateway_offline = health.get("gateway") == "offline"
+        self.offline_policy = dict(health.get("offline_policy") or {})
+        self.health_timer.setInterval(self._health_ms)
+        if not was_up:
+            log.info("edge is back; returning to attract")
+            self.call(self.client.info, self._info, lambda exc: None)
+            self._wipe()
+        self.changed.emit()
+        self.screen_changed.emit(self.screen.value)
+
+    def _unhealthy(self, exc: EdgeError) -> None:
+        if exc.unreachable:
+            self._edge_down()
+        self.changed.emit()
+
+    def _edge_down(self) -> None:
+        if self.edge_up:
+            log.warning("edge is unreachable: out of service")
+            self.edge_up = False
+            self.login.card_timer.stop()
+            self.idle_timer.stop()
+            self.health_timer.setInterval(min(self._health_ms, 2000))
+            self.screen_changed.emit(self.screen.value)
+
+    def _child_failed(self, exc: EdgeError) -> None:
+        if exc.unreachable:
+            self._edge_down()
+        elif exc.code == "session_expired" and self.session is not None:
+            self._wipe(notice="session_expired")
+
+    def on_events_connected(self, up: bool) -> None:
+        """The WebSocket link came or went; a drop triggers an immediate probe."""
+        self.events_connected = up
+        if not up:
+            self.probe()
+        self.changed.emit()
+
+    def on_event(self, evt: dict[str, Any]) -> None:
+        """Route one edge event."""
+        kind = evt.get("type")
+        if kind == "connectivity":
+            self.gateway_offline = evt.get("gateway") == "offline"
+            if self.gateway_offline and not self.offline_policy:
+                self.probe()
+            self.changed.emit()
+        elif kind == "session_timeout" and evt.get("session") == self.session_id:
+            self._remaining = int(evt.get("remaining_s", self._remaining))
+            self.changed.emit()
+        elif kind == "session_ended" and self.session is not None \
+                and evt.get("session") == self.session_id:
+            self._wipe(notice=str(evt.get("reason") or "session_expired"))
+        elif kind in ("tag_arrived", "item_status", "tag_left"):
+            self.activity()
+            self.borrow.on_event(evt)
+            self.returns.on_event(evt)
+
+    # -- navigation -------------------------------------------------------------------
+    def go(self, screen: Screen | str) -> None:
+        """Show ``screen`` and start what it needs."""
+        screen = Screen(screen)
+        if screen in SESSION_SCREENS - {Screen.RETURN} and self.session is None:
+            raise RuntimeError(f"{screen} needs a logged-in patron")
+        self.borrow.stop()
+        self.returns.stop()
+        self._screen = screen
+        self.notice = ""
+        sid = self.session_id
+        if screen == Screen.LOGIN:
+            self.login.reset()
+        elif screen == Screen.BORROW and sid:
+            self.borrow.begin(sid)
+        elif screen == Screen.RETURN:
+            self.returns.begin(sid)
+        elif screen == Screen.RENEW and sid:
+            self.renew.begin(sid)
+        elif screen == Screen.ACCOUNT and sid:
+            self.account.begin(sid)
+        elif screen == Screen.RECEIPT and sid:
+            self.receipt.begin(sid)
+        self._update_card_polling()
+        self.activity()
+        self.screen_changed.emit(self.screen.value)
+        self.changed.emit()
+
+    def start_login(self) -> None:
+        self.go(Screen.LOGIN)
+
+    def start_anonymous_return(self) -> None:
+        """Return without logging in (only where the site allows it)."""
+        if not self.anonymous_return:
+            self.set_error(EdgeError("anonymous_return_off"))
+            return
+        self.go(Screen.RETURN)
+
+    def back(self) -> None:
+        """Back to the menu in a session, or to Attract without one."""
+        if self.session is not None:
+            self.go(Screen.MENU)
+        else:
+            self.end_session()
+
+    def set_language(self, language: str) -> None:
+        self.localizer.set_language(language)
+        self.activity()
+
+    def _logged_in(self, session: dict[str, Any]) -> None:
+        self.session = session
+        self.transactions = 0
+        self._idle_s = int(session.get("idle_timeout_s") or self.default_idle_s)
+        self.idle_timer.start()
+        self.go(Screen.MENU)
+
+    def _transacted(self, n: int) -> None:
+        self.transactions += n
+
+    def finish(self) -> None:
+        """The patron is done: offer a receipt if something happened, else end at once."""
+        if self.session is not None and self.transactions > 0 and self._screen != Screen.RECEIPT:
+            self.go(Screen.RECEIPT)
+        else:
+            self.end_session()
+
+    def end_session(self) -> None:
+        """Wipe the session here and on the edge, and return to Attract."""
+        sid = self.session_id
+        if sid is not None:
+            self.call(lambda: self.client.end_session(sid), lambda _r: None,
+                      lambda exc: log.info("ending session on the edge failed: %s", exc.code))
+        self._wipe()
+
+    def _wipe(self, notice: str = "") -> None:
+        self.session = None
+        self.transactions = 0
+        self._remaining = -1
+        self.idle_timer.stop()
+        for child in self._children:
+            child.reset()
+        self.borrow.stop()
+        self.returns.stop()
+        self.borrow.model.clear()
+        self.returns.model.clear()
+        self.renew.loans.clear()
+        for m in (self.account.loans, self.account.holds, self.account.fines):
+            m.clear()
+        self.receipt.lines.set_lines([])
+        self._error = None
+        self._screen = Screen.ATTRACT
+        self.localizer.set_language(self.default_language)
+        self.notice = notice
+        self._update_card_polling()
+        self.screen_changed.emit(self.screen.value)
+        self.changed.emit()
+
+    # -- idle countdown ---------------------------------------------------------------
+    def activity(self) -> None:
+        """The patron touched something: restart the idle countdown."""
+        if self.session is not None or self._screen not in (Screen.ATTRACT,):
+            prev = self._remaining
+            self._remaining = self._idle_s
+            if not self.idle_timer.isActive():
+                self.idle_timer.start()
+            if prev != self._remaining:
+                self.changed.emit()
+
+    def _tick(self) -> None:
+        if self._screen == Screen.ATTRACT and self.session is None:
+            self.idle_timer.stop()
+            self._remaining = -1
+            return
+        if self.borrow.busy or self.returns.busy:
+            return   # never time out while an item is being processed
+        self._remaining = max(0, self._remaining - 1)
+        self.changed.emit()
+        if self._remaining == 0:
+            log.info("idle timeout: ending the session")
+            self.end_session()
+
+    def _update_card_polling(self) -> None:
+        want = self.edge_up and self.session is None and self._screen in (Screen.ATTRACT,
+                                                                          Screen.LOGIN)
+        if want and not self.login.card_timer.isActive():
+            self.login.card_timer.start()
+        elif not want:
+            self.login.card_timer.stop()
+
+    # -- admin ------------------------------------------------------------------------
+    def admin_exit(self, code: str) -> bool:
+        """Leave kiosk mode when ``code`` is the configured admin exit code."""
+        if self._admin_code and hmac.compare_digest(code.encode(), self._admin_code.encode()):
+            log.warning("admin exit")
+            self.stop()
+            self.quit_requested.emit()
+            return True
+        log.warning("admin exit refused: wrong code")
+        return False

@@ -1,0 +1,118 @@
+"""Receipt: print on the edge's thermal printer, show it with a QR code, or skip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication as Q
+from PySide6.QtCore import QObject, Signal
+
+from kiosk_ui.client import EdgeApi
+from kiosk_ui.i18n import Localizer
+from kiosk_ui.models import ReceiptLinesModel
+from kiosk_ui.text import format_date
+from kiosk_ui.viewmodels.base import ViewModel
+from kiosk_ui.worker import Runner
+
+QR_MAX_BYTES = 1200   # keeps the code readable by a phone camera on screen
+
+
+def _action(action: str) -> str:
+    return {
+        "checkout": Q.translate("Receipt", "Borrowed"),
+        "loan": Q.translate("Receipt", "Borrowed"),
+        "return": Q.translate("Receipt", "Returned"),
+        "renew": Q.translate("Receipt", "Renewed"),
+    }.get(action, action)
+
+
+class ReceiptViewModel(ViewModel):
+    """Fetches the session's receipt and offers print / QR / skip.
+
+    Args:
+        printer_available: a printer is configured (``kiosk.printer_url``), so "Print" shows.
+
+    Signals:
+        finished: the patron is done with the receipt (printed, viewed or skipped).
+    """
+
+    finished = Signal()
+
+    def __init__(self, client: EdgeApi, runner: Runner, localizer: Localizer,
+                 printer_available: bool = False, parent: QObject | None = None) -> None:
+        super().__init__(client, runner, localizer, parent)
+        self.printer_available = printer_available
+        self.lines = ReceiptLinesModel(self)
+        self.session_id: str | None = None
+        self._receipt: dict[str, Any] = {}
+        self.printed = False
+        self.showing_qr = False
+        localizer.changed.connect(lambda _l: self._render())
+
+    @property
+    def receipt(self) -> dict[str, Any]:
+        return dict(self._receipt)
+
+    def begin(self, session_id: str) -> None:
+        """Fetch the receipt of ``session_id``."""
+        self.reset()
+        self.session_id = session_id
+        self.printed = False
+        self.showing_qr = False
+        self._receipt = {}
+        self.lines.set_lines([])
+        self.call(lambda: self.client.receipt(session_id), self._loaded)
+
+    def _loaded(self, receipt: Any) -> None:
+        self._receipt = dict(receipt or {})
+        self._render()
+
+    def _render(self) -> None:
+        self.lines.set_lines(self.text_lines())
+        self.changed.emit()
+
+    def text_lines(self) -> list[str]:
+        """The receipt as short lines in the current language."""
+        r = self._receipt
+        if not r:
+            return []
+        lang = self.localizer.language
+        out = [str(r.get("library", "")), str(r.get("when", "")).replace("T", " ")[:16],
+               Q.translate("Receipt", "Card: {card}").format(card=r.get("patron_masked", ""))]
+        for line in r.get("lines", []):
+            due = format_date(line.get("due_date"), lang)
+            text = f"{_action(str(line.get('action', '')))}: {line.get('title', line.get('item_id', ''))}"
+            if due:
+                text += " — " + Q.translate("Receipt", "due {date}").format(date=due)
+            out.append(text)
+        return [x for x in out if x]
+
+    def qr_payload(self) -> str:
+        """The text carried by the QR code (the whole receipt, trimmed to fit)."""
+        data = "\n".join(self.text_lines())
+        raw = data.encode("utf-8")
+        if len(raw) > QR_MAX_BYTES:
+            data = raw[:QR_MAX_BYTES].decode("utf-8", errors="ignore")
+        return data
+
+    def print_receipt(self) -> None:
+        """Ask the edge to print the receipt."""
+        sid = self.session_id
+        if sid is None or not self.printer_available:
+            return
+        self.set_error(None)
+
+        def ok(_answer: Any) -> None:
+            self.printed = True
+            self.finished.emit()
+
+        self.call(lambda: self.client.print_receipt(sid), ok)
+
+    def show_qr(self) -> None:
+        """Show the receipt on screen with its QR code."""
+        self.showing_qr = True
+        self.changed.emit()
+
+    def skip(self) -> None:
+        """No receipt."""
+        self.finished.emit()

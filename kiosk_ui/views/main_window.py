@@ -1,0 +1,258 @@
+"""The kiosk window: header (library, patron, countdown, language), banners and the pages.
+
+Kiosk mode (``kiosk=True``): full screen, frameless, no context menus, shortcuts and
+close requests swallowed. Staff leave through the admin page: five taps on the library name
+within four seconds (or Ctrl+Alt+Shift+A), then the configured exit code.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QCoreApplication as Q
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kiosk_ui.theme import Theme
+from kiosk_ui.viewmodels.kiosk import KioskViewModel, Screen
+from kiosk_ui.views.pages import (
+    AccountPage,
+    AdminPage,
+    AttractPage,
+    LoginPage,
+    MenuPage,
+    OutOfServicePage,
+    PadPage,
+    Page,
+    ReceiptPage,
+    RenewPage,
+)
+from kiosk_ui.views.widgets import BigButton, Pictogram, polish
+
+ADMIN_TAPS = 5
+ADMIN_WINDOW_S = 4.0
+
+
+class KioskWindow(QWidget):
+    """The whole kiosk UI for one :class:`KioskViewModel`.
+
+    Args:
+        vm: the root view-model.
+        theme: colours and sizes.
+        kiosk: kiosk mode (full screen, no chrome, shortcuts disabled).
+    """
+
+    def __init__(self, vm: KioskViewModel, theme: Theme, kiosk: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("KioskRoot")
+        self.vm = vm
+        self.theme = theme
+        self.kiosk = kiosk
+        self._allow_close = not kiosk
+        self._taps: list[float] = []
+        self.setWindowTitle("smartlib kiosk")
+        if kiosk:
+            self.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.Window)
+            self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+
+        # header
+        self.header = QWidget()
+        self.header.setObjectName("Header")
+        self.header.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        hl = QHBoxLayout(self.header)
+        hl.setContentsMargins(theme.px(28), theme.px(12), theme.px(28), theme.px(12))
+        hl.setSpacing(theme.px(18))
+        hl.addWidget(Pictogram("books", theme, 52, fg="header_text", accent="accent"))
+        self.site = QLabel()
+        self.site.setObjectName("SiteName")
+        self.site.installEventFilter(self)
+        hl.addWidget(self.site, 1)
+        self.greeting = QLabel()
+        self.greeting.setObjectName("Greeting")
+        hl.addWidget(self.greeting)
+        self.countdown = QLabel()
+        self.countdown.setObjectName("Countdown")
+        hl.addWidget(self.countdown)
+        self.lang = BigButton("", "lang")
+        self.lang.setObjectName("lang_toggle")
+        self.lang.clicked.connect(self._toggle_language)
+        hl.addWidget(self.lang)
+        outer.addWidget(self.header)
+
+        # offline banner
+        self.banner = QWidget()
+        self.banner.setObjectName("Banner")
+        self.banner.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        bl = QHBoxLayout(self.banner)
+        bl.setContentsMargins(theme.px(28), theme.px(10), theme.px(28), theme.px(10))
+        bl.addWidget(Pictogram("offline", theme, 44, fg="banner_text", accent="danger"))
+        self.banner_text = QLabel()
+        self.banner_text.setObjectName("banner_text")
+        self.banner_text.setWordWrap(True)
+        bl.addWidget(self.banner_text, 1)
+        outer.addWidget(self.banner)
+
+        # pages
+        self.stack = QStackedWidget()
+        self.pages: dict[str, Page] = {
+            Screen.ATTRACT: AttractPage(vm, theme),
+            Screen.LOGIN: LoginPage(vm, theme),
+            Screen.MENU: MenuPage(vm, theme),
+            Screen.BORROW: PadPage(vm, theme, vm.borrow, "borrow"),
+            Screen.RETURN: PadPage(vm, theme, vm.returns, "return"),
+            Screen.RENEW: RenewPage(vm, theme),
+            Screen.ACCOUNT: AccountPage(vm, theme),
+            Screen.RECEIPT: ReceiptPage(vm, theme),
+            Screen.OUT_OF_SERVICE: OutOfServicePage(vm, theme),
+            "admin": AdminPage(vm, theme),
+        }
+        for page in self.pages.values():
+            self.stack.addWidget(page)
+        self.pages["admin"].cancel.clicked.connect(self._leave_admin)  # type: ignore[attr-defined]
+        outer.addWidget(self.stack, 1)
+
+        # idle warning
+        self.idle_bar = QWidget()
+        self.idle_bar.setObjectName("IdleBar")
+        self.idle_bar.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        il = QHBoxLayout(self.idle_bar)
+        il.setContentsMargins(theme.px(28), theme.px(6), theme.px(28), theme.px(6))
+        self.idle_text = QLabel()
+        self.idle_text.setObjectName("idle_text")
+        il.addWidget(self.idle_text, 1)
+        self.idle_continue = BigButton("", "primary")
+        self.idle_continue.setObjectName("idle_continue")
+        self.idle_continue.clicked.connect(vm.activity)
+        il.addWidget(self.idle_continue)
+        outer.addWidget(self.idle_bar)
+
+        self._admin = False
+        self._warning = ""
+        vm.changed.connect(self.refresh)
+        vm.screen_changed.connect(lambda _s: self.refresh())
+        vm.localizer.changed.connect(lambda _l: self.refresh())
+        for child in (vm.login, vm.borrow, vm.returns, vm.renew, vm.account, vm.receipt):
+            child.changed.connect(self._refresh_current)
+        QApplication.instance().installEventFilter(self)   # activity + kiosk key filter
+        self.refresh()
+
+    # -- rendering --------------------------------------------------------------------
+    def current_page(self) -> Page:
+        return self.stack.currentWidget()  # type: ignore[return-value]
+
+    def _refresh_current(self) -> None:
+        self.current_page().refresh()
+
+    def refresh(self) -> None:
+        vm = self.vm
+        screen = "admin" if self._admin else vm.screen.value
+        page = self.pages[screen]
+        if self.stack.currentWidget() is not page:
+            self.stack.setCurrentWidget(page)
+        page.refresh()
+        down = vm.screen == Screen.OUT_OF_SERVICE
+        self.header.setVisible(not down)
+        self.site.setText(vm.site_name)
+        self.greeting.setText(Q.translate("Header", "Hello, {name}").format(name=vm.patron_name)
+                              if vm.patron_name else "")
+        self.greeting.setVisible(bool(vm.patron_name) and screen != Screen.MENU)
+        rem = vm.remaining_s
+        self.countdown.setVisible(rem >= 0 and not down)
+        self.countdown.setText(Q.translate("Header", "{s} s left").format(s=rem))
+        warn = "true" if vm.countdown_warning else "false"
+        if self._warning != warn:   # a Python copy: reading an unset Qt property leaks (PySide 6.12)
+            self._warning = warn
+            self.countdown.setProperty("warning", warn)
+            polish(self.countdown)
+        other = "en" if vm.localizer.language == "vi" else "vi"
+        self.lang.setText({"en": "English", "vi": "Tiếng Việt"}[other])
+        self.lang.setAccessibleName(Q.translate("Header", "Change language"))
+        self.lang.setVisible(screen != Screen.ATTRACT and not down)
+        offline = vm.gateway_offline and not down
+        self.banner.setVisible(offline)
+        if offline:
+            n = vm.offline_max_items
+            text = Q.translate("Header", "The library network is offline. You can still borrow and return;"
+                               " it will be registered when the network is back.")
+            if n is not None:
+                text += " " + Q.translate("Header", "Limit now: {n} items per visit.").format(n=n)
+            self.banner_text.setText(text)
+        self.idle_bar.setVisible(vm.countdown_warning and not down)
+        self.idle_text.setText(Q.translate(
+            "Header", "Are you still there? Your session ends in {s} seconds.").format(s=rem))
+        self.idle_continue.setText(Q.translate("Header", "Continue"))
+
+    def _toggle_language(self) -> None:
+        self.vm.set_language("en" if self.vm.localizer.language == "vi" else "vi")
+
+    # -- admin exit -------------------------------------------------------------------
+    def open_admin(self) -> None:
+        """Show the staff exit page."""
+        self._admin = True
+        self.refresh()
+        self.pages["admin"].code.setFocus()  # type: ignore[attr-defined]
+
+    def _leave_admin(self) -> None:
+        self._admin = False
+        self._warning = ""
+        self.refresh()
+
+    def allow_close(self) -> None:
+        """Let the next close request through (after a valid admin exit)."""
+        self._allow_close = True
+
+    def _tap(self) -> None:
+        now = time.monotonic()
+        self._taps = [t for t in self._taps if now - t < ADMIN_WINDOW_S] + [now]
+        if len(self._taps) >= ADMIN_TAPS:
+            self._taps = []
+            self.open_admin()
+
+    # -- events -----------------------------------------------------------------------
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        t = ev.type()
+        if obj is self.site and t == QEvent.Type.MouseButtonPress:
+            self._tap()
+        if t in (QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.TouchBegin):
+            if self.vm.remaining_s >= 0:
+                self.vm.activity()
+        if self.kiosk and t == QEvent.Type.ShortcutOverride and isinstance(ev, QKeyEvent):
+            mods = ev.modifiers()
+            if (mods & Qt.KeyboardModifier.ControlModifier and mods & Qt.KeyboardModifier.AltModifier
+                    and mods & Qt.KeyboardModifier.ShiftModifier and ev.key() == Qt.Key.Key_A):
+                self.open_admin()
+            ev.accept()   # no application shortcut ever fires in kiosk mode
+            return True
+        if self.kiosk and t == QEvent.Type.KeyPress and isinstance(ev, QKeyEvent):
+            if ev.modifiers() & (Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.MetaModifier):
+                return True
+            if ev.key() in (Qt.Key.Key_Escape, Qt.Key.Key_F11, Qt.Key.Key_Super_L, Qt.Key.Key_Super_R):
+                return True
+        return False
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        super().mousePressEvent(e)
+
+    def closeEvent(self, e: QCloseEvent) -> None:
+        if self._allow_close:
+            e.accept()
+        else:
+            e.ignore()
+
+    def shutdown(self) -> None:
+        """Remove the application-wide event filter (before the window goes away)."""
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)

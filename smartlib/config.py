@@ -1,0 +1,313 @@
+"""The site configuration (``smartlib.toml``): one typed model for every process.
+
+Values come from a TOML file and may be overridden by ``SMARTLIB_*`` environment
+variables, nested with ``__`` (``SMARTLIB_BROKER__PORT=1884``). Nothing is read at import
+time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from smartlib.errors import ConfigError
+
+ENV_FILE_VAR = "SMARTLIB_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteSection(_Section):
+    """Who this library is."""
+
+    id: str = Field("demo-site", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str = "Thư viện Demo"
+    isil: str = "VN-DEMO"
+    country: str = Field("VN", pattern=r"^[A-Z]{2}$")
+    timezone: str = "Asia/Ho_Chi_Minh"
+    opening_hours: str = "08:00–20:00"
+
+
+class DeviceSection(_Section):
+    """Which box this process runs on."""
+
+    id: str = Field("kiosk-01", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    role: Literal["kiosk", "gate", "gateway", "staff"] = "kiosk"
+
+
+class ReaderSection(_Section):
+    """The RFID reader (pad or gate antennas)."""
+
+    enabled: bool = True
+    driver: str = "feig"
+    url: str = "/dev/ttyUSB0"
+    baudrate: int = Field(38400, gt=0)
+    parity: Literal["N", "E", "O"] = "E"
+    com_address: int = Field(0xFF, ge=0, le=255)
+    timeout_s: float = Field(0.5, gt=0)
+    retries: int = Field(2, ge=0)
+    reopen_after: int = Field(3, ge=1)
+    write_retries: int = Field(8, ge=0)
+    poll_interval_ms: int = Field(300, ge=10)
+    antennas: list[str] = Field(default_factory=lambda: ["pad"])
+
+
+class CardReaderSection(_Section):
+    """The PC/SC card reader and the barcode scanner used for patron login."""
+
+    enabled: bool = True
+    name_pattern: str = "Virtual PCD"
+    identity: Literal["uid", "iso28560", "mapping"] = "uid"
+    uid_format: Literal["hex", "decimal"] = "hex"
+    uid_reversed: bool = False
+    scanner_url: str | None = None
+    scanner_prefix: str = ""
+    scanner_suffix: str = ""
+
+
+class SecuritySection(_Section):
+    """How an item's security state is stored on the tag."""
+
+    mode: Literal["afi", "eas", "both"] = "afi"
+    afi_secured: int = Field(0x07, ge=0, le=255)
+    afi_released: int = Field(0xC2, ge=0, le=255)
+
+    @field_validator("afi_released")
+    @classmethod
+    def _distinct(cls, v: int, info: Any) -> int:
+        if info.data.get("afi_secured") == v:
+            raise ValueError("afi_released must differ from afi_secured")
+        return v
+
+
+class BrokerSection(_Section):
+    """The MQTT broker that links this box to the central gateway."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, gt=0, lt=65536)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    client_id: str | None = None
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+
+
+class IlsSection(_Section):
+    """The library's ILS, reached over SIP2 by the gateway."""
+
+    profile: Literal["generic", "koha", "evergreen", "folio"] = "generic"
+    host: str = "127.0.0.1"
+    port: int = Field(6001, gt=0, lt=65536)
+    tls: bool = False
+    user: str = "kiosk"
+    password: SecretStr = SecretStr("")
+    institution: str = "VNLIB"
+    location: str = "MAIN"
+    pool_size: int = Field(4, ge=1, le=64)
+
+
+class StoreSection(_Section):
+    """The local SQLite store."""
+
+    path: Path = Path("var/smartlib.db")
+
+
+class PolicySection(_Section):
+    """Circulation and offline policies."""
+
+    offline_login: Literal["deny", "cached", "card-only"] = "cached"
+    partial_set: Literal["reject", "warn", "allow"] = "reject"
+    offline_max_items: int = Field(5, ge=0)
+    offline_max_value: int = Field(1_000_000, ge=0)
+    offline_forbidden_usage: list[int] = Field(default_factory=list)
+    result_timeout_s: float = Field(5.0, gt=0)
+    session_idle_s: int = Field(60, ge=5)
+    anonymous_return: bool = True
+    desensitize_wins: bool = False
+
+
+Direction = Literal["in", "out", "unknown"]
+_ALARM_DEFAULT: tuple[Direction, ...] = ("out", "unknown")
+
+
+class GateSection(_Section):
+    """Security gate behaviour."""
+
+    detection: Literal["eas", "afi", "database", "afi+database"] = "afi"
+    debounce_s: float = Field(10.0, ge=0)
+    alarm_directions: list[Direction] = Field(default_factory=lambda: list(_ALARM_DEFAULT))
+    alarm_duration_ms: int = Field(3000, ge=100)
+    inner_antenna: str = "gate-in"
+    outer_antenna: str = "gate-out"
+
+
+class ApiSection(_Section):
+    """The edge's HTTP API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, gt=0, lt=65536)
+    device_token: SecretStr = SecretStr("device-token-change-me")
+    staff_token: SecretStr = SecretStr("staff-token-change-me")
+
+
+class KioskSection(_Section):
+    """The patron-facing kiosk UI."""
+
+    edge_url: str = "http://127.0.0.1:8080"
+    language: Literal["vi", "en"] = "vi"
+    fullscreen: bool = True
+    admin_exit_code: SecretStr = SecretStr("0000")
+    printer_url: str | None = None
+    large_text: bool = False
+    high_contrast: bool = False
+
+
+class IlsOverride(_Section):
+    """Per-site changes to ``[ils]`` for a gateway serving several sites (unset = ``[ils]``)."""
+
+    profile: Literal["generic", "koha", "evergreen", "folio"] | None = None
+    host: str | None = None
+    port: int | None = Field(None, gt=0, lt=65536)
+    tls: bool | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    institution: str | None = None
+    location: str | None = None
+    pool_size: int | None = Field(None, ge=1, le=64)
+
+
+class GatewaySection(_Section):
+    """The central gateway."""
+
+    ledger: str = "sqlite:///var/gateway-ledger.db"
+    sites: list[str] = Field(default_factory=lambda: ["demo-site"])
+    lease_s: float = Field(60.0, gt=0)
+    """How long an intent is protected; must exceed the longest SIP2 call (timeout + resend)."""
+    workers: int | None = Field(None, ge=1, le=64)
+    """Batch pipelines (default: 2). SIP2 calls run on ``pool_size`` threads per site."""
+    batch_size: int = Field(256, ge=1, le=10_000)
+    """Transactions claimed in one fsynced ledger commit at most."""
+    retry_s: float = Field(2.0, gt=0)
+    """Back-off after an ILS failure before an intent is verified and retried."""
+    site_ils: dict[str, IlsOverride] = Field(default_factory=dict)
+    """``[gateway.site_ils.<site>]``: that site's ILS, over the ``[ils]`` defaults."""
+
+
+class SyncSection(_Section):
+    """The edge's sync agent (``smartlib sync``)."""
+
+    resend_s: float = Field(30.0, gt=0)
+    """Re-publish an entry without a result after this long (doubling up to max_backoff_s)."""
+    max_backoff_s: float = Field(600.0, gt=0)
+    window: int = Field(500, ge=1)
+    """Publishes awaiting their PUBACK at most."""
+    max_awaiting: int = Field(5000, ge=1)
+    """Published entries awaiting their result at most."""
+    poll_s: float = Field(0.5, gt=0)
+    publish_ops: bool = True
+    """Publish the store's alarms, hourly counters and device events."""
+    stats_grace_s: float = Field(60.0, ge=0)
+    """An hour's counters are published this long after the hour ended."""
+    snapshot_on_empty_cache: bool = True
+    """Ask the gateways for a snapshot when the cache is empty (a late-joining edge)."""
+
+
+class Settings(BaseSettings):
+    """The whole site configuration. Load it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTLIB_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    site: SiteSection = Field(default_factory=SiteSection)
+    device: DeviceSection = Field(default_factory=DeviceSection)
+    reader: ReaderSection = Field(default_factory=ReaderSection)
+    card_reader: CardReaderSection = Field(default_factory=CardReaderSection)
+    security: SecuritySection = Field(default_factory=SecuritySection)
+    broker: BrokerSection = Field(default_factory=BrokerSection)
+    ils: IlsSection = Field(default_factory=IlsSection)
+    store: StoreSection = Field(default_factory=StoreSection)
+    policy: PolicySection = Field(default_factory=PolicySection)
+    gate: GateSection = Field(default_factory=GateSection)
+    api: ApiSection = Field(default_factory=ApiSection)
+    kiosk: KioskSection = Field(default_factory=KioskSection)
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    sync: SyncSection = Field(default_factory=SyncSection)
+
+    def ils_for(self, site: str) -> IlsSection:
+        """``[ils]`` with the site's ``[gateway.site_ils.<site>]`` overrides applied."""
+        over = self.gateway.site_ils.get(site)
+        if over is None:
+            return self.ils
+        return self.ils.model_copy(update=over.model_dump(exclude_none=True))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+def _problems(err: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(root)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the configuration schema)"
+        elif "input" in e and not isinstance(e["input"], dict):
+            msg = f"{msg} (got {e['input']!r})"
+        out.append((path, msg))
+    return out
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load the site configuration from ``path`` (or ``$SMARTLIB_CONFIG``) plus env overrides.
+
+    Args:
+        path: a TOML file; without it, ``$SMARTLIB_CONFIG`` or built-in defaults are used.
+        overrides: section values that win over file and environment (for tests).
+
+    Raises:
+        ConfigError: the file is unreadable or a key is invalid; ``problems`` lists each.
+    """
+    path = path or os.environ.get(ENV_FILE_VAR)
+    if path is not None:
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {p}: {exc.strerror}", [("(file)", str(exc))]) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p} is not valid TOML: {exc}", [("(file)", str(exc))]) from exc
+    cls: type[Settings] = Settings
+    if path is not None:
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": str(path)})
+        cls = type("FileSettings", (Settings,), {"model_config": config})
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = _problems(exc)
+        raise ConfigError(f"{path or 'configuration'}: {len(problems)} problem(s)", problems) from exc

@@ -1,0 +1,1 @@
+"""Store-and-forward to the central gateway over MQTT, the gateway, and SIP2."""

@@ -1,0 +1,1 @@
+"""The edge agent: outbox to broker, results and cache from broker into edge.store."""

@@ -1,0 +1,279 @@
+"""Mosquitto set-up for one site: config, password file, per-device ACL, TLS test certificates.
+
+``smartlib broker config`` calls :func:`write_broker_config`. Passwords are hashed in
+Mosquitto 2's own ``$7$`` format (PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt), the
+format ``mosquitto_passwd`` writes, so no external tool is needed. Test certificates are made
+with the ``cryptography`` library (a private CA, and a server certificate for the given host
+names). This module writes files only; it never starts or signals a broker.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync import topics
+from sync.errors import BrokerConfigError, InvalidTopicError
+
+PBKDF2_ITERATIONS = 101
+SALT_BYTES = 12
+
+
+def hash_password(password: str, *, salt: bytes | None = None,
+                  iterations: int = PBKDF2_ITERATIONS) -> str:
+    """Hash ``password`` as Mosquitto 2 does: ``$7$<iterations>$<b64 salt>$<b64 sha512>``."""
+    salt = salt if salt is not None else os.urandom(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(hashed: str, password: str) -> bool:
+    """Check ``password`` against a ``$7$`` hash (as Mosquitto does)."""
+    try:
+        _, tag, iterations, salt_b64, digest_b64 = hashed.split("$")
+        if tag != "7":
+            return False
+        salt, digest = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+        got = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, digest)
+
+
+def device_acl(site: str, device: str, user: str | None = None, role: str = "kiosk") -> str:
+    """ACL lines that limit ``device`` to its own topics (and its site's cache feed).
+
+    A ``gate`` reads only the patron-free cache feed (``cache/gate/+``); other roles read
+    ``cache/+`` (which does not match the gates' two-level topics).
+    """
+    user = user or device
+    lines = [
+        f"user {user}",
+        f"topic write {topics.tx(site, device)}",
+        f"topic write {topics.lookup(site, device)}",
+        f"topic readwrite {topics.status(site, device)}",
+        f"topic write {topics.alarm(site, device)}",
+        f"topic write {topics.stats(site, device)}",
+        f"topic write {topics.event(site, device)}",
+        f"topic write {topics.snapshot_request(site, device)}",
+        f"topic read {topics.result(site, device)}",
+        f"topic read {topics.lookup_reply(site, device)}",
+        f"topic read {topics.snapshot_reply(site, device)}",
+        f"topic read {topics.cache_filter(site, role)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def gateway_acl(user: str, sites: list[str] | None = None) -> str:
+    """ACL lines of a gateway user: every topic of the sites it serves (all sites if None).
+
+    Gateways subscribe per site (``$share/gateways/smartlib/v1/{site}/+/tx`` …), so a user
+    limited to some sites can neither read nor answer another site's devices.
+    """
+    if sites is None:
+        return f"user {user}\ntopic readwrite {topics.ROOT}/#\n"
+    lines = [f"user {user}"]
+    lines += [f"topic readwrite {topics.ROOT}/{topics.check_id(s, 'site')}/#" for s in sites]
+    return "\n".join(lines) + "\n"
+
+
+def staff_acl(site: str, user: str) -> str:
+    """Staff views read everything of their site (status, alarms, conflicts)."""
+    return f"user {user}\ntopic read {topics.ROOT}/{topics.check_id(site, 'site')}/#\n"
+
+
+@dataclass(frozen=True)
+class BrokerFiles:
+    """What :func:`write_broker_config` wrote; ``credentials`` maps user to password."""
+
+    config: Path
+    password_file: Path
+    acl_file: Path
+    credentials_file: Path
+    credentials: dict[str, str]
+    ca_cert: Path | None = None
+    server_cert: Path | None = None
+    server_key: Path | None = None
+
+
+@dataclass
+class BrokerPlan:
+    """The inputs of a broker set-up for one site."""
+
+    site: str
+    devices: list[str]
+    gateway_user: str = "gateway"
+    staff_user: str | None = None
+    port: int = 1883
+    bind: str = "0.0.0.0"
+    tls: bool = False
+    hostnames: list[str] = field(default_factory=lambda: ["localhost", "127.0.0.1"])
+    passwords: dict[str, str] = field(default_factory=dict)
+    gateway_sites: list[str] | None = None
+    """Sites the gateway user may serve (default: ``site`` only)."""
+    gates: list[str] | None = None
+    """Gate-role devices (patron-free cache feed only); default: ids starting with ``gate``."""
+
+    def role(self, device: str) -> str:
+        gates = self.gates if self.gates is not None else [
+            d for d in self.devices if d.startswith("gate")]
+        return "gate" if device in gates else "kiosk"
+
+    def users(self) -> list[str]:
+        out = [*self.devices, self.gateway_user]
+        if self.staff_user:
+            out.append(self.staff_user)
+        return out
+
+
+def _check(plan: BrokerPlan) -> None:
+    try:
+        topics.check_id(plan.site, "site")
+        for d in plan.devices:
+            topics.check_id(d, "device")
+        for gs in plan.gateway_sites or []:
+            topics.check_id(gs, "site")
+    except InvalidTopicError as exc:
+        raise BrokerConfigError(str(exc)) from exc
+    if not plan.devices:
+        raise BrokerConfigError("no devices given; expected --devices kiosk-01,gate-01")
+    users = plan.users()
+    if len(set(users)) != len(users):
+        raise BrokerConfigError(f"user names must be distinct: {users}")
+    for u in users:
+        if not u or ":" in u or any(c.isspace() for c in u):
+            raise BrokerConfigError(f"user name {u!r} may not be empty or hold ':' or spaces")
+
+
+def write_broker_config(plan: BrokerPlan, out: Path) -> BrokerFiles:
+    """Write ``mosquitto.conf``, ``passwd``, ``acl``, ``credentials.toml`` (and certificates).
+
+    Passwords not given in ``plan.passwords`` are generated. ``credentials.toml`` (mode 0600)
+    holds the plain passwords for the boxes' ``[broker]`` sections.
+
+    Raises:
+        BrokerConfigError: an invalid id or user name, or the directory cannot be written.
+    """
+    _check(plan)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "data").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise BrokerConfigError(f"cannot create {out}: {exc.strerror}") from exc
+    creds = {u: plan.passwords.get(u) or secrets.token_urlsafe(18) for u in plan.users()}
+    pwfile, aclfile, credfile = out / "passwd", out / "acl", out / "credentials.toml"
+    _write_private(pwfile, "".join(f"{u}:{hash_password(p)}\n" for u, p in creds.items()))
+    acl = [f"# smartlib broker ACL for site {plan.site}: each device only on its own topics\n"]
+    acl += [device_acl(plan.site, d, role=plan.role(d)) for d in plan.devices]
+    acl.append(gateway_acl(plan.gateway_user, plan.gateway_sites or [plan.site]))
+    if plan.staff_user:
+        acl.append(staff_acl(plan.site, plan.staff_user))
+    _write_private(aclfile, "\n".join(acl))
+    _write_private(credfile, "".join(
+        f'[{u}]\nusername = "{u}"\npassword = "{p}"\n\n' for u, p in creds.items()))
+    lines = [
+        f"# Mosquitto 2 configuration for smartlib site {plan.site} (generated)",
+        "per_listener_settings false",
+        f"listener {plan.port} {plan.bind}",
+    ]
+    ca = cert = key = None
+    if plan.tls:
+        ca, cert, key = make_test_certificates(out / "certs", plan.hostnames)
+        lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}", "tls_version tlsv1.2"]
+    lines += [
+        "allow_anonymous false",
+        f"password_file {pwfile}",
+        f"acl_file {aclfile}",
+        "persistence true",
+        f"persistence_location {out / 'data'}/",
+        "autosave_interval 60",
+        "max_queued_messages 100000",
+        "max_inflight_messages 100",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+    ]
+    conf = out / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    return BrokerFiles(conf, pwfile, aclfile, credfile, creds, ca, cert, key)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(0o600)
+
+
+def make_test_certificates(directory: Path, hostnames: list[str],
+                           days: int = 365) -> tuple[Path, Path, Path]:
+    """Make a private CA and a server certificate for ``hostnames`` (names or IPs).
+
+    Returns:
+        ``(ca.crt, server.crt, server.key)`` paths (PEM). For tests and pilots only.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smartlib test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    alt: list[x509.GeneralName] = []
+    for h in hostnames:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            alt.append(x509.DNSName(h))
+    srv_key = ec.generate_private_key(ec.SECP256R1())
+    srv_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
+        .issuer_name(ca_name)
+        .public_key(srv_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    ca_path, crt_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    ca_path.write_bytes(ca_cert.public_bytes(pem))
+    (directory / "ca.key").write_bytes(ca_key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (directory / "ca.key").chmod(0o600)
+    crt_path.write_bytes(srv_cert.public_bytes(pem))
+    key_path.write_bytes(srv_key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return ca_path, crt_path, key_path

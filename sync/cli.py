@@ -1,0 +1,162 @@
+"""``smartlib sync``, ``smartlib gateway run|import`` and ``smartlib broker config``.
+
+Each command loads the site configuration, builds its objects by constructor injection
+and runs until SIGTERM/SIGINT. Heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _load(config: str | None):
+    from smartlib.config import load_settings
+    from smartlib.errors import ConfigError
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        lines = [str(exc), *(f"  {k}: {m}" for k, m in exc.problems)]
+        raise click.ClickException("\n".join(lines)) from exc
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+@click.command("sync")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="The box's smartlib.toml (default: $SMARTLIB_CONFIG).")
+def sync_agent(config: str | None) -> None:
+    """Run the edge agent: outbox -> broker, results and cache -> the edge store."""
+    from sync.agent.service import SyncAgent
+    from sync.errors import SyncError
+
+    settings = _load(config)
+    stop = _stop_event()
+    try:
+        agent = SyncAgent.from_settings(settings)
+    except SyncError as exc:
+        raise click.ClickException(str(exc)) from exc
+    agent.run(stop)
+
+
+@click.group("gateway")
+def gateway() -> None:
+    """The central gateway: MQTT in, SIP2 to the ILS out, exactly once."""
+
+
+@gateway.command("run")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="The gateway's smartlib.toml (default: $SMARTLIB_CONFIG).")
+def gateway_run(config: str | None) -> None:
+    """Consume transactions and look-ups from every site and apply them to the ILS."""
+    from sync.errors import SyncError
+    from sync.gateway.service import Gateway
+
+    settings = _load(config)
+    stop = _stop_event()
+    try:
+        gw = Gateway.from_settings(settings)
+    except SyncError as exc:
+        raise click.ClickException(str(exc)) from exc
+    gw.run(stop)
+
+
+@gateway.command("import")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None)
+@click.option("--site", default=None, help="The site whose edges receive it (default: [site] id).")
+@click.option("--items", "items_csv", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--patrons", "patrons_csv", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--loans", "loans_csv", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--holds", "holds_csv", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--chunk-size", default=5000, show_default=True, type=click.IntRange(1, 100_000))
+def gateway_import(config: str | None, site: str | None, items_csv: str | None,
+                   patrons_csv: str | None, loans_csv: str | None, holds_csv: str | None,
+                   chunk_size: int) -> None:
+    """Send a chunked cache snapshot (items, patrons, loans, holds from CSV) to a site's edges.
+
+    Accepts the files of ``smartlib sim ils export`` as they are (see docs/sync.md).
+    """
+    from sync.errors import SyncError
+    from sync.gateway.cachefeed import publish_snapshot_files
+
+    settings = _load(config)
+    if not (items_csv or patrons_csv or loans_csv or holds_csv):
+        raise click.UsageError("give at least one of --items, --patrons, --loans, --holds")
+    try:
+        sent = publish_snapshot_files(settings, site or settings.site.id,
+                                      items=Path(items_csv) if items_csv else None,
+                                      patrons=Path(patrons_csv) if patrons_csv else None,
+                                      loans=Path(loans_csv) if loans_csv else None,
+                                      holds=Path(holds_csv) if holds_csv else None,
+                                      chunk_size=chunk_size)
+    except SyncError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for kind, (rows, chunks) in sent.items():
+        click.echo(f"{kind}: {rows} rows in {chunks} chunk(s)")
+
+
+@click.group("broker")
+def broker() -> None:
+    """Mosquitto set-up for a site."""
+
+
+@broker.command("config")
+@click.option("--site", required=True)
+@click.option("--devices", required=True, help="Comma-separated device ids (kiosk-01,gate-01).")
+@click.option("--gateway-user", default="gateway", show_default=True)
+@click.option("--gateway-sites", default=None,
+              help="Comma-separated sites the gateway user may serve (default: --site).")
+@click.option("--staff-user", default=None)
+@click.option("--gates", default=None,
+              help="Comma-separated gate-role devices, which get the patron-free cache feed "
+                   "only (default: the devices whose id starts with 'gate').")
+@click.option("--port", default=None, type=click.IntRange(1, 65535),
+              help="Listener port (default 1883, or 8883 with --tls).")
+@click.option("--bind", default="0.0.0.0", show_default=True)
+@click.option("--tls", is_flag=True, help="A TLS listener with test certificates.")
+@click.option("--hostname", "hostnames", multiple=True,
+              help="Names in the server certificate (default localhost, 127.0.0.1).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+def broker_config(site: str, devices: str, gateway_user: str, gateway_sites: str | None,
+                  staff_user: str | None, gates: str | None,
+                  port: int | None, bind: str, tls: bool, hostnames: tuple[str, ...],
+                  out: str) -> None:
+    """Write mosquitto.conf, passwd, acl, credentials.toml (and certs/ with --tls)."""
+    from sync.broker import BrokerPlan, write_broker_config
+    from sync.errors import BrokerConfigError
+
+    plan = BrokerPlan(site=site, devices=[d.strip() for d in devices.split(",") if d.strip()],
+                      gateway_user=gateway_user, staff_user=staff_user,
+                      port=port or (8883 if tls else 1883), bind=bind, tls=tls,
+                      gateway_sites=[s.strip() for s in gateway_sites.split(",") if s.strip()]
+                      if gateway_sites else None,
+                      gates=[g.strip() for g in gates.split(",") if g.strip()]
+                      if gates is not None else None)
+    if hostnames:
+        plan.hostnames = list(hostnames)
+    try:
+        files = write_broker_config(plan, Path(out))
+    except BrokerConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {files.config}, {files.password_file}, {files.acl_file}")
+    click.echo(f"passwords for each box's [broker] section: {files.credentials_file} (mode 0600)")
+    if files.ca_cert:
+        click.echo(f"CA certificate for the boxes' [broker] ca_file: {files.ca_cert}")
+    click.echo(f"start it with: mosquitto -c {files.config}")

@@ -1,0 +1,1 @@
+"""The central gateway: MQTT in, SIP2 to the ILS out, exactly once."""

@@ -1,0 +1,374 @@
+"""Apply transactions and answer look-ups through the SIP2 pool; verify after a crash.
+
+:class:`Applier` turns a :class:`~sync.messages.TransactionRequest` into SIP2 11/09/29/65
+(offline ones with no-block and their original date, each carrying the idempotency key
+as the extension field ``XK``) and maps the answer to a
+:class:`~sync.messages.TransactionResult`. :meth:`Applier.verify` asks the ILS (17 item
+information, 63 charged items) whether an interrupted attempt took effect, so a recovered
+key is never sent twice. It knows nothing about MQTT or the ledger's storage.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from smartlib.logs import mask_identifier
+from sync.errors import InvalidMessageError, Sip2ConnectionError, Sip2OutcomeUnknownError
+from sync.messages import (
+    CacheDelta,
+    CacheLoan,
+    Conflict,
+    LookupRequest,
+    LookupResponse,
+    TransactionRequest,
+    TransactionResult,
+)
+
+log = logging.getLogger(__name__)
+
+CHARGED = frozenset({"04", "05", "07"})
+"""18 circulation statuses that mean "on loan" (charged, charged not recallable, recalled)."""
+
+IDEMPOTENCY_FIELD = "XK"
+
+
+class _Pool(Protocol):
+    def connection(self) -> AbstractContextManager[Any]: ...
+
+
+def _yn(value: bool | None) -> str:
+    return "U" if value is None else ("Y" if value else "N")
+
+
+def _iso(sip_date: str | None) -> str | None:
+    """A SIP2 18-character date as ISO 8601 (other texts are passed through)."""
+    if not sip_date:
+        return None
+    from sync.sip2.codec import parse_date
+
+    try:
+        return parse_date(sip_date, "AH").isoformat()
+    except Exception:  # noqa: BLE001 - ILSes put free text in AH; keep it as it is
+        return sip_date.strip() or None
+
+
+def _screen(resp: Any) -> str | None:
+    msgs = getattr(resp, "screen_message", ()) or ()
+    return " ".join(m for m in msgs if m) or None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying (or recovering) a transaction produced."""
+
+    result: TransactionResult
+    conflict: Conflict | None = None
+    delta: CacheDelta | None = None
+
+
+def _need(value: str | None, what: str, req: Any) -> str:
+    """``value``, or :class:`InvalidMessageError` naming the missing field."""
+    if not value:
+        raise InvalidMessageError(f"a {req.kind} {type(req).__name__} needs {what}")
+    return value
+
+
+def _accepts_resend(method: Any) -> bool:
+    """True when a client method takes ``resend=`` (a per-call "never resend" switch)."""
+    try:
+        return "resend" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class Applier:
+    """Talks SIP2 for the gateway.
+
+    Args:
+        pool: a :class:`~sync.sip2.client.Sip2ConnectionPool` (or anything with
+            ``connection()``) for the site's ILS, with the site's profile.
+    """
+
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self.stats = {"outcome_unknown": 0, "client_resends": 0}
+
+    def _circulate(self, client: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Send one non-idempotent request (11/09/29/65) and never let it go out twice.
+
+        * If the client offers ``resend=False``, it is used: a broken connection then
+          raises instead of re-sending the request on a new connection.
+        * Otherwise the client's own resend counter is watched: when it re-sent the
+          request inside this call, the ILS may have applied it twice or refused the
+          second copy ("already on loan"); the answer is not trusted.
+
+        Either way the caller gets :class:`Sip2OutcomeUnknownError`, and the gateway
+        establishes the outcome from the ILS's state (:meth:`verify`) before anything is
+        sent again.
+        """
+        method = getattr(client, name)
+        if _accepts_resend(method):
+            # Sip2Client's 11/09/29/65 take ``resend=`` (pinned by a test): always False here.
+            kwargs["resend"] = False
+        stats = getattr(client, "stats", None)
+        before = stats.get("resends_after_eof", 0) if isinstance(stats, dict) else 0
+        try:
+            resp = method(*args, **kwargs)
+        except Sip2OutcomeUnknownError:
+            self.stats["outcome_unknown"] += 1
+            raise
+        except Sip2ConnectionError as exc:
+            self.stats["outcome_unknown"] += 1
+            raise Sip2OutcomeUnknownError(f"{name}: connection failed mid-call ({exc}); "
+                                          "the outcome will be verified with the ILS") from exc
+        after = stats.get("resends_after_eof", 0) if isinstance(stats, dict) else 0
+        if after > before:
+            self.stats["client_resends"] += 1
+            self.stats["outcome_unknown"] += 1
+            log.error("sip2 client re-sent a %s after a broken connection: the ILS may have "
+                      "seen it twice; its answer is not trusted, the outcome is verified", name)
+            raise Sip2OutcomeUnknownError(f"{name} was re-sent by the SIP2 client after a "
+                                          "broken connection; outcome to be verified")
+        return resp
+
+    # ---- before the call -------------------------------------------------------------------
+
+    def pre_state(self, req: TransactionRequest) -> dict[str, Any] | None:
+        """What a later verification needs to know about the ILS before the call.
+
+        Only a renewal needs it (its effect is "the due date moved").
+        """
+        if req.kind != "renew" or not req.item:
+            return None
+        with self.pool.connection() as c:
+            info = c.item_information(req.item)
+        return {"due_date": info.due_date, "status": info.circulation_status}
+
+    # ---- the call --------------------------------------------------------------------------
+
+    def apply(self, req: TransactionRequest) -> Outcome:
+        """Send the transaction to the ILS once and map the answer.
+
+        Raises:
+            Sip2Error: the ILS could not be reached or answered nonsense; the outcome is
+                unknown and the caller must verify before trying again.
+        """
+        extra = {IDEMPOTENCY_FIELD: req.key}
+        offline = req.offline
+        when = req.created_at if offline else None
+        pay = req.payload
+        with self.pool.connection() as c:
+            if req.kind == "checkout":
+                resp = self._circulate(c, "checkout", _need(req.patron, "a patron", req),
+                                       _need(req.item, "an item", req), no_block=offline,
+                                       transaction_date=when,
+                                  nb_due_date=pay.get("nb_due_date") if offline else None,
+                                  fee_acknowledged=pay.get("fee_acknowledged"),
+                                  extra_fields=extra)
+                return self._finish(req, bool(resp.ok), resp, title=resp.title,
+                                    due_date=_iso(resp.due_date), desensitize=_yn(resp.desensitize))
+            if req.kind == "checkin":
+                ci = self._circulate(c, "checkin", _need(req.item, "an item", req),
+                                     no_block=offline,
+                                     transaction_date=when, location=pay.get("location"),
+                                     extra_fields=extra)
+                # Privacy: the kiosk learns "hold shelf: yes", never whose hold it is, and an
+                # anonymous return does not learn who had borrowed the item.
+                hold = bool(ci.hold_patron_id) or ci.alert_type in ("01", "02")
+                return self._finish(req, bool(ci.ok), ci, title=ci.title,
+                                    resensitize=_yn(ci.resensitize), sort_bin=ci.sort_bin,
+                                    destination=ci.destination_location, alert_type=ci.alert_type,
+                                    hold_shelf=hold)
+            if req.kind == "renew":
+                rn = self._circulate(c, "renew", _need(req.patron, "a patron", req),
+                                     _need(req.item, "an item", req), no_block=offline,
+                                     transaction_date=when,
+                             nb_due_date=pay.get("nb_due_date") if offline else None,
+                             extra_fields=extra)
+                return self._finish(req, bool(rn.ok), rn, title=rn.title,
+                                    due_date=_iso(rn.due_date), desensitize=_yn(rn.desensitize))
+            if req.kind == "renew_all":
+                ra = self._circulate(c, "renew_all", _need(req.patron, "a patron", req))
+                return self._finish(req, bool(ra.ok), ra, renewed=ra.renewed_count,
+                                    unrenewed=ra.unrenewed_count,
+                                    items=list(ra.renewed_items))
+        raise InvalidMessageError(f"unknown transaction kind {req.kind!r}")
+
+    def _finish(self, req: TransactionRequest, ok: bool, resp: Any, *, recovered: bool = False,
+                **fields: Any) -> Outcome:
+        if ok:
+            status = "applied"
+        elif req.offline:
+            status = "conflict"
+        else:
+            status = "refused"
+        screen = _screen(resp) if resp is not None else None
+        fields["patron"] = req.patron
+        result = TransactionResult(key=req.key, kind=req.kind, site=req.site, device=req.device,
+                                   status=status, ok=ok, item=req.item, screen_message=screen,
+                                   recovered=recovered, **fields)
+        conflict = None
+        if status == "conflict":
+            conflict = Conflict(key=req.key, kind=req.kind, site=req.site, device=req.device,
+                                patron=req.patron, item=req.item, created_at=req.created_at,
+                                reason=screen or "refused by the ILS", screen_message=screen)
+        delta = self._delta(req, result) if ok else None
+        # Routine outcomes at DEBUG (thousands per second in a drain); the ones staff or an
+        # operator must see (refusals, conflicts, recoveries) at INFO.
+        level = logging.DEBUG if status == "applied" and not recovered else logging.INFO
+        log.log(level, "tx %s %s item %s patron %s: %s%s", req.key, req.kind, req.item,
+                mask_identifier(req.patron or ""), status, " (recovered)" if recovered else "")
+        return Outcome(result, conflict, delta)
+
+    @staticmethod
+    def rejected(req: TransactionRequest, reason: str) -> Outcome:
+        """The outcome of a request that can never be applied (an invalid message)."""
+        result = TransactionResult(key=req.key, kind=req.kind, site=req.site, device=req.device,
+                                   status="error", ok=False, item=req.item, patron=req.patron,
+                                   screen_message=f"invalid request: {reason}"[:200])
+        return Outcome(result)
+
+    @staticmethod
+    def _delta(req: TransactionRequest, result: TransactionResult) -> CacheDelta | None:
+        if req.kind in ("checkout", "renew") and req.item and req.patron:
+            loan = CacheLoan(item_id=req.item, patron_id=req.patron, due_date=result.due_date,
+                             loaned_at=req.created_at.isoformat(), offline=req.offline)
+            return CacheDelta(site=req.site, key=req.key, loans=[loan])
+        if req.kind == "checkin" and req.item:
+            return CacheDelta(site=req.site, key=req.key, returned_items=[req.item])
+        return None
+
+    # ---- after a crash ----------------------------------------------------------------------
+
+    def verify(self, req: TransactionRequest, pre_state: dict[str, Any] | None) -> Outcome | None:
+        """Decide from the ILS's state whether an interrupted attempt took effect.
+
+        Returns:
+            The outcome to record when it did; ``None`` when it did not (send it now).
+
+        Raises:
+            Sip2Error: the ILS cannot be asked now (try again later).
+        """
+        with self.pool.connection() as c:
+            if req.kind == "checkout":
+                _need(req.item, "an item", req)
+                pi = c.patron_information(_need(req.patron, "a patron", req), summary="charged")
+                charged = {c.profile.normalize_barcode(i) for i in pi.charged_items}
+                if c.profile.normalize_barcode(req.item) not in charged:
+                    return None
+                info = c.item_information(req.item)
+                return self._finish(req, True, None, recovered=True, title=info.title,
+                                    due_date=_iso(info.due_date), desensitize="Y")
+            if req.kind == "checkin":
+                info = c.item_information(_need(req.item, "an item", req))
+                if info.circulation_status in CHARGED:
+                    return None
+                return self._finish(req, True, None, recovered=True, title=info.title,
+                                    resensitize="Y")
+            if req.kind == "renew":
+                _need(req.item, "an item", req)
+                if pre_state is None:
+                    return None  # the intent never reached its SIP2 call
+                info = c.item_information(str(req.item))
+                if info.due_date == pre_state.get("due_date"):
+                    return None
+                return self._finish(req, True, None, recovered=True, title=info.title,
+                                    due_date=_iso(info.due_date), desensitize="Y")
+        # renew_all: its effect cannot be told apart from the state before it; never resend.
+        result = TransactionResult(
+            key=req.key, kind=req.kind, site=req.site, device=req.device, status="error",
+            ok=False, patron=req.patron, recovered=True,
+            screen_message="renew-all was interrupted; check the account at the desk")
+        return Outcome(result)
+
+    # ---- look-ups --------------------------------------------------------------------------
+
+    def lookup(self, req: LookupRequest) -> LookupResponse:
+        """Answer a patron (63, with the PIN when given), item (17) or account look-up.
+
+        Raises:
+            Sip2Error: the ILS cannot be reached.
+        """
+        with self.pool.connection() as c:
+            if req.kind == "account":
+                return self._account(c, req)
+            if req.kind == "patron":
+                # A login needs valid/PIN/blocked and the counts; the item lists go only to
+                # the account look-up (privacy: nothing more rests in the edge's lookups).
+                pi = c.patron_information(_need(req.patron, "a patron", req), pin=req.pin,
+                                          summary=None)
+                flags = pi.patron_status or ""
+                return LookupResponse(
+                    request_id=req.request_id, kind="patron", ok=True, patron=req.patron,
+                    valid_patron=pi.valid_patron,
+                    valid_pin=pi.valid_patron_password if req.pin else None,
+                    name=pi.personal_name, blocked="Y" in flags[:4], status_flags=flags,
+                    charged=pi.charged_items_count, holds=pi.hold_items_count,
+                    overdue=pi.overdue_items_count, fee_amount=pi.fee_amount,
+                    screen_message=_screen(pi))
+            if req.kind != "item":
+                raise InvalidMessageError(f"unknown look-up kind {req.kind!r}")
+            info = c.item_information(_need(req.item, "an item", req))
+            return LookupResponse(
+                request_id=req.request_id, kind="item", ok=True, item=req.item, title=info.title,
+                circulation_status=info.circulation_status, due_date=_iso(info.due_date),
+                hold_queue=int(info.hold_queue_length) if (info.hold_queue_length or "").isdigit() else None,
+                screen_message=_screen(info))
+
+
+    @staticmethod
+    def _account(c: Any, req: LookupRequest) -> LookupResponse:
+        """63 once per item list (SIP2 asks for one list per request): charged, overdue,
+        holds (in ``AS`` or ``CD`` per the site's profile), fines."""
+        patron = _need(req.patron, "a patron", req)
+        lists: dict[str, Any] = {}
+        first = None
+        for summary in ("charged", "overdue", "hold", "fine"):
+            pi = c.patron_information(patron, pin=req.pin, summary=summary)
+            first = first or pi
+            if not pi.valid_patron:
+                break
+            lists[summary] = pi
+        if first is None:  # pragma: no cover - the loop runs at least once
+            raise InvalidMessageError("no patron information")
+        flags = first.patron_status or ""
+        base: dict[str, Any] = dict(
+            request_id=req.request_id, kind="account", patron=req.patron,
+            valid_patron=first.valid_patron,
+            valid_pin=first.valid_patron_password if req.pin else None,
+            name=first.personal_name, blocked="Y" in flags[:4], status_flags=flags,
+            charged=first.charged_items_count, holds=first.hold_items_count,
+            overdue=first.overdue_items_count, fee_amount=first.fee_amount,
+            currency=first.currency_type, fee_limit=first.fee_limit,
+            screen_message=_screen(first))
+        if not first.valid_patron or (req.pin and first.valid_patron_password is False):
+            return LookupResponse(ok=True, **base)
+        hold = lists["hold"]
+        return LookupResponse(
+            ok=True, **base,
+            charged_items=list(lists["charged"].charged_items),
+            overdue_items=list(lists["overdue"].overdue_items),
+            hold_items=list(c.profile.hold_items(hold.hold_items, hold.unavailable_hold_items)),
+            fine_items=list(lists["fine"].fine_items))
+
+
+def make_pool(settings: Any, site: str | None = None) -> Any:
+    """Build the SIP2 pool for a site: ``[ils]`` with its ``[gateway.site_ils.<site>]``."""
+    from sync.sip2.client import Sip2Client, Sip2ConnectionPool
+
+    ils = settings.ils_for(site) if site is not None else settings.ils
+
+    def factory() -> Sip2Client:
+        return Sip2Client(ils.host, ils.port, user=ils.user, password=ils.password.get_secret_value(),
+                          institution=ils.institution, location=ils.location, profile=ils.profile,
+                          tls=ils.tls or None, keepalive=False)
+
+    return Sip2ConnectionPool(factory, ils.pool_size)
+
+
+PoolFactory = Callable[[Any], Any]

@@ -1,0 +1,615 @@
+"""The gateway's idempotency ledger: one row per transaction key, SQLite or PostgreSQL.
+
+A row goes ``in_progress`` (an *intent*, committed before the SIP2 call) → ``done`` (the
+result, committed after it). The intent carries a *lease* (owner + ``lease_until``) so that
+several gateways and restarts agree on who may touch the ILS for a key:
+
+* :meth:`Ledger.claim` inserts the intent atomically (``INSERT … ON CONFLICT DO NOTHING``).
+  Exactly one caller gets ``new``; others get ``done`` (replay the stored result),
+  ``busy`` (a live lease elsewhere: do nothing now) or ``recover`` (the lease expired:
+  the caller took it over, and must ask the ILS whether the first attempt took effect
+  before calling again).
+* :meth:`Ledger.complete` stores the result, only while the caller still owns the lease.
+
+The exactly-once argument is in ``docs/sync.md``. This module talks to the database only;
+it never calls the ILS or MQTT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from sync.errors import LedgerError
+
+log = logging.getLogger(__name__)
+
+ClaimOutcome = Literal["new", "done", "busy", "recover", "wait"]
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS ledger (
+        key         TEXT PRIMARY KEY,
+        site        TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        item        TEXT,
+        patron      TEXT,
+        created_at  TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
+        owner       TEXT,
+        lease_until DOUBLE PRECISION,
+        attempts    INTEGER NOT NULL DEFAULT 1,
+        request     TEXT NOT NULL,
+        pre_state   TEXT,
+        result      TEXT,
+        status      TEXT,
+        started_at  DOUBLE PRECISION NOT NULL,
+        applied_at  DOUBLE PRECISION
+    )""",
+    "CREATE INDEX IF NOT EXISTS ledger_open ON ledger (lease_until) WHERE state = 'in_progress'",
+    "CREATE INDEX IF NOT EXISTS ledger_item ON ledger (site, item) WHERE state = 'in_progress'",
+    """CREATE TABLE IF NOT EXISTS conflicts (
+        key         TEXT PRIMARY KEY,
+        site        TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        item        TEXT,
+        patron      TEXT,
+        created_at  TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        detected_at DOUBLE PRECISION NOT NULL,
+        resolved_at DOUBLE PRECISION
+    )""",
+    "CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # Staff views: what the devices published (alarms, hourly counters, device events).
+    """CREATE TABLE IF NOT EXISTS staff_alarms (
+        site TEXT NOT NULL, device TEXT NOT NULL, alarm_id BIGINT NOT NULL,
+        kind TEXT NOT NULL, source TEXT, item TEXT, uid TEXT, title TEXT, direction TEXT,
+        message TEXT, detail TEXT NOT NULL, at TEXT NOT NULL, acked_at TEXT,
+        received_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (site, device, alarm_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS staff_stats (
+        site TEXT NOT NULL, device TEXT NOT NULL, period_start TEXT NOT NULL,
+        period_s INTEGER NOT NULL, counters TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (site, device, period_start)
+    )""",
+    """CREATE TABLE IF NOT EXISTS staff_events (
+        site TEXT NOT NULL, device TEXT NOT NULL, event_id BIGINT NOT NULL, source TEXT NOT NULL,
+        kind TEXT NOT NULL, detail TEXT NOT NULL, at TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (site, device, event_id)
+    )""",
+    # The last imported snapshot of each (site, kind), for edges that ask for one later.
+    """CREATE TABLE IF NOT EXISTS snapshot_chunks (
+        site TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL, snapshot_id TEXT NOT NULL,
+        total INTEGER NOT NULL, payload TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (site, kind, seq)
+    )""",
+]
+SCHEMA_VERSION = "2"
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A ledger row (decoded)."""
+
+    key: str
+    site: str
+    device: str
+    kind: str
+    item: str | None
+    patron: str | None
+    created_at: str
+    state: str
+    owner: str | None
+    lease_until: float | None
+    attempts: int
+    request: dict[str, Any]
+    pre_state: dict[str, Any] | None
+    result: dict[str, Any] | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of :meth:`Ledger.claim`; ``row`` is the row after the claim."""
+
+    outcome: ClaimOutcome
+    row: LedgerRow
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    key: str
+    site: str
+    device: str
+    kind: str
+    item: str | None
+    patron: str | None
+    created_at: str
+    reason: str
+    detail: dict[str, Any]
+    detected_at: float
+    resolved_at: float | None
+
+
+_COLS = ("key, site, device, kind, item, patron, created_at, state, owner, lease_until, "
+         "attempts, request, pre_state, result, status")
+
+
+def _row(r: Any) -> LedgerRow:
+    return LedgerRow(
+        key=r[0], site=r[1], device=r[2], kind=r[3], item=r[4], patron=r[5], created_at=r[6],
+        state=r[7], owner=r[8], lease_until=r[9], attempts=r[10], request=json.loads(r[11]),
+        pre_state=json.loads(r[12]) if r[12] else None,
+        result=json.loads(r[13]) if r[13] else None, status=r[14])
+
+
+def _pseudo_row(req: dict[str, Any]) -> LedgerRow:
+    """A row for a request that has no ledger row (``wait``)."""
+    return LedgerRow(key=req["key"], site=req["site"], device=req["device"], kind=req["kind"],
+                     item=req.get("item"), patron=req.get("patron"),
+                     created_at=str(req["created_at"]), state="absent", owner=None,
+                     lease_until=None, attempts=0, request=req, pre_state=None, result=None,
+                     status=None)
+
+
+class _Backend(Protocol):
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[int, list[tuple[Any, ...]]]: ...
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[None]: ...
+
+    def close(self) -> None: ...
+
+
+class _NestedTransactions:
+    """The transaction context manager both backends share: nested blocks join the outer
+    one, which commits (or rolls back on any exception) at its end."""
+
+    conn: Any
+    lock: threading.RLock
+    _depth: int
+
+    def _begin(self, durable: bool) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[None]:
+        with self.lock:
+            outer = self._depth == 0
+            if outer:
+                self._begin(durable)
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+class _SqliteBackend(_NestedTransactions):
+    """One connection, serialised by a lock; WAL, ``synchronous=FULL`` (power-loss safe)."""
+
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                        timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the SQLite ledger {path}: {exc}") from exc
+        self.lock = threading.RLock()
+        self._depth = 0
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[int, list[tuple[Any, ...]]]:
+        with self.lock:
+            cur = self.conn.execute(sql, params)
+            rows = cur.fetchall()
+            return cur.rowcount, rows
+
+    def _begin(self, durable: bool) -> None:
+        # FULL syncs the WAL at this commit (and every earlier NORMAL one with it).
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.conn.execute("BEGIN IMMEDIATE")
+
+
+class _PostgresBackend(_NestedTransactions):
+    """One psycopg connection, serialised by a lock; statements use ``?`` rewritten to ``%s``."""
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise LedgerError("a PostgreSQL ledger needs psycopg: pip install 'smartlib-edge[postgres]'") from exc
+        try:
+            self.conn = psycopg.connect(dsn, autocommit=True)
+        except psycopg.Error as exc:
+            raise LedgerError(f"cannot connect to the PostgreSQL ledger: {exc}") from exc
+        self.lock = threading.RLock()
+        self._depth = 0
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[int, list[tuple[Any, ...]]]:
+        with self.lock:
+            cur = self.conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+            rows = cur.fetchall() if cur.description else []
+            return cur.rowcount, [tuple(r) for r in rows]
+
+    def _begin(self, durable: bool) -> None:
+        self.conn.execute("BEGIN")
+        if not durable:
+            self.conn.execute("SET LOCAL synchronous_commit TO off")
+
+
+class Ledger:
+    """The idempotency ledger. Thread-safe. Open it with :func:`open_ledger`.
+
+    Args:
+        backend: the database connection wrapper.
+        owner: this gateway's id (recorded on the leases it takes).
+        lease_s: how long an intent is protected; must exceed the longest SIP2 call
+            (timeout + one resend) plus the ILS's processing time.
+    """
+
+    def __init__(self, backend: _Backend, owner: str, lease_s: float = 60.0) -> None:
+        self._db = backend
+        self.owner = owner
+        self.lease_s = lease_s
+        try:
+            with self._db.transaction():
+                for stmt in SCHEMA:
+                    self._db.execute(stmt)
+                self._db.execute(
+                    "INSERT INTO ledger_meta (name, value) VALUES ('schema', ?) "
+                    "ON CONFLICT (name) DO NOTHING", (SCHEMA_VERSION,))
+        except Exception as exc:
+            raise LedgerError(f"cannot create the ledger schema: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- the transaction path -----------------------------------------------------------
+
+    def claim(self, request: dict[str, Any], *, now: float | None = None) -> Claim:
+        """Record the intent to apply ``request`` (a TransactionRequest as JSON data).
+
+        Returns:
+            ``new``: the intent is committed and owned by us: call the ILS.
+            ``done``: already applied: re-send ``row.result``.
+            ``busy``: another owner's lease is live: do not call the ILS.
+            ``recover``: we took over an expired lease: verify with the ILS first.
+        """
+        now = time.time() if now is None else now
+        key = request["key"]
+        with self._db.transaction(durable=True):
+            n, _ = self._db.execute(
+                "INSERT INTO ledger (key, site, device, kind, item, patron, created_at, state, "
+                "owner, lease_until, attempts, request, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, 1, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (key, request["site"], request["device"], request["kind"], request.get("item"),
+                 request.get("patron"), str(request["created_at"]), self.owner,
+                 now + self.lease_s, json.dumps(request, default=str), now))
+        row = self.get(key)
+        if row is None:  # pragma: no cover - the row exists after the insert
+            raise LedgerError(f"ledger row {key} vanished")
+        if n == 1:
+            return Claim("new", row)
+        if row.state == "done":
+            return Claim("done", row)
+        if row.lease_until is not None and row.lease_until > now:
+            return Claim("busy", row)
+        n, _ = self._db.execute(
+            "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+            "WHERE key = ? AND state = 'in_progress' AND lease_until = ?",
+            (self.owner, now + self.lease_s, key, row.lease_until))
+        fresh = self._must_get(key)
+        if n == 1:
+            return Claim("recover", fresh)
+        return Claim("done" if fresh.state == "done" else "busy", fresh)
+
+    def set_pre_state(self, key: str, pre_state: dict[str, Any]) -> None:
+        """Remember what the ILS said before the call (for a later verification)."""
+        self._db.execute("UPDATE ledger SET pre_state = ? WHERE key = ? AND state = 'in_progress'",
+                         (json.dumps(pre_state), key))
+
+    def complete(self, key: str, result: dict[str, Any], status: str,
+                 conflict: dict[str, Any] | None = None, *, now: float | None = None) -> bool:
+        """Store the result (and a conflict) in one transaction, if we still hold the lease.
+
+        Returns:
+            False when the lease was lost (another gateway took over): the caller must not
+            publish its result; the new owner will.
+        """
+        now = time.time() if now is None else now
+        # Not fsynced on its own: losing it on power loss only means a later verification
+        # with the ILS; the next durable intent commit syncs it anyway.
+        with self._db.transaction(durable=False):
+            n, _ = self._db.execute(
+                "UPDATE ledger SET state = 'done', result = ?, status = ?, applied_at = ?, "
+                "lease_until = NULL WHERE key = ? AND state = 'in_progress' AND owner = ?",
+                (json.dumps(result, default=str), status, now, key, self.owner))
+            if n == 1 and conflict is not None:
+                self._db.execute(
+                    "INSERT INTO conflicts (key, site, device, kind, item, patron, created_at, "
+                    "reason, detail, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (key, conflict["site"], conflict["device"], conflict["kind"],
+                     conflict.get("item"), conflict.get("patron"), str(conflict["created_at"]),
+                     conflict["reason"], json.dumps(conflict, default=str), now))
+        if n != 1:
+            log.error("ledger: lease on %s lost before its result was stored", key)
+        return n == 1
+
+    def fail(self, key: str, result: dict[str, Any], *, now: float | None = None) -> bool:
+        """Close an unfinished row that can never be applied (an invalid stored request):
+        ``done`` with status ``error`` and ``result``, whoever holds its lease."""
+        now = time.time() if now is None else now
+        with self._db.transaction(durable=False):
+            n, _ = self._db.execute(
+                "UPDATE ledger SET state = 'done', result = ?, status = 'error', applied_at = ?, "
+                "lease_until = NULL WHERE key = ? AND state = 'in_progress'",
+                (json.dumps(result, default=str), now, key))
+        return n == 1
+
+    def release(self, key: str, *, now: float | None = None, delay_s: float = 0.0) -> None:
+        """Give our lease up early (outcome unknown): recoverable ``delay_s`` from now."""
+        now = time.time() if now is None else now
+        self._db.execute(
+            "UPDATE ledger SET lease_until = ? WHERE key = ? AND state = 'in_progress' AND owner = ?",
+            (now + delay_s, key, self.owner))
+
+    # ---- the batched transaction path (the gateway service) ---------------------------------
+
+    def claim_many(self, requests: list[dict[str, Any]], *, now: float | None = None) -> list[Claim]:
+        """:meth:`claim` for a batch, in ONE durable (fsynced) commit.
+
+        Before its intent is written, each request is checked against the ledger for an
+        unfinished transaction on the same item journaled earlier (another key): such a
+        request gets ``wait`` and no intent (try it again later).
+
+        Returns:
+            One claim per request, in order.
+        """
+        now = time.time() if now is None else now
+        out: list[Claim] = []
+        with self._db.transaction(durable=True):
+            for req in requests:
+                key = req["key"]
+                created = str(req["created_at"])
+                if req.get("item"):
+                    _, before = self._db.execute(
+                        "SELECT 1 FROM ledger WHERE state = 'in_progress' AND site = ? AND item = ? "
+                        "AND key <> ? AND created_at < ? LIMIT 1",
+                        (req["site"], req["item"], key, created))
+                    if before:
+                        out.append(Claim("wait", _pseudo_row(req)))
+                        continue
+                text = json.dumps(req, default=str)
+                n, _ = self._db.execute(
+                    "INSERT INTO ledger (key, site, device, kind, item, patron, created_at, state, "
+                    "owner, lease_until, attempts, request, started_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, 1, ?, ?) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (key, req["site"], req["device"], req["kind"], req.get("item"),
+                     req.get("patron"), created, self.owner, now + self.lease_s, text, now))
+                if n == 1:
+                    out.append(Claim("new", LedgerRow(
+                        key=key, site=req["site"], device=req["device"], kind=req["kind"],
+                        item=req.get("item"), patron=req.get("patron"), created_at=created,
+                        state="in_progress", owner=self.owner, lease_until=now + self.lease_s,
+                        attempts=1, request=req, pre_state=None, result=None, status=None)))
+                    continue
+                row = self._must_get(key)
+                if row.state == "done":
+                    out.append(Claim("done", row))
+                elif row.lease_until is not None and row.lease_until > now:
+                    out.append(Claim("busy", row))
+                else:
+                    n, _ = self._db.execute(
+                        "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+                        "WHERE key = ? AND state = 'in_progress' AND lease_until IS ?"
+                        if row.lease_until is None else
+                        "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+                        "WHERE key = ? AND state = 'in_progress' AND lease_until = ?",
+                        (self.owner, now + self.lease_s, key, row.lease_until))
+                    fresh = self._must_get(key)
+                    if n == 1:
+                        out.append(Claim("recover", fresh))
+                    else:
+                        out.append(Claim("done" if fresh.state == "done" else "busy", fresh))
+        return out
+
+    def set_pre_state_durable(self, key: str, pre_state: dict[str, Any]) -> None:
+        """:meth:`set_pre_state`, fsynced: it must survive a crash after the SIP2 call."""
+        with self._db.transaction(durable=True):
+            self.set_pre_state(key, pre_state)
+
+    def complete_many(self, done: list[tuple[str, dict[str, Any], str, dict[str, Any] | None]], *,
+                      now: float | None = None) -> list[bool]:
+        """:meth:`complete` for a batch of ``(key, result, status, conflict)``, one commit.
+
+        Not fsynced on its own (see :meth:`complete`).
+        """
+        now = time.time() if now is None else now
+        out: list[bool] = []
+        with self._db.transaction(durable=False):
+            for key, result, status, conflict in done:
+                out.append(self.complete(key, result, status, conflict, now=now))
+        return out
+
+    def release_many(self, keys: list[str], *, now: float | None = None, delay_s: float = 0.0) -> None:
+        """:meth:`release` for several keys in one commit."""
+        with self._db.transaction(durable=False):
+            for key in keys:
+                self.release(key, now=now, delay_s=delay_s)
+
+    # ---- staff views: alarms, statistics, device events --------------------------------------
+
+    def store_ops(self, alarms: list[dict[str, Any]] = (),  # type: ignore[assignment]
+                  stats: list[dict[str, Any]] = (),  # type: ignore[assignment]
+                  events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+                  *, now: float | None = None) -> None:
+        """Store what devices published (idempotent: a re-sent row replaces itself)."""
+        now = time.time() if now is None else now
+        with self._db.transaction(durable=False):
+            for a in alarms:
+                self._db.execute(
+                    "INSERT INTO staff_alarms (site, device, alarm_id, kind, source, item, uid, "
+                    "title, direction, message, detail, at, acked_at, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                    "(site, device, alarm_id) DO UPDATE SET acked_at = excluded.acked_at",
+                    (a["site"], a["device"], a["alarm_id"], a["kind"], a.get("source"),
+                     a.get("item"), a.get("uid"), a.get("title"), a.get("direction"),
+                     a.get("message"), json.dumps(a.get("detail") or {}, default=str),
+                     str(a["at"]), a.get("acked_at"), now))
+            for st in stats:
+                self._db.execute(
+                    "INSERT INTO staff_stats (site, device, period_start, period_s, counters, "
+                    "received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, device, "
+                    "period_start) DO UPDATE SET counters = excluded.counters, "
+                    "received_at = excluded.received_at",
+                    (st["site"], st["device"], str(st["period_start"]), st.get("period_s", 3600),
+                     json.dumps(st.get("counters") or {}, sort_keys=True), now))
+            for e in events:
+                self._db.execute(
+                    "INSERT INTO staff_events (site, device, event_id, source, kind, detail, at, "
+                    "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                    "(site, device, event_id) DO NOTHING",
+                    (e["site"], e["device"], e["event_id"], e["source"], e["kind"],
+                     json.dumps(e.get("detail") or {}, default=str), str(e["at"]), now))
+
+    def staff_alarms(self, site: str) -> list[dict[str, Any]]:
+        """Stored alarms of a site, oldest first."""
+        _, rows = self._db.execute(
+            "SELECT device, alarm_id, kind, source, item, uid, title, direction, message, detail, "
+            "at, acked_at FROM staff_alarms WHERE site = ? ORDER BY at, device, alarm_id", (site,))
+        names = ("device", "alarm_id", "kind", "source", "item", "uid", "title", "direction",
+                 "message", "detail", "at", "acked_at")
+        return [{**dict(zip(names, r, strict=True)), "detail": json.loads(r[9])} for r in rows]
+
+    def staff_stats(self, site: str) -> list[dict[str, Any]]:
+        """Stored hourly counters of a site: ``{device, period_start, counters}``."""
+        _, rows = self._db.execute(
+            "SELECT device, period_start, counters FROM staff_stats WHERE site = ? "
+            "ORDER BY period_start, device", (site,))
+        return [{"device": r[0], "period_start": r[1], "counters": json.loads(r[2])} for r in rows]
+
+    def staff_events(self, site: str) -> list[dict[str, Any]]:
+        """Stored device events of a site, oldest first."""
+        _, rows = self._db.execute(
+            "SELECT device, event_id, source, kind, detail, at FROM staff_events WHERE site = ? "
+            "ORDER BY at, device, event_id", (site,))
+        return [{"device": r[0], "event_id": r[1], "source": r[2], "kind": r[3],
+                 "detail": json.loads(r[4]), "at": r[5]} for r in rows]
+
+    # ---- snapshots of the cache feed ----------------------------------------------------------
+
+    def store_snapshot(self, site: str, kind: str, chunks: list[tuple[str, int, int, str]], *,
+                       now: float | None = None) -> None:
+        """Replace the stored snapshot of ``(site, kind)`` by ``(snapshot_id, seq, total, json)`` chunks."""
+        now = time.time() if now is None else now
+        with self._db.transaction(durable=False):
+            self._db.execute("DELETE FROM snapshot_chunks WHERE site = ? AND kind = ?", (site, kind))
+            for sid, seq, total, payload in chunks:
+                self._db.execute(
+                    "INSERT INTO snapshot_chunks (site, kind, seq, snapshot_id, total, payload, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", (site, kind, seq, sid, total, payload, now))
+
+    def snapshot(self, site: str, kind: str) -> list[str]:
+        """The JSON chunks of the last stored snapshot of ``(site, kind)``, in order."""
+        _, rows = self._db.execute(
+            "SELECT payload FROM snapshot_chunks WHERE site = ? AND kind = ? ORDER BY seq",
+            (site, kind))
+        return [r[0] for r in rows]
+
+    # ---- queries ------------------------------------------------------------------------
+
+    def _must_get(self, key: str) -> LedgerRow:
+        row = self.get(key)
+        if row is None:
+            raise LedgerError(f"ledger row {key} vanished")
+        return row
+
+    def get(self, key: str) -> LedgerRow | None:
+        _, rows = self._db.execute(f"SELECT {_COLS} FROM ledger WHERE key = ?", (key,))
+        return _row(rows[0]) if rows else None
+
+    def expired(self, *, now: float | None = None, limit: int = 100) -> list[LedgerRow]:
+        """Intents whose lease ran out (crashed or failed attempts), oldest first."""
+        now = time.time() if now is None else now
+        _, rows = self._db.execute(
+            f"SELECT {_COLS} FROM ledger WHERE state = 'in_progress' AND lease_until <= ? "
+            "ORDER BY started_at LIMIT ?", (now, limit))
+        return [_row(r) for r in rows]
+
+    def open_before(self, site: str, item: str, created_at: str, key: str) -> list[str]:
+        """Keys of unfinished transactions on the same item journaled before this one."""
+        _, rows = self._db.execute(
+            "SELECT key FROM ledger WHERE state = 'in_progress' AND site = ? AND item = ? "
+            "AND key <> ? AND created_at < ?", (site, item, key, created_at))
+        return [r[0] for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state (and ``conflicts``)."""
+        _, rows = self._db.execute("SELECT state, COUNT(*) FROM ledger GROUP BY state")
+        out = {r[0]: int(r[1]) for r in rows}
+        _, c = self._db.execute("SELECT COUNT(*) FROM conflicts")
+        out["conflicts"] = int(c[0][0])
+        return out
+
+    def conflicts(self, site: str | None = None, *, unresolved_only: bool = True) -> list[ConflictRow]:
+        """Stored conflicts, oldest first."""
+        sql = ("SELECT key, site, device, kind, item, patron, created_at, reason, detail, "
+               "detected_at, resolved_at FROM conflicts WHERE 1 = 1")
+        params: tuple[Any, ...] = ()
+        if site is not None:
+            sql += " AND site = ?"
+            params = (site,)
+        if unresolved_only:
+            sql += " AND resolved_at IS NULL"
+        _, rows = self._db.execute(sql + " ORDER BY detected_at", params)
+        return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]),
+                            r[9], r[10]) for r in rows]
+
+
+def open_ledger(url: str, owner: str, lease_s: float = 60.0) -> Ledger:
+    """Open the ledger named by ``url``.
+
+    Args:
+        url: ``sqlite:///relative/path.db``, ``sqlite:////abs/path.db``, a bare path, or a
+            PostgreSQL DSN (``postgresql://user@host/db``).
+        owner: this gateway's id.
+        lease_s: see :class:`Ledger`.
+
+    Raises:
+        LedgerError: the database cannot be opened or prepared.
+    """
+    backend: _Backend
+    if url.startswith(("postgresql://", "postgres://")):
+        backend = _PostgresBackend(url)
+    else:
+        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+        backend = _SqliteBackend(path)
+    return Ledger(backend, owner, lease_s)

@@ -1,0 +1,752 @@
+"""The gateway process: MQTT in (shared subscriptions), ledger, SIP2 out, results back.
+
+Flow (see docs/sync.md for the exactly-once argument)::
+
+    $share/gateways/smartlib/v1/{site}/+/tx ──► decode + topic check ──► pipeline[hash(site, item)]
+      a pipeline takes a batch (at most one transaction per item, the rest wait for the next)
+        claim_many(batch)   ONE fsynced commit of every intent (+ the per-item order check)
+          done ──► re-send the recorded result (replayed)      busy/wait ──► retry later
+          new / recover ──► SIP2 threads, in parallel across items:
+                 [verify (recover)] ─► [pre-state, fsynced (renew)] ─► SIP2 call
+        complete_many(batch) ONE commit of every result (+ conflicts)
+        results, one cache delta per site, conflicts ──► MQTT; then PUBACK (manual ack)
+
+A crash before the ledger write gets the messages again (no PUBACK yet); a crash after
+the intents and before the results leaves intents that the sweeper re-queues when their
+lease expires, and verification with the ILS decides whether to call again. Pipelines
+(``[gateway] workers``) own disjoint sets of items, so one item's transactions are handled
+in arrival order; while one pipeline waits for the ILS another commits its intents.
+
+Look-ups, snapshot requests and the devices' alarms, statistics and events come through
+the same pipelines (no ledger intent: they change nothing at the ILS). This module must
+not import ``edge``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sync import topics
+from sync.errors import InvalidMessageError, InvalidTopicError, Sip2Error
+from sync.gateway.applier import Applier, Outcome
+from sync.gateway.cachefeed import GATE_KINDS, gate_delta
+from sync.gateway.ledger import Claim, Ledger
+from sync.messages import (
+    Alarm,
+    CacheDelta,
+    DeviceEventReport,
+    LookupRequest,
+    LookupResponse,
+    Message,
+    SnapshotRequest,
+    Statistics,
+    TransactionRequest,
+    TransactionResult,
+    decode,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+CRASH_ENV = "SMARTLIB_SYNC_CRASH_AT"
+"""Test hook: ``after_sip2`` (or ``before_sip2``, ``after_ledger``), optionally ``:N`` for
+the N-th time, makes the gateway kill itself with SIGKILL at that point."""
+
+MAX_ATTEMPTS = 5
+"""Failed attempts after which a look-up, snapshot request or operations message is rejected."""
+
+_MODELS: dict[str, type[Message]] = {
+    "tx": TransactionRequest, "lookup": LookupRequest, "snapshot/request": SnapshotRequest,
+    "alarm": Alarm, "stats": Statistics, "event": DeviceEventReport}
+
+
+class CrashPoints:
+    """Kill the process with SIGKILL at a named point (tests of crash recovery only)."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.point, self.count = None, 1
+        if spec:
+            name, _, n = spec.partition(":")
+            self.point, self.count = name, int(n or 1)
+        self._seen = 0
+        self._lock = threading.Lock()
+
+    def hit(self, point: str) -> None:
+        if point != self.point:
+            return
+        with self._lock:
+            self._seen += 1
+            if self._seen >= self.count:
+                log.warning("crash point %s reached: SIGKILL", point)
+                logging.shutdown()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(order=True)
+class _Job:
+    due: float
+    seq: int
+    kind: str = field(compare=False)
+    request: Any = field(compare=False)
+    mid: int | None = field(compare=False, default=None)
+    qos: int = field(compare=False, default=0)
+    props: Any = field(compare=False, default=None)
+    attempts: int = field(compare=False, default=0)
+    """Failed processing attempts so far (in-memory retries)."""
+    finished: bool = field(compare=False, default=False)
+    """Durable or answered: nothing is left to retry for this job."""
+
+    @property
+    def shard(self) -> str:
+        r = self.request
+        return f"{r.site}/{getattr(r, 'item', None) or getattr(r, 'patron', None) or ''}"
+
+
+class Gateway:
+    """One gateway instance.
+
+    Args:
+        gateway_id: this gateway's id (ledger lease owner, MQTT client id suffix).
+        ledger: the idempotency ledger.
+        applier: SIP2 side: one :class:`Applier` for every site, or one per site.
+        sites: the sites served (others are rejected with a logged reason).
+        client: a paho client with ``manual_ack=True``, not yet connected.
+        host / port: the broker.
+        workers: batch pipelines.
+        sip2_threads: threads making SIP2 calls (default: the sum of the pools' sizes).
+        batch_size: transactions claimed in one ledger commit at most.
+        session_expiry_s: how long the broker keeps our session while we are away.
+        sweep_interval_s: how often expired intents are looked for.
+        retry_s: back-off after an ILS failure before the intent is retried.
+        crash: test crash points.
+    """
+
+    def __init__(self, *, gateway_id: str, ledger: Ledger, applier: Applier | dict[str, Applier],
+                 sites: list[str], client: mqtt.Client, host: str, port: int, workers: int = 2,
+                 sip2_threads: int | None = None, batch_size: int = 256,
+                 session_expiry_s: int = 86400, sweep_interval_s: float = 1.0,
+                 retry_s: float = 2.0, crash: CrashPoints | None = None) -> None:
+        self.gateway_id = gateway_id
+        self.ledger = ledger
+        self.sites = set(sites)
+        self.appliers = (dict(applier) if isinstance(applier, dict)
+                         else {site: applier for site in self.sites})
+        missing = self.sites - set(self.appliers)
+        if missing:
+            raise ValueError(f"no applier for site(s) {sorted(missing)}")
+        self.client = client
+        self.host, self.port = host, port
+        self.session_expiry_s = session_expiry_s
+        self.sweep_interval_s = sweep_interval_s
+        self.retry_s = retry_s
+        self.batch_size = batch_size
+        self.crash = crash or CrashPoints(None)
+        if sip2_threads is None:
+            pools = {id(a.pool): getattr(a.pool, "size", 4) for a in self.appliers.values()}
+            sip2_threads = max(1, sum(pools.values()))
+        self._executor = ThreadPoolExecutor(max_workers=sip2_threads,
+                                            thread_name_prefix="gateway-sip2")
+        self._queues: list[queue.Queue[_Job]] = [queue.Queue() for _ in range(max(1, workers))]
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._recovering: set[str] = set()
+        self._rec_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.connected = threading.Event()
+        self.stats = {"applied": 0, "replayed": 0, "recovered": 0, "rejected": 0, "busy": 0,
+                      "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
+                      "alarms": 0, "stats": 0, "events": 0}
+        self._stats_lock = threading.Lock()
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+
+    @property
+    def applier(self) -> Applier:
+        """The applier of the first site (single-site gateways and tests)."""
+        return self.appliers[sorted(self.sites)[0]]
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[name] += n
+
+    # ---- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, client_id: str | None = None) -> Gateway:
+        """Build a gateway from the ``[broker]``, ``[ils]`` and ``[gateway]`` sections.
+
+        Each site gets its own SIP2 pool (``[ils]`` with ``[gateway.site_ils.<site>]``);
+        sites with identical ILS settings share one. ``SMARTLIB_SYNC_CRASH_AT`` is the
+        test-only crash hook.
+        """
+        from sync.gateway.applier import make_pool
+        from sync.gateway.ledger import open_ledger
+
+        gid = settings.device.id
+        gw = settings.gateway
+        ledger = open_ledger(gw.ledger, gid, gw.lease_s)
+        appliers: dict[str, Applier] = {}
+        by_profile: dict[str, Applier] = {}
+        for site in gw.sites:
+            ils = settings.ils_for(site)
+            ident = ils.model_dump_json()
+            if ident not in by_profile:
+                by_profile[ident] = Applier(make_pool(settings, site))
+            appliers[site] = by_profile[ident]
+        client = make_client(settings.broker, client_id or f"smartlib-gateway-{gid}",
+                             manual_ack=True)
+        return cls(gateway_id=gid, ledger=ledger, applier=appliers, sites=gw.sites,
+                   client=client, host=settings.broker.host, port=settings.broker.port,
+                   workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
+                   session_expiry_s=settings.broker.session_expiry_s,
+                   crash=CrashPoints(os.environ.get(CRASH_ENV)))
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
+                                  properties=props)
+        self.client.loop_start()
+        for i, _q in enumerate(self._queues):
+            t = threading.Thread(target=self._worker, args=(i,), name=f"gateway-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._sweeper, name="gateway-sweeper", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for q in self._queues:
+            q.put(_Job(0, -1, "stop", None))
+        for t in self._threads:
+            t.join(10)
+        self._threads.clear()
+        self._executor.shutdown(wait=True)
+        self.client.disconnect()
+        self.client.loop_stop()
+        closed: set[int] = set()
+        for a in self.appliers.values():
+            close = getattr(a.pool, "close", None)
+            if close is not None and id(a.pool) not in closed:
+                closed.add(id(a.pool))
+                close()
+        self.ledger.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set."""
+        self.start()
+        log.info("gateway %s serving sites %s via %s:%d", self.gateway_id, sorted(self.sites),
+                 self.host, self.port)
+        try:
+            stop.wait()
+        finally:
+            self.stop()
+
+    # ---- MQTT callbacks ----------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.error("broker refused the gateway: %s", rc)
+            return
+        client.subscribe([(f, 1) for f in topics.gateway_filters(self.sites)])
+        self.connected.set()
+        log.info("gateway connected (session present: %s)", flags.session_present)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("gateway lost the broker (%s); paho reconnects with back-off", rc)
+
+    def _ack(self, mid: int | None, qos: int) -> None:
+        if mid is not None and qos > 0:
+            self.client.ack(mid, qos)
+
+    def _ack_job(self, job: _Job) -> None:
+        """PUBACK the job's message once (the request is durable, answered or rejected)."""
+        mid, job.mid = job.mid, None
+        self._ack(mid, job.qos)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            ref = topics.parse(msg.topic)
+            if ref.site not in self.sites:
+                raise InvalidTopicError(f"site {ref.site!r} is not served by this gateway")
+            model = _MODELS.get(ref.kind)
+            if model is None:
+                raise InvalidTopicError(f"gateways do not consume {ref.kind!r} topics")
+            req: Any = _fast_tx(msg.payload) if ref.kind == "tx" else None
+            if req is None:
+                req = decode(model, msg.payload)
+            if (req.site, req.device) != (ref.site, ref.device):
+                raise InvalidMessageError(
+                    f"payload names {req.site}/{req.device} but came on {ref.site}/{ref.device}")
+        except (InvalidTopicError, InvalidMessageError) as exc:
+            self._count("rejected")
+            log.warning("rejected message on %s: %s", msg.topic, exc)
+            self._ack(msg.mid, msg.qos)
+            return
+        self._enqueue(ref.kind, req, mid=msg.mid, qos=msg.qos,
+                      props=getattr(msg, "properties", None))
+
+    def _enqueue(self, kind: str, req: Any, *, due: float = 0.0, mid: int | None = None,
+                 qos: int = 0, props: Any = None) -> None:
+        with self._seq_lock:
+            self._seq += 1
+            seq = self._seq
+        job = _Job(due, seq, kind, req, mid, qos, props)
+        self._queues[zlib.crc32(job.shard.encode()) % len(self._queues)].put(job)
+
+    # ---- pipelines ---------------------------------------------------------------------------
+
+    def _worker(self, index: int) -> None:
+        q = self._queues[index]
+        delayed: list[_Job] = []
+        carry: list[_Job] = []
+        while True:
+            now = time.time()
+            jobs = carry
+            carry = []
+            while delayed and delayed[0].due <= now:
+                jobs.append(heapq.heappop(delayed))
+            wait = 0.0 if jobs else min(0.05, max(0.0, delayed[0].due - now) if delayed else 0.05)
+            first = _take(q, wait)
+            if first is not None:
+                jobs.append(first)
+                while len(jobs) < self.batch_size and (nxt := _take(q, 0.0)) is not None:
+                    jobs.append(nxt)
+            batch: list[_Job] = []
+            stop = False
+            for job in jobs:
+                if job.kind == "stop":
+                    stop = True
+                elif job.due > now:
+                    heapq.heappush(delayed, job)
+                else:
+                    batch.append(job)
+            if stop:
+                # Whatever is not acknowledged yet is redelivered by the broker (persistent
+                # session) or recovered from the ledger by the next gateway.
+                return
+            if not batch:
+                continue
+            try:
+                carry = self._process_batch(batch, delayed)
+            except Exception:
+                log.exception("gateway pipeline %d failed on a batch of %d", index, len(batch))
+                for job in batch:
+                    if not job.finished and not _queued(job, delayed):
+                        self._failed(job, delayed)
+                self._stop.wait(0.2)
+
+    def _failed(self, job: _Job, delayed: list[_Job]) -> None:
+        """A job whose processing raised: retry it from memory, keeping its message id.
+
+        Transactions are retried until their intent is durable (the message is acknowledged
+        then). Look-ups, snapshot requests and operations data are retried ``MAX_ATTEMPTS``
+        times and then rejected explicitly: logged, answered ``ok=False`` (look-ups) and
+        acknowledged, so that no message stays un-acknowledged for good.
+        """
+        job.attempts += 1
+        if job.kind != "tx" and job.attempts >= MAX_ATTEMPTS:
+            job.finished = True
+            self._count("rejected")
+            log.error("%s from %s/%s failed %d times; rejected", job.kind, job.request.site,
+                      job.request.device, job.attempts)
+            if job.kind == "lookup":
+                self._reply_lookup(job.request, job.props, LookupResponse(
+                    request_id=job.request.request_id, kind=job.request.kind, ok=False,
+                    error="gateway failure"))
+            self._ack_job(job)
+            return
+        delay = min(self.retry_s * 2 ** min(job.attempts - 1, 5), 60.0)
+        self._retry_later(job, delay, delayed)
+
+    def _process_batch(self, jobs: list[_Job], delayed: list[_Job]) -> list[_Job]:
+        """Process one batch; returns the jobs left for the next batch (same item twice)."""
+        txs: list[_Job] = []
+        others: list[_Job] = []
+        carry: list[_Job] = []
+        seen: set[str] = set()
+        for job in jobs:
+            if job.kind != "tx":
+                others.append(job)
+            elif job.shard in seen:
+                carry.append(job)  # one transaction per item per batch: order is kept
+            else:
+                seen.add(job.shard)
+                txs.append(job)
+        self._count("batches")
+        if txs:
+            try:
+                self._process_txs(txs, delayed)
+            except Exception:
+                log.exception("a batch of %d transaction(s) failed", len(txs))
+                for job in txs:
+                    if not job.finished and not _queued(job, delayed):
+                        self._failed(job, delayed)
+        if others:
+            self._process_others(others, delayed)
+        return carry
+
+    def _retry_later(self, job: _Job, delay: float, delayed: list[_Job]) -> None:
+        """Process ``job`` again in ``delay`` seconds; it keeps its message id (not acked)."""
+        with self._seq_lock:
+            self._seq += 1
+            job.seq = self._seq
+        job.due = time.time() + delay
+        heapq.heappush(delayed, job)
+
+    def _process_txs(self, jobs: list[_Job], delayed: list[_Job]) -> None:
+        """Claim, apply and complete a batch (at most one transaction per item).
+
+        Each message is acknowledged as soon as its request is durable: its intent committed
+        (``new``/``recover``), its result already in the ledger (``done``), or an intent
+        of another owner holding the key (``busy``). A ``wait`` (an earlier transaction of
+        the same item is unfinished) has no intent: it is retried from memory with its
+        message id and acknowledged once claimed. If the claim itself fails, nothing is
+        acknowledged (the worker retries the jobs; a crash gets them redelivered).
+        """
+        reqs: list[TransactionRequest] = [j.request for j in jobs]
+        with self._rec_lock:
+            for r in reqs:
+                self._recovering.discard(r.key)
+        claims = self.ledger.claim_many([_request_data(r) for r in reqs])
+        calls: list[tuple[int, Future[Outcome]]] = []
+        for i, (job, req, claim) in enumerate(zip(jobs, reqs, claims, strict=True)):
+            row = claim.row
+            if claim.outcome == "wait":
+                log.debug("tx %s waits for an earlier transaction on item %s", req.key, req.item)
+                self._retry_later(job, self.retry_s, delayed)
+                continue
+            job.finished = True
+            self._ack_job(job)
+            if claim.outcome == "done":
+                self._count("replayed")
+                self._replay(row)
+            elif claim.outcome == "busy":
+                # Another owner's intent (or ours, in flight): that owner publishes the
+                # result; look again later so a lost result is re-sent from the ledger.
+                self._count("busy")
+                again = _Job(0.0, 0, "tx", req)
+                self._retry_later(again, max(0.1, (row.lease_until or 0) - time.time() + 0.05),
+                                  delayed)
+            else:
+                calls.append((i, self._executor.submit(self._call_ils, req, claim)))
+        done: list[tuple[TransactionRequest, Outcome]] = []
+        failed: list[str] = []
+        for i, fut in calls:
+            req = reqs[i]
+            try:
+                done.append((req, fut.result()))
+            except InvalidMessageError as exc:
+                self._count("rejected")
+                log.warning("tx %s rejected: %s", req.key, exc)
+                done.append((req, Applier.rejected(req, str(exc))))
+            except Sip2Error as exc:
+                self._count("ils_errors")
+                log.warning("tx %s: ILS problem (%s); outcome unknown, will verify in %.0fs",
+                            req.key, exc, self.retry_s)
+                failed.append(req.key)
+            except Exception:
+                log.exception("tx %s failed; the intent is recovered after its lease", req.key)
+        if failed:
+            self.ledger.release_many(failed, delay_s=self.retry_s)
+        if not done:
+            return
+        stored = self.ledger.complete_many([
+            (r.key, o.result.model_dump(mode="json"), o.result.status,
+             o.conflict.model_dump(mode="json") if o.conflict else None) for r, o in done])
+        deltas: dict[str, list[CacheDelta]] = {}
+        for (req, outcome), ok in zip(done, stored, strict=True):
+            self.crash.hit("after_ledger")
+            if not ok:
+                continue
+            self._count("applied")
+            if outcome.result.recovered:
+                self._count("recovered")
+            self._publish_result(outcome.result)
+            if outcome.delta is not None:
+                deltas.setdefault(req.site, []).append(outcome.delta)
+            if outcome.conflict is not None:
+                self.client.publish(topics.staff_conflict(req.site), encode(outcome.conflict),
+                                    qos=1)
+        for site, parts in deltas.items():
+            self._publish_delta(site, _merge(site, parts))
+
+    def _replay(self, row: Any) -> None:
+        """Re-send a recorded result (a duplicate request)."""
+        try:
+            result = TransactionResult.model_validate({**(row.result or {}), "replayed": True})
+        except ValueError as exc:
+            log.error("ledger row %s holds an unusable result (%s); not re-sent", row.key, exc)
+            return
+        self._publish_result(result)
+
+    def _call_ils(self, req: TransactionRequest, claim: Claim) -> Outcome:
+        """One transaction's SIP2 side (on a SIP2 thread): verify, pre-state, call."""
+        applier = self.appliers[req.site]
+        row = claim.row
+        outcome: Outcome | None = None
+        if claim.outcome == "recover":
+            outcome = applier.verify(req, row.pre_state)
+        if outcome is None:
+            if claim.outcome == "new" or row.pre_state is None:
+                pre = applier.pre_state(req)
+                if pre is not None:
+                    self.ledger.set_pre_state_durable(req.key, pre)
+            self.crash.hit("before_sip2")
+            outcome = applier.apply(req)
+            self.crash.hit("after_sip2")
+        return outcome
+
+    def _publish_result(self, result: TransactionResult) -> None:
+        self.client.publish(topics.result(result.site, result.device), encode(result), qos=1)
+
+    # ---- look-ups, snapshot requests, operations data -----------------------------------------
+
+    def _process_others(self, jobs: list[_Job], delayed: list[_Job]) -> None:
+        """Look-ups, snapshot requests and operations data; a failure retries the job."""
+        ops: dict[str, list[tuple[_Job, dict[str, Any]]]] = {"alarm": [], "stats": [], "event": []}
+        futures: list[tuple[_Job, Future[None]]] = []
+        for job in jobs:
+            if job.kind == "lookup":
+                futures.append((job, self._executor.submit(self._process_lookup, job.request,
+                                                           job.props)))
+            elif job.kind == "snapshot/request":
+                try:
+                    self._process_snapshot(job.request)
+                except Exception:
+                    log.exception("snapshot request %s failed", job.request.request_id)
+                    self._failed(job, delayed)
+                    continue
+                job.finished = True
+                self._ack_job(job)
+            elif job.kind in ops:
+                row = job.request.model_dump(mode="json")
+                if job.kind == "alarm" and row.get("alarm_id") is None:
+                    row["alarm_id"] = zlib.crc32(encode(job.request))
+                ops[job.kind].append((job, row))
+            else:  # pragma: no cover - _on_message only queues the kinds above
+                log.error("unknown job kind %s; rejected", job.kind)
+                job.finished = True
+                self._ack_job(job)
+        op_jobs = [j for rows in ops.values() for j, _ in rows]
+        if op_jobs:
+            try:
+                self.ledger.store_ops(*([r for _, r in ops[k]] for k in ("alarm", "stats", "event")))
+            except Exception:
+                log.exception("storing %d alarm/stats/event message(s) failed", len(op_jobs))
+                for job in op_jobs:
+                    self._failed(job, delayed)
+            else:
+                for kind, rows in ops.items():
+                    self._count({"alarm": "alarms", "stats": "stats", "event": "events"}[kind],
+                                len(rows))
+                for job in op_jobs:
+                    job.finished = True
+                    self._ack_job(job)
+        for job, fut in futures:
+            try:
+                fut.result()
+            except Exception:
+                log.exception("look-up %s failed", job.request.request_id)
+                self._failed(job, delayed)
+                continue
+            job.finished = True
+            self._ack_job(job)
+
+    def _process_lookup(self, req: LookupRequest, props: Any) -> None:
+        try:
+            resp = self.appliers[req.site].lookup(req)
+        except Sip2Error as exc:
+            log.warning("look-up %s: ILS problem: %s", req.request_id, exc)
+            resp = LookupResponse(request_id=req.request_id, kind=req.kind, ok=False,
+                                  error=f"ILS unavailable: {type(exc).__name__}")
+        except InvalidMessageError as exc:
+            self._count("rejected")
+            log.warning("look-up %s rejected: %s", req.request_id, exc)
+            resp = LookupResponse(request_id=req.request_id, kind=req.kind, ok=False,
+                                  error=f"invalid look-up: {exc}")
+        self._count("lookups")
+        self._reply_lookup(req, props, resp)
+
+    def _reply_lookup(self, req: LookupRequest, props: Any, resp: LookupResponse) -> None:
+        expected = topics.lookup_reply(req.site, req.device)
+        reply_to = getattr(props, "ResponseTopic", None) or expected
+        if reply_to != expected:
+            log.warning("look-up %s asks for replies on %s; using %s", req.request_id, reply_to,
+                        expected)
+        out = Properties(PacketTypes.PUBLISH)
+        corr = getattr(props, "CorrelationData", None)
+        out.CorrelationData = corr if corr else req.request_id.encode()
+        self.client.publish(expected, encode(resp), qos=1, properties=out)
+
+    def _process_snapshot(self, req: SnapshotRequest) -> None:
+        """Answer a snapshot request with the last import of each kind, on the device's topic."""
+        topic = topics.snapshot_reply(req.site, req.device)
+        sent = 0
+        gate = req.role == "gate"
+        for kind in req.kinds:
+            if gate and kind not in GATE_KINDS:
+                continue  # gates get no patron data
+            for payload in self.ledger.snapshot(req.site, f"gate/{kind}" if gate else kind):
+                self.client.publish(topic, payload.encode(), qos=1)
+                sent += 1
+        self._count("snapshots")
+        log.info("snapshot request %s from %s/%s (%s): %d chunk(s) sent", req.request_id,
+                 req.site, req.device, req.reason, sent)
+
+    def _sweeper(self) -> None:
+        while not self._stop.wait(self.sweep_interval_s):
+            try:
+                rows = self.ledger.expired(limit=200)
+            except Exception:
+                log.exception("ledger sweep failed")
+                continue
+            for row in rows:
+                if row.site not in self.sites:
+                    continue
+                with self._rec_lock:
+                    if row.key in self._recovering:
+                        continue
+                    self._recovering.add(row.key)
+                try:
+                    req = TransactionRequest.model_validate(row.request)
+                except ValueError as exc:
+                    # Never applicable: close the row with an error result (a re-sent request
+                    # gets that result) instead of leaving it in progress for good.
+                    log.error("ledger row %s holds an invalid request (%s); marked failed",
+                              row.key, exc)
+                    self._fail_row(row, f"invalid request in the ledger: {exc}")
+                    continue
+                log.info("recovering unfinished tx %s (attempt %d)", row.key, row.attempts + 1)
+                self._enqueue("tx", req)
+
+
+    def _fail_row(self, row: Any, reason: str) -> None:
+        result = {"v": 1, "key": row.key, "kind": row.kind, "site": row.site,
+                  "device": row.device, "status": "error", "ok": False, "item": row.item,
+                  "screen_message": reason[:200]}
+        try:
+            self.ledger.fail(row.key, result)
+        except Exception:
+            log.exception("cannot mark ledger row %s failed", row.key)
+        with self._rec_lock:
+            self._recovering.discard(row.key)
+
+    def _publish_delta(self, site: str, delta: CacheDelta) -> None:
+        """The delta for kiosks, and its patron-free form for gates (``cache/gate/delta``)."""
+        self.client.publish(topics.cache_delta(site), encode(delta), qos=1)
+        gate = gate_delta(delta)
+        if gate is not None:
+            self.client.publish(topics.gate_cache_delta(site), encode(gate), qos=1)
+
+
+def _take(q: queue.Queue[_Job], wait: float) -> _Job | None:
+    """The next job of ``q`` (waiting up to ``wait`` seconds), or None."""
+    try:
+        return q.get(timeout=wait) if wait > 0 else q.get_nowait()
+    except queue.Empty:
+        return None
+
+
+def _queued(job: _Job, delayed: list[_Job]) -> bool:
+    return any(d is job for d in delayed)
+
+
+_TX_FIELDS = frozenset(TransactionRequest.model_fields)
+_TX_KINDS = frozenset({"checkout", "checkin", "renew", "renew_all"})
+
+
+def _fast_tx(payload: bytes | bytearray) -> TransactionRequest | None:
+    """Decode a well-formed request (the agents' own JSON) without pydantic validation.
+
+    Every check the model makes is repeated here cheaply; anything unusual returns None
+    and goes through the full model (which names the reason when it rejects it).
+    """
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if (not isinstance(data, dict) or data.get("v") != 1 or not _TX_FIELDS.issuperset(data)
+            or data.get("kind") not in _TX_KINDS or not isinstance(data.get("payload", {}), dict)
+            or not isinstance(data.get("offline", False), bool)):
+        return None
+    try:
+        key = str(uuid.UUID(data["key"]))
+        created = datetime.fromisoformat(str(data["created_at"]).replace("Z", "+00:00"))
+        topics.check_id(data["site"], "site")
+        topics.check_id(data["device"], "device")
+    except (KeyError, ValueError, TypeError, InvalidTopicError):
+        return None
+    if created.tzinfo is None:
+        return None
+    for name in ("patron", "item"):
+        v = data.get(name)
+        if v is not None and not (isinstance(v, str) and 0 < len(v) <= 64):
+            return None
+    return TransactionRequest.model_construct(
+        v=1, key=key, kind=data["kind"], site=data["site"], device=data["device"],
+        patron=data.get("patron"), item=data.get("item"), created_at=created,
+        offline=data.get("offline", False), payload=data.get("payload", {}))
+
+
+def _request_data(req: TransactionRequest) -> dict[str, Any]:
+    return req.model_dump(mode="json")
+
+
+def _merge(site: str, parts: list[CacheDelta]) -> CacheDelta:
+    """One delta for a batch (a batch holds at most one transaction per item)."""
+    if len(parts) == 1:
+        return parts[0]
+    return CacheDelta(site=site, items=[x for p in parts for x in p.items],
+                      patrons=[x for p in parts for x in p.patrons],
+                      loans=[x for p in parts for x in p.loans],
+                      holds=[x for p in parts for x in p.holds],
+                      deleted_items=[x for p in parts for x in p.deleted_items],
+                      returned_items=[x for p in parts for x in p.returned_items],
+                      deleted_holds=[x for p in parts for x in p.deleted_holds])
+
+
+def make_client(broker: Any, client_id: str, *, manual_ack: bool = False,
+                will: tuple[str, bytes] | None = None) -> mqtt.Client:
+    """A paho MQTT 5 client for the ``[broker]`` section (credentials, TLS, back-off)."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                    protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+    if broker.username:
+        c.username_pw_set(broker.username,
+                          broker.password.get_secret_value() if broker.password else None)
+    if broker.tls:
+        c.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None)
+    if will is not None:
+        c.will_set(will[0], will[1], qos=1, retain=True)
+    c.reconnect_delay_set(min_delay=1, max_delay=30)
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    return c
+
+
+Factory = Callable[..., Gateway]

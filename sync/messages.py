@@ -1,0 +1,439 @@
+"""The MQTT payloads of smartlib, version 1: one set of models shared by agent and gateway.
+
+Every payload is a JSON object with ``"v": 1`` and the fields of its model; unknown fields,
+a missing or different version, naive timestamps and bad ids are rejected. Decode with
+:func:`decode` (it raises :class:`~sync.errors.InvalidMessageError` naming the reason, and
+callers log that reason and drop the message); encode with :func:`encode`.
+
+This module holds data definitions only: no I/O, no MQTT, no SIP2.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sync.errors import InvalidMessageError
+
+VERSION: Literal[1] = 1
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SiteId = Annotated[str, Field(pattern=_ID_PATTERN)]
+DeviceId = Annotated[str, Field(pattern=_ID_PATTERN)]
+Barcode = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone (ISO 8601 with offset or Z)")
+    return value
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise ValueError("must be a UUID") from exc
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Key = Annotated[str, AfterValidator(_uuid)]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """Base of every payload: frozen, strict about unknown fields, versioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = VERSION
+
+
+# ---- transactions ---------------------------------------------------------------------------
+
+TransactionKind = Literal["checkout", "checkin", "renew", "renew_all"]
+
+
+class TransactionRequest(Message):
+    """A journaled circulation transaction, sent by a device to the gateways.
+
+    ``key`` is the idempotency key (the outbox row's UUID). ``patron`` is the patron's id
+    at the ILS (a reference, never a record). ``offline`` says the edge accepted it while the
+    gateway was unreachable: the gateway then applies it with no-block and ``created_at``
+    as the transaction date. ``payload`` carries kind-specific extras (``nb_due_date``,
+    ``location``, ``fee_acknowledged``…).
+    """
+
+    key: Key
+    kind: TransactionKind
+    site: SiteId
+    device: DeviceId
+    patron: Barcode | None = None
+    item: Barcode | None = None
+    created_at: AwareDatetime
+    offline: bool = False
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.kind in ("checkout", "renew") and (not self.patron or not self.item):
+            raise ValueError(f"a {self.kind} needs both patron and item")
+        if self.kind == "checkin" and not self.item:
+            raise ValueError("a checkin needs an item")
+        if self.kind == "renew_all" and not self.patron:
+            raise ValueError("a renew_all needs a patron")
+        return self
+
+
+ResultStatus = Literal["applied", "refused", "conflict", "error"]
+YesNoUnknown = Literal["Y", "N", "U"]
+
+
+class TransactionResult(Message):
+    """What the ILS said about a transaction, sent back on the device's result topic.
+
+    ``status``: ``applied`` (ok), ``refused`` (an online transaction the ILS refused),
+    ``conflict`` (an offline-accepted transaction the ILS refused: staff must act),
+    ``error`` (the gateway could not decide; the device keeps it queued). ``replayed`` is
+    true when the gateway re-sent a result it had already recorded; ``recovered`` when it
+    established the outcome from the ILS's state after a crash.
+    """
+
+    key: Key
+    kind: TransactionKind
+    site: SiteId
+    device: DeviceId
+    status: ResultStatus
+    ok: bool
+    item: str | None = None
+    patron: str | None = None
+    title: str | None = None
+    due_date: str | None = None
+    screen_message: str | None = None
+    desensitize: YesNoUnknown | None = None
+    resensitize: YesNoUnknown | None = None
+    sort_bin: str | None = None
+    destination: str | None = None
+    alert_type: str | None = None
+    hold_patron: str | None = None
+    """Deprecated, never sent (privacy): see ``hold_shelf``. Kept to read old ledger rows."""
+    hold_shelf: bool | None = None
+    """Check-in: the item goes to the hold shelf (whose hold it is stays at the ILS)."""
+    renewed: int | None = None
+    unrenewed: int | None = None
+    items: list[str] = Field(default_factory=list)
+    applied_at: AwareDatetime = Field(default_factory=utcnow)
+    replayed: bool = False
+    recovered: bool = False
+
+
+class Conflict(Message):
+    """An offline-accepted transaction the ILS refused, for the staff views."""
+
+    key: Key
+    kind: TransactionKind
+    site: SiteId
+    device: DeviceId
+    patron: str | None = None
+    item: str | None = None
+    created_at: AwareDatetime
+    reason: str
+    screen_message: str | None = None
+    detected_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+# ---- look-ups (MQTT 5 request/response: response topic + correlation data) ------------------
+
+LookupKind = Literal["patron", "item", "account"]
+
+
+class LookupRequest(Message):
+    """A patron, item or account look-up. The reply goes to the MQTT 5 response topic.
+
+    ``account`` asks for the patron's item lists (charged, overdue, holds, fines) for the
+    edge's ``GET /sessions/{id}/account``; it needs ``patron`` (and ``pin`` if the ILS
+    wants one for 63).
+
+    ``pin`` is only set for a patron verification; it is excluded from ``repr`` and must
+    never be logged.
+    """
+
+    request_id: Key
+    kind: LookupKind
+    site: SiteId
+    device: DeviceId
+    patron: Barcode | None = None
+    pin: str | None = Field(default=None, repr=False, max_length=64)
+    item: Barcode | None = None
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.kind in ("patron", "account") and not self.patron:
+            raise ValueError(f"a {self.kind} look-up needs a patron")
+        if self.kind == "item" and not self.item:
+            raise ValueError("an item look-up needs an item")
+        return self
+
+
+class LookupResponse(Message):
+    """The answer to a :class:`LookupRequest` (same ``request_id``)."""
+
+    request_id: Key
+    kind: LookupKind
+    ok: bool
+    error: str | None = None
+    # patron
+    patron: str | None = None
+    valid_patron: bool | None = None
+    valid_pin: bool | None = None
+    name: str | None = None
+    blocked: bool | None = None
+    status_flags: str | None = None
+    charged: int | None = None
+    holds: int | None = None
+    overdue: int | None = None
+    fee_amount: str | None = None
+    charged_items: list[str] = Field(default_factory=list)
+    hold_items: list[str] = Field(default_factory=list)
+    # account (with the patron fields above)
+    overdue_items: list[str] = Field(default_factory=list)
+    fine_items: list[str] = Field(default_factory=list)
+    recall_items: list[str] = Field(default_factory=list)
+    unavailable_hold_items: list[str] = Field(default_factory=list)
+    currency: str | None = None
+    fee_limit: str | None = None
+    # item
+    item: str | None = None
+    title: str | None = None
+    circulation_status: str | None = None
+    due_date: str | None = None
+    hold_queue: int | None = None
+    screen_message: str | None = None
+
+
+# ---- cache feed --------------------------------------------------------------------------------
+
+class CacheItem(Message):
+    """A catalogue item as an edge caches it (``usage``: ISO 28560 type of usage)."""
+
+    item_id: Barcode
+    title: str = ""
+    usage: int = 1
+    value: int = 0
+    parts: int = Field(1, ge=1)
+    location: str = ""
+
+
+class CachePatron(Message):
+    """A patron as an edge caches it: minimal, no loan history, never a PIN."""
+
+    patron_id: Barcode
+    display_name: str = ""
+    blocked: bool = False
+    block_reason: str | None = None
+    loan_limit: int = 10
+    pin_hash: str | None = Field(default=None, repr=False)
+    expires_on: str | None = None
+
+
+class CacheLoan(Message):
+    """An item on loan (for the gates' security-database mode and local checks).
+
+    ``patron_id`` is left out (None) in what gates receive (``cache/gate/…``): a gate
+    needs "item X is on loan", never who borrowed it.
+    """
+
+    item_id: Barcode
+    patron_id: Barcode | None = None
+    due_date: str | None = None
+    loaned_at: str | None = None
+    offline: bool = False
+
+
+class CacheHold(Message):
+    """A hold on an item for a patron."""
+
+    item_id: Barcode
+    patron_id: Barcode
+    ready: bool = False
+    pickup_location: str = ""
+    position: int = 1
+
+
+CacheKind = Literal["items", "patrons", "loans", "holds"]
+CACHE_KINDS: tuple[CacheKind, ...] = ("items", "patrons", "loans", "holds")
+
+
+class CacheSnapshotChunk(Message):
+    """One chunk of a full snapshot of one cache table; ``seq`` runs 0 .. ``total - 1``.
+
+    Only the list named by ``kind`` may hold rows.
+    """
+
+    snapshot_id: Key
+    site: SiteId
+    kind: CacheKind
+    seq: int = Field(ge=0)
+    total: int = Field(ge=1)
+    items: list[CacheItem] = Field(default_factory=list)
+    patrons: list[CachePatron] = Field(default_factory=list)
+    loans: list[CacheLoan] = Field(default_factory=list)
+    holds: list[CacheHold] = Field(default_factory=list)
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.seq >= self.total:
+            raise ValueError(f"seq {self.seq} must be below total {self.total}")
+        for other in ("items", "patrons", "loans", "holds"):
+            if other != self.kind and getattr(self, other):
+                raise ValueError(f"a {self.kind} chunk may not carry {other}")
+        return self
+
+    @property
+    def last(self) -> bool:
+        """True for the final chunk."""
+        return self.seq == self.total - 1
+
+    @property
+    def rows(self) -> list[Any]:
+        """The rows of this chunk's kind."""
+        rows: list[Any] = getattr(self, self.kind)
+        return rows
+
+
+class CacheDelta(Message):
+    """A change to a site's cache, sent after each applied transaction (and by imports)."""
+
+    site: SiteId
+    key: Key | None = None
+    items: list[CacheItem] = Field(default_factory=list)
+    patrons: list[CachePatron] = Field(default_factory=list)
+    loans: list[CacheLoan] = Field(default_factory=list)
+    holds: list[CacheHold] = Field(default_factory=list)
+    deleted_items: list[str] = Field(default_factory=list)
+    returned_items: list[str] = Field(default_factory=list)
+    deleted_holds: list[tuple[str, str]] = Field(default_factory=list)
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
+# ---- device status, alarms, statistics ------------------------------------------------------
+
+class DeviceStatus(Message):
+    """The retained status of a device; the last will says ``offline``."""
+
+    site: SiteId
+    device: DeviceId
+    state: Literal["online", "offline"]
+    role: str | None = None
+    backlog: int | None = None
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class Alarm(Message):
+    """An alarm row of a device's store (gate alarm, security write failure, device fault).
+
+    Published by the agent as the edge stored it; ``alarm_id`` is the row's id in that
+    edge's store, so ``(site, device, alarm_id)`` identifies it (re-sends are harmless).
+    ``detail`` is the row's detail JSON (for gate alarms: direction, gate, security state,
+    reason, related transaction…). No patron data.
+    """
+
+    site: SiteId
+    device: DeviceId
+    alarm_id: int | None = Field(default=None, ge=0)
+    source: str | None = None
+    """The store row's ``device`` (for a gate alarm, the gate's id)."""
+    kind: str = Field(min_length=1, max_length=32)
+    item: str | None = None
+    uid: str | None = None
+    title: str | None = None
+    direction: str | None = None
+    message: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+    at: AwareDatetime = Field(default_factory=utcnow)
+    acked_at: AwareDatetime | None = None
+
+
+class Statistics(Message):
+    """Counters of one device for one period (an hour, UTC, starting at ``period_start``)."""
+
+    site: SiteId
+    device: DeviceId
+    period_start: AwareDatetime
+    period_s: int = Field(3600, ge=1)
+    counters: dict[str, int] = Field(default_factory=dict)
+
+
+class DeviceEventReport(Message):
+    """One row of a device's ``device_events`` log (connected, lost, fault…), for staff."""
+
+    site: SiteId
+    device: DeviceId
+    event_id: int = Field(ge=0)
+    source: str = Field(min_length=1, max_length=64)
+    """The device (reader, card reader, printer…) the event is about, as the edge names it."""
+    kind: str = Field(min_length=1, max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict)
+    at: AwareDatetime
+
+
+class SnapshotRequest(Message):
+    """A device asks the gateways for a fresh cache snapshot (late join, rebuild-cache).
+
+    The gateway answers on the device's ``snapshot/reply`` topic with the chunks of the last
+    import of each requested kind for the site.
+    """
+
+    request_id: Key
+    site: SiteId
+    device: DeviceId
+    kinds: list[CacheKind] = Field(default_factory=lambda: list(CACHE_KINDS), min_length=1)
+    reason: str = Field("rebuild", max_length=64)
+    role: str | None = Field(None, max_length=32)
+    """``gate``: the gateway answers with the patron-free gate snapshot (items, loans)."""
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode(model: type[M], payload: bytes | bytearray | str) -> M:
+    """Parse and validate a payload.
+
+    Raises:
+        InvalidMessageError: not UTF-8 JSON, not an object, wrong version, or a field is
+            invalid; the message says which.
+    """
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidMessageError(f"{model.__name__}: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InvalidMessageError(f"{model.__name__}: expected a JSON object, got {type(data).__name__}")
+    if data.get("v") != VERSION:
+        raise InvalidMessageError(f"{model.__name__}: version {data.get('v')!r}, expected {VERSION}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise InvalidMessageError(
+            f"{model.__name__}: {where}: {first['msg']} ({exc.error_count()} problem(s))"
+        ) from exc
+    except ValueError as exc:
+        raise InvalidMessageError(f"{model.__name__}: {exc}") from exc
+
+
+def encode(message: Message) -> bytes:
+    """Serialise a message to compact UTF-8 JSON."""
+    return message.model_dump_json(exclude_none=True).encode()

@@ -1,0 +1,166 @@
+"""Per-ILS SIP2 profiles: data that says how one ILS speaks SIP2, never a code path.
+
+The client, the gateway and the demo ILS read these values; no module branches on a
+profile's name. A site can build its own profile with :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from sync.errors import Sip2Error
+from sync.sip2.codec import Sip2Codec, format_date
+
+ALERT_HOLD_SHELF = "hold_shelf"
+ALERT_HOLD_OTHER_BRANCH = "hold_other_branch"
+ALERT_TRANSIT = "transit"
+ALERT_OTHER = "other"
+ALERT_NONE = "none"
+
+_KOHA_CV = MappingProxyType({
+    "00": ALERT_NONE, "01": ALERT_HOLD_SHELF, "02": ALERT_HOLD_OTHER_BRANCH,
+    "04": ALERT_TRANSIT, "99": ALERT_OTHER,
+})
+
+
+@dataclass(frozen=True)
+class Sip2Profile:
+    """How one ILS speaks SIP2.
+
+    Attributes:
+        name: the profile's name.
+        charset: text encoding on the wire (``utf-8``, ``latin-1``, ``cp850``, ``ascii``).
+        terminator: bytes after each message (``\\r`` or ``\\r\\n``).
+        error_detection: send ``AY``/``AZ`` and verify them on input.
+        delimiter: the variable-field delimiter.
+        utc_dates: write transaction dates in UTC (``   Z``) instead of local time.
+        due_date_formats: ``strptime`` formats tried, in order, for the free-form ``AH`` due date.
+        holds_field: where the patron's hold items are listed in 64 (``AS`` or ``CD``).
+        release_security_on: what releases the item's security after a checkout:
+            ``desensitize`` (the 12's desensitize flag), ``ok`` (ok = 1 is enough), or
+            ``both`` (ok = 1 and desensitize = Y).
+        unknown_desensitize_releases: whether desensitize ``U`` counts as ``Y`` when ok = 1.
+        checkin_not_loaned_ok: a 10 with ok = 0 for an item that was not on loan is
+            treated as a successful return (Koha's ``checked_in_ok`` off).
+        alert_types: CV code -> meaning (``hold_shelf``, ``hold_other_branch``,
+            ``transit``, ``other``, ``none``).
+        barcode_strip: strip surrounding white space from barcodes.
+        barcode_upper: upper-case barcodes.
+        barcode_remove: characters removed from barcodes before they are sent.
+        idle_timeout: seconds after which the ILS drops an idle connection.
+        keepalive_fraction: a 99 is sent after ``idle_timeout * keepalive_fraction`` idle.
+        max_print_width: the 99's print width.
+        uid_algorithm / pwd_algorithm: the 93's algorithm flags.
+    """
+
+    name: str
+    charset: str = "utf-8"
+    terminator: bytes = b"\r"
+    error_detection: bool = True
+    delimiter: str = "|"
+    utc_dates: bool = False
+    due_date_formats: tuple[str, ...] = ("%Y%m%d    %H%M%S", "%Y%m%d   Z%H%M%S", "%Y-%m-%d %H:%M",
+                                         "%Y-%m-%d", "%m/%d/%Y")
+    holds_field: str = "AS"
+    release_security_on: str = "desensitize"
+    unknown_desensitize_releases: bool = False
+    checkin_not_loaned_ok: bool = False
+    alert_types: Mapping[str, str] = field(default_factory=lambda: _KOHA_CV)
+    barcode_strip: bool = True
+    barcode_upper: bool = False
+    barcode_remove: str = ""
+    idle_timeout: float = 300.0
+    keepalive_fraction: float = 0.5
+    max_print_width: int = 40
+    uid_algorithm: str = "0"
+    pwd_algorithm: str = "0"
+
+    @property
+    def keepalive_interval(self) -> float:
+        """Idle seconds after which the client sends a 99 keepalive."""
+        return self.idle_timeout * self.keepalive_fraction
+
+    def codec(self, *, strict: bool = True) -> Sip2Codec:
+        """A codec with this profile's charset, terminator, delimiter and error detection."""
+        return Sip2Codec(self.charset, error_detection=self.error_detection,
+                         terminator=self.terminator, strict=strict, delimiter=self.delimiter)
+
+    def normalize_barcode(self, barcode: str) -> str:
+        """Apply the profile's barcode rules (barcodes may contain spaces or ``/``)."""
+        if self.barcode_strip:
+            barcode = barcode.strip()
+        if self.barcode_remove:
+            barcode = barcode.translate({ord(c): None for c in self.barcode_remove})
+        if self.barcode_upper:
+            barcode = barcode.upper()
+        return barcode
+
+    def date(self, when: _dt.datetime | None = None) -> str:
+        """A transaction date in this profile's convention (local or UTC)."""
+        return format_date(when, utc=self.utc_dates)
+
+    def parse_due_date(self, value: str | None) -> _dt.datetime | None:
+        """Parse a free-form ``AH`` due date with the profile's formats; None if none match."""
+        if not value:
+            return None
+        for fmt in self.due_date_formats:
+            try:
+                dt = _dt.datetime.strptime(value.strip() if "Z" not in fmt else value, fmt)
+            except ValueError:
+                continue
+            return dt.replace(tzinfo=_dt.UTC) if "Z" in fmt else dt
+        return None
+
+    def alert_meaning(self, alert_type: str | None) -> str | None:
+        """What a 10's CV code means (``hold_shelf``, ``transit``…); None when absent."""
+        if alert_type is None or alert_type == "":
+            return None
+        return self.alert_types.get(alert_type, ALERT_OTHER)
+
+    def releases_security(self, ok: bool | None, desensitize: bool | None) -> bool:
+        """Whether a checkout answer means "release the item's security"."""
+        if not ok:
+            return False
+        des = desensitize if desensitize is not None else self.unknown_desensitize_releases
+        if self.release_security_on == "ok":
+            return True
+        return bool(des)
+
+    def hold_items(self, items_as: tuple[str, ...], items_cd: tuple[str, ...]) -> tuple[str, ...]:
+        """The patron's hold list from a 64, read from the profile's holds field."""
+        return items_cd if self.holds_field == "CD" else items_as
+
+
+PROFILES: Mapping[str, Sip2Profile] = MappingProxyType({
+    "generic": Sip2Profile(name="generic"),
+    # Koha C4::SIP: per-login encoding (set utf8 for Vietnamese), CR terminator by default,
+    # client_timeout commonly 600 s, CV 01/02/04 on checkin, holds in AS.
+    "koha": Sip2Profile(name="koha", charset="utf-8", error_detection=True, idle_timeout=600.0,
+                        holds_field="AS", release_security_on="desensitize",
+                        checkin_not_loaned_ok=True, barcode_strip=True),
+    # Evergreen SIPServer: UTF-8, checksums on, holds in AS; treats unknown desensitize as no.
+    "evergreen": Sip2Profile(name="evergreen", charset="utf-8", error_detection=True,
+                             idle_timeout=600.0, holds_field="AS",
+                             release_security_on="desensitize"),
+    # FOLIO edge-sip2: IBM850 by default, error detection off unless configured.
+    "folio": Sip2Profile(name="folio", charset="cp850", error_detection=False,
+                         idle_timeout=300.0, holds_field="CD", release_security_on="ok",
+                         unknown_desensitize_releases=True, barcode_upper=False),
+})
+"""The built-in profiles: ``generic``, ``koha``, ``evergreen``, ``folio``."""
+
+
+def get_profile(name: str) -> Sip2Profile:
+    """The built-in profile called ``name``.
+
+    Raises:
+        Sip2Error: no such profile.
+    """
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise Sip2Error(f"unknown SIP2 profile {name!r}; expected one of "
+                        f"{', '.join(PROFILES)}", "profile") from None

@@ -1,0 +1,54 @@
+"""Fixtures of the reader contract suite: one suite, three back ends.
+
+``reader_env`` is parametrised over the simulator on a pty, the simulator over
+``socket://``, and real hardware (``pytest -m hardware --reader-url /dev/ttyUSB0``; put
+two or more writable ICODE SLIX tags on the antenna; the suite restores what it changes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from drivers.feig.reader import FeigReader
+from drivers.reader import Reader
+from hardware_sim.feig_device import FeigReaderDevice
+from hardware_sim.field import SimField
+from hardware_sim.tag import SimTag
+
+
+@dataclass
+class ReaderEnv:
+    reader: Reader
+    device: FeigReaderDevice | None  # None on real hardware
+    field: SimField | None
+    kind: str
+
+
+@pytest.fixture(params=["pty", "socket", pytest.param("hardware", marks=pytest.mark.hardware)])
+def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
+    kind = request.param
+    if kind == "hardware":
+        url = request.config.getoption("--reader-url")
+        if not url:
+            pytest.skip("no --reader-url given")
+        r = FeigReader(url, timeout_s=1.0)
+        with r:
+            yield ReaderEnv(r, None, None, kind)
+        return
+    field = SimField()
+    device = FeigReaderDevice(field, ["pad"], timing=False, seed=7).start(
+        pty=kind == "pty", tcp=kind == "socket")
+    for i in range(3):
+        field.place(SimTag.from_item(f"3000{i:04d}", isil="HN0001", eas=False, afi=0x07,
+                                     uid=f"E0040100000000{i + 1:02X}"), "pad")
+    url = device.pty_path if kind == "pty" else f"socket://127.0.0.1:{device.tcp_port}"
+    assert url is not None
+    r = FeigReader(url, timeout_s=0.3)
+    try:
+        with r:
+            yield ReaderEnv(r, device, field, kind)
+    finally:
+        device.stop()

@@ -1,0 +1,301 @@
+"""Unit tests of edge.store: schema, journal, cache, look-ups, security tasks, doorbell."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.store import (
+    HoldRecord,
+    InvalidState,
+    ItemRecord,
+    LoanRecord,
+    PatronRecord,
+    SchemaTooNew,
+    StoreCorrupt,
+    UnknownTransaction,
+    open_store,
+    schema,
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = open_store(tmp_path / "edge.db")
+    yield s
+    s.close()
+
+
+# ---- schema ------------------------------------------------------------------------------
+
+def test_new_store_is_wal_and_current(store) -> None:
+    assert store.query_one("PRAGMA journal_mode")[0] == "wal"
+    assert store.schema_version == schema.SCHEMA_VERSION
+    assert {"items", "patrons", "loans", "holds", "outbox", "security_tasks", "alarms",
+            "counters", "conflicts", "device_events", "lookups", "meta"} <= set(store.db.table_names())
+
+
+def test_migrations_upgrade_an_empty_v0_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert schema.migrate(conn, target=0) == []
+    assert schema.current_version(conn) == 0
+    conn.close()
+    with open_store(path) as s:
+        assert s.schema_version == schema.SCHEMA_VERSION
+    with open_store(path) as s:  # a second open changes nothing
+        assert s.schema_version == schema.SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="newer"):
+        open_store(path)
+
+
+def test_garbage_file_is_reported_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreCorrupt):
+        open_store(path)
+
+
+def test_backup_is_a_consistent_copy(store, tmp_path: Path) -> None:
+    store.outbox.append("checkout", {"x": 1}, item_id="i1", patron_ref="p1")
+    dest = store.backup(tmp_path / "b" / "copy.db")
+    with open_store(dest) as copy:
+        assert [e.item_id for e in copy.outbox.list()] == ["i1"]
+
+
+# ---- outbox --------------------------------------------------------------------------------
+
+def test_append_is_pending_with_uuid_key(store) -> None:
+    e = store.outbox.append("checkout", {"item": "i1"}, item_id="i1", patron_ref="p1")
+    assert e.state == "pending" and len(e.key) == 36 and e.payload == {"item": "i1"}
+    assert store.outbox.get(e.key) == e
+    again = store.outbox.append("checkout", {"other": 2}, item_id="i1", patron_ref="p1", key=e.key)
+    assert again == e  # idempotent by key
+
+
+def test_next_sendable_keeps_one_in_flight_per_item(store) -> None:
+    a1 = store.outbox.append("checkout", {}, item_id="A", patron_ref="p")
+    b1 = store.outbox.append("checkout", {}, item_id="B", patron_ref="p")
+    a2 = store.outbox.append("checkin", {}, item_id="A", patron_ref="p")
+    n1 = store.outbox.append("renew_all", {}, item_id=None, patron_ref="p")
+    assert [e.key for e in store.outbox.next_sendable(10)] == [a1.key, b1.key, n1.key]
+    store.outbox.mark_sent(a1.key, b1.key)
+    assert [e.key for e in store.outbox.next_sendable(10, include_sent=False)] == [n1.key]
+    assert [e.key for e in store.outbox.next_sendable(10)] == [a1.key, b1.key, n1.key]
+    store.outbox.record_result(a1.key, {"ok": True}, "applied")
+    assert [e.key for e in store.outbox.next_sendable(10, include_sent=False)] == [a2.key, n1.key]
+    assert store.outbox.get(a1.key).attempts == 1
+
+
+def test_record_result_is_final_and_idempotent(store) -> None:
+    e = store.outbox.append("checkout", {}, item_id="A", patron_ref="p")
+    done = store.outbox.record_result(e.key, {"ok": True, "due_date": "2026-12-01"}, "applied")
+    assert done.state == "applied" and done.result == {"ok": True, "due_date": "2026-12-01"}
+    again = store.outbox.record_result(e.key, {"ok": False}, "refused")
+    assert again.state == "applied" and again.result == done.result
+    with pytest.raises(InvalidState):
+        store.outbox.record_result(e.key, {}, "sent")
+    with pytest.raises(UnknownTransaction):
+        store.outbox.record_result("nope", {}, "applied")
+
+
+def test_offline_refusal_becomes_conflict(store) -> None:
+    e = store.outbox.append("checkout", {}, item_id="A", patron_ref="p")
+    off = store.outbox.mark_offline(e.key, {"no_block": True})
+    assert off.offline and off.payload == {"no_block": True}
+    res = store.outbox.record_result(e.key, {"ok": False, "message": "patron blocked"}, "refused")
+    assert res.state == "conflict"
+    [c] = store.conflicts.list()
+    assert c.key == e.key and c.reason == "patron blocked" and c.item_id == "A"
+    assert store.conflicts.resolve(c.id) and store.conflicts.list() == []
+
+
+def test_mark_offline_after_result_returns_the_result(store) -> None:
+    e = store.outbox.append("checkout", {}, item_id="A", patron_ref="p")
+    store.outbox.record_result(e.key, {"ok": True}, "applied")
+    after = store.outbox.mark_offline(e.key, {"no_block": True})
+    assert after.state == "applied" and not after.offline and after.payload == {}
+
+
+def test_unhandled_and_backlog(store) -> None:
+    e1 = store.outbox.append("checkout", {}, item_id="A", patron_ref="p")
+    e2 = store.outbox.append("checkout", {}, item_id="B", patron_ref="p")
+    store.outbox.record_result(e1.key, {"ok": True}, "applied")
+    assert [e.key for e in store.outbox.unhandled(terminal_only=True)] == [e1.key]
+    store.outbox.mark_handled(e1.key)
+    assert [e.key for e in store.outbox.unhandled()] == [e2.key]
+    b = store.outbox.backlog()
+    assert b.by_state == {"applied": 1, "pending": 1} and b.open == 1 and b.unhandled == 1
+
+
+def test_wait_for_result_wakes_on_result_from_another_thread(store) -> None:
+    e = store.outbox.append("checkout", {}, item_id="A", patron_ref="p")
+    t = threading.Timer(0.1, store.outbox.record_result, (e.key, {"ok": True}, "applied"))
+    t.start()
+    got = store.outbox.wait_for_result(e.key, timeout=5)
+    t.join()
+    assert got is not None and got.state == "applied"
+    e2 = store.outbox.append("checkout", {}, item_id="B", patron_ref="p")
+    assert store.outbox.wait_for_result(e2.key, timeout=0.05) is None
+
+
+_AGENT = """
+import sys, time
+from edge.store import open_store
+s = open_store(sys.argv[1])
+bell = s.doorbell("agent")
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    batch = s.outbox.next_sendable(10)
+    if batch:
+        for e in batch:
+            s.outbox.record_result(e.key, {"ok": True, "by": "child"}, "applied")
+        break
+    bell.wait(1.0)
+s.close()
+"""
+
+
+def test_results_cross_processes_through_the_doorbell(tmp_path: Path) -> None:
+    path = tmp_path / "edge.db"
+    with open_store(path) as s:
+        s.doorbell("edge")
+        proc = subprocess.Popen([sys.executable, "-c", _AGENT, str(path)])
+        try:
+            time.sleep(0.3)  # let the child bind its bell (either order works; polling backs it)
+            e = s.outbox.append("checkout", {}, item_id="A", patron_ref="p")
+            got = s.outbox.wait_for_result(e.key, timeout=10)
+        finally:
+            proc.wait(15)
+    assert got is not None and got.result == {"ok": True, "by": "child"}
+
+
+def test_many_threads_wait_on_one_bell(store) -> None:
+    keys = [store.outbox.append("checkout", {}, item_id=f"I{i}", patron_ref="p").key
+            for i in range(5)]
+    results: dict[str, str] = {}
+
+    def waiter(k: str) -> None:
+        r = store.outbox.wait_for_result(k, timeout=5)
+        results[k] = r.state if r else "timeout"
+
+    threads = [threading.Thread(target=waiter, args=(k,)) for k in keys]
+    for t in threads:
+        t.start()
+    for k in keys:
+        store.outbox.record_result(k, {"ok": True}, "applied")
+    for t in threads:
+        t.join()
+    assert results == dict.fromkeys(keys, "applied")
+
+
+# ---- look-ups --------------------------------------------------------------------------------
+
+def test_lookup_claim_wipes_the_pin(store) -> None:
+    req = store.lookups.request("patron", {"patron_id": "2000001", "pin": "1234"})
+    [claimed] = store.lookups.claim()
+    assert claimed.request["pin"] == "1234"
+    assert "pin" not in store.lookups.get(req.id).request
+    assert store.lookups.claim() == []
+    store.lookups.answer(req.id, {"valid": True, "name": "Nguyen"})
+    got = store.lookups.wait(req.id, timeout=1)
+    assert got is not None and got.state == "answered" and got.response == {"valid": True, "name": "Nguyen"}
+
+
+def test_lookup_abandon_and_timeout(store) -> None:
+    req = store.lookups.request("patron", {"patron_id": "x", "pin": "9999"})
+    assert store.lookups.wait(req.id, timeout=0.05) is None
+    store.lookups.abandon(req.id)
+    rec = store.lookups.get(req.id)
+    assert rec.state == "failed" and "pin" not in rec.request
+
+
+# ---- cache -------------------------------------------------------------------------------------
+
+def test_bulk_load_accepts_tuples_records_and_mappings(store) -> None:
+    n = store.cache.bulk_load("items", [("i1", "Title 1", 1, 100, 1, "A"),
+                                        ItemRecord("i2", "Title 2", parts=2),
+                                        {"item_id": "i3", "title": "T3", "value": 7}])
+    assert n == 3
+    assert store.cache.item("i2") == ItemRecord("i2", "Title 2", parts=2)
+    assert store.cache.item("i3") == ItemRecord("i3", "T3", value=7)
+    assert store.cache.item("nope") is None
+    store.cache.bulk_load("items", [("i9", "x", 1, 0, 1, "")])
+    assert store.cache.counts()["items"] == 1  # replace=True rebuilt the table
+
+
+def test_snapshot_chunks_replace_old_rows_when_complete(store) -> None:
+    store.cache.bulk_load("items", [ItemRecord("old"), ItemRecord("a")])
+    assert not store.cache.apply_snapshot_chunk("items", "s1", 1, 2, [ItemRecord("b")])
+    store.cache.apply_delta(items=[ItemRecord("delta")])
+    assert store.cache.item("old") is not None  # not complete yet
+    assert not store.cache.apply_snapshot_chunk("items", "s1", 1, 2, [ItemRecord("b")])  # duplicate
+    assert store.cache.apply_snapshot_chunk("items", "s1", 0, 2, [ItemRecord("a", "new title")])
+    ids = set(store.cache.items(["old", "a", "b", "delta"]))
+    assert ids == {"a", "b", "delta"}
+    assert store.cache.item("a").title == "new title"
+
+
+def test_delta_loans_holds_patrons(store) -> None:
+    store.cache.apply_delta(
+        loans=[LoanRecord("i1", "p1", "2026-12-01"), {"item_id": "i2", "patron_id": "p1"}],
+        holds=[HoldRecord("i3", "p2", ready=True, pickup_location="MAIN")],
+        patrons=[PatronRecord("p1", "Lan", blocked=True, block_reason="fines")])
+    assert store.cache.is_on_loan("i1") and not store.cache.is_on_loan("i3")
+    assert [loan.item_id for loan in store.cache.loans_of("p1")] == ["i1", "i2"]
+    assert store.cache.holds_for_item("i3")[0].ready is True
+    assert store.cache.patron("p1").blocked is True
+    store.cache.apply_delta(returned_items=["i1"], deleted_holds=[("i3", "p2")])
+    assert not store.cache.is_on_loan("i1") and store.cache.holds_of("p2") == []
+
+
+# ---- security tasks, alarms, counters -------------------------------------------------------------
+
+def test_security_task_follow_up_is_journaled_once(store) -> None:
+    follow = {"key": "k-1", "kind": "checkin", "payload": {"item_id": "i1"}, "item_id": "i1",
+              "patron_ref": None}
+    t = store.security.create("i1", "E004010012345678", "secure", follow_up=follow)
+    assert store.security.create("i1", "E004010012345678", "secure").id == t.id
+    failed = store.security.record_failure(t.id, "write failed", alarm=True)
+    assert failed.state == "alarm_on" and failed.attempts == 1
+    done, key = store.security.complete(t.id)
+    assert done.state == "done" and key == "k-1"
+    store.security.complete(t.id)
+    assert [e.key for e in store.outbox.list()] == ["k-1"]
+    assert store.security.open() == []
+
+
+def test_new_security_intent_supersedes_the_opposite(store) -> None:
+    r = store.security.create("i1", "UID1", "release", txn_key="t1")
+    s = store.security.create("i1", "UID1", "secure")
+    assert store.security.get(r.id).state == "abandoned"
+    assert [t.id for t in store.security.open()] == [s.id]
+
+
+def test_alarms_and_counters(store) -> None:
+    a = store.alarms.raise_alarm("alarm_still_on", "release failed", item_id="i1", uid="U")
+    assert store.alarms.list(unacked_only=True) == [a]
+    acked = store.alarms.ack(a.id, by="staff-1")
+    assert acked is not None and acked.acked_by == "staff-1"
+    assert store.alarms.list(unacked_only=True) == []
+    store.counters.incr("checkout", 2)
+    store.counters.incr("checkout")
+    store.counters.incr("return")
+    assert store.counters.totals("0000") == {"checkout": 3, "return": 1}
+    store.events.record("reader", "connected", {"url": "socket://x"})
+    assert store.events.recent()[0].kind == "connected"
+    store.meta.set("k", "v")
+    assert store.meta.get("k") == "v"

@@ -1,0 +1,129 @@
+"""The kiosk against the REAL edge API over HTTP and WebSocket (uvicorn on a free port).
+
+The edge runs with its real store, circulation and event bus; the pad reader is the edge
+tests' in-memory reader and the sync agent + gateway + ILS are the edge tests'
+``GatewayDouble`` (the full demo stack with the simulator is issue 12; see
+``test_e2e_demo.py``). Flow: log in, borrow 3 (tags put on the pad), return 1, renew 1,
+finish.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.api import create_app
+from edge.services.container import EdgeServices
+from kiosk_ui.viewmodels import Screen
+from smartlib.config import load_settings
+from tests.edge.doubles import FakeReader, GatewayDouble, Ils, make_tag
+from tests.support.procs import free_port, wait_port
+
+ITEMS = ("30000001", "30000002", "30000003")
+
+
+@pytest.fixture
+def real_edge(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    import uvicorn
+
+    port = free_port()
+    settings = load_settings(None, store={"path": tmp_path / "edge.db"},
+                             policy={"result_timeout_s": 2.0},
+                             card_reader={"enabled": False},
+                             reader={"poll_interval_ms": 50},
+                             api={"device_token": "dev-tok", "staff_token": "staff-tok",
+                                  "port": port})
+    reader = FakeReader()
+    ils = Ils(patrons={"2000001": "1234"},
+              titles={"30000001": "Truyện Kiều", "30000002": "Số đỏ", "30000003": "Tắt đèn"})
+    with GatewayDouble(settings.store.path, ils) as gw:
+        services = EdgeServices.build(settings, reader=reader)
+        app = create_app(settings, services, start_services=True, background=True)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_config=None, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="edge-uvicorn")
+        thread.start()
+        try:
+            wait_port("127.0.0.1", port, timeout=10)
+            yield {"url": f"http://127.0.0.1:{port}", "reader": reader, "ils": ils, "gateway": gw}
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def test_kiosk_against_the_real_edge(real_edge: dict[str, Any], qtbot: Any) -> None:
+    from kiosk_ui.app import KioskOptions, create_kiosk
+
+    reader: FakeReader = real_edge["reader"]
+    opts = KioskOptions(edge_url=real_edge["url"], token="dev-tok", fullscreen=False,
+                        health_interval_ms=1000, card_poll_ms=60_000)
+    k = create_kiosk(opts, connect_events=True, threaded=True)
+    try:
+        qtbot.addWidget(k.window)
+        k.window.show()
+        vm = k.vm
+        qtbot.waitUntil(lambda: vm.events_connected, timeout=10_000)
+        # log in (number + PIN)
+        vm.go(Screen.LOGIN)
+        vm.login.set_number("2000001")
+        vm.login.set_pin("1234")
+        vm.login.submit()
+        qtbot.waitUntil(lambda: vm.screen == Screen.MENU, timeout=10_000)
+        assert vm.session and vm.session["patron"]["id_masked"].endswith("001")
+        # borrow 3: tags arrive on the pad, rows fill from the edge's events
+        vm.go(Screen.BORROW)
+        tags = {item: make_tag(item) for item in ITEMS}
+        for tag in tags.values():
+            reader.tags[tag.uid] = tag
+        qtbot.waitUntil(lambda: vm.borrow.counts["ok"] == 3 and vm.borrow.counts["pending"] == 0,
+                        timeout=15_000)
+        rows = {r["item_id"]: r for r in vm.borrow.model.rows}
+        assert {r["status"] for r in rows.values()} == {"loaned"}, rows
+        assert all(r.get("due_date") for r in rows.values())
+        assert set(real_edge["ils"].loans) == set(ITEMS)
+        # the patron takes two away and puts one back to return it
+        reader.tags.clear()
+        time.sleep(0.3)
+        vm.go(Screen.RETURN)
+        reader.tags[tags[ITEMS[0]].uid] = tags[ITEMS[0]]
+        qtbot.waitUntil(lambda: vm.returns.counts["ok"] == 1, timeout=15_000)
+        assert vm.returns.model.rows[0]["item_id"] == ITEMS[0]
+        assert vm.returns.model.rows[0]["status"] == "returned"
+        reader.tags.clear()
+        # renew 1
+        vm.go(Screen.RENEW)
+        qtbot.waitUntil(lambda: vm.renew.loans.rowCount() == 2, timeout=10_000)
+        vm.renew.loans.toggle(0)
+        target = vm.renew.selected[0]
+        vm.renew.renew_selected()
+        qtbot.waitUntil(lambda: any(r.get("status") == "renewed" for r in vm.renew.loans.rows),
+                        timeout=15_000)
+        renewed = [r for r in vm.renew.loans.rows if r.get("status") == "renewed"]
+        assert [r["item_id"] for r in renewed] == [target]
+        # finish: receipt offered, skip, session wiped on the edge
+        sid = vm.session_id
+        vm.finish()
+        qtbot.waitUntil(lambda: vm.screen == Screen.RECEIPT and bool(vm.receipt.receipt),
+                        timeout=10_000)
+        assert len(vm.receipt.receipt["lines"]) >= 5
+        vm.receipt.skip()
+        qtbot.waitUntil(lambda: vm.screen == Screen.ATTRACT, timeout=5_000)
+        from kiosk_ui.client import EdgeClient, EdgeError
+        c = EdgeClient(real_edge["url"], "dev-tok")
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                c.get_session(str(sid))
+            except EdgeError as exc:
+                assert exc.code in ("session_expired", "not_found")
+                break
+            assert time.monotonic() < deadline, "session still alive on the edge"
+            time.sleep(0.1)
+        c.close()
+    finally:
+        k.close()

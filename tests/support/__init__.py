@@ -1,0 +1,1 @@
+"""Test support: private brokers, pcscd, pty pairs and leak tracking."""

@@ -1,0 +1,89 @@
+"""A private Mosquitto broker on a free loopback port, with its own config and ACL."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.procs import free_port, require_binary, start, stop_process, wait_port
+
+
+def _give_to_broker_user(workdir: Path) -> None:
+    # Started as root, mosquitto drops to the 'mosquitto' user, which must read its files.
+    if os.geteuid() != 0:
+        return
+    try:
+        pw = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for p in [workdir, *workdir.iterdir()]:
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+
+
+@dataclass
+class MosquittoBroker:
+    """One private broker. ``users`` maps user name to password; ``acl`` is acl_file text."""
+
+    users: dict[str, str] | None = None
+    acl: str | None = None
+    port: int = 0
+    host: str = "127.0.0.1"
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="smartlib-mqtt-")))
+    proc: subprocess.Popen | None = None
+    extra_config: str = ""
+
+    def write_config(self) -> Path:
+        if not self.port:
+            self.port = free_port()
+        lines = [
+            f"listener {self.port} {self.host}",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "max_queued_messages 100000",
+            "max_inflight_messages 0",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+        ]
+        if self.users is not None:
+            pwfile = self.workdir / "passwd"
+            pwfile.write_text("")
+            pwfile.chmod(0o600)
+            passwd = require_binary("mosquitto_passwd", "mosquitto")
+            for user, pw in self.users.items():
+                subprocess.run([passwd, "-b", str(pwfile), user, pw], check=True, capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {pwfile}"]
+        else:
+            lines.append("allow_anonymous true")
+        if self.acl is not None:
+            aclfile = self.workdir / "acl"
+            aclfile.write_text(self.acl)
+            aclfile.chmod(0o600)
+            lines.append(f"acl_file {aclfile}")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text("\n".join(lines) + "\n" + self.extra_config)
+        _give_to_broker_user(self.workdir)
+        return conf
+
+    def start(self) -> MosquittoBroker:
+        """Start (or restart on the same port and persistence directory)."""
+        binary = require_binary("mosquitto", "mosquitto")
+        conf = self.write_config()
+        self.proc = start([binary, "-c", str(conf)])
+        wait_port(self.host, self.port, proc=self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self.proc = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
