@@ -71,6 +71,8 @@ class FakeEdge:
             {"amount": 15000, "currency": "VND", "description": "Trả muộn: Nỗi buồn chiến tranh"},
         ]
         self.pad: list[str] = []
+        self.lifted: set[str] = set()
+        """Items taken off the pad before the edge handled them (``lift``)."""
         self.sessions: dict[str, JSON] = {}
         self.journal: list[JSON] = []
 
@@ -81,6 +83,15 @@ class FakeEdge:
         return {"type": "tag_arrived", "at": dt.datetime.now(dt.UTC).isoformat(),
                 "uid": f"E004{item_id}", "item_id": item_id,
                 "title": self.items.get(item_id, {}).get("title", item_id), "antenna": "pad"}
+
+    def lift(self, item_id: str) -> None:
+        """Take ``item_id`` off the pad before the edge has handled it."""
+        self.pad = [i for i in self.pad if i != item_id]
+        self.lifted.add(item_id)
+
+    def _not_on_pad(self, item_id: str) -> JSON:
+        return {"item_id": item_id, "title": self.items.get(item_id, {}).get("title", item_id),
+                "status": "refused", "code": "item_not_on_pad", "message": TEXTS["item_not_on_pad"]}
 
     def _check(self, name: str, arg: Any = None) -> None:
         with self._lock:
@@ -163,7 +174,9 @@ class FakeEdge:
         for item_id in self._take(items):
             meta = self.items.get(item_id)
             r: JSON = {"item_id": item_id, "title": (meta or {}).get("title", item_id)}
-            if meta is None:
+            if item_id in self.lifted:
+                r = self._not_on_pad(item_id)
+            elif meta is None:
                 r.update(status="refused", code="item_unknown")
             elif meta.get("hold_for_other"):
                 r.update(status="on_hold_for_other", code="on_hold_for_other")
@@ -188,6 +201,9 @@ class FakeEdge:
         for item_id in self._take(items):
             meta = self.items.get(item_id, {})
             r: JSON = {"item_id": item_id, "title": meta.get("title", item_id)}
+            if item_id in self.lifted:
+                results.append(self._not_on_pad(item_id))
+                continue
             loan = self.loans.pop(item_id, None)
             if loan is None:
                 r.update(status="refused", code="not_on_loan", message=TEXTS["not_on_loan"])

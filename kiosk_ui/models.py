@@ -104,6 +104,16 @@ class _RowsModel(QAbstractTableModel):
                 return i
         return -1
 
+    def remove(self, item_id: str) -> bool:
+        """Remove the row of ``item_id``; False if there is none."""
+        i = self.find(item_id)
+        if i < 0:
+            return False
+        self.beginRemoveRows(QModelIndex(), i, i)
+        del self._rows[i]
+        self.endRemoveRows()
+        return True
+
     def upsert(self, row: Row) -> int:
         """Update the row with the same ``item_id`` (keeping known fields) or append it."""
         i = self.find(str(row.get("item_id")))

@@ -50,7 +50,8 @@ OFFLINE_LOAN_DAYS = 14
 """Loan period promised for an offline checkout (sent to the ILS as the nb due date)."""
 
 PATRON_CODES = {"patron_blocked", "on_hold_for_other", "loan_limit", "not_loanable",
-                "not_on_loan", "renew_refused", "card_expired", "item_unknown"}
+                "not_on_loan", "renew_refused", "card_expired", "item_unknown",
+                "item_not_on_pad"}
 
 ItemResult = dict[str, Any]
 
@@ -169,7 +170,7 @@ class CirculationService:
             for item_id in want:
                 if item_id not in groups:
                     results.append(item_result(item_id, self._title(item_id, None), "refused",
-                                               code="item_unknown",
+                                               code="item_not_on_pad",
                                                message=texts("item_not_on_pad")))
             groups = {k: v for k, v in groups.items() if k in want}
         return groups

@@ -30,6 +30,7 @@ ERROR_TEXTS: dict[str, str] = {
     "session_expired": QT_TRANSLATE_NOOP("EdgeError", "Your session has ended. Please log in again."),
     "offline_login_denied": QT_TRANSLATE_NOOP("EdgeError", "Login is not possible while the library network is offline."),
     "item_unknown": QT_TRANSLATE_NOOP("EdgeError", "This item is not known. Please give it to the staff."),
+    "item_not_on_pad": QT_TRANSLATE_NOOP("EdgeError", "This item is not on the pad. Place it on the pad."),
     "incomplete_set": QT_TRANSLATE_NOOP("EdgeError", "Part of this set is missing: put all parts on the pad."),
     "on_hold_for_other": QT_TRANSLATE_NOOP("EdgeError", "This item is on hold for another patron."),
     "loan_limit": QT_TRANSLATE_NOOP("EdgeError", "You have reached your loan limit."),

@@ -159,6 +159,10 @@
         <translation>This item is not known. Please give it to the staff.</translation>
     </message>
     <message>
+        <source>This item is not on the pad. Place it on the pad.</source>
+        <translation>This item is not on the pad. Place it on the pad.</translation>
+    </message>
+    <message>
         <source>Part of this set is missing: put all parts on the pad.</source>
         <translation>Part of this set is missing: put all parts on the pad.</translation>
     </message>

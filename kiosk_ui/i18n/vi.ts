@@ -159,6 +159,10 @@
         <translation>Không nhận ra tài liệu này. Vui lòng đưa cho thủ thư.</translation>
     </message>
     <message>
+        <source>This item is not on the pad. Place it on the pad.</source>
+        <translation>Tài liệu này không có trên khay. Hãy đặt tài liệu lên khay.</translation>
+    </message>
+    <message>
         <source>Part of this set is missing: put all parts on the pad.</source>
         <translation>Bộ tài liệu còn thiếu: hãy đặt đủ các phần lên bàn đọc.</translation>
     </message>

@@ -15,6 +15,7 @@ from kiosk_ui.worker import Runner
 
 # Pad states shown to the patron.
 WAITING, WORKING, DONE = "waiting", "working", "done"
+NOT_ON_PAD = "item_not_on_pad"
 
 
 class PadViewModel(ViewModel):
@@ -36,6 +37,7 @@ class PadViewModel(ViewModel):
         self.session_id: str | None = None
         self.active = False
         self.model.rowsInserted.connect(lambda *_: self.changed.emit())
+        self.model.rowsRemoved.connect(lambda *_: self.changed.emit())
         self.model.dataChanged.connect(lambda *_: self.changed.emit())
 
     # -- properties -------------------------------------------------------------------
@@ -81,7 +83,8 @@ class PadViewModel(ViewModel):
                 return   # done or under way; a tag seen again changes nothing
             self.model.upsert({"item_id": item_id, "title": evt.get("title") or item_id,
                                "status": "checking", "code": None, "message": None})
-            self.call(lambda: self._send([item_id]), self._apply, self._item_failed(item_id))
+            self.call(lambda: self._send([item_id]), self._apply_arrived(item_id),
+                      self._item_failed(item_id))
         elif kind == "item_status":
             session = evt.get("session")
             item = evt.get("item")
@@ -101,6 +104,19 @@ class PadViewModel(ViewModel):
                 done += self._upsert_result(item)
         if done:
             self.transacted.emit(done)
+
+    def _apply_arrived(self, item_id: str) -> Any:
+        def handler(answer: Any) -> None:
+            # The tag left the pad before the edge could handle it (or its event was
+            # still queued from the screen before): nothing for the patron to do, no row.
+            results = [r for r in (answer or {}).get("results", []) if isinstance(r, dict)]
+            if any(r.get("item_id") == item_id and r.get("code") == NOT_ON_PAD for r in results):
+                i = self.model.find(item_id)
+                if i >= 0 and self.model.rows[i].get("status") == "checking":
+                    self.model.remove(item_id)
+                answer = {**answer, "results": [r for r in results if r.get("item_id") != item_id]}
+            self._apply(answer)
+        return handler
 
     def _upsert_result(self, item: dict[str, Any]) -> int:
         row = dict(item)

@@ -199,6 +199,30 @@ def test_borrow_row_shows_checking_until_the_edge_answers(
     vm.stop()
 
 
+def test_a_tag_gone_before_the_edge_handled_it_leaves_no_row(
+        edge: FakeEdge, localizer: Any) -> None:
+    # A tag event still queued from the screen before (or a tag lifted at once): the
+    # edge answers item_not_on_pad and the row disappears instead of showing a refusal.
+    held = HeldRunner()
+    vm = KioskViewModel(edge, held, localizer)
+    login(vm)
+    held.run_all()
+    vm.go(Screen.RETURN)
+    held.run_all()
+    vm.on_event(edge.tag_event("3101"))
+    vm.on_event(edge.tag_event("3102"))
+    edge.lift("3101")
+    assert [r["status"] for r in vm.returns.model.rows] == ["checking", "checking"]
+    held.run_all()
+    assert [(r["item_id"], r["status"]) for r in vm.returns.model.rows] == [("3102", "returned")]
+    assert vm.returns.counts == {"ok": 1, "refused": 0, "pending": 0}
+    # An explicit refusal of another kind still shows.
+    vm.on_event(edge.tag_event("9999"))
+    held.run_all()
+    assert vm.returns.model.rows[-1]["status"] == "refused"
+    vm.stop()
+
+
 def test_refusal_reason_follows_the_patron_language(root_vm: KioskViewModel, edge: FakeEdge) -> None:
     from kiosk_ui.models import DETAIL_ROLE
 
