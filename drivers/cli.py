@@ -1,7 +1,8 @@
 """``smartlib tag``: decode and encode library tag data from the command line.
 
 Uses click only (drivers may not import smartlib). Its JSON output is a contract: the keys
-are ``drivers.tags.model.JSON_KEYS``. Other modules add ``program`` and ``read`` below.
+are ``drivers.tags.model.JSON_KEYS`` (the issue's list plus ``detected_by`` and
+``reversed_blocks``). Other modules add ``program`` and ``read`` below.
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ def tag() -> None:
 @click.option("--reversed-blocks", is_flag=True, help="The 4-byte blocks are byte-reversed.")
 @click.option("--dsfid", type=str, default=None, help="The tag's DSFID (hex, e.g. 06).")
 @click.option("--lenient", is_flag=True, help="Print what decodes, with problems; exit 0.")
-@click.option("--explain", is_flag=True, help="Also print detected_by and reversed_blocks.")
+@click.option("--explain", is_flag=True, hidden=True,
+              help="Accepted for compatibility: detected_by and reversed_blocks are always printed.")
 def decode(hex_data: str, fmt: str, reversed_blocks: bool, dsfid: str | None, lenient: bool,
            explain: bool) -> None:
-    """Decode tag user memory given as HEX (spaces allowed); print one JSON object."""
+    """Decode tag user memory given as HEX (spaces allowed); print one JSON object.
+
+    The object always says which rule found the format (``detected_by``) and whether the
+    4-byte blocks were byte-reversed (``reversed_blocks``).
+    """
+    del explain  # the keys it used to add are always there now
     try:
         memory = bytes.fromhex(hex_data.replace(":", " "))
         dsfid_value = int(dsfid, 16) if dsfid is not None else None
@@ -43,11 +50,7 @@ def decode(hex_data: str, fmt: str, reversed_blocks: bool, dsfid: str | None, le
     except TagFormatError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    out = data.to_json_dict()
-    if explain:
-        out["detected_by"] = data.detected_by
-        out["reversed_blocks"] = data.reversed_blocks
-    click.echo(json.dumps(out, ensure_ascii=False))
+    click.echo(json.dumps(data.to_json_dict(), ensure_ascii=False))
 
 
 @tag.command()
@@ -60,13 +63,16 @@ def decode(hex_data: str, fmt: str, reversed_blocks: bool, dsfid: str | None, le
 @click.option("--format", "fmt", default="iso28560-3", show_default=True,
               type=click.Choice(["iso28560-3", "iso28560-2"]))
 @click.option("--blocks", default=None, type=int, help="Pad to this many 4-byte blocks.")
+@click.option("--version", "version", default=None, type=click.Choice(["1", "2"]),
+              help="ISO 28560-3 data model version [default: 1]; not for iso28560-2.")
 def encode(item_id: str, isil: str, country: str, parts: int, part: int, type_of_usage: int,
-           fmt: str, blocks: int | None) -> None:
+           fmt: str, blocks: int | None, version: str | None) -> None:
     """Print the user-memory image for an item as hex."""
     item = ItemTagData(primary_item_id=item_id, parts_in_item=parts, part_number=part,
                        type_of_usage=type_of_usage, country=country, isil=isil)
     try:
-        image = encode_tag(item, fmt=fmt, blocks=blocks)
+        image = encode_tag(item, fmt=fmt, blocks=blocks,
+                           version=None if version is None else int(version))
     except TagFormatError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -3,23 +3,37 @@
 ``program`` writes ISO 28560 data to the one tag on the antenna, the DSFID that names the
 format (0x06 for ISO 28560-2; a stale 0x06 is cleared to 0x00 for ISO 28560-3), then its
 secured state (AFI and/or EAS per ``--security``), each verified by reading back, and prints JSON. It
-refuses a tag that already carries data unless ``--overwrite``, and reports locked blocks
-clearly. ``read`` prints every tag on the antenna, decoded. Uses click only (drivers may
+refuses a tag that already carries data anywhere in its user memory unless ``--overwrite``;
+then every non-zero block after the new image is zeroed too (old bytes there would be read
+as part of the new data), and the whole memory is read back and compared. Locked blocks
+that would have to be written are reported before anything is written. ``read`` prints every tag on the antenna, decoded. Uses click only (drivers may
 not import smartlib).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any
 
 import click
 
-from drivers.errors import DriverError, TagFormatError, TagLocked
+from drivers.errors import (
+    DriverError,
+    FrameError,
+    ReaderDisconnected,
+    ReaderError,
+    ReaderTimeout,
+    TagFormatError,
+    TagLocked,
+    TagNotFound,
+)
 from drivers.reader import Reader
 from drivers.registry import create_reader
 from drivers.tags import DSFID_ISO28560_2, ItemTagData, SecurityPolicy, decode_tag, encode_tag
+
+log = logging.getLogger("drivers.station")
 
 EXIT_NO_TAG = 3
 EXIT_HAS_DATA = 4
@@ -55,6 +69,33 @@ def _int(text: str | int) -> int:
     return text if isinstance(text, int) else int(text, 0)
 
 
+def _locked_blocks(reader: Reader, uid: str, count: int) -> set[int]:
+    """Locked block numbers, or an empty set if this reader cannot tell (then a locked
+    block shows up as TagLocked on the write)."""
+    try:
+        return {i for i, sec in enumerate(reader.block_security(uid, 0, count)) if sec & 1}
+    except (TagNotFound, ReaderTimeout, ReaderDisconnected, FrameError):
+        raise
+    except ReaderError as exc:  # the command is optional: not every reader has it
+        log.info("block security status not available (%s); locks show on write", exc)
+        return set()
+
+
+def _runs(blocks: list[int]) -> list[tuple[int, int]]:
+    """Consecutive block numbers as (first, count) runs."""
+    runs: list[tuple[int, int]] = []
+    for b in blocks:
+        if runs and runs[-1][0] + runs[-1][1] == b:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((b, 1))
+    return runs
+
+
+def _ranges(blocks: list[int]) -> str:
+    return ", ".join(str(f) if n == 1 else f"{f}-{f + n - 1}" for f, n in _runs(blocks))
+
+
 @click.command("program")
 @_reader_options
 @click.option("--item", required=True, help="Primary item identifier (barcode).")
@@ -87,18 +128,39 @@ def program(url: str, driver: str, baudrate: int, timeout_s: float, item: str, p
                   uids=[t.uid for t in tags])
         uid = tags[0].uid
         info = reader.system_info(uid)
-        if len(image) > info.block_size * info.block_count:
-            _fail(EXIT_READER, f"data needs {len(image)} bytes, the tag has "
-                               f"{info.block_size * info.block_count}", uid=uid)
-        current = reader.read_blocks(uid, 0, len(image) // info.block_size)
+        bs, total = info.block_size, info.block_count
+        image += bytes(-len(image) % bs)  # whole blocks of this tag's size
+        if len(image) > bs * total:
+            _fail(EXIT_READER, f"data needs {len(image)} bytes, the tag has {bs * total}", uid=uid)
+        current = reader.read_blocks(uid, 0, total)  # the whole user memory, as readers see it
         if any(current) and not overwrite:
             existing = decode_tag(current, dsfid=info.dsfid, lenient=True).to_json_dict()
             _fail(EXIT_HAS_DATA, "the tag already carries data; use --overwrite to replace it",
                   uid=uid, existing=existing)
+        n_image = len(image) // bs
+        # Old data after the new image (a longer earlier image) would be read as part of
+        # it -- e.g. as broken ISO 28560-3 extension blocks -- so those blocks are zeroed.
+        stale = [b for b in range(n_image, total) if any(current[b * bs:(b + 1) * bs])]
+        locked = _locked_blocks(reader, uid, total)
+        blocking = sorted((set(range(n_image)) | set(stale)) & locked)
+        if blocking:
+            _fail(EXIT_LOCKED, f"the tag has locked blocks {_ranges(blocking)} that would have "
+                               "to be written; nothing was written", uid=uid, locked=blocking)
         try:
             reader.write_blocks(uid, 0, image, verify=True)
+            for first, count in _runs(stale):
+                reader.write_blocks(uid, first, bytes(count * bs), verify=True)
         except TagLocked as exc:
             _fail(EXIT_LOCKED, f"the tag has locked blocks and cannot be programmed: {exc}", uid=uid)
+        expected = bytearray(current)
+        expected[:len(image)] = image
+        for b in stale:
+            expected[b * bs:(b + 1) * bs] = bytes(bs)
+        final = reader.read_blocks(uid, 0, total)
+        if final != expected:
+            bad = next(b for b in range(total)
+                       if final[b * bs:(b + 1) * bs] != expected[b * bs:(b + 1) * bs])
+            _fail(EXIT_READER, f"verify failed: block {bad} does not read back as written", uid=uid)
         # The DSFID says how the data is formatted: 0x06 for ISO 28560-2 (ISO/IEC 15962).
         # ISO 28560-3 has no DSFID of its own; a 0x06 left from an earlier -2 image would
         # make readers parse the new image as -2, so it is cleared.
@@ -125,11 +187,11 @@ def program(url: str, driver: str, baudrate: int, timeout_s: float, item: str, p
             eas_ok = reader.eas_alarm() == target.eas  # one tag on the antenna: its own answer
             if not eas_ok:
                 _fail(EXIT_READER, "the EAS bit did not read back as set", uid=uid)
-        written = decode_tag(reader.read_blocks(uid, 0, len(image) // info.block_size),
-                             dsfid=dsfid).to_json_dict()
+        # decoded from the whole memory, as kiosks and ``tag read`` will read it
+        written = decode_tag(final, dsfid=dsfid).to_json_dict()
         click.echo(json.dumps({"uid": uid, "format": fmt, "dsfid": dsfid, "written": written,
-                               "afi": target.afi, "eas": target.eas,
-                               "blocks": len(image) // info.block_size}, ensure_ascii=False))
+                               "afi": target.afi, "eas": target.eas, "blocks": n_image,
+                               "cleared_blocks": stale}, ensure_ascii=False))
     except DriverError as exc:
         _fail(EXIT_READER, f"{type(exc).__name__}: {exc}")
     finally:

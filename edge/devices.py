@@ -1,11 +1,17 @@
-"""The devices the edge owns: the RFID pad reader, the PC/SC card reader, the receipt printer.
+"""The devices the edge owns: the RFID pad reader, the PC/SC card reader, the serial barcode
+scanner, the receipt printer.
 
 Services never talk to drivers directly: they ask the :class:`DeviceManager` to scan the
-pad, read a tag's data, write a security state, or print. The reader and card reader are
-injected (constructor injection), so tests pass small fakes and production passes the
-drivers built by :func:`build_devices`. A background poller (started by the API's
-lifespan, stopped with it) turns debounced inventories into ``tag_arrived`` /
+pad, read a tag's data, write a security state, or print. The reader, card reader and
+scanner are injected (constructor injection), so tests pass small fakes and production
+passes the drivers built by :func:`build_devices`. A background poller (started by the
+API's lifespan, stopped with it) turns debounced inventories into ``tag_arrived`` /
 ``tag_left`` events.
+
+Patron credentials: the card reader's and the scanner's ``PatronCredential`` events end
+up in one place, :meth:`DeviceManager.current_card` (``POST /sessions/card``). The most
+recently presented credential wins: a card while it is on the reader, a scan for
+``scan_ttl_s`` seconds or until the next scan, a bad scan, or the end of a session.
 
 Must not do: circulation decisions, store writes other than device events.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +28,20 @@ from typing import Any
 from drivers.credential import PatronCredential
 from drivers.errors import DriverError, ReaderError, TagFormatError
 from drivers.tags import SecurityPolicy, SecurityState, TagData, decode_tag
-from edge.errors import DeviceUnavailable
-from edge.services.events import EventBus
+from edge.errors import DeviceUnavailable, EdgeError
+from edge.services.events import Event, EventBus
 
 log = logging.getLogger(__name__)
 
 FIRST_READ_BLOCKS = 8
 """Blocks read first: the 32-byte ISO 28560-3 basic block; more only when that fails."""
+
+SCAN_TTL_S = 30.0
+"""How long a barcode scan stays presented for ``POST /sessions/card``."""
+
+CardLookup = Callable[[str], "str | None"]
+"""The ``mapping`` identity rule's look-up: the card UID formatted by the site's rule
+(``uid_format``, ``uid_reversed``) -> the patron identifier, or None for an unknown card."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +68,30 @@ class DeviceManager:
         security: the site's security policy.
         antennas: the antenna names that make up the pad.
         card_reader: a :class:`drivers.pcsc.reader.CardReader`, or ``None``.
+        scanner: a :class:`drivers.scanner.SerialBarcodeScanner` (or anything with
+            ``start(on_event)`` / ``stop()``), or ``None``.
         printer_url: a pyserial URL for the ESC/POS printer, or ``None``.
-        bus: where tag events go.
+        bus: where tag events go; ``session_ended`` on it drops a pending scan.
         serial_opener: ``serial.serial_for_url`` (injected for tests).
         debounce_polls: consecutive inventories a tag must miss before ``tag_left``.
+        scan_ttl_s: how long a good scan stays presented.
+        clock: monotonic seconds (injected for tests).
     """
 
     def __init__(self, reader: Any | None, *, security: SecurityPolicy,
                  antennas: tuple[str, ...] = ("pad",), card_reader: Any | None = None,
+                 scanner: Any | None = None,
                  printer_url: str | None = None, bus: EventBus | None = None,
                  serial_opener: Callable[..., Any] | None = None, debounce_polls: int = 2,
-                 poll_interval_s: float = 0.3) -> None:
+                 poll_interval_s: float = 0.3, scan_ttl_s: float = SCAN_TTL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.reader = reader
         self.security = security
         self.antennas = antennas
         self.card_reader = card_reader
+        self.scanner = scanner
+        self.scan_ttl_s = scan_ttl_s
+        self._clock = clock
         self.printer_url = printer_url
         self.bus = bus or EventBus()
         self._serial_opener = serial_opener
@@ -77,7 +100,14 @@ class DeviceManager:
         self._lock = threading.RLock()
         self._tag_cache: dict[str, PadTag] = {}
         self._present: dict[str, int] = {}  # uid -> consecutive misses
+        self._cred_lock = threading.Lock()
         self._card: PatronCredential | None = None
+        self._card_error: tuple[str, str] | None = None  # (error type, message) of the card
+        self._card_at = 0.0
+        self._scan: PatronCredential | None = None
+        self._scan_at = 0.0
+        self._scan_rejected: str | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._reader_ok: bool | None = None
         self._reader_error: str | None = None
         self._stop = threading.Event()
@@ -86,7 +116,7 @@ class DeviceManager:
     # ---- life cycle ---------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open the reader and start card events; failures are reported, not raised."""
+        """Open the reader, start card and scanner events; failures are reported, not raised."""
         if self.reader is not None:
             try:
                 self.reader.open()
@@ -99,15 +129,30 @@ class DeviceManager:
                 self.card_reader.start(self._on_card_event)
             except DriverError as exc:
                 log.warning("card reader unavailable: %s", exc)
+        if self.scanner is not None:
+            try:
+                self.scanner.start(self._on_scan_event)
+            except DriverError as exc:
+                log.warning("barcode scanner unavailable: %s", exc)
+        if self._unsubscribe is None and (self.card_reader is not None or self.scanner is not None):
+            self._unsubscribe = self.bus.subscribe(self._on_bus_event)
 
     def close(self) -> None:
         """Stop polling and close the devices."""
         self.stop_polling()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self.card_reader is not None:
             try:
                 self.card_reader.stop()
             except DriverError as exc:
                 log.warning("card reader stop failed: %s", exc)
+        if self.scanner is not None:
+            try:
+                self.scanner.stop()
+            except DriverError as exc:
+                log.warning("barcode scanner stop failed: %s", exc)
         if self.reader is not None:
             try:
                 self.reader.close()
@@ -227,25 +272,70 @@ class DeviceManager:
         while not self._stop.wait(self._poll_interval):
             self.poll_once()
 
-    # ---- card reader --------------------------------------------------------------------
+    # ---- card reader and scanner ------------------------------------------------------
+    # Event classes are matched by name: importing drivers.pcsc would import pyscard, which
+    # a gate or a box without a card reader need not have.
 
     def _on_card_event(self, event: Any) -> None:
-        if isinstance(event, PatronCredential):
-            self._card = event
-        elif type(event).__name__ in ("CardLeft", "ReaderDetached"):
-            self._card = None
+        name = type(event).__name__
+        with self._cred_lock:
+            if isinstance(event, PatronCredential):
+                self._card, self._card_error, self._card_at = event, None, self._clock()
+            elif name == "CardUnreadable":
+                self._card = None
+                self._card_error = (str(event.error_type), str(event.error))
+                self._card_at = self._clock()
+            elif name in ("CardInserted", "CardLeft", "ReaderDetached"):
+                self._card, self._card_error = None, None
+
+    def _on_scan_event(self, event: Any) -> None:
+        with self._cred_lock:
+            if isinstance(event, PatronCredential):
+                self._scan, self._scan_at, self._scan_rejected = event, self._clock(), None
+            elif type(event).__name__ == "ScanRejected":
+                # a new attempt that failed: the previous scan is no longer what is presented
+                self._scan, self._scan_rejected = None, str(event.reason)
+
+    def _on_bus_event(self, event: Event) -> None:
+        if event.get("type") == "session_ended":
+            with self._cred_lock:
+                self._scan = None
+
+    def _fresh_scan(self) -> PatronCredential | None:
+        if self._scan is not None and self._clock() - self._scan_at > self.scan_ttl_s:
+            self._scan = None
+        return self._scan
 
     def current_card(self) -> PatronCredential:
-        """The credential of the card on the card reader now.
+        """The patron credential presented now: the card on the reader or a recent scan.
+
+        When both are there the more recent wins. A card that the identity rule refused is
+        reported as an error, never as its raw UID.
 
         Raises:
-            DeviceUnavailable: no card reader, or no card on it.
+            EdgeError: ``unknown_patron``: the card on the reader is no patron card, or its
+                UID is not in the mapping.
+            DeviceUnavailable: no card reader or scanner; nothing presented; the card on the
+                reader could not be read (a timeout, a card error, a failed look-up).
         """
-        if self.card_reader is None:
-            raise DeviceUnavailable("this box has no card reader")
-        if self._card is None:
-            raise DeviceUnavailable("no card on the card reader")
-        return self._card
+        if self.card_reader is None and self.scanner is None:
+            raise DeviceUnavailable("this box has no card reader or barcode scanner")
+        with self._cred_lock:
+            scan = self._fresh_scan()
+            card, card_error, card_at = self._card, self._card_error, self._card_at
+            if scan is not None and ((card is None and card_error is None)
+                                     or self._scan_at >= card_at):
+                return scan
+        if card is not None:
+            return card
+        if card_error is not None:
+            error_type, message = card_error
+            if error_type == "PatronIdentityError":
+                raise EdgeError("unknown_patron", f"the card on the reader: {message}")
+            raise DeviceUnavailable(f"the card on the reader could not be read ({error_type})",
+                                    error_type=error_type)
+        raise DeviceUnavailable("no card on the card reader" if self.card_reader is not None
+                                else "no barcode scanned")
 
     # ---- printer ------------------------------------------------------------------------
 
@@ -289,14 +379,32 @@ class DeviceManager:
                         "error": self._reader_error, "metrics": metrics})
         if self.card_reader is not None:
             out.append({"id": "card_reader", "kind": "card_reader", "state": "online",
-                        "card_present": self._card is not None})
+                        "card_present": self._card is not None,
+                        "card_error": self._card_error[0] if self._card_error else None})
+        if self.scanner is not None:
+            port_open = getattr(self.scanner, "port_open", None)
+            state = "unknown" if port_open is None else (
+                "online" if port_open.is_set() else "offline")
+            with self._cred_lock:
+                pending = self._fresh_scan() is not None
+            out.append({"id": "scanner", "kind": "barcode_scanner", "state": state,
+                        "scan_pending": pending, "last_rejected": self._scan_rejected})
         if self.printer_url:
             out.append({"id": "printer", "kind": "printer", "state": "configured"})
         return out
 
 
-def build_devices(settings: Any, bus: EventBus) -> DeviceManager:
-    """The production devices for ``settings`` (drivers from the registry; nothing opened)."""
+def build_devices(settings: Any, bus: EventBus, *,
+                  card_lookup: CardLookup | None = None) -> DeviceManager:
+    """The production devices for ``settings`` (drivers from the registry; nothing opened).
+
+    Args:
+        settings: the edge's settings.
+        bus: the event bus.
+        card_lookup: for ``card_reader.identity = "mapping"``: formatted UID -> patron id
+            from the edge's cache. Without it a ``mapping`` card reader is not built (a
+            warning says why): cards are never identified by their raw UID instead.
+    """
     from drivers.registry import create_reader
 
     security = SecurityPolicy(settings.security.mode, settings.security.afi_secured,
@@ -309,19 +417,31 @@ def build_devices(settings: Any, bus: EventBus) -> DeviceManager:
                                antennas=tuple(r.antennas), retries=r.retries,
                                reopen_after=r.reopen_after, write_retries=r.write_retries)
     card_reader = None
-    if settings.card_reader.enabled and settings.device.role == "kiosk":
-        try:
-            from drivers.pcsc.identity import PatronIdentityRule
-            from drivers.pcsc.reader import PcscCardReader
+    scanner = None
+    c = settings.card_reader
+    kiosk = settings.device.role == "kiosk"
+    if c.enabled and kiosk:
+        if c.identity == "mapping" and card_lookup is None:
+            log.warning("card reader disabled: identity 'mapping' needs the cache's "
+                        "UID-to-patron look-up, and none was given")
+        else:
+            try:
+                from drivers.pcsc.identity import PatronIdentityRule
+                from drivers.pcsc.reader import PcscCardReader
 
-            c = settings.card_reader
-            rule = PatronIdentityRule(source=c.identity if c.identity != "mapping" else "uid",
-                                      uid_format=c.uid_format, uid_reversed=c.uid_reversed)
-            card_reader = PcscCardReader(c.name_pattern, identity=rule)
-        except (ImportError, DriverError, ValueError) as exc:
-            log.warning("card reader disabled: %s", exc)
+                rule = PatronIdentityRule(
+                    source=c.identity, uid_format=c.uid_format, uid_reversed=c.uid_reversed,
+                    mapping=card_lookup if c.identity == "mapping" else None)
+                card_reader = PcscCardReader(c.name_pattern, identity=rule)
+            except (ImportError, DriverError, ValueError) as exc:
+                log.warning("card reader disabled: %s", exc)
+    if c.scanner_url and kiosk:
+        from drivers.scanner import SerialBarcodeScanner
+
+        scanner = SerialBarcodeScanner(c.scanner_url, prefix=c.scanner_prefix,
+                                       suffix=c.scanner_suffix)
     pad = tuple(a for a in settings.reader.antennas if not a.startswith("gate")) or \
         tuple(settings.reader.antennas)
     return DeviceManager(reader, security=security, antennas=pad, card_reader=card_reader,
-                         printer_url=settings.kiosk.printer_url, bus=bus,
+                         scanner=scanner, printer_url=settings.kiosk.printer_url, bus=bus,
                          poll_interval_s=settings.reader.poll_interval_ms / 1000)

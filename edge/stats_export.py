@@ -1,8 +1,9 @@
 """``smartlib stats export``: per-day figures for management reports, from edge stores.
 
 Per site-local day (``site.timezone``) and per box: checkouts (and how many offline),
-returns, renewals, visitors in and out (gate boxes), gate alarms, offline transactions
-journaled, and conflicts. Counters live in the store per UTC hour; a local day is the
+returns, renewals, visitors in and out (gate boxes), alarms split by kind (security-gate
+alarms, i.e. an item that was not checked out passing a gate, and every other kind of
+staff alarm), offline transactions journaled, and conflicts. Counters live in the store per UTC hour; a local day is the
 range of UTC hours it covers (Vietnam is UTC+7, so a day starts at 17:00 UTC).
 
 Several boxes can be combined into one report (``--store gate-01=/var/lib/.../gate.db``).
@@ -26,8 +27,13 @@ import click
 from edge.store import Store, open_store
 
 COLUMNS = ("date", "device", "role", "checkouts", "checkouts_offline", "returns", "renewals",
-           "visitors_in", "visitors_out", "alarms", "offline_transactions", "conflicts")
-"""The export's columns, in order (CSV header and JSON keys)."""
+           "visitors_in", "visitors_out", "security_alarms", "other_alarms",
+           "offline_transactions", "conflicts")
+"""The export's columns, in order (CSV header and JSON keys; JSON rows also carry
+``alarms_by_kind``)."""
+
+SECURITY_ALARM_KIND = "gate"
+"""The ``alarms.kind`` of a security-gate alarm (``edge.services.gate.ALARM_KIND``)."""
 
 _COUNTERS = {"checkouts": "checkout", "checkouts_offline": "checkout_offline",
              "returns": "return", "renewals": "renew", "visitors_in": "visitors_in",
@@ -60,14 +66,23 @@ def local_day(at: datetime, tz: str) -> date:
     return at.astimezone(ZoneInfo(tz)).date()
 
 
-def day_figures(store: Store, day: date, tz: str) -> dict[str, int]:
-    """The report's numbers of one box for one local day."""
+def day_figures(store: Store, day: date, tz: str) -> dict[str, Any]:
+    """The report's numbers of one box for one local day.
+
+    ``security_alarms`` counts security-gate alarms, ``other_alarms`` every other kind
+    (e.g. ``loaned_alarm_on``: a kiosk loan whose release failed); ``alarms_by_kind`` has
+    the count of each kind seen that day.
+    """
     since, until = day_hours(day, tz)
     totals = store.counters.totals(since, until)
-    out = {k: int(totals.get(name, 0)) for k, name in _COUNTERS.items()}
+    out: dict[str, Any] = {k: int(totals.get(name, 0)) for k, name in _COUNTERS.items()}
     start, end = (_utc_stamp(d) for d in day_bounds(day, tz))
-    out["alarms"] = _count(store, "SELECT COUNT(*) AS n FROM alarms WHERE created_at >= ? "
-                                  "AND created_at < ?", (start, end))
+    by_kind = {r["kind"]: int(r["n"]) for r in store.query(
+        "SELECT kind, COUNT(*) AS n FROM alarms WHERE created_at >= ? AND created_at < ? "
+        "GROUP BY kind ORDER BY kind", (start, end))}
+    out["security_alarms"] = by_kind.get(SECURITY_ALARM_KIND, 0)
+    out["other_alarms"] = sum(n for k, n in by_kind.items() if k != SECURITY_ALARM_KIND)
+    out["alarms_by_kind"] = by_kind
     out["offline_transactions"] = _count(
         store, "SELECT COUNT(*) AS n FROM outbox WHERE offline = 1 AND created_at >= ? AND "
                "created_at < ?", (start, end))
@@ -85,14 +100,16 @@ def today_counts(store: Store, tz: str, now: datetime | None = None) -> dict[str
     """Today's figures (site-local day) for the staff console.
 
     Keys: ``loans``, ``loans_offline``, ``returns``, ``renewals``, ``visitors_in``,
-    ``visitors_out``, ``alarms``, ``offline_transactions``, ``conflicts``.
+    ``visitors_out``, ``alarms`` (every kind, as the console's alarm list),
+    ``security_alarms``, ``other_alarms``, ``offline_transactions``, ``conflicts``.
     """
     f = day_figures(store, local_day(now or datetime.now(UTC), tz), tz)
     return {"loans": f["checkouts"], "loans_offline": f["checkouts_offline"],
             "returns": f["returns"], "renewals": f["renewals"],
             "visitors_in": f["visitors_in"], "visitors_out": f["visitors_out"],
-            "alarms": f["alarms"], "offline_transactions": f["offline_transactions"],
-            "conflicts": f["conflicts"]}
+            "alarms": f["security_alarms"] + f["other_alarms"],
+            "security_alarms": f["security_alarms"], "other_alarms": f["other_alarms"],
+            "offline_transactions": f["offline_transactions"], "conflicts": f["conflicts"]}
 
 
 def export_rows(stores: Iterable[tuple[str, str, Store]], first: date, last: date,
@@ -118,11 +135,11 @@ def export_rows(stores: Iterable[tuple[str, str, Store]], first: date, last: dat
 
 
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
-    """The rows as CSV (header first) or as a JSON document."""
+    """The rows as CSV (header first; ``alarms_by_kind`` left out) or as a JSON document."""
     if fmt == "json":
         return json.dumps({"columns": list(COLUMNS), "rows": rows}, ensure_ascii=False, indent=1)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()

@@ -13,7 +13,9 @@ from typing import Any
 import click
 import httpx
 
-DEFAULT_SIM_URL = "http://127.0.0.1:8765"
+DEFAULT_SIM_URL = "http://127.0.0.1:7000"
+"""The control API of ``smartlib sim serve`` with its default ``--control-port`` (the
+``ctl`` group's ``--url`` default); used only when the group did not set a URL."""
 
 CARD_KINDS = ("iso15693", "mifare-classic-1k", "mifare-classic-4k", "ultralight", "desfire")
 

@@ -25,6 +25,12 @@ demo ILS, and a scheduler for timeline actions and gate walks. The control API
     reader = "gate"
     items = ["30000001"]
     direction = "out"
+
+Each action's keys are checked when the file is loaded (:func:`check_action`): ``remove``
+needs ``key``, ``item`` or ``uid``; ``walk`` needs ``items``; ``fault`` needs ``kind``;
+``input`` needs ``number``. An action that still fails when it runs (a reader refuses a
+fault's parameters, say) is logged with the action and counted in ``status()``
+(``failed_actions``); the timeline goes on.
 """
 
 from __future__ import annotations
@@ -116,11 +122,73 @@ class Scenario:
         if not sc.readers:
             sc.readers = cls.default().readers
         sc.tags = [dict(t) for t in doc.get("tag", [])]
-        for i, ev in enumerate(doc.get("timeline", [])):
-            if ev.get("action") not in ACTIONS or "at" not in ev:
-                raise ScenarioError(f"{where}: timeline {i}: needs at and action, one of {ACTIONS}")
-        sc.timeline = sorted((dict(e) for e in doc.get("timeline", [])), key=lambda e: float(e["at"]))
+        timeline = doc.get("timeline", [])
+        if not isinstance(timeline, list):
+            raise ScenarioError(f"{where}: timeline must be an array of tables ([[timeline]])")
+        for i, ev in enumerate(timeline):
+            if not isinstance(ev, dict):
+                raise ScenarioError(f"{where}: timeline {i}: must be a table, got {ev!r}")
+            at = ev.get("at")
+            if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+                raise ScenarioError(f"{where}: timeline {i}: needs at, seconds >= 0 (got {at!r})")
+            check_action(ev, f"{where}: timeline {i}")
+        sc.timeline = sorted((dict(e) for e in timeline), key=lambda e: float(e["at"]))
         return sc
+
+
+def _need(ok: bool, where: str, kind: object, what: str) -> None:
+    if not ok:
+        raise ScenarioError(f"{where} ({kind}): {what}")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_action(a: dict[str, Any], where: str = "action") -> None:
+    """Check one timeline / control action's keys and value types before it runs.
+
+    Raises:
+        ScenarioError: unknown action, or a missing or mistyped field; names ``where``
+            (e.g. ``timeline 3``), the action and the field.
+    """
+    kind = a.get("action")
+    if kind not in ACTIONS:
+        raise ScenarioError(f"{where}: needs action, one of {ACTIONS} (got {kind!r})")
+    if "reader" in a:
+        _need(a["reader"] is None or isinstance(a["reader"], str), where, kind,
+              f"reader must be a reader name, got {a['reader']!r}")
+    if "zone" in a:
+        _need(a["zone"] is None or isinstance(a["zone"], str), where, kind,
+              f"zone must be a zone name, got {a['zone']!r}")
+    if kind == "place":
+        present = a.get("present")
+        _need(present is None or (isinstance(present, list) and all(_is_int(p) for p in present)),
+              where, kind, f"present must be a list of part numbers, got {present!r}")
+    elif kind == "remove":
+        _need(any(isinstance(a.get(k), (str, int)) and not isinstance(a.get(k), bool)
+                  for k in ("key", "item", "uid")),
+              where, kind, "needs key, item or uid (a UID or an item id)")
+    elif kind == "walk":
+        items = a.get("items")
+        _need(isinstance(items, list) and bool(items) and all(
+            isinstance(i, (str, int)) and not isinstance(i, bool) for i in items),
+            where, kind, f"needs items, a non-empty list of item ids or UIDs (got {items!r})")
+        _need(a.get("direction", "out") in ("in", "out"), where, kind,
+              f"direction must be 'in' or 'out', got {a.get('direction')!r}")
+        speed = a.get("speed_m_s", 1.2)
+        _need(not isinstance(speed, bool) and isinstance(speed, (int, float)) and speed > 0,
+              where, kind, f"speed_m_s must be a positive number, got {speed!r}")
+    elif kind == "fault":
+        _need(isinstance(a.get("kind"), str), where, kind, "needs kind, a fault name")
+        count = a.get("count", 1)
+        _need(count in (None, "forever") or (_is_int(count) and count >= 0), where, kind,
+              f"count must be an int >= 0 or 'forever', got {count!r}")
+    elif kind == "input":
+        _need(_is_int(a.get("number")), where, kind,
+              f"needs number, the input 1..8 (got {a.get('number')!r})")
+        _need(isinstance(a.get("on", True), bool), where, kind,
+              f"on must be true or false, got {a.get('on')!r}")
 
 
 class Scheduler:
@@ -132,6 +200,7 @@ class Scheduler:
         self._cv = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
+        self.failures = 0  # callables that raised (logged; the scheduler keeps running)
 
     def start(self) -> None:
         self._stop = False
@@ -167,7 +236,12 @@ class Scheduler:
             try:
                 fn()
             except SimError as exc:
+                self.failures += 1
                 log.error("scheduled action failed: %s", exc)
+            except Exception:  # noqa: BLE001 -- one bad callable must not stop the thread
+                # and with it every later action; logged with its traceback and counted.
+                self.failures += 1
+                log.exception("scheduled action %r raised", fn)
 
 
 class SimWorld:
@@ -214,10 +288,20 @@ class SimWorld:
                                           port=spec.tcp_port)
         self.scheduler.start()
         self.started_at = time.monotonic()
-        for ev in self.scenario.timeline:
+        for i, ev in enumerate(self.scenario.timeline):
             action = dict(ev)
-            self.scheduler.at(float(action.pop("at")), lambda a=action: self.run_action(a))
+            self.scheduler.at(float(action.pop("at")),
+                              lambda i=i, a=action: self._timeline_action(i, a))
         return self
+
+    def _timeline_action(self, index: int, action: dict[str, Any]) -> None:
+        """Run a scheduled timeline action; a failure is logged with the action, not raised."""
+        try:
+            self.run_action(action)
+        except (SimError, KeyError, ValueError, TypeError) as exc:
+            self.scheduler.failures += 1
+            log.error("timeline action %d %r failed: %s: %s", index, action,
+                      type(exc).__name__, exc)
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -353,7 +437,12 @@ class SimWorld:
     # ---- actions (timeline, control API) -------------------------------------------------
 
     def run_action(self, a: dict[str, Any]) -> Any:
-        """Run one timeline action (see the module docstring)."""
+        """Run one timeline action (see the module docstring).
+
+        Raises:
+            ScenarioError: (or another SimError) the action is invalid or refused.
+        """
+        check_action(a)
         a = dict(a)
         kind = a.pop("action")
         if kind == "place":
@@ -385,6 +474,7 @@ class SimWorld:
             "readers": {n: r.status() for n, r in self.readers.items()},
             "tags": len(self.field.catalog()),
             "scheduled": self.scheduler.pending(),
+            "failed_actions": self.scheduler.failures,
         }
 
 

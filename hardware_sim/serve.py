@@ -15,15 +15,31 @@ from hardware_sim.control import ControlServer
 from hardware_sim.errors import SimError
 from hardware_sim.scenario import Scenario, SimWorld
 
+DEFAULT_VPCD = "127.0.0.1:35963"
+"""Where ``serve`` connects the virtual card by default: Debian's vpcd (``Virtual PCD 00 00``)."""
+
+NO_VPCD = ("none", "off")
+"""``--vpcd`` values that turn the virtual card off."""
+
 
 def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    """Split ``HOST[:PORT]``.
+
+    Raises:
+        click.BadParameter: no host, or a port that is not a number in 1..65535.
+    """
     host, _, port = text.rpartition(":")
     if not host:
+        if not text:
+            raise click.BadParameter("expected HOST:PORT, got an empty string")
         return text, default_port
     try:
-        return host, int(port)
+        number = int(port)
     except ValueError:
         raise click.BadParameter(f"expected HOST:PORT, got {text!r}") from None
+    if not 1 <= number <= 65535:
+        raise click.BadParameter(f"port {number} in {text!r} is outside 1..65535")
+    return host, number
 
 
 def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 7000,
@@ -41,6 +57,7 @@ def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 70
             from hardware_sim.card import SimCardDevice
 
             vhost, vport = _host_port(vpcd, 35963)
+            vpcd = f"{vhost}:{vport}"
             world.card = SimCardDevice(vhost, vport)
             world.card.start()
         if ils_port is not None:
@@ -72,14 +89,19 @@ def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 70
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--control-port", type=int, default=7000, show_default=True,
               help="Control API port (0 = any).")
-@click.option("--vpcd", default=None, metavar="HOST:PORT",
-              help="Also run the virtual card against vpcd (e.g. 127.0.0.1:35963).")
+@click.option("--vpcd", default=DEFAULT_VPCD, show_default=True, metavar="HOST:PORT|none",
+              help="The vpcd the virtual card connects to (a bare HOST uses port 35963); "
+                   "'none' runs no virtual card.")
 @click.option("--ils-port", type=int, default=None, help="Also run the demo ILS (SIP2) here.")
 @click.option("--ils-db", default=None, help="The demo ILS database (default var/sim/ils.db).")
 @click.option("--no-timing", is_flag=True, help="Answer at once instead of at modelled speed.")
 def serve(scenario_path: str | None, host: str, control_port: int, vpcd: str | None,
           ils_port: int | None, ils_db: str | None, no_timing: bool) -> None:
     """Serve simulated readers (pty and TCP), card, ILS and the control API."""
+    if vpcd is not None and vpcd.strip().lower() in NO_VPCD:
+        vpcd = None
+    elif vpcd is not None:
+        _host_port(vpcd, 35963)  # a bad --vpcd is a usage error before anything starts
     try:
         scenario = Scenario.load(scenario_path) if scenario_path else Scenario.default()
         world, control, endpoints = build(scenario, host=host, control_port=control_port,

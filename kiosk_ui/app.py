@@ -7,6 +7,7 @@ Nothing happens at import time. :func:`create_kiosk` builds everything for an ex
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,37 @@ from kiosk_ui.i18n import Localizer
 from kiosk_ui.theme import Theme, pick_font_family
 from kiosk_ui.viewmodels.kiosk import KioskViewModel
 from kiosk_ui.views.main_window import KioskWindow
+from kiosk_ui.wedge import MAX_GAP_S
 from kiosk_ui.worker import InlineRunner, Runner, TaskRunner
 
 log = logging.getLogger(__name__)
+
+PLACEHOLDER_ADMIN_CODES = frozenset({"", "0000"})
+"""Admin exit codes that count as "not configured" (``0000`` is the shipped default)."""
+GENERATED_ADMIN_DIGITS = 8
+
+
+class KioskOptionsError(ValueError):
+    """An option the kiosk cannot work with; the message names it."""
+
+
+def resolve_admin_code(configured: str) -> tuple[str, bool]:
+    """The admin exit code to use, and whether it was generated.
+
+    A configured code must be digits only (staff type it on the on-screen keypad). An empty
+    code or the shipped placeholder ``0000`` is replaced by a random
+    :data:`GENERATED_ADMIN_DIGITS`-digit code for this run.
+
+    Raises:
+        KioskOptionsError: the configured code holds something other than digits.
+    """
+    if configured in PLACEHOLDER_ADMIN_CODES:
+        code = "".join(secrets.choice("0123456789") for _ in range(GENERATED_ADMIN_DIGITS))
+        return code, True
+    if not configured.isdigit() or not configured.isascii():
+        raise KioskOptionsError("kiosk.admin_exit_code must be digits only (it is typed on the "
+                                "keypad)")
+    return configured, False
 
 
 @dataclass
@@ -32,7 +61,7 @@ class KioskOptions:
     token: str = ""
     language: str = "vi"
     fullscreen: bool = True
-    admin_exit_code: str = "0000"
+    admin_exit_code: str = ""
     printer: bool = False
     large_text: bool = False
     high_contrast: bool = False
@@ -42,6 +71,9 @@ class KioskOptions:
     idle_timeout_s: int = 60
     health_interval_ms: int = 5000
     card_poll_ms: int = 1500
+    scan_prefix: str = ""
+    scan_suffix: str = ""
+    wedge_max_gap_s: float = MAX_GAP_S
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -55,7 +87,9 @@ class KioskOptions:
             printer=bool(k.printer_url), large_text=k.large_text, high_contrast=k.high_contrast,
             site_name=settings.site.name, opening_hours=settings.site.opening_hours,
             anonymous_return=settings.policy.anonymous_return,
-            idle_timeout_s=settings.policy.session_idle_s)
+            idle_timeout_s=settings.policy.session_idle_s,
+            scan_prefix=settings.card_reader.scanner_prefix,
+            scan_suffix=settings.card_reader.scanner_suffix)
         for key, value in overrides.items():
             if value is not None:
                 setattr(opts, key, value)
@@ -72,8 +106,12 @@ class Kiosk:
     events: EventBridge
     vm: KioskViewModel
     window: KioskWindow
-    theme: Theme
     client: EdgeApi
+
+    @property
+    def theme(self) -> Theme:
+        """The theme shown now (patrons may switch it on Attract)."""
+        return self.window.theme
 
     def close(self) -> None:
         """Stop timers, the event stream and worker threads; close the window."""
@@ -103,12 +141,21 @@ def create_kiosk(opts: KioskOptions, client: EdgeApi | None = None, *,
     """Build the kiosk for ``opts``.
 
     Args:
-        opts: the options.
+        opts: the options. Without a real ``admin_exit_code`` (empty or ``0000``) a random
+            one is generated and logged once, at WARNING, for the staff of this run.
         client: the edge; a real :class:`EdgeClient` on ``opts.edge_url`` when None.
         connect_events: open the ``/events`` WebSocket (False with a fake client).
         threaded: run edge calls on worker threads (False runs them inline: screenshots).
         start: start probing the edge and polling for cards now.
+
+    Raises:
+        KioskOptionsError: ``opts.admin_exit_code`` is not digits only.
     """
+    admin_code, generated = resolve_admin_code(opts.admin_exit_code)
+    if generated:
+        # The one place this code is ever shown: staff read it from the log of this run.
+        log.warning("kiosk.admin_exit_code is not set (or is the placeholder 0000): the admin "
+                    "exit code for this run is %s; set kiosk.admin_exit_code", admin_code)
     app = ensure_app()
     theme = Theme(large_text=opts.large_text, high_contrast=opts.high_contrast,
                   family=pick_font_family())
@@ -122,12 +169,13 @@ def create_kiosk(opts: KioskOptions, client: EdgeApi | None = None, *,
         default_language=opts.language, printer_available=opts.printer,
         anonymous_return=opts.anonymous_return, idle_timeout_s=opts.idle_timeout_s,
         health_interval_ms=opts.health_interval_ms, card_poll_ms=opts.card_poll_ms,
-        admin_exit_code=opts.admin_exit_code)
+        admin_exit_code=admin_code, scan_prefix=opts.scan_prefix, scan_suffix=opts.scan_suffix,
+        large_text=opts.large_text, high_contrast=opts.high_contrast)
     events = EventBridge()
     events.event.connect(vm.on_event)
     events.connected.connect(vm.on_events_connected)
-    window = KioskWindow(vm, theme, kiosk=opts.fullscreen)
-    kiosk = Kiosk(app, localizer, runner, events, vm, window, theme, client)
+    window = KioskWindow(vm, theme, kiosk=opts.fullscreen, wedge_max_gap_s=opts.wedge_max_gap_s)
+    kiosk = Kiosk(app, localizer, runner, events, vm, window, client)
 
     def admin_quit() -> None:
         window.allow_close()

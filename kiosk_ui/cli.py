@@ -25,11 +25,15 @@ def kiosk(config_path: str | None, edge_url: str | None, windowed: bool, languag
     except ConfigError as exc:
         lines = [str(exc)] + [f"  {key}: {msg}" for key, msg in getattr(exc, "problems", [])]
         raise click.ClickException("\n".join(lines)) from exc
-    from kiosk_ui.app import KioskOptions, run_kiosk
+    from kiosk_ui.app import KioskOptions, KioskOptionsError, run_kiosk
 
     opts = KioskOptions.from_settings(
         settings, edge_url=edge_url, language=language,
         large_text=large_text or None, high_contrast=high_contrast or None)
     if windowed:
         opts.fullscreen = False
-    raise SystemExit(run_kiosk(opts))
+    try:
+        code = run_kiosk(opts)
+    except KioskOptionsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    raise SystemExit(code)

@@ -36,6 +36,8 @@ class FakeEdge:
         self.today = today or dt.date(2026, 11, 23)
         self.down = False
         self.gateway = "online"
+        self.offline_policy: JSON = {"login": "cached", "max_items": 5, "max_value": 1_000_000}
+        """What ``/health`` sends as ``offline_policy`` (as the real edge: login, items, value)."""
         self.card_on_reader: str | None = None
         self.calls: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
@@ -112,7 +114,7 @@ class FakeEdge:
     def health(self) -> JSON:
         self._check("health")
         return {"status": "ok", "gateway": self.gateway, "role": "kiosk",
-                "offline_policy": {"max_items": 5, "max_value": 1000000}}
+                "offline_policy": dict(self.offline_policy)}
 
     def info(self) -> JSON:
         self._check("info")

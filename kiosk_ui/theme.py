@@ -128,6 +128,8 @@ QPushButton[kind="danger"] {{ background: {c['surface']}; color: {c['danger']}; 
 QPushButton[kind="lang"] {{ font-size: {px(22)}px; min-height: {max(MIN_TOUCH, px(56))}px; padding: {px(4)}px {px(20)}px;
     background: transparent; color: {c['header_text']}; border: 2px solid rgba(255,255,255,0.6); }}
 QPushButton[kind="lang"]:checked {{ background: {c['header_text']}; color: {c['header']}; }}
+QPushButton[kind="a11y"] {{ font-size: {px(22)}px; min-height: {max(MIN_TOUCH, px(56))}px; padding: {px(4)}px {px(20)}px; }}
+QPushButton[kind="a11y"]:checked {{ background: {c['primary']}; color: {c['primary_text']}; border-color: {c['primary']}; }}
 QPushButton[kind="langbig"] {{ font-size: {px(26)}px; min-width: {px(220)}px; }}
 QPushButton[kind="langbig"]:checked {{ background: {c['primary']}; color: {c['primary_text']}; border-color: {c['primary']}; }}
 QPushButton[kind="tile"] {{ font-size: {px(30)}px; min-height: {px(100)}px; text-align: left;

@@ -865,6 +865,7 @@ def demo(headless: bool, scenarios: str | None, list_scenarios: bool, no_ui: boo
                 _write_ready(system, Path(ready_file))
             if headless:
                 report = sc.run_all(chosen, system, stop)
+                report["ports"] = dict(system.ports)  # all closed once the demo has stopped
                 click.echo(json.dumps(report, ensure_ascii=False))
                 if not report["ok"]:
                     sys.exit(1)

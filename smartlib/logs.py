@@ -1,7 +1,15 @@
 """Logging set-up for every smartlib process: human or JSON output, a TRACE level, masking.
 
-The :class:`MaskingFilter` is attached to every handler that :func:`configure_logging`
-installs, so no PIN, password or SIP2 ``AD``/``CO`` field value reaches a log line.
+Masking (:func:`mask_text`) removes PINs, passwords, tokens and the SIP2 ``AD``/``CO``/``AC``
+password fields from every record. :func:`configure_logging` applies it in three places:
+
+* a :class:`MaskingFilter` on the root logger (records logged on root itself) and on the
+  handler it installs, so every record that propagates to root is masked, message, ``fields``
+  and traceback alike. Third-party loggers (uvicorn, httpx, paho…) propagate to root by
+  default, so their records reach our handler already masked;
+* a log-record factory (:func:`install_record_masking`) that masks the message of every
+  record when it is created, so a handler that a library attaches to its own logger, or a
+  logger with ``propagate = False``, never sees a secret either.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ import logging
 import re
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 TRACE = 5
@@ -18,32 +28,89 @@ TRACE = 5
 
 MASK = "***"
 
-_SENSITIVE_KEYS = ("pin", "password", "passwd", "secret", "token", "pwd")
+_SENSITIVE_WORDS = frozenset({"pin", "password", "passwd", "passcode", "passphrase", "pwd",
+                              "secret", "token"})
+_SIP2_SECRET_FIELDS = frozenset({"AD", "CO", "AC"})
+_KEY = (r"(?:\w*_)?(?:pin|password|passwd|passcode|passphrase|pwd|secret|token)"
+        r"(?:_?(?:code|number|no|hash))?")
 
-# key=value, key: value, "key": "value" forms for sensitive keys.
+# key=value, key: value, "key": "value", 'key': 'value' (quoted values may hold spaces).
 _KV = re.compile(
-    r"""(?P<key>["']?\b(?:\w*_)?(?:pin|password|passwd|secret|token|pwd)\b["']?\s*[=:]\s*)"""
-    r"""(?P<q>["']?)(?P<val>[^\s"',;|}&]+)(?P=q)""",
+    rf"""(?P<key>["']?\b{_KEY}\b["']?\s*[=:]\s*)"""
+    r"""(?P<val>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s"',;|}&)\]]+)""",
     re.IGNORECASE,
 )
-# SIP2 variable fields AD (patron password) and CO (login password), up to the next '|'
-# or the end of the message.
-_SIP2 = re.compile(r"(?P<pre>(?:^|\|)(?:AD|CO))(?P<val>[^|\r\n]*)")
+# Free-form "PIN 1234", "PIN is 1234", "password hunter2", "password 'x'": the value after the
+# word is masked when it holds anything but letters (a bare word such as "PIN entry failed"
+# is ordinary text and stays).
+_FREE = re.compile(
+    rf"""(?P<key>\b{_KEY}\b(?:\s+(?:is|was|code|number|no\.?))?\s+(?:\#\s*)?)"""
+    r"""(?P<val>(?=[A-Za-z]*[^A-Za-z\s,;|()\[\]{}<>])[^\s,;|()\[\]{}<>]+)""",
+    re.IGNORECASE,
+)
+# user:password@ in URLs (mqtt://, postgresql://, …).
+_URL = re.compile(r"(?P<key>://[^/\s:@]+:)(?P<val>[^/\s@]+)(?=@)")
+
+# SIP2: AD (patron password), CO (login password) and AC (terminal password) up to the next
+# '|' or the end of the line, wherever they occur: after a '|', at the start of a field list,
+# or right after the fixed part of a request (fields may come in any order).
+_SIP2_AFTER_BAR = re.compile(r"(?P<key>(?:^|(?<=\|))(?:AD|CO|AC))(?P<val>[^|\r\n]+)")
+_C = r"[^|\r\n]"
+_DATE = rf"\d{{8}}{_C}{{4}}\d{{6}}"
+_SIP2_FIXED_PARTS = {
+    "93": rf"{_C}{{2}}",                         # login: UID and PWD algorithms
+    "23": rf"{_C}{{3}}{_DATE}",                  # patron status: language, date
+    "63": rf"{_C}{{3}}{_DATE}{_C}{{10}}",        # patron information: language, date, summary
+    "11": rf"[YNyn]{{2}}{_DATE}{_C}{{18}}",      # checkout
+    "29": rf"[YNyn]{{2}}{_DATE}{_C}{{18}}",      # renew
+    "09": rf"[YNyn]{_DATE}{_C}{{18}}",           # checkin
+    "01": rf"[YNyn]{_DATE}",                     # block patron
+    "15": rf"[-+*]{_DATE}",                      # hold
+    "37": rf"{_DATE}{_C}{{7}}",                  # fee paid: date, fee type, payment, currency
+    "17": _DATE, "19": _DATE, "25": _DATE, "35": _DATE, "65": _DATE,
+}
+_SIP2_AFTER_FIXED = re.compile(
+    r"(?P<key>(?<![0-9A-Za-z])(?:"
+    + "|".join(code + pat for code, pat in _SIP2_FIXED_PARTS.items())
+    + r")(?:AD|CO|AC))(?P<val>[^|\r\n]+)"
+)
+
+
+def _mask_group(m: re.Match[str]) -> str:
+    val = m.group("val")
+    if len(val) >= 2 and val[0] in "\"'" and val[-1] == val[0]:
+        return f"{m.group('key')}{val[0]}{MASK}{val[0]}"
+    return f"{m.group('key')}{MASK}"
 
 
 def mask_text(text: str) -> str:
-    """Return ``text`` with secrets replaced by ``***``."""
-    text = _KV.sub(lambda m: f"{m.group('key')}{m.group('q')}{MASK}{m.group('q')}", text)
-    # Only messages that look like SIP2 (two digits first, or after a quote/space) are
-    # scanned for AD/CO fields, so ordinary words are not touched.
+    """Return ``text`` with PINs, passwords, tokens and SIP2 password fields replaced by ``***``.
+
+    Free-form values after a bare word (``password letmein``) are masked only when they are
+    not plain letters; use ``key=value`` forms for secrets that are.
+    """
+    text = _KV.sub(_mask_group, text)
+    text = _FREE.sub(_mask_group, text)
+    if "://" in text:
+        text = _URL.sub(_mask_group, text)
+    # Only text with a field separator is scanned for SIP2 fields, so words such as
+    # "ADMIN" or "COPY" in ordinary text are left alone.
     if "|" in text:
-        text = _SIP2.sub(lambda m: f"{m.group('pre')}{MASK}" if m.group("val") else m.group(0), text)
+        text = _SIP2_AFTER_BAR.sub(_mask_group, text)
+        text = _SIP2_AFTER_FIXED.sub(_mask_group, text)
     return text
+
+
+def _is_sensitive_key(key: str) -> bool:
+    if key in _SIP2_SECRET_FIELDS:
+        return True
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
+    return any(w in _SENSITIVE_WORDS for w in re.split(r"[^a-z0-9]+", words))
 
 
 def mask_value(key: str, value: Any) -> Any:
     """Mask ``value`` when ``key`` names a secret; recurse into dicts and lists."""
-    if isinstance(key, str) and any(s in key.lower() for s in _SENSITIVE_KEYS):
+    if isinstance(key, str) and _is_sensitive_key(key):
         return MASK
     if isinstance(value, dict):
         return {k: mask_value(k, v) for k, v in value.items()}
@@ -61,20 +128,66 @@ def mask_identifier(ident: str, keep: int = 3) -> str:
     return "*" * (len(ident) - keep) + ident[-keep:]
 
 
+def _mask_record(record: logging.LogRecord) -> None:
+    """Mask the message (and any traceback) of ``record`` in place.
+
+    ``record.args`` is kept when nothing needed masking, so formatters that read the
+    arguments (uvicorn's access formatter) still work.
+    """
+    if record.__dict__.get("_smartlib_masked"):
+        return
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError) as exc:
+        # logging would print msg and args in its "--- Logging error ---" report.
+        message = f"{record.msg!r} (bad log arguments: {exc})"
+        record.args = None
+    masked = mask_text(message)
+    if masked != message or record.args is None:
+        record.msg, record.args = masked, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = mask_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+    if record.stack_info:
+        record.stack_info = mask_text(record.stack_info)
+    record.__dict__["_smartlib_masked"] = True
+
+
 class MaskingFilter(logging.Filter):
-    """Rewrites each record so that secrets never reach a handler."""
+    """Rewrites each record so that secrets never reach a handler (message, ``fields``, traceback)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError) as exc:
-            message = f"{record.msg!r} (bad log arguments: {exc})"
-        record.msg = mask_text(message)
-        record.args = None
+        _mask_record(record)
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             record.fields = mask_value("", extra)
         return True
+
+
+_previous_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def install_record_masking() -> None:
+    """Mask every record's message when it is created, whichever handler gets it (idempotent)."""
+    global _previous_factory
+    if _previous_factory is not None:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _mask_record(record)
+        return record
+
+    _previous_factory = previous
+    logging.setLogRecordFactory(factory)
+
+
+def uninstall_record_masking() -> None:
+    """Undo :func:`install_record_masking` (tests)."""
+    global _previous_factory
+    if _previous_factory is not None:
+        logging.setLogRecordFactory(_previous_factory)
+        _previous_factory = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -113,14 +226,21 @@ class HumanFormatter(logging.Formatter):
 
 
 def configure_logging(level: str | int = "INFO", json_output: bool = False) -> None:
-    """Install one stderr handler with masking on the root logger (idempotent)."""
+    """Install one masked stderr handler on the root logger, plus masking everywhere (idempotent).
+
+    The :class:`MaskingFilter` goes on the root logger and on the handler; the record factory
+    of :func:`install_record_masking` covers handlers that libraries attach elsewhere.
+    """
     logging.addLevelName(TRACE, "TRACE")
     if isinstance(level, str):
         level = TRACE if level.upper() == "TRACE" else logging.getLevelName(level.upper())
+    install_record_masking()
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_smartlib", False):
             root.removeHandler(h)
+    if not any(isinstance(f, MaskingFilter) for f in root.filters):
+        root.addFilter(MaskingFilter())
     handler = logging.StreamHandler(sys.stderr)
     handler._smartlib = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if json_output else HumanFormatter())

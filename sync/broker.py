@@ -48,10 +48,12 @@ def verify_password(hashed: str, password: str) -> bool:
 
 
 def device_acl(site: str, device: str, user: str | None = None, role: str = "kiosk") -> str:
-    """ACL lines that limit ``device`` to its own topics (and its site's cache feed).
+    """ACL lines that limit ``device`` to writing its own topics.
 
-    A ``gate`` reads only the patron-free cache feed (``cache/gate/+``); other roles read
-    ``cache/+`` (which does not match the gates' two-level topics).
+    It reads its own replies, its site's cache feed, and the site view: every device's
+    retained status, statistics and staff alarms (``topics.site_filters``), which carry no
+    patron data. A ``gate`` reads only the patron-free cache feed (``cache/gate/+``); other
+    roles read ``cache/+`` (which does not match the gates' two-level topics).
     """
     user = user or device
     lines = [
@@ -59,14 +61,17 @@ def device_acl(site: str, device: str, user: str | None = None, role: str = "kio
         f"topic write {topics.tx(site, device)}",
         f"topic write {topics.lookup(site, device)}",
         f"topic readwrite {topics.status(site, device)}",
+        f"topic write {topics.staff_alarm(site, device)}",
         f"topic write {topics.alarm(site, device)}",
         f"topic write {topics.stats(site, device)}",
+        f"topic write {topics.stats_live(site, device)}",
         f"topic write {topics.event(site, device)}",
         f"topic write {topics.snapshot_request(site, device)}",
         f"topic read {topics.result(site, device)}",
         f"topic read {topics.lookup_reply(site, device)}",
         f"topic read {topics.snapshot_reply(site, device)}",
         f"topic read {topics.cache_filter(site, role)}",
+        *(f"topic read {f}" for f in topics.site_filters(site)),
     ]
     return "\n".join(lines) + "\n"
 

@@ -329,13 +329,23 @@ class CacheDelta(Message):
 # ---- device status, alarms, statistics ------------------------------------------------------
 
 class DeviceStatus(Message):
-    """The retained status of a device; the last will says ``offline``."""
+    """The retained status of a device; the last will says ``offline``.
+
+    An online agent publishes it again when its backlog or reader state changes.
+    ``since`` is when the device went into ``state`` (the agent's connect time; absent
+    from the last will, whose receivers use the time it arrived). ``reader`` and
+    ``reader_failures`` come from the box's device event log: the last ``reader_online`` /
+    ``reader_offline`` event, and the ``reader_offline`` events of the last 24 hours.
+    """
 
     site: SiteId
     device: DeviceId
     state: Literal["online", "offline"]
     role: str | None = None
-    backlog: int | None = None
+    backlog: int | None = Field(None, ge=0)
+    since: AwareDatetime | None = None
+    reader: Literal["online", "offline"] | None = None
+    reader_failures: int | None = Field(None, ge=0)
     at: AwareDatetime = Field(default_factory=utcnow)
 
 

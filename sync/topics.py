@@ -7,8 +7,9 @@ Every topic is rooted at ``smartlib/v1/{site}/``::
     smartlib/v1/{site}/{device}/lookup        device -> gateway   LookupRequest       QoS 1
     smartlib/v1/{site}/{device}/lookup/reply  gateway -> device   LookupResponse      QoS 1
     smartlib/v1/{site}/{device}/status        device, retained    DeviceStatus (will: offline)
-    smartlib/v1/{site}/{device}/alarm         device -> staff     Alarm               QoS 1
+    smartlib/v1/{site}/{device}/alarm         (legacy) device -> gateway   Alarm     QoS 1
     smartlib/v1/{site}/{device}/stats         device -> central   Statistics          QoS 1
+    smartlib/v1/{site}/{device}/stats/live    device -> site      Statistics          QoS 1
     smartlib/v1/{site}/{device}/event         device -> staff     DeviceEventReport   QoS 1
     smartlib/v1/{site}/{device}/snapshot/request device -> gateway SnapshotRequest   QoS 1
     smartlib/v1/{site}/{device}/snapshot/reply gateway -> device  CacheSnapshotChunk  QoS 1
@@ -17,9 +18,22 @@ Every topic is rooted at ``smartlib/v1/{site}/``::
     smartlib/v1/{site}/cache/gate/snapshot    gateway -> gates    CacheSnapshotChunk  QoS 1
     smartlib/v1/{site}/cache/gate/delta       gateway -> gates    CacheDelta          QoS 1
 
+    smartlib/v1/{site}/staff/conflict         gateway -> staff    Conflict            QoS 1
+    smartlib/v1/{site}/staff/alarm/{device}   device -> staff     Alarm               QoS 1
+
 The ``cache/gate/…`` feed carries no patron data (items, and loans without patron ids):
 gate-role devices subscribe to it only, and their ACL allows nothing else of the cache.
-    smartlib/v1/{site}/staff/conflict         gateway -> staff    Conflict            QoS 1
+
+``…/stats`` carries each completed hour once (for the gateways' reports); ``…/stats/live``
+carries the hours not yet completed, again whenever their counters change.
+
+Site views: every agent subscribes to its site's ``+/status`` (retained), ``+/stats``,
+``+/stats/live`` and ``staff/alarm/+`` (:func:`site_filters`), so each box's staff console
+sees the other boxes, their counts and their alarms. A device's alarms go to the site's staff topic
+(one level per device, so the ACL lets a device write only its own); the gateways take
+them from there through their shared subscription, and still accept the legacy
+``{device}/alarm`` topic of older agents. :func:`parse` returns a staff alarm topic as
+``TopicRef(site, device, "alarm", staff=True)``.
 
 ``cache`` and ``staff`` are reserved and can never be device ids. This module only builds
 and parses strings; it does no I/O.
@@ -37,8 +51,8 @@ SHARE_GROUP = "gateways"
 RESERVED_SEGMENTS = frozenset({"cache", "staff"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
-DEVICE_KINDS = ("tx", "result", "lookup", "lookup/reply", "status", "alarm", "stats", "event",
-                "snapshot/request", "snapshot/reply")
+DEVICE_KINDS = ("tx", "result", "lookup", "lookup/reply", "status", "alarm", "stats",
+                "stats/live", "event", "snapshot/request", "snapshot/reply")
 GATEWAY_KINDS = ("tx", "lookup", "snapshot/request", "alarm", "stats", "event")
 """Device topics the gateways consume (each through the shared subscription)."""
 SITE_KINDS = ("cache/snapshot", "cache/delta", "cache/gate/snapshot", "cache/gate/delta",
@@ -93,6 +107,10 @@ def stats(site: str, device: str) -> str:
     return device_topic(site, device, "stats")
 
 
+def stats_live(site: str, device: str) -> str:
+    return device_topic(site, device, "stats/live")
+
+
 def event(site: str, device: str) -> str:
     return device_topic(site, device, "event")
 
@@ -141,6 +159,36 @@ def staff_conflict(site: str) -> str:
     return f"{ROOT}/{check_id(site, 'site')}/staff/conflict"
 
 
+def staff_alarm(site: str, device: str) -> str:
+    """``smartlib/v1/{site}/staff/alarm/{device}``: where ``device`` publishes its alarms."""
+    return f"{ROOT}/{check_id(site, 'site')}/staff/alarm/{check_id(device, 'device')}"
+
+
+def staff_alarms(site: str) -> str:
+    """The filter of every device's alarms of a site (``staff/alarm/+``)."""
+    return f"{ROOT}/{check_id(site, 'site')}/staff/alarm/+"
+
+
+def site_status(site: str) -> str:
+    """The filter of every device's retained status of a site (``+/status``)."""
+    return f"{ROOT}/{check_id(site, 'site')}/+/status"
+
+
+def site_stats(site: str) -> str:
+    """The filter of every device's statistics of a site (``+/stats``)."""
+    return f"{ROOT}/{check_id(site, 'site')}/+/stats"
+
+
+def site_stats_live(site: str) -> str:
+    """The filter of every device's live (current hour) statistics (``+/stats/live``)."""
+    return f"{ROOT}/{check_id(site, 'site')}/+/stats/live"
+
+
+def site_filters(site: str) -> list[str]:
+    """What an agent subscribes to for its site's views: statuses, statistics, alarms."""
+    return [site_status(site), site_stats(site), site_stats_live(site), staff_alarms(site)]
+
+
 def shared(filter_: str, group: str = SHARE_GROUP) -> str:
     """``$share/{group}/{filter}``: one member of the group gets each message."""
     return f"$share/{group}/{filter_}"
@@ -157,17 +205,23 @@ def gateway_filters(sites: list[str] | set[str], group: str = SHARE_GROUP) -> li
     Per-site filters (not ``+`` for the site) let the broker's ACL limit a gateway user to
     the sites it serves.
     """
-    return [shared(f"{ROOT}/{check_id(s, 'site')}/+/{k}", group)
-            for s in sorted(sites) for k in GATEWAY_KINDS]
+    out = [shared(f"{ROOT}/{check_id(s, 'site')}/+/{k}", group)
+           for s in sorted(sites) for k in GATEWAY_KINDS]
+    return out + [shared(staff_alarms(s), group) for s in sorted(sites)]
 
 
 @dataclass(frozen=True)
 class TopicRef:
-    """A parsed topic: ``device`` is None for site topics (cache, staff)."""
+    """A parsed topic: ``device`` is None for site topics (cache, staff).
+
+    A staff alarm topic (``staff/alarm/{device}``) has its device and kind ``alarm``, with
+    ``staff`` True.
+    """
 
     site: str
     device: str | None
     kind: str
+    staff: bool = False
 
 
 def parse(topic: str) -> TopicRef:
@@ -181,6 +235,8 @@ def parse(topic: str) -> TopicRef:
         raise InvalidTopicError(f"topic {topic!r} is not smartlib/v1/{{site}}/…")
     site = check_id(parts[2], "site")
     rest = "/".join(parts[4:])
+    if parts[3] == "staff" and len(parts) == 6 and parts[4] == "alarm":
+        return TopicRef(site, check_id(parts[5], "device"), "alarm", staff=True)
     if parts[3] in RESERVED_SEGMENTS:
         kind = f"{parts[3]}/{rest}"
         if kind not in SITE_KINDS:

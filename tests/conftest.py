@@ -18,6 +18,10 @@ from tests.support.pcscd import PcscdVpcd
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# pytester runs inner pytest sessions: tests/test_fixtures.py uses it to prove that the
+# leak check really fails a leaking test.
+pytest_plugins = ["pytester"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--reader-url", default=None, help="serial URL of a real reader (-m hardware)")
@@ -41,6 +45,8 @@ def soak_seconds(request: pytest.FixtureRequest) -> float:
 
 _SESSION_PIDS: set[int] = set()
 _SESSION_THREADS: set[int] = set()
+LEAK_GRACE_SECONDS = 3.0
+"""How long a test's processes and threads get to finish after it before they count as leaked."""
 
 
 def _children() -> dict[int, str]:
@@ -66,7 +72,7 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     before_p, before_t = set(_children()), set(_threads())
     yield
-    deadline = time.monotonic() + 3.0
+    deadline = time.monotonic() + LEAK_GRACE_SECONDS
     while True:
         procs = {p: c for p, c in _children().items()
                  if p not in before_p and p not in _SESSION_PIDS}

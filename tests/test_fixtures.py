@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import queue
-import threading
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 import serial
 
+from tests.support.pcscd import PcscdVpcd, pcscd_confdir, vpcd_port_in
 from tests.support.procs import free_port
 
 
@@ -32,8 +37,6 @@ def test_mosquitto_broker_is_private_and_works(mosquitto_broker):
     pub.connect(mosquitto_broker.host, mosquitto_broker.port)
     pub.loop_start()
     try:
-        import time
-
         time.sleep(0.2)
         pub.publish("smartlib/v1/x/y/tx", b"hello", qos=1).wait_for_publish(5)
         assert got.get(timeout=5) == ("smartlib/v1/x/y/tx", b"hello")
@@ -69,8 +72,6 @@ def test_mosquitto_password_and_acl(mosquitto_factory):
     k.connect(broker.host, broker.port)
     k.loop_start()
     try:
-        import time
-
         time.sleep(0.2)
         k.publish("smartlib/v1/site/kiosk-02/tx", b"spoof", qos=1).wait_for_publish(5)
         k.publish("smartlib/v1/site/kiosk-01/tx", b"own", qos=1).wait_for_publish(5)
@@ -100,6 +101,63 @@ def test_pcscd_vpcd_lists_virtual_readers(pcscd_vpcd):
     assert pcscd_vpcd.port > 0
 
 
+_VPCD_CONF = (
+    'FRIENDLYNAME "Virtual PCD"\n'
+    "DEVICENAME   /dev/null:0x9000\n"
+    "LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\n"
+    "CHANNELID    0x9000\n"
+)
+
+
+def test_vpcd_port_is_read_from_the_reader_conf(tmp_path):
+    (tmp_path / "ccid").write_text(
+        "#LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\n#CHANNELID 0x1111\n"
+        "FRIENDLYNAME \"GemPCTwin\"\nLIBPATH /usr/lib/pcsc/drivers/serial/libccidtwin.so\n"
+        "CHANNELID 0x0103F8\n")
+    assert vpcd_port_in(tmp_path) is None
+    (tmp_path / "vpcd").write_text(_VPCD_CONF)
+    assert vpcd_port_in(tmp_path) == 0x9000
+
+
+def test_pcscd_confdir_comes_from_the_command_line(tmp_path):
+    # A stand-in with pcscd's command line: `pcscd -f -c DIR`.
+    script = tmp_path / "pcscd"
+    script.write_text("import time\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, str(script), "-f", "-c", "/tmp/some-conf"])
+    try:
+        # Some kernels show an empty /proc/PID/cmdline for a moment after exec.
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while b"some-conf" not in cmdline.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pcscd_confdir(proc.pid) == Path("/tmp/some-conf")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert pcscd_confdir(os.getpid()) == Path("/etc/reader.conf.d")
+
+
+def test_running_pcscd_without_a_virtual_reader_fails_clearly(tmp_path, monkeypatch):
+    import smartcard.System
+
+    (tmp_path / "vpcd").write_text(_VPCD_CONF)
+    monkeypatch.setattr(smartcard.System, "readers", lambda: ["Gemalto PC Twin Reader 00 00"])
+    with pytest.raises(pytest.fail.Exception) as err:
+        PcscdVpcd.attach(4242, confdir=tmp_path, timeout=0.2)
+    msg = str(err.value)
+    assert "no 'Virtual PCD' reader" in msg and "pid 4242" in msg and "Gemalto" in msg
+
+    monkeypatch.setattr(smartcard.System, "readers", lambda: ["Virtual PCD 00 00"])
+    handle = PcscdVpcd.attach(4242, confdir=tmp_path, timeout=0.2)
+    assert handle.port == 0x9000 and not handle.owned and handle.proc is None
+
+
+def test_running_pcscd_without_vpcd_config_fails_clearly(tmp_path):
+    (tmp_path / "empty").write_text("# nothing\n")
+    with pytest.raises(pytest.fail.Exception, match="configures no vpcd reader"):
+        PcscdVpcd.attach(4242, confdir=tmp_path, timeout=0.2)
+
+
 def test_pty_pair_carries_bytes(pty_pair):
     port = serial.serial_for_url(pty_pair.path, baudrate=38400, timeout=1)
     try:
@@ -120,15 +178,76 @@ def test_free_port_is_free():
             s.bind(("127.0.0.1", q))
 
 
-def test_leak_check_sees_a_leaked_thread(pytester_like_thread=None):
-    from tests import conftest
+# The inner session below uses the real autouse ``leak_check`` fixture from tests/conftest.py.
+_LEAK_CONFTEST = """
+import tests.conftest as shared
+from tests.conftest import leak_check  # noqa: F401  (the autouse fixture under test)
 
+shared.LEAK_GRACE_SECONDS = 0.3
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "allow_leaks: exempt from the leak check")
+"""
+
+_LEAK_TESTS = """
+import pathlib
+import subprocess
+import threading
+
+import pytest
+
+STOP = threading.Event()
+
+
+def test_leaves_a_thread():
+    threading.Thread(target=STOP.wait, name="leaky-thread", daemon=True).start()
+
+
+def test_leaves_a_child_process():
+    proc = subprocess.Popen(["sleep", "30"])
+    pathlib.Path("leaked.pid").write_text(str(proc.pid))
+
+
+def test_cleans_up():
     stop = threading.Event()
-    t = threading.Thread(target=stop.wait, name="leaky", daemon=True)
-    before = set(conftest._threads())
+    t = threading.Thread(target=stop.wait, name="tidy-thread")
     t.start()
+    proc = subprocess.Popen(["sleep", "30"])
+    stop.set()
+    t.join()
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.allow_leaks
+def test_allowed_to_leak():
+    threading.Thread(target=STOP.wait, name="allowed-thread", daemon=True).start()
+"""
+
+
+def test_leak_check_fails_tests_that_leave_a_thread_or_a_process(pytester, monkeypatch):
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeconftest(_LEAK_CONFTEST)
+    pytester.makepyfile(test_leaky=_LEAK_TESTS)
     try:
-        assert t.ident in set(conftest._threads()) - before
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rE")
     finally:
-        stop.set()
-        t.join()
+        pid_file = pytester.path / "leaked.pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    # The leak check fails in teardown, so a leaking test is one pass plus one error.
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_leaves_a_thread*",
+        "test left running: threads leaky-thread",
+        "*ERROR at teardown of test_leaves_a_child_process*",
+        "test left running: processes * (sleep 30)",
+    ])
+    assert "test_cleans_up - " not in result.stdout.str()
+    assert "allowed-thread" not in result.stdout.str()

@@ -14,11 +14,12 @@ from drivers.pcsc.events import (
     ReaderAttached,
     ReaderDetached,
 )
-from drivers.pcsc.identity import PatronIdentityRule, format_uid
-from drivers.pcsc.reader import CardReader, PcscCardReader
+from drivers.pcsc.identity import PatronIdentityRule, PatronLookupFailed, format_uid
+from drivers.pcsc.reader import CardReader, CardTimeout, PcscCardReader
 
 __all__ = [
-    "Atr", "CardEvent", "CardInserted", "CardKind", "CardLeft", "CardReader", "CardUnreadable",
-    "PatronCredential", "PatronIdentityRule", "PcscCardReader", "ReaderAttached",
-    "ReaderDetached", "StorageCardInfo", "format_uid", "parse_atr",
+    "Atr", "CardEvent", "CardInserted", "CardKind", "CardLeft", "CardReader", "CardTimeout",
+    "CardUnreadable", "PatronCredential", "PatronIdentityRule", "PatronLookupFailed",
+    "PcscCardReader", "ReaderAttached", "ReaderDetached", "StorageCardInfo", "format_uid",
+    "parse_atr",
 ]

@@ -61,6 +61,30 @@ def update_binary(block: int, data: bytes) -> bytes:
     return bytes([0xFF, 0xD6, block >> 8, block & 0xFF, len(data)]) + bytes(data)
 
 
+def describe_command(command: bytes, *, show_data: bool = False) -> str:
+    """Render a command APDU for a TRACE log line with its data field masked.
+
+    The header (CLA INS P1 P2) and Lc/Le stay in hex; the Lc data bytes (the patron data
+    of an UPDATE BINARY) become ``<N bytes masked>`` unless ``show_data`` is set::
+
+        FF D6 00 05 04 31 32 33 34  ->  "FF D6 00 05 04 <4 bytes masked>"
+
+    Args:
+        command: a short command APDU.
+        show_data: log the data in hex too (test benches only).
+    """
+    command = bytes(command)
+    if show_data or len(command) <= 5:
+        return command.hex(" ").upper()  # header only, or header + Le
+    lc = command[4]
+    data = command[5:5 + lc]
+    text = command[:5].hex(" ").upper() + f" <{len(data)} bytes masked>"
+    rest = command[5 + lc:]
+    if rest:
+        text += " " + rest.hex(" ").upper()
+    return text
+
+
 @dataclass(frozen=True)
 class ResponseApdu:
     """A response APDU split into data and status word."""

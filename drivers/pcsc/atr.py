@@ -19,7 +19,20 @@ historical bytes::
                   `-- category indicator 0x80 (compact TLV follows)
 
 ISO 14443-4 cards (DESFire and other contactless smart cards) get ``3B 8n 80 01``
-followed by the ATS historical bytes; DESFire's is ``3B 81 80 01 80 80``.
+(TD1 = 80, TD2 = 01) followed by historical bytes taken from the card's ATS (type A)
+or ATQB (type B), then TCK. Most readers copy only the ATS *historical* bytes; some
+copy the whole ATS (``TL T0 [TA] [TB] [TC] historical``, TL counting itself)::
+
+    3B 81 80 01 | 80 | 80                       DESFire / EV1 / EV2 (ATS historical bytes)
+    3B 86 80 01 | 06 75 77 81 02 80 | 00        DESFire EV1, whole ATS (TL 06, T0 75,
+                                                TA 77, TB 81, TC 02, historical 80)
+
+The DESFire family's ATS historical bytes are the single category indicator ``80``
+(ISO/IEC 7816-4: compact-TLV follows, here with no objects). That is how the ATR tells
+a DESFire; it cannot prove it, because any card may send that ATS (pcsc-tools'
+smartcard_list knows one other card with ``3B 81 80 01 80 80``). ATS historical bytes
+that carry data (``80 82 90 00`` of a passport, ``59 75 62 ...`` of a YubiKey) or a
+category indicator other than ``80`` give :attr:`CardKind.ISO14443_4`.
 
 This module only parses bytes; it never talks to a reader.
 """
@@ -47,6 +60,9 @@ STANDARDS: dict[int, str] = {
     0x0C: "ISO 15693 part 4",
 }
 """PC/SC part 3 standard byte ``SS`` (PC/SC Workgroup, part 3 supplement)."""
+
+DESFIRE_ATS_HISTORICAL = b"\x80"
+"""The ATS historical bytes of the MIFARE DESFire family (NXP ATS ``06 75 77 81 02 80``)."""
 
 CARD_NAMES: dict[int, str] = {
     0x0001: "MIFARE Classic 1K",
@@ -97,6 +113,8 @@ class Atr:
         tck: the check byte, or None when only T=0 is indicated.
         storage: the PC/SC part 3 storage-card fields, if this is a storage-card ATR.
         kind: the card classification.
+        ats_historical: for an ISO 14443-4 ATR (``3B 8n 80 01``), the historical bytes of
+            the card's ATS (unwrapped when the reader copied the whole ATS); else None.
     """
 
     raw: bytes
@@ -106,6 +124,7 @@ class Atr:
     tck: int | None
     storage: StorageCardInfo | None
     kind: CardKind
+    ats_historical: bytes | None = None
 
     @property
     def hex(self) -> str:
@@ -176,9 +195,12 @@ def parse_atr(raw: bytes) -> Atr:
     if pos != len(raw):
         raise AtrError(f"ATR has {len(raw) - pos} unexpected trailing bytes")
     storage = _storage_info(historical)
+    ats = None
+    if storage is None and raw[0] == 0x3B and tuple(iface) == (("TD1", 0x80), ("TD2", 0x01)):
+        ats = _ats_historical(historical)
     return Atr(raw=raw, protocols=tuple(protocols) or (0,), interface_bytes=tuple(iface),
                historical=historical, tck=tck, storage=storage,
-               kind=_classify(raw, historical, storage))
+               kind=_classify(storage, ats), ats_historical=ats)
 
 
 def _storage_info(hist: bytes) -> StorageCardInfo | None:
@@ -189,7 +211,21 @@ def _storage_info(hist: bytes) -> StorageCardInfo | None:
     return None
 
 
-def _classify(raw: bytes, hist: bytes, storage: StorageCardInfo | None) -> CardKind:
+def _ats_historical(hist: bytes) -> bytes:
+    """The ATS historical bytes inside an ISO 14443-4 ATR's historical bytes.
+
+    A whole ATS is recognised by TL (its first byte) equal to its length and a T0 whose
+    bit 8 is 0 (ISO/IEC 14443-4 §5.2); then TA/TB/TC (T0 bits 5..7) are skipped.
+    Otherwise the bytes already are the ATS historical bytes.
+    """
+    if len(hist) >= 2 and hist[0] == len(hist) and not hist[1] & 0x80:
+        skip = 2 + bin(hist[1] & 0x70).count("1")
+        if skip <= len(hist):
+            return hist[skip:]
+    return hist
+
+
+def _classify(storage: StorageCardInfo | None, ats: bytes | None) -> CardKind:
     if storage is not None:
         if 0x09 <= storage.standard <= 0x0C:
             return CardKind.ISO15693
@@ -199,12 +235,11 @@ def _classify(raw: bytes, hist: bytes, storage: StorageCardInfo | None) -> CardK
             if storage.card_name == 0x0003:
                 return CardKind.MIFARE_ULTRALIGHT
         return CardKind.UNKNOWN
-    # ISO 14443-4: 3B 8n 80 01 <ATS historical bytes> TCK
-    if len(raw) >= 4 and raw[0] == 0x3B and raw[1] >> 4 == 0x8 and raw[2:4] == b"\x80\x01":
-        if hist == b"\x80":
-            return CardKind.DESFIRE
-        return CardKind.ISO14443_4
-    return CardKind.UNKNOWN
+    if ats is None:
+        return CardKind.UNKNOWN
+    if ats == DESFIRE_ATS_HISTORICAL:
+        return CardKind.DESFIRE
+    return CardKind.ISO14443_4
 
 
 def storage_atr(standard: int, card_name: int) -> bytes:

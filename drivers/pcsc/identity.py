@@ -23,6 +23,11 @@ PATRON_CARD_USAGE = 8
 """Type of usage of a patron card in the ISO 28560-3 (Danish) data model."""
 
 
+class PatronLookupFailed(PatronIdentityError):
+    """The injected UID-to-patron look-up raised: the card may be known, but the table
+    could not be read (not an unknown patron)."""
+
+
 class CardAccess(Protocol):
     """What a rule needs from a card reader."""
 
@@ -64,7 +69,9 @@ class PatronIdentityRule:
             ``"mapping"`` (the formatted UID looked up with ``mapping``).
         uid_format: ``"hex"`` or ``"decimal"``.
         uid_reversed: reverse the UID bytes before formatting.
-        mapping: for ``"mapping"``: formatted UID -> patron identifier, or None if unknown.
+        mapping: for ``"mapping"``: formatted UID -> patron identifier, or None if unknown
+            (injected by the caller, e.g. a look-up in the edge's cache). Its exceptions
+            become :class:`PatronLookupFailed`, so they never stop the reader's monitor.
         iso28560_blocks: how many blocks to read for ``"iso28560"`` (8 blocks of 4 bytes
             hold the 32-byte basic block).
         require_patron_usage: for ``"iso28560"``, refuse data whose type of usage is not 8.
@@ -93,6 +100,7 @@ class PatronIdentityRule:
 
         Raises:
             PatronIdentityError: not a patron card, or the UID is not in the mapping.
+            PatronLookupFailed: the mapping itself raised.
             CardReaderError: the card could not be read (including CardRemoved).
             TagFormatError: the ISO 28560 data does not decode.
         """
@@ -104,9 +112,17 @@ class PatronIdentityRule:
             mapping = self.mapping
             if mapping is None:  # __post_init__ refuses this; kept for -O and for mypy
                 raise DriverArgumentError("identity source 'mapping' needs a mapping callable")
-            ident = mapping(key)
-            if not ident:
+            try:
+                ident = mapping(key)
+            except Exception as exc:  # the injected look-up's own errors (a store, a file)
+                raise PatronLookupFailed(
+                    f"the UID-to-patron look-up failed ({type(exc).__name__}: {exc})") from exc
+            if ident is None or ident == "":
                 raise PatronIdentityError("the card's UID is not mapped to a patron")
+            if not isinstance(ident, str):
+                raise PatronIdentityError(
+                    f"the UID-to-patron look-up returned {type(ident).__name__}, expected a "
+                    "patron identifier (str) or None")
             return ident, uid
         memory = card.read_blocks(0, self.iso28560_blocks)
         return self._from_tag_data(memory), uid

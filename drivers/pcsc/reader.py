@@ -6,9 +6,18 @@ rather than pyscard's observer classes, so that it can re-establish its context 
 pcscd restarts and report readers coming and going. Card operations open their own
 context and connection each time, so they never depend on the monitor's.
 
-Privacy: command APDUs are logged at TRACE (level 5) in hex; response data may hold a
-patron identifier, so responses are logged as length and status word only unless
-``trace_card_data=True``. UIDs and identifiers are logged masked.
+Privacy: command APDUs are logged at TRACE (level 5) as header and Lc/Le in hex with the
+data field masked (an UPDATE BINARY may write patron data); response data may hold a
+patron identifier, so responses are logged as length and status word only. Both are shown
+in full only with ``trace_card_data=True``. UIDs and identifiers are logged masked.
+
+Timeouts: pcsc-lite's ``SCardTransmit`` has no timeout, and the identity read runs on the
+monitor thread. So each card operation (connect plus its APDUs) runs in a short-lived
+worker thread and the caller waits at most ``command_timeout`` seconds; then it gets
+:class:`CardTimeout` (the monitor emits :class:`CardUnreadable` with ``error_type``
+``"CardTimeout"``) while the worker stays blocked until the card answers or leaves.
+Operations queued behind a hung one and given up by their callers are skipped, never run
+late.
 
 This module must not know about sessions or the ILS: it emits events and returns bytes.
 """
@@ -21,7 +30,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from smartcard import scard  # type: ignore[import-untyped]
 
@@ -53,6 +62,18 @@ TRACE = 5
 
 EventHandler = Callable[[CardEvent], None]
 _DEFAULT_RULE = PatronIdentityRule()
+_T = TypeVar("_T")
+
+DEFAULT_COMMAND_TIMEOUT = 3.0
+"""Seconds one card operation may take (a desk reader answers an APDU in milliseconds)."""
+
+
+class CardTimeout(CardReaderError):
+    """A card operation did not finish within the reader's ``command_timeout``.
+
+    Whether a timed-out UPDATE BINARY reached the card is unknown. (Kept here because
+    ``drivers/errors.py`` has no card timeout; it belongs next to ``ReaderTimeout``.)
+    """
 
 _NO_CARD = {
     scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_REMOVED_CARD, scard.SCARD_W_RESET_CARD,
@@ -115,22 +136,30 @@ class PcscCardReader(CardReader):
         identity: the rule that turns an inserted card into a
             :class:`~drivers.credential.PatronCredential`; None emits no credentials.
         block_size: bytes per block for :meth:`read_blocks` (4 for ISO 15693 and Ultralight).
-        trace_card_data: also log response data at TRACE (never in production).
+        trace_card_data: also log command and response data at TRACE (never in production).
+        command_timeout: seconds one card operation (:meth:`read_uid`, :meth:`read_blocks`,
+            :meth:`write_block`) may take before :class:`CardTimeout`; None waits forever.
 
     Raises:
-        DriverArgumentError: the name pattern is not a valid regular expression, or the
-            block size is outside 1..256.
+        DriverArgumentError: the name pattern is not a valid regular expression, the
+            block size is outside 1..256, or the command timeout is not positive.
     """
 
     def __init__(self, name_pattern: str, *, poll_interval: float = 0.2,
                  identity: PatronIdentityRule | None = _DEFAULT_RULE, block_size: int = 4,
-                 trace_card_data: bool = False) -> None:
+                 trace_card_data: bool = False,
+                 command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT) -> None:
         try:
             self._pattern = re.compile(name_pattern, re.IGNORECASE)
         except re.error as exc:
             raise DriverArgumentError(
                 f"reader name pattern {name_pattern!r} is not a regex: {exc}") from exc
         check_int("block size", block_size, 1, 256)
+        if command_timeout is not None and not (
+                isinstance(command_timeout, (int, float)) and command_timeout > 0):
+            raise DriverArgumentError(
+                f"command timeout must be a positive number of seconds or None, got {command_timeout!r}")
+        self.command_timeout = command_timeout
         self.name_pattern = name_pattern
         self.poll_interval = poll_interval
         self.identity = identity
@@ -217,7 +246,8 @@ class PcscCardReader(CardReader):
                 raise CardReaderError(f"cannot connect to the card on {reader}: {_err(hr)}")
 
             def transmit(command: bytes, what: str) -> bytes:
-                log.log(TRACE, "pcsc %s > %s", reader, command.hex(" "))
+                log.log(TRACE, "pcsc %s > %s", reader,
+                        apdu.describe_command(command, show_data=self.trace_card_data))
                 hr, resp = scard.SCardTransmit(hcard, proto, list(command))
                 if hr != scard.SCARD_S_SUCCESS:
                     self._raise_transmit(ctx, reader, hr, what)
@@ -278,7 +308,9 @@ class PcscCardReader(CardReader):
         Raises:
             NoCardReader, CardRemoved, CardReaderError, AtrError.
         """
-        with self._op_lock, self._context() as ctx:
+        # No _op_lock: this only asks pcscd for the reader state, never the card, so it
+        # must not wait behind a hung command.
+        with self._context() as ctx:
             reader = self._picked(ctx)
             hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
             if hr != scard.SCARD_S_SUCCESS:
@@ -288,14 +320,33 @@ class PcscCardReader(CardReader):
                 raise CardRemoved(f"no card on {reader}")
             return parse_atr(bytes(atr_raw))
 
+    def _bounded(self, what: str, operation: Callable[[], _T]) -> _T:
+        """Run ``operation`` under the card lock, waiting at most ``command_timeout``.
+
+        Raises:
+            CardTimeout: the operation did not finish in time (it goes on in its worker
+                thread; if it had not started yet, it is skipped).
+            whatever ``operation`` raises.
+        """
+        if self.command_timeout is None:
+            with self._op_lock:
+                return operation()
+        call = _BoundedCall(what, operation, self._op_lock)
+        worker = threading.Thread(target=call.run, name="pcsc-command", daemon=True)
+        worker.start()
+        return call.result(self.command_timeout)
+
     def read_uid(self) -> bytes:
         """Return the card's UID (GET DATA ``FF CA 00 00 00``).
 
         Raises:
-            NoCardReader, CardRemoved, CardCommandError (typed by status word).
+            NoCardReader, CardRemoved, CardTimeout, CardCommandError (typed by status word).
         """
-        with self._card() as transmit:
-            uid = transmit(apdu.get_data_uid(), "GET DATA (UID)")
+        def operation() -> bytes:
+            with self._card() as transmit:
+                return transmit(apdu.get_data_uid(), "GET DATA (UID)")
+
+        uid = self._bounded("GET DATA (UID)", operation)
         log.debug("card UID %s", mask_identifier(uid.hex().upper()))
         return uid
 
@@ -305,19 +356,23 @@ class PcscCardReader(CardReader):
         Raises:
             DriverArgumentError: ``first`` outside 0..65535 or ``count`` below 1 or past block
                 65535.
-            NoCardReader, CardRemoved, CardCommandError (e.g. CardBlockNotFound).
+            NoCardReader, CardRemoved, CardTimeout, CardCommandError (e.g. CardBlockNotFound).
         """
         check_int("first block", first, 0, 0xFFFF)
         check_int("block count", count, 1, 0x10000 - first)
-        out = bytearray()
-        with self._card() as transmit:
-            for n in range(first, first + count):
-                data = transmit(apdu.read_binary(n, self.block_size), f"READ BINARY block {n}")
-                if len(data) != self.block_size:
-                    raise CardReaderError(f"READ BINARY block {n} returned {len(data)} bytes, "
-                                          f"expected {self.block_size}")
-                out += data
-        return bytes(out)
+
+        def operation() -> bytes:
+            out = bytearray()
+            with self._card() as transmit:
+                for n in range(first, first + count):
+                    data = transmit(apdu.read_binary(n, self.block_size), f"READ BINARY block {n}")
+                    if len(data) != self.block_size:
+                        raise CardReaderError(f"READ BINARY block {n} returned {len(data)} bytes, "
+                                              f"expected {self.block_size}")
+                    out += data
+            return bytes(out)
+
+        return self._bounded(f"READ BINARY blocks {first}..{first + count - 1}", operation)
 
     def write_block(self, n: int, data: bytes) -> None:
         """Write one block with UPDATE BINARY.
@@ -326,14 +381,19 @@ class PcscCardReader(CardReader):
             DriverArgumentError: ``data`` is not exactly one block, or ``n`` is outside
                 0..65535.
             NoCardReader, CardRemoved, CardCommandError.
+            CardTimeout: no answer in time; the block may or may not have been written.
         """
         check_int("block", n, 0, 0xFFFF)
         data = check_bytes("block data", data)
         if len(data) != self.block_size:
             raise DriverArgumentError(
                 f"block data of {len(data)} bytes, expected exactly one block of {self.block_size}")
-        with self._card() as transmit:
-            transmit(apdu.update_binary(n, data), f"UPDATE BINARY block {n}")
+
+        def operation() -> None:
+            with self._card() as transmit:
+                transmit(apdu.update_binary(n, data), f"UPDATE BINARY block {n}")
+
+        self._bounded(f"UPDATE BINARY block {n}", operation)
 
     # ---- monitor -------------------------------------------------------------------------
 
@@ -472,3 +532,50 @@ class PcscCardReader(CardReader):
         cred = PatronCredential(source="card", identifier=ident, raw=uid, reader=reader)
         log.info("patron card %s on %s", cred.masked, reader)
         self._emit(on_event, cred)
+
+
+class _BoundedCall:
+    """One card operation run by a worker thread, with a caller that may give up on it."""
+
+    def __init__(self, what: str, operation: Callable[[], Any], lock: Any) -> None:
+        self.what = what
+        self._operation = operation
+        self._op_lock = lock
+        self._state = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self._finished = False
+        self._value: Any = None
+        self._error: Exception | None = None
+
+    def run(self) -> None:
+        """The worker: wait for the card lock, then run unless the caller gave up."""
+        with self._op_lock:
+            with self._state:
+                if self._abandoned:
+                    log.info("%s skipped: its caller stopped waiting", self.what)
+                    return
+            try:
+                self._value = self._operation()
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, or logged below
+                self._error = exc
+        with self._state:
+            self._finished = True
+            late = self._abandoned
+        self._done.set()
+        if late:
+            outcome = f"{type(self._error).__name__}: {self._error}" if self._error else "done"
+            log.warning("%s finished after its timeout: %s", self.what, outcome)
+
+    def result(self, timeout: float) -> Any:
+        """The caller: the operation's value, its exception, or :class:`CardTimeout`."""
+        self._done.wait(timeout)
+        with self._state:
+            if not self._finished:
+                self._abandoned = True
+        if not self._finished:
+            log.warning("%s: no answer from the card within %ss", self.what, timeout)
+            raise CardTimeout(f"{self.what}: no answer from the card within {timeout:g} s")
+        if self._error is not None:
+            raise self._error
+        return self._value

@@ -7,9 +7,15 @@ blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is f
 1. ``version+crc``: version nibble 1 or 2 and a valid ISO 28560-3 CRC.
 2. ``dsfid``: the DSFID is 0x06 (ISO 28560-2) and the data objects parse.
 3. ``rfid501-marker``: byte 0 is 0x04, byte 2 is 0 and the item id is printable.
-4. ``oid-plausibility``: the first precursor is relative OID 1 and all objects parse.
+4. ``oid-plausibility``: the first precursor is relative OID 1, all objects parse, the
+   item id is printable ASCII, and the bytes do not look like an ISO 28560-3 basic block
+   (so ``11 01 01``, a cut-off part-3 block, is not taken for a part-2 item "1").
 5. ``version (crc failed)``: version nibble 1 or 2 but the CRC is wrong -- decoded as
    ISO 28560-3, which in strict mode raises the CRC error.
+6. ``basic-block layout``: the bytes look like an ISO 28560-3 basic block (bytes 3-18 a
+   NUL-padded ASCII item id, and a known version, or 32 bytes with a possible parts/part
+   number) but it is short or has an unknown version -- decoded as ISO 28560-3, so strict mode names the
+   real fault (``basic_block`` length, ``version``, ...) instead of "unrecognised".
 
 Must not do: I/O. Only ``TagFormatError`` ever leaves ``decode_tag``.
 """
@@ -54,13 +60,36 @@ def _parses_as_part2(mem: bytes, ascii_id: bool = True) -> bool:
     return not ascii_id or printable(data.primary_item_id.encode("utf-8", "replace"))
 
 
-def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: bool) -> bool | None:
+def _looks_part3(mem: bytes) -> bool:
+    """The shape of an ISO 28560-3 basic block, whatever its CRC, length or version.
+
+    Bytes 3-18 (as far as present) are a non-empty item id of printable ASCII padded with
+    NULs -- or the memory stops right after the 3 header bytes -- and the version nibble
+    is known or (a whole 32-byte block) byte 2, the part number, fits byte 1, the parts.
+    """
+    if len(mem) < 3:
+        return False
+    ident = mem[3:19]
+    if ident:
+        if not 0x20 <= ident[0] <= 0x7E or any(b and not 0x20 <= b <= 0x7E for b in ident):
+            return False
+    elif len(mem) != 3:
+        return False
+    if (mem[0] >> 4) in iso28560_3.VERSIONS:
+        return True
+    return len(mem) >= iso28560_3.BASIC_LEN and 1 <= mem[2] <= mem[1]
+
+
+def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: bool,
+                 not_part3: bool = False) -> bool | None:
     """The block order in which the data parses as ISO 28560-2 (no CRC: a heuristic).
 
-    When both orders parse, prefer the one with a printable ASCII item id, then the one
-    whose memory after the objects is all zero; ties go to the order given first.
+    With ``not_part3``, an order whose bytes look like an ISO 28560-3 basic block does not
+    count. When both orders parse, prefer the one with a printable ASCII item id, then the
+    one whose memory after the objects is all zero; ties go to the order given first.
     """
-    fits = [o for o in orders if _parses_as_part2(views[o], ascii_id)]
+    fits = [o for o in orders if _parses_as_part2(views[o], ascii_id)
+            and not (not_part3 and _looks_part3(views[o]))]
     if len(fits) < 2:
         return fits[0] if fits else None
 
@@ -140,13 +169,16 @@ def decode_tag(memory: bytes, *, dsfid: int | None = None, fmt: str = "auto",
     for order in orders:
         if rfid501.plausible(views[order]):
             return run(rfid501.FORMAT, order, "rfid501-marker")
-    found = _part2_order(views, orders, ascii_id=True)
+    found = _part2_order(views, orders, ascii_id=True, not_part3=True)
     if found is not None:
         return run(iso28560_2.FORMAT, found, "oid-plausibility")
     for order in orders:
         m = views[order]
         if len(m) >= 32 and (m[0] >> 4) in iso28560_3.VERSIONS and printable(m[3:19].rstrip(b"\x00")):
             return run(iso28560_3.FORMAT, order, "version (crc failed)")
+    for order in orders:
+        if _looks_part3(views[order]):
+            return run(iso28560_3.FORMAT, order, "basic-block layout")
     err = TagFormatError("unrecognised tag data: no ISO 28560-3 CRC, no ISO 28560-2 "
                          "objects, no RFID501 marker", "format", 0)
     if not lenient:
@@ -155,12 +187,14 @@ def decode_tag(memory: bytes, *, dsfid: int | None = None, fmt: str = "auto",
 
 
 def encode_tag(item: ItemTagData, *, fmt: str = "iso28560-3", block_size: int = 4,
-               blocks: int | None = None) -> bytes:
+               blocks: int | None = None, version: int | None = None) -> bytes:
     """Encode an item's tag data as a user-memory image.
 
     Args:
         item: what to write.
         fmt: ``iso28560-3`` (default) or ``iso28560-2``; RFID501 is decode-only.
+        version: the ISO 28560-3 data model version, 1 (default) or 2 (same layout, the
+            version nibble differs); ISO 28560-2 has no version, so it must be None there.
         block_size: the tag's block size; the image is padded to whole blocks.
         blocks: if given, pad with 0x00 to exactly ``blocks * block_size`` bytes.
 
@@ -169,13 +203,17 @@ def encode_tag(item: ItemTagData, *, fmt: str = "iso28560-3", block_size: int = 
         that need it).
 
     Raises:
-        TagFormatError: unknown format, a field that does not fit, or data larger than the tag.
+        TagFormatError: unknown format or version, a field that does not fit, or data
+            larger than the tag.
     """
     if block_size <= 0:
         raise TagFormatError(f"block size must be positive, got {block_size}", "block_size")
     if fmt == iso28560_3.FORMAT:
-        out = iso28560_3.encode(item)
+        out = iso28560_3.encode(item, 1 if version is None else version)
     elif fmt == iso28560_2.FORMAT:
+        if version is not None:
+            raise TagFormatError(f"version {version!r} given, but {fmt} has no version; "
+                                 "versions apply to iso28560-3 only", "version")
         out = iso28560_2.encode(item, block_size)
     else:
         raise TagFormatError(f"cannot encode format {fmt!r}, expected one of {ENCODE_FORMATS}",

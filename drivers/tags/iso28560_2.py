@@ -212,6 +212,8 @@ def data_object(oid: int, code: int, data: bytes, pad: int = 0) -> bytes:
     """One encoded data object: precursor, [OID ext], [offset], length, data, padding."""
     if not 1 <= oid <= 15 + 255:
         raise TagFormatError(f"relative OID {oid} out of range 1..270", "oid")
+    if not 0 <= code <= 7:  # 3 bits: a larger code would spill into the offset flag
+        raise TagFormatError(f"compaction code {code} out of range 0..7", "compaction")
     rel = min(oid, 15)
     out = bytearray(((0x80 if pad else 0) | (code << 4) | rel,))
     if rel == 15:
@@ -241,10 +243,14 @@ def _encode_value(oid: int, value: Any) -> tuple[int, bytes]:
             raise TagFormatError(f"{name} must be an int 0..255", name)
         return INTEGER, bytes((value,))
     if isinstance(value, dict) and "hex" in value:  # raw object kept from a decode
+        code = value.get("compaction_code", APPLICATION)
+        if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 7:
+            raise TagFormatError(f"{name}: compaction_code {code!r} is not a compaction "
+                                 "scheme; expected an int 0..7", name)
         try:
-            return int(value.get("compaction_code", APPLICATION)), bytes.fromhex(value["hex"])
+            return code, bytes.fromhex(value["hex"])
         except (TypeError, ValueError) as exc:
-            raise TagFormatError(f"{name}: bad raw value", name) from exc
+            raise TagFormatError(f"{name}: raw value 'hex' is not hexadecimal", name) from exc
     if not isinstance(value, str) or not value:
         raise TagFormatError(f"{name} must be a non-empty string", name)
     if "\x00" in value:

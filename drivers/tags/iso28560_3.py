@@ -20,8 +20,10 @@ Extension blocks from byte 32 (DS/INF 163 3.3; GOST R ISO 28560-3-2016 7.4.2)::
     +--------+-----------+-----------+----------+------------------+
     length 0 = end of data, length 1 = one filler byte; XOR of all block bytes is 0.
 
-Versions: 1 (DS/INF 163) and 2 share this layout in every public source found; both are
-accepted, anything else is an unknown version. Known extension block: id 1 (library
+Versions: 1 (DS/INF 163) and 2 share this layout in every public source found (libdanrfid's
+DDMData names the version-2 first bytes V2NEU 0x20 and V2AUSLEIHBAR 0x21: the same
+version | type-of-usage nibbles); only the version nibble differs. Both are decoded and
+encoded, anything else is an unknown version. Known extension block: id 1 (library
 extension), whose first data byte is decoded as ``media_format_other``; every other block
 is kept raw under ``elements["extension_blocks"]`` and written back unchanged.
 """
@@ -159,13 +161,13 @@ def split_isil(item: ItemTagData) -> tuple[str, str]:
 
 
 def encode(item: ItemTagData, version: int = 1) -> bytes:
-    """Encode an item as an ISO 28560-3 basic block plus extension blocks.
+    """Encode an item as an ISO 28560-3 basic block (``version`` 1 or 2) plus extension blocks.
 
     Raises:
         TagFormatError: a field does not fit or an element has no ISO 28560-3 encoding here.
     """
-    if version not in VERSIONS:
-        raise TagFormatError(f"unknown version {version}", "version", 0)
+    if isinstance(version, bool) or version not in VERSIONS:
+        raise TagFormatError(f"unknown version {version!r}, expected 1 or 2", "version", 0)
     if not 0 <= item.type_of_usage <= 15:
         raise TagFormatError(f"type of usage {item.type_of_usage} must be 0..15", "type_of_usage", 0)
     if item.usage_qualifier:

@@ -98,9 +98,11 @@ class ItemTagData:
         return f"{self.country}-{self.isil}" if self.country else self.isil
 
 
+# The keys of ``smartlib tag decode``: the contract list, then how the format and
+# block order were found (``detected_by``, ``reversed_blocks``).
 JSON_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name", "parts_in_item",
              "part_number", "primary_item_id", "country", "isil", "crc_ok", "elements",
-             "problems")
+             "problems", "detected_by", "reversed_blocks")
 
 
 @dataclass(frozen=True)
@@ -166,5 +168,6 @@ class TagData:
             "parts_in_item": self.parts_in_item, "part_number": self.part_number,
             "primary_item_id": self.primary_item_id, "country": self.country,
             "isil": self.isil, "crc_ok": self.crc_ok, "elements": dict(self.elements),
-            "problems": list(self.problems),
+            "problems": list(self.problems), "detected_by": self.detected_by,
+            "reversed_blocks": self.reversed_blocks,
         }

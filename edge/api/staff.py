@@ -1,4 +1,9 @@
-"""Staff routes (staff token): devices, alarms, transactions, statistics, metrics."""
+"""Staff routes (staff token): devices, alarms, transactions, statistics, metrics.
+
+``/devices`` and ``/stats/today`` also show the site: the other kiosks and gates as this
+box's sync agent last heard of them (``edge.store.SiteRepository``), and today's counters
+summed over the site's devices with the detail per device.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,102 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel
 
 from edge.api.deps import ServicesDep, StaffAuth
 from edge.api.patron import _ERRORS
 from edge.api.schemas import AlarmOut, DevicesOut, StatsOut, TransactionsOut
 from edge.errors import EdgeError
 from edge.services.security import alarm_json
+from edge.stats_export import day_bounds, day_hours, local_day, today_counts
+from edge.store import SiteDevice, SiteRepository
 from smartlib.logs import mask_identifier
 
 router = APIRouter(tags=["staff"], responses=_ERRORS, dependencies=[StaffAuth])
+
+_TODAY_COUNTERS = {"loans": "checkout", "loans_offline": "checkout_offline", "returns": "return",
+                   "renewals": "renew", "visitors_in": "visitors_in",
+                   "visitors_out": "visitors_out"}
+"""The console's figures and the counters they come from."""
+
+
+class SiteDeviceOut(BaseModel):
+    device: str
+    role: str
+    state: str
+    since: str
+    backlog: int | None
+    reader: str | None
+    reader_failures: int | None
+    reported_at: str
+    received_at: str
+
+
+class SiteDevicesOut(DevicesOut):
+    site: str
+    site_devices: list[SiteDeviceOut]
+
+
+class DeviceStatsOut(BaseModel):
+    totals: dict[str, int]
+    hours: dict[str, dict[str, int]]
+
+
+class SiteStatsOut(BaseModel):
+    totals: dict[str, int]
+    devices: dict[str, DeviceStatsOut]
+
+
+class StatsTodayOut(StatsOut):
+    site: SiteStatsOut
 
 
 def _mask(v: str | None) -> str | None:
     return mask_identifier(v) if v else None
 
 
-@router.get("/devices", response_model=DevicesOut)
+def site_device_json(d: SiteDevice) -> dict[str, Any]:
+    """A device of the site as the API shows it."""
+    return {"device": d.device, "role": d.role, "state": d.state, "since": d.since,
+            "backlog": d.backlog, "reader": d.reader, "reader_failures": d.reader_failures,
+            "reported_at": d.reported_at, "received_at": d.received_at}
+
+
+def site_today(services: Any, now: datetime | None = None) -> dict[str, Any]:
+    """Today's figures (site-local day) summed over the site, and per device.
+
+    This box's figures come from its own store (``today_counts``: also its offline
+    transactions and conflicts); the other devices' from the counters they published and
+    the alarms they raised, as the agent stored them.
+    """
+    store, tz, me = services.store, services.settings.site.timezone, services.settings.device.id
+    now = now or datetime.now(UTC)
+    day = local_day(now, tz)
+    since, until = day_hours(day, tz)
+    start, end = (b.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                  for b in day_bounds(day, tz))
+    view = SiteRepository(store)
+    per: dict[str, dict[str, int]] = {me: today_counts(store, tz, now)}
+    counters = view.totals(since, until)
+    alarms = view.alarm_counts(start, end)
+    for device in sorted((set(counters) | set(alarms)) - {me}):
+        c = counters.get(device, {})
+        per[device] = {k: int(c.get(name, 0)) for k, name in _TODAY_COUNTERS.items()}
+        per[device]["alarms"] = alarms.get(device, 0)
+    keys = [*_TODAY_COUNTERS, "alarms"]
+    totals = {k: sum(f.get(k, 0) for f in per.values()) for k in keys}
+    return {"date": day.isoformat(), **totals, "devices": per}
+
+
+@router.get("/devices", response_model=SiteDevicesOut)
 def devices(services: ServicesDep) -> dict[str, Any]:
-    """This box's devices and connectivity."""
+    """This box's devices and connectivity, and every device of the site the agent heard of
+    (online or offline, since when, backlog, reader failures)."""
     return {"device": services.settings.device.id, "role": services.settings.device.role,
             "gateway": services.gateway_state(), "devices": services.devices.status(),
-            "security_tasks_open": len(services.store.security.open())}
+            "security_tasks_open": len(services.store.security.open()),
+            "site": services.settings.site.id,
+            "site_devices": [site_device_json(d) for d in SiteRepository(services.store).devices()]}
 
 
 @router.get("/alarms", response_model=list[AlarmOut])
@@ -69,12 +149,30 @@ def transactions(services: ServicesDep,
     }
 
 
-@router.get("/stats/today", response_model=StatsOut)
+@router.get("/stats/today", response_model=StatsTodayOut)
 def stats_today(services: ServicesDep) -> dict[str, Any]:
-    """Today's counters (UTC hours)."""
+    """Today's counters (UTC hours): this box's, and the site's summed over its devices
+    (``site.devices`` keeps each device's; other devices' as they published them)."""
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    return {"date": day, "totals": services.store.counters.totals(day + "T00", day + "T23"),
-            "hours": services.store.counters.hours(day + "T00", day + "T23")}
+    first, last = day + "T00", day + "T23"
+    me = services.settings.device.id
+    own = {"totals": services.store.counters.totals(first, last),
+           "hours": services.store.counters.hours(first, last)}
+    view = SiteRepository(services.store)
+    per = {me: own}
+    for device, hours in view.hours(first, last).items():
+        if device == me:
+            continue
+        sums: dict[str, int] = {}
+        for counters in hours.values():
+            for k, v in counters.items():
+                sums[k] = sums.get(k, 0) + v
+        per[device] = {"totals": sums, "hours": hours}
+    totals: dict[str, int] = {}
+    for d in per.values():
+        for k, v in d["totals"].items():
+            totals[k] = totals.get(k, 0) + v
+    return {"date": day, **own, "site": {"totals": totals, "devices": per}}
 
 
 @router.get("/metrics", response_class=Response,

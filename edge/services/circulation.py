@@ -27,6 +27,7 @@ or hold a patron's PIN.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -90,10 +91,62 @@ def item_result(item_id: str, title: str, status: str, *, code: str | None = Non
     return out
 
 
+REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("card_expired", re.compile(r"\b(card|patron|membership)\b[^.;]*\bexpired\b", re.I)),
+    ("patron_blocked", re.compile(
+        r"\bblocked\b|\bbarred\b|privileges? (are )?denied|"
+        r"(outstanding|excessive|unpaid) fines|too many overdue", re.I)),
+    ("on_hold_for_other", re.compile(
+        r"\bon hold\b|\b(held|reserved) for another\b|\bhold for another\b", re.I)),
+    ("loan_limit", re.compile(
+        r"\bloan limit\b|too many (items|loans)|maximum (number of )?(items|loans)", re.I)),
+    ("not_loanable", re.compile(
+        r"not (loanable|for loan|circulating)|reference only|non-?circulating", re.I)),
+    ("item_unknown", re.compile(r"\bunknown item\b|\bitem not found\b", re.I)),
+    ("not_on_loan", re.compile(r"\bnot (checked out|on loan)\b", re.I)),
+)
+"""Fallback mapping of an ILS's refusal text (SIP2 AF, English) to a patron code, first match
+wins. SIP2 12/10/30 carry no reason code, so until the gateway sends ``reason_code`` this is
+all the edge has; an unmatched text keeps the generic code and is shown as ``ils_message``."""
+
+
 def refusal_code(result: dict[str, Any] | None, default: str = "ils_refused") -> str:
-    """Map an ILS result to a patron-facing code (unknown reasons → ``default``)."""
-    code = str((result or {}).get("code") or "")
-    return code if code in PATRON_CODES else default
+    """Map an ILS refusal to a patron-facing code (unknown reasons → ``default``).
+
+    In order: the result's ``reason_code`` (set by a gateway that knows the reason), its
+    ``code``, then the ILS's text (``screen_message``/``message``) against
+    :data:`REFUSAL_TEXTS`. Only codes in :data:`PATRON_CODES` are returned.
+    """
+    r = result or {}
+    for key in ("reason_code", "code"):
+        code = str(r.get(key) or "")
+        if code in PATRON_CODES:
+            return code
+    text = str(r.get("screen_message") or r.get("message") or "")
+    for code, pattern in REFUSAL_TEXTS:
+        if text and pattern.search(text):
+            return code
+    return default
+
+
+def renewed_items(result: dict[str, Any] | None, key: str = "") -> list[str]:
+    """The item ids a renew-all result lists as renewed (``TransactionResult.items``).
+
+    The contract is a list of item-id strings (SIP2 66 BM). Any other entry is logged with
+    the transaction ``key`` and skipped, so one bad entry never stops the rest.
+    """
+    raw = (result or {}).get("items") or []
+    if not isinstance(raw, list):
+        log.warning("renew-all %s: items is a %s, not a list; ignored", key, type(raw).__name__)
+        return []
+    out: list[str] = []
+    for i, entry in enumerate(raw):
+        if isinstance(entry, str) and entry:
+            out.append(entry)
+        else:
+            log.warning("renew-all %s: items[%d] is not an item id (%s); skipped", key, i,
+                        type(entry).__name__)
+    return list(dict.fromkeys(out))
 
 
 def sort_hint(result: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -414,6 +467,7 @@ class CirculationService:
                 results.append(self._emit(session, item_result(
                     item_id, title, "refused", code="alarm_still_on")))
                 continue
+            crash_point("after_checkin_journal")
             pending[key] = _Pending(self.store.outbox.get(key), item_id, title, parts, warn)
         try:
             done: dict[str, ItemResult] = {}
@@ -442,10 +496,10 @@ class CirculationService:
         res = e.result or {}
         if not offline and (e.state != "applied" or res.get("ok") is False):
             self.store.outbox.mark_handled(e.key)
-            code = refusal_code(res, default="not_on_loan" if res.get("code") == "not_on_loan"
-                                else "ils_refused")
+            code = refusal_code(res)
             return item_result(p.item_id, p.title, "refused", code=code, transaction=e.key,
                                ils_message=res.get("screen_message") or res.get("message"))
+        crash_point("after_checkin_result")
         with self.store.transaction():
             self.store.cache.record_return(p.item_id)
             if not offline:
@@ -484,9 +538,7 @@ class CirculationService:
                 self.store.outbox.mark_handled(e.key)
                 res = e.result or {}
                 if e.kind == "renew_all":
-                    done[e.key] = [self._renew_line(session, str(it.get("item_id", "")),
-                                                    bool(it.get("ok")), it, e.key)
-                                   for it in res.get("items", [])]
+                    done[e.key] = self._renew_all_lines(session, e)
                     return
                 ok = e.state == "applied" and res.get("ok", True) is not False
                 done[e.key] = [self._renew_line(session, keys[e.key] or "", ok, res, e.key)]
@@ -511,6 +563,34 @@ class CirculationService:
         finally:
             with self._lock:
                 self.in_progress.difference_update(keys)
+
+    def _renew_all_lines(self, session: Session, e: OutboxEntry) -> list[ItemResult]:
+        """One line per renewed item; the unrenewed ones by name when the cache knows them.
+
+        The result names only the renewed items (and counts the others, ``unrenewed``): when
+        the patron's cached loans not renewed match that count they are listed as refused,
+        otherwise one line without an item says how the ILS answered.
+        """
+        res = e.result or {}
+        if e.state != "applied" or res.get("ok") is False:
+            return [item_result("", "", "refused", code=refusal_code(res, "renew_refused"),
+                                transaction=e.key,
+                                ils_message=res.get("screen_message") or res.get("message"))]
+        renewed = renewed_items(res, e.key)
+        lines = [self._renew_line(session, item_id, True, {}, e.key) for item_id in renewed]
+        unrenewed = res.get("unrenewed")
+        if isinstance(unrenewed, int) and unrenewed > 0:
+            others = [loan.item_id for loan in self.store.cache.loans_of(session.patron_id)
+                      if loan.item_id not in renewed]
+            if len(others) == unrenewed:
+                lines.extend(item_result(i, self._title(i, None), "refused",
+                                         code="renew_refused", transaction=e.key)
+                             for i in others)
+            else:
+                lines.append(item_result("", "", "refused", code="renew_refused",
+                                         transaction=e.key,
+                                         ils_message=res.get("screen_message")))
+        return lines
 
     def _renew_line(self, session: Session, item_id: str, ok: bool, res: dict[str, Any],
                     key: str) -> ItemResult:

@@ -1,9 +1,9 @@
 """Wiring of the edge's services, and their background work (no import-time side effects).
 
 :meth:`EdgeServices.build` makes every service from the settings (or from injected parts,
-for tests); :meth:`EdgeServices.start` opens the devices, runs crash recovery and starts one
-background thread (session sweep, recovery and security retries, connectivity events)
-and the pad poller; :meth:`EdgeServices.stop` undoes all of it.
+for tests); :meth:`EdgeServices.start` takes the serve lock, opens the devices, runs crash
+recovery and starts one background thread (session sweep, recovery and security retries,
+connectivity events) and the pad poller; :meth:`EdgeServices.stop` undoes all of it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from edge.services.recovery import RecoveryReport, RecoveryService
 from edge.services.security import SecurityService
 from edge.services.sessions import SessionService
 from edge.store import Store, open_store
+from edge.store.db import ServeLock
 from smartlib.config import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class EdgeServices:
     _thread: threading.Thread | None = None
     _owns_store: bool = False
     _connectivity: str = "unknown"
+    _serve_lock: ServeLock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._serve_lock = ServeLock(self.store.path)
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None,
@@ -75,10 +80,24 @@ class EdgeServices:
                    _owns_store=owns)
 
     def start(self, *, background: bool = True, poll_pad: bool = True) -> RecoveryReport:
-        """Open devices, recover from any crash, start the background work."""
-        self.devices.open()
-        self.store.lookups.purge()
-        self.last_recovery = self.recovery.run_once()
+        """Take the serve lock, open devices, recover from any crash, start the background work.
+
+        The serve lock (and the ``edge`` doorbell, bound here rather than on the first wait)
+        marks the store as in use for as long as this runs, idle or not, so ``smartlib db
+        restore`` refuses.
+
+        Raises:
+            StoreBusy: another ``serve`` (or a ``db restore``) holds this store.
+        """
+        self._serve_lock.acquire()
+        try:
+            self.store.doorbell("edge")
+            self.devices.open()
+            self.store.lookups.purge()
+            self.last_recovery = self.recovery.run_once()
+        except BaseException:
+            self._serve_lock.release()
+            raise
         log.info("start-up recovery: %s", self.last_recovery.summary())
         self.store.meta.set("serve.started_at", str(self.started_at))
         if background:
@@ -99,6 +118,7 @@ class EdgeServices:
         self.devices.close()
         if self._owns_store:
             self.store.close()
+        self._serve_lock.release()
 
     def gateway_state(self) -> str:
         """``online`` / ``offline`` as the agent reports it, else as results suggest."""

@@ -19,7 +19,8 @@ back to back on the reader:
      the AFI is neither the secured nor the released value);
 
 3. decides the pass direction from the antenna zone that saw the tag first (inner first
-   = going out), or from the IR beam order; only ``gate.alarm_directions`` alarm;
+   = going out), or from the IR beam order; only ``gate.alarm_directions`` alarm (unset:
+   exits only, :data:`DEFAULT_ALARM_DIRECTIONS`);
 4. debounces per UID (``gate.debounce_s``), switches the light and buzzer on through the
    reader's outputs *first* (``gate.alarm_duration_ms``), then writes the alarm record
    (store ``alarms`` row of kind ``gate`` plus the ``gate_alarm`` counter, one SQLite
@@ -32,10 +33,12 @@ while it is still in the field, or when its pass ends undecided. A read failure 
 tag does not stop the decisions on the others in the same poll.
 
 The alarm record (``detail`` JSON, see :func:`alarm_view`) holds the time, gate,
-direction, item id, title and owner library from the cache, the tag's security state, the
-reason, and the related transaction and security task (for a fresh loan whose release
-write failed: reason ``loaned_alarm_on``, linked to the ``loaned_alarm_on`` task). It holds
-no patron data. With the gateway unreachable, ``eas`` and ``afi`` work unchanged;
+direction, item id, title and owner library from the cache, the tag's security state (as
+read: ``eas`` records say ``unknown``, the EAS answer being field-wide, and how the item
+was singled out), the reason, and the related transaction and security task. A secured tag
+on a fresh loan (a release that failed at the kiosk) has reason ``loaned_alarm_on``: linked
+to the ``loaned_alarm_on`` task when this store holds it (kiosk and gate on one box), else
+explained from the cached loan's time (separate boxes). It holds no patron data. With the gateway unreachable, ``eas`` and ``afi`` work unchanged;
 ``database`` decisions use the last cache and the record says so (``cache.offline``).
 
 Must not do: circulation, security writes, or anything with patrons.
@@ -76,6 +79,32 @@ COUNTER_ALARM = "gate_alarm"
 COUNTER_PASS = "gate_tag_pass"
 FIRST_READ_BLOCKS = 8
 _OPEN_TASK_STATES = ("alarm_on", "pending")
+DEFAULT_ALARM_DIRECTIONS: tuple[Direction, ...] = ("out",)
+"""What alarms when ``[gate] alarm_directions`` is not set: exits only."""
+FRESH_LOAN_S = 1800.0
+"""A cached loan this recent (by its ``loaned_at``), on a tag that is still secured, is
+explained as a release that failed at the kiosk (``loaned_alarm_on``)."""
+
+
+def alarm_directions_of(gate: Any) -> frozenset[str]:
+    """The pass directions that alarm: ``gate.alarm_directions`` when the site set it,
+    else :data:`DEFAULT_ALARM_DIRECTIONS` (exits only; ``unknown`` only when configured)."""
+    explicit = getattr(gate, "model_fields_set", None)
+    if explicit is not None and "alarm_directions" not in explicit:
+        return frozenset(DEFAULT_ALARM_DIRECTIONS)
+    return frozenset(gate.alarm_directions)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    """An ISO time from the cache as an aware datetime (naive = UTC), or None."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        log.warning("gate: cannot read the cached loan time %r", text)
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +247,11 @@ class GateService:
         pass_gap_s: a tag unseen this long has left; its next sighting is a new pass.
         undetermined_after: failed reads of one tag, while it is in the field, after which
             it alarms as ``undetermined`` without waiting for its pass to end.
+        fresh_loan_s: a cached loan younger than this on a still-secured tag is explained
+            as a release that failed at the kiosk (default ``gate.fresh_loan_s`` if the
+            section has it, else :data:`FRESH_LOAN_S`).
         clock: monotonic seconds (injected by tests).
+        wall_clock: the current UTC time (how old a cached loan is).
     """
 
     def __init__(self, store: Store, reader: Any, bus: EventBus, gate: Any, policy: SecurityPolicy,
@@ -226,12 +259,14 @@ class GateService:
                  pattern: AlarmPattern = AlarmPattern(), poll_interval_s: float = 0.002,
                  beam_every: int = 2,
                  pass_gap_s: float = 1.0, undetermined_after: int = 3,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 fresh_loan_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.reader = reader
         self.bus = bus
         self.mode: DetectionMode = gate.detection
-        self.alarm_directions: frozenset[str] = frozenset(gate.alarm_directions)
+        self.alarm_directions: frozenset[str] = alarm_directions_of(gate)
         self.alarm_duration_s = gate.alarm_duration_ms / 1000
         self.inner, self.outer = gate.inner_antenna, gate.outer_antenna
         self.gate_id = gate_id
@@ -242,7 +277,10 @@ class GateService:
         self.beam_every = max(1, beam_every)
         self.pass_gap_s = pass_gap_s
         self.undetermined_after = max(1, undetermined_after)
+        self.fresh_loan_s = (fresh_loan_s if fresh_loan_s is not None
+                             else float(getattr(gate, "fresh_loan_s", FRESH_LOAN_S)))
         self.clock = clock
+        self.wall_clock = wall_clock
         self.decider = GateDecider(store, self.mode, policy)
         self.debounce = Debouncer(gate.debounce_s)
         self.counter = BeamCounter()
@@ -472,31 +510,53 @@ class GateService:
         with self._lock:
             here = [t for t in self._tracks.values() if t.last_seen == now]
         new = [t for t in here if not t.decided]
+        # The EAS answer is field-wide and the driver has no per-tag EAS read: no record
+        # claims a tag's own state. ``security_state`` is ``unknown``; ``eas`` says how the
+        # item was singled out.
+        state = SecurityState.UNKNOWN.value
         if not here:
             direction = self.counter.direction_hint(now) or "unknown"
             if direction in self.alarm_directions and self.debounce.allow("eas:unidentified", now):
                 self._fire_outputs(now)
-                self._record(None, direction, GateDecision(True, "tag", "secured"),
-                             reason="eas_unidentified", error=error)
+                self._record(None, direction, GateDecision(True, "tag", state),
+                             reason="eas_unidentified", error=error,
+                             extra={"eas": self._eas_detail(None, 0)})
             return
         for tr in new:
             self._identify(tr)
             tr.decided = True
             self.stats.decided += 1
             tr.direction = self._direction(tr, now)
-        # The EAS answer is field-wide: the cache points at the items not on loan.
-        culprits = [t for t in new
+        # The cache points at the items not on loan (or not identified).
+        culprits = [(t, "item_not_identified" if t.item_id is None else "cache_not_on_loan")
+                    for t in new
                     if t.item_id is None or not self.store.cache.is_on_loan(t.item_id)]
         if not culprits and not any(t.alarmed for t in here):
-            culprits = new
-        for tr in culprits:
-            self._alarm(tr, GateDecision(True, "tag", "secured"), now, reason="eas")
+            # Every tag in the field is on loan: the cache cannot tell; blame them all.
+            how = "only_tag_in_field" if len(here) == 1 else "every_tag_on_loan"
+            culprits = [(t, how) for t in new]
+        for tr, how in culprits:
+            self._alarm(tr, GateDecision(True, "tag", state), now, reason="eas",
+                        extra={"eas": self._eas_detail(how, len(here))})
+
+    @staticmethod
+    def _eas_detail(identified_by: str | None, tags_in_field: int) -> dict[str, Any]:
+        """How an ``eas`` record's item was picked (the EAS answer names no tag).
+
+        ``identified_by``: ``cache_not_on_loan`` (the inventory after the EAS answer found
+        it and the cache does not show it on loan), ``item_not_identified`` (found, but its
+        item id could not be read), ``only_tag_in_field`` / ``every_tag_on_loan`` (the
+        cache shows every tag in the field on loan: each is blamed), or None (no tag left
+        to find).
+        """
+        return {"field_alarm": True, "tag_bit": "not_read", "identified_by": identified_by,
+                "tags_in_field": tags_in_field}
 
     # ---- alarms -------------------------------------------------------------------------
 
     def _alarm(self, tr: _Track, decision: GateDecision, now: float,
                reason: str | None = None, *, error: str | None = None,
-               identify: bool = True) -> AlarmRecord | None:
+               identify: bool = True, extra: dict[str, Any] | None = None) -> AlarmRecord | None:
         if tr.direction not in self.alarm_directions:
             return None
         if not self.debounce.allow(tr.uid, now):
@@ -506,7 +566,8 @@ class GateService:
         self._fire_outputs(now)
         if tr.tag is None and identify:
             self._identify(tr)
-        return self._record(tr, tr.direction, decision, reason=reason, error=error)
+        return self._record(tr, tr.direction, decision, reason=reason, error=error,
+                            extra=extra)
 
     def _fire_outputs(self, now: float) -> None:
         p = self.pattern
@@ -529,11 +590,13 @@ class GateService:
         self.bus.publish("gate_reset", gate=self.gate_id)
 
     def _record(self, tr: _Track | None, direction: str, decision: GateDecision, *,
-                reason: str | None, error: str | None = None) -> AlarmRecord:
+                reason: str | None, error: str | None = None,
+                extra: dict[str, Any] | None = None) -> AlarmRecord:
         item_id = tr.item_id if tr is not None else None
         detail = self.explain(item_id, tr.uid if tr is not None else None, decision,
                               reason=reason, direction=direction)
         detail["error"] = error
+        detail.update(extra or {})
         if tr is not None and tr.afi is not None:
             detail["afi"] = tr.afi
         if tr is not None and tr.tag is not None and not detail.get("owner_library"):
@@ -557,6 +620,8 @@ class GateService:
         else:
             what = "a tag"
         message = f"gate {self.gate_id}: {what} going {direction}: {detail['reason']}"
+        if detail.get("explanation"):
+            message += f": {detail['explanation']}"
         if error:
             message += f" ({error})"
         with self.store.transaction():
@@ -611,13 +676,48 @@ class GateService:
                 if self.mode == "database" or decision.decided_by == "cache":
                     reason = "unknown_item" if item is None and loan is None else "not_on_loan"
                 elif loan is not None:
-                    reason = "loaned_alarm_on" if task is not None else "loaned_but_secured"
+                    reason = self._explain_loan(detail, loan, task)
                 else:
                     reason = "not_checked_out"
         reason = reason or "not_checked_out"
         detail["reason"] = reason
         detail["reason_texts"] = reason_texts(reason)
         return detail
+
+    def _explain_loan(self, detail: dict[str, Any], loan: Any, task: Any) -> str:
+        """The reason for a secured tag the cache shows on loan (fills ``explanation``).
+
+        ``loaned_alarm_on`` when this store holds the open ``release`` task (kiosk and gate
+        on one box: ``explained_by`` = ``task``), or when the loan is fresh (``loaned_at``
+        within ``fresh_loan_s``: ``explained_by`` = ``cache_loan``; kiosk and gate on
+        separate boxes, where the task stays in the kiosk's store and only the loan
+        reaches the gate's cache). Otherwise ``loaned_but_secured``.
+        """
+        if task is not None:
+            explained_by = "task"
+        elif self._fresh(loan):
+            explained_by = "cache_loan"
+            if detail["transaction"] is None:
+                # Only if the cache carries the loan's transaction (LoanRecord has none yet).
+                detail["transaction"] = getattr(loan, "transaction", None)
+        else:
+            return "loaned_but_secured"
+        detail["explained_by"] = explained_by
+        parts = [f"loaned at {loan.loaned_at or 'an unknown time'}"]
+        if detail["transaction"]:
+            parts.append(f"transaction {detail['transaction']}")
+        if task is not None:
+            parts.append(f"security task {task.id}")
+        detail["explanation"] = ("loaned, alarm still on (release failed at the kiosk); "
+                                 + ", ".join(parts))
+        return "loaned_alarm_on"
+
+    def _fresh(self, loan: Any) -> bool:
+        """True when the cached loan was made within ``fresh_loan_s`` (or is future-dated)."""
+        at = _parse_time(loan.loaned_at)
+        if at is None:
+            return False
+        return (self.wall_clock() - at).total_seconds() <= self.fresh_loan_s
 
     def cache_status(self) -> tuple[str, str | None]:
         """``(gateway state, when the cache was last refreshed)`` for the record."""
@@ -675,6 +775,7 @@ def alarm_view(alarm: AlarmRecord) -> dict[str, Any]:
             "security_state": d.get("security_state"), "transaction": d.get("transaction"),
             "task": d.get("task") if "task" in d else d.get("task_id"),
             "error": d.get("error"), "identified": d.get("identified"),
+            "explanation": d.get("explanation"),
             "identify_error": d.get("identify_error"),
             "cache_offline": bool((d.get("cache") or {}).get("offline")), "detail": d}
 

@@ -20,9 +20,10 @@ REASONS: dict[str, dict[str, str]] = {
         "en": "The item is secured and was not checked out.",
         "vi": "Tài liệu còn khóa từ và chưa được mượn."},
     "loaned_alarm_on": {
-        "en": "The item was just checked out but its security could not be released "
-              "(the kiosk's release write failed).",
-        "vi": "Tài liệu vừa được mượn nhưng chưa mở được khóa từ (ki-ốt ghi thất bại)."},
+        "en": "Loaned, alarm still on (release failed at the kiosk): the item was just "
+              "checked out but its security could not be released.",
+        "vi": "Đã mượn, khóa từ vẫn bật (ki-ốt mở khóa thất bại): tài liệu vừa được mượn "
+              "nhưng chưa mở được khóa từ."},
     "loaned_but_secured": {
         "en": "The cache shows the item on loan, but its tag is still secured.",
         "vi": "Tài liệu đang được mượn theo dữ liệu, nhưng thẻ vẫn còn khóa từ."},
@@ -33,8 +34,10 @@ REASONS: dict[str, dict[str, str]] = {
         "en": "The item is not in the catalogue cache and is not on loan.",
         "vi": "Tài liệu không có trong bộ nhớ đệm danh mục và không được mượn."},
     "eas": {
-        "en": "An EAS bit is set on a tag in the gate.",
-        "vi": "Có thẻ trong cổng đang bật bit EAS."},
+        "en": "The gate's EAS check answered (an EAS bit is set on a tag in the gate); this "
+              "item was singled out as the likely one (see how it was identified).",
+        "vi": "Kiểm tra EAS của cổng báo có thẻ đang bật bit EAS; tài liệu này được xác định "
+              "là thẻ có khả năng nhất (xem cách nhận diện)."},
     "eas_unidentified": {
         "en": "An EAS bit is set, but the tag left before it could be identified.",
         "vi": "Có bit EAS bật nhưng thẻ đã rời cổng trước khi nhận diện được."},

@@ -7,6 +7,9 @@ At start (and then every few seconds) :meth:`RecoveryService.run_once`:
   check-in: cache update; a renewal sent but unanswered when the patron's wait ended: the
   new due date in the cached loan; refusals: just marked handled), skipping those a live
   request is handling;
+* one entry that cannot be finished (it raises) is logged with its key, reported in
+  :attr:`RecoveryReport.failed` and left for the next pass; the others, and the security
+  retries, go on;
 * retries every open security task (``pending`` and ``alarm_on``);
 * returns a :class:`RecoveryReport` that ``serve`` logs at start, so every journaled
   transaction and security task is either finished or reported.
@@ -20,7 +23,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from edge.services.circulation import CirculationService
+from edge.services.circulation import CirculationService, renewed_items
 from edge.services.security import SecurityService
 from edge.store import LoanRecord, OutboxEntry, Store, utcnow
 
@@ -35,11 +38,14 @@ class RecoveryReport:
     open_transactions: list[str] = field(default_factory=list)
     tasks_done: list[int] = field(default_factory=list)
     tasks_alarm_on: list[int] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    """Transactions whose finishing raised (logged with their key; tried again next pass)."""
 
     def summary(self) -> str:
         """One line for the log."""
         return (f"finished {len(self.finished)} transaction(s), {len(self.open_transactions)} "
-                f"still waiting for the gateway; security tasks done {len(self.tasks_done)}, "
+                f"still waiting for the gateway, {len(self.failed)} failed to finish; "
+                f"security tasks done {len(self.tasks_done)}, "
                 f"alarm still on {len(self.tasks_alarm_on)}")
 
 
@@ -52,6 +58,17 @@ class RecoveryService:
         self.circulation = circulation
         self.security = security
         self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+
+    def _failed_once(self, e: OutboxEntry, exc: Exception) -> None:
+        """Log a failed finish: with the traceback the first time, then one line per pass."""
+        n = self._failures[e.key] = self._failures.get(e.key, 0) + 1
+        if n == 1:
+            log.exception("recovery of %s %s (%s) failed; left unhandled, tried again on the "
+                          "next pass", e.kind, e.key, e.state)
+        else:
+            log.warning("recovery of %s %s still fails (%d passes): %s: %s", e.kind, e.key, n,
+                        type(exc).__name__, exc)
 
     def run_once(self, *, retry_tasks: bool = True) -> RecoveryReport:
         """One pass; thread-safe (a second caller waits)."""
@@ -64,7 +81,13 @@ class RecoveryService:
                 if e.is_open:
                     report.open_transactions.append(e.key)
                     continue
-                self.finish(e)
+                try:
+                    self.finish(e)
+                except Exception as exc:  # noqa: BLE001 - one entry must not stop the pass
+                    self._failed_once(e, exc)
+                    report.failed.append(e.key)
+                    continue
+                self._failures.pop(e.key, None)
                 report.finished.append(e.key)
             if retry_tasks:
                 # the live set: a request that starts during this pass keeps its tasks
@@ -96,17 +119,21 @@ class RecoveryService:
                 self.store.counters.incr("return")
             elif e.kind in ("renew", "renew_all") and ok:
                 # A renewal that answered after the patron's wait: the follow-up records it.
-                items = res.get("items", []) if e.kind == "renew_all" else [
-                    {"item_id": e.item_id, "ok": True, "due_date": res.get("due_date")}]
-                for it in items:
-                    loan = self.store.cache.loan(str(it.get("item_id") or ""))
-                    if it.get("ok") and loan is not None:
-                        due = it.get("due_date")
-                        self.store.cache.record_loan(LoanRecord(
-                            loan.item_id, loan.patron_id, str(due) if due else loan.due_date,
-                            loan.loaned_at, loan.offline))
-                        self.store.counters.incr("renew")
-                        log.info("late renewal of %s applied (due %s)", loan.item_id,
-                                 it.get("due_date"))
+                # A renew-all names the renewed items only (no due dates: SIP2 66 has none),
+                # so their cached due date becomes unknown rather than stay the old one.
+                if e.kind == "renew_all":
+                    dues: dict[str, str | None] = dict.fromkeys(renewed_items(res, e.key))
+                else:
+                    dues = {e.item_id or "": res.get("due_date")}
+                for item_id, due in dues.items():
+                    loan = self.store.cache.loan(item_id)
+                    if loan is None:
+                        continue
+                    new_due = str(due) if due else (None if e.kind == "renew_all"
+                                                    else loan.due_date)
+                    self.store.cache.record_loan(LoanRecord(
+                        loan.item_id, loan.patron_id, new_due, loan.loaned_at, loan.offline))
+                    self.store.counters.incr("renew")
+                    log.info("late renewal of %s applied (due %s)", loan.item_id, new_due)
             self.store.outbox.mark_handled(e.key)
         log.info("recovered %s %s (%s)", e.kind, e.key, e.state)

@@ -14,7 +14,8 @@ Quick tour::
 
 Repositories (attributes of :class:`Store`): ``outbox`` (:class:`OutboxRepository`),
 ``conflicts``, ``cache`` (:class:`CacheRepository`), ``lookups``
-(:class:`LookupRepository`), ``security``, ``alarms``, ``counters``, ``events``, ``meta``.
+(:class:`LookupRepository`), ``security``, ``alarms``, ``counters``, ``events``, ``meta``;
+the site view (other boxes' statuses, counts and alarms) is ``SiteRepository(store)``.
 They return frozen dataclasses, never rows. Wake-ups between processes:
 :mod:`edge.store.doorbell` (``store.ring("edge")``, ``store.doorbell("agent").wait(t)``).
 """
@@ -42,12 +43,13 @@ from edge.store.outbox import (
     OutboxRepository,
 )
 from edge.store.schema import SCHEMA_VERSION
+from edge.store.site import SiteAlarm, SiteDevice, SiteRepository
 
 __all__ = [
     "OPEN_STATES", "SCHEMA_VERSION", "TERMINAL_STATES", "AlarmRecord", "Backlog",
     "CacheRepository", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
     "InvalidState", "ItemRecord", "LoanRecord", "LookupRecord", "LookupRepository",
     "OutboxEntry", "OutboxRepository", "PatronRecord", "SchemaTooNew", "SecurityTask",
-    "Store", "StoreBusy", "StoreCorrupt", "StoreError", "UnknownLookup",
-    "UnknownTransaction", "open_store", "ring", "utcnow",
+    "SiteAlarm", "SiteDevice", "SiteRepository", "Store", "StoreBusy", "StoreCorrupt",
+    "StoreError", "UnknownLookup", "UnknownTransaction", "open_store", "ring", "utcnow",
 ]

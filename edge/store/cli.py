@@ -43,14 +43,21 @@ def backup(config: str | None, db: str | None, dest: str) -> None:
 def processes_using(path: Path) -> list[str]:
     """Which of ``smartlib serve`` ("edge") and ``smartlib sync`` ("agent") hold this store.
 
-    Each binds its doorbell while it runs, so a bell we cannot bind is in use.
+    ``serve`` holds the serve lock (:class:`edge.store.db.ServeLock`) from its start, idle or
+    not; each process also binds its doorbell while it runs, so a bell we cannot bind is in
+    use too (the agent's is bound at its start).
     """
     import socket
 
+    from edge.store.db import serve_lock_holder
     from edge.store.doorbell import bell_address
 
     busy = []
+    if serve_lock_holder(path) is not None:
+        busy.append("edge")
     for name in ("edge", "agent"):
+        if name in busy:
+            continue
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             s.bind(bell_address(path, name))
@@ -61,6 +68,8 @@ def processes_using(path: Path) -> list[str]:
     return busy
 
 
+_HOLDERS = {"edge": "smartlib serve", "agent": "smartlib sync"}
+
 
 @db.command()
 @_config
@@ -69,34 +78,47 @@ def processes_using(path: Path) -> list[str]:
 def restore(config: str | None, db: str | None, src: str) -> None:
     """Replace the store with SRC (refused while ``smartlib serve`` or ``smartlib sync`` runs).
 
-    The copy goes through SQLite's backup API under the target's own locks, so the WAL of
-    the old store is folded in or discarded consistently instead of being deleted by hand.
+    SRC is checked read-only (integrity check, schema version) and never written to. The
+    copy goes through SQLite's backup API under the target's own locks, so the WAL of the
+    old store is folded in or discarded consistently instead of being deleted by hand; the
+    serve lock is held meanwhile, so ``serve`` cannot start in the middle.
     """
     import sqlite3
 
-    from edge.store import StoreError, open_store
+    from edge.store import StoreBusy, StoreError
+    from edge.store.db import ServeLock, check_backup
 
     path = _path(config, db)
+    if Path(src).resolve() == path.resolve():
+        raise click.ClickException(f"{src} is the store itself")
     busy = processes_using(path)
     if busy:
-        names = " and ".join({"edge": "smartlib serve", "agent": "smartlib sync"}[b] for b in busy)
+        names = " and ".join(_HOLDERS[b] for b in busy)
         raise click.ClickException(f"{names} has this store open; stop it first")
     try:
-        with open_store(src) as check:
-            check.table_counts()
+        version = check_backup(src)
     except StoreError as exc:
         raise click.ClickException(f"{src} is not a usable store: {exc}") from exc
-    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
-    target = sqlite3.connect(path)
     try:
-        source.backup(target)
-        target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.Error as exc:
-        raise click.ClickException(f"restore of {path} from {src} failed: {exc}") from exc
+        lock = ServeLock(path).acquire()
+    except StoreBusy as exc:
+        raise click.ClickException(f"smartlib serve has this store open; stop it first ({exc})") \
+            from exc
+    try:
+        source = sqlite3.connect(Path(src).resolve().as_uri() + "?mode=ro", uri=True)
+        target = sqlite3.connect(path)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"restore of {path} from {src} failed: {exc}") from exc
+        finally:
+            target.close()
+            source.close()
     finally:
-        target.close()
-        source.close()
-    click.echo(f"restored {path} from {src}")
+        lock.release()
+    click.echo(f"restored {path} from {src} (schema version {version}; older versions are "
+               "migrated when the store is next opened)")
 
 
 @db.command("rebuild-cache")

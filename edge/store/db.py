@@ -20,6 +20,7 @@ This package is imported by the sync agent: it must not import any other part of
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ import sqlite_utils
 
 from edge.store import schema
 from edge.store.doorbell import Doorbell, ring
-from edge.store.errors import StoreCorrupt, StoreError
+from edge.store.errors import SchemaTooNew, StoreBusy, StoreCorrupt, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,134 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+SERVE_LOCK_SUFFIX = ".serve.lock"
+
+
+def serve_lock_path(db_path: str | os.PathLike[str]) -> Path:
+    """The lock file next to the database that marks "``smartlib serve`` runs on it"."""
+    return Path(os.path.realpath(os.fspath(db_path)) + SERVE_LOCK_SUFFIX)
+
+
+class ServeLock:
+    """An exclusive ``flock`` on ``<db>.serve.lock``, held while ``serve`` runs.
+
+    ``smartlib serve`` takes it at start and keeps it for its lifetime, idle or not; the
+    kernel drops it when the process ends, even by ``kill -9``, so a stale file means
+    nothing. ``smartlib db restore`` takes the same lock for the time of the copy, so a
+    restore never runs under a serve and a serve never starts during a restore. The file
+    holds the holder's pid, for messages only.
+    """
+
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+        self.path = serve_lock_path(db_path)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
+    def acquire(self) -> ServeLock:
+        """Take the lock now (idempotent).
+
+        Raises:
+            StoreBusy: another holder (another serve, or a restore) has it.
+            StoreError: the lock file cannot be created.
+        """
+        if self._fd is not None:
+            return self
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_pid(fd)
+            os.close(fd)
+            raise StoreBusy(f"{self.path} is held by another process"
+                            + (f" (pid {holder})" if holder else "")) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (idempotent); the file stays, harmless."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __enter__(self) -> ServeLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _lock_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def serve_lock_holder(db_path: str | os.PathLike[str]) -> int | None:
+    """The pid recorded by a live holder of the serve lock (0 when unreadable), else ``None``."""
+    path = serve_lock_path(db_path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _lock_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def check_backup(path: str | os.PathLike[str]) -> int:
+    """Validate a backup file without writing to it; return its schema version.
+
+    Opens it read-only (``mode=ro``: no migration, no journal-mode change, no WAL of its
+    own), runs ``PRAGMA integrity_check`` and reads ``user_version``.
+
+    Raises:
+        StoreCorrupt: not an SQLite database, damaged, or not an edge store (version 0).
+        SchemaTooNew: written by a newer release than this one.
+        StoreError: it cannot be opened.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise StoreError(f"{p} is not a file")
+    try:
+        conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {p} read-only: {exc}") from exc
+    try:
+        problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        if problems != ["ok"]:
+            raise StoreCorrupt(f"{p} failed the integrity check: " + "; ".join(problems[:5]))
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreCorrupt(f"{p} is not a usable SQLite database: {exc}") from exc
+    finally:
+        conn.close()
+    if version > schema.SCHEMA_VERSION:
+        raise SchemaTooNew(f"{p} has schema version {version}, newer than this release's "
+                           f"{schema.SCHEMA_VERSION}")
+    if version < 1 or "outbox" not in tables:
+        raise StoreCorrupt(f"{p} is not an edge store (schema version {version}, "
+                           f"{'an' if 'outbox' in tables else 'no'} outbox table)")
+    return version
 
 
 def open_store(path: str | os.PathLike[str], *, integrity: IntegrityMode = "quick",

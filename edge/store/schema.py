@@ -11,7 +11,10 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
 * journal: ``outbox`` (transactions, one row each, idempotency key = UUID),
   ``conflicts``, ``lookups`` (request/response patron and item look-ups);
 * security and operations: ``security_tasks``, ``alarms``, ``counters`` (per hour),
-  ``device_events``, ``meta``.
+  ``device_events``, ``meta``;
+* the site view (version 2), written by the sync agent from what the site's other boxes
+  publish: ``site_devices`` (last retained status of each device), ``site_stats`` (the
+  latest counters of each device per hour), ``site_alarms`` (alarms of other devices).
 """
 
 from __future__ import annotations
@@ -169,7 +172,47 @@ CREATE TABLE device_events (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+_V2 = """
+CREATE TABLE site_devices (
+    device          TEXT PRIMARY KEY,
+    role            TEXT NOT NULL DEFAULT '',
+    state           TEXT NOT NULL CHECK (state IN ('online','offline')),
+    since           TEXT NOT NULL,
+    backlog         INTEGER,
+    reader          TEXT,
+    reader_failures INTEGER,
+    reported_at     TEXT NOT NULL,
+    received_at     TEXT NOT NULL
+);
+
+CREATE TABLE site_stats (
+    device      TEXT NOT NULL,
+    hour        TEXT NOT NULL,
+    counters    TEXT NOT NULL DEFAULT '{}',
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (device, hour)
+) WITHOUT ROWID;
+
+CREATE TABLE site_alarms (
+    device      TEXT NOT NULL,
+    alarm_id    INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    source      TEXT,
+    item_id     TEXT,
+    uid         TEXT,
+    title       TEXT,
+    direction   TEXT,
+    message     TEXT NOT NULL DEFAULT '',
+    detail      TEXT NOT NULL DEFAULT '{}',
+    created_at  TEXT NOT NULL,
+    acked_at    TEXT,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (device, alarm_id)
+);
+CREATE INDEX site_alarms_created ON site_alarms(created_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,13 +67,15 @@ LOAN_DAYS = {"001": 21, "002": 7, "003": 14, "004": 14, "005": 7, "006": 14, "00
 MAX_RENEWALS = 3
 FINE_PER_DAY = 2000          # VND per overdue item per day
 FEE_LIMIT = 50000            # VND; at or above this the patron cannot borrow
-LOST_REPLACEMENT_FEE = 150000
 XK = "XK"                    # the gateway's idempotency-key extension field
 
 CIRC_STATUS = {"available": "03", "loaned": "04", "hold_shelf": "08", "in_transit": "10",
                "lost": "12", "missing": "13"}
 
 SUPPORTED = "YYYYYYYYYYYYYYYY"  # BX: all 16 messages
+
+_ACTIVE_HOLD = "state IN ('queued','shelf') AND expires_at >= ?"
+"""SQL condition of a hold that still counts: queued or on the shelf, and not expired."""
 
 
 def _now() -> dt.datetime:
@@ -109,17 +111,23 @@ class Circulation:
         location: its own location (pickup location and checkin location by default).
         home_isil: the ISIL of the owning library; other owners go into transit on return.
         holds_field: list hold items in ``AS`` or ``CD`` of the 64 (profile emulation).
+        checkin_not_loaned_ok: answer a checkin of an item that was not on loan with ok = 0
+            (emulates Koha with ``checked_in_ok`` off; profile emulation).
+
+    A hold whose ``expires_at`` has passed no longer counts: it does not block a checkout
+    or renewal, does not send a returned item to the hold shelf, and is not listed.
     """
 
     def __init__(self, db: sqlite3.Connection, *, institution: str = INSTITUTION,
                  location: str = LOCATION, home_isil: str = HOME_ISIL,
-                 holds_field: str = "AS") -> None:
+                 holds_field: str = "AS", checkin_not_loaned_ok: bool = False) -> None:
         self.db = db
         self.lock = threading.RLock()
         self.institution = institution
         self.location = location
         self.home_isil = home_isil
         self.holds_field = holds_field
+        self.checkin_not_loaned_ok = checkin_not_loaned_ok
         self.online = True
 
     # ---- queries ------------------------------------------------------------------------
@@ -141,9 +149,16 @@ class Circulation:
         row = self._one("SELECT COUNT(*) FROM loans WHERE patron_id=?", pid)
         return int(row[0]) if row else 0
 
-    def _first_hold(self, iid: str) -> sqlite3.Row | None:
-        return self._one("SELECT * FROM holds WHERE item_id=? AND state IN ('queued','shelf') "
-                         "ORDER BY state='shelf' DESC, id LIMIT 1", iid)
+    def _first_hold(self, iid: str, now: dt.datetime) -> sqlite3.Row | None:
+        """The hold that comes first for ``iid`` at ``now`` (a shelf hold, else the oldest
+        queued one); expired holds are skipped."""
+        return self._one(f"SELECT * FROM holds WHERE item_id=? AND {_ACTIVE_HOLD} "
+                         "ORDER BY state='shelf' DESC, id LIMIT 1", iid, _iso(now))
+
+    def _hold_count(self, iid: str, now: dt.datetime) -> int:
+        row = self._one(f"SELECT COUNT(*) FROM holds WHERE item_id=? AND {_ACTIVE_HOLD}",
+                        iid, _iso(now))
+        return int(row[0]) if row else 0
 
     def duplicate_count(self) -> int:
         """How many applications repeated an earlier one."""
@@ -157,7 +172,7 @@ class Circulation:
             q = {t: f"SELECT COUNT(*) FROM {t}" for t in ("patrons", "items", "loans", "fines")}
             out = {t: int(self.db.execute(s).fetchone()[0]) for t, s in q.items()}
             out["holds"] = int(self.db.execute(
-                "SELECT COUNT(*) FROM holds WHERE state IN ('queued','shelf')").fetchone()[0])
+                f"SELECT COUNT(*) FROM holds WHERE {_ACTIVE_HOLD}", (_iso(_now()),)).fetchone()[0])
             out["applications"] = int(self.db.execute(
                 "SELECT COUNT(*) FROM applications").fetchone()[0])
             out["duplicate_count"] = self.duplicate_count()
@@ -285,8 +300,8 @@ class Circulation:
         loans = self.db.execute("SELECT * FROM loans WHERE patron_id=? ORDER BY item_id",
                                 (p["id"],)).fetchall()
         overdue = [r["item_id"] for r in loans if dt.datetime.fromisoformat(r["due_at"]) < now]
-        holds = self.db.execute("SELECT * FROM holds WHERE patron_id=? AND state IN "
-                                "('queued','shelf') ORDER BY id", (p["id"],)).fetchall()
+        holds = self.db.execute(f"SELECT * FROM holds WHERE patron_id=? AND {_ACTIVE_HOLD} "
+                                "ORDER BY id", (p["id"], _iso(now))).fetchall()
         ready = [h["item_id"] for h in holds if h["state"] == "shelf"]
         waiting = [h["item_id"] for h in holds if h["state"] != "shelf"]
         fine_items = [r["item_id"] for r in self.db.execute(
@@ -361,13 +376,14 @@ class Circulation:
                                            item_id=msg.item_id or "", title="",
                                            screen_message=("Unknown item",))
         loan = self._loan(it["id"])
-        queue = self._one("SELECT COUNT(*) FROM holds WHERE item_id=? AND state IN "
-                          "('queued','shelf')", it["id"])
-        hold = self._first_hold(it["id"])
+        hold = self._first_hold(it["id"], now)
+        status = it["status"]
+        if status == "hold_shelf" and (hold is None or hold["state"] != "shelf"):
+            status = "available"  # its shelf hold expired
         return ItemInformationResponse(
-            circulation_status=CIRC_STATUS.get(it["status"], "01"), security_marker="02",
+            circulation_status=CIRC_STATUS.get(status, "01"), security_marker="02",
             fee_type="01", transaction_date=format_date(now),
-            hold_queue_length=str(queue[0] if queue else 0),
+            hold_queue_length=str(self._hold_count(it["id"], now)),
             due_date=_sip(loan["due_at"]) if loan else None,
             hold_pickup_date=_sip(hold["expires_at"]) if hold and hold["state"] == "shelf" else None,
             item_id=it["id"], title=it["title"], owner=it["owner_isil"],
@@ -413,7 +429,7 @@ class Circulation:
             refuse = self._patron_checks(p, msg.patron_password, at)
         if refuse is None and it is not None and p is not None:
             loan = self._loan(it["id"])
-            hold = self._first_hold(it["id"])
+            hold = self._first_hold(it["id"], now)
             if loan is not None and loan["patron_id"] == p["id"]:
                 # Koha: a repeated checkout by the same patron is a renewal.
                 return self._renew_loan(msg, CheckoutResponse, p, it, loan, at, "checkout")
@@ -445,7 +461,7 @@ class Circulation:
 
     def _renew_loan(self, msg: Checkout | Renew, cls: Any, p: sqlite3.Row, it: sqlite3.Row,
                     loan: sqlite3.Row, at: dt.datetime, kind: str) -> Any:
-        hold = self._first_hold(it["id"])
+        hold = self._first_hold(it["id"], _now())
         if not msg.no_block:
             if hold is not None and hold["patron_id"] != p["id"]:
                 return self._circ(cls, False, msg, it, _sip(loan["due_at"]),
@@ -523,10 +539,14 @@ class Circulation:
             self.db.execute("DELETE FROM loans WHERE item_id=?", (it["id"],))
         elif it["status"] == "lost":
             screen.append("Lost item found")
+        elif it["status"] == "missing":
+            screen.append("Missing item found")
         else:
             screen.append("Item was not checked out")
+        # Koha with checked_in_ok off: ok = 0 for an item that was not on loan (still returned)
+        ok = loan is not None or not self.checkin_not_loaned_ok
         kw: dict[str, Any] = {}
-        hold = self._first_hold(it["id"])
+        hold = self._first_hold(it["id"], now)
         alert = False
         if hold is not None:
             hp = self._patron(hold["patron_id"])
@@ -552,7 +572,7 @@ class Circulation:
             kw.update(sort_bin="SHELF")
         self._record("checkin", None, it["id"], msg.transaction_date, msg, bool(msg.no_block))
         return CheckinResponse(
-            ok=True, resensitize=True, magnetic_media=False, alert=alert,
+            ok=ok, resensitize=True, magnetic_media=False, alert=alert,
             transaction_date=format_date(now), institution_id=self.institution, item_id=it["id"],
             permanent_location=it["location"], title=it["title"], patron_id=patron_id,
             media_type=it["media_type"], item_properties=f"parts={it['parts']}",
@@ -582,11 +602,10 @@ class Circulation:
             self.db.execute("INSERT INTO holds (item_id, patron_id, placed_at, pickup_location, "
                             "expires_at, state) VALUES (?,?,?,?,?,'queued')",
                             (it["id"], p["id"], _iso(now), pickup, _iso(expires)))
-        pos = self._one("SELECT COUNT(*) FROM holds WHERE item_id=? AND state IN ('queued','shelf')",
-                        it["id"])
         return HoldResponse(ok=True, available=it["status"] == "available",
                             expiration_date=format_date(expires),
-                            queue_position=str(pos[0] if pos else 1), pickup_location=pickup,
+                            queue_position=str(self._hold_count(it["id"], now) or 1),
+                            pickup_location=pickup,
                             title=it["title"], **base)
 
     # ---- administration ---------------------------------------------------------------------

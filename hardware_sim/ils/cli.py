@@ -38,7 +38,10 @@ def ils() -> None:
               help="The PEM private key of --tls-cert (if not inside it).")
 def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout: float | None,
           latency: float, seed: int, tls_cert: str | None, tls_key: str | None) -> None:
-    """Serve SIP2 until SIGINT/SIGTERM; print one JSON line with login, patrons and items."""
+    """Serve SIP2 until SIGINT/SIGTERM; print one JSON line with login, patrons and items.
+
+    A port that is in use (or any other listen failure) is a one-line error, exit 1.
+    """
     from hardware_sim.errors import IlsError
     from hardware_sim.ils.server import DemoIlsServer, server_tls_context
 
@@ -53,17 +56,24 @@ def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout:
     if db_path is None:
         tmp = tempfile.TemporaryDirectory(prefix="demo-ils-")
         db_path = str(Path(tmp.name) / "ils.sqlite")
-    server = DemoIlsServer(db_path, host=host, port=port, profile=profile,
-                           idle_timeout=idle_timeout, latency=latency, seed=seed, tls=tls)
+    server: DemoIlsServer | None = None
+    try:
+        server = DemoIlsServer(db_path, host=host, port=port, profile=profile,
+                               idle_timeout=idle_timeout, latency=latency, seed=seed, tls=tls)
+        server.start()
+    except IlsError as exc:
+        if server is not None:
+            server.stop()
+        if tmp is not None:
+            tmp.cleanup()
+        raise click.ClickException(str(exc)) from exc
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.start()
         info = server.login_info()
         info["db"] = str(db_path)
         click.echo(json.dumps(info, ensure_ascii=False))
@@ -71,6 +81,8 @@ def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout:
         while not stop.wait(0.5):
             pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.stop()
         if tmp is not None:
             tmp.cleanup()

@@ -2,8 +2,8 @@
 
 Each connection reads requests with a stream decoder (one TCP read is not one message),
 accepts them with or without error detection, answers in one write with the request's
-sequence number, and answers 96 to a request that fails its checksum and repeats its last
-answer on 97. Faults for tests and demos: latency, an outage switch, dropping idle
+sequence number, and answers 96 to a request that fails its checksum, cannot be decoded,
+or is not one it answers (an unknown command), and repeats its last answer on 97. Faults for tests and demos: latency, an outage switch, dropping idle
 connections, corrupting or truncating the next answers, answering 96 instead, and
 emulating a profile's charset and terminator.
 
@@ -38,7 +38,7 @@ from hardware_sim.ils.data import (
 )
 from smartlib.logs import TRACE, mask_text
 from sync.errors import Sip2ChecksumError, Sip2Error
-from sync.sip2.codec import Sip2Codec, Sip2StreamDecoder
+from sync.sip2.codec import Sip2Codec, Sip2StreamDecoder, UnknownMessage
 from sync.sip2.messages import (
     LoginRequest,
     LoginResponse,
@@ -50,6 +50,9 @@ from sync.sip2.messages import (
 from sync.sip2.profiles import get_profile
 
 log = logging.getLogger(__name__)
+
+_ANSWERED = frozenset(name[4:] for name in dir(Circulation) if name.startswith("_on_"))
+"""The request types :class:`Circulation` answers (by class name)."""
 
 
 @dataclass
@@ -138,7 +141,8 @@ class DemoIlsServer:
         self._db = open_demo_db(self.db_path, seed=seed)
         self.set_profile(profile)
         self.circulation = Circulation(self._db, institution=institution, location=location,
-                                       holds_field=get_profile(profile).holds_field)
+                                       holds_field=self.profile.holds_field,
+                                       checkin_not_loaned_ok=self.profile.checkin_not_loaned_ok)
         self._server: _TcpServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
@@ -147,7 +151,8 @@ class DemoIlsServer:
         self.counters = {"connections": 0, "requests": 0, "checksum_failures": 0,
                          "acs_resend_requests": 0, "sc_resend_requests": 0, "idle_drops": 0,
                          "outage_refusals": 0, "truncated": 0, "corrupted": 0, "logins": 0,
-                         "tls_failures": 0}
+                         "tls_failures": 0, "undecodable_requests": 0, "unknown_requests": 0,
+                         "unanswerable_requests": 0}
         self.received: list[str] = []
         """Command codes of every request received, in order (for tests)."""
 
@@ -207,13 +212,20 @@ class DemoIlsServer:
         self.faults.idle_timeout = seconds
 
     def set_profile(self, name: str) -> None:
-        """Emulate a profile's charset, terminator and holds field."""
+        """Emulate a profile's charset, terminator, delimiter, holds field (AS/CD) and its
+        checkin answer for an item that was not on loan (ok = 0 when
+        ``checkin_not_loaned_ok``, as Koha does).
+
+        Raises:
+            Sip2Error: no such profile.
+        """
         prof = get_profile(name)
         self.profile = prof
         self.codec = Sip2Codec(prof.charset, terminator=prof.terminator, strict=False,
                                delimiter=prof.delimiter)
         if hasattr(self, "circulation"):
             self.circulation.holds_field = prof.holds_field
+            self.circulation.checkin_not_loaned_ok = prof.checkin_not_loaned_ok
 
     def corrupt_next_responses(self, n: int = 1) -> None:
         """Send the next ``n`` answers with a wrong checksum (when the request had one)."""
@@ -320,18 +332,26 @@ class DemoIlsServer:
                 log.log(TRACE, "demo ILS << %s", mask_text(frame.decode(self.codec.charset, "replace")))
             self.counters["requests"] += 1
             with_checksum = len(frame) >= 6 and frame[-6:-4] == b"AZ"
+            command = frame[:2].decode("ascii", "replace")
             try:
                 decoded = self.codec.decode(frame)
             except Sip2ChecksumError:
                 self.counters["checksum_failures"] += 1
-                self.received.append(frame[:2].decode("ascii", "replace"))
+                self.received.append(command)
                 self._write(sock, self.codec.encode(RequestScResend(), error_detection=True))
                 continue
             except Sip2Error as exc:
-                log.warning("demo ILS: undecodable request: %s", exc)
+                # Garbled in transit as far as the ILS can tell: ask for it again (96), as
+                # for a checksum failure, rather than leave the client waiting.
+                self.received.append(command)
+                log.warning("demo ILS: undecodable request %r: %s; answering 96", command, exc)
+                self._ask_resend(sock, with_checksum, "undecodable_requests")
                 continue
             msg = decoded.message
-            self.received.append(msg.COMMAND)
+            if decoded.problems:
+                log.info("demo ILS: %s request decoded leniently: %s", command,
+                         "; ".join(decoded.problems))
+            self.received.append(command if isinstance(msg, UnknownMessage) else msg.COMMAND)
             if isinstance(msg, RequestAcsResend):
                 self.counters["acs_resend_requests"] += 1
                 if last_answer is not None:
@@ -348,13 +368,21 @@ class DemoIlsServer:
                 self.counters["logins"] += int(ok)
                 answer: Message = LoginResponse(ok=ok)
             elif not logged_in and not isinstance(msg, ScStatus):
-                log.warning("demo ILS: %s before login; closing the connection", msg.COMMAND)
+                log.warning("demo ILS: %s before login; closing the connection", command)
                 return
+            elif isinstance(msg, UnknownMessage) or type(msg).__name__ not in _ANSWERED:
+                # SIP2 has no "unsupported message" answer (the 98's BX lists what this ILS
+                # supports); 96 is its only "could not take that" reply. A client that
+                # resends the same request gets 96 again and must give up.
+                log.warning("demo ILS: no answer for command %r; answering 96", command)
+                self._ask_resend(sock, with_checksum, "unknown_requests")
+                continue
             else:
                 try:
                     answer = self.circulation.handle(msg)
                 except Sip2Error as exc:
-                    log.warning("demo ILS: cannot answer %s: %s", msg.COMMAND, exc)
+                    log.warning("demo ILS: cannot answer %s: %s; answering 96", command, exc)
+                    self._ask_resend(sock, with_checksum, "unanswerable_requests")
                     continue
             if self.faults.latency:
                 time.sleep(self.faults.latency)
@@ -374,6 +402,11 @@ class DemoIlsServer:
                 continue
             self._write(sock, data)
             last_io = time.monotonic()
+
+    def _ask_resend(self, sock: socket.socket, with_checksum: bool, counter: str) -> None:
+        """Answer 96 (request SC resend), mirroring the request's error detection."""
+        self.counters[counter] += 1
+        self._write(sock, self.codec.encode(RequestScResend(), error_detection=with_checksum))
 
     def _write(self, sock: socket.socket, data: bytes) -> None:
         if log.isEnabledFor(TRACE):

@@ -35,6 +35,10 @@
 <context>
     <name>Admin</name>
     <message>
+        <source>Too many wrong codes. Try again in {s} s.</source>
+        <translation>Too many wrong codes. Try again in {s} s.</translation>
+    </message>
+    <message>
         <source>Wrong code</source>
         <translation>Wrong code</translation>
     </message>
@@ -64,6 +68,14 @@
     <message>
         <source>Take your receipt</source>
         <translation>Take your receipt</translation>
+    </message>
+    <message>
+        <source>Larger text</source>
+        <translation>Larger text</translation>
+    </message>
+    <message>
+        <source>High contrast</source>
+        <translation>High contrast</translation>
     </message>
     <message>
         <source>Start — tap your card or touch here</source>
@@ -231,6 +243,10 @@
         <translation>Please log in first to return items here.</translation>
     </message>
     <message>
+        <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
+        <translation>The scan could not be read. Please scan your card again, or type your number and PIN.</translation>
+    </message>
+    <message>
         <source>Something went wrong. Please try again or see the staff.</source>
         <translation>Something went wrong. Please try again or see the staff.</translation>
     </message>
@@ -254,8 +270,24 @@
         <translation>The library network is offline. You can still borrow and return; it will be registered when the network is back.</translation>
     </message>
     <message>
+        <source>Limit now: {n} items, worth up to {value} in all, per visit.</source>
+        <translation>Limit now: {n} items, worth up to {value} in all, per visit.</translation>
+    </message>
+    <message>
         <source>Limit now: {n} items per visit.</source>
         <translation>Limit now: {n} items per visit.</translation>
+    </message>
+    <message>
+        <source>New logins are not possible until the network is back.</source>
+        <translation>New logins are not possible until the network is back.</translation>
+    </message>
+    <message>
+        <source>Log in with your card, or with your number and PIN if you have used this kiosk before.</source>
+        <translation>Log in with your card, or with your number and PIN if you have used this kiosk before.</translation>
+    </message>
+    <message>
+        <source>Log in with your library card only.</source>
+        <translation>Log in with your library card only.</translation>
     </message>
     <message>
         <source>Are you still there? Your session ends in {s} seconds.</source>
@@ -386,6 +418,10 @@
         <translation>due {date}</translation>
     </message>
     <message>
+        <source>…and {n} more (not in this code)</source>
+        <translation>…and {n} more (not in this code)</translation>
+    </message>
+    <message>
         <source>Your receipt</source>
         <translation>Your receipt</translation>
     </message>
@@ -396,6 +432,14 @@
     <message>
         <source>Scan with your phone camera</source>
         <translation>Scan with your phone camera</translation>
+    </message>
+    <message>
+        <source>The code holds a short form: item numbers instead of titles.</source>
+        <translation>The code holds a short form: item numbers instead of titles.</translation>
+    </message>
+    <message>
+        <source>The receipt is too long for one code: it holds the first items and says how many are left out.</source>
+        <translation>The receipt is too long for one code: it holds the first items and says how many are left out.</translation>
     </message>
     <message>
         <source>Print</source>

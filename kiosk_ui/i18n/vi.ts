@@ -35,6 +35,10 @@
 <context>
     <name>Admin</name>
     <message>
+        <source>Too many wrong codes. Try again in {s} s.</source>
+        <translation>Nhập sai quá nhiều lần. Thử lại sau {s} giây.</translation>
+    </message>
+    <message>
         <source>Wrong code</source>
         <translation>Sai mã</translation>
     </message>
@@ -64,6 +68,14 @@
     <message>
         <source>Take your receipt</source>
         <translation>Nhận biên lai</translation>
+    </message>
+    <message>
+        <source>Larger text</source>
+        <translation>Chữ to hơn</translation>
+    </message>
+    <message>
+        <source>High contrast</source>
+        <translation>Tương phản cao</translation>
     </message>
     <message>
         <source>Start — tap your card or touch here</source>
@@ -231,6 +243,10 @@
         <translation>Vui lòng đăng nhập trước khi trả sách tại đây.</translation>
     </message>
     <message>
+        <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
+        <translation>Không đọc được mã vạch. Vui lòng quét lại thẻ, hoặc nhập số thẻ và mã PIN.</translation>
+    </message>
+    <message>
         <source>Something went wrong. Please try again or see the staff.</source>
         <translation>Đã có lỗi xảy ra. Vui lòng thử lại hoặc gặp thủ thư.</translation>
     </message>
@@ -254,8 +270,24 @@
         <translation>Mạng thư viện đang mất kết nối. Bạn vẫn có thể mượn và trả; giao dịch sẽ được ghi nhận khi có mạng lại.</translation>
     </message>
     <message>
+        <source>Limit now: {n} items, worth up to {value} in all, per visit.</source>
+        <translation>Giới hạn hiện tại: {n} tài liệu, tổng giá trị tối đa {value}, mỗi lượt.</translation>
+    </message>
+    <message>
         <source>Limit now: {n} items per visit.</source>
         <translation>Giới hạn hiện tại: {n} tài liệu mỗi lượt.</translation>
+    </message>
+    <message>
+        <source>New logins are not possible until the network is back.</source>
+        <translation>Chưa thể đăng nhập mới cho đến khi có mạng trở lại.</translation>
+    </message>
+    <message>
+        <source>Log in with your card, or with your number and PIN if you have used this kiosk before.</source>
+        <translation>Đăng nhập bằng thẻ, hoặc bằng số thẻ và mã PIN nếu bạn đã từng dùng máy này.</translation>
+    </message>
+    <message>
+        <source>Log in with your library card only.</source>
+        <translation>Chỉ đăng nhập được bằng thẻ thư viện.</translation>
     </message>
     <message>
         <source>Are you still there? Your session ends in {s} seconds.</source>
@@ -386,6 +418,10 @@
         <translation>hạn trả {date}</translation>
     </message>
     <message>
+        <source>…and {n} more (not in this code)</source>
+        <translation>…và {n} mục khác (không có trong mã này)</translation>
+    </message>
+    <message>
         <source>Your receipt</source>
         <translation>Biên lai của bạn</translation>
     </message>
@@ -396,6 +432,14 @@
     <message>
         <source>Scan with your phone camera</source>
         <translation>Quét bằng camera điện thoại</translation>
+    </message>
+    <message>
+        <source>The code holds a short form: item numbers instead of titles.</source>
+        <translation>Mã chỉ chứa bản rút gọn: số hiệu tài liệu thay cho nhan đề.</translation>
+    </message>
+    <message>
+        <source>The receipt is too long for one code: it holds the first items and says how many are left out.</source>
+        <translation>Biên lai quá dài cho một mã: mã chứa các mục đầu tiên và ghi số mục còn lại.</translation>
     </message>
     <message>
         <source>Print</source>

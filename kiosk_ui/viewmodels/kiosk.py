@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +28,11 @@ from kiosk_ui.worker import Runner
 log = logging.getLogger(__name__)
 
 WARN_AT_S = 15
+ADMIN_MAX_TRIES = 5
+"""Wrong admin exit codes in a row before the admin exit locks."""
+ADMIN_LOCKOUT_S = 60.0
+"""How long the admin exit stays locked after :data:`ADMIN_MAX_TRIES` wrong codes."""
+OFFLINE_LOGINS = ("deny", "cached", "card-only")
 
 
 class Screen(StrEnum):
@@ -57,24 +64,34 @@ class KioskViewModel(ViewModel):
         anonymous_return: offer "Return" on Attract without a login.
         idle_timeout_s: the countdown when the session does not say otherwise.
         health_interval_ms: how often the edge is probed (faster while it is down).
-        admin_exit_code: the code that lets staff leave kiosk mode.
+        admin_exit_code: the code that lets staff leave kiosk mode (empty: no exit).
+        scan_prefix, scan_suffix: the barcode scanner's affixes (see :class:`LoginViewModel`).
+        large_text, high_contrast: the configured theme; patrons may switch both on
+            Attract, and each session end returns to these.
+        clock: monotonic seconds (the admin lockout; tests pass a fake).
 
     Signals:
         screen_changed(str): the screen to show.
         quit_requested: staff entered the admin exit code.
+        theme_changed: large text or high contrast was switched.
     """
 
     screen_changed = Signal(str)
     quit_requested = Signal()
+    theme_changed = Signal()
 
     def __init__(self, client: EdgeApi, runner: Runner, localizer: Localizer, *,
                  site_name: str = "", opening_hours: str = "", default_language: str = "vi",
                  printer_available: bool = False, anonymous_return: bool = True,
                  idle_timeout_s: int = 60, health_interval_ms: int = 5000,
                  card_poll_ms: int = 1500, admin_exit_code: str = "",
+                 scan_prefix: str = "", scan_suffix: str = "",
+                 large_text: bool = False, high_contrast: bool = False,
+                 clock: Callable[[], float] = time.monotonic,
                  parent: QObject | None = None) -> None:
         super().__init__(client, runner, localizer, parent)
-        self.login = LoginViewModel(client, runner, localizer, card_poll_ms, self)
+        self.login = LoginViewModel(client, runner, localizer, card_poll_ms, self,
+                                    scan_prefix=scan_prefix, scan_suffix=scan_suffix)
         self.borrow = BorrowViewModel(client, runner, localizer, self)
         self.returns = ReturnViewModel(client, runner, localizer, self)
         self.renew = RenewViewModel(client, runner, localizer, self)
@@ -95,6 +112,13 @@ class KioskViewModel(ViewModel):
         self.anonymous_return = anonymous_return
         self.default_idle_s = idle_timeout_s
         self._admin_code = admin_exit_code
+        self._admin_failures = 0
+        self._admin_locked_until = 0.0
+        self._clock = clock
+        self.default_large_text = large_text
+        self.default_high_contrast = high_contrast
+        self.large_text = large_text
+        self.high_contrast = high_contrast
         self._screen = Screen.ATTRACT
         self.session: dict[str, Any] | None = None
         self.transactions = 0
@@ -142,13 +166,26 @@ class KioskViewModel(ViewModel):
 
     @property
     def offline_max_items(self) -> int | None:
+        """The offline policy's item limit per visit (``/health``), or None."""
         v = self.offline_policy.get("max_items")
-        return int(v) if isinstance(v, int | float) else None
+        return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    @property
+    def offline_max_value(self) -> int | None:
+        """The offline policy's limit on the value of the items per visit, or None."""
+        v = self.offline_policy.get("max_value")
+        return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    @property
+    def offline_login(self) -> str | None:
+        """Who may log in while offline: ``deny``, ``cached``, ``card-only``, or None."""
+        v = self.offline_policy.get("login")
+        return v if v in OFFLINE_LOGINS else None
 
     # -- start-up and connectivity ----------------------------------------------------
     def start(self) -> None:
         """Fetch the site info, start probing the edge and polling for cards."""
-        self.call(self.client.info, self._info, lambda exc: None)
+        self.call(self.client.info, self._info, self._info_failed)
         self.probe()
         self.health_timer.start()
         self._update_card_polling()
@@ -164,6 +201,11 @@ class KioskViewModel(ViewModel):
         self.site_name = str(site.get("name") or self.site_name)
         self.opening_hours = str(site.get("opening_hours") or self.opening_hours)
 
+    def _info_failed(self, exc: EdgeError) -> None:
+        # Not shown to patrons: Attract keeps the configured name and hours.
+        log.warning("GET /info failed (%s); showing the configured library name and hours",
+                    exc)
+
     def probe(self) -> None:
         """``GET /health``; an unreachable edge switches to out of service."""
         self.call(self.client.health, self._healthy, self._unhealthy)
@@ -177,7 +219,7 @@ class KioskViewModel(ViewModel):
         self.health_timer.setInterval(self._health_ms)
         if not was_up:
             log.info("edge is back; returning to attract")
-            self.call(self.client.info, self._info, lambda exc: None)
+            self.call(self.client.info, self._info, self._info_failed)
             self._wipe()
         self.changed.emit()
         self.screen_changed.emit(self.screen.value)
@@ -277,6 +319,20 @@ class KioskViewModel(ViewModel):
         self.localizer.set_language(language)
         self.activity()
 
+    def set_large_text(self, on: bool) -> None:
+        """Switch large-text mode (from Attract; the session end switches it back)."""
+        if bool(on) != self.large_text:
+            self.large_text = bool(on)
+            self.theme_changed.emit()
+        self.activity()
+
+    def set_high_contrast(self, on: bool) -> None:
+        """Switch the high-contrast theme (from Attract; the session end switches it back)."""
+        if bool(on) != self.high_contrast:
+            self.high_contrast = bool(on)
+            self.theme_changed.emit()
+        self.activity()
+
     def _logged_in(self, session: dict[str, Any]) -> None:
         self.session = session
         self.transactions = 0
@@ -320,6 +376,11 @@ class KioskViewModel(ViewModel):
         self._error = None
         self._screen = Screen.ATTRACT
         self.localizer.set_language(self.default_language)
+        if (self.large_text, self.high_contrast) != (self.default_large_text,
+                                                      self.default_high_contrast):
+            self.large_text = self.default_large_text
+            self.high_contrast = self.default_high_contrast
+            self.theme_changed.emit()
         self.notice = notice
         self._update_card_polling()
         self.screen_changed.emit(self.screen.value)
@@ -358,12 +419,35 @@ class KioskViewModel(ViewModel):
             self.login.card_timer.stop()
 
     # -- admin ------------------------------------------------------------------------
+    @property
+    def admin_locked_s(self) -> int:
+        """Seconds until the admin exit accepts codes again (0: not locked)."""
+        left = self._admin_locked_until - self._clock()
+        return max(0, int(left + 0.999)) if left > 0 else 0
+
     def admin_exit(self, code: str) -> bool:
-        """Leave kiosk mode when ``code`` is the configured admin exit code."""
+        """Leave kiosk mode when ``code`` is the configured admin exit code.
+
+        After :data:`ADMIN_MAX_TRIES` wrong codes in a row every code, the right one too, is
+        refused for :data:`ADMIN_LOCKOUT_S` seconds (see :attr:`admin_locked_s`).
+        """
+        if self.admin_locked_s:
+            log.warning("admin exit refused: locked for %d s after %d wrong codes",
+                        self.admin_locked_s, ADMIN_MAX_TRIES)
+            return False
         if self._admin_code and hmac.compare_digest(code.encode(), self._admin_code.encode()):
             log.warning("admin exit")
+            self._admin_failures = 0
             self.stop()
             self.quit_requested.emit()
             return True
-        log.warning("admin exit refused: wrong code")
+        self._admin_failures += 1
+        if self._admin_failures >= ADMIN_MAX_TRIES:
+            self._admin_failures = 0
+            self._admin_locked_until = self._clock() + ADMIN_LOCKOUT_S
+            log.warning("admin exit refused: wrong code; locked for %.0f s after %d tries",
+                        ADMIN_LOCKOUT_S, ADMIN_MAX_TRIES)
+        else:
+            log.warning("admin exit refused: wrong code (%d of %d)", self._admin_failures,
+                        ADMIN_MAX_TRIES)
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -9,7 +10,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from kiosk_ui.client import EdgeApi, EdgeError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.viewmodels.base import ViewModel
+from kiosk_ui.wedge import ScanRejected, parse_scan
 from kiosk_ui.worker import Runner
+
+log = logging.getLogger(__name__)
 
 # Answers of POST /sessions/card that only mean "no card on the reader yet".
 NO_CARD_CODES = frozenset({"not_found", "device_unavailable", "no_card", "edge_unreachable"})
@@ -21,7 +25,13 @@ class LoginViewModel(ViewModel):
     """Collects a credential and opens a session on the edge.
 
     The PIN is kept only until the login call is sent and is never logged or exposed
-    unmasked (see :attr:`masked_pin`).
+    unmasked (see :attr:`masked_pin`). A typed number only goes with its PIN
+    (:meth:`submit`); only a scan goes without one (:meth:`submit_barcode`, which the view
+    calls for what :class:`~kiosk_ui.wedge.WedgeDetector` recognised as a scan).
+
+    Args:
+        scan_prefix, scan_suffix: the barcode scanner's configured affixes, required in and
+            stripped from every scan.
 
     Signals:
         logged_in(dict): the edge's Session.
@@ -30,8 +40,11 @@ class LoginViewModel(ViewModel):
     logged_in = Signal(dict)
 
     def __init__(self, client: EdgeApi, runner: Runner, localizer: Localizer,
-                 card_poll_ms: int = 1500, parent: QObject | None = None) -> None:
+                 card_poll_ms: int = 1500, parent: QObject | None = None, *,
+                 scan_prefix: str = "", scan_suffix: str = "") -> None:
         super().__init__(client, runner, localizer, parent)
+        self.scan_prefix = scan_prefix
+        self.scan_suffix = scan_suffix
         self._number = ""
         self._pin = ""
         self._field = "number"
@@ -123,10 +136,19 @@ class LoginViewModel(ViewModel):
                   self._ok, self._failed)
 
     def submit_barcode(self, text: str) -> None:
-        """Log in with a scanned barcode (keyboard wedge: digits then Enter)."""
-        code = text.strip()
-        if not code:
+        """Log in with a scanned barcode (keyboard wedge: the code then Enter).
+
+        The scan follows :func:`kiosk_ui.wedge.parse_scan` (affixes required and stripped,
+        no control characters, not empty); a bad scan shows ``bad_scan`` and sends nothing.
+        """
+        try:
+            code = parse_scan(text, prefix=self.scan_prefix, suffix=self.scan_suffix)
+        except ScanRejected as exc:
+            log.warning("barcode scan rejected: %s", exc.reason)   # the reason, never the scan
+            self._number = ""
+            self.set_error(EdgeError("bad_scan", exc.reason))
             return
+        self._error = None
         self._number = code[:MAX_NUMBER]
         lang = self.localizer.language
         self.call(lambda: self.client.login("barcode", code, None, lang), self._ok, self._failed)

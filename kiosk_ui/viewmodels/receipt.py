@@ -16,6 +16,10 @@ from kiosk_ui.worker import Runner
 
 QR_MAX_BYTES = 1200   # keeps the code readable by a phone camera on screen
 
+QR_FULL, QR_COMPACT, QR_PARTIAL = "full", "compact", "partial"
+"""What the QR code carries: the whole receipt; the compact form (item numbers instead of
+titles); or the compact form of the first items and a last line saying how many are left out."""
+
 
 def _action(action: str) -> str:
     return {
@@ -71,29 +75,61 @@ class ReceiptViewModel(ViewModel):
         self.lines.set_lines(self.text_lines())
         self.changed.emit()
 
+    def _head(self) -> list[str]:
+        r = self._receipt
+        return [x for x in (str(r.get("library", "")), str(r.get("when", "")).replace("T", " ")[:16],
+                            Q.translate("Receipt", "Card: {card}").format(
+                                card=r.get("patron_masked", ""))) if x]
+
+    def _line(self, line: dict[str, Any], compact: bool) -> str:
+        due = format_date(line.get("due_date"), self.localizer.language)
+        what = line.get("item_id", "") if compact else line.get("title", line.get("item_id", ""))
+        text = f"{_action(str(line.get('action', '')))}: {what}"
+        if due:
+            text += " — " + Q.translate("Receipt", "due {date}").format(date=due)
+        return text
+
     def text_lines(self) -> list[str]:
         """The receipt as short lines in the current language."""
-        r = self._receipt
-        if not r:
+        if not self._receipt:
             return []
-        lang = self.localizer.language
-        out = [str(r.get("library", "")), str(r.get("when", "")).replace("T", " ")[:16],
-               Q.translate("Receipt", "Card: {card}").format(card=r.get("patron_masked", ""))]
-        for line in r.get("lines", []):
-            due = format_date(line.get("due_date"), lang)
-            text = f"{_action(str(line.get('action', '')))}: {line.get('title', line.get('item_id', ''))}"
-            if due:
-                text += " — " + Q.translate("Receipt", "due {date}").format(date=due)
-            out.append(text)
-        return [x for x in out if x]
+        return self._head() + [self._line(ln, False) for ln in self._receipt.get("lines", [])]
+
+    def _qr(self) -> tuple[str, str]:
+        if not self._receipt:
+            return "", QR_FULL
+        full = "\n".join(self.text_lines())
+        if len(full.encode("utf-8")) <= QR_MAX_BYTES:
+            return full, QR_FULL
+        head = self._head()
+        lines = [self._line(ln, True) for ln in self._receipt.get("lines", [])]
+        compact = "\n".join(head + lines)
+        if len(compact.encode("utf-8")) <= QR_MAX_BYTES:
+            return compact, QR_COMPACT
+        # Whole lines only, and a last line that says how many are left out.
+        for keep in range(len(lines) - 1, -1, -1):
+            more = Q.translate("Receipt", "…and {n} more (not in this code)").format(
+                n=len(lines) - keep)
+            text = "\n".join(head + lines[:keep] + [more])
+            if len(text.encode("utf-8")) <= QR_MAX_BYTES:
+                return text, QR_PARTIAL
+        return "\n".join(head[:1] + [Q.translate("Receipt", "…and {n} more (not in this code)")
+                                      .format(n=len(lines))]), QR_PARTIAL
 
     def qr_payload(self) -> str:
-        """The text carried by the QR code (the whole receipt, trimmed to fit)."""
-        data = "\n".join(self.text_lines())
-        raw = data.encode("utf-8")
-        if len(raw) > QR_MAX_BYTES:
-            data = raw[:QR_MAX_BYTES].decode("utf-8", errors="ignore")
-        return data
+        """The text carried by the QR code, at most :data:`QR_MAX_BYTES` bytes of UTF-8.
+
+        Never cut silently: the whole receipt when it fits; else the compact form (item
+        numbers instead of titles, same header, every line); else the compact form of the
+        first items that fit, whole lines only, and a last line "…and N more (not in this
+        code)". :attr:`qr_form` says which.
+        """
+        return self._qr()[0]
+
+    @property
+    def qr_form(self) -> str:
+        """:data:`QR_FULL`, :data:`QR_COMPACT` or :data:`QR_PARTIAL` (see :meth:`qr_payload`)."""
+        return self._qr()[1]
 
     def print_receipt(self) -> None:
         """Ask the edge to print the receipt."""

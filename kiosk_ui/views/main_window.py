@@ -3,6 +3,9 @@
 Kiosk mode (``kiosk=True``): full screen, frameless, no context menus, shortcuts and
 close requests swallowed. Staff leave through the admin page: five taps on the library name
 within four seconds (or Ctrl+Alt+Shift+A), then the configured exit code.
+
+A theme switch (large text, high contrast: :attr:`KioskViewModel.theme_changed`) rebuilds
+everything inside the window with the new sizes and colours; the window itself stays.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kiosk_ui.text import format_money
 from kiosk_ui.theme import Theme
 from kiosk_ui.viewmodels.kiosk import KioskViewModel, Screen
 from kiosk_ui.views.pages import (
@@ -36,6 +40,7 @@ from kiosk_ui.views.pages import (
     RenewPage,
 )
 from kiosk_ui.views.widgets import BigButton, Pictogram, polish
+from kiosk_ui.wedge import MAX_GAP_S
 
 ADMIN_TAPS = 5
 ADMIN_WINDOW_S = 4.0
@@ -48,22 +53,44 @@ class KioskWindow(QWidget):
         vm: the root view-model.
         theme: colours and sizes.
         kiosk: kiosk mode (full screen, no chrome, shortcuts disabled).
+        wedge_max_gap_s: the longest pause between two keys of a barcode scan.
     """
 
     def __init__(self, vm: KioskViewModel, theme: Theme, kiosk: bool = False,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, wedge_max_gap_s: float = MAX_GAP_S) -> None:
         super().__init__(parent)
         self.setObjectName("KioskRoot")
         self.vm = vm
         self.theme = theme
         self.kiosk = kiosk
+        self.wedge_max_gap_s = wedge_max_gap_s
         self._allow_close = not kiosk
         self._taps: list[float] = []
         self.setWindowTitle("smartlib kiosk")
         if kiosk:
             self.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.Window)
             self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
-        outer = QVBoxLayout(self)
+        self._outer = QVBoxLayout(self)
+        self._outer.setContentsMargins(0, 0, 0, 0)
+        self._outer.setSpacing(0)
+        self._admin = False
+        self._warning = ""
+        self.body = self._build(theme)
+        vm.changed.connect(self.refresh)
+        vm.screen_changed.connect(lambda _s: self.refresh())
+        vm.theme_changed.connect(self._theme_changed)
+        vm.localizer.changed.connect(lambda _l: self.refresh())
+        for child in (vm.login, vm.borrow, vm.returns, vm.renew, vm.account, vm.receipt):
+            child.changed.connect(self._refresh_current)
+        QApplication.instance().installEventFilter(self)   # activity + kiosk key filter
+        self.refresh()
+
+    def _build(self, theme: Theme) -> QWidget:
+        """Header, banner, pages and idle bar for ``theme``, in a new body widget."""
+        vm = self.vm
+        body = QWidget(self)
+        body.setObjectName("Body")
+        outer = QVBoxLayout(body)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
 
@@ -76,8 +103,7 @@ class KioskWindow(QWidget):
         hl.setSpacing(theme.px(18))
         hl.addWidget(Pictogram("books", theme, 52, fg="header_text", accent="accent"))
         self.site = QLabel()
-        self.site.setObjectName("SiteName")
-        self.site.installEventFilter(self)
+        self.site.setObjectName("SiteName")   # five taps: the admin page (application filter)
         hl.addWidget(self.site, 1)
         self.greeting = QLabel()
         self.greeting.setObjectName("Greeting")
@@ -108,7 +134,7 @@ class KioskWindow(QWidget):
         self.stack = QStackedWidget()
         self.pages: dict[str, Page] = {
             Screen.ATTRACT: AttractPage(vm, theme),
-            Screen.LOGIN: LoginPage(vm, theme),
+            Screen.LOGIN: LoginPage(vm, theme, max_gap_s=self.wedge_max_gap_s),
             Screen.MENU: MenuPage(vm, theme),
             Screen.BORROW: PadPage(vm, theme, vm.borrow, "borrow"),
             Screen.RETURN: PadPage(vm, theme, vm.returns, "return"),
@@ -137,16 +163,32 @@ class KioskWindow(QWidget):
         self.idle_continue.clicked.connect(vm.activity)
         il.addWidget(self.idle_continue)
         outer.addWidget(self.idle_bar)
+        self._outer.addWidget(body)
+        return body
 
-        self._admin = False
+    def _theme_changed(self) -> None:
+        """Rebuild the window's content with the view-model's large text / high contrast."""
+        vm = self.vm
+        if (self.theme.large_text, self.theme.high_contrast) == (vm.large_text, vm.high_contrast):
+            return
+        focus = QApplication.focusWidget()
+        focused = focus.objectName() if focus is not None and self.body.isAncestorOf(focus) else ""
+        self.theme = Theme(large_text=vm.large_text, high_contrast=vm.high_contrast,
+                           family=self.theme.family)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.setStyleSheet(self.theme.stylesheet())
+        old = self.body
+        self._outer.removeWidget(old)
+        old.hide()
+        old.deleteLater()   # later: the tap that switched the theme is still being handled
         self._warning = ""
-        vm.changed.connect(self.refresh)
-        vm.screen_changed.connect(lambda _s: self.refresh())
-        vm.localizer.changed.connect(lambda _l: self.refresh())
-        for child in (vm.login, vm.borrow, vm.returns, vm.renew, vm.account, vm.receipt):
-            child.changed.connect(self._refresh_current)
-        QApplication.instance().installEventFilter(self)   # activity + kiosk key filter
+        self.body = self._build(self.theme)
         self.refresh()
+        if focused:   # keyboard users keep their place
+            again = self.current_page().findChild(QWidget, focused)
+            if again is not None:
+                again.setFocus()
 
     # -- rendering --------------------------------------------------------------------
     def current_page(self) -> Page:
@@ -183,16 +225,33 @@ class KioskWindow(QWidget):
         offline = vm.gateway_offline and not down
         self.banner.setVisible(offline)
         if offline:
-            n = vm.offline_max_items
-            text = Q.translate("Header", "The library network is offline. You can still borrow and return;"
-                               " it will be registered when the network is back.")
-            if n is not None:
-                text += " " + Q.translate("Header", "Limit now: {n} items per visit.").format(n=n)
-            self.banner_text.setText(text)
+            self.banner_text.setText(self.offline_text())
         self.idle_bar.setVisible(vm.countdown_warning and not down)
         self.idle_text.setText(Q.translate(
             "Header", "Are you still there? Your session ends in {s} seconds.").format(s=rem))
         self.idle_continue.setText(Q.translate("Header", "Continue"))
+
+    def offline_text(self) -> str:
+        """The offline banner: what still works and the offline policy's limits (``/health``)."""
+        vm = self.vm
+        parts = [Q.translate("Header", "The library network is offline. You can still borrow and"
+                             " return; it will be registered when the network is back.")]
+        n, value = vm.offline_max_items, vm.offline_max_value
+        if n is not None and value is not None:
+            parts.append(Q.translate("Header", "Limit now: {n} items, worth up to {value} in all, per"
+                                     " visit.").format(
+                n=n, value=format_money(value, "VND", vm.localizer.language)))
+        elif n is not None:
+            parts.append(Q.translate("Header", "Limit now: {n} items per visit.").format(n=n))
+        login = {"deny": Q.translate("Header", "New logins are not possible until the network is"
+                                     " back."),
+                 "cached": Q.translate("Header", "Log in with your card, or with your number and"
+                                       " PIN if you have used this kiosk before."),
+                 "card-only": Q.translate("Header", "Log in with your library card only.")
+                 }.get(vm.offline_login or "")
+        if login and vm.session is None:
+            parts.append(login)
+        return " ".join(parts)
 
     def _toggle_language(self) -> None:
         self.vm.set_language("en" if self.vm.localizer.language == "vi" else "vi")

@@ -5,11 +5,15 @@ switch needs no restart).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from PySide6.QtCore import QCoreApplication as Q
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -22,6 +26,7 @@ from PySide6.QtWidgets import (
 from kiosk_ui.theme import Theme
 from kiosk_ui.viewmodels.circulation import DONE, WAITING, PadViewModel
 from kiosk_ui.viewmodels.kiosk import KioskViewModel, Screen
+from kiosk_ui.viewmodels.receipt import QR_COMPACT, QR_PARTIAL
 from kiosk_ui.views.widgets import (
     BigButton,
     ItemCardDelegate,
@@ -31,6 +36,7 @@ from kiosk_ui.views.widgets import (
     TileButton,
     card_frame,
 )
+from kiosk_ui.wedge import MAX_GAP_S, WedgeDetector
 
 
 def label(role: str = "", parent: QWidget | None = None, wrap: bool = True) -> QLabel:
@@ -93,8 +99,23 @@ class AttractPage(Page):
             self.lang_buttons[code] = b
             top.addWidget(b, 0, Qt.AlignmentFlag.AlignTop)
         self.root.addLayout(top)
+        mid = QHBoxLayout()
+        mid.setSpacing(theme.px(16))
         self.hours = label("subtitle")
-        self.root.addWidget(self.hours)
+        mid.addWidget(self.hours, 1)
+        # Patrons switch these themselves; the window rebuilds with the new theme.
+        self.large_text = BigButton("", "a11y")
+        self.large_text.setObjectName("large_text")
+        self.large_text.setCheckable(True)
+        self.large_text.clicked.connect(lambda _c=False: vm.set_large_text(not vm.large_text))
+        self.high_contrast = BigButton("", "a11y")
+        self.high_contrast.setObjectName("high_contrast")
+        self.high_contrast.setCheckable(True)
+        self.high_contrast.clicked.connect(
+            lambda _c=False: vm.set_high_contrast(not vm.high_contrast))
+        mid.addWidget(self.large_text, 0, Qt.AlignmentFlag.AlignVCenter)
+        mid.addWidget(self.high_contrast, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.root.addLayout(mid)
         steps = QHBoxLayout()
         steps.setSpacing(theme.px(22))
         self.step_labels: list[QLabel] = []
@@ -150,6 +171,12 @@ class AttractPage(Page):
             lab.setText(text)
         for code, b in self.lang_buttons.items():
             b.setChecked(code == vm.localizer.language)
+        self.large_text.setText("A+  " + Q.translate("Attract", "Larger text"))
+        self.large_text.setAccessibleName(Q.translate("Attract", "Larger text"))
+        self.large_text.setChecked(vm.large_text)
+        self.high_contrast.setText("◐  " + Q.translate("Attract", "High contrast"))
+        self.high_contrast.setAccessibleName(Q.translate("Attract", "High contrast"))
+        self.high_contrast.setChecked(vm.high_contrast)
         self.start.setText(Q.translate("Attract", "Start — tap your card or touch here"))
         self.ret.setText(Q.translate("Attract", "Return books"))
         self.ret.setVisible(vm.anonymous_return)
@@ -167,11 +194,26 @@ class AttractPage(Page):
 # ---- login -----------------------------------------------------------------------------
 
 class LoginPage(Page):
-    """Card tap, barcode (keyboard wedge into the number field) or number + PIN."""
+    """Card tap, barcode (keyboard wedge into the number field) or number + PIN.
 
-    def __init__(self, vm: KioskViewModel, theme: Theme, parent: QWidget | None = None) -> None:
+    Enter in the number field is a barcode login only when :class:`WedgeDetector` saw a scan
+    (a burst of keys, or the scanner's affixes); a number a person typed moves on to the PIN,
+    and goes to the edge only with it. The keypad never produces a scan.
+
+    Args:
+        max_gap_s: the longest pause between two keys of a scan.
+        clock: monotonic seconds for the key times (tests pass a fake).
+    """
+
+    def __init__(self, vm: KioskViewModel, theme: Theme, parent: QWidget | None = None, *,
+                 max_gap_s: float = MAX_GAP_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(vm, theme, parent)
         self.lvm = vm.login
+        self.clock = clock
+        self.wedge = WedgeDetector(prefix=self.lvm.scan_prefix, suffix=self.lvm.scan_suffix,
+                                   max_gap_s=max_gap_s)
+        self._shown_field = ""
         self.title = label("title")
         body = QHBoxLayout()
         body.setSpacing(theme.px(36))
@@ -208,8 +250,7 @@ class LoginPage(Page):
         self.number.setObjectName("number")
         self.number.setMaxLength(20)
         self.number.textEdited.connect(self.lvm.set_number)
-        self.number.returnPressed.connect(self._number_enter)
-        self.number.installEventFilter(self)
+        self.number.installEventFilter(self)   # key times for the wedge; Enter handled there
         right.addWidget(self.number)
         self.pin = QLineEdit()
         self.pin.setObjectName("pin")
@@ -218,22 +259,42 @@ class LoginPage(Page):
         self.pin.installEventFilter(self)   # keys go to the view-model; the field shows bullets
         right.addWidget(self.pin)
         self.keypad = Keypad()
-        self.keypad.pressed.connect(self.lvm.press)
+        self.keypad.pressed.connect(self._keypad)
         right.addWidget(self.keypad)
         body.addLayout(right, 4)
         self.root.addLayout(body, 1)
 
+    def _keypad(self, key: str) -> None:
+        self.wedge.reset()   # keypad digits are typed by a person, never part of a scan
+        self.lvm.press(key)
+
     def _number_enter(self) -> None:
-        # A keyboard-wedge scanner types the code then Enter; with no PIN typed yet this
-        # is a barcode login. Typed by hand with a PIN: a manual login.
-        if self.lvm.pin_length:
-            self.lvm.submit()
+        scan = self.wedge.enter(self.clock())
+        if scan is not None:
+            self.lvm.submit_barcode(scan)   # a scanner: a barcode login, no PIN
+        elif self.lvm.pin_length:
+            self.lvm.submit()               # typed number with its PIN
         else:
-            self.lvm.submit_barcode(self.number.text())
+            self.lvm.press("ok")            # typed number: on to the PIN, nothing sent
+
+    def _number_key(self, ev: QKeyEvent) -> bool:
+        key = ev.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._number_enter()
+            return True
+        if ev.isAutoRepeat() or key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete,
+                                        Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Home,
+                                        Qt.Key.Key_End):
+            self.wedge.edited()
+        elif ev.text():
+            self.wedge.key(ev.text(), self.clock())
+        return False
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
         if ev.type() == QEvent.Type.FocusIn:
             self.lvm.set_field("pin" if obj is self.pin else "number")
+        elif obj is self.number and ev.type() == QEvent.Type.KeyPress and isinstance(ev, QKeyEvent):
+            return self._number_key(ev)
         elif obj is self.pin and ev.type() == QEvent.Type.KeyPress and isinstance(ev, QKeyEvent):
             # The PIN never sits in the widget: digits go straight to the view-model.
             key, text = ev.key(), ev.text()
@@ -251,6 +312,7 @@ class LoginPage(Page):
         return False
 
     def showEvent(self, e: object) -> None:   # type: ignore[override]
+        self.wedge.reset()
         self.number.setFocus()   # the wedge types here
 
     def refresh(self) -> None:
@@ -266,11 +328,19 @@ class LoginPage(Page):
         self.keypad.buttons["ok"].setText(Q.translate("Login", "OK"))
         if self.number.text() != lvm.number:
             self.number.setText(lvm.number)
+            if not lvm.number:
+                self.wedge.reset()
         if len(self.pin.text()) != lvm.pin_length:
             self.pin.setText("•" * lvm.pin_length)   # placeholders, never the digits
+        # Move the focus only when the view-model moved the field (or nothing has it), so
+        # Tab can reach the keypad, Back and the header without being pulled back.
         target = self.pin if lvm.field == "pin" else self.number
-        if self.isVisible() and not target.hasFocus() and not self.keypad.hasFocus():
+        if self.isVisible() and (lvm.field != self._shown_field
+                                 or QApplication.focusWidget() is None) \
+                and not target.hasFocus():
             target.setFocus()
+        if self.isVisible():
+            self._shown_field = lvm.field
         self.error.setText(lvm.error_text)
         self.error.setVisible(bool(lvm.error_text))
         self.keypad.setEnabled(not lvm.busy)
@@ -339,7 +409,7 @@ class PadPage(Page):
         self.list = list_view(theme)
         self.list.setObjectName("items")
         self.list.setModel(pad.model)
-        pad.model.rowsInserted.connect(lambda *_: self.list.scrollToBottom())
+        pad.model.rowsInserted.connect(self._row_added)   # a bound slot: gone with the page
         self.root.addWidget(self.list, 1)
         self.done = label("done")
         self.done.setObjectName("done")
@@ -357,6 +427,9 @@ class PadPage(Page):
         row.addWidget(self.back, 1)
         row.addWidget(self.finish, 1)
         self.root.addLayout(row)
+
+    def _row_added(self, *_args: object) -> None:
+        self.list.scrollToBottom()
 
     def refresh(self) -> None:
         borrow = self.mode == "borrow"
@@ -583,7 +656,18 @@ class ReceiptPage(Page):
         if showing and self.qr.data != r.qr_payload():
             self.qr.set_data(r.qr_payload())
         self.qr.setVisible(showing)
-        self.qr_hint.setText(Q.translate("Receipt", "Scan with your phone camera") if showing else "")
+        hint = ""
+        if showing:
+            hint = Q.translate("Receipt", "Scan with your phone camera")
+            form = r.qr_form
+            if form == QR_COMPACT:
+                hint += "\n" + Q.translate("Receipt", "The code holds a short form: item numbers"
+                                           " instead of titles.")
+            elif form == QR_PARTIAL:
+                hint += "\n" + Q.translate("Receipt", "The receipt is too long for one code: it"
+                                           " holds the first items and says how many are left"
+                                           " out.")
+        self.qr_hint.setText(hint)
         self.error.setText(r.error_text)
         self.error.setVisible(bool(r.error_text))
         self.print.setText(Q.translate("Receipt", "Print"))
@@ -648,7 +732,7 @@ class AdminPage(Page):
             self.code.setText(self.code.text()[:-1])
         elif key == "ok":
             if not self.vm.admin_exit(self.code.text()):
-                self.error.setText(Q.translate("Admin", "Wrong code"))
+                self.error.setText(self._refusal())
                 self.error.show()
             self.code.clear()
         else:
@@ -660,7 +744,15 @@ class AdminPage(Page):
             return
         super().keyPressEvent(e)
 
+    def _refusal(self) -> str:
+        locked = self.vm.admin_locked_s
+        if locked:
+            return Q.translate("Admin", "Too many wrong codes. Try again in {s} s.").format(s=locked)
+        return Q.translate("Admin", "Wrong code")
+
     def refresh(self) -> None:
         self.title.setText(Q.translate("Admin", "Staff: enter the exit code"))
         self.cancel.setText(Q.translate("Common", "Back"))
+        if self.error.isVisible():
+            self.error.setText(self._refusal())
 

@@ -17,16 +17,31 @@ results (:meth:`record_result`), look-up replies, snapshot chunks, deltas — th
 acknowledges them (PUBACK) and rings the edge once: a crash never loses an acknowledged
 message, and the edge sees a result one commit after it arrives.
 
+Re-sending reads the entry again from the store: an entry the edge accepted offline after
+its first publish (``mark_offline``, after the edge's wait) goes again at once with
+``offline=true``, its merged payload (``no_block``, ``nb_due_date``) and its original
+``created_at``. An online copy is published with an MQTT 5 message expiry of the edge's
+wait (``online_expiry_s``): a copy still queued in the broker for a gateway that is down
+when the edge gives up waiting is dropped there, so the gateway gets the offline version.
+
 Operations data: alarms, completed per-hour counters and device events of the store are
-published once each on ``…/alarm``, ``…/stats`` and ``…/event``; the store's ``meta`` table
-keeps how far each stream was acknowledged by the broker (``sync.published.*``).
+published once each on ``staff/alarm/{device}`` (the site's staff topic), ``…/stats`` and
+``…/event``; the store's ``meta`` table keeps how far each stream was acknowledged by the
+broker (``sync.published.*``). The current hour's counters (and the last one, until it is
+published as completed) go on ``…/stats/live`` whenever they change, so other boxes see
+today's counts live; the newest message of a device and hour replaces the older ones.
+
+Site view: the agent subscribes to its site's retained statuses, statistics and staff
+alarms (``topics.site_filters``) and writes what other devices publish into the store's
+site tables (:class:`edge.store.SiteRepository`) for the staff console.
 
 Snapshots: when the store asks for one (``meta cache.rebuild_requested_at``, written by
 ``smartlib db rebuild-cache`` or :meth:`LookupRepository.request_snapshot`) or the cache
 is empty at connect (a late-joining edge), the agent publishes a
 :class:`~sync.messages.SnapshotRequest`; the answer arrives on ``…/snapshot/reply``.
 
-Status: a retained ``online`` after connecting, and a retained last will ``offline``.
+Status: a retained ``online`` after connecting (published again when the backlog or the
+reader state changes), and a retained last will ``offline``.
 
 The agent imports ``edge.store`` only (never services or the API).
 """
@@ -35,6 +50,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -63,6 +79,7 @@ from sync.messages import (
     TransactionResult,
     decode,
     encode,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -109,6 +126,14 @@ class AgentTuning:
     gateway_silence_s: float = 15.0
     """Connected to the broker, but a sent transaction has had no answer and nothing came
     from any gateway for this long: the gateway is reported ``offline`` to the edge."""
+    online_expiry_s: float | None = None
+    """MQTT 5 message expiry of an entry published with ``offline=false`` (the edge's
+    ``policy.result_timeout_s`` from :meth:`SyncAgent.from_settings`); None: no expiry."""
+    offline_check_s: float = 1.0
+    """How often an entry sent online is looked up again to see if the edge accepted it
+    offline meanwhile (then it is re-sent at once)."""
+    site_view: bool = True
+    """Subscribe to the site's statuses, statistics and alarms (the staff console's view)."""
 
 
 @dataclass
@@ -120,6 +145,9 @@ class _Pending:
     mid: int | None = None
     acked: bool = False
     payload: bytes | None = None
+    offline: bool = False
+    """The offline flag in ``payload``."""
+    checked: float = 0.0
 
 
 @dataclass
@@ -139,6 +167,13 @@ class AgentStats:
     events: int = 0
     snapshot_requests: int = 0
     lookups_sent: int = 0
+    site: int = 0
+    """Statuses, statistics and alarms of the site's devices stored."""
+    stats_live: int = 0
+    """Publishes of a not yet completed hour's counters."""
+    statuses: int = 0
+    offline_resends: int = 0
+    """Entries re-sent at once because the edge accepted them offline after their first send."""
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -205,6 +240,13 @@ class SyncAgent:
         self._unsent_lookups: list[tuple[Any, float]] = []
         self._online: bool | None = None
         self._last_heard = time.monotonic()
+        self._live_stats: dict[str, dict[str, int]] = {}
+        self._status_sent: tuple[Any, ...] | None = None
+        self._status_next = 0.0
+        self._since: datetime | None = None
+        from edge.store import SiteRepository
+
+        self.site_view = SiteRepository(store)
         self._tx_topic = topics.tx(site, device)
         self._status_topic = topics.status(site, device)
         client.on_connect = self._on_connect
@@ -231,7 +273,8 @@ class SyncAgent:
                                  resend_after_s=sec.resend_s, max_backoff_s=sec.max_backoff_s,
                                  poll_s=sec.poll_s, session_expiry_s=settings.broker.session_expiry_s,
                                  publish_ops=sec.publish_ops, stats_grace_s=sec.stats_grace_s,
-                                 snapshot_on_empty_cache=sec.snapshot_on_empty_cache)
+                                 snapshot_on_empty_cache=sec.snapshot_on_empty_cache,
+                                 online_expiry_s=settings.policy.result_timeout_s)
         client = make_agent_client(settings.broker, site, device)
         return cls(store, site=site, device=device, client=client, host=settings.broker.host,
                    port=settings.broker.port, tuning=tuning, role=settings.device.role)
@@ -278,24 +321,61 @@ class SyncAgent:
     # ---- MQTT callbacks ----------------------------------------------------------------------
 
     def _status(self, state: str) -> DeviceStatus:
-        backlog = None
-        if state == "online":
-            try:
-                backlog = self.store.outbox.backlog().open
-            except Exception:
-                log.exception("cannot count the backlog")
-        return DeviceStatus(site=self.site, device=self.device, state=state,  # type: ignore[arg-type]
-                            role=self.role, backlog=backlog)
+        if state != "online":
+            return DeviceStatus(site=self.site, device=self.device, state="offline",
+                                role=self.role, since=utcnow())
+        backlog, reader, failures = self._status_facts()
+        return DeviceStatus(site=self.site, device=self.device, state="online", role=self.role,
+                            backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
+                            reader_failures=failures)
+
+    def _status_facts(self) -> tuple[int | None, str | None, int | None]:
+        """The backlog, the reader's last state and its failures of the last 24 hours."""
+        backlog = reader = failures = None
+        try:
+            backlog = self.store.outbox.backlog().open
+            day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")
+            events = [e for e in self.store.events.recent(limit=500)
+                      if e.kind in ("reader_online", "reader_offline")]
+            if events:
+                reader = events[0].kind.removeprefix("reader_")
+                failures = sum(1 for e in events if e.kind == "reader_offline" and e.at >= day_ago)
+        except Exception:
+            log.exception("cannot read the backlog and reader state for the status")
+        return backlog, reader, failures
+
+    def _publish_status_if_changed(self) -> None:
+        now = time.monotonic()
+        if self._status_sent is not None and now < self._status_next:
+            return
+        self._status_next = now + self.tuning.ops_interval_s
+        facts = self._status_facts()
+        if facts == self._status_sent:
+            return
+        backlog, reader, failures = facts
+        msg = DeviceStatus(site=self.site, device=self.device, state="online", role=self.role,
+                           backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
+                           reader_failures=failures)
+        info = self.client.publish(self._status_topic, encode(msg), qos=1, retain=True)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self._status_sent = facts
+            self.stats.statuses += 1
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
             log.error("broker refused the agent: %s", rc)
             return
-        client.subscribe([(topics.result(self.site, self.device), 1),
-                          (topics.lookup_reply(self.site, self.device), 1),
-                          (topics.snapshot_reply(self.site, self.device), 1),
-                          (topics.cache_filter(self.site, self.role), 1)])
-        client.publish(self._status_topic, encode(self._status("online")), qos=1, retain=True)
+        subs = [(topics.result(self.site, self.device), 1),
+                (topics.lookup_reply(self.site, self.device), 1),
+                (topics.snapshot_reply(self.site, self.device), 1),
+                (topics.cache_filter(self.site, self.role), 1)]
+        if self.tuning.site_view:
+            subs += [(f, 1) for f in topics.site_filters(self.site)]
+        client.subscribe(subs)
+        self._since = utcnow()
+        self._status_sent = None  # the sender publishes the status (backlog, reader) at once
+        self._live_stats.clear()
         with self._lock:
             # Whatever was in flight on the old connection, and any result the gateway sent
             # while we were away, may be lost: send every open entry again (duplicates are
@@ -412,7 +492,7 @@ class SyncAgent:
         from edge.store.errors import StoreError
 
         wake_agent = False
-        counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0}
+        counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0}
         done: list[str] = []
         with self.store.transaction():
             for msg in batch:
@@ -440,6 +520,10 @@ class SyncAgent:
 
     def _store_message(self, msg: mqtt.MQTTMessage, done: list[str]) -> str:
         ref = topics.parse(msg.topic)
+        if (ref.site == self.site and ref.device is not None
+                and ref.kind in ("status", "stats", "stats/live", "alarm")):
+            self._on_site_message(ref, msg)
+            return "site"
         if ref.site != self.site or ref.device not in (None, self.device):
             raise InvalidTopicError(f"not a topic of {self.site}/{self.device}")
         if ref.kind == "result":
@@ -465,6 +549,39 @@ class SyncAgent:
             self._on_delta(decode(CacheDelta, msg.payload))
             return "deltas"
         raise InvalidTopicError(f"the agent does not consume {ref.kind!r}")
+
+    def _on_site_message(self, ref: topics.TopicRef, msg: mqtt.MQTTMessage) -> None:
+        """A device's status, statistics or alarm, into the site view (our own alarms and
+        counters are in the store already: only their status is kept)."""
+        device = ref.device
+        assert device is not None
+        if not msg.payload:
+            return  # a cleared retained status
+        m: DeviceStatus | Statistics | Alarm
+        if ref.kind == "status":
+            m = decode(DeviceStatus, msg.payload)
+        elif ref.kind in ("stats", "stats/live"):
+            m = decode(Statistics, msg.payload)
+        else:
+            m = decode(Alarm, msg.payload)
+        if (m.site, m.device) != (ref.site, device):
+            raise InvalidMessageError(f"payload names {m.site}/{m.device} but came on "
+                                      f"{ref.site}/{device}")
+        if isinstance(m, DeviceStatus):
+            self.site_view.record_status(device, m.state, role=m.role, backlog=m.backlog,
+                                         since=m.since, reader=m.reader,
+                                         reader_failures=m.reader_failures, reported_at=m.at)
+        elif device == self.device:
+            return
+        elif isinstance(m, Statistics):
+            self.site_view.record_stats(device, m.period_start, m.counters)
+        else:
+            if m.alarm_id is None:
+                raise InvalidMessageError("an alarm of the site view needs its alarm_id")
+            self.site_view.record_alarm(device, m.alarm_id, m.kind, created_at=m.at,
+                                        source=m.source, item_id=m.item, uid=m.uid,
+                                        title=m.title, direction=m.direction,
+                                        message=m.message, detail=m.detail, acked_at=m.acked_at)
 
     def _on_lookup_reply(self, resp: LookupResponse, msg: mqtt.MQTTMessage) -> None:
         corr = getattr(getattr(msg, "properties", None), "CorrelationData", None)
@@ -514,6 +631,7 @@ class SyncAgent:
             try:
                 self._update_connectivity()
                 if self.connected.is_set():
+                    self._publish_status_if_changed()
                     self._send_lookups()
                     self._send_transactions()
                     self._request_snapshot_if_needed()
@@ -554,6 +672,8 @@ class SyncAgent:
             return True
         marked = set(self.store.outbox.mark_sent(*(p.key for p in batch)))
         for p in batch:
+            if p.key in marked and resend and not self._refresh(p):
+                marked.discard(p.key)
             if p.key not in marked:
                 # Cancelled by the edge, or answered meanwhile: never publish it.
                 with self._lock:
@@ -564,11 +684,46 @@ class SyncAgent:
                 return False
         return True
 
+    def _refresh(self, p: _Pending) -> bool:
+        """Rebuild a re-sent entry's payload from its row as it is now (the edge may have
+        accepted it offline since: ``offline``, ``no_block``, ``nb_due_date``).
+
+        Returns False when the entry is gone or closed, or can no longer be sent.
+        """
+        e = self.store.outbox.find(p.key)
+        if e is None or not e.is_open:
+            return False
+        payload = self._payload(e)
+        if payload is None:
+            return False
+        p.payload, p.offline = payload, bool(e.offline)
+        return True
+
+    def _check_accepted_offline(self, now: float, limit: int = 200) -> None:
+        """Entries sent online that the edge has accepted offline since go again now."""
+        with self._lock:
+            due = sorted((p for p in self._pending.values()
+                          if not p.offline and (p.acked or p.mid is None) and p.payload is not None
+                          and now - p.checked >= self.tuning.offline_check_s),
+                         key=lambda p: p.checked)[:limit]
+            for p in due:
+                p.checked = now
+        for p in due:
+            e = self.store.outbox.find(p.key)
+            if e is not None and e.is_open and e.offline:
+                with self._lock:
+                    if p.acked or p.mid is None:
+                        p.mid, p.acked, p.next_try = None, False, 0.0
+                        p.offline = True  # rebuilt from the row by the resend
+                self.stats.offline_resends += 1
+
     def _send_transactions(self) -> None:
         t = self.tuning
         now = time.monotonic()
-        # 1. Entries awaiting a result for too long (or since a reconnect) go again,
-        #    from the payload kept in memory.
+        # 0. An entry the edge accepted offline after it was sent online goes again now.
+        self._check_accepted_offline(now)
+        # 1. Entries awaiting a result for too long (or since a reconnect) go again, their
+        #    payload rebuilt from the store (the offline flag may have changed).
         with self._lock:
             for p in self._pending.values():
                 if p.acked and p.next_try <= now:
@@ -597,7 +752,7 @@ class SyncAgent:
             payload = self._payload(e)
             if payload is None:
                 continue
-            p = _Pending(e.key, payload=payload)
+            p = _Pending(e.key, payload=payload, offline=bool(e.offline), checked=now)
             with self._lock:
                 self._pending[e.key] = p
             batch.append(p)
@@ -637,8 +792,14 @@ class SyncAgent:
 
     def _publish(self, p: _Pending, now: float, *, resend: bool = False) -> bool:
         assert p.payload is not None
+        props = None
+        if not p.offline and self.tuning.online_expiry_s:
+            # Useless once the edge stopped waiting: a copy still queued for a gateway that
+            # is down expires in the broker; the offline version follows (see _refresh).
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = max(1, math.ceil(self.tuning.online_expiry_s))
         # Never under self._lock: paho holds its own lock while calling _on_publish.
-        info = self.client.publish(self._tx_topic, p.payload, qos=1)
+        info = self.client.publish(self._tx_topic, p.payload, qos=1, properties=props)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             p.mid, p.next_try = None, 0.0
             log.info("publish of %s not queued (%s); waiting for the connection", p.key, info.rc)
@@ -738,20 +899,24 @@ class SyncAgent:
             # Every message of the previous round was acknowledged: move the cursors.
             for name, value in self._ops_cursors.items():
                 self.store.meta.set(name, value)
+        if failed:
+            self._live_stats.clear()  # publish the live hours again
         self._ops_cursors = {}
         self._ops_next = now + self.tuning.ops_interval_s
         sent = self._publish_alarms() + self._publish_events() + self._publish_stats()
         if sent:
             self._ops_next = now  # more may be waiting: look again at the next pass
 
-    def _ops_publish(self, stream: str, topic: str, payload: bytes, cursor: tuple[str, str]) -> bool:
+    def _ops_publish(self, stream: str, topic: str, payload: bytes,
+                     cursor: tuple[str, str] | None) -> bool:
         info = self.client.publish(topic, payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return False
         with self._lock:
-            self._ops_mids[info.mid] = (stream, cursor[1])
+            self._ops_mids[info.mid] = (stream, cursor[1] if cursor else "")
             early = self._early.pop(info.mid, None)
-        self._ops_cursors[cursor[0]] = cursor[1]
+        if cursor is not None:
+            self._ops_cursors[cursor[0]] = cursor[1]
         if early is not None:
             self._on_publish(None, None, info.mid, early[1], None)
         return True
@@ -775,8 +940,8 @@ class SyncAgent:
                 log.error("alarm %s cannot be published (%s); skipped", r["id"], exc)
                 self._ops_cursors[META_ALARMS] = str(r["id"])
                 continue
-            if not self._ops_publish("alarm", topics.alarm(self.site, self.device), encode(msg),
-                                     (META_ALARMS, str(r["id"]))):
+            if not self._ops_publish("alarm", topics.staff_alarm(self.site, self.device),
+                                     encode(msg), (META_ALARMS, str(r["id"]))):
                 break
             n += 1
         self.stats.alarms += n
@@ -826,7 +991,30 @@ class SyncAgent:
                 break
             n += 1
         self.stats.stats += n
+        if n < len(hours):
+            return n  # more completed hours first
+        self._publish_live_stats(max(last, ready))
         return n
+
+    def _publish_live_stats(self, after: str) -> None:
+        """Publish the counters of the hours after ``after`` (not yet published as completed:
+        the current hour, and the last one during ``stats_grace_s``) when they changed."""
+        hours: dict[str, dict[str, int]] = {}
+        for r in self.store.query("SELECT hour, name, value FROM counters WHERE hour > ? "
+                                  "ORDER BY hour, name", (after,)):
+            hours.setdefault(r["hour"], {})[r["name"]] = int(r["value"])
+        self._live_stats = {h: c for h, c in self._live_stats.items() if h > after}
+        for hour, counters in sorted(hours.items()):
+            if self._live_stats.get(hour) == counters:
+                continue
+            start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+            msg = Statistics(site=self.site, device=self.device, period_start=start,
+                             counters=counters)
+            if not self._ops_publish("stats", topics.stats_live(self.site, self.device),
+                                     encode(msg), None):
+                return
+            self._live_stats[hour] = counters
+            self.stats.stats_live += 1
 
 
 def make_agent_client(broker: Any, site: str, device: str) -> mqtt.Client:

@@ -28,6 +28,7 @@ from sync.messages import (
     TransactionRequest,
     TransactionResult,
 )
+from sync.sip2.profiles import Sip2Profile, get_profile
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,13 @@ def _yn(value: bool | None) -> str:
     return "U" if value is None else ("Y" if value else "N")
 
 
-def _iso(sip_date: str | None) -> str | None:
-    """A SIP2 18-character date as ISO 8601 (other texts are passed through)."""
-    if not sip_date:
-        return None
-    from sync.sip2.codec import parse_date
-
-    try:
-        return parse_date(sip_date, "AH").isoformat()
-    except Exception:  # noqa: BLE001 - ILSes put free text in AH; keep it as it is
-        return sip_date.strip() or None
+def _profile_of(client: Any, profile: Sip2Profile | None) -> Sip2Profile:
+    """The profile that interprets ``client``'s answers: the applier's own, else the
+    client's (:attr:`Sip2Client.profile`), else ``generic``."""
+    if profile is not None:
+        return profile
+    theirs = getattr(client, "profile", None)
+    return theirs if isinstance(theirs, Sip2Profile) else get_profile("generic")
 
 
 def _screen(resp: Any) -> str | None:
@@ -89,13 +87,26 @@ def _accepts_resend(method: Any) -> bool:
 class Applier:
     """Talks SIP2 for the gateway.
 
+    The site's :class:`~sync.sip2.profiles.Sip2Profile` interprets every answer:
+
+    * a checkout's ``desensitize`` in the result is the profile's verdict
+      (:meth:`~Sip2Profile.releases_security`): ``Y`` release the security, ``N`` keep it;
+    * a checkin's CV code is read with :meth:`~Sip2Profile.alert_meaning` and reported as
+      the canonical code (01 hold shelf, 02 hold at another branch, 04 transit);
+    * a checkin with ok = 0 for an item that was not on loan counts as a return when
+      the profile says so (``checkin_not_loaned_ok``; the item's state is asked with 17);
+    * ``AH`` due dates are parsed with the profile's ``due_date_formats``.
+
     Args:
         pool: a :class:`~sync.sip2.client.Sip2ConnectionPool` (or anything with
-            ``connection()``) for the site's ILS, with the site's profile.
+            ``connection()``) for the site's ILS.
+        profile: the site's profile; default: the borrowed client's ``profile``
+            (``generic`` for a client without one).
     """
 
-    def __init__(self, pool: _Pool) -> None:
+    def __init__(self, pool: _Pool, profile: Sip2Profile | str | None = None) -> None:
         self.pool = pool
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.stats = {"outcome_unknown": 0, "client_resends": 0}
 
     def _circulate(self, client: Any, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -163,41 +174,57 @@ class Applier:
         when = req.created_at if offline else None
         pay = req.payload
         with self.pool.connection() as c:
+            prof = _profile_of(c, self.profile)
             if req.kind == "checkout":
                 resp = self._circulate(c, "checkout", _need(req.patron, "a patron", req),
                                        _need(req.item, "an item", req), no_block=offline,
                                        transaction_date=when,
-                                  nb_due_date=pay.get("nb_due_date") if offline else None,
-                                  fee_acknowledged=pay.get("fee_acknowledged"),
-                                  extra_fields=extra)
+                                       nb_due_date=pay.get("nb_due_date") if offline else None,
+                                       fee_acknowledged=pay.get("fee_acknowledged"),
+                                       extra_fields=extra)
+                release = prof.releases_security(resp.ok, resp.desensitize)
                 return self._finish(req, bool(resp.ok), resp, title=resp.title,
-                                    due_date=_iso(resp.due_date), desensitize=_yn(resp.desensitize))
+                                    due_date=prof.due_date_iso(resp.due_date),
+                                    desensitize="Y" if release else "N")
             if req.kind == "checkin":
                 ci = self._circulate(c, "checkin", _need(req.item, "an item", req),
                                      no_block=offline,
                                      transaction_date=when, location=pay.get("location"),
                                      extra_fields=extra)
+                ok = bool(ci.ok)
+                if not ok and prof.checkin_not_loaned_ok:
+                    ok = prof.checkin_succeeded(ci.ok, on_loan=self._on_loan(c, str(req.item)))
                 # Privacy: the kiosk learns "hold shelf: yes", never whose hold it is, and an
                 # anonymous return does not learn who had borrowed the item.
-                hold = bool(ci.hold_patron_id) or ci.alert_type in ("01", "02")
-                return self._finish(req, bool(ci.ok), ci, title=ci.title,
+                hold = bool(ci.hold_patron_id) or prof.is_hold_alert(ci.alert_type)
+                return self._finish(req, ok, ci, title=ci.title,
                                     resensitize=_yn(ci.resensitize), sort_bin=ci.sort_bin,
-                                    destination=ci.destination_location, alert_type=ci.alert_type,
+                                    destination=ci.destination_location,
+                                    alert_type=prof.canonical_alert(ci.alert_type),
                                     hold_shelf=hold)
             if req.kind == "renew":
                 rn = self._circulate(c, "renew", _need(req.patron, "a patron", req),
                                      _need(req.item, "an item", req), no_block=offline,
                                      transaction_date=when,
-                             nb_due_date=pay.get("nb_due_date") if offline else None,
-                             extra_fields=extra)
+                                     nb_due_date=pay.get("nb_due_date") if offline else None,
+                                     extra_fields=extra)
                 return self._finish(req, bool(rn.ok), rn, title=rn.title,
-                                    due_date=_iso(rn.due_date), desensitize=_yn(rn.desensitize))
+                                    due_date=prof.due_date_iso(rn.due_date),
+                                    desensitize=_yn(rn.desensitize))
             if req.kind == "renew_all":
                 ra = self._circulate(c, "renew_all", _need(req.patron, "a patron", req))
                 return self._finish(req, bool(ra.ok), ra, renewed=ra.renewed_count,
                                     unrenewed=ra.unrenewed_count,
                                     items=list(ra.renewed_items))
         raise InvalidMessageError(f"unknown transaction kind {req.kind!r}")
+
+    @staticmethod
+    def _on_loan(c: Any, item: str) -> bool | None:
+        """Whether the ILS has ``item`` on loan now (17); None when it does not know it."""
+        info = c.item_information(item)
+        if not info.title and info.circulation_status in (None, "", "01"):
+            return None
+        return info.circulation_status in CHARGED
 
     def _finish(self, req: TransactionRequest, ok: bool, resp: Any, *, recovered: bool = False,
                 **fields: Any) -> Outcome:
@@ -255,15 +282,16 @@ class Applier:
             Sip2Error: the ILS cannot be asked now (try again later).
         """
         with self.pool.connection() as c:
+            prof = _profile_of(c, self.profile)
             if req.kind == "checkout":
                 _need(req.item, "an item", req)
                 pi = c.patron_information(_need(req.patron, "a patron", req), summary="charged")
-                charged = {c.profile.normalize_barcode(i) for i in pi.charged_items}
-                if c.profile.normalize_barcode(req.item) not in charged:
+                charged = {prof.normalize_barcode(i) for i in pi.charged_items}
+                if prof.normalize_barcode(req.item) not in charged:
                     return None
                 info = c.item_information(req.item)
                 return self._finish(req, True, None, recovered=True, title=info.title,
-                                    due_date=_iso(info.due_date), desensitize="Y")
+                                    due_date=prof.due_date_iso(info.due_date), desensitize="Y")
             if req.kind == "checkin":
                 info = c.item_information(_need(req.item, "an item", req))
                 if info.circulation_status in CHARGED:
@@ -278,7 +306,7 @@ class Applier:
                 if info.due_date == pre_state.get("due_date"):
                     return None
                 return self._finish(req, True, None, recovered=True, title=info.title,
-                                    due_date=_iso(info.due_date), desensitize="Y")
+                                    due_date=prof.due_date_iso(info.due_date), desensitize="Y")
         # renew_all: its effect cannot be told apart from the state before it; never resend.
         result = TransactionResult(
             key=req.key, kind=req.kind, site=req.site, device=req.device, status="error",
@@ -295,8 +323,9 @@ class Applier:
             Sip2Error: the ILS cannot be reached.
         """
         with self.pool.connection() as c:
+            prof = _profile_of(c, self.profile)
             if req.kind == "account":
-                return self._account(c, req)
+                return self._account(c, req, prof)
             if req.kind == "patron":
                 # A login needs valid/PIN/blocked and the counts; the item lists go only to
                 # the account look-up (privacy: nothing more rests in the edge's lookups).
@@ -316,13 +345,12 @@ class Applier:
             info = c.item_information(_need(req.item, "an item", req))
             return LookupResponse(
                 request_id=req.request_id, kind="item", ok=True, item=req.item, title=info.title,
-                circulation_status=info.circulation_status, due_date=_iso(info.due_date),
+                circulation_status=info.circulation_status, due_date=prof.due_date_iso(info.due_date),
                 hold_queue=int(info.hold_queue_length) if (info.hold_queue_length or "").isdigit() else None,
                 screen_message=_screen(info))
 
-
     @staticmethod
-    def _account(c: Any, req: LookupRequest) -> LookupResponse:
+    def _account(c: Any, req: LookupRequest, prof: Sip2Profile) -> LookupResponse:
         """63 once per item list (SIP2 asks for one list per request): charged, overdue,
         holds (in ``AS`` or ``CD`` per the site's profile), fines."""
         patron = _need(req.patron, "a patron", req)
@@ -353,7 +381,7 @@ class Applier:
             ok=True, **base,
             charged_items=list(lists["charged"].charged_items),
             overdue_items=list(lists["overdue"].overdue_items),
-            hold_items=list(c.profile.hold_items(hold.hold_items, hold.unavailable_hold_items)),
+            hold_items=list(prof.hold_items(hold.hold_items, hold.unavailable_hold_items)),
             fine_items=list(lists["fine"].fine_items))
 
 

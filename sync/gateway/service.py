@@ -53,6 +53,7 @@ from sync.messages import (
     Alarm,
     CacheDelta,
     DeviceEventReport,
+    DeviceStatus,
     LookupRequest,
     LookupResponse,
     Message,
@@ -223,7 +224,18 @@ class Gateway:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
+    def _presence(self, site: str, state: str) -> tuple[str, bytes]:
+        return (topics.status(site, self.gateway_id),
+                encode(DeviceStatus(site=site, device=self.gateway_id, state=state,  # type: ignore[arg-type]
+                                    role="gateway")))
+
     def start(self) -> None:
+        # Presence: a retained status per site served, online on every connect; the last
+        # will (one per connection) marks the first site's offline. Agents re-send what is
+        # unanswered when a gateway comes online: a broker restart drops what reached a
+        # shared subscription while no gateway was connected (Mosquitto 2.0).
+        will_topic, will = self._presence(sorted(self.sites)[0], "offline")
+        self.client.will_set(will_topic, will, qos=1, retain=True)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
@@ -245,6 +257,14 @@ class Gateway:
             t.join(10)
         self._threads.clear()
         self._executor.shutdown(wait=True)
+        if self.connected.is_set():
+            infos = [self.client.publish(*self._presence(site, "offline"), qos=1, retain=True)
+                     for site in sorted(self.sites)]
+            for info in infos:
+                try:
+                    info.wait_for_publish(2.0)
+                except (RuntimeError, ValueError) as exc:
+                    log.warning("gateway offline status not published: %s", exc)
         self.client.disconnect()
         self.client.loop_stop()
         closed: set[int] = set()
@@ -272,6 +292,8 @@ class Gateway:
             log.error("broker refused the gateway: %s", rc)
             return
         client.subscribe([(f, 1) for f in topics.gateway_filters(self.sites)])
+        for site in sorted(self.sites):
+            client.publish(*self._presence(site, "online"), qos=1, retain=True)
         self.connected.set()
         log.info("gateway connected (session present: %s)", flags.session_present)
 

@@ -6,8 +6,9 @@ text). Booleans are JSON booleans; ``U`` and blank values are null. This output 
 contract used by acceptance tests outside the repository.
 
 Exit codes: 0 a completed exchange (even when the ILS refused the request); 1 the ILS could
-not be reached or the connection failed (a TLS certificate that is not trusted included); 3 the ILS refused the login; 4 a protocol or codec
-error. Click's usage errors exit 2.
+not be reached or the connection failed (a TLS certificate that is not trusted included);
+2 a usage error (Click's, or a bad ``--date``, reported before connecting); 3 the ILS
+refused the login; 4 a protocol or codec error. Every error is one line on stderr.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any, NoReturn
 
 import click
 
-from sync.errors import Sip2ConnectionError, Sip2Error, Sip2LoginError
+from sync.errors import Sip2ConnectionError, Sip2DateError, Sip2Error, Sip2LoginError
 from sync.sip2.client import Sip2Client, client_tls_context
 from sync.sip2.codec import TERMINATORS, Decoded
 from sync.sip2.messages import Message
 from sync.sip2.profiles import PROFILES
 
 EXIT_CONNECTION = 1
+EXIT_USAGE = 2
 EXIT_LOGIN = 3
 EXIT_PROTOCOL = 4
 
@@ -102,8 +104,17 @@ def sip2(ctx: click.Context, host: str, port: int, user: str, password: str, ins
         server_hostname=tls_server_name)}
 
 
-def _run(ctx: click.Context, action: Callable[[Sip2Client], Message | Decoded]) -> None:
+def _run(ctx: click.Context, action: Callable[[Sip2Client], Message | Decoded],
+         dates: dict[str, tuple[str, str | None]] | None = None) -> None:
+    """Connect, run ``action``, print its answer; ``dates`` (option -> SIP2 field, value)
+    are checked before connecting."""
     client: Sip2Client = ctx.obj["make"]()
+    for option, (field, value) in (dates or {}).items():
+        if value is not None:
+            try:
+                client.sip_date(value, field)
+            except Sip2DateError as exc:
+                _fail(EXIT_USAGE, f"bad {option}: {exc}")
     try:
         client.connect()
         result = action(client)
@@ -159,7 +170,7 @@ def checkout(ctx: click.Context, patron: str, pin: str | None, item: str, no_blo
              date: str | None) -> None:
     """Checkout (11) -> 12."""
     _run(ctx, lambda c: c.checkout(patron, item, pin=pin, no_block=no_block,
-                                   transaction_date=date))
+                                   transaction_date=date), dates={"--date": ("transaction_date", date)})
 
 
 @sip2.command()

@@ -325,7 +325,10 @@ class Sip2Client:
             if isinstance(decoded.message, RequestScResend):
                 resends += 1
                 if resends > _MAX_RESENDS:
-                    raise Sip2ProtocolError("the ILS keeps asking for resends (96)")
+                    cmd = frame[:2].decode("ascii", "replace")
+                    raise Sip2ProtocolError(
+                        f"the ILS answered {resends} times 96 (request SC resend) to a {cmd!r} "
+                        "request: it cannot read it or does not answer it", "command")
                 self.stats["sc_resends"] += 1
                 self._send(frame)
                 continue
@@ -449,10 +452,14 @@ class Sip2Client:
         self.acs_status = resp
         return resp
 
-    def _date(self, when: Any = None, field: str = "transaction_date") -> str:
+    def sip_date(self, when: Any = None, field: str = "transaction_date") -> str:
         """A SIP2 date from None (now), a datetime/date, a SIP2 date, or an ISO 8601 string.
 
         A date without a time (an ISO ``2026-12-07`` due date) means the end of that day.
+
+        Raises:
+            Sip2DateError: ``when`` is not a date, or names an impossible one (the error
+                names ``field``).
         """
         if when is None:
             return self.profile.date()
@@ -491,7 +498,7 @@ class Sip2Client:
         else:
             summ = summary.ljust(10)[:10]
         log.debug("sip2 63 patron %s", mask_identifier(patron_id))
-        msg = PatronInformation(language=self.language, transaction_date=self._date(),
+        msg = PatronInformation(language=self.language, transaction_date=self.sip_date(),
                                 summary=summ, institution_id=self.institution,
                                 patron_id=self._bc(patron_id),
                                 terminal_password=self.terminal_password, patron_password=pin,
@@ -501,7 +508,7 @@ class Sip2Client:
 
     def patron_status(self, patron_id: str, pin: str | None = None) -> PatronStatusResponse:
         """23 -> 24."""
-        msg = PatronStatus(language=self.language, transaction_date=self._date(),
+        msg = PatronStatus(language=self.language, transaction_date=self.sip_date(),
                            institution_id=self.institution, patron_id=self._bc(patron_id),
                            terminal_password=self.terminal_password or "",
                            patron_password=pin or "")
@@ -534,9 +541,9 @@ class Sip2Client:
                 connection broke after the request was sent.
         """
         msg = Checkout(renewal_policy=True, no_block=no_block,
-                       transaction_date=self._date(transaction_date),
+                       transaction_date=self.sip_date(transaction_date),
                        nb_due_date=(None if nb_due_date is None
-                                    else self._date(nb_due_date, "nb_due_date")),
+                                    else self.sip_date(nb_due_date, "nb_due_date")),
                        institution_id=self.institution, patron_id=self._bc(patron_id),
                        item_id=self._bc(item_id), terminal_password=self.terminal_password or "",
                        patron_password=pin, fee_acknowledged=fee_acknowledged,
@@ -547,9 +554,9 @@ class Sip2Client:
                 return_date: Any = None, location: str | None = None,
                 extra_fields: ExtraFields = None, resend: bool = True) -> CheckinResponse:
         """09 -> 10 (CT/CV/CY/DA routing hints are in the answer); ``resend`` as for checkout."""
-        tdate = self._date(transaction_date)
+        tdate = self.sip_date(transaction_date)
         msg = Checkin(no_block=no_block, transaction_date=tdate,
-                      return_date=tdate if return_date is None else self._date(return_date),
+                      return_date=tdate if return_date is None else self.sip_date(return_date),
                       current_location=location or self.location or "",
                       institution_id=self.institution, item_id=self._bc(item_id),
                       terminal_password=self.terminal_password or "",
@@ -561,9 +568,9 @@ class Sip2Client:
               extra_fields: ExtraFields = None, resend: bool = True) -> RenewResponse:
         """29 -> 30; ``resend`` as for checkout."""
         msg = Renew(third_party_allowed=False, no_block=no_block,
-                    transaction_date=self._date(transaction_date),
+                    transaction_date=self.sip_date(transaction_date),
                     nb_due_date=(None if nb_due_date is None
-                                    else self._date(nb_due_date, "nb_due_date")),
+                                    else self.sip_date(nb_due_date, "nb_due_date")),
                     institution_id=self.institution, patron_id=self._bc(patron_id),
                     patron_password=pin, item_id=self._bc(item_id),
                     terminal_password=self.terminal_password, extra=self._extra(extra_fields))
@@ -571,20 +578,20 @@ class Sip2Client:
 
     def renew_all(self, patron_id: str, pin: str | None = None) -> RenewAllResponse:
         """65 -> 66."""
-        msg = RenewAll(transaction_date=self._date(), institution_id=self.institution,
+        msg = RenewAll(transaction_date=self.sip_date(), institution_id=self.institution,
                        patron_id=self._bc(patron_id), patron_password=pin,
                        terminal_password=self.terminal_password)
         return self._exchange(msg, RenewAllResponse)
 
     def item_information(self, item_id: str) -> ItemInformationResponse:
         """17 -> 18."""
-        msg = ItemInformation(transaction_date=self._date(), institution_id=self.institution,
+        msg = ItemInformation(transaction_date=self.sip_date(), institution_id=self.institution,
                               item_id=self._bc(item_id), terminal_password=self.terminal_password)
         return self._exchange(msg, ItemInformationResponse)
 
     def end_patron_session(self, patron_id: str, pin: str | None = None) -> EndSessionResponse:
         """35 -> 36."""
-        msg = EndPatronSession(transaction_date=self._date(), institution_id=self.institution,
+        msg = EndPatronSession(transaction_date=self.sip_date(), institution_id=self.institution,
                                patron_id=self._bc(patron_id),
                                terminal_password=self.terminal_password, patron_password=pin)
         return self._exchange(msg, EndSessionResponse)
@@ -593,7 +600,7 @@ class Sip2Client:
                  payment_type: str = "00", currency: str = "VND", pin: str | None = None,
                  fee_id: str | None = None, transaction_id: str | None = None) -> FeePaidResponse:
         """37 -> 38."""
-        msg = FeePaid(transaction_date=self._date(), fee_type=fee_type,
+        msg = FeePaid(transaction_date=self.sip_date(), fee_type=fee_type,
                       payment_type=payment_type, currency_type=currency, fee_amount=amount,
                       institution_id=self.institution, patron_id=self._bc(patron_id),
                       terminal_password=self.terminal_password, patron_password=pin,
@@ -605,8 +612,8 @@ class Sip2Client:
              expiration_date: Any = None, hold_type: str | None = None,
              pin: str | None = None) -> HoldResponse:
         """15 -> 16 (mode ``+`` place, ``-`` cancel, ``*`` change)."""
-        msg = Hold(hold_mode=mode, transaction_date=self._date(),
-                   expiration_date=None if expiration_date is None else self._date(expiration_date),
+        msg = Hold(hold_mode=mode, transaction_date=self.sip_date(),
+                   expiration_date=None if expiration_date is None else self.sip_date(expiration_date),
                    pickup_location=pickup_location, hold_type=hold_type,
                    institution_id=self.institution, patron_id=self._bc(patron_id),
                    patron_password=pin, item_id=None if item_id is None else self._bc(item_id),
@@ -615,7 +622,7 @@ class Sip2Client:
 
     def item_status_update(self, item_id: str, item_properties: str) -> ItemStatusUpdateResponse:
         """19 -> 20."""
-        msg = ItemStatusUpdate(transaction_date=self._date(), institution_id=self.institution,
+        msg = ItemStatusUpdate(transaction_date=self.sip_date(), institution_id=self.institution,
                                item_id=self._bc(item_id), terminal_password=self.terminal_password,
                                item_properties=item_properties)
         return self._exchange(msg, ItemStatusUpdateResponse)
@@ -623,7 +630,7 @@ class Sip2Client:
     def block_patron(self, patron_id: str, message: str, *,
                      card_retained: bool = False) -> PatronStatusResponse:
         """01 -> 24."""
-        msg = BlockPatron(card_retained=card_retained, transaction_date=self._date(),
+        msg = BlockPatron(card_retained=card_retained, transaction_date=self.sip_date(),
                           institution_id=self.institution, blocked_card_message=message,
                           patron_id=self._bc(patron_id),
                           terminal_password=self.terminal_password or "")

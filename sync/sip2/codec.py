@@ -20,6 +20,7 @@ byte stream (``receive_data``/``next_message``) because one read is not one mess
 
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import re
 import unicodedata
@@ -56,11 +57,14 @@ def format_date(when: _dt.datetime | None = None, *, utc: bool = False) -> str:
     """
     if when is None:
         when = _dt.datetime.now(_dt.UTC) if utc else _dt.datetime.now()
+    zone = "    "
     if utc:
         if when.tzinfo is not None:
             when = when.astimezone(_dt.UTC)
-        return when.strftime("%Y%m%d   Z%H%M%S")
-    return when.strftime("%Y%m%d    %H%M%S")
+        zone = "   Z"
+    # not strftime: "%Y" does not pad years below 1000 on every platform
+    return (f"{when.year:04d}{when.month:02d}{when.day:02d}{zone}"
+            f"{when.hour:02d}{when.minute:02d}{when.second:02d}")
 
 
 def parse_date(value: str, field: str = "date") -> _dt.datetime:
@@ -69,10 +73,15 @@ def parse_date(value: str, field: str = "date") -> _dt.datetime:
     Raises:
         Sip2DateError: not 18 characters, not digits where digits belong, or impossible.
     """
+    if not isinstance(value, str):
+        raise Sip2DateError(f"date must be a string YYYYMMDDZZZZHHMMSS, got {value!r}", field)
     _check_date(value, field)
     zone = value[8:12].strip()
-    dt = _dt.datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]),
-                      int(value[12:14]), int(value[14:16]), int(value[16:18]))
+    try:
+        dt = _dt.datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]),
+                          int(value[12:14]), int(value[14:16]), int(value[16:18]))
+    except ValueError as exc:  # pragma: no cover - _check_date rejects these first
+        raise Sip2DateError(f"impossible date {value!r}: {exc}", field) from None
     return dt.replace(tzinfo=_dt.UTC) if zone in ("Z", "UTC") else dt
 
 
@@ -81,7 +90,11 @@ _DATE_RE = re.compile(r"[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[A-Za
 
 
 def _check_date(value: str, field: str) -> None:
+    """Raise :class:`Sip2DateError` naming ``field`` unless ``value`` is a real date and time."""
     if _DATE_RE.fullmatch(value):
+        if value[6:8] <= "28" and value[0:4] != "0000":  # every month has 28 days
+            return
+        _check_calendar(value, field)
         return
     if len(value) != 18:
         raise Sip2DateError(f"date must be 18 characters YYYYMMDDZZZZHHMMSS, got {value!r}", field)
@@ -90,9 +103,23 @@ def _check_date(value: str, field: str) -> None:
         raise Sip2DateError(f"date must be YYYYMMDDZZZZHHMMSS with digits, got {value!r}", field)
     if not (z.isascii() and all(c == " " or c.isalpha() for c in z)):
         raise Sip2DateError(f"date zone must be 4 spaces or letters, got {z!r}", field)
-    mo, da, hh, mi, ss = int(d[4:6]), int(d[6:8]), int(t[0:2]), int(t[2:4]), int(t[4:6])
-    if not (1 <= mo <= 12 and 1 <= da <= 31 and hh < 24 and mi < 60 and ss < 61):
+    mo, hh, mi, ss = int(d[4:6]), int(t[0:2]), int(t[2:4]), int(t[4:6])
+    if not (1 <= mo <= 12 and hh < 24 and mi < 60 and ss < 60):
         raise Sip2DateError(f"date out of range: {value!r}", field)
+    _check_calendar(value, field)
+
+
+def _check_calendar(value: str, field: str) -> None:
+    """The year, month and day of an already well-formed date name a real day."""
+    year, month, day = int(value[0:4]), int(value[4:6]), int(value[6:8])
+    if year < 1:
+        raise Sip2DateError(f"impossible date {value!r}: there is no year 0000", field)
+    if not 1 <= month <= 12:
+        raise Sip2DateError(f"impossible date {value!r}: no month {month:02d}", field)
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        raise Sip2DateError(f"impossible date {value!r}: {year:04d}-{month:02d} has "
+                            f"{last} days, not {day}", field)
 
 
 class Decoded(NamedTuple):

@@ -10,6 +10,7 @@ import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Final
 
 from sync.errors import Sip2Error
 from sync.sip2.codec import Sip2Codec, format_date
@@ -19,6 +20,16 @@ ALERT_HOLD_OTHER_BRANCH = "hold_other_branch"
 ALERT_TRANSIT = "transit"
 ALERT_OTHER = "other"
 ALERT_NONE = "none"
+ALERT_MEANINGS: Final = frozenset({ALERT_HOLD_SHELF, ALERT_HOLD_OTHER_BRANCH, ALERT_TRANSIT,
+                                   ALERT_OTHER, ALERT_NONE})
+"""What a 10's CV alert code can mean."""
+
+CANONICAL_ALERT_CODES: Final = MappingProxyType({
+    ALERT_HOLD_SHELF: "01", ALERT_HOLD_OTHER_BRANCH: "02", ALERT_TRANSIT: "04"})
+"""The CV code the gateway reports for each routing meaning, whatever the ILS sent."""
+
+RELEASE_RULES: Final = ("ok", "desensitize", "both")
+HOLDS_FIELDS: Final = ("AS", "CD")
 
 _KOHA_CV = MappingProxyType({
     "00": ALERT_NONE, "01": ALERT_HOLD_SHELF, "02": ALERT_HOLD_OTHER_BRANCH,
@@ -39,10 +50,10 @@ class Sip2Profile:
         utc_dates: write transaction dates in UTC (``   Z``) instead of local time.
         due_date_formats: ``strptime`` formats tried, in order, for the free-form ``AH`` due date.
         holds_field: where the patron's hold items are listed in 64 (``AS`` or ``CD``).
-        release_security_on: what releases the item's security after a checkout:
-            ``desensitize`` (the 12's desensitize flag), ``ok`` (ok = 1 is enough), or
-            ``both`` (ok = 1 and desensitize = Y).
-        unknown_desensitize_releases: whether desensitize ``U`` counts as ``Y`` when ok = 1.
+        release_security_on: which flag of a 12 wins when ``ok`` and ``desensitize``
+            disagree: ``ok`` (ok = 1 releases, desensitize is ignored), ``desensitize``
+            (the desensitize flag alone decides), or ``both`` (ok = 1 and desensitize = Y).
+        unknown_desensitize_releases: whether desensitize ``U`` counts as ``Y``.
         checkin_not_loaned_ok: a 10 with ok = 0 for an item that was not on loan is
             treated as a successful return (Koha's ``checked_in_ok`` off).
         alert_types: CV code -> meaning (``hold_shelf``, ``hold_other_branch``,
@@ -65,7 +76,7 @@ class Sip2Profile:
     due_date_formats: tuple[str, ...] = ("%Y%m%d    %H%M%S", "%Y%m%d   Z%H%M%S", "%Y-%m-%d %H:%M",
                                          "%Y-%m-%d", "%m/%d/%Y")
     holds_field: str = "AS"
-    release_security_on: str = "desensitize"
+    release_security_on: str = "both"
     unknown_desensitize_releases: bool = False
     checkin_not_loaned_ok: bool = False
     alert_types: Mapping[str, str] = field(default_factory=lambda: _KOHA_CV)
@@ -77,6 +88,20 @@ class Sip2Profile:
     max_print_width: int = 40
     uid_algorithm: str = "0"
     pwd_algorithm: str = "0"
+
+    def __post_init__(self) -> None:
+        if self.release_security_on not in RELEASE_RULES:
+            raise Sip2Error(f"release_security_on must be one of {', '.join(RELEASE_RULES)}, "
+                            f"got {self.release_security_on!r}", "release_security_on")
+        if self.holds_field not in HOLDS_FIELDS:
+            raise Sip2Error(f"holds_field must be AS or CD, got {self.holds_field!r}",
+                            "holds_field")
+        bad = {c: m for c, m in self.alert_types.items() if m not in ALERT_MEANINGS}
+        if bad:
+            raise Sip2Error(f"alert_types has unknown meanings {bad!r}; expected "
+                            f"{', '.join(sorted(ALERT_MEANINGS))}", "alert_types")
+        if not self.due_date_formats:
+            raise Sip2Error("due_date_formats must list at least one format", "due_date_formats")
 
     @property
     def keepalive_interval(self) -> float:
@@ -103,8 +128,12 @@ class Sip2Profile:
         return format_date(when, utc=self.utc_dates)
 
     def parse_due_date(self, value: str | None) -> _dt.datetime | None:
-        """Parse a free-form ``AH`` due date with the profile's formats; None if none match."""
-        if not value:
+        """Parse a free-form ``AH`` due date with the profile's formats, tried in order.
+
+        A format with ``Z`` gives an aware UTC datetime. Returns None when the value is
+        blank or no format matches (the caller keeps the text as it is).
+        """
+        if not value or not value.strip():
             return None
         for fmt in self.due_date_formats:
             try:
@@ -114,20 +143,58 @@ class Sip2Profile:
             return dt.replace(tzinfo=_dt.UTC) if "Z" in fmt else dt
         return None
 
+    def due_date_iso(self, value: str | None) -> str | None:
+        """An ``AH`` due date as ISO 8601 via :meth:`parse_due_date`; unparsable text is
+        returned stripped (None when blank)."""
+        dt = self.parse_due_date(value)
+        if dt is not None:
+            return dt.isoformat()
+        return (value or "").strip() or None
+
     def alert_meaning(self, alert_type: str | None) -> str | None:
-        """What a 10's CV code means (``hold_shelf``, ``transit``…); None when absent."""
-        if alert_type is None or alert_type == "":
+        """What a 10's CV code means (``hold_shelf``, ``transit``…); None when absent.
+
+        A code the profile does not list means ``other``.
+        """
+        if alert_type is None or alert_type.strip() == "":
             return None
-        return self.alert_types.get(alert_type, ALERT_OTHER)
+        return self.alert_types.get(alert_type.strip(), ALERT_OTHER)
+
+    def is_hold_alert(self, alert_type: str | None) -> bool:
+        """Whether a CV code means "a hold is waiting" (here or at another branch)."""
+        return self.alert_meaning(alert_type) in (ALERT_HOLD_SHELF, ALERT_HOLD_OTHER_BRANCH)
+
+    def canonical_alert(self, alert_type: str | None) -> str | None:
+        """The CV code rewritten to the gateway's canonical one (01 hold shelf, 02 hold at
+        another branch, 04 transit); None for "no alert"; other codes unchanged."""
+        meaning = self.alert_meaning(alert_type)
+        if meaning is None or meaning == ALERT_NONE:
+            return None
+        return CANONICAL_ALERT_CODES.get(meaning, alert_type)
 
     def releases_security(self, ok: bool | None, desensitize: bool | None) -> bool:
-        """Whether a checkout answer means "release the item's security"."""
-        if not ok:
-            return False
-        des = desensitize if desensitize is not None else self.unknown_desensitize_releases
+        """Whether a checkout answer (12) means "release the item's security".
+
+        ``desensitize`` None (``U``) counts as :attr:`unknown_desensitize_releases`.
+        """
+        des = self.unknown_desensitize_releases if desensitize is None else desensitize
         if self.release_security_on == "ok":
+            return bool(ok)
+        if self.release_security_on == "desensitize":
+            return bool(des)
+        return bool(ok) and bool(des)
+
+    def checkin_succeeded(self, ok: bool | None, *, on_loan: bool | None) -> bool:
+        """Whether a checkin answer (10) means "returned".
+
+        Args:
+            ok: the 10's ok flag.
+            on_loan: whether the item was on loan before the checkin (None: unknown, e.g.
+                the ILS does not know the item). Only read when ``ok`` is false.
+        """
+        if ok:
             return True
-        return bool(des)
+        return self.checkin_not_loaned_ok and on_loan is False
 
     def hold_items(self, items_as: tuple[str, ...], items_cd: tuple[str, ...]) -> tuple[str, ...]:
         """The patron's hold list from a 64, read from the profile's holds field."""
@@ -139,12 +206,12 @@ PROFILES: Mapping[str, Sip2Profile] = MappingProxyType({
     # Koha C4::SIP: per-login encoding (set utf8 for Vietnamese), CR terminator by default,
     # client_timeout commonly 600 s, CV 01/02/04 on checkin, holds in AS.
     "koha": Sip2Profile(name="koha", charset="utf-8", error_detection=True, idle_timeout=600.0,
-                        holds_field="AS", release_security_on="desensitize",
+                        holds_field="AS", release_security_on="both",
                         checkin_not_loaned_ok=True, barcode_strip=True),
     # Evergreen SIPServer: UTF-8, checksums on, holds in AS; treats unknown desensitize as no.
     "evergreen": Sip2Profile(name="evergreen", charset="utf-8", error_detection=True,
                              idle_timeout=600.0, holds_field="AS",
-                             release_security_on="desensitize"),
+                             release_security_on="both"),
     # FOLIO edge-sip2: IBM850 by default, error detection off unless configured.
     "folio": Sip2Profile(name="folio", charset="cp850", error_detection=False,
                          idle_timeout=300.0, holds_field="CD", release_security_on="ok",

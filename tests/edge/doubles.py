@@ -112,21 +112,43 @@ class Ils:
     blocked: set[str] = field(default_factory=set)
     patrons: dict[str, str] = field(default_factory=dict)       # id -> pin
     titles: dict[str, str] = field(default_factory=dict)
-    calls: Counter[str] = field(default_factory=Counter)        # per transaction key
+    not_renewable: set[str] = field(default_factory=set)        # items whose renewal it refuses
+    calls: Counter[str] = field(default_factory=Counter)
+    """ILS applications per transaction key (after the ledger: at most 1 by construction)."""
     applied: list[tuple[str, str, str]] = field(default_factory=list)
+    """Every (kind, item, patron) the ILS carried out, duplicates included."""
     checks_pins: bool = True                                    # False: valid_pin never set
+    reason_codes: bool = False
+    """True: results also carry ``reason_code`` (the field a gateway should add, see
+    ``edge.services.circulation.refusal_code``); False: exactly today's message."""
+
+    def applications(self, kind: str) -> Counter[str]:
+        """How many times the ILS carried out ``kind`` per item (a second journal entry for
+        the same item shows up here, whatever its key)."""
+        return Counter(item for k, item, _ in self.applied if k == kind)
+
+
+SITE, DEVICE = "site-double", "kiosk-double"
 
 
 class GatewayDouble:
-    """TEST DOUBLE of agent + gateway + ILS over the shared store (see module docstring)."""
+    """TEST DOUBLE of agent + gateway + ILS over the shared store (see module docstring).
+
+    Results are real :class:`sync.messages.TransactionResult` messages turned into the
+    outbox's result dict by the agent's own :func:`sync.agent.service.result_dict`, with
+    the agent's status → state mapping, so the edge sees exactly what the real pair sends.
+    """
 
     def __init__(self, db_path: Path, ils: Ils | None = None, *, online: bool = True) -> None:
         self.ils = ils or Ils()
         self.online = online
         self.ledger: dict[str, tuple[dict[str, Any], str]] = {}
+        self.deliveries: Counter[str] = Counter()
+        """Entries received per key, before the ledger's de-duplication."""
         self._store = open_store(db_path)
         self._bell = self._store.doorbell("agent")
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="gateway-double", daemon=True)
 
     def __enter__(self) -> GatewayDouble:
@@ -150,21 +172,24 @@ class GatewayDouble:
             self._bell.wait(0.05)
 
     def pump(self) -> int:
-        n = 0
-        for lk in self._store.lookups.claim():
-            self._store.lookups.answer(lk.id, self._lookup(lk.kind, lk.request))
-        while True:
-            batch = self._store.outbox.next_sendable(50)
-            if not batch:
-                return n
-            for e in batch:
-                self._store.outbox.mark_sent(e.key)
-                if e.key not in self.ledger:
-                    self.ils.calls[e.key] += 1
-                    self.ledger[e.key] = self._apply(e.kind, e.item_id, e.patron_ref, e.payload)
-                result, state = self.ledger[e.key]
-                self._store.outbox.record_result(e.key, result, state)
-                n += 1
+        """Answer look-ups and apply every sendable entry now (thread-safe)."""
+        with self._lock:
+            n = 0
+            for lk in self._store.lookups.claim():
+                self._store.lookups.answer(lk.id, self._lookup(lk.kind, lk.request))
+            while True:
+                batch = self._store.outbox.next_sendable(50)
+                if not batch:
+                    return n
+                for e in batch:
+                    self._store.outbox.mark_sent(e.key)
+                    self.deliveries[e.key] += 1
+                    if e.key not in self.ledger:
+                        self.ils.calls[e.key] += 1
+                        self.ledger[e.key] = self._apply(e)
+                    result, state = self.ledger[e.key]
+                    self._store.outbox.record_result(e.key, result, state)
+                    n += 1
 
     def _lookup(self, kind: str, req: dict[str, Any]) -> dict[str, Any]:
         pid = req.get("patron_id", "")
@@ -181,33 +206,57 @@ class GatewayDouble:
                 else pin == self.ils.patrons[pid],
                 "blocked": pid in self.ils.blocked, "loan_limit": 20}
 
-    def _apply(self, kind: str, item: str | None, patron: str | None,
-               payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        ils = self.ils
-        if payload.get("compensates"):
-            ils.loans.pop(item or "", None)
-            return {"ok": True}, "applied"
+    def _result(self, e: Any, ok: bool, reason: str | None = None,
+                **fields: Any) -> tuple[dict[str, Any], str]:
+        """The result the real gateway + agent would record (see the class docstring)."""
+        from sync.agent.service import _STATE_OF, result_dict
+        from sync.messages import TransactionResult
+
+        status = "applied" if ok else ("conflict" if e.offline else "refused")
+        res = TransactionResult(key=e.key, kind=e.kind, site=SITE, device=DEVICE,
+                                status=status, ok=ok, item=e.item_id, patron=e.patron_ref,
+                                **fields)
+        out = result_dict(res)
+        if reason and self.ils.reason_codes:
+            out["reason_code"] = reason
+        return out, _STATE_OF[status]
+
+    def _apply(self, e: Any) -> tuple[dict[str, Any], str]:
+        ils, kind, item, patron, payload = self.ils, e.kind, e.item_id, e.patron_ref, e.payload
+        if kind not in ("checkout", "checkin", "renew", "renew_all"):
+            # What the agent records for an entry it cannot turn into a TransactionRequest.
+            return {"ok": False, "code": "unsupported", "message": f"kind {kind}"}, "failed"
+        no_block = bool(e.offline or payload.get("no_block"))
         if kind == "checkout":
-            if patron in ils.blocked and not payload.get("no_block"):
-                return {"ok": False, "code": "patron_blocked", "screen_message": "blocked"}, "refused"
+            if patron in ils.blocked and not no_block:
+                return self._result(e, False, "patron_blocked",
+                                    screen_message="Patron blocked: contact staff")
             if item in ils.holds and ils.holds[item] != patron:
-                return {"ok": False, "code": "on_hold_for_other",
-                        "screen_message": "on hold"}, "refused"
+                return self._result(e, False, "on_hold_for_other",
+                                    screen_message="Item is on hold for another patron")
             ils.loans[item or ""] = patron or ""
             ils.applied.append((kind, item or "", patron or ""))
-            return {"ok": True, "due_date": "2026-12-14", "title": ils.titles.get(item or "", ""),
-                    "desensitize": "Y"}, "applied"
+            return self._result(e, True, due_date="2026-12-14", desensitize="Y",
+                                title=ils.titles.get(item or "") or None)
         if kind == "checkin":
             if item not in ils.loans:
-                return {"ok": False, "code": "not_on_loan"}, "refused"
+                return self._result(e, False, "not_on_loan",
+                                    screen_message="Item was not checked out")
             del ils.loans[item or ""]
             ils.applied.append((kind, item or "", patron or ""))
-            sort = {"kind": "hold_shelf", "destination": "MAIN", "bin": "H"} \
-                if item in ils.holds else None
-            return {"ok": True, "sort": sort} if sort else {"ok": True}, "applied"
+            if item in ils.holds:
+                return self._result(e, True, resensitize="Y", hold_shelf=True, alert_type="01",
+                                    destination="MAIN", sort_bin="H")
+            return self._result(e, True, resensitize="Y")
         if kind == "renew":
-            return {"ok": True, "due_date": "2027-01-01"}, "applied"
-        if kind == "renew_all":
-            return {"ok": True, "items": [{"item_id": i, "ok": True, "due_date": "2027-01-01"}
-                                          for i, p in ils.loans.items() if p == patron]}, "applied"
-        return {"ok": False, "code": "unsupported"}, "failed"
+            if item in ils.not_renewable or ils.loans.get(item or "") != patron:
+                return self._result(e, False, "renew_refused",
+                                    screen_message="Item cannot be renewed")
+            ils.applied.append((kind, item or "", patron or ""))
+            return self._result(e, True, due_date="2027-01-01")
+        mine = sorted(i for i, p in ils.loans.items() if p == patron)
+        renewed = [i for i in mine if i not in ils.not_renewable]
+        for i in renewed:
+            ils.applied.append(("renew", i, patron or ""))
+        return self._result(e, patron in ils.patrons, renewed=len(renewed),
+                            unrenewed=len(mine) - len(renewed), items=renewed)

@@ -506,3 +506,169 @@ def test_late_answer_after_reset_is_dropped(edge: FakeEdge, localizer: Any) -> N
     held.run_all()
     assert vm.account.loans.rowCount() == 0
     vm.stop()
+
+
+# ---- barcode scans (keyboard wedge) ------------------------------------------------------
+
+@pytest.mark.parametrize(("scan", "reason"), [
+    ("", "empty scan"), ("   ", "empty scan"), ("12\x0034", "control character"),
+    ("\x1b123456", "control character"),
+])
+def test_bad_scan_is_refused_with_a_clear_error(root_vm: KioskViewModel, edge: FakeEdge,
+                                                scan: str, reason: str) -> None:
+    root_vm.go(Screen.LOGIN)
+    root_vm.login.submit_barcode(scan)
+    lvm = root_vm.login
+    assert root_vm.screen == Screen.LOGIN
+    assert lvm.error_code == "bad_scan" and reason in lvm._error.message   # type: ignore[union-attr]
+    assert "Không đọc được mã vạch" in lvm.error_text
+    root_vm.set_language("en")
+    assert "The scan could not be read" in lvm.error_text
+    assert not [c for c in edge.calls if c[0] == "login"]
+
+
+def test_scanner_affixes_are_required_and_stripped(edge: FakeEdge, runner: Any,
+                                                   localizer: Any) -> None:
+    vm = KioskViewModel(edge, runner, localizer, scan_prefix="]C1", scan_suffix="#\r")
+    vm.go(Screen.LOGIN)
+    vm.login.submit_barcode("123456#")
+    assert vm.login.error_code == "bad_scan"
+    assert "prefix" in vm.login._error.message   # type: ignore[union-attr]
+    vm.login.submit_barcode("]C1123456")
+    assert "suffix" in vm.login._error.message   # type: ignore[union-attr]
+    assert not [c for c in edge.calls if c[0] == "login"]
+    vm.login.submit_barcode("]C1123456#")
+    assert vm.screen == Screen.MENU
+    assert ("login", ("barcode", "123456")) in edge.calls
+    vm.stop()
+
+
+# ---- offline policy, /info, theme --------------------------------------------------------
+
+def test_offline_policy_limits_from_health(root_vm: KioskViewModel, edge: FakeEdge) -> None:
+    edge.offline_policy = {"login": "card-only", "max_items": 3, "max_value": 250_000}
+    root_vm.probe()
+    assert (root_vm.offline_max_items, root_vm.offline_max_value, root_vm.offline_login) == (
+        3, 250_000, "card-only")
+    edge.offline_policy = {"login": "bogus", "max_items": True}
+    root_vm.probe()
+    assert (root_vm.offline_max_items, root_vm.offline_max_value, root_vm.offline_login) == (
+        None, None, None)
+
+
+def test_failed_info_call_is_logged(root_vm: KioskViewModel, edge: FakeEdge,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    def info() -> Any:
+        raise EdgeError("internal_error", "boom", status=500)
+
+    monkeypatch.setattr(edge, "info", info)
+    with caplog.at_level("WARNING", logger="kiosk_ui.viewmodels.kiosk"):
+        root_vm.start()
+    assert any("GET /info failed" in r.getMessage() and "internal_error" in r.getMessage()
+               for r in caplog.records)
+    assert root_vm.site_name == "Thư viện Demo"    # the configured name stays
+
+
+def test_theme_switches_and_session_end_restores_it(root_vm: KioskViewModel, qtbot: Any) -> None:
+    with qtbot.waitSignal(root_vm.theme_changed, timeout=1000):
+        root_vm.set_large_text(True)
+    with qtbot.waitSignal(root_vm.theme_changed, timeout=1000):
+        root_vm.set_high_contrast(True)
+    with qtbot.assertNotEmitted(root_vm.theme_changed):
+        root_vm.set_high_contrast(True)            # no change, no signal
+    login(root_vm)
+    assert root_vm.large_text and root_vm.high_contrast
+    with qtbot.waitSignal(root_vm.theme_changed, timeout=1000):
+        root_vm.end_session()
+    assert not root_vm.large_text and not root_vm.high_contrast
+
+
+# ---- admin lockout ---------------------------------------------------------------------
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_admin_exit_locks_after_five_wrong_codes(edge: FakeEdge, runner: Any, localizer: Any,
+                                                 qtbot: Any) -> None:
+    from kiosk_ui.viewmodels.kiosk import ADMIN_LOCKOUT_S, ADMIN_MAX_TRIES
+
+    clock = FakeClock()
+    vm = KioskViewModel(edge, runner, localizer, admin_exit_code="2468", clock=clock)
+    assert ADMIN_MAX_TRIES == 5 and ADMIN_LOCKOUT_S == 60
+    for _ in range(4):
+        assert not vm.admin_exit("1111")
+    assert vm.admin_locked_s == 0
+    assert not vm.admin_exit("1111")              # the fifth: locked
+    assert vm.admin_locked_s == 60
+    with qtbot.assertNotEmitted(vm.quit_requested):
+        assert not vm.admin_exit("2468")          # even the right code, while locked
+    clock.now += 59.5
+    assert vm.admin_locked_s == 1 and not vm.admin_exit("2468")
+    clock.now += 0.5
+    assert vm.admin_locked_s == 0
+    with qtbot.waitSignal(vm.quit_requested, timeout=1000):
+        assert vm.admin_exit("2468")
+    vm.stop()
+
+
+def test_no_admin_code_means_no_admin_exit(edge: FakeEdge, runner: Any, localizer: Any) -> None:
+    vm = KioskViewModel(edge, runner, localizer, admin_exit_code="")
+    assert not vm.admin_exit("") and not vm.admin_exit("0000")
+    vm.stop()
+
+
+# ---- receipt QR ------------------------------------------------------------------------
+
+def _receipt_vm(root_vm: KioskViewModel, lines: list[dict[str, Any]]) -> Any:
+    r = root_vm.receipt
+    r._loaded({"library": "Thư viện Tỉnh Quảng Nam", "when": "2026-11-23T14:07:00+07:00",
+               "patron_masked": "***456", "lines": lines})
+    return r
+
+
+def test_qr_carries_the_whole_receipt_when_it_fits(root_vm: KioskViewModel) -> None:
+    from kiosk_ui.viewmodels.receipt import QR_FULL
+
+    r = _receipt_vm(root_vm, [{"item_id": "3001", "title": "Truyện Kiều — Nguyễn Du",
+                               "action": "checkout", "due_date": "2026-12-07"}])
+    assert r.qr_form == QR_FULL
+    assert r.qr_payload().splitlines() == [
+        "Thư viện Tỉnh Quảng Nam", "2026-11-23 14:07", "Thẻ: ***456",
+        "Mượn: Truyện Kiều — Nguyễn Du — hạn trả 07/12/2026"]
+
+
+def test_long_receipt_qr_is_the_compact_form_not_a_cut(root_vm: KioskViewModel) -> None:
+    from kiosk_ui.viewmodels.receipt import QR_COMPACT, QR_MAX_BYTES
+
+    lines = [{"item_id": f"30{i:02d}", "title": f"Từ điển bách khoa Việt Nam, tập {i} " + "ạ" * 30,
+              "action": "checkout", "due_date": "2026-12-07"} for i in range(20)]
+    r = _receipt_vm(root_vm, lines)
+    assert len("\n".join(r.text_lines()).encode()) > QR_MAX_BYTES
+    payload = r.qr_payload()
+    assert r.qr_form == QR_COMPACT and len(payload.encode()) <= QR_MAX_BYTES
+    rows = payload.splitlines()
+    assert rows[:3] == ["Thư viện Tỉnh Quảng Nam", "2026-11-23 14:07", "Thẻ: ***456"]
+    assert rows[3:] == [f"Mượn: 30{i:02d} — hạn trả 07/12/2026" for i in range(20)]
+
+
+def test_huge_receipt_qr_says_how_many_lines_are_left_out(root_vm: KioskViewModel) -> None:
+    from kiosk_ui.viewmodels.receipt import QR_MAX_BYTES, QR_PARTIAL
+
+    lines = [{"item_id": f"39{i:04d}", "title": "x", "action": "return"} for i in range(300)]
+    r = _receipt_vm(root_vm, lines)
+    payload = r.qr_payload()
+    assert r.qr_form == QR_PARTIAL and len(payload.encode()) <= QR_MAX_BYTES
+    rows = payload.splitlines()
+    kept = rows[3:-1]
+    assert kept == [f"Trả: 39{i:04d}" for i in range(len(kept))]   # whole lines, in order
+    assert rows[-1] == f"…và {300 - len(kept)} mục khác (không có trong mã này)"
+    root_vm.set_language("en")
+    rows = r.qr_payload().splitlines()
+    assert rows[3:-1] == [f"Returned: 39{i:04d}" for i in range(len(rows) - 4)]
+    assert rows[-1] == f"…and {300 - (len(rows) - 4)} more (not in this code)"

@@ -34,6 +34,18 @@ def _texts(widget: QWidget) -> str:
     return " | ".join(parts)
 
 
+class StepClock:
+    """A fake monotonic clock that advances by ``step`` seconds on every read."""
+
+    def __init__(self, step: float, now: float = 100.0) -> None:
+        self.step = step
+        self.now = now
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 def _login_by_keypad(qtbot: Any, kiosk: Any) -> None:
     _tap(qtbot, kiosk, "start")
     _wait_screen(qtbot, kiosk, Screen.LOGIN)
@@ -136,6 +148,7 @@ def test_barcode_wedge_logs_in(kiosk: Any, qtbot: Any, edge: FakeEdge) -> None:
     _tap(qtbot, kiosk, "start")
     _wait_screen(qtbot, kiosk, Screen.LOGIN)
     page = kiosk.window.current_page()
+    page.clock = StepClock(0.004)     # a scanner: a key every 4 ms
     qtbot.waitUntil(lambda: page.number.hasFocus() or QApplication.focusWidget() is page.number,
                     timeout=2000)
     qtbot.keyClicks(page.number, "123456")
@@ -194,15 +207,51 @@ def test_idle_countdown_visible_and_continue(kiosk: Any, qtbot: Any) -> None:
     assert kiosk.vm.remaining_s == 60
 
 
-def test_touch_targets_are_at_least_48px(kiosk: Any, qtbot: Any) -> None:
+def _assert_touch_targets(kiosk: Any, where: str) -> int:
+    QApplication.processEvents()
+    n = 0
+    for b in kiosk.window.findChildren(QPushButton) + kiosk.window.findChildren(QLineEdit):
+        if b.isVisible():
+            n += 1
+            assert b.height() >= 48 and b.width() >= 48, (where, b.objectName(), b.size())
+    return n
+
+
+def test_touch_targets_are_at_least_48px(kiosk: Any, qtbot: Any, edge: FakeEdge) -> None:
+    w = kiosk.window
+    assert _assert_touch_targets(kiosk, "attract") >= 6
+    _tap(qtbot, kiosk, "start")
+    _wait_screen(qtbot, kiosk, Screen.LOGIN)
+    assert _assert_touch_targets(kiosk, "login") >= 16   # fields, 12 keys, back, language
+    _tap(qtbot, kiosk, "back")
+    _wait_screen(qtbot, kiosk, Screen.ATTRACT)
+    _tap(qtbot, kiosk, "anon_return")
+    _wait_screen(qtbot, kiosk, Screen.RETURN)
+    assert _assert_touch_targets(kiosk, "return (no login)") >= 2
+    _tap(qtbot, kiosk, "back")
+    _wait_screen(qtbot, kiosk, Screen.ATTRACT)
     _login_by_keypad(qtbot, kiosk)
-    for screen in (Screen.MENU, Screen.BORROW, Screen.RENEW, Screen.ACCOUNT, Screen.RECEIPT):
+    for screen in (Screen.MENU, Screen.BORROW, Screen.RETURN, Screen.RENEW, Screen.ACCOUNT,
+                   Screen.RECEIPT):
         kiosk.vm.go(screen)
         _wait_screen(qtbot, kiosk, screen)
-        QApplication.processEvents()
-        for b in kiosk.window.findChildren(QPushButton):
-            if b.isVisible():
-                assert b.height() >= 48 and b.width() >= 48, (screen, b.objectName(), b.size())
+        assert _assert_touch_targets(kiosk, screen.value) >= 2, screen
+    rpage = w.pages[Screen.RENEW]
+    kiosk.vm.go(Screen.RENEW)
+    _wait_screen(qtbot, kiosk, Screen.RENEW)
+    qtbot.waitUntil(lambda: rpage.rvm.loans.rowCount() == 3, timeout=3000)
+    for row in range(3):     # renewal rows are touched too
+        rect = rpage.list.visualRect(rpage.rvm.loans.index(row, 0))
+        assert rect.height() >= 48 and rect.width() >= 48, rect
+    edge.down = True
+    kiosk.vm.probe()
+    _wait_screen(qtbot, kiosk, Screen.OUT_OF_SERVICE)
+    assert _assert_touch_targets(kiosk, "out of service") == 0   # nothing to touch there
+    edge.down = False
+    kiosk.vm.probe()
+    _wait_screen(qtbot, kiosk, Screen.ATTRACT)
+    w.open_admin()
+    assert _assert_touch_targets(kiosk, "admin") >= 13
 
 
 def test_keyboard_navigation(kiosk: Any, qtbot: Any) -> None:

@@ -130,7 +130,24 @@ def test_afi_faults_never_release_without_a_loan(summary: dict) -> None:
     assert [r["status"] for r in checkouts["every AFI write fails"]] == ["loaned_alarm_on"]
     journal = next(st for st in s["steps"] if st["do"] == "wait_journal")["result"]
     assert (journal["transactions"], journal["lost"], journal["duplicates"]) == (8, 0, 0)
+    # Right after each checkout, while the faults were on: every tag in the released
+    # state had its loan in the ILS (the step reads the simulator's tags and the ILS).
+    checks = [st for st in s["steps"] if st["do"] == "released_have_loans"]
+    assert len(checks) == 3 and all(st["ok"] for st in checks)
+    assert all(st["result"]["released_without_loan"] == [] for st in checks)
+    assert sum(st["result"]["loaned"] for st in checks) == 8
 
 
 def test_everything_was_stopped(summary: dict) -> None:
+    import socket
+
     assert "stopped." in summary["_stderr"]
+    # Every process the demo started is gone: none of its ports accepts a connection.
+    assert {"mqtt", "kiosk_api", "gate_api", "sim_control"} <= set(summary["ports"])
+    still_open = []
+    for name, port in summary["ports"].items():
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", int(port))) == 0:
+                still_open.append(name)
+    assert still_open == []

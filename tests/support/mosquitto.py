@@ -69,19 +69,30 @@ class MosquittoBroker:
         _give_to_broker_user(self.workdir)
         return conf
 
+    @property
+    def log_path(self) -> Path:
+        """The broker's own log (errors and warnings), appended across restarts."""
+        return self.workdir / "mosquitto.log"
+
     def start(self) -> MosquittoBroker:
         """Start (or restart on the same port and persistence directory)."""
         binary = require_binary("mosquitto", "mosquitto")
         conf = self.write_config()
-        self.proc = start([binary, "-c", str(conf)])
+        with self.log_path.open("ab") as log:
+            self.proc = start([binary, "-c", str(conf)], stdout=log)
         wait_port(self.host, self.port, proc=self.proc)
         return self
+
+    def log_text(self) -> str:
+        """What the broker logged so far (for failure messages)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
-            if self.proc.stdout:
-                self.proc.stdout.close()
             self.proc = None
 
     @property

@@ -68,4 +68,6 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
 
 
 def start(args: Sequence[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    """Start a process with stderr joined to stdout (a pipe unless ``stdout=`` is given)."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    return subprocess.Popen(list(args), stderr=subprocess.STDOUT, **kw)

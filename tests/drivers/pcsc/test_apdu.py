@@ -70,3 +70,15 @@ def test_status_words_are_typed(raw: str, cls: type[CardCommandError]) -> None:
     assert (info.value.sw1, info.value.sw2) == tuple(bytes.fromhex(raw))
     assert "READ BINARY block 3" in str(info.value)
     assert "expected 90 00" in str(info.value)
+
+
+@pytest.mark.parametrize(("command", "shown"), [
+    ("FF D6 00 05 04 50 32 30 32", "FF D6 00 05 04 <4 bytes masked>"),
+    ("FF D6 01 02 02 AA BB 00", "FF D6 01 02 02 <2 bytes masked> 00"),  # Lc, data, Le
+    ("FF B0 00 05 04", "FF B0 00 05 04"),                                 # header + Le only
+    ("FF CA 00 00 00", "FF CA 00 00 00"),
+])
+def test_trace_form_masks_command_data(command: str, shown: str) -> None:
+    raw = bytes.fromhex(command)
+    assert apdu.describe_command(raw) == shown
+    assert apdu.describe_command(raw, show_data=True) == command

@@ -6,8 +6,11 @@ Sources of the hex literals:
 - public PC/SC applications' ATR tables (independent of this code): MIFARE Classic 4K
   ``... 03 00 02 00 00 00 00 69``, MIFARE Ultralight ``... 03 00 03 00 00 00 00 68``,
   MIFARE DESFire EV1 ``3B 81 80 01 80 80``;
-- Ludovic Rousseau's smartcard_list: ``3B 02 14 50`` (Schlumberger Multiflex 3k, T=0,
-  no TCK).
+- Ludovic Rousseau's smartcard_list (pcsc-tools, /usr/share/pcsc/smartcard_list.txt):
+  ``3B 02 14 50`` (Schlumberger Multiflex 3k, T=0, no TCK), ``3B 86 80 01 06 75 77 81 02
+  80 00`` (NXP MIFARE DESFire EV1 8K, whole ATS copied), ``3B 84 80 01 80 82 90 00 97``
+  (German passport), ``3B 8C 80 01 59 75 62 69 6B 65 79 4E 45 4F 72 33 58`` (YubiKey
+  NEO), ``3B 80 80 01 01`` (ISO 14443 type B without historical bytes).
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ MIFARE_4K = bytes.fromhex("3B 8F 80 01 80 4F 0C A0 00 00 03 06 03 00 02 00 00 00
 ULTRALIGHT = bytes.fromhex("3B 8F 80 01 80 4F 0C A0 00 00 03 06 03 00 03 00 00 00 00 68")
 DESFIRE = bytes.fromhex("3B 81 80 01 80 80")
 MULTIFLEX = bytes.fromhex("3B 02 14 50")
+DESFIRE_EV1_WHOLE_ATS = bytes.fromhex("3B 86 80 01 06 75 77 81 02 80 00")
+PASSPORT = bytes.fromhex("3B 84 80 01 80 82 90 00 97")
+YUBIKEY_NEO = bytes.fromhex("3B 8C 80 01 59 75 62 69 6B 65 79 4E 45 4F 72 33 58")
+TYPE_B_NO_HISTORY = bytes.fromhex("3B 80 80 01 01")
 
 
 @pytest.mark.parametrize(("raw", "kind", "standard", "name", "name_text"), [
@@ -55,13 +62,40 @@ def test_desfire_is_iso14443_4_with_desfire_history() -> None:
     assert atr.kind is CardKind.DESFIRE
     assert atr.storage is None
     assert atr.historical == b"\x80"
+    assert atr.ats_historical == b"\x80"
     assert atr.tck == 0x80
+
+
+def test_desfire_whole_ats_form() -> None:
+    # a reader that copies the whole ATS: TL 06, T0 75 (TA TB TC follow), 77 81 02, then
+    # the historical byte 80
+    atr = parse_atr(DESFIRE_EV1_WHOLE_ATS)
+    assert atr.kind is CardKind.DESFIRE
+    assert atr.historical == bytes.fromhex("06 75 77 81 02 80")
+    assert atr.ats_historical == b"\x80"
 
 
 def test_other_iso14443_4_card() -> None:
     # 3B 82 80 01 | hist 80 73 | TCK = 82^80^01^80^73 = 0xF0 (computed by hand)
     atr = parse_atr(bytes.fromhex("3B 82 80 01 80 73 F0"))
     assert atr.kind is CardKind.ISO14443_4
+
+
+@pytest.mark.parametrize(("raw", "ats"), [
+    (PASSPORT, bytes.fromhex("80 82 90 00")),   # starts with 80, but carries data
+    (YUBIKEY_NEO, b"YubikeyNEOr3"),              # a proprietary category indicator
+    (TYPE_B_NO_HISTORY, b""),
+])
+def test_non_desfire_iso14443_4_cards(raw: bytes, ats: bytes) -> None:
+    atr = parse_atr(raw)
+    assert atr.kind is CardKind.ISO14443_4
+    assert atr.storage is None
+    assert atr.ats_historical == ats
+
+
+def test_storage_and_contact_atrs_have_no_ats() -> None:
+    assert parse_atr(ICODE_SLI).ats_historical is None
+    assert parse_atr(MULTIFLEX).ats_historical is None
 
 
 def test_contact_card_t0_has_no_tck() -> None:

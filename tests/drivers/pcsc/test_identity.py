@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drivers.errors import PatronIdentityError
-from drivers.pcsc.identity import PatronIdentityRule, format_uid
+from drivers.pcsc.identity import PatronIdentityRule, PatronLookupFailed, format_uid
 
 MIFARE_UID = bytes.fromhex("04 A2 24 6A")
 # The libdanrfid DDMDataTest block (protocols.md §2): barcode 11223344, DE, 705, usage 1.
@@ -50,6 +50,33 @@ def test_mapping() -> None:
     assert rule.identify(ScriptedCard(MIFARE_UID)) == ("P0042", MIFARE_UID)
     with pytest.raises(PatronIdentityError, match="not mapped"):
         rule.identify(ScriptedCard(bytes.fromhex("01020304")))
+
+
+def test_mapping_lookup_failures_are_identity_errors() -> None:
+    def broken(uid: str) -> str | None:
+        raise OSError("cache unreadable")
+
+    rule = PatronIdentityRule(source="mapping", mapping=broken)
+    with pytest.raises(PatronLookupFailed, match=r"look-up failed \(OSError: cache unreadable\)"):
+        rule.identify(ScriptedCard(MIFARE_UID))
+    wrong_type = PatronIdentityRule(source="mapping", mapping=lambda uid: 42)  # type: ignore[arg-type,return-value]
+    with pytest.raises(PatronIdentityError, match="returned int"):
+        wrong_type.identify(ScriptedCard(MIFARE_UID))
+    empty = PatronIdentityRule(source="mapping", mapping=lambda uid: "")
+    with pytest.raises(PatronIdentityError, match="not mapped"):
+        empty.identify(ScriptedCard(MIFARE_UID))
+
+
+def test_mapping_is_called_with_the_formatted_uid() -> None:
+    seen: list[str] = []
+
+    def lookup(uid: str) -> str | None:
+        seen.append(uid)
+        return "P1"
+
+    rule = PatronIdentityRule(source="mapping", uid_format="decimal", mapping=lookup)
+    assert rule.identify(ScriptedCard(MIFARE_UID)) == ("P1", MIFARE_UID)
+    assert seen == ["77735018"]
 
 
 def test_mapping_needs_callable() -> None:

@@ -199,6 +199,45 @@ def test_fault_slow_answer(sim_card: SimCardDevice, reader_factory,
     assert r.read_uid() == UID15693
 
 
+def test_fault_slow_answer_longer_than_the_timeout(sim_card: SimCardDevice,
+                                                    recorder: EventRecorder) -> None:
+    # The identity read runs on the monitor thread: a card that does not answer must give a
+    # typed event and leave the monitor free for the next events.
+    r = PcscCardReader(READER, poll_interval=0.1, identity=PatronIdentityRule(),
+                       command_timeout=0.5)
+    r.start(recorder)
+    try:
+        sim_card.fault("slow", delay_s=5.0, count=1)
+        sim_card.insert(SimIso15693Card(UID15693))
+        bad = recorder.wait_type(CardUnreadable)
+        assert bad.error_type == "CardTimeout"
+        assert "GET DATA (UID): no answer from the card within 0.5 s" in bad.error
+        assert not any(isinstance(e, PatronCredential) for e in recorder.events)
+        # still hung (the sim answers after 5 s): taking the card away is still reported
+        mark = recorder.mark()
+        sim_card.remove()
+        recorder.wait_type(CardLeft, start=mark)
+        sim_card.insert(SimIso15693Card(UID15693))
+        cred = recorder.wait_type(PatronCredential, start=mark)
+        assert cred.identifier == "E004015012345678"
+        assert sim_card.state()["faults"]["applied"] == ["slow 5.0s"]
+    finally:
+        r.stop()
+
+
+def test_trace_log_masks_update_binary_data(sim_card: SimCardDevice, reader_factory,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    r = reader_factory(None)
+    sim_card.insert(SimIso15693Card(UID15693))
+    wait_card_state(present=True)
+    caplog.set_level(5, logger="drivers.pcsc.reader")
+    r.write_block(5, b"P202")
+    assert bytes(sim_card.card.memory[20:24]) == b"P202"  # type: ignore[union-attr]
+    assert "FF D6 00 05 04 <4 bytes masked>" in caplog.text
+    assert "50 32 30 32" not in caplog.text.upper()
+    assert "50323032" not in caplog.text.upper()
+
+
 def test_card_stays_through_pcscd_restart(pcscd_vpcd: PcscdVpcd, sim_card: SimCardDevice,
                                           reader_factory, recorder: EventRecorder) -> None:
     if not pcscd_vpcd.owned:

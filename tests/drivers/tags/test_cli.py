@@ -6,10 +6,16 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from drivers.cli import tag
 from drivers.tags.model import JSON_KEYS
+
+# The contract (issue 4): the listed keys in this order, then how the data was found.
+CONTRACT_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name", "parts_in_item",
+                 "part_number", "primary_item_id", "country", "isil", "crc_ok", "elements",
+                 "problems", "detected_by", "reversed_blocks")
 
 # libdanrfid DDMDataTest vector (protocols.md section 2)
 VECTOR = "11 01 01 31 31 32 32 33 33 34 34 00 00 00 00 00 00 00 00 51 3E 44 45 37 30 35 00 00 00 00 00 00"
@@ -21,9 +27,18 @@ def test_decode_prints_contract_keys() -> None:
     res = CliRunner().invoke(tag, ["decode", VECTOR])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert tuple(out) == JSON_KEYS
+    assert tuple(out) == CONTRACT_KEYS == JSON_KEYS
     assert (out["primary_item_id"], out["isil"], out["crc_ok"], out["problems"]) == (
         "11223344", "DE-705", True, [])
+    assert (out["detected_by"], out["reversed_blocks"]) == ("version+crc", False)
+
+
+def test_lenient_and_unknown_output_has_every_key() -> None:
+    for args in (["decode", BAD_CRC, "--lenient"], ["decode", "00 00 00 00", "--lenient"],
+                 ["decode", "11 02 04 D2 E5 04 01 10 00 00 00 00", "--dsfid", "06"]):
+        res = CliRunner().invoke(tag, args)
+        assert res.exit_code == 0, res.output
+        assert tuple(json.loads(res.stdout)) == CONTRACT_KEYS
 
 
 def test_decode_strict_invalid_exits_2_lenient_exits_0() -> None:
@@ -36,12 +51,48 @@ def test_decode_strict_invalid_exits_2_lenient_exits_0() -> None:
     assert CliRunner().invoke(tag, ["decode", "zz"]).exit_code == 2
 
 
-def test_decode_reversed_and_explain() -> None:
-    words = VECTOR.split()
-    rev = " ".join(" ".join(words[i:i + 4][::-1]) for i in range(0, 32, 4))
-    res = CliRunner().invoke(tag, ["decode", rev, "--reversed-blocks", "--explain"])
-    out = json.loads(res.stdout)
-    assert out["reversed_blocks"] is True and out["primary_item_id"] == "11223344"
+def _reversed(hexdata: str) -> str:
+    words = hexdata.split()
+    return " ".join(" ".join(words[i:i + 4][::-1]) for i in range(0, len(words), 4))
+
+
+def test_decode_reversed_blocks_in_the_output() -> None:
+    rev = _reversed(VECTOR)
+    for extra in ([], ["--reversed-blocks"], ["--reversed-blocks", "--explain"]):
+        res = CliRunner().invoke(tag, ["decode", rev, *extra])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert out["reversed_blocks"] is True and out["primary_item_id"] == "11223344"
+        assert out["detected_by"] == "version+crc"
+
+
+@pytest.mark.parametrize(("hexdata", "message"), [
+    ("11 01 01", "(field basic_block, offset 3)"),               # a cut-off part-3 block
+    (" ".join(VECTOR.split()[:20]), "(field basic_block, offset 20)"),  # 20 of 32 bytes
+    ("31" + VECTOR[2:], "(field version, offset 0)"),               # version 3
+])
+def test_auto_mode_names_the_field_at_fault(hexdata: str, message: str) -> None:
+    res = CliRunner().invoke(tag, ["decode", hexdata])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert message in res.stderr and "unrecognised" not in res.stderr
+
+
+def test_encode_version() -> None:
+    res = CliRunner().invoke(tag, ["encode", "--item", "11223344", "--isil", "DE-705",
+                                   "--version", "2"])
+    assert res.exit_code == 0, res.output
+    # libdanrfid's vector with version 2 (CRC 0x633F, see test_golden.V2_CIRCULATING)
+    assert res.stdout.strip() == ("21 01 01 31 31 32 32 33 33 34 34 00 00 00 00 00 00 00 00 3F 63"
+                                  " 44 45 37 30 35 00 00 00 00 00 00").replace(" ", "")
+    out = json.loads(CliRunner().invoke(tag, ["decode", res.stdout.strip()]).stdout)
+    assert (out["version"], out["crc_ok"]) == (2, True)
+    res = CliRunner().invoke(tag, ["encode", "--item", "11223344", "--isil", "DE-705"])
+    assert res.stdout.strip().replace(" ", "") == VECTOR.replace(" ", "")  # default version 1
+    res = CliRunner().invoke(tag, ["encode", "--item", "1", "--version", "3"])
+    assert res.exit_code == 2
+    res = CliRunner().invoke(tag, ["encode", "--item", "1", "--format", "iso28560-2",
+                                   "--version", "2"])
+    assert res.exit_code == 2 and "version" in res.stderr
 
 
 def test_encode_then_decode() -> None:

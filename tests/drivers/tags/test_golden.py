@@ -68,6 +68,63 @@ MULTI_PART = _with_crc(bytes.fromhex(
 ))
 
 
+# Version 2 of the data model. No public source gives a version-2 layout of its own:
+# libdanrfid's DDMData (org.rfid.libdanrfid) names the version-2 first bytes V2NEU = 0x20 and
+# V2AUSLEIHBAR = 0x21, i.e. the same "version nibble | type-of-usage nibble" byte 0, and
+# uses the same offsets for every field. So this is the libdanrfid vector above with byte 0
+# = 0x21 (version 2, circulating), its CRC worked out independently of drivers.tags:
+# Python's binascii.crc_hqx(data, 0xFFFF) (CRC-16/CCITT, 0x1021, init 0xFFFF; it gives the
+# published 0x1AEE and 0x3E51 too, see test_v2_crc_from_an_independent_implementation)
+# over bytes 0-18, 21-31 and 00 00 = 0x633F, stored LSB first as 3F 63.
+V2_CIRCULATING = bytes.fromhex(
+    "21 01 01 31 31 32 32 33 33 34 34 00 00 00 00 00 00 00 00 3F 63 44 45 37 30 35 00 00 00 00 00 00"
+)
+# The same item with a library extension block (id 1) carrying media_format_other = 2:
+# 05 01 00 cs 02 with cs = 05^01^00^02 = 06 (see EXT below), then zero fill to a block.
+V2_WITH_EXTENSION = V2_CIRCULATING + bytes.fromhex("05 01 00 06 02 00 00 00")
+
+
+def test_v2_crc_from_an_independent_implementation() -> None:
+    import binascii
+
+    assert binascii.crc_hqx(b"RFID tag data model", 0xFFFF) == 0x1AEE
+    assert binascii.crc_hqx(LIBDANRFID[:19] + LIBDANRFID[21:] + b"\0\0", 0xFFFF) == 0x3E51
+    v2 = V2_CIRCULATING
+    assert binascii.crc_hqx(v2[:19] + v2[21:] + b"\0\0", 0xFFFF) == 0x633F
+    assert _crc_bitwise(v2[:19] + v2[21:] + b"\0\0") == 0x633F
+
+
+def test_v2_vector_decodes() -> None:
+    d = decode_tag(V2_CIRCULATING)
+    assert (d.format, d.version, d.type_of_usage, d.crc_ok, d.detected_by) == (
+        "iso28560-3", 2, 1, True, "version+crc")
+    assert (d.primary_item_id, d.isil, d.parts_in_item, d.part_number) == ("11223344", "DE-705", 1, 1)
+    d = decode_tag(V2_WITH_EXTENSION)
+    assert d.version == 2 and d.elements == {"media_format_other": 2}
+
+
+def test_v2_vector_encodes() -> None:
+    item = ItemTagData("11223344", isil="DE-705")
+    assert encode_tag(item, version=2) == V2_CIRCULATING
+    assert encode_tag(item, version=1) == LIBDANRFID
+    assert encode_tag(item) == LIBDANRFID  # version 1 stays the default
+    ext = ItemTagData("11223344", isil="DE-705", elements={"media_format_other": 2})
+    assert encode_tag(ext, version=2) == V2_WITH_EXTENSION
+
+
+@pytest.mark.parametrize("version", [0, 3, 15, True, "2"])
+def test_encode_unknown_version_is_a_tag_format_error(version: object) -> None:
+    with pytest.raises(TagFormatError) as exc:
+        encode_tag(ItemTagData("1"), version=version)  # type: ignore[arg-type]
+    assert exc.value.field == "version" and exc.value.offset == 0
+
+
+def test_part2_has_no_version() -> None:
+    with pytest.raises(TagFormatError) as exc:
+        encode_tag(ItemTagData("1"), fmt="iso28560-2", version=2)
+    assert exc.value.field == "version"
+
+
 def test_oracle_agrees_with_published_crc() -> None:
     assert _with_crc(LIBDANRFID[:19] + b"\x00\x00" + LIBDANRFID[21:]) == LIBDANRFID
 

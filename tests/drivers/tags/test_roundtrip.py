@@ -21,19 +21,32 @@ def part3_items(draw: st.DrawFn) -> ItemTagData:
         country=draw(st.text(UPPER, min_size=2, max_size=2)),
         isil=draw(st.text(PRINTABLE, min_size=0, max_size=9).filter(lambda s: "-" not in s)),
         elements=draw(st.fixed_dictionaries({}, optional={
-            "media_format_other": st.integers(0, 255)})),
+            "media_format_other": st.integers(0, 255),
+            "extension_blocks": st.lists(EXTENSION_BLOCK, min_size=1, max_size=3),
+        })),
     )
 
 
+# Extension blocks kept raw: any 16-bit id but 1 (the library block, whose first data byte
+# is media_format_other) and 0..20 data bytes: at most 32 + 5 + 3 * 24 = 109 bytes, so the
+# image always fits a 28-block (112-byte) tag.
+EXTENSION_BLOCK = st.fixed_dictionaries({
+    "block_id": st.integers(0, 0xFFFF).filter(lambda i: i != 1),
+    "data": st.binary(min_size=0, max_size=20).map(bytes.hex),
+})
+
+
 @settings(max_examples=300, deadline=None)
-@given(part3_items(), st.booleans(), st.sampled_from([None, 28]))
-def test_part3_round_trip(item: ItemTagData, reverse: bool, blocks: int | None) -> None:
-    mem = encode_tag(item, blocks=blocks)
+@given(part3_items(), st.booleans(), st.sampled_from([None, 28]), st.sampled_from([None, 1, 2]))
+def test_part3_round_trip(item: ItemTagData, reverse: bool, blocks: int | None,
+                          version: int | None) -> None:
+    mem = encode_tag(item, blocks=blocks, version=version)
     if blocks:
         assert len(mem) == blocks * 4
     read = reverse_blocks(mem) if reverse else mem
     d = decode_tag(read)
     assert d.reversed_blocks == reverse and d.format == "iso28560-3" and d.crc_ok
+    assert d.version == (version or 1) and d.detected_by == "version+crc"
     assert (d.primary_item_id, d.parts_in_item, d.part_number, d.type_of_usage) == (
         item.primary_item_id, item.parts_in_item, item.part_number, item.type_of_usage)
     assert d.country == item.country

@@ -90,11 +90,38 @@ def test_direction_from_ir_beams_when_zones_do_not_tell(gate_rig: GateRig) -> No
     assert _only(gate_rig).detail["direction"] == "out"
 
 
-def test_unknown_direction_alarms_by_default(gate_rig: GateRig) -> None:
+def test_unknown_direction_does_not_alarm_by_default(gate_rig: GateRig) -> None:
+    # Neither the zones (names that are not the gate's) nor the beams tell the direction.
     gate = gate_rig.make_gate(detection="afi", inner_antenna="x", outer_antenna="y")
+    assert gate.alarm_directions == {"out"}
     t = gate_rig.tag("33000004")
     Walk(gate_rig, gate).through([t], "out", beams=False)
+    assert gate.stats.decided == 1 and gate.stats.passes_closed == 1
+    assert gate_rig.alarms() == [] and gate_rig.outputs() == []
+
+
+def test_unknown_direction_alarms_when_configured(gate_rig: GateRig) -> None:
+    # A single-antenna gate without beams: every pass is "unknown"; the site opts in.
+    gate = gate_rig.make_gate(detection="afi", inner_antenna="x", outer_antenna="y",
+                              alarm_directions=["out", "unknown"])
+    t = gate_rig.tag("33000005")
+    Walk(gate_rig, gate).through([t], "out", beams=False)
     assert _only(gate_rig).detail["direction"] == "unknown"
+    assert any(o["changes"].get("buzzer") == "flash" for o in gate_rig.outputs())
+
+
+def test_default_directions_from_a_site_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edge.services.gate import alarm_directions_of
+    from smartlib.config import load_settings
+
+    unset = tmp_path / "unset.toml"
+    unset.write_text('[gate]\ndetection = "afi"\n', encoding="utf-8")
+    opted = tmp_path / "opted.toml"
+    opted.write_text('[gate]\nalarm_directions = ["out", "unknown"]\n', encoding="utf-8")
+    assert alarm_directions_of(load_settings(unset).gate) == {"out"}
+    assert alarm_directions_of(load_settings(opted).gate) == {"out", "unknown"}
+    assert alarm_directions_of(load_settings(None, gate={"alarm_directions": ["in"]}).gate) \
+        == {"in"}
 
 
 def test_debounce_per_tag(gate_rig: GateRig) -> None:
@@ -131,6 +158,36 @@ def test_eas_mode_cache_points_at_the_item(gate_rig: GateRig) -> None:
     assert alarm.item_id == "35000002" and alarm.detail["reason"] == "eas"
     assert alarm.detail["title"] == "Dế mèn" and alarm.detail["direction"] == "out"
     assert any(o["changes"].get("buzzer") == "flash" for o in gate_rig.outputs())
+    # The EAS answer is field-wide: the record does not claim this tag's own state, and
+    # says how the item was singled out.
+    assert alarm.detail["security_state"] == "unknown"
+    assert alarm.detail["eas"] == {"field_alarm": True, "tag_bit": "not_read",
+                                   "identified_by": "cache_not_on_loan", "tags_in_field": 2}
+
+
+def test_eas_mode_does_not_claim_secured_for_a_released_tag(gate_rig: GateRig) -> None:
+    gate = gate_rig.make_gate(detection="eas")
+    # A stale cache: this loan has not reached the gate, but the kiosk released the tag
+    # (EAS off). The unissued item beside it sets the EAS answer off.
+    released = gate_rig.tag("35200001", secured=False, eas=False)
+    stolen = gate_rig.tag("35200002", secured=True, eas=True)
+    Walk(gate_rig, gate).through([released, stolen], "out")
+    by_item = {a.item_id: a.detail for a in gate_rig.alarms()}
+    assert set(by_item) == {"35200001", "35200002"}     # the cache cannot tell them apart
+    for d in by_item.values():
+        assert d["security_state"] == "unknown" and d["reason"] == "eas"
+        assert d["eas"]["identified_by"] == "cache_not_on_loan"
+
+
+def test_eas_mode_every_tag_on_loan_is_blamed_and_says_so(gate_rig: GateRig) -> None:
+    gate = gate_rig.make_gate(detection="eas")
+    # On loan in the cache, but the kiosk could not reset the EAS bit.
+    loaned = gate_rig.tag("35300001", secured=True, eas=True, on_loan=True)
+    Walk(gate_rig, gate).through([loaned], "out")
+    d = _only(gate_rig).detail
+    assert d["item_id"] == "35300001" and d["on_loan"] is True
+    assert d["security_state"] == "unknown"
+    assert d["eas"]["identified_by"] == "only_tag_in_field" and d["eas"]["tags_in_field"] == 1
 
 
 def test_eas_mode_no_alarm_without_eas(gate_rig: GateRig) -> None:
@@ -238,7 +295,7 @@ class _EasOnlyReader:
     def read_inputs(self):  # type: ignore[no-untyped-def]
         from drivers.reader import Inputs
 
-        return Inputs(0)
+        return Inputs(0b01)  # the inner beam is broken: a patron on the way out
 
     def eas_alarm(self) -> bool:
         return True
@@ -264,4 +321,9 @@ def test_eas_alarm_with_no_tag_left_is_recorded_once(gate_rig: GateRig) -> None:
         assert gate.poll_once()
     alarm = _only(gate_rig)
     assert alarm.item_id is None and alarm.detail["reason"] == "eas_unidentified"
+    assert alarm.detail["direction"] == "out"
+    # No tag was read: the record claims no security state and names no culprit.
+    assert alarm.detail["security_state"] == "unknown"
+    assert alarm.detail["eas"] == {"field_alarm": True, "tag_bit": "not_read",
+                                   "identified_by": None, "tags_in_field": 0}
     assert len(reader.outputs) == 1 and reader.outputs[0]["buzzer"] == "flash"

@@ -206,7 +206,7 @@ class _EasInventoryFails:
     def read_inputs(self):  # type: ignore[no-untyped-def]
         from drivers.reader import Inputs
 
-        return Inputs(0)
+        return Inputs(0b01)  # the inner beam is broken: a patron on the way out
 
     def eas_alarm(self) -> bool:
         return True

@@ -42,6 +42,9 @@ def _fill_kiosk(store: Store) -> None:
         _stamp(store, "outbox", ts)
     store.outbox.append("checkout", {}, item_id="online", patron_ref="p")
     _stamp(store, "outbox", "2026-03-02T02:00:00.000Z")
+    # Staff alarms of the kiosk (not security-gate alarms): a release that failed.
+    store.alarms.raise_alarm("loaned_alarm_on", "x", device="kiosk-01", item_id="2")
+    _stamp(store, "alarms", "2026-03-02T04:00:00.000Z")
 
 
 def _fill_gate(store: Store) -> None:
@@ -50,6 +53,9 @@ def _fill_gate(store: Store) -> None:
     for ts in ("2026-03-01T18:00:00.000Z", "2026-03-02T15:00:00.000Z", "2026-03-02T17:00:00.000Z"):
         store.alarms.raise_alarm("gate", "x", device="gate-01", item_id="1")
         _stamp(store, "alarms", ts)
+    # One alarm of another kind on the gate box, the same local day as two gate alarms.
+    store.alarms.raise_alarm("not_secured", "x", device="gate-01", item_id="3")
+    _stamp(store, "alarms", "2026-03-02T05:00:00.000Z")
 
 
 def test_day_hours_follow_the_site_time_zone() -> None:
@@ -80,16 +86,27 @@ def test_export_csv_and_json_for_two_boxes(tmp_path: Path) -> None:
     assert (k2["checkouts"], k2["checkouts_offline"], k2["returns"], k2["renewals"]) == \
         ("5", "2", "4", "1")
     assert k2["offline_transactions"] == "2" and k2["role"] == "kiosk"
+    assert (k2["security_alarms"], k2["other_alarms"]) == ("0", "1")
+    assert "alarms" not in k2 and "alarms_by_kind" not in k2
     assert by[("2026-03-03", "kiosk-01")]["returns"] == "7"
     assert by[("2026-03-03", "kiosk-01")]["offline_transactions"] == "1"
     g2 = by[("2026-03-02", "gate-01")]
-    assert (g2["visitors_in"], g2["visitors_out"], g2["alarms"], g2["role"]) == ("10", "8", "2", "gate")
-    assert by[("2026-03-03", "gate-01")]["alarms"] == "1"
+    assert (g2["visitors_in"], g2["visitors_out"], g2["role"]) == ("10", "8", "gate")
+    assert (g2["security_alarms"], g2["other_alarms"]) == ("2", "1")
+    g3 = by[("2026-03-03", "gate-01")]
+    assert (g3["security_alarms"], g3["other_alarms"]) == ("1", "0")
 
     res = runner.invoke(smartlib_main, [*args, "--format", "json"], catch_exceptions=False)
     doc = json.loads(res.output)
     assert doc["columns"] == list(COLUMNS) and len(doc["rows"]) == 4
-    assert doc["rows"][0]["checkouts"] == 5 and doc["rows"][1]["visitors_in"] == 10
+    k2j, g2j = doc["rows"][0], doc["rows"][1]
+    assert (k2j["device"], g2j["device"]) == ("kiosk-01", "gate-01")
+    assert k2j["checkouts"] == 5 and k2j["offline_transactions"] == 2
+    assert g2j["visitors_in"] == 10 and g2j["visitors_out"] == 8
+    assert (g2j["security_alarms"], g2j["other_alarms"]) == (2, 1)
+    assert g2j["alarms_by_kind"] == {"gate": 2, "not_secured": 1}
+    assert k2j["alarms_by_kind"] == {"loaned_alarm_on": 1}
+    assert doc["rows"][3]["alarms_by_kind"] == {"gate": 1}
 
 
 def test_export_rejects_bad_ranges_and_missing_stores(tmp_path: Path) -> None:
@@ -114,6 +131,8 @@ def test_today_counts_for_the_console(tmp_path: Path) -> None:
         s.counters.incr("checkout", 2)
         s.counters.incr("visitors_out", 3)
         s.alarms.raise_alarm("gate", "x")
+        s.alarms.raise_alarm("loaned_alarm_on", "y")
         got = today_counts(s, TZ)
-    assert got["loans"] == 2 and got["visitors_out"] == 3 and got["alarms"] == 1
+    assert got["loans"] == 2 and got["visitors_out"] == 3 and got["alarms"] == 2
+    assert got["security_alarms"] == 1 and got["other_alarms"] == 1
     assert got["returns"] == 0 and got["visitors_in"] == 0

@@ -23,15 +23,20 @@ SMARTLIB = str(REPO / ".venv" / "bin" / "smartlib")
 
 
 def wait_until(pred: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
-               what: str = "condition") -> Any:
-    """Poll ``pred`` until it is truthy (a functional timeout, not a timing assert)."""
+               what: str | Callable[[], str] = "condition") -> Any:
+    """Poll ``pred`` until it is truthy (a functional timeout, not a timing assert).
+
+    ``what`` names the condition in the failure message; a callable is asked at failure
+    time (to include the state then).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            name = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {name}")
         time.sleep(interval)
 
 

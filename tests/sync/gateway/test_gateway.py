@@ -114,7 +114,9 @@ def test_transactions_for_one_item_are_applied_in_journal_order(sync_env: SyncEn
             sync_env.broker.stop()
             time.sleep(0.5)
             sync_env.broker.start()
-    wait_until(lambda: store.outbox.backlog().open == 0, 60, what="drain")
+    b = sync_env.broker
+    wait_until(lambda: store.outbox.backlog().open == 0, 60,
+               what=lambda: f"drain (broker running: {b.running}; its log: {b.log_text()!r})")
     apps = sync_env.ils.circulation.applications()
     assert sync_env.ils.duplicate_count() == 0
     assert sorted(a["xk"] for a in apps) == sorted(keys)

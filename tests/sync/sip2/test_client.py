@@ -330,14 +330,14 @@ def test_dates_accept_iso_strings_and_reject_garbage(client: Sip2Client,
                                                       demo_ils: DemoIlsServer) -> None:
     # The edge journals promised due dates as ISO dates; an offline checkout replayed later
     # must reach the ILS as a SIP2 date (end of that day).
-    assert client._date("2026-12-07", "nb_due_date") == "20261207    235959"
-    assert client._date("2026-11-23T12:00:00") == "20261123    120000"
-    assert client._date("20261123    120000") == "20261123    120000"
+    assert client.sip_date("2026-12-07", "nb_due_date") == "20261207    235959"
+    assert client.sip_date("2026-11-23T12:00:00") == "20261123    120000"
+    assert client.sip_date("20261123    120000") == "20261123    120000"
     with pytest.raises(Sip2DateError) as ei:
-        client._date("next tuesday", "nb_due_date")
+        client.sip_date("next tuesday", "nb_due_date")
     assert ei.value.field == "nb_due_date"
     with pytest.raises(Sip2DateError):
-        client._date("20261399    120000")
+        client.sip_date("20261399    120000")
     resp = client.checkout("2000001", AVAILABLE[-1], no_block=True,
                            transaction_date="2026-11-20T10:00:00", nb_due_date="2026-12-07")
     assert resp.ok

@@ -177,6 +177,26 @@ def test_bad_date_names_the_field() -> None:
     assert e.value.field == "transaction_date"
 
 
+@pytest.mark.parametrize("date", ["20260230", "20250229", "20261131", "00000101"])
+def test_impossible_calendar_date_names_the_field(date: str) -> None:
+    frame = f"121NNY{date}    120000AOX|\r".encode()
+    with pytest.raises(Sip2DateError) as e:
+        Sip2Codec().decode(frame)
+    assert e.value.field == "transaction_date"
+    lenient = Sip2Codec(strict=False).decode(frame)
+    assert lenient.message.transaction_date is None and lenient.message.institution_id == "X"
+    assert any("transaction_date" in p for p in lenient.problems)
+    with pytest.raises(Sip2DateError) as e:
+        parse_date(f"{date}    120000", "AH")
+    assert e.value.field == "AH"
+
+
+def test_real_edge_dates_decode() -> None:
+    for date in ("20240229", "20261231", "20260131", "20260430"):
+        msg = Sip2Codec().decode(f"121NNY{date}    235959AOX|\r".encode()).message
+        assert msg.transaction_date == f"{date}    235959"
+
+
 def test_bad_flag_names_the_field() -> None:
     with pytest.raises(Sip2FieldError) as e:
         Sip2Codec().decode(b"121XNY20261123    120000AOX|\r")
@@ -271,6 +291,8 @@ def test_parse_date() -> None:
     assert parse_date("20261123   Z120000").tzinfo is not None
     with pytest.raises(Sip2DateError):
         parse_date("2026112x    120000")
+    with pytest.raises(Sip2DateError):  # second 60 cannot be a datetime: not a bare ValueError
+        parse_date("20261123    235960")
 
 
 def test_every_message_type_round_trips_empty() -> None:

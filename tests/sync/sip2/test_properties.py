@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import random
 from typing import Any
 
@@ -9,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.errors import Sip2Error
-from sync.sip2.codec import NEED_DATA, Sip2Codec, Sip2StreamDecoder
-from sync.sip2.messages import MESSAGES, VARIABLE_FIELDS, Message
+from sync.errors import Sip2DateError, Sip2Error
+from sync.sip2.codec import NEED_DATA, Sip2Codec, Sip2StreamDecoder, parse_date
+from sync.sip2.messages import MESSAGES, VARIABLE_FIELDS, ItemInformation, Message
 
 from .test_pysip2_crosscheck import SAMPLES
 
@@ -20,10 +22,16 @@ _TEXT = st.text(
     max_size=30,
 ).map(lambda s: __import__("unicodedata").normalize("NFC", s))
 
+# every real calendar day (29-31 included where the month has them, 29 Feb in leap years)
 _DATE = st.builds(
-    lambda y, mo, d, z, h, mi, s: f"{y:04d}{mo:02d}{d:02d}{z}{h:02d}{mi:02d}{s:02d}",
-    st.integers(1990, 2099), st.integers(1, 12), st.integers(1, 28),
+    lambda d, z, h, mi, s: f"{d.year:04d}{d.month:02d}{d.day:02d}{z}{h:02d}{mi:02d}{s:02d}",
+    st.dates(dt.date(1990, 1, 1), dt.date(2099, 12, 31)),
     st.sampled_from(["    ", "   Z"]), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59))
+
+# any month and any day 00-39: real and impossible dates alike
+_ANY_DAY = st.builds(
+    lambda y, mo, d: f"{y:04d}{mo:02d}{d:02d}    120000",
+    st.integers(0, 2099), st.integers(1, 12), st.integers(0, 39))
 
 
 def _fixed(kind: str, width: int) -> st.SearchStrategy[Any]:
@@ -59,19 +67,47 @@ def messages(draw: st.DrawFn) -> Message:
     return layout.cls(**kwargs, extra=tuple(extra))
 
 
-def _normalised(m: Message) -> Message:
-    """Empty strings stay strings; an empty ``extra`` value still round-trips."""
-    return m
-
-
 @settings(max_examples=300, deadline=None)
 @given(messages(), st.integers(0, 9), st.booleans())
 def test_round_trip_utf8(msg: Message, seq: int, detect: bool) -> None:
     codec = Sip2Codec("utf-8", error_detection=detect)
     decoded = codec.decode(codec.encode(msg, seq))
-    assert decoded.message == _normalised(msg)
+    assert decoded.message == msg
     if detect and msg.COMMAND not in ("96", "97"):
         assert decoded.sequence == seq
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DATE)
+def test_every_real_date_parses_to_its_own_fields(value: str) -> None:
+    got = parse_date(value, "AH")
+    assert (got.year, got.month, got.day) == (int(value[:4]), int(value[4:6]), int(value[6:8]))
+    assert (got.tzinfo is not None) == (value[11] == "Z")
+
+
+def _real(value: str) -> bool:
+    y, mo, d = int(value[:4]), int(value[4:6]), int(value[6:8])
+    return y >= 1 and 1 <= d <= calendar.monthrange(max(y, 1), mo)[1]
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ANY_DAY)
+def test_impossible_dates_are_typed_errors_naming_the_field(value: str) -> None:
+    frame = f"17{value}AOVNLIB|AB30000100|".encode()
+    if _real(value):
+        assert parse_date(value, "AH").day == int(value[6:8])
+        assert Sip2Codec().decode(frame).message.transaction_date == value
+        return
+    with pytest.raises(Sip2DateError) as ei:  # never a bare ValueError
+        parse_date(value, "AH")
+    assert ei.value.field == "AH"
+    with pytest.raises(Sip2DateError) as ei:
+        Sip2Codec().decode(frame)
+    assert ei.value.field == "transaction_date"
+    lenient = Sip2Codec(strict=False).decode(frame)
+    assert isinstance(lenient.message, ItemInformation)
+    assert lenient.message.item_id == "30000100" and lenient.message.transaction_date is None
+    assert len(lenient.problems) == 1 and "transaction_date" in lenient.problems[0]
 
 
 @settings(max_examples=100, deadline=None)
