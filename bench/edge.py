@@ -120,7 +120,7 @@ def main() -> None:
     try:
         sim_proc = subprocess.Popen(
             [SMARTLIB, "sim", "serve", "--control-port", "0", "--ils-port", "0",
-             "--ils-db", str(tmp / "ils.db")],
+             "--ils-db", str(tmp / "ils.db"), "--vpcd", "none"],
             stdout=subprocess.PIPE, stderr=(tmp / "sim.log").open("ab"), cwd=str(REPO))
         assert sim_proc.stdout is not None
         endpoints = json.loads(sim_proc.stdout.readline() or b"null")

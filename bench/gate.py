@@ -42,7 +42,6 @@ from hardware_sim.field import SimField
 from hardware_sim.tag import SimTag
 from smartlib.config import GateSection
 
-
 MISS_WAIT_S = 2.0
 """How long a pass waits for its alarm before it counts as missed (infinite latency)."""
 

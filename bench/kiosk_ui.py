@@ -31,7 +31,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from kiosk_ui.app import KioskOptions, create_kiosk, ensure_app
 from kiosk_ui.fake_edge import FakeEdge
 app = ensure_app()
-k = create_kiosk(KioskOptions(fullscreen=False), FakeEdge(), connect_events=False, threaded=True)
+k = create_kiosk(KioskOptions(fullscreen=False, admin_exit_code="2468"), FakeEdge(), connect_events=False, threaded=True)
 k.window.resize(1280, 800)
 k.window.show()
 page = k.window.pages["attract"]
@@ -99,7 +99,7 @@ def tag_to_row(n: int) -> dict[str, float]:
     st = threading.Thread(target=server.serve_forever, name="bench-ws")
     st.start()
     edge = FakeEdge()
-    k = create_kiosk(KioskOptions(fullscreen=False, health_interval_ms=60_000, card_poll_ms=60_000),
+    k = create_kiosk(KioskOptions(fullscreen=False, admin_exit_code="2468", health_interval_ms=60_000, card_poll_ms=60_000),
                      edge, connect_events=False, threaded=True)
     k.window.resize(1280, 800)
     k.window.show()

@@ -12,7 +12,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -109,7 +111,7 @@ def _pysip2_model(msg: Message) -> object:
     return MESSAGE_SPECS_BY_ID[msg.COMMAND].struct_type(**kwargs)
 
 
-def _rate(fn, items: list, seconds: float) -> float:  # type: ignore[no-untyped-def]
+def _rate(fn: Callable[[Any], object], items: list[Any], seconds: float) -> float:
     n = 0
     start = time.perf_counter()
     deadline = start + seconds
@@ -129,7 +131,7 @@ def bench_codec(seconds: float) -> dict[str, float]:
     models = [_pysip2_model(m) for m in msgs]
     for f in frames:  # both decode the same bytes
         pysip2.decode_message(f, encoding="utf-8")
-    runs = {
+    runs: dict[str, tuple[Callable[[Any], object], list[Any]]] = {
         "ours_encode_per_s": (lambda m: ours.encode(m, 3), msgs),
         "pysip2_encode_per_s": (lambda m: pysip2.encode_message(
             m, sequence_number=3, checksum=True, encoding="utf-8"), models),

@@ -71,6 +71,13 @@ class CardReaderError(DriverError):
     """A PC/SC card reader operation failed."""
 
 
+class CardTimeout(CardReaderError):
+    """A card operation did not finish within the card reader's ``command_timeout``.
+
+    Whether a timed-out UPDATE BINARY reached the card is unknown.
+    """
+
+
 class NoCardReader(CardReaderError):
     """No reader matches the configured name pattern, or pcscd is not running."""
 

@@ -39,7 +39,7 @@ FIRST_READ_BLOCKS = 8
 SCAN_TTL_S = 30.0
 """How long a barcode scan stays presented for ``POST /sessions/card``."""
 
-CardLookup = Callable[[str], "str | None"]
+CardLookup = Callable[[str], str | None]
 """The ``mapping`` identity rule's look-up: the card UID formatted by the site's rule
 (``uid_format``, ``uid_reversed``) -> the patron identifier, or None for an unknown card."""
 

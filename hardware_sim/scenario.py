@@ -35,6 +35,7 @@ fault's parameters, say) is logged with the action and counted in ``status()``
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -238,8 +239,9 @@ class Scheduler:
             except SimError as exc:
                 self.failures += 1
                 log.error("scheduled action failed: %s", exc)
-            except Exception:  # noqa: BLE001 -- one bad callable must not stop the thread
-                # and with it every later action; logged with its traceback and counted.
+            except Exception:
+                # One bad callable must not stop the thread, and with it every later
+                # action: logged with its traceback, counted, and the loop goes on.
                 self.failures += 1
                 log.exception("scheduled action %r raised", fn)
 
@@ -290,8 +292,7 @@ class SimWorld:
         self.started_at = time.monotonic()
         for i, ev in enumerate(self.scenario.timeline):
             action = dict(ev)
-            self.scheduler.at(float(action.pop("at")),
-                              lambda i=i, a=action: self._timeline_action(i, a))
+            self.scheduler.at(float(action.pop("at")), functools.partial(self._timeline_action, i, action))
         return self
 
     def _timeline_action(self, index: int, action: dict[str, Any]) -> None:
@@ -454,7 +455,7 @@ class SimWorld:
         if kind == "clear":
             return self.field.clear(a.get("zone"))
         if kind == "walk":
-            return self.walk(list(a["items"]), reader=a.get("reader"),
+            return self.walk([str(i) for i in a["items"]], reader=a.get("reader"),
                              direction=a.get("direction", "out"),
                              speed_m_s=float(a.get("speed_m_s", 1.2)))
         if kind == "fault":

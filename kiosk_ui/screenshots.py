@@ -67,7 +67,7 @@ def _build(language: str, **opts: Any) -> tuple[Any, Any, DeferredRunner]:
     from kiosk_ui.fake_edge import FakeEdge
 
     edge = FakeEdge()
-    o = KioskOptions(language=language, fullscreen=False, printer=True,
+    o = KioskOptions(language=language, fullscreen=False, printer=True, admin_exit_code="2468",
                      site_name="Thư viện Tỉnh Quảng Nam", opening_hours="07:30–20:00", **opts)
     kiosk = create_kiosk(o, edge, connect_events=False, threaded=False, start=False)
     runner = DeferredRunner()
@@ -129,15 +129,16 @@ def shoot_language(out: Path, lang: str) -> list[Path]:
     for item in ("3102", "3103", "3002"):
         vm.on_event(edge.tag_event(item))
     shots.append(_shoot(kiosk, out, f"{lang}-07-return"))
+    vm.go(Screen.ACCOUNT)   # before renewing: one loan is still overdue
+    vm.idle_timer.stop()
+    account = _shoot(kiosk, out, f"{lang}-10-account")
     vm.go(Screen.RENEW)
     vm.idle_timer.stop()
     shots.append(_shoot(kiosk, out, f"{lang}-08-renew"))
     vm.renew.loans.toggle(0)
     vm.renew.renew_all()
     shots.append(_shoot(kiosk, out, f"{lang}-09-renew-results"))
-    vm.go(Screen.ACCOUNT)
-    vm.idle_timer.stop()
-    shots.append(_shoot(kiosk, out, f"{lang}-10-account"))
+    shots.append(account)
     vm.finish()
     vm.idle_timer.stop()
     vm.receipt.show_qr()

@@ -85,6 +85,7 @@ class Theme:
         return f"""
 * {{ font-family: "{self.family}"; color: {c['text']}; }}
 QWidget#KioskRoot, QStackedWidget, QWidget#Page {{ background: {c['bg']}; }}
+QScrollArea#PageArea, QScrollArea#PageArea > QWidget > QWidget#Page {{ background: {c['bg']}; border: none; }}
 QLabel {{ font-size: {px(22)}px; background: transparent; }}
 QLabel[role="title"] {{ font-size: {px(40)}px; font-weight: bold; color: {c['text']}; }}
 QLabel[role="subtitle"] {{ font-size: {px(26)}px; color: {c['muted']}; }}

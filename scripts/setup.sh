@@ -4,8 +4,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PKGS=(mosquitto mosquitto-clients pcscd pcsc-tools vsmartcard-vpcd libpcsclite-dev swig socat chromium fonts-dejavu-core)
+# build-essential (gcc), swig and libpcsclite-dev build pyscard, which pip compiles from source.
+DEB_PKGS=(mosquitto mosquitto-clients pcscd pcsc-tools vsmartcard-vpcd libpcsclite-dev swig socat
+          build-essential chromium fonts-dejavu-core)
 PYTHON=${PYTHON:-python3}
+
+# Until .venv exists, check the Python that will create it. Debian's own python3 (3.11 on
+# bookworm) needs python3-venv for `python3 -m venv` and python3-dev for the C headers; a
+# pyenv or other self-built Python carries both.
+if [ ! -x .venv/bin/python ]; then
+  py=$(command -v "$PYTHON" || true)
+  if [ -z "$py" ] && [ "$PYTHON" = python3 ]; then
+    DEB_PKGS+=(python3 python3-venv python3-dev)
+    PYTHON=/usr/bin/python3
+  else
+    case "$(readlink -f "$py")" in
+      /usr/bin/*) DEB_PKGS+=(python3-venv python3-dev) ;;
+    esac
+  fi
+fi
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
@@ -26,13 +43,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  echo "setup: creating .venv"
-  "$PYTHON" -m venv .venv
-fi
 stamp=.venv/.smartlib-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  # A venv left half-made by an earlier failure (no pip, or its Python gone) is made again.
+  if [ -e .venv ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    echo "setup: .venv is broken (no working pip): making it again"
+    rm -rf .venv
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "setup: FAILED: $PYTHON is missing or older than Python 3.11 (set PYTHON=...)" >&2
+      exit 1
+    fi
+    echo "setup: creating .venv with $("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+    if ! "$PYTHON" -m venv .venv; then
+      rm -rf .venv
+      echo "setup: FAILED: '$PYTHON -m venv' did not work (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
   echo "setup: pip install -e .[dev]"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'

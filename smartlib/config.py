@@ -140,7 +140,8 @@ class PolicySection(_Section):
 
 
 Direction = Literal["in", "out", "unknown"]
-_ALARM_DEFAULT: tuple[Direction, ...] = ("out", "unknown")
+_ALARM_DEFAULT: tuple[Direction, ...] = ("out",)
+"""Only exits alarm; add ``"unknown"`` for a gate that cannot tell the direction."""
 
 
 class GateSection(_Section):
@@ -150,6 +151,8 @@ class GateSection(_Section):
     debounce_s: float = Field(10.0, ge=0)
     alarm_directions: list[Direction] = Field(default_factory=lambda: list(_ALARM_DEFAULT))
     alarm_duration_ms: int = Field(3000, ge=100)
+    fresh_loan_s: float = Field(1800.0, ge=0)
+    """A cached loan this young on a still-secured tag: the kiosk's release failed."""
     inner_antenna: str = "gate-in"
     outer_antenna: str = "gate-out"
 

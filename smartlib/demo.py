@@ -484,6 +484,8 @@ class DemoSystem:
                 self.options.card = False
             else:
                 args += ["--vpcd", f"127.0.0.1:{vport}"]
+        if not self.options.card:
+            args += ["--vpcd", "none"]  # never the machine's own pcscd (the default port)
         sim = self.spawn("sim", self.cli(*args), stdout_pipe=True)
         line = self._read_json_line(sim, 60)
         self.endpoints["sim"] = line

@@ -40,6 +40,7 @@ from drivers.errors import (
     AtrError,
     CardReaderError,
     CardRemoved,
+    CardTimeout,
     DriverArgumentError,
     DriverError,
     DriverStateError,
@@ -67,13 +68,6 @@ _T = TypeVar("_T")
 DEFAULT_COMMAND_TIMEOUT = 3.0
 """Seconds one card operation may take (a desk reader answers an APDU in milliseconds)."""
 
-
-class CardTimeout(CardReaderError):
-    """A card operation did not finish within the reader's ``command_timeout``.
-
-    Whether a timed-out UPDATE BINARY reached the card is unknown. (Kept here because
-    ``drivers/errors.py`` has no card timeout; it belongs next to ``ReaderTimeout``.)
-    """
 
 _NO_CARD = {
     scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_REMOVED_CARD, scard.SCARD_W_RESET_CARD,
@@ -155,8 +149,9 @@ class PcscCardReader(CardReader):
             raise DriverArgumentError(
                 f"reader name pattern {name_pattern!r} is not a regex: {exc}") from exc
         check_int("block size", block_size, 1, 256)
-        if command_timeout is not None and not (
-                isinstance(command_timeout, (int, float)) and command_timeout > 0):
+        if command_timeout is not None and (
+                isinstance(command_timeout, bool) or not isinstance(command_timeout, (int, float))
+                or command_timeout <= 0):
             raise DriverArgumentError(
                 f"command timeout must be a positive number of seconds or None, got {command_timeout!r}")
         self.command_timeout = command_timeout

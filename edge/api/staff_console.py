@@ -5,8 +5,12 @@ life cycle in ``smartlib serve --role gate``.
   Vietnamese and English, no build step). The page holds no data; it asks for the staff
   token and then uses the routes below and the WebSocket ``/events?token=``.
 * ``GET /staff/state`` (staff token): one snapshot for the console: alarms with title and
-  reason, devices (this box's reader and gate, the gateway link, other boxes' last known
-  state), the offline backlog and conflicts with details, today's counts.
+  reason (this box's, and the other devices' of the site, read-only here), devices (this
+  box's reader and gate, the gateway link, every other kiosk and gate of the site as the
+  sync agent last heard of it), the offline backlog and conflicts with details, today's
+  counts summed over the site (``today.devices``: per device).
+* ``GET /staff/site-version`` (staff token): a number that grows whenever the agent stored
+  something from another device; the page polls it and reloads the state when it moves.
 * ``GET /gate`` and ``POST /gate/reset`` (staff token): the gate's state, and the manual
   reset of its light and buzzer.
 
@@ -24,7 +28,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -33,9 +36,10 @@ from fastapi.responses import HTMLResponse
 
 from edge.api.deps import ServicesDep, StaffAuth
 from edge.api.schemas import ErrorOut
+from edge.api.staff import site_today
 from edge.errors import EdgeError
 from edge.services.gate import GateService, alarm_view, build_gate
-from edge.stats_export import local_day, today_counts
+from edge.store import AlarmRecord, SiteAlarm, SiteRepository
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +116,31 @@ def devices_view(services: Any, gate: GateService | None) -> list[dict[str, Any]
                     "alarm_active": st["alarm_active"], "detection": st["detection"]})
     out.append({"id": "gateway", "kind": "gateway", "box": "central", "role": "gateway",
                 "state": services.gateway_state(), "error": None, "failures": 0})
-    seen = {me.id}
-    for ev in services.store.events.recent(limit=500):
-        if ev.device in seen or ev.kind not in ("online", "offline"):
+    for d in SiteRepository(services.store).devices():
+        if d.device == me.id:
             continue
-        seen.add(ev.device)
-        out.append({"id": ev.device, "kind": ev.detail.get("role", "device"), "box": ev.device,
-                    "role": ev.detail.get("role", ""), "state": ev.kind, "error": None,
-                    "failures": 0, "since": ev.at})
+        out.append({"id": d.device, "kind": d.role or "device", "box": d.device, "role": d.role,
+                    "state": d.state, "error": None, "failures": d.reader_failures or 0,
+                    "since": d.since, "backlog": d.backlog, "reader": d.reader,
+                    "reported_at": d.reported_at})
     return out
+
+
+def site_alarm_view(a: SiteAlarm) -> dict[str, Any]:
+    """Another device's alarm, shaped as :func:`alarm_view` (acknowledged on its own box)."""
+    record = AlarmRecord(id=a.alarm_id, kind=a.kind, device=a.source or a.device,
+                         item_id=a.item_id, uid=a.uid, message=a.message,
+                         detail={"title": a.title, "direction": a.direction, **a.detail},
+                         created_at=a.created_at, acked_at=a.acked_at, acked_by=None)
+    return {**alarm_view(record), "id": f"{a.device}:{a.alarm_id}", "box": a.device,
+            "remote": True}
+
+
+def alarms_view(store: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """This box's alarms and the site's other devices' alarms, newest first."""
+    own = [{**alarm_view(a), "remote": False} for a in store.alarms.list(limit=limit)]
+    others = [site_alarm_view(a) for a in SiteRepository(store).alarms(limit=limit)]
+    return sorted(own + others, key=lambda a: a["created_at"], reverse=True)[:limit]
 
 
 @staff_only.get("/staff/state")
@@ -130,13 +150,12 @@ def console_state(request: Request, services: ServicesDep) -> dict[str, Any]:
     gate = _gate(request)
     backlog = store.outbox.backlog()
     open_entries = store.outbox.list(states=("pending", "sent"), limit=200, newest_first=True)
-    tz = services.settings.site.timezone
     return {
         "site": {"id": services.settings.site.id, "name": services.settings.site.name},
         "device": {"id": services.settings.device.id, "role": services.settings.device.role},
         "gateway": services.gateway_state(),
         "gate": gate.status() if gate is not None else None,
-        "alarms": [alarm_view(a) for a in store.alarms.list(limit=100)],
+        "alarms": alarms_view(store),
         "devices": devices_view(services, gate),
         "backlog": {"by_state": backlog.by_state, "oldest_open_at": backlog.oldest_open_at,
                     "open": len(open_entries),
@@ -150,9 +169,14 @@ def console_state(request: Request, services: ServicesDep) -> dict[str, Any]:
         "security_tasks": [{"id": t.id, "item_id": t.item_id, "action": t.action,
                             "state": t.state, "attempts": t.attempts, "error": t.last_error}
                            for t in store.security.open()],
-        "today": {"date": local_day(datetime.now(UTC), tz).isoformat(),
-                  **today_counts(store, tz)},
+        "today": site_today(services),
     }
+
+
+@staff_only.get("/staff/site-version")
+def site_version(services: ServicesDep) -> dict[str, int]:
+    """Grows whenever the agent stored a status, counters or an alarm of the site."""
+    return {"version": SiteRepository(services.store).version()}
 
 
 def _no_patron(detail: dict[str, Any]) -> dict[str, Any]:

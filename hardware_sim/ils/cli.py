@@ -88,17 +88,21 @@ def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout:
             tmp.cleanup()
 
 
+# a hold that still counts: queued or on the shelf and not expired (local time, as stored)
+_ACTIVE = ("h.state IN ('queued','shelf')"
+           " AND h.expires_at >= strftime('%Y-%m-%dT%H:%M:%S', 'now', 'localtime')")
+
 _EXPORTS = {
     "items": ("SELECT i.id AS item_id, i.title, i.author, i.owner_isil, i.location, i.media_type,"
               " i.parts, i.status, i.call_number, l.patron_id AS loaned_to, l.due_at AS due_date,"
-              " (SELECT COUNT(*) FROM holds h WHERE h.item_id=i.id AND h.state IN ('queued','shelf'))"
+              f" (SELECT COUNT(*) FROM holds h WHERE h.item_id=i.id AND {_ACTIVE})"
               " AS hold_count FROM items i LEFT JOIN loans l ON l.item_id=i.id ORDER BY i.id"),
     "patrons": ("SELECT id AS patron_id, name, blocked, block_reason, fines, loan_limit, expires,"
                 " home_location, pin_hash FROM patrons ORDER BY id"),
     "loans": ("SELECT item_id, patron_id, loaned_at, due_at AS due_date, renewals FROM loans"
               " ORDER BY item_id"),
-    "holds": ("SELECT id AS hold_id, item_id, patron_id, placed_at, pickup_location, expires_at,"
-              " state FROM holds WHERE state IN ('queued','shelf') ORDER BY id"),
+    "holds": ("SELECT h.id AS hold_id, h.item_id, h.patron_id, h.placed_at, h.pickup_location,"
+              f" h.expires_at, h.state FROM holds h WHERE {_ACTIVE} ORDER BY h.id"),
 }
 
 

@@ -348,7 +348,7 @@ class DemoIlsServer:
                 self._ask_resend(sock, with_checksum, "undecodable_requests")
                 continue
             msg = decoded.message
-            if decoded.problems:
+            if decoded.problems and not isinstance(msg, UnknownMessage):
                 log.info("demo ILS: %s request decoded leniently: %s", command,
                          "; ".join(decoded.problems))
             self.received.append(command if isinstance(msg, UnknownMessage) else msg.COMMAND)

@@ -17,8 +17,11 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
+    QScroller,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -39,11 +42,23 @@ from kiosk_ui.views.pages import (
     ReceiptPage,
     RenewPage,
 )
-from kiosk_ui.views.widgets import BigButton, Pictogram, polish
+from kiosk_ui.views.widgets import BigButton, ElidedLabel, Pictogram, polish
 from kiosk_ui.wedge import MAX_GAP_S
 
 ADMIN_TAPS = 5
 ADMIN_WINDOW_S = 4.0
+
+
+def _scroller(page: QWidget) -> QScrollArea:
+    """``page`` in a frameless scroll area: when a page does not fit (large text on a short
+    screen) it scrolls, by touch too, instead of being cut off or stretching the window."""
+    area = QScrollArea()
+    area.setObjectName("PageArea")
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidgetResizable(True)
+    area.setWidget(page)
+    QScroller.grabGesture(area.viewport(), QScroller.ScrollerGestureType.TouchGesture)
+    return area
 
 
 class KioskWindow(QWidget):
@@ -82,7 +97,9 @@ class KioskWindow(QWidget):
         vm.localizer.changed.connect(lambda _l: self.refresh())
         for child in (vm.login, vm.borrow, vm.returns, vm.renew, vm.account, vm.receipt):
             child.changed.connect(self._refresh_current)
-        QApplication.instance().installEventFilter(self)   # activity + kiosk key filter
+        app = QApplication.instance()
+        assert app is not None, "create the QApplication first"
+        app.installEventFilter(self)   # activity + kiosk key filter
         self.refresh()
 
     def _build(self, theme: Theme) -> QWidget:
@@ -102,10 +119,10 @@ class KioskWindow(QWidget):
         hl.setContentsMargins(theme.px(28), theme.px(12), theme.px(28), theme.px(12))
         hl.setSpacing(theme.px(18))
         hl.addWidget(Pictogram("books", theme, 52, fg="header_text", accent="accent"))
-        self.site = QLabel()
+        self.site = ElidedLabel()
         self.site.setObjectName("SiteName")   # five taps: the admin page (application filter)
         hl.addWidget(self.site, 1)
-        self.greeting = QLabel()
+        self.greeting = ElidedLabel()
         self.greeting.setObjectName("Greeting")
         hl.addWidget(self.greeting)
         self.countdown = QLabel()
@@ -144,8 +161,10 @@ class KioskWindow(QWidget):
             Screen.OUT_OF_SERVICE: OutOfServicePage(vm, theme),
             "admin": AdminPage(vm, theme),
         }
-        for page in self.pages.values():
-            self.stack.addWidget(page)
+        self._areas: dict[str, QScrollArea] = {}
+        for name, page in self.pages.items():
+            self._areas[name] = _scroller(page)
+            self.stack.addWidget(self._areas[name])
         self.pages["admin"].cancel.clicked.connect(self._leave_admin)  # type: ignore[attr-defined]
         outer.addWidget(self.stack, 1)
 
@@ -192,7 +211,9 @@ class KioskWindow(QWidget):
 
     # -- rendering --------------------------------------------------------------------
     def current_page(self) -> Page:
-        return self.stack.currentWidget()  # type: ignore[return-value]
+        area = self.stack.currentWidget()
+        assert isinstance(area, QScrollArea)
+        return area.widget()  # type: ignore[return-value]
 
     def _refresh_current(self) -> None:
         self.current_page().refresh()
@@ -201,8 +222,8 @@ class KioskWindow(QWidget):
         vm = self.vm
         screen = "admin" if self._admin else vm.screen.value
         page = self.pages[screen]
-        if self.stack.currentWidget() is not page:
-            self.stack.setCurrentWidget(page)
+        if self.stack.currentWidget() is not self._areas[screen]:
+            self.stack.setCurrentWidget(self._areas[screen])
         page.refresh()
         down = vm.screen == Screen.OUT_OF_SERVICE
         self.header.setVisible(not down)

@@ -328,8 +328,6 @@ class LoginPage(Page):
         self.keypad.buttons["ok"].setText(Q.translate("Login", "OK"))
         if self.number.text() != lvm.number:
             self.number.setText(lvm.number)
-            if not lvm.number:
-                self.wedge.reset()
         if len(self.pin.text()) != lvm.pin_length:
             self.pin.setText("•" * lvm.pin_length)   # placeholders, never the digits
         # Move the focus only when the view-model moved the field (or nothing has it), so

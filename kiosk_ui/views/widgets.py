@@ -19,6 +19,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
+    QLabel,
     QPushButton,
     QSizePolicy,
     QStyle,
@@ -53,6 +54,24 @@ class BigButton(QPushButton):
             self.animateClick()
             return
         super().keyPressEvent(e)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shrinks with an ellipsis instead of widening the window."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 4, super().minimumSizeHint().height())
+
+    def paintEvent(self, _e: QPaintEvent) -> None:
+        p = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        p.setPen(self.palette().color(self.foregroundRole()))
+        p.drawText(rect, int(self.alignment()), text)
+        p.end()
 
 
 # ---- pictograms ------------------------------------------------------------------------
@@ -173,7 +192,8 @@ def draw_pictogram(p: QPainter, kind: str, rect: QRectF, fg: QColor, accent: QCo
 
 
 class Pictogram(QWidget):
-    """A square pictogram widget."""
+    """A square pictogram widget: ``size`` pixels (scaled) when there is room, down to half
+    that when the screen is short (large text on a small screen)."""
 
     def __init__(self, kind: str, theme: Theme, size: int = 96, parent: QWidget | None = None,
                  fg: str = "primary", accent: str = "accent") -> None:
@@ -182,8 +202,14 @@ class Pictogram(QWidget):
         self.theme = theme
         self._fg = fg
         self._accent = accent
-        self.setFixedSize(theme.px(size), theme.px(size))
+        self._side = theme.px(size)
+        self.setMinimumSize(self._side // 2, self._side // 2)
+        self.setMaximumSize(self._side, self._side)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self._side, self._side)
 
     def paintEvent(self, _e: QPaintEvent) -> None:
         p = QPainter(self)

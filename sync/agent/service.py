@@ -33,7 +33,9 @@ today's counts live; the newest message of a device and hour replaces the older 
 
 Site view: the agent subscribes to its site's retained statuses, statistics and staff
 alarms (``topics.site_filters``) and writes what other devices publish into the store's
-site tables (:class:`edge.store.SiteRepository`) for the staff console.
+site tables (:class:`edge.store.SiteRepository`) for the staff console. A gateway's
+status (role ``gateway``) turning from ``offline`` to ``online`` while connected makes every
+unanswered entry go again at once.
 
 Snapshots: when the store asks for one (``meta cache.rebuild_requested_at``, written by
 ``smartlib db rebuild-cache`` or :meth:`LookupRepository.request_snapshot`) or the cache
@@ -241,6 +243,8 @@ class SyncAgent:
         self._online: bool | None = None
         self._last_heard = time.monotonic()
         self._live_stats: dict[str, dict[str, int]] = {}
+        self._replay_stats = False
+        self._gateways: dict[str, str] = {}
         self._status_sent: tuple[Any, ...] | None = None
         self._status_next = 0.0
         self._since: datetime | None = None
@@ -375,6 +379,7 @@ class SyncAgent:
         client.subscribe(subs)
         self._since = utcnow()
         self._status_sent = None  # the sender publishes the status (backlog, reader) at once
+        self._gateways.clear()
         self._live_stats.clear()
         with self._lock:
             # Whatever was in flight on the old connection, and any result the gateway sent
@@ -568,9 +573,28 @@ class SyncAgent:
             raise InvalidMessageError(f"payload names {m.site}/{m.device} but came on "
                                       f"{ref.site}/{device}")
         if isinstance(m, DeviceStatus):
+            before = self.site_view.device(device)
             self.site_view.record_status(device, m.state, role=m.role, backlog=m.backlog,
                                          since=m.since, reader=m.reader,
                                          reader_failures=m.reader_failures, reported_at=m.at)
+            came = m.state == "online" and (before is None or before.state != "online")
+            if came and m.role != "gateway" and device != self.device:
+                self._replay_stats = True  # a box (re)joined: it gets our last day's counts
+            if m.role == "gateway":
+                was = self._gateways.get(device)
+                self._gateways[device] = m.state
+                came = was == "offline" and m.state == "online"
+            if m.role == "gateway" and came:
+                # A gateway seen offline on this connection came back: what it may have
+                # missed goes again now (on a connect everything goes anyway; a broker
+                # restart drops what reached a shared subscription with no gateway on it,
+                # and an online copy may have expired in the broker).
+                with self._lock:
+                    for p in self._pending.values():
+                        p.next_try = 0.0
+                self.stats.extra["gateway_online_resends"] = (
+                    self.stats.extra.get("gateway_online_resends", 0) + 1)
+                self.store.ring("agent")
         elif device == self.device:
             return
         elif isinstance(m, Statistics):
@@ -998,7 +1022,15 @@ class SyncAgent:
 
     def _publish_live_stats(self, after: str) -> None:
         """Publish the counters of the hours after ``after`` (not yet published as completed:
-        the current hour, and the last one during ``stats_grace_s``) when they changed."""
+        the current hour, and the last one during ``stats_grace_s``) when they changed.
+
+        After another box came online, every hour of the last 24 is published again (it
+        may have missed them: statistics are not retained).
+        """
+        if self._replay_stats:
+            self._replay_stats = False
+            self._live_stats.clear()
+            after = min(after, (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H"))
         hours: dict[str, dict[str, int]] = {}
         for r in self.store.query("SELECT hour, name, value FROM counters WHERE hour > ? "
                                   "ORDER BY hour, name", (after,)):

@@ -284,12 +284,12 @@ class Applier:
         with self.pool.connection() as c:
             prof = _profile_of(c, self.profile)
             if req.kind == "checkout":
-                _need(req.item, "an item", req)
+                item = _need(req.item, "an item", req)
                 pi = c.patron_information(_need(req.patron, "a patron", req), summary="charged")
                 charged = {prof.normalize_barcode(i) for i in pi.charged_items}
-                if prof.normalize_barcode(req.item) not in charged:
+                if prof.normalize_barcode(item) not in charged:
                     return None
-                info = c.item_information(req.item)
+                info = c.item_information(item)
                 return self._finish(req, True, None, recovered=True, title=info.title,
                                     due_date=prof.due_date_iso(info.due_date), desensitize="Y")
             if req.kind == "checkin":

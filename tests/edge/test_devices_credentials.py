@@ -24,7 +24,7 @@ from edge.errors import DeviceUnavailable, EdgeError
 from edge.services.container import EdgeServices
 from edge.services.events import EventBus
 from smartlib.config import Settings, load_settings
-from tests.edge.doubles import FakeReader, GatewayDouble, Ils
+from tests.edge.doubles import GatewayDouble, Ils
 
 DEV = {"Authorization": "Bearer dev-tok"}
 STAFF = {"Authorization": "Bearer staff-tok"}

@@ -120,6 +120,7 @@ def test_wedge_scan_with_prefix_logs_in_and_without_is_refused(
 def test_offline_banner_shows_the_policy_limits(kiosk: Any, qtbot: Any, edge: FakeEdge, lang: str,
                                                 items: str, value: str, login: str) -> None:
     edge.offline_policy = {"login": "card-only", "max_items": 3, "max_value": 250_000}
+    edge.gateway = "offline"
     kiosk.vm.set_language(lang)
     kiosk.vm.probe()
     w = kiosk.window
@@ -137,6 +138,7 @@ def test_offline_banner_in_a_session_leaves_out_the_login_rule(kiosk: Any, qtbot
                                                                edge: FakeEdge) -> None:
     _login_by_keypad(qtbot, kiosk)
     w = kiosk.window
+    edge.gateway = "offline"
     kiosk.vm.probe()
     kiosk.events.inject({"type": "connectivity", "gateway": "offline"})
     qtbot.waitUntil(lambda: w.banner.isVisible() and "1.000.000 ₫" in w.banner_text.text(),
@@ -313,12 +315,14 @@ def test_keyboard_navigation_on_login(kiosk: Any, qtbot: Any, edge: FakeEdge) ->
     seen = _tab_round(qtbot, 24)
     keys = {f"key_{k}" for k in "0123456789"} | {"key_back", "key_ok"}
     assert {"number", "pin", "back", "lang_toggle"} | keys <= seen, seen
+    page.number.setFocus()                          # the keypad types into the number
+    qtbot.waitUntil(lambda: page.lvm.field == "number", timeout=2000)
     five = page.keypad.buttons["5"]
     five.setFocus()
     qtbot.waitUntil(five.hasFocus, timeout=2000)
-    for _ in range(3):
+    for n in range(1, 4):
         qtbot.keyClick(five, Qt.Key.Key_Return)     # Enter presses the focused key
-    qtbot.waitUntil(lambda: page.lvm.number == "555", timeout=2000)
+        qtbot.waitUntil(lambda n=n: page.lvm.number == "5" * n, timeout=2000)
     assert five.hasFocus()                          # the focus is not pulled back to the field
     page.back.setFocus()
     qtbot.keyClick(page.back, Qt.Key.Key_Return)
@@ -443,9 +447,10 @@ def test_overdue_loans_are_highlighted(kiosk: Any, qtbot: Any) -> None:
     colours = {}
     for row, r in enumerate(m.rows):
         rect = view.visualRect(m.index(row, 0))
-        # the status disc: 18 px into the card, 22 px below its top, 48 px wide
+        # the status disc: 18 px into the card, 22 px below its top, 48 px wide; sample
+        # it above its glyph
         x = rect.left() + 4 + t.px(18) + t.px(24)
-        y = rect.top() + 5 + t.px(22) + t.px(24)
+        y = rect.top() + 5 + t.px(22) + t.px(6)
         colours[r["item_id"]] = QColor(img.pixel(x, y))
     assert colours["3101"] == t.color("bad")         # overdue since 20/11
     assert colours["3102"] == t.color("ok") and colours["3103"] == t.color("ok")

@@ -79,6 +79,34 @@ def test_generated_config_authenticates_and_confines_devices(generated_broker: t
         assert gw.get().payload == b"marker"
 
 
+def test_devices_read_the_site_view_but_write_only_their_own(generated_broker: tuple) -> None:
+    """Each device reads every device's status, statistics and staff alarms of its site,
+    and still publishes only on its own topics."""
+    port, files = generated_broker
+    creds = files.credentials
+    with mqtt_client(port, user="kiosk-01", password=creds["kiosk-01"]) as kiosk, \
+         mqtt_client(port, user="gate-01", password=creds["gate-01"]) as gate:
+        for f in ("smartlib/v1/s1/+/status", "smartlib/v1/s1/+/stats",
+                  "smartlib/v1/s1/+/stats/live", "smartlib/v1/s1/staff/alarm/+"):
+            kiosk.subscribe(f)
+        for topic in ("smartlib/v1/s1/gate-01/status", "smartlib/v1/s1/gate-01/stats",
+                      "smartlib/v1/s1/gate-01/stats/live", "smartlib/v1/s1/staff/alarm/gate-01"):
+            assert gate.publish(topic, b"from the gate") == 0, topic
+            msg = kiosk.get()
+            assert (msg.topic, msg.payload) == (topic, b"from the gate")
+        # Forging the gate's status, counters or alarms is refused (PUBACK 0x87).
+        for topic in ("smartlib/v1/s1/gate-01/status", "smartlib/v1/s1/gate-01/stats",
+                      "smartlib/v1/s1/gate-01/stats/live", "smartlib/v1/s1/staff/alarm/gate-01",
+                      "smartlib/v1/s1/staff/conflict"):
+            assert kiosk.publish(topic, b"forged") == 0x87, topic
+        assert kiosk.publish("smartlib/v1/s1/staff/alarm/kiosk-01", b"own") == 0
+        assert kiosk.get().payload == b"own"
+        gate.publish("smartlib/v1/s1/gate-01/status", b"", retain=True)
+        # Nothing forged was delivered (the marker is the next message).
+        assert gate.publish("smartlib/v1/s1/gate-01/stats", b"marker") == 0
+        assert [kiosk.get().payload for _ in range(2)] == [b"", b"marker"]
+
+
 @pytest.mark.parametrize("generated_broker", [True], indirect=True)
 def test_tls_listener_with_generated_certificates(generated_broker: tuple) -> None:
     port, files = generated_broker
@@ -104,4 +132,5 @@ def test_cli_writes_the_files(tmp_path: Path) -> None:
     assert set(creds) == {"kiosk-01", "gate-01", "gateway"}
     acl = (out / "acl").read_text()
     assert "user kiosk-01\ntopic write smartlib/v1/s1/kiosk-01/tx" in acl
+    assert "topic read smartlib/v1/s1/+/status\ntopic read smartlib/v1/s1/+/stats\n" in acl
     assert (out / "passwd").stat().st_mode & 0o077 == 0

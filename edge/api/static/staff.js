@@ -1,6 +1,7 @@
 /* smartlib staff console: plain JS, no build step. Data from GET /staff/state (staff
-   token) and live updates from the WebSocket /events?token=. Text is set with
-   textContent only (never innerHTML with data). */
+   token) and live updates from the WebSocket /events?token= (this box) and from
+   GET /staff/site-version, polled every 2 s (the other boxes of the site, as the sync
+   agent stores them). Text is set with textContent only (never innerHTML with data). */
 "use strict";
 (function () {
   const T = {
@@ -21,6 +22,7 @@
       backlog_summary: "{n} giao dịch chờ; cũ nhất: {t}", backlog_none: "Không có giao dịch chờ.",
       reset_done: "Đã tắt còi.", configured: "Đã cấu hình", alarm_active: "đang báo động",
       unidentified: "Không nhận diện được tài liệu", uid: "UID", error: "lỗi",
+      backlog_n: "{n} giao dịch chờ", reader: "đầu đọc", ack_elsewhere: "xác nhận tại {box}",
     },
     en: {
       title: "Staff console", token_label: "Staff access token", login: "Log in",
@@ -39,6 +41,7 @@
       backlog_summary: "{n} waiting; oldest: {t}", backlog_none: "Nothing waiting.",
       reset_done: "Gate silenced.", configured: "Configured", alarm_active: "alarm on",
       unidentified: "Item not identified", uid: "UID", error: "error",
+      backlog_n: "{n} waiting", reader: "reader", ack_elsewhere: "acknowledge at {box}",
     },
   };
   const $ = (sel) => document.querySelector(sel);
@@ -48,6 +51,7 @@
   let ws = null;
   let refreshTimer = null;
   let stopped = false;
+  let siteVersion = null;
 
   const t = (key) => (T[lang] && T[lang][key]) || T.en[key] || key;
 
@@ -130,7 +134,10 @@
       cell(tr, why);
       cell(tr, a.acked_at ? t("acked") : t("new"), "alarm-state");
       const td = cell(tr, "");
-      if (!a.acked_at) {
+      if (!a.acked_at && a.remote) {
+        td.className = "muted";
+        td.textContent = t("ack_elsewhere").replace("{box}", a.box);
+      } else if (!a.acked_at) {
         const b = document.createElement("button");
         b.type = "button";
         b.className = "ack";
@@ -162,6 +169,8 @@
       if (d.error) extra.push(d.error);
       if (d.detection) extra.push(d.detection);
       if (d.alarm_active) extra.push(t("alarm_active"));
+      if (d.reader) extra.push(t("reader") + ": " + t(d.reader));
+      if (d.backlog) extra.push(t("backlog_n").replace("{n}", d.backlog));
       if (d.since) extra.push(fmtTime(d.since));
       cell(tr, extra.join(" · "));
       body.appendChild(tr);
@@ -231,6 +240,15 @@
     scheduleRefresh(0);
   }
 
+  async function pollSite() {
+    if (!token || stopped) return;
+    try {
+      const v = (await api("/staff/site-version")).version;
+      if (siteVersion !== null && v !== siteVersion) scheduleRefresh(0);
+      siteVersion = v;
+    } catch (e) { if (e.message !== "auth") console.warn(e); }
+  }
+
   function setLive(on) {
     const el = $("#live");
     el.className = "badge " + (on ? "online" : "offline");
@@ -264,6 +282,7 @@
     refresh();
     connect();
     if (!window.__smartlibPoll) window.__smartlibPoll = setInterval(() => { if (token) scheduleRefresh(0); }, 15000);
+    if (!window.__smartlibSite) window.__smartlibSite = setInterval(pollSite, 2000);
   }
 
   function logout(message) {

@@ -1,8 +1,13 @@
 """Fixtures of the reader contract suite: one suite, three back ends.
 
 ``reader_env`` is parametrised over the simulator on a pty, the simulator over
-``socket://``, and real hardware (``pytest -m hardware --reader-url /dev/ttyUSB0``; put
-two or more writable ICODE SLIX tags on the antenna; the suite restores what it changes).
+``socket://``, and real hardware::
+
+    pytest -m hardware tests/drivers/contract --reader-url /dev/ttyUSB0 [--reader-baudrate 115200]
+
+Put two or more writable ICODE SLIX tags on the antenna; the suite restores what it
+changes (block data, AFI, DSFID, each tag's EAS bit). ``--reader-baudrate`` is registered
+here, so name this directory (or a file in it) on the command line to use it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ class ReaderEnv:
     kind: str
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--reader-baudrate", type=int, default=38400,
+                     help="baud rate of the real reader for -m hardware (default 38400)")
+
+
 @pytest.fixture(params=["pty", "socket", pytest.param("hardware", marks=pytest.mark.hardware)])
 def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
     kind = request.param
@@ -34,7 +44,8 @@ def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
         url = request.config.getoption("--reader-url")
         if not url:
             pytest.skip("no --reader-url given")
-        r = FeigReader(url, timeout_s=1.0)
+        baudrate = request.config.getoption("--reader-baudrate", default=38400)
+        r = FeigReader(url, baudrate=baudrate, timeout_s=1.0)
         with r:
             yield ReaderEnv(r, None, None, kind)
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from drivers.errors import ReaderStatusError, TagLocked, TagNotFound
-from drivers.reader import InventoryItem, ReaderInfo
+from drivers.reader import InventoryItem, Reader, ReaderInfo
 from drivers.tags import decode_tag
 from tests.drivers.contract.conftest import ReaderEnv
 
@@ -74,18 +74,57 @@ def test_write_afi_and_inventory_filter(reader_env: ReaderEnv) -> None:
         r.write_afi(uid, before)
 
 
-def test_eas_set_alarm_reset(reader_env: ReaderEnv) -> None:
-    r = reader_env.reader
-    items = _tags(reader_env)
-    for i in items:
-        r.set_eas(i.uid, False)
-    assert r.eas_alarm() is False
-    r.set_eas(items[0].uid, True)
+def _eas_states(r: Reader, uids: list[str]) -> dict[str, bool]:
+    """Each tag's EAS bit: EAS Alarm is not addressed, so every other tag is sent to Quiet
+    (ISO 15693: a quiet tag ignores non-addressed commands) while one tag is asked."""
+    states = {}
     try:
-        assert r.eas_alarm() is True
+        for uid in uids:
+            for other in uids:
+                if other != uid:
+                    r.stay_quiet(other)
+            states[uid] = r.eas_alarm()
+            r.reset_to_ready()
     finally:
-        r.set_eas(items[0].uid, False)
-    assert r.eas_alarm() is False
+        r.reset_to_ready()
+    return states
+
+
+def test_eas_set_alarm_reset(reader_env: ReaderEnv) -> None:
+    _eas_set_alarm_reset(reader_env)
+
+
+def _eas_set_alarm_reset(reader_env: ReaderEnv) -> None:
+    r = reader_env.reader
+    uids = [i.uid for i in _tags(reader_env)]
+    before = _eas_states(r, uids)
+    if reader_env.field is not None:
+        assert before == {u: reader_env.field.tag(u).eas for u in uids}
+    try:
+        for uid in uids:
+            r.set_eas(uid, False)
+        assert r.eas_alarm() is False
+        r.set_eas(uids[0], True)
+        assert r.eas_alarm() is True
+        r.set_eas(uids[0], False)
+        assert r.eas_alarm() is False
+    finally:  # put every tag's EAS bit back as it was (a real tag stays on the shelf)
+        for uid, on in before.items():
+            r.set_eas(uid, on)
+    assert _eas_states(r, uids) == before
+
+
+def test_eas_states_are_restored_as_found(reader_env: ReaderEnv) -> None:
+    if reader_env.field is None:
+        pytest.skip("sets a known mix of EAS bits first: simulator only")
+    field = reader_env.field
+    uids = [i.uid for i in _tags(reader_env)]
+    for n, uid in enumerate(uids):
+        field.tag(uid).eas = n % 2 == 0  # a mix: on, off, on
+    expect = {u: n % 2 == 0 for n, u in enumerate(uids)}
+    assert _eas_states(reader_env.reader, uids) == expect
+    _eas_set_alarm_reset(reader_env)
+    assert {u: field.tag(u).eas for u in uids} == expect
 
 
 def test_outputs_inputs_rf_reset(reader_env: ReaderEnv) -> None:

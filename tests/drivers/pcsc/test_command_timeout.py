@@ -76,7 +76,7 @@ def test_no_timeout_runs_in_the_callers_thread() -> None:
         threading.current_thread().name
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, "3"])
+@pytest.mark.parametrize("bad", [0, -1.0, "3", True])
 def test_bad_command_timeout(bad: object) -> None:
     with pytest.raises(DriverArgumentError, match="command timeout"):
         PcscCardReader("Virtual PCD", command_timeout=bad)  # type: ignore[arg-type]

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from edge.api import create_app
+from edge.store import open_store
+from smartlib.config import load_settings
+from sync.agent.service import AgentTuning, SyncAgent, make_agent_client
 from tests.edge.gate.conftest import GateRig, Walk
+from tests.sync.gateway.harness import Proc, wait_until, write_toml
 
 STAFF = {"Authorization": "Bearer staff-tok"}
 DEV = {"Authorization": "Bearer dev-tok"}
@@ -45,19 +50,94 @@ def test_state_on_a_kiosk_box(client: TestClient, services) -> None:
                         offline=True, ring=False)
     store.conflicts.add("k-1", "checkout", item_id="3000002", patron_ref="2000001",
                         reason="patron_blocked", detail={"patron_id": "2000001", "screen": "no"})
-    store.events.record("gate-02", "offline", {"role": "gate"})
     store.counters.incr("checkout", 2)
     s = client.get("/staff/state", headers=STAFF).json()
     assert s["device"] == {"id": "kiosk-01", "role": "kiosk"} and s["gate"] is None
     assert s["today"]["loans"] == 2 and s["today"]["visitors_in"] == 0
+    assert s["today"]["devices"]["kiosk-01"]["loans"] == 2
     [c] = s["conflicts"]
     assert c["reason"] == "patron_blocked" and c["detail"] == {"screen": "no"}
     assert s["backlog"]["open"] >= 1 and s["backlog"]["entries"][0]["item_id"] == "3000001"
     assert "2000001" not in json.dumps(s)                  # no patron identifiers
     ids = {d["id"]: d for d in s["devices"]}
-    assert ids["gate-02"]["state"] == "offline" and "gateway" in ids
+    assert "gateway" in ids and set(ids) <= {"kiosk-01/reader", "gateway"}  # no other box heard of
     assert client.get("/gate", headers=STAFF).status_code == 404
     assert client.post("/gate/reset", headers=STAFF).json()["error"]["code"] == "not_found"
+
+
+def test_the_sites_other_boxes_through_a_real_broker(client: TestClient, settings, services,
+                                                     mosquitto_broker, tmp_path: Path) -> None:
+    """This kiosk's agent and a gate box's agent (a process) on one Mosquitto: the console
+    shows the gate online with its backlog and reader failures, the site's counts summed
+    (loans from the kiosk, visitors and the alarm from the gate), the gate's alarm; and
+    the gate offline once its agent is killed (its last will)."""
+    site = settings.site.id
+    broker = {"host": "127.0.0.1", "port": mosquitto_broker.port}
+    me = SyncAgent(services.store, site=site, device="kiosk-01", host="127.0.0.1",
+                   port=mosquitto_broker.port, role="kiosk",
+                   client=make_agent_client(load_settings(None, broker=broker).broker, site,
+                                            "kiosk-01"),
+                   tuning=AgentTuning(ops_interval_s=0.2, poll_s=0.1))
+    gate_store = open_store(tmp_path / "gate-02.db")
+    gate_store.counters.incr("visitors_in", 4)
+    gate_store.counters.incr("gate_alarm", 1)
+    gate_store.alarms.raise_alarm("gate", "gate-02: 'Truyện Kiều' going out", device="gate-02",
+                                  item_id="30000100", uid="E004010012345678",
+                                  detail={"direction": "out", "title": "Truyện Kiều",
+                                          "reason": "secured"})
+    gate_store.events.record("gate-02", "reader_offline", {"error": "timeout"})
+    gate_store.outbox.append("checkin", {}, item_id="30000101", patron_ref=None, ring=False)
+    gate_store.close()
+    cfg = write_toml(tmp_path / "gate-02.toml", {
+        "site": {"id": site}, "device": {"id": "gate-02", "role": "gate"}, "broker": broker,
+        "store": {"path": str(tmp_path / "gate-02.db")},
+        "sync": {"poll_s": 0.1, "stats_grace_s": 0}})
+    gate = Proc(["sync", "--config", str(cfg)], tmp_path / "gate-02.log")
+    services.store.counters.incr("checkout", 2)
+    me.start()
+    try:
+        gate.start()
+
+        def state() -> dict:
+            return client.get("/staff/state", headers=STAFF).json()
+
+        def gate_seen() -> dict | None:
+            s = state()
+            ids = {d["id"]: d for d in s["devices"]}
+            g = ids.get("gate-02")
+            ok = (g is not None and g["state"] == "online" and s["today"]["visitors_in"] == 4
+                  and any(a.get("remote") for a in s["alarms"]))
+            return s if ok else None
+        s = wait_until(gate_seen, 30, what=lambda: f"the gate in the console: {state()}")
+        g = {d["id"]: d for d in s["devices"]}["gate-02"]
+        assert (g["role"], g["backlog"], g["failures"], g["reader"]) == ("gate", 1, 1, "offline")
+        assert s["today"]["loans"] == 2 and s["today"]["alarms"] == 1
+        assert s["today"]["devices"]["gate-02"]["visitors_in"] == 4
+        assert s["today"]["devices"]["kiosk-01"]["visitors_in"] == 0
+        [a] = [a for a in s["alarms"] if a["remote"]]
+        assert (a["id"], a["box"], a["title"], a["item_id"], a["direction"], a["reason"]) == (
+            "gate-02:1", "gate-02", "Truyện Kiều", "30000100", "out", "secured")
+        version = client.get("/staff/site-version", headers=STAFF).json()["version"]
+        assert version > 0
+        devs = client.get("/devices", headers=STAFF).json()
+        [sd] = [d for d in devs["site_devices"] if d["device"] == "gate-02"]
+        assert sd["state"] == "online" and sd["reader_failures"] == 1 and devs["site"] == site
+        stats = client.get("/stats/today", headers=STAFF).json()
+        assert stats["site"]["devices"]["gate-02"]["totals"]["visitors_in"] == 4
+        assert stats["site"]["totals"]["visitors_in"] == 4
+        assert stats["site"]["totals"]["checkout"] == 2 and stats["totals"] == {"checkout": 2}
+
+        gate.kill9()                    # no clean disconnect: the broker sends the last will
+
+        def gate_offline() -> dict | None:
+            d = {d["id"]: d for d in state()["devices"]}.get("gate-02")
+            return d if d is not None and d["state"] == "offline" else None
+        off = wait_until(gate_offline, 60, what=lambda: f"the gate offline: {state()['devices']}")
+        assert off["since"] >= g["since"]
+        assert client.get("/staff/site-version", headers=STAFF).json()["version"] > version
+    finally:
+        gate.stop()
+        me.stop()
 
 
 def test_gate_routes_with_a_gate(client: TestClient, gate_rig: GateRig) -> None:

@@ -23,8 +23,8 @@ import pytest
 from drivers.credential import PatronCredential
 from drivers.feig.reader import FeigReader
 from edge.services.container import EdgeServices
-from hardware_sim.feig_device import FeigReaderDevice
 from edge.store import LoanRecord, open_store
+from hardware_sim.feig_device import FeigReaderDevice
 from smartlib.config import load_settings
 from sync.agent.service import SyncAgent
 from sync.messages import CacheDelta, CacheLoan

@@ -56,8 +56,9 @@ class Served:
         args = [sys.executable, "-m", "smartlib.cli", "sim", "serve", "--no-timing",
                 "--control-port", str(self.control_port), "--ils-port", str(self.ils_port),
                 "--ils-db", str(db)]
-        if vpcd_port is not None:
-            args += ["--vpcd", f"127.0.0.1:{vpcd_port}"]
+        # without a vpcd of its own the test turns the virtual card off (the default is
+        # the system's vpcd at 127.0.0.1:35963)
+        args += ["--vpcd", f"127.0.0.1:{vpcd_port}" if vpcd_port is not None else "none"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, cwd=tmp_path, env=ENV)
         assert self.proc.stdout is not None

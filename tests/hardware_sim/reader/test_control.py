@@ -130,7 +130,7 @@ def test_sim_serve_prints_endpoints(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "smartlib.cli", "sim", "serve", "--scenario", "faults",
-         "--control-port", str(port), "--no-timing"],
+         "--control-port", str(port), "--no-timing", "--vpcd", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
     try:

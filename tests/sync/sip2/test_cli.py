@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -61,8 +63,13 @@ def test_every_command_prints_the_contract_fields(demo_ils: DemoIlsServer) -> No
     assert isinstance(obj["charged_items_count"], int)
     code, obj, _ = _run(demo_ils, "checkin", "--item", DEMO_ITEMS["on_hold_loaned"][2])
     assert obj and obj["alert"] is True and obj["alert_type"] == "01"
+    # 2000001 has the item (checked out above) and nobody holds it: the renewal is granted
     code, obj, _ = _run(demo_ils, "renew", "--patron", "2000001", "--item", item)
-    assert code == 0 and obj and obj["renewal_ok"] in (True, False)
+    assert code == 0 and obj and obj["ok"] is True and obj["renewal_ok"] is True
+    assert obj["due_date"] is not None
+    # someone else's item: refused, still a completed exchange
+    code, obj, _ = _run(demo_ils, "renew", "--patron", "2000004", "--item", item)
+    assert code == 0 and obj and obj["ok"] is False and obj["renewal_ok"] is False
 
 
 def test_refusal_exits_zero_with_ok_false(demo_ils: DemoIlsServer) -> None:
@@ -108,3 +115,47 @@ def test_connection_error_exit_code(demo_ils: DemoIlsServer) -> None:
 def test_login_refused_exit_code(demo_ils: DemoIlsServer) -> None:
     code, _obj, err = _run(demo_ils, "status", password="nope")
     assert code == 3 and "login refused" in err
+
+
+def _run_process(demo_ils: DemoIlsServer, *args: str) -> tuple[int, str, str]:
+    """The CLI in its own process (this process's logs stay out of its stderr)."""
+    base = [sys.executable, "-m", "smartlib.cli", "sip2", "--host", "127.0.0.1", "--port",
+            str(demo_ils.port), "--user", "kiosk01", "--password", "s3cret",
+            "--institution", "VNLIB", "--location", "MAIN"]
+    res = subprocess.run(base + list(args), capture_output=True, text=True, timeout=60)
+    return res.returncode, res.stdout, res.stderr
+
+
+def _one_line(err: str) -> bool:
+    return err.count("\n") == 1 and err.startswith("smartlib sip2: ") and "Traceback" not in err
+
+
+def test_protocol_error_exits_4_with_one_line(demo_ils: DemoIlsServer) -> None:
+    # the demo ILS answers an unknown command with 96; the client gives up after 3 resends
+    code, out, err = _run_process(demo_ils, "raw", "XXhello")
+    assert code == 4 and out == ""
+    assert _one_line(err) and "protocol error" in err and "96" in err and "'XX'" in err
+    assert demo_ils.stats()["unknown_requests"] == 4
+
+
+def test_impossible_date_is_one_line_and_nothing_is_sent(demo_ils: DemoIlsServer) -> None:
+    code, out, err = _run_process(demo_ils, "checkout", "--patron", "2000002", "--item",
+                                  DEMO_ITEMS["available"][2], "--no-block", "--date",
+                                  "20260230    100000")
+    assert code == 2 and out == ""
+    assert _one_line(err) and "--date" in err and "transaction_date" in err
+    assert demo_ils.stats()["connections"] == 0
+
+
+def test_connection_lost_exits_1_with_one_line(demo_ils: DemoIlsServer) -> None:
+    demo_ils.truncate_next_responses(1)  # the 94 arrives half, then the ILS hangs up
+    code, out, err = _run_process(demo_ils, "status")
+    assert code == 1 and out == ""
+    assert _one_line(err) and "lost" in err
+
+
+def test_connection_refused_exits_1_with_one_line(demo_ils: DemoIlsServer) -> None:
+    demo_ils.stop()
+    code, out, err = _run_process(demo_ils, "status")
+    assert code == 1 and out == ""
+    assert _one_line(err) and "cannot connect" in err
