@@ -276,9 +276,9 @@ class SimWorld:
         self.scheduler = Scheduler()
         self.started_at = 0.0
         for t in self.scenario.tags:
-            spec = dict(t)
-            zone = spec.pop("zone", None)
-            tag = self.make_tag(spec)
+            tag_spec = dict(t)
+            zone = tag_spec.pop("zone", None)
+            tag = self.make_tag(tag_spec)
             if zone:
                 self.field.place(tag, zone)
 

@@ -226,6 +226,9 @@ class SyncSection(_Section):
     """An hour's counters are published this long after the hour ended."""
     snapshot_on_empty_cache: bool = True
     """Ask the gateways for a snapshot when the cache is empty (a late-joining edge)."""
+    resend_on_gateway_online: bool = True
+    """Re-publish every unanswered entry when a gateway (re)connects (a broker restart
+    drops what reached a shared subscription while no gateway was connected)."""
 
 
 class Settings(BaseSettings):

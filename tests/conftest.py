@@ -25,6 +25,8 @@ pytest_plugins = ["pytester"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--reader-url", default=None, help="serial URL of a real reader (-m hardware)")
+    parser.addoption("--reader-baudrate", type=int, default=38400,
+                     help="baud rate of the real reader for -m hardware (default 38400)")
     parser.addoption("--fuzz-count", type=int, default=20_000, help="inputs per fuzz test")
     parser.addoption("--soak-seconds", type=float, default=5.0, help="duration of each soak test")
 

@@ -86,7 +86,7 @@ def restore(config: str | None, db: str | None, src: str) -> None:
     import sqlite3
 
     from edge.store import StoreBusy, StoreError
-    from edge.store.db import ServeLock, check_backup
+    from edge.store.db import ServeLock, backup_uri, check_backup
 
     path = _path(config, db)
     if Path(src).resolve() == path.resolve():
@@ -94,7 +94,8 @@ def restore(config: str | None, db: str | None, src: str) -> None:
     busy = processes_using(path)
     if busy:
         names = " and ".join(_HOLDERS[b] for b in busy)
-        raise click.ClickException(f"{names} has this store open; stop it first")
+        verb = "have" if len(busy) > 1 else "has"
+        raise click.ClickException(f"{names} {verb} this store open; stop it first")
     try:
         version = check_backup(src)
     except StoreError as exc:
@@ -105,7 +106,7 @@ def restore(config: str | None, db: str | None, src: str) -> None:
         raise click.ClickException(f"smartlib serve has this store open; stop it first ({exc})") \
             from exc
     try:
-        source = sqlite3.connect(Path(src).resolve().as_uri() + "?mode=ro", uri=True)
+        source = sqlite3.connect(backup_uri(src), uri=True)
         target = sqlite3.connect(path)
         try:
             source.backup(target)

@@ -286,13 +286,21 @@ def serve_lock_holder(db_path: str | os.PathLike[str]) -> int | None:
         os.close(fd)
 
 
+def backup_uri(path: str | os.PathLike[str]) -> str:
+    """An SQLite URI that opens a backup file without ever writing to it or next to it."""
+    return Path(path).resolve().as_uri() + "?mode=ro&immutable=1"
+
+
 def check_backup(path: str | os.PathLike[str]) -> int:
     """Validate a backup file without writing to it; return its schema version.
 
-    Opens it read-only (``mode=ro``: no migration, no journal-mode change, no WAL of its
-    own), runs ``PRAGMA integrity_check`` and reads ``user_version``.
+    Opens it with :func:`backup_uri` (read-only and immutable: no migration, no
+    journal-mode change, not even ``-wal``/``-shm`` files next to it), runs ``PRAGMA
+    integrity_check`` and reads ``user_version``.
 
     Raises:
+        StoreBusy: it has a non-empty ``-wal`` file: a live database, or one not closed
+            cleanly, whose WAL a read-only check would ignore (back it up first).
         StoreCorrupt: not an SQLite database, damaged, or not an edge store (version 0).
         SchemaTooNew: written by a newer release than this one.
         StoreError: it cannot be opened.
@@ -300,8 +308,12 @@ def check_backup(path: str | os.PathLike[str]) -> int:
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"{p} is not a file")
+    wal = Path(f"{p}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreBusy(f"{p} has a write-ahead log ({wal.name}): it is in use or was not "
+                        "closed cleanly; make a copy with `smartlib db backup` and use that")
     try:
-        conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
+        conn = sqlite3.connect(backup_uri(p), uri=True)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {p} read-only: {exc}") from exc
     try:

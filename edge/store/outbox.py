@@ -27,10 +27,13 @@ Ordering: :meth:`OutboxRepository.next_sendable` returns at most one open entry 
 one has a result. A return can never overtake the checkout before it.
 
 Result dictionaries are free-form JSON written by the agent; the edge reads these keys
-when present: ``ok`` (bool), ``code`` (a refusal code such as ``patron_blocked``),
+when present: ``ok`` (bool), ``code`` (``ils_refused`` from the agent on any refusal),
+``reason_code`` (a patron code such as ``patron_blocked``, once the gateway sends one),
 ``message`` / ``screen_message`` (the ILS text), ``title``, ``due_date`` (ISO 8601),
 ``desensitize`` / ``resensitize`` (``"Y"``/``"N"``/``"U"``), ``sort`` (``{"kind",
-"destination", "bin"}``), ``fine`` (``{"amount", "currency"}``), ``items`` (renew-all).
+"destination", "bin"}``), ``fine`` (``{"amount", "currency"}``), ``items`` (renew-all: the
+renewed item ids, strings) with ``renewed`` / ``unrenewed`` (counts). It is
+``sync.agent.service.result_dict`` of a ``sync.messages.TransactionResult``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import time
 from collections.abc import Callable
 from enum import StrEnum
@@ -126,6 +127,7 @@ class KioskViewModel(ViewModel):
         self.gateway_offline = False
         self.offline_policy: dict[str, Any] = {}
         self.events_connected = False
+        self._connectivity_events = 0   # a /health answer older than an event loses to it
         self._health_ms = health_interval_ms
         self._remaining = -1
         self._idle_s = idle_timeout_s
@@ -207,14 +209,20 @@ class KioskViewModel(ViewModel):
                     exc)
 
     def probe(self) -> None:
-        """``GET /health``; an unreachable edge switches to out of service."""
-        self.call(self.client.health, self._healthy, self._unhealthy)
+        """``GET /health``; an unreachable edge switches to out of service.
 
-    def _healthy(self, health: Any) -> None:
+        The answer's gateway state is ignored when a ``connectivity`` event arrived while
+        the request was under way (the event is newer); its offline policy is kept.
+        """
+        seen = self._connectivity_events
+        self.call(self.client.health, lambda h: self._healthy(h, seen), self._unhealthy)
+
+    def _healthy(self, health: Any, events_seen: int | None = None) -> None:
         health = health or {}
         was_up = self.edge_up
         self.edge_up = True
-        self.gateway_offline = health.get("gateway") == "offline"
+        if events_seen is None or events_seen == self._connectivity_events:
+            self.gateway_offline = health.get("gateway") == "offline"
         self.offline_policy = dict(health.get("offline_policy") or {})
         self.health_timer.setInterval(self._health_ms)
         if not was_up:
@@ -255,6 +263,7 @@ class KioskViewModel(ViewModel):
         """Route one edge event."""
         kind = evt.get("type")
         if kind == "connectivity":
+            self._connectivity_events += 1
             self.gateway_offline = evt.get("gateway") == "offline"
             if self.gateway_offline and not self.offline_policy:
                 self.probe()
@@ -423,7 +432,7 @@ class KioskViewModel(ViewModel):
     def admin_locked_s(self) -> int:
         """Seconds until the admin exit accepts codes again (0: not locked)."""
         left = self._admin_locked_until - self._clock()
-        return max(0, int(left + 0.999)) if left > 0 else 0
+        return math.ceil(left) if left > 0 else 0
 
     def admin_exit(self, code: str) -> bool:
         """Leave kiosk mode when ``code`` is the configured admin exit code.

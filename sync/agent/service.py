@@ -128,6 +128,8 @@ class AgentTuning:
     gateway_silence_s: float = 15.0
     """Connected to the broker, but a sent transaction has had no answer and nothing came
     from any gateway for this long: the gateway is reported ``offline`` to the edge."""
+    resend_on_gateway_online: bool = True
+    """Re-publish every unanswered entry when a gateway (re)connects."""
     online_expiry_s: float | None = None
     """MQTT 5 message expiry of an entry published with ``offline=false`` (the edge's
     ``policy.result_timeout_s`` from :meth:`SyncAgent.from_settings`); None: no expiry."""
@@ -278,7 +280,8 @@ class SyncAgent:
                                  poll_s=sec.poll_s, session_expiry_s=settings.broker.session_expiry_s,
                                  publish_ops=sec.publish_ops, stats_grace_s=sec.stats_grace_s,
                                  snapshot_on_empty_cache=sec.snapshot_on_empty_cache,
-                                 online_expiry_s=settings.policy.result_timeout_s)
+                                 online_expiry_s=settings.policy.result_timeout_s,
+                                 resend_on_gateway_online=sec.resend_on_gateway_online)
         client = make_agent_client(settings.broker, site, device)
         return cls(store, site=site, device=device, client=client, host=settings.broker.host,
                    port=settings.broker.port, tuning=tuning, role=settings.device.role)
@@ -583,8 +586,11 @@ class SyncAgent:
             if m.role == "gateway":
                 was = self._gateways.get(device)
                 self._gateways[device] = m.state
-                came = was == "offline" and m.state == "online"
-            if m.role == "gateway" and came:
+                # A gateway publishes "online" on every connect: a live (not retained)
+                # "online" is a gateway that just (re)connected, even when the retained
+                # status already said online (a broker restart keeps the old one).
+                came = m.state == "online" and (was == "offline" or not msg.retain)
+            if m.role == "gateway" and came and self.tuning.resend_on_gateway_online:
                 # A gateway seen offline on this connection came back: what it may have
                 # missed goes again now (on a connect everything goes anyway; a broker
                 # restart drops what reached a shared subscription with no gateway on it,

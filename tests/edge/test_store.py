@@ -53,6 +53,39 @@ def test_migrations_upgrade_an_empty_v0_file(tmp_path: Path) -> None:
         assert s.schema_version == schema.SCHEMA_VERSION
 
 
+def test_migrations_upgrade_a_populated_v1_file_and_keep_its_data(tmp_path: Path) -> None:
+    """A v1 file written with v1's SQL (not today's repositories), then opened: every later
+    migration runs over the data, the rows read back through the repositories, and the
+    open journal entry is still sendable. With only V1 this is the "re-open is a no-op
+    that keeps data" case; with more migrations it is a real upgrade."""
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert schema.migrate(conn, target=1) == [1]
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO items (item_id, title, usage, value, parts) "
+                 "VALUES ('3000001', 'Truyện Kiều', 1, 50, 2)")
+    conn.execute("INSERT INTO loans (item_id, patron_id, due_date, loaned_at, offline) "
+                 "VALUES ('3000001', '2000001', '2030-01-01', '2029-12-01T00:00:00Z', 0)")
+    conn.execute("INSERT INTO outbox (key, kind, item_id, patron_ref, payload, state, "
+                 "created_at, offline) VALUES ('00000000-0000-4000-8000-000000000001', "
+                 "'checkin', '3000001', '2000001', '{\"x\":1}', 'pending', "
+                 "'2029-12-02T00:00:00Z', 1)")
+    conn.execute("COMMIT")
+    conn.close()
+    with open_store(path) as s:
+        assert s.schema_version == schema.SCHEMA_VERSION
+        assert s.cache.item("3000001") == ItemRecord("3000001", "Truyện Kiều", 1, 50, 2)
+        loan = s.cache.loan("3000001")
+        assert (loan.patron_id, loan.due_date) == ("2000001", "2030-01-01")
+        [e] = s.outbox.next_sendable(10)
+        assert (e.key, e.kind, e.payload, e.offline) == (
+            "00000000-0000-4000-8000-000000000001", "checkin", {"x": 1}, True)
+        assert s.integrity_check("full") == []
+    with open_store(path) as s:  # opening it again migrates nothing and loses nothing
+        assert s.schema_version == schema.SCHEMA_VERSION
+        assert len(s.outbox.list()) == 1 and s.cache.item("3000001") is not None
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     conn = sqlite3.connect(path)

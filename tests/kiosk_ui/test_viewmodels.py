@@ -672,3 +672,19 @@ def test_huge_receipt_qr_says_how_many_lines_are_left_out(root_vm: KioskViewMode
     rows = r.qr_payload().splitlines()
     assert rows[3:-1] == [f"Returned: 39{i:04d}" for i in range(len(rows) - 4)]
     assert rows[-1] == f"…and {300 - (len(rows) - 4)} more (not in this code)"
+
+
+def test_health_answer_older_than_a_connectivity_event_does_not_undo_it(
+        edge: FakeEdge, localizer: Any) -> None:
+    held = HeldRunner()
+    vm = KioskViewModel(edge, held, localizer)
+    vm.probe()
+    held.run_all()                               # online, and the policy is known
+    vm.probe()                                   # still under way when the event comes
+    vm.on_event({"type": "connectivity", "gateway": "offline"})
+    held.run_all()                               # the older answer says "online"
+    assert vm.gateway_offline and vm.offline_max_items == 5   # the event wins; limits kept
+    vm.probe()
+    held.run_all()                               # a newer answer is believed again
+    assert not vm.gateway_offline
+    vm.stop()

@@ -179,10 +179,12 @@ def test_anonymous_return_flow(kiosk: Any, qtbot: Any, edge: FakeEdge) -> None:
 def test_offline_banner_and_out_of_service(kiosk: Any, qtbot: Any, edge: FakeEdge) -> None:
     w = kiosk.window
     assert not w.banner.isVisible()
+    edge.gateway = "offline"          # what /health says from now on, as the real edge
     kiosk.events.inject({"type": "connectivity", "gateway": "offline"})
     # the limits come with the /health answer, which may land just after the event
     qtbot.waitUntil(lambda: w.banner.isVisible() and "5 tài liệu" in w.banner_text.text(),
                     timeout=3000)
+    edge.gateway = "online"
     kiosk.events.inject({"type": "connectivity", "gateway": "online"})
     qtbot.waitUntil(lambda: not w.banner.isVisible(), timeout=2000)
     edge.down = True

@@ -483,3 +483,24 @@ def test_themes_from_the_options(make_kiosk: Any, qtbot: Any, opts: dict[str, bo
     for b in page.findChildren(QPushButton) + page.findChildren(QLineEdit):
         if b.isVisible():
             assert b.height() >= 48
+
+
+def test_large_text_switched_on_a_1280x800_screen_scrolls_instead_of_overflowing(
+        kiosk: Any, qtbot: Any, edge: FakeEdge) -> None:
+    w = kiosk.window
+    _tap(qtbot, kiosk, "large_text")
+    qtbot.waitUntil(lambda: kiosk.theme.large_text, timeout=2000)
+    _login_by_keypad(qtbot, kiosk)
+    for screen in (Screen.MENU, Screen.BORROW, Screen.RENEW, Screen.ACCOUNT, Screen.RECEIPT):
+        kiosk.vm.go(screen)
+        _wait_screen(qtbot, kiosk, screen)
+        QApplication.processEvents()
+        hint = w.minimumSizeHint()
+        assert hint.width() <= 1280 and hint.height() <= 800, (screen, hint)
+        assert w.size().toTuple() == (1280, 800), screen
+    # the account page is taller than the screen here: it scrolls
+    kiosk.vm.go(Screen.ACCOUNT)
+    _wait_screen(qtbot, kiosk, Screen.ACCOUNT)
+    QApplication.processEvents()
+    area = w.stack.currentWidget()
+    assert area.verticalScrollBar().maximum() > 0

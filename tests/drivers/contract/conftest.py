@@ -32,11 +32,6 @@ class ReaderEnv:
     kind: str
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--reader-baudrate", type=int, default=38400,
-                     help="baud rate of the real reader for -m hardware (default 38400)")
-
-
 @pytest.fixture(params=["pty", "socket", pytest.param("hardware", marks=pytest.mark.hardware)])
 def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
     kind = request.param

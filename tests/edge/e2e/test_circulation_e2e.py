@@ -95,9 +95,9 @@ def test_hold_unknown_to_the_cache_is_refused_by_the_ils_with_its_reason(world: 
     with world.api() as api:
         sid = login(api, "2000001", "1234")
         r = by_item(api.post(f"/sessions/{sid}/checkout").json())[item]
-        assert r["status"] == "refused"
-        assert r["code"] == "ils_refused"
-        assert r["ils_message"]  # the ILS's own words
+        # No reason code in the gateway's result: the edge maps the ILS's text.
+        assert (r["status"], r["code"]) == ("on_hold_for_other", "on_hold_for_other")
+        assert r["ils_message"] == "Item is on hold for another patron"  # the ILS's own words
         assert set(r["message"]) == {"vi", "en"}
     assert world.ils.loaned_to(item) is None
     assert sim.afi_of([item]) == {item: {AFI_SECURED}}
@@ -135,6 +135,31 @@ def test_renew_and_account_through_the_gateway(world: World, sim: Sim) -> None:
         assert all(loans2[f"3000006{i}"]["overdue"] for i in range(5))
         assert all(ln["title"] for ln in acc2["loans"])
     world.wait_edge_idle()
+    assert world.ils.duplicate_count() == 0
+
+
+def test_renew_all_through_the_real_gateway(world: World, sim: Sim) -> None:
+    """B1: the gateway's renew-all result lists item ids (strings); the edge reads them."""
+    items = world.items(2)
+    patron = world.patron()
+    for item in items:
+        sim.place(item)
+    with world.api() as api:
+        sid = login(api, patron)
+        res = by_item(api.post(f"/sessions/{sid}/checkout").json())
+        assert {r["status"] for r in res.values()} == {"loaned"}, res
+        r = api.post(f"/sessions/{sid}/renew", json={"all": True})
+        assert r.status_code == 200, r.text
+        renewed = by_item(r.json())
+        assert set(renewed) == set(items)
+        assert {x["status"] for x in renewed.values()} == {"renewed"}, renewed
+    for item in items:
+        assert len(world.ils.applications(item, "renew_all")) == 1
+    world.wait_edge_idle()
+    with world.edge_store() as store:
+        [entry] = [e for e in store.outbox.list() if e.kind == "renew_all"
+                   and e.patron_ref == patron]
+        assert entry.state == "applied" and entry.result["items"] == sorted(items)
     assert world.ils.duplicate_count() == 0
 
 

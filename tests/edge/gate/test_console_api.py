@@ -44,7 +44,8 @@ def test_state_needs_the_staff_token(client: TestClient) -> None:
     assert client.post("/gate/reset", headers=DEV).status_code == 403
 
 
-def test_state_on_a_kiosk_box(client: TestClient, services) -> None:
+def test_state_on_a_kiosk_box(client: TestClient, services, gateway) -> None:
+    gateway.online = False  # the backlog stays open
     store = services.store
     store.outbox.append("checkout", {"x": 1}, item_id="3000001", patron_ref="2000001",
                         offline=True, ring=False)

@@ -27,7 +27,10 @@ from tests.sync.gateway.harness import (
 
 @pytest.fixture
 def no_agent_resend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only the broker's session may bring a message back in these tests: no timed resend,
+    # and no resend when a gateway comes online.
     monkeypatch.setenv("SMARTLIB_SYNC__RESEND_S", "3600")
+    monkeypatch.setenv("SMARTLIB_SYNC__RESEND_ON_GATEWAY_ONLINE", "false")
 
 
 def _fail_claims(gw: Any, times: int | None) -> dict[str, int]:

@@ -123,3 +123,28 @@ def test_transactions_for_one_item_are_applied_in_journal_order(sync_env: SyncEn
     for it in its:
         kinds = [a["kind"] for a in apps if a["item_id"] == it]
         assert kinds == ["checkout", "checkin"] * 3, (it, kinds)
+
+
+def test_a_gateway_coming_online_gets_what_the_broker_dropped(
+        sync_env: SyncEnv, monkeypatch: Any) -> None:
+    """Mosquitto 2.0 drops what reaches a shared subscription while no member is connected
+    after a restart; the gateway's "online" status makes the agent re-send at once (the
+    timed resend is an hour away here)."""
+    monkeypatch.setenv("SMARTLIB_SYNC__RESEND_S", "3600")
+    store = sync_env.open_store()
+    gw = sync_env.start_gateway()
+    agent = sync_env.start_agent()
+    gw.stop()  # clean stop: its session (and shared subscription) stays with the broker
+    sync_env.broker.stop()
+    sync_env.broker.start()
+    wait_until(lambda: agent.connected.is_set(), 30, what="the agent reconnected")
+    key = journal(store, "checkout", items(1)[0])
+    wait_until(lambda: agent.stats.acked >= 1, 20, what="the broker took the transaction")
+    assert store.outbox.get(key).state != "applied"
+    gw2 = sync_env.start_gateway()
+    entry = store.outbox.wait_for_result(key, 30)
+    assert entry is not None and entry.state == "applied"
+    assert agent.stats.extra.get("gateway_online_resends", 0) >= 1
+    assert applied_keys(sync_env.ils) == [key]
+    assert sync_env.ils.duplicate_count() == 0
+    assert gw2.stats["applied"] == 1
