@@ -39,12 +39,12 @@ from typing import Any, Literal
 
 import click
 
+from edge.store.schema import SCHEMA_VERSION
 from smartlib.config import Settings, load_settings
 from smartlib.errors import ConfigError
 
 Level = Literal["OK", "WARN", "FAIL", "SKIP"]
 ROOT = "smartlib/v1"
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -221,23 +221,23 @@ def probe_mqtt(settings: Settings, timeout: float = 5.0, lookup: bool = True) ->
             return probe
         if probe.connect_rc:
             return probe
-        payload = json.dumps({"v": 1, "site": site, "device": device, "doctor": True,
-                              "at": datetime.now(UTC).isoformat()})
-        client.publish(f"{base}/stats", payload, qos=1)
-        published.wait(timeout)
-        if not lookup or settings.device.role == "gateway":
-            return probe
-        client.subscribe(f"{base}/lookup/reply", qos=1)
-        subscribed.wait(timeout)
+        # The probe is an ILS status look-up on the device's own topic: its PUBACK is the
+        # broker check, the answer's arrival the gateway check, its content the ILS check
+        # (the gateway logs in to the ILS and asks SC Status). It changes nothing anywhere.
+        asking = lookup and settings.device.role != "gateway"
+        if asking:
+            client.subscribe(f"{base}/lookup/reply", qos=1)
+            subscribed.wait(timeout)
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = f"{base}/lookup/reply"
         props.CorrelationData = request_id.encode()
-        req = {"v": 1, "request_id": request_id, "kind": "item", "site": site,
-               "device": device, "item": "DOCTOR-PROBE",
-               "created_at": datetime.now(UTC).isoformat()}
+        req = {"v": 1, "request_id": request_id, "kind": "ils_status", "site": site,
+               "device": device, "created_at": datetime.now(UTC).isoformat()}
         sent_at[0] = time.monotonic()
         client.publish(f"{base}/lookup", json.dumps(req), qos=1, properties=props)
-        answered.wait(timeout)
+        published.wait(timeout)
+        if asking:
+            answered.wait(timeout)
         return probe
     finally:
         client.disconnect()
@@ -291,13 +291,18 @@ def check_ils_via_gateway(probe: _MqttProbe) -> Check:
     reply = probe.reply
     if reply is None:
         return Check("ils", "SKIP", "no answer from the gateway, so the ILS was not asked")
-    err = str(reply.get("error") or "")
-    if reply.get("ok") is False and err and not re.search(r"unknown|not found|no such", err,
-                                                           re.I):
+    if reply.get("ok") is not True:
+        err = str(reply.get("error") or "no reason given")
         return Check("ils", "FAIL", f"the gateway cannot use the ILS: {err}",
                      "Check the ILS (SIP2 server) and the gateway's [ils] section; on the "
                      "gateway run `smartlib doctor --config gateway.toml`.")
-    return Check("ils", "OK", "the gateway reached the ILS (item look-up answered)")
+    secs = reply.get("ils_seconds")
+    where = f"SIP2 login and SC status through the gateway ({reply.get('institution') or '?'}"
+    where += f", {float(secs) * 1000:.0f} ms)" if isinstance(secs, int | float) else ")"
+    if reply.get("online_status") is False:
+        return Check("ils", "WARN", f"{where}: the ILS says it is offline",
+                     "Ask the ILS administrator; transactions queue meanwhile.")
+    return Check("ils", "OK", f"{where}: OK, the ILS is online")
 
 
 def check_ils_direct(settings: Settings) -> Check:

@@ -83,6 +83,11 @@ class ClearRequest(BaseModel):
     zone: str | None = None
 
 
+class IlsFaultRequest(BaseModel):
+    outage: bool | None = None
+    latency_s: float | None = Field(None, ge=0, le=60)
+
+
 def _bad(exc: SimError) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc))
 
@@ -164,6 +169,29 @@ def make_control_app(world: SimWorld) -> FastAPI:
     def reset_floor(name: str) -> dict[str, Any]:
         reader(name).floor.reset()
         return {"ok": True}
+
+    def ils() -> Any:
+        if world.ils is None:
+            raise HTTPException(status_code=404, detail="no demo ILS in this simulator "
+                                "(start it with --ils-port)")
+        return world.ils
+
+    def ils_faults() -> dict[str, Any]:
+        f = ils().faults
+        return {"outage": f.outage, "latency_s": f.latency}
+
+    @app.get("/ils")
+    def ils_status() -> dict[str, Any]:
+        return {"faults": ils_faults(), "counters": dict(ils().counters)}
+
+    @app.post("/ils/faults")
+    def ils_set_faults(req: IlsFaultRequest) -> dict[str, Any]:
+        server = ils()
+        if req.outage is not None:
+            server.set_outage(req.outage)
+        if req.latency_s is not None:
+            server.set_latency(req.latency_s)
+        return {"faults": ils_faults()}
 
     if world.card is not None:
         from hardware_sim.card import card_router

@@ -161,3 +161,22 @@ def counters(ctx: click.Context, reader: str) -> None:
 def set_input(ctx: click.Context, reader: str, number: int, state: str) -> None:
     """Drive input NUMBER of READER (1 = IR beam A, 2 = beam B)."""
     _echo(_call(ctx, "POST", f"/readers/{reader}/inputs", {"number": number, "on": state == "on"}))
+
+
+@ctl.command("ils")
+@click.option("--outage", type=click.Choice(["on", "off"]), default=None,
+              help="Drop every SIP2 connection and refuse new ones (on), or serve again (off).")
+@click.option("--latency", type=click.FloatRange(0, 60), default=None,
+              help="Seconds the demo ILS waits before each answer.")
+@click.pass_context
+def ils_faults(ctx: click.Context, outage: str | None, latency: float | None) -> None:
+    """The embedded demo ILS's faults (outage, latency) and counters."""
+    if outage is None and latency is None:
+        _echo(_call(ctx, "GET", "/ils"))
+        return
+    body: dict[str, Any] = {}
+    if outage is not None:
+        body["outage"] = outage == "on"
+    if latency is not None:
+        body["latency_s"] = latency
+    _echo(_call(ctx, "POST", "/ils/faults", body))

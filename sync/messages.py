@@ -152,7 +152,9 @@ class Conflict(Message):
 
 # ---- look-ups (MQTT 5 request/response: response topic + correlation data) ------------------
 
-LookupKind = Literal["patron", "item", "account"]
+LookupKind = Literal["patron", "item", "account", "ils_status"]
+"""``ils_status``: the gateway logs in to the site's ILS and asks SC Status (99), for
+``smartlib doctor`` on an edge box."""
 
 
 class LookupRequest(Message):
@@ -218,6 +220,10 @@ class LookupResponse(Message):
     due_date: str | None = None
     hold_queue: int | None = None
     screen_message: str | None = None
+    # ils_status (the ACS status, 98)
+    online_status: bool | None = None
+    institution: str | None = None
+    ils_seconds: float | None = None
 
 
 # ---- cache feed --------------------------------------------------------------------------------

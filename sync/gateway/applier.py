@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -317,13 +318,21 @@ class Applier:
     # ---- look-ups --------------------------------------------------------------------------
 
     def lookup(self, req: LookupRequest) -> LookupResponse:
-        """Answer a patron (63, with the PIN when given), item (17) or account look-up.
+        """Answer a patron (63, with the PIN when given), item (17), account or ILS status
+        (99, on a logged-in connection of the pool) look-up.
 
         Raises:
             Sip2Error: the ILS cannot be reached.
         """
+        started = time.monotonic()
         with self.pool.connection() as c:
             prof = _profile_of(c, self.profile)
+            if req.kind == "ils_status":
+                st = c.sc_status()
+                return LookupResponse(
+                    request_id=req.request_id, kind="ils_status", ok=True,
+                    online_status=st.online_status, institution=st.institution_id,
+                    ils_seconds=round(time.monotonic() - started, 3), screen_message=_screen(st))
             if req.kind == "account":
                 return self._account(c, req, prof)
             if req.kind == "patron":

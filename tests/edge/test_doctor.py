@@ -143,6 +143,30 @@ def test_ils_outage_seen_from_the_gateway(system: dict[str, Any]) -> None:
     assert "SIP2 server running" in checks["ils"]["advice"]
 
 
+def test_ils_outage_seen_from_a_kiosk(system: dict[str, Any]) -> None:
+    # The kiosk asks the gateway, which logs in to the ILS and asks SC Status (99):
+    # with the demo ILS in an outage (switched through the simulator's control API)
+    # the gateway answers, the ILS check fails.
+    sim = system["sim_url"]
+    done = subprocess.run([sys.executable, "-m", "smartlib.cli", "sim", "ctl", "--url", sim,
+                           "ils", "--outage", "on"], capture_output=True, text=True, cwd=REPO,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["faults"]["outage"] is True
+    try:
+        rc, _, checks = _doctor(Path(system["run_dir"]) / "kiosk.toml", "--only", "gateway",
+                                "--only", "ils")
+    finally:
+        httpx.post(f"{sim}/ils/faults", json={"outage": False}, timeout=5)
+    assert rc == 1
+    assert checks["gateway"]["level"] in ("OK", "WARN")  # the gateway itself answered
+    assert checks["ils"]["level"] == "FAIL"
+    assert "the gateway cannot use the ILS" in checks["ils"]["finding"]
+    rc, _, checks = _doctor(Path(system["run_dir"]) / "kiosk.toml", "--only", "ils")
+    assert rc == 0 and checks["ils"]["level"] == "OK"
+    assert "SC status" in checks["ils"]["finding"]
+
+
 def _damaged_copy(src: Path, dst: Path) -> None:
     """A copy of a live store (WAL included, via the backup API), grown to many pages, then
     scrambled inside every b-tree page but the first: the file still opens, its pages do not."""
