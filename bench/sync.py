@@ -251,8 +251,11 @@ def result_to_edge(tmp: Path, port: int, n: int) -> list[float]:
     received: dict[str, float] = {}
     inner = agent.client.on_message
 
+    result_topic = topics.result("bench", "kiosk-04")
+
     def on_message(c: object, u: object, msg: object) -> None:
-        received[json.loads(msg.payload)["key"]] = time.perf_counter()  # type: ignore[attr-defined]
+        if msg.topic == result_topic:  # type: ignore[attr-defined]
+            received[json.loads(msg.payload)["key"]] = time.perf_counter()  # type: ignore[attr-defined]
         inner(c, u, msg)  # type: ignore[misc]
 
     agent.client.on_message = on_message

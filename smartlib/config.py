@@ -137,6 +137,8 @@ class PolicySection(_Section):
     session_idle_s: int = Field(60, ge=5)
     anonymous_return: bool = True
     desensitize_wins: bool = False
+    """Deprecated and ignored: the gateway applies the site's SIP2 profile
+    (``releases_security``) and the edge follows its Y/N verdict."""
 
 
 Direction = Literal["in", "out", "unknown"]

@@ -130,6 +130,13 @@ class TransactionResult(Message):
     renewed: int | None = None
     unrenewed: int | None = None
     items: list[str] = Field(default_factory=list)
+    """Renew all: the renewed items (66 BM)."""
+    unrenewed_items: list[str] = Field(default_factory=list)
+    """Renew all: the items the ILS did not renew (66 BN)."""
+    reason_code: str | None = None
+    """A refusal's reason as one of the edge's patron-facing codes (``patron_blocked``,
+    ``loan_limit``, ``on_hold_for_other``, ``item_unknown``, ``renew_refused``), when the
+    gateway could establish it from the ILS (63 status flags, 17 item state)."""
     applied_at: AwareDatetime = Field(default_factory=utcnow)
     replayed: bool = False
     recovered: bool = False
@@ -249,6 +256,8 @@ class CachePatron(Message):
     loan_limit: int = 10
     pin_hash: str | None = Field(default=None, repr=False)
     expires_on: str | None = None
+    card_uid: str | None = Field(default=None, max_length=40)
+    """The card UID that identifies the patron (sites with ``identity = "mapping"``)."""
 
 
 class CacheLoan(Message):

@@ -19,7 +19,7 @@ from edge.api.schemas import AlarmOut, DevicesOut, StatsOut, TransactionsOut
 from edge.errors import EdgeError
 from edge.services.security import alarm_json
 from edge.stats_export import day_bounds, day_hours, local_day, today_counts
-from edge.store import SiteDevice, SiteRepository
+from edge.store import SiteDevice
 from smartlib.logs import mask_identifier
 
 router = APIRouter(tags=["staff"], responses=_ERRORS, dependencies=[StaffAuth])
@@ -85,7 +85,7 @@ def site_today(services: Any, now: datetime | None = None) -> dict[str, Any]:
     since, until = day_hours(day, tz)
     start, end = (b.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
                   for b in day_bounds(day, tz))
-    view = SiteRepository(store)
+    view = store.site
     per: dict[str, dict[str, int]] = {me: today_counts(store, tz, now)}
     counters = view.totals(since, until)
     alarms = view.alarm_counts(start, end)
@@ -106,7 +106,7 @@ def devices(services: ServicesDep) -> dict[str, Any]:
             "gateway": services.gateway_state(), "devices": services.devices.status(),
             "security_tasks_open": len(services.store.security.open()),
             "site": services.settings.site.id,
-            "site_devices": [site_device_json(d) for d in SiteRepository(services.store).devices()]}
+            "site_devices": [site_device_json(d) for d in services.store.site.devices()]}
 
 
 @router.get("/alarms", response_model=list[AlarmOut])
@@ -158,8 +158,8 @@ def stats_today(services: ServicesDep) -> dict[str, Any]:
     me = services.settings.device.id
     own = {"totals": services.store.counters.totals(first, last),
            "hours": services.store.counters.hours(first, last)}
-    view = SiteRepository(services.store)
-    per = {me: own}
+    view = services.store.site
+    per: dict[str, dict[str, Any]] = {me: own}
     for device, hours in view.hours(first, last).items():
         if device == me:
             continue

@@ -39,7 +39,7 @@ from edge.api.schemas import ErrorOut
 from edge.api.staff import site_today
 from edge.errors import EdgeError
 from edge.services.gate import GateService, alarm_view, build_gate
-from edge.store import AlarmRecord, SiteAlarm, SiteRepository
+from edge.store import AlarmRecord, SiteAlarm
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def devices_view(services: Any, gate: GateService | None) -> list[dict[str, Any]
                     "alarm_active": st["alarm_active"], "detection": st["detection"]})
     out.append({"id": "gateway", "kind": "gateway", "box": "central", "role": "gateway",
                 "state": services.gateway_state(), "error": None, "failures": 0})
-    for d in SiteRepository(services.store).devices():
+    for d in services.store.site.devices():
         if d.device == me.id:
             continue
         out.append({"id": d.device, "kind": d.role or "device", "box": d.device, "role": d.role,
@@ -139,7 +139,7 @@ def site_alarm_view(a: SiteAlarm) -> dict[str, Any]:
 def alarms_view(store: Any, limit: int = 100) -> list[dict[str, Any]]:
     """This box's alarms and the site's other devices' alarms, newest first."""
     own = [{**alarm_view(a), "remote": False} for a in store.alarms.list(limit=limit)]
-    others = [site_alarm_view(a) for a in SiteRepository(store).alarms(limit=limit)]
+    others = [site_alarm_view(a) for a in store.site.alarms(limit=limit)]
     return sorted(own + others, key=lambda a: a["created_at"], reverse=True)[:limit]
 
 
@@ -176,7 +176,7 @@ def console_state(request: Request, services: ServicesDep) -> dict[str, Any]:
 @staff_only.get("/staff/site-version")
 def site_version(services: ServicesDep) -> dict[str, int]:
     """Grows whenever the agent stored a status, counters or an alarm of the site."""
-    return {"version": SiteRepository(services.store).version()}
+    return {"version": services.store.site.version()}
 
 
 def _no_patron(detail: dict[str, Any]) -> dict[str, Any]:

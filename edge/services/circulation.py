@@ -352,7 +352,9 @@ class CirculationService:
                                ils_message=res.get("screen_message") or res.get("message"))
         crash_point("after_result")
         due = res.get("due_date") or e.payload.get("nb_due_date")
-        release = not (self.policy.desensitize_wins and res.get("desensitize") == "N")
+        # The gateway sends the site profile's verdict (Y release / N keep secured: e.g. an
+        # item the ILS circulates but whose tag must stay secured); no verdict: release.
+        release = res.get("desensitize") != "N"
         patron_id = e.patron_ref or (session.patron_id if session else "")
         with self.store.transaction():
             tasks = [self.store.security.create(p.item_id, part.uid, "release", txn_key=e.key)
@@ -565,11 +567,12 @@ class CirculationService:
                 self.in_progress.difference_update(keys)
 
     def _renew_all_lines(self, session: Session, e: OutboxEntry) -> list[ItemResult]:
-        """One line per renewed item; the unrenewed ones by name when the cache knows them.
+        """One line per renewed item, and one per item the ILS did not renew.
 
-        The result names only the renewed items (and counts the others, ``unrenewed``): when
-        the patron's cached loans not renewed match that count they are listed as refused,
-        otherwise one line without an item says how the ILS answered.
+        The unrenewed items are those the result names (``unrenewed_items``, 66 BN); an ILS
+        that only counts them (``unrenewed``): when the patron's cached loans not renewed
+        match that count they are listed as refused, otherwise one line without an item
+        says how the ILS answered.
         """
         res = e.result or {}
         if e.state != "applied" or res.get("ok") is False:
@@ -578,8 +581,13 @@ class CirculationService:
                                 ils_message=res.get("screen_message") or res.get("message"))]
         renewed = renewed_items(res, e.key)
         lines = [self._renew_line(session, item_id, True, {}, e.key) for item_id in renewed]
+        named = [i for i in renewed_items({"items": res.get("unrenewed_items")}, e.key)
+                 if i not in renewed]
         unrenewed = res.get("unrenewed")
-        if isinstance(unrenewed, int) and unrenewed > 0:
+        if named:  # the ILS named them (66 BN)
+            lines.extend(item_result(i, self._title(i, None), "refused", code="renew_refused",
+                                     transaction=e.key) for i in named)
+        elif isinstance(unrenewed, int) and unrenewed > 0:
             others = [loan.item_id for loan in self.store.cache.loans_of(session.patron_id)
                       if loan.item_id not in renewed]
             if len(others) == unrenewed:

@@ -68,7 +68,7 @@ class EdgeServices:
                     printer_url=settings.kiosk.printer_url,
                     poll_interval_s=settings.reader.poll_interval_ms / 1000)
             else:
-                devices = build_devices(settings, bus)
+                devices = build_devices(settings, bus, card_lookup=store.cache.patron_for_card)
         security = SecurityService(store, devices, bus, device_id=settings.device.id)
         sessions = SessionService(store, settings.policy, bus)
         circulation = CirculationService(store, devices, security, settings.policy, bus,

@@ -15,7 +15,7 @@ Quick tour::
 Repositories (attributes of :class:`Store`): ``outbox`` (:class:`OutboxRepository`),
 ``conflicts``, ``cache`` (:class:`CacheRepository`), ``lookups``
 (:class:`LookupRepository`), ``security``, ``alarms``, ``counters``, ``events``, ``meta``;
-the site view (other boxes' statuses, counts and alarms) is ``SiteRepository(store)``.
+the site view (other boxes' statuses, counts and alarms) is ``store.site``.
 They return frozen dataclasses, never rows. Wake-ups between processes:
 :mod:`edge.store.doorbell` (``store.ring("edge")``, ``store.doorbell("agent").wait(t)``).
 """

@@ -52,6 +52,8 @@ class PatronRecord:
     pin_hash: str | None = None
     expires_on: str | None = None
     verified_at: str | None = None
+    card_uid: str | None = None
+    """The patron's card UID in the site's format (``card_reader.identity = "mapping"``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +230,13 @@ class CacheRepository:
     def record_return(self, item_id: str) -> None:
         """Forget the loan of ``item_id``."""
         self.apply_delta(returned_items=[item_id])
+
+    def patron_for_card(self, card_uid: str) -> str | None:
+        """The patron id whose card has ``card_uid`` (formatted as the site's identity rule
+        formats UIDs), or None when the cache knows no such card."""
+        row = self._store.query_one("SELECT patron_id FROM patrons WHERE card_uid = ? LIMIT 1",
+                                    (card_uid,))
+        return None if row is None else str(row["patron_id"])
 
     def upsert_patron(self, patron: PatronRecord) -> None:
         """Insert or replace one patron row."""

@@ -71,6 +71,7 @@ class Store:
             SecurityTaskRepository,
         )
         from edge.store.outbox import ConflictRepository, OutboxRepository
+        from edge.store.site import SiteRepository
 
         self.path = path
         self.conn = conn
@@ -88,6 +89,7 @@ class Store:
         self.counters = CounterRepository(self)
         self.events = DeviceEventRepository(self)
         self.meta = MetaRepository(self)
+        self.site = SiteRepository(self)
 
     # ---- transactions -------------------------------------------------------------------
 

@@ -212,7 +212,14 @@ CREATE TABLE site_alarms (
 CREATE INDEX site_alarms_created ON site_alarms(created_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+-- card_reader.identity = "mapping": the card UID (in the site's format) that identifies
+-- a patron, from the central snapshot and deltas.
+ALTER TABLE patrons ADD COLUMN card_uid TEXT;
+CREATE INDEX patrons_card_uid ON patrons(card_uid);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

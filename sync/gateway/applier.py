@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smartlib.logs import mask_identifier
-from sync.errors import InvalidMessageError, Sip2ConnectionError, Sip2OutcomeUnknownError
+from sync.errors import (
+    InvalidMessageError,
+    Sip2ConnectionError,
+    Sip2Error,
+    Sip2OutcomeUnknownError,
+)
 from sync.messages import (
     CacheDelta,
     CacheLoan,
@@ -186,7 +191,8 @@ class Applier:
                 release = prof.releases_security(resp.ok, resp.desensitize)
                 return self._finish(req, bool(resp.ok), resp, title=resp.title,
                                     due_date=prof.due_date_iso(resp.due_date),
-                                    desensitize="Y" if release else "N")
+                                    desensitize="Y" if release else "N",
+                                    reason_code=None if resp.ok else self._reason(c, req))
             if req.kind == "checkin":
                 ci = self._circulate(c, "checkin", _need(req.item, "an item", req),
                                      no_block=offline,
@@ -211,13 +217,45 @@ class Applier:
                                      extra_fields=extra)
                 return self._finish(req, bool(rn.ok), rn, title=rn.title,
                                     due_date=prof.due_date_iso(rn.due_date),
-                                    desensitize=_yn(rn.desensitize))
+                                    desensitize=_yn(rn.desensitize),
+                                    reason_code=None if rn.ok else self._reason(c, req))
             if req.kind == "renew_all":
                 ra = self._circulate(c, "renew_all", _need(req.patron, "a patron", req))
                 return self._finish(req, bool(ra.ok), ra, renewed=ra.renewed_count,
                                     unrenewed=ra.unrenewed_count,
-                                    items=list(ra.renewed_items))
+                                    items=list(ra.renewed_items),
+                                    unrenewed_items=list(ra.unrenewed_items))
         raise InvalidMessageError(f"unknown transaction kind {req.kind!r}")
+
+    @staticmethod
+    def _reason(c: Any, req: TransactionRequest) -> str | None:
+        """Why the ILS refused a checkout or renewal, as an edge code, asked of the ILS.
+
+        17 on the item (unknown; on the hold shelf or with holds queued), then 63 on the
+        patron (SIP2 patron status flags: 0 charge privileges denied, 1 renewal privileges
+        denied, 4 card reported lost, 5 too many items charged, 10/11 excessive fines or
+        fees). None when neither explains it (the edge then reads the ILS's text). Extra
+        calls happen only on a refusal, and they change nothing at the ILS.
+        """
+        try:
+            info = c.item_information(str(req.item))
+            if not info.title and info.circulation_status in (None, "", "01"):
+                return "item_unknown"
+            queued = (info.hold_queue_length or "").isdigit() and int(info.hold_queue_length) > 0
+            if info.circulation_status == "08" or queued:
+                return "on_hold_for_other"
+            pi = c.patron_information(str(req.patron), pin=None, summary=None)
+        except Sip2Error as exc:
+            log.info("tx %s: the refusal's reason could not be asked (%s)", req.key, exc)
+            return None
+        flags = (pi.patron_status or "").ljust(14)
+        if req.kind == "renew" and flags[1] == "Y":
+            return "renew_refused"
+        if flags[0] == "Y" or flags[4] == "Y" or "Y" in flags[10:12]:
+            return "patron_blocked"
+        if flags[5] == "Y":
+            return "loan_limit"
+        return "renew_refused" if req.kind == "renew" else None
 
     @staticmethod
     def _on_loan(c: Any, item: str) -> bool | None:

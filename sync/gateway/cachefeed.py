@@ -10,7 +10,8 @@ after applied transactions are sent by the gateway service.
 CSV columns (a header line is required; only the id columns are mandatory):
 
 * items: ``item_id, title, usage, value, parts, location``
-* patrons: ``patron_id, display_name, blocked, block_reason, loan_limit, pin_hash, expires_on``
+* patrons: ``patron_id, display_name, blocked, block_reason, loan_limit, pin_hash, expires_on,
+  card_uid``
 * loans: ``item_id, patron_id, due_date, loaned_at``
 * holds: ``item_id, patron_id, ready, pickup_location, position``
 

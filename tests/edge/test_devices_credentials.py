@@ -81,6 +81,31 @@ def test_mapping_rule_uses_the_injected_lookup(tmp_path: Path) -> None:
         rule.identify(ScriptedCard(bytes.fromhex("01 02 03 04")))
 
 
+def test_mapping_reads_the_cache_fed_by_the_central_snapshot(tmp_path: Path) -> None:
+    # The production wiring: EdgeServices hands the store's cache look-up to the rule; the
+    # patrons' card UIDs come in with the cache feed (a snapshot chunk, then a delta).
+    from sync.messages import CachePatron
+
+    settings = _settings(tmp_path, identity="mapping", uid_reversed=True)
+    services = EdgeServices.build(settings)
+    try:
+        store = services.store
+        row = CachePatron(patron_id="2000001", display_name="An", card_uid="6A24A204")
+        store.cache.apply_snapshot_chunk("patrons", "snap-1", 0, 1,
+                                         [row.model_dump(exclude={"v"})])
+        rule = services.devices.card_reader.identity  # type: ignore[union-attr]
+        assert rule.identify(ScriptedCard(MIFARE_UID)) == ("2000001", MIFARE_UID)
+        assert store.cache.patron("2000001").card_uid == "6A24A204"  # type: ignore[union-attr]
+        # A new card for the patron arrives as a delta: the old UID no longer maps.
+        store.cache.apply_delta(patrons=[row.model_copy(update={"card_uid": "01020304"})
+                                         .model_dump(exclude={"v"})])
+        assert store.cache.patron_for_card("01020304") == "2000001"
+        with pytest.raises(PatronIdentityError, match="not mapped"):
+            rule.identify(ScriptedCard(MIFARE_UID))
+    finally:
+        services.store.close()
+
+
 def test_mapping_without_a_lookup_builds_no_card_reader(tmp_path: Path,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     settings = _settings(tmp_path, identity="mapping")

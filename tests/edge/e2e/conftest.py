@@ -328,7 +328,7 @@ def _start_world(tmp: Path) -> Iterator[World]:
         sim_log = (tmp / "sim.log").open("ab")
         sim_proc = subprocess.Popen(
             [SMARTLIB, "sim", "serve", "--control-port", "0", "--ils-port", "0",
-             "--ils-db", str(ils_db), "--no-timing"],
+             "--ils-db", str(ils_db), "--no-timing", "--vpcd", "none"],
             stdout=subprocess.PIPE, stderr=sim_log, cwd=str(REPO))
         sim_log.close()
         register_session_resource(pid=sim_proc.pid)

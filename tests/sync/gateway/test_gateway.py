@@ -148,3 +148,21 @@ def test_a_gateway_coming_online_gets_what_the_broker_dropped(
     assert applied_keys(sync_env.ils) == [key]
     assert sync_env.ils.duplicate_count() == 0
     assert gw2.stats["applied"] == 1
+
+
+def test_an_online_refusal_carries_the_reason_the_ils_gives(sync_env: SyncEnv) -> None:
+    """The gateway asks the ILS why (17 on the item, 63 status flags) and sends an edge code."""
+    store = sync_env.open_store()
+    sync_env.start_gateway()
+    sync_env.start_agent()
+    on_shelf_for_other = "30000015"  # demo data: on the hold shelf for another patron
+    blocked_patron = "2000002"       # demo data: card reported lost
+    k_hold = journal(store, "checkout", on_shelf_for_other, offline=False)
+    k_blocked = journal(store, "checkout", items(1)[0], patron=blocked_patron, offline=False)
+    k_unknown = journal(store, "checkout", "39999999", offline=False)
+    got = {k: store.outbox.wait_for_result(k, 20) for k in (k_hold, k_blocked, k_unknown)}
+    assert all(e is not None and e.state == "refused" for e in got.values()), got
+    assert got[k_hold].result["reason_code"] == "on_hold_for_other"      # type: ignore[union-attr,index]
+    assert got[k_blocked].result["reason_code"] == "patron_blocked"      # type: ignore[union-attr,index]
+    assert got[k_unknown].result["reason_code"] == "item_unknown"        # type: ignore[union-attr,index]
+    assert applied_keys(sync_env.ils) == []
