@@ -174,7 +174,9 @@ class KioskSection(_Section):
     edge_url: str = "http://127.0.0.1:8080"
     language: Literal["vi", "en"] = "vi"
     fullscreen: bool = True
-    admin_exit_code: SecretStr = SecretStr("0000")
+    admin_exit_code: SecretStr = SecretStr("")
+    """Digits staff type to leave kiosk mode; unset: a one-time code is generated per run
+    and written once to the kiosk's log (set it for production)."""
     printer_url: str | None = None
     large_text: bool = False
     high_contrast: bool = False

@@ -344,6 +344,48 @@ class OutboxRepository:
             self._store.ring("edge")
         return _entry(row)
 
+    def record_results(self, results: Iterable[tuple[str, Mapping[str, Any], str]]) -> list[str]:
+        """:meth:`record_result` for a batch of ``(key, result, state)``, in one transaction,
+        without reading the entries back (the agent's receive path). Does not ring.
+
+        Returns:
+            The keys that have no entry (each would raise :class:`UnknownTransaction` in
+            :meth:`record_result`); the others are recorded, or ignored when they already
+            had a result.
+
+        Raises:
+            InvalidState: a ``state`` is not a terminal state (nothing is recorded).
+        """
+        rows = [(key, dumps(dict(result)), state) for key, result, state in results]
+        for _, _, state in rows:
+            if state not in TERMINAL_STATES:
+                raise InvalidState(f"result state must be one of {sorted(TERMINAL_STATES)}, "
+                                   f"got {state!r}")
+        now = utcnow()
+        unknown: list[str] = []
+        with self._store.transaction() as conn:
+            for key, text, state in rows:
+                # ``refused`` on an entry accepted offline becomes ``conflict`` (as above).
+                row = conn.execute(
+                    "UPDATE outbox SET state = CASE WHEN ? = 'refused' AND offline THEN "
+                    "'conflict' ELSE ? END, result = ?, applied_at = ? "
+                    "WHERE key = ? AND state IN ('pending','sent') "
+                    "RETURNING state, kind, item_id, patron_ref",
+                    (state, state, text, now, key)).fetchone()
+                if row is None:
+                    if conn.execute("SELECT 1 FROM outbox WHERE key = ?", (key,)).fetchone() is None:
+                        unknown.append(key)
+                    continue
+                if row[0] == "conflict":
+                    result = loads(text) or {}
+                    reason = str(result.get("message") or result.get("screen_message")
+                                 or result.get("code") or "refused by the ILS")
+                    conn.execute(
+                        "INSERT OR IGNORE INTO conflicts (key, kind, item_id, patron_ref, "
+                        "reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (key, row[1], row[2], row[3], reason, text, now))
+        return unknown
+
     # ---- queries --------------------------------------------------------------------------
 
     def get(self, key: str) -> OutboxEntry:

@@ -49,6 +49,7 @@ ERROR_TEXTS: dict[str, str] = {
     "nothing_selected": QT_TRANSLATE_NOOP("EdgeError", "Select at least one item first."),
     "anonymous_return_off": QT_TRANSLATE_NOOP("EdgeError", "Please log in first to return items here."),
     "bad_scan": QT_TRANSLATE_NOOP("EdgeError", "The scan could not be read. Please scan your card again, or type your number and PIN."),
+    "store_error": QT_TRANSLATE_NOOP("EdgeError", "The kiosk could not save this. Please try again or see the staff."),
     "internal_error": QT_TRANSLATE_NOOP("EdgeError", "Something went wrong. Please try again or see the staff."),
 }
 GENERIC_ERROR = QT_TRANSLATE_NOOP("EdgeError", "Something went wrong. Please try again or see the staff.")

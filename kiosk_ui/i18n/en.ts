@@ -175,6 +175,10 @@
         <translation>This item is not on the pad. Place it on the pad.</translation>
     </message>
     <message>
+        <source>The kiosk could not save this. Please try again or see the staff.</source>
+        <translation>The kiosk could not save this. Please try again or see the staff.</translation>
+    </message>
+    <message>
         <source>Part of this set is missing: put all parts on the pad.</source>
         <translation>Part of this set is missing: put all parts on the pad.</translation>
     </message>

@@ -175,6 +175,10 @@
         <translation>Tài liệu này không có trên khay. Hãy đặt tài liệu lên khay.</translation>
     </message>
     <message>
+        <source>The kiosk could not save this. Please try again or see the staff.</source>
+        <translation>Máy không lưu được thao tác này. Vui lòng thử lại hoặc liên hệ thủ thư.</translation>
+    </message>
+    <message>
         <source>Part of this set is missing: put all parts on the pad.</source>
         <translation>Bộ tài liệu còn thiếu: hãy đặt đủ các phần lên bàn đọc.</translation>
     </message>

@@ -234,7 +234,7 @@ class SyncAgent:
         self._in_window = 0
         self._full_scan = True
         self._rung = False
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._ops_mids: dict[int, tuple[str, str]] = {}
         self._ops_next = 0.0
@@ -502,10 +502,11 @@ class SyncAgent:
         wake_agent = False
         counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0}
         done: list[str] = []
+        results: list[tuple[str, dict[str, Any], str]] = []
         with self.store.transaction():
             for msg in batch:
                 try:
-                    kind = self._store_message(msg, done)
+                    kind = self._store_message(msg, done, results)
                     counts[kind] += 1
                     wake_agent = wake_agent or kind == "results"
                 except (InvalidTopicError, InvalidMessageError) as exc:
@@ -513,6 +514,10 @@ class SyncAgent:
                     log.warning("rejected message on %s: %s", msg.topic, exc)
                 except StoreError as exc:
                     log.warning("message on %s not stored: %s", msg.topic, exc)
+            if results:
+                # The batch's results in one pass over the journal (no row read back).
+                for key in self.store.outbox.record_results(results):
+                    log.warning("result for %s not stored: no outbox entry with this key", key)
         for msg in batch:
             if msg.qos > 0:
                 self.client.ack(msg.mid, msg.qos)
@@ -526,7 +531,9 @@ class SyncAgent:
         if wake_agent:
             self.store.ring("agent")  # the next entry of the same item may go now
 
-    def _store_message(self, msg: mqtt.MQTTMessage, done: list[str]) -> str:
+    def _store_message(self, msg: mqtt.MQTTMessage, done: list[str],
+                       results: list[tuple[str, dict[str, Any], str]]) -> str:
+        """Store one message (results are collected in ``results`` for one batch write)."""
         ref = topics.parse(msg.topic)
         if (ref.site == self.site and ref.device is not None
                 and ref.kind in ("status", "stats", "stats/live", "alarm")):
@@ -538,11 +545,8 @@ class SyncAgent:
             res = decode(TransactionResult, msg.payload)
             if (res.site, res.device) != (self.site, self.device):
                 raise InvalidMessageError(f"result for {res.site}/{res.device} on our topic")
-            try:
-                self.store.outbox.record_result(res.key, result_dict(res), _STATE_OF[res.status],
-                                                ring=False)
-            finally:
-                done.append(res.key)
+            results.append((res.key, result_dict(res), _STATE_OF[res.status]))
+            done.append(res.key)
             return "results"
         if ref.kind == "lookup/reply":
             self._on_lookup_reply(decode(LookupResponse, msg.payload), msg)

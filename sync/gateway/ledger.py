@@ -98,6 +98,9 @@ SCHEMA = [
 ]
 SCHEMA_VERSION = "2"
 
+_CHUNK = 400
+"""Rows per multi-row statement (13 parameters each: far below SQLite's 32,766)."""
+
 
 @dataclass(frozen=True)
 class LedgerRow:
@@ -167,6 +170,8 @@ def _pseudo_row(req: dict[str, Any]) -> LedgerRow:
 class _Backend(Protocol):
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[int, list[tuple[Any, ...]]]: ...
 
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> int: ...
+
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[None]: ...
 
@@ -229,6 +234,11 @@ class _SqliteBackend(_NestedTransactions):
             rows = cur.fetchall()
             return cur.rowcount, rows
 
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run ``sql`` once per row; returns the rows changed in all (-1: unknown)."""
+        with self.lock:
+            return self.conn.executemany(sql, rows).rowcount
+
     def _begin(self, durable: bool) -> None:
         # FULL syncs the WAL at this commit (and every earlier NORMAL one with it).
         self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -255,6 +265,13 @@ class _PostgresBackend(_NestedTransactions):
             cur = self.conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
             rows = cur.fetchall() if cur.description else []
             return cur.rowcount, [tuple(r) for r in rows]
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run ``sql`` once per row; returns the rows changed in all (-1: unknown)."""
+        with self.lock:
+            cur = self.conn.cursor()
+            cur.executemany(sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
+            return int(cur.rowcount)
 
     def _begin(self, durable: bool) -> None:
         self.conn.execute("BEGIN")
@@ -351,16 +368,19 @@ class Ledger:
                 "lease_until = NULL WHERE key = ? AND state = 'in_progress' AND owner = ?",
                 (json.dumps(result, default=str), status, now, key, self.owner))
             if n == 1 and conflict is not None:
-                self._db.execute(
-                    "INSERT INTO conflicts (key, site, device, kind, item, patron, created_at, "
-                    "reason, detail, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (key) DO NOTHING",
-                    (key, conflict["site"], conflict["device"], conflict["kind"],
-                     conflict.get("item"), conflict.get("patron"), str(conflict["created_at"]),
-                     conflict["reason"], json.dumps(conflict, default=str), now))
+                self._insert_conflict(key, conflict, now)
         if n != 1:
             log.error("ledger: lease on %s lost before its result was stored", key)
         return n == 1
+
+    def _insert_conflict(self, key: str, conflict: dict[str, Any], now: float) -> None:
+        self._db.execute(
+            "INSERT INTO conflicts (key, site, device, kind, item, patron, created_at, "
+            "reason, detail, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
+            (key, conflict["site"], conflict["device"], conflict["kind"],
+             conflict.get("item"), conflict.get("patron"), str(conflict["created_at"]),
+             conflict["reason"], json.dumps(conflict, default=str), now))
 
     def fail(self, key: str, result: dict[str, Any], *, now: float | None = None) -> bool:
         """Close an unfinished row that can never be applied (an invalid stored request):
@@ -393,6 +413,80 @@ class Ledger:
             One claim per request, in order.
         """
         now = time.time() if now is None else now
+        items = [(r["site"], r["item"]) for r in requests if r.get("item")]
+        if len(items) != len(set(items)):
+            return self._claim_each(requests, now)  # same item twice: in order, one by one
+        out: list[Claim | None] = [None] * len(requests)
+        with self._db.transaction(durable=True):
+            # 1. The per-item order check of the whole batch in one statement per chunk.
+            waiting: set[int] = set()
+            for lo in range(0, len(requests), _CHUNK):
+                part = [(i, r) for i, r in enumerate(requests[lo:lo + _CHUNK], lo) if r.get("item")]
+                if not part:
+                    continue
+                values = ", ".join("(?, ?, ?, ?, ?)" for _ in part)
+                params = tuple(x for i, r in part for x in (
+                    i, r["site"], r["item"], r["key"], str(r["created_at"])))
+                _, rows = self._db.execute(
+                    f"WITH b (i, site, item, key, created_at) AS (VALUES {values}) "
+                    "SELECT DISTINCT b.i FROM b JOIN ledger l ON l.state = 'in_progress' "
+                    "AND l.site = b.site AND l.item = b.item AND l.key <> b.key "
+                    "AND l.created_at < b.created_at", params)
+                waiting.update(int(r[0]) for r in rows)
+            # 2. Every other intent in one multi-row insert per chunk.
+            todo = [i for i in range(len(requests)) if i not in waiting]
+            inserted: set[str] = set()
+            for lo in range(0, len(todo), _CHUNK):
+                part_i = todo[lo:lo + _CHUNK]
+                values = ", ".join("(?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, 1, ?, ?)"
+                                   for _ in part_i)
+                params = tuple(x for i in part_i for x in (
+                    requests[i]["key"], requests[i]["site"], requests[i]["device"],
+                    requests[i]["kind"], requests[i].get("item"), requests[i].get("patron"),
+                    str(requests[i]["created_at"]), self.owner, now + self.lease_s,
+                    json.dumps(requests[i], default=str), now))
+                _, rows = self._db.execute(
+                    "INSERT INTO ledger (key, site, device, kind, item, patron, created_at, "
+                    "state, owner, lease_until, attempts, request, started_at) "
+                    f"VALUES {values} ON CONFLICT (key) DO NOTHING RETURNING key", params)
+                inserted.update(r[0] for r in rows)
+            for i, req in enumerate(requests):
+                key = req["key"]
+                if i in waiting:
+                    out[i] = Claim("wait", _pseudo_row(req))
+                elif key in inserted:
+                    inserted.discard(key)  # the same key again later in the batch: not new
+                    out[i] = Claim("new", LedgerRow(
+                        key=key, site=req["site"], device=req["device"], kind=req["kind"],
+                        item=req.get("item"), patron=req.get("patron"),
+                        created_at=str(req["created_at"]), state="in_progress",
+                        owner=self.owner, lease_until=now + self.lease_s, attempts=1,
+                        request=req, pre_state=None, result=None, status=None))
+                else:
+                    out[i] = self._claim_existing(key, now)
+        return [c for c in out if c is not None]
+
+    def _claim_existing(self, key: str, now: float) -> Claim:
+        """The claim of a key whose row exists already (inside the caller's transaction)."""
+        row = self._must_get(key)
+        if row.state == "done":
+            return Claim("done", row)
+        if row.lease_until is not None and row.lease_until > now:
+            return Claim("busy", row)
+        n, _ = self._db.execute(
+            "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+            "WHERE key = ? AND state = 'in_progress' AND lease_until IS ?"
+            if row.lease_until is None else
+            "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+            "WHERE key = ? AND state = 'in_progress' AND lease_until = ?",
+            (self.owner, now + self.lease_s, key, row.lease_until))
+        fresh = self._must_get(key)
+        if n == 1:
+            return Claim("recover", fresh)
+        return Claim("done" if fresh.state == "done" else "busy", fresh)
+
+    def _claim_each(self, requests: list[dict[str, Any]], now: float) -> list[Claim]:
+        """:meth:`claim_many` one request after the other (a batch with an item twice)."""
         out: list[Claim] = []
         with self._db.transaction(durable=True):
             for req in requests:
@@ -421,24 +515,7 @@ class Ledger:
                         state="in_progress", owner=self.owner, lease_until=now + self.lease_s,
                         attempts=1, request=req, pre_state=None, result=None, status=None)))
                     continue
-                row = self._must_get(key)
-                if row.state == "done":
-                    out.append(Claim("done", row))
-                elif row.lease_until is not None and row.lease_until > now:
-                    out.append(Claim("busy", row))
-                else:
-                    n, _ = self._db.execute(
-                        "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
-                        "WHERE key = ? AND state = 'in_progress' AND lease_until IS ?"
-                        if row.lease_until is None else
-                        "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
-                        "WHERE key = ? AND state = 'in_progress' AND lease_until = ?",
-                        (self.owner, now + self.lease_s, key, row.lease_until))
-                    fresh = self._must_get(key)
-                    if n == 1:
-                        out.append(Claim("recover", fresh))
-                    else:
-                        out.append(Claim("done" if fresh.state == "done" else "busy", fresh))
+                out.append(self._claim_existing(key, now))
         return out
 
     def set_pre_state_durable(self, key: str, pre_state: dict[str, Any]) -> None:
@@ -450,13 +527,40 @@ class Ledger:
                       now: float | None = None) -> list[bool]:
         """:meth:`complete` for a batch of ``(key, result, status, conflict)``, one commit.
 
-        Not fsynced on its own (see :meth:`complete`).
+        Not fsynced on its own (see :meth:`complete`). One statement for all results; the
+        rows it changed are looked up only when some lease was lost.
         """
         now = time.time() if now is None else now
-        out: list[bool] = []
+        if len({k for k, *_ in done}) != len(done):  # a key twice: one by one, in order
+            with self._db.transaction(durable=False):
+                return [self.complete(key, result, status, conflict, now=now)
+                        for key, result, status, conflict in done]
         with self._db.transaction(durable=False):
-            for key, result, status, conflict in done:
-                out.append(self.complete(key, result, status, conflict, now=now))
+            n = self._db.executemany(
+                "UPDATE ledger SET state = 'done', result = ?, status = ?, applied_at = ?, "
+                "lease_until = NULL WHERE key = ? AND state = 'in_progress' AND owner = ?",
+                [(json.dumps(result, default=str), status, now, key, self.owner)
+                 for key, result, status, _ in done])
+            if n == len(done):
+                out = [True] * len(done)
+            else:
+                # Some lease was lost (another gateway took over): ours are the rows this
+                # statement closed (its ``applied_at``; the owner stays on a done row).
+                ours: set[str] = set()
+                keys = [k for k, *_ in done]
+                for lo in range(0, len(keys), _CHUNK):
+                    part = keys[lo:lo + _CHUNK]
+                    _, rows = self._db.execute(
+                        f"SELECT key FROM ledger WHERE key IN ({', '.join('?' * len(part))}) "
+                        "AND state = 'done' AND owner = ? AND applied_at = ?",
+                        (*part, self.owner, now))
+                    ours.update(r[0] for r in rows)
+                out = [k in ours for k in keys]
+            for (key, _, _, conflict), ok in zip(done, out, strict=True):
+                if not ok:
+                    log.error("ledger: lease on %s lost before its result was stored", key)
+                elif conflict is not None:
+                    self._insert_conflict(key, conflict, now)
         return out
 
     def release_many(self, keys: list[str], *, now: float | None = None, delay_s: float = 0.0) -> None:
