@@ -114,9 +114,12 @@ def devices_view(services: Any, gate: GateService | None) -> list[dict[str, Any]
                     "state": st["state"] if st["running"] or st["state"] != "unknown" else "offline",
                     "error": st["error"], "failures": failures + st["stats"]["failures"],
                     "alarm_active": st["alarm_active"], "detection": st["detection"]})
-    out.append({"id": "gateway", "kind": "gateway", "box": "central", "role": "gateway",
-                "state": services.gateway_state(), "error": None, "failures": 0})
-    for d in services.store.site.devices():
+    site = services.store.site.devices()
+    if not any(d.role == "gateway" for d in site):
+        # No gateway has announced itself (an older gateway): this box's view of the link.
+        out.append({"id": "gateway", "kind": "gateway", "box": "central", "role": "gateway",
+                    "state": services.gateway_state(), "error": None, "failures": 0})
+    for d in site:
         if d.device == me.id:
             continue
         out.append({"id": d.device, "kind": d.role or "device", "box": d.device, "role": d.role,

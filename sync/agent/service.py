@@ -759,11 +759,13 @@ class SyncAgent:
         # 1. Entries awaiting a result for too long (or since a reconnect) go again, their
         #    payload rebuilt from the store (the offline flag may have changed).
         with self._lock:
-            for p in self._pending.values():
-                if p.acked and p.next_try <= now:
-                    p.mid, p.acked = None, False
-            again = [p for p in self._pending.values()
-                     if p.mid is None and p.payload is not None and p.next_try <= now]
+            again: list[_Pending] = []
+            for p in self._pending.values():  # one pass: thousands may be awaiting results
+                if p.next_try <= now:
+                    if p.acked:
+                        p.mid, p.acked = None, False
+                    if p.mid is None and p.payload is not None:
+                        again.append(p)
             budget = min(t.window - self._in_window, t.max_awaiting - len(self._pending))
         if not self._mark_and_publish(again[:max(0, t.window)], now, resend=True):
             return
