@@ -308,8 +308,8 @@ class Circulation:
             "SELECT DISTINCT item_id FROM fines WHERE patron_id=? AND item_id IS NOT NULL",
             (p["id"],))]
         summ = (msg.summary or "").ljust(10)
-        start = int(msg.start_item) if (msg.start_item or "").isdigit() else 1
-        end = int(msg.end_item) if (msg.end_item or "").isdigit() else start + 49
+        start = int(msg.start_item) if msg.start_item and msg.start_item.isdigit() else 1
+        end = int(msg.end_item) if msg.end_item and msg.end_item.isdigit() else start + 49
 
         def page(xs: list[str], pos: int) -> tuple[str, ...]:
             return tuple(xs[start - 1:end]) if summ[pos] == "Y" else ()
@@ -581,8 +581,9 @@ class Circulation:
     def _on_Hold(self, msg: Hold) -> HoldResponse:
         now = _now()
         p, it = self._patron(msg.patron_id), self._item(msg.item_id)
-        base = {"transaction_date": format_date(now), "institution_id": self.institution,
-                "patron_id": msg.patron_id or "", "item_id": msg.item_id}
+        base: dict[str, Any] = {
+            "transaction_date": format_date(now), "institution_id": self.institution,
+            "patron_id": msg.patron_id or "", "item_id": msg.item_id}
         if p is None or it is None:
             return HoldResponse(ok=False, available=False,
                                 screen_message=("Unknown patron or item",), **base)
