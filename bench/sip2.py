@@ -23,92 +23,18 @@ from pysip2.models import MESSAGE_SPECS_BY_ID
 
 from bench._common import emit, parse_args, target
 from sync.sip2.codec import Sip2Codec
-from sync.sip2.messages import (
-    VARIABLE_FIELDS,
-    AcsStatus,
-    Checkin,
-    CheckinResponse,
-    Checkout,
-    CheckoutResponse,
-    ItemInformationResponse,
-    Message,
-    PatronInformationResponse,
-)
+from sync.sip2.messages import Message
+from tests.support.sip2_samples import SAMPLES, to_pysip2_kwargs  # dev support, as bench/sync.py
 
-_D = "20261123    120000"
-_D2 = "20261214    235900"
-
-MESSAGES: list[Message] = [
-    CheckoutResponse(ok=True, renewal_ok=False, magnetic_media=False, desensitize=True,
-                     transaction_date=_D, institution_id="VNLIB", patron_id="2000001",
-                     item_id="30000100", title="Lịch sử Việt Nam", due_date=_D2, fee_type="01",
-                     security_inhibit=False, currency_type="VND", fee_amount="0",
-                     media_type="001", item_properties="parts=1", transaction_id="T1",
-                     screen_message=("Đã mượn",), print_line=("receipt",)),
-    CheckinResponse(ok=True, resensitize=True, magnetic_media=False, alert=True,
-                    transaction_date=_D, institution_id="VNLIB", item_id="30000010",
-                    permanent_location="MAIN", title="Truyện Kiều", sort_bin="HOLD",
-                    patron_id="2000005", media_type="001", item_properties="parts=1",
-                    screen_message=("Kệ đặt trước",)),
-    PatronInformationResponse(
-        patron_status="Y  Y          ", language="001", transaction_date=_D, hold_items_count=1,
-        overdue_items_count=0, charged_items_count=2, fine_items_count=0, recall_items_count=0,
-        unavailable_holds_count=1, institution_id="VNLIB", patron_id="2000001",
-        personal_name="Nguyễn Văn An", hold_items_limit="0010", overdue_items_limit="0005",
-        charged_items_limit="0010", valid_patron=True, valid_patron_password=False,
-        currency_type="VND", fee_amount="5000", fee_limit="50000", hold_items=("30000001",),
-        charged_items=("30000002", "30000003"), fine_items=("30000004",),
-        home_address="1 Phố Huế, Hà Nội", email_address="an@example.org",
-        home_phone_number="0900000000", screen_message=("m1", "m2")),
-    AcsStatus(online_status=True, checkin_ok=True, checkout_ok=False, acs_renewal_policy=True,
-              status_update_ok=False, offline_ok=True, timeout_period="030",
-              retries_allowed="003", date_time_sync=_D, protocol_version="2.00",
-              institution_id="VNLIB", library_name="Thư viện Hà Nội",
-              supported_messages="YYYYYYYYYYYYYYNN", terminal_location="Tầng 1",
-              screen_message=("Xin chào", "Hello")),
-    ItemInformationResponse(circulation_status="08", security_marker="02", fee_type="01",
-                            transaction_date=_D, hold_queue_length="2", due_date=_D2,
-                            recall_date=_D2, hold_pickup_date=_D2, item_id="30000100",
-                            title="Dế Mèn phiêu lưu ký", owner="VN-HN0001", currency_type="VND",
-                            fee_amount="0", media_type="001", permanent_location="MAIN",
-                            current_location="MAIN", item_properties="parts=1",
-                            screen_message=("a",)),
-    Checkout(renewal_policy=True, no_block=True, transaction_date=_D, nb_due_date=_D2,
-             institution_id="VNLIB", patron_id="2000001", item_id="30000100",
-             terminal_password="", item_properties="parts=2", patron_password="1234",
-             fee_acknowledged=False, cancel=False),
-    Checkin(no_block=False, transaction_date=_D, return_date=_D, current_location="MAIN",
-            institution_id="VNLIB", item_id="30000100", terminal_password="",
-            item_properties="x", cancel=False),
-]
+BENCHED = ("12", "10", "64", "98", "18", "11", "09")
 """The benchmarked messages: the 12/10/64/98/18 answers and the 11/09 requests."""
 
-# pysip2's names where they differ from ours
-_PYSIP2_NAMES = {"patron_id": "patron_identifier", "item_id": "item_identifier",
-                 "title": "title_identifier", "renewal_policy": "sc_renewal_policy"}
+MESSAGES: list[Message] = [m for m in SAMPLES if m.COMMAND in BENCHED]
 
 
 def _pysip2_model(msg: Message) -> object:
     """The same message as a pysip2 model (its fields as pysip2 spells and types them)."""
-    kwargs: dict[str, object] = {}
-    for f in msg.LAYOUT.fixed:
-        v = getattr(msg, f.name)
-        if f.kind == "ok":
-            v = "1" if v else "0"
-        elif f.kind == "yn":
-            v = "U" if v is None else ("Y" if v else "N")
-        elif f.kind == "n":
-            v = f"{v:04d}"
-        kwargs[_PYSIP2_NAMES.get(f.name, f.name)] = v
-    for code in msg.LAYOUT.variable:
-        name, kind = VARIABLE_FIELDS[code]
-        v = getattr(msg, name)
-        if v is None or (kind == "l" and not v):
-            continue
-        if kind == "f":
-            v = "Y" if v else "N"
-        kwargs[_PYSIP2_NAMES.get(name, name)] = v
-    return MESSAGE_SPECS_BY_ID[msg.COMMAND].struct_type(**kwargs)
+    return MESSAGE_SPECS_BY_ID[msg.COMMAND].struct_type(**to_pysip2_kwargs(msg))
 
 
 def _rate(fn: Callable[[Any], object], items: list[Any], seconds: float) -> float:
