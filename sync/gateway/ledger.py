@@ -328,23 +328,9 @@ class Ledger:
                 (key, request["site"], request["device"], request["kind"], request.get("item"),
                  request.get("patron"), str(request["created_at"]), self.owner,
                  now + self.lease_s, json.dumps(request, default=str), now))
-        row = self.get(key)
-        if row is None:  # pragma: no cover - the row exists after the insert
-            raise LedgerError(f"ledger row {key} vanished")
-        if n == 1:
-            return Claim("new", row)
-        if row.state == "done":
-            return Claim("done", row)
-        if row.lease_until is not None and row.lease_until > now:
-            return Claim("busy", row)
-        n, _ = self._db.execute(
-            "UPDATE ledger SET owner = ?, lease_until = ?, attempts = attempts + 1 "
-            "WHERE key = ? AND state = 'in_progress' AND lease_until = ?",
-            (self.owner, now + self.lease_s, key, row.lease_until))
-        fresh = self._must_get(key)
-        if n == 1:
-            return Claim("recover", fresh)
-        return Claim("done" if fresh.state == "done" else "busy", fresh)
+            if n == 1:
+                return Claim("new", self._must_get(key))
+            return self._claim_existing(key, now)
 
     def set_pre_state(self, key: str, pre_state: dict[str, Any]) -> None:
         """Remember what the ILS said before the call (for a later verification)."""
@@ -456,15 +442,18 @@ class Ledger:
                     out[i] = Claim("wait", _pseudo_row(req))
                 elif key in inserted:
                     inserted.discard(key)  # the same key again later in the batch: not new
-                    out[i] = Claim("new", LedgerRow(
-                        key=key, site=req["site"], device=req["device"], kind=req["kind"],
-                        item=req.get("item"), patron=req.get("patron"),
-                        created_at=str(req["created_at"]), state="in_progress",
-                        owner=self.owner, lease_until=now + self.lease_s, attempts=1,
-                        request=req, pre_state=None, result=None, status=None))
+                    out[i] = self._new_claim(req, now)
                 else:
                     out[i] = self._claim_existing(key, now)
         return [c for c in out if c is not None]
+
+    def _new_claim(self, req: dict[str, Any], now: float) -> Claim:
+        """The ``new`` claim of an intent this call just inserted (no read back)."""
+        return Claim("new", LedgerRow(
+            key=req["key"], site=req["site"], device=req["device"], kind=req["kind"],
+            item=req.get("item"), patron=req.get("patron"), created_at=str(req["created_at"]),
+            state="in_progress", owner=self.owner, lease_until=now + self.lease_s, attempts=1,
+            request=req, pre_state=None, result=None, status=None))
 
     def _claim_existing(self, key: str, now: float) -> Claim:
         """The claim of a key whose row exists already (inside the caller's transaction)."""
@@ -509,11 +498,7 @@ class Ledger:
                     (key, req["site"], req["device"], req["kind"], req.get("item"),
                      req.get("patron"), created, self.owner, now + self.lease_s, text, now))
                 if n == 1:
-                    out.append(Claim("new", LedgerRow(
-                        key=key, site=req["site"], device=req["device"], kind=req["kind"],
-                        item=req.get("item"), patron=req.get("patron"), created_at=created,
-                        state="in_progress", owner=self.owner, lease_until=now + self.lease_s,
-                        attempts=1, request=req, pre_state=None, result=None, status=None)))
+                    out.append(self._new_claim(req, now))
                     continue
                 out.append(self._claim_existing(key, now))
         return out
