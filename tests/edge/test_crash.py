@@ -16,7 +16,7 @@ from edge.services.container import EdgeServices
 from edge.services.crash import RETURN_STEPS, STEPS
 from tests.edge.doubles import FakeReader, make_tag
 
-CHILD = """
+_CHILD = """
 import sys
 from pathlib import Path
 from drivers.credential import PatronCredential
@@ -24,15 +24,17 @@ from edge.services.container import EdgeServices
 from smartlib.config import load_settings
 from tests.edge.doubles import FakeReader
 db, state = sys.argv[1], Path(sys.argv[2])
-settings = load_settings(None, store={"path": db}, card_reader={"enabled": False},
-                         policy={"result_timeout_s": 5.0})
+settings = load_settings(None, store={{"path": db}}, card_reader={{"enabled": False}},
+                         policy={{"result_timeout_s": 5.0}})
 svc = EdgeServices.build(settings, reader=FakeReader(state_file=state))
 svc.start(background=False, poll_pad=False)
-s = svc.sessions.login(PatronCredential("manual", "2000001", b"x"), "1234")
-svc.circulation.checkout(s)
+{action}
 svc.stop()
 print("finished without crashing")
 """
+CHILD = _CHILD.format(action='s = svc.sessions.login(PatronCredential("manual", "2000001", b"x"), "1234")\n'
+                      "svc.circulation.checkout(s)")
+RETURN_CHILD = _CHILD.format(action="svc.circulation.return_items(None)")
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -68,21 +70,6 @@ def test_kill9_at_each_checkout_step(step: str, settings, ils, gateway, tmp_path
         svc.stop()
 
 
-RETURN_CHILD = """
-import sys
-from pathlib import Path
-from edge.services.container import EdgeServices
-from smartlib.config import load_settings
-from tests.edge.doubles import FakeReader
-db, state = sys.argv[1], Path(sys.argv[2])
-settings = load_settings(None, store={"path": db}, card_reader={"enabled": False},
-                         policy={"result_timeout_s": 5.0})
-svc = EdgeServices.build(settings, reader=FakeReader(state_file=state))
-svc.start(background=False, poll_pad=False)
-svc.circulation.return_items(None)
-svc.stop()
-print("finished without crashing")
-"""
 
 
 @pytest.mark.parametrize("step", RETURN_STEPS)
