@@ -17,9 +17,12 @@ def parse_args(description: str) -> argparse.Namespace:
     return ap.parse_args()
 
 
-def target(figure: str, value: float, op: str, goal: float, reference: str = "") -> dict[str, Any]:
-    return {"figure": figure, "value": value, "op": op, "target": goal,
-            "met": bool(_OPS[op](value, goal)), "reference": reference}
+def target(figure: str, value: float | None, op: str, goal: float,
+           reference: str = "") -> dict[str, Any]:
+    """One target line; a figure that could not be measured (None) is never met."""
+    met = value is not None and bool(_OPS[op](value, goal))
+    return {"figure": figure, "value": value, "op": op, "target": goal, "met": met,
+            "reference": reference}
 
 
 def emit(bench: str, figures: dict[str, Any], targets: list[dict[str, Any]], **extra: Any) -> None:

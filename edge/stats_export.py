@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from edge.services.gate import ALARM_KIND
 from edge.store import Store, open_store
 
 COLUMNS = ("date", "device", "role", "checkouts", "checkouts_offline", "returns", "renewals",
@@ -32,8 +33,8 @@ COLUMNS = ("date", "device", "role", "checkouts", "checkouts_offline", "returns"
 """The export's columns, in order (CSV header and JSON keys; JSON rows also carry
 ``alarms_by_kind``)."""
 
-SECURITY_ALARM_KIND = "gate"
-"""The ``alarms.kind`` of a security-gate alarm (``edge.services.gate.ALARM_KIND``)."""
+SECURITY_ALARM_KIND = ALARM_KIND
+"""The ``alarms.kind`` of a security-gate alarm."""
 
 _COUNTERS = {"checkouts": "checkout", "checkouts_offline": "checkout_offline",
              "returns": "return", "renewals": "renew", "visitors_in": "visitors_in",

@@ -20,6 +20,7 @@ from edge.errors import EdgeError
 from edge.services.security import alarm_json
 from edge.stats_export import day_bounds, day_hours, local_day, today_counts
 from edge.store import SiteDevice
+from edge.store.site import sum_counters
 from smartlib.logs import mask_identifier
 
 router = APIRouter(tags=["staff"], responses=_ERRORS, dependencies=[StaffAuth])
@@ -161,17 +162,9 @@ def stats_today(services: ServicesDep) -> dict[str, Any]:
     view = services.store.site
     per: dict[str, dict[str, Any]] = {me: own}
     for device, hours in view.hours(first, last).items():
-        if device == me:
-            continue
-        sums: dict[str, int] = {}
-        for counters in hours.values():
-            for k, v in counters.items():
-                sums[k] = sums.get(k, 0) + v
-        per[device] = {"totals": sums, "hours": hours}
-    totals: dict[str, int] = {}
-    for d in per.values():
-        for k, v in d["totals"].items():
-            totals[k] = totals.get(k, 0) + v
+        if device != me:
+            per[device] = {"totals": sum_counters(hours.values()), "hours": hours}
+    totals = sum_counters(d["totals"] for d in per.values())
     return {"date": day, **own, "site": {"totals": totals, "devices": per}}
 
 

@@ -293,6 +293,17 @@ class DeviceEventRepository:
                                      "DESC LIMIT ?", (device, limit))
         return [_event(r) for r in rows]
 
+    def reader_summary(self, since: str) -> tuple[str | None, int]:
+        """The reader's last state (``online``/``offline``, None if never reported) and its
+        ``reader_offline`` events at or after ``since`` (an ISO time stamp)."""
+        last = self._store.query_one(
+            "SELECT kind FROM device_events WHERE kind IN ('reader_online', 'reader_offline') "
+            "ORDER BY id DESC LIMIT 1")
+        n = self._store.query_one("SELECT COUNT(*) AS n FROM device_events "
+                                  "WHERE kind = 'reader_offline' AND at >= ?", (since,))
+        state = None if last is None else str(last["kind"]).removeprefix("reader_")
+        return state, int(n["n"]) if n is not None else 0
+
 
 class MetaRepository:
     """A small key/value table (service state such as "serve is running", cache versions)."""

@@ -16,7 +16,7 @@ changed. Repositories return frozen dataclasses. Create one with ``SiteRepositor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,15 @@ def _alarm(row: Any) -> SiteAlarm:
                      title=row["title"], direction=row["direction"], message=row["message"],
                      detail=loads(row["detail"]) or {}, created_at=row["created_at"],
                      acked_at=row["acked_at"], received_at=row["received_at"])
+
+
+def sum_counters(counters: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """``{name: value}`` summed over several counter sets (hours, or devices)."""
+    out: dict[str, int] = {}
+    for c in counters:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 class SiteRepository:
@@ -196,13 +205,8 @@ class SiteRepository:
 
     def totals(self, since_hour: str, until_hour: str) -> dict[str, dict[str, int]]:
         """``{device: {name: sum over the hours}}``."""
-        out: dict[str, dict[str, int]] = {}
-        for device, hours in self.hours(since_hour, until_hour).items():
-            sums = out.setdefault(device, {})
-            for counters in hours.values():
-                for k, v in counters.items():
-                    sums[k] = sums.get(k, 0) + v
-        return out
+        return {device: sum_counters(hours.values())
+                for device, hours in self.hours(since_hour, until_hour).items()}
 
     def alarms(self, *, since: str | None = None, limit: int = 100) -> list[SiteAlarm]:
         """Other devices' alarms, newest first (``since``: an ISO time, inclusive)."""

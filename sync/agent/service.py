@@ -309,7 +309,7 @@ class SyncAgent:
             t.join(10)
         self._threads.clear()
         if self.connected.is_set():
-            info = self.client.publish(self._status_topic, encode(self._status("offline")),
+            info = self.client.publish(self._status_topic, encode(self._offline_status()),
                                        qos=1, retain=True)
             info.wait_for_publish(2)
         self.client.disconnect()
@@ -327,11 +327,12 @@ class SyncAgent:
 
     # ---- MQTT callbacks ----------------------------------------------------------------------
 
-    def _status(self, state: str) -> DeviceStatus:
-        if state != "online":
-            return DeviceStatus(site=self.site, device=self.device, state="offline",
-                                role=self.role, since=utcnow())
-        backlog, reader, failures = self._status_facts()
+    def _offline_status(self) -> DeviceStatus:
+        return DeviceStatus(site=self.site, device=self.device, state="offline",
+                            role=self.role, since=utcnow())
+
+    def _online_status(self, facts: tuple[int | None, str | None, int | None]) -> DeviceStatus:
+        backlog, reader, failures = facts
         return DeviceStatus(site=self.site, device=self.device, state="online", role=self.role,
                             backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
                             reader_failures=failures)
@@ -343,11 +344,9 @@ class SyncAgent:
             backlog = self.store.outbox.backlog().open
             day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(
                 timespec="milliseconds").replace("+00:00", "Z")
-            events = [e for e in self.store.events.recent(limit=500)
-                      if e.kind in ("reader_online", "reader_offline")]
-            if events:
-                reader = events[0].kind.removeprefix("reader_")
-                failures = sum(1 for e in events if e.kind == "reader_offline" and e.at >= day_ago)
+            reader, failures = self.store.events.reader_summary(day_ago)
+            if reader is None:
+                failures = None  # a box without a reader (or before its first report)
         except Exception:
             log.exception("cannot read the backlog and reader state for the status")
         return backlog, reader, failures
@@ -360,10 +359,7 @@ class SyncAgent:
         facts = self._status_facts()
         if facts == self._status_sent:
             return
-        backlog, reader, failures = facts
-        msg = DeviceStatus(site=self.site, device=self.device, state="online", role=self.role,
-                           backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
-                           reader_failures=failures)
+        msg = self._online_status(facts)
         info = self.client.publish(self._status_topic, encode(msg), qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self._status_sent = facts

@@ -83,24 +83,21 @@ def _need(value: str | None, what: str, req: Any) -> str:
     return value
 
 
+def _item_unknown(info: Any) -> bool:
+    """A 17 answer for an item the ILS does not know (no title, status other/unknown)."""
+    return not info.title and info.circulation_status in (None, "", "01")
+
+
 def _accepts_resend(method: Any) -> bool:
     """True when a client method takes ``resend=`` (a per-call "never resend" switch).
 
-    Asked once per client class and method (``inspect.signature`` costs ~17 µs a call, on
-    the gateway's hot path).
+    Asked once per function (``inspect.signature`` costs ~17 µs a call, on the gateway's
+    hot path).
     """
-    func = getattr(method, "__func__", None)
-    if func is None:
-        return _signature_has_resend(method)
-    owner: type = type(method.__self__)
-    return _class_method_has_resend(owner, func.__name__, func)
+    return _signature_has_resend(getattr(method, "__func__", method))
 
 
 @functools.lru_cache(maxsize=256)
-def _class_method_has_resend(owner: type, name: str, func: Any) -> bool:
-    return _signature_has_resend(func)
-
-
 def _signature_has_resend(func: Any) -> bool:
     try:
         return "resend" in inspect.signature(func).parameters
@@ -257,7 +254,7 @@ class Applier:
         """
         try:
             info = c.item_information(str(req.item))
-            if not info.title and info.circulation_status in (None, "", "01"):
+            if _item_unknown(info):
                 return "item_unknown"
             queued = (info.hold_queue_length or "").isdigit() and int(info.hold_queue_length) > 0
             if info.circulation_status == "08" or queued:
@@ -279,9 +276,7 @@ class Applier:
     def _on_loan(c: Any, item: str) -> bool | None:
         """Whether the ILS has ``item`` on loan now (17); None when it does not know it."""
         info = c.item_information(item)
-        if not info.title and info.circulation_status in (None, "", "01"):
-            return None
-        return info.circulation_status in CHARGED
+        return None if _item_unknown(info) else info.circulation_status in CHARGED
 
     def _finish(self, req: TransactionRequest, ok: bool, resp: Any, *, recovered: bool = False,
                 **fields: Any) -> Outcome:
