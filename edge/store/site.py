@@ -110,6 +110,12 @@ class SiteRepository:
 
     # ---- writes (the agent) -----------------------------------------------------------
 
+    def _touch_if_changed(self, conn: Any) -> None:
+        # The version moves only when the last write changed a row: consoles reload on it,
+        # and boxes re-send statuses and counters that mostly say the same.
+        if conn.execute("SELECT changes()").fetchone()[0]:
+            self._touch(conn)
+
     def _touch(self, conn: Any) -> None:
         conn.execute("INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE "
                      "SET value = CAST(value AS INTEGER) + 1", (META_VERSION,))
@@ -130,11 +136,13 @@ class SiteRepository:
             raise StoreError(f"device state must be online or offline, got {state!r}")
         now = utcnow()
         with self._store.transaction() as conn:
-            old = conn.execute("SELECT state, since, role FROM site_devices WHERE device = ?",
+            old = conn.execute("SELECT * FROM site_devices WHERE device = ?",
                                (device,)).fetchone()
             when = stamp(since)
             if when is None:
                 when = old["since"] if old is not None and old["state"] == state else now
+            role = role or (old["role"] if old is not None else "")
+            shown = (role, state, when, backlog, reader, reader_failures)
             conn.execute(
                 "INSERT INTO site_devices (device, role, state, since, backlog, reader, "
                 "reader_failures, reported_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -142,9 +150,11 @@ class SiteRepository:
                 "since = excluded.since, backlog = excluded.backlog, reader = excluded.reader, "
                 "reader_failures = excluded.reader_failures, reported_at = excluded.reported_at, "
                 "received_at = excluded.received_at",
-                (device, role or (old["role"] if old is not None else ""), state, when, backlog,
-                 reader, reader_failures, stamp(reported_at) or now, now))
-            self._touch(conn)
+                (device, role, state, when, backlog, reader, reader_failures,
+                 stamp(reported_at) or now, now))
+            if old is None or shown != tuple(old[k] for k in (
+                    "role", "state", "since", "backlog", "reader", "reader_failures")):
+                self._touch(conn)
             row = conn.execute("SELECT * FROM site_devices WHERE device = ?", (device,)).fetchone()
         return _device(row)
 
@@ -155,9 +165,9 @@ class SiteRepository:
             conn.execute(
                 "INSERT INTO site_stats (device, hour, counters, received_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (device, hour) DO UPDATE SET counters = excluded.counters, "
-                "received_at = excluded.received_at",
+                "received_at = excluded.received_at WHERE counters IS NOT excluded.counters",
                 (device, hour, dumps({k: int(v) for k, v in counters.items()}), utcnow()))
-            self._touch(conn)
+            self._touch_if_changed(conn)
 
     def record_alarm(self, device: str, alarm_id: int, kind: str, *, created_at: datetime | str,
                      source: str | None = None, item_id: str | None = None,
@@ -171,15 +181,18 @@ class SiteRepository:
                 "INSERT INTO site_alarms (device, alarm_id, kind, source, item_id, uid, title, "
                 "direction, message, detail, created_at, acked_at, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, alarm_id) "
-                "DO UPDATE SET acked_at = COALESCE(excluded.acked_at, site_alarms.acked_at)",
+                "DO UPDATE SET acked_at = COALESCE(excluded.acked_at, site_alarms.acked_at) "
+                "WHERE site_alarms.acked_at IS NOT COALESCE(excluded.acked_at, "
+                "site_alarms.acked_at)",
                 (device, alarm_id, kind, source, item_id, uid, title, direction, message or "",
                  dumps(dict(detail or {})), stamp(created_at), stamp(acked_at), utcnow()))
-            self._touch(conn)
+            self._touch_if_changed(conn)
 
     # ---- reads -------------------------------------------------------------------------
 
     def version(self) -> int:
-        """A number that grows with every write to the site view."""
+        """A number that grows whenever the site view shows something new (a repeated
+        status, counter set or alarm leaves it as it is)."""
         row = self._store.query_one("SELECT value FROM meta WHERE key = ?", (META_VERSION,))
         return int(row["value"]) if row is not None else 0
 

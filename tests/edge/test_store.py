@@ -332,3 +332,34 @@ def test_alarms_and_counters(store) -> None:
     assert store.events.recent()[0].kind == "connected"
     store.meta.set("k", "v")
     assert store.meta.get("k") == "v"
+
+
+def test_the_site_view_version_moves_only_on_news(store) -> None:
+    from datetime import UTC, datetime
+
+    site = store.site
+    v0 = site.version()
+    site.record_status("gate-02", "online", role="gate", backlog=0, since="2026-12-03T08:00:00Z")
+    v1 = site.version()
+    assert v1 > v0
+    site.record_status("gate-02", "online", role="gate", backlog=0, since="2026-12-03T08:00:00Z",
+                       reported_at="2026-12-03T08:05:00Z")  # the same status, re-published
+    assert site.version() == v1
+    site.record_status("gate-02", "online", role="gate", backlog=3, since="2026-12-03T08:00:00Z")
+    v2 = site.version()
+    assert v2 > v1
+    hour = datetime(2026, 12, 3, 8, tzinfo=UTC)
+    site.record_stats("gate-02", hour, {"visitors_out": 4})
+    v3 = site.version()
+    site.record_stats("gate-02", hour, {"visitors_out": 4})
+    assert site.version() == v3 > v2
+    site.record_stats("gate-02", hour, {"visitors_out": 5})
+    assert site.version() > v3
+    site.record_alarm("gate-02", 7, "gate", created_at="2026-12-03T08:06:00Z")
+    v4 = site.version()
+    site.record_alarm("gate-02", 7, "gate", created_at="2026-12-03T08:06:00Z")
+    assert site.version() == v4
+    site.record_alarm("gate-02", 7, "gate", created_at="2026-12-03T08:06:00Z",
+                      acked_at="2026-12-03T08:07:00Z")
+    assert site.version() > v4
+    assert site.devices()[0].backlog == 3
