@@ -399,6 +399,16 @@ class OutboxRepository:
             raise UnknownTransaction(f"no outbox entry with key {key}")
         return _entry(row)
 
+    def open_offline(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` whose entry is still open and accepted offline (one query)."""
+        keys = list(keys)
+        if not keys:
+            return set()
+        rows = self._store.query(
+            "SELECT key FROM outbox WHERE offline = 1 AND state IN ('pending', 'sent') "
+            f"AND key IN ({', '.join('?' * len(keys))})", tuple(keys))
+        return {str(r["key"]) for r in rows}
+
     def find(self, key: str) -> OutboxEntry | None:
         """The entry with key ``key``, or ``None``."""
         row = self._store.query_one(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,))

@@ -738,9 +738,9 @@ class SyncAgent:
                          key=lambda p: p.checked)[:limit]
             for p in due:
                 p.checked = now
+        offline = self.store.outbox.open_offline(p.key for p in due)
         for p in due:
-            e = self.store.outbox.find(p.key)
-            if e is not None and e.is_open and e.offline:
+            if p.key in offline:
                 with self._lock:
                     if p.acked or p.mid is None:
                         p.mid, p.acked, p.next_try = None, False, 0.0
