@@ -317,32 +317,11 @@ class OutboxRepository:
             InvalidState: ``state`` is not a terminal state.
             UnknownTransaction: no entry has this key.
         """
-        if state not in TERMINAL_STATES:
-            raise InvalidState(f"result state must be one of {sorted(TERMINAL_STATES)}, "
-                               f"got {state!r}")
-        now = utcnow()
-        with self._store.transaction() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                raise UnknownTransaction(f"no outbox entry with key {key}")
-            if row["state"] in OPEN_STATES:
-                if state == "refused" and row["offline"]:
-                    state = "conflict"
-                conn.execute("UPDATE outbox SET state = ?, result = ?, applied_at = ? "
-                             "WHERE key = ?", (state, dumps(dict(result)), now, key))
-                if state == "conflict":
-                    reason = str(result.get("message") or result.get("screen_message")
-                                 or result.get("code") or "refused by the ILS")
-                    conn.execute(
-                        "INSERT OR IGNORE INTO conflicts (key, kind, item_id, patron_ref, "
-                        "reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (key, row["kind"], row["item_id"], row["patron_ref"], reason,
-                         dumps(dict(result)), now))
-                row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?",
-                                   (key,)).fetchone()
+        if self.record_results([(key, result, state)]):
+            raise UnknownTransaction(f"no outbox entry with key {key}")
         if ring:
             self._store.ring("edge")
-        return _entry(row)
+        return self.get(key)
 
     def record_results(self, results: Iterable[tuple[str, Mapping[str, Any], str]]) -> list[str]:
         """:meth:`record_result` for a batch of ``(key, result, state)``, in one transaction,
@@ -365,7 +344,7 @@ class OutboxRepository:
         unknown: list[str] = []
         with self._store.transaction() as conn:
             for key, text, state in rows:
-                # ``refused`` on an entry accepted offline becomes ``conflict`` (as above).
+                # ``refused`` on an entry accepted offline becomes ``conflict``.
                 row = conn.execute(
                     "UPDATE outbox SET state = CASE WHEN ? = 'refused' AND offline THEN "
                     "'conflict' ELSE ? END, result = ?, applied_at = ? "
