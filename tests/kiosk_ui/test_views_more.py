@@ -336,6 +336,8 @@ def test_keyboard_navigation_on_borrow(kiosk: Any, qtbot: Any, edge: FakeEdge) -
     page = _page(kiosk)
     kiosk.events.inject(edge.tag_event("3001"))
     qtbot.waitUntil(lambda: page.pad.counts["ok"] == 1, timeout=3000)
+    # Finish is disabled while any call (the sweep on entry too) is under way.
+    qtbot.waitUntil(page.finish.isEnabled, timeout=3000)
     page.back.setFocus()
     qtbot.waitUntil(page.back.hasFocus, timeout=2000)
     assert {"items", "back", "finish", "lang_toggle"} <= _tab_round(qtbot, 6)
@@ -350,6 +352,7 @@ def test_keyboard_navigation_on_return(kiosk: Any, qtbot: Any, edge: FakeEdge) -
     page = _page(kiosk)
     kiosk.events.inject(edge.tag_event("3101"))
     qtbot.waitUntil(lambda: page.pad.counts["ok"] == 1, timeout=3000)
+    qtbot.waitUntil(page.finish.isEnabled, timeout=3000)
     page.finish.setFocus()
     qtbot.waitUntil(page.finish.hasFocus, timeout=2000)
     assert {"items", "back", "finish", "lang_toggle"} <= _tab_round(qtbot, 6)
