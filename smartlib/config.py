@@ -220,7 +220,10 @@ class SyncSection(_Section):
     """Re-publish an entry without a result after this long (doubling up to max_backoff_s)."""
     max_backoff_s: float = Field(600.0, gt=0)
     window: int = Field(500, ge=1)
-    """Publishes awaiting their PUBACK at most."""
+    """Transactions whose publish awaits its PUBACK at most."""
+    tx_batch: int = Field(100, ge=1, le=500)
+    """Transactions in one MQTT message at most (a backlog goes in TransactionBatch
+    messages; 1: one message each)."""
     max_awaiting: int = Field(5000, ge=1)
     """Published entries awaiting their result at most."""
     poll_s: float = Field(0.5, gt=0)

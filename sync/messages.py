@@ -11,6 +11,7 @@ This module holds data definitions only: no I/O, no MQTT, no SIP2.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self, TypeVar
@@ -155,6 +156,60 @@ class Conflict(Message):
     reason: str
     screen_message: str | None = None
     detected_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+MAX_BATCH = 500
+"""Transactions (or results) in one batch message at most."""
+
+
+def _one_sender(batch: Any, rows: list[Any], what: str) -> None:
+    for i, r in enumerate(rows):
+        if (r.site, r.device) != (batch.site, batch.device):
+            raise ValueError(f"{what}[{i}] names {r.site}/{r.device}, not the batch's "
+                             f"{batch.site}/{batch.device}")
+
+
+class TransactionBatch(Message):
+    """Several of one device's transactions in one message, on its ``tx`` topic.
+
+    A device with a backlog sends up to :data:`MAX_BATCH` requests per message (one
+    PUBLISH and one PUBACK for all of them). The gateway acknowledges the message once
+    every request in it is durable, keeps their order per item, and answers with a
+    :class:`ResultBatch`. An entry the model refuses is rejected on its own (logged,
+    named by index): the other entries are still applied. A lone request is sent as a
+    plain :class:`TransactionRequest` (the form older agents send, still accepted)::
+
+        {"v": 1, "site": "hn-01", "device": "kiosk-01",
+         "transactions": [{"v": 1, "key": "…", "kind": "checkout", …}, …]}
+    """
+
+    site: SiteId
+    device: DeviceId
+    transactions: list[TransactionRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _one_sender(self, self.transactions, "transactions")
+        return self
+
+
+class ResultBatch(Message):
+    """Several results for one device in one message, on its ``result`` topic.
+
+    The gateway answers a :class:`TransactionBatch`'s requests this way (the results of
+    one of its batches, per device); a request that came alone is answered with a plain
+    :class:`TransactionResult`. The agent stores a batch in one transaction and
+    acknowledges it once.
+    """
+
+    site: SiteId
+    device: DeviceId
+    results: list[TransactionResult] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _one_sender(self, self.results, "results")
+        return self
 
 
 # ---- look-ups (MQTT 5 request/response: response topic + correlation data) ------------------
@@ -432,17 +487,23 @@ class SnapshotRequest(Message):
 M = TypeVar("M", bound=Message)
 
 
-def decode(model: type[M], payload: bytes | bytearray | str) -> M:
-    """Parse and validate a payload.
-
-    Raises:
-        InvalidMessageError: not UTF-8 JSON, not an object, wrong version, or a field is
-            invalid; the message says which.
-    """
+def _json_object(name: str, payload: bytes | bytearray | str) -> dict[str, Any]:
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidMessageError(f"{model.__name__}: not JSON ({exc})") from exc
+        raise InvalidMessageError(f"{name}: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InvalidMessageError(f"{name}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def validate(model: type[M], data: Any) -> M:
+    """Validate already parsed JSON ``data`` as ``model`` (what :func:`decode` does after
+    parsing).
+
+    Raises:
+        InvalidMessageError: not an object, wrong version, or a field is invalid.
+    """
     if not isinstance(data, dict):
         raise InvalidMessageError(f"{model.__name__}: expected a JSON object, got {type(data).__name__}")
     if data.get("v") != VERSION:
@@ -457,6 +518,77 @@ def decode(model: type[M], payload: bytes | bytearray | str) -> M:
         ) from exc
     except ValueError as exc:
         raise InvalidMessageError(f"{model.__name__}: {exc}") from exc
+
+
+def decode(model: type[M], payload: bytes | bytearray | str) -> M:
+    """Parse and validate a payload.
+
+    Raises:
+        InvalidMessageError: not UTF-8 JSON, not an object, wrong version, or a field is
+            invalid; the message says which.
+    """
+    return validate(model, _json_object(model.__name__, payload))
+
+
+_ID_RE = re.compile(_ID_PATTERN)
+_BATCH_FIELD = {"TransactionBatch": "transactions", "ResultBatch": "results"}
+
+
+def batch_entries(model: type[TransactionBatch] | type[ResultBatch],
+                  data: dict[str, Any]) -> list[Any]:
+    """The entries of a batch's parsed JSON, its envelope checked (version, ids, size,
+    no unknown fields). Each entry is still to be validated on its own (a bad entry is
+    rejected alone) and must name the envelope's site and device.
+
+    Raises:
+        InvalidMessageError: the envelope is wrong; the message says how.
+    """
+    name = model.__name__
+    field = _BATCH_FIELD[name]
+    if data.get("v") != VERSION:
+        raise InvalidMessageError(f"{name}: version {data.get('v')!r}, expected {VERSION}")
+    extra = set(data) - {"v", "site", "device", field}
+    if extra:
+        raise InvalidMessageError(f"{name}: unknown field(s) {sorted(extra)}")
+    for what in ("site", "device"):
+        value = data.get(what)
+        if not isinstance(value, str) or not _ID_RE.match(value):
+            raise InvalidMessageError(f"{name}: {what} {value!r} must match {_ID_PATTERN}")
+    rows = data.get(field)
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_BATCH:
+        raise InvalidMessageError(f"{name}: {field} must be a list of 1 to {MAX_BATCH} entries")
+    return rows
+
+
+def decode_results(payload: bytes | bytearray | str) -> tuple[list[TransactionResult],
+                                                              list[InvalidMessageError]]:
+    """The results in a ``result`` topic payload: one :class:`TransactionResult` or a
+    :class:`ResultBatch`, each entry validated on its own.
+
+    Returns:
+        The valid results, and one error per entry that was refused (naming its index).
+
+    Raises:
+        InvalidMessageError: the payload as a whole is unusable (not JSON, a bad envelope).
+    """
+    data = _json_object("TransactionResult", payload)
+    if "results" not in data:
+        return [validate(TransactionResult, data)], []
+    good: list[TransactionResult] = []
+    bad: list[InvalidMessageError] = []
+    site, device = data.get("site"), data.get("device")
+    for i, entry in enumerate(batch_entries(ResultBatch, data)):
+        try:
+            res = validate(TransactionResult, entry)
+        except InvalidMessageError as exc:
+            bad.append(InvalidMessageError(f"results[{i}]: {exc}"))
+            continue
+        if (res.site, res.device) != (site, device):
+            bad.append(InvalidMessageError(f"results[{i}] names {res.site}/{res.device}, "
+                                           f"not the batch's {site}/{device}"))
+            continue
+        good.append(res)
+    return good, bad
 
 
 def encode(message: Message) -> bytes:

@@ -5,7 +5,10 @@ Sending: a sender thread wakes on the ``agent`` doorbell (or every ``poll_s``), 
 entry per item), marks the batch ``sent`` in one transaction (:meth:`mark_sent`, *before*
 publishing: the edge's ``cancel`` relies on a ``pending`` entry never having left the
 box, and a cancelled entry is not returned by ``mark_sent`` so it is never published),
-then publishes each entry at QoS 1 on ``…/{device}/tx``. An entry whose result has not
+then publishes the entries at QoS 1 on ``…/{device}/tx``: a lone entry as a
+:class:`~sync.messages.TransactionRequest`, consecutive ones (a backlog) up to
+``tx_batch`` at a time as one :class:`~sync.messages.TransactionBatch` (the gateway
+answers those with a :class:`~sync.messages.ResultBatch`). An entry whose result has not
 come back within ``resend_after_s`` is published again (the gateway's ledger makes
 duplicates harmless), with exponential back-off per entry; a refused PUBACK (for example
 ``0x87`` not authorised) backs off too. After a crash nothing in memory matters: every
@@ -80,6 +83,7 @@ from sync.messages import (
     TransactionRequest,
     TransactionResult,
     decode,
+    decode_results,
     encode,
     utcnow,
 )
@@ -105,7 +109,11 @@ class AgentTuning:
     """Flow control and retry settings of the agent (``[sync]`` in the configuration)."""
 
     window: int = 500
-    """Publishes awaiting their PUBACK at most."""
+    """Transactions whose publish awaits its PUBACK at most."""
+    tx_batch: int = 100
+    """Transactions in one MQTT message at most: a backlog goes as
+    :class:`~sync.messages.TransactionBatch` messages (one PUBLISH and one PUBACK for up
+    to this many). 1: every transaction in a message of its own."""
     max_awaiting: int = 5000
     """Published entries awaiting their result at most (then the agent stops publishing)."""
     resend_after_s: float = 30.0
@@ -157,6 +165,9 @@ class _Pending:
 @dataclass
 class AgentStats:
     published: int = 0
+    """Transactions published (each copy counts)."""
+    messages: int = 0
+    """MQTT messages they went in (a batch carries many)."""
     acked: int = 0
     refused_pubacks: int = 0
     results: int = 0
@@ -229,7 +240,7 @@ class SyncAgent:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
-        self._mids: dict[int, str] = {}
+        self._mids: dict[int, list[str]] = {}
         self._early: dict[int, tuple[float, Any]] = {}
         self._in_window = 0
         self._full_scan = True
@@ -275,7 +286,7 @@ class SyncAgent:
             raise AgentError(f"cannot open the edge store {settings.store.path}: {exc}") from exc
         if tuning is None:
             sec = settings.sync
-            tuning = AgentTuning(window=sec.window, max_awaiting=sec.max_awaiting,
+            tuning = AgentTuning(window=sec.window, tx_batch=sec.tx_batch, max_awaiting=sec.max_awaiting,
                                  resend_after_s=sec.resend_s, max_backoff_s=sec.max_backoff_s,
                                  poll_s=sec.poll_s, session_expiry_s=settings.broker.session_expiry_s,
                                  publish_ops=sec.publish_ops, stats_grace_s=sec.stats_grace_s,
@@ -422,23 +433,27 @@ class SyncAgent:
                     self._ops_failed = True
                     log.warning("broker refused a %s message (%s)", ops[0], rc)
                 return
-            key = self._mids.pop(mid, None)
-            if key is None:
+            keys = self._mids.pop(mid, None)
+            if keys is None:
                 return
-            self._in_window -= 1
+            self._in_window -= len(keys)
             wake = not self._rung
             self._rung = True
-            p = self._pending.get(key)
-            if p is not None:
-                if rc.is_failure:
+            refused = rc.is_failure
+            for key in keys:
+                p = self._pending.get(key)
+                if p is None or p.mid != mid:
+                    continue  # answered meanwhile, or published again since
+                if refused:
                     self.stats.refused_pubacks += 1
                     p.mid = None
                     p.next_try = time.monotonic() + self._backoff(p.tries)
-                    log.warning("broker refused tx %s (%s); retry in %.0fs", key, rc,
-                                p.next_try - time.monotonic())
                 else:
                     p.acked = True
                     self.stats.acked += 1
+            if refused:
+                log.warning("broker refused %d tx (%s, first %s); retrying with back-off",
+                            len(keys), rc, keys[0])
         if wake:  # one wake-up per sender pass: refill the window
             self.store.ring("agent")
 
@@ -502,8 +517,8 @@ class SyncAgent:
         with self.store.transaction():
             for msg in batch:
                 try:
-                    kind = self._store_message(msg, done, results)
-                    counts[kind] += 1
+                    kind, n = self._store_message(msg, done, results)
+                    counts[kind] += n
                     wake_agent = wake_agent or kind == "results"
                 except (InvalidTopicError, InvalidMessageError) as exc:
                     counts["rejected"] += 1
@@ -528,34 +543,43 @@ class SyncAgent:
             self.store.ring("agent")  # the next entry of the same item may go now
 
     def _store_message(self, msg: mqtt.MQTTMessage, done: list[str],
-                       results: list[tuple[str, dict[str, Any], str]]) -> str:
-        """Store one message (results are collected in ``results`` for one batch write)."""
+                       results: list[tuple[str, dict[str, Any], str]]) -> tuple[str, int]:
+        """Store one message (results are collected in ``results`` for one batch write).
+
+        Returns:
+            What it was (a key of the receive counters) and how many of it it held.
+        """
         ref = topics.parse(msg.topic)
         if (ref.site == self.site and ref.device is not None
                 and ref.kind in ("status", "stats", "stats/live", "alarm")):
             self._on_site_message(ref, msg)
-            return "site"
+            return "site", 1
         if ref.site != self.site or ref.device not in (None, self.device):
             raise InvalidTopicError(f"not a topic of {self.site}/{self.device}")
         if ref.kind == "result":
-            res = decode(TransactionResult, msg.payload)
-            if (res.site, res.device) != (self.site, self.device):
-                raise InvalidMessageError(f"result for {res.site}/{res.device} on our topic")
-            results.append((res.key, result_dict(res), _STATE_OF[res.status]))
-            done.append(res.key)
-            return "results"
+            got, bad = decode_results(msg.payload)  # one result, or a ResultBatch
+            for exc in bad:
+                self.stats.rejected += 1
+                log.warning("rejected part of a result batch on %s: %s", msg.topic, exc)
+            for res in got:
+                if (res.site, res.device) != (self.site, self.device):
+                    raise InvalidMessageError(f"result for {res.site}/{res.device} on our topic")
+            for res in got:
+                results.append((res.key, result_dict(res), _STATE_OF[res.status]))
+                done.append(res.key)
+            return "results", len(got)
         if ref.kind == "lookup/reply":
             self._on_lookup_reply(decode(LookupResponse, msg.payload), msg)
-            return "lookups"
+            return "lookups", 1
         if ref.kind in ("cache/snapshot", "cache/gate/snapshot", "snapshot/reply"):
             chunk = decode(CacheSnapshotChunk, msg.payload)
             if chunk.site != self.site:
                 raise InvalidMessageError(f"snapshot chunk for site {chunk.site} on our topic")
             self._on_chunk(chunk)
-            return "chunks"
+            return "chunks", 1
         if ref.kind in ("cache/delta", "cache/gate/delta"):
             self._on_delta(decode(CacheDelta, msg.payload))
-            return "deltas"
+            return "deltas", 1
         raise InvalidTopicError(f"the agent does not consume {ref.kind!r}")
 
     def _on_site_message(self, ref: topics.TopicRef, msg: mqtt.MQTTMessage) -> None:
@@ -701,6 +725,7 @@ class SyncAgent:
         if not batch:
             return True
         marked = set(self.store.outbox.mark_sent(*(p.key for p in batch)))
+        chunk: list[_Pending] = []
         for p in batch:
             if p.key in marked and resend and not self._refresh(p):
                 marked.discard(p.key)
@@ -710,9 +735,14 @@ class SyncAgent:
                     self._pending.pop(p.key, None)
                 self.stats.cancelled += 1
                 continue
-            if not self._publish(p, now, resend=resend):
-                return False
-        return True
+            # Journal order is kept: a message holds consecutive entries of one kind
+            # (online copies carry a message expiry, offline ones none).
+            if chunk and (len(chunk) >= self.tuning.tx_batch or chunk[0].offline != p.offline):
+                if not self._publish(chunk, now, resend=resend):
+                    return False
+                chunk = []
+            chunk.append(p)
+        return not chunk or self._publish(chunk, now, resend=resend)
 
     def _refresh(self, p: _Pending) -> bool:
         """Rebuild a re-sent entry's payload from its row as it is now (the edge may have
@@ -822,32 +852,49 @@ class SyncAgent:
             return None
         return encode(req)
 
-    def _publish(self, p: _Pending, now: float, *, resend: bool = False) -> bool:
-        assert p.payload is not None
+    def _batch_payload(self, chunk: list[_Pending]) -> bytes:
+        """One request as it is, several as a :class:`~sync.messages.TransactionBatch`
+        (each request's JSON is joined in as built: nothing is encoded twice)."""
+        if len(chunk) == 1:
+            assert chunk[0].payload is not None
+            return chunk[0].payload
+        head = json.dumps({"v": 1, "site": self.site, "device": self.device},
+                          separators=(",", ":")).encode()
+        return head[:-1] + b',"transactions":[' + b",".join(
+            p.payload for p in chunk if p.payload is not None) + b"]}"
+
+    def _publish(self, chunk: list[_Pending], now: float, *, resend: bool = False) -> bool:
+        """Publish consecutive entries (all online or all offline) in one message."""
+        first = chunk[0]
+        payload = self._batch_payload(chunk)
         props = None
-        if not p.offline and self.tuning.online_expiry_s:
+        if not first.offline and self.tuning.online_expiry_s:
             # Useless once the edge stopped waiting: a copy still queued for a gateway that
             # is down expires in the broker; the offline version follows (see _refresh).
             props = Properties(PacketTypes.PUBLISH)
             props.MessageExpiryInterval = max(1, math.ceil(self.tuning.online_expiry_s))
         # Never under self._lock: paho holds its own lock while calling _on_publish.
-        info = self.client.publish(self._tx_topic, p.payload, qos=1, properties=props)
+        info = self.client.publish(self._tx_topic, payload, qos=1, properties=props)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            p.mid, p.next_try = None, 0.0
-            log.info("publish of %s not queued (%s); waiting for the connection", p.key, info.rc)
+            for p in chunk:
+                p.mid, p.next_try = None, 0.0
+            log.info("publish of %d tx (first %s) not queued (%s); waiting for the connection",
+                     len(chunk), first.key, info.rc)
             return False
         with self._lock:
-            p.mid, p.acked, p.tries = info.mid, False, p.tries + 1
-            p.sent_at = now
-            p.next_try = now + self._backoff(p.tries)
-            self._mids[info.mid] = p.key
-            self._in_window += 1
+            for p in chunk:
+                p.mid, p.acked, p.tries = info.mid, False, p.tries + 1
+                p.sent_at = now
+                p.next_try = now + self._backoff(p.tries)
+            self._mids[info.mid] = [p.key for p in chunk]
+            self._in_window += len(chunk)
             early = self._early.pop(info.mid, None)
         if early is not None:
             self._on_publish(None, None, info.mid, early[1], None)
-        self.stats.published += 1
+        self.stats.published += len(chunk)
+        self.stats.messages += 1
         if resend:
-            self.stats.resent += 1
+            self.stats.resent += len(chunk)
         return True
 
     def _send_lookups(self) -> None:

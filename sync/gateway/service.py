@@ -3,15 +3,18 @@
 Flow (see docs/sync.md for the exactly-once argument)::
 
     $share/gateways/smartlib/v1/{site}/+/tx ──► decode + topic check ──► pipeline[hash(site, item)]
+      (a message holds one request, or a TransactionBatch of many: one job each)
       a pipeline takes a batch (at most one transaction per item, the rest wait for the next)
         claim_many(batch)   ONE fsynced commit of every intent (+ the per-item order check)
+          ──► PUBACK (manual ack) of each message whose requests are all durable now
           done ──► re-send the recorded result (replayed)      busy/wait ──► retry later
           new / recover ──► SIP2 threads, in parallel across items:
                  [verify (recover)] ─► [pre-state, fsynced (renew)] ─► SIP2 call
         complete_many(batch) ONE commit of every result (+ conflicts)
-        results, one cache delta per site, conflicts ──► MQTT; then PUBACK (manual ack)
+        one cache delta per site, conflicts, results ──► MQTT
+          (a result per lone request; one ResultBatch per device for batched ones)
 
-A crash before the ledger write gets the messages again (no PUBACK yet); a crash after
+A crash before the intents are committed gets the messages again (no PUBACK yet); a crash after
 the intents and before the results leaves intents that the sweeper re-queues when their
 lease expires, and verification with the ILS decides whether to call again. Pipelines
 (``[gateway] workers``) own disjoint sets of items, so one item's transactions are handled
@@ -51,6 +54,7 @@ from sync.gateway.applier import Applier, Outcome
 from sync.gateway.cachefeed import GATE_KINDS, gate_delta
 from sync.gateway.ledger import Claim, Ledger
 from sync.messages import (
+    MAX_BATCH,
     Alarm,
     CacheDelta,
     DeviceEventReport,
@@ -58,12 +62,16 @@ from sync.messages import (
     LookupRequest,
     LookupResponse,
     Message,
+    ResultBatch,
     SnapshotRequest,
     Statistics,
+    TransactionBatch,
     TransactionRequest,
     TransactionResult,
+    batch_entries,
     decode,
     encode,
+    validate,
 )
 
 log = logging.getLogger(__name__)
@@ -102,14 +110,26 @@ class CrashPoints:
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
+class _Ack:
+    """One received message's PUBACK, owed once each of its ``left`` requests is durable
+    (a batch message carries many)."""
+
+    __slots__ = ("mid", "qos", "left")
+
+    def __init__(self, mid: int, qos: int, left: int) -> None:
+        self.mid, self.qos, self.left = mid, qos, left
+
+
 @dataclass(order=True)
 class _Job:
     due: float
     seq: int
     kind: str = field(compare=False)
     request: Any = field(compare=False)
-    mid: int | None = field(compare=False, default=None)
-    qos: int = field(compare=False, default=0)
+    ack: _Ack | None = field(compare=False, default=None)
+    """The PUBACK this job owes a share of (None: acknowledged, QoS 0 or from the ledger)."""
+    batched: bool = field(compare=False, default=False)
+    """Came in a :class:`~sync.messages.TransactionBatch`: answered in a ResultBatch."""
     props: Any = field(compare=False, default=None)
     data: dict[str, Any] | None = field(compare=False, default=None)
     """A transaction's request as JSON data (``model_dump(mode="json")``), when decoded
@@ -184,6 +204,7 @@ class Gateway:
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
                       "alarms": 0, "stats": 0, "events": 0}
         self._stats_lock = threading.Lock()
+        self._ack_lock = threading.Lock()
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -314,9 +335,16 @@ class Gateway:
             self.client.ack(mid, qos)
 
     def _ack_job(self, job: _Job) -> None:
-        """PUBACK the job's message once (the request is durable, answered or rejected)."""
-        mid, job.mid = job.mid, None
-        self._ack(mid, job.qos)
+        """The job's request is durable, answered or rejected: its message is acknowledged
+        once every request it carried is."""
+        ack, job.ack = job.ack, None
+        if ack is None:
+            return
+        with self._ack_lock:
+            ack.left -= 1
+            if ack.left > 0:
+                return
+        self._ack(ack.mid, ack.qos)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -326,7 +354,13 @@ class Gateway:
             model = _MODELS.get(ref.kind)
             if model is None:
                 raise InvalidTopicError(f"gateways do not consume {ref.kind!r} topics")
-            fast = _fast_tx(msg.payload) if ref.kind == "tx" else None
+            fast = None
+            if ref.kind == "tx":
+                parsed = _json(msg.payload)
+                if isinstance(parsed, dict) and "transactions" in parsed:
+                    self._on_batch(ref, msg, parsed)
+                    return
+                fast = _fast_tx_data(parsed)
             req: Any
             data: dict[str, Any] | None = None
             if fast is not None:
@@ -341,12 +375,50 @@ class Gateway:
             log.warning("rejected message on %s: %s", msg.topic, exc)
             self._ack(msg.mid, msg.qos)
             return
-        self._enqueue(ref.kind, req, mid=msg.mid, qos=msg.qos,
+        self._enqueue(ref.kind, req, ack=_Ack(msg.mid, msg.qos, 1) if msg.qos > 0 else None,
                       props=getattr(msg, "properties", None), data=data)
 
-    def _enqueue(self, kind: str, req: Any, *, due: float = 0.0, mid: int | None = None,
-                 qos: int = 0, props: Any = None, data: dict[str, Any] | None = None) -> None:
-        job = _Job(due, next(self._seqs), kind, req, mid, qos, props, data)
+    def _on_batch(self, ref: topics.TopicRef, msg: mqtt.MQTTMessage, data: dict[str, Any]) -> None:
+        """A :class:`~sync.messages.TransactionBatch`: each valid entry becomes a job, and
+        the message is acknowledged once all of them are durable. A refused entry is
+        logged (by index) and the others go on; a refused envelope refuses them all."""
+        try:
+            rows = batch_entries(TransactionBatch, data)
+            if (data["site"], data["device"]) != (ref.site, ref.device):
+                raise InvalidMessageError(f"batch names {data['site']}/{data['device']} but "
+                                          f"came on {ref.site}/{ref.device}")
+        except InvalidMessageError as exc:
+            self._count("rejected")
+            log.warning("rejected message on %s: %s", msg.topic, exc)
+            self._ack(msg.mid, msg.qos)
+            return
+        jobs: list[tuple[TransactionRequest, dict[str, Any] | None]] = []
+        for i, row in enumerate(rows):
+            try:
+                fast = _fast_tx_data(row)
+                if fast is None:
+                    req, fields = validate(TransactionRequest, row), None
+                else:
+                    req, fields = fast
+                if (req.site, req.device) != (ref.site, ref.device):
+                    raise InvalidMessageError(f"names {req.site}/{req.device} but came on "
+                                              f"{ref.site}/{ref.device}")
+            except InvalidMessageError as exc:
+                self._count("rejected")
+                log.warning("rejected transactions[%d] of a batch on %s: %s", i, msg.topic, exc)
+                continue
+            jobs.append((req, fields))
+        if not jobs:
+            self._ack(msg.mid, msg.qos)
+            return
+        ack = _Ack(msg.mid, msg.qos, len(jobs)) if msg.qos > 0 else None
+        for req, fields in jobs:
+            self._enqueue("tx", req, ack=ack, data=fields, batched=True)
+
+    def _enqueue(self, kind: str, req: Any, *, due: float = 0.0, ack: _Ack | None = None,
+                 props: Any = None, data: dict[str, Any] | None = None,
+                 batched: bool = False) -> None:
+        job = _Job(due, next(self._seqs), kind, req, ack, batched, props, data)
         self._queues[zlib.crc32(job.shard.encode()) % len(self._queues)].put(job)
 
     # ---- pipelines ---------------------------------------------------------------------------
@@ -450,11 +522,14 @@ class Gateway:
     def _process_txs(self, jobs: list[_Job], delayed: list[_Job]) -> None:
         """Claim, apply and complete a batch (at most one transaction per item).
 
-        Each message is acknowledged as soon as its request is durable: its intent committed
+        Each request is acknowledged as soon as it is durable: its intent committed
         (``new``/``recover``), its result already in the ledger (``done``), or an intent
-        of another owner holding the key (``busy``). A ``wait`` (an earlier transaction of
-        the same item is unfinished) has no intent: it is retried from memory with its
-        message id and acknowledged once claimed. If the claim itself fails, nothing is
+        of another owner holding the key (``busy``); its message is acknowledged once all
+        the requests it carried are. A ``wait`` (an earlier transaction of the same item is
+        unfinished) has no intent: it is retried from memory, still owing its share of the
+        message's acknowledgement, and acknowledged once claimed. Results go back in the
+        form asked: one message per request that came alone, one
+        :class:`~sync.messages.ResultBatch` per device for those that came in batches. If the claim itself fails, nothing is
         acknowledged (the worker retries the jobs; a crash gets them redelivered).
         """
         reqs: list[TransactionRequest] = [j.request for j in jobs]
@@ -464,6 +539,18 @@ class Gateway:
         claims = self.ledger.claim_many([j.data if j.data is not None else _request_data(j.request)
                                          for j in jobs])
         calls: list[tuple[TransactionRequest, Claim]] = []
+        call_jobs: list[_Job] = []
+        # Results of requests that came in a batch go back in one ResultBatch per device.
+        batched: dict[tuple[str, str], list[TransactionResult]] = {}
+
+        def answer(job: _Job, result: TransactionResult | None) -> None:
+            if result is None:
+                return
+            if job.batched:
+                batched.setdefault((result.site, result.device), []).append(result)
+            else:
+                self._publish_result(result)
+
         for job, req, claim in zip(jobs, reqs, claims, strict=True):
             row = claim.row
             if claim.outcome == "wait":
@@ -474,25 +561,29 @@ class Gateway:
             self._ack_job(job)
             if claim.outcome == "done":
                 self._count("replayed")
-                self._replay(row)
+                answer(job, self._replay(row))
             elif claim.outcome == "busy":
                 # Another owner's intent (or ours, in flight): that owner publishes the
                 # result; look again later so a lost result is re-sent from the ledger.
                 self._count("busy")
-                again = _Job(0.0, 0, "tx", req)
+                again = _Job(0.0, 0, "tx", req, batched=job.batched)
                 self._retry_later(again, max(0.1, (row.lease_until or 0) - time.time() + 0.05),
                                   delayed)
             else:
                 calls.append((req, claim))
+                call_jobs.append(job)
         done: list[tuple[TransactionRequest, Outcome]] = []
+        done_jobs: list[_Job] = []
         failed: list[str] = []
-        for (req, _), res in zip(calls, self._call_all(calls), strict=True):
+        for (req, _), job, res in zip(calls, call_jobs, self._call_all(calls), strict=True):
             if isinstance(res, Outcome):
                 done.append((req, res))
+                done_jobs.append(job)
             elif isinstance(res, InvalidMessageError):
                 self._count("rejected")
                 log.warning("tx %s rejected: %s", req.key, res)
                 done.append((req, Applier.rejected(req, str(res))))
+                done_jobs.append(job)
             elif isinstance(res, Sip2Error):
                 self._count("ils_errors")
                 log.warning("tx %s: ILS problem (%s); outcome unknown, will verify in %.0fs",
@@ -503,20 +594,31 @@ class Gateway:
                           exc_info=res)
         if failed:
             self.ledger.release_many(failed, delay_s=self.retry_s)
-        if not done:
-            return
+        try:
+            if done:
+                self._complete(done, done_jobs, answer)
+        finally:  # the replays go even when recording the new outcomes failed
+            for (site, device), results in batched.items():
+                for lo in range(0, len(results), MAX_BATCH):
+                    self.client.publish(topics.result(site, device), encode(ResultBatch(
+                        site=site, device=device, results=results[lo:lo + MAX_BATCH])), qos=1)
+
+    def _complete(self, done: list[tuple[TransactionRequest, Outcome]], jobs: list[_Job],
+                  answer: Callable[[_Job, TransactionResult], None]) -> None:
+        """Record a batch's outcomes in the ledger (one commit); answer, then send the
+        cache deltas (one per site) and the conflicts."""
         stored = self.ledger.complete_many([
             (r.key, o.result.model_dump(mode="json"), o.result.status,
              o.conflict.model_dump(mode="json") if o.conflict else None) for r, o in done])
         deltas: dict[str, list[CacheDelta]] = {}
-        for (req, outcome), ok in zip(done, stored, strict=True):
+        for (req, outcome), job, ok in zip(done, jobs, stored, strict=True):
             self.crash.hit("after_ledger")
             if not ok:
                 continue
             self._count("applied")
             if outcome.result.recovered:
                 self._count("recovered")
-            self._publish_result(outcome.result)
+            answer(job, outcome.result)
             if outcome.delta is not None:
                 deltas.setdefault(req.site, []).append(outcome.delta)
             if outcome.conflict is not None:
@@ -525,14 +627,13 @@ class Gateway:
         for site, parts in deltas.items():
             self._publish_delta(site, _merge(site, parts))
 
-    def _replay(self, row: Any) -> None:
-        """Re-send a recorded result (a duplicate request)."""
+    def _replay(self, row: Any) -> TransactionResult | None:
+        """The recorded result to re-send for a duplicate request (None: unusable)."""
         try:
-            result = TransactionResult.model_validate({**(row.result or {}), "replayed": True})
+            return TransactionResult.model_validate({**(row.result or {}), "replayed": True})
         except ValueError as exc:
             log.error("ledger row %s holds an unusable result (%s); not re-sent", row.key, exc)
-            return
-        self._publish_result(result)
+            return None
 
     def _call_all(self, calls: list[tuple[TransactionRequest, Claim]]) -> list[Outcome | Exception]:
         """:meth:`_call_ils` for each call, on the SIP2 threads, in parallel across items.
@@ -738,8 +839,21 @@ _TX_FIELDS = frozenset(TransactionRequest.model_fields)
 _TX_KINDS = frozenset({"checkout", "checkin", "renew", "renew_all"})
 
 
+def _json(payload: bytes | bytearray) -> Any:
+    """The parsed payload, or None when it is not JSON (the full decoder says why)."""
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
 def _fast_tx(payload: bytes | bytearray) -> tuple[TransactionRequest, dict[str, Any]] | None:
-    """Decode a well-formed request (the agents' own JSON) without pydantic validation.
+    """:func:`_fast_tx_data` of a payload."""
+    return _fast_tx_data(_json(payload))
+
+
+def _fast_tx_data(data: Any) -> tuple[TransactionRequest, dict[str, Any]] | None:
+    """Take a well-formed request (the agents' own JSON, parsed) without pydantic validation.
 
     Every check the model makes is repeated here cheaply; anything unusual returns None
     and goes through the full model (which names the reason when it rejects it).
@@ -748,10 +862,6 @@ def _fast_tx(payload: bytes | bytearray) -> tuple[TransactionRequest, dict[str, 
         The request, and its JSON data exactly as ``model_dump(mode="json")`` gives it
         (what the ledger stores).
     """
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
     if (not isinstance(data, dict) or data.get("v") != 1 or not _TX_FIELDS.issuperset(data)
             or data.get("kind") not in _TX_KINDS or not isinstance(data.get("payload", {}), dict)
             or not isinstance(data.get("offline", False), bool)):

@@ -11,7 +11,13 @@ import pytest
 
 from edge.store import open_store
 from sync.agent.service import AgentTuning, SyncAgent
-from sync.messages import TransactionRequest, decode
+from sync.messages import TransactionBatch, TransactionRequest, decode
+
+
+def _requests(payload: bytes) -> list[dict[str, Any]]:
+    """The requests in a tx payload: one request, or a TransactionBatch's."""
+    data = json.loads(payload)
+    return data["transactions"] if "transactions" in data else [data]
 
 
 class _Info:
@@ -24,17 +30,22 @@ class RecordingClient:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.published: list[tuple[str, bytes, str | None]] = []
+        self.published: list[tuple[str, bytes, list[str] | None]] = []
+        self.props: list[Any] = []
         self._mid = 0
 
     def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False,
                 properties: Any = None) -> _Info:
         self._mid += 1
-        state = None
+        states = None
         if topic.endswith("/tx"):
-            state = self.store.outbox.get(json.loads(payload)["key"]).state
-        self.published.append((topic, payload, state))
+            states = [self.store.outbox.get(r["key"]).state for r in _requests(payload)]
+            self.props.append(properties)
+        self.published.append((topic, payload, states))
         return _Info(self._mid)
+
+    def tx(self) -> list[bytes]:
+        return [p for t, p, _ in self.published if t.endswith("/tx")]
 
 
 @pytest.fixture
@@ -44,10 +55,10 @@ def store(tmp_path: Path) -> Any:
     s.close()
 
 
-def _agent(store: Any) -> tuple[SyncAgent, RecordingClient]:
+def _agent(store: Any, **tuning: Any) -> tuple[SyncAgent, RecordingClient]:
     client = RecordingClient(store)
     agent = SyncAgent(store, site="s1", device="kiosk-01", client=client,  # type: ignore[arg-type]
-                      host="127.0.0.1", port=1, tuning=AgentTuning(publish_ops=False))
+                      host="127.0.0.1", port=1, tuning=AgentTuning(publish_ops=False, **tuning))
     agent.connected.set()
     return agent, client
 
@@ -57,7 +68,8 @@ def test_entries_are_marked_sent_before_they_are_published(store: Any) -> None:
             for i in range(3)]
     agent, client = _agent(store)
     agent._send_transactions()
-    tx = [(json.loads(p)["key"], state) for t, p, state in client.published if t.endswith("/tx")]
+    tx = [(r["key"], state) for t, p, states in client.published if t.endswith("/tx")
+          for r, state in zip(_requests(p), states or [], strict=True)]
     assert tx == [(k, "sent") for k in keys]  # never published while still "pending"
 
 
@@ -74,7 +86,7 @@ def test_a_cancelled_entry_is_never_published(store: Any) -> None:
 
     store.outbox.mark_sent = cancel_then_mark
     agent._send_transactions()
-    sent = [json.loads(p)["key"] for t, p, _ in client.published if t.endswith("/tx")]
+    sent = [r["key"] for p in client.tx() for r in _requests(p)]
     assert sent == [b.key]
     assert store.outbox.get(a.key).state == "failed" and agent.stats.cancelled == 1
     # Once the cancel came first, cancel() on a published entry refuses to withdraw it.
@@ -107,3 +119,52 @@ def test_an_unsendable_entry_is_marked_failed(store: Any) -> None:
     agent._send_transactions()
     assert store.outbox.get(e.key).state == "failed"
     assert not [t for t, _, _ in client.published if t.endswith("/tx")]
+
+
+def test_a_backlog_goes_in_batches_of_tx_batch_in_journal_order(store: Any) -> None:
+    keys = [store.outbox.append("checkout", {}, item_id=f"3{i:04d}", patron_ref="2000001",
+                                offline=True, ring=False).key for i in range(250)]
+    agent, client = _agent(store, tx_batch=100)
+    agent._send_transactions()
+    batches = [decode(TransactionBatch, p) for p in client.tx()]
+    assert [len(b.transactions) for b in batches] == [100, 100, 50]
+    assert [t.key for b in batches for t in b.transactions] == keys
+    assert all((b.site, b.device) == ("s1", "kiosk-01") for b in batches)
+    assert agent.stats.published == 250 and agent.stats.messages == 3
+    # One PUBACK acknowledges the 100 transactions of its message, and only those.
+    agent._on_publish(None, None, 1, mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Success"), None)
+    assert agent.stats.acked == 100
+    assert sum(p.acked for p in agent._pending.values()) == 100
+
+
+def test_a_refused_batch_puback_backs_off_every_transaction_in_it(store: Any) -> None:
+    for i in range(3):
+        store.outbox.append("checkin", {}, item_id=f"3{i:04d}", patron_ref=None, offline=True, ring=False)
+    agent, client = _agent(store)
+    agent._send_transactions()
+    assert len(client.tx()) == 1
+    agent._on_publish(None, None, 1, mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Not authorized"),
+                      None)
+    assert agent.stats.refused_pubacks == 3 and agent.stats.acked == 0
+    assert all(p.mid is None and p.next_try > 0 for p in agent._pending.values())
+
+
+def test_online_and_offline_entries_go_in_separate_messages_in_order(store: Any) -> None:
+    flags = [True, True, False, False, True]
+    keys = [store.outbox.append("checkin", {}, item_id=f"3{i:04d}", patron_ref=None, offline=off, ring=False).key
+            for i, off in enumerate(flags)]
+    agent, client = _agent(store, online_expiry_s=15.0)
+    agent._send_transactions()
+    parts = [_requests(p) for p in client.tx()]
+    assert [[r["offline"] for r in part] for part in parts] == [[True, True], [False, False], [True]]
+    assert [r["key"] for part in parts for r in part] == keys
+    # Only the online message carries the MQTT 5 message expiry.
+    assert [getattr(pr, "MessageExpiryInterval", None) for pr in client.props] == [None, 15, None]
+
+
+def test_tx_batch_1_sends_every_transaction_alone(store: Any) -> None:
+    keys = [store.outbox.append("checkin", {}, item_id=f"3{i:04d}", patron_ref=None, offline=True, ring=False).key
+            for i in range(3)]
+    agent, client = _agent(store, tx_batch=1)
+    agent._send_transactions()
+    assert [decode(TransactionRequest, p).key for p in client.tx()] == keys
