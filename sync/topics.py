@@ -3,7 +3,9 @@
 Every topic is rooted at ``smartlib/v1/{site}/``::
 
     smartlib/v1/{site}/{device}/tx            device -> gateway   TransactionRequest  QoS 1
+                                                                  or TransactionBatch
     smartlib/v1/{site}/{device}/result        gateway -> device   TransactionResult   QoS 1
+                                                                  or ResultBatch
     smartlib/v1/{site}/{device}/lookup        device -> gateway   LookupRequest       QoS 1
     smartlib/v1/{site}/{device}/lookup/reply  gateway -> device   LookupResponse      QoS 1
     smartlib/v1/{site}/{device}/status        device, retained    DeviceStatus (will: offline)
