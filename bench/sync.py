@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -198,9 +199,41 @@ sites = ["bench"]
     return path
 
 
+def start_gateway(tmp: Path, port: int, ils_port: int, log: Any) -> Any:
+    """``smartlib gateway run`` in its own process, returned once it is subscribed: its
+    live ``online`` status (published after its SUBSCRIBE on the same connection) came.
+    Its start-up (imports, 1-2 s on a slow machine) is therefore never timed."""
+    import json
+    import queue
+    import subprocess
+
+    from sync import topics
+    from tests.sync.gateway.harness import MqttProbe
+
+    probe = MqttProbe(port, client_id="bench-gateway-watch")
+    try:
+        probe.wait_connected()
+        probe.subscribe(topics.status("bench", "gw-bench"))
+        gw = subprocess.Popen([str(SMARTLIB), "gateway", "run", "--config",
+                               str(_gateway_toml(tmp, port, ils_port))], stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                msg = probe.messages.get(timeout=0.5)
+            except queue.Empty:
+                if gw.poll() is not None:
+                    raise RuntimeError("the gateway exited during its start") from None
+                continue
+            if not msg.retain and json.loads(msg.payload).get("state") == "online":
+                return gw
+        gw.terminate()
+        raise RuntimeError("the gateway did not come online within 60 s")
+    finally:
+        probe.close()
+
+
 def drain(tmp: Path, port: int, ils_port: int, n_items: int) -> float:
     """Agent in this process, gateway in its own (``smartlib gateway run``), ILS in its own."""
-    import subprocess
 
     from edge.store import open_store
     from sync.agent.service import AgentTuning, SyncAgent
@@ -213,10 +246,8 @@ def drain(tmp: Path, port: int, ils_port: int, n_items: int) -> float:
                 store.outbox.append(kind, {}, item_id=str(FIRST_ITEM + i), patron_ref=PATRON,
                                     offline=True, ring=False)
     log = (tmp / "gateway.log").open("wb")
-    gw = subprocess.Popen([str(SMARTLIB), "gateway", "run", "--config",
-                           str(_gateway_toml(tmp, port, ils_port))], stdout=log, stderr=log)
+    gw = start_gateway(tmp, port, ils_port, log)
     try:
-        time.sleep(1.0)  # connected and subscribed (its session then keeps what we send)
         agent = SyncAgent.from_settings(settings, AgentTuning(window=500, max_awaiting=5000,
                                                               publish_ops=False,
                                                               snapshot_on_empty_cache=False))
@@ -298,7 +329,6 @@ def result_to_edge(tmp: Path, port: int, n: int) -> list[float]:
 
 def delta_to_gate(tmp: Path, port: int, ils_port: int, n: int, first: int) -> tuple[list[float], list[float]]:
     """ms from a kiosk's journal append (and from its result) to the loan in a gate's cache."""
-    import subprocess
 
     from edge.store import open_store
     from sync.agent.service import AgentTuning, SyncAgent
@@ -308,8 +338,7 @@ def delta_to_gate(tmp: Path, port: int, ils_port: int, n: int, first: int) -> tu
         tmp, port, ils_port, device="gate-05", role="gate")
     kiosk, gate = open_store(ks.store.path), open_store(gs.store.path)
     log = (tmp / "gateway-delta.log").open("wb")
-    gw = subprocess.Popen([str(SMARTLIB), "gateway", "run", "--config",
-                           str(_gateway_toml(tmp, port, ils_port))], stdout=log, stderr=log)
+    gw = start_gateway(tmp, port, ils_port, log)
     agents = [SyncAgent.from_settings(ks, tuning), SyncAgent.from_settings(gs, tuning)]
     from_journal: list[float] = []
     from_result: list[float] = []
@@ -317,7 +346,6 @@ def delta_to_gate(tmp: Path, port: int, ils_port: int, n: int, first: int) -> tu
         for a in agents:
             a.start()
             a.connected.wait(10)
-        time.sleep(1.0)  # the gateway is connected and subscribed
         bell = gate.doorbell("edge")
         for i in range(n):
             item = str(first + i)

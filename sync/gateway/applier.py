@@ -300,8 +300,10 @@ class Applier:
         # Routine outcomes at DEBUG (thousands per second in a drain); the ones staff or an
         # operator must see (refusals, conflicts, recoveries) at INFO.
         level = logging.DEBUG if status == "applied" and not recovered else logging.INFO
-        log.log(level, "tx %s %s item %s patron %s: %s%s", req.key, req.kind, req.item,
-                mask_identifier(req.patron or ""), status, " (recovered)" if recovered else "")
+        if log.isEnabledFor(level):
+            log.log(level, "tx %s %s item %s patron %s: %s%s", req.key, req.kind, req.item,
+                    mask_identifier(req.patron or ""), status,
+                    " (recovered)" if recovered else "")
         return Outcome(result, conflict, delta)
 
     @staticmethod
