@@ -69,11 +69,27 @@ def _screen(resp: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What applying (or recovering) a transaction produced."""
+    """What applying (or recovering) a transaction produced.
+
+    ``loan`` (a checkout or renewal) and ``returned`` (a checkin's item) are its change to
+    the site's cache; the gateway sends one :class:`~sync.messages.CacheDelta` for all the
+    outcomes of a batch (:func:`batch_delta`).
+    """
 
     result: TransactionResult
     conflict: Conflict | None = None
-    delta: CacheDelta | None = None
+    loan: CacheLoan | None = None
+    returned: str | None = None
+
+
+def batch_delta(site: str, outcomes: list[Outcome]) -> CacheDelta | None:
+    """One cache delta for a batch's outcomes (at most one per item); None when there is
+    nothing to send."""
+    loans = [o.loan for o in outcomes if o.loan is not None]
+    returned = [o.returned for o in outcomes if o.returned is not None]
+    if not loans and not returned:
+        return None
+    return CacheDelta(site=site, loans=loans, returned_items=returned)
 
 
 def _need(value: str | None, what: str, req: Any) -> str:
@@ -296,7 +312,7 @@ class Applier:
             conflict = Conflict(key=req.key, kind=req.kind, site=req.site, device=req.device,
                                 patron=req.patron, item=req.item, created_at=req.created_at,
                                 reason=screen or "refused by the ILS", screen_message=screen)
-        delta = self._delta(req, result) if ok else None
+        loan, returned = self._cache_change(req, result) if ok else (None, None)
         # Routine outcomes at DEBUG (thousands per second in a drain); the ones staff or an
         # operator must see (refusals, conflicts, recoveries) at INFO.
         level = logging.DEBUG if status == "applied" and not recovered else logging.INFO
@@ -304,7 +320,7 @@ class Applier:
             log.log(level, "tx %s %s item %s patron %s: %s%s", req.key, req.kind, req.item,
                     mask_identifier(req.patron or ""), status,
                     " (recovered)" if recovered else "")
-        return Outcome(result, conflict, delta)
+        return Outcome(result, conflict, loan, returned)
 
     @staticmethod
     def rejected(req: TransactionRequest, reason: str) -> Outcome:
@@ -315,14 +331,14 @@ class Applier:
         return Outcome(result)
 
     @staticmethod
-    def _delta(req: TransactionRequest, result: TransactionResult) -> CacheDelta | None:
+    def _cache_change(req: TransactionRequest,
+                      result: TransactionResult) -> tuple[CacheLoan | None, str | None]:
         if req.kind in ("checkout", "renew") and req.item and req.patron:
-            loan = CacheLoan(item_id=req.item, patron_id=req.patron, due_date=result.due_date,
-                             loaned_at=req.created_at.isoformat(), offline=req.offline)
-            return CacheDelta(site=req.site, key=req.key, loans=[loan])
+            return CacheLoan(item_id=req.item, patron_id=req.patron, due_date=result.due_date,
+                             loaned_at=req.created_at.isoformat(), offline=req.offline), None
         if req.kind == "checkin" and req.item:
-            return CacheDelta(site=req.site, key=req.key, returned_items=[req.item])
-        return None
+            return None, req.item
+        return None, None
 
     # ---- after a crash ----------------------------------------------------------------------
 

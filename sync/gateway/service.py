@@ -50,7 +50,7 @@ from paho.mqtt.properties import Properties
 
 from sync import topics
 from sync.errors import InvalidMessageError, InvalidTopicError, Sip2Error
-from sync.gateway.applier import Applier, Outcome
+from sync.gateway.applier import Applier, Outcome, batch_delta
 from sync.gateway.cachefeed import GATE_KINDS, gate_delta
 from sync.gateway.ledger import Claim, Ledger
 from sync.messages import (
@@ -610,7 +610,7 @@ class Gateway:
         stored = self.ledger.complete_many([
             (r.key, o.result.model_dump(mode="json"), o.result.status,
              o.conflict.model_dump(mode="json") if o.conflict else None) for r, o in done])
-        deltas: dict[str, list[CacheDelta]] = {}
+        changes: dict[str, list[Outcome]] = {}
         for (req, outcome), job, ok in zip(done, jobs, stored, strict=True):
             self.crash.hit("after_ledger")
             if not ok:
@@ -619,13 +619,15 @@ class Gateway:
             if outcome.result.recovered:
                 self._count("recovered")
             answer(job, outcome.result)
-            if outcome.delta is not None:
-                deltas.setdefault(req.site, []).append(outcome.delta)
+            if outcome.loan is not None or outcome.returned is not None:
+                changes.setdefault(req.site, []).append(outcome)
             if outcome.conflict is not None:
                 self.client.publish(topics.staff_conflict(req.site), encode(outcome.conflict),
                                     qos=1)
-        for site, parts in deltas.items():
-            self._publish_delta(site, _merge(site, parts))
+        for site, outcomes in changes.items():
+            delta = batch_delta(site, outcomes)
+            if delta is not None:
+                self._publish_delta(site, delta)
 
     def _replay(self, row: Any) -> TransactionResult | None:
         """The recorded result to re-send for a duplicate request (None: unusable)."""
@@ -892,19 +894,6 @@ def _fast_tx_data(data: Any) -> tuple[TransactionRequest, dict[str, Any]] | None
 
 def _request_data(req: TransactionRequest) -> dict[str, Any]:
     return req.model_dump(mode="json")
-
-
-def _merge(site: str, parts: list[CacheDelta]) -> CacheDelta:
-    """One delta for a batch (a batch holds at most one transaction per item)."""
-    if len(parts) == 1:
-        return parts[0]
-    return CacheDelta(site=site, items=[x for p in parts for x in p.items],
-                      patrons=[x for p in parts for x in p.patrons],
-                      loans=[x for p in parts for x in p.loans],
-                      holds=[x for p in parts for x in p.holds],
-                      deleted_items=[x for p in parts for x in p.deleted_items],
-                      returned_items=[x for p in parts for x in p.returned_items],
-                      deleted_holds=[x for p in parts for x in p.deleted_holds])
 
 
 def make_client(broker: Any, client_id: str, *, manual_ack: bool = False,

@@ -7,6 +7,7 @@ profile's name. A site can build its own profile with :func:`dataclasses.replace
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -35,6 +36,18 @@ _KOHA_CV = MappingProxyType({
     "00": ALERT_NONE, "01": ALERT_HOLD_SHELF, "02": ALERT_HOLD_OTHER_BRANCH,
     "04": ALERT_TRANSIT, "99": ALERT_OTHER,
 })
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_due_date(value: str, formats: tuple[str, ...]) -> _dt.datetime | None:
+    # Cached: a drain's answers carry a handful of distinct due dates (strptime is slow).
+    for fmt in formats:
+        try:
+            dt = _dt.datetime.strptime(value.strip() if "Z" not in fmt else value, fmt)
+        except ValueError:
+            continue
+        return dt.replace(tzinfo=_dt.UTC) if "Z" in fmt else dt
+    return None
 
 
 @dataclass(frozen=True)
@@ -135,13 +148,7 @@ class Sip2Profile:
         """
         if not value or not value.strip():
             return None
-        for fmt in self.due_date_formats:
-            try:
-                dt = _dt.datetime.strptime(value.strip() if "Z" not in fmt else value, fmt)
-            except ValueError:
-                continue
-            return dt.replace(tzinfo=_dt.UTC) if "Z" in fmt else dt
-        return None
+        return _parse_due_date(value, self.due_date_formats)
 
     def due_date_iso(self, value: str | None) -> str | None:
         """An ``AH`` due date as ISO 8601 via :meth:`parse_due_date`; unparsable text is
