@@ -517,8 +517,9 @@ class SyncAgent:
         with self.store.transaction():
             for msg in batch:
                 try:
-                    kind, n = self._store_message(msg, done, results)
+                    kind, n, bad = self._store_message(msg, done, results)
                     counts[kind] += n
+                    counts["rejected"] += bad  # counted once the batch is stored
                     wake_agent = wake_agent or kind == "results"
                 except (InvalidTopicError, InvalidMessageError) as exc:
                     counts["rejected"] += 1
@@ -543,23 +544,23 @@ class SyncAgent:
             self.store.ring("agent")  # the next entry of the same item may go now
 
     def _store_message(self, msg: mqtt.MQTTMessage, done: list[str],
-                       results: list[tuple[str, dict[str, Any], str]]) -> tuple[str, int]:
+                       results: list[tuple[str, dict[str, Any], str]]) -> tuple[str, int, int]:
         """Store one message (results are collected in ``results`` for one batch write).
 
         Returns:
-            What it was (a key of the receive counters) and how many of it it held.
+            What it was (a key of the receive counters), how many of it it held, and how
+            many of its entries were rejected (a result batch's bad entries).
         """
         ref = topics.parse(msg.topic)
         if (ref.site == self.site and ref.device is not None
                 and ref.kind in ("status", "stats", "stats/live", "alarm")):
             self._on_site_message(ref, msg)
-            return "site", 1
+            return "site", 1, 0
         if ref.site != self.site or ref.device not in (None, self.device):
             raise InvalidTopicError(f"not a topic of {self.site}/{self.device}")
         if ref.kind == "result":
             got, bad = decode_results(msg.payload)  # one result, or a ResultBatch
             for exc in bad:
-                self.stats.rejected += 1
                 log.warning("rejected part of a result batch on %s: %s", msg.topic, exc)
             for res in got:
                 if (res.site, res.device) != (self.site, self.device):
@@ -567,19 +568,19 @@ class SyncAgent:
             for res in got:
                 results.append((res.key, result_dict(res), _STATE_OF[res.status]))
                 done.append(res.key)
-            return "results", len(got)
+            return "results", len(got), len(bad)
         if ref.kind == "lookup/reply":
             self._on_lookup_reply(decode(LookupResponse, msg.payload), msg)
-            return "lookups", 1
+            return "lookups", 1, 0
         if ref.kind in ("cache/snapshot", "cache/gate/snapshot", "snapshot/reply"):
             chunk = decode(CacheSnapshotChunk, msg.payload)
             if chunk.site != self.site:
                 raise InvalidMessageError(f"snapshot chunk for site {chunk.site} on our topic")
             self._on_chunk(chunk)
-            return "chunks", 1
+            return "chunks", 1, 0
         if ref.kind in ("cache/delta", "cache/gate/delta"):
             self._on_delta(decode(CacheDelta, msg.payload))
-            return "deltas", 1
+            return "deltas", 1, 0
         raise InvalidTopicError(f"the agent does not consume {ref.kind!r}")
 
     def _on_site_message(self, ref: topics.TopicRef, msg: mqtt.MQTTMessage) -> None:

@@ -881,6 +881,10 @@ def _fast_tx_data(data: Any) -> tuple[TransactionRequest, dict[str, Any]] | None
         v = data.get(name)
         if v is not None and not (isinstance(v, str) and 0 < len(v) <= 64):
             return None
+    kind, patron, item = data["kind"], data.get("patron"), data.get("item")
+    if ((kind in ("checkout", "renew") and not (patron and item))
+            or (kind == "checkin" and not item) or (kind == "renew_all" and not patron)):
+        return None  # the model's consistency rule: it names what is missing
     iso = created.isoformat()
     if iso.endswith("+00:00"):
         iso = iso[:-6] + "Z"  # pydantic's form of a UTC timestamp

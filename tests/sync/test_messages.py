@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -11,15 +12,21 @@ import pytest
 from sync import topics
 from sync.errors import InvalidMessageError, InvalidTopicError
 from sync.messages import (
+    MAX_BATCH,
     CacheDelta,
     CacheItem,
     CacheSnapshotChunk,
     DeviceStatus,
     LookupRequest,
+    ResultBatch,
+    TransactionBatch,
     TransactionRequest,
     TransactionResult,
+    batch_entries,
     decode,
+    decode_results,
     encode,
+    validate,
 )
 
 KEY = "0f0e4a55-1c4b-4a8e-9d0c-6f2b8f3a2b11"
@@ -138,3 +145,192 @@ def test_new_v1_models_validate_and_reject() -> None:
     with pytest.raises(InvalidTopicError):
         topics.parse("smartlib/v1/s1/gate-01/snapshot")
     assert topics.gateway_filters({"s1"})[0] == "$share/gateways/smartlib/v1/s1/+/tx"
+
+
+# ---- batches ------------------------------------------------------------------------------
+
+KEY2 = "6a3e8c1d-2b4f-4e5a-9c7d-8e9f0a1b2c3d"
+# A TransactionBatch as the agent publishes it, written by hand.
+BATCH_WIRE = (b'{"v":1,"site":"demo-site","device":"kiosk-01","transactions":['
+              b'{"v":1,"key":"0f0e4a55-1c4b-4a8e-9d0c-6f2b8f3a2b11","kind":"checkout",'
+              b'"site":"demo-site","device":"kiosk-01","patron":"2000001","item":"30001234",'
+              b'"created_at":"2026-11-23T12:00:00Z","offline":true,"payload":{}},'
+              b'{"v":1,"key":"6a3e8c1d-2b4f-4e5a-9c7d-8e9f0a1b2c3d","kind":"checkin",'
+              b'"site":"demo-site","device":"kiosk-01","item":"30001234",'
+              b'"created_at":"2026-11-23T12:00:05Z","offline":false,"payload":{}}]}')
+# The same batch as encode() must write it (compact JSON, None fields left out).
+BATCH_JSON = {"v": 1, "site": "demo-site", "device": "kiosk-01", "transactions": [
+    {"v": 1, "key": KEY, "kind": "checkout", "site": "demo-site", "device": "kiosk-01",
+     "patron": "2000001", "item": "30001234", "created_at": "2026-11-23T12:00:00Z",
+     "offline": True, "payload": {}},
+    {"v": 1, "key": KEY2, "kind": "checkin", "site": "demo-site", "device": "kiosk-01",
+     "item": "30001234", "created_at": "2026-11-23T12:00:05Z", "offline": False,
+     "payload": {}}]}
+
+RESULT_BATCH_WIRE = (
+    b'{"v":1,"site":"demo-site","device":"kiosk-01","results":['
+    b'{"v":1,"key":"0f0e4a55-1c4b-4a8e-9d0c-6f2b8f3a2b11","kind":"checkout",'
+    b'"site":"demo-site","device":"kiosk-01","status":"applied","ok":true,"item":"30001234",'
+    b'"due_date":"2026-12-07","applied_at":"2026-11-23T12:00:01Z"},'
+    b'{"v":1,"key":"6a3e8c1d-2b4f-4e5a-9c7d-8e9f0a1b2c3d","kind":"checkin",'
+    b'"site":"demo-site","device":"kiosk-01","status":"refused","ok":false,"item":"30001234",'
+    b'"screen_message":"Not on loan","applied_at":"2026-11-23T12:00:06Z","replayed":true}]}')
+RESULT_BATCH_JSON = {"v": 1, "site": "demo-site", "device": "kiosk-01", "results": [
+    {"v": 1, "key": KEY, "kind": "checkout", "site": "demo-site", "device": "kiosk-01",
+     "status": "applied", "ok": True, "item": "30001234", "due_date": "2026-12-07",
+     "items": [], "unrenewed_items": [], "applied_at": "2026-11-23T12:00:01Z",
+     "replayed": False, "recovered": False},
+    {"v": 1, "key": KEY2, "kind": "checkin", "site": "demo-site", "device": "kiosk-01",
+     "status": "refused", "ok": False, "item": "30001234", "screen_message": "Not on loan",
+     "items": [], "unrenewed_items": [], "applied_at": "2026-11-23T12:00:06Z",
+     "replayed": True, "recovered": False}]}
+
+
+def test_transaction_batch_decodes_from_hand_written_json_and_round_trips() -> None:
+    batch = decode(TransactionBatch, BATCH_WIRE)
+    assert (batch.site, batch.device) == ("demo-site", "kiosk-01")
+    assert [(t.key, t.kind, t.item) for t in batch.transactions] == [
+        (KEY, "checkout", "30001234"), (KEY2, "checkin", "30001234")]
+    assert batch.transactions[0].patron == "2000001" and batch.transactions[1].patron is None
+    assert batch.transactions[1].created_at == datetime(2026, 11, 23, 12, 0, 5, tzinfo=UTC)
+    assert json.loads(encode(batch)) == BATCH_JSON
+    assert decode(TransactionBatch, encode(batch)) == batch
+    assert validate(TransactionBatch, json.loads(BATCH_WIRE)) == batch
+
+
+def test_result_batch_decodes_from_hand_written_json_and_round_trips() -> None:
+    batch = decode(ResultBatch, RESULT_BATCH_WIRE)
+    assert [(r.key, r.status, r.ok, r.replayed) for r in batch.results] == [
+        (KEY, "applied", True, False), (KEY2, "refused", False, True)]
+    assert batch.results[0].due_date == "2026-12-07"
+    assert batch.results[1].applied_at == datetime(2026, 11, 23, 12, 0, 6, tzinfo=UTC)
+    assert json.loads(encode(batch)) == RESULT_BATCH_JSON
+    assert decode(ResultBatch, encode(batch)) == batch
+
+
+@pytest.mark.parametrize(("model", "field", "wire"), [
+    (TransactionBatch, "transactions", BATCH_WIRE),
+    (ResultBatch, "results", RESULT_BATCH_WIRE),
+])
+def test_a_batch_entry_of_another_device_is_refused_naming_its_index(model, field: str,
+                                                                      wire: bytes) -> None:
+    data = json.loads(wire)
+    data[field][1]["device"] = "kiosk-02"
+    with pytest.raises(InvalidMessageError) as err:
+        validate(model, data)
+    assert f"{field}[1] names demo-site/kiosk-02" in str(err.value)
+    assert "demo-site/kiosk-01" in str(err.value)
+    data[field][1]["device"] = "kiosk-01"
+    data[field][0]["site"] = "other-site"
+    with pytest.raises(InvalidMessageError, match=re.escape(f"{field}[0] names other-site/")):
+        decode(model, json.dumps(data))
+
+
+@pytest.mark.parametrize(("model", "field", "wire"), [
+    (TransactionBatch, "transactions", BATCH_WIRE),
+    (ResultBatch, "results", RESULT_BATCH_WIRE),
+])
+def test_empty_and_oversized_batches_are_refused(model, field: str, wire: bytes) -> None:
+    data = json.loads(wire)
+    entry = data[field][0]
+    data[field] = []
+    with pytest.raises(InvalidMessageError, match=f"{field}: List should have at least 1 item"):
+        validate(model, data)
+    # MAX_BATCH entries are fine, one more is not (distinct keys: a real backlog).
+    data[field] = [{**entry, "key": str(uuid.UUID(int=i + 1))} for i in range(MAX_BATCH)]
+    assert len(getattr(validate(model, data), field)) == MAX_BATCH
+    assert len(batch_entries(model, data)) == MAX_BATCH
+    data[field].append({**entry, "key": str(uuid.UUID(int=MAX_BATCH + 1))})
+    with pytest.raises(InvalidMessageError, match=f"{field}: List should have at most {MAX_BATCH}"):
+        validate(model, data)
+    with pytest.raises(InvalidMessageError, match=f"{field} must be a list of 1 to {MAX_BATCH}"):
+        batch_entries(model, data)
+    data[field] = []
+    with pytest.raises(InvalidMessageError, match=f"{field} must be a list of 1 to {MAX_BATCH}"):
+        batch_entries(model, data)
+
+
+@pytest.mark.parametrize(("model", "field", "wire"), [
+    (TransactionBatch, "transactions", BATCH_WIRE),
+    (ResultBatch, "results", RESULT_BATCH_WIRE),
+])
+@pytest.mark.parametrize(("mutate", "reason"), [
+    (lambda d, f: d.pop("v"), "version None, expected 1"),
+    (lambda d, f: d.update(v=2), "version 2, expected 1"),
+    (lambda d, f: d.update(extra=1, more=2), "unknown field(s) ['extra', 'more']"),
+    (lambda d, f: d.update(site="Bad/Site"), "site 'Bad/Site' must match"),
+    (lambda d, f: d.pop("site"), "site None must match"),
+    (lambda d, f: d.update(device="-kiosk"), "device '-kiosk' must match"),
+    (lambda d, f: d.update({f: {"0": d[f][0]}}), "must be a list of 1 to"),
+    (lambda d, f: d.update({f: None}), "must be a list of 1 to"),
+])
+def test_batch_entries_names_what_is_wrong_with_the_envelope(model, field: str, wire: bytes,
+                                                             mutate, reason: str) -> None:
+    data = json.loads(wire)
+    mutate(data, field)
+    with pytest.raises(InvalidMessageError) as err:
+        batch_entries(model, data)
+    assert str(err.value).startswith(f"{model.__name__}: ")
+    assert reason in str(err.value)
+
+
+def test_batch_entries_leaves_the_entries_to_be_validated_one_by_one() -> None:
+    data = json.loads(BATCH_WIRE)
+    data["transactions"][0]["key"] = "not-a-uuid"
+    data["transactions"][1] = "not even an object"
+    rows = batch_entries(TransactionBatch, data)  # the envelope is fine
+    assert rows == data["transactions"]
+    with pytest.raises(InvalidMessageError, match="key"):
+        validate(TransactionRequest, rows[0])
+    with pytest.raises(InvalidMessageError, match="expected a JSON object, got str"):
+        validate(TransactionRequest, rows[1])
+
+
+def test_decode_results_of_a_plain_result_is_one_result_and_no_errors() -> None:
+    wire = (b'{"v":1,"key":"0f0e4a55-1c4b-4a8e-9d0c-6f2b8f3a2b11","kind":"checkout",'
+            b'"site":"demo-site","device":"kiosk-01","status":"conflict","ok":false,'
+            b'"item":"30001234","applied_at":"2026-11-23T12:00:01Z"}')
+    good, bad = decode_results(wire)
+    assert bad == []
+    assert len(good) == 1 and isinstance(good[0], TransactionResult)
+    assert (good[0].key, good[0].status, good[0].ok, good[0].item) == (
+        KEY, "conflict", False, "30001234")
+    with pytest.raises(InvalidMessageError, match="status"):
+        decode_results(wire.replace(b'"conflict"', b'"maybe"'))  # a lone result is all or nothing
+
+
+@pytest.mark.parametrize(("mutate", "reason"), [
+    (lambda e: e.update(status="maybe"), "status"),
+    (lambda e: e.pop("ok"), "ok"),
+    (lambda e: e.update(v=3), "version 3"),
+    (lambda e: e.update(device="gate-01"), "names demo-site/gate-01, not the batch's "
+                                           "demo-site/kiosk-01"),
+])
+def test_decode_results_keeps_the_good_entries_of_a_batch(mutate, reason: str) -> None:
+    data = json.loads(RESULT_BATCH_WIRE)
+    third = {"v": 1, "key": "9b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "kind": "renew",
+             "site": "demo-site", "device": "kiosk-01", "status": "applied", "ok": True,
+             "item": "30005678", "applied_at": "2026-11-23T12:00:07Z"}
+    data["results"].append(third)
+    mutate(data["results"][1])
+    good, bad = decode_results(json.dumps(data).encode())
+    assert [r.key for r in good] == [KEY, third["key"]]
+    assert [r.kind for r in good] == ["checkout", "renew"]
+    assert len(bad) == 1 and isinstance(bad[0], InvalidMessageError)
+    assert str(bad[0]).startswith("results[1]")
+    assert reason in str(bad[0])
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"{", "not JSON"),
+    (b"[1]", "expected a JSON object"),
+    (b'{"v":1,"site":"demo-site","device":"kiosk-01","results":[]}', "results must be a list"),
+    (b'{"v":2,"site":"demo-site","device":"kiosk-01","results":[{}]}', "version 2"),
+    (b'{"v":1,"site":"demo-site","device":"Kiosk","results":[{}]}', "device 'Kiosk'"),
+    (b'{"v":1,"site":"demo-site","device":"kiosk-01","results":[{}],"x":0}', "unknown field"),
+    (b'{"v":1,"site":"demo-site","device":"kiosk-01","results":{"a":1}}', "results must be a list"),
+])
+def test_decode_results_raises_on_a_bad_envelope(payload: bytes, reason: str) -> None:
+    with pytest.raises(InvalidMessageError) as err:
+        decode_results(payload)
+    assert reason in str(err.value)
