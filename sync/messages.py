@@ -34,7 +34,12 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(value: str) -> str:
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # already the canonical form (every key our agents send)
     try:
         return str(uuid.UUID(value))
     except ValueError as exc:
