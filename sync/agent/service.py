@@ -142,6 +142,9 @@ class AgentTuning:
     online_expiry_s: float | None = None
     """MQTT 5 message expiry of an entry published with ``offline=false`` (the edge's
     ``policy.result_timeout_s`` from :meth:`SyncAgent.from_settings`); None: no expiry."""
+    scan_s: float = 0.2
+    """How often the awaiting entries are walked for re-sends at most (a backlog's
+    thousands; passes come with every PUBACK and result)."""
     offline_check_s: float = 1.0
     """How often an entry sent online is looked up again to see if the edge accepted it
     offline meanwhile (then it is re-sent at once)."""
@@ -244,6 +247,7 @@ class SyncAgent:
         self._mids: dict[int, list[str]] = {}
         self._early: dict[int, tuple[float, Any]] = {}
         self._in_window = 0
+        self._scan_due = 0.0
         self._full_scan = True
         self._rung = False
         self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
@@ -398,6 +402,7 @@ class SyncAgent:
             # answered from the gateway's ledger).
             for p in self._pending.values():
                 p.mid, p.acked, p.next_try = None, False, 0.0
+            self._scan_due = 0.0
             self._mids.clear()
             self._early.clear()
             self._ops_mids.clear()
@@ -624,6 +629,7 @@ class SyncAgent:
                 with self._lock:
                     for p in self._pending.values():
                         p.next_try = 0.0
+                    self._scan_due = 0.0
                 self.stats.extra["gateway_online_resends"] = (
                     self.stats.extra.get("gateway_online_resends", 0) + 1)
                 self.store.ring("agent")
@@ -782,19 +788,28 @@ class SyncAgent:
     def _send_transactions(self) -> None:
         t = self.tuning
         now = time.monotonic()
-        # 0. An entry the edge accepted offline after it was sent online goes again now.
-        self._check_accepted_offline(now)
-        # 1. Entries awaiting a result for too long (or since a reconnect) go again, their
-        #    payload rebuilt from the store (the offline flag may have changed).
+        again: list[_Pending] = []
+        # Steps 0 and 1 walk every awaiting entry (thousands in a backlog): at most every
+        # ``scan_s``, or at once after something made entries due now (a reconnect, a
+        # gateway online, a publish not queued). Passes come with every PUBACK and result.
+        scan = now >= self._scan_due
+        if scan:
+            self._scan_due = now + t.scan_s
+            # 0. An entry the edge accepted offline after it was sent online goes again now.
+            self._check_accepted_offline(now)
         with self._lock:
-            again: list[_Pending] = []
-            for p in self._pending.values():  # one pass: thousands may be awaiting results
-                if p.next_try <= now:
-                    if p.acked:
-                        p.mid, p.acked = None, False
-                    if p.mid is None and p.payload is not None:
-                        again.append(p)
+            if scan:
+                # 1. Entries awaiting a result for too long (or since a reconnect) go again,
+                #    their payload rebuilt from the store (the offline flag may have changed).
+                for p in self._pending.values():
+                    if p.next_try <= now:
+                        if p.acked:
+                            p.mid, p.acked = None, False
+                        if p.mid is None and p.payload is not None:
+                            again.append(p)
             budget = min(t.window - self._in_window, t.max_awaiting - len(self._pending))
+        if len(again) > t.window:
+            self._scan_due = 0.0  # the rest go on the next pass
         if not self._mark_and_publish(again[:max(0, t.window)], now, resend=True):
             return
         # 2. New entries: after a start (or reconnect) every open entry (``sent`` ones were in
@@ -881,6 +896,7 @@ class SyncAgent:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             for p in chunk:
                 p.mid, p.next_try = None, 0.0
+            self._scan_due = 0.0
             log.info("publish of %d tx (first %s) not queued (%s); waiting for the connection",
                      len(chunk), first.key, info.rc)
             return False
