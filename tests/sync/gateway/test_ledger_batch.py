@@ -3,15 +3,10 @@ request decoding, on SQLite and on PostgreSQL (``ledger_url`` param)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 
-import pytest
-
 from sync.gateway.ledger import Ledger
-from sync.gateway.service import _fast_tx
-from sync.messages import TransactionRequest
 
 T0 = 1_000_000.0
 
@@ -77,28 +72,3 @@ def test_complete_many_stores_only_while_the_lease_is_ours(make_ledger: Callable
     assert [c.key for c in a.conflicts()] == [kept["key"]]
     assert b.complete_many([(lost["key"], {"ok": True}, "applied", None)], now=T0 + 8) == [True]
     assert a.counts() == {"done": 2, "conflicts": 1}
-
-
-@pytest.mark.parametrize("created", ["2026-11-23T12:00:00.123Z", "2026-11-23T12:00:00Z",
-                                     "2026-11-23T12:00:00.123456+00:00",
-                                     "2026-11-23T14:00:00.500+02:00"])
-def test_fast_decode_gives_the_models_json_data(created: str) -> None:
-    raw = {"v": 1, "key": str(uuid.uuid4()).upper(), "kind": "checkin", "site": "demo-site",
-           "device": "kiosk-01", "item": "30001234", "created_at": created, "offline": True,
-           "payload": {"location": "MAIN", "n": [1, 2]}}
-    fast = _fast_tx(json.dumps(raw).encode())
-    assert fast is not None
-    req, data = fast
-    model = TransactionRequest.model_validate(raw)
-    assert data == model.model_dump(mode="json")
-    assert list(data) == list(model.model_dump(mode="json"))  # same stored JSON text
-    assert req.model_dump(mode="json") == data
-
-
-@pytest.mark.parametrize("change", [{"created_at": "2026-11-23T12:00:00"}, {"key": "nope"},
-                                    {"site": "Bad Site"}, {"item": ""}, {"extra": 1}, {"v": 2}])
-def test_fast_decode_leaves_unusual_requests_to_the_model(change: dict) -> None:
-    raw = {"v": 1, "key": str(uuid.uuid4()), "kind": "checkout", "site": "demo-site",
-           "device": "kiosk-01", "patron": "2000001", "item": "30001234",
-           "created_at": "2026-11-23T12:00:00Z", **change}
-    assert _fast_tx(json.dumps(raw).encode()) is None
