@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic_core
 import sqlite_utils
 
 from edge.store import schema
@@ -48,8 +49,12 @@ def utcnow() -> str:
 
 
 def dumps(value: Any) -> str:
-    """JSON-encode a payload compactly (UTF-8 kept readable)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """JSON-encode a payload compactly (UTF-8 kept readable; keys in the value's order).
+
+    pydantic-core's encoder: the same text as ``json.dumps`` with compact separators, a
+    few times cheaper (the agent records thousands of results a second in a drain).
+    """
+    return pydantic_core.to_json(value).decode()
 
 
 def loads(text: str | None) -> Any:

@@ -44,8 +44,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import pydantic_core
-
 from edge.store.db import dumps, loads, utcnow
 from edge.store.errors import InvalidState, UnknownTransaction
 from edge.store.schema import OUTBOX_STATES
@@ -337,10 +335,7 @@ class OutboxRepository:
         Raises:
             InvalidState: a ``state`` is not a terminal state (nothing is recorded).
         """
-        # pydantic-core's encoder (keys in the result's order, not sorted): the agent's
-        # receive path writes thousands a second, and json.dumps was its top cost.
-        rows = [(key, pydantic_core.to_json(dict(result)).decode(), state)
-                for key, result, state in results]
+        rows = [(key, dumps(dict(result)), state) for key, result, state in results]
         for _, _, state in rows:
             if state not in TERMINAL_STATES:
                 raise InvalidState(f"result state must be one of {sorted(TERMINAL_STATES)}, "

@@ -105,8 +105,8 @@ _CHUNK = 400
 
 
 def _json(value: Any) -> str:
-    """JSON text of a request or result (the batch path's; pydantic-core's encoder, a few
-    times cheaper than ``json.dumps``; anything it cannot encode is written as ``str``)."""
+    """JSON text of a ledger column (pydantic-core's encoder, a few times cheaper than
+    ``json.dumps``; anything it cannot encode is written as ``str``)."""
     return pydantic_core.to_json(value, fallback=str).decode()
 
 
@@ -333,7 +333,7 @@ class Ledger:
                 "ON CONFLICT (key) DO NOTHING",
                 (key, request["site"], request["device"], request["kind"], request.get("item"),
                  request.get("patron"), str(request["created_at"]), self.owner,
-                 now + self.lease_s, json.dumps(request, default=str), now))
+                 now + self.lease_s, _json(request), now))
             if n == 1:
                 return Claim("new", self._must_get(key))
             return self._claim_existing(key, now)
@@ -341,7 +341,7 @@ class Ledger:
     def set_pre_state(self, key: str, pre_state: dict[str, Any]) -> None:
         """Remember what the ILS said before the call (for a later verification)."""
         self._db.execute("UPDATE ledger SET pre_state = ? WHERE key = ? AND state = 'in_progress'",
-                         (json.dumps(pre_state), key))
+                         (_json(pre_state), key))
 
     def complete(self, key: str, result: dict[str, Any], status: str,
                  conflict: dict[str, Any] | None = None, *, now: float | None = None) -> bool:
@@ -358,7 +358,7 @@ class Ledger:
             n, _ = self._db.execute(
                 "UPDATE ledger SET state = 'done', result = ?, status = ?, applied_at = ?, "
                 "lease_until = NULL WHERE key = ? AND state = 'in_progress' AND owner = ?",
-                (json.dumps(result, default=str), status, now, key, self.owner))
+                (_json(result), status, now, key, self.owner))
             if n == 1 and conflict is not None:
                 self._insert_conflict(key, conflict, now)
         if n != 1:
@@ -372,7 +372,7 @@ class Ledger:
             "ON CONFLICT (key) DO NOTHING",
             (key, conflict["site"], conflict["device"], conflict["kind"],
              conflict.get("item"), conflict.get("patron"), str(conflict["created_at"]),
-             conflict["reason"], json.dumps(conflict, default=str), now))
+             conflict["reason"], _json(conflict), now))
 
     def fail(self, key: str, result: dict[str, Any], *, now: float | None = None) -> bool:
         """Close an unfinished row that can never be applied (an invalid stored request):
@@ -382,7 +382,7 @@ class Ledger:
             n, _ = self._db.execute(
                 "UPDATE ledger SET state = 'done', result = ?, status = 'error', applied_at = ?, "
                 "lease_until = NULL WHERE key = ? AND state = 'in_progress'",
-                (json.dumps(result, default=str), now, key))
+                (_json(result), now, key))
         return n == 1
 
     def release(self, key: str, *, now: float | None = None, delay_s: float = 0.0) -> None:
@@ -495,7 +495,7 @@ class Ledger:
                     if before:
                         out.append(Claim("wait", _pseudo_row(req)))
                         continue
-                text = json.dumps(req, default=str)
+                text = _json(req)
                 n, _ = self._db.execute(
                     "INSERT INTO ledger (key, site, device, kind, item, patron, created_at, state, "
                     "owner, lease_until, attempts, request, started_at) "
@@ -577,7 +577,7 @@ class Ledger:
                     "(site, device, alarm_id) DO UPDATE SET acked_at = excluded.acked_at",
                     (a["site"], a["device"], a["alarm_id"], a["kind"], a.get("source"),
                      a.get("item"), a.get("uid"), a.get("title"), a.get("direction"),
-                     a.get("message"), json.dumps(a.get("detail") or {}, default=str),
+                     a.get("message"), _json(a.get("detail") or {}),
                      str(a["at"]), a.get("acked_at"), now))
             for st in stats:
                 self._db.execute(
@@ -593,7 +593,7 @@ class Ledger:
                     "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
                     "(site, device, event_id) DO NOTHING",
                     (e["site"], e["device"], e["event_id"], e["source"], e["kind"],
-                     json.dumps(e.get("detail") or {}, default=str), str(e["at"]), now))
+                     _json(e.get("detail") or {}), str(e["at"]), now))
 
     def staff_alarms(self, site: str) -> list[dict[str, Any]]:
         """Stored alarms of a site, oldest first."""
