@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -167,14 +167,24 @@ MAX_BATCH = 500
 """Transactions (or results) in one batch message at most."""
 
 
-def _one_sender(batch: Any, rows: list[Any], what: str) -> None:
-    for i, r in enumerate(rows):
-        if (r.site, r.device) != (batch.site, batch.device):
-            raise ValueError(f"{what}[{i}] names {r.site}/{r.device}, not the batch's "
-                             f"{batch.site}/{batch.device}")
+class _Batch(Message):
+    """One device's entries in one message; ``ENTRIES`` names the list field."""
+
+    ENTRIES: ClassVar[str]
+
+    site: SiteId
+    device: DeviceId
+
+    @model_validator(mode="after")
+    def _one_sender(self) -> Self:
+        for i, r in enumerate(getattr(self, self.ENTRIES)):
+            if (r.site, r.device) != (self.site, self.device):
+                raise ValueError(f"{self.ENTRIES}[{i}] names {r.site}/{r.device}, not the "
+                                 f"batch's {self.site}/{self.device}")
+        return self
 
 
-class TransactionBatch(Message):
+class TransactionBatch(_Batch):
     """Several of one device's transactions in one message, on its ``tx`` topic.
 
     A device with a backlog sends up to :data:`MAX_BATCH` requests per message (one
@@ -188,17 +198,12 @@ class TransactionBatch(Message):
          "transactions": [{"v": 1, "key": "…", "kind": "checkout", …}, …]}
     """
 
-    site: SiteId
-    device: DeviceId
+    ENTRIES = "transactions"
+
     transactions: list[TransactionRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        _one_sender(self, self.transactions, "transactions")
-        return self
 
-
-class ResultBatch(Message):
+class ResultBatch(_Batch):
     """Several results for one device in one message, on its ``result`` topic.
 
     The gateway answers a :class:`TransactionBatch`'s requests this way (the results of
@@ -207,14 +212,9 @@ class ResultBatch(Message):
     acknowledges it once.
     """
 
-    site: SiteId
-    device: DeviceId
-    results: list[TransactionResult] = Field(min_length=1, max_length=MAX_BATCH)
+    ENTRIES = "results"
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        _one_sender(self, self.results, "results")
-        return self
+    results: list[TransactionResult] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 # ---- look-ups (MQTT 5 request/response: response topic + correlation data) ------------------
@@ -536,7 +536,6 @@ def decode(model: type[M], payload: bytes | bytearray | str) -> M:
 
 
 _ID_RE = re.compile(_ID_PATTERN)
-_BATCH_FIELD = {"TransactionBatch": "transactions", "ResultBatch": "results"}
 
 
 def batch_entries(model: type[TransactionBatch] | type[ResultBatch],
@@ -548,8 +547,7 @@ def batch_entries(model: type[TransactionBatch] | type[ResultBatch],
     Raises:
         InvalidMessageError: the envelope is wrong; the message says how.
     """
-    name = model.__name__
-    field = _BATCH_FIELD[name]
+    name, field = model.__name__, model.ENTRIES
     if data.get("v") != VERSION:
         raise InvalidMessageError(f"{name}: version {data.get('v')!r}, expected {VERSION}")
     extra = set(data) - {"v", "site", "device", field}
