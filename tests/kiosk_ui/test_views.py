@@ -20,7 +20,11 @@ def _btn(kiosk: Any, name: str) -> QPushButton:
 
 
 def _tap(qtbot: Any, kiosk: Any, name: str) -> None:
-    qtbot.mouseClick(_btn(kiosk, name), Qt.MouseButton.LeftButton)
+    # A patron taps a button once it is offered: buttons are disabled while a call
+    # (the entry sweep too) is under way, and a click on a disabled one is dropped.
+    b = _btn(kiosk, name)
+    qtbot.waitUntil(lambda: b.isVisible() and b.isEnabled(), timeout=3000)
+    qtbot.mouseClick(b, Qt.MouseButton.LeftButton)
 
 
 def _wait_screen(qtbot: Any, kiosk: Any, screen: Screen) -> None:
