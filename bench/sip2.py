@@ -66,7 +66,7 @@ def bench_codec(seconds: float) -> dict[str, float]:
     }
     # interleaved rounds, best of each: the machine is shared, so noise hits both sides alike
     out = {k: 0.0 for k in runs}
-    rounds = 5
+    rounds = 10
     for _ in range(rounds):
         for k, (fn, items) in runs.items():
             out[k] = max(out[k], _rate(fn, items, seconds / rounds))

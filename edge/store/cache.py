@@ -120,7 +120,7 @@ class CacheRepository:
     # ---- bulk and snapshot loading ------------------------------------------------------
 
     def bulk_load(self, kind: CacheKind, rows: Iterable[Any], *, replace: bool = True,
-                  snap: int = 0, batch: int = 100_000) -> int:
+                  snap: int = 0, batch: int = 10_000) -> int:
         """Insert many rows of ``kind`` in one transaction (the fast path for large loads).
 
         Args:

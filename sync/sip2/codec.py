@@ -343,22 +343,20 @@ class Sip2Codec:
             if pieces[-1] == "":
                 pieces.pop()
             for p in pieces:
-                if len(p) < 2:
-                    if p == "":
-                        continue
-                    if strict:
-                        raise Sip2FieldError(f"variable field too short: {p!r}", p)
-                    problems.append(f"variable field too short: {p!r}")
-                    continue
-                code = p[:2]
-                spec = table.get(code)
+                # every code in the table has two characters, so a shorter piece misses it
+                spec = table.get(p[:2])
                 if spec is None:
-                    extra.append((code, p[2:]))
+                    if len(p) >= 2:
+                        extra.append((p[:2], p[2:]))
+                    elif p:
+                        if strict:
+                            raise Sip2FieldError(f"variable field too short: {p!r}", p)
+                        problems.append(f"variable field too short: {p!r}")
                     continue
                 name, kind = spec
                 if kind == "s":
                     if name in values:
-                        extra.append((code, p[2:]))
+                        extra.append((p[:2], p[2:]))
                     else:
                         values[name] = p[2:]
                 elif kind == "l":
@@ -372,9 +370,9 @@ class Sip2Codec:
                     elif v in ("", "U", " "):
                         values[name] = None
                     elif strict:
-                        raise Sip2FieldError(f"flag must be Y, N or U, got {v!r}", code)
+                        raise Sip2FieldError(f"flag must be Y, N or U, got {v!r}", p[:2])
                     else:
-                        problems.append(f"field {code}: flag must be Y, N or U, got {v!r}")
+                        problems.append(f"field {p[:2]}: flag must be Y, N or U, got {v!r}")
             for name, items in lists.items():
                 values[name] = tuple(items)
             if extra:

@@ -270,6 +270,17 @@ def test_bulk_load_accepts_tuples_records_and_mappings(store) -> None:
     assert store.cache.counts()["items"] == 1  # replace=True rebuilt the table
 
 
+def test_bulk_load_of_a_generator_spans_batches_in_one_transaction(store) -> None:
+    def rows():
+        for i in range(25):
+            yield (f"g{i:02d}", f"T{i}", 1, i, 1, "A") if i % 2 else {"item_id": f"g{i:02d}",
+                                                                    "title": f"T{i}", "value": i}
+    assert store.cache.bulk_load("items", rows(), batch=10) == 25
+    assert store.cache.counts()["items"] == 25
+    assert store.cache.item("g24") == ItemRecord("g24", "T24", value=24)
+    assert store.cache.item("g13") == ItemRecord("g13", "T13", value=13, location="A")
+
+
 def test_snapshot_chunks_replace_old_rows_when_complete(store) -> None:
     store.cache.bulk_load("items", [ItemRecord("old"), ItemRecord("a")])
     assert not store.cache.apply_snapshot_chunk("items", "s1", 1, 2, [ItemRecord("b")])

@@ -218,6 +218,26 @@ def test_lenient_mode_keeps_what_it_could_parse() -> None:
     assert len(d.problems) == 2
 
 
+PATRON_STATUS = b"24              00120261123    120000AOVNLIB|"
+
+
+def test_variable_fields_lenient_keeps_the_rest_and_names_each_problem() -> None:
+    # a bad flag, a one-character piece, empty pieces, and a repeated patron id
+    d = Sip2Codec(strict=False).decode(PATRON_STATUS + b"AA123|AEName|BLX|A|||AA456|\r")
+    m = d.message
+    assert m.patron_id == "123" and m.personal_name == "Name" and m.valid_patron is None
+    assert m.extra == (("AA", "456"),)
+    assert d.problems == ("field BL: flag must be Y, N or U, got 'X'",
+                          "variable field too short: 'A'")
+
+
+@pytest.mark.parametrize(("tail", "field"), [(b"AA123|BLX|\r", "BL"), (b"A|\r", "A")])
+def test_variable_fields_strict_raise_naming_the_field(tail: bytes, field: str) -> None:
+    with pytest.raises(Sip2FieldError) as e:
+        Sip2Codec().decode(PATRON_STATUS + tail)
+    assert e.value.field == field
+
+
 def test_unknown_fields_kept_in_order_and_reencoded() -> None:
     frame = b"101YNY20261123    120000AOVNLIB|AB30000010|XKabc|AQMAIN|ZZ1|XKdef|CV01|\r"
     d = Sip2Codec().decode(frame)
