@@ -141,7 +141,7 @@ class GatewayDouble:
 
     def __init__(self, db_path: Path, ils: Ils | None = None, *, online: bool = True) -> None:
         self.ils = ils or Ils()
-        self.online = online
+        self._online = online
         self.ledger: dict[str, tuple[dict[str, Any], str]] = {}
         self.deliveries: Counter[str] = Counter()
         """Entries received per key, before the ledger's de-duplication."""
@@ -150,6 +150,18 @@ class GatewayDouble:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="gateway-double", daemon=True)
+
+    @property
+    def online(self) -> bool:
+        """Whether the background thread answers entries."""
+        return self._online
+
+    @online.setter
+    def online(self, value: bool) -> None:
+        self._online = value
+        if not value:
+            with self._lock:  # a pump under way has finished: nothing is answered after this
+                pass
 
     def __enter__(self) -> GatewayDouble:
         self._thread.start()
