@@ -252,7 +252,8 @@ class OutboxRepository:
 
     # ---- the agent's side ---------------------------------------------------------------
 
-    def next_sendable(self, limit: int = 100, *, include_sent: bool = True) -> list[OutboxEntry]:
+    def next_sendable(self, limit: int = 100, *, include_sent: bool = True,
+                      after_seq: int = 0) -> list[OutboxEntry]:
         """Open entries to publish, in journal order, at most one per item.
 
         An entry is returned only if no earlier entry for the same item is still open,
@@ -262,14 +263,17 @@ class OutboxRepository:
             limit: the most entries to return.
             include_sent: also return ``sent`` entries (after a restart, to resend them);
                 a running agent that tracks its own in-flight set passes ``False``.
+            after_seq: only entries journaled after this one (a scan that goes on where
+                the previous page ended).
         """
         # ``state IN ('pending','sent')`` repeated literally so SQLite can use the partial
         # index ``outbox_open`` (it never reads the closed rows, however long the journal).
         extra = "" if include_sent else " AND o.state = 'pending'"
         rows = self._store.query(
             f"SELECT {_COLUMNS} FROM outbox o WHERE o.state IN ('pending','sent'){extra} "
-            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.item_id = o.item_id AND p.seq < o.seq"
-            " AND p.state IN ('pending','sent')) ORDER BY o.seq LIMIT ?", (limit,))
+            "AND o.seq > ? AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.item_id = o.item_id"
+            " AND p.seq < o.seq AND p.state IN ('pending','sent')) ORDER BY o.seq LIMIT ?",
+            (after_seq, limit))
         return [_entry(r) for r in rows]
 
     def mark_sent(self, *keys: str) -> list[str]:

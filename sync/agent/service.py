@@ -249,6 +249,7 @@ class SyncAgent:
         self._in_window = 0
         self._scan_due = 0.0
         self._full_scan = True
+        self._scan_seq = 0
         self._rung = False
         self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -409,6 +410,7 @@ class SyncAgent:
             self._ops_failed = True  # the last round may not have reached the broker
             self._in_window = 0
             self._full_scan = True
+            self._scan_seq = 0
             self._snapshot_check = True
             self._ops_next = 0.0
         self._last_heard = time.monotonic()
@@ -813,18 +815,22 @@ class SyncAgent:
         if not self._mark_and_publish(again[:max(0, t.window)], now, resend=True):
             return
         # 2. New entries: after a start (or reconnect) every open entry (``sent`` ones were in
-        #    flight when the previous process died); then only ``pending`` ones.
+        #    flight when the previous process died), a window at a time from where the last
+        #    page ended, until the scan reaches the end of the journal; then only
+        #    ``pending`` ones.
         budget -= len(again)
         if budget <= 0:
             return
         full = self._full_scan
-        entries = self.store.outbox.next_sendable(limit=(t.max_awaiting if full else budget),
-                                                  include_sent=full)
-        self._full_scan = False
+        entries = self.store.outbox.next_sendable(limit=budget, include_sent=full,
+                                                  after_seq=self._scan_seq if full else 0)
+        if full:
+            if len(entries) < budget:
+                self._full_scan, self._scan_seq = False, 0
+            elif entries:
+                self._scan_seq = entries[-1].seq
         batch: list[_Pending] = []
         for e in entries:
-            if len(batch) >= budget:
-                break
             with self._lock:
                 if e.key in self._pending:
                     continue

@@ -133,6 +133,16 @@ def test_next_sendable_keeps_one_in_flight_per_item(store) -> None:
     assert store.outbox.get(a1.key).attempts == 1
 
 
+def test_next_sendable_pages_on_from_a_sequence_number(store) -> None:
+    es = [store.outbox.append("checkout", {}, item_id=f"P{i}", patron_ref="p") for i in range(5)]
+    store.outbox.mark_sent(*(e.key for e in es))
+    first = store.outbox.next_sendable(2)
+    assert [e.key for e in first] == [es[0].key, es[1].key]
+    rest = store.outbox.next_sendable(10, after_seq=first[-1].seq)
+    assert [e.key for e in rest] == [e.key for e in es[2:]]
+    assert store.outbox.next_sendable(10, after_seq=rest[-1].seq) == []
+
+
 def test_record_result_is_final_and_idempotent(store) -> None:
     e = store.outbox.append("checkout", {}, item_id="A", patron_ref="p")
     done = store.outbox.record_result(e.key, {"ok": True, "due_date": "2026-12-01"}, "applied")

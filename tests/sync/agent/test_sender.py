@@ -168,3 +168,18 @@ def test_tx_batch_1_sends_every_transaction_alone(store: Any) -> None:
     agent, client = _agent(store, tx_batch=1)
     agent._send_transactions()
     assert [decode(TransactionRequest, p).key for p in client.tx()] == keys
+
+
+def test_after_a_restart_every_entry_left_sent_goes_again_beyond_one_window(store: Any) -> None:
+    # A previous process marked 12 entries sent and died; the window holds 5 at a time.
+    keys = [store.outbox.append("checkout", {}, item_id=f"3100{i:02d}", patron_ref="2000001").key
+            for i in range(12)]
+    store.outbox.mark_sent(*keys)
+    agent, client = _agent(store, window=5, tx_batch=1)
+    ok = mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Success")
+    for _ in range(6):
+        agent._send_transactions()
+        for mid in list(agent._mids):
+            agent._on_publish(None, None, mid, ok, None)
+    sent = [r["key"] for p in client.tx() for r in _requests(p)]
+    assert sorted(sent) == sorted(keys) and len(sent) == 12
