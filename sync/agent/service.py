@@ -250,6 +250,7 @@ class SyncAgent:
         self._scan_due = 0.0
         self._full_scan = True
         self._scan_seq = 0
+        self._scan_gen = 0
         self._rung = False
         self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -411,6 +412,7 @@ class SyncAgent:
             self._in_window = 0
             self._full_scan = True
             self._scan_seq = 0
+            self._scan_gen += 1
             self._snapshot_check = True
             self._ops_next = 0.0
         self._last_heard = time.monotonic()
@@ -821,14 +823,17 @@ class SyncAgent:
         budget -= len(again)
         if budget <= 0:
             return
-        full = self._full_scan
+        with self._lock:
+            full, after, gen = self._full_scan, self._scan_seq, self._scan_gen
         entries = self.store.outbox.next_sendable(limit=budget, include_sent=full,
-                                                  after_seq=self._scan_seq if full else 0)
+                                                  after_seq=after if full else 0)
         if full:
-            if len(entries) < budget:
-                self._full_scan, self._scan_seq = False, 0
-            elif entries:
-                self._scan_seq = entries[-1].seq
+            with self._lock:
+                if self._scan_gen == gen:  # a reconnect meanwhile starts the scan over
+                    if len(entries) < budget:
+                        self._full_scan, self._scan_seq = False, 0
+                    elif entries:
+                        self._scan_seq = entries[-1].seq
         batch: list[_Pending] = []
         for e in entries:
             with self._lock:
