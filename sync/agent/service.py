@@ -248,9 +248,9 @@ class SyncAgent:
         self._early: dict[int, tuple[float, Any]] = {}
         self._in_window = 0
         self._scan_due = 0.0
-        self._full_scan = True
-        self._scan_seq = 0
-        self._scan_gen = 0
+        self._scan_from: int | None = 0
+        """Open entries, ``sent`` ones too, are read from after this journal seq (after a
+        start or reconnect); None once that scan reached the end: ``pending`` ones only."""
         self._rung = False
         self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -410,9 +410,7 @@ class SyncAgent:
             self._ops_mids.clear()
             self._ops_failed = True  # the last round may not have reached the broker
             self._in_window = 0
-            self._full_scan = True
-            self._scan_seq = 0
-            self._scan_gen += 1
+            self._scan_from = 0
             self._snapshot_check = True
             self._ops_next = 0.0
         self._last_heard = time.monotonic()
@@ -824,16 +822,16 @@ class SyncAgent:
         if budget <= 0:
             return
         with self._lock:
-            full, after, gen = self._full_scan, self._scan_seq, self._scan_gen
-        entries = self.store.outbox.next_sendable(limit=budget, include_sent=full,
-                                                  after_seq=after if full else 0)
-        if full:
+            after = self._scan_from
+        entries = self.store.outbox.next_sendable(limit=budget, include_sent=after is not None,
+                                                  after_seq=after or 0)
+        if after is not None:
             with self._lock:
-                if self._scan_gen == gen:  # a reconnect meanwhile starts the scan over
-                    if len(entries) < budget:
-                        self._full_scan, self._scan_seq = False, 0
-                    elif entries:
-                        self._scan_seq = entries[-1].seq
+                # Moved on only if no reconnect set it back meanwhile. (One that set it back
+                # to 0 while the first page was read is not told apart: harmless, since what
+                # that page and the pages before it held is in ``_pending``, all re-sent.)
+                if self._scan_from == after:
+                    self._scan_from = None if len(entries) < budget else entries[-1].seq
         batch: list[_Pending] = []
         for e in entries:
             with self._lock:
