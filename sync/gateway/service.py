@@ -378,27 +378,26 @@ class Gateway:
             whole: TransactionBatch | None = TransactionBatch.model_validate_json(msg.payload)
         except ValidationError:
             whole = None
-        jobs: list[TransactionRequest] = []
+        rows: list[Any] = []
         try:
             if whole is not None:
-                if (whole.site, whole.device) != (ref.site, ref.device):
-                    raise InvalidMessageError(f"batch names {whole.site}/{whole.device} but "
-                                              f"came on {ref.site}/{ref.device}")
-                jobs = list(whole.transactions)
+                sender = (whole.site, whole.device)
             else:
                 data = _json(msg.payload)
                 if not isinstance(data, dict) or "transactions" not in data:
                     return False
                 rows = batch_entries(TransactionBatch, data)
-                if (data["site"], data["device"]) != (ref.site, ref.device):
-                    raise InvalidMessageError(f"batch names {data['site']}/{data['device']} "
-                                              f"but came on {ref.site}/{ref.device}")
-                jobs = self._batch_entries(ref, msg.topic, rows)
+                sender = (data["site"], data["device"])
+            if sender != (ref.site, ref.device):
+                raise InvalidMessageError(f"batch names {sender[0]}/{sender[1]} but came on "
+                                          f"{ref.site}/{ref.device}")
         except InvalidMessageError as exc:
             self._count("rejected")
             log.warning("rejected message on %s: %s", msg.topic, exc)
             self._ack(msg.mid, msg.qos)
             return True
+        jobs = (list(whole.transactions) if whole is not None
+                else self._batch_entries(ref, msg.topic, rows))
         if not jobs:
             self._ack(msg.mid, msg.qos)
             return True
