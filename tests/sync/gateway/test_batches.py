@@ -117,6 +117,17 @@ def _assert_result_batches(msgs: list[tuple[str, dict[str, Any]]],
     return out
 
 
+def _send_batch(dev: MqttProbe, entries: list[dict[str, Any]], keys: list[str]
+                ) -> list[dict[str, Any]]:
+    """Publish ``entries`` as one batch and collect the answers: ResultBatches only, each
+    of ``keys`` answered exactly once; the results."""
+    assert dev.publish(topics.tx(SITE, DEVICE), _batch(entries)) == 0
+    msgs = _collect(dev, set(keys))
+    results = _assert_result_batches(msgs)
+    assert _key_counts(msgs) == Counter(keys)
+    return results
+
+
 def _until_plain_result(probe: MqttProbe, key: str, timeout: float = 30
                         ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     """Wait for the plain result of ``key``; returns it and what came before it."""
@@ -160,10 +171,7 @@ def test_a_batch_is_applied_once_in_item_order_and_answered_in_result_batches(
     keys = [e["key"] for e in entries]
     with mqtt_client(sync_env.broker.port) as dev:
         dev.subscribe(ALL_RESULTS)
-        assert dev.publish(topics.tx(SITE, DEVICE), _batch(entries)) == 0
-        msgs = _collect(dev, set(keys))
-        results = _assert_result_batches(msgs)
-        assert _key_counts(msgs) == Counter(keys)  # every key answered exactly once
+        results = _send_batch(dev, entries, keys)  # every key answered exactly once
         by_key = {r["key"]: r for r in results}
         assert all(by_key[k]["status"] == "applied" and by_key[k]["ok"] for k in keys), results
         assert not any(r["replayed"] for r in results)
@@ -225,10 +233,7 @@ def test_bad_entries_are_rejected_alone_and_the_message_is_still_acknowledged(
     good_keys = [e["key"] for e in good]
     with mqtt_client(sync_env.broker.port) as dev:
         dev.subscribe(ALL_RESULTS)
-        assert dev.publish(topics.tx(SITE, DEVICE), _batch(entries)) == 0
-        msgs = _collect(dev, set(good_keys))
-        results = _assert_result_batches(msgs)
-        assert _key_counts(msgs) == Counter(good_keys)
+        results = _send_batch(dev, entries, good_keys)
         assert all(r["status"] == "applied" for r in results), results
         assert gw.stats["rejected"] == 2
         # The message was acknowledged: the next session of this gateway gets no
