@@ -1,0 +1,375 @@
+"""Bench of a fleet: hundreds of boxes, one Mosquitto, a gateway pool on PostgreSQL.
+
+The boxes are the product's own sync agents (``SyncAgent.from_settings``, the code
+``smartlib sync`` runs), each with its own edge store, its own broker credentials and its
+own ACL (``sync.broker.device_acl``), spread over a few worker processes. Kiosks journal
+online transactions (checkout, then check-in of the same item: per-item order matters) at
+a steady rate; gates only keep their sessions, statuses and cache feeds, as on a site.
+The gateways are ``smartlib gateway run`` processes on one PostgreSQL ledger (a private
+server started for the run), the ILS is the demo ILS in its own process.
+
+Figures, for each gateway pool size P (``--pools``):
+
+* ``fleet_p{P}_1x_p50`` / ``_p99`` (ms): journal append -> result recorded in the edge store
+  (the outbox row's ``created_at`` -> ``applied_at``, both written by the store), each kiosk
+  sending one transaction every 5 s (the realistic rate);
+* ``fleet_p{P}_10x_p50`` / ``_p99``: the same at ten times that rate (every 0.5 s);
+* ``fleet_p{P}_10x_tx_per_s``: transactions completed per second in that phase (the pool's
+  scaling curve is this figure over P), ``..._unanswered``: entries with no result when the
+  phase's wait ended;
+* ``broker_kib_per_box``: the broker's RSS growth from an idle broker to the whole fleet
+  connected, per box; ``fleet_p{P}_gateway_kib_per_box``: a gateway's RSS growth from its
+  start (subscribed, no traffic) to the end of both phases, per box of the fleet, and
+  ``..._gateway_rss_mb`` its RSS then.
+
+Target (issue 17): ``fleet_p99_ms_10x`` (the best pool's 10x p99) <= 300 ms with 500 kiosks.
+``--quick`` runs 20 kiosks on 2 sites with a pool of 1 for a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import multiprocessing as mp
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import emit, target
+
+SMARTLIB = Path(sys.executable).with_name("smartlib")
+FIRST_ITEM = 30000200
+FIRST_PATRON = 2000010
+ITEMS_PER_KIOSK = 8
+DRAIN_WAIT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Box:
+    site: str
+    device: str
+    role: str
+    password: str
+    index: int
+    """The kiosk's number (its patron and items); -1 for a gate."""
+
+    @property
+    def user(self) -> str:
+        """The broker account: device ids repeat from site to site."""
+        return f"{self.device}@{self.site}"
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    except (ValueError, OSError):
+        pass  # the limit we have is what the run gets; a shortfall shows as failed connects
+
+
+def _stamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+# ---- the worker: a slice of the fleet in one process ------------------------------------------
+
+
+def _box_settings(tmp: Path, port: int, box: Box) -> Any:
+    from smartlib.config import load_settings
+
+    return load_settings(None, site={"id": box.site}, device={"id": box.device, "role": box.role},
+                         broker={"host": "127.0.0.1", "port": port, "username": box.user,
+                                 "password": box.password},
+                         store={"path": str(tmp / "boxes" / f"{box.site}-{box.device}.db")},
+                         sync={"snapshot_on_empty_cache": False})
+
+
+def _worker(conn: Any, tmp: str, port: int, boxes: list[Box], seed: int) -> None:
+    _raise_fd_limit()
+    from edge.store import open_store
+    from sync.agent.service import SyncAgent
+
+    rng = random.Random(seed)
+    agents, edges = [], []
+    for box in boxes:
+        settings = _box_settings(Path(tmp), port, box)
+        edges.append(open_store(settings.store.path))
+        agents.append(SyncAgent.from_settings(settings))
+    for a in agents:
+        a.start()
+    deadline = time.monotonic() + 120
+    missing = [b.user for a, b in zip(agents, boxes, strict=True)
+               if not a.connected.wait(max(0.0, deadline - time.monotonic()))]
+    conn.send(("ready", missing))
+    sent = [0] * len(boxes)
+    try:
+        while True:
+            cmd = conn.recv()
+            if cmd[0] == "stop":
+                break
+            _, period, seconds = cmd
+            conn.send(("done", _run_phase(rng, boxes, edges, sent, period, seconds)))
+    finally:
+        for a in agents:
+            a.stop()
+            a.store.close()
+        for e in edges:
+            e.close()
+        conn.send(("stopped",))
+
+
+def _run_phase(rng: random.Random, boxes: list[Box], edges: list[Any], sent: list[int],
+               period: float, seconds: float) -> dict[str, Any]:
+    """Journal each kiosk's transactions every ``period`` s for ``seconds``; then wait for
+    their results and read the latencies from the stores."""
+    kiosks = [i for i, b in enumerate(boxes) if b.role == "kiosk"]
+    marks = {i: edges[i].query_one("SELECT COALESCE(MAX(seq), 0) AS s FROM outbox")["s"]
+             for i in kiosks}
+    t0 = time.monotonic()
+    heap = [(t0 + rng.uniform(0, period), i) for i in kiosks]
+    heapq.heapify(heap)
+    end = t0 + seconds
+    journaled = 0
+    while heap:
+        due, i = heapq.heappop(heap)
+        if due >= end:
+            continue
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        box, n = boxes[i], sent[i]
+        item = str(FIRST_ITEM + box.index * ITEMS_PER_KIOSK + (n // 2) % ITEMS_PER_KIOSK)
+        edges[i].outbox.append("checkout" if n % 2 == 0 else "checkin", {}, item_id=item,
+                               patron_ref=str(FIRST_PATRON + box.index))
+        sent[i] = n + 1
+        journaled += 1
+        heapq.heappush(heap, (due + period, i))
+    journal_s = time.monotonic() - t0
+    deadline = time.monotonic() + DRAIN_WAIT_S
+    open_left = 0
+    while True:
+        open_left = sum(edges[i].query_one(
+            "SELECT COUNT(*) AS n FROM outbox WHERE seq > ? AND state IN ('pending','sent')",
+            (marks[i],))["n"] for i in kiosks)
+        if open_left == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    lat: list[float] = []
+    finished: list[float] = []
+    for i in kiosks:
+        for row in edges[i].query("SELECT created_at, applied_at FROM outbox WHERE seq > ? "
+                                  "AND applied_at IS NOT NULL", (marks[i],)):
+            done = _stamp(row["applied_at"])
+            lat.append((done - _stamp(row["created_at"])) * 1000.0)
+            finished.append(done)
+    return {"journaled": journaled, "latencies_ms": lat, "unanswered": open_left,
+            "journal_s": journal_s, "finished": finished}
+
+
+# ---- the fleet --------------------------------------------------------------------------------
+
+
+def _fleet(sites: int, kiosks: int, gates: int) -> list[Box]:
+    import secrets
+
+    boxes = []
+    for k in range(kiosks):
+        boxes.append(Box(f"lib-{k % sites:02d}", f"kiosk-{k // sites + 1:02d}", "kiosk",
+                         secrets.token_hex(8), k))
+    for g in range(gates):
+        boxes.append(Box(f"lib-{g % sites:02d}", f"gate-{g // sites + 1:02d}", "gate",
+                         secrets.token_hex(8), -1))
+    return boxes
+
+
+def _broker(boxes: list[Box], gw_password: str) -> Any:
+    from sync.broker import device_acl, gateway_acl
+    from tests.support.mosquitto import MosquittoBroker
+
+    users = {b.user: b.password for b in boxes}
+    acl = "".join(device_acl(b.site, b.device, user=b.user, role=b.role)
+                  for b in boxes) + gateway_acl("gateway")
+    users["gateway"] = gw_password
+    return MosquittoBroker(users=users, acl=acl).start()
+
+
+def _gateway_toml(tmp: Path, name: str, port: int, ils_port: int, dsn: str, sites: list[str],
+                  gw_password: str) -> Path:
+    path = tmp / f"{name}.toml"
+    path.write_text(f"""[site]
+id = "{sites[0]}"
+[device]
+id = "{name}"
+role = "gateway"
+[broker]
+host = "127.0.0.1"
+port = {port}
+username = "gateway"
+password = "{gw_password}"
+[ils]
+host = "127.0.0.1"
+port = {ils_port}
+user = "kiosk01"
+password = "s3cret"
+institution = "VNLIB"
+location = "MAIN"
+pool_size = 4
+[gateway]
+ledger = "{dsn}"
+sites = {json.dumps(sites)}
+""")
+    return path
+
+
+def _rss_kib(pid: int) -> int:
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss // 1024)
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1)
+
+
+def _start_gateways(tmp: Path, pool: int, port: int, ils_port: int, dsn: str,
+                    sites: list[str], gw_password: str) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for g in range(pool):
+        name = f"gw-{pool}-{g + 1}"
+        log = (tmp / f"{name}.log").open("ab")
+        procs.append(subprocess.Popen(
+            [str(SMARTLIB), "gateway", "run", "--config",
+             str(_gateway_toml(tmp, name, port, ils_port, dsn, sites, gw_password))],
+            stdout=log, stderr=log))
+    return procs
+
+
+def _phase(pipes: list[Any], period: float, seconds: float) -> dict[str, Any]:
+    t0 = time.time()
+    for p in pipes:
+        p.send(("run", period, seconds))
+    parts = [p.recv()[1] for p in pipes]
+    lat = [x for part in parts for x in part["latencies_ms"]]
+    finished = sorted(x for part in parts for x in part["finished"])
+    span = (finished[-1] - t0) if finished else 0.0
+    return {"journaled": sum(p["journaled"] for p in parts), "results": len(lat),
+            "unanswered": sum(p["unanswered"] for p in parts),
+            "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99),
+            "tx_per_s": round(len(lat) / span, 1) if span > 0 else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a short run, as inside make test")
+    ap.add_argument("--kiosks", type=int, default=None)
+    ap.add_argument("--gates", type=int, default=None)
+    ap.add_argument("--sites", type=int, default=None)
+    ap.add_argument("--pools", default=None, help="gateway pool sizes, comma-separated")
+    ap.add_argument("--seconds", type=float, default=None, help="length of each rate phase")
+    ap.add_argument("--workers", type=int, default=4, help="processes hosting the boxes")
+    args = ap.parse_args()
+    kiosks = args.kiosks or (20 if args.quick else 500)
+    gates = args.gates if args.gates is not None else (2 if args.quick else 50)
+    sites = args.sites or (2 if args.quick else 50)
+    pools = [int(p) for p in (args.pools or ("1" if args.quick else "1,2,4")).split(",")]
+    seconds = args.seconds or (4.0 if args.quick else 30.0)
+    workers = max(1, min(args.workers, kiosks + gates))
+    _raise_fd_limit()
+
+    from bench.sync import IlsProcess
+    from hardware_sim.ils.data import open_demo_db
+    from tests.support.postgres import private_postgres
+
+    tmp = Path(tempfile.mkdtemp(prefix="smartlib-bench-fleet-"))
+    (tmp / "boxes").mkdir()
+    boxes = _fleet(sites, kiosks, gates)
+    site_ids = sorted({b.site for b in boxes})
+    gw_password = "gw-" + str(random.randrange(10**9))
+    figures: dict[str, Any] = {"kiosks": kiosks, "gates": gates, "sites": sites,
+                               "workers": workers, "phase_s": seconds}
+    broker = ils = None
+    pipes: list[Any] = []
+    procs: list[Any] = []
+    try:
+        broker = _broker(boxes, gw_password)
+        assert broker.proc is not None
+        idle_rss = _rss_kib(broker.proc.pid)
+        open_demo_db(tmp / "ils.db").close()
+        ils = IlsProcess(tmp / "ils.db")
+        ctx = mp.get_context("spawn")
+        for w in range(workers):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, str(tmp), broker.port,
+                                                     boxes[w::workers], w), daemon=True)
+            proc.start()
+            pipes.append(parent)
+            procs.append(proc)
+        missing = [d for p in pipes for d in p.recv()[1]]
+        figures["boxes_not_connected"] = len(missing)
+        figures["broker_kib_per_box"] = round((_rss_kib(broker.proc.pid) - idle_rss) / len(boxes), 1)
+        with private_postgres(max_connections=100) as admin_dsn:
+            import psycopg
+
+            for pool in pools:
+                name = f"fleet_p{pool}"
+                with psycopg.connect(admin_dsn, autocommit=True) as admin:
+                    admin.execute(f'CREATE DATABASE "{name}"')
+                dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
+                gws = _start_gateways(tmp, pool, broker.port, ils.port, dsn, site_ids, gw_password)
+                try:
+                    time.sleep(3.0 if args.quick else 5.0)  # gateways subscribed (not timed)
+                    gw_idle = sum(_rss_kib(g.pid) for g in gws) / len(gws)
+                    for label, period in (("1x", 5.0), ("10x", 0.5)):
+                        got = _phase(pipes, period, seconds)
+                        for key in ("p50", "p99", "tx_per_s", "unanswered", "results"):
+                            figures[f"{name}_{label}_{key}"] = got[key]
+                    gw_rss = sum(_rss_kib(g.pid) for g in gws) / len(gws)
+                    figures[f"{name}_gateway_rss_mb"] = round(gw_rss / 1024, 1)
+                    figures[f"{name}_gateway_kib_per_box"] = round((gw_rss - gw_idle) / len(boxes), 1)
+                finally:
+                    for g in gws:
+                        g.terminate()
+                    for g in gws:
+                        g.wait(30)
+    finally:
+        for p in pipes:
+            try:
+                p.send(("stop",))
+            except OSError:
+                pass
+        for proc in procs:
+            proc.join(60)
+            if proc.is_alive():
+                proc.kill()
+        if ils is not None:
+            ils.stop()
+        if broker is not None:
+            broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    best = [figures.get(f"fleet_p{p}_10x_p99") for p in pools]
+    measured = [b for b in best if b is not None]
+    figures["fleet_p99_ms_10x"] = min(measured) if measured else None
+    figures["gateway_kib_per_box"] = figures.get(f"fleet_p{pools[-1]}_gateway_kib_per_box")
+    emit("fleet", figures, [
+        target("fleet_p99_ms_10x", figures["fleet_p99_ms_10x"], "<=", 300,
+               "issue 17: journal -> result at the edge, every kiosk at 10x the realistic rate"),
+        target("fleet_kiosks", float(kiosks), ">=", 20 if args.quick else 500, "issue 17: 500 kiosks"),
+    ], quick=bool(args.quick))
+
+
+if __name__ == "__main__":
+    main()
