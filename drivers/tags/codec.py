@@ -12,12 +12,21 @@ blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is f
    (so ``11 01 01``, a cut-off part-3 block, is not taken for a part-2 item "1").
 5. ``version (crc failed)``: version nibble 1 or 2 but the CRC is wrong -- decoded as
    ISO 28560-3, which in strict mode raises the CRC error.
-6. ``basic-block layout``: the bytes look like an ISO 28560-3 basic block (bytes 3-18 a
-   NUL-padded ASCII item id, and a known version, or 32 bytes with a possible parts/part
-   number) but it is short or has an unknown version -- decoded as ISO 28560-3, so strict mode names the
-   real fault (``basic_block`` length, ``version``, ...) instead of "unrecognised".
+6. ``basic-block layout``: the bytes look like an ISO 28560-3 basic block (a valid CRC, or
+   bytes 3-18 a NUL-padded ASCII item id and a known version, or 32 bytes with a possible
+   parts/part number) but it is short or has an unknown version -- decoded as ISO 28560-3,
+   so strict mode names the real fault (``basic_block`` length, ``version``, ...) instead
+   of "unrecognised".
 
-Must not do: I/O. Only ``TagFormatError`` ever leaves ``decode_tag``.
+Block order for ISO 28560-2 (rules 2 and 4; it has no CRC): if the memory in the given
+order starts with a precursor of relative OID 1 and its objects frame, that order is
+ISO 28560-2 and is kept even when its data does not decode: the error (an
+``UnsupportedConstruct`` or bad compacted data) is reported, the reversed order is not
+tried. Only memory that is not shaped like ISO 28560-2 in the given order is tried
+reversed (see ``_part2_order``).
+
+Must not do: I/O. Only ``TagFormatError`` (or its subclass ``UnsupportedConstruct``) ever
+leaves ``decode_tag``.
 """
 
 from __future__ import annotations
@@ -63,12 +72,15 @@ def _parses_as_part2(mem: bytes, ascii_id: bool = True) -> bool:
 def _looks_part3(mem: bytes) -> bool:
     """The shape of an ISO 28560-3 basic block, whatever its CRC, length or version.
 
-    Bytes 3-18 (as far as present) are a non-empty item id of printable ASCII padded with
-    NULs -- or the memory stops right after the 3 header bytes -- and the version nibble
-    is known or (a whole 32-byte block) byte 2, the part number, fits byte 1, the parts.
+    A valid basic-block CRC (libdanrfid's all-zero "null" block has one) is enough.
+    Otherwise bytes 3-18 (as far as present) are a non-empty item id of printable ASCII
+    padded with NULs -- or the memory stops right after the 3 header bytes -- and the
+    version nibble is known or (a whole 32-byte block) byte 2, the part number, fits byte 1.
     """
     if len(mem) < 3:
         return False
+    if iso28560_3.crc_matches(mem):  # a valid basic-block CRC, whatever the fields say
+        return True
     ident = mem[3:19]
     if ident:
         if not 0x20 <= ident[0] <= 0x7E or any(b and not 0x20 <= b <= 0x7E for b in ident):
@@ -82,14 +94,25 @@ def _looks_part3(mem: bytes) -> bool:
 
 def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: bool,
                  not_part3: bool = False) -> bool | None:
-    """The block order in which the data parses as ISO 28560-2 (no CRC: a heuristic).
+    """The block order to read as ISO 28560-2 (it has no CRC: a heuristic), or None.
 
-    With ``not_part3``, an order whose bytes look like an ISO 28560-3 basic block does not
-    count. When both orders parse, prefer the one with a printable ASCII item id, then the
-    one whose memory after the objects is all zero; ties go to the order given first.
+    If the given (first) order is shaped like ISO 28560-2 -- it starts with a precursor of
+    relative OID 1 and its objects frame (``iso28560_2.frames``) -- but does not decode, it
+    is returned so its error is reported: the other order is never tried then. Otherwise
+    an order that decodes wins; when both do, the one with a printable ASCII item id, then
+    the one whose memory after the objects is all zero; ties go to the order given first.
+    With ``not_part3``, an order whose bytes look like an ISO 28560-3 basic block does not count.
     """
-    fits = [o for o in orders if _parses_as_part2(views[o], ascii_id)
-            and not (not_part3 and _looks_part3(views[o]))]
+    def allowed(order: bool) -> bool:
+        return not (not_part3 and _looks_part3(views[order]))
+
+    forward = orders[0]
+    shaped = iso28560_2.frames(views[forward]) and allowed(forward)
+    if shaped and not _parses_as_part2(views[forward], ascii_id):
+        # ISO 28560-2 in the given order whose data does not decode (an unsupported
+        # construct, bad compacted data): that error is the answer, never the other order.
+        return forward
+    fits = [o for o in orders if _parses_as_part2(views[o], ascii_id) and allowed(o)]
     if len(fits) < 2:
         return fits[0] if fits else None
 

@@ -12,10 +12,12 @@ from click.testing import CliRunner
 from drivers.cli import tag
 from drivers.tags.model import JSON_KEYS
 
-# The contract (issue 4): the listed keys in this order, then how the data was found.
-CONTRACT_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name", "parts_in_item",
-                 "part_number", "primary_item_id", "country", "isil", "crc_ok", "elements",
-                 "problems", "detected_by", "reversed_blocks")
+# The contract (issue 4): the listed keys in this order, then how the data was found;
+# issue 20 added type_of_usage_code (the whole ISO 28560-1 byte) after the usage name.
+CONTRACT_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name",
+                 "type_of_usage_code", "parts_in_item", "part_number", "primary_item_id",
+                 "country", "isil", "crc_ok", "elements", "problems", "detected_by",
+                 "reversed_blocks")
 
 # libdanrfid DDMDataTest vector (protocols.md section 2)
 VECTOR = "11 01 01 31 31 32 32 33 33 34 34 00 00 00 00 00 00 00 00 51 3E 44 45 37 30 35 00 00 00 00 00 00"
