@@ -19,8 +19,8 @@ blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is f
    of "unrecognised".
 
 Block order for ISO 28560-2 (rules 2 and 4; it has no CRC): if the memory in the given
-order starts with a precursor of relative OID 1 and its objects frame, that order is
-ISO 28560-2 and is kept even when its data does not decode: the error (an
+order starts with a precursor of relative OID 1 whose object frames, that order is
+ISO 28560-2 and is kept even when the rest does not decode: the error (an
 ``UnsupportedConstruct`` or bad compacted data) is reported, the reversed order is not
 tried. Only memory that is not shaped like ISO 28560-2 in the given order is tried
 reversed (see ``_part2_order``).
@@ -96,9 +96,10 @@ def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: b
                  not_part3: bool = False) -> bool | None:
     """The block order to read as ISO 28560-2 (it has no CRC: a heuristic), or None.
 
-    If the given (first) order is shaped like ISO 28560-2 -- it starts with a precursor of
-    relative OID 1 and its objects frame (``iso28560_2.frames``) -- but does not decode, it
-    is returned so its error is reported: the other order is never tried then. Otherwise
+    If the given (first) order starts like ISO 28560-2 -- a precursor of relative OID 1
+    whose object frames (``iso28560_2.starts_like_part2``) -- but does not decode (a later
+    object cut off, an unsupported construct, bad compacted data), it is returned so its
+    error is reported: the other order is never tried then. Otherwise
     an order that decodes wins; when both do, the one with a printable ASCII item id, then
     the one whose memory after the objects is all zero; ties go to the order given first.
     With ``not_part3``, an order whose bytes look like an ISO 28560-3 basic block does not count.
@@ -107,7 +108,7 @@ def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: b
         return not (not_part3 and _looks_part3(views[order]))
 
     forward = orders[0]
-    shaped = iso28560_2.frames(views[forward]) and allowed(forward)
+    shaped = iso28560_2.starts_like_part2(views[forward]) and allowed(forward)
     if shaped and not _parses_as_part2(views[forward], ascii_id):
         # ISO 28560-2 in the given order whose data does not decode (an unsupported
         # construct, bad compacted data): that error is the answer, never the other order.
@@ -130,6 +131,16 @@ def _fits(fmt: str, mem: bytes) -> bool:
     if fmt == iso28560_2.FORMAT:
         return _parses_as_part2(mem, ascii_id=False)
     return rfid501.plausible(mem)
+
+
+def _blank(mem: bytes) -> bool:
+    """No data: empty, or one fill byte (00, FF, or 55 as 3M ships tags) then only zeros.
+
+    Biblio-RFID's RFID501 notes: the 3M manufacturing blank is six blocks of 55 and a
+    block of 00; the generic blank is all 00.
+    """
+    data = mem.rstrip(b"\x00")
+    return not data or (data[0] in (0xFF, 0x55) and not data.strip(data[:1]))
 
 
 def _unknown(problems: list[str], reversed_blocks: bool) -> TagData:
@@ -177,7 +188,7 @@ def decode_tag(memory: bytes, *, dsfid: int | None = None, fmt: str = "auto",
                 return run(fmt, order, "format option")
         return run(fmt, orders[0], "format option")
 
-    if not mem.strip(mem[:1]) and (not mem or mem[0] in (0x00, 0xFF, 0x55)):
+    if _blank(mem):
         err = TagFormatError("blank tag: no data in user memory", "memory", 0)
         if not lenient:
             raise err

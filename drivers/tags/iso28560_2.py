@@ -121,33 +121,56 @@ def numeric(digits: str) -> bytes:
     return bytes((nibbles[i] << 4) | nibbles[i + 1] for i in range(0, len(nibbles), 2))
 
 
+def compact_as(text: str, code: int) -> bytes | None:
+    """``text`` in compaction ``code`` (1..7), or None if that scheme cannot hold it exactly.
+
+    Integer takes decimal digits without a leading zero ("0" itself is fine); numeric any
+    digits; 5-bit 0x40..0x5F, 6-bit 0x20..0x5F, 7-bit 0x01..0x7F (and not a last character
+    that would read back as padding); octet Latin-1; UTF-8 anything without surrogates.
+    """
+    digits = text.isascii() and text.isdigit()
+    if code == INTEGER:
+        if not digits or (text[0] == "0" and text != "0"):
+            return None
+        n = int(text)
+        return n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")
+    if code == NUMERIC:
+        return numeric(text) if digits else None
+    if code in _BITS:
+        raw = text.encode("ascii", "replace") if text.isascii() else b""
+        if not raw or not all(_char_ok(code, c) for c in raw):
+            return None
+        values = [c & ((1 << _BITS[code]) - 1) for c in raw]
+        packed = _pack(values, code)
+        return packed if _unpack(packed, code) == values else None  # pad-like last char
+    if code == OCTET:
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    if code == UTF8:
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return None
+
+
 def compact(text: str) -> tuple[int, bytes]:
-    """Choose the shortest compaction for ``text`` (ties: the lower code) and apply it."""
+    """Choose the shortest compaction for ``text`` (ties: the lower code) and apply it.
+
+    UTF-8 is only used when octet (Latin-1) cannot hold the text.
+    """
     best: tuple[int, bytes] | None = None
-
-    def offer(code: int, data: bytes) -> None:
-        nonlocal best
-        if best is None or len(data) < len(best[1]):
+    for code in (INTEGER, NUMERIC, BIT5, BIT6, BIT7, OCTET):
+        data = compact_as(text, code)
+        if data is not None and (best is None or len(data) < len(best[1])):
             best = (code, data)
-
-    if text.isascii() and text.isdigit():
-        if text == "0" or text[0] != "0":
-            n = int(text)
-            offer(INTEGER, n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big"))
-        offer(NUMERIC, numeric(text))
-    if text.isascii():
-        raw = text.encode("ascii")
-        for code, k in _BITS.items():
-            if raw and all(_char_ok(code, c) for c in raw):
-                values = [c & ((1 << k) - 1) for c in raw]
-                packed = _pack(values, code)
-                if _unpack(packed, code) == values:  # else a pad-like last character
-                    offer(code, packed)
-    try:
-        offer(OCTET, text.encode("latin-1"))
-    except UnicodeEncodeError:
-        offer(UTF8, text.encode("utf-8"))
-    assert best is not None
+    if best is None:
+        data = compact_as(text, UTF8)
+        if data is None:
+            raise TagFormatError(f"text {text!r} cannot be encoded (not valid Unicode)", "text")
+        best = (UTF8, data)
     return best
 
 
@@ -413,13 +436,14 @@ def _objects(mem: bytes) -> Iterator[_Object | _Fault]:
         pos += length + pad
 
 
-def frames(mem: bytes) -> bool:
-    """The memory is shaped like ISO 28560-2: it starts with a precursor of relative OID 1
-    (the primary item identifier, which must come first) and its objects frame to a 0x00
-    terminator or to the end. Says nothing about whether the data in them decodes."""
+def starts_like_part2(mem: bytes) -> bool:
+    """The memory starts like ISO 28560-2: a precursor of relative OID 1 (the primary item
+    identifier, which must come first) whose object frames (its length, data and padding
+    fit). Says nothing about the objects after it or whether the data decodes."""
     if not mem or mem[0] & 0x0F != 1:
         return False
-    return not any(isinstance(o, _Fault) for o in _objects(mem))
+    first = next(_objects(mem))
+    return isinstance(first, _Object) and first.pos + len(first.data) + first.pad <= len(mem)
 
 
 def decode(mem: bytes, rep: Problems, *, detected_by: str = "", reversed_blocks: bool = False) -> TagData:
