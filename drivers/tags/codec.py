@@ -5,7 +5,8 @@ Auto-detection rules, in order (the first that fits decides and is named in
 blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is fixed:
 
 1. ``version+crc``: version nibble 1 or 2 and a valid ISO 28560-3 CRC.
-2. ``dsfid``: the DSFID is 0x06 (ISO 28560-2) and the data objects parse.
+2. ``dsfid``: the DSFID is 0x06 (ISO 28560-2); decoded as ISO 28560-2 in the block order
+   below, so strict mode names what is wrong with the objects.
 3. ``rfid501-marker``: byte 0 is 0x04, byte 2 is 0 and the item id is printable.
 4. ``oid-plausibility``: the first precursor is relative OID 1, all objects parse, the
    item id is printable ASCII, and the bytes do not look like an ISO 28560-3 basic block

@@ -217,7 +217,9 @@ def test_part2_simple_vector() -> None:
     assert encode_tag(ItemTagData("1234", isil=""), fmt="iso28560-2") == PART2_SIMPLE
 
 
-# Every compaction scheme, hand-packed (MSB first, zero pad bits):
+# Every compaction scheme, hand-packed (MSB first, zero pad bits -- the form older encoders,
+# this package's included, wrote; the decoder still reads it. The standard's pad bits,
+# 100000 for 6-bit and 1s for 7-bit, are pinned in test_iso15962_constructs.py):
 #  numeric "0012345" -> nibbles 0 0 1 2 3 4 5 F -> 00 12 34 5F          (21 04 00 12 34 5F)
 #  5-bit "ABC" -> 00001 00010 00011 + 0 -> 0000 1000 1000 0110 -> 08 86  (36 02 08 86) OID 6
 #  6-bit "A1-" -> 000001 110001 101101 + 000000 -> 07 1B 40              (47 03 07 1B 40) OID 7
