@@ -20,8 +20,9 @@ blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is f
    of "unrecognised".
 
 Block order for ISO 28560-2 (rules 2 and 4; it has no CRC): if the memory in the given
-order starts with a precursor of relative OID 1 whose object frames, that order is
-ISO 28560-2 and is kept even when the rest does not decode: the error (an
+order starts with a precursor of relative OID 1 whose object frames and holds text
+(``iso28560_2.starts_like_part2``), that order is ISO 28560-2 and is kept even when the
+rest does not decode: the error (an
 ``UnsupportedConstruct`` or bad compacted data) is reported, the reversed order is not
 tried. Only memory that is not shaped like ISO 28560-2 in the given order is tried
 reversed (see ``_part2_order``).
@@ -98,11 +99,14 @@ def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: b
     """The block order to read as ISO 28560-2 (it has no CRC: a heuristic), or None.
 
     If the given (first) order starts like ISO 28560-2 -- a precursor of relative OID 1
-    whose object frames (``iso28560_2.starts_like_part2``) -- but does not decode (a later
+    whose object frames and holds text (``iso28560_2.starts_like_part2``) -- but does not
+    decode (a later
     object cut off, an unsupported construct, bad compacted data), it is returned so its
     error is reported: the other order is never tried then. Otherwise
     an order that decodes wins; when both do, the one with a printable ASCII item id, then
-    the one whose memory after the objects is all zero; ties go to the order given first.
+    the one whose memory after the objects is all zero, then the one with more objects (a
+    lone "item id" before zero fill is what a reversed image most often decodes to); ties
+    go to the order given first.
     With ``not_part3``, an order whose bytes look like an ISO 28560-3 basic block does not count.
     """
     def allowed(order: bool) -> bool:
@@ -118,10 +122,10 @@ def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: b
     if len(fits) < 2:
         return fits[0] if fits else None
 
-    def score(order: bool) -> tuple[bool, bool]:
+    def score(order: bool) -> tuple[bool, bool, int]:
         d = iso28560_2.decode(views[order], Problems(True))
         return (printable(d.primary_item_id.encode("utf-8", "replace")),
-                iso28560_2.clean_tail(views[order]))
+                iso28560_2.clean_tail(views[order]), iso28560_2.object_count(views[order]))
 
     return max(fits, key=score)
 

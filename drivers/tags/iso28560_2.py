@@ -439,11 +439,20 @@ def _objects(mem: bytes) -> Iterator[_Object | _Fault]:
 def starts_like_part2(mem: bytes) -> bool:
     """The memory starts like ISO 28560-2: a precursor of relative OID 1 (the primary item
     identifier, which must come first) whose object frames (its length, data and padding
-    fit). Says nothing about the objects after it or whether the data decodes."""
+    fit) and holds text (a compaction other than application-defined that decodes).
+    Says nothing about the objects after it."""
     if not mem or mem[0] & 0x0F != 1:
         return False
     first = next(_objects(mem))
-    return isinstance(first, _Object) and first.pos + len(first.data) + first.pad <= len(mem)
+    if not isinstance(first, _Object) or first.code == APPLICATION:
+        return False
+    if first.pos + len(first.data) + first.pad > len(mem):
+        return False
+    try:
+        expand(first.code, first.data, ELEMENTS[1], first.pos, Problems(False))
+    except TagFormatError:
+        return False
+    return True
 
 
 def decode(mem: bytes, rep: Problems, *, detected_by: str = "", reversed_blocks: bool = False) -> TagData:
@@ -474,6 +483,11 @@ def decode(mem: bytes, rep: Problems, *, detected_by: str = "", reversed_blocks:
         else:
             values[obj.oid] = _decode_value(obj.oid, obj.code, obj.data, obj.pos, rep)
     return _result(values, rep, detected_by, reversed_blocks)
+
+
+def object_count(mem: bytes) -> int:
+    """How many data objects frame before the terminator (or the first fault)."""
+    return sum(1 for o in _objects(mem) if isinstance(o, _Object))
 
 
 def clean_tail(mem: bytes) -> bool:
