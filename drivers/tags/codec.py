@@ -100,31 +100,46 @@ def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: b
 
     If the given (first) order starts like ISO 28560-2 -- a precursor of relative OID 1
     whose object frames and holds text (``iso28560_2.starts_like_part2``) -- but does not
-    decode (a later
-    object cut off, an unsupported construct, bad compacted data), it is returned so its
-    error is reported: the other order is never tried then. Otherwise
-    an order that decodes wins; when both do, the one with a printable ASCII item id, then
+    decode (a later object cut off, an unsupported construct, bad compacted data), it is
+    returned so its error is reported: the other order is never tried then. Otherwise an
+    order that decodes wins; when both do, the one with a printable ASCII item id, then
     the one whose memory after the objects is all zero, then the one with more objects (a
     lone "item id" before zero fill is what a reversed image most often decodes to); ties
-    go to the order given first.
-    With ``not_part3``, an order whose bytes look like an ISO 28560-3 basic block does not count.
+    go to the order given first. With ``not_part3``, an order whose bytes look like an
+    ISO 28560-3 basic block does not count.
     """
-    def allowed(order: bool) -> bool:
-        return not (not_part3 and _looks_part3(views[order]))
+    decoded: dict[bool, TagData | None] = {}
+
+    def clean(order: bool) -> TagData | None:
+        """The strict decode in this order if it counts, else None (computed once)."""
+        if order not in decoded:
+            mem = views[order]
+            data = None
+            if mem and mem[0] & 0x0F == 1 and not (not_part3 and _looks_part3(mem)):
+                try:
+                    data = iso28560_2.decode(mem, Problems(False))
+                except TagFormatError:
+                    data = None
+                if data is not None and ascii_id and not printable(
+                        data.primary_item_id.encode("utf-8", "replace")):
+                    data = None
+            decoded[order] = data
+        return decoded[order]
 
     forward = orders[0]
-    shaped = iso28560_2.starts_like_part2(views[forward]) and allowed(forward)
-    if shaped and not _parses_as_part2(views[forward], ascii_id):
+    if clean(forward) is None and iso28560_2.starts_like_part2(views[forward]) and not (
+            not_part3 and _looks_part3(views[forward])):
         # ISO 28560-2 in the given order whose data does not decode (an unsupported
         # construct, bad compacted data): that error is the answer, never the other order.
         return forward
-    fits = [o for o in orders if _parses_as_part2(views[o], ascii_id) and allowed(o)]
+    fits = [o for o in orders if clean(o) is not None]
     if len(fits) < 2:
         return fits[0] if fits else None
 
     def score(order: bool) -> tuple[bool, bool, int]:
-        d = iso28560_2.decode(views[order], Problems(True))
-        return (printable(d.primary_item_id.encode("utf-8", "replace")),
+        data = decoded[order]
+        assert data is not None
+        return (printable(data.primary_item_id.encode("utf-8", "replace")),
                 iso28560_2.clean_tail(views[order]), iso28560_2.object_count(views[order]))
 
     return max(fits, key=score)

@@ -142,7 +142,9 @@ def compact_as(text: str, code: int) -> bytes | None:
             return None
         values = [c & ((1 << _BITS[code]) - 1) for c in raw]
         packed = _pack(values, code)
-        return packed if _unpack(packed, code) == values else None  # pad-like last char
+        if values[-1] in _PAD_VALUES[code] and _unpack(packed, code) != values:
+            return None  # the last character would read back as padding
+        return packed
     if code == OCTET:
         try:
             return text.encode("latin-1")
