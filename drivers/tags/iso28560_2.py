@@ -24,8 +24,9 @@ application-defined, 1 integer (unsigned big-endian; the object is its decimal d
 string), 2 numeric (BCD, odd length padded with nibble 0xF), 3 5-bit (0x40..0x5F), 4 6-bit
 (0x20..0x5F), 5 7-bit (US-ASCII), 6 octet (ISO/IEC 8859-1), 7 UTF-8. Bit-packed strings are
 MSB first; the last byte is filled with pad bits: 5-bit ``0``s, 6-bit ``100000`` cut to
-length (GB/T 35660.2-2017 worked example, "ABC1234" -> ... 3D 20), 7-bit ``1``s (dp2's
-vectors and a vendor tag). A trailing character that lies entirely in the pad bits and
+length (GB/T 35660.2-2017 worked example "ABC123456" -> ... 35 DA, pad ``10``; dp2's
+"ABC1234" -> ... 3D 20, a whole pad character), 7-bit ``1``s (dp2's vectors and a vendor
+tag). A trailing character that lies entirely in the pad bits and
 equals the pad pattern (or is all zero: older encoders padded with zeros) is padding; the
 encoder never picks a packed scheme whose result would read back differently.
 
