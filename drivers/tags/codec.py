@@ -8,9 +8,10 @@ blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is f
 2. ``dsfid``: the DSFID is 0x06 (ISO 28560-2); decoded as ISO 28560-2 in the block order
    below, so strict mode names what is wrong with the objects.
 3. ``rfid501-marker``: byte 0 is 0x04, byte 2 is 0 and the item id is printable.
-4. ``oid-plausibility``: the first precursor is relative OID 1, all objects parse, the
-   item id is printable ASCII, and the bytes do not look like an ISO 28560-3 basic block
-   (so ``11 01 01``, a cut-off part-3 block, is not taken for a part-2 item "1").
+4. ``oid-plausibility``: the bytes do not look like an ISO 28560-3 basic block (so
+   ``11 01 01``, a cut-off part-3 block, is not taken for a part-2 item "1") and either
+   all objects parse with a printable ASCII item id, or the given order starts like
+   ISO 28560-2 (see below) -- then strict mode raises what is wrong with its objects.
 5. ``version (crc failed)``: version nibble 1 or 2 but the CRC is wrong -- decoded as
    ISO 28560-3, which in strict mode raises the CRC error.
 6. ``basic-block layout``: the bytes look like an ISO 28560-3 basic block (a valid CRC, or
@@ -22,10 +23,9 @@ blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is f
 Block order for ISO 28560-2 (rules 2 and 4; it has no CRC): if the memory in the given
 order starts with a precursor of relative OID 1 whose object frames and holds text
 (``iso28560_2.starts_like_part2``), that order is ISO 28560-2 and is kept even when the
-rest does not decode: the error (an
-``UnsupportedConstruct`` or bad compacted data) is reported, the reversed order is not
-tried. Only memory that is not shaped like ISO 28560-2 in the given order is tried
-reversed (see ``_part2_order``).
+rest does not decode: the error (an ``UnsupportedConstruct``, bad compacted data, an
+object cut off) is reported, the reversed order is not tried. Only memory that does not
+start like ISO 28560-2 in the given order is tried reversed (see ``_part2_order``).
 
 Must not do: I/O. Only ``TagFormatError`` (or its subclass ``UnsupportedConstruct``) ever
 leaves ``decode_tag``.

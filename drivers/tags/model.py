@@ -99,8 +99,9 @@ class ItemTagData:
         return f"{self.country}-{self.isil}" if self.country else self.isil
 
 
-# The keys of ``smartlib tag decode``: the issue's contract list, then how the format and
-# block order were found (``detected_by``, ``reversed_blocks``).
+# The keys of ``smartlib tag decode``: the issue's contract list (issue 20 added
+# ``type_of_usage_code``, the whole byte), then how the format and block order were found
+# (``detected_by``, ``reversed_blocks``).
 JSON_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name", "type_of_usage_code",
              "parts_in_item", "part_number", "primary_item_id", "country", "isil", "crc_ok",
              "elements", "problems", "detected_by", "reversed_blocks")
