@@ -35,7 +35,9 @@ def decode(hex_data: str, fmt: str, reversed_blocks: bool, dsfid: str | None, le
     """Decode tag user memory given as HEX (spaces allowed); print one JSON object.
 
     The object always says which rule found the format (``detected_by``) and whether the
-    4-byte blocks were byte-reversed (``reversed_blocks``).
+    4-byte blocks were byte-reversed (``reversed_blocks``). A blank tag's empty primary
+    item id is listed in ``problems`` and exits 0, also without ``--lenient``; invalid
+    data and unsupported ISO/IEC 15962 constructs exit 2 with the error on stderr.
     """
     del explain  # the keys it used to add are always there now
     try:

@@ -5,9 +5,11 @@ Public API (other packages code against these names)::
     decode_tag(memory, *, dsfid=None, fmt="auto", reversed_blocks=None, lenient=False) -> TagData
     encode_tag(item, *, fmt="iso28560-3", block_size=4, blocks=None) -> bytes
     ItemTagData, TagData, TagMemory, SecurityPolicy, SecurityState,
-    blocks_from_bytes, bytes_from_blocks, crc16_iso28560
+    blocks_from_bytes, bytes_from_blocks, crc16_iso28560,
+    UnsupportedConstruct  (a TagFormatError: valid-looking data using a construct not decoded)
 """
 
+from drivers.tags._report import UnsupportedConstruct
 from drivers.tags.codec import decode_tag, encode_tag
 from drivers.tags.crc import crc16_iso28560
 from drivers.tags.iso28560_2 import DSFID as DSFID_ISO28560_2
@@ -17,6 +19,6 @@ from drivers.tags.security import SecurityPolicy, SecurityState, SecurityWrite
 
 __all__ = [
     "DSFID_ISO28560_2", "ItemTagData", "SecurityPolicy", "SecurityState", "SecurityWrite",
-    "TagData", "TagMemory", "blocks_from_bytes", "bytes_from_blocks", "crc16_iso28560",
+    "TagData", "TagMemory", "UnsupportedConstruct", "blocks_from_bytes", "bytes_from_blocks", "crc16_iso28560",
     "decode_tag", "encode_tag", "reverse_blocks", "usage_name",
 ]

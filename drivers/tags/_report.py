@@ -1,24 +1,46 @@
-"""Strict/lenient problem reporting shared by the tag decoders (internal)."""
+"""Strict/lenient problem reporting shared by the tag decoders (internal).
+
+Also ``UnsupportedConstruct``, the error for valid-looking data that uses an ISO/IEC 15962
+construct this package does not decode (so callers never guess another reading instead).
+"""
 
 from __future__ import annotations
 
 from drivers.errors import TagFormatError
 
 
-class Problems:
-    """Collects decode problems: raises the first in strict mode, lists them in lenient mode."""
+class UnsupportedConstruct(TagFormatError):
+    """The data uses a construct the decoder does not support (e.g. a relative OID above 127).
 
-    __slots__ = ("items", "lenient")
+    A ``TagFormatError``: it names the field and offset like every other decode error.
+    """
+
+
+class Problems:
+    """Collects decode problems: raises the first in strict mode, lists them in lenient mode.
+
+    Warnings (``warn``) never raise: they are listed in both modes (a blank tag's empty
+    primary item id is data staff meet every day, not a decode failure).
+    """
+
+    __slots__ = ("items", "lenient", "warnings")
 
     def __init__(self, lenient: bool) -> None:
         self.lenient = lenient
         self.items: list[str] = []
+        self.warnings: list[str] = []
 
-    def add(self, message: str, field: str, offset: int | None) -> None:
-        err = TagFormatError(message, field, offset)
+    def add(self, message: str, field: str, offset: int | None,
+            error: type[TagFormatError] = TagFormatError) -> None:
+        err = error(message, field, offset)
         if not self.lenient:
             raise err
         self.items.append(str(err))
+
+    def warn(self, message: str, field: str, offset: int | None) -> None:
+        text = str(TagFormatError(message, field, offset))
+        self.items.append(text)
+        self.warnings.append(text)
 
 
 def printable(raw: bytes) -> bool:

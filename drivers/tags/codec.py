@@ -5,19 +5,30 @@ Auto-detection rules, in order (the first that fits decides and is named in
 blocks with their bytes swapped, a reader quirk) unless ``reversed_blocks`` is fixed:
 
 1. ``version+crc``: version nibble 1 or 2 and a valid ISO 28560-3 CRC.
-2. ``dsfid``: the DSFID is 0x06 (ISO 28560-2) and the data objects parse.
+2. ``dsfid``: the DSFID is 0x06 (ISO 28560-2); decoded as ISO 28560-2 in the block order
+   below, so strict mode names what is wrong with the objects.
 3. ``rfid501-marker``: byte 0 is 0x04, byte 2 is 0 and the item id is printable.
-4. ``oid-plausibility``: the first precursor is relative OID 1, all objects parse, the
-   item id is printable ASCII, and the bytes do not look like an ISO 28560-3 basic block
-   (so ``11 01 01``, a cut-off part-3 block, is not taken for a part-2 item "1").
+4. ``oid-plausibility``: the bytes do not look like an ISO 28560-3 basic block (so
+   ``11 01 01``, a cut-off part-3 block, is not taken for a part-2 item "1") and either
+   all objects parse with a printable ASCII item id, or the given order starts like
+   ISO 28560-2 (see below) -- then strict mode raises what is wrong with its objects.
 5. ``version (crc failed)``: version nibble 1 or 2 but the CRC is wrong -- decoded as
    ISO 28560-3, which in strict mode raises the CRC error.
-6. ``basic-block layout``: the bytes look like an ISO 28560-3 basic block (bytes 3-18 a
-   NUL-padded ASCII item id, and a known version, or 32 bytes with a possible parts/part
-   number) but it is short or has an unknown version -- decoded as ISO 28560-3, so strict mode names the
-   real fault (``basic_block`` length, ``version``, ...) instead of "unrecognised".
+6. ``basic-block layout``: the bytes look like an ISO 28560-3 basic block (a valid CRC, or
+   bytes 3-18 a NUL-padded ASCII item id and a known version, or 32 bytes with a possible
+   parts/part number) but it is short or has an unknown version -- decoded as ISO 28560-3,
+   so strict mode names the real fault (``basic_block`` length, ``version``, ...) instead
+   of "unrecognised".
 
-Must not do: I/O. Only ``TagFormatError`` ever leaves ``decode_tag``.
+Block order for ISO 28560-2 (rules 2 and 4; it has no CRC): if the memory in the given
+order starts with a precursor of relative OID 1 whose object frames and holds text
+(``iso28560_2.starts_like_part2``), that order is ISO 28560-2 and is kept even when the
+rest does not decode: the error (an ``UnsupportedConstruct``, bad compacted data, an
+object cut off) is reported, the reversed order is not tried. Only memory that does not
+start like ISO 28560-2 in the given order is tried reversed (see ``_part2_order``).
+
+Must not do: I/O. Only ``TagFormatError`` (or its subclass ``UnsupportedConstruct``) ever
+leaves ``decode_tag``.
 """
 
 from __future__ import annotations
@@ -63,12 +74,15 @@ def _parses_as_part2(mem: bytes, ascii_id: bool = True) -> bool:
 def _looks_part3(mem: bytes) -> bool:
     """The shape of an ISO 28560-3 basic block, whatever its CRC, length or version.
 
-    Bytes 3-18 (as far as present) are a non-empty item id of printable ASCII padded with
-    NULs -- or the memory stops right after the 3 header bytes -- and the version nibble
-    is known or (a whole 32-byte block) byte 2, the part number, fits byte 1, the parts.
+    A valid basic-block CRC (libdanrfid's all-zero "null" block has one) is enough.
+    Otherwise bytes 3-18 (as far as present) are a non-empty item id of printable ASCII
+    padded with NULs -- or the memory stops right after the 3 header bytes -- and the
+    version nibble is known or (a whole 32-byte block) byte 2, the part number, fits byte 1.
     """
     if len(mem) < 3:
         return False
+    if iso28560_3.crc_matches(mem):  # a valid basic-block CRC, whatever the fields say
+        return True
     ident = mem[3:19]
     if ident:
         if not 0x20 <= ident[0] <= 0x7E or any(b and not 0x20 <= b <= 0x7E for b in ident):
@@ -82,21 +96,51 @@ def _looks_part3(mem: bytes) -> bool:
 
 def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: bool,
                  not_part3: bool = False) -> bool | None:
-    """The block order in which the data parses as ISO 28560-2 (no CRC: a heuristic).
+    """The block order to read as ISO 28560-2 (it has no CRC: a heuristic), or None.
 
-    With ``not_part3``, an order whose bytes look like an ISO 28560-3 basic block does not
-    count. When both orders parse, prefer the one with a printable ASCII item id, then the
-    one whose memory after the objects is all zero; ties go to the order given first.
+    If the given (first) order starts like ISO 28560-2 -- a precursor of relative OID 1
+    whose object frames and holds text (``iso28560_2.starts_like_part2``) -- but does not
+    decode (a later object cut off, an unsupported construct, bad compacted data), it is
+    returned so its error is reported: the other order is never tried then. Otherwise an
+    order that decodes wins; when both do, the one with a printable ASCII item id, then
+    the one whose memory after the objects is all zero, then the one with more objects (a
+    lone "item id" before zero fill is what a reversed image most often decodes to); ties
+    go to the order given first. With ``not_part3``, an order whose bytes look like an
+    ISO 28560-3 basic block does not count.
     """
-    fits = [o for o in orders if _parses_as_part2(views[o], ascii_id)
-            and not (not_part3 and _looks_part3(views[o]))]
+    decoded: dict[bool, TagData | None] = {}
+
+    def clean(order: bool) -> TagData | None:
+        """The strict decode in this order if it counts, else None (computed once)."""
+        if order not in decoded:
+            mem = views[order]
+            data = None
+            if mem and mem[0] & 0x0F == 1 and not (not_part3 and _looks_part3(mem)):
+                try:
+                    data = iso28560_2.decode(mem, Problems(False))
+                except TagFormatError:
+                    data = None
+                if data is not None and ascii_id and not printable(
+                        data.primary_item_id.encode("utf-8", "replace")):
+                    data = None
+            decoded[order] = data
+        return decoded[order]
+
+    forward = orders[0]
+    if clean(forward) is None and iso28560_2.starts_like_part2(views[forward]) and not (
+            not_part3 and _looks_part3(views[forward])):
+        # ISO 28560-2 in the given order whose data does not decode (an unsupported
+        # construct, bad compacted data): that error is the answer, never the other order.
+        return forward
+    fits = [o for o in orders if clean(o) is not None]
     if len(fits) < 2:
         return fits[0] if fits else None
 
-    def score(order: bool) -> tuple[bool, bool]:
-        d = iso28560_2.decode(views[order], Problems(True))
-        return (printable(d.primary_item_id.encode("utf-8", "replace")),
-                iso28560_2.clean_tail(views[order]))
+    def score(order: bool) -> tuple[bool, bool, int]:
+        data = decoded[order]
+        assert data is not None
+        return (printable(data.primary_item_id.encode("utf-8", "replace")),
+                iso28560_2.clean_tail(views[order]), iso28560_2.object_count(views[order]))
 
     return max(fits, key=score)
 
@@ -107,6 +151,16 @@ def _fits(fmt: str, mem: bytes) -> bool:
     if fmt == iso28560_2.FORMAT:
         return _parses_as_part2(mem, ascii_id=False)
     return rfid501.plausible(mem)
+
+
+def _blank(mem: bytes) -> bool:
+    """No data: empty, or one fill byte (00, FF, or 55 as 3M ships tags) then only zeros.
+
+    Biblio-RFID's RFID501 notes: the 3M manufacturing blank is six blocks of 55 and a
+    block of 00; the generic blank is all 00.
+    """
+    data = mem.rstrip(b"\x00")
+    return not data or (data[0] in (0xFF, 0x55) and not data.strip(data[:1]))
 
 
 def _unknown(problems: list[str], reversed_blocks: bool) -> TagData:
@@ -154,7 +208,7 @@ def decode_tag(memory: bytes, *, dsfid: int | None = None, fmt: str = "auto",
                 return run(fmt, order, "format option")
         return run(fmt, orders[0], "format option")
 
-    if not mem.strip(mem[:1]) and (not mem or mem[0] in (0x00, 0xFF, 0x55)):
+    if _blank(mem):
         err = TagFormatError("blank tag: no data in user memory", "memory", 0)
         if not lenient:
             raise err

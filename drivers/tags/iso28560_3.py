@@ -51,6 +51,9 @@ def crc_matches(block: bytes) -> bool:
 def decode(mem: bytes, rep: Problems, *, detected_by: str = "", reversed_blocks: bool = False) -> TagData:
     """Decode an ISO 28560-3 memory image.
 
+    An empty primary item id (a blank tag) is a warning, listed in ``problems`` and
+    ``warnings``, never raised.
+
     Raises:
         TagFormatError: (strict mode) short memory, unknown version, impossible parts,
             bad CRC, bad text fields or extension blocks; names the field and offset.
@@ -67,8 +70,8 @@ def decode(mem: bytes, rep: Problems, *, detected_by: str = "", reversed_blocks:
     if part == 0 or part > parts:
         rep.add(f"part number {part} impossible for {parts} parts", "part_number", 2)
     item = nul_string(mem[3:19], "primary_item_id", 3, rep)
-    if not item:
-        rep.add("primary item id is empty", "primary_item_id", 3)
+    if not item:  # a blank tag as libdanrfid writes one: data, with a warning
+        rep.warn("primary item id is empty (a blank tag)", "primary_item_id", 3)
     crc_ok = crc_matches(mem)
     if not crc_ok:
         stored = mem[19] | (mem[20] << 8)
@@ -84,7 +87,7 @@ def decode(mem: bytes, rep: Problems, *, detected_by: str = "", reversed_blocks:
                    type_of_usage_name=usage_name(tou), parts_in_item=parts, part_number=part,
                    primary_item_id=item, country=country, isil=isil, crc_ok=crc_ok,
                    elements=elements, problems=tuple(rep.items), detected_by=detected_by,
-                   reversed_blocks=reversed_blocks)
+                   reversed_blocks=reversed_blocks, warnings=tuple(rep.warnings))
 
 
 def _decode_extensions(mem: bytes, rep: Problems) -> dict[str, Any]:

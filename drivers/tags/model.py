@@ -1,7 +1,8 @@
 """Typed results of the tag codecs: ItemTagData (what to write), TagData (what was read).
 
-Also the type-of-usage tables of ISO 28560-1 (main category in the high nibble, sub-qualifier
-in the low nibble; ISO 28560-3 stores only the main category). Pure, no I/O.
+Also the type-of-usage tables of ISO 28560-1: the type of usage is one code byte, main
+category in the high nibble and sub-category in the low nibble (0x10 circulating item, 0x32
+local use, sub-category 2); ISO 28560-3 stores only the main category. Pure, no I/O.
 
 ISIL convention used everywhere in this package: ``isil`` is the FULL ISIL, prefix included
 (``"VN-HN0001"``); ``country`` is the ISO 3166 code of the owner library (``"VN"``). ISO
@@ -98,11 +99,12 @@ class ItemTagData:
         return f"{self.country}-{self.isil}" if self.country else self.isil
 
 
-# The keys of ``smartlib tag decode``: the issue's contract list, then how the format and
-# block order were found (``detected_by``, ``reversed_blocks``).
-JSON_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name", "parts_in_item",
-             "part_number", "primary_item_id", "country", "isil", "crc_ok", "elements",
-             "problems", "detected_by", "reversed_blocks")
+# The keys of ``smartlib tag decode``: the issue's contract list (issue 20 added
+# ``type_of_usage_code``, the whole byte), then how the format and block order were found
+# (``detected_by``, ``reversed_blocks``).
+JSON_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name", "type_of_usage_code",
+             "parts_in_item", "part_number", "primary_item_id", "country", "isil", "crc_ok",
+             "elements", "problems", "detected_by", "reversed_blocks")
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,11 @@ class TagData:
 
     ``format`` is ``iso28560-3``, ``iso28560-2``, ``rfid501`` or ``unknown`` (lenient only);
     ``isil`` is the full ISIL (``"DE-705"``), ``country`` its country; ``crc_ok`` is None for
-    formats without a CRC; ``problems`` is empty unless decoded leniently; ``detected_by``
-    names the rule that chose the format; ``reversed_blocks`` says the blocks were reversed.
+    formats without a CRC; ``problems`` lists what a lenient decode found wrong plus the
+    ``warnings``, which are listed in strict mode too and never raise (an empty primary item
+    id: a blank tag); ``detected_by`` names the rule that chose the format;
+    ``reversed_blocks`` says the blocks were reversed. ``type_of_usage`` is the main
+    category, ``usage_qualifier`` the sub-category, ``type_of_usage_code`` the whole byte.
     """
 
     format: str
@@ -130,9 +135,18 @@ class TagData:
     detected_by: str = ""
     reversed_blocks: bool = False
     usage_qualifier: int = 0
+    warnings: tuple[str, ...] = ()
 
     def __hash__(self) -> int:
         return hash((self.format, self.primary_item_id, self.part_number, self.isil))
+
+    @property
+    def type_of_usage_code(self) -> int:
+        """The whole ISO 28560-1 type-of-usage byte: main category << 4 | sub-category.
+
+        ISO 28560-3 and RFID501 have no sub-category: their code is the category << 4.
+        """
+        return ((self.type_of_usage & 0x0F) << 4) | (self.usage_qualifier & 0x0F)
 
     @property
     def item_kind(self) -> str:
@@ -165,6 +179,7 @@ class TagData:
         return {
             "format": self.format, "version": self.version,
             "type_of_usage": self.type_of_usage, "type_of_usage_name": self.type_of_usage_name,
+            "type_of_usage_code": self.type_of_usage_code,
             "parts_in_item": self.parts_in_item, "part_number": self.part_number,
             "primary_item_id": self.primary_item_id, "country": self.country,
             "isil": self.isil, "crc_ok": self.crc_ok, "elements": dict(self.elements),

@@ -12,10 +12,12 @@ from click.testing import CliRunner
 from drivers.cli import tag
 from drivers.tags.model import JSON_KEYS
 
-# The contract (issue 4): the listed keys in this order, then how the data was found.
-CONTRACT_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name", "parts_in_item",
-                 "part_number", "primary_item_id", "country", "isil", "crc_ok", "elements",
-                 "problems", "detected_by", "reversed_blocks")
+# The contract (issue 4): the listed keys in this order, then how the data was found;
+# issue 20 added type_of_usage_code (the whole ISO 28560-1 byte) after the usage name.
+CONTRACT_KEYS = ("format", "version", "type_of_usage", "type_of_usage_name",
+                 "type_of_usage_code", "parts_in_item", "part_number", "primary_item_id",
+                 "country", "isil", "crc_ok", "elements", "problems", "detected_by",
+                 "reversed_blocks")
 
 # libdanrfid DDMDataTest vector (protocols.md section 2)
 VECTOR = "11 01 01 31 31 32 32 33 33 34 34 00 00 00 00 00 00 00 00 51 3E 44 45 37 30 35 00 00 00 00 00 00"
@@ -118,3 +120,42 @@ def test_real_subprocess() -> None:
     res = subprocess.run([str(exe), "tag", "decode", BAD_CRC], capture_output=True, text=True,
                          timeout=60, check=False)
     assert res.returncode == 2 and "crc" in res.stderr
+
+
+# libdanrfid LibTagTest.UserEmptyHex: the blank tag libdanrfid serialises (no barcode,
+# DE-705, CRC 0x9FCA); see tests/drivers/tags/corpus/manifest.json.
+BLANK_PII = "11010100000000000000000000000000000000ca9f4445373035000000000000"
+
+
+def test_decode_blank_tag_with_empty_item_id_reports_a_problem_and_exits_0() -> None:
+    for extra in ([], ["--lenient"]):
+        res = CliRunner().invoke(tag, ["decode", BLANK_PII, *extra])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert (out["format"], out["primary_item_id"], out["crc_ok"], out["isil"]) == (
+            "iso28560-3", "", True, "DE-705")
+        assert out["problems"] == [
+            "primary item id is empty (a blank tag) (field primary_item_id, offset 3)"]
+
+
+def test_decode_prints_the_whole_type_of_usage_byte() -> None:
+    # ISO 28560-2: OID 1 integer "7" (11 01 07), type of usage as one octet 0x32 (65 01 32)
+    res = CliRunner().invoke(tag, ["decode", "11 01 07 65 01 32 00 00", "--dsfid", "06"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["type_of_usage"], out["type_of_usage_code"], out["type_of_usage_name"]) == (
+        3, 0x32, "local use")
+    # the same code in numeric compaction, as a vendor encoder writes it: 25 01 10 = "10"
+    out = json.loads(CliRunner().invoke(tag, ["decode", "11 01 07 25 01 10 00 00"]).stdout)
+    assert (out["type_of_usage"], out["type_of_usage_code"], out["detected_by"]) == (
+        1, 0x10, "oid-plausibility")
+    # ISO 28560-3 has only the main category: the code is category << 4
+    out = json.loads(CliRunner().invoke(tag, ["decode", VECTOR]).stdout)
+    assert (out["type_of_usage"], out["type_of_usage_code"]) == (1, 0x10)
+
+
+def test_decode_unsupported_construct_exits_2_and_says_so() -> None:
+    # relative OID 128 (extension byte 0x71) after the primary item id
+    res = CliRunner().invoke(tag, ["decode", "11 01 07 7F 71 01 78 00", "--dsfid", "06"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "not supported" in res.stderr and "(field oid, offset 4)" in res.stderr

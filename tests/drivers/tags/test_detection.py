@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.errors import TagFormatError
-from drivers.tags import ItemTagData, decode_tag, encode_tag
+from drivers.tags import ItemTagData, decode_tag, encode_tag, reverse_blocks
 
 # libdanrfid DDMDataTest (protocols.md section 2)
 LIBDANRFID = bytes.fromhex(
@@ -115,3 +115,21 @@ def test_part2_auto_detect_without_dsfid(item_id: str, tou: int, qual: int) -> N
     d = decode_tag(mem)
     assert (d.format, d.detected_by, d.reversed_blocks) == ("iso28560-2", "oid-plausibility", False)
     assert (d.primary_item_id, d.type_of_usage, d.usage_qualifier) == (item_id, tou, qual)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(PRINTABLE, min_size=1, max_size=30), st.sampled_from(["", "VN-HN0001", "DE-705"]),
+       st.text(st.characters(min_codepoint=0x41, max_codepoint=0x7A), max_size=40),
+       st.integers(0, 15), st.sampled_from([None, 28]))
+def test_part2_read_reversed_is_the_item_or_an_error_never_another_item(
+        item_id: str, isil: str, title: str, qual: int, blocks: int | None) -> None:
+    """A block-reversing reader left to auto-detection: the right item (reversed_blocks)
+    or a TagFormatError -- never a different item id (issue 20)."""
+    item = ItemTagData(item_id, isil=isil, usage_qualifier=qual, parts_in_item=2,
+                       elements={"title": title} if title else {})
+    mem = encode_tag(item, fmt="iso28560-2", blocks=blocks)
+    try:
+        d = decode_tag(reverse_blocks(mem), dsfid=0x06)
+    except TagFormatError:
+        return
+    assert (d.primary_item_id, d.reversed_blocks) == (item_id, True)

@@ -217,7 +217,9 @@ def test_part2_simple_vector() -> None:
     assert encode_tag(ItemTagData("1234", isil=""), fmt="iso28560-2") == PART2_SIMPLE
 
 
-# Every compaction scheme, hand-packed (MSB first, zero pad bits):
+# Every compaction scheme, hand-packed (MSB first, zero pad bits -- the form older encoders,
+# this package's included, wrote; the decoder still reads it. The standard's pad bits,
+# 100000 for 6-bit and 1s for 7-bit, are pinned in test_iso15962_constructs.py):
 #  numeric "0012345" -> nibbles 0 0 1 2 3 4 5 F -> 00 12 34 5F          (21 04 00 12 34 5F)
 #  5-bit "ABC" -> 00001 00010 00011 + 0 -> 0000 1000 1000 0110 -> 08 86  (36 02 08 86) OID 6
 #  6-bit "A1-" -> 000001 110001 101101 + 000000 -> 07 1B 40              (47 03 07 1B 40) OID 7
@@ -248,8 +250,14 @@ def test_part2_encoder_picks_these_compactions() -> None:
     from drivers.tags.iso28560_2 import compact
     assert compact("0012345") == (2, bytes.fromhex("00 12 34 5F"))
     assert compact("ABC") == (3, bytes.fromhex("08 86"))
-    assert compact("A1-") == (4, bytes.fromhex("07 1B 40"))
-    assert compact("ab") == (5, bytes.fromhex("C3 88"))  # ties with octet: lower code wins
+    # 6-bit pad bits are 100000 cut to length (GB/T 35660.2-2017 worked example, see
+    # PART2_PADDING below): 18 bits + 100000 -> 07 1B 60. This test used to expect 07 1B 40
+    # (zero pad bits), which was the encoder's bug; PART2_ALL keeps a zero-padded object
+    # because older encoders wrote them and the decoder still reads them.
+    assert compact("A1-") == (4, bytes.fromhex("07 1B 60"))
+    # 7-bit pad bits are 1s (dp2's vector "abcdefgh123" -> ... C9 9F, and a vendor tag in
+    # the corpus): 1100001 1100010 + 11 -> C3 8B (was C3 88, zero pad bits: the same bug).
+    assert compact("ab") == (5, bytes.fromhex("C3 8B"))  # ties with octet: lower code wins
     assert compact("1234") == (1, bytes.fromhex("04 D2"))  # ties with numeric
     assert compact("Việt") == (7, bytes.fromhex("56 69 E1 BB 87 74"))
     assert compact("é") == (6, b"\xe9")
