@@ -38,9 +38,10 @@ a dot, most significant bit leftmost), then ``ESC d 4`` and ``GS V 0``.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from edge.errors import EdgeError
 from edge.services.sessions import Session
 from smartlib.logs import mask_identifier
 
@@ -81,6 +82,29 @@ _CP1258: dict[str, int] = {
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
 
 
+class ReceiptFontMissing(EdgeError):
+    """A DejaVu font file for raster or PDF receipts cannot be read."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("receipt_font_missing", f"cannot read the receipt font {path} ({why}); "
+                         "install fonts-dejavu-core or set [printer] font_dir", status=500)
+
+
+def font_file(font_dir: str, bold: bool = False) -> str:
+    """The path of DejaVu Sans (or its bold) under ``font_dir``, checked to be readable.
+
+    Raises:
+        ReceiptFontMissing: the file is missing or unreadable.
+    """
+    path = f"{font_dir}/DejaVuSans{'-Bold' if bold else ''}.ttf"
+    try:
+        with open(path, "rb") as fh:
+            fh.read(4)
+    except OSError as exc:
+        raise ReceiptFontMissing(path, exc.strerror or type(exc).__name__) from exc
+    return path
+
+
 def build_receipt(session: Session, library: str, when: str) -> dict[str, Any]:
     """The ``Receipt`` JSON of ``docs/api.md`` for a session's transactions so far."""
     return {"library": library, "patron_masked": mask_identifier(session.patron_id), "when": when,
@@ -111,18 +135,18 @@ def receipt_text(receipt: dict[str, Any], language: str = "vi", width: int = 42)
     out = [receipt["library"][:width], receipt["when"][:width],
            f"{h['patron']}: {receipt['patron_masked']}"[:width], "-" * width]
     if receipt.get("kind") == "payment":
-        out.append(h["paid"][:width])
-        out.append(f"{h['amount']}: "
-                   f"{format_amount(receipt['amount'], receipt['currency'], lang)}"[:width])
-        out.append(f"{h['reference']}: {receipt['reference']}"[:width])
+        amount = format_amount(receipt["amount"], receipt["currency"], lang)
+        out += [h["paid"][:width], f"{h['amount']}: {amount}"[:width],
+                f"{h['reference']}: {receipt['reference']}"[:width]]
         out += [f"  {h['fine']}: {ln['description']}"[:width] for ln in receipt["lines"]]
-    for ln in receipt["lines"] if receipt.get("kind") != "payment" else ():
-        action = ACTIONS.get(ln["action"], {}).get(lang, ln["action"])
-        out.append(f"{action}: {ln['item_id']}"[:width])
-        if ln.get("title"):
-            out.append(f"  {ln['title']}"[:width])
-        if ln.get("due_date"):
-            out.append(f"  {h['due']}: {ln['due_date']}"[:width])
+    else:
+        for ln in receipt["lines"]:
+            action = ACTIONS.get(ln["action"], {}).get(lang, ln["action"])
+            out.append(f"{action}: {ln['item_id']}"[:width])
+            if ln.get("title"):
+                out.append(f"  {ln['title']}"[:width])
+            if ln.get("due_date"):
+                out.append(f"  {h['due']}: {ln['due_date']}"[:width])
     out += ["-" * width, h["thanks"]]
     return "\n".join(out) + "\n"
 
@@ -156,7 +180,7 @@ def encode_cp1258(text: str) -> bytes:
     return bytes(out)
 
 
-def _text_escpos(text: str, encode: Any, preamble: bytes) -> bytes:
+def _text_escpos(text: str, encode: Callable[[str], bytes], preamble: bytes) -> bytes:
     header, _, rest = text.partition("\n")
     return (b"\x1b@" + preamble + b"\x1ba\x01" + b"\x1bE\x01" + encode(header) + b"\n" +
             b"\x1bE\x00" + b"\x1ba\x00" + encode(rest) + b"\x1bd\x04" + b"\x1dV\x00")
@@ -187,11 +211,14 @@ def render_lines(lines: Sequence[str], width_dots: int, *, font_size: int = 22,
     """The lines drawn in DejaVu Sans on a 1-bit image ``width_dots`` wide (ink = 1).
 
     A line wider than the paper is cut at the last character that fits.
+
+    Raises:
+        ReceiptFontMissing: no DejaVu Sans under ``font_dir``.
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    regular = ImageFont.truetype(f"{font_dir}/DejaVuSans.ttf", font_size)
-    bold = ImageFont.truetype(f"{font_dir}/DejaVuSans-Bold.ttf", font_size)
+    regular = ImageFont.truetype(font_file(font_dir), font_size)
+    bold = ImageFont.truetype(font_file(font_dir, bold=True), font_size)
     line_h = round(font_size * 1.35)
     img = Image.new("1", (width_dots, max(1, line_h * len(lines))), 0)
     draw = ImageDraw.Draw(img)
@@ -244,8 +271,8 @@ def receipt_pdf(receipt: dict[str, Any], language: str = "vi", *,
 
     pdf = FPDF(format=(148, 210))  # A5 in mm
     pdf.set_title(f"{receipt['library']} {receipt['when']}")
-    pdf.add_font("DejaVu", "", f"{font_dir}/DejaVuSans.ttf")
-    pdf.add_font("DejaVu", "B", f"{font_dir}/DejaVuSans-Bold.ttf")
+    pdf.add_font("DejaVu", "", font_file(font_dir))
+    pdf.add_font("DejaVu", "B", font_file(font_dir, bold=True))
     pdf.add_page()
     lines = receipt_text(receipt, language, width=60).rstrip("\n").split("\n")
     pdf.set_font("DejaVu", "B", 14)

@@ -13,6 +13,7 @@ from pypdf import PdfReader
 
 from edge.receipt import (
     RASTER_BAND_ROWS,
+    ReceiptFontMissing,
     build_payment_receipt,
     build_receipt,
     encode_cp1258,
@@ -187,6 +188,16 @@ def test_pdf_of_a_payment() -> None:
                                 fines=["Trả muộn"])
     text = _pdf_text(receipt_pdf(pay, "vi"))
     assert "Số tiền: 75.000 VND" in text and "SL2000003A1" in text and "Đã thanh toán" in text
+
+
+@pytest.mark.parametrize("render", [
+    lambda d: receipt_pdf(receipt(), font_dir=d),
+    lambda d: receipt_raster(receipt(), font_dir=d)], ids=["pdf", "raster"])
+def test_a_missing_font_is_a_typed_error(tmp_path, render) -> None:
+    with pytest.raises(ReceiptFontMissing) as err:
+        render(str(tmp_path))
+    assert err.value.code == "receipt_font_missing" and err.value.status == 500
+    assert str(tmp_path / "DejaVuSans.ttf") in err.value.message
 
 
 def test_printer_config_is_validated() -> None:

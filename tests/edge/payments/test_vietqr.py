@@ -95,10 +95,14 @@ def vietqrs(draw: st.DrawFn) -> VietQR:
                            min_size=1, max_size=19))
     dynamic = draw(st.booleans())
     amount = draw(st.integers(1, 10**13 - 1) if dynamic else st.none() | st.integers(1, 10**13 - 1))
+    root_ids = draw(st.lists(st.sampled_from(["52", "59", "60", "64", "80"]), unique=True))
+    extra_ids = draw(st.lists(st.sampled_from(["02", "03", "05", "07", "09"]), unique=True))
     return VietQR(bank_bin=draw(st.from_regex(r"\A9704[0-9]{2}\Z")), account=account,
                   amount=amount, purpose=draw(st.none() | ANS),
                   service=SERVICE_CARD if card else SERVICE_ACCOUNT, dynamic=dynamic,
-                  bill_number=draw(st.none() | ANS))
+                  bill_number=draw(st.none() | ANS),
+                  extra=tuple((i, draw(ANS)) for i in sorted(root_ids)),
+                  additional_extra=tuple((i, draw(ANS)) for i in sorted(extra_ids[:1])))
 
 
 @given(vietqrs())
