@@ -133,6 +133,11 @@ def test_raster_header_fields_and_image_size() -> None:
     assert len(bands) == 1
     x, y, bits = bands[0]
     assert x == 72 and y == 30 * len(lines) and len(bits) == 72 * y  # 30 = round(22 * 1.35)
+    # A set bit prints a dot: text is a small share of the paper, and the centred header
+    # leaves the left edge of its first rows blank.
+    ink = sum(bin(b).count("1") for b in bits)
+    assert 0 < ink < 0.2 * 8 * len(bits)
+    assert all(bits[72 * r] == 0 for r in range(30))
     img = Image.frombytes("1", (576, y), bits)
     for row in range(len(lines)):  # every line put ink in its own band of rows
         assert img.crop((0, row * 30, 576, row * 30 + 30)).getbbox() is not None, row

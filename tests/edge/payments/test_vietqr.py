@@ -206,3 +206,9 @@ def test_other_data_objects_are_kept_for_a_faithful_re_encode() -> None:
     assert qr.extra == (("52", "5999"), ("59", "THU VIEN A"))
     assert qr.additional_extra == (("07", "KIOSK01"),) and qr.purpose == "xx"
     assert encode(qr) == payload
+
+
+def test_a_lowercase_crc_is_read_and_written_back_uppercase() -> None:
+    lower = SUBIZ_README[:-4] + SUBIZ_README[-4:].lower()
+    assert lower != SUBIZ_README
+    assert encode(decode(lower)) == SUBIZ_README
