@@ -182,6 +182,38 @@ class KioskSection(_Section):
     high_contrast: bool = False
 
 
+class PrinterSection(_Section):
+    """The receipt printer's capabilities (its port is ``kiosk.printer_url``)."""
+
+    vietnamese: Literal["ascii", "cp1258", "raster"] = "ascii"
+    """How Vietnamese reaches paper: folded to ASCII, the printer's WPC1258 code page, or
+    raster graphics drawn with DejaVu Sans (docs/kiosk.md, "Receipts")."""
+    codepage: int = Field(52, ge=0, le=255)
+    """``ESC t n`` for WPC1258: 52 on Epson TM and most compatibles; see the printer's manual."""
+    width_chars: int = Field(42, ge=16, le=96)
+    """Characters per line in the text modes (42: 80 mm paper, font A)."""
+    width_dots: int = Field(576, ge=64, le=2048, multiple_of=8)
+    """Dots per line in raster mode (576: 80 mm at 203 dpi; 384: 58 mm)."""
+    font_size: int = Field(22, ge=8, le=96)
+    """Raster mode: the DejaVu Sans size in dots."""
+    font_dir: str = "/usr/share/fonts/truetype/dejavu"
+    """Where DejaVuSans.ttf and DejaVuSans-Bold.ttf are (raster and PDF receipts)."""
+
+
+class SmtpSection(_Section):
+    """The mail relay for e-mailed receipts: always STARTTLS with a verified certificate."""
+
+    host: str | None = None
+    """Unset: e-mailed receipts are off."""
+    port: int = Field(587, gt=0, lt=65536)
+    user: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field("thuvien@example.org", pattern=r"^[^@\s]+@[^@\s]+$")
+    ca_file: str | None = None
+    """A CA file to trust besides the system's (a relay with a private certificate)."""
+    timeout_s: float = Field(15.0, gt=0)
+
+
 class IlsOverride(_Section):
     """Per-site changes to ``[ils]`` for a gateway serving several sites (unset = ``[ils]``)."""
 
@@ -257,6 +289,8 @@ class Settings(BaseSettings):
     gate: GateSection = Field(default_factory=GateSection)
     api: ApiSection = Field(default_factory=ApiSection)
     kiosk: KioskSection = Field(default_factory=KioskSection)
+    printer: PrinterSection = Field(default_factory=PrinterSection)
+    smtp: SmtpSection = Field(default_factory=SmtpSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     sync: SyncSection = Field(default_factory=SyncSection)
 
