@@ -1,4 +1,4 @@
-"""``smartlib demo``: start the whole system on simulated devices, wired together.
+"""The demo system: every process of ``smartlib demo``, configured, started and stopped together.
 
 The demo is an orchestrator only. It starts every component as its own subprocess
 (``python -m smartlib.cli …``) and imports none of them, so production code never imports
@@ -23,7 +23,7 @@ the simulator (import-linter: ``smartlib`` imports nothing of ours). It:
    SIGKILL after a grace period), and nothing else.
 
 ``smartlib demo --headless --scenario NAME[,NAME…]`` starts the same processes without the UI,
-runs scripted scenarios (:mod:`smartlib.scenarios`) and prints one JSON summary.
+runs scripted scenarios (:mod:`smartlib_demo.scenarios`) and prints one JSON summary.
 
 Must not do: import ``drivers``, ``edge``, ``sync``, ``kiosk_ui`` or ``hardware_sim``; signal
 a process it did not start.
@@ -33,265 +33,45 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
 import json
-import logging
 import os
 import pwd
 import selectors
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import httpx
 
-from smartlib.errors import SmartlibError
-
-log = logging.getLogger("smartlib.demo")
-
-SITE = "demo-site"
-KIOSK = "kiosk-01"
-GATE = "gate-01"
-RUN_MARKER = ".smartlib-demo"
-DEVICE_TOKEN = "demo-device-token"
-STAFF_TOKEN = "demo-staff-token"
-# The demo ILS's SIP2 login and home library (hardware_sim/ils/data.py, docs/demo-ils.md).
-ILS_LOGIN = {"user": "kiosk01", "password": "s3cret", "institution": "VNLIB", "location": "MAIN"}
-HOME_ISIL = "VN-HN0001"
-DEMO_PATRONS = (("2000001", "1234", "Nguyễn Văn An", "good standing"),
-                ("2000004", "4567", "Lê Minh Châu", "good standing, holds waiting"),
-                ("2000002", "2345", "Trần Thị Bình", "blocked: card reported lost"))
-VPCD_STANDARD_PORT = 35963
-VPCD_LIBS = ("/usr/lib/pcsc/drivers/serial/libifdvpcd.so",
-             "/usr/lib/pcsc/drivers/serial/libifdvpcd.so.0.8")
-PR_SET_PDEATHSIG = 1
-
-
-class DemoError(SmartlibError):
-    """A component of the demo did not start or is missing; the message says which and why."""
-
-
-# ---- small helpers -----------------------------------------------------------------------
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that are free now."""
-    socks, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.3):
-            return True
-    except OSError:
-        return False
-
-
-def toml_dumps(doc: dict[str, dict[str, Any]]) -> str:
-    """A TOML text for ``{section: {key: value}}`` (str, int, float, bool, lists of them)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return repr(v)
-        if isinstance(v, str | Path):
-            return json.dumps(str(v), ensure_ascii=False)
-        if isinstance(v, list | tuple):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-    out = []
-    for section, body in doc.items():
-        out.append(f"[{section}]")
-        out += [f"{k} = {value(v)}" for k, v in body.items() if v is not None]
-        out.append("")
-    return "\n".join(out)
-
-
-def _die_with_parent() -> None:
-    """Run in the child before exec: get SIGTERM if the demo dies (Linux prctl)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        return
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str,
-               alive: Callable[[], str | None] | None = None, interval: float = 0.1) -> Any:
-    """Poll ``pred`` until truthy; ``alive`` returns a reason when a process died.
-
-    Raises:
-        DemoError: the timeout passed or ``alive`` reported a dead process.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        dead = alive() if alive else None
-        if dead:
-            raise DemoError(f"{what}: {dead}")
-        if time.monotonic() > deadline:
-            raise DemoError(f"{what}: not ready after {timeout:.0f}s")
-        time.sleep(interval)
-
-
-@dataclass
-class Proc:
-    """One process the demo started; its output goes to ``log``."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def why_dead(self) -> str | None:
-        if self.alive():
-            return None
-        return (f"{self.name} exited with {self.popen.returncode}; last lines of {self.log}:\n"
-                + tail(self.log))
-
-    def stop(self, grace: float = 8.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0fs; killing it", self.name, grace)
-                self.popen.kill()
-                self.popen.wait(5)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(cannot read {path}: {exc.strerror})"
-
-
-# ---- PC/SC ---------------------------------------------------------------------------------
-
-def _pcscd_pids() -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if (d / "comm").read_text().strip() == "pcscd":
-                    out.append(int(d.name))
-            except OSError:
-                continue
-    return out
-
-
-def _vpcd_port_of(pid: int) -> int:
-    """The vpcd port of a running pcscd: its ``-c DIR`` reader config, else the standard one."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        argv = []
-    dirs = [Path("/etc/reader.conf.d")]
-    for i, a in enumerate(argv):
-        if a in (b"-c", b"--config") and i + 1 < len(argv):
-            dirs.insert(0, Path(argv[i + 1].decode()))
-    for d in dirs:
-        files = [d] if d.is_file() else sorted(d.glob("*")) if d.is_dir() else []
-        for f in files:
-            try:
-                text = f.read_text(errors="replace")
-            except OSError:
-                continue
-            if "vpcd" not in text.lower():
-                continue
-            for line in text.splitlines():
-                parts = line.split()
-                if len(parts) == 2 and parts[0] == "CHANNELID":
-                    return int(parts[1], 0)
-    return VPCD_STANDARD_PORT
-
-
-class PcscdLauncher:
-    """Use a running pcscd (and its vpcd port), or start a private one with vpcd."""
-
-    def __init__(self, run_dir: Path, port: int | None = None) -> None:
-        self.run_dir = run_dir
-        self.proc: Proc | None = None
-        self.port: int | None = port
-        self.reason = ""
-
-    def start(self) -> int | None:
-        """Returns the vpcd port, or None (with ``reason``) when PC/SC is not available."""
-        running = _pcscd_pids()
-        if running and self.port is not None:
-            self.reason = (f"using the running pcscd (pid {running[0]}), vpcd port {self.port} "
-                           "(--vpcd-port)")
-            return self.port
-        if running:
-            self.port = _vpcd_port_of(running[0])
-            self.reason = f"using the running pcscd (pid {running[0]}), vpcd port {self.port}"
-            return self.port
-        binary = shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists()
-                                           else None)
-        lib = next((p for p in VPCD_LIBS if Path(p).exists()), None)
-        if binary is None or lib is None:
-            self.reason = ("pcscd or vsmartcard-vpcd is not installed "
-                           "(apt-get install pcscd vsmartcard-vpcd); the card login is off")
-            return None
-        port = free_ports(1)[0]
-        conf = self.run_dir / "pcscd"
-        conf.mkdir(exist_ok=True)
-        (conf / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x{port:04X}\n'
-                                   f"LIBPATH      {lib}\nCHANNELID    0x{port:04X}\n")
-        Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
-        logf = self.run_dir / "logs" / "pcscd.log"
-        with open(logf, "wb") as out:
-            popen = subprocess.Popen([binary, "-f", "-c", str(conf)], stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
-        self.proc = Proc("pcscd", popen, logf)
-        try:
-            wait_until(lambda: Path("/run/pcscd/pcscd.comm").exists(), 15, "pcscd",
-                       self.proc.why_dead)
-        except DemoError as exc:
-            self.stop()
-            self.reason = f"{exc}; the card login is off"
-            return None
-        self.port = port
-        self.reason = f"started a private pcscd (pid {popen.pid}), vpcd port {port}"
-        return port
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
-            self.proc = None
-
+from smartlib_demo.errors import DemoError
+from smartlib_demo.processes import (
+    PcscdLauncher,
+    Proc,
+    die_with_parent,
+    free_ports,
+    port_open,
+    wait_until,
+)
+from smartlib_demo.site import (
+    DEMO_PATRONS,
+    DEVICE_TOKEN,
+    GATE,
+    HOME_ISIL,
+    ILS_LOGIN,
+    KIOSK,
+    RUN_MARKER,
+    SITE,
+    STAFF_TOKEN,
+    pick_items,
+    toml_dumps,
+)
 
 # ---- the system --------------------------------------------------------------------------
 
@@ -426,7 +206,7 @@ class DemoSystem:
             popen = subprocess.Popen(args, stdout=subprocess.PIPE if stdout_pipe else out,
                                      stderr=out, stdin=subprocess.DEVNULL, env=full_env,
                                      cwd=Path.cwd(), start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         p = Proc(name, popen, logf)
         self.procs.append(p)
         return p
@@ -462,8 +242,8 @@ class DemoSystem:
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
 
     def _start_sim(self) -> None:
-        scenario = {"simulator": {"zones": ["pad", "gate-in", "gate-out"], "seed": 1}}
-        text = toml_dumps(scenario)
+        world = {"simulator": {"zones": ["pad", "gate-in", "gate-out"], "seed": 1}}
+        text = toml_dumps(world)
         text += (f'[[reader]]\nname = "pad"\nantennas = ["pad"]\ntcp_port = {self.ports["pad_tcp"]}\n'
                  f"pty = false\n\n"
                  f'[[reader]]\nname = "gate"\nantennas = ["gate-in", "gate-out"]\n'
@@ -471,7 +251,7 @@ class DemoSystem:
         path = self.run_dir / "sim.toml"
         path.write_text(text)
         self.files["sim"] = path
-        args = ["sim", "serve", "--scenario", str(path), "--control-port",
+        args = ["sim", "serve", "--world", str(path), "--control-port",
                 str(self.ports["sim_control"]), "--ils-port", str(self.ports["ils"]),
                 "--ils-db", str(self.ils_db)]
         if not self.options.timing:
@@ -747,6 +527,7 @@ class DemoSystem:
         return "\n".join(lines)
 
 
+
 def smartlib_command() -> str:
     """How to run ``smartlib`` from this shell: on PATH, else this venv's script."""
     if shutil.which("smartlib"):
@@ -771,128 +552,3 @@ def _health(url: str) -> dict[str, Any] | None:
     return body
 
 
-def pick_items(export_dir: Path, count: int, *, kind: str = "available",
-               skip: set[str] | None = None) -> list[str]:
-    """Item barcodes from the demo ILS export that fit ``kind``.
-
-    ``available``: home library, one part, available, not loaned, no holds, a book (001).
-    ``loaned``: the same, but on loan to someone.
-
-    Raises:
-        DemoError: not enough such items.
-    """
-    skip = skip or set()
-    out: list[str] = []
-    with open(export_dir / "items.csv", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["item_id"] in skip or row["owner_isil"] != HOME_ISIL or row["parts"] != "1":
-                continue
-            if row["media_type"] != "001" or row["hold_count"] != "0":
-                continue
-            if int(row["item_id"]) < 30000100:
-                continue  # the demo ILS's special cases live below 30000100
-            loaned = bool(row["loaned_to"])
-            if kind == "available" and (loaned or row["status"] != "available"):
-                continue
-            if kind == "loaned" and not (loaned and row["status"] == "loaned"):
-                continue
-            out.append(row["item_id"])
-            if len(out) == count:
-                return out
-    raise DemoError(f"the demo ILS export has only {len(out)} {kind} items, {count} needed")
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        stop.set()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-@click.command()
-@click.option("--headless", is_flag=True, help="Run scripted scenarios without the UI; print JSON.")
-@click.option("--scenario", "scenarios", default=None,
-              help="Scenario names for --headless, comma-separated (or 'all').")
-@click.option("--list-scenarios", is_flag=True, help="List the shipped scenarios and exit.")
-@click.option("--no-ui", is_flag=True, help="Start everything but the kiosk window.")
-@click.option("--card/--no-card", default=None,
-              help="Simulate the PC/SC card reader (default: on, off with --headless).")
-@click.option("--run-dir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
-              help="Where the per-run configs, databases and logs go (wiped on the next run).")
-@click.option("--no-timing", is_flag=True, help="Simulated readers answer at once.")
-@click.option("--ready-file", type=click.Path(dir_okay=False), default=None,
-              help="Write the endpoints as JSON here once everything is up (for scripts).")
-@click.option("--vpcd-port", type=click.IntRange(1, 65535), default=None,
-              help="The vpcd port of the running pcscd (default: read from its reader config).")
-def demo(headless: bool, scenarios: str | None, list_scenarios: bool, no_ui: bool,
-         card: bool | None, run_dir: str, no_timing: bool, ready_file: str | None,
-         vpcd_port: int | None) -> None:
-    """Start the simulator, broker, gateway, kiosk and gate edges and the kiosk UI together."""
-    from smartlib import scenarios as sc
-
-    if list_scenarios:
-        for name, s in sorted(sc.load_all().items()):
-            click.echo(f"{name:20} {s.description}")
-        return
-    if headless and not scenarios:
-        raise click.UsageError("--headless needs --scenario NAME[,NAME…] (see --list-scenarios)")
-    if scenarios and not headless:
-        raise click.UsageError("--scenario runs only with --headless")
-    chosen: list[sc.Scenario] = []
-    if scenarios:
-        try:
-            chosen = sc.select(scenarios)
-        except sc.ScenarioError as exc:
-            raise click.UsageError(str(exc)) from exc
-    opts = DemoOptions(run_dir=Path(run_dir), ui=not (headless or no_ui),
-                       card=(not headless) if card is None else card, timing=not no_timing,
-                       vpcd_port=vpcd_port)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    with _stop_on_signals() as stop:
-        system = DemoSystem(opts, interrupt=stop)
-        try:
-            system.start()
-        except DemoError as exc:
-            raise click.ClickException(str(exc)) from exc
-        try:
-            if ready_file:
-                _write_ready(system, Path(ready_file))
-            if headless:
-                report = sc.run_all(chosen, system, stop)
-                report["ports"] = dict(system.ports)  # all closed once the demo has stopped
-                click.echo(json.dumps(report, ensure_ascii=False))
-                if not report["ok"]:
-                    sys.exit(1)
-                return
-            click.echo(system.banner())
-            while not stop.wait(1.0):
-                dead = system.check_alive()
-                if dead:
-                    ui = system.proc("kiosk-ui")
-                    if ui is not None and not ui.alive():
-                        click.echo("the kiosk window was closed; stopping the demo", err=True)
-                    else:
-                        click.echo(f"a component stopped: {dead}", err=True)
-                    sys.exit(1)
-        finally:
-            click.echo("stopping the demo …", err=True)
-            system.stop()
-            click.echo("stopped.", err=True)
-
-
-def _write_ready(system: DemoSystem, path: Path) -> None:
-    data = {"kiosk_url": system.kiosk_url, "gate_url": system.gate_url, "sim_url": system.sim_url,
-            "staff_console_url": system.staff_console_url, "device_token": DEVICE_TOKEN,
-            "staff_token": STAFF_TOKEN, "run_dir": str(system.run_dir), "ports": system.ports,
-            "pids": {p.name: p.popen.pid for p in system.procs}, "card": system.options.card}
-    tmp = Path(tempfile.mkstemp(dir=path.parent or ".", prefix=".ready-")[1])
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)

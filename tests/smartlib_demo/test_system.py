@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from smartlib.demo import toml_dumps
+from smartlib_demo.site import toml_dumps
 
 REPO = Path(__file__).resolve().parents[2]
 
