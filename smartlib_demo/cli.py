@@ -34,9 +34,12 @@ from smartlib_demo.system import DemoOptions, DemoSystem
               help="Write the endpoints as JSON here once everything is up (for scripts).")
 @click.option("--vpcd-port", type=click.IntRange(1, 65535), default=None,
               help="The vpcd port of the running pcscd (default: read from its reader config).")
+@click.option("--watchdog-s", type=click.FloatRange(1.0, 600.0), default=10.0, show_default=True,
+              help="A process that sent READY=1 or WATCHDOG=1 and then none for this long is "
+                   "restarted.")
 def demo(headless: bool, scenarios: str | None, list_scenarios: bool, no_ui: bool,
          card: bool | None, run_dir: str, no_timing: bool, ready_file: str | None,
-         vpcd_port: int | None) -> None:
+         vpcd_port: int | None, watchdog_s: float) -> None:
     """Start the simulator, broker, gateway, kiosk and gate edges and the kiosk UI together."""
     from smartlib_demo import scenarios as sc
 
@@ -56,10 +59,11 @@ def demo(headless: bool, scenarios: str | None, list_scenarios: bool, no_ui: boo
             raise click.UsageError(str(exc)) from exc
     opts = DemoOptions(run_dir=Path(run_dir), ui=not (headless or no_ui),
                        card=(not headless) if card is None else card, timing=not no_timing,
-                       vpcd_port=vpcd_port)
+                       vpcd_port=vpcd_port, watchdog_s=watchdog_s)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with stop_on_signals() as stop:
-        system = DemoSystem(opts, interrupt=stop)
+        system = DemoSystem(opts, interrupt=stop,
+                            on_supervisor_change=lambda m: click.echo(f"supervisor: {m}", err=True))
         try:
             system.start()
         except DemoError as exc:
@@ -75,15 +79,12 @@ def demo(headless: bool, scenarios: str | None, list_scenarios: bool, no_ui: boo
                     sys.exit(1)
                 return
             click.echo(system.banner())
+            finished = system.supervisor.finished if system.supervisor else None
             while not stop.wait(1.0):
-                dead = system.check_alive()
-                if dead:
-                    ui = system.proc("kiosk-ui")
-                    if ui is not None and not ui.alive():
-                        click.echo("the kiosk window was closed; stopping the demo", err=True)
-                    else:
-                        click.echo(f"a component stopped: {dead}", err=True)
-                    sys.exit(1)
+                if finished is not None and finished.is_set():
+                    assert system.supervisor is not None
+                    click.echo(f"{system.supervisor.finish_reason}; stopping the demo", err=True)
+                    break
         finally:
             click.echo("stopping the demo …", err=True)
             system.stop()
@@ -94,7 +95,8 @@ def _write_ready(system: DemoSystem, path: Path) -> None:
     data = {"kiosk_url": system.kiosk_url, "gate_url": system.gate_url, "sim_url": system.sim_url,
             "staff_console_url": system.staff_console_url, "device_token": DEVICE_TOKEN,
             "staff_token": STAFF_TOKEN, "run_dir": str(system.run_dir), "ports": system.ports,
-            "pids": {p.name: p.popen.pid for p in system.procs}, "card": system.options.card}
+            "pids": {p.name: p.popen.pid for p in system.current_procs()},
+            "supervisor_state": str(system.supervisor_state), "card": system.options.card}
     tmp = Path(tempfile.mkstemp(dir=path.parent or ".", prefix=".ready-")[1])
     tmp.write_text(json.dumps(data))
     tmp.replace(path)

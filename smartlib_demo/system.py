@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import os
 import pwd
@@ -44,6 +45,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,11 @@ from smartlib_demo.site import (
     pick_items,
     toml_dumps,
 )
+from smartlib_demo.supervisor import Supervisor
+
+NOTIFYING = frozenset({"kiosk-serve", "gate-serve", "kiosk-ui"})
+"""The processes that say READY=1 and feed their watchdog from the start (sd_notify); the
+others are watched once they send their first WATCHDOG=1 (see supervisor.py)."""
 
 # ---- the system --------------------------------------------------------------------------
 
@@ -87,6 +94,7 @@ class DemoOptions:
     python: str = sys.executable
     startup_timeout_s: float = 90.0
     vpcd_port: int | None = None
+    watchdog_s: float = 10.0
 
 
 @dataclass
@@ -104,6 +112,9 @@ class DemoSystem:
     timings: dict[str, float] = field(default_factory=dict)
     interrupt: threading.Event = field(default_factory=threading.Event)
     cleanup_dirs: list[Path] = field(default_factory=list)
+    supervisor: Supervisor | None = None
+    on_supervisor_change: Callable[[str], None] | None = None
+    _spawned: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
     _broker_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- paths and URLs
@@ -129,6 +140,11 @@ class DemoSystem:
         return f"{self.gate_url}/staff#token={STAFF_TOKEN}"
 
     @property
+    def supervisor_state(self) -> Path:
+        """The supervisor's JSON state file (per process: restarts, last start, last exit)."""
+        return self.run_dir / "supervisor.json"
+
+    @property
     def ils_db(self) -> Path:
         return self.run_dir / "ils.db"
 
@@ -150,6 +166,9 @@ class DemoSystem:
         t0 = time.monotonic()
         try:
             self._prepare_run_dir()
+            self.supervisor = Supervisor(self.supervisor_state, watchdog_s=self.options.watchdog_s,
+                                         start_timeout_s=self.options.startup_timeout_s,
+                                         on_change=self.on_supervisor_change)
             self._pick_ports()
             self._start_sim()
             self._start_broker_config()
@@ -160,6 +179,7 @@ class DemoSystem:
             self._import_cache()
             if self.options.ui:
                 self._start_kiosk_ui()
+            self._supervise()
         except BaseException:
             self.stop()
             raise
@@ -167,8 +187,10 @@ class DemoSystem:
         return self
 
     def stop(self) -> None:
-        """Stop everything this demo started, newest first."""
-        for p in reversed(self.procs):
+        """Stop the supervisor, then everything this demo started, newest first."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        for p in reversed(self.current_procs()):
             p.stop()
         self.procs.clear()
         if self.pcscd is not None:
@@ -185,7 +207,25 @@ class DemoSystem:
         self.stop()
 
     def proc(self, name: str) -> Proc | None:
-        return next((p for p in self.procs if p.name == name), None)
+        """The process called ``name`` now (after a restart: the new one)."""
+        current = self.supervisor.proc(name) if self.supervisor is not None else None
+        return current or next((p for p in self.procs if p.name == name), None)
+
+    def current_procs(self) -> list[Proc]:
+        """Every process of the demo as it is now, in start order."""
+        return [self.proc(p.name) or p for p in self.procs]
+
+    def _supervise(self) -> None:
+        """Hand every started process to the supervisor and start it (see supervisor.py)."""
+        assert self.supervisor is not None
+        for p in self.procs:
+            self.supervisor.adopt(p, functools.partial(self._respawn, p.name),
+                                  notify=p.name in NOTIFYING, final=p.name == "kiosk-ui")
+        self.supervisor.start()
+
+    def _respawn(self, name: str) -> Proc:
+        args, env = self._spawned[name]
+        return self._popen(name, args, stdout_pipe=False, env=env)
 
     def check_alive(self) -> str | None:
         """The first dead process's reason, if any died (or the demo was interrupted)."""
@@ -199,17 +239,24 @@ class DemoSystem:
 
     def spawn(self, name: str, args: list[str], *, stdout_pipe: bool = False,
               env: dict[str, str] | None = None) -> Proc:
-        """Start one process in its own session (Ctrl-C reaches the demo only)."""
+        """Start one process in its own session (Ctrl-C reaches the demo only), with its
+        notify socket and watchdog (``$NOTIFY_SOCKET``, ``$WATCHDOG_USEC``)."""
+        self._spawned[name] = (args, env)
+        p = self._popen(name, args, stdout_pipe=stdout_pipe, env=env)
+        self.procs.append(p)
+        return p
+
+    def _popen(self, name: str, args: list[str], *, stdout_pipe: bool,
+               env: dict[str, str] | None) -> Proc:
         logf = self.run_dir / "logs" / f"{name}.log"
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        notify = self.supervisor.notify_env(name) if self.supervisor is not None else {}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **notify, **(env or {})}
         with open(logf, "ab") as out:
             popen = subprocess.Popen(args, stdout=subprocess.PIPE if stdout_pipe else out,
                                      stderr=out, stdin=subprocess.DEVNULL, env=full_env,
                                      cwd=Path.cwd(), start_new_session=True,
                                      preexec_fn=die_with_parent)
-        p = Proc(name, popen, logf)
-        self.procs.append(p)
-        return p
+        return Proc(name, popen, logf)
 
     def run_cli(self, *args: str, timeout: float = 120) -> str:
         """Run a short smartlib command to completion and return its stdout.
@@ -324,28 +371,29 @@ class DemoSystem:
                     os.chown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid)
 
     def start_broker(self) -> None:
-        """Start (or restart) the private Mosquitto on its port and persistence directory."""
+        """Start the private Mosquitto on its port and persistence directory; once supervised,
+        release it after :meth:`stop_broker` (and wait for its port either way)."""
         with self._broker_lock:
-            binary = shutil.which("mosquitto") or (
-                "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-            if binary is None:
-                raise DemoError("mosquitto is not installed (apt-get install mosquitto)")
-            old = self.proc("mosquitto")
-            if old is not None and old.alive():
-                return
-            if old is not None:
-                self.procs.remove(old)
-            p = self.spawn("mosquitto", [binary, "-c", str(self.files["mosquitto"])])
-            wait_until(lambda: port_open("127.0.0.1", self.ports["mqtt"]), 15, "mosquitto",
-                       p.why_dead, interval=0.05)
+            supervised = self.supervisor is not None and self.supervisor.proc("mosquitto")
+            if supervised:
+                assert self.supervisor is not None
+                self.supervisor.release("mosquitto")
+                alive: Callable[[], str | None] | None = None  # a crash is restarted
+            else:
+                binary = shutil.which("mosquitto") or (
+                    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+                if binary is None:
+                    raise DemoError("mosquitto is not installed (apt-get install mosquitto)")
+                alive = self.spawn("mosquitto", [binary, "-c", str(self.files["mosquitto"])]).why_dead
+            wait_until(lambda: port_open("127.0.0.1", self.ports["mqtt"]), 30, "mosquitto",
+                       alive, interval=0.05)
 
     def stop_broker(self) -> None:
-        """Stop the private Mosquitto (a scenario's network outage)."""
+        """Stop the private Mosquitto (a scenario's network outage); the supervisor holds it
+        down until :meth:`start_broker`."""
         with self._broker_lock:
-            p = self.proc("mosquitto")
-            if p is not None:
-                p.stop()
-                self.procs.remove(p)
+            if self.supervisor is not None and self.supervisor.proc("mosquitto"):
+                self.supervisor.hold("mosquitto")
 
     def _broker_section(self, user: str) -> dict[str, Any]:
         return {"host": "127.0.0.1", "port": self.ports["mqtt"], "username": user,
@@ -396,7 +444,7 @@ class DemoSystem:
                      "alarm_directions": ["out", "unknown"], "alarm_duration_ms": 3000,
                      "inner_antenna": "gate-in", "outer_antenna": "gate-out"},
             "api": {"host": "127.0.0.1", "port": api_port, "device_token": DEVICE_TOKEN,
-                    "staff_token": STAFF_TOKEN},
+                    "staff_token": STAFF_TOKEN, "process_state": self.supervisor_state},
             "kiosk": {"edge_url": f"http://127.0.0.1:{self.ports['kiosk_api']}",
                       "language": "vi", "fullscreen": False},
         }
@@ -482,6 +530,16 @@ class DemoSystem:
 
     # -- what to tell the user
 
+    def process_lines(self) -> list[str]:
+        """The supervised processes with their pid and restart count (for the banner)."""
+        snap = self.supervisor.snapshot() if self.supervisor is not None else {}
+        lines = [f"Processes (supervised: a process that dies or hangs is restarted; state in "
+                 f"{self.supervisor_state}, restarts also on the staff console):"]
+        for name, v in snap.items():
+            last = f", last exit: {v['last_exit']}" if v["last_exit"] else ""
+            lines.append(f"  {name:12} pid {v['pid']:<8} {v['state']:10} restarts {v['restarts']}{last}")
+        return lines
+
     def banner(self) -> str:
         items = pick_items(self.export_dir, 3, kind="available")
         ctl = f"{smartlib_command()} sim ctl --url {self.sim_url}"
@@ -520,7 +578,10 @@ class DemoSystem:
             "  … the staff console shows one alarm, for the book that was not borrowed.",
             "",
             "Faults: " + f"{ctl} fault pad fail_afi --count 3   |   {ctl} status",
-            "Stop with Ctrl-C.",
+            "",
+            *self.process_lines(),
+            "",
+            "Stop with Ctrl-C (or close the kiosk window).",
             *(f"note: {n}" for n in self.notes),
             "",
         ]
