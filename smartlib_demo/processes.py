@@ -54,7 +54,11 @@ def port_open(host: str, port: int) -> bool:
 
 
 def die_with_parent() -> None:
-    """Run in the child before exec: get SIGTERM if the demo dies (Linux prctl)."""
+    """Run in the child before exec: get SIGTERM if the demo dies (Linux prctl).
+
+    The kernel sends it when the *thread* that started the child ends: the main thread, or
+    the supervisor's thread for a restarted child (which ends only when the demo stops).
+    """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

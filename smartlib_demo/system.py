@@ -231,7 +231,7 @@ class DemoSystem:
         """The first dead process's reason, if any died (or the demo was interrupted)."""
         if self.interrupt.is_set():
             return "interrupted"
-        for p in self.procs:
+        for p in self.current_procs():
             why = p.why_dead()
             if why:
                 return why

@@ -138,7 +138,6 @@ def _online_checkout(info: dict) -> list[tuple[str, str]]:
     return [(x["item_id"], x["status"]) for x in r.json()["results"]]
 
 
-@pytest.mark.allow_leaks
 def test_every_child_survives_kill_9_and_a_hung_edge_is_restarted(tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
     proc = subprocess.Popen([sys.executable, "-m", "smartlib.cli", "demo", "--no-card",
