@@ -248,7 +248,13 @@ class Supervisor:
                     continue
                 if child.restart_at is not None:
                     if now >= child.restart_at:
-                        self._respawn(child, count=True)
+                        try:
+                            self._respawn(child, count=True)
+                        except OSError as exc:
+                            child.restart_at = now + self.backoff.most
+                            log.error("cannot restart %s: %s; trying again in %.0fs", child.name,
+                                      exc, self.backoff.most)
+                            continue
                         messages.append(f"restarted {child.name} (pid {child.proc.popen.pid}, "
                                         f"restarts {child.restarts}; last exit: "
                                         f"{child.last_exit})")
@@ -299,7 +305,8 @@ class Supervisor:
         old = child.proc
         if old.popen.stdout is not None:
             old.popen.stdout.close()
-        self._drain(child)  # datagrams of the old process
+        child.restart_at = child.restart_at or time.monotonic()
+        self._drain(child)  # drops the old process's datagrams (restart_at is set)
         child.proc = child.respawn()
         child.restart_at = None
         child.ready, child.last_ping, child.status = False, None, ""
