@@ -44,7 +44,6 @@ from drivers.errors import (
     WriteFailed,
 )
 
-TRACE = 5
 log = logging.getLogger("drivers.reader")
 
 T = TypeVar("T")

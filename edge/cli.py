@@ -7,20 +7,15 @@ from datetime import UTC, datetime
 
 import click
 
-from smartlib.cli import LazyCommands
-from smartlib.config import load_settings
-from smartlib.errors import ConfigError
+from smartlib.cli import LazyCommands, settings_or_exit
+from smartlib.config import Settings
 
 
-def _settings(config: str | None, role: str | None = None):  # type: ignore[no-untyped-def]
-    try:
-        overrides = {}
-        if role:
-            s = load_settings(config)
-            overrides["device"] = s.device.model_copy(update={"role": role})
-        return load_settings(config, **overrides)
-    except ConfigError as exc:
-        raise click.ClickException(f"{exc}: " + "; ".join(f"{p}: {m}" for p, m in exc.problems)) from exc
+def _settings(config: str | None, role: str | None = None) -> Settings:
+    settings = settings_or_exit(config)
+    if role:
+        return settings_or_exit(config, device=settings.device.model_copy(update={"role": role}))
+    return settings
 
 
 @click.command()

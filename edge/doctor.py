@@ -40,8 +40,8 @@ from typing import Any, Literal
 import click
 
 from edge.store.schema import SCHEMA_VERSION
-from smartlib.config import Settings, load_settings
-from smartlib.errors import ConfigError
+from smartlib.cli import settings_or_exit
+from smartlib.config import Settings
 
 Level = Literal["OK", "WARN", "FAIL", "SKIP"]
 ROOT = "smartlib/v1"
@@ -454,11 +454,7 @@ def render_table(checks: list[Check]) -> str:
                                  "clock"]), help="Run only these checks.")
 def doctor(config: str | None, as_json: bool, only: tuple[str, ...]) -> None:
     """Check the reader, card reader, broker, gateway, ILS, store and clock of this box."""
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        raise click.ClickException(f"{exc}: " + "; ".join(f"{p}: {m}" for p, m in exc.problems)) \
-            from exc
+    settings = settings_or_exit(config)
     checks = run_checks(settings, only)
     failed = any(c.level == "FAIL" for c in checks)
     if as_json:

@@ -47,9 +47,9 @@ from hardware_sim.vpcd import (
     Reset,
     VpcdCardConnection,
 )
+from smartlib.logs import TRACE
 
 log = logging.getLogger(__name__)
-TRACE = 5
 
 DEFAULT_VPCD_PORT = 35963
 

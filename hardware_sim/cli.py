@@ -9,7 +9,7 @@ sim = LazyCommands(
     help="The hardware simulator: readers, gates, card reader and demo ILS.",
     lazy={
         "serve": "hardware_sim.serve:serve",   # reader/gate/card devices + control API
-        "ctl": "hardware_sim.ctl:ctl",         # talk to a running simulator's control API
+        "ctl": "hardware_sim.ctl_cli:ctl",         # talk to a running simulator's control API
         "ils": "hardware_sim.ils.cli:ils",     # the demo ILS on its own
     },
 )

@@ -34,9 +34,9 @@ from hardware_sim.errors import SimError
 from hardware_sim.faults import FaultPlan
 from hardware_sim.field import FieldEvent, SimField
 from hardware_sim.tag import IsoError, SimTag
+from smartlib.logs import TRACE
 
 log = logging.getLogger("hardware_sim.feig")
-TRACE = 5
 
 _OUT_NAMES = {0: None, 1: "on", 2: "off", 3: "flash"}
 TAB_SIZE = 512

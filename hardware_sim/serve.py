@@ -4,16 +4,15 @@ line of endpoints, and run until interrupted."""
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hardware_sim.control import ControlServer
+from hardware_sim.control_api import ControlServer
 from hardware_sim.errors import SimError
-from hardware_sim.scenario import Scenario, SimWorld
+from hardware_sim.world import SimWorld, WorldSpec
+from smartlib.shutdown import stop_on_signals
 
 DEFAULT_VPCD = "127.0.0.1:35963"
 """Where ``serve`` connects the virtual card by default: Debian's vpcd (``Virtual PCD 00 00``)."""
@@ -42,7 +41,7 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, number
 
 
-def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 7000,
+def build(spec: WorldSpec, *, host: str = "127.0.0.1", control_port: int = 7000,
           vpcd: str | None = None, ils_port: int | None = None, ils_db: str | None = None,
           timing: bool = True) -> tuple[SimWorld, ControlServer, dict[str, Any]]:
     """Start a world with its optional card and ILS, and its control API.
@@ -50,7 +49,7 @@ def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 70
     Returns:
         The world, the control server and the endpoints (the JSON ``serve`` prints).
     """
-    world = SimWorld(scenario, timing=timing, host=host)
+    world = SimWorld(spec, timing=timing, host=host)
     control: ControlServer | None = None
     try:
         if vpcd is not None:
@@ -84,8 +83,8 @@ def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 70
 
 
 @click.command("serve")
-@click.option("--scenario", "scenario_path", type=str, default=None,
-              help="Scenario TOML (a path, or a name in hardware_sim/scenarios).")
+@click.option("--world", "--scenario", "world_path", type=str, default=None,
+              help="World file (a path, or a name in hardware_sim/worlds); --scenario is its old name.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--control-port", type=int, default=7000, show_default=True,
               help="Control API port (0 = any).")
@@ -95,7 +94,7 @@ def build(scenario: Scenario, *, host: str = "127.0.0.1", control_port: int = 70
 @click.option("--ils-port", type=int, default=None, help="Also run the demo ILS (SIP2) here.")
 @click.option("--ils-db", default=None, help="The demo ILS database (default var/sim/ils.db).")
 @click.option("--no-timing", is_flag=True, help="Answer at once instead of at modelled speed.")
-def serve(scenario_path: str | None, host: str, control_port: int, vpcd: str | None,
+def serve(world_path: str | None, host: str, control_port: int, vpcd: str | None,
           ils_port: int | None, ils_db: str | None, no_timing: bool) -> None:
     """Serve simulated readers (pty and TCP), card, ILS and the control API."""
     if vpcd is not None and vpcd.strip().lower() in NO_VPCD:
@@ -103,22 +102,16 @@ def serve(scenario_path: str | None, host: str, control_port: int, vpcd: str | N
     elif vpcd is not None:
         _host_port(vpcd, 35963)  # a bad --vpcd is a usage error before anything starts
     try:
-        scenario = Scenario.load(scenario_path) if scenario_path else Scenario.default()
-        world, control, endpoints = build(scenario, host=host, control_port=control_port,
+        spec = WorldSpec.load(world_path) if world_path else WorldSpec.default()
+        world, control, endpoints = build(spec, host=host, control_port=control_port,
                                           vpcd=vpcd, ils_port=ils_port, ils_db=ils_db,
                                           timing=not no_timing)
     except SimError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(endpoints), nl=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        stop.wait()
-    finally:
-        control.stop()
-        world.stop()
+    with stop_on_signals() as stop:
+        try:
+            stop.wait()
+        finally:
+            control.stop()
+            world.stop()

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from kiosk_ui.client import EdgeApi, EdgeClient
@@ -22,6 +23,7 @@ from kiosk_ui.viewmodels.kiosk import KioskViewModel
 from kiosk_ui.views.main_window import KioskWindow
 from kiosk_ui.wedge import MAX_GAP_S
 from kiosk_ui.worker import InlineRunner, Runner, TaskRunner
+from smartlib.sdnotify import SystemdNotifier
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +201,17 @@ def run_kiosk(opts: KioskOptions) -> int:
         kiosk.window.resize(1280, 800)
         kiosk.window.show()
     log.info("kiosk started against %s (language %s)", opts.edge_url, opts.language)
+    notifier = SystemdNotifier.from_environment()
+    # The watchdog is fed from the GUI thread's event loop: a hung loop stops the pings.
+    pinger = QTimer()
+    pinger.setInterval(int(notifier.ping_interval_s * 1000))
+    pinger.timeout.connect(notifier.heartbeat)
+    if notifier.enabled:
+        notifier.ready("kiosk window shown")
+        pinger.start()
     try:
-        return int(app.exec())
+        return int(app.exec())  # 0 after a deliberate close; the demo's supervisor relies on it
     finally:
+        pinger.stop()
+        notifier.stopping()
         kiosk.close()

@@ -17,14 +17,9 @@ import click
 def kiosk(config_path: str | None, edge_url: str | None, windowed: bool, language: str | None,
           large_text: bool | None, high_contrast: bool | None) -> None:
     """Run the full-screen self-service kiosk (talks to `smartlib serve` over HTTP/WebSocket)."""
-    from smartlib.config import load_settings
-    from smartlib.errors import ConfigError
+    from smartlib.cli import settings_or_exit
 
-    try:
-        settings = load_settings(config_path)
-    except ConfigError as exc:
-        lines = [str(exc)] + [f"  {key}: {msg}" for key, msg in getattr(exc, "problems", [])]
-        raise click.ClickException("\n".join(lines)) from exc
+    settings = settings_or_exit(config_path)
     from kiosk_ui.app import KioskOptions, KioskOptionsError, run_kiosk
 
     opts = KioskOptions.from_settings(

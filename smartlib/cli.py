@@ -9,13 +9,37 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from smartlib import __version__
 from smartlib.logs import configure_logging
 
+if TYPE_CHECKING:
+    from smartlib.config import Settings
+
 GROUP = "smartlib.commands"
+
+
+def settings_or_exit(config: str | Path | None, **overrides: Any) -> Settings:
+    """The site configuration for a command, or a click error listing every invalid key.
+
+    ``config`` is the ``--config`` path (None: ``$SMARTLIB_CONFIG``, else the defaults);
+    ``overrides`` replace whole sections, as :func:`smartlib.config.load_settings` takes them.
+
+    Raises:
+        click.ClickException: the file is unreadable or invalid (exit status 1).
+    """
+    from smartlib.config import load_settings
+    from smartlib.errors import ConfigError
+
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        lines = [str(exc), *(f"  {key}: {msg}" for key, msg in exc.problems)]
+        raise click.ClickException("\n".join(lines)) from exc
 
 
 class LazyGroup(click.Group):

@@ -166,6 +166,9 @@ class ApiSection(_Section):
     port: int = Field(8080, gt=0, lt=65536)
     device_token: SecretStr = SecretStr("device-token-change-me")
     staff_token: SecretStr = SecretStr("staff-token-change-me")
+    process_state: Path | None = None
+    """A JSON file of this site's processes and their restarts (``smartlib demo``'s supervisor
+    writes one); the staff console shows it. Unset: no process list."""
 
 
 class KioskSection(_Section):

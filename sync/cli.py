@@ -7,36 +7,33 @@ and runs until SIGTERM/SIGINT. Heavy modules are imported inside the commands.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import click
+
+from smartlib.cli import settings_or_exit as _load
+from smartlib.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 
 
-def _load(config: str | None):
-    from smartlib.config import load_settings
-    from smartlib.errors import ConfigError
-
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        lines = [str(exc), *(f"  {k}: {m}" for k, m in exc.problems)]
-        raise click.ClickException("\n".join(lines)) from exc
+class _Service(Protocol):
+    def run(self, stop: threading.Event) -> None: ...
 
 
-def _stop_event() -> threading.Event:
-    stop = threading.Event()
+def _run_until_signal(name: str, build: Callable[[], _Service]) -> None:
+    """Build a service (a :class:`SyncError` is a click error) and run it until a signal."""
+    from sync.errors import SyncError
 
-    def handler(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+    with stop_on_signals(name=name) as stop:
+        try:
+            service = build()
+        except SyncError as exc:
+            raise click.ClickException(str(exc)) from exc
+        service.run(stop)
 
 
 @click.command("sync")
@@ -45,15 +42,9 @@ def _stop_event() -> threading.Event:
 def sync_agent(config: str | None) -> None:
     """Run the edge agent: outbox -> broker, results and cache -> the edge store."""
     from sync.agent.service import SyncAgent
-    from sync.errors import SyncError
 
     settings = _load(config)
-    stop = _stop_event()
-    try:
-        agent = SyncAgent.from_settings(settings)
-    except SyncError as exc:
-        raise click.ClickException(str(exc)) from exc
-    agent.run(stop)
+    _run_until_signal("smartlib sync", lambda: SyncAgent.from_settings(settings))
 
 
 @click.group("gateway")
@@ -66,16 +57,10 @@ def gateway() -> None:
               help="The gateway's smartlib.toml (default: $SMARTLIB_CONFIG).")
 def gateway_run(config: str | None) -> None:
     """Consume transactions and look-ups from every site and apply them to the ILS."""
-    from sync.errors import SyncError
     from sync.gateway.service import Gateway
 
     settings = _load(config)
-    stop = _stop_event()
-    try:
-        gw = Gateway.from_settings(settings)
-    except SyncError as exc:
-        raise click.ClickException(str(exc)) from exc
-    gw.run(stop)
+    _run_until_signal("smartlib gateway run", lambda: Gateway.from_settings(settings))
 
 
 @gateway.command("import")

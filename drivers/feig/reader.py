@@ -24,7 +24,6 @@ from drivers.errors import (
 from drivers.feig import commands as c
 from drivers.feig.codec import FeigFrameDecoder, Response, encode_frame
 from drivers.reader import (
-    TRACE,
     BufferStatus,
     Inputs,
     OutputState,
@@ -34,6 +33,7 @@ from drivers.reader import (
     TagEvent,
     uid_text,
 )
+from drivers.trace import TRACE
 from drivers.transport import Transport
 
 log = logging.getLogger("drivers.feig")

@@ -57,9 +57,9 @@ from drivers.pcsc.events import (
     ReaderDetached,
 )
 from drivers.pcsc.identity import PatronIdentityRule
+from drivers.trace import TRACE
 
 log = logging.getLogger(__name__)
-TRACE = 5
 
 EventHandler = Callable[[CardEvent], None]
 _DEFAULT_RULE = PatronIdentityRule()

@@ -13,6 +13,8 @@ other exception → 500 ``internal_error``. The last three are logged (masked) w
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import traceback
 import uuid
@@ -31,6 +33,7 @@ from edge.services.container import EdgeServices
 from edge.store import StoreError
 from smartlib.config import Settings
 from smartlib.logs import mask_text
+from smartlib.sdnotify import SystemdNotifier
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def default_routers() -> list[APIRouter]:
 
 def create_app(settings: Settings, services: EdgeServices | None = None, *,
                extra_routers: Sequence[APIRouter] = (), start_services: bool = True,
-               background: bool = True) -> FastAPI:
+               background: bool = True, notifier: SystemdNotifier | None = None) -> FastAPI:
     """Build the edge API.
 
     Args:
@@ -56,6 +59,8 @@ def create_app(settings: Settings, services: EdgeServices | None = None, *,
         extra_routers: more routers (gate, staff console).
         start_services: run :meth:`EdgeServices.start`/``stop`` in the app's lifespan.
         background: start the background thread and pad poller with the services.
+        notifier: say READY=1 once serving and feed the watchdog while working (sd_notify;
+            :func:`feed_watchdog`).
     """
     svc = services or EdgeServices.build(settings)
 
@@ -63,9 +68,16 @@ def create_app(settings: Settings, services: EdgeServices | None = None, *,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if start_services:
             svc.start(background=background, poll_pad=background)
+        feeder = (asyncio.create_task(feed_watchdog(svc, notifier))
+                  if notifier is not None and notifier.enabled else None)
         try:
             yield
         finally:
+            if feeder is not None and notifier is not None:
+                notifier.stopping()
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feeder
             if start_services:
                 svc.stop()
 
@@ -134,9 +146,32 @@ def _log_failure(request: Request, exc: BaseException, what: str, *,
     return ref
 
 
+async def feed_watchdog(services: EdgeServices, notifier: SystemdNotifier) -> None:
+    """READY=1, then WATCHDOG=1 for as long as the edge works, until cancelled.
+
+    Working means: this event loop turns (it runs this task) and the store answers a read
+    from the worker threads the routes use, within twice the ping interval. A probe that
+    fails or hangs sends nothing, so the supervisor (systemd, or ``smartlib demo``) restarts
+    the process once the watchdog interval has passed.
+    """
+    ready = False
+    while True:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(services.store.meta.connectivity),
+                                   timeout=2 * notifier.ping_interval_s)
+        except (TimeoutError, StoreError) as exc:
+            log.error("the edge is not working (store probe: %s); no watchdog ping",
+                      type(exc).__name__)
+        else:
+            if not ready:
+                ready = notifier.ready(f"serving as {services.settings.device.id}")
+            notifier.heartbeat()
+        await asyncio.sleep(notifier.ping_interval_s)
+
+
 def run(settings: Settings, **kw: Any) -> None:
-    """Serve the app with uvicorn on ``settings.api.host:port``."""
+    """Serve the app with uvicorn on ``settings.api.host:port`` (sd_notify when supervised)."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port,
-                log_config=None, **kw)
+    uvicorn.run(create_app(settings, notifier=SystemdNotifier.from_environment()),
+                host=settings.api.host, port=settings.api.port, log_config=None, **kw)

@@ -7,11 +7,14 @@ summed over the site's devices with the detail per device.
 
 from __future__ import annotations
 
+import json
+import logging
+import pathlib
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 
 from edge.api.deps import ServicesDep, StaffAuth
 from edge.api.patron import _ERRORS
@@ -22,6 +25,8 @@ from edge.stats_export import day_bounds, day_hours, local_day, today_counts
 from edge.store import SiteDevice
 from edge.store.site import sum_counters
 from smartlib.logs import mask_identifier
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["staff"], responses=_ERRORS, dependencies=[StaffAuth])
 
@@ -60,6 +65,34 @@ class SiteStatsOut(BaseModel):
 
 class StatsTodayOut(StatsOut):
     site: SiteStatsOut
+
+
+class ProcessOut(BaseModel):
+    """One process of the site as its supervisor last wrote it (``api.process_state``)."""
+
+    name: str
+    state: str = "unknown"
+    restarts: int = Field(0, ge=0)
+    last_start: str | None = None
+    last_exit: str | None = None
+
+
+def process_restarts(path: pathlib.Path | None) -> list[ProcessOut]:
+    """The processes and their restart counts from the supervisor's state file.
+
+    ``{"processes": {name: {"state", "restarts", "last_start", "last_exit", …}}}``, as
+    ``smartlib demo`` writes it (in production the same figure is systemd's ``NRestarts``).
+    No file configured: ``[]``; an unreadable or malformed file is logged and gives ``[]``.
+    """
+    if path is None:
+        return []
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return [ProcessOut.model_validate({**fields, "name": name})
+                for name, fields in doc["processes"].items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
+        log.warning("process state %s unreadable: %s", path, exc)
+        return []
 
 
 def _mask(v: str | None) -> str | None:

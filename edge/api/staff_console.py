@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse
 
 from edge.api.deps import ServicesDep, StaffAuth
 from edge.api.schemas import ErrorOut
-from edge.api.staff import site_today
+from edge.api.staff import process_restarts, site_today
 from edge.errors import EdgeError
 from edge.services.gate import GateService, alarm_view, build_gate
 from edge.store import AlarmRecord, SiteAlarm
@@ -173,6 +173,8 @@ def console_state(request: Request, services: ServicesDep) -> dict[str, Any]:
                             "state": t.state, "attempts": t.attempts, "error": t.last_error}
                            for t in store.security.open()],
         "today": site_today(services),
+        "processes": [p.model_dump() for p in
+                      process_restarts(services.settings.api.process_state)],
     }
 
 

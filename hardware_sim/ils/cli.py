@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from typing import Any
 
 import click
 
 from hardware_sim.ils.data import connect, open_demo_db
+from smartlib.shutdown import stop_on_signals
 from sync.sip2.profiles import PROFILES
 
 
@@ -67,23 +65,16 @@ def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout:
         if tmp is not None:
             tmp.cleanup()
         raise click.ClickException(str(exc)) from exc
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        info = server.login_info()
-        info["db"] = str(db_path)
-        click.echo(json.dumps(info, ensure_ascii=False))
-        sys.stdout.flush()
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        server.stop()
+    with stop_on_signals() as stop:
+        try:
+            info = server.login_info()
+            info["db"] = str(db_path)
+            click.echo(json.dumps(info, ensure_ascii=False))
+            sys.stdout.flush()
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop()
         if tmp is not None:
             tmp.cleanup()
 

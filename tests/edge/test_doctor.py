@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smartlib.demo import toml_dumps
+from smartlib_demo.site import toml_dumps
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,7 @@ import pytest
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
 
 from kiosk_ui.viewmodels import Screen
-from smartlib.demo import DEVICE_TOKEN, HOME_ISIL, pick_items
+from smartlib_demo.site import DEVICE_TOKEN, HOME_ISIL, pick_items
 
 pytestmark = pytest.mark.pcsc
 

@@ -25,3 +25,18 @@ def test_bad_arguments_exit_2() -> None:
     assert r.exit_code == 2
     r = CliRunner().invoke(root, ["--log-level", "LOUD", "config"])
     assert r.exit_code == 2
+
+
+def test_settings_or_exit_names_every_bad_key(tmp_path) -> None:
+    import click
+    import pytest
+
+    from smartlib.cli import settings_or_exit
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[api]\nport = "x"\n[reader]\npoll_interval_ms = -1\n')
+    with pytest.raises(click.ClickException) as info:
+        settings_or_exit(bad)
+    text = info.value.format_message()
+    assert "api.port" in text and "reader.poll_interval_ms" in text
+    assert settings_or_exit(None).site is not None

@@ -252,3 +252,11 @@ def test_json_formatter_plain_record() -> None:
 def test_mask_identifier() -> None:
     assert mask_identifier("2000001") == "****001"
     assert mask_identifier("12") == "**"
+
+
+def test_the_drivers_trace_level_is_the_common_one() -> None:
+    # drivers may not import smartlib, so it keeps its own constant; the two must agree.
+    from drivers.trace import TRACE as DRIVERS_TRACE
+    from smartlib.logs import TRACE
+
+    assert DRIVERS_TRACE == TRACE == 5

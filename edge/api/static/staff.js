@@ -23,6 +23,8 @@
       reset_done: "Đã tắt còi.", configured: "Đã cấu hình", alarm_active: "đang báo động",
       unidentified: "Không nhận diện được tài liệu", uid: "UID", error: "lỗi",
       backlog_n: "{n} giao dịch chờ", reader: "đầu đọc", ack_elsewhere: "xác nhận tại {box}",
+      processes: "Tiến trình", process: "Tiến trình", restarts: "Khởi động lại",
+      last_start: "Khởi động lúc", last_exit: "Lần dừng gần nhất",
     },
     en: {
       title: "Staff console", token_label: "Staff access token", login: "Log in",
@@ -42,6 +44,8 @@
       reset_done: "Gate silenced.", configured: "Configured", alarm_active: "alarm on",
       unidentified: "Item not identified", uid: "UID", error: "error",
       backlog_n: "{n} waiting", reader: "reader", ack_elsewhere: "acknowledge at {box}",
+      processes: "Processes", process: "Process", restarts: "Restarts",
+      last_start: "Started", last_exit: "Last exit",
     },
   };
   const $ = (sel) => document.querySelector(sel);
@@ -177,6 +181,22 @@
     }
   }
 
+  function renderProcesses(processes) {
+    $("#processes-section").hidden = !processes || processes.length === 0;
+    const body = $("#processes tbody");
+    body.replaceChildren();
+    for (const p of processes || []) {
+      const tr = document.createElement("tr");
+      tr.dataset.process = p.name;
+      cell(tr, p.name);
+      cell(tr, p.state);
+      cell(tr, p.restarts);
+      cell(tr, p.last_start ? fmtTime(p.last_start) : "");
+      cell(tr, p.last_exit || "");
+      body.appendChild(tr);
+    }
+  }
+
   function renderBacklog(b, conflicts) {
     const open = b.open || 0;
     $("#backlog-summary").textContent = open
@@ -218,6 +238,7 @@
     }
     renderAlarms(s.alarms);
     renderDevices(s.devices);
+    renderProcesses(s.processes);
     renderBacklog(s.backlog, s.conflicts);
     $("#gate-reset").hidden = !s.gate;
   }

@@ -166,3 +166,24 @@ def test_role_gate_starts_and_stops_the_gate_loop(settings, services, gate_rig: 
         assert gate is not None and gate.running and gate.gate_id == "gate-07"
         assert c.get("/gate", headers=STAFF).json()["running"] is True
     assert not gate.running
+
+
+def test_state_lists_the_supervised_processes_and_their_restarts(client: TestClient, services,
+                                                                 tmp_path: Path) -> None:
+    assert client.get("/staff/state", headers=STAFF).json()["processes"] == []  # none configured
+    path = tmp_path / "supervisor.json"
+    api = services.settings.api.model_copy(update={"process_state": path})
+    services.settings = services.settings.model_copy(update={"api": api})
+    path.write_text(json.dumps({"updated": "2026-12-07T04:00:09Z", "processes": {
+        "gateway": {"pid": 4242, "state": "running", "restarts": 2,
+                    "last_start": "2026-12-07T04:00:00Z", "last_exit": "killed by SIGKILL"},
+        "kiosk-serve": {"pid": 4243, "state": "starting", "restarts": 0,
+                        "last_start": "2026-12-07T03:59:00Z", "last_exit": None}}}))
+    assert client.get("/staff/state", headers=STAFF).json()["processes"] == [
+        {"name": "gateway", "state": "running", "restarts": 2,
+         "last_start": "2026-12-07T04:00:00Z", "last_exit": "killed by SIGKILL"},
+        {"name": "kiosk-serve", "state": "starting", "restarts": 0,
+         "last_start": "2026-12-07T03:59:00Z", "last_exit": None}]
+    for broken in ("{half", '{"processes": {"gateway": {"restarts": -1}}}', "[]"):
+        path.write_text(broken)
+        assert client.get("/staff/state", headers=STAFF).json()["processes"] == []

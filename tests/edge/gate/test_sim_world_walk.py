@@ -14,7 +14,7 @@ from drivers.tags import SecurityPolicy
 from edge.services.events import EventBus
 from edge.services.gate import COUNTER_IN, COUNTER_OUT, GateService
 from edge.store import ItemRecord, LoanRecord, Store, open_store
-from hardware_sim.scenario import SimWorld
+from hardware_sim.world import SimWorld
 from smartlib.config import GateSection
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from drivers.credential import PatronCredential
 from drivers.pcsc import CardLeft, CardUnreadable, PatronIdentityRule, PcscCardReader
 from hardware_sim.card import SimCardDevice, card_router, patron_uid
-from hardware_sim.card_ctl import card
+from hardware_sim.card_ctl_cli import card
 from tests.drivers.pcsc.support import READER, EventRecorder, sim_card_device
 from tests.support.pcscd import PcscdVpcd
 from tests.support.procs import free_port, wait_port

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from hardware_sim import serve as serve_mod
-from hardware_sim.card_ctl import DEFAULT_SIM_URL
-from hardware_sim.ctl import ctl
+from hardware_sim.card_ctl_cli import DEFAULT_SIM_URL
+from hardware_sim.ctl_cli import ctl
 from hardware_sim.errors import SimError
-from hardware_sim.scenario import Scenario
+from hardware_sim.world import WorldSpec
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace ``build`` so that ``serve`` stops right after parsing its options."""
     calls: list[dict[str, Any]] = []
 
-    def fake_build(scenario: Scenario, **kw: Any) -> Any:
+    def fake_build(scenario: WorldSpec, **kw: Any) -> Any:
         calls.append(kw)
         raise SimError("stopped by the test")
 
@@ -53,7 +53,7 @@ def test_bad_vpcd_is_a_usage_error(built: list[dict[str, Any]], value: str, msg:
 
 
 def test_build_with_a_bare_host_uses_debians_port() -> None:
-    world, control, endpoints = serve_mod.build(Scenario.default(), control_port=0,
+    world, control, endpoints = serve_mod.build(WorldSpec.default(), control_port=0,
                                                 vpcd="127.0.0.1", timing=False)
     try:
         assert endpoints["vpcd"] == "127.0.0.1:35963"
@@ -62,7 +62,7 @@ def test_build_with_a_bare_host_uses_debians_port() -> None:
     finally:
         control.stop()
         world.stop()
-    world, control, endpoints = serve_mod.build(Scenario.default(), control_port=0,
+    world, control, endpoints = serve_mod.build(WorldSpec.default(), control_port=0,
                                                 vpcd=None, timing=False)
     try:
         assert endpoints["vpcd"] is None and world.card is None

@@ -1,4 +1,4 @@
-"""Scenario timelines: actions checked at load, and a failing action does not stop the rest."""
+"""WorldSpec timelines: actions checked at load, and a failing action does not stop the rest."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hardware_sim.errors import SimError
-from hardware_sim.scenario import Scenario, ScenarioError, Scheduler, SimWorld, check_action
+from hardware_sim.world import Scheduler, SimWorld, WorldSpec, WorldSpecError, check_action
 
 GOOD = {"at": 0.0, "action": "clear"}
 
@@ -33,8 +33,8 @@ GOOD = {"at": 0.0, "action": "clear"}
     ({"at": -1, "action": "clear"}, ["timeline 1", "at"]),
 ])
 def test_bad_actions_are_refused_at_load(action: dict[str, object], words: list[str]) -> None:
-    with pytest.raises(ScenarioError) as exc:
-        Scenario.from_dict({"timeline": [GOOD, action]}, "s.toml")
+    with pytest.raises(WorldSpecError) as exc:
+        WorldSpec.from_dict({"timeline": [GOOD, action]}, "s.toml")
     assert isinstance(exc.value, SimError)
     for w in ["s.toml", *words]:
         assert w in str(exc.value)
@@ -43,8 +43,8 @@ def test_bad_actions_are_refused_at_load(action: dict[str, object], words: list[
 def test_bad_action_in_a_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[[timeline]]\nat = 0.5\naction = "walk"\nreader = "gate"\n', encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"timeline 0 \(walk\): needs items"):
-        Scenario.load(path)
+    with pytest.raises(WorldSpecError, match=r"timeline 0 \(walk\): needs items"):
+        WorldSpec.load(path)
 
 
 def test_good_actions_pass() -> None:
@@ -58,8 +58,8 @@ def test_good_actions_pass() -> None:
 
 
 def test_run_action_is_checked_too() -> None:
-    w = SimWorld(Scenario.default(), timing=False)
-    with pytest.raises(ScenarioError, match="needs items"):
+    w = SimWorld(WorldSpec.default(), timing=False)
+    with pytest.raises(WorldSpecError, match="needs items"):
         w.run_action({"action": "walk"})
 
 
@@ -74,14 +74,14 @@ def test_a_failing_timeline_action_is_logged_and_the_rest_runs(
         caplog: pytest.LogCaptureFixture) -> None:
     # Both pass the load check but fail when run: an unknown fault kind (a SimError) and a
     # fault rate that is not a number (ValueError inside the fault table).
-    sc = Scenario.from_dict({"timeline": [
+    sc = WorldSpec.from_dict({"timeline": [
         {"at": 0.0, "action": "fault", "reader": "pad", "kind": "nonsense"},
         {"at": 0.0, "action": "fault", "reader": "pad", "kind": "fail_write", "rate": "often"},
         {"at": 0.01, "action": "place", "item": "LATER001", "zone": "pad"},
     ]})
     for r in sc.readers:
         r.pty, r.tcp = False, False
-    caplog.set_level(logging.ERROR, logger="hardware_sim.scenario")
+    caplog.set_level(logging.ERROR, logger="hardware_sim.world")
     with SimWorld(sc, timing=False) as w:
         _wait_for(lambda: w.field.snapshot()["pad"], "the action after the failures never ran")
         assert [t.item_id for t in w.field.in_zones(["pad"])] == ["LATER001"]

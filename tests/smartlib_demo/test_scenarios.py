@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from smartlib import scenarios as sc
+from smartlib_demo import scenarios as sc
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = ("checkout-10", "return-10", "partial-set", "hold-for-other", "offline-then-sync",

@@ -1,7 +1,7 @@
 """Scripted demo scenarios: ``smartlib demo --headless --scenario NAME[,NAME…]``.
 
-A scenario is a TOML file in ``smartlib/scenario_files/`` with a name, a description and a
-list of steps. The runner drives a running :class:`smartlib.demo.DemoSystem` from the
+A scenario is a TOML file in ``smartlib_demo/scenario_files/`` with a name, a description and a
+list of steps. The runner drives a running :class:`smartlib_demo.system.DemoSystem` from the
 outside, like a technician would: the simulator's control API (place tags, walk through
 the gate, inject faults), the edges' HTTP API (log in, check out, return, read alarms and
 the journal), the demo's own processes (stop and start the broker), and the demo ILS's
@@ -58,18 +58,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from smartlib.errors import SmartlibError
+from smartlib_demo.errors import DemoError, ScenarioError
+from smartlib_demo.site import DEVICE_TOKEN, HOME_ISIL, STAFF_TOKEN, pick_items
 
 if TYPE_CHECKING:
-    from smartlib.demo import DemoSystem
+    from smartlib_demo.system import DemoSystem
 
 log = logging.getLogger(__name__)
 
 SCENARIO_DIR = Path(__file__).parent / "scenario_files"
-
-
-class ScenarioError(SmartlibError):
-    """A scenario file is invalid, or a name is unknown."""
 
 
 class ExpectationFailed(Exception):
@@ -150,13 +147,9 @@ class Context:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
 
     def device_headers(self) -> dict[str, str]:
-        from smartlib.demo import DEVICE_TOKEN
-
         return {"Authorization": f"Bearer {DEVICE_TOKEN}"}
 
     def staff_headers(self) -> dict[str, str]:
-        from smartlib.demo import STAFF_TOKEN
-
         return {"Authorization": f"Bearer {STAFF_TOKEN}"}
 
     def call(self, method: str, url: str, *, staff: bool = False, ok: tuple[int, ...] = (200,),
@@ -241,7 +234,7 @@ def _cleanup(ctx: Context) -> None:
     system = ctx.system
     try:
         system.start_broker()
-    except (SmartlibError, OSError) as exc:
+    except (DemoError, OSError) as exc:
         log.error("clean-up after the scenario could not restart the broker: %s", exc)
     for reader in ("pad", "gate"):
         with contextlib.suppress(httpx.HTTPError):
@@ -296,8 +289,6 @@ def _wait(pred: Callable[[], Any], timeout: float, what: str, interval: float = 
 # ---- steps -------------------------------------------------------------------------------
 
 def _pick(ctx: Context, step: dict[str, Any]) -> Any:
-    from smartlib.demo import pick_items
-
     items = pick_items(ctx.system.export_dir, int(step.get("count", 1)),
                        kind=step.get("kind", "available"), skip=ctx.used_items)
     ctx.used_items.update(items)
@@ -328,8 +319,6 @@ def _pick_patron(ctx: Context, step: dict[str, Any]) -> Any:
 
 
 def _place(ctx: Context, step: dict[str, Any]) -> Any:
-    from smartlib.demo import HOME_ISIL
-
     placed = []
     for item in ctx.items(step.get("items")):
         body: dict[str, Any] = {"item": item, "zone": step.get("zone", "pad"),

@@ -1,4 +1,4 @@
-"""``smartlib sim ctl``: talk to a running simulator's control API (hardware_sim.control)."""
+"""``smartlib sim ctl``: talk to a running simulator's control API (hardware_sim.control_api)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 from smartlib.cli import LazyCommands
 
 
-@click.group(cls=LazyCommands, lazy={"card": "hardware_sim.card_ctl:card"})
+@click.group(cls=LazyCommands, lazy={"card": "hardware_sim.card_ctl_cli:card"})
 @click.option("--url", envvar="SMARTLIB_SIM_URL", default="http://127.0.0.1:7000",
               show_default=True, help="The simulator's control URL (env SMARTLIB_SIM_URL).")
 @click.pass_context

@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from drivers.feig.reader import FeigReader
-from hardware_sim.control import ControlServer, make_control_app
-from hardware_sim.scenario import SCENARIO_DIR, Scenario, ScenarioError, SimWorld
+from hardware_sim.control_api import ControlServer, make_control_app
+from hardware_sim.world import WORLD_DIR, SimWorld, WorldSpec, WorldSpecError
 
 
 @pytest.fixture
 def world() -> Iterator[SimWorld]:
-    w = SimWorld(Scenario.default(), timing=False).start()
+    w = SimWorld(WorldSpec.default(), timing=False).start()
     try:
         yield w
     finally:
@@ -79,10 +79,10 @@ def test_gate_walk_moves_tags_and_beams(world: SimWorld) -> None:
 
 
 def test_scenario_files_load_and_run() -> None:
-    for path in sorted(SCENARIO_DIR.glob("*.toml")):
-        sc = Scenario.load(path)
+    for path in sorted(WORLD_DIR.glob("*.toml")):
+        sc = WorldSpec.load(path)
         assert sc.readers
-    sc = Scenario.load("faults")
+    sc = WorldSpec.load("faults")
     for r in sc.readers:
         r.tcp_port = 0
     w = SimWorld(sc, timing=False)
@@ -92,14 +92,14 @@ def test_scenario_files_load_and_run() -> None:
     assert len(w.field.snapshot()["pad"]) == 4
     w.run_action({"action": "fault", "reader": "pad", "kind": "garbage", "bytes": 3})
     assert pad.faults.armed()[0]["kind"] == "garbage"
-    with pytest.raises(ScenarioError):
-        Scenario.from_dict({"timeline": [{"at": 1, "action": "explode"}]})
-    with pytest.raises(ScenarioError):
-        Scenario.from_dict({"readers": []})
+    with pytest.raises(WorldSpecError):
+        WorldSpec.from_dict({"timeline": [{"at": 1, "action": "explode"}]})
+    with pytest.raises(WorldSpecError):
+        WorldSpec.from_dict({"readers": []})
 
 
 def test_control_server_and_ctl_cli(world: SimWorld) -> None:
-    from hardware_sim.ctl import ctl
+    from hardware_sim.ctl_cli import ctl
 
     server = ControlServer(world, port=0).start()
     try:
@@ -129,7 +129,7 @@ def test_sim_serve_prints_endpoints(tmp_path: Path) -> None:
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smartlib.cli", "sim", "serve", "--scenario", "faults",
+        [sys.executable, "-m", "smartlib.cli", "sim", "serve", "--world", "faults",
          "--control-port", str(port), "--no-timing", "--vpcd", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})

@@ -1,8 +1,10 @@
-"""Scenarios and the simulated world: devices, tags and a timeline, from a TOML file.
+"""The simulated world and its world file: devices, tags and a timeline, from a TOML file.
+
+(Not the demo's scripted scenarios: those are :mod:`smartlib_demo.scenarios`.)
 
 :class:`SimWorld` owns the field, the simulated readers, the optional virtual card and
 demo ILS, and a scheduler for timeline actions and gate walks. The control API
-(:mod:`hardware_sim.control`) and ``smartlib sim serve`` drive it. A scenario file::
+(:mod:`hardware_sim.control_api`) and ``smartlib sim serve`` drive it. A world file::
 
     [simulator]
     zones = ["pad", "gate-in", "gate-out"]
@@ -53,14 +55,14 @@ from hardware_sim.feig_device import FeigReaderDevice
 from hardware_sim.field import DEFAULT_ZONES, SimField
 from hardware_sim.tag import SimTag, TagSpecError
 
-log = logging.getLogger("hardware_sim.scenario")
+log = logging.getLogger("hardware_sim.world")
 
-SCENARIO_DIR = Path(__file__).parent / "scenarios"
+WORLD_DIR = Path(__file__).parent / "worlds"
 ACTIONS = ("place", "remove", "clear", "walk", "fault", "input")
 
 
-class ScenarioError(SimError):
-    """A scenario file or a world request is invalid: names the key and what was expected."""
+class WorldSpecError(SimError):
+    """A world file or a world request is invalid: names the key and what was expected."""
 
 
 @dataclass
@@ -75,8 +77,8 @@ class ReaderSpec:
 
 
 @dataclass
-class Scenario:
-    """A parsed scenario file."""
+class WorldSpec:
+    """A parsed world file."""
 
     zones: list[str] = field(default_factory=lambda: list(DEFAULT_ZONES))
     seed: int | None = None
@@ -85,37 +87,37 @@ class Scenario:
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def default(cls) -> Scenario:
+    def default(cls) -> WorldSpec:
         """A pad reader and a two-antenna gate reader, no tags."""
         return cls(readers=[ReaderSpec("pad", ["pad"]), ReaderSpec("gate", ["gate-in", "gate-out"])])
 
     @classmethod
-    def load(cls, path: str | Path) -> Scenario:
-        """Parse a scenario file (a bare name is looked up in ``hardware_sim/scenarios``).
+    def load(cls, path: str | Path) -> WorldSpec:
+        """Parse a world file (a bare name is looked up in ``hardware_sim/worlds``).
 
         Raises:
-            ScenarioError: unreadable TOML, unknown keys or actions, or bad values.
+            WorldSpecError: unreadable TOML, unknown keys or actions, or bad values.
         """
         p = Path(path)
-        if not p.exists() and (SCENARIO_DIR / f"{path}.toml").exists():
-            p = SCENARIO_DIR / f"{path}.toml"
+        if not p.exists() and (WORLD_DIR / f"{path}.toml").exists():
+            p = WORLD_DIR / f"{path}.toml"
         try:
             doc = tomllib.loads(p.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ScenarioError(f"scenario {p}: {exc}") from exc
+            raise WorldSpecError(f"world file {p}: {exc}") from exc
         return cls.from_dict(doc, str(p))
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any], where: str = "scenario") -> Scenario:
+    def from_dict(cls, doc: dict[str, Any], where: str = "world") -> WorldSpec:
         unknown = set(doc) - {"simulator", "reader", "tag", "timeline"}
         if unknown:
-            raise ScenarioError(f"{where}: unknown tables {sorted(unknown)}")
+            raise WorldSpecError(f"{where}: unknown tables {sorted(unknown)}")
         sim = doc.get("simulator", {})
         sc = cls(zones=list(sim.get("zones", DEFAULT_ZONES)), seed=sim.get("seed"))
         for i, r in enumerate(doc.get("reader", [])):
             extra = set(r) - {"name", "antennas", "tcp_port", "pty", "tcp", "baudrate", "page_records"}
             if extra or "name" not in r:
-                raise ScenarioError(f"{where}: reader {i}: needs name; unknown keys {sorted(extra)}")
+                raise WorldSpecError(f"{where}: reader {i}: needs name; unknown keys {sorted(extra)}")
             sc.readers.append(ReaderSpec(str(r["name"]), list(r.get("antennas", ["pad"])),
                                          int(r.get("tcp_port", 0)), bool(r.get("pty", True)),
                                          bool(r.get("tcp", True)), int(r.get("baudrate", 38400)),
@@ -125,13 +127,13 @@ class Scenario:
         sc.tags = [dict(t) for t in doc.get("tag", [])]
         timeline = doc.get("timeline", [])
         if not isinstance(timeline, list):
-            raise ScenarioError(f"{where}: timeline must be an array of tables ([[timeline]])")
+            raise WorldSpecError(f"{where}: timeline must be an array of tables ([[timeline]])")
         for i, ev in enumerate(timeline):
             if not isinstance(ev, dict):
-                raise ScenarioError(f"{where}: timeline {i}: must be a table, got {ev!r}")
+                raise WorldSpecError(f"{where}: timeline {i}: must be a table, got {ev!r}")
             at = ev.get("at")
             if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
-                raise ScenarioError(f"{where}: timeline {i}: needs at, seconds >= 0 (got {at!r})")
+                raise WorldSpecError(f"{where}: timeline {i}: needs at, seconds >= 0 (got {at!r})")
             check_action(ev, f"{where}: timeline {i}")
         sc.timeline = sorted((dict(e) for e in timeline), key=lambda e: float(e["at"]))
         return sc
@@ -139,7 +141,7 @@ class Scenario:
 
 def _need(ok: bool, where: str, kind: object, what: str) -> None:
     if not ok:
-        raise ScenarioError(f"{where} ({kind}): {what}")
+        raise WorldSpecError(f"{where} ({kind}): {what}")
 
 
 def _is_int(v: object) -> bool:
@@ -150,12 +152,12 @@ def check_action(a: dict[str, Any], where: str = "action") -> None:
     """Check one timeline / control action's keys and value types before it runs.
 
     Raises:
-        ScenarioError: unknown action, or a missing or mistyped field; names ``where``
+        WorldSpecError: unknown action, or a missing or mistyped field; names ``where``
             (e.g. ``timeline 3``), the action and the field.
     """
     kind = a.get("action")
     if kind not in ACTIONS:
-        raise ScenarioError(f"{where}: needs action, one of {ACTIONS} (got {kind!r})")
+        raise WorldSpecError(f"{where}: needs action, one of {ACTIONS} (got {kind!r})")
     if "reader" in a:
         _need(a["reader"] is None or isinstance(a["reader"], str), where, kind,
               f"reader must be a reader name, got {a['reader']!r}")
@@ -250,32 +252,32 @@ class SimWorld:
     """Everything simulated, started and stopped together.
 
     Args:
-        scenario: what to build (default: a pad reader and a gate reader).
+        world_spec: what to build (default: a pad reader and a gate reader).
         timing: False makes readers answer at once (tests); the floor is still counted.
         host: where readers listen on TCP.
     """
 
-    def __init__(self, scenario: Scenario | None = None, *, timing: bool = True,
+    def __init__(self, world_spec: WorldSpec | None = None, *, timing: bool = True,
                  host: str = "127.0.0.1") -> None:
-        self.scenario = scenario or Scenario.default()
-        self.rng = random.Random(self.scenario.seed)
-        self.field = SimField(self.scenario.zones)
+        self.spec = world_spec or WorldSpec.default()
+        self.rng = random.Random(self.spec.seed)
+        self.field = SimField(self.spec.zones)
         self.host = host
         self.readers: dict[str, FeigReaderDevice] = {}
-        for spec in self.scenario.readers:
+        for spec in self.spec.readers:
             if spec.name in self.readers:
-                raise ScenarioError(f"two readers named {spec.name!r}")
+                raise WorldSpecError(f"two readers named {spec.name!r}")
             try:
                 self.readers[spec.name] = FeigReaderDevice(
                     self.field, spec.antennas, name=spec.name, baudrate=spec.baudrate,
                     page_records=spec.page_records, timing=timing, seed=self.rng.randrange(1 << 30))
             except SimError as exc:
-                raise ScenarioError(f"reader {spec.name}: {exc}") from exc
+                raise WorldSpecError(f"reader {spec.name}: {exc}") from exc
         self.card: Any = None   # hardware_sim.card.SimCardDevice when serving vpcd
         self.ils: Any = None    # hardware_sim.ils.server.DemoIlsServer when embedded
         self.scheduler = Scheduler()
         self.started_at = 0.0
-        for t in self.scenario.tags:
+        for t in self.spec.tags:
             tag_spec = dict(t)
             zone = tag_spec.pop("zone", None)
             tag = self.make_tag(tag_spec)
@@ -285,12 +287,12 @@ class SimWorld:
     # ---- life cycle ------------------------------------------------------------------------
 
     def start(self) -> SimWorld:
-        for spec in self.scenario.readers:
+        for spec in self.spec.readers:
             self.readers[spec.name].start(pty=spec.pty, tcp=spec.tcp, host=self.host,
                                           port=spec.tcp_port)
         self.scheduler.start()
         self.started_at = time.monotonic()
-        for i, ev in enumerate(self.scenario.timeline):
+        for i, ev in enumerate(self.spec.timeline):
             action = dict(ev)
             self.scheduler.at(float(action.pop("at")), functools.partial(self._timeline_action, i, action))
         return self
@@ -324,7 +326,7 @@ class SimWorld:
         try:
             return self.readers[name]
         except KeyError:
-            raise ScenarioError(f"no reader {name!r}; readers: {sorted(self.readers)}") from None
+            raise WorldSpecError(f"no reader {name!r}; readers: {sorted(self.readers)}") from None
 
     def endpoints(self) -> dict[str, Any]:
         out = {}
@@ -345,7 +347,7 @@ class SimWorld:
         try:
             return self.field.register(SimTag.from_spec(spec, rng=self.rng))
         except TagSpecError as exc:
-            raise ScenarioError(str(exc)) from exc
+            raise WorldSpecError(str(exc)) from exc
 
     def place(self, spec: dict[str, Any], zone: str = "pad",
               present: list[int] | None = None) -> list[SimTag]:
@@ -362,7 +364,7 @@ class SimWorld:
             for t in tags:
                 self.field.place(t, zone)
         except SimError as exc:
-            raise ScenarioError(str(exc)) from exc
+            raise WorldSpecError(str(exc)) from exc
         return tags
 
     def find_tags(self, key: str) -> list[SimTag]:
@@ -373,7 +375,7 @@ class SimWorld:
         try:
             return [self.field.tag(key)]
         except (SimError, ValueError):
-            raise ScenarioError(f"no tag with UID or item id {key!r}") from None
+            raise WorldSpecError(f"no tag with UID or item id {key!r}") from None
 
     def remove(self, key: str) -> list[str]:
         out = []
@@ -396,18 +398,18 @@ class SimWorld:
             The planned times (seconds from now) and the UIDs carried.
         """
         if direction not in ("in", "out"):
-            raise ScenarioError(f"direction must be 'in' or 'out', got {direction!r}")
+            raise WorldSpecError(f"direction must be 'in' or 'out', got {direction!r}")
         if speed_m_s <= 0 or depth_m <= 0:
-            raise ScenarioError("speed and depth must be positive")
+            raise WorldSpecError("speed and depth must be positive")
         dev = self.reader(reader)
         zones = list(dev.antennas)
         if len(zones) < 2:
-            raise ScenarioError(f"reader {dev.name} has one antenna; a gate needs two")
+            raise WorldSpecError(f"reader {dev.name} has one antenna; a gate needs two")
         tags: list[SimTag] = []
         for key in items:
             try:
                 tags += self.find_tags(key)
-            except ScenarioError:
+            except WorldSpecError:
                 tags.append(self.make_tag({"item": key}))
         first, second = (zones[0], zones[1]) if direction == "out" else (zones[1], zones[0])
         beam1, beam2 = (1, 2) if direction == "out" else (2, 1)
@@ -441,7 +443,7 @@ class SimWorld:
         """Run one timeline action (see the module docstring).
 
         Raises:
-            ScenarioError: (or another SimError) the action is invalid or refused.
+            WorldSpecError: (or another SimError) the action is invalid or refused.
         """
         check_action(a)
         a = dict(a)
@@ -466,7 +468,7 @@ class SimWorld:
         if kind == "input":
             self.reader(a.get("reader")).set_input(int(a["number"]), bool(a.get("on", True)))
             return None
-        raise ScenarioError(f"unknown action {kind!r}; known: {ACTIONS}")
+        raise WorldSpecError(f"unknown action {kind!r}; known: {ACTIONS}")
 
     def status(self) -> dict[str, Any]:
         return {

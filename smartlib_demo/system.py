@@ -1,4 +1,4 @@
-"""``smartlib demo``: start the whole system on simulated devices, wired together.
+"""The demo system: every process of ``smartlib demo``, configured, started and stopped together.
 
 The demo is an orchestrator only. It starts every component as its own subprocess
 (``python -m smartlib.cli …``) and imports none of them, so production code never imports
@@ -23,7 +23,7 @@ the simulator (import-linter: ``smartlib`` imports nothing of ours). It:
    SIGKILL after a grace period), and nothing else.
 
 ``smartlib demo --headless --scenario NAME[,NAME…]`` starts the same processes without the UI,
-runs scripted scenarios (:mod:`smartlib.scenarios`) and prints one JSON summary.
+runs scripted scenarios (:mod:`smartlib_demo.scenarios`) and prints one JSON summary.
 
 Must not do: import ``drivers``, ``edge``, ``sync``, ``kiosk_ui`` or ``hardware_sim``; signal
 a process it did not start.
@@ -33,265 +33,52 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
+import functools
 import json
-import logging
 import os
 import pwd
 import selectors
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import httpx
 
-from smartlib.errors import SmartlibError
+from smartlib_demo.errors import DemoError
+from smartlib_demo.processes import (
+    PcscdLauncher,
+    Proc,
+    die_with_parent,
+    free_ports,
+    port_open,
+    wait_until,
+)
+from smartlib_demo.site import (
+    DEMO_PATRONS,
+    DEVICE_TOKEN,
+    GATE,
+    HOME_ISIL,
+    ILS_LOGIN,
+    KIOSK,
+    RUN_MARKER,
+    SITE,
+    STAFF_TOKEN,
+    pick_items,
+    toml_dumps,
+)
+from smartlib_demo.supervisor import Supervisor
 
-log = logging.getLogger("smartlib.demo")
-
-SITE = "demo-site"
-KIOSK = "kiosk-01"
-GATE = "gate-01"
-RUN_MARKER = ".smartlib-demo"
-DEVICE_TOKEN = "demo-device-token"
-STAFF_TOKEN = "demo-staff-token"
-# The demo ILS's SIP2 login and home library (hardware_sim/ils/data.py, docs/demo-ils.md).
-ILS_LOGIN = {"user": "kiosk01", "password": "s3cret", "institution": "VNLIB", "location": "MAIN"}
-HOME_ISIL = "VN-HN0001"
-DEMO_PATRONS = (("2000001", "1234", "Nguyễn Văn An", "good standing"),
-                ("2000004", "4567", "Lê Minh Châu", "good standing, holds waiting"),
-                ("2000002", "2345", "Trần Thị Bình", "blocked: card reported lost"))
-VPCD_STANDARD_PORT = 35963
-VPCD_LIBS = ("/usr/lib/pcsc/drivers/serial/libifdvpcd.so",
-             "/usr/lib/pcsc/drivers/serial/libifdvpcd.so.0.8")
-PR_SET_PDEATHSIG = 1
-
-
-class DemoError(SmartlibError):
-    """A component of the demo did not start or is missing; the message says which and why."""
-
-
-# ---- small helpers -----------------------------------------------------------------------
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that are free now."""
-    socks, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.3):
-            return True
-    except OSError:
-        return False
-
-
-def toml_dumps(doc: dict[str, dict[str, Any]]) -> str:
-    """A TOML text for ``{section: {key: value}}`` (str, int, float, bool, lists of them)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return repr(v)
-        if isinstance(v, str | Path):
-            return json.dumps(str(v), ensure_ascii=False)
-        if isinstance(v, list | tuple):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-    out = []
-    for section, body in doc.items():
-        out.append(f"[{section}]")
-        out += [f"{k} = {value(v)}" for k, v in body.items() if v is not None]
-        out.append("")
-    return "\n".join(out)
-
-
-def _die_with_parent() -> None:
-    """Run in the child before exec: get SIGTERM if the demo dies (Linux prctl)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        return
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str,
-               alive: Callable[[], str | None] | None = None, interval: float = 0.1) -> Any:
-    """Poll ``pred`` until truthy; ``alive`` returns a reason when a process died.
-
-    Raises:
-        DemoError: the timeout passed or ``alive`` reported a dead process.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        dead = alive() if alive else None
-        if dead:
-            raise DemoError(f"{what}: {dead}")
-        if time.monotonic() > deadline:
-            raise DemoError(f"{what}: not ready after {timeout:.0f}s")
-        time.sleep(interval)
-
-
-@dataclass
-class Proc:
-    """One process the demo started; its output goes to ``log``."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def why_dead(self) -> str | None:
-        if self.alive():
-            return None
-        return (f"{self.name} exited with {self.popen.returncode}; last lines of {self.log}:\n"
-                + tail(self.log))
-
-    def stop(self, grace: float = 8.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0fs; killing it", self.name, grace)
-                self.popen.kill()
-                self.popen.wait(5)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(cannot read {path}: {exc.strerror})"
-
-
-# ---- PC/SC ---------------------------------------------------------------------------------
-
-def _pcscd_pids() -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if (d / "comm").read_text().strip() == "pcscd":
-                    out.append(int(d.name))
-            except OSError:
-                continue
-    return out
-
-
-def _vpcd_port_of(pid: int) -> int:
-    """The vpcd port of a running pcscd: its ``-c DIR`` reader config, else the standard one."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        argv = []
-    dirs = [Path("/etc/reader.conf.d")]
-    for i, a in enumerate(argv):
-        if a in (b"-c", b"--config") and i + 1 < len(argv):
-            dirs.insert(0, Path(argv[i + 1].decode()))
-    for d in dirs:
-        files = [d] if d.is_file() else sorted(d.glob("*")) if d.is_dir() else []
-        for f in files:
-            try:
-                text = f.read_text(errors="replace")
-            except OSError:
-                continue
-            if "vpcd" not in text.lower():
-                continue
-            for line in text.splitlines():
-                parts = line.split()
-                if len(parts) == 2 and parts[0] == "CHANNELID":
-                    return int(parts[1], 0)
-    return VPCD_STANDARD_PORT
-
-
-class PcscdLauncher:
-    """Use a running pcscd (and its vpcd port), or start a private one with vpcd."""
-
-    def __init__(self, run_dir: Path, port: int | None = None) -> None:
-        self.run_dir = run_dir
-        self.proc: Proc | None = None
-        self.port: int | None = port
-        self.reason = ""
-
-    def start(self) -> int | None:
-        """Returns the vpcd port, or None (with ``reason``) when PC/SC is not available."""
-        running = _pcscd_pids()
-        if running and self.port is not None:
-            self.reason = (f"using the running pcscd (pid {running[0]}), vpcd port {self.port} "
-                           "(--vpcd-port)")
-            return self.port
-        if running:
-            self.port = _vpcd_port_of(running[0])
-            self.reason = f"using the running pcscd (pid {running[0]}), vpcd port {self.port}"
-            return self.port
-        binary = shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists()
-                                           else None)
-        lib = next((p for p in VPCD_LIBS if Path(p).exists()), None)
-        if binary is None or lib is None:
-            self.reason = ("pcscd or vsmartcard-vpcd is not installed "
-                           "(apt-get install pcscd vsmartcard-vpcd); the card login is off")
-            return None
-        port = free_ports(1)[0]
-        conf = self.run_dir / "pcscd"
-        conf.mkdir(exist_ok=True)
-        (conf / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x{port:04X}\n'
-                                   f"LIBPATH      {lib}\nCHANNELID    0x{port:04X}\n")
-        Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
-        logf = self.run_dir / "logs" / "pcscd.log"
-        with open(logf, "wb") as out:
-            popen = subprocess.Popen([binary, "-f", "-c", str(conf)], stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
-        self.proc = Proc("pcscd", popen, logf)
-        try:
-            wait_until(lambda: Path("/run/pcscd/pcscd.comm").exists(), 15, "pcscd",
-                       self.proc.why_dead)
-        except DemoError as exc:
-            self.stop()
-            self.reason = f"{exc}; the card login is off"
-            return None
-        self.port = port
-        self.reason = f"started a private pcscd (pid {popen.pid}), vpcd port {port}"
-        return port
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
-            self.proc = None
-
+NOTIFYING = frozenset({"kiosk-serve", "gate-serve", "kiosk-ui"})
+"""The processes that say READY=1 and feed their watchdog from the start (sd_notify); the
+others are watched once they send their first WATCHDOG=1 (see supervisor.py)."""
 
 # ---- the system --------------------------------------------------------------------------
 
@@ -307,6 +94,7 @@ class DemoOptions:
     python: str = sys.executable
     startup_timeout_s: float = 90.0
     vpcd_port: int | None = None
+    watchdog_s: float = 10.0
 
 
 @dataclass
@@ -324,6 +112,9 @@ class DemoSystem:
     timings: dict[str, float] = field(default_factory=dict)
     interrupt: threading.Event = field(default_factory=threading.Event)
     cleanup_dirs: list[Path] = field(default_factory=list)
+    supervisor: Supervisor | None = None
+    on_supervisor_change: Callable[[str], None] | None = None
+    _spawned: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
     _broker_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- paths and URLs
@@ -349,6 +140,11 @@ class DemoSystem:
         return f"{self.gate_url}/staff#token={STAFF_TOKEN}"
 
     @property
+    def supervisor_state(self) -> Path:
+        """The supervisor's JSON state file (per process: restarts, last start, last exit)."""
+        return self.run_dir / "supervisor.json"
+
+    @property
     def ils_db(self) -> Path:
         return self.run_dir / "ils.db"
 
@@ -370,6 +166,9 @@ class DemoSystem:
         t0 = time.monotonic()
         try:
             self._prepare_run_dir()
+            self.supervisor = Supervisor(self.supervisor_state, watchdog_s=self.options.watchdog_s,
+                                         start_timeout_s=self.options.startup_timeout_s,
+                                         on_change=self.on_supervisor_change)
             self._pick_ports()
             self._start_sim()
             self._start_broker_config()
@@ -380,6 +179,7 @@ class DemoSystem:
             self._import_cache()
             if self.options.ui:
                 self._start_kiosk_ui()
+            self._supervise()
         except BaseException:
             self.stop()
             raise
@@ -387,8 +187,10 @@ class DemoSystem:
         return self
 
     def stop(self) -> None:
-        """Stop everything this demo started, newest first."""
-        for p in reversed(self.procs):
+        """Stop the supervisor, then everything this demo started, newest first."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        for p in reversed(self.current_procs()):
             p.stop()
         self.procs.clear()
         if self.pcscd is not None:
@@ -405,13 +207,31 @@ class DemoSystem:
         self.stop()
 
     def proc(self, name: str) -> Proc | None:
-        return next((p for p in self.procs if p.name == name), None)
+        """The process called ``name`` now (after a restart: the new one)."""
+        current = self.supervisor.proc(name) if self.supervisor is not None else None
+        return current or next((p for p in self.procs if p.name == name), None)
+
+    def current_procs(self) -> list[Proc]:
+        """Every process of the demo as it is now, in start order."""
+        return [self.proc(p.name) or p for p in self.procs]
+
+    def _supervise(self) -> None:
+        """Hand every started process to the supervisor and start it (see supervisor.py)."""
+        assert self.supervisor is not None
+        for p in self.procs:
+            self.supervisor.adopt(p, functools.partial(self._respawn, p.name),
+                                  notify=p.name in NOTIFYING, final=p.name == "kiosk-ui")
+        self.supervisor.start()
+
+    def _respawn(self, name: str) -> Proc:
+        args, env = self._spawned[name]
+        return self._popen(name, args, stdout_pipe=False, env=env)
 
     def check_alive(self) -> str | None:
         """The first dead process's reason, if any died (or the demo was interrupted)."""
         if self.interrupt.is_set():
             return "interrupted"
-        for p in self.procs:
+        for p in self.current_procs():
             why = p.why_dead()
             if why:
                 return why
@@ -419,17 +239,24 @@ class DemoSystem:
 
     def spawn(self, name: str, args: list[str], *, stdout_pipe: bool = False,
               env: dict[str, str] | None = None) -> Proc:
-        """Start one process in its own session (Ctrl-C reaches the demo only)."""
+        """Start one process in its own session (Ctrl-C reaches the demo only), with its
+        notify socket and watchdog (``$NOTIFY_SOCKET``, ``$WATCHDOG_USEC``)."""
+        self._spawned[name] = (args, env)
+        p = self._popen(name, args, stdout_pipe=stdout_pipe, env=env)
+        self.procs.append(p)
+        return p
+
+    def _popen(self, name: str, args: list[str], *, stdout_pipe: bool,
+               env: dict[str, str] | None) -> Proc:
         logf = self.run_dir / "logs" / f"{name}.log"
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        notify = self.supervisor.notify_env(name) if self.supervisor is not None else {}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **notify, **(env or {})}
         with open(logf, "ab") as out:
             popen = subprocess.Popen(args, stdout=subprocess.PIPE if stdout_pipe else out,
                                      stderr=out, stdin=subprocess.DEVNULL, env=full_env,
                                      cwd=Path.cwd(), start_new_session=True,
-                                     preexec_fn=_die_with_parent)
-        p = Proc(name, popen, logf)
-        self.procs.append(p)
-        return p
+                                     preexec_fn=die_with_parent)
+        return Proc(name, popen, logf)
 
     def run_cli(self, *args: str, timeout: float = 120) -> str:
         """Run a short smartlib command to completion and return its stdout.
@@ -462,8 +289,8 @@ class DemoSystem:
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
 
     def _start_sim(self) -> None:
-        scenario = {"simulator": {"zones": ["pad", "gate-in", "gate-out"], "seed": 1}}
-        text = toml_dumps(scenario)
+        world = {"simulator": {"zones": ["pad", "gate-in", "gate-out"], "seed": 1}}
+        text = toml_dumps(world)
         text += (f'[[reader]]\nname = "pad"\nantennas = ["pad"]\ntcp_port = {self.ports["pad_tcp"]}\n'
                  f"pty = false\n\n"
                  f'[[reader]]\nname = "gate"\nantennas = ["gate-in", "gate-out"]\n'
@@ -471,7 +298,7 @@ class DemoSystem:
         path = self.run_dir / "sim.toml"
         path.write_text(text)
         self.files["sim"] = path
-        args = ["sim", "serve", "--scenario", str(path), "--control-port",
+        args = ["sim", "serve", "--world", str(path), "--control-port",
                 str(self.ports["sim_control"]), "--ils-port", str(self.ports["ils"]),
                 "--ils-db", str(self.ils_db)]
         if not self.options.timing:
@@ -544,28 +371,29 @@ class DemoSystem:
                     os.chown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid)
 
     def start_broker(self) -> None:
-        """Start (or restart) the private Mosquitto on its port and persistence directory."""
+        """Start the private Mosquitto on its port and persistence directory; once supervised,
+        release it after :meth:`stop_broker` (and wait for its port either way)."""
         with self._broker_lock:
-            binary = shutil.which("mosquitto") or (
-                "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-            if binary is None:
-                raise DemoError("mosquitto is not installed (apt-get install mosquitto)")
-            old = self.proc("mosquitto")
-            if old is not None and old.alive():
-                return
-            if old is not None:
-                self.procs.remove(old)
-            p = self.spawn("mosquitto", [binary, "-c", str(self.files["mosquitto"])])
-            wait_until(lambda: port_open("127.0.0.1", self.ports["mqtt"]), 15, "mosquitto",
-                       p.why_dead, interval=0.05)
+            supervised = self.supervisor is not None and self.supervisor.proc("mosquitto")
+            if supervised:
+                assert self.supervisor is not None
+                self.supervisor.release("mosquitto")
+                alive: Callable[[], str | None] | None = None  # a crash is restarted
+            else:
+                binary = shutil.which("mosquitto") or (
+                    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+                if binary is None:
+                    raise DemoError("mosquitto is not installed (apt-get install mosquitto)")
+                alive = self.spawn("mosquitto", [binary, "-c", str(self.files["mosquitto"])]).why_dead
+            wait_until(lambda: port_open("127.0.0.1", self.ports["mqtt"]), 30, "mosquitto",
+                       alive, interval=0.05)
 
     def stop_broker(self) -> None:
-        """Stop the private Mosquitto (a scenario's network outage)."""
+        """Stop the private Mosquitto (a scenario's network outage); the supervisor holds it
+        down until :meth:`start_broker`."""
         with self._broker_lock:
-            p = self.proc("mosquitto")
-            if p is not None:
-                p.stop()
-                self.procs.remove(p)
+            if self.supervisor is not None and self.supervisor.proc("mosquitto"):
+                self.supervisor.hold("mosquitto")
 
     def _broker_section(self, user: str) -> dict[str, Any]:
         return {"host": "127.0.0.1", "port": self.ports["mqtt"], "username": user,
@@ -616,7 +444,7 @@ class DemoSystem:
                      "alarm_directions": ["out", "unknown"], "alarm_duration_ms": 3000,
                      "inner_antenna": "gate-in", "outer_antenna": "gate-out"},
             "api": {"host": "127.0.0.1", "port": api_port, "device_token": DEVICE_TOKEN,
-                    "staff_token": STAFF_TOKEN},
+                    "staff_token": STAFF_TOKEN, "process_state": self.supervisor_state},
             "kiosk": {"edge_url": f"http://127.0.0.1:{self.ports['kiosk_api']}",
                       "language": "vi", "fullscreen": False},
         }
@@ -702,6 +530,16 @@ class DemoSystem:
 
     # -- what to tell the user
 
+    def process_lines(self) -> list[str]:
+        """The supervised processes with their pid and restart count (for the banner)."""
+        snap = self.supervisor.snapshot() if self.supervisor is not None else {}
+        lines = [f"Processes (supervised: a process that dies or hangs is restarted; state in "
+                 f"{self.supervisor_state}, restarts also on the staff console):"]
+        for name, v in snap.items():
+            last = f", last exit: {v['last_exit']}" if v["last_exit"] else ""
+            lines.append(f"  {name:12} pid {v['pid']:<8} {v['state']:10} restarts {v['restarts']}{last}")
+        return lines
+
     def banner(self) -> str:
         items = pick_items(self.export_dir, 3, kind="available")
         ctl = f"{smartlib_command()} sim ctl --url {self.sim_url}"
@@ -740,11 +578,15 @@ class DemoSystem:
             "  … the staff console shows one alarm, for the book that was not borrowed.",
             "",
             "Faults: " + f"{ctl} fault pad fail_afi --count 3   |   {ctl} status",
-            "Stop with Ctrl-C.",
+            "",
+            *self.process_lines(),
+            "",
+            "Stop with Ctrl-C (or close the kiosk window).",
             *(f"note: {n}" for n in self.notes),
             "",
         ]
         return "\n".join(lines)
+
 
 
 def smartlib_command() -> str:
@@ -771,128 +613,3 @@ def _health(url: str) -> dict[str, Any] | None:
     return body
 
 
-def pick_items(export_dir: Path, count: int, *, kind: str = "available",
-               skip: set[str] | None = None) -> list[str]:
-    """Item barcodes from the demo ILS export that fit ``kind``.
-
-    ``available``: home library, one part, available, not loaned, no holds, a book (001).
-    ``loaned``: the same, but on loan to someone.
-
-    Raises:
-        DemoError: not enough such items.
-    """
-    skip = skip or set()
-    out: list[str] = []
-    with open(export_dir / "items.csv", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["item_id"] in skip or row["owner_isil"] != HOME_ISIL or row["parts"] != "1":
-                continue
-            if row["media_type"] != "001" or row["hold_count"] != "0":
-                continue
-            if int(row["item_id"]) < 30000100:
-                continue  # the demo ILS's special cases live below 30000100
-            loaned = bool(row["loaned_to"])
-            if kind == "available" and (loaned or row["status"] != "available"):
-                continue
-            if kind == "loaned" and not (loaned and row["status"] == "loaned"):
-                continue
-            out.append(row["item_id"])
-            if len(out) == count:
-                return out
-    raise DemoError(f"the demo ILS export has only {len(out)} {kind} items, {count} needed")
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        stop.set()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-@click.command()
-@click.option("--headless", is_flag=True, help="Run scripted scenarios without the UI; print JSON.")
-@click.option("--scenario", "scenarios", default=None,
-              help="Scenario names for --headless, comma-separated (or 'all').")
-@click.option("--list-scenarios", is_flag=True, help="List the shipped scenarios and exit.")
-@click.option("--no-ui", is_flag=True, help="Start everything but the kiosk window.")
-@click.option("--card/--no-card", default=None,
-              help="Simulate the PC/SC card reader (default: on, off with --headless).")
-@click.option("--run-dir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
-              help="Where the per-run configs, databases and logs go (wiped on the next run).")
-@click.option("--no-timing", is_flag=True, help="Simulated readers answer at once.")
-@click.option("--ready-file", type=click.Path(dir_okay=False), default=None,
-              help="Write the endpoints as JSON here once everything is up (for scripts).")
-@click.option("--vpcd-port", type=click.IntRange(1, 65535), default=None,
-              help="The vpcd port of the running pcscd (default: read from its reader config).")
-def demo(headless: bool, scenarios: str | None, list_scenarios: bool, no_ui: bool,
-         card: bool | None, run_dir: str, no_timing: bool, ready_file: str | None,
-         vpcd_port: int | None) -> None:
-    """Start the simulator, broker, gateway, kiosk and gate edges and the kiosk UI together."""
-    from smartlib import scenarios as sc
-
-    if list_scenarios:
-        for name, s in sorted(sc.load_all().items()):
-            click.echo(f"{name:20} {s.description}")
-        return
-    if headless and not scenarios:
-        raise click.UsageError("--headless needs --scenario NAME[,NAME…] (see --list-scenarios)")
-    if scenarios and not headless:
-        raise click.UsageError("--scenario runs only with --headless")
-    chosen: list[sc.Scenario] = []
-    if scenarios:
-        try:
-            chosen = sc.select(scenarios)
-        except sc.ScenarioError as exc:
-            raise click.UsageError(str(exc)) from exc
-    opts = DemoOptions(run_dir=Path(run_dir), ui=not (headless or no_ui),
-                       card=(not headless) if card is None else card, timing=not no_timing,
-                       vpcd_port=vpcd_port)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    with _stop_on_signals() as stop:
-        system = DemoSystem(opts, interrupt=stop)
-        try:
-            system.start()
-        except DemoError as exc:
-            raise click.ClickException(str(exc)) from exc
-        try:
-            if ready_file:
-                _write_ready(system, Path(ready_file))
-            if headless:
-                report = sc.run_all(chosen, system, stop)
-                report["ports"] = dict(system.ports)  # all closed once the demo has stopped
-                click.echo(json.dumps(report, ensure_ascii=False))
-                if not report["ok"]:
-                    sys.exit(1)
-                return
-            click.echo(system.banner())
-            while not stop.wait(1.0):
-                dead = system.check_alive()
-                if dead:
-                    ui = system.proc("kiosk-ui")
-                    if ui is not None and not ui.alive():
-                        click.echo("the kiosk window was closed; stopping the demo", err=True)
-                    else:
-                        click.echo(f"a component stopped: {dead}", err=True)
-                    sys.exit(1)
-        finally:
-            click.echo("stopping the demo …", err=True)
-            system.stop()
-            click.echo("stopped.", err=True)
-
-
-def _write_ready(system: DemoSystem, path: Path) -> None:
-    data = {"kiosk_url": system.kiosk_url, "gate_url": system.gate_url, "sim_url": system.sim_url,
-            "staff_console_url": system.staff_console_url, "device_token": DEVICE_TOKEN,
-            "staff_token": STAFF_TOKEN, "run_dir": str(system.run_dir), "ports": system.ports,
-            "pids": {p.name: p.popen.pid for p in system.procs}, "card": system.options.card}
-    tmp = Path(tempfile.mkstemp(dir=path.parent or ".", prefix=".ready-")[1])
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)

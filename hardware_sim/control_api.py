@@ -30,9 +30,9 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from hardware_sim.errors import SimError
-from hardware_sim.scenario import SimWorld
+from hardware_sim.world import SimWorld
 
-log = logging.getLogger("hardware_sim.control")
+log = logging.getLogger("hardware_sim.control_api")
 
 
 class PlaceRequest(BaseModel):

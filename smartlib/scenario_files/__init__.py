@@ -1,1 +1,0 @@
-"""The scenario files of ``smartlib demo --headless`` (TOML; read by smartlib.scenarios)."""

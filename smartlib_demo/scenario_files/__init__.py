@@ -1,0 +1,1 @@
+"""The scenario files of ``smartlib demo --headless`` (TOML; read by smartlib_demo.scenarios)."""
