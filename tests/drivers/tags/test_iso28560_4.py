@@ -12,6 +12,13 @@ Provenance of every expected byte (none is produced by the code under test):
   ``Test_encode_longNumericString``).
 * The factory-blank EPC bank ``3000 E200...`` (PC word: 6 words, toggle 0) as dp2's
   ``UhfUtility.IsBlankEpcBank`` describes it.
+* Four whole EPC banks read from real tags, CRC word first, in the same dp2 test file
+  (``test_detect_01``; ``display_epc_2`` "vendor 02"; ``display_epc_3`` "vendor 03";
+  ``display_epc_4`` "hh vendor"). dp2 states no decoded values for them: the UIIs below
+  are decoded by hand, word by word, per the URN Code 40 rule (value - 1 = 1600*c1 +
+  40*c2 + c3; 1..26 A-Z, 27 '-', 28 '.', 29 ':', 30..39 '0'..'9'), written out in the
+  comments. Each bank's CRC word is the Gen2 StoredCRC of the rest, which pins
+  ``stored_crc`` on four independent tags.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from drivers.tags import (
     decode_uhf,
     encode_uhf,
     pc_afi,
+    stored_crc,
     with_afi,
 )
 from drivers.tags._report import Problems
@@ -164,3 +172,64 @@ def test_other_dsfid_is_unsupported() -> None:
     with pytest.raises(UnsupportedConstruct) as exc:
         decode_uhf(EPC_BANK, user, strict=True)
     assert (exc.value.field, exc.value.offset) == ("dsfid", 0)
+
+
+# dp2 TestUHF.test_detect_01, a real tag: CRC 1303 | PC 2907 = L 5, UMI 0, XI 0, T 1, AFI 07
+# CD22: 52513 = 32*1600 + 32*40 + 33 -> "223"; D385: 54148 = 33,33,28 -> "33.";
+# 114F: 4430 = 2,30,30 -> "B00"; C04F -> "000" (dp2 vector above); C0D1: 49360 = 30,34,0 -> "04"
+REAL_SECURED = bytes.fromhex("1303 2907 CD22 D385 114F C04F C0D1")
+# dp2 TestUHF.display_epc_2 ("vendor 02"): CRC A362 | PC 3D07 = L 7, UMI 1, T 1, AFI 07 |
+# 150C: 5387 = 3,14,27 -> "CN-"; C6B7: 50870 = 31,31,30 -> "110"; C697: 50838 = 31,30,38
+# -> "108"; ADB4: 44467 = 27,31,27 -> "-1-"; 5964: 22883 = 14,12,3 -> "NLC";
+# B3CF: 46030 = 28,30,30 -> ".00"; C1C1: 49600 = 31,0,0 -> "1" | 23EF: a word after L
+REAL_VENDOR_02 = bytes.fromhex("A362 3D07 150C C6B7 C697 ADB4 5964 B3CF C1C1 23EF")
+# dp2 TestUHF.display_epc_3 / _4: university-consortium tags, PC 3000 / 3400: toggle 0
+REAL_EPC_03 = bytes.fromhex("DAD53000170328087903000084560000")
+REAL_EPC_04 = bytes.fromhex("24E634008003005338130058B9070000")
+
+
+def test_real_secured_tag() -> None:
+    data = decode_uhf(REAL_SECURED[2:], strict=True)
+    assert (data.afi, data.toggle, data.umi, data.length_words) == (0x07, True, False, 5)
+    assert data.uii == "22333.B0000004"
+    # dp2's rule: the text before the first '.' is the owner (here a local library code)
+    assert (data.owner_library, data.primary_item_id) == ("22333", "B0000004")
+    assert data.problems == ()
+
+
+def test_real_vendor_tag_with_a_word_after_the_uii() -> None:
+    data = decode_uhf(REAL_VENDOR_02[2:], strict=True)
+    assert (data.afi, data.toggle, data.umi, data.length_words) == (0x07, True, True, 7)
+    assert data.uii == "CN-110108-1-NLC.001"
+    assert (data.owner_library, data.primary_item_id) == ("CN-110108-1-NLC", "001")
+    assert data.epc_hex == "150CC6B7C697ADB45964B3CFC1C1"  # 23EF is not part of the UII
+
+
+@pytest.mark.parametrize("bank", [REAL_EPC_03, REAL_EPC_04])
+def test_real_consortium_tags_are_epcs(bank: bytes) -> None:
+    data = decode_uhf(bank[2:])
+    assert (data.toggle, data.afi, data.length_words) == (False, None, 6)
+    assert data.primary_item_id == "" and data.problems
+    assert pc_afi(bank[2:]) is None
+
+
+@pytest.mark.parametrize("bank", [REAL_SECURED, REAL_VENDOR_02, REAL_EPC_03, REAL_EPC_04])
+def test_stored_crc_of_real_tags(bank: bytes) -> None:
+    assert stored_crc(bank[2:]) == int.from_bytes(bank[:2], "big")
+
+
+def test_stored_crc_needs_the_announced_words() -> None:
+    with pytest.raises(TagFormatError) as exc:
+        stored_crc(bytes.fromhex("4500"))  # announces 8 words, none follow
+    assert exc.value.field == "uii"
+    with pytest.raises(TagFormatError):
+        stored_crc(b"\x45")
+
+
+def test_item_id_with_a_dot_needs_an_owner() -> None:
+    with pytest.raises(TagFormatError) as exc:
+        encode_uhf("12345678.31")
+    assert exc.value.field == "primary_item_id"
+    with pytest.raises(TagFormatError) as exc:
+        encode_uhf("1", owner_library="VN.HN")
+    assert exc.value.field == "owner_library"
