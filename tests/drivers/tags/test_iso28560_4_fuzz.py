@@ -9,6 +9,7 @@ import pytest
 
 from drivers.errors import TagFormatError
 from drivers.tags import decode_uhf, encode_uhf
+from tests.drivers.tags.test_fuzz import _mutate  # the HF fuzz test's mutations
 
 _OWN = [encode_uhf("Sách-123456789012", owner_library="VN-HN0001", set_info=(3, 2),
                   type_of_usage=0x13, title="Lịch sử", shelf_location="A1"),
@@ -23,21 +24,6 @@ SEEDS = [
     (bytes.fromhex("3000170328087903000084560000"), bytes(8)),
     *((m.epc, m.user) for m in _OWN),
 ]
-
-
-def _mutate(rng: random.Random, data: bytes) -> bytes:
-    b = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        op = rng.randrange(4)
-        if op == 0 and b:
-            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
-        elif op == 1 and b:
-            b[rng.randrange(len(b))] = rng.randrange(256)
-        elif op == 2:
-            del b[rng.randrange(len(b) + 1):]
-        else:
-            b.insert(rng.randrange(len(b) + 1), rng.randrange(256))
-    return bytes(b)
 
 
 @pytest.mark.fuzz
