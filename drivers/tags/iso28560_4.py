@@ -438,9 +438,9 @@ def _decode_user(user: bytes, rep: Problems) -> tuple[int | None, dict[int, Any]
         return (user[0] if user else None), {}
     dsfid = user[0]
     if dsfid != DSFID:
-        rep.add(f"DSFID 0x{dsfid:02X} (access method {dsfid >> 6}, data format "
-                f"{dsfid & 0x1F}) is not supported; ISO/TS 28560-4 user memory has 0x06",
-                "dsfid", 0, UnsupportedConstruct)
+        rep.add(f"DSFID 0x{dsfid:02X} is not supported; ISO/TS 28560-4 user memory starts "
+                "with 0x06 (no directory, ISO 28560 data objects)", "dsfid", 0,
+                UnsupportedConstruct)
         return dsfid, {}
     values: dict[int, Any] = {}
     for obj in part2._objects(user[1:]):

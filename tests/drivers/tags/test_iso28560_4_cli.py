@@ -62,6 +62,9 @@ def test_bad_input_exits_2() -> None:
     assert _decode("45")[0] == 2  # no PC word
     res = CliRunner().invoke(tag, ["decode", EPC, "--user", USER])  # --user without the format
     assert res.exit_code == 2 and "--user" in res.stderr
+    for extra in (["--dsfid", "06"], ["--reversed-blocks"]):
+        code, _, err = _decode(EPC, *extra)
+        assert code == 2 and "do not apply" in err
 
 
 def test_encode_then_decode() -> None:
