@@ -91,7 +91,10 @@ def _segments(text: str) -> list[tuple[str, str]]:
             out.append(("digits", text[i:end]))
             i = end
             continue
-        run_end = max(j, i + 1)
+        if c == "0":  # leading zeros stay in the table; the digits after them may not
+            run_end = i + len(text[i:j]) - len(text[i:j].lstrip("0"))
+        else:
+            run_end = max(j, i + 1)
         if out and out[-1][0] == "table":
             out[-1] = ("table", out[-1][1] + text[i:run_end])
         else:

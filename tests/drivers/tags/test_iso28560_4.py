@@ -233,3 +233,84 @@ def test_item_id_with_a_dot_needs_an_owner() -> None:
     with pytest.raises(TagFormatError) as exc:
         encode_uhf("1", owner_library="VN.HN")
     assert exc.value.field == "owner_library"
+
+
+# dp2's segmentation rule (TestUHF Test_splitSegment_09/_10, 2025): leading zeros stay in
+# the URN Code 40 table, a run of 9+ digits not starting with 0 is a long numeric string.
+# Words by hand: "CN-" 150C (as the real tag above), "000" C04F, "1-Z" = 31,27,26 -> C613,
+# "G." = 7,28,0 -> 3021, "G.0" -> 303F, "003" -> C052, "876" -> F36D, "24" -> CD51;
+# 387624000 = 0x171AAC40 (4 bytes, 9 digits: FB 00); 123456789012 = 0x1CBE991A14 (FB 31)
+@pytest.mark.parametrize(("text", "hexed"), [
+    ("CN-0000001-ZG.387624000", "150C C04F C04F C613 3021 FB00 171A AC40"),
+    ("CN-0000001-ZG.000387624", "150C C04F C04F C613 303F C052 F36D CD51"),
+    ("0123456789012", "BB81 FB31 1CBE 991A 1400"),  # "0" = 30,0,0 -> BB81
+])
+def test_segmentation_rule(text: str, hexed: str) -> None:
+    assert encode_uii(text) == bytes.fromhex(hexed)
+    assert decode_uii(bytes.fromhex(hexed), Problems(False)) == text
+
+
+def test_long_numeric_keeps_its_leading_zeros() -> None:
+    # FB 00: 9 digits in 4 bytes; 0x3039 = 12345 -> "000012345" (dp2's decoder drops them)
+    assert decode_uii(bytes.fromhex("FB00 0000 3039"), Problems(False)) == "000012345"
+    with pytest.raises(TagFormatError) as exc:  # 10 digits do not fit the 9 announced
+        decode_uii(bytes.fromhex("FB00 4A81 7C80 00"), Problems(False))
+    assert (exc.value.field, exc.value.offset) == ("uii", 2)
+
+
+@pytest.mark.parametrize(("hexed", "field_offset"), [
+    ("FB21 02DD", ("uii", 2)),        # long numeric string cut off
+    ("FC", ("uii", 2)),               # ISO 646 escape without its byte
+    ("FC1F", ("uii", 2)),             # ... or with a control character
+    ("FDC3", ("uii", 2)),             # 2-byte UTF-8 cut off
+    ("FEE4B8", ("uii", 2)),           # 3-byte UTF-8 cut off
+    ("141C FA01", ("uii", 4)),        # a word above FA00
+    ("0001", ("uii", 2)),             # a word with no character
+])
+def test_bad_uii_names_field_and_offset(hexed: str, field_offset: tuple[str, int]) -> None:
+    with pytest.raises(TagFormatError) as exc:
+        decode_uii(bytes.fromhex(hexed), Problems(False))
+    assert (exc.value.field, exc.value.offset) == field_offset
+
+
+def test_reserved_escape_is_unsupported() -> None:
+    with pytest.raises(UnsupportedConstruct) as exc:
+        decode_uii(bytes.fromhex("141C FF00"), Problems(False))
+    assert (exc.value.field, exc.value.offset) == ("uii", 4)
+
+
+def test_escapes_round_trip() -> None:
+    # by hand: "a" -> FC 61; "é" (C3 A9) -> FD C3 A9; "中" (E4 B8 AD) -> FE E4 B8 AD; pad 00
+    assert encode_uii("aé中") == bytes.fromhex("FC61 FDC3 A9FE E4B8 AD00")
+    assert decode_uii(bytes.fromhex("FC61 FDC3 A9FE E4B8 AD00"), Problems(False)) == "aé中"
+    with pytest.raises(TagFormatError):
+        encode_uii("\U0001F600")  # 4-byte UTF-8: no escape
+    with pytest.raises(TagFormatError):
+        encode_uii("A\tB")
+
+
+def test_blank_uii_is_a_warning() -> None:
+    data = decode_uhf(bytes.fromhex("01C2"), strict=True)  # L 0, T 1, AFI C2
+    assert data.primary_item_id == "" and data.uii == ""
+    assert data.warnings and data.problems == data.warnings
+
+
+# User banks by hand (precursor = compaction << 4 | OID): content parameter 02 01 xx where
+# 80 = element 3, 40 = 4, 10 = 6; set information 14 02 04B3 = "1203"; shelf location
+# 46 07 ... as in the standard's example
+@pytest.mark.parametrize(("user", "field", "strict_raises"), [
+    ("06 0201 D0 1402 04B3 0000", "content_parameter", True),   # lists 3 and 6: missing
+    ("06 0201 40 1402 04B3 4607 441C B6E2 E335 D600", "content_parameter", False),  # 6 unlisted
+    ("06 1101 3100", "primary_item_identifier", True),           # item "49" in user memory
+    ("06 0201 40 1402", "set_information", True),                # cut inside an object
+])
+def test_user_memory_consistency(user: str, field: str, strict_raises: bool) -> None:
+    banks = (EPC_BANK, bytes.fromhex(user))
+    lenient = decode_uhf(*banks)
+    assert any(f"field {field}" in p for p in lenient.problems)
+    if strict_raises:
+        with pytest.raises(TagFormatError) as exc:
+            decode_uhf(*banks, strict=True)
+        assert exc.value.field == field
+    else:
+        assert decode_uhf(*banks, strict=True).warnings
