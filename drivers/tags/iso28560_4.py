@@ -35,7 +35,7 @@ from typing import Any
 from drivers.errors import TagFormatError
 from drivers.tags import iso28560_2 as part2
 from drivers.tags._report import Problems, UnsupportedConstruct
-from drivers.tags.model import usage_name
+from drivers.tags.model import TagData, usage_name
 
 FORMAT = "iso28560-4"
 DSFID = 0x06  # ISO/IEC 15962 access method 0 (no directory), data format 6 (ISO 28560)
@@ -312,25 +312,35 @@ class UhfTagData:
         return 0 if self.type_of_usage_code is None else self.type_of_usage_code & 0x0F
 
     @property
+    def type_of_usage_name(self) -> str:
+        return usage_name(self.type_of_usage, self.usage_qualifier)
+
+    @property
     def ok(self) -> bool:
         return not self.problems
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The keys of the other formats (``model.JSON_KEYS``), then the UHF ones."""
+    def to_tag_data(self) -> TagData:
+        """The same data as the HF formats' ``TagData`` (what kiosks and gates consume):
+        ``isil`` is the owner library, set information (1, 1) when not stored."""
         parts, part = self.set_info or (1, 1)
-        isil = self.owner_library
-        return {
-            "format": self.format, "version": None, "type_of_usage": self.type_of_usage,
-            "type_of_usage_name": usage_name(self.type_of_usage, self.usage_qualifier),
-            "type_of_usage_code": self.type_of_usage_code, "parts_in_item": parts,
-            "part_number": part, "primary_item_id": self.primary_item_id,
-            "country": isil.partition("-")[0] if "-" in isil else "", "isil": isil,
-            "crc_ok": None, "elements": dict(self.elements), "problems": list(self.problems),
-            "detected_by": "format option", "reversed_blocks": False,
-            "afi": self.afi, "toggle": self.toggle, "umi": self.umi, "xi": self.xi,
-            "length_words": self.length_words, "uii": self.uii, "dsfid": self.dsfid,
-            "attribute_bits": self.attribute_bits, "epc_hex": self.epc_hex,
-        }
+        owner = self.owner_library
+        return TagData(format=self.format, version=None, type_of_usage=self.type_of_usage,
+                       type_of_usage_name=self.type_of_usage_name, parts_in_item=parts,
+                       part_number=part, primary_item_id=self.primary_item_id,
+                       country=owner.partition("-")[0] if "-" in owner else "", isil=owner,
+                       crc_ok=None, elements=dict(self.elements), problems=self.problems,
+                       detected_by="format option", usage_qualifier=self.usage_qualifier,
+                       warnings=self.warnings)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The keys of the other formats (``model.JSON_KEYS``; ``type_of_usage_code`` null
+        when the tag stores none), then the UHF ones."""
+        out = self.to_tag_data().to_json_dict()
+        out["type_of_usage_code"] = self.type_of_usage_code
+        out.update(afi=self.afi, toggle=self.toggle, umi=self.umi, xi=self.xi,
+                   length_words=self.length_words, uii=self.uii, dsfid=self.dsfid,
+                   attribute_bits=self.attribute_bits, epc_hex=self.epc_hex)
+        return out
 
 
 # ---- encode --------------------------------------------------------------------------------

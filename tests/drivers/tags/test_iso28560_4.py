@@ -314,3 +314,15 @@ def test_user_memory_consistency(user: str, field: str, strict_raises: bool) -> 
         assert exc.value.field == field
     else:
         assert decode_uhf(*banks, strict=True).warnings
+
+
+def test_as_tag_data_for_kiosks_and_gates() -> None:
+    data = decode_uhf(EPC_BANK, USER_BANK, strict=True).to_tag_data()
+    assert (data.format, data.primary_item_id, data.isil, data.country) == (
+        "iso28560-4", "12345678.31", "CH-000134-1", "CH")
+    assert (data.parts_in_item, data.part_number, data.type_of_usage) == (12, 3, 6)
+    # a type of usage 0x13: circulating, not for issue while offline (ISO 28560-1)
+    user = bytes.fromhex("06 0201 20 6501 1300")  # content parameter: element 5; 65 01 13
+    tagged = decode_uhf(bytes.fromhex("01C2"), user, strict=True)
+    assert tagged.type_of_usage_code == 0x13
+    assert tagged.to_tag_data().forbids_offline_issue
