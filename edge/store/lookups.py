@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from edge.store.db import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, utcnow
 from edge.store.errors import UnknownLookup
 
 if TYPE_CHECKING:
-    from edge.store.db import Store
+    from edge.store.connection import Connection
 
 SECRET_KEYS = ("pin", "password")
 
@@ -55,7 +55,7 @@ def _lookup(row: Any, request: dict[str, Any] | None = None) -> LookupRecord:
 class LookupRepository:
     """Look-up requests and their answers. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     def request(self, kind: str, request: Mapping[str, Any]) -> LookupRecord:
