@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from edge.store.connection import dumps, loads, utcnow
@@ -167,8 +168,6 @@ class LookupRepository:
     def purge(self, older_than_s: float = 3600.0) -> int:
         """Delete look-ups older than ``older_than_s`` (and wipe secrets of all unanswered)."""
         cutoff = time.time() - older_than_s
-        from datetime import UTC, datetime
-
         stamp = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="milliseconds")
         stamp = stamp.replace("+00:00", "Z")
         with self._store.transaction() as conn:
