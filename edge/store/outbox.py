@@ -49,7 +49,7 @@ from edge.store.errors import InvalidState, UnknownTransaction
 from edge.store.schema import OUTBOX_STATES
 
 if TYPE_CHECKING:
-    from edge.store.connection import Connection as Store  # the repositories' handle
+    from edge.store.connection import Connection as Store  # typed as the connection
 
 OutboxState = Literal["pending", "sent", "applied", "refused", "conflict", "failed"]
 OPEN_STATES: frozenset[str] = frozenset({"pending", "sent"})
