@@ -2,7 +2,7 @@
 
 It is not used by the kiosk in production; ``smartlib kiosk`` always talks to a real edge.
 Patrons, items and loans are small fixed sets with Vietnamese titles so that screenshots
-show diacritics. Error texts are the real edge's (:mod:`edge.api.error_texts`, the one
+show diacritics. Error texts are the real edge's (:mod:`edge.error_texts`, the one
 module of ``edge`` the kiosk may import: pure data).
 """
 
@@ -13,7 +13,7 @@ import threading
 import uuid
 from typing import Any
 
-from edge.api.error_texts import TEXTS  # the real edge's texts (a pure data module)
+from edge.error_texts import TEXTS  # the real edge's texts (a pure data module)
 from kiosk_ui.client import EdgeError
 
 JSON = dict[str, Any]

@@ -44,12 +44,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from edge.store.db import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, utcnow
 from edge.store.errors import InvalidState, UnknownTransaction
 from edge.store.schema import OUTBOX_STATES
 
 if TYPE_CHECKING:
-    from edge.store.db import Store
+    from edge.store.connection import Connection as Store  # typed as the connection
 
 OutboxState = Literal["pending", "sent", "applied", "refused", "conflict", "failed"]
 OPEN_STATES: frozenset[str] = frozenset({"pending", "sent"})
