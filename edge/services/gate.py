@@ -140,7 +140,8 @@ class _Track:
 
     @property
     def item_id(self) -> str | None:
-        return self.tag.primary_item_id if self.tag is not None else None
+        # A blank tag (empty primary item ID, decoded with a warning) is no library item.
+        return (self.tag.primary_item_id or None) if self.tag is not None else None
 
 
 @dataclass
