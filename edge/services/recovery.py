@@ -97,10 +97,14 @@ class RecoveryService:
         return report
 
     def finish(self, e: OutboxEntry) -> None:
-        """Do the edge's steps after the result of ``e`` (idempotent)."""
+        """Do the edge's steps after the result of ``e`` (idempotent: only the first to
+        claim the entry, this pass or a live request, does them)."""
         res = e.result or {}
         ok = e.state == "applied" and res.get("ok", True) is not False
         with self.store.transaction():
+            if not self.store.outbox.claim(e.key):
+                log.info("%s %s was finished meanwhile by a live request", e.kind, e.key)
+                return
             if e.kind == "checkout" and ok and e.offline:
                 # Accepted offline: released and cached then; only the due date may change.
                 loan = self.store.cache.loan(e.item_id or "")
@@ -135,5 +139,4 @@ class RecoveryService:
                         loan.item_id, loan.patron_id, new_due, loan.loaned_at, loan.offline))
                     self.store.counters.incr("renew")
                     log.info("late renewal of %s applied (due %s)", loan.item_id, new_due)
-            self.store.outbox.mark_handled(e.key)
         log.info("recovered %s %s (%s)", e.kind, e.key, e.state)
