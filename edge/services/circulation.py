@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from edge.devices import DeviceManager, PadTag
 from edge.errors import texts
@@ -55,7 +55,41 @@ PATRON_CODES = {"patron_blocked", "on_hold_for_other", "loan_limit", "not_loanab
                 "not_on_loan", "renew_refused", "card_expired", "item_unknown",
                 "item_not_on_pad"}
 
-ItemResult = dict[str, Any]
+ItemStatus = Literal["checking", "loaned", "refused", "incomplete_set", "on_hold_for_other",
+                     "loaned_alarm_on", "returned", "renewed", "offline_accepted"]
+"""The statuses of an item in ``docs/api.md``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What happened to one item: the API's ``ItemResult`` (see ``docs/api.md``).
+
+    ``message`` is the patron text ``{"vi", "en"}``; ``sort`` the hold-shelf / transit /
+    sort-bin hint of a return; ``transaction`` the journal key; ``ils_message`` the ILS's
+    own words; ``uid`` the tag of an unreadable one.
+    """
+
+    item_id: str
+    title: str
+    status: ItemStatus
+    due_date: str | None = None
+    code: str | None = None
+    message: dict[str, str] | None = None
+    sort: dict[str, Any] | None = None
+    transaction: str | None = None
+    ils_message: str | None = None
+    uid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's JSON object, absent fields omitted."""
+        out: dict[str, Any] = {"item_id": self.item_id, "title": self.title,
+                               "status": self.status}
+        for name in ("due_date", "message", "code", "sort", "transaction", "ils_message",
+                     "uid"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = dict(value) if isinstance(value, dict) else value
+        return out
 
 
 @dataclass
@@ -68,28 +102,18 @@ class _Pending:
     value: int = 0
 
 
-def item_result(item_id: str, title: str, status: str, *, code: str | None = None,
+def item_result(item_id: str, title: str, status: ItemStatus, *, code: str | None = None,
                 due_date: str | None = None, transaction: str | None = None,
                 ils_message: str | None = None, sort: dict[str, Any] | None = None,
                 message: dict[str, str] | None = None, uid: str | None = None) -> ItemResult:
-    """An ``ItemResult`` as ``docs/api.md`` describes it (absent fields omitted)."""
-    out: ItemResult = {"item_id": item_id, "title": title, "status": status}
-    if due_date:
-        out["due_date"] = due_date
-    if code:
-        out["code"] = code
-        out["message"] = message or texts(code)
-    elif message:
-        out["message"] = message
-    if sort:
-        out["sort"] = sort
-    if transaction:
-        out["transaction"] = transaction
-    if ils_message:
-        out["ils_message"] = ils_message
-    if uid:
-        out["uid"] = uid
-    return out
+    """An :class:`ItemResult`; a ``code`` without ``message`` gets the code's patron text,
+    and empty values count as absent."""
+    if code and not message:
+        message = texts(code)
+    return ItemResult(item_id, title, status, due_date=due_date or None, code=code or None,
+                      message=message or None, sort=sort or None,
+                      transaction=transaction or None, ils_message=ils_message or None,
+                      uid=uid or None)
 
 
 REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -109,6 +133,11 @@ REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 """Fallback mapping of an ILS's refusal text (SIP2 AF, English) to a patron code, first match
 wins. SIP2 12/10/30 carry no reason code, so until the gateway sends ``reason_code`` this is
 all the edge has; an unmatched text keeps the generic code and is shown as ``ils_message``."""
+
+
+def refused_status(code: str) -> ItemStatus:
+    """The status of a refusal: ``on_hold_for_other`` has its own, the rest are refused."""
+    return "on_hold_for_other" if code == "on_hold_for_other" else "refused"
 
 
 def refusal_code(result: dict[str, Any] | None, default: str = "ils_refused") -> str:
@@ -252,7 +281,8 @@ class CirculationService:
         return False, texts("incomplete_set") if self.policy.partial_set == "warn" else None
 
     def _emit(self, session: Session | None, result: ItemResult) -> ItemResult:
-        self.bus.publish("item_status", session=session.id if session else None, item=result)
+        self.bus.publish("item_status", session=session.id if session else None,
+                         item=result.to_json())
         return result
 
     def _wait_all(self, keys: Iterable[str], timeout: float,
@@ -329,7 +359,7 @@ class CirculationService:
                                 message=texts(text) if text else None)]
         if e.is_terminal and (e.state != "applied" or res.get("ok") is False):
             code = refusal_code(res, "renew_refused" if e.kind == "renew" else "ils_refused")
-            status = "on_hold_for_other" if code == "on_hold_for_other" else "refused"
+            status = refused_status(code)
             return [item_result(item_id, title, status, code=code, transaction=e.key,
                                 ils_message=msg)]
         if e.kind == "checkin":
@@ -393,7 +423,7 @@ class CirculationService:
                 elif item_id not in loans_now and len(loans_now) >= session.loan_limit:
                     code = "loan_limit"
                 if code:
-                    status = "on_hold_for_other" if code == "on_hold_for_other" else "refused"
+                    status = refused_status(code)
                     results.append(self._emit(session, item_result(item_id, title, status,
                                                                    code=code)))
                     continue
@@ -434,8 +464,8 @@ class CirculationService:
         if not offline and (e.state != "applied" or res.get("ok") is False):
             self.store.outbox.mark_handled(e.key)
             code = refusal_code(res)
-            status = "on_hold_for_other" if code == "on_hold_for_other" else "refused"
-            return item_result(p.item_id, p.title, status, code=code, transaction=e.key,
+            return item_result(p.item_id, p.title, refused_status(code), code=code,
+                               transaction=e.key,
                                ils_message=res.get("screen_message") or res.get("message"))
         crash_point("after_result")
         due = res.get("due_date") or e.payload.get("nb_due_date")
@@ -458,7 +488,7 @@ class CirculationService:
             [answer] = self._replay(session, self.store.outbox.get(e.key), p.title)
             return answer
         crash_point("after_release_task")
-        status = "offline_accepted" if offline else "loaned"
+        status: ItemStatus = "offline_accepted" if offline else "loaned"
         alarm = not release
         for task in tasks:
             after, _ = self.security.execute(task)

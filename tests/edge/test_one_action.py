@@ -147,18 +147,18 @@ def test_a_checkout_after_a_return_in_the_same_session_is_a_new_one(services, re
     s = login(services)
     [first] = services.circulation.checkout(s)
     [again] = services.circulation.checkout(s)
-    assert again["transaction"] == first["transaction"] and again["status"] == "loaned"
+    assert again.transaction == first.transaction and again.status == "loaned"
     [back] = services.circulation.return_items(s)
     [back_again] = services.circulation.return_items(s)
-    assert back["status"] == back_again["status"] == "returned"
-    assert back_again["transaction"] == back["transaction"]
+    assert back.status == back_again.status == "returned"
+    assert back_again.transaction == back.transaction
     [second] = services.circulation.checkout(s)
-    assert second["status"] == "loaned" and second["transaction"] != first["transaction"]
+    assert second.status == "loaned" and second.transaction != first.transaction
     assert ils.applications("checkout") == {"3300001": 2}
     assert ils.applications("checkin") == {"3300001": 1}
     other = login(services, "2000002", "5555")  # another session's repeat is its own action
     [theirs] = services.circulation.checkout(other)
-    assert theirs["transaction"] not in (first["transaction"], second["transaction"])
+    assert theirs.transaction not in (first.transaction, second.transaction)
 
 
 def test_a_repeat_of_a_refused_checkout_is_answered_without_a_second_ils_call(
@@ -168,8 +168,8 @@ def test_a_repeat_of_a_refused_checkout_is_answered_without_a_second_ils_call(
     s = login(services)
     [first] = services.circulation.checkout(s)
     [again] = services.circulation.checkout(s)
-    assert first["status"] == again["status"] == "on_hold_for_other"
-    assert first["transaction"] == again["transaction"]
+    assert first.status == again.status == "on_hold_for_other"
+    assert first.transaction == again.transaction
     assert journal_per_item(services, "checkout") == {"3300101": 1}
 
 
@@ -181,15 +181,15 @@ def test_the_rule_holds_across_an_edge_restart(settings, reader, ils, gateway) -
     before.start(background=False, poll_pad=False)
     try:
         s = login(before)
-        first = {r["item_id"]: r for r in before.circulation.checkout(s)}
+        first = {r.item_id: r for r in before.circulation.checkout(s)}
     finally:
         before.stop()
     after = EdgeServices.build(settings, reader=reader)
     after.start(background=False, poll_pad=False)
     try:
-        again = {r["item_id"]: r for r in after.circulation.checkout(s)}
-        assert {k: (r["status"], r["transaction"]) for k, r in again.items()} == \
-            {k: ("loaned", r["transaction"]) for k, r in first.items()}
+        again = {r.item_id: r for r in after.circulation.checkout(s)}
+        assert {k: (r.status, r.transaction) for k, r in again.items()} == \
+            {k: ("loaned", r.transaction) for k, r in first.items()}
         assert journal_per_item(after, "checkout") == {"3300201": 1, "3300202": 1}
         assert ils.applications("checkout") == {"3300201": 1, "3300202": 1}
     finally:
@@ -211,7 +211,7 @@ def test_a_repeat_journaled_before_a_crash_is_finished_not_journaled_again(
         once=True)
     gateway.online = True
     [r] = services.circulation.checkout(s)
-    assert r["status"] == "loaned" and r["transaction"] == key and tag.afi == RELEASED
+    assert r.status == "loaned" and r.transaction == key and tag.afi == RELEASED
     assert journal_per_item(services, "checkout") == {"3300301": 1}
     assert ils.applications("checkout") == {"3300301": 1}
 
@@ -224,10 +224,10 @@ def test_a_withdrawn_checkout_may_be_tried_again(services, reader, gateway, ils)
     s = login(services)
     gateway.online = False
     [first] = services.circulation.checkout(s)
-    assert first["status"] == "refused" and first["code"] == "offline_limit"
+    assert first.status == "refused" and first.code == "offline_limit"
     gateway.online = True
     [second] = services.circulation.checkout(s)
-    assert second["status"] == "loaned" and second["transaction"] != first["transaction"]
+    assert second.status == "loaned" and second.transaction != first.transaction
     assert ils.applications("checkout") == {"3300401": 1}
 
 
@@ -282,7 +282,7 @@ def _alarm_on_checkout(services: EdgeServices, reader: FakeReader, item_id: str)
     put(reader, tag)
     reader.afi_fail_rate = 1.0
     [r] = services.circulation.checkout(login(services))
-    assert r["status"] == "loaned_alarm_on"
+    assert r.status == "loaned_alarm_on"
     reader.afi_fail_rate = 0.0
     return tag
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -26,6 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from edge.services.circulation import ItemResult
 from edge.services.container import EdgeServices
 from edge.services.sessions import Session
 from smartlib.config import load_settings
@@ -100,7 +100,7 @@ class OneActionMachine(RuleBasedStateMachine):
         if session is None and kind != "return":
             return  # only a return is made without a session
 
-        def call(_: int) -> list[dict[str, Any]]:
+        def call(_: int) -> list[ItemResult]:
             if kind == "checkout":
                 assert session is not None
                 return circulation.checkout(session, items)
@@ -115,8 +115,8 @@ class OneActionMachine(RuleBasedStateMachine):
             keys: dict[str, set[str]] = {}
             for answer in answers:
                 for r in answer:
-                    if r.get("transaction"):
-                        keys.setdefault(r["item_id"], set()).add(r["transaction"])
+                    if r.transaction:
+                        keys.setdefault(r.item_id, set()).add(r.transaction)
             assert all(len(k) == 1 for k in keys.values()), keys
 
     @invariant()
