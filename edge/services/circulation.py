@@ -20,6 +20,14 @@ Return: secure first (journaled task), and the check-in is journaled by the same
 transaction that marks the task done; then wait for the result and surface the
 hold-shelf / transit / sort-bin hints.
 
+One physical action, one transaction: every call holds the locks of its items (one call per
+item at a time, in the edge), and a checkout, check-in or renewal is journaled once per
+(session, item, kind) (``outbox.append(..., once=True)``). A repeat (a double press,
+concurrent calls, the UI's sweep racing tag events, a retry, a restart) is answered with the
+first transaction's key and result, read from the journal (``_replay``); one journaled but
+never finished is finished by the repeat. Whoever finishes an entry claims it first
+(``outbox.claim``), so a live request and the recovery pass never both do.
+
 Must not do: talk to drivers directly (it goes through :class:`edge.devices.DeviceManager`)
 or hold a patron's PIN.
 """

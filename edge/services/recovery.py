@@ -6,11 +6,13 @@ At start (and then every few seconds) :meth:`RecoveryService.run_once`:
   handled (a checkout applied while nobody waited: release tasks + cached loan; a
   check-in: cache update; a renewal sent but unanswered when the patron's wait ended: the
   new due date in the cached loan; refusals: just marked handled), skipping those a live
-  request is handling;
+  request is handling, and claiming each in the transaction that finishes it (one a live
+  request claimed meanwhile is left to it);
 * one entry that cannot be finished (it raises) is logged with its key, reported in
   :attr:`RecoveryReport.failed` and left for the next pass; the others, and the security
   retries, go on;
-* retries every open security task (``pending`` and ``alarm_on``);
+* retries every open security task (``pending`` and ``alarm_on``); a release whose loan
+  has ended is cancelled instead (see :mod:`edge.services.security`);
 * returns a :class:`RecoveryReport` that ``serve`` logs at start, so every journaled
   transaction and security task is either finished or reported.
 
