@@ -110,6 +110,40 @@ def test_concurrent_checkouts_make_one_transaction_per_book(client, services, re
     assert services.store.counters.totals("0000")["checkout"] == 3
 
 
+def test_the_recovery_pass_racing_live_calls_finishes_each_entry_once(services, reader, ils,
+                                                                     gateway) -> None:
+    """The background pass runs in a loop while 10 calls check out 4 books: every entry is
+    finished once (one cached loan, one release task per tag, one counter per book)."""
+    ids = [f"33900{i}" for i in range(4)]
+    tags = [make_tag(i) for i in ids]
+    put(reader, *tags)
+    s = login(services)
+    stop = threading.Event()
+
+    def recover() -> None:
+        while not stop.is_set():
+            services.recovery.run_once()
+
+    pass_thread = threading.Thread(target=recover)
+    pass_thread.start()
+    try:
+        answers = at_once(10, lambda i: services.circulation.checkout(s, None if i % 3 else
+                                                                      [ids[i % 4]]))
+    finally:
+        stop.set()
+        pass_thread.join(10)
+    keys: dict[str, set[str | None]] = {}
+    for a in answers:
+        for r in a:
+            keys.setdefault(r.item_id, set()).add(r.transaction)
+    assert {i: len(k) for i, k in keys.items()} == dict.fromkeys(ids, 1)
+    assert ils.applications("checkout") == dict.fromkeys(ids, 1)
+    releases = Counter(t.uid for i in ids for t in services.store.security.for_item(i))
+    assert releases == {t.uid: 1 for t in tags}
+    assert services.store.counters.totals("0000")["checkout"] == 4
+    assert all(t.afi == RELEASED for t in tags)
+
+
 @pytest.mark.parametrize("threads", [2, 8])
 def test_concurrent_returns_and_renewals_are_one_each(client, services, reader, ils, gateway,
                                                       threads) -> None:
