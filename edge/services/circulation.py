@@ -359,12 +359,19 @@ class CirculationService:
         item_id = e.item_id or ""
         title = title or str(res.get("title") or "") or self._title(item_id, None)
         msg = res.get("screen_message") or res.get("message")
-        if e.kind == "renew_all":
-            return self._renew_all_lines(session, e, record=False)
         if e.is_open and not e.offline:
             text = {"checkin": "return_sent", "renew": "renew_sent"}.get(e.kind)
             return [item_result(item_id, title, "checking", transaction=e.key,
                                 message=texts(text) if text else None)]
+        if res.get("code") == "cancelled":  # withdrawn before it was sent: refused offline
+            reason = str(res.get("reason") or "")
+            if e.kind in ("renew", "renew_all") or reason == "offline":
+                return [item_result(item_id, title, "refused", code="renew_refused",
+                                    message=texts("offline_renew"), transaction=e.key)]
+            return [item_result(item_id, title, refused_status(reason),
+                                code=reason or "ils_refused", transaction=e.key)]
+        if e.kind == "renew_all":
+            return self._renew_all_lines(session, e, record=False)
         if e.is_terminal and (e.state != "applied" or res.get("ok") is False):
             code = refusal_code(res, "renew_refused" if e.kind == "renew" else "ils_refused")
             status = refused_status(code)

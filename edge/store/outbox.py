@@ -38,12 +38,12 @@ renewed item ids, strings) with ``renewed`` / ``unrenewed`` (counts). It is
 One patron action, one transaction: a checkout, check-in or renewal journaled with
 ``once=True`` carries its session in ``payload["session"]`` (``None``: an anonymous
 return). Inside the journaling transaction :meth:`OutboxRepository.append` looks for the
-same action already journaled (``_repeat_query``): the same kind, item and session, not
-withdrawn (``failed`` with code ``cancelled``: it never left the box) and not a
+same action already journaled (``_repeat_query``): the same kind, item and session, not a
 compensating check-in, and with no later check-out or check-in of the item (any session;
-a renewal ends at either) that may have changed the loan. When there is one, that entry
-is returned and nothing is journaled: a repeat (a double press, concurrent calls, a retry
-after a timeout, a restart) shares the first one's key and result.
+a renewal ends at either; not one refused or withdrawn) that may have changed the loan.
+When there is one, that entry is returned and nothing is journaled: a repeat (a double
+press, concurrent calls, a retry after a timeout, a restart) shares the first one's key
+and result, a withdrawn one's (``failed``/``cancelled``, refused offline) included.
 """
 
 from __future__ import annotations
@@ -155,8 +155,7 @@ def _repeat_query(kind: str, item_id: str | None,
     ended_by = _ENDED_BY.get(kind, ())
     sql = (f"SELECT {_COLUMNS} FROM outbox o WHERE o.item_id IS ? AND o.kind = ? "
            "AND json_extract(o.payload, '$.session') IS ? "
-           "AND json_extract(o.payload, '$.compensates') IS NULL "
-           f"AND {_not_withdrawn('o')}")
+           "AND json_extract(o.payload, '$.compensates') IS NULL")
     params: list[Any] = [item_id, kind, session_ref]
     if ended_by:
         sql += (" AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.item_id = o.item_id "

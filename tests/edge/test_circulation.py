@@ -368,6 +368,7 @@ def test_a_renewal_sent_without_answer_is_a_follow_up_not_a_refusal(
         return e
 
     monkeypatch.setattr(outbox, "append", append_and_send)
+    s = login(services)  # in the first session the withdrawn renewal stays its answer
     [one] = services.circulation.renew(s, ["3000930"])
     [every] = services.circulation.renew(s, all_items=True)
     for r in (one, every):

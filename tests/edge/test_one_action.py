@@ -250,8 +250,9 @@ def test_a_repeat_journaled_before_a_crash_is_finished_not_journaled_again(
     assert ils.applications("checkout") == {"3300301": 1}
 
 
-def test_a_withdrawn_checkout_may_be_tried_again(services, reader, gateway, ils) -> None:
-    """Cancelled before it was sent (never reached the ILS): a later press is a new one."""
+def test_a_withdrawn_checkout_is_the_sessions_answer(services, reader, gateway, ils) -> None:
+    """Refused offline (withdrawn before it was sent): a repeat in the session gets that
+    refusal and key, even with the gateway back; a new session may borrow the book."""
     services.settings.policy.offline_max_items = 0
     tag = make_tag("3300401")
     put(reader, tag)
@@ -260,9 +261,24 @@ def test_a_withdrawn_checkout_may_be_tried_again(services, reader, gateway, ils)
     [first] = services.circulation.checkout(s)
     assert first.status == "refused" and first.code == "offline_limit"
     gateway.online = True
-    [second] = services.circulation.checkout(s)
-    assert second.status == "loaned" and second.transaction != first.transaction
+    [again] = services.circulation.checkout(s)
+    assert (again.status, again.code, again.transaction) == \
+        ("refused", "offline_limit", first.transaction)
+    assert journal_per_item(services, "checkout") == {"3300401": 1}
+    [renewed] = services.circulation.renew(s, ["3300401"])  # not on loan: refused online
+    [later] = services.circulation.checkout(login(services))
+    assert later.status == "loaned" and later.transaction != first.transaction
+    assert renewed.status == "refused"
     assert ils.applications("checkout") == {"3300401": 1}
+
+
+def test_a_withdrawn_renewal_is_answered_with_the_offline_text(services, gateway) -> None:
+    s = login(services)
+    gateway.online = False
+    [first] = services.circulation.renew(s, ["3300501"])
+    [again] = services.circulation.renew(s, ["3300501"])
+    assert first == again and first.code == "renew_refused"
+    assert first.message is not None and first.message["en"] == again.message["en"]
 
 
 # ---- the security service -------------------------------------------------------------------

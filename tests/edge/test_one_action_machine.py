@@ -63,6 +63,8 @@ class OneActionMachine(RuleBasedStateMachine):
 
     @initialize(target=sessions)
     def first_session(self) -> Session:
+        for tag in self.tags.values():  # every book starts on the pad
+            self.reader.tags[tag.uid] = tag
         return login(self.services)
 
     @rule(target=sessions, patron=st.sampled_from(sorted(PATRONS)))
