@@ -4,8 +4,8 @@ Sessions open, tags are placed and removed, checkouts, returns and renewals are 
 or repeated (one after the other, or concurrently), AFI writes fail, the gateway drops
 away and comes back, and the recovery pass runs. The property, checked after every step:
 each (session, item, kind) reaches the ILS (the GatewayDouble) at most once, unless a
-check-in or checkout of the item came between (then it is a new action); repeats made
-together are answered with one transaction key per item.
+check-in or checkout of the item came between (then it is a new action); the repeats of
+one call, together or one after the other, are answered with one transaction key per item.
 """
 
 from __future__ import annotations
@@ -113,13 +113,12 @@ class OneActionMachine(RuleBasedStateMachine):
 
         answers = at_once(times, call) if together and times > 1 else \
             [call(i) for i in range(times)]
-        if together:
-            keys: dict[str, set[str]] = {}
-            for answer in answers:
-                for r in answer:
-                    if r.transaction:
-                        keys.setdefault(r.item_id, set()).add(r.transaction)
-            assert all(len(k) == 1 for k in keys.values()), keys
+        keys: dict[str, set[str]] = {}  # the repeats of one call: one key per item
+        for answer in answers:
+            for r in answer:
+                if r.transaction:
+                    keys.setdefault(r.item_id, set()).add(r.transaction)
+        assert all(len(k) == 1 for k in keys.values()), keys
 
     @invariant()
     def each_action_reaches_the_ils_once(self) -> None:
