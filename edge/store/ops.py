@@ -155,7 +155,8 @@ class SecurityTaskRepository:
 
         Returns:
             The task and the key of the follow-up outbox entry (``None`` without one).
-            Completing a done task again changes nothing and returns the same key.
+            Completing a done task again changes nothing and returns the key the
+            follow-up asked for.
         """
         with self._store.transaction() as conn:
             row = conn.execute("SELECT * FROM security_tasks WHERE id = ?", (task_id,)).fetchone()
@@ -166,11 +167,11 @@ class SecurityTaskRepository:
             if row["state"] in ("pending", "alarm_on"):
                 conn.execute("UPDATE security_tasks SET state = 'done', attempts = attempts + 1, "
                              "updated_at = ?, last_error = NULL WHERE id = ?", (utcnow(), task_id))
-                if follow:
-                    self._outbox.append(
+                if follow:  # with "once", a repeat of the action gives the first one's key
+                    key = self._outbox.append(
                         follow["kind"], follow.get("payload", {}), item_id=follow.get("item_id"),
                         patron_ref=follow.get("patron_ref"), offline=bool(follow.get("offline")),
-                        key=key, ring=False)
+                        key=key, ring=False, once=bool(follow.get("once"))).key
         if follow:
             self._store.ring("agent")
         return self.get(task_id), key
