@@ -25,7 +25,8 @@ def kiosk(config_path: str | None, edge_url: str | None, windowed: bool, languag
     except ConfigError as exc:
         lines = [str(exc)] + [f"  {key}: {msg}" for key, msg in getattr(exc, "problems", [])]
         raise click.ClickException("\n".join(lines)) from exc
-    from kiosk_ui.app import KioskOptions, KioskOptionsError, run_kiosk
+    from kiosk_ui.app import KioskOptions, run_kiosk
+    from kiosk_ui.errors import KioskOptionsError
 
     opts = KioskOptions.from_settings(
         settings, edge_url=edge_url, language=language,

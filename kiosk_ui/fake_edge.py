@@ -14,15 +14,15 @@ import uuid
 from typing import Any
 
 from edge.api.error_texts import TEXTS  # the real edge's texts (a pure data module)
-from kiosk_ui.client import EdgeError
+from kiosk_ui.errors import EdgeApiError, EdgeUnreachable
 
 JSON = dict[str, Any]
 
 
-def _err(code: str, status: int = 400) -> EdgeError:
+def _err(code: str, status: int = 400) -> EdgeApiError:
     """The error the real edge answers: its ``en`` text as the message, both texts."""
     texts = TEXTS.get(code, {})
-    return EdgeError(code, texts.get("en") or code.replace("_", " "), texts, status)
+    return EdgeApiError(code, texts.get("en") or code.replace("_", " "), texts, status)
 
 
 class FakeEdge:
@@ -99,7 +99,7 @@ class FakeEdge:
         with self._lock:
             self.calls.append((name, arg))
         if self.down:
-            raise EdgeError("edge_unreachable", "connection refused")
+            raise EdgeUnreachable("connection refused")
 
     def _session(self, sid: str) -> JSON:
         s = self.sessions.get(sid)

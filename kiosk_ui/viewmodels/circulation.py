@@ -6,7 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from kiosk_ui.client import EdgeApi, EdgeError
+from kiosk_ui.client import EdgeApi
+from kiosk_ui.errors import InputRefused, PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.models import ItemResultsModel, LoansModel
 from kiosk_ui.text import DONE_STATUSES
@@ -133,7 +134,7 @@ class PadViewModel(ViewModel):
         return int(now in DONE_STATUSES and before not in DONE_STATUSES)
 
     def _item_failed(self, item_id: str) -> Any:
-        def handler(exc: EdgeError) -> None:
+        def handler(exc: PatronFacingError) -> None:
             if exc.unreachable:
                 self.set_error(exc)
             self.model.upsert({"item_id": item_id, "status": "refused", "code": exc.code,
@@ -193,7 +194,7 @@ class RenewViewModel(ViewModel):
         """Renew the checked loans (an error when none is checked)."""
         ids = self.selected
         if not ids:
-            self.set_error(EdgeError("nothing_selected"))
+            self.set_error(InputRefused("nothing_selected"))
             return
         self._renew(ids)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kiosk_ui.client import EdgeApi, EdgeError
+from kiosk_ui.client import EdgeApi
+from kiosk_ui.errors import InputRefused, PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.viewmodels.base import ViewModel
 from kiosk_ui.wedge import ScanRejected, parse_scan
@@ -122,11 +123,11 @@ class LoginViewModel(ViewModel):
     def submit(self) -> None:
         """Log in with the typed number and PIN (both needed: no PIN → ``pin_required``)."""
         if not self._number:
-            self.set_error(EdgeError("validation_error"))
+            self.set_error(InputRefused("validation_error"))
             self.set_field("number")
             return
         if not self._pin:  # a typed number is never sent without its PIN
-            self.set_error(EdgeError("pin_required"))
+            self.set_error(InputRefused("pin_required"))
             self.set_field("pin")
             return
         number, pin = self._number, self._pin
@@ -146,7 +147,7 @@ class LoginViewModel(ViewModel):
         except ScanRejected as exc:
             log.warning("barcode scan rejected: %s", exc.reason)   # the reason, never the scan
             self._number = ""
-            self.set_error(EdgeError("bad_scan", exc.reason))
+            self.set_error(InputRefused("bad_scan", exc.reason))
             return
         self._error = None
         self._number = code[:MAX_NUMBER]
@@ -164,7 +165,7 @@ class LoginViewModel(ViewModel):
             self._card_busy = False
             self._ok(session)
 
-        def err(exc: EdgeError) -> None:
+        def err(exc: PatronFacingError) -> None:
             self._card_busy = False
             if exc.code in NO_CARD_CODES:
                 self._last_card_error = None
@@ -181,7 +182,7 @@ class LoginViewModel(ViewModel):
         self.card_timer.stop()
         self.logged_in.emit(dict(session))
 
-    def _failed(self, exc: EdgeError) -> None:
+    def _failed(self, exc: PatronFacingError) -> None:
         self.set_error(exc)
         if exc.code in ("wrong_pin", "pin_required"):
             self._pin = ""

@@ -115,13 +115,14 @@ def test_kiosk_against_the_real_edge(real_edge: dict[str, Any], qtbot: Any) -> N
         assert len(vm.receipt.receipt["lines"]) >= 5
         vm.receipt.skip()
         qtbot.waitUntil(lambda: vm.screen == Screen.ATTRACT, timeout=5_000)
-        from kiosk_ui.client import EdgeClient, EdgeError
+        from kiosk_ui.client import EdgeClient
+        from kiosk_ui.errors import EdgeApiError
         c = EdgeClient(real_edge["url"], "dev-tok")
         deadline = time.monotonic() + 5
         while True:
             try:
                 c.get_session(str(sid))
-            except EdgeError as exc:
+            except EdgeApiError as exc:
                 assert exc.code in ("session_expired", "not_found")
                 break
             assert time.monotonic() < deadline, "session still alive on the edge"

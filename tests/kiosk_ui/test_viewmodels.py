@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kiosk_ui.client import EdgeError
+from kiosk_ui.errors import EdgeApiError, PatronFacingError
 from kiosk_ui.fake_edge import FakeEdge
 from kiosk_ui.viewmodels import KioskViewModel, Screen
 from kiosk_ui.viewmodels.circulation import DONE, WAITING, WORKING
@@ -27,7 +27,7 @@ class HeldRunner:
             fn, ok, err = self.queue.pop(0)
             try:
                 res = fn()
-            except EdgeError as exc:
+            except PatronFacingError as exc:
                 err(exc)
             else:
                 ok(res)
@@ -106,7 +106,7 @@ def test_number_without_pin_is_never_sent(root_vm: KioskViewModel, edge: FakeEdg
 
 
 def test_fake_edge_wants_the_pin_of_a_typed_number(edge: FakeEdge) -> None:
-    with pytest.raises(EdgeError) as ei:
+    with pytest.raises(EdgeApiError) as ei:
         edge.login("manual", "123456", None, "vi")
     assert ei.value.code == "pin_required" and ei.value.status == 401
     assert edge.login("barcode", "123456", None, "vi")["patron"]["name"] == "Nguyễn Thị Lan"
@@ -389,7 +389,7 @@ def test_print_failure_is_shown(root_vm: KioskViewModel, edge: FakeEdge) -> None
     root_vm.finish()
 
     def broken(_sid: str) -> Any:
-        raise EdgeError("device_unavailable", "no printer", {"vi": "Máy in hỏng", "en": "Printer broken"})
+        raise EdgeApiError("device_unavailable", "no printer", {"vi": "Máy in hỏng", "en": "Printer broken"})
 
     edge.print_receipt = broken  # type: ignore[method-assign]
     root_vm.receipt.print_receipt()
@@ -560,7 +560,7 @@ def test_failed_info_call_is_logged(root_vm: KioskViewModel, edge: FakeEdge,
                                     monkeypatch: pytest.MonkeyPatch,
                                     caplog: pytest.LogCaptureFixture) -> None:
     def info() -> Any:
-        raise EdgeError("internal_error", "boom", status=500)
+        raise EdgeApiError("internal_error", "boom", status=500)
 
     monkeypatch.setattr(edge, "info", info)
     with caplog.at_level("WARNING", logger="kiosk_ui.viewmodels.kiosk"):

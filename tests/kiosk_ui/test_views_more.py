@@ -238,7 +238,8 @@ def test_a_missing_admin_code_is_generated_and_logged_once(
 
 
 def test_admin_code_must_be_digits() -> None:
-    from kiosk_ui.app import KioskOptionsError, resolve_admin_code
+    from kiosk_ui.app import resolve_admin_code
+    from kiosk_ui.errors import KioskOptionsError
 
     assert resolve_admin_code("97531") == ("97531", False)
     with pytest.raises(KioskOptionsError, match="admin_exit_code"):
