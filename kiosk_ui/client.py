@@ -32,6 +32,7 @@ class EdgeApi(Protocol):
     def info(self) -> JSON: ...
     def login(self, source: str, identifier: str, pin: str | None, language: str) -> JSON: ...
     def login_card(self, language: str) -> JSON: ...
+    def read_scan(self, raw: str) -> JSON: ...
     def end_session(self, session_id: str) -> None: ...
     def get_session(self, session_id: str) -> JSON: ...
     def checkout(self, session_id: str, items: list[str] | None = None) -> JSON: ...
@@ -118,6 +119,17 @@ class EdgeClient:
     def login_card(self, language: str) -> JSON:
         """``POST /sessions/card``: log in with the card now on the PC/SC reader."""
         return dict(self._call("POST", "/sessions/card", {"language": language}))
+
+    def read_scan(self, raw: str) -> JSON:
+        """``POST /scans``: the edge checks a keyboard-wedge scan by the scanner's rules.
+
+        Returns:
+            ``{"identifier": ...}``, the patron identifier without affixes.
+
+        Raises:
+            EdgeApiError: ``bad_scan`` (its message says why, never the scan) and the rest.
+        """
+        return dict(self._call("POST", "/scans", {"raw": raw}))
 
     def end_session(self, session_id: str) -> None:
         """``DELETE /sessions/{id}``: wipe the session on the edge."""

@@ -29,11 +29,15 @@ class FakeEdge:
     """A scripted edge. Set ``down = True`` to make every call fail as unreachable.
 
     Patrons: card ``04A1B2C3`` / barcode ``123456`` with PIN ``1234`` (Nguyễn Thị Lan);
-    ``999`` is blocked, ``888`` expired. Items: see :attr:`items`.
+    ``999`` is blocked, ``888`` expired. Items: see :attr:`items`. The barcode scanner's
+    affixes, as ``[card_reader]`` sets them on the real edge: :attr:`scan_prefix`,
+    :attr:`scan_suffix`.
     """
 
     def __init__(self, today: dt.date | None = None) -> None:
         self.today = today or dt.date(2026, 11, 23)
+        self.scan_prefix = ""
+        self.scan_suffix = ""
         self.down = False
         self.gateway = "online"
         self.offline_policy: JSON = {"login": "cached", "max_items": 5, "max_value": 1_000_000}
@@ -153,6 +157,27 @@ class FakeEdge:
         if not self.card_on_reader:
             raise _err("device_unavailable", 409)
         return self.login("card", self.card_on_reader, None, language)
+
+    def read_scan(self, raw: str) -> JSON:
+        """``POST /scans``, reduced to what the kiosk's tests need: the affixes required and
+        stripped, spaces trimmed, an empty or unprintable identifier refused. The scanner's
+        full rules are the real edge's (``drivers.scanner``; tested against the real edge in
+        ``tests/kiosk_ui/test_edge_integration.py``)."""
+        self._check("read_scan", raw)
+        text = raw.removesuffix("\n").removesuffix("\r")
+        prefix, suffix = self.scan_prefix, self.scan_suffix.rstrip("\r\n")
+        ident = text[len(prefix):len(text) - len(suffix)].strip(" ")
+        if not text.startswith(prefix):
+            reason = "scan lacks the configured prefix"
+        elif not text.endswith(suffix):
+            reason = "scan lacks the configured suffix"
+        elif not ident:
+            reason = "empty scan"
+        elif not ident.isprintable():
+            reason = "scan has a control character"
+        else:
+            return {"identifier": ident}
+        raise EdgeApiError("bad_scan", reason, None, 409)   # no texts: the kiosk's catalogue
 
     def end_session(self, session_id: str) -> None:
         self._check("end_session", session_id)

@@ -40,9 +40,9 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "no
 
 def default_routers() -> list[APIRouter]:
     """The routers every edge serves (imported here, not at module import)."""
-    from edge.api import events, patron, staff, staff_console
+    from edge.api import events, patron, scan, staff, staff_console
 
-    return [patron.public, patron.router, staff.router, events.router, staff_console.router]
+    return [patron.public, patron.router, scan.router, staff.router, events.router, staff_console.router]
 
 
 def create_app(settings: Settings, services: EdgeServices | None = None, *,

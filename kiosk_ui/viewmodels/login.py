@@ -11,7 +11,6 @@ from kiosk_ui.client import EdgeApi
 from kiosk_ui.errors import InputRefused, PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.viewmodels.base import ViewModel
-from kiosk_ui.wedge import ScanRejected, parse_scan
 from kiosk_ui.worker import Runner
 
 log = logging.getLogger(__name__)
@@ -31,8 +30,9 @@ class LoginViewModel(ViewModel):
     calls for what :class:`~kiosk_ui.wedge.WedgeDetector` recognised as a scan).
 
     Args:
-        scan_prefix, scan_suffix: the barcode scanner's configured affixes, required in and
-            stripped from every scan.
+        scan_prefix, scan_suffix: the barcode scanner's configured affixes, for the view's
+            :class:`~kiosk_ui.wedge.WedgeDetector` (an entry carrying them is a scan); the
+            edge requires and strips them (``POST /scans``).
 
     Signals:
         logged_in(dict): the edge's Session.
@@ -136,23 +136,36 @@ class LoginViewModel(ViewModel):
         self.call(lambda: self.client.login("manual", number, pin, lang),
                   self._ok, self._failed)
 
-    def submit_barcode(self, text: str) -> None:
+    def submit_barcode(self, raw: str) -> None:
         """Log in with a scanned barcode (keyboard wedge: the code then Enter).
 
-        The scan follows :func:`kiosk_ui.wedge.parse_scan` (affixes required and stripped,
-        no control characters, not empty); a bad scan shows ``bad_scan`` and sends nothing.
+        Only for what :class:`~kiosk_ui.wedge.WedgeDetector` recognised as a scan. The raw
+        scan goes to the edge (``POST /scans``), which applies the scanner's rules (affixes
+        required and stripped, no control characters, not empty); the identifier it answers
+        logs in as a barcode. A refused scan shows ``bad_scan`` and logs nobody in.
         """
-        try:
-            code = parse_scan(text, prefix=self.scan_prefix, suffix=self.scan_suffix)
-        except ScanRejected as exc:
-            log.warning("barcode scan rejected: %s", exc.reason)   # the reason, never the scan
-            self._number = ""
-            self.set_error(InputRefused("bad_scan", exc.reason))
-            return
         self._error = None
-        self._number = code[:MAX_NUMBER]
+        self._number = ""
         lang = self.localizer.language
-        self.call(lambda: self.client.login("barcode", code, None, lang), self._ok, self._failed)
+
+        def read(answer: Any) -> None:
+            code = str((answer or {}).get("identifier") or "")
+            if not code:
+                self._scan_refused(InputRefused("bad_scan", "the edge answered no identifier"))
+                return
+            self._number = code[:MAX_NUMBER]
+            self.call(lambda: self.client.login("barcode", code, None, lang), self._ok,
+                      self._failed)
+
+        self.call(lambda: self.client.read_scan(raw), read, self._scan_refused)
+
+    def _scan_refused(self, exc: PatronFacingError) -> None:
+        if exc.code != "bad_scan":
+            self._failed(exc)
+            return
+        log.warning("barcode scan rejected: %s", exc.message)   # the reason, never the scan
+        self._number = ""
+        self.set_error(exc)
 
     def poll_card(self) -> None:
         """Ask the edge to log in with the card now on the reader (silent when none)."""

@@ -70,6 +70,25 @@ def test_barcode_login_sends_no_pin() -> None:
     assert bodies == [{"credential": {"source": "barcode", "identifier": "123456"}, "language": "vi"}]
 
 
+def test_read_scan_sends_the_raw_scan_and_decodes_a_refusal() -> None:
+    seen = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        body = json.loads(req.content)
+        seen.append((req.method, req.url.path, body, req.headers.get("authorization")))
+        if body["raw"] == "\x1b1":
+            return httpx.Response(409, json={"error": {
+                "code": "bad_scan", "message": "scan has a control character U+001B at offset 0"}})
+        return httpx.Response(200, json={"identifier": "123456"})
+
+    c = _client(handler)
+    assert c.read_scan("]C1123456#") == {"identifier": "123456"}
+    with pytest.raises(EdgeApiError) as ei:
+        c.read_scan("\x1b1")
+    assert (ei.value.code, ei.value.status, ei.value.texts) == ("bad_scan", 409, {})
+    assert seen[0] == ("POST", "/scans", {"raw": "]C1123456#"}, "Bearer dev-token")
+
+
 def test_error_shape_is_decoded() -> None:
     body = {"error": {"code": "wrong_pin", "message": "PIN does not match",
                       "texts": {"vi": "Mã PIN không đúng", "en": "The PIN is wrong"}}}

@@ -123,7 +123,9 @@ def test_barcode_login(root_vm: KioskViewModel, edge: FakeEdge) -> None:
     root_vm.go(Screen.LOGIN)
     root_vm.login.submit_barcode("123456\n")
     assert root_vm.screen == Screen.MENU
-    assert ("login", ("barcode", "123456")) in edge.calls
+    # the raw scan goes to the edge to be read, then its identifier logs in as a barcode
+    assert [c for c in edge.calls if c[0] in ("read_scan", "login")] == [
+        ("read_scan", "123456\n"), ("login", ("barcode", "123456"))]
 
 
 def test_card_poll_is_silent_without_card_and_logs_in_with_one(
@@ -524,11 +526,14 @@ def test_bad_scan_is_refused_with_a_clear_error(root_vm: KioskViewModel, edge: F
     assert "Không đọc được mã vạch" in lvm.error_text
     root_vm.set_language("en")
     assert "The scan could not be read" in lvm.error_text
+    assert ("read_scan", scan) in edge.calls            # the edge judged the scan
     assert not [c for c in edge.calls if c[0] == "login"]
+    assert lvm.number == "" and not lvm.busy
 
 
 def test_scanner_affixes_are_required_and_stripped(edge: FakeEdge, runner: Any,
                                                    localizer: Any) -> None:
+    edge.scan_prefix, edge.scan_suffix = "]C1", "#\r"      # the edge's [card_reader]
     vm = KioskViewModel(edge, runner, localizer, scan_prefix="]C1", scan_suffix="#\r")
     vm.go(Screen.LOGIN)
     vm.login.submit_barcode("123456#")
