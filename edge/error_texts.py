@@ -59,5 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "receipt_font_missing": {"vi": "Chưa tạo được biên nhận, vui lòng liên hệ thủ thư",
                              "en": "The receipt could not be made; please see the staff"},
     "invalid_vietqr": {"vi": "Mã thanh toán VietQR không hợp lệ", "en": "The VietQR payment code is not valid"},
+    "bad_scan": {"vi": "Không đọc được mã vừa quét, vui lòng quét lại thẻ hoặc nhập số thẻ và mã PIN",
+                 "en": "The scan could not be read. Please scan your card again, or type your number and PIN."},
 }
 """Patron texts per code, ``{"vi": ..., "en": ...}``."""

@@ -15,7 +15,7 @@ with source ``barcode``) and it stores nothing.
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.errors import ScannerError
 from drivers.scanner import KeyboardWedgeScanner
@@ -31,7 +31,7 @@ class ScanIn(BaseModel):
     """What the scanner typed, affixes included (a trailing CR/LF is allowed)."""
 
     model_config = ConfigDict(extra="forbid")
-    raw: str
+    raw: str = Field(max_length=1024)
 
 
 class ScanOut(BaseModel):
