@@ -16,7 +16,11 @@
 #
 # Prints the tail of each step and a last line `fresh-debian-check: PASS|FAIL ...`; the
 # full output is in ROOT_DIR.log. Exit status: make test's.
-# Env: DEBIAN_MIRROR (default http://deb.debian.org/debian), KEEP_ROOT=1 keeps ROOT_DIR.
+# Env: DEBIAN_MIRROR (default http://deb.debian.org/debian), KEEP_ROOT=1 keeps ROOT_DIR
+# after a pass (after a failure it is always kept, to look into).
+# Behind a TLS-intercepting proxy: CA certificates in this machine's
+# /usr/local/share/ca-certificates are trusted in the root too (apt and pip), as a site would
+# add its own; nothing else of this machine's set-up is carried in.
 # Needs root (debootstrap, chroot, namespaces), about 6 GB of disk and 20-40 minutes.
 set -euo pipefail
 
@@ -61,6 +65,12 @@ if ! debootstrap --variant=minbase --include=make,ca-certificates bookworm "$ROO
   tail -20 "$LOG"; echo "fresh-debian-check: FAIL (debootstrap)"; exit 1
 fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+extra_ca=0
+for crt in /usr/local/share/ca-certificates/*.crt; do
+  [ -f "$crt" ] || continue
+  cp "$crt" "$ROOT/usr/local/share/ca-certificates/"
+  extra_ca=1
+done
 printf '#!/bin/sh\n# fresh-debian-check: package scripts start no services here\nexit 101\n' \
   > "$ROOT/usr/sbin/policy-rc.d"
 chmod 755 "$ROOT/usr/sbin/policy-rc.d"
@@ -89,7 +99,12 @@ in_root() {
 }
 
 step "make setup inside the root (with network)"
-if ! in_root net bash -c "cd $PROJECT && make setup" >>"$LOG" 2>&1; then
+setup_cmd="cd $PROJECT && make setup"
+if [ $extra_ca = 1 ]; then
+  # pip trusts its own bundle, not the system's: point it at the system's for this step.
+  setup_cmd="update-ca-certificates >/dev/null && export PIP_CERT=/etc/ssl/certs/ca-certificates.crt && $setup_cmd"
+fi
+if ! in_root net bash -c "$setup_cmd" >>"$LOG" 2>&1; then
   tail -30 "$LOG"; echo "fresh-debian-check: FAIL (make setup, see $LOG)"; exit 1
 fi
 tail -5 "$LOG"
