@@ -33,9 +33,14 @@ SYSTEM_RUN_DIR = "/run/pcscd"
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 VPCD_READER = "Virtual PCD"
 
-# Run inside the new mount namespace: put our directory on /run/pcscd (made first if it does
-# not exist; without the right to make it, on a private tmpfs over /run), then become pcscd.
+# Run inside the new mount namespace: make its mounts private (so that nothing mounted here
+# shows outside: `unshare --propagation private` does that for "/" only, and fails in a
+# chroot, whose "/" is no mount point; then the mount holding /run is made private), put our
+# directory on /run/pcscd (made first if it does not exist; without the right to make it,
+# on a private tmpfs over /run), then become pcscd.
 _NAMESPACE_SCRIPT = (
+    'mount --make-rprivate / 2>/dev/null || mount --make-rprivate '
+    '"$(findmnt -n -o TARGET --target /run)" || exit 96\n'
     f'[ -d {SYSTEM_RUN_DIR} ] || mkdir -p {SYSTEM_RUN_DIR} 2>/dev/null '
     f'|| {{ mount -t tmpfs smartlib-pcscd /run && mkdir {SYSTEM_RUN_DIR}; }} || exit 97\n'
     f'mount --bind "$1" {SYSTEM_RUN_DIR} || exit 98\n'
@@ -110,7 +115,7 @@ class PcscdVpcd:
                 f"LIBPATH      {lib}\n"
                 f"CHANNELID    0x{self.port:04X}\n"
             )
-        ns = ["--mount", "--propagation", "private"]
+        ns = ["--mount", "--propagation", "unchanged"]
         if os.geteuid() != 0:
             ns = ["--user", "--map-root-user", *ns]
         daemon = [binary, "-f", "-c", str(self.confdir)]
