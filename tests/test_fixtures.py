@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -117,6 +119,42 @@ def test_pcscd_is_ours_on_a_private_socket(pcscd_vpcd):
     assert pcscd_vpcd.socket.is_socket()
     after = system_socket.stat().st_ino if system_socket.exists() else None
     assert after == before  # the system's socket path was neither taken nor removed
+
+
+_STAND_IN_CLIENT = """
+import socket, threading
+from smartcard.System import readers
+reached = []
+stand_in = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+stand_in.bind("/run/pcscd/pcscd.comm")
+stand_in.listen(8)
+def refuse():
+    while True:
+        conn, _ = stand_in.accept()
+        reached.append(1)
+        conn.close()
+threading.Thread(target=refuse, daemon=True).start()
+try:
+    names = [str(r) for r in readers()]
+except Exception as exc:
+    names = [repr(exc)]
+print(names, "reached" if reached else "not-reached")
+"""
+
+
+@pytest.mark.pcsc
+def test_a_socket_activated_system_pcscd_is_never_reached(pcscd_vpcd, tmp_path):
+    # What systemd's pcscd.socket looks like to a client: something listening on
+    # /run/pcscd/pcscd.comm that starts the system pcscd on the first connection. A
+    # stand-in listens there, in a mount namespace of its own (the machine's /run/pcscd is
+    # not touched), and a PC/SC client of the tests (a child process, as the tested
+    # programs are) lists our Virtual PCD and never connects to the stand-in.
+    from tests.support.pcscd import in_private_run_dir
+
+    run = subprocess.run(in_private_run_dir(tmp_path, [sys.executable, "-c", _STAND_IN_CLIENT]),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "Virtual PCD" in run.stdout and run.stdout.strip().endswith("not-reached"), run.stdout
 
 
 def test_private_postgres_without_its_programs_fails_saying_what_to_install(monkeypatch):

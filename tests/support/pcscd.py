@@ -49,6 +49,20 @@ _NAMESPACE_SCRIPT = (
 )
 
 
+def in_private_run_dir(run_dir: Path, argv: list[str]) -> list[str]:
+    """The command line that runs ``argv`` in a new mount namespace where ``run_dir`` is
+    mounted on /run/pcscd (as root; otherwise in a user namespace too)."""
+    import pytest
+
+    unshare = require_binary("unshare", "util-linux")
+    ns = ["--mount", "--propagation", "unchanged"]
+    if os.geteuid() != 0:
+        ns = ["--user", "--map-root-user", *ns]
+    if not SYSTEM_RUN_DIR.startswith("/run/"):
+        pytest.fail(f"unexpected pcscd run dir {SYSTEM_RUN_DIR}")
+    return [unshare, *ns, "--", "sh", "-c", _NAMESPACE_SCRIPT, "sh", str(run_dir), *argv]
+
+
 def private_socket_dir() -> Path:
     """A new directory for a private pcscd's socket; ``$PCSCLITE_CSOCK_NAME`` is set to it.
 
@@ -99,7 +113,6 @@ class PcscdVpcd:
         import pytest
 
         binary = require_binary("pcscd", "pcscd")
-        unshare = require_binary("unshare", "util-linux")
         lib = next((p for p in (VPCD_LIB, VPCD_LIB + ".0.8") if Path(p).exists()), None)
         if lib is None:
             pytest.fail("vsmartcard-vpcd is not installed: `apt-get install vsmartcard-vpcd`",
@@ -115,16 +128,11 @@ class PcscdVpcd:
                 f"LIBPATH      {lib}\n"
                 f"CHANNELID    0x{self.port:04X}\n"
             )
-        ns = ["--mount", "--propagation", "unchanged"]
-        if os.geteuid() != 0:
-            ns = ["--user", "--map-root-user", *ns]
         daemon = [binary, "-f", "-c", str(self.confdir)]
         if _supports_disable_polkit(binary):
             daemon.append("--disable-polkit")
-        self.proc = subprocess.Popen(
-            [unshare, *ns, "--", "sh", "-c", _NAMESPACE_SCRIPT, "sh", str(self.run_dir), *daemon],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        self.proc = subprocess.Popen(in_private_run_dir(self.run_dir, daemon),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
