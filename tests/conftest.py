@@ -132,6 +132,7 @@ def mosquitto_broker(mosquitto_factory: Callable[..., MosquittoBroker]) -> Mosqu
 # ---- pcscd + vpcd ------------------------------------------------------------------------
 
 _PCSC_RUN_DIR: list[Path] = []
+_PCSC_RUN_DIR_OWNER: list[pytest.Config] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -140,11 +141,13 @@ def pytest_configure(config: pytest.Config) -> None:
     socket-activated system pcscd would answer (see tests/support/pcscd.py)."""
     if not _PCSC_RUN_DIR:
         _PCSC_RUN_DIR.append(private_socket_dir())
+        _PCSC_RUN_DIR_OWNER.append(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    while _PCSC_RUN_DIR:
+    if _PCSC_RUN_DIR_OWNER and _PCSC_RUN_DIR_OWNER[0] is config:  # not an inner pytester session
         shutil.rmtree(_PCSC_RUN_DIR.pop(), ignore_errors=True)
+        _PCSC_RUN_DIR_OWNER.clear()
 
 
 @pytest.fixture(scope="session")
