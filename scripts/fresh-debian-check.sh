@@ -21,13 +21,17 @@
 # Behind a TLS-intercepting proxy: CA certificates in this machine's
 # /usr/local/share/ca-certificates are trusted in the root too (apt and pip), as a site would
 # add its own; nothing else of this machine's set-up is carried in.
-# Needs root (debootstrap, chroot, namespaces), about 6 GB of disk and 20-40 minutes.
+# Needs root (debootstrap, chroot, namespaces), git, iproute2, about 6 GB of disk and 15-40
+# minutes (12 on a 2-core machine: most of it is the test suite).
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
   echo "fresh-debian-check: must run as root (debootstrap, chroot, unshare)" >&2
   exit 2
 fi
+for tool in git unshare chroot ip; do
+  command -v "$tool" >/dev/null || { echo "fresh-debian-check: needs $tool" >&2; exit 2; }
+done
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 commit=$(git -C "$repo" rev-parse HEAD)
 ROOT=${1:-/var/tmp/smartlib-fresh-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -123,9 +127,9 @@ set -e
 tail -40 "$LOG"
 summary=$(grep -E '(passed|failed|error).* in [0-9.]+s' "$LOG" | tail -1 | tr -d '=' | xargs)
 if [ $rc = 0 ]; then
+  cleanup
   echo "fresh-debian-check: PASS ($commit; $summary; log $LOG)"
 else
-  echo "fresh-debian-check: FAIL (make test exited $rc; $commit; ${summary:-no pytest summary}; log $LOG)"
+  echo "fresh-debian-check: FAIL (make test exited $rc; $commit; ${summary:-no pytest summary}; log $LOG; root kept in $ROOT)"
 fi
-cleanup
 exit $rc
