@@ -403,7 +403,7 @@ class SimDeskReaderTag(SimCard):
             return None
         flags, cmd, pos = frame[0], frame[1], 2
         tag = self.tag
-        if cmd >= 0xA0:
+        if 0xA0 <= cmd <= 0xDF:  # custom commands carry the IC manufacturer code
             if len(frame) < 3 or frame[2] != 0x04:
                 return None  # another manufacturer's custom command
             pos = 3
