@@ -42,7 +42,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from drivers.pcsc.atr import storage_atr
-from hardware_sim.errors import CardSimError, VpcdProtocolError
+from hardware_sim.errors import CardSimError, SimError, VpcdProtocolError
 from hardware_sim.tag import IsoError, SimTag
 from hardware_sim.vpcd import (
     NEED_DATA,
@@ -497,6 +497,9 @@ def make_card(*, uid: str | None = None, patron: str | None = None,
               kind: str | None = None) -> SimCard:
     """Build a card from control-plane arguments (exactly one of ``uid`` or ``patron``).
 
+    ``kind`` ``iso15693-acs`` or ``iso15693-omnikey`` gives a blank library tag on that
+    desk-reader family (:class:`SimDeskReaderTag`).
+
     Raises:
         CardSimError: both or neither given, a bad hex UID, or an unknown kind.
     """
@@ -512,6 +515,12 @@ def make_card(*, uid: str | None = None, patron: str | None = None,
     except ValueError as exc:
         raise CardSimError(f"UID {uid!r} is not hex") from exc
     kind = kind or ("iso15693" if len(raw) == 8 else "mifare-classic-1k")
+    if kind.startswith("iso15693-") and kind.removeprefix("iso15693-") in DESK_FAMILIES:
+        try:
+            tag = SimTag(uid=raw)
+        except SimError as exc:
+            raise CardSimError(str(exc)) from exc
+        return SimDeskReaderTag(tag, kind.removeprefix("iso15693-"))
     if kind == "iso15693":
         return SimIso15693Card(raw)
     return SimIso14443Card(raw, kind=kind)

@@ -13,7 +13,8 @@ A family (:mod:`~drivers.pcsc15693.acs`, :mod:`~drivers.pcsc15693.omnikey`) over
 protected hooks where its manual differs: the READ BINARY Le, the meaning of status words,
 the session preamble and the exchange timer. Retries, verification and metrics live in
 the base class :class:`drivers.reader.Reader`, never here. APDUs are logged at TRACE
-(level 5); block data is tag data, not patron data, and is logged in full.
+(level 5) in full, as :class:`~drivers.feig.reader.FeigReader` logs its frames: TRACE is
+for test benches (a patron card put on the pad would show its identifier).
 
 Opened by URL: ``pcsc15693://<reader name substring>?family=acs|omnikey``. This module
 must not know about sessions, the ILS or the edge.

@@ -88,3 +88,13 @@ def test_faults_need_a_desk_tag() -> None:
         dev.fault("write-fail")
     with pytest.raises(CardSimError):
         SimDeskReaderTag(SimTag(uid=bytes.fromhex("E004015012345678")), "scm")
+
+
+def test_control_plane_builds_desk_tags() -> None:
+    from hardware_sim.card import make_card
+
+    card = make_card(uid="E004015012345678", kind="iso15693-acs")
+    assert isinstance(card, SimDeskReaderTag) and card.family == "acs"
+    assert card.describe()["tag"]["uid"] == "E004015012345678"
+    with pytest.raises(CardSimError):
+        make_card(uid="04A2246A11223344", kind="iso15693-omnikey")  # not an E0 UID
