@@ -198,6 +198,7 @@ class PcscIso15693Reader(Reader):
             from drivers.pcsc15693.link import PcscLink
             link = PcscLink(name)
         self.link = link
+        self._dsfid_of: tuple[bytes, int] | None = None  # the tag on the reader and its DSFID
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -291,11 +292,15 @@ class PcscIso15693Reader(Reader):
         self.link.close()
 
     def _inventory(self, antennas: list[int]) -> list[tuple[bytes, int, int | None]]:
+        """GET DATA; the DSFID is asked once per tag put down (Get System Information)."""
         uid = self._present_uid()
         if uid is None:
+            self._dsfid_of = None
             return []
-        info = iso.parse_system_info(self._iso(iso.get_system_info(uid)))
-        return [(uid, info.dsfid or 0, 1)]
+        if self._dsfid_of is None or self._dsfid_of[0] != uid:
+            info = iso.parse_system_info(self._iso(iso.get_system_info(uid)))
+            self._dsfid_of = (uid, info.dsfid or 0)
+        return [(uid, self._dsfid_of[1], 1)]
 
     def _read_blocks(self, uid: bytes, first: int, count: int) -> bytes:
         self._require(uid)
@@ -333,6 +338,7 @@ class PcscIso15693Reader(Reader):
         self._addressed(uid, iso.lock_afi)
 
     def _write_dsfid(self, uid: bytes, dsfid: int) -> None:
+        self._dsfid_of = None
         self._addressed(uid, lambda u: iso.write_dsfid(u, dsfid))
 
     def _lock_dsfid(self, uid: bytes) -> None:
@@ -355,6 +361,7 @@ class PcscIso15693Reader(Reader):
         info = iso.parse_system_info(self._addressed(uid, iso.get_system_info))
         if info.uid != uid:
             raise FrameError(f"system information of {uid_text(info.uid)} while asking {uid_text(uid)}")
+        self._dsfid_of = (uid, info.dsfid or 0)
         return SystemInfo(uid_text(info.uid), info.dsfid or 0, info.afi or 0,
                           info.block_size or self.block_size, info.block_count or 0,
                           info.ic_ref or 0)

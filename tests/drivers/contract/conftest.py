@@ -6,8 +6,9 @@
 :class:`~hardware_sim.card.SimDeskReaderTag`, one tag on the reader), and real hardware::
 
     pytest -m hardware tests/drivers/contract --reader-url /dev/ttyUSB0 [--reader-baudrate 115200]
+    pytest -m hardware tests/drivers/contract --reader-url "pcsc15693://OMNIKEY?family=omnikey"
 
-Put two or more writable ICODE SLIX tags on the antenna; the suite restores what it
+Put two or more writable ICODE SLIX tags on the antenna (one on a desk reader); the suite restores what it
 changes (block data, AFI, DSFID, each tag's EAS bit). ``--reader-baudrate`` is registered
 here, so name this directory (or a file in it) on the command line to use it.
 """
@@ -67,6 +68,11 @@ def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
         url = request.config.getoption("--reader-url")
         if not url:
             pytest.skip("no --reader-url given")
+        if url.startswith("pcsc15693://"):  # a desk reader: --reader-url "pcsc15693://ACS?family=acs"
+            desk = create_reader("pcsc15693", url)
+            with desk:
+                yield ReaderEnv(desk, None, None, kind, vendor=desk.vendor, desk=True)
+            return
         baudrate = request.config.getoption("--reader-baudrate", default=38400)
         r = FeigReader(url, baudrate=baudrate, timeout_s=1.0)
         with r:

@@ -138,16 +138,18 @@ def test_omnikey_write_afi_is_a_plain_exchange() -> None:
 
 def test_system_info_and_inventory() -> None:
     r, link = _reader("omnikey", [
-        *_omnikey_iso(f"FF C2 00 01 0C 95 0A 22 2B {AIR} 00", SYSINFO_ANSWER),
         # a GET DATA answer LSB first is accepted too
         ("FF CA 00 00 00", f"{AIR} 90 00"), START,
         (f"FF C2 00 01 0C 95 0A 22 2B {AIR} 00", SYSINFO_ANSWER), END,
+        GET_UID,  # the same tag: its DSFID is not asked again
+        *_omnikey_iso(f"FF C2 00 01 0C 95 0A 22 2B {AIR} 00", SYSINFO_ANSWER),
         ("FF CA 00 00 00", None)])
+    items = r.inventory()
+    assert [(i.uid, i.dsfid, i.antenna) for i in items] == [(UID, 0x06, "pad")]
+    assert [i.uid for i in r.inventory()] == [UID]
     info = r.system_info(UID)
     assert (info.uid, info.dsfid, info.afi, info.block_size, info.block_count, info.ic_ref) == (
         UID, 0x06, 0x07, 4, 28, 1)
-    items = r.inventory()
-    assert [(i.uid, i.dsfid, i.antenna) for i in items] == [(UID, 0x06, "pad")]
     assert r.inventory() == []
     assert link.done
 
