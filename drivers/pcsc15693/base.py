@@ -23,6 +23,7 @@ must not know about sessions, the ILS or the edge.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
@@ -202,6 +203,10 @@ class PcscIso15693Reader(Reader):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+    # ``__new__`` takes anything; callers that check options (drivers.registry) must see
+    # ``__init__``'s parameters.
+    __signature__ = inspect.Signature(list(inspect.signature(__init__).parameters.values())[1:])
 
     # ---- family hooks ------------------------------------------------------------------
 

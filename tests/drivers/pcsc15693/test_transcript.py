@@ -63,6 +63,8 @@ def test_registry_and_url() -> None:
                 "pcsc15693://x?famly=acs", "pcsc15693://Virtual PCD 00 00"):
         with pytest.raises(DriverArgumentError):
             PcscIso15693Reader(bad)
+    with pytest.raises(DriverArgumentError, match="does not take these options"):
+        create_reader("pcsc15693", "pcsc15693://x?family=acs", baud=9600)
     with pytest.raises(DriverArgumentError):
         AcsIso15693Reader("pcsc15693://x?family=omnikey")
     with pytest.raises(DriverArgumentError):
