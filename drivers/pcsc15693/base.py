@@ -236,9 +236,16 @@ class PcscIso15693Reader(Reader):
         return resp[:-2]
 
     def _present_uid(self) -> bytes | None:
+        """The UID of the ISO 15693 tag on the reader; None for no card or another kind
+        (a MIFARE patron card put on the pad is no library tag)."""
         try:
-            return uid_from_get_data(self._send(bytes.fromhex("FFCA000000"), "GET DATA (UID)"))
+            raw = self._send(bytes.fromhex("FFCA000000"), "GET DATA (UID)")
         except TagNotFound:
+            return None
+        try:
+            return uid_from_get_data(raw)
+        except FrameError as exc:
+            log.debug("%s: ignoring a card that is no ISO 15693 tag: %s", self.link.reader_name, exc)
             return None
 
     def _require(self, uid: bytes) -> None:

@@ -196,9 +196,14 @@ def test_silent_tag_is_a_timeout_and_another_tag_is_not_found() -> None:
 
 
 def test_bad_answers() -> None:
-    r, _ = _reader("omnikey", [("FF CA 00 00 00", "04 A2 24 6A 90 00")], retries=0)
-    with pytest.raises(FrameError):  # a 4-byte ISO 14443 UID is no ISO 15693 tag
+    # a MIFARE card (4-byte UID) or a FeliCa card (8-byte IDm, no E0) is no library tag
+    r, link = _reader("omnikey", [("FF CA 00 00 00", "04 A2 24 6A 90 00"),
+                                  ("FF CA 00 00 00", "01 2E 4C 51 9B 0C 21 6B 90 00"),
+                                  ("FF CA 00 00 00", "04 A2 24 6A 90 00")])
+    assert r.inventory() == [] and r.inventory() == []
+    with pytest.raises(TagNotFound):
         r.read_blocks(UID, 0, 1)
+    assert link.done
     r, _ = _reader("omnikey", [GET_UID, ("FF B0 00 00 00", "11 22 90 00")], retries=0)
     with pytest.raises(FrameError):
         r.read_blocks(UID, 0, 1)
