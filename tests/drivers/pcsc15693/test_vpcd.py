@@ -89,3 +89,18 @@ def test_tag_program_and_read_through_a_desk_reader(card: SimCardDevice, family:
     assert res.exit_code == 0, res.stderr
     [one] = json.loads(res.stdout)
     assert one["data"]["primary_item_id"] == "81234567" and one["security"] == "secured"
+
+
+def test_pcscd_restart_is_a_reopen(card: SimCardDevice, pcscd_vpcd: PcscdVpcd) -> None:
+    if getattr(pcscd_vpcd, "owned", True) is False:
+        pytest.skip("a system pcscd is running; the tests will not restart it")
+    from tests.drivers.pcsc.support import restart_pcscd
+
+    tag = SimTag.from_item("30000004", uid="E004010000000014")
+    _insert(card, tag, "omnikey")
+    with create_reader("pcsc15693", _url("omnikey"), retries=3, reopen_after=1) as r:
+        assert [i.uid for i in r.inventory()] == [tag.uid_hex]
+        restart_pcscd(pcscd_vpcd)
+        wait_card_state(present=True)
+        assert r.read_blocks(tag.uid_hex, 0, 1) == bytes(tag.memory[:4])
+        assert r.metrics()["reopens"] >= 1
