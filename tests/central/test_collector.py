@@ -5,7 +5,6 @@ own read-only account."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from central.errors import DatabaseError
 from central.store import CentralStore
 from smartlib.config import BrokerSection
 from sync import topics
-from sync.broker import central_acl, device_acl
+from sync.broker import central_acl
 from sync.messages import (
     Alarm,
     Conflict,
@@ -26,8 +25,8 @@ from sync.messages import (
     Statistics,
     encode,
 )
-from tests.central.conftest import Clock
-from tests.sync.gateway.harness import Proc, mqtt_client, wait_until, write_toml
+from tests.central.conftest import Central, Clock, agent_toml
+from tests.sync.gateway.harness import Proc, mqtt_client, wait_until
 
 SITE = "hn-01"
 AT = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -119,75 +118,11 @@ def test_a_bug_is_kept_aside_but_a_database_failure_is_raised(
 
 # ---- against a real broker ------------------------------------------------------------------
 
-PASSWORDS = {"kiosk-01": "kiosk-pw", "gate-01": "gate-pw", "central": "central-pw"}
-
-
-@pytest.fixture
-def site_broker(mosquitto_factory: Any) -> Any:
-    acl = "\n".join([device_acl(SITE, "kiosk-01"), device_acl(SITE, "gate-01", role="gate"),
-                     central_acl("central", collector_filters(None))])
-    return mosquitto_factory(users=PASSWORDS, acl=acl)
-
-
-class Central:
-    """A collector on its own store (as in its own process), restartable."""
-
-    def __init__(self, tmp: Path, broker: Any) -> None:
-        from central.db import open_database
-
-        self.url = f"sqlite:///{tmp / 'central.db'}"
-        self.store = CentralStore(open_database(self.url))
-        self.broker = broker
-        self.collector: CentralCollector | None = None
-
-    def start(self) -> CentralCollector:
-        from central.db import open_database
-
-        section = BrokerSection(host="127.0.0.1", port=self.broker.port, username="central",
-                                password="central-pw")  # type: ignore[arg-type]
-        c = CentralCollector(CentralStore(open_database(self.url, create=False)),
-                             make_collector_client(section, "central-collector-test"),
-                             host="127.0.0.1", port=self.broker.port)
-        c.start()
-        assert c.connected.wait(10), "the collector did not connect"
-        self.collector = c
-        return c
-
-    def stop(self) -> None:
-        if self.collector is not None:
-            self.collector.stop()
-            self.collector.store.close()
-            self.collector = None
-
-    def device(self, device: str) -> Any:
-        return self.store.devices.find(SITE, device)
-
-
-@pytest.fixture
-def central(tmp_path: Path, site_broker: Any) -> Iterator[Central]:
-    c = Central(tmp_path, site_broker)
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
-        c.store.close()
-
-
-def agent_toml(tmp: Path, broker: Any, device: str) -> Path:
-    return write_toml(tmp / f"{device}.toml", {
-        "site": {"id": SITE}, "device": {"id": device,
-                                         "role": "gate" if device.startswith("gate") else "kiosk"},
-        "broker": {"host": "127.0.0.1", "port": broker.port, "username": device,
-                   "password": PASSWORDS[device]},
-        "store": {"path": str(tmp / f"edge-{device}.db")}})
-
-
 def test_agents_statuses_wills_and_alarms_reach_the_console(tmp_path: Path, site_broker: Any,
                                                             central: Central) -> None:
     from edge.store import open_store
 
-    kiosk = Proc(["sync", "--config", str(agent_toml(tmp_path, site_broker, "kiosk-01"))],
+    kiosk = Proc(["sync", "--config", str(agent_toml(tmp_path, site_broker, SITE, "kiosk-01"))],
                  tmp_path / "kiosk.log").start()
     try:
         wait_until(lambda: (d := central.device("kiosk-01")) and d.state == "online",
@@ -200,7 +135,7 @@ def test_agents_statuses_wills_and_alarms_reach_the_console(tmp_path: Path, site
         gate_store.alarms.raise_alarm("gate", "gate gate-01: an item going out: secured",
                                       device="gate-01", item_id="70000002",
                                       detail={"title": "Những ngày thơ ấu", "direction": "out"})
-        gate = Proc(["sync", "--config", str(agent_toml(tmp_path, site_broker, "gate-01"))],
+        gate = Proc(["sync", "--config", str(agent_toml(tmp_path, site_broker, SITE, "gate-01"))],
                     tmp_path / "gate.log").start()
         try:
             [alarm] = wait_until(lambda: central.store.alarms.search(),
