@@ -16,7 +16,7 @@ import pytest
 from central.config import CentralSection
 from central.web.app import create_app
 from tests.central.conftest import Central, agent_toml, make_auth
-from tests.edge.test_staff_console import CHROMIUM, CHROMIUM_ARGS, GateBox
+from tests.edge.test_staff_console import CHROMIUM, GateBox, browser_page  # noqa: F401
 from tests.support.procs import free_port, wait_port
 from tests.sync.gateway.harness import Proc, wait_until
 
@@ -72,20 +72,6 @@ def console(central: Central) -> Iterator[ConsoleServer]:
         server.stop()
 
 
-@pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            p = browser.new_page(locale="vi-VN")
-            p.set_default_timeout(20_000)
-            yield p
-        finally:
-            browser.close()
-
-
 def fleet_state(page: Any, console: ConsoleServer, device: str) -> str:
     page.goto(console.url + "/fleet")
     row = page.locator(f"#devices tr[data-device='{device}'] td.state")
@@ -94,9 +80,10 @@ def fleet_state(page: Any, console: ConsoleServer, device: str) -> str:
 
 def test_log_in_fleet_gate_alarm_ack_and_kiosk_offline_and_back(
         tmp_path: Path, site_broker: Any, central: Central, console: ConsoleServer,
-        page: Any) -> None:
+        browser_page: Any) -> None:
     from playwright.sync_api import expect
 
+    page = browser_page
     box = GateBox(tmp_path).start()
     kiosk = Proc(["sync", "--config", str(agent_toml(tmp_path, site_broker, SITE, "kiosk-01"))],
                  tmp_path / "kiosk.log").start()
