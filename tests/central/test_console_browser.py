@@ -16,7 +16,7 @@ import pytest
 from central.config import CentralSection
 from central.web.app import create_app
 from tests.central.conftest import Central, agent_toml, make_auth
-from tests.edge.test_staff_console import CHROMIUM, GateBox, browser_page  # noqa: F401
+from tests.edge.test_staff_console import CHROMIUM, GateBox
 from tests.support.procs import free_port, wait_port
 from tests.sync.gateway.harness import Proc, wait_until
 
