@@ -11,6 +11,7 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -75,12 +76,23 @@ def serve(config: str | None, no_collector: bool) -> None:
         args = [sys.executable, "-m", "smartlib.cli", "central", "collect"]
         if config:
             args += ["--config", str(config)]
-        child = subprocess.Popen(args)
+        child = subprocess.Popen(args, preexec_fn=_die_with_parent)
     server = uvicorn.Server(uvicorn.Config(app, host=sec.host, port=sec.port, log_config=None,
                                            timeout_graceful_shutdown=3))
+    # uvicorn runs in a thread (so it installs no signal handlers); this thread owns the
+    # signals and stops it, then the collector.
+    web = threading.Thread(target=server.run, name="central-web", daemon=True)
     click.echo(f"smartlib central on http://{sec.host}:{sec.port}/", err=True)
     try:
-        server.run()
+        with stop_on_signals(name="smartlib central serve") as stop:
+            web.start()
+            while not stop.wait(0.5) and web.is_alive():
+                if child is not None and child.poll() is not None:
+                    raise click.ClickException(f"the collector exited ({child.returncode})")
+            server.should_exit = True
+            web.join(15)
+        if not server.started:
+            raise click.ClickException(f"could not serve on {sec.host}:{sec.port}")
     finally:
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -90,6 +102,17 @@ def serve(config: str | None, no_collector: bool) -> None:
                 child.kill()
                 child.wait()
         store.close()
+
+
+def _die_with_parent() -> None:
+    """In the collector child before exec: get SIGTERM if ``serve`` dies (Linux prctl), so
+    a killed console leaves no collector behind."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
 
 
 @central.command("collect")
@@ -155,16 +178,43 @@ def admin_create(config: str | None, username: str, password_file: str | None, r
 @click.option("--user", "username", default=None,
               help="The collector's broker user (default: [broker] username, else 'central').")
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Also print the Mosquitto password-file line for the password in this file.")
-def broker_account(config: str | None, username: str | None, password_file: str | None) -> None:
-    """Print the collector's Mosquitto ACL lines (read only) and, with --password-file, its
-    password-file line."""
+              help="The account's password (first line): also make its password-file line.")
+@click.option("--acl-file", type=click.Path(dir_okay=False), default=None,
+              help="Append the ACL lines to this Mosquitto acl_file instead of printing them.")
+@click.option("--passwd-file", type=click.Path(dir_okay=False), default=None,
+              help="Append the password line to this Mosquitto password_file (needs "
+                   "--password-file).")
+def broker_account(config: str | None, username: str | None, password_file: str | None,
+                   acl_file: str | None, passwd_file: str | None) -> None:
+    """The collector's Mosquitto account: its ACL lines (read only: every site's statuses,
+    alarms, statistics, events and conflicts) and, with --password-file, its password line
+    (Mosquitto's own $7$ hash). Printed, or appended to the broker's files."""
     from central.collector import collector_filters
     from sync.broker import central_acl, hash_password
 
     settings = _settings(config)
     user = username or settings.broker.username or "central"
-    click.echo(central_acl(user, collector_filters(settings.central.sites)), nl=False)
+    acl = central_acl(user, collector_filters(settings.central.sites))
+    line = None
     if password_file:
-        password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
-        click.echo(f"# password file line:\n{user}:{hash_password(password)}")
+        line = f"{user}:{hash_password(_read_password(password_file))}\n"
+    elif passwd_file:
+        raise click.UsageError("--passwd-file needs --password-file")
+    if acl_file:
+        _append(Path(acl_file), "\n" + acl)
+        click.echo(f"appended the ACL of {user} to {acl_file}")
+    else:
+        click.echo(acl, nl=False)
+    if line and passwd_file:
+        _append(Path(passwd_file), line)
+        click.echo(f"appended the password of {user} to {passwd_file}")
+    elif line:
+        click.echo(f"# password file line:\n{line}", nl=False)
+
+
+def _append(path: Path, text: str) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot append to {path}: {exc.strerror}") from exc
