@@ -220,10 +220,6 @@ class SiteRepository:
             "CASE WHEN excluded.last_seen > sites.last_seen THEN excluded.last_seen "
             "ELSE sites.last_seen END", (site_id, at, at))
 
-    def rename(self, site_id: str, name: str) -> None:
-        if not self._db.execute("UPDATE sites SET name = ? WHERE site_id = ?", (name, site_id)):
-            raise NotFound(f"no site {site_id!r}")
-
     def list(self) -> list[SiteSummary]:
         """Every site with its device counts, backlog and open alarms, by id."""
         rows = self._db.query(

@@ -90,12 +90,13 @@ def _number(value: str | None, cast: Callable[[str], Any] = float) -> Any:
     return number
 
 
-def _day(value: str | None) -> str | None:
-    """A ``YYYY-MM-DD`` filter field as a stored timestamp (None when empty)."""
+def _day(value: str | None, zone: ZoneInfo) -> str | None:
+    """A ``YYYY-MM-DD`` filter field (a day in the console's time zone) as the stored
+    timestamp of its start (None when empty)."""
     if not value:
         return None
     try:
-        return stamp(datetime.fromisoformat(value).replace(tzinfo=ZoneInfo("UTC")))
+        return stamp(datetime.fromisoformat(value).replace(tzinfo=zone))
     except ValueError as exc:
         raise HTTPException(400, "bad_request") from exc
 
@@ -135,7 +136,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
                 "raised_at": a.raised_at, "when": when(a.raised_at), "open": a.open,
                 "acked_at": a.acked_at, "acked_when": when(a.acked_at), "acked_by": a.acked_by}
 
-    def device_view(d: Device, lang: str) -> dict[str, Any]:
+    def device_view(d: Device) -> dict[str, Any]:
         minutes = d.offline_minutes(auth.clock())
         return {"site": d.site_id, "device": d.device_id, "role": d.role, "state": d.state,
                 "state_since": d.state_since, "last_seen": d.last_seen, "backlog": d.backlog,
@@ -248,7 +249,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
                             max_age=int(auth.policy.session_hours * 3600))
 
     @app.get("/login", response_class=HTMLResponse)
-    async def login_form(request: Request) -> Response:
+    def login_form(request: Request) -> Response:
         if current(request) is not None:
             return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
         return login_page(request)
@@ -305,25 +306,25 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     # ---- pages ----------------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse)
-    async def network(request: Request) -> Response:
+    def network(request: Request) -> Response:
         staff = page_staff(request)
         return render(request, staff, "network.html", sites=store.sites.list())
 
     @app.get("/sites/{site_id}", response_class=HTMLResponse)
-    async def site_page(request: Request, site_id: str) -> Response:
+    def site_page(request: Request, site_id: str) -> Response:
         staff = page_staff(request)
         try:
             site = store.sites.get(site_id)
         except NotFound as exc:
             raise HTTPException(404, "not_found") from exc
         lang = _lang(request)
-        devices = [device_view(d, lang) for d in store.devices.list(site_id=site_id)]
+        devices = [device_view(d) for d in store.devices.list(site_id=site_id)]
         alarms = [alarm_view(a, lang) for a in
                   store.alarms.search(AlarmFilter(site_id=site_id, state="open", limit=100))]
         return render(request, staff, "site.html", site=site, devices=devices, alarms=alarms)
 
     @app.get("/sites/{site_id}/devices/{device_id}", response_class=HTMLResponse)
-    async def device_page(request: Request, site_id: str, device_id: str) -> Response:
+    def device_page(request: Request, site_id: str, device_id: str) -> Response:
         staff = page_staff(request)
         try:
             device = store.devices.get(site_id, device_id)
@@ -332,7 +333,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         lang = _lang(request)
         alarms = [alarm_view(a, lang) for a in store.alarms.search(
             AlarmFilter(site_id=site_id, device_id=device_id, limit=50))]
-        return render(request, staff, "device.html", device=device_view(device, lang),
+        return render(request, staff, "device.html", device=device_view(device),
                       events=store.events.recent(site_id, device_id), alarms=alarms)
 
     def fleet_query(request: Request) -> tuple[dict[str, Any], list[Device]]:
@@ -346,12 +347,12 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         return filters, devices
 
     @app.get("/fleet", response_class=HTMLResponse)
-    async def fleet(request: Request) -> Response:
+    def fleet(request: Request) -> Response:
         staff = page_staff(request)
         filters, devices = fleet_query(request)
-        lang = _lang(request)
         return render(request, staff, "fleet.html", filters=filters,
-                      devices=[device_view(d, lang) for d in devices],
+                      devices=[device_view(d) for d in devices],
+                      offline_default=section.offline_after_minutes,
                       sites=[s.site_id for s in store.sites.list()])
 
     def alarm_filter(request: Request) -> AlarmFilter:
@@ -359,16 +360,16 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         state = q.get("state") or None
         if state not in (None, "open", "acked"):
             raise HTTPException(400, "bad_request")
-        until = _day(q.get("until"))
+        until = _day(q.get("until"), zone)
         if until is not None:  # the whole "to" day
             until = stamp(parse_stamp(until) + timedelta(days=1))
         return AlarmFilter(site_id=q.get("site") or None, device_id=q.get("device") or None,
-                           kind=q.get("kind") or None, state=state, since=_day(q.get("since")),
+                           kind=q.get("kind") or None, state=state, since=_day(q.get("since"), zone),
                            until=until, after_id=_number(q.get("after_id"), int),
                            limit=_number(q.get("limit"), int) or 200)
 
     @app.get("/alarms", response_class=HTMLResponse)
-    async def alarms_page(request: Request) -> Response:
+    def alarms_page(request: Request) -> Response:
         staff = page_staff(request)
         f = alarm_filter(request)
         lang = _lang(request)
@@ -429,7 +430,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         return RedirectResponse(_safe_next(data.get("next") or "/alarms"), status_code=303)
 
     @app.get("/staff", response_class=HTMLResponse)
-    async def staff_page(request: Request) -> Response:
+    def staff_page(request: Request) -> Response:
         staff = page_staff(request)
         require(staff, "admin")
         return render(request, staff, "staff.html", accounts=store.staff.list(), roles=ROLES,
@@ -452,7 +453,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         return RedirectResponse("/staff?created=1", status_code=303)
 
     @app.get("/audit", response_class=HTMLResponse)
-    async def audit_page(request: Request) -> Response:
+    def audit_page(request: Request) -> Response:
         staff = page_staff(request)
         require(staff, "admin")
         return render(request, staff, "audit.html", entries=store.audit.list(limit=500))
@@ -460,36 +461,35 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     # ---- JSON API ---------------------------------------------------------------------------
 
     @app.get("/api/me")
-    async def api_me(request: Request) -> dict[str, Any]:
+    def api_me(request: Request) -> dict[str, Any]:
         staff = api_staff(request)
         a = staff.account
         return {"username": a.username, "display_name": a.display_name, "role": a.role,
                 "csrf_token": staff.session.csrf_token}
 
     @app.get("/api/sites")
-    async def api_sites(request: Request) -> list[dict[str, Any]]:
+    def api_sites(request: Request) -> list[dict[str, Any]]:
         api_staff(request)
         return [vars(s) for s in store.sites.list()]
 
     @app.get("/api/fleet")
-    async def api_fleet(request: Request) -> list[dict[str, Any]]:
+    def api_fleet(request: Request) -> list[dict[str, Any]]:
         api_staff(request)
         _filters, devices = fleet_query(request)
-        lang = _lang(request)
-        return [device_view(d, lang) for d in devices]
+        return [device_view(d) for d in devices]
 
     @app.get("/api/sites/{site_id}/devices/{device_id}")
-    async def api_device(request: Request, site_id: str, device_id: str) -> dict[str, Any]:
+    def api_device(request: Request, site_id: str, device_id: str) -> dict[str, Any]:
         api_staff(request)
         try:
             device = store.devices.get(site_id, device_id)
         except NotFound as exc:
             raise HTTPException(404, "not_found") from exc
-        return {**device_view(device, _lang(request)),
+        return {**device_view(device),
                 "events": store.events.recent(site_id, device_id)}
 
     @app.get("/api/alarms")
-    async def api_alarms(request: Request) -> list[dict[str, Any]]:
+    def api_alarms(request: Request) -> list[dict[str, Any]]:
         api_staff(request)
         lang = _lang(request)
         return [alarm_view(a, lang) for a in store.alarms.search(alarm_filter(request))]

@@ -191,3 +191,27 @@ def test_json_login_for_scripts(console: TestClient) -> None:
     r = console.post("/api/login", json={"username": "boss", "password": PASSWORD})
     assert r.status_code == 200 and r.json()["role"] == "admin"
     assert console.get("/api/me").json()["csrf_token"] == r.json()["csrf_token"]
+
+
+def test_history_days_are_the_consoles_local_days(console: TestClient,
+                                                  sqlite_store: CentralStore) -> None:
+    """01:30 on 7 December in Hà Nội is 18:30 UTC on the 6th: it belongs to the 7th."""
+    login(console, "xem")
+    at = "2026-12-06T18:30:00.000Z"
+    sqlite_store.alarms.record(site_id="hn-01", device_id="gate-01", edge_alarm_id=2,
+                               kind="gate", raised_at=at, received_at=at)
+
+    def raised(query: str) -> list[str]:
+        return [a["raised_at"] for a in console.get("/api/alarms?" + query).json()]
+
+    assert at in raised("since=2026-12-07&until=2026-12-07")
+    assert at not in raised("until=2026-12-06")
+    assert console.get("/api/alarms?since=yesterday").status_code == 400
+    page = console.get("/alarms?since=2026-12-07&until=2026-12-07")
+    assert page.status_code == 200 and "2026-12-07 01:30:00" in page.text
+
+
+def test_fleet_offers_the_configured_offline_filter(console: TestClient) -> None:
+    login(console, "xem")
+    page = console.get("/fleet?lang=en")
+    assert 'href="/fleet?offline_minutes=10"' in page.text
