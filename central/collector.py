@@ -6,14 +6,15 @@ only), a fixed client id and a persistent session (``clean_start=False``), so wh
 published while it is away waits for it in the broker. Each message is acknowledged only
 after it is stored (MQTT 5 manual acknowledgement); a message that can never be stored (bad
 topic, bad JSON, a payload naming another device) is acknowledged and kept aside as a dead
-letter, so no message can stop it. A database failure leaves the message unacknowledged
-(the broker sends it again after a reconnect). It never publishes.
+letter, so no message can stop it. A database failure is retried briefly, then leaves the
+message unacknowledged (the broker sends it again after a reconnect). It never publishes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,17 +67,22 @@ class CentralCollector:
         host, port: the broker.
         sites: the sites to collect (None: every site the account may read).
         clock: the current aware time.
+        db_retry_s: the pauses before storing a message again after a database failure (a
+            dropped PostgreSQL connection is reopened); after the last, it stays
+            unacknowledged.
     """
 
     def __init__(self, store: CentralStore, client: mqtt.Client, *, host: str, port: int,
                  sites: list[str] | None = None, session_expiry_s: int = 7 * 24 * 3600,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 db_retry_s: tuple[float, ...] = (0.5, 2.0)) -> None:
         self.store = store
         self.client = client
         self.host, self.port = host, port
         self.filters = collector_filters(sites)
         self.session_expiry_s = session_expiry_s
         self.clock = clock
+        self.db_retry_s = db_retry_s
         self.stats = CollectorStats()
         self.connected = threading.Event()
         client.on_connect = self._on_connect
@@ -119,12 +125,18 @@ class CentralCollector:
         log.warning("central collector lost the broker (%s); reconnecting", rc)
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            self.handle(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
-        except DatabaseError:
-            self.stats.db_failures += 1
-            log.exception("central database failure on %s: left unacknowledged", msg.topic)
-            return
+        for pause in (*self.db_retry_s, None):
+            try:
+                self.handle(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
+                break
+            except DatabaseError:
+                self.stats.db_failures += 1
+                if pause is None:
+                    log.exception("central database failure on %s: left unacknowledged (the "
+                                  "broker sends it again after a reconnect)", msg.topic)
+                    return
+                log.warning("central database failure on %s; again in %.1f s", msg.topic, pause)
+                time.sleep(pause)
         if msg.qos > 0:
             client.ack(msg.mid, msg.qos)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,11 +165,24 @@ class Database:
     the collector share nothing else).
     """
 
-    def __init__(self, conn: Any, engine: str) -> None:
+    def __init__(self, conn: Any, engine: str,
+                 reconnect: Callable[[], Any] | None = None) -> None:
         self._conn = conn
         self.engine = engine
+        self._reconnect = reconnect
         self._lock = threading.RLock()
         self._depth = 0
+
+    def _live(self) -> Any:
+        """The connection; a PostgreSQL connection the server dropped (restart, idle
+        timeout) is opened again between transactions (the statement that found it broken
+        has failed with a DatabaseError)."""
+        if self._depth == 0 and self._reconnect is not None and self._conn.closed:
+            try:
+                self._conn = self._reconnect()
+            except Exception as exc:
+                raise DatabaseError(f"{self.engine}: cannot reconnect: {exc}") from exc
+        return self._conn
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.engine == "postgresql" else sql
@@ -178,7 +191,7 @@ class Database:
         """Run a statement and return its rows (``[]`` for one that returns none)."""
         with self._lock:
             try:
-                cur = self._conn.execute(self._sql(sql), tuple(params))
+                cur = self._live().execute(self._sql(sql), tuple(params))
                 rows = cur.fetchall() if cur.description else []
             except Exception as exc:
                 raise DatabaseError(f"{self.engine}: {exc}") from exc
@@ -188,7 +201,7 @@ class Database:
         """Run a statement; return the rows it changed."""
         with self._lock:
             try:
-                cur = self._conn.execute(self._sql(sql), tuple(params))
+                cur = self._live().execute(self._sql(sql), tuple(params))
             except Exception as exc:
                 raise DatabaseError(f"{self.engine}: {exc}") from exc
             return int(cur.rowcount)
@@ -205,12 +218,18 @@ class Database:
                 finally:
                     self._depth -= 1
                 return
-            self._conn.execute("BEGIN IMMEDIATE" if self.engine == "sqlite" else "BEGIN")
+            try:
+                self._live().execute("BEGIN IMMEDIATE" if self.engine == "sqlite" else "BEGIN")
+            except DatabaseError:
+                raise
+            except Exception as exc:
+                raise DatabaseError(f"{self.engine}: {exc}") from exc
             self._depth = 1
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if not getattr(self._conn, "closed", False):
+                    self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")
@@ -249,11 +268,14 @@ def open_database(url: str, *, create: bool = True) -> Database:
         except ImportError as exc:
             raise DatabaseError("a PostgreSQL central database needs psycopg: "
                                 "pip install 'smartlib-edge[postgres]'") from exc
+        def connect() -> Any:
+            return psycopg.connect(url, autocommit=True)
+
         try:
-            conn: Any = psycopg.connect(url, autocommit=True)
+            conn: Any = connect()
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot connect to the central PostgreSQL database: {exc}") from exc
-        db = Database(conn, "postgresql")
+        db = Database(conn, "postgresql", reconnect=connect)
     else:
         path = url.removeprefix("sqlite:///")
         try:

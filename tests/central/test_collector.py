@@ -183,3 +183,36 @@ def test_the_collector_account_reads_only_and_survives_garbage(site_broker: Any,
                    what="the status after the garbage")
     [dead] = central.store.dead_letters.list()
     assert dead.topic == topics.status(SITE, "kiosk-01") and "JSON" in dead.reason
+
+
+def test_a_database_failure_is_retried_before_the_acknowledgement(
+        sqlite_store: CentralStore, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    import paho.mqtt.client as mqtt
+
+    acked: list[int] = []
+    client = make_collector_client(BrokerSection(), "central-unit")
+    monkeypatch.setattr(client, "ack", lambda mid, qos: acked.append(mid))
+    collector = CentralCollector(sqlite_store, client, host="127.0.0.1", port=1, clock=clock,
+                                 db_retry_s=(0.0, 0.0))
+    real = sqlite_store.devices.record_status
+    failures = iter([DatabaseError("connection lost")] * 4)
+
+    def flaky(*a: Any, **k: Any) -> Any:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real(*a, **k)
+
+    monkeypatch.setattr(sqlite_store.devices, "record_status", flaky)
+
+    def message(mid: int) -> mqtt.MQTTMessage:
+        msg = mqtt.MQTTMessage(mid=mid, topic=topics.status(SITE, "kiosk-01").encode())
+        msg.payload = encode(DeviceStatus(site=SITE, device="kiosk-01", state="online"))
+        msg.qos = 1
+        return msg
+
+    collector._on_message(client, None, message(1))      # three failures: not acknowledged
+    assert acked == [] and sqlite_store.devices.find(SITE, "kiosk-01") is None
+    collector._on_message(client, None, message(2))      # one failure, then stored
+    assert acked == [2] and sqlite_store.devices.get(SITE, "kiosk-01").state == "online"
+    assert collector.stats.db_failures == 4

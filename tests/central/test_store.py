@@ -239,3 +239,22 @@ def test_a_failed_statement_rolls_the_transaction_back(store: CentralStore, cloc
             store.staff.create("boss", "Boss", "admin", "h", now)
             raise StaffError("stop here")
     assert store.staff.find("boss") is None
+
+
+def test_a_postgres_connection_the_server_dropped_is_reopened(pg_dsn: str) -> None:
+    import psycopg
+
+    from central.errors import DatabaseError
+
+    store = CentralStore(open_database(pg_dsn))
+    try:
+        [(pid,)] = store.db.query("SELECT pg_backend_pid()")
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(DatabaseError):
+            store.sites.list()              # the statement that finds it broken fails …
+        assert store.sites.list() == []     # … and the next one runs on a new connection
+        [(again,)] = store.db.query("SELECT pg_backend_pid()")
+        assert again != pid
+    finally:
+        store.close()
