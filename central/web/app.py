@@ -102,7 +102,10 @@ def _day(value: str | None, zone: ZoneInfo) -> str | None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """A local path to go to after log-in; anything else (another site, ``//host``,
+    ``/\\host``, control characters) goes to ``/``."""
+    if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and target.isprintable()):
         return target
     return "/"
 
@@ -278,6 +281,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         check_csrf(staff, (await form(request)).get("csrf_token")
                    or request.headers.get("X-CSRF-Token"))
         auth.logout(request.cookies.get(SESSION_COOKIE, ""))
+        store.audit.record(staff.account.username, "logout", f"staff:{staff.account.username}",
+                           stamp(auth.clock()))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -62,7 +62,8 @@ def test_nothing_works_without_a_login(console: TestClient) -> None:
     assert console.post("/logout").status_code == 401
 
 
-def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(console: TestClient) -> None:
+def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(
+        console: TestClient, sqlite_store: CentralStore) -> None:
     r = login(console, "boss")
     assert r.status_code == 303 and r.headers["location"] == "/"  # type: ignore[attr-defined]
     cookie = next(c for c in r.headers.get_list("set-cookie")  # type: ignore[attr-defined]
@@ -74,6 +75,7 @@ def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(console: TestCli
     assert console.post("/logout", data={"csrf_token": csrf(console)},
                         follow_redirects=False).status_code == 303
     assert console.get("/api/me").status_code == 401
+    assert [e.action for e in sqlite_store.audit.list(actor="boss")][:2] == ["logout", "login"]
 
 
 def test_login_form_needs_its_own_csrf_token(console: TestClient) -> None:
@@ -215,3 +217,14 @@ def test_fleet_offers_the_configured_offline_filter(console: TestClient) -> None
     login(console, "xem")
     page = console.get("/fleet?lang=en")
     assert 'href="/fleet?offline_minutes=10"' in page.text
+
+
+@pytest.mark.parametrize(("target", "lands"), [
+    ("/fleet?backlog_above=5", "/fleet?backlog_above=5"), ("https://evil.example/", "/"),
+    ("//evil.example/", "/"), ("/\\evil.example/", "/"), ("/\nSet-Cookie:x", "/")])
+def test_after_login_only_local_paths(console: TestClient, target: str, lands: str) -> None:
+    page = console.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = console.post("/login", data={"username": "xem", "password": PASSWORD, "csrf_token": token,
+                                     "next": target}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == lands
