@@ -89,6 +89,13 @@ def gateway_acl(user: str, sites: list[str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def central_acl(user: str, filters: list[str]) -> str:
+    """ACL lines of the central console's collector: read only, the given topic filters (the
+    collector's subscriptions: every site's statuses, alarms, statistics, events, conflicts).
+    It never writes; ``smartlib central broker-account`` prints these lines."""
+    return "\n".join([f"user {user}", *(f"topic read {f}" for f in filters)]) + "\n"
+
+
 def staff_acl(site: str, user: str) -> str:
     """Staff views read everything of their site (status, alarms, conflicts)."""
     return f"user {user}\ntopic read {topics.ROOT}/{topics.check_id(site, 'site')}/#\n"
