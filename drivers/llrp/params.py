@@ -507,6 +507,22 @@ class AISpecStopTrigger(StopTrigger):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class TagObservationTrigger(FixedParameter):
+    """185 (in an AISpecStopTrigger of type 3): 0 upon N tags, 1 upon T ms of silence,
+    2 after N attempts to see all tags in the field of view; or after ``timeout_ms``."""
+
+    TYPE: ClassVar[int] = 185
+    trigger_type: int = 2
+    reserved: int = 0
+    number_of_tags: int = 0
+    number_of_attempts: int = 1
+    t_ms: int = 0
+    timeout_ms: int = 0
+    LAYOUT: ClassVar[str] = "BBHHHI"
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class InventoryParameterSpec(Parameter):
     TYPE: ClassVar[int] = 186
     spec_id: int = 1

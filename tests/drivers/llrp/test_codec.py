@@ -96,6 +96,19 @@ def test_sllurp_add_rospec() -> None:
                                            "last_seen_timestamp", "tag_seen_count"}
 
 
+def test_sllurp_tag_observation_stop_trigger() -> None:
+    ro = LLRPROSpec(None, 4, antennas=(1,))
+    ro["AISpec"][0]["AISpecStopTrigger"] = {
+        "AISpecStopTriggerType": "Tag observation", "DurationTriggerValue": 0,
+        "TagObservationTrigger": {"TriggerType": "UponNAttempts", "NumberOfTags": 0,
+                                  "NumberOfAttempts": 2, "T": 0, "Timeout": 500}}
+    msg = _same(_sllurp("ADD_ROSPEC", ROSpecID=4, ROSpec=ro))
+    assert isinstance(msg, m.AddROSpec)
+    stop = msg.rospec.specs[0].stop
+    assert stop.trigger_type == 3
+    assert stop.details == (p.TagObservationTrigger(2, 0, 0, 2, 0, 500),)
+
+
 @pytest.mark.parametrize(("name", "cls"), [
     ("ENABLE_ROSPEC", m.EnableROSpec), ("START_ROSPEC", m.StartROSpec),
     ("STOP_ROSPEC", m.StopROSpec), ("DISABLE_ROSPEC", m.DisableROSpec),
