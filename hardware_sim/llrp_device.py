@@ -255,7 +255,8 @@ class LlrpReaderDevice:
     def _keepalive_loop(self, conn: socket.socket) -> None:
         while not self._stopping.is_set() and self._client is conn:
             interval = self._keepalive_ms
-            time.sleep(interval / 1000 if interval else 0.1)
+            if self._stopping.wait(interval / 1000 if interval else 0.1):
+                return
             if interval and self._client is conn:
                 self._count("keepalives")
                 self._send(m.Keepalive(msg_id=self._msg_id()))
@@ -515,12 +516,14 @@ class LlrpReaderDevice:
         unique.update(t.uii for t in tags)
         air = self.air.round_s([len(t.uii) for t in tags])
         for tag in tags:
+            uii, pc = tag.uii, tag.pc  # as singulated, before any access changes them
             results, access_id, access_air = self._access_ops(spec, antenna, tag)
             air += access_air
-            key = (tag.uii, antenna)
+            key = (uii, antenna)
             if key in pending and not results:
                 continue
-            pending[key] = self._tag_report(spec, antenna, tag, report.content, results, access_id)
+            pending[key] = self._tag_report(spec, antenna, tag, report.content, results, access_id,
+                                            uii, pc)
         self.floor.add(0.0, air)
         if self.timing:
             time.sleep(air)
@@ -528,15 +531,15 @@ class LlrpReaderDevice:
 
     def _tag_report(self, spec: p.ROSpec, antenna: int, tag: UhfTag,
                     sel: p.TagReportContentSelector, results: tuple[p.Parameter, ...],
-                    access_id: int | None) -> p.TagReportData:
+                    access_id: int | None, uii: bytes, pc: int) -> p.TagReportData:
         on = sel.enabled
         rssi = -35 - zlib.crc32(tag.key.encode() + bytes([antenna])) % 30  # stable per tag/antenna
         return p.TagReportData(
-            tag.uii,
+            uii,
             antenna_id=antenna if "antenna_id" in on else None,
             peak_rssi=rssi if "peak_rssi" in on else None,
             first_seen_utc=int(time.time() * 1e6) if "first_seen_timestamp" in on else None,
-            pc=tag.pc if sel.memory is not None and sel.memory.enable_pc_bits else None,
+            pc=pc if sel.memory is not None and sel.memory.enable_pc_bits else None,
             rospec_id=spec.rospec_id if "rospec_id" in on else None,
             access_spec_id=access_id if results else None,
             op_results=results)

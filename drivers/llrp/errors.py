@@ -24,3 +24,8 @@ class LlrpStatusError(ReaderStatusError):
 
     ``status`` is the LLRP StatusCode (e.g. 101 M_FieldError).
     """
+
+
+class LlrpOpSpecError(ReaderStatusError):
+    """A tag operation (C1G2Read/C1G2Write) failed: ``status`` is 1000 + the read result or
+    2000 + the write result; ``iso_error`` 0x12 marks locked memory, 0x10 an overrun."""

@@ -30,7 +30,10 @@ def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, **targets: str) -> None:
 def test_builtin_names() -> None:
     assert registry.reader_class("feig") is FeigReader
     assert registry.reader_class("sim") is FeigReader  # the simulator speaks FEIG ISC
-    assert {"feig", "sim"} <= set(registry.available())
+    assert {"feig", "llrp", "sim"} <= set(registry.available())
+    from drivers.llrp.reader import LlrpReader
+
+    assert registry.reader_class("llrp") is LlrpReader
 
 
 def test_create_reader_is_unopened_with_options() -> None:
@@ -43,7 +46,7 @@ def test_unknown_name_is_typed_and_names_the_known_ones(monkeypatch: pytest.Monk
     with pytest.raises(ReaderError) as exc:
         registry.reader_class("nope")
     assert not isinstance(exc.value, DriverArgumentError)
-    assert "'nope'" in str(exc.value) and "known: feig, sim" in str(exc.value)
+    assert "'nope'" in str(exc.value) and "known: feig, llrp, sim" in str(exc.value)
     with pytest.raises(ReaderError):
         registry.create_reader("nope", "/dev/null")
 
