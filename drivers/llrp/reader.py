@@ -17,6 +17,7 @@ block / ``block_size``     one 16-bit word of the user bank (block_size 2)
                            bit is 1, else 0) and of the whole user bank (block_count)
 ``write_afi``              read the PC word, ``with_afi``, C1G2Write of EPC word 1
 ``read_bank``/``write_bank``  any bank (0 reserved, 1 EPC, 2 TID, 3 user), word addressed
+``read_uhf_tag``           PC + UII and the user bank in one access, decoded as ISO/TS 28560-4
 ``rf_reset``               nothing to do: the field is on only while a ROSpec runs
 EAS, DSFID, quiet/select   refused: Gen2 has none of them (the UHF security state is the
                            AFI in the PC word, ISO/TS 28560-4)
@@ -357,6 +358,29 @@ class LlrpReader(Reader):
         self._verified_write(
             "write_bank", lambda: self._write_words(raw, bank, word, data),
             (lambda: self._read_words(raw, bank, word, len(data) // 2) == data) if verify else None)
+
+    def read_uhf_tag(self, uid: str | bytes, *, strict: bool = False) -> Any:
+        """The tag's ISO/TS 28560-4 data (a :class:`drivers.tags.UhfTagData`): the PC word
+        and UII from the EPC bank and the whole user bank, read in one AccessSpec.
+
+        Raises:
+            TagNotFound, LlrpOpSpecError: as for :meth:`read_blocks`.
+            TagFormatError: with ``strict``, data that does not decode.
+        """
+        from drivers.tags.iso28560_4 import decode_uhf
+
+        raw = self._uid(uid)
+
+        def run() -> tuple[bytes, bytes]:
+            epc_res, user_res = self._access(raw, (
+                p.C1G2Read(1, p.BANK_EPC, 1, 0, self.access_password),
+                p.C1G2Read(2, p.BANK_USER, 0, 0, self.access_password)))
+            epc_bank = _read_data(raw, epc_res)
+            words = epc_bank[0] >> 3 if epc_bank else 0  # the PC word's length field
+            return epc_bank[:2 + 2 * words], _read_data(raw, user_res)
+
+        epc, user = self._run("read_uhf_tag", run)
+        return decode_uhf(epc, user, strict=strict)
 
     # ---- the interface hooks --------------------------------------------------------------
 

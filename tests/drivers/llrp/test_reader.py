@@ -88,6 +88,16 @@ def test_blocks_are_user_memory_words(sim: tuple[LlrpReaderDevice, UhfField, Uhf
             r.read_blocks(tag.epc_hex, 32, 1)  # past the 32-word user bank
 
 
+def test_read_uhf_tag_decodes_iso28560_4(sim: tuple[LlrpReaderDevice, UhfField, UhfTag]) -> None:
+    device, _, tag = sim
+    with _reader(device) as r:
+        data = r.read_uhf_tag(tag.epc_hex)
+        assert (data.primary_item_id, data.owner_library, data.afi) == ("30000001", "VN-HN0001", 0x07)
+        assert data.set_info == (1, 1) and data.ok
+        with pytest.raises(TagNotFound):
+            r.read_uhf_tag("E0040100FFFFFFFE")
+
+
 def test_afi_is_written_into_the_pc_word(sim: tuple[LlrpReaderDevice, UhfField, UhfTag]) -> None:
     device, _, tag = sim
     with _reader(device) as r:
