@@ -34,6 +34,7 @@ class ReaderEnv:
     device: Any  # FeigReaderDevice or LlrpReaderDevice; None on real hardware
     field: Any  # SimField or UhfField; None on real hardware
     kind: str
+    vendor: str = "FEIG"
 
     @property
     def uhf(self) -> bool:
@@ -68,7 +69,7 @@ def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
         reader = LlrpReader(f"llrp://127.0.0.1:{llrp.tcp_port}", timeout_s=1.0)
         try:
             with reader:
-                yield ReaderEnv(reader, llrp, uhf, kind)
+                yield ReaderEnv(reader, llrp, uhf, kind, vendor="smartlib simulator")
         finally:
             llrp.stop()
         return

@@ -32,8 +32,7 @@ def _tags(env: ReaderEnv) -> list[InventoryItem]:
 
 def test_reader_info(reader_env: ReaderEnv) -> None:
     info = reader_env.reader.reader_info()
-    vendor = "smartlib simulator" if reader_env.uhf else "FEIG"
-    assert isinstance(info, ReaderInfo) and info.vendor == vendor and info.firmware
+    assert isinstance(info, ReaderInfo) and info.vendor == reader_env.vendor and info.firmware
 
 
 def test_inventory_lists_each_tag_once(reader_env: ReaderEnv) -> None:
