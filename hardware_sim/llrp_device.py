@@ -20,7 +20,8 @@ It uses the project's LLRP codec (:mod:`drivers.llrp`) for every byte and models
 * faults (:class:`hardware_sim.faults.FaultPlan`): ``fail_write`` (nonspecific tag error,
   nothing written), ``fail_read``, ``tag_leaves`` (half the words written, then the tag
   leaves its zone: "no response from tag"), ``disconnect`` (the connection drops),
-  ``hang`` (no answer for ``seconds``), ``timeout`` (the next request is not answered);
+  ``hang`` (no answer for ``seconds``), ``timeout`` (the next request is not answered),
+  ``garbage`` (``bytes`` 0xFF bytes, a header of version 7, before the next answer);
 * air time (:mod:`hardware_sim.llrp_air`): slept when ``timing`` is on, always added to
   the :class:`~hardware_sim.air.FloorMeter`.
 
@@ -236,8 +237,8 @@ class LlrpReaderDevice:
                 except LlrpFrameError as exc:
                     self._count("bad_frames")
                     self._send(m.ErrorMessage(p.LLRPStatus(p.M_PARAMETER_ERROR, str(exc)[:200])))
-                    if decoder.pending or "broken" in str(exc) or "header" in str(exc):
-                        decoder.reset()
+                    if decoder.broken:  # a bad header: nothing after it can be framed
+                        return
                     continue
                 for msg in msgs:
                     if not self._handle(msg):
@@ -276,9 +277,17 @@ class LlrpReaderDevice:
             self._send_on(conn, msg)
 
     def _send_on(self, conn: socket.socket, msg: m.Message) -> None:
+        self._send_bytes(conn, encode_message(msg))
+
+    def _send_raw(self, data: bytes) -> None:
+        conn = self._client
+        if conn is not None:
+            self._send_bytes(conn, data)
+
+    def _send_bytes(self, conn: socket.socket, data: bytes) -> None:
         with self._send_lock:
             try:
-                conn.sendall(encode_message(msg))
+                conn.sendall(data)
             except OSError as exc:
                 log.debug("LLRP send failed: %s", exc)
 
@@ -292,6 +301,9 @@ class LlrpReaderDevice:
         dead = self.faults.dead_until - time.monotonic()
         if dead > 0:
             time.sleep(dead)
+        junk = self.faults.take("garbage")
+        if junk is not None:  # bytes that break the client's framing, then the answer
+            self._send_raw(bytes([0xFF]) * int(junk.params.get("bytes", 12)))
         if msg.version != 1:
             self._send(m.ErrorMessage(p.LLRPStatus(p.M_UNSUPPORTED_VERSION,
                                                    "this reader speaks LLRP 1.0.1 (version 1)"),

@@ -120,6 +120,11 @@ class FrameDecoder:
         self._broken = self._deferred = None
 
     @property
+    def broken(self) -> bool:
+        """True after a bad header: the connection's byte stream cannot be trusted."""
+        return self._broken is not None
+
+    @property
     def pending(self) -> int:
         """Bytes buffered towards the next frame."""
         return len(self._buf)

@@ -162,8 +162,8 @@ class SetReaderConfig(Message):
     details: tuple[Parameter, ...] = ()
 
     def body(self) -> bytes:
-        # §16.1.? order: ReaderEventNotificationSpec, antenna parameters, ROReportSpec,
-        # AccessReportSpec, KeepaliveSpec, GPO/GPI, EventsAndReports, custom.
+        # the specification's order: ReaderEventNotificationSpec, antenna parameters,
+        # ROReportSpec, AccessReportSpec, KeepaliveSpec, GPO/GPI, EventsAndReports, custom.
         return (bytes([0x80 if self.reset_to_factory_default else 0])
                 + encode_params((self.events, *self.details, self.report, self.keepalive)))
 

@@ -52,7 +52,7 @@ from drivers.errors import (
 from drivers.llrp import messages as m
 from drivers.llrp import params as p
 from drivers.llrp.codec import DEFAULT_PORT, FrameDecoder, encode_message
-from drivers.llrp.errors import LlrpOpSpecError, LlrpStatusError
+from drivers.llrp.errors import LlrpFrameError, LlrpOpSpecError, LlrpStatusError
 from drivers.reader import TRACE, Inputs, OutputState, Reader, ReaderInfo, SystemInfo, uid_text
 
 log = logging.getLogger("drivers.llrp")
@@ -224,7 +224,13 @@ class LlrpReader(Reader):
             if not data:
                 raise ReaderDisconnected(f"{self.url} closed the connection")
             log.log(TRACE, "llrp %s < %s", self.url, data.hex(" "))
-            for msg in self._decoder.feed(data):
+            try:
+                received = self._decoder.feed(data)
+            except LlrpFrameError as exc:
+                if self._decoder.broken:  # no frame boundary can be found again: reconnect
+                    raise ReaderDisconnected(f"{self.url}: unusable byte stream: {exc}") from exc
+                raise
+            for msg in received:
                 if isinstance(msg, m.Keepalive):
                     self._send(m.KeepaliveAck())
                     self._count("keepalives")

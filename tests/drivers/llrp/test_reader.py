@@ -162,6 +162,14 @@ def test_disconnect_and_timeout_reopen_and_retry(sim: tuple[LlrpReaderDevice, Uh
         assert r.metrics()["timeouts"] == 1
 
 
+def test_a_broken_stream_reconnects(sim: tuple[LlrpReaderDevice, UhfField, UhfTag]) -> None:
+    device, _, tag = sim
+    with _reader(device) as r:
+        device.inject("garbage", bytes=12)
+        assert [i.uid for i in r.inventory()] == [tag.epc_hex]
+        assert r.metrics()["disconnects"] == 1 and r.metrics()["reopens"] == 1
+
+
 def test_keepalives_are_acknowledged(sim: tuple[LlrpReaderDevice, UhfField, UhfTag]) -> None:
     device, _, _ = sim
     with _reader(device, keepalive_s=0.05) as r:

@@ -116,6 +116,11 @@ def test_unsupported_and_malformed_messages(client: RawClient) -> None:
     bad = client.wait(m.ErrorMessage)
     assert bad.status.code == p.M_PARAMETER_ERROR and "truncated" in bad.status.description  # type: ignore[attr-defined]
     _ok(client.call(m.DeleteROSpec(0)))  # the connection still works
+    client.sock.sendall(bytes.fromhex("1c16") + bytes(8))  # version 7: no framing after it
+    broken = client.wait(m.ErrorMessage)
+    assert "version 7" in broken.status.description  # type: ignore[attr-defined]
+    with pytest.raises(ConnectionError):
+        client.wait(m.Keepalive)  # and the reader closed the connection
 
 
 def _access(aid: int, tag: UhfTag, *ops: p.Parameter, count: int = 1) -> p.AccessSpec:
