@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 import time
 import zlib
@@ -315,6 +316,15 @@ class LlrpReaderDevice:
         if isinstance(msg, m.KeepaliveAck):
             self._count("keepalive_acks")
             return True
+        if isinstance(msg, m.EnableEventsAndReports):
+            return True  # nothing is held back: reports and events are always sent
+        if isinstance(msg, m.GetReaderConfig):
+            with self._lock:
+                config = (p.ReaderEventNotificationSpec(
+                    (p.EventNotificationState(p.EVENT_ROSPEC, self._rospec_events),)),
+                    self._report_spec, p.KeepaliveSpec(1 if self._keepalive_ms else 0, self._keepalive_ms))
+            self._send(m.GetReaderConfigResponse(p.LLRPStatus(), config, msg_id=msg.msg_id))
+            return True
         response = m.RESPONSE_TO.get(type(msg))
         if response is None:
             self._send(m.ErrorMessage(p.LLRPStatus(
@@ -329,13 +339,33 @@ class LlrpReaderDevice:
         if isinstance(msg, m.GetReaderCapabilities):
             general = p.GeneralDeviceCapabilities(self.antenna_count, PEN_SIM, MODEL_SIM,
                                                   "smartlib-sim 1")
-            self._send(m.GetReaderCapabilitiesResponse(status, general, msg_id=msg.msg_id))
+            self._send(m.GetReaderCapabilitiesResponse(status, general, (self._regulatory(),),
+                                                       msg_id=msg.msg_id))
         else:
             assert issubclass(response, m.StatusResponse)
             self._send(response(status, msg_id=msg.msg_id))
         if extra is not None:
             extra()
         return True
+
+    def _regulatory(self) -> p.Parameter:
+        """RegulatoryCapabilities (143): ETSI EN 302 208 (standard 2), country 704 (Viet Nam),
+        one 30 dBm power level, one fixed 866.9 MHz channel, and the one Gen2 RF mode the
+        air-time model uses (Miller 4, BLF as BDR, Tari as min = max)."""
+        def raw(ptype: int, *parts: bytes) -> p.RawParameter:
+            return p.RawParameter(ptype, b"".join(parts))
+
+        air = self.air
+        power = raw(145, struct.pack("!Hh", 1, 3000))  # TransmitPowerLevelTableEntry
+        fixed = raw(148, struct.pack("!HI", 1, 866900))  # FixedFrequencyTable, kHz
+        frequency = raw(146, b"\x00", p.encode_param(fixed))  # FrequencyInformation, no hopping
+        miller = {1: 0, 2: 1, 4: 2, 8: 3}[air.miller]
+        tari_ns = int(air.tari_s * 1e9)
+        mode = raw(329, struct.pack("!IBBBBIIIII", 1, 0x80, miller, 0, miller, int(air.blf_hz),
+                                    1750, tari_ns, tari_ns, 0))  # UHFC1G2RFModeTableEntry
+        band = raw(144, p.encode_param(power), p.encode_param(frequency),
+                   p.encode_param(raw(328, p.encode_param(mode))))
+        return raw(143, struct.pack("!HH", 704, 2), p.encode_param(band))
 
     def _apply(self, msg: m.Message) -> Any:
         """Change state for ``msg``; returns what to do after the response, if anything."""

@@ -153,6 +153,46 @@ class GetReaderCapabilitiesResponse(Message):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class GetReaderConfig(Message):
+    """RequestedData: 0 all, 1 identification, 2 antenna properties, … (parameters kept)."""
+
+    TYPE: ClassVar[int] = 2
+    antenna_id: int = 0
+    requested_data: int = 0
+    gpi_port: int = 0
+    gpo_port: int = 0
+    details: tuple[Parameter, ...] = ()
+
+    def body(self) -> bytes:
+        return (struct.pack("!HBHH", self.antenna_id, self.requested_data, self.gpi_port,
+                            self.gpo_port) + encode_params(self.details))
+
+    @classmethod
+    def from_body(cls, c: Cursor, msg_id: int, version: int) -> GetReaderConfig:
+        antenna, requested = c.u16("AntennaID"), c.u8("RequestedData")
+        gpi, gpo = c.u16("GPIPortNum"), c.u16("GPOPortNum")
+        return cls(antenna, requested, gpi, gpo, tuple(c.params()), msg_id=msg_id, version=version)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class GetReaderConfigResponse(Message):
+    TYPE: ClassVar[int] = 12
+    status: LLRPStatus = field(default_factory=LLRPStatus)
+    details: tuple[Parameter, ...] = ()  # the configuration parameters
+
+    def body(self) -> bytes:
+        return encode_params((self.status, *self.details))
+
+    @classmethod
+    def from_body(cls, c: Cursor, msg_id: int, version: int) -> GetReaderConfigResponse:
+        ps = c.params()
+        return cls(need(ps, LLRPStatus, "GET_READER_CONFIG_RESPONSE", c), others(ps, LLRPStatus),
+                   msg_id=msg_id, version=version)
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class SetReaderConfig(Message):
     TYPE: ClassVar[int] = 3
     reset_to_factory_default: bool = False
@@ -371,6 +411,14 @@ class ReaderEventNotification(Message):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class EnableEventsAndReports(Message):
+    """64: the reader may send reports and events it held back (no response)."""
+
+    TYPE: ClassVar[int] = 64
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class KeepaliveAck(Message):
     TYPE: ClassVar[int] = 72
 
@@ -396,7 +444,8 @@ class ErrorMessage(StatusResponse):
 
 
 RESPONSE_TO: dict[type[Message], type[Message]] = {
-    GetReaderCapabilities: GetReaderCapabilitiesResponse, SetReaderConfig: SetReaderConfigResponse,
+    GetReaderCapabilities: GetReaderCapabilitiesResponse, GetReaderConfig: GetReaderConfigResponse,
+    SetReaderConfig: SetReaderConfigResponse,
     AddROSpec: AddROSpecResponse, DeleteROSpec: DeleteROSpecResponse,
     StartROSpec: StartROSpecResponse, StopROSpec: StopROSpecResponse,
     EnableROSpec: EnableROSpecResponse, DisableROSpec: DisableROSpecResponse,

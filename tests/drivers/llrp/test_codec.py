@@ -165,6 +165,9 @@ def test_sllurp_add_accessspec_write() -> None:
 def test_sllurp_small_client_messages() -> None:
     msg = _same(_sllurp("GET_READER_CAPABILITIES", RequestedData=0))
     assert isinstance(msg, m.GetReaderCapabilities) and msg.requested_data == 0
+    msg = _same(_sllurp("GET_READER_CONFIG", RequestedData=0))
+    assert isinstance(msg, m.GetReaderConfig) and (msg.antenna_id, msg.requested_data) == (0, 0)
+    assert isinstance(_same(_sllurp("ENABLE_EVENTS_AND_REPORTS")), m.EnableEventsAndReports)
     assert isinstance(_same(_sllurp("KEEPALIVE_ACK")), m.KeepaliveAck)
     assert isinstance(_same(_sllurp("CLOSE_CONNECTION")), m.CloseConnection)
 
@@ -218,7 +221,7 @@ def test_events_decoded_by_sllurp() -> None:
     m.AddROSpecResponse, m.EnableROSpecResponse, m.StartROSpecResponse, m.StopROSpecResponse,
     m.DisableROSpecResponse, m.DeleteROSpecResponse, m.AddAccessSpecResponse,
     m.EnableAccessSpecResponse, m.DeleteAccessSpecResponse, m.DisableAccessSpecResponse,
-    m.SetReaderConfigResponse, m.CloseConnectionResponse, m.ErrorMessage])
+    m.SetReaderConfigResponse, m.CloseConnectionResponse, m.ErrorMessage, m.GetReaderConfigResponse])
 def test_status_responses_decoded_by_sllurp(cls: type[m.StatusResponse]) -> None:
     got = _by_sllurp(cls(p.LLRPStatus(p.M_FIELD_ERROR, "bad ROSpecID"), msg_id=4))
     assert got["Type"] == cls.TYPE and got["ID"] == 4

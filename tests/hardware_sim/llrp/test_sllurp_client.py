@@ -1,13 +1,15 @@
 """sllurp, an independent LLRP implementation, inventories the simulator: every byte the
 client sends is built by sllurp's encoder and every byte it receives is parsed by sllurp's
-decoder (our codec is not used on the client side)."""
+decoder (our codec is not used on the client side) - message by message, and with sllurp's
+own reader client."""
 
 from __future__ import annotations
 
 import socket
 import struct
+import time
 
-from sllurp.llrp import LLRPMessage
+from sllurp.llrp import LLRPMessage, LLRPReaderClient, LLRPReaderConfig
 from sllurp.llrp_proto import LLRPROSpec
 
 from hardware_sim.llrp_device import LlrpReaderDevice, uhf_tag_for_item
@@ -80,3 +82,30 @@ def test_sllurp_inventories_placed_tags(llrp_device: LlrpReaderDevice, uhf_field
         assert wire.expect("CLOSE_CONNECTION_RESPONSE")["LLRPStatus"]["StatusCode"] == "Success"  # type: ignore[index]
     finally:
         wire.sock.close()
+
+
+def test_sllurp_reader_client_inventories_placed_tags(llrp_device: LlrpReaderDevice,
+                                                      uhf_field: UhfField) -> None:
+    """sllurp's own client state machine: capabilities (it checks the antennas, power
+    table and RF modes), configuration, polite stop, ROSpec, tag report callbacks."""
+    pad_tags = [uhf_tag_for_item(f"3200{i:04d}", owner_library="VN-HN0001") for i in range(4)]
+    for tag in pad_tags:
+        uhf_field.place(tag, "uhf-pad")
+    uhf_field.place(uhf_tag_for_item("32009999"), "uhf-gate")
+    seen: list[dict[str, object]] = []
+    config = LLRPReaderConfig({"antennas": [1], "report_every_n_tags": 1, "start_inventory": True,
+                               "tag_content_selector": {"EnableAntennaID": True,
+                                                        "EnablePeakRSSI": True}})
+    client = LLRPReaderClient("127.0.0.1", llrp_device.tcp_port, config)
+    client.add_tag_report_callback(lambda reader, reports: seen.extend(reports))
+    client.connect()
+    try:
+        deadline = time.monotonic() + 10
+        while len({t["EPC"] for t in seen}) < len(pad_tags) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        client.disconnect()
+        client.join(5)
+    assert {t["EPC"].decode() for t in seen} == {t.epc_hex.lower() for t in pad_tags}  # type: ignore[attr-defined]
+    assert all(t["AntennaID"] == 1 and -65 <= t["PeakRSSI"] <= -35 for t in seen)  # type: ignore[operator]
+    assert llrp_device.counters["rx_GetReaderConfig"] == 1
