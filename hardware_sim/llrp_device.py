@@ -22,6 +22,8 @@ It uses the project's LLRP codec (:mod:`drivers.llrp`) for every byte and models
   leaves its zone: "no response from tag"), ``disconnect`` (the connection drops),
   ``hang`` (no answer for ``seconds``), ``timeout`` (the next request is not answered),
   ``garbage`` (``bytes`` 0xFF bytes, a header of version 7, before the next answer);
+* four GPIs (``set_input``: a gate's IR beams, read with GET_READER_CONFIG) and four GPOs
+  (GPOWriteData in SET_READER_CONFIG, ``outputs_now``);
 * air time (:mod:`hardware_sim.llrp_air`): slept when ``timing`` is on, always added to
   the :class:`~hardware_sim.air.FloorMeter`.
 
@@ -56,6 +58,9 @@ PEN_SIM = 0  # IANA private enterprise number 0 ("reserved"): not a real maker
 MODEL_SIM = 2805  # a model number for the simulator
 DEFAULT_REPORT = p.ROReportSpec(2, 0, p.TagReportContentSelector(
     frozenset({"antenna_id", "peak_rssi", "first_seen_timestamp"}), p.C1G2EPCMemorySelector(False, True)))
+
+
+GPI_PORTS = GPO_PORTS = 4
 
 
 class LlrpSimError(SimError):
@@ -109,6 +114,8 @@ class LlrpReaderDevice:
         self._report_spec: p.ROReportSpec = DEFAULT_REPORT
         self._rospec_events = False
         self._keepalive_ms = 0
+        self.inputs: dict[int, bool] = {n: False for n in range(1, GPI_PORTS + 1)}
+        self.outputs: dict[int, bool] = {n: False for n in range(1, GPO_PORTS + 1)}
         self._listener: socket.socket | None = None
         self._client: socket.socket | None = None
         self._stopping = threading.Event()
@@ -170,6 +177,22 @@ class LlrpReaderDevice:
         if kind == "disconnect":
             self._drop_client()
 
+    def set_input(self, number: int, on: bool) -> None:
+        """Drive a general-purpose input (a gate's IR beam), as GET_READER_CONFIG reads it.
+
+        Raises:
+            LlrpSimError: no such input.
+        """
+        if number not in self.inputs:
+            raise LlrpSimError(f"GPI must be 1..{GPI_PORTS}, got {number}")
+        with self._lock:
+            self.inputs[number] = bool(on)
+
+    def outputs_now(self) -> dict[str, str]:
+        """The general-purpose outputs, ``{"gpo1": "on", ...}``."""
+        with self._lock:
+            return {f"gpo{n}": "on" if on else "off" for n, on in self.outputs.items()}
+
     def status(self) -> dict[str, Any]:
         floor = self.floor.snapshot()
         with self._lock:
@@ -177,6 +200,10 @@ class LlrpReaderDevice:
                     "rospecs": {i: s[1] for i, s in self._rospecs.items()},
                     "access_specs": sorted(self._access), "counters": dict(self.counters),
                     "connected": self._client is not None, "faults": self.faults.armed(),
+                    "inputs": {n: on for n, on in self.inputs.items()},
+                    "outputs": self.outputs_now(),
+                    "tags": [{**t.to_spec(), "zone": self.field.zone_of(t)}
+                             for t in self.field.catalog()],
                     "floor": {"air_s": round(floor.air_s, 6), "exchanges": floor.exchanges}}
 
     # ---- connections -----------------------------------------------------------------------
@@ -320,9 +347,15 @@ class LlrpReaderDevice:
             return True  # nothing is held back: reports and events are always sent
         if isinstance(msg, m.GetReaderConfig):
             with self._lock:
-                config = (p.ReaderEventNotificationSpec(
-                    (p.EventNotificationState(p.EVENT_ROSPEC, self._rospec_events),)),
-                    self._report_spec, p.KeepaliveSpec(1 if self._keepalive_ms else 0, self._keepalive_ms))
+                config: tuple[p.Parameter, ...] = ()
+                if msg.requested_data in (0, p.CONFIG_GPI_STATE):
+                    config += tuple(p.GPIPortCurrentState(n, True, p.GPI_HIGH if on else p.GPI_LOW)
+                                    for n, on in self.inputs.items() if msg.gpi_port in (0, n))
+                if msg.requested_data == 0:
+                    config += (p.ReaderEventNotificationSpec(
+                        (p.EventNotificationState(p.EVENT_ROSPEC, self._rospec_events),)),
+                        self._report_spec,
+                        p.KeepaliveSpec(1 if self._keepalive_ms else 0, self._keepalive_ms))
             self._send(m.GetReaderConfigResponse(p.LLRPStatus(), config, msg_id=msg.msg_id))
             return True
         response = m.RESPONSE_TO.get(type(msg))
@@ -377,6 +410,12 @@ class LlrpReaderDevice:
                     self._report_spec = msg.report
                 if msg.keepalive is not None:
                     self._keepalive_ms = msg.keepalive.interval_ms if msg.keepalive.trigger_type == 1 else 0
+                for gpo in msg.details:
+                    if isinstance(gpo, p.GPOWriteData):
+                        if gpo.port not in self.outputs:
+                            raise _SpecError(p.P_FIELD_ERROR, f"GPO port {gpo.port} does not exist")
+                        self.outputs[gpo.port] = gpo.on
+                        self._count("gpo_writes")
                 if msg.events is not None:
                     for st in msg.events.states:
                         if st.event_type == p.EVENT_ROSPEC:

@@ -1004,3 +1004,43 @@ class KeepaliveSpec(FixedParameter):
     trigger_type: int = 1
     interval_ms: int = 5000
     LAYOUT: ClassVar[str] = "BI"
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class GPOWriteData(Parameter):
+    """219: drive one general-purpose output (in SET_READER_CONFIG)."""
+
+    TYPE: ClassVar[int] = 219
+    port: int
+    on: bool
+
+    def body(self) -> bytes:
+        return struct.pack("!HB", self.port, 0x80 if self.on else 0)
+
+    @classmethod
+    def from_body(cls, c: Cursor) -> GPOWriteData:
+        return cls(c.u16("GPOPortNumber"), bool(c.u8("GPOData") & 0x80))
+
+
+GPI_LOW, GPI_HIGH, GPI_UNKNOWN = 0, 1, 2
+CONFIG_GPI_STATE = 9  # GET_READER_CONFIG RequestedData: GPIPortCurrentState
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class GPIPortCurrentState(Parameter):
+    """225: one general-purpose input: enabled, and its state (0 low, 1 high, 2 unknown)."""
+
+    TYPE: ClassVar[int] = 225
+    port: int
+    enabled: bool = True
+    state: int = GPI_UNKNOWN
+
+    def body(self) -> bytes:
+        return struct.pack("!HBB", self.port, 0x80 if self.enabled else 0, self.state)
+
+    @classmethod
+    def from_body(cls, c: Cursor) -> GPIPortCurrentState:
+        port, flags = c.u16("GPIPortNum"), c.u8("GPIConfig")
+        return cls(port, bool(flags & 0x80), c.u8("GPIState"))

@@ -18,7 +18,11 @@ block / ``block_size``     one 16-bit word of the user bank (block_size 2)
 ``write_afi``              read the PC word, ``with_afi``, C1G2Write of EPC word 1
 ``read_bank``/``write_bank``  any bank (0 reserved, 1 EPC, 2 TID, 3 user), word addressed
 ``read_uhf_tag``           PC + UII and the user bank in one access, decoded as ISO/TS 28560-4
+``read_tag_data``          the same as a ``TagData`` (format ``iso28560-4``), as ``decode_tag`` gives
 ``rf_reset``               nothing to do: the field is on only while a ROSpec runs
+``read_inputs``            GET_READER_CONFIG of GPIPortCurrentState (GPI n high: bit n-1)
+``set_outputs``            GPOWriteData in SET_READER_CONFIG (``gpo_ports``), switched off
+                           again by a timer after ``duration_s``; "flash" is "on"
 EAS, DSFID, quiet/select   refused: Gen2 has none of them (the UHF security state is the
                            AFI in the PC word, ISO/TS 28560-4)
 =========================  ================================================================
@@ -35,8 +39,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +64,7 @@ log = logging.getLogger("drivers.llrp")
 
 ROSPEC_ID = 1
 ACCESS_SPEC_ID = 1
+DEFAULT_GPO_PORTS = {"green": 1, "red": 2, "buzzer": 3, "relay": 4}
 MAKERS = {25882: "Impinj", 0: "smartlib simulator"}
 """IANA private enterprise numbers of reader makers this driver names."""
 
@@ -89,6 +95,7 @@ class LlrpReader(Reader):
         observation_timeout_ms: the longest one inventory attempt may take on the reader.
         access_password: the Gen2 access password for reads and writes (0: none).
         antennas: antenna names, antenna 1 first.
+        gpo_ports: the GPO port of each output (default green 1, red 2, buzzer 3, relay 4).
         baudrate, parity, com_address: accepted for the ``[reader]`` table and ignored.
         **kw: :class:`drivers.reader.Reader` options (retries, reopen_after, write_retries).
     """
@@ -98,7 +105,8 @@ class LlrpReader(Reader):
     def __init__(self, url: str, *, timeout_s: float = 2.0, keepalive_s: float = 10.0,
                  observation_timeout_ms: int = 1000, access_password: int = 0,
                  antennas: Sequence[str] = ("pad",), retries: int = 2, reopen_after: int = 3,
-                 write_retries: int = 8, baudrate: int | None = None, parity: str | None = None,
+                 write_retries: int = 8, gpo_ports: Mapping[str, int] | None = None,
+                 baudrate: int | None = None, parity: str | None = None,
                  com_address: int | None = None) -> None:
         super().__init__(antennas=antennas, retries=retries, reopen_after=reopen_after,
                          write_retries=write_retries, block_size=2)
@@ -119,6 +127,8 @@ class LlrpReader(Reader):
         self._inbox: list[m.Message] = []
         self._next_id = 0
         self._rospec_antennas: tuple[int, ...] | None = None
+        self.gpo_ports = dict(gpo_ports if gpo_ports is not None else DEFAULT_GPO_PORTS)
+        self._outputs_timer: threading.Timer | None = None
         self.last_pc: dict[bytes, int] = {}
         """The PC word of each EPC in the last inventory (when the reader reports PC bits)."""
 
@@ -173,6 +183,7 @@ class LlrpReader(Reader):
             raise
 
     def _close(self) -> None:
+        self._cancel_outputs_timer()
         sock, self._sock = self._sock, None
         if sock is None:
             return
@@ -388,6 +399,26 @@ class LlrpReader(Reader):
         epc, user = self._run("read_uhf_tag", run)
         return decode_uhf(epc, user, strict=strict)
 
+    def read_tag_data(self, uid: str | bytes) -> Any:
+        """The tag's data as the HF codecs give it (a :class:`drivers.tags.TagData` of
+        format ``iso28560-4``), for code written against ``decode_tag`` results: item id,
+        owner ISIL, set, type of usage, elements, problems.
+
+        Raises:
+            TagNotFound, LlrpOpSpecError: as for :meth:`read_blocks`.
+        """
+        from dataclasses import fields
+
+        from drivers.tags import TagData
+
+        uhf = self.read_uhf_tag(uid)
+        doc = uhf.to_json_dict()
+        names = {f.name for f in fields(TagData)}
+        values = {k: v for k, v in doc.items() if k in names}
+        values.update(problems=tuple(uhf.problems), warnings=tuple(uhf.warnings),
+                      usage_qualifier=uhf.usage_qualifier, detected_by="UHF EPC bank (PC toggle bit)")
+        return TagData(**values)
+
     # ---- the interface hooks --------------------------------------------------------------
 
     def _read_blocks(self, uid: bytes, first: int, count: int) -> bytes:
@@ -436,10 +467,47 @@ class LlrpReader(Reader):
 
     def _set_outputs(self, green: OutputState, red: OutputState, buzzer: OutputState,
                      relay: OutputState, duration_s: float) -> None:
-        raise ReaderError("llrp readers: GPO outputs are not driven by this driver")
+        """GPOWriteData for each named output (``gpo_ports``); "flash" is "on" (GPOs have
+        no blink); the ones switched on are switched off again after ``duration_s``."""
+        wanted = {"green": green, "red": red, "buzzer": buzzer, "relay": relay}
+        writes = tuple(p.GPOWriteData(self.gpo_ports[name], state in ("on", "flash"))
+                       for name, state in wanted.items() if state is not None and name in self.gpo_ports)
+        if not writes:
+            return
+        self._cancel_outputs_timer()
+        self._call(m.SetReaderConfig(details=writes))
+        lit = tuple(p.GPOWriteData(w.port, False) for w in writes if w.on)
+        if lit:
+            timer = threading.Timer(duration_s, self._outputs_off, (lit,))
+            timer.daemon = True
+            self._outputs_timer = timer
+            timer.start()
+
+    def _outputs_off(self, writes: tuple[p.GPOWriteData, ...]) -> None:
+        with self._lock:
+            if self._outputs_timer is None or self._sock is None:
+                return  # cancelled or closed meanwhile
+            self._outputs_timer = None
+            try:
+                self._call(m.SetReaderConfig(details=writes))
+            except ReaderError as exc:
+                log.warning("%s: switching outputs off failed: %s", self.url, exc)
+
+    def _cancel_outputs_timer(self) -> None:
+        timer, self._outputs_timer = self._outputs_timer, None
+        if timer is not None:
+            timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join(timeout=1)
 
     def _read_inputs(self) -> Inputs:
-        raise ReaderError("llrp readers: GPI inputs are not read by this driver")
+        """GET_READER_CONFIG of the GPIPortCurrentState: GPI n high sets bit n - 1."""
+        resp = self._call(m.GetReaderConfig(requested_data=p.CONFIG_GPI_STATE))
+        raw = 0
+        for gpi in resp.details:  # type: ignore[attr-defined]
+            if isinstance(gpi, p.GPIPortCurrentState) and gpi.state == p.GPI_HIGH and 1 <= gpi.port <= 16:
+                raw |= 1 << (gpi.port - 1)
+        return Inputs(raw)
 
     def _rf_reset(self) -> None:
         """Nothing to send: an LLRP reader powers the field only while a ROSpec runs, so

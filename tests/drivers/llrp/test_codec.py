@@ -228,6 +228,24 @@ def test_status_responses_decoded_by_sllurp(cls: type[m.StatusResponse]) -> None
     assert got["LLRPStatus"] == {"StatusCode": "FieldError", "ErrorDescription": b"bad ROSpecID"}
 
 
+def test_reader_config_with_gpi_decoded_by_sllurp() -> None:
+    got = _by_sllurp(m.GetReaderConfigResponse(p.LLRPStatus(), (
+        p.GPIPortCurrentState(1, True, p.GPI_HIGH), p.GPIPortCurrentState(2, True, p.GPI_LOW),
+        p.KeepaliveSpec(1, 5000)), msg_id=6))
+    assert got["GPIPortCurrentState"] == [  # type: ignore[comparison-overlap]
+        {"GPIPortNum": 1, "GPIConfig": True, "GPIState": 1},
+        {"GPIPortNum": 2, "GPIConfig": True, "GPIState": 0}]
+    assert got["KeepaliveSpec"]["TimeInterval"] == 5000  # type: ignore[index]
+
+
+def test_gpi_and_gpo_round_trip() -> None:
+    msg = m.SetReaderConfig(details=(p.GPOWriteData(1, True), p.GPOWriteData(3, False)))
+    assert decode_message(encode_message(msg)) == msg
+    assert encode_message(msg)[10:] == bytes.fromhex("00" "00db0007000180" "00db0007000300")
+    state = m.GetReaderConfigResponse(p.LLRPStatus(), (p.GPIPortCurrentState(2, True, 1),))
+    assert decode_message(encode_message(state)) == state
+
+
 def test_capabilities_and_keepalive_decoded_by_sllurp() -> None:
     got = _by_sllurp(m.GetReaderCapabilitiesResponse(
         p.LLRPStatus(), p.GeneralDeviceCapabilities(4, 25882, 7, "sim-1.0"), msg_id=3))

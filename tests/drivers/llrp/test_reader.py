@@ -96,6 +96,11 @@ def test_read_uhf_tag_decodes_iso28560_4(sim: tuple[LlrpReaderDevice, UhfField, 
         assert data.set_info == (1, 1) and data.ok
         with pytest.raises(TagNotFound):
             r.read_uhf_tag("E0040100FFFFFFFE")
+        tag_data = r.read_tag_data(tag.epc_hex)  # the shape decode_tag gives for HF tags
+        assert (tag_data.format, tag_data.primary_item_id, tag_data.isil) == (
+            "iso28560-4", "30000001", "VN-HN0001")
+        assert (tag_data.parts_in_item, tag_data.part_number, tag_data.crc_ok) == (1, 1, None)
+        assert tag_data.ok and tag_data.country == "VN"
 
 
 def test_afi_is_written_into_the_pc_word(sim: tuple[LlrpReaderDevice, UhfField, UhfTag]) -> None:
@@ -186,6 +191,20 @@ def test_a_second_client_is_refused(sim: tuple[LlrpReaderDevice, UhfField, UhfTa
         second = _reader(device, retries=0)
         with pytest.raises(ReaderDisconnected, match="another client"):
             second.open()
+
+
+def test_gpi_beams_and_timed_gpo_outputs(sim: tuple[LlrpReaderDevice, UhfField, UhfTag]) -> None:
+    device, _, _ = sim
+    with _reader(device) as r:
+        device.set_input(2, True)
+        inputs = r.read_inputs()
+        assert (inputs[1], inputs[2]) == (False, True)
+        r.set_outputs(red="flash", buzzer="on", relay="off", duration_s=0.1)
+        assert device.outputs == {1: False, 2: True, 3: True, 4: False}
+        deadline = time.monotonic() + 5  # the driver switches them off after the duration
+        while any(device.outputs.values()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not any(device.outputs.values())
 
 
 def test_no_eas_on_uhf(sim: tuple[LlrpReaderDevice, UhfField, UhfTag]) -> None:
