@@ -724,11 +724,15 @@ def _matches(tag: UhfTag, target: p.C1G2TargetTag) -> bool:
 
 
 def uhf_tag_for_item(item_id: str, *, owner_library: str | None = None, afi: int = 0x07,
-                     user_words: int = 32, **elements: Any) -> UhfTag:
-    """A tag programmed as ISO/TS 28560-4 for ``item_id`` (UII with the AFI, user memory)."""
+                     type_of_usage: int | None = 0x10, user_words: int = 32,
+                     **elements: Any) -> UhfTag:
+    """A tag programmed as ISO/TS 28560-4 for ``item_id`` (UII with the AFI, user memory
+    with the type of usage: 0x10 circulating item by default, as on the simulator's HF
+    tags)."""
     from drivers.tags.iso28560_4 import encode_uhf
 
-    mem = encode_uhf(item_id, owner_library=owner_library, afi=afi, **elements)
+    mem = encode_uhf(item_id, owner_library=owner_library, afi=afi, type_of_usage=type_of_usage,
+                     **elements)
     return UhfTag.from_memory(mem.epc, mem.user, item_id=item_id, user_words=user_words)
 
 
