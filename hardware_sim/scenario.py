@@ -455,6 +455,9 @@ class SimWorld:
             raise ScenarioError(f"direction must be 'in' or 'out', got {direction!r}")
         if speed_m_s <= 0 or depth_m <= 0:
             raise ScenarioError("speed and depth must be positive")
+        if reader in self.llrp:
+            raise ScenarioError(f"reader {reader} is a UHF (LLRP) reader: walks drive FEIG gates; "
+                                "place UHF tags in its zones and set its inputs instead")
         dev = self.reader(reader)
         zones = list(dev.antennas)
         if len(zones) < 2:
