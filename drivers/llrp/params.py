@@ -617,14 +617,17 @@ class ROReportSpec(Parameter):
     trigger: int = 2
     n: int = 0
     content: TagReportContentSelector = field(default_factory=TagReportContentSelector)
+    details: tuple[Parameter, ...] = ()  # vendor (custom) parameters, kept
 
     def body(self) -> bytes:
-        return struct.pack("!BH", self.trigger, self.n) + encode_params((self.content,))
+        return struct.pack("!BH", self.trigger, self.n) + encode_params((self.content, *self.details))
 
     @classmethod
     def from_body(cls, c: Cursor) -> ROReportSpec:
         trigger, n = c.u8("ROReportTrigger"), c.u16("N")
-        return cls(trigger, n, need(c.params(), TagReportContentSelector, "ROReportSpec", c))
+        ps = c.params()
+        return cls(trigger, n, need(ps, TagReportContentSelector, "ROReportSpec", c),
+                   others(ps, TagReportContentSelector))
 
 
 @_register

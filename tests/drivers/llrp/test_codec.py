@@ -28,6 +28,35 @@ REPORTS_CAPTURE = bytes.fromhex(
     "043d000000374095894100f0002d00f1001800901fb41f712ac9c37ab79d618173188324001a81000186ef82"
     "0004ec2ea8381f57880001")
 
+# sllurp tests/test_all.py (test_parse_get_reader_config): a reader's whole configuration,
+# 843 bytes, with vendor (custom) parameters at several levels.
+CONFIG_CAPTURE = bytes.fromhex(
+    "040c0000034b00000003011f00080000000000da000f000008001625ffff10ba4700"
+    "dd0009800001000000dd0009000002000000de0072000100df0006000100e0000a00"
+    "0100000051014a005c00014f000803e800000150000b4000200000000003ff000e00"
+    "00651a00000017000003ff00120000651a0000001a00000000000003ff0012000065"
+    "1a0000001b00000000000003ff00120000651a0000001c00000000000000de007200"
+    "0200df0006000100e0000a000100000051014a005c00014f000803e800000150000b"
+    "4000200000000003ff000e0000651a00000017000003ff00120000651a0000001a00"
+    "000000000003ff00120000651a0000001b00000000000003ff00120000651a000000"
+    "1c00000000000000f4004300f5000700000000f5000700010000f5000700020000f5"
+    "000700030000f5000700048000f5000700050000f5000700060000f5000700070000"
+    "f5000700088000ed008602000100ee000b1600015c00050003ff00140000651a0000"
+    "0018000000020000000003ff00600000651a0000003203ff000e0000651a00000033"
+    "000003ff000e0000651a00000034000003ff000e0000651a00000035000003ff000e"
+    "0000651a00000036000003ff000e0000651a00000041000003ff000e0000651a0000"
+    "0043000000ef00050100d900087857993700dc0009000000000000e1000800010000"
+    "00e100080002000000e100080003000000e100080004000000db000700010000db00"
+    "0700020000db000700030000db000700040000e200050003ff000e0000651a000000"
+    "16000003ff00120000651a0000002400010000001403ff00120000651a0000002400"
+    "020000001403ff00120000651a0000002400030000001403ff00120000651a000000"
+    "2400040000001403ff000e0000651a00000025001b03ff00100000651a0000002600"
+    "00000003ff000e0000651a00000027000003ff00360000651a0000002803ff000e00"
+    "00651a00000029000103ff000e0000651a0000003f000003ff000e0000651a000000"
+    "42000003ff000c0000651a0000003c03ff00140000651a0000004000010000000000"
+    "0003ff00140000651a00000040000200000000000003ff00140000651a0000004000"
+    "0300000000000003ff00140000651a000000400004000000000000")
+
 
 def _feed(chunks: list[bytes]) -> list[m.Message]:
     d = FrameDecoder()
@@ -52,6 +81,31 @@ def test_captured_report_stream(split: str) -> None:
     assert first.details == (p.RawParameter(8, b"\x00\x01", tv=True),)  # TagSeenCount, kept
     long_epc = reports[2].tags[0]  # type: ignore[attr-defined]
     assert long_epc.epc.hex() == "1fb41f712ac9c37ab79d618173188324001a" and long_epc.peak_rssi == -17
+
+
+def test_captured_reports_re_encode_to_the_same_bytes() -> None:
+    assert b"".join(encode_message(r) for r in _feed([REPORTS_CAPTURE])) == REPORTS_CAPTURE
+
+
+@pytest.mark.parametrize("split", ["whole", "bytes"])
+def test_captured_reader_config(split: str) -> None:
+    chunks = [CONFIG_CAPTURE] if split == "whole" else [bytes([b]) for b in CONFIG_CAPTURE]
+    (msg,) = _feed(chunks)
+    assert isinstance(msg, m.GetReaderConfigResponse) and msg.msg_id == 3
+    assert msg.status == p.LLRPStatus(p.M_SUCCESS, "")
+    events = next(d for d in msg.details if isinstance(d, p.ReaderEventNotificationSpec))
+    assert [s.event_type for s in events.states if s.enabled] == [4, 8]
+    report = next(d for d in msg.details if isinstance(d, p.ROReportSpec))
+    assert (report.trigger, report.n) == (2, 1)
+    assert report.content.enabled == {"antenna_id", "peak_rssi", "first_seen_timestamp"}
+    assert [d.type for d in report.details] == [1023, 1023]  # type: ignore[attr-defined]  # vendor ones
+    assert [d for d in msg.details if isinstance(d, p.KeepaliveSpec)] == [p.KeepaliveSpec(0, 0)]
+    assert [(g.port, g.enabled, g.state) for g in msg.details
+            if isinstance(g, p.GPIPortCurrentState)] == [(n, False, 0) for n in range(1, 5)]
+    assert [g for g in msg.details if isinstance(g, p.GPOWriteData)] == [
+        p.GPOWriteData(n, False) for n in range(1, 5)]
+    assert sum(isinstance(d, p.RawParameter) and d.type == 1023 for d in msg.details) == 14
+    assert encode_message(msg) == CONFIG_CAPTURE  # unknown parameters are kept byte for byte
 
 
 def test_captured_connection_event() -> None:
