@@ -50,6 +50,10 @@ def decode(hex_data: str, fmt: str, reversed_blocks: bool, dsfid: str | None,
     if user_hex is not None and fmt != UHF_FORMAT:
         click.echo(f"error: --user is for --format {UHF_FORMAT} only", err=True)
         sys.exit(2)
+    if fmt == UHF_FORMAT and (dsfid is not None or reversed_blocks):
+        click.echo(f"error: --dsfid and --reversed-blocks do not apply to {UHF_FORMAT} (its "
+                   "DSFID is the user memory's first byte)", err=True)
+        sys.exit(2)
     try:
         memory = bytes.fromhex(hex_data.replace(":", " "))
         user = bytes.fromhex(user_hex.replace(":", " ")) if user_hex is not None else b""

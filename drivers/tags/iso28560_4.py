@@ -1,7 +1,8 @@
 """ISO/TS 28560-4 codec: UHF (ISO/IEC 18000-63, EPC Gen2) library tags. Pure, sans-IO.
 
-Must not do: I/O, reader commands, or the StoredCRC (word 0 of the EPC bank, which the tag
-or the reader computes). The data objects of the user memory are ISO/IEC 15962 objects
+Must not do: I/O or reader commands. The StoredCRC (word 0 of the EPC bank) is not part of
+the banks given here -- the tag computes it; ``stored_crc`` says what it will be, for
+simulators and checks. The data objects of the user memory are ISO/IEC 15962 objects
 framed and decoded by ``drivers.tags.iso28560_2`` (compaction, OID extension, offset/pad
 bytes): this module reuses that code and never re-implements it. Sources per fact are in
 docs/tags.md ("UHF tags").
@@ -12,7 +13,7 @@ EPC bank (MB01) as this module sees it: word 1 on, without the StoredCRC::
     byte 1: AFI when T=1 (ISO UII)       attribute bits when T=0 (a GS1 EPC)
     byte 2..: the UII, L words
 
-The UII (T=1) is the text ``OWNER-ISIL.ITEM-ID`` (or just ``ITEM-ID``) in URN Code 40:
+The UII (T=1) is the text ``OWNER.ITEM-ID`` (or just ``ITEM-ID``) in URN Code 40:
 three characters of ``A-Z - . : 0-9`` (values 1..39, 0 = no character) per 16-bit word,
 ``1600*c1 + 40*c2 + c3 + 1`` big-endian (at most 0xFA00); a first byte 0xFB starts a long
 numeric string (``FB``, ``(digits-9) << 4 | (bytes-4)``, the number big-endian), 0xFC one
@@ -27,13 +28,14 @@ item identifier is in the UII, not here.
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.errors import TagFormatError
 from drivers.tags import iso28560_2 as part2
 from drivers.tags._report import Problems, UnsupportedConstruct
-from drivers.tags.model import usage_name
+from drivers.tags.model import TagData, usage_name
 
 FORMAT = "iso28560-4"
 DSFID = 0x06  # ISO/IEC 15962 access method 0 (no directory), data format 6 (ISO 28560)
@@ -89,7 +91,10 @@ def _segments(text: str) -> list[tuple[str, str]]:
             out.append(("digits", text[i:end]))
             i = end
             continue
-        run_end = max(j, i + 1)
+        if c == "0":  # leading zeros stay in the table; the digits after them may not
+            run_end = i + len(text[i:j]) - len(text[i:j].lstrip("0"))
+        else:
+            run_end = max(j, i + 1)
         if out and out[-1][0] == "table":
             out[-1] = ("table", out[-1][1] + text[i:run_end])
         else:
@@ -102,8 +107,13 @@ def encode_uii(text: str) -> bytes:
     """The UII text in URN Code 40 with its escapes, padded with 0x00 to whole words.
 
     Raises:
-        TagFormatError: a character that needs 4 UTF-8 bytes (no escape exists for it).
+        TagFormatError: a non-printable character, or one that needs 4 UTF-8 bytes (no
+            escape exists for it).
     """
+    bad = next((c for c in text if not c.isprintable()), None)
+    if bad is not None:
+        raise TagFormatError(f"UII text has the non-printable character {bad!r}", "uii",
+                             text.index(bad))
     out = bytearray()
     for kind, part in _segments(text):
         if kind == "table":
@@ -144,8 +154,8 @@ def decode_uii(data: bytes, rep: Problems, base: int = 2) -> str:
             out.append(text.rjust(digits, "0"))
             pos += 2 + size
         elif b == ISO646:
-            if pos + 2 > len(data) or data[pos + 1] > 0x7F:
-                rep.add("ISO 646 escape without a 7-bit character", "uii", at)
+            if pos + 2 > len(data) or not 0x20 <= data[pos + 1] <= 0x7E:
+                rep.add("ISO 646 escape without a printable 7-bit character", "uii", at)
                 break
             out.append(chr(data[pos + 1]))
             pos += 2
@@ -175,9 +185,9 @@ def decode_uii(data: bytes, rep: Problems, base: int = 2) -> str:
                 break
             value -= 1
             codes = (value // 1600, value // 40 % 40, value % 40)
-            if 0 in codes and any(codes[codes.index(0):]):
-                rep.add(f"URN Code 40 word 0x{value + 1:04X} has a character after an "
-                        "empty one", "uii", at)
+            if not codes[0] or (0 in codes and any(codes[codes.index(0):])):
+                rep.add(f"URN Code 40 word 0x{value + 1:04X} starts with no character or "
+                        "has one after an empty one", "uii", at)
             out.extend(_URN40[c] for c in codes if c)
             pos += 2
     return "".join(out)
@@ -225,6 +235,24 @@ def pc_word(length_words: int, *, umi: bool, afi: int, xi: bool = False) -> byte
                              f"{MAX_UII_WORDS}", "pc.length", 0)
     return bytes(((length_words << 3) | (_UMI if umi else 0) | (_XI if xi else 0) | _TOGGLE,
                   afi))
+
+
+def stored_crc(epc: bytes) -> int:
+    """The StoredCRC (EPC bank word 0) a Gen2 tag computes over the PC word and the UII.
+
+    CRC-16 of ISO/IEC 13239 as Gen2 uses it: polynomial 0x1021, preset 0xFFFF, MSB first,
+    ones' complement (catalogue name CRC-16/GENIBUS, check 0xD64E). ``epc`` is the bank from
+    word 1; only the PC word and the L words it announces are covered.
+
+    Raises:
+        TagFormatError: no PC word, or fewer UII words than the PC word announces.
+    """
+    _check_pc(epc)
+    covered = 2 + 2 * (epc[0] >> 3)
+    if len(epc) < covered:
+        raise TagFormatError(f"the PC word announces {epc[0] >> 3} UII words, "
+                             f"{len(epc) - 2} bytes follow", "uii", len(epc))
+    return binascii.crc_hqx(bytes(epc[:covered]), 0xFFFF) ^ 0xFFFF
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -284,37 +312,46 @@ class UhfTagData:
         return 0 if self.type_of_usage_code is None else self.type_of_usage_code & 0x0F
 
     @property
+    def type_of_usage_name(self) -> str:
+        return usage_name(self.type_of_usage, self.usage_qualifier)
+
+    @property
     def ok(self) -> bool:
         return not self.problems
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The keys of the other formats (``model.JSON_KEYS``), then the UHF ones."""
+    def to_tag_data(self) -> TagData:
+        """The same data as the HF formats' ``TagData`` (what kiosks and gates consume):
+        ``isil`` is the owner library, set information (1, 1) when not stored."""
         parts, part = self.set_info or (1, 1)
-        isil = self.owner_library
-        return {
-            "format": self.format, "version": None, "type_of_usage": self.type_of_usage,
-            "type_of_usage_name": usage_name(self.type_of_usage, self.usage_qualifier),
-            "type_of_usage_code": self.type_of_usage_code, "parts_in_item": parts,
-            "part_number": part, "primary_item_id": self.primary_item_id,
-            "country": isil.partition("-")[0] if "-" in isil else "", "isil": isil,
-            "crc_ok": None, "elements": dict(self.elements), "problems": list(self.problems),
-            "detected_by": "format option", "reversed_blocks": False,
-            "afi": self.afi, "toggle": self.toggle, "umi": self.umi, "xi": self.xi,
-            "length_words": self.length_words, "uii": self.uii, "dsfid": self.dsfid,
-            "attribute_bits": self.attribute_bits, "epc_hex": self.epc_hex,
-        }
+        owner = self.owner_library
+        return TagData(format=self.format, version=None, type_of_usage=self.type_of_usage,
+                       type_of_usage_name=self.type_of_usage_name, parts_in_item=parts,
+                       part_number=part, primary_item_id=self.primary_item_id,
+                       country=owner.partition("-")[0] if "-" in owner else "", isil=owner,
+                       crc_ok=None, elements=dict(self.elements), problems=self.problems,
+                       detected_by="format option", usage_qualifier=self.usage_qualifier,
+                       warnings=self.warnings)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The keys of the other formats (``model.JSON_KEYS``; ``type_of_usage_code`` null
+        when the tag stores none), then the UHF ones."""
+        out = self.to_tag_data().to_json_dict()
+        out["type_of_usage_code"] = self.type_of_usage_code
+        out.update(afi=self.afi, toggle=self.toggle, umi=self.umi, xi=self.xi,
+                   length_words=self.length_words, uii=self.uii, dsfid=self.dsfid,
+                   attribute_bits=self.attribute_bits, epc_hex=self.epc_hex)
+        return out
 
 
 # ---- encode --------------------------------------------------------------------------------
 
 
 def _split_uii(uii: str) -> tuple[str, str]:
-    """(owner ISIL, item id): the part before the first ``.`` is the owner when it has the
-    ISIL's ``-`` (an ISIL is prefix-identifier); otherwise the whole UII is the item id."""
+    """(owner, item id): the text before the first ``.`` is the owner library (an ISIL, or
+    a local library code as Chinese tags carry), the rest the item id; no ``.``: no owner.
+    The rule dp2 reads by, also for an item id that itself holds a ``.``."""
     owner, dot, item = uii.partition(".")
-    if dot and "-" in owner:
-        return owner, item
-    return "", uii
+    return (owner, item) if dot else ("", uii)
 
 
 def _user_objects(set_info: tuple[int, int] | None, type_of_usage: int | None,
@@ -354,7 +391,7 @@ def encode_uhf(item_id: str, *, owner_library: str | None = None, afi: int = AFI
 
     Args:
         item_id: the primary item identifier.
-        owner_library: the owner's full ISIL (``"VN-HN0001"``); written into the UII as
+        owner_library: the owner's ISIL (``"VN-HN0001"``); written into the UII as
             ``ISIL.ITEM``. Or give ``owner_institution=`` to store it in user memory.
         afi: the PC word's AFI (0x07 in stock/secured, 0xC2 on loan).
         set_info: (parts in item, part number).
@@ -367,18 +404,18 @@ def encode_uhf(item_id: str, *, owner_library: str | None = None, afi: int = AFI
         whole word) or b"".
 
     Raises:
-        TagFormatError: an empty item id, an ISIL without its prefix or with a ``.``, an
-            item id that would read back as owner + item, a UII longer than 31 words, an
-            AFI outside 0..255, or an invalid element.
+        TagFormatError: an empty item id, an owner with a ``.``, an item id with a ``.``
+            but no owner (it would read back as owner + item), a UII longer than 31 words,
+            an AFI outside 0..255, or an invalid element.
     """
     if not item_id:
         raise TagFormatError("primary item id is empty", "primary_item_id", 0)
     if isinstance(afi, bool) or not isinstance(afi, int) or not 0 <= afi <= 0xFF:
         raise TagFormatError(f"AFI must be 0..255, got {afi!r}", "afi")
     if owner_library:
-        if "." in owner_library or "-" not in owner_library:
-            raise TagFormatError(f"owner library {owner_library!r} must be a full ISIL "
-                                 "(prefix-identifier) without '.'", "owner_library")
+        if "." in owner_library:
+            raise TagFormatError(f"owner library {owner_library!r} must not contain '.' (the "
+                                 "UII's owner/item separator)", "owner_library")
         if "owner_institution" in others:
             raise TagFormatError("owner given twice (owner_library and owner_institution)",
                                  "owner_institution")
@@ -386,8 +423,8 @@ def encode_uhf(item_id: str, *, owner_library: str | None = None, afi: int = AFI
     else:
         uii = item_id
     if _split_uii(uii) != (owner_library or "", item_id):
-        raise TagFormatError(f"item id {item_id!r} would read back as owner + item: the text "
-                             "before its first '.' looks like an ISIL", "primary_item_id")
+        raise TagFormatError(f"item id {item_id!r} holds a '.': without an owner library it "
+                             "would read back as OWNER.ITEM", "primary_item_id")
     uii_bytes = encode_uii(uii)
     objects = _user_objects(set_info, type_of_usage, others)
     user = b""
@@ -414,9 +451,9 @@ def _decode_user(user: bytes, rep: Problems) -> tuple[int | None, dict[int, Any]
         return (user[0] if user else None), {}
     dsfid = user[0]
     if dsfid != DSFID:
-        rep.add(f"DSFID 0x{dsfid:02X} (access method {dsfid >> 6}, data format "
-                f"{dsfid & 0x1F}) is not supported; ISO/TS 28560-4 user memory has 0x06",
-                "dsfid", 0, UnsupportedConstruct)
+        rep.add(f"DSFID 0x{dsfid:02X} is not supported; ISO/TS 28560-4 user memory starts "
+                "with 0x06 (no directory, ISO 28560 data objects)", "dsfid", 0,
+                UnsupportedConstruct)
         return dsfid, {}
     values: dict[int, Any] = {}
     for obj in part2._objects(user[1:]):
@@ -428,7 +465,26 @@ def _decode_user(user: bytes, rep: Problems) -> tuple[int | None, dict[int, Any]
             rep.add(f"{name} appears twice", name, obj.start + 1)
             continue
         values[obj.oid] = part2._decode_value(obj.oid, obj.code, obj.data, obj.pos + 1, rep)
+    _check_content_parameter(values, rep)
     return dsfid, values
+
+
+def _check_content_parameter(values: dict[int, Any], rep: Problems) -> None:
+    """The content parameter lists the elements on the tag: a listed one that is missing
+    means the data was cut off or overwritten (a problem); an unlisted one is a warning."""
+    listed = values.get(2)
+    if not isinstance(listed, list):
+        return
+    present = {oid for oid in values if 3 <= oid <= 34}
+    missing = sorted(set(listed) - present)
+    if missing:
+        names = ", ".join(part2.ELEMENTS.get(o, f"oid_{o}") for o in missing)
+        rep.add(f"the content parameter lists {names}, which the user memory does not hold",
+                "content_parameter", None)
+    unlisted = sorted(present - set(listed))
+    if unlisted:
+        names = ", ".join(part2.ELEMENTS.get(o, f"oid_{o}") for o in unlisted)
+        rep.warn(f"{names} not listed in the content parameter", "content_parameter", None)
 
 
 def decode_uhf(epc: bytes, user: bytes = b"", *, strict: bool = False) -> UhfTagData:
