@@ -407,17 +407,7 @@ class LlrpReader(Reader):
         Raises:
             TagNotFound, LlrpOpSpecError: as for :meth:`read_blocks`.
         """
-        from dataclasses import fields
-
-        from drivers.tags import TagData
-
-        uhf = self.read_uhf_tag(uid)
-        doc = uhf.to_json_dict()
-        names = {f.name for f in fields(TagData)}
-        values = {k: v for k, v in doc.items() if k in names}
-        values.update(problems=tuple(uhf.problems), warnings=tuple(uhf.warnings),
-                      usage_qualifier=uhf.usage_qualifier, detected_by="UHF EPC bank (PC toggle bit)")
-        return TagData(**values)
+        return self.read_uhf_tag(uid).to_tag_data()
 
     # ---- the interface hooks --------------------------------------------------------------
 
