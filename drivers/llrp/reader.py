@@ -58,7 +58,8 @@ from drivers.llrp import messages as m
 from drivers.llrp import params as p
 from drivers.llrp.codec import DEFAULT_PORT, FrameDecoder, encode_message
 from drivers.llrp.errors import LlrpFrameError, LlrpOpSpecError, LlrpStatusError
-from drivers.reader import TRACE, Inputs, OutputState, Reader, ReaderInfo, SystemInfo, uid_text
+from drivers.reader import Inputs, OutputState, Reader, ReaderInfo, SystemInfo, uid_text
+from drivers.trace import TRACE
 
 log = logging.getLogger("drivers.llrp")
 
