@@ -1135,7 +1135,7 @@ class SyncAgent:
 def make_agent_client(broker: Any, site: str, device: str) -> mqtt.Client:
     """A paho client for a box: fixed client id, credentials, TLS, retained last will,
     manual acknowledgement (the receiver acknowledges after its store commit)."""
-    from sync.gateway.service import make_client
+    from sync.mqtt import make_client
 
     will = encode(DeviceStatus(site=site, device=device, state="offline"))
     return make_client(broker, broker.client_id or f"smartlib-{site}-{device}",

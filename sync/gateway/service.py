@@ -31,9 +31,7 @@ import heapq
 import itertools
 import json
 import logging
-import os
 import queue
-import signal
 import threading
 import time
 import zlib
@@ -43,10 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
+from smartlib.crashpoints import CrashPoints
 from sync import topics
 from sync.errors import InvalidMessageError, InvalidTopicError, Sip2Error
 from sync.gateway.applier import Applier, Outcome, batch_delta
@@ -72,6 +69,12 @@ from sync.messages import (
     encode,
     validate,
 )
+from sync.mqtt import (
+    ReceivedMessage,
+    connect_properties,
+    make_client,
+    publish_properties,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,28 +88,6 @@ MAX_ATTEMPTS = 5
 _MODELS: dict[str, type[Message]] = {
     "tx": TransactionRequest, "lookup": LookupRequest, "snapshot/request": SnapshotRequest,
     "alarm": Alarm, "stats": Statistics, "event": DeviceEventReport}
-
-
-class CrashPoints:
-    """Kill the process with SIGKILL at a named point (tests of crash recovery only)."""
-
-    def __init__(self, spec: str | None) -> None:
-        self.point, self.count = None, 1
-        if spec:
-            name, _, n = spec.partition(":")
-            self.point, self.count = name, int(n or 1)
-        self._seen = 0
-        self._lock = threading.Lock()
-
-    def hit(self, point: str) -> None:
-        if point != self.point:
-            return
-        with self._lock:
-            self._seen += 1
-            if self._seen >= self.count:
-                log.warning("crash point %s reached: SIGKILL", point)
-                logging.shutdown()
-                os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _Ack:
@@ -129,7 +110,8 @@ class _Job:
     """The PUBACK this job owes a share of (None: acknowledged, QoS 0 or from the ledger)."""
     batched: bool = field(compare=False, default=False)
     """Came in a :class:`~sync.messages.TransactionBatch`: answered in a ResultBatch."""
-    props: Any = field(compare=False, default=None)
+    msg: ReceivedMessage | None = field(compare=False, default=None)
+    """The message it came in (its response topic and correlation data; look-ups only)."""
     attempts: int = field(compare=False, default=0)
     """Failed processing attempts so far (in-memory retries)."""
     finished: bool = field(compare=False, default=False)
@@ -244,7 +226,7 @@ class Gateway:
                    client=client, host=settings.broker.host, port=settings.broker.port,
                    workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
                    session_expiry_s=settings.broker.session_expiry_s,
-                   crash=CrashPoints(os.environ.get(CRASH_ENV)))
+                   crash=CrashPoints.from_env(CRASH_ENV))
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -260,10 +242,8 @@ class Gateway:
         # shared subscription while no gateway was connected (Mosquitto 2.0).
         will_topic, will = self._presence(sorted(self.sites)[0], "offline")
         self.client.will_set(will_topic, will, qos=1, retain=True)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
-                                  properties=props)
+                                  properties=connect_properties(self.session_expiry_s))
         self.client.loop_start()
         for i, _q in enumerate(self._queues):
             t = threading.Thread(target=self._worker, args=(i,), name=f"gateway-worker-{i}", daemon=True)
@@ -342,7 +322,10 @@ class Gateway:
                 return
         self._ack(ack.mid, ack.qos)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: Any, paho_msg: mqtt.MQTTMessage) -> None:
+        self._receive(ReceivedMessage.from_paho(paho_msg))
+
+    def _receive(self, msg: ReceivedMessage) -> None:
         try:
             ref = topics.parse(msg.topic)
             if ref.site not in self.sites:
@@ -363,9 +346,9 @@ class Gateway:
             self._ack(msg.mid, msg.qos)
             return
         self._enqueue(ref.kind, req, ack=_Ack(msg.mid, msg.qos, 1) if msg.qos > 0 else None,
-                      props=getattr(msg, "properties", None))
+                      msg=msg if ref.kind == "lookup" else None)
 
-    def _on_batch(self, ref: topics.TopicRef, msg: mqtt.MQTTMessage) -> bool:
+    def _on_batch(self, ref: topics.TopicRef, msg: ReceivedMessage) -> bool:
         """A :class:`~sync.messages.TransactionBatch`: each valid entry becomes a job, and
         the message is acknowledged once all of them are durable. A refused entry is
         logged (by index) and the others go on; a refused envelope refuses them all.
@@ -424,8 +407,8 @@ class Gateway:
         return out
 
     def _enqueue(self, kind: str, req: Any, *, due: float = 0.0, ack: _Ack | None = None,
-                 props: Any = None, batched: bool = False) -> None:
-        job = _Job(due, next(self._seqs), kind, req, ack, batched, props)
+                 msg: ReceivedMessage | None = None, batched: bool = False) -> None:
+        job = _Job(due, next(self._seqs), kind, req, ack, batched, msg)
         self._queues[zlib.crc32(job.shard.encode()) % len(self._queues)].put(job)
 
     # ---- pipelines ---------------------------------------------------------------------------
@@ -485,7 +468,7 @@ class Gateway:
             log.error("%s from %s/%s failed %d times; rejected", job.kind, job.request.site,
                       job.request.device, job.attempts)
             if job.kind == "lookup":
-                self._reply_lookup(job.request, job.props, LookupResponse(
+                self._reply_lookup(job.request, job.msg, LookupResponse(
                     request_id=job.request.request_id, kind=job.request.kind, ok=False,
                     error="gateway failure"))
             self._ack_job(job)
@@ -700,7 +683,7 @@ class Gateway:
         for job in jobs:
             if job.kind == "lookup":
                 futures.append((job, self._executor.submit(self._process_lookup, job.request,
-                                                           job.props)))
+                                                           job.msg)))
             elif job.kind == "snapshot/request":
                 try:
                     self._process_snapshot(job.request)
@@ -744,7 +727,7 @@ class Gateway:
             job.finished = True
             self._ack_job(job)
 
-    def _process_lookup(self, req: LookupRequest, props: Any) -> None:
+    def _process_lookup(self, req: LookupRequest, msg: ReceivedMessage | None) -> None:
         try:
             resp = self.appliers[req.site].lookup(req)
         except Sip2Error as exc:
@@ -757,18 +740,18 @@ class Gateway:
             resp = LookupResponse(request_id=req.request_id, kind=req.kind, ok=False,
                                   error=f"invalid look-up: {exc}")
         self._count("lookups")
-        self._reply_lookup(req, props, resp)
+        self._reply_lookup(req, msg, resp)
 
-    def _reply_lookup(self, req: LookupRequest, props: Any, resp: LookupResponse) -> None:
+    def _reply_lookup(self, req: LookupRequest, msg: ReceivedMessage | None,
+                      resp: LookupResponse) -> None:
         expected = topics.lookup_reply(req.site, req.device)
-        reply_to = getattr(props, "ResponseTopic", None) or expected
+        reply_to = (msg.response_topic if msg is not None else None) or expected
         if reply_to != expected:
             log.warning("look-up %s asks for replies on %s; using %s", req.request_id, reply_to,
                         expected)
-        out = Properties(PacketTypes.PUBLISH)
-        corr = getattr(props, "CorrelationData", None)
-        out.CorrelationData = corr if corr else req.request_id.encode()
-        self.client.publish(expected, encode(resp), qos=1, properties=out)
+        corr = msg.correlation if msg is not None and msg.correlation else req.request_id.encode()
+        self.client.publish(expected, encode(resp), qos=1,
+                            properties=publish_properties(correlation=corr))
 
     def _process_snapshot(self, req: SnapshotRequest) -> None:
         """Answer a snapshot request with the last import of each kind, on the device's topic."""
@@ -853,28 +836,6 @@ def _json(payload: bytes | bytearray) -> Any:
 
 def _request_data(req: TransactionRequest) -> dict[str, Any]:
     return req.model_dump(mode="json")
-
-
-def make_client(broker: Any, client_id: str, *, manual_ack: bool = False,
-                will: tuple[str, bytes] | None = None) -> mqtt.Client:
-    """A paho MQTT 5 client for the ``[broker]`` section (credentials, TLS, back-off)."""
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                    protocol=mqtt.MQTTv5, manual_ack=manual_ack)
-    if broker.username:
-        c.username_pw_set(broker.username,
-                          broker.password.get_secret_value() if broker.password else None)
-    if broker.tls:
-        c.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None)
-    if will is not None:
-        c.will_set(will[0], will[1], qos=1, retain=True)
-    c.reconnect_delay_set(min_delay=1, max_delay=30)
-    # No paho in-flight limit: with one, paho scans every unacknowledged message on each
-    # PUBACK (O(in flight) per acknowledgement: 12% of the gateway's CPU in a drain). The
-    # callers bound what is in flight themselves (the agent's ``window``, the gateway's
-    # batches, acknowledged only after durability).
-    c.max_inflight_messages_set(0)
-    c.max_queued_messages_set(0)
-    return c
 
 
 Factory = Callable[..., Gateway]
