@@ -23,7 +23,7 @@ from tests.sync.gateway.harness import (
     wait_until,
 )
 
-FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_after_s=2.0)
+FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=2.0)
 
 
 def _agent(env: SyncEnv, device: str, tuning: AgentTuning = FAST) -> SyncAgent:
@@ -133,7 +133,7 @@ def test_entry_accepted_offline_after_its_online_send_reaches_the_gateway_offlin
     gw.stop()
     store = sync_env.open_store("kiosk-01")
     agent = _agent(sync_env, "kiosk-01", AgentTuning(
-        ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_after_s=60.0,
+        ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=60.0,
         online_expiry_s=1.0))
     item = items(1)[0]
     key = journal(store, "checkout", item, offline=False)
