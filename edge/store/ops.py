@@ -316,6 +316,13 @@ class DeviceEventRepository:
                                  (event_id, limit))
         return [_event(r) for r in rows]
 
+    def dead_letters(self, limit: int = 100) -> list[DeviceEvent]:
+        """The sync agent's dead letters (``kind = 'dead_letter'``: received messages that
+        can never be processed, kept aside), newest first."""
+        rows = self._store.query("SELECT * FROM device_events WHERE kind = 'dead_letter' "
+                                 "ORDER BY id DESC LIMIT ?", (limit,))
+        return [_event(r) for r in rows]
+
     def reader_summary(self, since: str) -> tuple[str | None, int]:
         """The reader's last state (``online``/``offline``, None if never reported) and its
         ``reader_offline`` events at or after ``since`` (an ISO time stamp)."""

@@ -6,6 +6,11 @@ look-up replies, snapshot chunks, deltas, the site view's messages), then acknow
 them (PUBACK) and rings the edge once: a crash never loses an acknowledged message, and
 the edge sees a result one commit after it arrives.
 
+A message that can never be stored (over the size or nesting limit, invalid, not for this
+box, or failing in a way not foreseen) is acknowledged and kept aside as a dead letter: a
+``dead_letter`` device event (topic, reason, size and SHA-256, never the payload), which
+the ops stream reports to the central side like any device event.
+
 This module writes the store and acknowledges; it publishes nothing.
 """
 
@@ -29,7 +34,7 @@ from sync.messages import (
     decode,
     decode_results,
 )
-from sync.mqtt import ReceivedMessage, correlation_id
+from sync.mqtt import ReceivedMessage, check_payload, correlation_id, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +124,7 @@ class Receiver:
                 log.exception("agent could not store %d received message(s); retrying",
                               len(batch))
                 self.ctx.stop.wait(0.5)
-            except Exception:
+            except Exception as exc:
                 if len(batch) > 1:
                     for msg in batch:
                         self._write_with_retry([msg])
@@ -127,8 +132,21 @@ class Receiver:
                 msg = batch[0]
                 log.exception("message on %s cannot be stored; dropped", msg.topic)
                 self.ctx.stats.rejected += 1
+                try:
+                    self._dead_letter(msg, exc)
+                except Exception:
+                    log.exception("dead letter on %s could not be stored", msg.topic)
                 self._ack(msg)
                 return
+
+    def _dead_letter(self, msg: ReceivedMessage, exc: BaseException) -> None:
+        """Keep aside a message that can never be stored (a ``dead_letter`` device event)."""
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("dead letter on %s (%d bytes): %s", msg.topic, len(msg.payload), reason)
+        self.ctx.store.events.record(self.ctx.device, "dead_letter", {
+            "topic": msg.topic[:256], "reason": reason, "size": len(msg.payload),
+            "sha256": fingerprint(msg.payload)})
+        self.ctx.stats.dead_letters += 1
 
     def _write_batch(self, batch: list[ReceivedMessage]) -> None:
         """Store a batch in one transaction, then PUBACK it and ring the edge once."""
@@ -149,6 +167,7 @@ class Receiver:
                 except (InvalidTopicError, InvalidMessageError) as exc:
                     counts["rejected"] += 1
                     log.warning("rejected message on %s: %s", msg.topic, exc)
+                    self._dead_letter(msg, exc)
                 except StoreError as exc:
                     log.warning("message on %s not stored: %s", msg.topic, exc)
             if results:
@@ -174,6 +193,7 @@ class Receiver:
             many of its entries were rejected (a result batch's bad entries).
         """
         site, device = self.ctx.site, self.ctx.device
+        check_payload(msg.payload, self.ctx.tuning.limits)
         ref = topics.parse(msg.topic)
         if (ref.site == site and ref.device is not None
                 and ref.kind in ("status", "stats", "stats/live", "alarm")):

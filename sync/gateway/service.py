@@ -35,7 +35,7 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +45,8 @@ from pydantic import ValidationError
 
 from smartlib.crashpoints import CrashPoints
 from sync import topics
-from sync.errors import InvalidMessageError, InvalidTopicError, Sip2Error
+from sync.broker import default_role
+from sync.errors import InvalidMessageError, InvalidTopicError, RoleRefusedError, Sip2Error
 from sync.gateway.applier import Applier, Outcome, batch_delta
 from sync.gateway.cachefeed import GATE_KINDS, gate_delta
 from sync.gateway.ledger import Claim, Ledger
@@ -70,8 +71,13 @@ from sync.messages import (
     validate,
 )
 from sync.mqtt import (
+    GATEWAY_LIMITS,
+    PayloadLimits,
     ReceivedMessage,
+    check_payload,
     connect_properties,
+    fingerprint,
+    guard,
     make_client,
     publish_properties,
 )
@@ -140,13 +146,20 @@ class Gateway:
         sweep_interval_s: how often expired intents are looked for.
         retry_s: back-off after an ILS failure before the intent is retried.
         crash: test crash points.
+        limits: the size and JSON nesting a received payload may have (checked before it
+            is parsed; a payload over them is a dead letter).
+        device_roles: device id → role (``kiosk``, ``gate``), over the naming rule of
+            :func:`sync.broker.default_role` (ids starting with ``gate`` are gates). A gate
+            may not lend, return or renew.
     """
 
     def __init__(self, *, gateway_id: str, ledger: Ledger, applier: Applier | dict[str, Applier],
                  sites: list[str], client: mqtt.Client, host: str, port: int, workers: int = 2,
                  sip2_threads: int | None = None, batch_size: int = 256,
                  session_expiry_s: int = 86400, sweep_interval_s: float = 1.0,
-                 retry_s: float = 2.0, crash: CrashPoints | None = None) -> None:
+                 retry_s: float = 2.0, crash: CrashPoints | None = None,
+                 limits: PayloadLimits = GATEWAY_LIMITS,
+                 device_roles: Mapping[str, str] | None = None) -> None:
         self.gateway_id = gateway_id
         self.ledger = ledger
         self.sites = set(sites)
@@ -162,6 +175,8 @@ class Gateway:
         self.retry_s = retry_s
         self.batch_size = batch_size
         self.crash = crash or CrashPoints(None)
+        self.limits = limits
+        self.device_roles = dict(device_roles or {})
         if sip2_threads is None:
             pools = {id(a.pool): getattr(a.pool, "size", 4) for a in self.appliers.values()}
             sip2_threads = max(1, sum(pools.values()))
@@ -180,12 +195,13 @@ class Gateway:
         self.connected = threading.Event()
         self.stats = {"applied": 0, "replayed": 0, "recovered": 0, "rejected": 0, "busy": 0,
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
-                      "alarms": 0, "stats": 0, "events": 0}
+                      "alarms": 0, "stats": 0, "events": 0, "dead_letters": 0,
+                      "role_refused": 0, "callback_errors": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
+        client.on_disconnect = guard("on_disconnect", self._on_disconnect, self._callback_failed)
+        client.on_message = self._on_message  # guards itself (dead letters)
 
     @property
     def applier(self) -> Applier:
@@ -195,6 +211,13 @@ class Gateway:
     def _count(self, name: str, n: int = 1) -> None:
         with self._stats_lock:
             self.stats[name] += n
+
+    def _callback_failed(self, _exc: BaseException) -> None:
+        self._count("callback_errors")
+
+    def role_of(self, device: str) -> str:
+        """A device's role: ``device_roles``, else the naming rule (``gate…``: a gate)."""
+        return self.device_roles.get(device) or default_role(device)
 
     # ---- construction ------------------------------------------------------------------------
 
@@ -323,10 +346,69 @@ class Gateway:
         self._ack(ack.mid, ack.qos)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, paho_msg: mqtt.MQTTMessage) -> None:
-        self._receive(ReceivedMessage.from_paho(paho_msg))
+        """paho's network thread: nothing a message holds may escape from here (it would
+        end the thread, and with it the gateway's work). A message that fails for a reason
+        not foreseen is a dead letter: logged, counted, kept aside and acknowledged."""
+        try:
+            msg = ReceivedMessage.from_paho(paho_msg)
+        except Exception:
+            log.exception("a received message could not be read; acknowledged and dropped")
+            self._count("callback_errors")
+            self._ack(paho_msg.mid, paho_msg.qos)
+            return
+        try:
+            self._receive(msg)
+        except Exception as exc:
+            log.exception("message on %s failed unexpectedly", msg.topic)
+            self._count("callback_errors")
+            self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+            self._ack(msg.mid, msg.qos)
+
+    def _dead_letter(self, msg: ReceivedMessage, reason: str) -> None:
+        """Keep aside a message that can never be processed (logged, counted, in the
+        ledger's ``dead_letters``); the caller acknowledges it, so it is never redelivered."""
+        self._count("dead_letters")
+        site = device = None
+        try:
+            ref = topics.parse(msg.topic)
+            site, device = ref.site, ref.device
+        except InvalidTopicError:
+            pass
+        log.warning("dead letter on %s (%d bytes): %s", msg.topic, len(msg.payload), reason)
+        try:
+            self.ledger.add_dead_letter(msg.topic, reason, size=len(msg.payload),
+                                        sha256=fingerprint(msg.payload), site=site,
+                                        device=device)
+        except Exception:
+            log.exception("dead letter on %s could not be stored", msg.topic)
+
+    def _reject(self, msg: ReceivedMessage, exc: Exception) -> None:
+        """A message that is invalid for good: rejected, kept as a dead letter, acknowledged."""
+        self._count("rejected")
+        log.warning("rejected message on %s: %s", msg.topic, exc)
+        self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+        self._ack(msg.mid, msg.qos)
+
+    def _refuse_role(self, msg: ReceivedMessage, reqs: list[TransactionRequest]) -> None:
+        """Circulation from a device whose role may not circulate (a gate): each request is
+        answered ``refused`` (the edge closes the entry and shows why), nothing reaches the
+        ILS or the ledger, and the message is acknowledged."""
+        device = reqs[0].device
+        role = self.role_of(device)
+        error = RoleRefusedError(f"a {role} may not lend, return or renew ({device})")
+        self._count("role_refused", len(reqs))
+        log.warning("refused %d transaction(s) from %s/%s: %s", len(reqs), reqs[0].site, device,
+                    error)
+        for req in reqs:
+            self._publish_result(TransactionResult(
+                key=req.key, kind=req.kind, site=req.site, device=req.device, status="refused",
+                ok=False, item=req.item, patron=req.patron,
+                screen_message=f"refused: {error}"[:200]))
+        self._ack(msg.mid, msg.qos)
 
     def _receive(self, msg: ReceivedMessage) -> None:
         try:
+            check_payload(msg.payload, self.limits)
             ref = topics.parse(msg.topic)
             if ref.site not in self.sites:
                 raise InvalidTopicError(f"site {ref.site!r} is not served by this gateway")
@@ -341,9 +423,10 @@ class Gateway:
                 raise InvalidMessageError(
                     f"payload names {req.site}/{req.device} but came on {ref.site}/{ref.device}")
         except (InvalidTopicError, InvalidMessageError) as exc:
-            self._count("rejected")
-            log.warning("rejected message on %s: %s", msg.topic, exc)
-            self._ack(msg.mid, msg.qos)
+            self._reject(msg, exc)
+            return
+        if ref.kind == "tx" and self.role_of(req.device) == "gate":
+            self._refuse_role(msg, [req])
             return
         self._enqueue(ref.kind, req, ack=_Ack(msg.mid, msg.qos, 1) if msg.qos > 0 else None,
                       msg=msg if ref.kind == "lookup" else None)
@@ -375,21 +458,22 @@ class Gateway:
                 raise InvalidMessageError(f"batch names {sender[0]}/{sender[1]} but came on "
                                           f"{ref.site}/{ref.device}")
         except InvalidMessageError as exc:
-            self._count("rejected")
-            log.warning("rejected message on %s: %s", msg.topic, exc)
-            self._ack(msg.mid, msg.qos)
+            self._reject(msg, exc)
             return True
         jobs = (list(whole.transactions) if whole is not None
-                else self._batch_entries(ref, msg.topic, rows))
+                else self._batch_entries(ref, msg, rows))
         if not jobs:
             self._ack(msg.mid, msg.qos)
+            return True
+        if self.role_of(ref.device or "") == "gate":
+            self._refuse_role(msg, jobs)
             return True
         ack = _Ack(msg.mid, msg.qos, len(jobs)) if msg.qos > 0 else None
         for req in jobs:
             self._enqueue("tx", req, ack=ack, batched=True)
         return True
 
-    def _batch_entries(self, ref: topics.TopicRef, topic: str,
+    def _batch_entries(self, ref: topics.TopicRef, msg: ReceivedMessage,
                        rows: list[Any]) -> list[TransactionRequest]:
         """A batch's entries one by one: the valid ones; each refused one is logged."""
         out: list[TransactionRequest] = []
@@ -401,7 +485,8 @@ class Gateway:
                                               f"{ref.site}/{ref.device}")
             except InvalidMessageError as exc:
                 self._count("rejected")
-                log.warning("rejected transactions[%d] of a batch on %s: %s", i, topic, exc)
+                log.warning("rejected transactions[%d] of a batch on %s: %s", i, msg.topic, exc)
+                self._dead_letter(msg, f"transactions[{i}]: {type(exc).__name__}: {exc}")
                 continue
             out.append(req)
         return out
@@ -467,6 +552,14 @@ class Gateway:
             self._count("rejected")
             log.error("%s from %s/%s failed %d times; rejected", job.kind, job.request.site,
                       job.request.device, job.attempts)
+            self._count("dead_letters")
+            try:
+                self.ledger.add_dead_letter(
+                    job.msg.topic if job.msg is not None else f"({job.kind})",
+                    f"failed {job.attempts} times", size=0, sha256="", site=job.request.site,
+                    device=job.request.device)
+            except Exception:
+                log.exception("dead letter of a failed %s could not be stored", job.kind)
             if job.kind == "lookup":
                 self._reply_lookup(job.request, job.msg, LookupResponse(
                     request_id=job.request.request_id, kind=job.request.kind, ok=False,
