@@ -32,6 +32,10 @@ class AgentTuning(SyncSection):
     gateway_silence_s: float = 15.0
     """Connected to the broker, but a sent transaction has had no answer and nothing came
     from any gateway for this long: the gateway is reported ``offline`` to the edge."""
+    gateway_stale_s: float = 20.0
+    """A gateway that says it is online but whose status (repeated with each heartbeat,
+    every ``heartbeat_s`` = 5 s) has not come for this long has stopped working: the
+    gateway is reported ``offline`` to the edge."""
     online_expiry_s: float | None = None
     """MQTT 5 message expiry of an entry published with ``offline=false`` (the edge's
     ``policy.result_timeout_s`` from :meth:`from_settings`); None: no expiry."""

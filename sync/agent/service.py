@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -58,15 +59,19 @@ class SyncAgent:
         host / port: the broker.
         tuning: flow control and retries.
         role: the device role reported in the status.
+        heartbeat: called after each pass of the sender loop while the receiver thread is
+            alive (the agent works): the hook of a service watchdog (``sd_notify``).
     """
 
     def __init__(self, store: Any, *, site: str, device: str, client: mqtt.Client, host: str,
-                 port: int, tuning: AgentTuning | None = None, role: str = "kiosk") -> None:
+                 port: int, tuning: AgentTuning | None = None, role: str = "kiosk",
+                 heartbeat: Callable[[], None] | None = None) -> None:
         self.store = store
         self.site, self.device, self.role = topics.check_id(site, "site"), topics.check_id(device, "device"), role
         self.client = client
         self.host, self.port = host, port
         self.tuning = tuning or AgentTuning()
+        self.heartbeat = heartbeat
         self.stats = AgentStats()
         ctx = self.ctx = AgentContext(store=store, client=client, site=self.site,
                                       device=self.device, role=role, tuning=self.tuning,
@@ -76,8 +81,9 @@ class SyncAgent:
         self._threads: list[threading.Thread] = []
         self.acks = PubackTracker()
         self.sender = Sender(ctx, self.acks)
-        self.status = Status(ctx, unanswered_for=self.sender.unanswered_for)
         self.site_view = SiteView(ctx, gateway_back=self._gateway_back)
+        self.status = Status(ctx, unanswered_for=self.sender.unanswered_for,
+                             gateways_alive=self.site_view.gateways_alive)
         self.receiver = Receiver(ctx, self.site_view, heard=self.status.heard,
                                  answered=self.sender.answered)
         self.ops = OpsStreams(ctx, self.acks, replay_stats=self.site_view.take_replay_stats)
@@ -93,7 +99,8 @@ class SyncAgent:
     # ---- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_settings(cls, settings: Any, tuning: AgentTuning | None = None) -> SyncAgent:
+    def from_settings(cls, settings: Any, tuning: AgentTuning | None = None, *,
+                      heartbeat: Callable[[], None] | None = None) -> SyncAgent:
         """Open the store and build the client from ``[site]``, ``[device]``, ``[broker]``,
         ``[store]``, ``[policy]`` and ``[sync]``."""
         from edge.store import open_store
@@ -106,7 +113,7 @@ class SyncAgent:
         client = make_agent_client(settings.broker, site, device)
         return cls(store, site=site, device=device, client=client, host=settings.broker.host,
                    port=settings.broker.port, tuning=tuning or AgentTuning.from_settings(settings),
-                   role=settings.device.role)
+                   role=settings.device.role, heartbeat=heartbeat)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -211,6 +218,9 @@ class SyncAgent:
             except Exception:
                 log.exception("agent sender failed; retrying")
                 self._stop.wait(0.5)
+            else:
+                if self.heartbeat is not None and all(t.is_alive() for t in self._threads):
+                    self.heartbeat()
             bell.wait(self.tuning.poll_s)
 
 

@@ -3,7 +3,9 @@
 The agent subscribes to its site's retained statuses, statistics and staff alarms
 (``topics.site_filters``) and writes them into :class:`edge.store.SiteRepository` for the
 staff console. A gateway's status turning from ``offline`` to ``online`` makes every
-unanswered entry go again at once; a box (re)joining makes the ops streams publish the
+unanswered entry go again at once. A gateway repeats its retained ``online`` with every
+heartbeat: one that says online but has sent nothing for ``gateway_stale_s`` has stopped
+working (:meth:`SiteView.gateways_alive`). A box (re)joining makes the ops streams publish the
 last day's counters again (statistics are not retained).
 
 This module reads messages and writes the store; it publishes nothing.
@@ -11,6 +13,7 @@ This module reads messages and writes the store; it publishes nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sync import topics
@@ -29,7 +32,8 @@ class SiteView:
         self.ctx = ctx
         self.repo = SiteRepository(ctx.store)
         self._gateway_back = gateway_back
-        self._gateways: dict[str, str] = {}
+        self._gateways: dict[str, tuple[str, object, float]] = {}
+        """Gateway → its last state, ``since`` and when that status arrived (monotonic)."""
         self._replay_stats = False
 
     def reconnected(self) -> None:
@@ -40,6 +44,15 @@ class SiteView:
         """Whether a box (re)joined since the last call (it gets our last day's counts)."""
         replay, self._replay_stats = self._replay_stats, False
         return replay
+
+    def gateways_alive(self, stale_s: float) -> bool | None:
+        """Whether a gateway that says it is online has sent a status (its heartbeat)
+        within ``stale_s``; None when no gateway says it is online (nothing to judge by)."""
+        now = time.monotonic()
+        online = [at for state, _since, at in self._gateways.values() if state == "online"]
+        if not online:
+            return None
+        return any(now - at < stale_s for at in online)
 
     def store_message(self, ref: topics.TopicRef, msg: ReceivedMessage) -> None:
         """A device's status, statistics or alarm, into the site view (our own alarms and
@@ -87,11 +100,14 @@ class SiteView:
         if m.role != "gateway":
             return
         was = self._gateways.get(device)
-        self._gateways[device] = m.state
-        # A gateway publishes "online" on every connect: a live (not retained) "online" is
-        # a gateway that just (re)connected, even when the retained status already said
-        # online (a broker restart keeps the old one).
-        came = m.state == "online" and (was == "offline" or not retained)
+        self._gateways[device] = (m.state, m.since, time.monotonic())
+        # A gateway publishes "online" on every connect, and again with each heartbeat (the
+        # same ``since``): a live (not retained) "online" with a new ``since`` is a gateway
+        # that just (re)connected, even when the retained status already said online (a
+        # broker restart keeps the old one).
+        came = m.state == "online" and (
+            was is None and not retained
+            or was is not None and (was[0] == "offline" or not retained and was[1] != m.since))
         if came and self.ctx.tuning.resend_on_gateway_online:
             # A gateway seen offline on this connection came back: what it may have missed
             # goes again now (on a connect everything goes anyway; a broker restart drops

@@ -33,12 +33,16 @@ class Status:
     Args:
         ctx: the agent's context.
         unanswered_for: ``(silence, now)`` → a sent transaction has waited that long.
+        gateways_alive: ``(stale_s)`` → a gateway's heartbeat came within ``stale_s``
+            (None: no gateway says it is online).
     """
 
     def __init__(self, ctx: AgentContext, *,
-                 unanswered_for: Callable[[float, float], bool]) -> None:
+                 unanswered_for: Callable[[float, float], bool],
+                 gateways_alive: Callable[[float], bool | None] = lambda _s: None) -> None:
         self.ctx = ctx
         self._unanswered_for = unanswered_for
+        self._gateways_alive = gateways_alive
         self.topic = topics.status(ctx.site, ctx.device)
         self._online: bool | None = None
         self._last_heard = time.monotonic()
@@ -97,8 +101,11 @@ class Status:
             ctx.stats.statuses += 1
 
     def gateway_reachable(self) -> bool:
-        """Connected to the broker, and no sign that the gateways stopped answering."""
+        """Connected to the broker, and no sign that the gateways stopped answering: the
+        gateways' heartbeats are not stale, and nothing sent waits for too long."""
         if not self.ctx.connected.is_set():
+            return False
+        if self._gateways_alive(self.ctx.tuning.gateway_stale_s) is False:
             return False
         now = time.monotonic()
         silence = self.ctx.tuning.gateway_silence_s

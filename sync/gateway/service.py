@@ -68,6 +68,7 @@ from sync.messages import (
     batch_entries,
     decode,
     encode,
+    utcnow,
     validate,
 )
 from sync.mqtt import (
@@ -151,6 +152,11 @@ class Gateway:
         device_roles: device id → role (``kiosk``, ``gate``), over the naming rule of
             :func:`sync.broker.default_role` (ids starting with ``gate`` are gates). A gate
             may not lend, return or renew.
+        heartbeat: called every ``heartbeat_s`` while the gateway works (its worker,
+            sweeper and MQTT threads alive, no worker stuck over ``stall_s``): the hook of
+            a service watchdog (``sd_notify``). The retained ``online`` status is published
+            again at the same moments, so edges see a gateway that stopped working as
+            offline once its heartbeats stop (``AgentTuning.gateway_stale_s``).
     """
 
     def __init__(self, *, gateway_id: str, ledger: Ledger, applier: Applier | dict[str, Applier],
@@ -159,7 +165,9 @@ class Gateway:
                  session_expiry_s: int = 86400, sweep_interval_s: float = 1.0,
                  retry_s: float = 2.0, crash: CrashPoints | None = None,
                  limits: PayloadLimits = GATEWAY_LIMITS,
-                 device_roles: Mapping[str, str] | None = None) -> None:
+                 device_roles: Mapping[str, str] | None = None,
+                 heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 5.0,
+                 stall_s: float = 120.0) -> None:
         self.gateway_id = gateway_id
         self.ledger = ledger
         self.sites = set(sites)
@@ -176,6 +184,11 @@ class Gateway:
         self.batch_size = batch_size
         self.crash = crash or CrashPoints(None)
         self.limits = limits
+        self.heartbeat = heartbeat
+        self.heartbeat_s = heartbeat_s
+        self.stall_s = stall_s
+        self._beats: list[float] = [time.monotonic()] * max(1, workers)
+        self._since = utcnow()
         self.device_roles = dict(device_roles or {})
         if sip2_threads is None:
             pools = {id(a.pool): getattr(a.pool, "size", 4) for a in self.appliers.values()}
@@ -196,7 +209,7 @@ class Gateway:
         self.stats = {"applied": 0, "replayed": 0, "recovered": 0, "rejected": 0, "busy": 0,
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
                       "alarms": 0, "stats": 0, "events": 0, "dead_letters": 0,
-                      "role_refused": 0, "callback_errors": 0}
+                      "role_refused": 0, "callback_errors": 0, "heartbeats": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
@@ -222,7 +235,8 @@ class Gateway:
     # ---- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_settings(cls, settings: Any, *, client_id: str | None = None) -> Gateway:
+    def from_settings(cls, settings: Any, *, client_id: str | None = None,
+                      heartbeat: Callable[[], None] | None = None) -> Gateway:
         """Build a gateway from the ``[broker]``, ``[ils]`` and ``[gateway]`` sections.
 
         Each site gets its own SIP2 pool (``[ils]`` with ``[gateway.site_ils.<site>]``);
@@ -249,14 +263,40 @@ class Gateway:
                    client=client, host=settings.broker.host, port=settings.broker.port,
                    workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
                    session_expiry_s=settings.broker.session_expiry_s,
-                   crash=CrashPoints.from_env(CRASH_ENV))
+                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def _presence(self, site: str, state: str) -> tuple[str, bytes]:
         return (topics.status(site, self.gateway_id),
                 encode(DeviceStatus(site=site, device=self.gateway_id, state=state,  # type: ignore[arg-type]
-                                    role="gateway")))
+                                    role="gateway", since=self._since)))
+
+    def working(self) -> bool:
+        """Every thread that does the gateway's work is alive, and no pipeline is stuck:
+        what its heartbeat (and so its ``online`` status) stands for."""
+        if self._stop.is_set() or not self.connected.is_set():
+            return False
+        if not self._threads or not all(t.is_alive() for t in self._threads):
+            return False
+        network = getattr(self.client, "_thread", None)  # paho's loop thread (loop_start)
+        if network is not None and not network.is_alive():
+            return False
+        now = time.monotonic()
+        return all(now - beat < self.stall_s for beat in self._beats)
+
+    def _beat(self) -> None:
+        """A heartbeat, only while the gateway works: the retained ``online`` again (with
+        the same ``since``), and the injected ``heartbeat`` hook."""
+        if not self.working():
+            log.warning("gateway is not working (a thread died or a pipeline is stuck): "
+                        "no heartbeat")
+            return
+        for site in sorted(self.sites):
+            self.client.publish(*self._presence(site, "online"), qos=1, retain=True)
+        self._count("heartbeats")
+        if self.heartbeat is not None:
+            self.heartbeat()
 
     def start(self) -> None:
         # Presence: a retained status per site served, online on every connect; the last
@@ -319,6 +359,7 @@ class Gateway:
             log.error("broker refused the gateway: %s", rc)
             return
         client.subscribe([(f, 1) for f in topics.gateway_filters(self.sites)])
+        self._since = utcnow()
         for site in sorted(self.sites):
             client.publish(*self._presence(site, "online"), qos=1, retain=True)
         self.connected.set()
@@ -503,6 +544,7 @@ class Gateway:
         delayed: list[_Job] = []
         carry: list[_Job] = []
         while True:
+            self._beats[index] = time.monotonic()  # this pipeline is working (heartbeat)
             now = time.time()
             jobs = carry
             carry = []
@@ -862,7 +904,19 @@ class Gateway:
                  req.site, req.device, req.reason, sent)
 
     def _sweeper(self) -> None:
-        while not self._stop.wait(self.sweep_interval_s):
+        """Re-queue expired intents every ``sweep_interval_s``; beat every ``heartbeat_s``."""
+        next_sweep = next_beat = 0.0
+        while not self._stop.wait(min(self.sweep_interval_s, self.heartbeat_s)):
+            now = time.monotonic()
+            if now >= next_beat:
+                next_beat = now + self.heartbeat_s
+                try:
+                    self._beat()
+                except Exception:
+                    log.exception("gateway heartbeat failed")
+            if now < next_sweep:
+                continue
+            next_sweep = now + self.sweep_interval_s
             try:
                 rows = self.ledger.expired(limit=200)
             except Exception:
