@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from edge.store import SiteRepository
-from smartlib.config import load_settings
 from sync import topics
 from sync.agent.service import AgentTuning, SyncAgent
 from sync.messages import Alarm, DeviceStatus, encode
@@ -27,15 +26,7 @@ FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s
 
 
 def _agent(env: SyncEnv, device: str, tuning: AgentTuning = FAST) -> SyncAgent:
-    agent = SyncAgent.from_settings(load_settings(env.agent_config(device)), tuning=tuning)
-    agent.start()
-
-    def stop() -> None:
-        agent.stop()
-        agent.store.close()
-
-    env._stops.append(stop)
-    assert agent.connected.wait(10), "agent did not connect"
+    agent: SyncAgent = env.start_agent(device, tuning=tuning)
     return agent
 
 

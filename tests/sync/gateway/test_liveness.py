@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from smartlib.config import load_settings
 from sync import topics
 from sync.agent.service import AgentTuning, SyncAgent
 from tests.sync.gateway.harness import SITE, SyncEnv, items, journal, mqtt_client, wait_until
@@ -18,16 +17,8 @@ from tests.sync.gateway.harness import SITE, SyncEnv, items, journal, mqtt_clien
 
 def _agent(env: SyncEnv, beats: list[str]) -> SyncAgent:
     tuning = AgentTuning(poll_s=0.1, ops_interval_s=0.2, gateway_stale_s=1.5)
-    agent = SyncAgent.from_settings(load_settings(env.agent_config("kiosk-01")), tuning=tuning,
-                                    heartbeat=lambda: beats.append("agent"))
-    agent.start()
-
-    def stop() -> None:
-        agent.stop()
-        agent.store.close()
-
-    env._stops.append(stop)
-    assert agent.connected.wait(10), "agent did not connect"
+    agent: SyncAgent = env.start_agent("kiosk-01", tuning=tuning,
+                                       heartbeat=lambda: beats.append("agent"))
     return agent
 
 
