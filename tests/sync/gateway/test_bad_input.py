@@ -64,7 +64,7 @@ def test_a_deeply_nested_message_is_a_dead_letter_and_the_gateway_goes_on(
 def test_an_oversized_payload_is_a_dead_letter_and_is_not_stored(sync_env: SyncEnv) -> None:
     gw = sync_env.start_gateway()
     req = _request(items(1)[0])
-    big = encode(req.model_copy(update={"payload": {"note": "x" * (gw.limits.max_bytes + 1)}}))
+    big = encode(req.model_copy(update={"payload": {"note": "x" * (gw.intake.limits.max_bytes + 1)}}))
     with mqtt_client(sync_env.broker.port) as dev:
         dev.subscribe(topics.result(SITE, "kiosk-01"))
         assert dev.publish(topics.tx(SITE, "kiosk-01"), big) == 0
@@ -118,7 +118,7 @@ def test_a_gate_may_not_lend_return_or_renew(sync_env: SyncEnv) -> None:
 
 def test_device_roles_override_the_naming_rule(sync_env: SyncEnv) -> None:
     gw = sync_env.start_gateway()
-    gw.device_roles = {"kiosk-02": "gate", "gate-07": "kiosk"}
+    gw.intake.device_roles = {"kiosk-02": "gate", "gate-07": "kiosk"}
     assert [gw.role_of(d) for d in ("kiosk-01", "kiosk-02", "gate-01", "gate-07")] == [
         "kiosk", "gate", "gate", "kiosk"]
 
@@ -126,7 +126,7 @@ def test_device_roles_override_the_naming_rule(sync_env: SyncEnv) -> None:
 def test_an_unforeseen_failure_in_the_callback_is_a_dead_letter(
         sync_env: SyncEnv, monkeypatch: Any) -> None:
     gw = sync_env.start_gateway()
-    real = gw._enqueue
+    real = gw.intake._enqueue
     calls = {"n": 0}
 
     def enqueue(*a: Any, **k: Any) -> None:
@@ -135,7 +135,7 @@ def test_an_unforeseen_failure_in_the_callback_is_a_dead_letter(
             raise RuntimeError("injected bug")
         real(*a, **k)
 
-    monkeypatch.setattr(gw, "_enqueue", enqueue)
+    monkeypatch.setattr(gw.intake, "_enqueue", enqueue)
     with mqtt_client(sync_env.broker.port) as dev:
         dev.subscribe(topics.result(SITE, "kiosk-01"))
         assert dev.publish(topics.tx(SITE, "kiosk-01"), encode(_request(items(1)[0]))) == 0
