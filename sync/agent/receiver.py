@@ -133,9 +133,10 @@ class Receiver:
                 log.exception("message on %s cannot be stored; dropped", msg.topic)
                 self.ctx.stats.rejected += 1
                 try:
-                    self._dead_letter(msg, exc)
+                    self._dead_letter(msg, exc)  # its own transaction
                 except Exception:
                     log.exception("dead letter on %s could not be stored", msg.topic)
+                self.ctx.stats.dead_letters += 1
                 self._ack(msg)
                 return
 
@@ -146,7 +147,6 @@ class Receiver:
         self.ctx.store.events.record(self.ctx.device, "dead_letter", {
             "topic": msg.topic[:256], "reason": reason, "size": len(msg.payload),
             "sha256": fingerprint(msg.payload)})
-        self.ctx.stats.dead_letters += 1
 
     def _write_batch(self, batch: list[ReceivedMessage]) -> None:
         """Store a batch in one transaction, then PUBACK it and ring the edge once."""
@@ -154,7 +154,8 @@ class Receiver:
 
         store = self.ctx.store
         wake_agent = False
-        counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0}
+        counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0,
+                  "dead_letters": 0}
         done: list[str] = []
         results: list[tuple[str, dict[str, Any], str]] = []
         with store.transaction():
@@ -168,6 +169,7 @@ class Receiver:
                     counts["rejected"] += 1
                     log.warning("rejected message on %s: %s", msg.topic, exc)
                     self._dead_letter(msg, exc)
+                    counts["dead_letters"] += 1  # counted once the batch is stored
                 except StoreError as exc:
                     log.warning("message on %s not stored: %s", msg.topic, exc)
             if results:

@@ -1,7 +1,9 @@
 """The gateway's intake: MQTT messages in, checked, as jobs for the pipelines.
 
 paho's network thread calls :meth:`Intake.on_message`; nothing a message holds may escape
-from it. A message is bounded (size, JSON nesting) before it is parsed, its topic and
+from it. A message is bounded before it is parsed: its size always, its JSON nesting before
+the standard library's ``json`` sees it (a well-formed batch goes to pydantic-core's parser
+first, which has a recursion limit of its own and costs no scan), its topic and
 payload are checked against each other, and its requests go to the pipelines with the
 share of its acknowledgement they owe (:class:`Ack`). What can never be processed is a
 dead letter: logged, counted, kept in the ledger (topic, reason, size, SHA-256; never the
@@ -40,7 +42,14 @@ from sync.messages import (
     encode,
     validate,
 )
-from sync.mqtt import GATEWAY_LIMITS, PayloadLimits, ReceivedMessage, check_payload, fingerprint
+from sync.mqtt import (
+    GATEWAY_LIMITS,
+    PayloadLimits,
+    ReceivedMessage,
+    check_depth,
+    check_size,
+    fingerprint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +138,6 @@ class Intake:
     def dead_letter(self, msg: ReceivedMessage, reason: str) -> None:
         """Keep aside a message that can never be processed (logged, counted, in the
         ledger's ``dead_letters``); the caller acknowledges it, so it is never redelivered."""
-        self._count("dead_letters")
         site = device = None
         try:
             ref = topics.parse(msg.topic)
@@ -143,6 +151,7 @@ class Intake:
                                         device=device)
         except Exception:
             log.exception("dead letter on %s could not be stored", msg.topic)
+        self._count("dead_letters")
 
     def _reject(self, msg: ReceivedMessage, exc: Exception) -> None:
         """A message that is invalid for good: rejected, kept as a dead letter, acknowledged."""
@@ -170,7 +179,7 @@ class Intake:
 
     def _receive(self, msg: ReceivedMessage) -> None:
         try:
-            check_payload(msg.payload, self.limits)
+            check_size(msg.payload, self.limits)
             ref = topics.parse(msg.topic)
             if ref.site not in self.sites:
                 raise InvalidTopicError(f"site {ref.site!r} is not served by this gateway")
@@ -180,6 +189,7 @@ class Intake:
             if (ref.kind == "tx" and b'"transactions"' in msg.payload
                     and self._on_batch(ref, msg)):
                 return
+            check_depth(msg.payload, self.limits)  # before the standard library's json
             req: Any = decode(model, msg.payload)
             if (req.site, req.device) != (ref.site, ref.device):
                 raise InvalidMessageError(
@@ -211,6 +221,7 @@ class Intake:
             if whole is not None:
                 sender = (whole.site, whole.device)
             else:
+                check_depth(msg.payload, self.limits)  # before the standard library's json
                 data = _json(msg.payload)
                 if not isinstance(data, dict) or "transactions" not in data:
                     return False

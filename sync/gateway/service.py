@@ -430,7 +430,6 @@ class Gateway:
             self._count("rejected")
             log.error("%s from %s/%s failed %d times; rejected", job.kind, job.request.site,
                       job.request.device, job.attempts)
-            self._count("dead_letters")
             try:
                 self.ledger.add_dead_letter(
                     job.msg.topic if job.msg is not None else f"({job.kind})",
@@ -438,6 +437,7 @@ class Gateway:
                     device=job.request.device)
             except Exception:
                 log.exception("dead letter of a failed %s could not be stored", job.kind)
+            self._count("dead_letters")
             if job.kind == "lookup":
                 self.replies.reply_lookup(job.request, job.msg, LookupResponse(
                     request_id=job.request.request_id, kind=job.request.kind, ok=False,

@@ -81,8 +81,10 @@ def test_size_is_refused_over_the_limit_and_both_are_invalid_messages() -> None:
     assert issubclass(TooDeepMessageError, InvalidMessageError)
 
 
-def test_unbalanced_json_is_left_to_the_parser() -> None:
-    check_payload(b"[" * 20, LIMITS)  # the decoder says "not JSON"
+def test_malformed_json_within_the_limit_is_left_to_the_parser() -> None:
+    check_payload(b"]" * 30 + b"[" * 8, LIMITS)  # the decoder says "not JSON"
+    with pytest.raises(TooDeepMessageError):
+        check_payload(b"[" * 9, LIMITS)  # unclosed, but deeper than the limit all the same
 
 
 def _paho(topic: bytes, payload: bytes, props: Properties | None = None) -> mqtt.MQTTMessage:
