@@ -34,7 +34,7 @@ from sync.messages import (
     decode,
     decode_results,
 )
-from sync.mqtt import ReceivedMessage, check_payload, correlation_id, fingerprint
+from sync.mqtt import ReceivedMessage, check_depth, check_size, correlation_id, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +195,11 @@ class Receiver:
             many of its entries were rejected (a result batch's bad entries).
         """
         site, device = self.ctx.site, self.ctx.device
-        check_payload(msg.payload, self.ctx.tuning.limits)
+        limits = self.ctx.tuning.limits
+        check_size(msg.payload, limits)
         ref = topics.parse(msg.topic)
+        if ref.kind != "result":  # a result batch is checked only before json (below)
+            check_depth(msg.payload, limits)
         if (ref.site == site and ref.device is not None
                 and ref.kind in ("status", "stats", "stats/live", "alarm")):
             self.site_view.store_message(ref, msg)
@@ -204,7 +207,8 @@ class Receiver:
         if ref.site != site or ref.device not in (None, device):
             raise InvalidTopicError(f"not a topic of {site}/{device}")
         if ref.kind == "result":
-            got, bad = decode_results(msg.payload)  # one result, or a ResultBatch
+            got, bad = decode_results(  # one result, or a ResultBatch
+                msg.payload, before_json=lambda _p: check_depth(msg.payload, limits))
             for exc in bad:
                 log.warning("rejected part of a result batch on %s: %s", msg.topic, exc)
             for res in got:

@@ -25,6 +25,9 @@ from tests.sync.gateway.harness import (
 
 DEEP = b'{"v":1,"x":' + b"[" * 3000 + b"]" * 3000 + b"}"
 """The poison of issue 18: about 6 KB, 3,000 levels deep (``json.loads`` recurses)."""
+DEEP_BATCH = (b'{"v":1,"site":"s1","device":"kiosk-01","transactions":' + b"[" * 3000
+              + b"]" * 3000 + b"}")
+"""Looks like a TransactionBatch: goes to pydantic-core first, then is checked before json."""
 
 
 def _request(item: str, device: str = "kiosk-01") -> TransactionRequest:
@@ -40,24 +43,25 @@ def _still_serves(dev: MqttProbe, item: str) -> None:
     assert got["key"] == req.key and got["status"] == "applied"
 
 
-@pytest.mark.parametrize("topic", [
-    topics.tx(SITE, "kiosk-01"),
-    topics.lookup(SITE, "kiosk-01"),
-    topics.staff_alarm(SITE, "kiosk-01"),
-], ids=["tx", "lookup", "staff-alarm"])
+@pytest.mark.parametrize(("topic", "poison"), [
+    (topics.tx(SITE, "kiosk-01"), DEEP),
+    (topics.tx(SITE, "kiosk-01"), DEEP_BATCH),
+    (topics.lookup(SITE, "kiosk-01"), DEEP),
+    (topics.staff_alarm(SITE, "kiosk-01"), DEEP),
+], ids=["tx", "tx-batch", "lookup", "staff-alarm"])
 def test_a_deeply_nested_message_is_a_dead_letter_and_the_gateway_goes_on(
-        sync_env: SyncEnv, topic: str) -> None:
+        sync_env: SyncEnv, topic: str, poison: bytes) -> None:
     with pytest.raises(RecursionError):
-        json.loads(DEEP)  # what used to end paho's network thread
+        json.loads(poison)  # what used to end paho's network thread
     gw = sync_env.start_gateway()
     with mqtt_client(sync_env.broker.port) as dev:
         dev.subscribe(topics.result(SITE, "kiosk-01"))
-        assert dev.publish(topic, DEEP) == 0  # acknowledged by the broker
+        assert dev.publish(topic, poison) == 0  # acknowledged by the broker
         wait_until(lambda: gw.stats["dead_letters"] == 1, 10, what="the dead letter")
         _still_serves(dev, items(1)[0])
     [letter] = gw.ledger.dead_letters(SITE)
     assert letter.topic == topic and letter.device == "kiosk-01"
-    assert "TooDeepMessageError" in letter.reason and letter.size == len(DEEP)
+    assert "TooDeepMessageError" in letter.reason and letter.size == len(poison)
     assert gw.stats["callback_errors"] == 0  # refused by the check, not by an accident
 
 
