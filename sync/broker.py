@@ -47,6 +47,15 @@ def verify_password(hashed: str, password: str) -> bool:
     return hmac.compare_digest(got, digest)
 
 
+def default_role(device: str) -> str:
+    """A device's role by the site's naming rule: ids starting with ``gate`` are gates.
+
+    ``smartlib broker config`` gives such devices the gate ACL (no patron data), and the
+    gateway refuses circulation from them (unless ``device_roles`` says otherwise).
+    """
+    return "gate" if device.startswith("gate") else "kiosk"
+
+
 def device_acl(site: str, device: str, user: str | None = None, role: str = "kiosk") -> str:
     """ACL lines that limit ``device`` to writing its own topics.
 
@@ -134,9 +143,9 @@ class BrokerPlan:
     """Gate-role devices (patron-free cache feed only); default: ids starting with ``gate``."""
 
     def role(self, device: str) -> str:
-        gates = self.gates if self.gates is not None else [
-            d for d in self.devices if d.startswith("gate")]
-        return "gate" if device in gates else "kiosk"
+        if self.gates is None:
+            return default_role(device)
+        return "gate" if device in self.gates else "kiosk"
 
     def users(self) -> list[str]:
         out = [*self.devices, self.gateway_user]

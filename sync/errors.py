@@ -90,6 +90,18 @@ class InvalidMessageError(MessageError):
     """A payload is not valid JSON or does not match its schema (version, fields, types)."""
 
 
+class OversizedMessageError(InvalidMessageError):
+    """A payload over the boundary's size limit (:class:`sync.mqtt.PayloadLimits`)."""
+
+
+class TooDeepMessageError(InvalidMessageError):
+    """A JSON payload nested deeper than the boundary's limit (checked before parsing)."""
+
+
+class RoleRefusedError(InvalidMessageError):
+    """A device asked for something its role may not do (a gate lending a book)."""
+
+
 class AgentError(SyncError):
     """The edge agent cannot run (store, broker or configuration problem)."""
 

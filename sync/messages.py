@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
@@ -563,13 +564,19 @@ def batch_entries(model: type[TransactionBatch] | type[ResultBatch],
     return rows
 
 
-def decode_results(payload: bytes | bytearray | str) -> tuple[list[TransactionResult],
-                                                              list[InvalidMessageError]]:
+def decode_results(payload: bytes | bytearray | str, *,
+                   before_json: Callable[[bytes | bytearray | str], None] | None = None,
+                   ) -> tuple[list[TransactionResult], list[InvalidMessageError]]:
     """The results in a ``result`` topic payload: one :class:`TransactionResult` or a
     :class:`ResultBatch`, each entry validated on its own.
 
     Returns:
         The valid results, and one error per entry that was refused (naming its index).
+
+    Args:
+        before_json: called with the payload before the standard library's ``json`` parses
+            it (a well-formed batch is parsed by pydantic-core, which bounds nesting
+            itself): the caller's nesting check.
 
     Raises:
         InvalidMessageError: the payload as a whole is unusable (not JSON, a bad envelope).
@@ -579,6 +586,8 @@ def decode_results(payload: bytes | bytearray | str) -> tuple[list[TransactionRe
             return list(ResultBatch.model_validate_json(payload).results), []
         except ValidationError:
             pass  # entry by entry below: the good ones are kept, the bad ones named
+    if before_json is not None:
+        before_json(payload)
     data = _json_object("TransactionResult", payload)
     if "results" not in data:
         return [validate(TransactionResult, data)], []

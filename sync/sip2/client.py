@@ -576,12 +576,14 @@ class Sip2Client:
                     terminal_password=self.terminal_password, extra=self._extra(extra_fields))
         return self._exchange(msg, RenewResponse, resend=resend)
 
-    def renew_all(self, patron_id: str, pin: str | None = None) -> RenewAllResponse:
-        """65 -> 66."""
+    def renew_all(self, patron_id: str, pin: str | None = None, *,
+                  resend: bool = False) -> RenewAllResponse:
+        """65 -> 66. Not resent after a broken connection unless ``resend`` (its effect
+        cannot be told apart from the state before it)."""
         msg = RenewAll(transaction_date=self.sip_date(), institution_id=self.institution,
                        patron_id=self._bc(patron_id), patron_password=pin,
                        terminal_password=self.terminal_password)
-        return self._exchange(msg, RenewAllResponse)
+        return self._exchange(msg, RenewAllResponse, resend=resend)
 
     def item_information(self, item_id: str) -> ItemInformationResponse:
         """17 -> 18."""

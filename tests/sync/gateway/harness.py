@@ -272,11 +272,13 @@ class SyncEnv:
         assert gw.connected.wait(10), "gateway did not connect"
         return gw
 
-    def start_agent(self, device: str = "kiosk-01", *, wait: bool = True, **kw: Any) -> Any:
+    def start_agent(self, device: str = "kiosk-01", *, wait: bool = True, tuning: Any = None,
+                    heartbeat: Callable[[], None] | None = None, **kw: Any) -> Any:
         from smartlib.config import load_settings
         from sync.agent.service import SyncAgent
 
-        agent = SyncAgent.from_settings(load_settings(self.agent_config(device, **kw)))
+        agent = SyncAgent.from_settings(load_settings(self.agent_config(device, **kw)),
+                                        tuning=tuning, heartbeat=heartbeat)
         agent.start()
 
         def stop() -> None:
