@@ -24,6 +24,25 @@ class _Service(Protocol):
     def run(self, stop: threading.Event) -> None: ...
 
 
+def _systemd_heartbeat() -> Callable[[], None]:
+    """The working loop's heartbeat as sd_notify: READY=1 at its first turn, then WATCHDOG=1
+    (rate-limited) at each; nothing without $NOTIFY_SOCKET. Under systemd (``Type=notify``,
+    ``WatchdogSec``) or the demo's supervisor, a loop that stops turning gets the process
+    restarted, not only one that exits."""
+    from smartlib.sdnotify import SystemdNotifier
+
+    notifier = SystemdNotifier.from_environment()
+    started = threading.Event()
+
+    def beat() -> None:
+        if not started.is_set():
+            started.set()
+            notifier.ready()
+        notifier.heartbeat()
+
+    return beat
+
+
 def _run_until_signal(name: str, build: Callable[[], _Service]) -> None:
     """Build a service (a :class:`SyncError` is a click error) and run it until a signal."""
     from sync.errors import SyncError
@@ -44,7 +63,8 @@ def sync_agent(config: str | None) -> None:
     from sync.agent.service import SyncAgent
 
     settings = _load(config)
-    _run_until_signal("smartlib sync", lambda: SyncAgent.from_settings(settings))
+    _run_until_signal("smartlib sync", lambda: SyncAgent.from_settings(
+        settings, heartbeat=_systemd_heartbeat()))
 
 
 @click.group("gateway")
@@ -60,7 +80,8 @@ def gateway_run(config: str | None) -> None:
     from sync.gateway.service import Gateway
 
     settings = _load(config)
-    _run_until_signal("smartlib gateway run", lambda: Gateway.from_settings(settings))
+    _run_until_signal("smartlib gateway run", lambda: Gateway.from_settings(
+        settings, heartbeat=_systemd_heartbeat()))
 
 
 @gateway.command("import")
