@@ -94,14 +94,14 @@ def check_executable(path: Path) -> PurePosixPath:
     """
     if not path.is_absolute():
         raise InstallError(f"--executable {path}: give an absolute path")
-    if not os.access(path, os.X_OK):
-        raise InstallError(f"--executable {path}: not an executable file")
     pure = PurePosixPath(path)
     for hidden in HIDDEN_BY_PROTECT_HOME:
         if pure.is_relative_to(hidden):
             raise InstallError(
                 f"{path} is under {hidden}, which the units hide from the services "
                 "(ProtectHome=yes): install smartlib into /opt/smartlib (docs/deploy.md)")
+    if not os.access(path, os.X_OK):
+        raise InstallError(f"--executable {path}: not an executable file")
     return pure
 
 
