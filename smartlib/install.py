@@ -44,7 +44,7 @@ HIDDEN_BY_PROTECT_HOME = (PurePosixPath("/home"), PurePosixPath("/root"),
                           PurePosixPath("/run/user"))
 DEFAULT_SYSTEMD = 252
 """Assumed when ``systemctl --version`` cannot say (Debian 12's)."""
-DEVICE_ROLE = {"kiosk": "kiosk", "gate": "gate"}
+DEVICE_ROLE = {"kiosk": "kiosk", "gate": "gate", "central": "gateway"}
 """The ``device.role`` a box's configuration must name for its install role."""
 
 
@@ -218,6 +218,8 @@ class Installer:
         if self.on_this_machine:
             cmds += [["chown", f"root:{self.user}", *(str(dst) for _, dst in self.configs)],
                      ["systemctl", "daemon-reload"]]
+        if self.plan.masked:
+            cmds.append(["systemctl", *root, "mask", *self.plan.masked])
         cmds.append(["systemctl", *root, "enable", *self.plan.units])
         return cmds
 
@@ -278,10 +280,13 @@ class Installer:
 @click.option("--systemd-version", "systemd_major", type=click.IntRange(200, 999), default=None,
               help="the target's systemd (default: systemctl --version); 254 and later "
                    "get a growing restart delay")
+@click.option("--broker-config", type=click.Path(dir_okay=False), default=None,
+              help="central role: the mosquitto.conf `smartlib broker config --out DIR` "
+                   "wrote, for mosquitto.service to run (absolute path on the target)")
 @click.option("--log-json", is_flag=True, help="the services log JSON lines to journald")
 def install(role: Role, config: str, central_config: str | None, prefix: str, dry_run: bool,
             user: str, executable: str | None, systemd_major: int | None,
-            log_json: bool) -> None:
+            broker_config: str | None, log_json: bool) -> None:
     """Write and enable the systemd units of a kiosk, a gate or the central server."""
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
         raise click.BadParameter(f"{user!r} is not a system user name", param_hint="--user")
@@ -299,7 +304,11 @@ def install(role: Role, config: str, central_config: str | None, prefix: str, dr
             central_path = Path(central_config or CONFIG_DIR / "central.toml")
             check_central_config(central_path)
             configs.append((central_path, CONFIG_DIR / "central.toml"))
+        if broker_config is not None and (role != "central"
+                                          or not PurePosixPath(broker_config).is_absolute()):
+            raise InstallError("--broker-config: an absolute path, with --role central only")
         opts = UnitOptions(executable=exe, user=user, log_json=log_json,
+                           broker_config=PurePosixPath(broker_config) if broker_config else None,
                            systemd_version=systemd_major or systemd_version())
         installer = Installer(plan_install(role, opts), root, user, tuple(configs))
         if dry_run:

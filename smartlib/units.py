@@ -29,6 +29,7 @@ PAM_FILE = PurePosixPath("/etc/pam.d/smartlib-kiosk")
 KIOSK_USER = "smartlib-kiosk"
 KIOSK_TTY = "tty1"
 CAGE = "/usr/bin/cage"
+MOSQUITTO = "/usr/sbin/mosquitto"
 
 RESTART_STEPS_SYSTEMD = 254
 """The first systemd with ``RestartSteps=``/``RestartMaxDelaySec=`` (Debian 12 has 252)."""
@@ -45,6 +46,8 @@ class UnitOptions:
         user: the system user the services run as (the kiosk window has its own).
         systemd_version: the target's systemd; from 254 the restart delay grows by steps.
         log_json: run the services with ``smartlib --log-json`` (JSON lines in journald).
+        broker_config: central role: the ``mosquitto.conf`` that ``smartlib broker config``
+            wrote, for Debian's ``mosquitto.service`` to run instead of its own.
         restart_s: the delay before a restart (the first step from systemd 254 on).
         restart_max_s: the longest delay (systemd 254 and later).
     """
@@ -55,6 +58,7 @@ class UnitOptions:
     user: str = "smartlib"
     systemd_version: int = 252
     log_json: bool = False
+    broker_config: PurePosixPath | None = None
     restart_s: int = 2
     restart_max_s: int = 60
 
@@ -93,6 +97,8 @@ class InstallPlan:
     role: Role
     files: tuple[InstallFile, ...]
     units: tuple[str, ...] = field(default=())
+    masked: tuple[str, ...] = field(default=())
+    """Units masked so that they cannot take what a unit of the plan needs (tty1)."""
 
     def unit_files(self) -> tuple[InstallFile, ...]:
         """The ``.service`` files only."""
@@ -121,13 +127,31 @@ def services_for(role: Role, opts: UnitOptions) -> tuple[ServiceSpec, ...]:
 
 
 def plan_install(role: Role, opts: UnitOptions) -> InstallPlan:
-    """Every file of a role's install, rendered, and the units to enable."""
+    """Every file of a role's install, rendered, the units to enable and those to mask."""
     files = [service_unit(spec, role, opts) for spec in services_for(role, opts)]
+    masked: tuple[str, ...] = ()
     if role == "kiosk":
         files += [kiosk_session_unit(opts), InstallFile(PAM_FILE, _PAM_KIOSK)]
+        masked = (f"getty@{KIOSK_TTY}.service",)  # tty1 is the kiosk window's
+    if role == "central":
+        files.append(broker_dropin(opts))
     files.append(InstallFile(SYSUSERS_FILE, sysusers_conf(role, opts)))
     units = tuple(f.path.name for f in files if f.path.suffix == ".service")
-    return InstallPlan(role, tuple(files), units)
+    return InstallPlan(role, tuple(files), units, masked)
+
+
+def broker_dropin(opts: UnitOptions) -> InstallFile:
+    """A drop-in for Debian's ``mosquitto.service``: the same restart policy as ours, and
+    the configuration ``smartlib broker config`` wrote (``opts.broker_config``), if given.
+
+    Mosquitto speaks sd_notify (READY=1) but feeds no watchdog, so it gets none.
+    """
+    service = _restart_policy(opts)
+    if opts.broker_config is not None:
+        service += [("ExecStart", ""), ("ExecStart", f"{MOSQUITTO} -c {_quote(str(opts.broker_config))}")]
+    text = _render("central", [("Unit", [("StartLimitIntervalSec", "0")]),
+                               ("Service", service)])
+    return InstallFile(UNIT_DIR / "mosquitto.service.d" / "smartlib.conf", text)
 
 
 def exec_start(opts: UnitOptions, args: tuple[str, ...]) -> str:

@@ -31,19 +31,23 @@ BACKGROUND_HARDENING = {
 
 
 def site_config(tmp_path: Path, role: str = "kiosk", **extra: str) -> Path:
-    """A box's configuration with every secret set (not the shipped placeholders)."""
+    """A box's configuration with every secret set (not the shipped placeholders).
+
+    ``extra``: ``section__key="TOML value"`` pairs that add or replace a key.
+    """
     device_role = {"central": "gateway"}.get(role, role)
-    lines = {
-        "device": [f'id = "{role}-01"', f'role = "{device_role}"'],
-        "broker": ['username = "box"', f'password = "{SECRET}"'],
-        "ils": [f'password = "{SECRET}"'],
-        "api": [f'device_token = "{SECRET}-d"', f'staff_token = "{SECRET}-s"'],
-        "kiosk": ['admin_exit_code = "97531"'],
+    sections: dict[str, dict[str, str]] = {
+        "device": {"id": f'"{role}-01"', "role": f'"{device_role}"'},
+        "broker": {"username": '"box"', "password": f'"{SECRET}"'},
+        "ils": {"password": f'"{SECRET}"'},
+        "api": {"device_token": f'"{SECRET}-d"', "staff_token": f'"{SECRET}-s"'},
+        "kiosk": {"admin_exit_code": '"97531"'},
     }
-    for key, line in extra.items():
+    for key, value in extra.items():
         section, _, name = key.partition("__")
-        lines.setdefault(section, []).append(f"{name} = {line}")
-    text = "\n".join(f"[{s}]\n" + "\n".join(v) + "\n" for s, v in lines.items())
+        sections.setdefault(section, {})[name] = value
+    text = "".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
+                   for name, keys in sections.items())
     path = tmp_path / f"{role}-site.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -101,7 +105,8 @@ def test_install_writes_users_units_and_enables_them_and_systemd_verifies_them(
     root, output = installed(tmp_path, role)
     unit_dir = root / "etc/systemd/system"
     units = [unit_dir / name for name in ROLE_UNITS[role]]
-    assert sorted(p.name for p in unit_dir.glob("*.service")) == sorted(ROLE_UNITS[role])
+    written = sorted(p.name for p in unit_dir.glob("smartlib-*.service"))
+    assert written == sorted(ROLE_UNITS[role])
     checked = verify(units)
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
     for name in ROLE_UNITS[role]:  # enabled: systemctl --root made the wants links
@@ -197,6 +202,26 @@ def test_the_kiosk_window_is_a_cage_session_on_tty1_whose_kiosk_feeds_the_watchd
     assert "QT_QPA_PLATFORM=wayland" in svc["Environment"]
     pam = (root / "etc/pam.d/smartlib-kiosk").read_text()
     assert "pam_systemd.so" in pam
+    getty = root / "etc/systemd/system/getty@tty1.service"  # masked: tty1 is the kiosk's
+    assert getty.is_symlink() and getty.readlink() == Path("/dev/null")
+
+
+def test_the_broker_restarts_like_the_services_and_runs_the_generated_config(
+        tmp_path: Path) -> None:
+    shipped = Path("/lib/systemd/system/mosquitto.service")
+    if not shipped.exists():
+        pytest.fail("mosquitto.service is missing: apt-get install mosquitto (scripts/setup.sh)")
+    conf = "/etc/mosquitto/smartlib/mosquitto.conf"
+    root, _ = installed(tmp_path, "central", "--broker-config", conf)
+    unit_dir = root / "etc/systemd/system"
+    dropin = parse_unit((unit_dir / "mosquitto.service.d/smartlib.conf").read_text())
+    assert dropin["Service"]["Restart"] == ["always"]
+    assert dropin["Unit"]["StartLimitIntervalSec"] == ["0"]
+    assert dropin["Service"]["ExecStart"] == ["", f"/usr/sbin/mosquitto -c {conf}"]
+    # Debian's unit with the drop-in beside it: systemd reads both, and accepts them.
+    (unit_dir / "mosquitto.service").write_text(shipped.read_text())
+    checked = verify([unit_dir / "mosquitto.service"])
+    assert checked.returncode == 0 and checked.stderr == "", checked.stderr
 
 
 def test_systemd_254_grows_the_restart_delay(tmp_path: Path) -> None:
@@ -229,6 +254,7 @@ def test_a_configuration_config_check_rejects_is_not_installed(tmp_path: Path) -
 
 @pytest.mark.parametrize(("role", "extra", "said"), [
     ("gate", {}, "device.role is 'kiosk'"),
+    ("central", {"device__role": '"staff"'}, "set device.role = 'gateway'"),
     ("kiosk", {"store__path": '"/srv/smartlib.db"'}, "store.path = /srv/smartlib.db"),
     ("central", {"gateway__ledger": '"sqlite:////srv/ledger.db"'}, "gateway.ledger"),
 ])
