@@ -90,19 +90,35 @@ def check_executable(path: Path) -> PurePosixPath:
     """The executable as the units name it: absolute, present, outside ProtectHome's reach.
 
     Raises:
-        InstallError: relative, missing, or under /home, /root or /run/user.
+        InstallError: relative, missing, or it or its interpreter (a venv's python, followed
+            through its links) under /home, /root or /run/user.
     """
     if not path.is_absolute():
         raise InstallError(f"--executable {path}: give an absolute path")
-    pure = PurePosixPath(path)
-    for hidden in HIDDEN_BY_PROTECT_HOME:
-        if pure.is_relative_to(hidden):
-            raise InstallError(
-                f"{path} is under {hidden}, which the units hide from the services "
-                "(ProtectHome=yes): install smartlib into /opt/smartlib (docs/deploy.md)")
+    for what in (path, *_interpreter(path)):
+        where = PurePosixPath(os.path.realpath(what))
+        for hidden in HIDDEN_BY_PROTECT_HOME:
+            if PurePosixPath(what).is_relative_to(hidden) or where.is_relative_to(hidden):
+                raise InstallError(
+                    f"{what} (for {path}) is under {hidden}, which the units hide from the "
+                    "services (ProtectHome=yes): install smartlib into /opt/smartlib with the "
+                    "system's python3 (docs/deploy.md)")
     if not os.access(path, os.X_OK):
         raise InstallError(f"--executable {path}: not an executable file")
-    return pure
+    return PurePosixPath(path)
+
+
+def _interpreter(script: Path) -> list[Path]:
+    """The interpreter a ``#!`` script names (a venv's python, and so the Python it links)."""
+    try:
+        with script.open("rb") as fh:
+            first = fh.readline(4096)
+    except OSError:
+        return []
+    if not first.startswith(b"#!"):
+        return []
+    words = first[2:].decode("utf-8", "replace").split()
+    return [Path(words[0])] if words and words[0].startswith("/") else []
 
 
 def check_config(path: Path) -> None:

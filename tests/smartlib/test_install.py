@@ -59,9 +59,24 @@ def central_config(tmp_path: Path, database: str = "sqlite:///central.db") -> Pa
     return path
 
 
-def run_install(*args: str) -> tuple[int, str]:
+def run_install(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """``smartlib install ARGS`` in this process, run with a ``smartlib`` script as a
+    production venv has one (this checkout's venv may use a Python under /root, which
+    the install refuses: see test_an_interpreter_under_root_is_refused)."""
+    if "--executable" not in args:
+        args = (*args, "--executable", str(production_script(tmp_path)))
     result = CliRunner().invoke(install, list(args), catch_exceptions=False)
     return result.exit_code, result.output
+
+
+def production_script(tmp_path: Path) -> Path:
+    """A console script like /opt/smartlib/bin/smartlib (its shebang: the system's python3)."""
+    path = tmp_path / "opt/smartlib/bin/smartlib"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/usr/bin/python3\nimport sys\nsys.exit(0)\n")
+        path.chmod(0o755)
+    return path
 
 
 def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
@@ -94,7 +109,7 @@ def installed(tmp_path: Path, role: str, *more: str) -> tuple[Path, str]:
             "--prefix", str(root), "--systemd-version", "252", *more]
     if role == "central":
         args += ["--central-config", str(central_config(tmp_path))]
-    code, output = run_install(*args)
+    code, output = run_install(tmp_path, *args)
     assert code == 0, output
     return root, output
 
@@ -225,7 +240,7 @@ def test_the_broker_restarts_like_the_services_and_runs_the_generated_config(
 
 
 def test_systemd_254_grows_the_restart_delay(tmp_path: Path) -> None:
-    code, output = run_install("--role", "gate", "--config", str(site_config(tmp_path, "gate")),
+    code, output = run_install(tmp_path, "--role", "gate", "--config", str(site_config(tmp_path, "gate")),
                                "--dry-run", "--systemd-version", "254")
     assert code == 0, output
     assert output.count("RestartSteps=5") == 2 and output.count("RestartMaxDelaySec=60s") == 2
@@ -233,7 +248,7 @@ def test_systemd_254_grows_the_restart_delay(tmp_path: Path) -> None:
 
 def test_dry_run_prints_the_units_and_writes_nothing(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    code, output = run_install("--role", "kiosk", "--config", str(site_config(tmp_path)),
+    code, output = run_install(tmp_path, "--role", "kiosk", "--config", str(site_config(tmp_path)),
                                "--prefix", str(root), "--dry-run")
     assert code == 0, output
     assert not root.exists()
@@ -246,7 +261,7 @@ def test_dry_run_prints_the_units_and_writes_nothing(tmp_path: Path) -> None:
 def test_a_configuration_config_check_rejects_is_not_installed(tmp_path: Path) -> None:
     root = tmp_path / "root"
     bad = site_config(tmp_path, "gate", reader__baudrate="-5")
-    code, output = run_install("--role", "gate", "--config", str(bad), "--prefix", str(root))
+    code, output = run_install(tmp_path, "--role", "gate", "--config", str(bad), "--prefix", str(root))
     assert code == 1
     assert "reader.baudrate" in output and "config check` rejects" in output
     assert not root.exists()
@@ -266,22 +281,33 @@ def test_refusals_name_what_to_change(tmp_path: Path, role: str, extra: dict[str
     args = ["--role", role, "--config", str(config), "--prefix", str(tmp_path / "root")]
     if role == "central":
         args += ["--central-config", str(central_config(tmp_path))]
-    code, output = run_install(*args)
+    code, output = run_install(tmp_path, *args)
     assert code == 1 and said in output, output
     assert not (tmp_path / "root").exists()
 
 
 def test_a_console_database_outside_the_state_directory_is_refused(tmp_path: Path) -> None:
     code, output = run_install(
-        "--role", "central", "--config", str(site_config(tmp_path, "central")), "--dry-run",
+        tmp_path, "--role", "central", "--config", str(site_config(tmp_path, "central")), "--dry-run",
         "--central-config", str(central_config(tmp_path, "sqlite:////opt/central.db")))
     assert code == 1 and "central.database" in output
 
 
 def test_an_executable_under_home_is_refused(tmp_path: Path) -> None:
-    code, output = run_install("--role", "gate", "--config", str(site_config(tmp_path, "gate")),
+    code, output = run_install(tmp_path, "--role", "gate", "--config", str(site_config(tmp_path, "gate")),
                                "--dry-run", "--executable", "/home/someone/venv/bin/smartlib")
     assert code == 1 and "ProtectHome=yes" in output and "/opt/smartlib" in output
+
+
+def test_an_interpreter_under_root_is_refused(tmp_path: Path) -> None:
+    """A venv made from a Python under /root (pyenv) cannot run in the sandbox either."""
+    script = tmp_path / "bin/smartlib"
+    script.parent.mkdir()
+    script.write_text("#!/root/.pyenv/versions/3.11.7/bin/python3\n")
+    script.chmod(0o755)
+    code, output = run_install(tmp_path, "--role", "gate", "--config", str(site_config(tmp_path, "gate")),
+                               "--dry-run", "--executable", str(script))
+    assert code == 1 and "/root/.pyenv" in output and "ProtectHome=yes" in output
 
 
 def test_reinstall_over_an_install_is_an_upgrade(tmp_path: Path) -> None:
