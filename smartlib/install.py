@@ -232,7 +232,11 @@ class Installer:
         root = [] if self.on_this_machine else [f"--root={self.prefix}"]
         cmds = [["systemd-sysusers", *root, SYSUSERS_FILE.name]]
         if self.on_this_machine:
-            cmds += [["chown", f"root:{self.user}", *(str(dst) for _, dst in self.configs)],
+            # The state directory now, not at the first start (StateDirectory= adopts it):
+            # the doctor and commands run by hand find it, and work there as the services do.
+            cmds += [["install", "-d", "-m", "0750", "-o", self.user, "-g", self.user,
+                      str(STATE_DIR)],
+                     ["chown", f"root:{self.user}", *(str(dst) for _, dst in self.configs)],
                      ["systemctl", "daemon-reload"]]
         if self.plan.masked:
             cmds.append(["systemctl", *root, "mask", *self.plan.masked])
@@ -262,6 +266,8 @@ class Installer:
         for f in self.plan.files:
             self._write(self.target(f.path), f.text.encode("utf-8"), f.mode)
             self.echo(f"wrote {self.target(f.path)}")
+        if not self.on_this_machine:  # made with its owner by a command on this machine
+            self.target(STATE_DIR).mkdir(mode=0o750, parents=True, exist_ok=True)
         for cmd in self.commands():
             self.echo("running: " + " ".join(cmd))
             self.run(cmd)
@@ -336,7 +342,8 @@ def install(role: Role, config: str, central_config: str | None, prefix: str, dr
     first = installer.plan.units[0]
     click.echo(f"\ninstalled and enabled: {', '.join(installer.plan.units)}")
     if installer.on_this_machine:
-        click.echo(f"next: sudo -u {user} {exe} doctor --config {opts.config}\n"
+        click.echo(f"next: cd {STATE_DIR} && runuser -u {user} -- {exe} doctor "
+                   f"--config {opts.config}\n"
                    f"      systemctl start {' '.join(installer.plan.units)}\n"
                    f"      journalctl -u {first} -f")
 

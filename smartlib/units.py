@@ -273,7 +273,10 @@ def sysusers_conf(role: Role, opts: UnitOptions) -> str:
                   "/usr/sbin/nologin",
                   # Normally there already (base-passwd, udev); made if a minimal system lacks them.
                   "g video -", "g input -", "g render -"]
-    lines += ["g dialout -", "g lp -"] if role != "central" else []
+    if role != "central":
+        # Members for real (not only SupplementaryGroups= in the unit): `runuser -u smartlib
+        # -- smartlib doctor` then opens the reader and the printer as the service does.
+        lines += [f"m {opts.user} dialout", f"m {opts.user} lp"]
     return "\n".join(lines) + "\n"
 
 

@@ -130,6 +130,9 @@ def test_install_writes_users_units_and_enables_them_and_systemd_verifies_them(
     passwd = (root / "etc/passwd").read_text()
     assert "smartlib:x:" in passwd
     assert ("smartlib-kiosk:x:" in passwd) == (role == "kiosk")
+    groups = {line.split(":")[0]: line.rstrip().split(":")[3].split(",")
+              for line in (root / "etc/group").read_text().splitlines()}
+    assert ("smartlib" in groups.get("dialout", [])) == (role != "central")
     copied = root / "etc/smartlib/smartlib.toml"
     assert copied.read_text() == (tmp_path / f"{role}-site.toml").read_text()
     assert copied.stat().st_mode & 0o777 == 0o640
@@ -314,3 +317,14 @@ def test_reinstall_over_an_install_is_an_upgrade(tmp_path: Path) -> None:
     root, _ = installed(tmp_path, "gate")
     root2, output = installed(tmp_path, "gate")
     assert root2 == root and "installed and enabled" in output
+
+
+def test_the_entry_point_runs_it(tmp_path: Path) -> None:
+    """`smartlib install` is found through the smartlib.commands entry point."""
+    smartlib = Path(__file__).resolve().parents[2] / ".venv/bin/smartlib"
+    done = subprocess.run([str(smartlib), "install", "--role", "gate", "--dry-run",
+                           "--config", str(site_config(tmp_path, "gate")),
+                           "--executable", str(production_script(tmp_path))],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "# ==> /etc/systemd/system/smartlib-serve.service" in done.stdout
