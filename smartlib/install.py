@@ -258,11 +258,14 @@ class Installer:
         """Write the files, create the users, enable the units."""
         for src, dst in self.configs:
             out = self.target(dst)
-            if Path(src).resolve() != out.resolve():
-                self._write(out, Path(src).read_bytes(), 0o640)
-                self.echo(f"copied {src} to {out}")
-            else:
-                out.chmod(0o640)
+            try:
+                if Path(src).resolve() != out.resolve():
+                    self._write(out, Path(src).read_bytes(), 0o640)
+                    self.echo(f"copied {src} to {out}")
+                else:
+                    out.chmod(0o640)
+            except OSError as exc:
+                raise InstallError(f"cannot copy {src} to {out}: {exc.strerror}") from exc
         for f in self.plan.files:
             self._write(self.target(f.path), f.text.encode("utf-8"), f.mode)
             self.echo(f"wrote {self.target(f.path)}")
@@ -274,11 +277,17 @@ class Installer:
 
     @staticmethod
     def _write(path: Path, data: bytes, mode: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(mode)
-        tmp.replace(path)
+        """Write ``path`` whole or not at all, never readable by others before its ``mode``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                os.fchmod(fh.fileno(), mode)
+            tmp.replace(path)
+        except OSError as exc:
+            raise InstallError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 @click.command("install")
@@ -312,9 +321,9 @@ def install(role: Role, config: str, central_config: str | None, prefix: str, dr
     """Write and enable the systemd units of a kiosk, a gate or the central server."""
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
         raise click.BadParameter(f"{user!r} is not a system user name", param_hint="--user")
-    root = Path(prefix)
+    root = Path(prefix).resolve()
     try:
-        if root.resolve() == Path("/") and not dry_run and os.geteuid() != 0:
+        if root == Path("/") and not dry_run and os.geteuid() != 0:
             raise InstallError("installing on this machine needs root (or use --dry-run, "
                                "or --prefix DIR)")
         exe = check_executable(Path(executable) if executable else default_executable())
