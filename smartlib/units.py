@@ -44,12 +44,10 @@ class UnitOptions:
         config: the site configuration the services read (``/etc/smartlib/smartlib.toml``).
         central_config: the central console's ``central.toml`` (central role only).
         user: the system user the services run as (the kiosk window has its own).
-        systemd_version: the target's systemd; from 254 the restart delay grows by steps.
+        systemd_version: the target's systemd; from 254 the restart delay doubles by steps.
         log_json: run the services with ``smartlib --log-json`` (JSON lines in journald).
         broker_config: central role: the ``mosquitto.conf`` that ``smartlib broker config``
             wrote, for Debian's ``mosquitto.service`` to run instead of its own.
-        restart_s: the delay before a restart (the first step from systemd 254 on).
-        restart_max_s: the longest delay (systemd 254 and later).
     """
 
     executable: PurePosixPath
@@ -59,8 +57,6 @@ class UnitOptions:
     systemd_version: int = 252
     log_json: bool = False
     broker_config: PurePosixPath | None = None
-    restart_s: int = 2
-    restart_max_s: int = 60
 
 
 @dataclass(frozen=True)
@@ -178,6 +174,8 @@ def service_unit(spec: ServiceSpec, role: Role, opts: UnitOptions) -> InstallFil
         ("WatchdogSec", f"{spec.watchdog_s}s"),
         ("TimeoutStartSec", "120s"),
         ("TimeoutStopSec", "30s"),
+        # After the watchdog's SIGABRT (a stack dump), SIGKILL if the process is still there.
+        ("TimeoutAbortSec", "10s"),
         ("KillMode", "mixed"),
         *_restart_policy(opts),
         ("User", opts.user),
@@ -227,6 +225,8 @@ def kiosk_session_unit(opts: UnitOptions) -> InstallFile:
         ("WatchdogSec", "30s"),
         ("TimeoutStartSec", "120s"),
         ("TimeoutStopSec", "30s"),
+        # After the watchdog's SIGABRT (a stack dump), SIGKILL if the process is still there.
+        ("TimeoutAbortSec", "10s"),
         ("KillMode", "mixed"),
         *_restart_policy(opts),
         ("User", KIOSK_USER),
@@ -281,10 +281,15 @@ def sysusers_conf(role: Role, opts: UnitOptions) -> str:
 
 
 def _restart_policy(opts: UnitOptions) -> list[tuple[str, str]]:
-    out = [("Restart", "always"), ("RestartSec", f"{opts.restart_s}s")]
+    """``Restart=always`` with the demo supervisor's back-off where systemd can say it.
+
+    From systemd 254: 0.5 s doubling to 8 s (four steps: 0.5, 1, 2, 4, 8), as
+    ``smartlib_demo.supervisor.Backoff``. Before (Debian 12's 252): a fixed 2 s.
+    """
     if opts.systemd_version >= RESTART_STEPS_SYSTEMD:
-        out += [("RestartSteps", "5"), ("RestartMaxDelaySec", f"{opts.restart_max_s}s")]
-    return out
+        return [("Restart", "always"), ("RestartSec", "500ms"), ("RestartSteps", "4"),
+                ("RestartMaxDelaySec", "8s")]
+    return [("Restart", "always"), ("RestartSec", "2s")]
 
 
 def _sandbox(*, devices: bool, writable: str) -> list[tuple[str, str]]:

@@ -242,11 +242,13 @@ def test_the_broker_restarts_like_the_services_and_runs_the_generated_config(
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
 
 
-def test_systemd_254_grows_the_restart_delay(tmp_path: Path) -> None:
+def test_systemd_254_doubles_the_restart_delay_as_the_demo_supervisor_does(tmp_path: Path) -> None:
     code, output = run_install(tmp_path, "--role", "gate", "--config", str(site_config(tmp_path, "gate")),
                                "--dry-run", "--systemd-version", "254")
     assert code == 0, output
-    assert output.count("RestartSteps=5") == 2 and output.count("RestartMaxDelaySec=60s") == 2
+    # The demo supervisor's back-off: 0.5 s doubling to 8 s.
+    assert output.count("RestartSec=500ms") == 2
+    assert output.count("RestartSteps=4") == 2 and output.count("RestartMaxDelaySec=8s") == 2
 
 
 def test_dry_run_prints_the_units_and_writes_nothing(tmp_path: Path) -> None:
