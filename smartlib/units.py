@@ -283,8 +283,9 @@ def sysusers_conf(role: Role, opts: UnitOptions) -> str:
 def _restart_policy(opts: UnitOptions) -> list[tuple[str, str]]:
     """``Restart=always`` with the demo supervisor's back-off where systemd can say it.
 
-    From systemd 254: 0.5 s doubling to 8 s (four steps: 0.5, 1, 2, 4, 8), as
-    ``smartlib_demo.supervisor.Backoff``. Before (Debian 12's 252): a fixed 2 s.
+    From systemd 254: from 0.5 s to 8 s in four steps (systemd grows the delay
+    geometrically, so it roughly doubles), close to ``smartlib_demo.supervisor.Backoff``
+    (0.5 s doubling to 8 s). Before (Debian 12's 252): a fixed 2 s.
     """
     if opts.systemd_version >= RESTART_STEPS_SYSTEMD:
         return [("Restart", "always"), ("RestartSec", "500ms"), ("RestartSteps", "4"),
