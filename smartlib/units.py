@@ -144,7 +144,8 @@ def broker_dropin(opts: UnitOptions) -> InstallFile:
     """
     service = _restart_policy(opts)
     if opts.broker_config is not None:
-        service += [("ExecStart", ""), ("ExecStart", f"{MOSQUITTO} -c {_quote(str(opts.broker_config))}")]
+        service += [("ExecStart", ""),  # clears the shipped command, then ours
+                    ("ExecStart", f"{MOSQUITTO} -c {_quote(str(opts.broker_config))}")]
     text = _render("central", [("Unit", [("StartLimitIntervalSec", "0")]),
                                ("Service", service)])
     return InstallFile(UNIT_DIR / "mosquitto.service.d" / "smartlib.conf", text)

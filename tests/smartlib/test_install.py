@@ -243,7 +243,8 @@ def test_the_broker_restarts_like_the_services_and_runs_the_generated_config(
 
 
 def test_systemd_254_doubles_the_restart_delay_as_the_demo_supervisor_does(tmp_path: Path) -> None:
-    code, output = run_install(tmp_path, "--role", "gate", "--config", str(site_config(tmp_path, "gate")),
+    gate = str(site_config(tmp_path, "gate"))
+    code, output = run_install(tmp_path, "--role", "gate", "--config", gate,
                                "--dry-run", "--systemd-version", "254")
     assert code == 0, output
     # The demo supervisor's back-off: 0.5 s doubling to 8 s.
@@ -266,7 +267,8 @@ def test_dry_run_prints_the_units_and_writes_nothing(tmp_path: Path) -> None:
 def test_a_configuration_config_check_rejects_is_not_installed(tmp_path: Path) -> None:
     root = tmp_path / "root"
     bad = site_config(tmp_path, "gate", reader__baudrate="-5")
-    code, output = run_install(tmp_path, "--role", "gate", "--config", str(bad), "--prefix", str(root))
+    code, output = run_install(tmp_path, "--role", "gate", "--config", str(bad),
+                               "--prefix", str(root))
     assert code == 1
     assert "reader.baudrate" in output and "config check` rejects" in output
     assert not root.exists()
@@ -293,13 +295,15 @@ def test_refusals_name_what_to_change(tmp_path: Path, role: str, extra: dict[str
 
 def test_a_console_database_outside_the_state_directory_is_refused(tmp_path: Path) -> None:
     code, output = run_install(
-        tmp_path, "--role", "central", "--config", str(site_config(tmp_path, "central")), "--dry-run",
+        tmp_path, "--role", "central", "--config", str(site_config(tmp_path, "central")),
+        "--dry-run",
         "--central-config", str(central_config(tmp_path, "sqlite:////opt/central.db")))
     assert code == 1 and "central.database" in output
 
 
 def test_an_executable_under_home_is_refused(tmp_path: Path) -> None:
-    code, output = run_install(tmp_path, "--role", "gate", "--config", str(site_config(tmp_path, "gate")),
+    gate = str(site_config(tmp_path, "gate"))
+    code, output = run_install(tmp_path, "--role", "gate", "--config", gate,
                                "--dry-run", "--executable", "/home/someone/venv/bin/smartlib")
     assert code == 1 and "ProtectHome=yes" in output and "/opt/smartlib" in output
 
@@ -310,7 +314,8 @@ def test_an_interpreter_under_root_is_refused(tmp_path: Path) -> None:
     script.parent.mkdir()
     script.write_text("#!/root/.pyenv/versions/3.11.7/bin/python3\n")
     script.chmod(0o755)
-    code, output = run_install(tmp_path, "--role", "gate", "--config", str(site_config(tmp_path, "gate")),
+    gate = str(site_config(tmp_path, "gate"))
+    code, output = run_install(tmp_path, "--role", "gate", "--config", gate,
                                "--dry-run", "--executable", str(script))
     assert code == 1 and "/root/.pyenv" in output and "ProtectHome=yes" in output
 
