@@ -227,6 +227,11 @@ class Installer:
         """``path`` under the prefix."""
         return self.prefix / path.relative_to("/")
 
+    def missing_programs(self) -> list[str]:
+        """The programs the units run that the target lacks, each with its package."""
+        return [f"{path} (apt-get install {package})" for path, package in self.plan.programs
+                if not self.target(PurePosixPath(path)).exists()]
+
     def commands(self) -> list[list[str]]:
         """The commands the install runs after writing its files, in order."""
         root = [] if self.on_this_machine else [f"--root={self.prefix}"]
@@ -253,9 +258,20 @@ class Installer:
                       f"{self.user}; not printed: it holds secrets)\n")
         for cmd in self.commands():
             self.echo("# would run: " + " ".join(cmd))
+        for program in self.missing_programs():
+            self.echo(f"# missing on the target: {program}")
 
     def install(self) -> None:
-        """Write the files, create the users, enable the units."""
+        """Write the files, create the users, enable the units.
+
+        Raises:
+            InstallError: on this machine, a program a unit runs is missing; a file or a
+                command failed.
+        """
+        missing = self.missing_programs()
+        if missing and self.on_this_machine:
+            raise InstallError("the units need programs this machine lacks: "
+                               + ", ".join(missing))
         for src, dst in self.configs:
             out = self.target(dst)
             try:

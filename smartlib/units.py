@@ -30,6 +30,8 @@ KIOSK_USER = "smartlib-kiosk"
 KIOSK_TTY = "tty1"
 CAGE = "/usr/bin/cage"
 MOSQUITTO = "/usr/sbin/mosquitto"
+XWAYLAND = "/usr/bin/Xwayland"
+"""Debian's cage will not start without it."""
 
 RESTART_STEPS_SYSTEMD = 254
 """The first systemd with ``RestartSteps=``/``RestartMaxDelaySec=`` (Debian 12 has 252)."""
@@ -95,6 +97,8 @@ class InstallPlan:
     units: tuple[str, ...] = field(default=())
     masked: tuple[str, ...] = field(default=())
     """Units masked so that they cannot take what a unit of the plan needs (tty1)."""
+    programs: tuple[tuple[str, str], ...] = field(default=())
+    """``(path, Debian package)`` of each program a unit runs besides smartlib."""
 
     def unit_files(self) -> tuple[InstallFile, ...]:
         """The ``.service`` files only."""
@@ -126,14 +130,17 @@ def plan_install(role: Role, opts: UnitOptions) -> InstallPlan:
     """Every file of a role's install, rendered, the units to enable and those to mask."""
     files = [service_unit(spec, role, opts) for spec in services_for(role, opts)]
     masked: tuple[str, ...] = ()
+    programs: list[tuple[str, str]] = []
     if role == "kiosk":
         files += [kiosk_session_unit(opts), InstallFile(PAM_FILE, _PAM_KIOSK)]
         masked = (f"getty@{KIOSK_TTY}.service",)  # tty1 is the kiosk window's
+        programs += [(CAGE, "cage"), (XWAYLAND, "xwayland")]
     if role == "central":
         files.append(broker_dropin(opts))
+        programs.append((MOSQUITTO, "mosquitto"))
     files.append(InstallFile(SYSUSERS_FILE, sysusers_conf(role, opts)))
     units = tuple(f.path.name for f in files if f.path.suffix == ".service")
-    return InstallPlan(role, tuple(files), units, masked)
+    return InstallPlan(role, tuple(files), units, masked, tuple(programs))
 
 
 def broker_dropin(opts: UnitOptions) -> InstallFile:

@@ -264,6 +264,17 @@ def test_dry_run_prints_the_units_and_writes_nothing(tmp_path: Path) -> None:
     assert SECRET not in output  # the configuration is named, never printed
 
 
+def test_the_programs_the_units_run_are_named_when_missing(tmp_path: Path) -> None:
+    """An empty target root lacks cage and Xwayland: the dry run says which package to add
+    (on this machine's root the install refuses instead)."""
+    code, output = run_install(tmp_path, "--role", "kiosk", "--config",
+                               str(site_config(tmp_path)), "--prefix", str(tmp_path / "root"),
+                               "--dry-run")
+    assert code == 0, output
+    assert "# missing on the target: /usr/bin/cage (apt-get install cage)" in output
+    assert "# missing on the target: /usr/bin/Xwayland (apt-get install xwayland)" in output
+
+
 def test_a_configuration_config_check_rejects_is_not_installed(tmp_path: Path) -> None:
     root = tmp_path / "root"
     bad = site_config(tmp_path, "gate", reader__baudrate="-5")
