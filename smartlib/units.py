@@ -46,7 +46,7 @@ class UnitOptions:
         config: the site configuration the services read (``/etc/smartlib/smartlib.toml``).
         central_config: the central console's ``central.toml`` (central role only).
         user: the system user the services run as (the kiosk window has its own).
-        systemd_version: the target's systemd; from 254 the restart delay doubles by steps.
+        systemd_version: the target's systemd; from 254 the restart delay grows by steps.
         log_json: run the services with ``smartlib --log-json`` (JSON lines in journald).
         broker_config: central role: the ``mosquitto.conf`` that ``smartlib broker config``
             wrote, for Debian's ``mosquitto.service`` to run instead of its own.
@@ -99,10 +99,6 @@ class InstallPlan:
     """Units masked so that they cannot take what a unit of the plan needs (tty1)."""
     programs: tuple[tuple[str, str], ...] = field(default=())
     """``(path, Debian package)`` of each program a unit runs besides smartlib."""
-
-    def unit_files(self) -> tuple[InstallFile, ...]:
-        """The ``.service`` files only."""
-        return tuple(f for f in self.files if f.path.suffix == ".service")
 
 
 def services_for(role: Role, opts: UnitOptions) -> tuple[ServiceSpec, ...]:
