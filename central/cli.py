@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from smartlib.sdnotify import SystemdNotifier
 from smartlib.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,20 @@ def serve(config: str | None, no_collector: bool) -> None:
     # signals and stops it, then the collector.
     web = threading.Thread(target=server.run, name="central-web", daemon=True)
     click.echo(f"smartlib central on http://{sec.host}:{sec.port}/", err=True)
+    notifier = SystemdNotifier.from_environment()
+    ready = False
     try:
         with stop_on_signals(name="smartlib central serve") as stop:
             web.start()
             while not stop.wait(0.5) and web.is_alive():
                 if child is not None and child.poll() is not None:
                     raise click.ClickException(f"the collector exited ({child.returncode})")
+                if server.started:  # sd_notify: ready once serving, pinged while both work
+                    if not ready:
+                        notifier.ready(f"serving on {sec.host}:{sec.port}")
+                        ready = True
+                    notifier.heartbeat()
+            notifier.stopping()
             server.should_exit = True
             web.join(15)
         if not server.started:

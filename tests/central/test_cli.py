@@ -109,3 +109,33 @@ def test_serve_runs_the_pages_and_the_collector(tmp_path: Path, mosquitto_broker
         assert not collector.is_running() or collector.status() == psutil.STATUS_ZOMBIE
     finally:
         serve.stop()
+
+
+def test_serve_speaks_sd_notify_while_it_works(tmp_path: Path) -> None:
+    """READY=1 once it serves, WATCHDOG=1 while it turns, STOPPING=1 on SIGTERM (the
+    smartlib-central unit is Type=notify with WatchdogSec)."""
+    import socket
+
+    path = str(tmp_path / "notify")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(30)
+    seen: list[str] = []
+
+    def until(wanted: str) -> None:
+        while wanted not in seen:
+            seen.extend(s.recv(4096).decode().splitlines())
+
+    cfg = config(tmp_path, web_port=free_port())
+    serve = Proc(["central", "serve", "--no-collector", "--config", str(cfg)],
+                 tmp_path / "serve.log", {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"}).start()
+    try:
+        until("READY=1")
+        until("WATCHDOG=1")
+        assert serve.proc is not None
+        serve.proc.send_signal(signal.SIGTERM)
+        until("STOPPING=1")
+        assert serve.wait_exit(30) == 0, serve.output()[-2000:]
+    finally:
+        s.close()
+        serve.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.gateway.harness import SyncEnv, _ils_template, demo_ils, sync_env  # noqa: F401
+from tests.sync.gateway.harness import SyncEnv
 
 
 def _notify_socket(tmp: Path) -> tuple[str, socket.socket]:
