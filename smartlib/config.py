@@ -103,6 +103,27 @@ class BrokerSection(_Section):
     ca_file: Path | None = None
     client_id: str | None = None
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    failover: list[str] = Field(default_factory=list)
+    """Other addresses of the same broker service (``host:port``: the other nodes of a
+    cluster, or a standby), tried in turn by the sync agent when a connection attempt to
+    the current one fails."""
+
+    @field_validator("failover")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            host, sep, port = addr.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{addr!r} is not host:port")
+        return value
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The broker's address first, then the failover ones."""
+        out = [(self.host, self.port)]
+        for addr in self.failover:
+            host, _, port = addr.rpartition(":")
+            out.append((host.strip("[]"), int(port)))
+        return out
 
 
 class IlsSection(_Section):

@@ -201,6 +201,16 @@ def fingerprint(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def retarget(client: mqtt.Client, host: str, port: int) -> None:
+    """Point ``client``'s next (re)connection attempt at ``host``:``port``.
+
+    For ``on_connect_fail``: paho's public ``host``/``port`` setters refuse while its
+    reconnect loop runs (the state is "connecting", not "disconnected"), but ``reconnect()``
+    reads these two fields for its next attempt.
+    """
+    client._host, client._port = host, port
+
+
 def guard(name: str, fn: F, on_error: Callable[[BaseException], None] | None = None) -> F:
     """``fn`` (a paho callback) wrapped so that no exception escapes into paho's thread.
 

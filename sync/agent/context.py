@@ -84,6 +84,8 @@ class AgentStats:
     """Received messages that can never be processed: acknowledged and kept aside."""
     callback_errors: int = 0
     """Errors caught in paho's callbacks (logged; the network thread goes on)."""
+    failovers: int = 0
+    """Moves to the next broker address after a failed connection attempt."""
     resent: int = 0
     cancelled: int = 0
     alarms: int = 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -37,7 +37,7 @@ from sync.agent.site_view import SiteView
 from sync.agent.status import Status
 from sync.errors import AgentError
 from sync.messages import DeviceStatus, encode
-from sync.mqtt import ReceivedMessage, connect_properties, guard, make_client
+from sync.mqtt import ReceivedMessage, connect_properties, guard, make_client, retarget
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class SyncAgent:
         client: a paho MQTT 5 client with ``manual_ack=True`` (credentials, TLS and the
             last will already set; see :func:`make_agent_client`).
         host / port: the broker.
+        failover: other addresses of the same broker service (cluster nodes, a standby),
+            tried in turn, after ``host``/``port``, whenever a connection attempt fails.
         tuning: flow control and retries.
         role: the device role reported in the status.
         heartbeat: called after each pass of the sender loop while the receiver thread is
@@ -65,11 +67,14 @@ class SyncAgent:
 
     def __init__(self, store: Any, *, site: str, device: str, client: mqtt.Client, host: str,
                  port: int, tuning: AgentTuning | None = None, role: str = "kiosk",
-                 heartbeat: Callable[[], None] | None = None) -> None:
+                 heartbeat: Callable[[], None] | None = None,
+                 failover: Sequence[tuple[str, int]] = ()) -> None:
         self.store = store
         self.site, self.device, self.role = topics.check_id(site, "site"), topics.check_id(device, "device"), role
         self.client = client
         self.host, self.port = host, port
+        self._addresses = [(host, port), *failover]
+        self._at = 0
         self.tuning = tuning or AgentTuning()
         self.heartbeat = heartbeat
         self.stats = AgentStats()
@@ -90,6 +95,8 @@ class SyncAgent:
         self.requests = Requests(ctx)
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
         client.on_disconnect = guard("on_disconnect", self._on_disconnect, self._callback_failed)
+        client.on_connect_fail = guard("on_connect_fail", self._on_connect_fail,
+                                       self._callback_failed)
         client.on_publish = guard("on_publish", self._on_publish, self._callback_failed)
         client.on_message = guard("on_message", self._on_message, self._callback_failed)
 
@@ -111,9 +118,10 @@ class SyncAgent:
         except Exception as exc:
             raise AgentError(f"cannot open the edge store {settings.store.path}: {exc}") from exc
         client = make_agent_client(settings.broker, site, device)
-        return cls(store, site=site, device=device, client=client, host=settings.broker.host,
-                   port=settings.broker.port, tuning=tuning or AgentTuning.from_settings(settings),
-                   role=settings.device.role, heartbeat=heartbeat)
+        (host, port), *failover = settings.broker.addresses()
+        return cls(store, site=site, device=device, client=client, host=host, port=port,
+                   tuning=tuning or AgentTuning.from_settings(settings),
+                   role=settings.device.role, heartbeat=heartbeat, failover=failover)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -188,6 +196,21 @@ class SyncAgent:
         if not self._stop.is_set():
             log.warning("agent lost the broker (%s); reconnecting with back-off", rc)
             self.store.ring("agent")  # the sender records "offline" for the edge
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        # paho calls this when a (re)connection attempt fails, with the socket closed: the
+        # next attempt (after paho's back-off) goes to the next address of the service. The
+        # journal is the truth, so a new broker's empty session loses nothing: the sender
+        # re-sends every unanswered entry after the connect, and the ledger answers a key
+        # it has seen with its recorded result.
+        if len(self._addresses) < 2 or self._stop.is_set():
+            return
+        failed = self._addresses[self._at]
+        self._at = (self._at + 1) % len(self._addresses)
+        self.host, self.port = self._addresses[self._at]
+        retarget(client, self.host, self.port)
+        self.stats.failovers += 1
+        log.warning("broker %s:%d unreachable; next attempt: %s:%d", *failed, self.host, self.port)
 
     def _on_publish(self, _c: mqtt.Client | None, _u: Any, mid: int, rc: Any, _p: Any) -> None:
         self.acks.acked(mid, rc, time.monotonic())

@@ -227,18 +227,23 @@ class SyncEnv:
         self._stops: list[Callable[[], None]] = []
         self.ledger_url = f"sqlite:///{tmp / 'ledger.db'}"
 
-    def broker_section(self, user: str | None = None, password: str | None = None) -> dict[str, Any]:
-        sec: dict[str, Any] = {"host": "127.0.0.1", "port": self.broker.port}
+    def broker_section(self, user: str | None = None, password: str | None = None, *,
+                       broker: Any = None) -> dict[str, Any]:
+        sec: dict[str, Any] = {"host": "127.0.0.1", "port": (broker or self.broker).port}
         if user:
             sec.update(username=user, password=password or "")
         return sec
 
     def agent_config(self, device: str = "kiosk-01", *, user: str | None = None,
-                     password: str | None = None, role: str | None = None) -> Path:
+                     password: str | None = None, role: str | None = None,
+                     failover: list[str] | None = None) -> Path:
         role = role or ("gate" if device.startswith("gate") else "kiosk")
+        broker = self.broker_section(user, password)
+        if failover:
+            broker["failover"] = failover
         return write_toml(self.tmp / f"agent-{device}.toml", {
             "site": {"id": SITE}, "device": {"id": device, "role": role},
-            "broker": self.broker_section(user, password),
+            "broker": broker,
             "store": {"path": str(self.store_path(device))}})
 
     def store_path(self, device: str) -> Path:
@@ -246,10 +251,10 @@ class SyncEnv:
 
     def gateway_config(self, gid: str = "gw-1", *, ledger: str | None = None,
                        user: str | None = None, password: str | None = None,
-                       pool_size: int = 2) -> Path:
+                       pool_size: int = 2, broker: Any = None) -> Path:
         return write_toml(self.tmp / f"gateway-{gid}.toml", {
             "site": {"id": SITE}, "device": {"id": gid, "role": "gateway"},
-            "broker": self.broker_section(user, password),
+            "broker": self.broker_section(user, password, broker=broker),
             "ils": {"host": "127.0.0.1", "port": self.ils.port, "user": ILS_USER,
                     "password": ILS_PASSWORD, "institution": "VNLIB", "location": "MAIN",
                     "pool_size": pool_size},
