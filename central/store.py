@@ -8,7 +8,7 @@ Repositories check and store; they do no MQTT, no HTTP and no password hashing.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -494,6 +494,41 @@ class StatsRepository:
             for k, v in json.loads(counters).items():
                 out[k] = out.get(k, 0) + int(v)
         return out
+
+    def hourly(self, since: str, until: str, site_ids: Sequence[str] | None = None
+               ) -> list[tuple[str, str, dict[str, int]]]:
+        """``(site, period_start, counters)`` of every device's period in ``[since, until)``
+        (the statistics pages and reports sum them by local day)."""
+        where, params = _sites_where(site_ids)
+        return [(site, start, json.loads(counters)) for site, start, counters in self._db.query(
+            "SELECT site_id, period_start, counters FROM stats WHERE period_start >= ? AND "
+            f"period_start < ?{where}", (since, until, *params))]
+
+    def alarm_times(self, since: str, until: str, site_ids: Sequence[str] | None = None
+                    ) -> list[tuple[str, str, str]]:
+        """``(site, kind, raised_at)`` of every alarm raised in ``[since, until)``."""
+        where, params = _sites_where(site_ids)
+        return [tuple(r) for r in self._db.query(  # type: ignore[misc]
+            "SELECT site_id, kind, raised_at FROM alarms WHERE raised_at >= ? AND "
+            f"raised_at < ?{where}", (since, until, *params))]
+
+    def conflict_times(self, since: str, until: str, site_ids: Sequence[str] | None = None
+                       ) -> list[tuple[str, str]]:
+        """``(site, created_at)`` of every conflict whose transaction was made in
+        ``[since, until)``."""
+        where, params = _sites_where(site_ids)
+        return [tuple(r) for r in self._db.query(  # type: ignore[misc]
+            "SELECT site_id, created_at FROM conflicts WHERE created_at >= ? AND "
+            f"created_at < ?{where}", (since, until, *params))]
+
+
+def _sites_where(site_ids: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """An ``AND site_id IN (…)`` clause (empty for every site) and its parameters."""
+    if site_ids is None:
+        return "", ()
+    if not site_ids:
+        return " AND 1 = 0", ()
+    return f" AND site_id IN ({', '.join('?' * len(site_ids))})", tuple(site_ids)
 
 
 class EventRepository:
