@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from central.db import parse_stamp, stamp
@@ -148,8 +149,8 @@ def site_days(store: CentralStore, first: date, last: date, tz: str,
             figures = days[day] = empty_figures()
         return figures
 
-    for site, period_start, counters in store.stats.hourly(since, until, site_ids):
-        day = hour_day.get(period_start[:13])
+    for site, hour, counters in store.stats.site_hours(since, until, site_ids):
+        day = hour_day.get(hour)
         if day is None or site not in out:
             continue
         figures = bucket(site, day)
@@ -230,54 +231,55 @@ def to_xlsx(reports: Sequence[SiteDays], *, generated_at: datetime | None = None
     sees the totals.
     """
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    bold = Font(bold=True)
-    wb = Workbook()
-    summary = wb.active
-    summary.title = SUMMARY_SHEET
+    wb = Workbook(write_only=True)  # streamed: a network's month in well under a second
+    summary = wb.create_sheet(SUMMARY_SHEET)
+    taken = {SUMMARY_SHEET.lower()}
+
+    def styled(ws: Any, values: Sequence[Any], font: Any) -> list[Any]:
+        cells = []
+        for v in values:
+            cell = WriteOnlyCell(ws, value=v)
+            cell.font = font
+            cells.append(cell)
+        return cells
+
+    title_font, bold = Font(bold=True, size=14), Font(bold=True)
     month = f"{reports[0].first:%m/%Y}" if reports else ""
     made = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    summary.append([f"BÁO CÁO THỐNG KÊ THƯ VIỆN THÁNG {month}"])
-    summary["A1"].font = Font(bold=True, size=14)
+    summary.column_dimensions["A"].width = 18
+    summary.column_dimensions["B"].width = 30
+    summary.append(styled(summary, [f"BÁO CÁO THỐNG KÊ THƯ VIỆN THÁNG {month}"], title_font))
     summary.append([f"Lập lúc: {made}"])
     summary.append([])
-    summary.append(["Mã thư viện", "Thư viện", *(COLUMNS_VI[f] for f in FIGURES)])
+    summary.append(styled(summary, ["Mã thư viện", "Thư viện",
+                                    *(COLUMNS_VI[f] for f in FIGURES)], bold))
     network = empty_figures()
-    taken = {SUMMARY_SHEET.lower()}
     for r in reports:
         totals = r.totals
         for f in FIGURES:
             network[f] += totals[f]
         summary.append([r.site_id, r.name, *(totals[f] for f in FIGURES)])
         ws = wb.create_sheet(sheet_title(r.site_id, taken))
-        ws.append([f"BÁO CÁO THỐNG KÊ THÁNG {r.first:%m/%Y}"])
-        ws["A1"].font = Font(bold=True, size=14)
+        ws.column_dimensions["A"].width = 18
+        for i in range(2, len(FIGURES) + 2):
+            ws.column_dimensions[get_column_letter(i)].width = 14
+        ws.freeze_panes = f"B{HEADER_ROWS + 2}"
+        ws.append(styled(ws, [f"BÁO CÁO THỐNG KÊ THÁNG {r.first:%m/%Y}"], title_font))
         ws.append(["Thư viện:", r.name or r.site_id])
         ws.append(["Mã thư viện (ISIL):", r.site_id])
         ws.append(["Thời gian:", _period(r)])
         ws.append([])
-        ws.append([DAY_COLUMN, *(COLUMNS_VI[f] for f in FIGURES)])
-        for cell in ws[HEADER_ROWS + 1]:
-            cell.font = bold
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.append(styled(ws, [DAY_COLUMN, *(COLUMNS_VI[f] for f in FIGURES)], bold))
         for day, figures in r.rows():
-            ws.append([day, *(figures[f] for f in FIGURES)])
-            ws.cell(ws.max_row, 1).number_format = "DD/MM/YYYY"
-        ws.append([TOTAL_LABEL, *(totals[f] for f in FIGURES)])
-        for cell in ws[ws.max_row]:
-            cell.font = bold
-        ws.column_dimensions["A"].width = 18
-        for i in range(2, len(FIGURES) + 2):
-            ws.column_dimensions[get_column_letter(i)].width = 14
-        ws.freeze_panes = ws.cell(HEADER_ROWS + 2, 2)
-    summary.append([TOTAL_LABEL, "", *(network[f] for f in FIGURES)])
-    for row in (summary[4], summary[summary.max_row]):
-        for cell in row:
-            cell.font = bold
-    summary.column_dimensions["A"].width = 18
-    summary.column_dimensions["B"].width = 30
+            cell = WriteOnlyCell(ws, value=day)
+            cell.number_format = "DD/MM/YYYY"
+            ws.append([cell, *(figures[f] for f in FIGURES)])
+        ws.append(styled(ws, [TOTAL_LABEL, *(totals[f] for f in FIGURES)], bold))
+    summary.append(styled(summary, [TOTAL_LABEL, "", *(network[f] for f in FIGURES)], bold))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -475,6 +475,15 @@ class StatsRepository:
         (incomplete) one."""
         with self._db.transaction():
             self._sites.touch(site_id, received_at)
+            old = self._db.query(
+                "SELECT counters, complete FROM stats WHERE site_id = ? AND device_id = ? AND "
+                "period_start = ?", (site_id, device_id, period_start))
+            if old and int(old[0][1]) > int(complete):
+                return  # a live period never overwrites a completed one
+            delta = {k: int(v) for k, v in counters.items()}
+            if old:
+                _add(delta, json.loads(old[0][0]), -1)
+            self._add_site_hour(site_id, period_start[:13], delta)
             self._db.execute(
                 "INSERT INTO stats (site_id, device_id, period_start, period_s, counters, "
                 "complete, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -484,6 +493,20 @@ class StatsRepository:
                 "WHERE excluded.complete >= stats.complete",
                 (site_id, device_id, period_start, period_s, _dumps(counters), int(complete),
                  received_at))
+
+    def _add_site_hour(self, site_id: str, hour: str, delta: Mapping[str, int]) -> None:
+        if not any(delta.values()):
+            return
+        row = self._db.query("SELECT counters FROM stats_site_hours WHERE site_id = ? AND "
+                             "hour = ?", (site_id, hour))
+        if row:
+            sums = json.loads(row[0][0])
+            _add(sums, delta, 1)
+            self._db.execute("UPDATE stats_site_hours SET counters = ? WHERE site_id = ? AND "
+                             "hour = ?", (_dumps(sums), site_id, hour))
+        else:
+            self._db.execute("INSERT INTO stats_site_hours (site_id, hour, counters) VALUES "
+                             "(?, ?, ?)", (site_id, hour, _dumps(delta)))
 
     def totals(self, site_id: str, since: str, until: str) -> dict[str, int]:
         """Every counter of a site summed over ``[since, until)``."""
@@ -495,14 +518,35 @@ class StatsRepository:
                 out[k] = out.get(k, 0) + int(v)
         return out
 
-    def hourly(self, since: str, until: str, site_ids: Sequence[str] | None = None
-               ) -> list[tuple[str, str, dict[str, int]]]:
-        """``(site, period_start, counters)`` of every device's period in ``[since, until)``
-        (the statistics pages and reports sum them by local day)."""
+    def site_hours(self, since: str, until: str, site_ids: Sequence[str] | None = None
+                   ) -> list[tuple[str, str, dict[str, int]]]:
+        """``(site, UTC hour "YYYY-MM-DDTHH", counters summed over the site's devices)`` for
+        the hours in ``[since, until)`` (timestamps; their first 13 characters are compared).
+
+        The sums are kept by :meth:`record` in ``stats_site_hours``, so a month of a whole
+        network is one row per library and hour to read.
+        """
         where, params = _sites_where(site_ids)
-        return [(site, start, json.loads(counters)) for site, start, counters in self._db.query(
-            "SELECT site_id, period_start, counters FROM stats WHERE period_start >= ? AND "
-            f"period_start < ?{where}", (since, until, *params))]
+        return [(site, hour, json.loads(counters)) for site, hour, counters in self._db.query(
+            "SELECT site_id, hour, counters FROM stats_site_hours WHERE hour >= ? AND hour < ?"
+            f"{where}", (since[:13], until[:13], *params))]
+
+    def rebuild_site_hours(self) -> int:
+        """Sum ``stats`` into ``stats_site_hours`` when the sums are missing (a database made
+        before they existed); the number of site-hours written (0 when there was nothing
+        to do)."""
+        with self._db.transaction():
+            if self._db.query("SELECT 1 FROM stats_site_hours LIMIT 1") or \
+                    not self._db.query("SELECT 1 FROM stats LIMIT 1"):
+                return 0
+            sums: dict[tuple[str, str], dict[str, int]] = {}
+            for site, start, counters in self._db.query(
+                    "SELECT site_id, period_start, counters FROM stats"):
+                _add(sums.setdefault((site, start[:13]), {}), json.loads(counters), 1)
+            for (site, hour), counters in sums.items():
+                self._db.execute("INSERT INTO stats_site_hours (site_id, hour, counters) "
+                                 "VALUES (?, ?, ?)", (site, hour, _dumps(counters)))
+            return len(sums)
 
     def alarm_times(self, since: str, until: str, site_ids: Sequence[str] | None = None
                     ) -> list[tuple[str, str, str]]:
@@ -520,6 +564,12 @@ class StatsRepository:
         return [tuple(r) for r in self._db.query(  # type: ignore[misc]
             "SELECT site_id, created_at FROM conflicts WHERE created_at >= ? AND "
             f"created_at < ?{where}", (since, until, *params))]
+
+
+def _add(into: dict[str, int], counters: Mapping[str, Any], sign: int) -> None:
+    """Add (sign 1) or take away (sign -1) ``counters`` to/from ``into``."""
+    for k, v in counters.items():
+        into[k] = into.get(k, 0) + sign * int(v)
 
 
 def _sites_where(site_ids: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -732,6 +782,7 @@ class CentralStore:
         self.devices = DeviceRepository(db, self.sites)
         self.alarms = AlarmRepository(db, self.sites)
         self.stats = StatsRepository(db, self.sites)
+        self.stats.rebuild_site_hours()
         self.events = EventRepository(db)
         self.conflicts = ConflictRepository(db, self.sites)
         self.staff = StaffRepository(db)

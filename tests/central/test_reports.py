@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
+from central.db import open_database
 from central.reports import (
     COLUMNS_VI,
     CSV_HEADER,
@@ -151,3 +153,36 @@ def test_sheet_titles_are_valid_and_unique() -> None:
     long = "a" * 40
     first, second = sheet_title(long, taken), sheet_title(long, taken)
     assert first == "a" * 31 and second != first and len(second) <= 31
+
+
+def test_site_hours_follow_live_then_completed_periods(store: CentralStore) -> None:
+    at = "2026-12-03T04:00:00.000Z"
+    rec = store.stats.record
+    rec("hn-01", "kiosk-01", at, 3600, {"checkout": 3}, complete=False, received_at=at)
+    rec("hn-01", "kiosk-02", at, 3600, {"checkout": 1, "renew": 2}, complete=True, received_at=at)
+    rec("hn-01", "kiosk-01", at, 3600, {"checkout": 5, "return": 1}, complete=False,
+        received_at=at)
+    assert store.stats.site_hours(at, "2026-12-04") == [
+        ("hn-01", "2026-12-03T04", {"checkout": 6, "renew": 2, "return": 1})]
+    rec("hn-01", "kiosk-01", at, 3600, {"checkout": 7}, complete=True, received_at=at)
+    rec("hn-01", "kiosk-01", at, 3600, {"checkout": 2}, complete=False, received_at=at)  # stale
+    [(_, _, sums)] = store.stats.site_hours(at, "2026-12-04")
+    assert sums == {"checkout": 8, "renew": 2, "return": 0}
+    assert store.stats.totals("hn-01", at, "2026-12-04") == {"checkout": 8, "renew": 2}
+    assert store.stats.rebuild_site_hours() == 0  # already summed
+
+
+def test_sums_are_rebuilt_for_a_database_made_before_them(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    s = CentralStore(open_database(url))
+    for h in range(3):
+        s.stats.record("hn-01", "kiosk-01", f"2026-12-03T0{h}:00:00.000Z", 3600,
+                       {"checkout": h + 1}, complete=True, received_at="2026-12-03T05:00:00.000Z")
+    s.db.execute("DELETE FROM stats_site_hours")  # as a database of the first slice
+    s.close()
+    s = CentralStore(open_database(url))
+    try:
+        [r] = site_days(s, date(2026, 12, 3), date(2026, 12, 3), "UTC", ["hn-01"])
+        assert r.totals["loans"] == 6
+    finally:
+        s.close()
