@@ -131,9 +131,9 @@ def site_days(store: CentralStore, first: date, last: date, tz: str,
     zone = ZoneInfo(tz)
     start, end = _local_start(first, zone), _local_start(last + timedelta(days=1), zone)
     since, until = stamp(start), stamp(end)
-    names = {s.site_id: s.name for s in store.sites.list()}
-    wanted = list(site_ids) if site_ids is not None else sorted(names)
-    out = {s: SiteDays(s, names.get(s, ""), first, last) for s in wanted}
+    site_names = {s.site_id: s.name for s in store.sites.list()}
+    wanted = list(site_ids) if site_ids is not None else sorted(site_names)
+    out = {s: SiteDays(s, site_names.get(s, ""), first, last) for s in wanted}
 
     # The local day of each UTC hour of the period (a counter bucket starts on an hour).
     hour_day: dict[str, date] = {}
@@ -154,8 +154,8 @@ def site_days(store: CentralStore, first: date, last: date, tz: str,
         if day is None or site not in out:
             continue
         figures = bucket(site, day)
-        for figure, names_ in _COUNTERS.items():
-            for name in names_:
+        for figure, counter_names in _COUNTERS.items():
+            for name in counter_names:
                 figures[figure] += int(counters.get(name, 0))
     for site, kind, raised_at in store.stats.alarm_times(since, until, site_ids):
         if site in out:

@@ -545,7 +545,8 @@ class StatsRepository:
                 _add(sums.setdefault((site, start[:13]), {}), json.loads(counters), 1)
             for (site, hour), counters in sums.items():
                 self._db.execute("INSERT INTO stats_site_hours (site_id, hour, counters) "
-                                 "VALUES (?, ?, ?)", (site, hour, _dumps(counters)))
+                                 "VALUES (?, ?, ?) ON CONFLICT (site_id, hour) DO NOTHING",
+                                 (site, hour, _dumps(counters)))  # another opener won
             return len(sums)
 
     def alarm_times(self, since: str, until: str, site_ids: Sequence[str] | None = None
