@@ -78,6 +78,13 @@ CREATE TABLE IF NOT EXISTS stats (
   received_at TEXT NOT NULL,
   PRIMARY KEY (site_id, device_id, period_start)
 );
+CREATE TABLE IF NOT EXISTS stats_site_hours (
+  site_id TEXT NOT NULL,
+  hour TEXT NOT NULL,
+  counters TEXT NOT NULL,
+  PRIMARY KEY (site_id, hour)
+);
+CREATE INDEX IF NOT EXISTS stats_site_hours_hour ON stats_site_hours (hour);
 CREATE TABLE IF NOT EXISTS events (
   site_id TEXT NOT NULL,
   device_id TEXT NOT NULL,
@@ -103,6 +110,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
   resolved_by TEXT,
   resolved_at TEXT
 );
+CREATE INDEX IF NOT EXISTS conflicts_created ON conflicts (created_at);
 CREATE TABLE IF NOT EXISTS staff (
   username TEXT PRIMARY KEY,
   display_name TEXT NOT NULL,

@@ -8,7 +8,7 @@ Repositories check and store; they do no MQTT, no HTTP and no password hashing.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -475,6 +475,15 @@ class StatsRepository:
         (incomplete) one."""
         with self._db.transaction():
             self._sites.touch(site_id, received_at)
+            old = self._db.query(
+                "SELECT counters, complete FROM stats WHERE site_id = ? AND device_id = ? AND "
+                "period_start = ?", (site_id, device_id, period_start))
+            if old and int(old[0][1]) > int(complete):
+                return  # a live period never overwrites a completed one
+            delta = {k: int(v) for k, v in counters.items()}
+            if old:
+                _add(delta, json.loads(old[0][0]), -1)
+            self._add_site_hour(site_id, period_start[:13], delta)
             self._db.execute(
                 "INSERT INTO stats (site_id, device_id, period_start, period_s, counters, "
                 "complete, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -485,6 +494,20 @@ class StatsRepository:
                 (site_id, device_id, period_start, period_s, _dumps(counters), int(complete),
                  received_at))
 
+    def _add_site_hour(self, site_id: str, hour: str, delta: Mapping[str, int]) -> None:
+        if not any(delta.values()):
+            return
+        row = self._db.query("SELECT counters FROM stats_site_hours WHERE site_id = ? AND "
+                             "hour = ?", (site_id, hour))
+        if row:
+            sums = json.loads(row[0][0])
+            _add(sums, delta, 1)
+            self._db.execute("UPDATE stats_site_hours SET counters = ? WHERE site_id = ? AND "
+                             "hour = ?", (_dumps(sums), site_id, hour))
+        else:
+            self._db.execute("INSERT INTO stats_site_hours (site_id, hour, counters) VALUES "
+                             "(?, ?, ?)", (site_id, hour, _dumps(delta)))
+
     def totals(self, site_id: str, since: str, until: str) -> dict[str, int]:
         """Every counter of a site summed over ``[since, until)``."""
         out: dict[str, int] = {}
@@ -494,6 +517,69 @@ class StatsRepository:
             for k, v in json.loads(counters).items():
                 out[k] = out.get(k, 0) + int(v)
         return out
+
+    def site_hours(self, since: str, until: str, site_ids: Sequence[str] | None = None
+                   ) -> list[tuple[str, str, dict[str, int]]]:
+        """``(site, UTC hour "YYYY-MM-DDTHH", counters summed over the site's devices)`` for
+        the hours in ``[since, until)`` (timestamps; their first 13 characters are compared).
+
+        The sums are kept by :meth:`record` in ``stats_site_hours``, so a month of a whole
+        network is one row per library and hour to read.
+        """
+        where, params = _sites_where(site_ids)
+        return [(site, hour, json.loads(counters)) for site, hour, counters in self._db.query(
+            "SELECT site_id, hour, counters FROM stats_site_hours WHERE hour >= ? AND hour < ?"
+            f"{where}", (since[:13], until[:13], *params))]
+
+    def rebuild_site_hours(self) -> int:
+        """Sum ``stats`` into ``stats_site_hours`` when the sums are missing (a database made
+        before they existed); the number of site-hours written (0 when there was nothing
+        to do)."""
+        with self._db.transaction():
+            if self._db.query("SELECT 1 FROM stats_site_hours LIMIT 1") or \
+                    not self._db.query("SELECT 1 FROM stats LIMIT 1"):
+                return 0
+            sums: dict[tuple[str, str], dict[str, int]] = {}
+            for site, start, counters in self._db.query(
+                    "SELECT site_id, period_start, counters FROM stats"):
+                _add(sums.setdefault((site, start[:13]), {}), json.loads(counters), 1)
+            for (site, hour), counters in sums.items():
+                self._db.execute("INSERT INTO stats_site_hours (site_id, hour, counters) "
+                                 "VALUES (?, ?, ?) ON CONFLICT (site_id, hour) DO NOTHING",
+                                 (site, hour, _dumps(counters)))  # another opener won
+            return len(sums)
+
+    def alarm_times(self, since: str, until: str, site_ids: Sequence[str] | None = None
+                    ) -> list[tuple[str, str, str]]:
+        """``(site, kind, raised_at)`` of every alarm raised in ``[since, until)``."""
+        where, params = _sites_where(site_ids)
+        return [tuple(r) for r in self._db.query(  # type: ignore[misc]
+            "SELECT site_id, kind, raised_at FROM alarms WHERE raised_at >= ? AND "
+            f"raised_at < ?{where}", (since, until, *params))]
+
+    def conflict_times(self, since: str, until: str, site_ids: Sequence[str] | None = None
+                       ) -> list[tuple[str, str]]:
+        """``(site, created_at)`` of every conflict whose transaction was made in
+        ``[since, until)``."""
+        where, params = _sites_where(site_ids)
+        return [tuple(r) for r in self._db.query(  # type: ignore[misc]
+            "SELECT site_id, created_at FROM conflicts WHERE created_at >= ? AND "
+            f"created_at < ?{where}", (since, until, *params))]
+
+
+def _add(into: dict[str, int], counters: Mapping[str, Any], sign: int) -> None:
+    """Add (sign 1) or take away (sign -1) ``counters`` to/from ``into``."""
+    for k, v in counters.items():
+        into[k] = into.get(k, 0) + sign * int(v)
+
+
+def _sites_where(site_ids: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """An ``AND site_id IN (…)`` clause (empty for every site) and its parameters."""
+    if site_ids is None:
+        return "", ()
+    if not site_ids:
+        return " AND 1 = 0", ()
+    return f" AND site_id IN ({', '.join('?' * len(site_ids))})", tuple(site_ids)
 
 
 class EventRepository:
@@ -697,6 +783,7 @@ class CentralStore:
         self.devices = DeviceRepository(db, self.sites)
         self.alarms = AlarmRepository(db, self.sites)
         self.stats = StatsRepository(db, self.sites)
+        self.stats.rebuild_site_hours()
         self.events = EventRepository(db)
         self.conflicts = ConflictRepository(db, self.sites)
         self.staff = StaffRepository(db)

@@ -48,6 +48,7 @@ from central.store import (
     StaffSession,
 )
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
+from central.web.stats import StatsContext, install_stats_routes
 
 log = logging.getLogger(__name__)
 
@@ -505,4 +506,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         check_csrf(staff, request.headers.get("X-CSRF-Token"))
         return alarm_view(acknowledge(staff, alarm_id), _lang(request))
 
+    install_stats_routes(app, StatsContext(
+        store=store, timezone=section.timezone, clock=auth.clock, render=render,
+        page_staff=page_staff, api_staff=api_staff, lang=_lang))
     return app

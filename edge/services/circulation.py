@@ -629,6 +629,9 @@ class CirculationService:
                     continue
                 e = self.store.outbox.mark_offline(key, {"no_block": True,
                                                          "offline_accepted_at": utcnow()})
+                if not e.is_terminal:
+                    # the central statistics' offline transactions (with checkout_offline)
+                    self.store.counters.incr("return_offline")
                 done[key] = self._finish_return(session, p, e, offline=not e.is_terminal)
             results.extend(self._emit(session, done[k]) for k in pending)
         finally:
