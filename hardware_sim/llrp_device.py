@@ -87,6 +87,10 @@ class _RoSpecRun:
 class LlrpReaderDevice:
     """The simulated LLRP reader. ``start()`` listens; ``url`` is ``llrp://host:port``.
 
+    About 610 lines, on purpose: one handler per LLRP message of the ROSpec and AccessSpec
+    lifecycles, which share the reader's state machine (specs, their states, the report
+    queue); the codec, the tags and the air-time model live in their own modules.
+
     Args:
         field: the UHF tags and zones it sees (antennas are the zones' antenna numbers).
         name: a label for the control API.

@@ -210,6 +210,12 @@ def sort_hint(result: dict[str, Any] | None) -> dict[str, Any] | None:
 class CirculationService:
     """Checkout, return, renew, account.
 
+    About 680 lines, on purpose: the four patron actions share one journaling rule (one
+    transaction per session, item and kind, looked up inside the journaling SQLite
+    transaction), the per-item locks, the bounded wait for a result and the offline policy;
+    they are read together against docs/edge.md's crash-safety argument. The pure rules sit
+    below it (``locks``, ``security``, ``gate_logic``); what is left is that shared path.
+
     Args:
         store: the edge store.
         devices: the pad reader and friends.
