@@ -47,6 +47,7 @@ from central.store import (
     StaffAccount,
     StaffSession,
 )
+from central.web.config_pages import PageKit, add_config_routes
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
 
 log = logging.getLogger(__name__)
@@ -505,4 +506,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         check_csrf(staff, request.headers.get("X-CSRF-Token"))
         return alarm_view(acknowledge(staff, alarm_id), _lang(request))
 
+    kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
+                  api_staff=api_staff, require=require, check_csrf=check_csrf, form=form)
+    for add_routes in (add_config_routes,):
+        add_routes(app, kit)
     return app
