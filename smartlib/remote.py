@@ -59,7 +59,8 @@ def parse_document(text: str) -> dict[str, Any]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", [("(document)", str(exc))]) from exc
+        raise ConfigError(f"not valid TOML: {exc}",
+                          [("(document)", f"not valid TOML: {exc}")]) from exc
     check_sections(doc)
     return doc
 

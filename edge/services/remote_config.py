@@ -61,7 +61,7 @@ class RemoteConfigApplier:
         try:
             if document_hash(rec.document) != rec.sha256:
                 raise ConfigError("the document does not match its sha256",
-                                  [("(document)", "hash mismatch")])
+                                  [("(document)", "does not match its sha256 (damaged)")])
             doc = parse_document(rec.document)
             new = validate(doc)
         except ConfigError as exc:
