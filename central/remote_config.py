@@ -266,7 +266,7 @@ class RemoteConfigService:
             canonical = dump_document(doc)
             targets = [device_id] if device_id else self._devices_of(site_id)
             merged = {d: self._merged(site_id, d, replace=(scope, doc)) for d in targets}
-            validate(doc if device_id is None else merged[device_id][0])
+            validate(doc)
             for m, _sv, _dv in merged.values():
                 validate(m)
         except ConfigError as exc:

@@ -66,21 +66,27 @@ class RemoteConfigApplier:
             new = validate(doc)
         except ConfigError as exc:
             reason = "; ".join(f"{path}: {msg}" for path, msg in exc.problems) or str(exc)
-            log.warning("remote configuration version %d refused: %s", rec.version, reason)
-            self.store.remote_config.decide(rec.version, "failed", reason=reason[:2000])
-            self.store.events.record(self.device_id, "config_failed",
-                                     {"version": rec.version, "reason": reason[:500]})
-            self.store.ring("agent")
-            return self.store.remote_config.get(rec.version)
+            return self._refuse(rec, reason)
         before = self.store.remote_config.applied()
         old = parse_document(before.document) if before else {}
-        self._write_overlay(rec.document)
+        try:
+            self._write_overlay(rec.document)
+        except OSError as exc:  # nothing changed yet: the old configuration stays in force
+            return self._refuse(rec, f"cannot write the overlay {self.overlay}: {exc}")
         restart = self._apply_live(old, doc, new)
         self.store.remote_config.decide(rec.version, "applied", needs_restart=restart)
         self.store.events.record(self.device_id, "config_applied",
                                  {"version": rec.version, "needs_restart": restart})
         log.info("remote configuration version %d applied (restart needed for: %s)",
                  rec.version, ", ".join(restart) or "nothing")
+        self.store.ring("agent")
+        return self.store.remote_config.get(rec.version)
+
+    def _refuse(self, rec: RemoteConfig, reason: str) -> RemoteConfig | None:
+        log.warning("remote configuration version %d refused: %s", rec.version, reason)
+        self.store.remote_config.decide(rec.version, "failed", reason=reason[:2000])
+        self.store.events.record(self.device_id, "config_failed",
+                                 {"version": rec.version, "reason": reason[:500]})
         self.store.ring("agent")
         return self.store.remote_config.get(rec.version)
 
@@ -97,8 +103,12 @@ class RemoteConfigApplier:
     def _write_overlay(self, document: str) -> None:
         tmp = self.overlay.with_suffix(".tmp")
         self.overlay.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(document)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.overlay)
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write(document)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.overlay)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise

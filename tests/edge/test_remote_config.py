@@ -63,6 +63,16 @@ def test_an_invalid_configuration_is_refused_and_the_old_one_kept(
     assert applied is not None and applied.version == 1
 
 
+def test_an_overlay_that_cannot_be_written_refuses_the_change(services: EdgeServices) -> None:
+    overlay = overlay_path(services.store.path)
+    overlay.mkdir()                                   # a directory where the file should be
+    receive(services, 1, "[policy]\noffline_max_items = 9\n")
+    done = services.remote_config.apply_pending()
+    assert done is not None and done.state == "failed"
+    assert "cannot write the overlay" in (done.reason or "")
+    assert services.circulation.policy.offline_max_items == 2
+
+
 def test_a_damaged_document_is_refused(services: EdgeServices) -> None:
     receive(services, 1, "[policy]\noffline_max_items = 9\n", sha="0" * 64)
     done = services.remote_config.apply_pending()
