@@ -195,15 +195,16 @@ def admin_create(config: str | None, username: str, password_file: str | None, r
                    "--password-file).")
 def broker_account(config: str | None, username: str | None, password_file: str | None,
                    acl_file: str | None, passwd_file: str | None) -> None:
-    """The collector's Mosquitto account: its ACL lines (read only: every site's statuses,
-    alarms, statistics, events and conflicts) and, with --password-file, its password line
+    """The collector's Mosquitto account: its ACL lines (it reads every site's statuses,
+    alarms, statistics, events, conflicts and configuration acknowledgements, and writes only
+    the devices' configuration topics) and, with --password-file, its password line
     (Mosquitto's own $7$ hash). Printed, or appended to the broker's files."""
-    from central.collector import collector_filters
-    from sync.broker import central_acl, hash_password
+    from central.collector import collector_acl
+    from sync.broker import hash_password
 
     settings = _settings(config)
     user = username or settings.broker.username or "central"
-    acl = central_acl(user, collector_filters(settings.central.sites))
+    acl = collector_acl(user, settings.central.sites)
     line = None
     if password_file:
         line = f"{user}:{hash_password(_read_password(password_file))}\n"

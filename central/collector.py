@@ -7,7 +7,9 @@ published while it is away waits for it in the broker. Each message is acknowled
 after it is stored (MQTT 5 manual acknowledgement); a message that can never be stored (bad
 topic, bad JSON, a payload naming another device) is acknowledged and kept aside as a dead
 letter, so no message can stop it. A database failure is retried briefly, then leaves the
-message unacknowledged (the broker sends it again after a reconnect). It never publishes.
+message unacknowledged (the broker sends it again after a reconnect). It publishes only
+the devices' remote configurations the console pushed (:mod:`central.remote_config`),
+retained, on the ``…/config`` topics its account may write.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from paho.mqtt.properties import Properties
 
 from central.db import stamp
 from central.errors import CentralError, DatabaseError
+from central.remote_config import ConfigPublisher
 from central.store import CentralStore, StatusReport
 from sync import topics
+from sync.broker import central_acl
 from sync.errors import MessageError
 from sync.messages import Alarm, Conflict, DeviceEventReport, DeviceStatus, Statistics, decode
 
@@ -35,6 +39,21 @@ log = logging.getLogger(__name__)
 
 COLLECTED_KINDS = ("status", "alarm", "stats", "stats/live", "event")
 """Device topics the collector reads (``alarm`` is the legacy alarm topic)."""
+
+
+def config_filters(sites: list[str] | None, kind: str = "config/ack") -> list[str]:
+    """The devices' remote configuration topics of each site (every site: ``+``): the
+    acknowledgements the collector reads (``config/ack``) or the configurations it writes
+    (``config``)."""
+    return [f"{topics.ROOT}/{site if site == '+' else topics.check_id(site, 'site')}/+/{kind}"
+            for site in sites or ["+"]]
+
+
+def collector_acl(user: str, sites: list[str] | None) -> str:
+    """The collector account's ACL: it reads what it collects and the configuration
+    acknowledgements, and writes only the devices' configuration topics."""
+    return central_acl(user, collector_filters(sites) + config_filters(sites),
+                       writes=config_filters(sites, "config"))
 
 
 def collector_filters(sites: list[str] | None) -> list[str]:
@@ -79,12 +98,15 @@ class CentralCollector:
         self.store = store
         self.client = client
         self.host, self.port = host, port
-        self.filters = collector_filters(sites)
+        self.filters = collector_filters(sites) + config_filters(sites)
         self.session_expiry_s = session_expiry_s
         self.clock = clock
         self.db_retry_s = db_retry_s
         self.stats = CollectorStats()
         self.connected = threading.Event()
+        self.configs = ConfigPublisher(store.configs, self._publish, clock=clock)
+        self._stop = threading.Event()
+        self._pusher: threading.Thread | None = None
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -96,10 +118,35 @@ class CentralCollector:
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
                                   properties=props)
         self.client.loop_start()
+        self._stop.clear()
+        self._pusher = threading.Thread(target=self._push_configs, name="central-config-push",
+                                        daemon=True)
+        self._pusher.start()
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._pusher is not None:
+            self._pusher.join(5)
+            self._pusher = None
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _publish(self, topic: str, payload: bytes) -> bool:
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    def _push_configs(self, every_s: float = 0.5) -> None:
+        """Publish the configurations the console pushed (the web app only writes the
+        database), while connected."""
+        while not self._stop.wait(every_s):
+            if not self.connected.is_set():
+                continue
+            try:
+                self.configs.publish_due()
+            except DatabaseError:
+                log.warning("central database failure while pushing configurations; again soon")
+            except Exception:
+                log.exception("pushing configurations failed; again soon")
 
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set; closes the store at the end."""
@@ -116,6 +163,10 @@ class CentralCollector:
             log.error("the broker refused the central collector: %s", rc)
             return
         client.subscribe([(f, 1) for f in self.filters])
+        try:
+            self.store.configs.publish_again()
+        except DatabaseError:
+            log.warning("central database failure: pending configurations not re-sent")
         self.stats.connects += 1
         self.connected.set()
         log.info("central collector connected (session present: %s)", flags.session_present)
@@ -175,6 +226,8 @@ class CentralCollector:
                 patron=c.patron, reason=c.reason, screen_message=c.screen_message,
                 created_at=stamp(c.created_at), detected_at=stamp(c.detected_at))
             return "conflict"
+        if ref.kind == "config/ack":
+            return self.configs.handle_ack(ref, payload)
         device = ref.device
         if device is None or ref.kind not in (*COLLECTED_KINDS,):
             raise MessageError(f"the collector does not read {topic!r}")

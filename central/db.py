@@ -136,6 +136,33 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   reason TEXT NOT NULL,
   at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS config_versions (
+  site_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  document TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (site_id, device_id, version)
+);
+CREATE TABLE IF NOT EXISTS device_configs (
+  site_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  site_version INTEGER NOT NULL,
+  device_version INTEGER NOT NULL,
+  document TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  state TEXT NOT NULL,
+  needs_restart TEXT NOT NULL DEFAULT '[]',
+  reason TEXT,
+  pushed_by TEXT NOT NULL,
+  pushed_at TEXT NOT NULL,
+  published_at TEXT,
+  acked_at TEXT,
+  PRIMARY KEY (site_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS audit_log (
   id {id},
   at TEXT NOT NULL,

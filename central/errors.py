@@ -40,3 +40,17 @@ class LoginRefused(CentralError):
 
 class NotFound(CentralError):
     """A site, device or alarm that the database does not hold."""
+
+
+class ConfigRefused(CentralError):
+    """A remote configuration was refused: not TOML, a section or key a remote change may
+    not touch, or a value the boxes' models reject. ``problems`` holds ``(key, reason)``."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class ConfigConflict(CentralError):
+    """A configuration was edited from an older version than the current one (someone else
+    changed it meanwhile): reload and edit again."""

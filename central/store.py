@@ -15,6 +15,7 @@ from typing import Any
 
 from central.db import Database, parse_stamp, stamp
 from central.errors import NotFound, StaffError
+from central.remote_config import ConfigRepository
 
 ROLES = ("viewer", "librarian", "admin")
 """Staff roles, weakest first: a role may do everything the ones before it may."""
@@ -790,6 +791,7 @@ class CentralStore:
         self.sessions = SessionRepository(db)
         self.audit = AuditLog(db)
         self.dead_letters = DeadLetterRepository(db)
+        self.configs = ConfigRepository(db)
 
     def close(self) -> None:
         self.db.close()

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -335,6 +336,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        overlay = getattr(settings_cls, "remote_overlay", None)
+        if overlay:  # the central console's configuration: over the file, under env and init
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=overlay))
         if settings_cls.model_config.get("toml_file"):
             sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
@@ -353,11 +357,23 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+def overlay_path(store_path: str | Path) -> Path:
+    """Where a box keeps the remote configuration in force (written by the edge when it
+    applies one): next to its store, ``var/smartlib.db`` → ``var/smartlib.remote.toml``."""
+    return Path(store_path).with_suffix(".remote.toml")
+
+
+def load_settings(path: str | Path | None = None, *, remote: bool = True,
+                  **overrides: Any) -> Settings:
     """Load the site configuration from ``path`` (or ``$SMARTLIB_CONFIG``) plus env overrides.
+
+    Precedence, lowest first: built-in defaults, the file, the remote overlay (the central
+    console's configuration last applied, :func:`overlay_path` of ``[store] path``, when it
+    exists), ``SMARTLIB_*`` environment variables, ``overrides``.
 
     Args:
         path: a TOML file; without it, ``$SMARTLIB_CONFIG`` or built-in defaults are used.
+        remote: read the remote overlay (False: the file and environment only).
         overrides: section values that win over file and environment (for tests).
 
     Raises:
@@ -378,7 +394,22 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         config = SettingsConfigDict(**{**Settings.model_config, "toml_file": str(path)})
         cls = type("FileSettings", (Settings,), {"model_config": config})
     try:
-        return cls(**overrides)
+        settings = cls(**overrides)
     except ValidationError as exc:
         problems = _problems(exc)
         raise ConfigError(f"{path or 'configuration'}: {len(problems)} problem(s)", problems) from exc
+    over = overlay_path(settings.store.path)
+    if not remote or not over.exists():
+        return settings
+    try:
+        overlay = tomllib.loads(over.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"the remote overlay {over} is unreadable: {exc}",
+                          [("(overlay)", str(exc))]) from exc
+    with_overlay = type("RemoteSettings", (cls,), {})
+    with_overlay.remote_overlay = overlay  # type: ignore[attr-defined]  # read by the sources
+    try:
+        return with_overlay(**overrides)
+    except ValidationError as exc:
+        problems = _problems(exc)
+        raise ConfigError(f"{over}: {len(problems)} problem(s)", problems) from exc

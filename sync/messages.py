@@ -10,6 +10,7 @@ This module holds data definitions only: no I/O, no MQTT, no SIP2.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -491,6 +492,46 @@ class SnapshotRequest(Message):
 
 
 M = TypeVar("M", bound=Message)
+
+
+class DeviceConfig(Message):
+    """A device's remote configuration (retained, QoS 1, on ``…/{device}/config``).
+
+    ``document`` is a TOML text holding only the sections a remote change may touch (the
+    site's and the device's overrides merged); ``sha256`` is the hex SHA-256 of its UTF-8
+    bytes, so the edge can tell a replayed copy from a new one and a damaged one.
+    """
+
+    site: SiteId
+    device: DeviceId
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    document: str = Field(max_length=65536)
+    by: str | None = Field(None, max_length=64)
+    at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _hash_matches(self) -> Self:
+        if hashlib.sha256(self.document.encode()).hexdigest() != self.sha256:
+            raise ValueError("sha256 does not match the document")
+        return self
+
+
+class ConfigAck(Message):
+    """The edge's answer to a :class:`DeviceConfig` (retained, QoS 1, on ``…/config/ack``).
+
+    ``applied``: validated and in force (``needs_restart`` names the keys that take effect
+    only after a restart); ``failed``: refused with ``reason``, the old configuration kept.
+    """
+
+    site: SiteId
+    device: DeviceId
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    state: Literal["applied", "failed"]
+    needs_restart: list[str] = Field(default_factory=list)
+    reason: str | None = Field(None, max_length=2000)
+    at: AwareDatetime
 
 
 def _json_object(name: str, payload: bytes | bytearray | str) -> dict[str, Any]:

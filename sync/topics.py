@@ -15,6 +15,8 @@ Every topic is rooted at ``smartlib/v1/{site}/``::
     smartlib/v1/{site}/{device}/event         device -> staff     DeviceEventReport   QoS 1
     smartlib/v1/{site}/{device}/snapshot/request device -> gateway SnapshotRequest   QoS 1
     smartlib/v1/{site}/{device}/snapshot/reply gateway -> device  CacheSnapshotChunk  QoS 1
+    smartlib/v1/{site}/{device}/config        central -> device   DeviceConfig  QoS 1, retained
+    smartlib/v1/{site}/{device}/config/ack    device -> central   ConfigAck     QoS 1, retained
     smartlib/v1/{site}/cache/snapshot         gateway -> devices  CacheSnapshotChunk  QoS 1
     smartlib/v1/{site}/cache/delta            gateway -> devices  CacheDelta          QoS 1
     smartlib/v1/{site}/cache/gate/snapshot    gateway -> gates    CacheSnapshotChunk  QoS 1
@@ -54,7 +56,8 @@ RESERVED_SEGMENTS = frozenset({"cache", "staff"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 DEVICE_KINDS = ("tx", "result", "lookup", "lookup/reply", "status", "alarm", "stats",
-                "stats/live", "event", "snapshot/request", "snapshot/reply")
+                "stats/live", "event", "snapshot/request", "snapshot/reply", "config",
+                "config/ack")
 GATEWAY_KINDS = ("tx", "lookup", "snapshot/request", "alarm", "stats", "event")
 """Device topics the gateways consume (each through the shared subscription)."""
 SITE_KINDS = ("cache/snapshot", "cache/delta", "cache/gate/snapshot", "cache/gate/delta",
@@ -123,6 +126,16 @@ def snapshot_request(site: str, device: str) -> str:
 
 def snapshot_reply(site: str, device: str) -> str:
     return device_topic(site, device, "snapshot/reply")
+
+
+def config(site: str, device: str) -> str:
+    """Where the central console's collector publishes ``device``'s remote configuration."""
+    return device_topic(site, device, "config")
+
+
+def config_ack(site: str, device: str) -> str:
+    """Where ``device`` acknowledges its remote configuration (applied or failed)."""
+    return device_topic(site, device, "config/ack")
 
 
 def cache_snapshot(site: str) -> str:

@@ -47,6 +47,7 @@ from central.store import (
     StaffAccount,
     StaffSession,
 )
+from central.web.config_pages import PageKit, add_config_routes
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
 from central.web.stats import StatsContext, install_stats_routes
 
@@ -509,4 +510,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     install_stats_routes(app, StatsContext(
         store=store, timezone=section.timezone, clock=auth.clock, render=render,
         page_staff=page_staff, api_staff=api_staff, lang=_lang))
+    kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
+                  api_staff=api_staff, require=require, check_csrf=check_csrf, form=form)
+    for add_routes in (add_config_routes,):
+        add_routes(app, kit)
     return app

@@ -19,6 +19,7 @@ from edge.devices import DeviceManager, build_devices
 from edge.services.circulation import CirculationService
 from edge.services.events import EventBus
 from edge.services.recovery import RecoveryReport, RecoveryService
+from edge.services.remote_config import RemoteConfigApplier
 from edge.services.security import SecurityService
 from edge.services.sessions import SessionService
 from edge.store import Store, open_store
@@ -47,9 +48,12 @@ class EdgeServices:
     _owns_store: bool = False
     _connectivity: str = "unknown"
     _serve_lock: ServeLock = field(init=False)
+    remote_config: RemoteConfigApplier = field(init=False)
 
     def __post_init__(self) -> None:
         self._serve_lock = ServeLock(self.store.path)
+        self.remote_config = RemoteConfigApplier(self.store, self.settings,
+                                                 device_id=self.settings.device.id)
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None,
@@ -141,6 +145,7 @@ class EdgeServices:
         while not self._stop.wait(0.5):
             try:
                 self.sessions.sweep()
+                self.remote_config.apply_pending()
                 state = self.gateway_state()
                 if state != self._connectivity:
                     self._connectivity = state

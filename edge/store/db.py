@@ -34,6 +34,7 @@ from edge.store.ops import (
     SecurityTaskRepository,
 )
 from edge.store.outbox import ConflictRepository, OutboxRepository
+from edge.store.remote_config import RemoteConfigRepository
 from edge.store.site import SiteRepository
 
 __all__ = ["IntegrityMode", "ServeLock", "Store", "backup_uri", "check_backup", "open_store",
@@ -67,6 +68,7 @@ class Store:
         self.events = DeviceEventRepository(connection)
         self.meta = MetaRepository(connection)
         self.site = SiteRepository(connection)
+        self.remote_config = RemoteConfigRepository(connection)
 
     # ---- the connection's ---------------------------------------------------------------
 

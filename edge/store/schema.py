@@ -14,7 +14,9 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
   ``device_events``, ``meta``;
 * the site view (version 2), written by the sync agent from what the site's other boxes
   publish: ``site_devices`` (last retained status of each device), ``site_stats`` (the
-  latest counters of each device per hour), ``site_alarms`` (alarms of other devices).
+  latest counters of each device per hour), ``site_alarms`` (alarms of other devices);
+* remote configuration (version 4): ``remote_config`` (each version received from the
+  central console, its outcome and its acknowledgement).
 """
 
 from __future__ import annotations
@@ -219,7 +221,25 @@ ALTER TABLE patrons ADD COLUMN card_uid TEXT;
 CREATE INDEX patrons_card_uid ON patrons(card_uid);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+_V4 = """
+-- Remote configurations from the central console (edge.store.remote_config): received by
+-- the sync agent, applied or refused by the edge, acknowledged by the agent.
+CREATE TABLE remote_config (
+    version       INTEGER PRIMARY KEY,
+    sha256        TEXT NOT NULL,
+    document      TEXT NOT NULL,
+    by            TEXT,
+    received_at   TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'received'
+                  CHECK (state IN ('received', 'applied', 'failed')),
+    needs_restart TEXT NOT NULL DEFAULT '[]',
+    reason        TEXT,
+    decided_at    TEXT,
+    ack_sent_at   TEXT
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -95,6 +95,10 @@ class AgentStats:
     lookups_sent: int = 0
     site: int = 0
     """Statuses, statistics and alarms of the site's devices stored."""
+    configs: int = 0
+    """Remote configurations received and stored (new versions only)."""
+    config_acks: int = 0
+    """Remote configuration outcomes published."""
     stats_live: int = 0
     """Publishes of a not yet completed hour's counters."""
     statuses: int = 0

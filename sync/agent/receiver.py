@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sync import topics
+from sync.agent.config_apply import RemoteConfigLink
 from sync.agent.context import AgentContext
 from sync.agent.site_view import SiteView
 from sync.errors import InvalidMessageError, InvalidTopicError
@@ -78,12 +79,15 @@ class Receiver:
         site_view: where the site's devices' messages go.
         heard: called after each stored batch (something came from the broker side).
         answered: called with the keys whose results were stored.
+        remote_config: where this box's remote configuration goes (None: not consumed).
     """
 
     def __init__(self, ctx: AgentContext, site_view: SiteView, *, heard: Callable[[], None],
-                 answered: Callable[[list[str]], None]) -> None:
+                 answered: Callable[[list[str]], None],
+                 remote_config: RemoteConfigLink | None = None) -> None:
         self.ctx = ctx
         self.site_view = site_view
+        self.remote_config = remote_config
         self._heard = heard
         self._answered = answered
         self.inbox: queue.SimpleQueue[ReceivedMessage] = queue.SimpleQueue()
@@ -155,7 +159,7 @@ class Receiver:
         store = self.ctx.store
         wake_agent = False
         counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0,
-                  "dead_letters": 0}
+                  "dead_letters": 0, "configs": 0}
         done: list[str] = []
         results: list[tuple[str, dict[str, Any], str]] = []
         with store.transaction():
@@ -230,6 +234,8 @@ class Receiver:
         if ref.kind in ("cache/delta", "cache/gate/delta"):
             self._delta(decode(CacheDelta, msg.payload))
             return "deltas", 1, 0
+        if ref.kind == "config" and self.remote_config is not None:
+            return "configs", int(self.remote_config.store_message(msg)), 0
         raise InvalidTopicError(f"the agent does not consume {ref.kind!r}")
 
     def _lookup_reply(self, resp: LookupResponse, msg: ReceivedMessage) -> None:
