@@ -110,13 +110,18 @@ def test_devices_read_the_site_view_but_write_only_their_own(generated_broker: t
 @pytest.mark.parametrize("generated_broker", [True], indirect=True)
 def test_tls_listener_with_generated_certificates(generated_broker: tuple) -> None:
     port, files = generated_broker
-    assert files.ca_cert is not None
-    with mqtt_client(port, user="gate-01", password=files.credentials["gate-01"],
-                     ca=files.ca_cert, host="localhost") as c:
+    assert files.ca_cert is not None and files.crl is not None
+    conf = files.config.read_text()
+    assert "require_certificate true\nuse_identity_as_username true\n" in conf
+    assert f"crlfile {files.crl}" in conf
+    # The certificate's common name is the user name: the ACL of gate-01 applies to it.
+    with mqtt_client(port, ca=files.ca_cert, host="localhost",
+                     cert=files.client_certs["gate-01"]) as c:
         assert not c.connect_rc.is_failure
         c.subscribe("smartlib/v1/s1/gate-01/status")
         assert c.publish("smartlib/v1/s1/gate-01/status", b"online", retain=True) == 0
         assert c.get().payload == b"online"
+        assert c.publish("smartlib/v1/s1/kiosk-01/status", b"forged") == 0x87
 
 
 def test_cli_writes_the_files(tmp_path: Path) -> None:
@@ -126,7 +131,8 @@ def test_cli_writes_the_files(tmp_path: Path) -> None:
     res = CliRunner().invoke(broker, ["config", "--site", "s1", "--devices", "kiosk-01,gate-01",
                                       "--tls", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    for name in ("mosquitto.conf", "passwd", "acl", "credentials.toml", "certs/ca.crt"):
+    for name in ("mosquitto.conf", "passwd", "acl", "credentials.toml", "certs/ca.crt",
+                 "ca/ca.key", "ca/crl.pem", "certs/clients/kiosk-01.crt", "certs/clients/gateway.key"):
         assert (out / name).exists(), name
     creds = tomllib.loads((out / "credentials.toml").read_text())
     assert set(creds) == {"kiosk-01", "gate-01", "gateway"}
