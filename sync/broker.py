@@ -146,6 +146,8 @@ class BrokerPlan:
     """Sites the gateway user may serve (default: ``site`` only)."""
     gates: list[str] | None = None
     """Gate-role devices (patron-free cache feed only); default: ids starting with ``gate``."""
+    local_port: int | None = None
+    """With ``tls``: also a plain listener on 127.0.0.1 at this port (password log-in)."""
     ca_dir: Path | None = None
     """With ``tls``: the site CA (``smartlib ca init``); default: ``<out>/ca``, made if missing."""
 
@@ -218,6 +220,10 @@ def write_broker_config(plan: BrokerPlan, out: Path) -> BrokerFiles:
                   f"keyfile {tls['server_key']}", "tls_version tlsv1.2",
                   "require_certificate true", "use_identity_as_username true",
                   f"crlfile {tls['crl']}"]
+        if plan.local_port:
+            # Services on the broker's own host (the gateway, the central collector) may log
+            # in with their passwords on loopback, where nothing crosses the network.
+            lines.append(f"listener {plan.local_port} 127.0.0.1")
     lines += [
         "allow_anonymous false",
         f"password_file {pwfile}",

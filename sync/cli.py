@@ -140,6 +140,9 @@ def broker() -> None:
 @click.option("--bind", default="0.0.0.0", show_default=True)
 @click.option("--tls", is_flag=True,
               help="A TLS listener (client certificates required) with the site CA.")
+@click.option("--local-port", default=None, type=click.IntRange(0, 65535),
+              help="With --tls: a plain listener on 127.0.0.1 for services on the broker's "
+                   "host, password log-in (default 1883; 0: none).")
 @click.option("--ca", "ca_dir", type=click.Path(file_okay=False), default=None,
               help="The site CA directory (smartlib ca init); default: OUT/ca, made if missing.")
 @click.option("--hostname", "hostnames", multiple=True,
@@ -147,7 +150,8 @@ def broker() -> None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
 def broker_config(site: str, devices: str, gateway_user: str, gateway_sites: str | None,
                   staff_user: str | None, gates: str | None,
-                  port: int | None, bind: str, tls: bool, ca_dir: str | None,
+                  port: int | None, bind: str, tls: bool, local_port: int | None,
+                  ca_dir: str | None,
                   hostnames: tuple[str, ...], out: str) -> None:
     """Write mosquitto.conf, passwd, acl, credentials.toml (and certs/ with --tls)."""
     from sync.broker import BrokerPlan, write_broker_config
@@ -160,7 +164,8 @@ def broker_config(site: str, devices: str, gateway_user: str, gateway_sites: str
                       if gateway_sites else None,
                       gates=[g.strip() for g in gates.split(",") if g.strip()]
                       if gates is not None else None,
-                      ca_dir=Path(ca_dir) if ca_dir else None)
+                      ca_dir=Path(ca_dir) if ca_dir else None,
+                      local_port=(1883 if local_port is None else local_port) if tls else None)
     if hostnames:
         plan.hostnames = list(hostnames)
     try:

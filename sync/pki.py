@@ -319,14 +319,3 @@ def rotate(ca: SiteCa, within_days: int = ROTATE_WITHIN_DAYS,
     write_crl(ca)
     return out
 
-
-def certificate_expiry(path: Path) -> dt.datetime:
-    """When the PEM certificate at ``path`` expires (UTC).
-
-    Raises:
-        PkiError: unreadable or not a PEM certificate.
-    """
-    try:
-        return x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc
-    except (OSError, ValueError) as exc:
-        raise PkiError(f"cannot read the certificate {path}: {exc}") from exc
