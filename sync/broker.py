@@ -192,6 +192,7 @@ def write_broker_config(plan: BrokerPlan, out: Path) -> BrokerFiles:
         BrokerConfigError: an invalid id or user name, or the directory cannot be written.
     """
     _check(plan)
+    out = out.absolute()  # mosquitto.conf names its files by absolute paths
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "data").mkdir(exist_ok=True)
