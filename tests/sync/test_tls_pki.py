@@ -96,8 +96,13 @@ def test_cli_init_issue_revoke(tmp_path: Path) -> None:
     res = run(ca, ["issue", "--ca", str(tmp_path / "ca"), "--device", "s1/kiosk-01",
                    "--out", str(tmp_path / "dev")])
     assert res.exit_code == 0 and (tmp_path / "dev" / "kiosk-01.key").exists(), res.output
+    before = _cert(tmp_path / "dev" / "kiosk-01.crt").serial_number
+    res = run(ca, ["rotate", "--ca", str(tmp_path / "ca"), "--within-days", "1000"])
+    assert res.exit_code == 0 and "2 certificate(s) reissued" in res.output, res.output
+    assert _cert(tmp_path / "dev" / "kiosk-01.crt").serial_number != before
     res = run(ca, ["revoke", "--ca", str(tmp_path / "ca"), "--device", "s1/kiosk-01"])
-    assert res.exit_code == 0 and "revoked 1" in res.output, res.output
+    # Both kiosk-01 certificates: the one rotation superseded is still within its validity.
+    assert res.exit_code == 0 and "revoked 2" in res.output, res.output
     res = run(ca, ["revoke", "--ca", str(tmp_path / "ca"), "--device", "s1/kiosk-09"])
     assert res.exit_code == 1 and "no unrevoked certificate was issued to s1/kiosk-09" in res.output
     res = run(ca, ["issue", "--ca", str(tmp_path / "nope"), "--user", "gateway",
