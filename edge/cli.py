@@ -31,14 +31,31 @@ def _settings(config: str | None, role: str | None = None) -> Settings:
 @click.option("--host", default=None, help="override api.host")
 @click.option("--port", type=int, default=None, help="override api.port")
 def serve(config: str | None, role: str | None, host: str | None, port: int | None) -> None:
-    """Run the edge service (devices, store, circulation, HTTP API)."""
+    """Run the edge service (devices, store, circulation, HTTP API).
+
+    The API listens on ``[api] host`` (loopback by default); with ``[api] tls_cert`` and
+    ``tls_key`` it serves HTTPS. Plain HTTP on another address is refused unless
+    ``[api] allow_plain_http`` says so.
+    """
+    from pydantic import ValidationError
+
     from edge.api.app import run
+    from smartlib.config import ApiSection
 
     settings = _settings(config, role)
     if host or port:
-        settings = settings.model_copy(update={"api": settings.api.model_copy(update={
-            k: v for k, v in (("host", host), ("port", port)) if v is not None})})
-    run(settings)
+        update = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        try:
+            api = ApiSection.model_validate({**settings.api.model_dump(), **update})
+        except ValidationError as exc:
+            raise click.BadParameter("; ".join(e["msg"] for e in exc.errors()),
+                                     param_hint="--host") from exc
+        settings = settings.model_copy(update={"api": api})
+    tls = settings.api
+    if tls.tls_cert is not None:
+        run(settings, ssl_certfile=str(tls.tls_cert), ssl_keyfile=str(tls.tls_key))
+    else:
+        run(settings)
 
 
 @click.group()

@@ -7,12 +7,21 @@ time: call :func:`load_settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -28,6 +37,24 @@ ENV_FILE_VAR = "SMARTLIB_CONFIG"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_tls_files(section: BrokerSection | IlsSection) -> None:
+    """``key_file`` needs ``cert_file``; CA and certificate files need ``tls = true``."""
+    if section.key_file is not None and section.cert_file is None:
+        raise ValueError("key_file needs cert_file (the certificate of that key)")
+    if not section.tls and (section.ca_file or section.cert_file):
+        raise ValueError("ca_file / cert_file are set but tls = false")
 
 
 class SiteSection(_Section):
@@ -102,6 +129,13 @@ class BrokerSection(_Section):
     password: SecretStr | None = None
     tls: bool = False
     ca_file: Path | None = None
+    """The site CA (``smartlib ca init``) that signed the broker's certificate; unset: the
+    system CAs."""
+    cert_file: Path | None = None
+    """This box's client certificate (``smartlib ca issue --device``), when the broker
+    requires one (``broker config --tls``)."""
+    key_file: Path | None = None
+    """The key of ``cert_file`` (mode 0600), if not inside it."""
     client_id: str | None = None
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     failover: list[str] = Field(default_factory=list)
@@ -126,6 +160,11 @@ class BrokerSection(_Section):
             out.append((host.strip("[]"), int(port)))
         return out
 
+    @model_validator(mode="after")
+    def _tls_files(self) -> BrokerSection:
+        _check_tls_files(self)
+        return self
+
 
 class IlsSection(_Section):
     """The library's ILS, reached over SIP2 by the gateway."""
@@ -134,11 +173,22 @@ class IlsSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(6001, gt=0, lt=65536)
     tls: bool = False
+    ca_file: Path | None = None
+    """With ``tls``: trust only this CA (PEM) for the ILS's certificate; unset: the system's."""
+    cert_file: Path | None = None
+    """With ``tls``: the client certificate the gateway presents (an ILS that asks for one)."""
+    key_file: Path | None = None
+    """The key of ``cert_file``, if not inside it."""
     user: str = "kiosk"
     password: SecretStr = SecretStr("")
     institution: str = "VNLIB"
     location: str = "MAIN"
     pool_size: int = Field(4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> IlsSection:
+        _check_tls_files(self)
+        return self
 
 
 class StoreSection(_Section):
@@ -185,12 +235,29 @@ class ApiSection(_Section):
     """The edge's HTTP API."""
 
     host: str = "127.0.0.1"
+    """Loopback by default: the kiosk UI runs on the same box. Another address needs HTTPS
+    (``tls_cert``/``tls_key``) or ``allow_plain_http = true``."""
     port: int = Field(8080, gt=0, lt=65536)
+    tls_cert: Path | None = None
+    """HTTPS: the box's server certificate (``smartlib ca issue --server HOST``)."""
+    tls_key: Path | None = None
+    """The key of ``tls_cert`` (mode 0600)."""
+    allow_plain_http: bool = False
+    """Serve plain HTTP on an address that is not loopback (a trusted, closed LAN only)."""
     device_token: SecretStr = SecretStr("device-token-change-me")
     staff_token: SecretStr = SecretStr("staff-token-change-me")
     process_state: Path | None = None
     """A JSON file of this site's processes and their restarts (``smartlib demo``'s supervisor
     writes one); the staff console shows it. Unset: no process list."""
+
+    @model_validator(mode="after")
+    def _https_off_loopback(self) -> ApiSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together (HTTPS needs both)")
+        if not is_loopback(self.host) and self.tls_cert is None and not self.allow_plain_http:
+            raise ValueError(f"host {self.host} is not loopback: set tls_cert and tls_key "
+                             "(HTTPS with the site CA) or allow_plain_http = true")
+        return self
 
 
 class KioskSection(_Section):
@@ -246,6 +313,9 @@ class IlsOverride(_Section):
     host: str | None = None
     port: int | None = Field(None, gt=0, lt=65536)
     tls: bool | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     user: str | None = None
     password: SecretStr | None = None
     institution: str | None = None

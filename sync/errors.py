@@ -126,6 +126,15 @@ class BrokerConfigError(SyncError):
     """The broker set-up cannot be written (bad device id, missing tool, unwritable dir)."""
 
 
+class PkiError(SyncError):
+    """The site CA cannot be made, read or used (missing CA, bad name, unwritable file)."""
+
+
+class BrokerTlsError(SyncError):
+    """TLS to the broker failed: its certificate was not trusted (wrong CA, expired, wrong
+    host name) or the broker refused ours. The message names the CA file and the reason."""
+
+
 class Sip2OutcomeUnknownError(Sip2ConnectionError):
     """A circulation request may or may not have taken effect at the ILS.
 

@@ -4,6 +4,10 @@ Everything the agent and the gateway need from paho lives here:
 
 * :func:`make_client`: a paho MQTT 5 client for the ``[broker]`` section (credentials,
   TLS, last will, reconnect back-off, no paho in-flight limit);
+* :func:`broker_tls_context`: the client TLS context (the site CA only, the host name
+  checked, the box's certificate when configured); a failed handshake is logged as a
+  :class:`~sync.errors.BrokerTlsError` naming the CA file and the reason (paho itself only
+  retries, silently);
 * :func:`connect_properties` / :func:`publish_properties`: session expiry, message expiry,
   response topic and correlation data;
 * :class:`ReceivedMessage`: a received message converted from paho's ``MQTTMessage`` (and
@@ -24,6 +28,8 @@ import hashlib
 import logging
 import math
 import re
+import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate
@@ -33,7 +39,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sync.errors import InvalidMessageError, OversizedMessageError, TooDeepMessageError
+from sync.errors import (
+    BrokerTlsError,
+    InvalidMessageError,
+    OversizedMessageError,
+    TooDeepMessageError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +56,14 @@ def make_client(broker: Any, client_id: str, *, manual_ack: bool = False,
     """A paho MQTT 5 client for the ``[broker]`` section (credentials, TLS, back-off).
 
     Args:
-        broker: the ``[broker]`` settings (``username``, ``password``, ``tls``, ``ca_file``).
+        broker: the ``[broker]`` settings (``username``, ``password``, ``tls``, ``ca_file``,
+            ``cert_file``, ``key_file``).
         client_id: the MQTT client id (fixed: the broker keeps the session under it).
         manual_ack: acknowledge received QoS 1 messages only when the caller says so.
         will: a retained last will (topic, payload), QoS 1.
+
+    Raises:
+        BrokerTlsError: a TLS file cannot be read (see :func:`broker_tls_context`).
     """
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                     protocol=mqtt.MQTTv5, manual_ack=manual_ack)
@@ -56,7 +71,7 @@ def make_client(broker: Any, client_id: str, *, manual_ack: bool = False,
         c.username_pw_set(broker.username,
                           broker.password.get_secret_value() if broker.password else None)
     if broker.tls:
-        c.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None)
+        c.tls_set_context(broker_tls_context(broker))
     if will is not None:
         c.will_set(will[0], will[1], qos=1, retain=True)
     c.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -67,6 +82,91 @@ def make_client(broker: Any, client_id: str, *, manual_ack: bool = False,
     c.max_inflight_messages_set(0)
     c.max_queued_messages_set(0)
     return c
+
+
+class TlsFailureReporter:
+    """Logs why a TLS connection to the broker failed, as a :class:`BrokerTlsError` naming
+    the CA file: once per distinct reason, then again every ``repeat_s`` while it lasts."""
+
+    def __init__(self, ca_file: str | None, repeat_s: float = 300.0) -> None:
+        self.ca_file = ca_file
+        self.repeat_s = repeat_s
+        self.last: BrokerTlsError | None = None
+        self._logged_at = -math.inf
+
+    def _report(self, err: BrokerTlsError) -> None:
+        now = time.monotonic()
+        if self.last is None or str(self.last) != str(err) or now - self._logged_at >= self.repeat_s:
+            log.error("%s: %s", type(err).__name__, err)
+            self._logged_at = now
+        self.last = err
+
+    def handshake_failed(self, host: str, exc: ssl.SSLError) -> None:
+        """Our side did not trust the broker, or the broker refused us during the handshake."""
+        ca = self.ca_file or "the system CAs"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            self._report(BrokerTlsError(
+                f"the broker's certificate ({host}) is not trusted with CA file {ca}: "
+                f"{exc.verify_message or exc.reason}; check [broker] ca_file and the "
+                "broker's certificate (expiry, host names)"))
+        else:
+            self.refused(host, exc)
+
+    def refused(self, host: str, exc: ssl.SSLError) -> None:
+        """The broker ended TLS with an alert (it refused our certificate: revoked, expired,
+        not issued by its CA, or none sent)."""
+        self._report(BrokerTlsError(
+            f"the broker ({host}) refused the TLS connection: {exc.reason or exc}; check "
+            f"[broker] cert_file / key_file (revoked or expired?) and CA file "
+            f"{self.ca_file or 'the system CAs'}"))
+
+
+def broker_tls_context(broker: Any) -> ssl.SSLContext:
+    """The client TLS context for ``[broker]``: TLS 1.2+, the host name checked, only
+    ``ca_file`` trusted (the system CAs without it), ``cert_file``/``key_file`` presented
+    when set. Handshake failures are logged by a :class:`TlsFailureReporter`.
+
+    Raises:
+        BrokerTlsError: the CA file or the client certificate cannot be read.
+    """
+    ca = str(broker.ca_file) if broker.ca_file else None
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise BrokerTlsError(f"cannot load the broker CA file {ca}: {exc}") from exc
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    cert = getattr(broker, "cert_file", None)
+    if cert:
+        key = getattr(broker, "key_file", None)
+        try:
+            ctx.load_cert_chain(str(cert), str(key) if key else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise BrokerTlsError(f"cannot load the client certificate {cert} / key {key}: "
+                                 f"{exc}") from exc
+    reporter = TlsFailureReporter(ca)
+
+    class _ReportingSocket(ssl.SSLSocket):
+        """Paho's TLS socket: reports why a handshake or the first read failed."""
+
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except ssl.SSLError as exc:
+                reporter.handshake_failed(self.server_hostname or "?", exc)
+                raise
+
+        def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+            try:
+                return super().recv(buflen, flags)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise
+            except ssl.SSLError as exc:
+                if "ALERT" in str(exc.reason or "").upper():
+                    reporter.refused(self.server_hostname or "?", exc)
+                raise
+
+    ctx.sslsocket_class = _ReportingSocket
+    return ctx
 
 
 def connect_properties(session_expiry_s: int) -> Properties:

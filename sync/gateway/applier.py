@@ -408,14 +408,16 @@ class Applier:
 
 def make_pool(settings: Any, site: str | None = None) -> Any:
     """Build the SIP2 pool for a site: ``[ils]`` with its ``[gateway.site_ils.<site>]``."""
-    from sync.sip2.client import Sip2Client, Sip2ConnectionPool
+    from sync.sip2.client import Sip2Client, Sip2ConnectionPool, client_tls_context
 
     ils = settings.ils_for(site) if site is not None else settings.ils
+    tls = (client_tls_context(ils.ca_file, cert_file=ils.cert_file, key_file=ils.key_file)
+           if ils.tls else None)
 
     def factory() -> Sip2Client:
         return Sip2Client(ils.host, ils.port, user=ils.user, password=ils.password.get_secret_value(),
                           institution=ils.institution, location=ils.location, profile=ils.profile,
-                          tls=ils.tls or None, keepalive=False)
+                          tls=tls, keepalive=False)
 
     return Sip2ConnectionPool(factory, ils.pool_size)
 

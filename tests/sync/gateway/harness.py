@@ -44,7 +44,8 @@ class MqttProbe:
     """A paho MQTT 5 client that records what it receives and the PUBACK reason codes."""
 
     def __init__(self, port: int, *, user: str | None = None, password: str | None = None,
-                 client_id: str = "", ca: Path | None = None, host: str = "127.0.0.1") -> None:
+                 client_id: str = "", ca: Path | None = None, host: str = "127.0.0.1",
+                 cert: tuple[Path, Path] | None = None) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.acks: dict[int, int] = {}
         self.connected = threading.Event()
@@ -54,7 +55,8 @@ class MqttProbe:
         if user is not None:
             c.username_pw_set(user, password)
         if ca is not None:
-            c.tls_set(ca_certs=str(ca))
+            c.tls_set(ca_certs=str(ca), certfile=str(cert[0]) if cert else None,
+                      keyfile=str(cert[1]) if cert else None)
         c.on_connect = self._on_connect
         c.on_message = lambda _c, _u, m: self.messages.put(m)
         c.on_publish = self._on_publish
