@@ -198,12 +198,13 @@ def broker_account(config: str | None, username: str | None, password_file: str 
     """The collector's Mosquitto account: its ACL lines (read only: every site's statuses,
     alarms, statistics, events and conflicts) and, with --password-file, its password line
     (Mosquitto's own $7$ hash). Printed, or appended to the broker's files."""
-    from central.collector import collector_filters
+    from central.collector import collector_filters, collector_writes
     from sync.broker import central_acl, hash_password
 
     settings = _settings(config)
     user = username or settings.broker.username or "central"
-    acl = central_acl(user, collector_filters(settings.central.sites))
+    acl = central_acl(user, collector_filters(settings.central.sites),
+                      collector_writes(settings.central.sites))
     line = None
     if password_file:
         line = f"{user}:{hash_password(_read_password(password_file))}\n"

@@ -7,7 +7,8 @@ published while it is away waits for it in the broker. Each message is acknowled
 after it is stored (MQTT 5 manual acknowledgement); a message that can never be stored (bad
 topic, bad JSON, a payload naming another device) is acknowledged and kept aside as a dead
 letter, so no message can stop it. A database failure is retried briefly, then leaves the
-message unacknowledged (the broker sends it again after a reconnect). It never publishes.
+message unacknowledged (the broker sends it again after a reconnect). It publishes only the
+console's commands to the boxes (:mod:`central.dispatch`, a thread of its own).
 """
 
 from __future__ import annotations
@@ -25,16 +26,33 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from central.db import stamp
+from central.dispatch import CommandDispatcher
 from central.errors import CentralError, DatabaseError
 from central.store import CentralStore, StatusReport
 from sync import topics
 from sync.errors import MessageError
-from sync.messages import Alarm, Conflict, DeviceEventReport, DeviceStatus, Statistics, decode
+from sync.messages import (
+    Alarm,
+    CommandAck,
+    Conflict,
+    DeviceEventReport,
+    DeviceStatus,
+    SecurityTaskReport,
+    Statistics,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
-COLLECTED_KINDS = ("status", "alarm", "stats", "stats/live", "event")
+COLLECTED_KINDS = ("status", "alarm", "stats", "stats/live", "event", "command/ack", "security")
 """Device topics the collector reads (``alarm`` is the legacy alarm topic)."""
+
+
+def collector_writes(sites: list[str] | None) -> list[str]:
+    """What the collector's account publishes: the devices' ``command`` topics (its
+    :class:`~central.dispatch.CommandDispatcher`)."""
+    return [f"{topics.ROOT}/{s if s == '+' else topics.check_id(s, 'site')}/+/command"
+            for s in sites or ["+"]]
 
 
 def collector_filters(sites: list[str] | None) -> list[str]:
@@ -88,6 +106,7 @@ class CentralCollector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        self.dispatcher = CommandDispatcher(store, client, self.connected, clock=clock)
 
     def start(self) -> None:
         """Connect (retrying in the background) and start the network loop."""
@@ -96,8 +115,10 @@ class CentralCollector:
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
                                   properties=props)
         self.client.loop_start()
+        self.dispatcher.start()
 
     def stop(self) -> None:
+        self.dispatcher.stop()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -178,6 +199,23 @@ class CentralCollector:
         device = ref.device
         if device is None or ref.kind not in (*COLLECTED_KINDS,):
             raise MessageError(f"the collector does not read {topic!r}")
+        if ref.kind == "command/ack":
+            ack = decode(CommandAck, payload)
+            _same_device(ack.site, ack.device, ref.site, device)
+            if not self.store.commands.record_ack(ack.command_id, ack.site, ack.device,
+                                                  ack.outcome, ack.reason, now):
+                log.info("central collector: acknowledgement of command %s changed nothing",
+                         ack.command_id)
+            return "command_ack"
+        if ref.kind == "security":
+            if not payload:
+                return "cleared"
+            rep = decode(SecurityTaskReport, payload)
+            _same_device(rep.site, rep.device, ref.site, device)
+            self.store.security_tasks.replace(rep.site, rep.device, [
+                {**t.model_dump(), "created_at": stamp(t.created_at),
+                 "updated_at": stamp(t.updated_at)} for t in rep.tasks], now)
+            return "security"
         if ref.kind == "status":
             if not payload:
                 return "cleared"  # a retained status removed from the broker

@@ -76,6 +76,9 @@ def device_acl(site: str, device: str, user: str | None = None, role: str = "kio
         f"topic write {topics.stats_live(site, device)}",
         f"topic write {topics.event(site, device)}",
         f"topic write {topics.snapshot_request(site, device)}",
+        f"topic write {topics.command_ack(site, device)}",
+        f"topic readwrite {topics.security_tasks(site, device)}",
+        f"topic read {topics.command(site, device)}",
         f"topic read {topics.result(site, device)}",
         f"topic read {topics.lookup_reply(site, device)}",
         f"topic read {topics.snapshot_reply(site, device)}",
@@ -98,11 +101,13 @@ def gateway_acl(user: str, sites: list[str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def central_acl(user: str, filters: list[str]) -> str:
-    """ACL lines of the central console's collector: read only, the given topic filters (the
-    collector's subscriptions: every site's statuses, alarms, statistics, events, conflicts).
-    It never writes; ``smartlib central broker-account`` prints these lines."""
-    return "\n".join([f"user {user}", *(f"topic read {f}" for f in filters)]) + "\n"
+def central_acl(user: str, filters: list[str], writes: list[str] | None = None) -> str:
+    """ACL lines of the central console's collector: it reads the given topic filters (the
+    collector's subscriptions: every site's statuses, alarms, statistics, events, conflicts,
+    command acknowledgements, security task reports) and writes only ``writes`` (the
+    devices' ``command`` topics); ``smartlib central broker-account`` prints these lines."""
+    return "\n".join([f"user {user}", *(f"topic read {f}" for f in filters),
+                      *(f"topic write {w}" for w in writes or [])]) + "\n"
 
 
 def staff_acl(site: str, user: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from edge.store import schema
 from edge.store.cache import CacheRepository
+from edge.store.commands import CommandRepository
 from edge.store.connection import Connection
 from edge.store.doorbell import Doorbell
 from edge.store.errors import SchemaTooNew, StoreBusy, StoreCorrupt, StoreError
@@ -67,6 +68,7 @@ class Store:
         self.events = DeviceEventRepository(connection)
         self.meta = MetaRepository(connection)
         self.site = SiteRepository(connection)
+        self.commands = CommandRepository(connection)
 
     # ---- the connection's ---------------------------------------------------------------
 

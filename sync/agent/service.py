@@ -8,7 +8,9 @@
 * :mod:`~sync.agent.site_view`: the site's other devices' statuses, statistics, alarms;
 * :mod:`~sync.agent.ops`: this box's alarms, counters and device events → the broker;
 * :mod:`~sync.agent.requests`: look-ups and snapshot requests;
-* :mod:`~sync.agent.status`: the retained status and the edge's view of the gateways.
+* :mod:`~sync.agent.status`: the retained status and the edge's view of the gateways;
+* :mod:`~sync.agent.commands`: the central console's commands → the store, their
+  outcomes and the failed security tasks → the broker.
 
 The sender thread wakes on the ``agent`` doorbell (or every ``poll_s``) and runs a pass of
 each publishing part; the receiver thread stores what paho's network thread queued. A
@@ -28,6 +30,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from sync import topics
+from sync.agent.commands import CommandChannel
 from sync.agent.context import AgentContext, AgentStats, AgentTuning, PubackTracker
 from sync.agent.ops import META_ALARMS, META_EVENTS, META_STATS, OpsStreams
 from sync.agent.receiver import STATE_OF, Receiver, cache_rows, result_dict
@@ -84,8 +87,10 @@ class SyncAgent:
         self.site_view = SiteView(ctx, gateway_back=self._gateway_back)
         self.status = Status(ctx, unanswered_for=self.sender.unanswered_for,
                              gateways_alive=self.site_view.gateways_alive)
+        self.commands = CommandChannel(ctx, self.acks)
         self.receiver = Receiver(ctx, self.site_view, heard=self.status.heard,
-                                 answered=self.sender.answered)
+                                 answered=self.sender.answered,
+                                 commands=self.commands.store_message)
         self.ops = OpsStreams(ctx, self.acks, replay_stats=self.site_view.take_replay_stats)
         self.requests = Requests(ctx)
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
@@ -169,7 +174,8 @@ class SyncAgent:
         subs = [(topics.result(self.site, self.device), 1),
                 (topics.lookup_reply(self.site, self.device), 1),
                 (topics.snapshot_reply(self.site, self.device), 1),
-                (topics.cache_filter(self.site, self.role), 1)]
+                (topics.cache_filter(self.site, self.role), 1),
+                (self.commands.topic, 1)]
         if self.tuning.site_view:
             subs += [(f, 1) for f in topics.site_filters(self.site)]
         client.subscribe(subs)
@@ -179,6 +185,7 @@ class SyncAgent:
         self.sender.reconnected()
         self.ops.reconnected()
         self.requests.reconnected()
+        self.commands.reconnected()
         self.connected.set()
         log.info("agent connected (session present: %s)", flags.session_present)
         self.store.ring("agent")
@@ -215,6 +222,7 @@ class SyncAgent:
                     self.requests.request_snapshot_if_needed()
                     if self.tuning.publish_ops:
                         self.ops.publish()
+                    self.commands.publish()
             except Exception:
                 log.exception("agent sender failed; retrying")
                 self._stop.wait(0.5)

@@ -85,13 +85,13 @@ def central_site() -> str:
 @pytest.fixture
 def site_broker(mosquitto_factory: Any, central_site: str) -> Any:
     """A private Mosquitto with accounts and ACLs: kiosk-01 and gate-01 (each only on its own
-    topics) and the collector's read-only ``central`` account."""
-    from central.collector import collector_filters
+    topics) and the collector's ``central`` account (reads, and writes only commands)."""
+    from central.collector import collector_filters, collector_writes
     from sync.broker import central_acl, device_acl
 
     acl = "\n".join([device_acl(central_site, "kiosk-01"),
                      device_acl(central_site, "gate-01", role="gate"),
-                     central_acl("central", collector_filters(None))])
+                     central_acl("central", collector_filters(None), collector_writes(None))])
     return mosquitto_factory(users=PASSWORDS, acl=acl)
 
 
