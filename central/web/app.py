@@ -47,7 +47,9 @@ from central.store import (
     StaffAccount,
     StaffSession,
 )
+from central.web import conflicts, tasks
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
+from central.web.kit import PageKit
 
 log = logging.getLogger(__name__)
 
@@ -505,4 +507,9 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         check_csrf(staff, request.headers.get("X-CSRF-Token"))
         return alarm_view(acknowledge(staff, alarm_id), _lang(request))
 
+    kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
+                  api_staff=api_staff, require=require, check_csrf=check_csrf, form=form,
+                  lang=_lang, when=when)
+    for add_routes in (conflicts.add_routes, tasks.add_routes):
+        add_routes(app, kit)
     return app
