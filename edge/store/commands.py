@@ -126,7 +126,7 @@ class CommandRepository:
     def pending(self, action: str) -> list[CommandRecord]:
         """Commands of ``action`` the edge has still to carry out, oldest first."""
         return [_command(r) for r in self._store.query(
-            "SELECT * FROM commands WHERE action = ? AND state = 'pending' ORDER BY received_at",
+            "SELECT * FROM commands WHERE action = ? AND state = 'pending' ORDER BY rowid",
             (action,))]
 
     def finish(self, command_id: str, state: Literal["done", "failed"],
@@ -142,7 +142,7 @@ class CommandRepository:
         """Finished commands whose outcome the centre has not been sent yet."""
         return [_command(r) for r in self._store.query(
             "SELECT * FROM commands WHERE state IN ('done','failed') AND acked_at IS NULL "
-            "ORDER BY finished_at LIMIT ?", (limit,))]
+            "ORDER BY finished_at, rowid LIMIT ?", (limit,))]
 
     def resend_ack(self, command_id: str) -> None:
         """The centre sent a command again: its outcome is to be acknowledged again."""
