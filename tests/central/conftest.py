@@ -17,6 +17,7 @@ from central.db import open_database
 from central.store import CentralStore
 from smartlib.config import BrokerSection
 from tests.edge.test_staff_console import browser_page  # noqa: F401  (headless Chromium)
+from tests.sync.gateway.harness import _ils_template, demo_ils, sync_env  # noqa: F401
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 """argon2id with small parameters, so the tests log in quickly (the product uses the

@@ -19,16 +19,7 @@ import pytest
 from tests.central.conftest import Central
 from tests.central.test_console_browser import PASSWORD, ConsoleServer
 from tests.edge.test_staff_console import CHROMIUM
-from tests.sync.gateway.harness import (  # noqa: F401  (fixtures)
-    PATRON,
-    SITE,
-    SyncEnv,
-    _ils_template,
-    demo_ils,
-    journal,
-    sync_env,
-    wait_until,
-)
+from tests.sync.gateway.harness import PATRON, SITE, SyncEnv, journal, wait_until
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed")
