@@ -2,8 +2,9 @@
 
 The agent stores a command when it arrives (:meth:`CommandRepository.receive`, in the
 receiver's transaction, before the message is acknowledged). What the store alone can do
-is done in that same transaction: ``abandon_security`` (``SecurityTaskRepository.abandon``)
-and ``resolve_conflict`` (``ConflictRepository.resolve``). ``retry_security`` needs the
+is done in that same transaction (the repositories' transactions join it):
+``abandon_security`` (``SecurityTaskRepository.abandon``) and ``resolve_conflict``
+(``ConflictRepository.resolve``). ``retry_security`` needs the
 reader, so it stays ``pending`` until the edge's security service runs it
 (:meth:`pending`, then :meth:`finish`). A finished command (``done`` or ``failed`` with a
 reason) is acknowledged to the centre by the agent (:meth:`unacked`, :meth:`mark_acked`).
@@ -21,6 +22,8 @@ from edge.store.errors import StoreError
 
 if TYPE_CHECKING:
     from edge.store.connection import Connection
+    from edge.store.ops import SecurityTaskRepository
+    from edge.store.outbox import ConflictRepository
 
 CommandAction = Literal["retry_security", "abandon_security", "resolve_conflict"]
 ACTIONS: tuple[str, ...] = ("retry_security", "abandon_security", "resolve_conflict")
@@ -54,8 +57,11 @@ def _command(row: Any) -> CommandRecord:
 class CommandRepository:
     """The ``commands`` table."""
 
-    def __init__(self, store: Connection) -> None:
+    def __init__(self, store: Connection, security: SecurityTaskRepository,
+                 conflicts: ConflictRepository) -> None:
         self._store = store
+        self._security = security
+        self._conflicts = conflicts
 
     def get(self, command_id: str) -> CommandRecord | None:
         row = self._store.query_one("SELECT * FROM commands WHERE command_id = ?", (command_id,))
@@ -91,28 +97,24 @@ class CommandRepository:
         return found, True
 
     def _abandon(self, conn: Any, command_id: str, target: str, issued_by: str) -> None:
-        task = _task_id(target)
-        row = None if task is None else conn.execute(
-            "SELECT state FROM security_tasks WHERE id = ?", (task,)).fetchone()
-        if row is None:
+        try:
+            task = self._security.get(int(target)) if target.isdigit() else None
+        except StoreError:
+            task = None
+        if task is None:
             self._finish(conn, command_id, "failed", f"no security task {target}")
-        elif row["state"] not in ("pending", "alarm_on"):
-            self._finish(conn, command_id, "failed", f"security task {target} is {row['state']}")
+        elif task.state not in ("pending", "alarm_on"):
+            self._finish(conn, command_id, "failed", f"security task {target} is {task.state}")
         else:
-            conn.execute("UPDATE security_tasks SET state = 'abandoned', last_error = ?, "
-                         "updated_at = ? WHERE id = ? AND state IN ('pending','alarm_on')",
-                         (f"abandoned by {issued_by or 'central staff'}"[:500], utcnow(), task))
+            self._security.abandon(task.id, f"abandoned by {issued_by or 'central staff'}"[:500])
             self._finish(conn, command_id, "done", None)
 
     def _resolve(self, conn: Any, command_id: str, key: str) -> None:
-        row = conn.execute("SELECT id, resolved_at FROM conflicts WHERE key = ?", (key,)).fetchone()
-        if row is None:
+        conflict = self._conflicts.by_key(key)
+        if conflict is None:
             # The box never heard of it (the gateway reported it alone): nothing to resolve.
             self._finish(conn, command_id, "done", "no local conflict")
-            return
-        if row["resolved_at"] is None:
-            conn.execute("UPDATE conflicts SET resolved_at = ? WHERE id = ? AND "
-                         "resolved_at IS NULL", (utcnow(), row["id"]))
+        elif self._conflicts.resolve(conflict.id):
             self._finish(conn, command_id, "done", None)
         else:
             self._finish(conn, command_id, "done", "already resolved")
@@ -154,7 +156,3 @@ class CommandRepository:
         with self._store.transaction() as conn:
             conn.execute("UPDATE commands SET acked_at = ? WHERE command_id = ?",
                          (utcnow(), command_id))
-
-
-def _task_id(target: str) -> int | None:
-    return int(target) if target.isdigit() else None

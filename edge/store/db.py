@@ -68,7 +68,7 @@ class Store:
         self.events = DeviceEventRepository(connection)
         self.meta = MetaRepository(connection)
         self.site = SiteRepository(connection)
-        self.commands = CommandRepository(connection)
+        self.commands = CommandRepository(connection, self.security, self.conflicts)
 
     # ---- the connection's ---------------------------------------------------------------
 
