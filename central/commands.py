@@ -105,25 +105,40 @@ class CommandRepository:
             "device_id = ? AND state = 'pending'",
             (outcome, reason, at, at, command_id, site_id, device_id)) == 1
 
-    def latest(self, site_id: str, device_id: str, actions: Iterable[str],
-               targets: Iterable[str]) -> dict[str, CommandRecord]:
-        """The newest command of ``actions`` for each of ``targets`` on one box."""
+    def latest(self, actions: Iterable[str], targets: Iterable[str], *,
+               site_id: str | None = None, device_id: str | None = None,
+               ) -> dict[str, CommandRecord]:
+        """The newest command of ``actions`` for each of ``targets`` (on one box when
+        ``site_id`` and ``device_id`` are given: task ids are a box's own)."""
         acts, tgts = list(actions), list(targets)
         if not acts or not tgts:
             return {}
-        rows = self._db.query(
-            f"SELECT {_COMMAND_COLS} FROM commands WHERE site_id = ? AND device_id = ? AND "
-            f"action IN ({', '.join('?' * len(acts))}) AND "
-            f"target IN ({', '.join('?' * len(tgts))}) ORDER BY issued_at",
-            (site_id, device_id, *acts, *tgts))
+        where = [f"action IN ({', '.join('?' * len(acts))})",
+                 f"target IN ({', '.join('?' * len(tgts))})"]
+        params: list[Any] = [*acts, *tgts]
+        for col, value in (("site_id", site_id), ("device_id", device_id)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
+        rows = self._db.query(f"SELECT {_COMMAND_COLS} FROM commands WHERE {' AND '.join(where)} "
+                              "ORDER BY issued_at", params)
         return {r[4]: CommandRecord(*r) for r in rows}
 
-    def list(self, *, site_id: str | None = None, limit: int = 200) -> list[CommandRecord]:
-        """Commands, newest first."""
-        where, params = ("WHERE site_id = ?", [site_id]) if site_id else ("", [])
+    def list(self, *, site_id: str | None = None, actions: Iterable[str] | None = None,
+             limit: int = 200) -> list[CommandRecord]:
+        """Commands (of ``actions`` only, when given), newest first."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if site_id:
+            where.append("site_id = ?")
+            params.append(site_id)
+        if actions is not None:
+            acts = list(actions) or [""]
+            where.append(f"action IN ({', '.join('?' * len(acts))})")
+            params += acts
         return [CommandRecord(*r) for r in self._db.query(
-            f"SELECT {_COMMAND_COLS} FROM commands {where} ORDER BY issued_at DESC LIMIT ?",
-            [*params, limit])]
+            f"SELECT {_COMMAND_COLS} FROM commands WHERE {' AND '.join(where)} "
+            "ORDER BY issued_at DESC LIMIT ?", [*params, limit])]
 
 
 @dataclass(frozen=True)

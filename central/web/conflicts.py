@@ -79,11 +79,8 @@ def add_routes(app: FastAPI, kit: PageKit) -> None:
         site = q.get("site") or None
         rows = store.conflicts.list(unresolved_only=state == "open",
                                     resolved_only=state == "resolved", site_id=site)
-        commands: dict[str, CommandRecord] = {}
-        for c in rows:
-            if c.resolution is not None:
-                commands.update(store.commands.latest(c.site_id, c.device_id,
-                                                      ["resolve_conflict"], [c.tx_key]))
+        commands = store.commands.latest(["resolve_conflict"],
+                                         [c.tx_key for c in rows if c.resolution is not None])
         return {"site": site, "state": state}, [view(c, staff, commands) for c in rows]
 
     @app.get("/conflicts", response_class=HTMLResponse)

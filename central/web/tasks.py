@@ -66,8 +66,8 @@ def add_routes(app: FastAPI, kit: PageKit) -> None:
             by_box.setdefault((t.site_id, t.device_id), []).append(t)
         out = []
         for (site_id, device_id), group in by_box.items():
-            last = store.commands.latest(site_id, device_id, TASK_ACTIONS.values(),
-                                         [str(t.task_id) for t in group])
+            last = store.commands.latest(TASK_ACTIONS.values(), [str(t.task_id) for t in group],
+                                         site_id=site_id, device_id=device_id)
             out += [{"site": t.site_id, "device": t.device_id, "task_id": t.task_id,
                      "item": t.item, "uid": t.uid, "action": t.action, "state": t.state,
                      "attempts": t.attempts, "last_error": t.last_error,
@@ -79,8 +79,8 @@ def add_routes(app: FastAPI, kit: PageKit) -> None:
     def tasks_page(request: Request) -> Response:
         staff = kit.page_staff(request)
         site = request.query_params.get("site") or None
-        commands = [command_view(c) for c in store.commands.list(site_id=site, limit=50)
-                    if c.action in TASK_ACTIONS.values()]
+        commands = [command_view(c) for c in store.commands.list(
+            site_id=site, actions=TASK_ACTIONS.values(), limit=50)]
         return kit.render(request, staff, "tasks.html", tasks=rows(site), commands=commands,
                           site=site, may_act=staff.account.may("librarian"),
                           sites=[s.site_id for s in store.sites.list()])
