@@ -3,8 +3,10 @@ and the live alarm feed (server-sent events).
 
 Every page and API needs a staff session (HttpOnly, SameSite=Strict cookie); every request
 that changes something must carry the session's CSRF token (form field ``csrf_token`` or
-header ``X-CSRF-Token``). Roles: a viewer sees, a librarian also acknowledges alarms, an
-admin also manages staff accounts and reads the audit log. The app reads the central
+header ``X-CSRF-Token``). Roles: a viewer sees, a librarian also acknowledges alarms,
+resolves conflicts and retries or abandons failed security tasks (pages added by
+:mod:`central.web.conflicts` and :mod:`central.web.tasks`), an admin also manages staff
+accounts and reads the audit log. The app reads the central
 database only through :class:`~central.store.CentralStore` and never talks to MQTT.
 """
 

@@ -6,7 +6,8 @@ patron is to be contacted) with an optional note: the resolution, the audit entr
 ``resolve_conflict`` command to the box that accepted the transaction are written in one
 transaction; the box resolves its own copy and acknowledges (the page shows the outcome).
 Only a librarian or an admin sees the patron (kept at the centre from the gateway's
-conflict report; never sent to a box, never in the audit log).
+conflict report; never sent to a box, never in the audit log) and the resolution's note
+(which may name the patron).
 """
 
 from __future__ import annotations
@@ -61,12 +62,14 @@ def add_routes(app: FastAPI, kit: PageKit) -> None:
 
     def view(c: ConflictRecord, staff: Any, commands: dict[str, CommandRecord]) -> dict[str, Any]:
         cmd = commands.get(c.tx_key)
+        sees = staff.account.may(SEES_PATRON)
         return {"key": c.tx_key, "site": c.site_id, "device": c.device_id, "kind": c.kind,
                 "item": c.item, "reason": c.reason, "screen_message": c.screen_message,
                 "created_at": c.created_at, "detected_at": c.detected_at,
-                "patron": c.patron if staff.account.may(SEES_PATRON) else None,
+                "patron": c.patron if sees else None,
                 "resolution": c.resolution, "resolved_by": c.resolved_by,
-                "resolved_at": c.resolved_at, "note": cmd.note if cmd else None,
+                "resolved_at": c.resolved_at,
+                "note": cmd.note if cmd and sees else None,  # staff may name the patron
                 "box": None if cmd is None else {
                     "command_id": cmd.command_id, "state": cmd.state, "sent": bool(cmd.sent_at),
                     "reason": cmd.reason, "acked_at": cmd.acked_at}}

@@ -104,6 +104,13 @@ def test_a_resolution_is_recorded_audited_and_sent_to_the_box(
                                      "2026-12-07T03:00:01.000Z")
     [shown] = console.get("/api/conflicts?state=resolved").json()
     assert shown["box"]["state"] == "done"
+    # A viewer sees the resolution and the outcome, not the patron nor the note.
+    console.cookies.clear()
+    login(console, "xem")
+    [seen] = console.get("/api/conflicts?state=resolved").json()
+    assert (seen["resolution"], seen["box"]["state"], seen["patron"], seen["note"]) == (
+        "contact_patron", "done", None, None)
+    assert "gọi điện" not in console.get("/conflicts?state=resolved").text
 
 
 def test_the_form_resolves_and_bad_input_is_refused(console: TestClient,
