@@ -111,6 +111,8 @@ def test_abandon_and_retry_become_commands_with_their_outcome(
                         action="retry_security", outcome="failed",
                         reason="RfidError: tag not in the field")
     collector.handle(ack_topic, encode(failed))
+    # The box sends an answer again (after a crash before it saw the PUBACK): no change.
+    assert collector.handle(ack_topic, encode(failed)) == "command_ack"
     assert console.get(f"/api/commands/{abandon['command_id']}").json()["state"] == "done"
     shown = console.get(f"/api/commands/{retry.command_id}").json()
     assert (shown["state"], shown["reason"]) == ("failed", "RfidError: tag not in the field")

@@ -166,3 +166,21 @@ def test_the_acls_let_only_the_centre_command_and_only_the_box_answer(acl_broker
         assert centre.publish(topics.command(SITE, "kiosk-02"), cmd) in (0, 0x10)
         assert centre.publish(topics.tx(SITE, "kiosk-01"), b"{}") == 0x87
         assert centre.publish(topics.command_ack(SITE, "kiosk-01"), b"{}") == 0x87
+
+
+def test_an_outcome_not_yet_acknowledged_is_sent_after_a_restart(env: Any) -> None:
+    # As a crash leaves it: the command carried out (in the store), its answer never sent.
+    store = env.open_store("kiosk-01")
+    task = failed_release(store, "3000125", "e004010000000003")
+    command_id = str(uuid.uuid4())
+    record, new = store.commands.receive(command_id, "abandon_security", str(task.id),
+                                         issued_by="lan")
+    assert new and record.state == "done" and record.acked_at is None
+    ack_topic = topics.command_ack(SITE, "kiosk-01")
+    with mqtt_client(env.broker.port, user="central", password="central-pw",
+                     client_id="central-test") as centre:
+        centre.subscribe(ack_topic)
+        env.start_agent("kiosk-01", user="kiosk-01", password="kiosk-pw")
+        ack = decode(CommandAck, next_message(centre, ack_topic).payload)
+        assert (ack.command_id, ack.outcome) == (command_id, "done")
+    wait_until(lambda: store.commands.get(command_id).acked_at, what="marked sent")
