@@ -9,7 +9,8 @@ topic, bad JSON, a payload naming another device) is acknowledged and kept aside
 letter, so no message can stop it. A database failure is retried briefly, then leaves the
 message unacknowledged (the broker sends it again after a reconnect). It publishes only
 the devices' remote configurations the console pushed (:mod:`central.remote_config`),
-retained, on the ``…/config`` topics its account may write.
+retained, on the ``…/config`` topics, and the console's commands to the boxes
+(:mod:`central.dispatch`, a thread of its own) on the ``…/command`` topics.
 """
 
 from __future__ import annotations
@@ -27,17 +28,27 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from central.db import stamp
+from central.dispatch import CommandDispatcher
 from central.errors import CentralError, DatabaseError
 from central.remote_config import ConfigPublisher
 from central.store import CentralStore, StatusReport
 from sync import topics
 from sync.broker import central_acl
 from sync.errors import MessageError
-from sync.messages import Alarm, Conflict, DeviceEventReport, DeviceStatus, Statistics, decode
+from sync.messages import (
+    Alarm,
+    CommandAck,
+    Conflict,
+    DeviceEventReport,
+    DeviceStatus,
+    SecurityTaskReport,
+    Statistics,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
-COLLECTED_KINDS = ("status", "alarm", "stats", "stats/live", "event")
+COLLECTED_KINDS = ("status", "alarm", "stats", "stats/live", "event", "command/ack", "security")
 """Device topics the collector reads (``alarm`` is the legacy alarm topic)."""
 
 
@@ -49,11 +60,20 @@ def config_filters(sites: list[str] | None, kind: str = "config/ack") -> list[st
             for site in sites or ["+"]]
 
 
+def collector_writes(sites: list[str] | None) -> list[str]:
+    """What the collector's account publishes: the devices' remote configurations
+    (``config``) and the console's commands (``command``, its
+    :class:`~central.dispatch.CommandDispatcher`)."""
+    return config_filters(sites, "config") + [
+        f"{topics.ROOT}/{s if s == '+' else topics.check_id(s, 'site')}/+/command"
+        for s in sites or ["+"]]
+
+
 def collector_acl(user: str, sites: list[str] | None) -> str:
     """The collector account's ACL: it reads what it collects and the configuration
-    acknowledgements, and writes only the devices' configuration topics."""
+    acknowledgements, and writes only the devices' configuration and command topics."""
     return central_acl(user, collector_filters(sites) + config_filters(sites),
-                       writes=config_filters(sites, "config"))
+                       writes=collector_writes(sites))
 
 
 def collector_filters(sites: list[str] | None) -> list[str]:
@@ -110,6 +130,7 @@ class CentralCollector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        self.dispatcher = CommandDispatcher(store, client, self.connected, clock=clock)
 
     def start(self) -> None:
         """Connect (retrying in the background) and start the network loop."""
@@ -122,8 +143,10 @@ class CentralCollector:
         self._pusher = threading.Thread(target=self._push_configs, name="central-config-push",
                                         daemon=True)
         self._pusher.start()
+        self.dispatcher.start()
 
     def stop(self) -> None:
+        self.dispatcher.stop()
         self._stop.set()
         if self._pusher is not None:
             self._pusher.join(5)
@@ -231,6 +254,23 @@ class CentralCollector:
         device = ref.device
         if device is None or ref.kind not in (*COLLECTED_KINDS,):
             raise MessageError(f"the collector does not read {topic!r}")
+        if ref.kind == "command/ack":
+            ack = decode(CommandAck, payload)
+            _same_device(ack.site, ack.device, ref.site, device)
+            if not self.store.commands.record_ack(ack.command_id, ack.site, ack.device,
+                                                  ack.outcome, ack.reason, now):
+                log.info("central collector: acknowledgement of command %s changed nothing",
+                         ack.command_id)
+            return "command_ack"
+        if ref.kind == "security":
+            if not payload:
+                return "cleared"
+            rep = decode(SecurityTaskReport, payload)
+            _same_device(rep.site, rep.device, ref.site, device)
+            self.store.security_tasks.replace(rep.site, rep.device, [
+                {**t.model_dump(), "created_at": stamp(t.created_at),
+                 "updated_at": stamp(t.updated_at)} for t in rep.tasks], now)
+            return "security"
         if ref.kind == "status":
             if not payload:
                 return "cleared"  # a retained status removed from the broker

@@ -111,6 +111,38 @@ CREATE TABLE IF NOT EXISTS conflicts (
   resolved_at TEXT
 );
 CREATE INDEX IF NOT EXISTS conflicts_created ON conflicts (created_at);
+CREATE TABLE IF NOT EXISTS commands (
+  command_id TEXT PRIMARY KEY,
+  site_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  resolution TEXT,
+  note TEXT,
+  issued_by TEXT NOT NULL,
+  issued_at TEXT NOT NULL,
+  sent_at TEXT,
+  state TEXT NOT NULL DEFAULT 'pending',
+  reason TEXT,
+  acked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS commands_unsent ON commands (sent_at, issued_at);
+CREATE TABLE IF NOT EXISTS security_tasks (
+  site_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  task_id BIGINT NOT NULL,
+  item TEXT,
+  uid TEXT,
+  action TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  reported_at TEXT NOT NULL,
+  failing INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (site_id, device_id, task_id)
+);
 CREATE TABLE IF NOT EXISTS staff (
   username TEXT PRIMARY KEY,
   display_name TEXT NOT NULL,

@@ -1,7 +1,8 @@
 """The central database's repositories: each returns frozen dataclasses, never raw rows.
 
 :class:`CentralStore` holds one repository per table group (sites, devices, alarms,
-statistics, events, conflicts, staff, sessions, audit log) over one :class:`Database`.
+statistics, events, conflicts, staff, sessions, audit log, commands to the boxes, their
+failed security tasks) over one :class:`Database`.
 Repositories check and store; they do no MQTT, no HTTP and no password hashing.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from central.commands import CommandRepository, SecurityTaskRepository
 from central.db import Database, parse_stamp, stamp
 from central.errors import NotFound, StaffError
 from central.remote_config import ConfigRepository
@@ -134,8 +136,8 @@ class AlarmFilter:
 class ConflictRecord:
     """An offline-accepted transaction the ILS refused, as the gateway reported it.
 
-    ``patron`` is kept for the roles allowed to see it (the conflicts queue is not built
-    yet); ``resolution`` is None until staff resolve it.
+    ``patron`` is shown only to the roles allowed to see it (librarian, admin) and never
+    sent to a box; ``resolution`` is None until staff resolve it.
     """
 
     tx_key: str
@@ -606,8 +608,12 @@ class EventRepository:
                  "at": r[4]} for r in rows]
 
 
+_CONFLICT_COLS = ("tx_key, site_id, device_id, kind, item, patron, reason, screen_message, "
+                  "created_at, detected_at, resolution, resolved_by, resolved_at")
+
+
 class ConflictRepository:
-    """Conflicts reported by the gateways (resolution actions come later)."""
+    """Conflicts reported by the gateways, and staff's resolutions."""
 
     def __init__(self, db: Database, sites: SiteRepository) -> None:
         self._db = db
@@ -627,13 +633,33 @@ class ConflictRepository:
                  created_at, detected_at))
             return bool(rows)
 
-    def list(self, *, unresolved_only: bool = True) -> list[ConflictRecord]:
-        where = "WHERE resolution IS NULL" if unresolved_only else ""
-        rows = self._db.query(
-            "SELECT tx_key, site_id, device_id, kind, item, patron, reason, screen_message, "
-            f"created_at, detected_at, resolution, resolved_by, resolved_at FROM conflicts {where} "
-            "ORDER BY detected_at DESC")
+    def list(self, *, unresolved_only: bool = True, site_id: str | None = None,
+             resolved_only: bool = False, limit: int = 1000) -> list[ConflictRecord]:
+        """Conflicts, newest first: open ones only (default), resolved ones only, or all."""
+        where, params = ["1 = 1"], []
+        if unresolved_only:
+            where.append("resolution IS NULL")
+        elif resolved_only:
+            where.append("resolution IS NOT NULL")
+        if site_id:
+            where.append("site_id = ?")
+            params.append(site_id)
+        rows = self._db.query(f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE {' AND '.join(where)} "
+                              "ORDER BY detected_at DESC LIMIT ?", [*params, limit])
         return [ConflictRecord(*r) for r in rows]
+
+    def get(self, tx_key: str) -> ConflictRecord:
+        rows = self._db.query(f"SELECT {_CONFLICT_COLS} FROM conflicts WHERE tx_key = ?",
+                              (tx_key,))
+        if not rows:
+            raise NotFound(f"no conflict {tx_key}")
+        return ConflictRecord(*rows[0])
+
+    def resolve(self, tx_key: str, resolution: str, by: str, at: str) -> bool:
+        """Record staff's resolution; False when it was resolved already."""
+        return self._db.execute("UPDATE conflicts SET resolution = ?, resolved_by = ?, "
+                                "resolved_at = ? WHERE tx_key = ? AND resolution IS NULL",
+                                (resolution, by, at, tx_key)) == 1
 
 
 class StaffRepository:
@@ -792,6 +818,8 @@ class CentralStore:
         self.audit = AuditLog(db)
         self.dead_letters = DeadLetterRepository(db)
         self.configs = ConfigRepository(db)
+        self.commands = CommandRepository(db)
+        self.security_tasks = SecurityTaskRepository(db)
 
     def close(self) -> None:
         self.db.close()

@@ -80,6 +80,9 @@ def device_acl(site: str, device: str, user: str | None = None, role: str = "kio
         f"topic write {topics.snapshot_request(site, device)}",
         f"topic write {topics.config_ack(site, device)}",
         f"topic read {topics.config(site, device)}",
+        f"topic write {topics.command_ack(site, device)}",
+        f"topic readwrite {topics.security_tasks(site, device)}",
+        f"topic read {topics.command(site, device)}",
         f"topic read {topics.result(site, device)}",
         f"topic read {topics.lookup_reply(site, device)}",
         f"topic read {topics.snapshot_reply(site, device)}",
@@ -105,11 +108,11 @@ def gateway_acl(user: str, sites: list[str] | None = None) -> str:
 def central_acl(user: str, filters: list[str], writes: list[str] | None = None) -> str:
     """ACL lines of the central console's collector: it reads the given topic filters (the
     collector's subscriptions: every site's statuses, alarms, statistics, events, conflicts,
-    configuration acknowledgements) and writes only ``writes`` (the devices' remote
-    configuration topics); ``smartlib central broker-account`` prints these lines."""
-    lines = [f"user {user}", *(f"topic read {f}" for f in filters)]
-    lines += [f"topic write {f}" for f in writes or []]
-    return "\n".join(lines) + "\n"
+    configuration and command acknowledgements, security task reports) and writes only
+    ``writes`` (the devices' remote configuration and ``command`` topics);
+    ``smartlib central broker-account`` prints these lines."""
+    return "\n".join([f"user {user}", *(f"topic read {f}" for f in filters),
+                      *(f"topic write {w}" for w in writes or [])]) + "\n"
 
 
 def staff_acl(site: str, user: str) -> str:

@@ -491,6 +491,77 @@ class SnapshotRequest(Message):
     at: AwareDatetime = Field(default_factory=utcnow)
 
 
+CommandAction = Literal["retry_security", "abandon_security", "resolve_conflict"]
+ConflictResolution = Literal["loan_stands", "item_returned", "contact_patron"]
+
+
+class Command(Message):
+    """An order of the central console to one box, on its ``command`` topic (QoS 1).
+
+    ``command_id`` makes it idempotent (a re-delivery is not carried out again).
+    ``target`` is the security task's id on the box (``retry_security``,
+    ``abandon_security``) or the conflict's transaction key (``resolve_conflict``, with its
+    ``resolution``). ``issued_by`` names the staff member. No patron data.
+    """
+
+    command_id: Annotated[str, AfterValidator(_uuid)]
+    site: SiteId
+    device: DeviceId
+    action: CommandAction
+    target: str = Field(min_length=1, max_length=128)
+    resolution: ConflictResolution | None = None
+    issued_by: str = Field(min_length=1, max_length=64)
+    issued_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _resolution_for_conflicts(self) -> Self:
+        if (self.action == "resolve_conflict") != (self.resolution is not None):
+            raise ValueError("a resolution is given with resolve_conflict, and only with it")
+        return self
+
+
+class CommandAck(Message):
+    """A box's answer to a :class:`Command`, on its ``command/ack`` topic: ``done``, or
+    ``failed`` with the ``reason``."""
+
+    command_id: Annotated[str, AfterValidator(_uuid)]
+    site: SiteId
+    device: DeviceId
+    action: CommandAction
+    outcome: Literal["done", "failed"]
+    reason: str | None = Field(None, max_length=500)
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class SecurityTaskState(Message):
+    """One security task of a box that failed (``alarm_on``): retried for ever until it
+    succeeds or staff abandon it."""
+
+    task_id: int = Field(ge=1)
+    item: str | None = None
+    uid: str | None = None
+    action: Literal["release", "secure"]
+    state: str
+    attempts: int = Field(ge=0)
+    last_error: str | None = Field(None, max_length=500)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+MAX_REPORTED_TASKS = 200
+"""Failed security tasks in one report at most (the oldest)."""
+
+
+class SecurityTaskReport(Message):
+    """A box's failed security tasks, all of them (retained on its ``security`` topic: the
+    newest report replaces the last; a task missing from it is no longer failing)."""
+
+    site: SiteId
+    device: DeviceId
+    tasks: list[SecurityTaskState] = Field(default_factory=list, max_length=MAX_REPORTED_TASKS)
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
 M = TypeVar("M", bound=Message)
 
 

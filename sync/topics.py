@@ -17,6 +17,9 @@ Every topic is rooted at ``smartlib/v1/{site}/``::
     smartlib/v1/{site}/{device}/snapshot/reply gateway -> device  CacheSnapshotChunk  QoS 1
     smartlib/v1/{site}/{device}/config        central -> device   DeviceConfig  QoS 1, retained
     smartlib/v1/{site}/{device}/config/ack    device -> central   ConfigAck     QoS 1, retained
+    smartlib/v1/{site}/{device}/command       central -> device   Command             QoS 1
+    smartlib/v1/{site}/{device}/command/ack   device -> central   CommandAck          QoS 1
+    smartlib/v1/{site}/{device}/security      device, retained    SecurityTaskReport  QoS 1
     smartlib/v1/{site}/cache/snapshot         gateway -> devices  CacheSnapshotChunk  QoS 1
     smartlib/v1/{site}/cache/delta            gateway -> devices  CacheDelta          QoS 1
     smartlib/v1/{site}/cache/gate/snapshot    gateway -> gates    CacheSnapshotChunk  QoS 1
@@ -57,7 +60,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 DEVICE_KINDS = ("tx", "result", "lookup", "lookup/reply", "status", "alarm", "stats",
                 "stats/live", "event", "snapshot/request", "snapshot/reply", "config",
-                "config/ack")
+                "config/ack", "command", "command/ack", "security")
 GATEWAY_KINDS = ("tx", "lookup", "snapshot/request", "alarm", "stats", "event")
 """Device topics the gateways consume (each through the shared subscription)."""
 SITE_KINDS = ("cache/snapshot", "cache/delta", "cache/gate/snapshot", "cache/gate/delta",
@@ -136,6 +139,22 @@ def config(site: str, device: str) -> str:
 def config_ack(site: str, device: str) -> str:
     """Where ``device`` acknowledges its remote configuration (applied or failed)."""
     return device_topic(site, device, "config/ack")
+
+
+def command(site: str, device: str) -> str:
+    """Where the central console sends ``device`` its commands (retry/abandon a security
+    task, resolve a conflict)."""
+    return device_topic(site, device, "command")
+
+
+def command_ack(site: str, device: str) -> str:
+    """Where ``device`` acknowledges a command with its outcome."""
+    return device_topic(site, device, "command/ack")
+
+
+def security_tasks(site: str, device: str) -> str:
+    """``device``'s retained list of failed security tasks (for the central console)."""
+    return device_topic(site, device, "security")
 
 
 def cache_snapshot(site: str) -> str:

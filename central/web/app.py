@@ -3,8 +3,10 @@ and the live alarm feed (server-sent events).
 
 Every page and API needs a staff session (HttpOnly, SameSite=Strict cookie); every request
 that changes something must carry the session's CSRF token (form field ``csrf_token`` or
-header ``X-CSRF-Token``). Roles: a viewer sees, a librarian also acknowledges alarms, an
-admin also manages staff accounts and reads the audit log. The app reads the central
+header ``X-CSRF-Token``). Roles: a viewer sees, a librarian also acknowledges alarms,
+resolves conflicts and retries or abandons failed security tasks (pages added by
+:mod:`central.web.conflicts` and :mod:`central.web.tasks`), an admin also manages staff
+accounts and reads the audit log. The app reads the central
 database only through :class:`~central.store.CentralStore` and never talks to MQTT.
 """
 
@@ -47,8 +49,10 @@ from central.store import (
     StaffAccount,
     StaffSession,
 )
-from central.web.config_pages import PageKit, add_config_routes
+from central.web import conflicts, tasks
+from central.web.config_pages import add_config_routes
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
+from central.web.kit import PageKit
 from central.web.stats import StatsContext, install_stats_routes
 
 log = logging.getLogger(__name__)
@@ -511,7 +515,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         store=store, timezone=section.timezone, clock=auth.clock, render=render,
         page_staff=page_staff, api_staff=api_staff, lang=_lang))
     kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
-                  api_staff=api_staff, require=require, check_csrf=check_csrf, form=form)
-    for add_routes in (add_config_routes,):
+                  api_staff=api_staff, require=require, check_csrf=check_csrf, form=form,
+                  lang=_lang, when=when)
+    for add_routes in (add_config_routes, conflicts.add_routes, tasks.add_routes):
         add_routes(app, kit)
     return app

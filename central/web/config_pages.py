@@ -15,9 +15,6 @@ the collector publishes what it records.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -26,22 +23,8 @@ from starlette.concurrency import run_in_threadpool
 
 from central.errors import ConfigConflict, ConfigRefused
 from central.remote_config import DeviceConfigState, RemoteConfigService
-from central.store import CentralStore
+from central.web.kit import PageKit
 from sync.errors import InvalidTopicError
-
-
-@dataclass(frozen=True)
-class PageKit:
-    """What the app factory lends its route modules: rendering, sessions, roles, CSRF."""
-
-    store: CentralStore
-    clock: Callable[[], datetime]
-    render: Callable[..., HTMLResponse]
-    page_staff: Callable[[Request], Any]
-    api_staff: Callable[[Request], Any]
-    require: Callable[[Any, str], None]
-    check_csrf: Callable[[Any, str | None], None]
-    form: Callable[[Request], Awaitable[dict[str, str]]]
 
 
 def state_view(s: DeviceConfigState | None) -> dict[str, Any] | None:

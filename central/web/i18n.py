@@ -6,6 +6,8 @@ either language is a test failure (tests/central/test_i18n.py). Vietnamese is th
 
 from __future__ import annotations
 
+from central.web.ops_texts import OPS_TEXTS
+
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 
@@ -162,6 +164,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                    "Invalid request (CSRF). Reload the page."),
     "error.bad_request": ("Dữ liệu không hợp lệ.", "Invalid input."),
 }
+
+TEXTS.update(OPS_TEXTS)
 
 BROWSER_KEYS = ("alarms.open", "alarms.acked", "alarms.acked_by", "alarms.ack",
                 "alarms.connected", "alarms.disconnected", "alarms.ack_failed",

@@ -13,7 +13,7 @@ Quick tour::
     done = store.outbox.wait_for_result(e.key, timeout=5.0)
 
 Repositories (attributes of :class:`Store`): ``outbox`` (:class:`OutboxRepository`),
-``conflicts``, ``cache`` (:class:`CacheRepository`), ``lookups``
+``conflicts``, ``commands`` (the central console's), ``cache`` (:class:`CacheRepository`), ``lookups``
 (:class:`LookupRepository`), ``security``, ``alarms``, ``counters``, ``events``, ``meta``;
 the site view (other boxes' statuses, counts and alarms) is ``store.site``.
 They return frozen dataclasses, never rows, and share one connection
@@ -23,6 +23,7 @@ They return frozen dataclasses, never rows, and share one connection
 """
 
 from edge.store.cache import CacheRepository, HoldRecord, ItemRecord, LoanRecord, PatronRecord
+from edge.store.commands import CommandRecord
 from edge.store.connection import utcnow
 from edge.store.db import Store, open_store
 from edge.store.doorbell import Doorbell, ring
@@ -50,7 +51,7 @@ from edge.store.site import SiteAlarm, SiteDevice, SiteRepository
 
 __all__ = [
     "OPEN_STATES", "SCHEMA_VERSION", "TERMINAL_STATES", "AlarmRecord", "Backlog",
-    "CacheRepository", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
+    "CacheRepository", "CommandRecord", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
     "InvalidState", "ItemRecord", "LoanRecord", "LookupRecord", "LookupRepository",
     "OutboxEntry", "OutboxRepository", "PatronRecord", "SchemaTooNew", "SecurityTask",
     "SiteAlarm", "SiteDevice", "SiteRepository", "Store", "StoreBusy", "StoreCorrupt",

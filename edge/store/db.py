@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from edge.store import schema
 from edge.store.cache import CacheRepository
+from edge.store.commands import CommandRepository
 from edge.store.connection import Connection
 from edge.store.doorbell import Doorbell
 from edge.store.errors import SchemaTooNew, StoreBusy, StoreCorrupt, StoreError
@@ -69,6 +70,7 @@ class Store:
         self.meta = MetaRepository(connection)
         self.site = SiteRepository(connection)
         self.remote_config = RemoteConfigRepository(connection)
+        self.commands = CommandRepository(connection, self.security, self.conflicts)
 
     # ---- the connection's ---------------------------------------------------------------
 

@@ -239,7 +239,25 @@ CREATE TABLE remote_config (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+_V5 = """
+-- Commands from the central console (smartlib/v1/{site}/{device}/command), stored by the
+-- agent once per id; the edge acts on them and the agent acknowledges the outcome.
+CREATE TABLE commands (
+    command_id  TEXT PRIMARY KEY,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    resolution  TEXT,
+    issued_by   TEXT NOT NULL DEFAULT '',
+    state       TEXT NOT NULL DEFAULT 'pending',
+    outcome     TEXT,
+    received_at TEXT NOT NULL,
+    finished_at TEXT,
+    acked_at    TEXT
+);
+CREATE INDEX commands_state ON commands(state, acked_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

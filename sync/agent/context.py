@@ -102,6 +102,8 @@ class AgentStats:
     stats_live: int = 0
     """Publishes of a not yet completed hour's counters."""
     statuses: int = 0
+    commands: int = 0
+    """Central console commands stored."""
     offline_resends: int = 0
     """Entries re-sent at once because the edge accepted them offline after their first send."""
     extra: dict[str, int] = field(default_factory=dict)

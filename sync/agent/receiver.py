@@ -80,12 +80,15 @@ class Receiver:
         heard: called after each stored batch (something came from the broker side).
         answered: called with the keys whose results were stored.
         remote_config: where this box's remote configuration goes (None: not consumed).
+        commands: stores a central command (in the batch's transaction).
     """
 
     def __init__(self, ctx: AgentContext, site_view: SiteView, *, heard: Callable[[], None],
                  answered: Callable[[list[str]], None],
-                 remote_config: RemoteConfigLink | None = None) -> None:
+                 remote_config: RemoteConfigLink | None = None,
+                 commands: Callable[[ReceivedMessage], None] | None = None) -> None:
         self.ctx = ctx
+        self._commands = commands
         self.site_view = site_view
         self.remote_config = remote_config
         self._heard = heard
@@ -159,7 +162,7 @@ class Receiver:
         store = self.ctx.store
         wake_agent = False
         counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0,
-                  "dead_letters": 0, "configs": 0}
+                  "dead_letters": 0, "configs": 0, "commands": 0}
         done: list[str] = []
         results: list[tuple[str, dict[str, Any], str]] = []
         with store.transaction():
@@ -168,7 +171,7 @@ class Receiver:
                     kind, n, bad = self._store_message(msg, done, results)
                     counts[kind] += n
                     counts["rejected"] += bad  # counted once the batch is stored
-                    wake_agent = wake_agent or kind == "results"
+                    wake_agent = wake_agent or kind in ("results", "commands")
                 except (InvalidTopicError, InvalidMessageError) as exc:
                     counts["rejected"] += 1
                     log.warning("rejected message on %s: %s", msg.topic, exc)
@@ -236,6 +239,9 @@ class Receiver:
             return "deltas", 1, 0
         if ref.kind == "config" and self.remote_config is not None:
             return "configs", int(self.remote_config.store_message(msg)), 0
+        if ref.kind == "command" and self._commands is not None:
+            self._commands(msg)  # its outcome is acknowledged by the sender thread
+            return "commands", 1, 0
         raise InvalidTopicError(f"the agent does not consume {ref.kind!r}")
 
     def _lookup_reply(self, resp: LookupResponse, msg: ReceivedMessage) -> None:

@@ -11,6 +11,8 @@
 * :mod:`~sync.agent.status`: the retained status and the edge's view of the gateways;
 * :mod:`~sync.agent.config_apply`: the console's remote configuration → the store, the
   edge's outcome → ``…/config/ack``.
+* :mod:`~sync.agent.commands`: the central console's commands → the store, their
+  outcomes and the failed security tasks → the broker.
 
 The sender thread wakes on the ``agent`` doorbell (or every ``poll_s``) and runs a pass of
 each publishing part; the receiver thread stores what paho's network thread queued. A
@@ -30,6 +32,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from sync import topics
+from sync.agent.commands import CommandChannel
 from sync.agent.config_apply import RemoteConfigLink
 from sync.agent.context import AgentContext, AgentStats, AgentTuning, PubackTracker
 from sync.agent.ops import META_ALARMS, META_EVENTS, META_STATS, OpsStreams
@@ -93,8 +96,10 @@ class SyncAgent:
         self.status = Status(ctx, unanswered_for=self.sender.unanswered_for,
                              gateways_alive=self.site_view.gateways_alive)
         self.remote_config = RemoteConfigLink(ctx)
+        self.commands = CommandChannel(ctx, self.acks)
         self.receiver = Receiver(ctx, self.site_view, heard=self.status.heard,
-                                 answered=self.sender.answered, remote_config=self.remote_config)
+                                 answered=self.sender.answered, remote_config=self.remote_config,
+                                 commands=self.commands.store_message)
         self.ops = OpsStreams(ctx, self.acks, replay_stats=self.site_view.take_replay_stats)
         self.requests = Requests(ctx)
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
@@ -182,7 +187,8 @@ class SyncAgent:
                 (topics.lookup_reply(self.site, self.device), 1),
                 (topics.snapshot_reply(self.site, self.device), 1),
                 (topics.cache_filter(self.site, self.role), 1),
-                (topics.config(self.site, self.device), 1)]
+                (topics.config(self.site, self.device), 1),
+                (self.commands.topic, 1)]
         if self.tuning.site_view:
             subs += [(f, 1) for f in topics.site_filters(self.site)]
         client.subscribe(subs)
@@ -193,6 +199,7 @@ class SyncAgent:
         self.ops.reconnected()
         self.requests.reconnected()
         self.remote_config.reconnected()
+        self.commands.reconnected()
         self.connected.set()
         log.info("agent connected (session present: %s)", flags.session_present)
         self.store.ring("agent")
@@ -245,6 +252,7 @@ class SyncAgent:
                     self.requests.request_snapshot_if_needed()
                     if self.tuning.publish_ops:
                         self.ops.publish()
+                    self.commands.publish()
             except Exception:
                 log.exception("agent sender failed; retrying")
                 self._stop.wait(0.5)

@@ -17,6 +17,7 @@ from central.db import open_database
 from central.store import CentralStore
 from smartlib.config import BrokerSection
 from tests.edge.test_staff_console import browser_page  # noqa: F401  (headless Chromium)
+from tests.sync.gateway.harness import _ils_template, demo_ils, sync_env  # noqa: F401
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 """argon2id with small parameters, so the tests log in quickly (the product uses the
@@ -85,7 +86,8 @@ def central_site() -> str:
 @pytest.fixture
 def site_broker(mosquitto_factory: Any, central_site: str) -> Any:
     """A private Mosquitto with accounts and ACLs: kiosk-01 and gate-01 (each only on its own
-    topics) and the collector's read-only ``central`` account."""
+    topics) and the collector's ``central`` account (reads, and writes only remote
+    configurations and commands)."""
     from central.collector import collector_acl
     from sync.broker import device_acl
 

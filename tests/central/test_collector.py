@@ -11,12 +11,17 @@ from typing import Any
 
 import pytest
 
-from central.collector import CentralCollector, collector_filters, make_collector_client
+from central.collector import (
+    CentralCollector,
+    collector_acl,
+    collector_filters,
+    collector_writes,
+    make_collector_client,
+)
 from central.errors import DatabaseError
 from central.store import CentralStore
 from smartlib.config import BrokerSection
 from sync import topics
-from sync.broker import central_acl
 from sync.messages import (
     Alarm,
     Conflict,
@@ -41,12 +46,16 @@ def collector(sqlite_store: CentralStore, clock: Clock) -> CentralCollector:
 def test_filters_cover_every_site_or_the_listed_ones() -> None:
     assert collector_filters(None) == [
         "smartlib/v1/+/+/status", "smartlib/v1/+/+/alarm", "smartlib/v1/+/+/stats",
-        "smartlib/v1/+/+/stats/live", "smartlib/v1/+/+/event", "smartlib/v1/+/staff/alarm/+",
-        "smartlib/v1/+/staff/conflict"]
+        "smartlib/v1/+/+/stats/live", "smartlib/v1/+/+/event", "smartlib/v1/+/+/command/ack",
+        "smartlib/v1/+/+/security", "smartlib/v1/+/staff/alarm/+", "smartlib/v1/+/staff/conflict"]
     assert collector_filters(["hn-01"])[0] == "smartlib/v1/hn-01/+/status"
-    acl = central_acl("central", collector_filters(None))
+    acl = collector_acl("central", None)
     assert acl.startswith("user central\ntopic read smartlib/v1/+/+/status\n")
-    assert "write" not in acl
+    assert "topic read smartlib/v1/+/+/config/ack" in acl.splitlines()
+    assert [line for line in acl.splitlines() if "write" in line] == [
+        "topic write smartlib/v1/+/+/config", "topic write smartlib/v1/+/+/command"]
+    assert collector_writes(["hn-01"]) == ["smartlib/v1/hn-01/+/config",
+                                           "smartlib/v1/hn-01/+/command"]
 
 
 def test_each_kind_is_stored(collector: CentralCollector, sqlite_store: CentralStore) -> None:
@@ -171,7 +180,7 @@ def test_the_collector_account_reads_only_and_survives_garbage(site_broker: Any,
                                                                central: Central) -> None:
     with mqtt_client(site_broker.port, user="central", password="central-pw",
                      client_id="central-writer") as as_central:
-        # Read only: it may not forge a device's transaction or status (PUBACK 0x87).
+        # It may not forge a device's transaction or status (PUBACK 0x87): it writes commands only.
         assert as_central.publish(topics.tx(SITE, "kiosk-01"), b"{}") == 0x87
         assert as_central.publish(topics.status(SITE, "kiosk-01"), b"{}") == 0x87
     with mqtt_client(site_broker.port, user="kiosk-01", password="kiosk-pw",
