@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from drivers.credential import PatronCredential
+from drivers.credential import CredentialSource, PatronCredential
 from edge.api.deps import DeviceAuth, ServicesDep
 from edge.api.schemas import (
     AccountOut,
@@ -27,8 +28,10 @@ from edge.receipt import build_receipt, receipt_escpos, receipt_text
 from edge.services.circulation import ItemResult
 from edge.store import utcnow
 
+log = logging.getLogger(__name__)
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 423, 429, 503)}
 
 router = APIRouter(tags=["patron"], responses=_ERRORS)
 public = APIRouter(tags=["public"])
@@ -47,10 +50,21 @@ def _results(results: list[ItemResult]) -> dict[str, Any]:
 
 @router.post("/sessions", status_code=201, response_model=SessionOut, dependencies=[DeviceAuth])
 def login(body: LoginIn, services: ServicesDep) -> dict[str, Any]:
-    """Log in with a card number, barcode or typed number (and PIN)."""
-    cred = PatronCredential(source=body.credential.source, identifier=body.credential.identifier,
-                            raw=body.credential.identifier.encode())
-    return services.sessions.login(cred, body.credential.pin, body.language).to_json()
+    """Log in with a scanned barcode (its scan token) or a typed number and PIN.
+
+    The edge decides the credential's source: ``card``/``barcode`` only with a valid scan
+    token from ``POST /scans`` for this identifier (the token's source counts, not the
+    client's claim); without one the credential is a typed number (``manual``), which
+    needs a PIN.
+    """
+    c = body.credential
+    source: CredentialSource = (
+        services.sessions.scan_tokens.redeem(c.scan_token, c.identifier) or "manual")
+    if source != c.source:
+        log.info("login claimed source %s, counted as %s (scan token %s)", c.source, source,
+                 "valid" if c.scan_token and source != "manual" else "missing or not valid")
+    cred = PatronCredential(source=source, identifier=c.identifier, raw=c.identifier.encode())
+    return services.sessions.login(cred, c.pin, body.language).to_json()
 
 
 @router.post("/sessions/card", status_code=201, response_model=SessionOut,

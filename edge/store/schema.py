@@ -14,7 +14,9 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
   ``device_events``, ``meta``;
 * the site view (version 2), written by the sync agent from what the site's other boxes
   publish: ``site_devices`` (last retained status of each device), ``site_stats`` (the
-  latest counters of each device per hour), ``site_alarms`` (alarms of other devices).
+  latest counters of each device per hour), ``site_alarms`` (alarms of other devices);
+* wrong PINs (version 4): ``pin_failures`` (one row per wrong PIN, within the window) and
+  ``pin_lockouts`` (a locked-out credential until when), keyed by a salted HMAC.
 """
 
 from __future__ import annotations
@@ -219,7 +221,25 @@ ALTER TABLE patrons ADD COLUMN card_uid TEXT;
 CREATE INDEX patrons_card_uid ON patrons(card_uid);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+_V4 = """
+-- Wrong PINs (policy.pin_*): a credential is named by an HMAC of its identifier under the
+-- box's own salt (meta 'pin_guard.salt'), never in clear; no PIN is ever stored here.
+CREATE TABLE pin_failures (
+    id      INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    at      REAL NOT NULL
+);
+CREATE INDEX pin_failures_subject ON pin_failures(subject, at);
+
+CREATE TABLE pin_lockouts (
+    subject     TEXT PRIMARY KEY,
+    until       REAL NOT NULL,
+    failures    INTEGER NOT NULL,
+    locked_at   REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
