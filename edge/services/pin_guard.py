@@ -6,9 +6,10 @@ The site's policy sets the limits: ``pin_max_failures`` wrong PINs within
 and the lockout live in the edge store (:class:`edge.store.PinFailureRepository`), so a
 restart forgets neither; the identifier is kept only as a salted HMAC.
 
-Every wrong PIN and every lockout is logged with the identifier masked, counted
-(``pin_failure``, ``pin_lockout`` in the hourly counters) and a lockout is a device event
-(``pin_lockout``) the staff console lists. A PIN never reaches this module.
+Every wrong PIN and every lockout is logged with the identifier masked and counted
+(``pin_failure``, ``pin_lockout`` in the hourly counters: ``GET /stats``, ``/metrics``); a
+lockout is also a device event and a staff alarm (``pin_lockout``, shown by the staff
+console), all in one transaction. A PIN never reaches this module.
 """
 
 from __future__ import annotations
@@ -76,10 +77,14 @@ class PinGuard:
             return
         log.warning("%s locked out for %g min after %d wrong PINs", masked, p.pin_lockout_min,
                     count.failures)
-        self.store.counters.incr("pin_lockout")
-        self.store.events.record(self.device, "pin_lockout", {
-            "patron": masked, "failures": count.failures, "minutes": p.pin_lockout_min,
-            "offline": offline})
+        detail = {"patron": masked, "failures": count.failures, "minutes": p.pin_lockout_min,
+                  "offline": offline}
+        with self.store.transaction():
+            self.store.counters.incr("pin_lockout")
+            self.store.events.record(self.device, "pin_lockout", detail)
+            self.store.alarms.raise_alarm(
+                "pin_lockout", f"card {masked} locked for {p.pin_lockout_min:g} min after "
+                f"{count.failures} wrong PINs", device=self.device, detail=detail)
         raise _locked(p.pin_lockout_min * 60)
 
     def succeeded(self, identifier: str) -> None:

@@ -156,3 +156,6 @@ def test_failures_and_lockouts_are_logged_masked_counted_and_recorded(
     [event] = [e for e in services.store.events.recent() if e.kind == "pin_lockout"]
     assert event.device == services.settings.device.id
     assert event.detail["failures"] == 5 and "2000001" not in str(event.detail)
+    [alarm] = [a for a in services.store.alarms.list() if a.kind == "pin_lockout"]
+    assert alarm.device == services.settings.device.id and "5 wrong PINs" in alarm.message
+    assert "2000001" not in alarm.message and "001" in alarm.message
