@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from drivers.credential import CredentialSource, PatronCredential
 from edge.api.deps import DeviceAuth, ServicesDep
@@ -29,6 +29,9 @@ from edge.services.circulation import ItemResult
 from edge.store import utcnow
 
 log = logging.getLogger(__name__)
+
+SessionId = Annotated[str, Path(min_length=1, max_length=64)]
+"""A session id in a path (ours are 32 hex digits; longer ones are refused, 422)."""
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 423, 429, 503)}
@@ -76,13 +79,13 @@ def login_card(body: CardLoginIn, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut, dependencies=[DeviceAuth])
-def get_session(session_id: str, services: ServicesDep) -> dict[str, Any]:
+def get_session(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
     """The session (also resets its idle timer)."""
     return services.sessions.get(session_id).to_json()
 
 
 @router.delete("/sessions/{session_id}", status_code=204, dependencies=[DeviceAuth])
-def logout(session_id: str, services: ServicesDep) -> Response:
+def logout(session_id: SessionId, services: ServicesDep) -> Response:
     """End and wipe the session."""
     if not services.sessions.end(session_id, "logout"):
         raise EdgeError("session_expired", "no such session")
@@ -91,7 +94,7 @@ def logout(session_id: str, services: ServicesDep) -> Response:
 
 @router.post("/sessions/{session_id}/checkout", response_model=ItemResultsOut,
              response_model_exclude_none=True, dependencies=[DeviceAuth])
-def checkout(session_id: str, services: ServicesDep, body: ItemsIn | None = None) -> dict[str, Any]:
+def checkout(session_id: SessionId, services: ServicesDep, body: ItemsIn | None = None) -> dict[str, Any]:
     """Check out the items on the pad (or the listed ones among them)."""
     session = services.sessions.get(session_id)
     return _results(services.circulation.checkout(session, body.items if body else None))
@@ -99,7 +102,7 @@ def checkout(session_id: str, services: ServicesDep, body: ItemsIn | None = None
 
 @router.post("/sessions/{session_id}/return", response_model=ItemResultsOut,
              response_model_exclude_none=True, dependencies=[DeviceAuth])
-def return_items(session_id: str, services: ServicesDep,
+def return_items(session_id: SessionId, services: ServicesDep,
                  body: ItemsIn | None = None) -> dict[str, Any]:
     """Secure and check in the items on the pad."""
     session = services.sessions.get(session_id)
@@ -117,7 +120,7 @@ def anonymous_return(services: ServicesDep, body: ItemsIn | None = None) -> dict
 
 @router.post("/sessions/{session_id}/renew", response_model=ItemResultsOut,
              response_model_exclude_none=True, dependencies=[DeviceAuth])
-def renew(session_id: str, body: RenewIn, services: ServicesDep) -> dict[str, Any]:
+def renew(session_id: SessionId, body: RenewIn, services: ServicesDep) -> dict[str, Any]:
     """Renew the listed loans, or all of them."""
     session = services.sessions.get(session_id)
     if not body.all and not body.items:
@@ -126,7 +129,7 @@ def renew(session_id: str, body: RenewIn, services: ServicesDep) -> dict[str, An
 
 
 @router.get("/sessions/{session_id}/account", response_model=AccountOut, dependencies=[DeviceAuth])
-def account(session_id: str, services: ServicesDep) -> dict[str, Any]:
+def account(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
     """Loans with due dates, holds, fines."""
     return services.circulation.account(services.sessions.get(session_id))
 
@@ -134,7 +137,7 @@ def account(session_id: str, services: ServicesDep) -> dict[str, Any]:
 @router.get("/sessions/{session_id}/receipt", response_model=ReceiptOut,
             dependencies=[DeviceAuth],
             responses={200: {"content": {"text/plain": {}, "application/octet-stream": {}}}})
-def receipt(session_id: str, services: ServicesDep,
+def receipt(session_id: SessionId, services: ServicesDep,
             format: Literal["json", "text", "escpos"] = Query("json")) -> Any:
     """The session's receipt as JSON, plain text, or ESC/POS bytes."""
     session = services.sessions.get(session_id)
@@ -149,7 +152,7 @@ def receipt(session_id: str, services: ServicesDep,
 
 @router.post("/sessions/{session_id}/receipt/print", response_model=PrintedOut,
              dependencies=[DeviceAuth])
-def print_receipt(session_id: str, services: ServicesDep) -> dict[str, Any]:
+def print_receipt(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
     """Print the receipt on the kiosk's printer."""
     session = services.sessions.get(session_id)
     data = build_receipt(session, services.settings.site.name, utcnow())

@@ -99,3 +99,5 @@ def test_item_lists_are_bounded(settings, services, items, what) -> None:
         r = c.post("/sessions", headers=DEV, json={"credential": {
             "source": "manual", "identifier": "2" * 65, "pin": "1234"}})
         assert r.status_code == 422
+        assert c.get(f"/sessions/{'a' * 65}", headers=DEV).status_code == 422
+        assert c.get(f"/sessions/{'a' * 64}", headers=DEV).status_code == 404
