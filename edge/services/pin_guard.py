@@ -63,11 +63,13 @@ class PinGuard:
         Raises:
             EdgeError: ``pin_locked`` when this failure locked it out.
         """
-        p = self.policy
-        count = self.store.pin_failures.record_failure(
-            self.store.pin_failures.subject(identifier), self.clock(),
-            window_s=p.pin_window_min * 60, max_failures=p.pin_max_failures,
-            lockout_s=p.pin_lockout_min * 60)
+        p, now = self.policy, self.clock()
+        repo = self.store.pin_failures
+        repo.purge(now, p.pin_window_min * 60)   # other cards' old failures, ended lockouts
+        count = repo.record_failure(repo.subject(identifier), now,
+                                    window_s=p.pin_window_min * 60,
+                                    max_failures=p.pin_max_failures,
+                                    lockout_s=p.pin_lockout_min * 60)
         masked = mask_identifier(identifier)
         where = "offline" if offline else "online"
         log.warning("wrong PIN for %s (%s; %d of %d within %g min)", masked, where,

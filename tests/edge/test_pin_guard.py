@@ -159,3 +159,14 @@ def test_failures_and_lockouts_are_logged_masked_counted_and_recorded(
     [alarm] = [a for a in services.store.alarms.list() if a.kind == "pin_lockout"]
     assert alarm.device == services.settings.device.id and "5 wrong PINs" in alarm.message
     assert "2000001" not in alarm.message and "001" in alarm.message
+
+
+def test_old_failures_and_ended_lockouts_are_purged(services, clock) -> None:
+    for _ in range(5):
+        _code(services, "0000")                       # 2000001 locked out
+    _code(services, "9999", pid="2000002")            # one failure of another card
+    rows = "SELECT (SELECT COUNT(*) FROM pin_failures) AS f, (SELECT COUNT(*) FROM pin_lockouts) AS l"
+    assert tuple(services.store.query_one(rows)) == (1, 1)
+    clock.now += 16 * 60                              # the window and the lockout are over
+    _code(services, "9999", pid="2000002")
+    assert tuple(services.store.query_one(rows)) == (1, 0)   # only the new failure is left
