@@ -11,6 +11,7 @@ applies the site's policy); it only counts and records, one transaction per chan
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -38,29 +39,30 @@ class PinFailureRepository:
         self._store = store
         self._salt: bytes | None = None
 
-    def subject(self, identifier: str) -> str:
-        """The salted HMAC that names ``identifier`` in these tables (hex)."""
-        return hmac.new(self._box_salt(), identifier.encode(), hashlib.sha256).hexdigest()
+    def subject(self, identifier: str) -> bytes:
+        """The salted HMAC that names ``identifier`` in these tables (32 raw bytes: kept as a
+        blob, not as digits, so no run of digits such as a PIN can appear in it by chance)."""
+        return hmac.new(self._box_salt(), identifier.encode(), hashlib.sha256).digest()
 
     def _box_salt(self) -> bytes:
         if self._salt is None:
             with self._store.transaction() as conn:
                 row = conn.execute("SELECT value FROM meta WHERE key = ?", (SALT_KEY,)).fetchone()
                 if row is None:
-                    value = os.urandom(32).hex()
+                    value = base64.b64encode(os.urandom(32)).decode()
                     conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (SALT_KEY, value))
                 else:
                     value = str(row["value"])
-            self._salt = bytes.fromhex(value)
+            self._salt = base64.b64decode(value)
         return self._salt
 
-    def locked_until(self, subject: str, now: float) -> float | None:
+    def locked_until(self, subject: bytes, now: float) -> float | None:
         """When the lockout of ``subject`` ends, or ``None`` when it is not locked out now."""
         row = self._store.query_one("SELECT until FROM pin_lockouts WHERE subject = ? AND until > ?",
                                     (subject, now))
         return None if row is None else float(row["until"])
 
-    def record_failure(self, subject: str, now: float, *, window_s: float, max_failures: int,
+    def record_failure(self, subject: bytes, now: float, *, window_s: float, max_failures: int,
                        lockout_s: float) -> PinFailureCount:
         """Count one wrong PIN; lock ``subject`` out when it reaches ``max_failures`` in
         ``window_s`` (its failures are then cleared, the lockout counts from ``now``)."""
@@ -78,12 +80,12 @@ class PinFailureRepository:
                          "VALUES (?, ?, ?, ?)", (subject, until, n, now))
             return PinFailureCount(n, until)
 
-    def clear(self, subject: str) -> None:
+    def clear(self, subject: bytes) -> None:
         """Forget the failures of ``subject`` (after a successful login)."""
         with self._store.transaction() as conn:
             conn.execute("DELETE FROM pin_failures WHERE subject = ?", (subject,))
 
-    def unlock(self, subject: str) -> bool:
+    def unlock(self, subject: bytes) -> bool:
         """End a lockout early (staff); False when there was none."""
         with self._store.transaction() as conn:
             cur = conn.execute("DELETE FROM pin_lockouts WHERE subject = ?", (subject,))

@@ -226,13 +226,13 @@ _V4 = """
 -- box's own salt (meta 'pin_guard.salt'), never in clear; no PIN is ever stored here.
 CREATE TABLE pin_failures (
     id      INTEGER PRIMARY KEY,
-    subject TEXT NOT NULL,
+    subject BLOB NOT NULL,
     at      REAL NOT NULL
 );
 CREATE INDEX pin_failures_subject ON pin_failures(subject, at);
 
 CREATE TABLE pin_lockouts (
-    subject     TEXT PRIMARY KEY,
+    subject     BLOB PRIMARY KEY,
     until       REAL NOT NULL,
     failures    INTEGER NOT NULL,
     locked_at   REAL NOT NULL

@@ -126,8 +126,9 @@ def test_the_lockout_survives_a_restart_and_keeps_no_identifier_or_pin(
     # The tables hold a salted HMAC of the card and times: neither the card nor any PIN.
     [row] = services.store.query("SELECT * FROM pin_lockouts")
     assert set(row.keys()) == {"subject", "until", "failures", "locked_at"}
-    assert row["subject"] == services.store.pin_failures.subject("2000001") != "2000001"
-    assert len(row["subject"]) == 64 and "2000001" not in row["subject"]
+    assert row["subject"] == services.store.pin_failures.subject("2000001")
+    assert isinstance(row["subject"], bytes) and len(row["subject"]) == 32
+    assert b"2000001" not in row["subject"]
     assert services.store.query("SELECT * FROM pin_failures") == []   # cleared on lockout
     cols = [r["name"] for r in services.store.query("PRAGMA table_info(pin_failures)")]
     assert cols == ["id", "subject", "at"]
