@@ -27,6 +27,7 @@ ERROR_TEXTS: dict[str, str] = {
     "pin_required": QT_TRANSLATE_NOOP("EdgeError", "Please enter your PIN."),
     "pin_locked": QT_TRANSLATE_NOOP("EdgeError", "Too many wrong PINs: this card is locked for a while. Please try again later or see the staff."),
     "rate_limited": QT_TRANSLATE_NOOP("EdgeError", "Too many requests. Please wait a moment and try again."),
+    "payload_too_large": QT_TRANSLATE_NOOP("EdgeError", "The request is too large. Please try again or see the staff."),
     "patron_blocked": QT_TRANSLATE_NOOP("EdgeError", "Your account is blocked. Please see the staff."),
     "card_expired": QT_TRANSLATE_NOOP("EdgeError", "Your card has expired. Please see the staff to renew it."),
     "session_expired": QT_TRANSLATE_NOOP("EdgeError", "Your session has ended. Please log in again."),

@@ -255,6 +255,10 @@
         <translation>Too many requests. Please wait a moment and try again.</translation>
     </message>
     <message>
+        <source>The request is too large. Please try again or see the staff.</source>
+        <translation>The request is too large. Please try again or see the staff.</translation>
+    </message>
+    <message>
         <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
         <translation>The scan could not be read. Please scan your card again, or type your number and PIN.</translation>
     </message>

@@ -255,6 +255,10 @@
         <translation>Quá nhiều yêu cầu. Vui lòng chờ một lát rồi thử lại.</translation>
     </message>
     <message>
+        <source>The request is too large. Please try again or see the staff.</source>
+        <translation>Yêu cầu quá lớn. Vui lòng thử lại hoặc liên hệ thủ thư.</translation>
+    </message>
+    <message>
         <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
         <translation>Không đọc được mã vạch. Vui lòng quét lại thẻ, hoặc nhập số thẻ và mã PIN.</translation>
     </message>
