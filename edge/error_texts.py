@@ -11,6 +11,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "unknown_patron": {"vi": "Không tìm thấy bạn đọc", "en": "We do not know this card or number"},
     "wrong_pin": {"vi": "Mã PIN không đúng", "en": "The PIN is wrong"},
     "pin_required": {"vi": "Vui lòng nhập mã PIN", "en": "Please enter your PIN"},
+    "pin_locked": {"vi": "Nhập sai mã PIN quá nhiều lần; thẻ tạm bị khóa, vui lòng thử lại sau "
+                         "hoặc liên hệ thủ thư",
+                   "en": "Too many wrong PINs; this card is locked for a while. Please try "
+                         "again later or see the staff"},
+    "rate_limited": {"vi": "Quá nhiều yêu cầu, vui lòng chờ một lát rồi thử lại",
+                     "en": "Too many requests; please wait a moment and try again"},
+    "payload_too_large": {"vi": "Dữ liệu gửi lên quá lớn", "en": "The request is too large"},
     "patron_blocked": {"vi": "Thẻ bạn đọc đang bị khóa, vui lòng liên hệ thủ thư",
                        "en": "Your account is blocked, please see the staff"},
     "card_expired": {"vi": "Thẻ bạn đọc đã hết hạn", "en": "Your library card has expired"},

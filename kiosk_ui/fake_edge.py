@@ -38,6 +38,8 @@ class FakeEdge:
         self.today = today or dt.date(2026, 11, 23)
         self.scan_prefix = ""
         self.scan_suffix = ""
+        self.scan_tokens: dict[str, str] = {}
+        """Unused scan tokens ``read_scan`` issued: token → identifier."""
         self.down = False
         self.gateway = "online"
         self.offline_policy: JSON = {"login": "cached", "max_items": 5, "max_value": 1_000_000}
@@ -126,8 +128,16 @@ class FakeEdge:
                          "opening_hours": "Thứ 2–Thứ 7 · 07:30–20:00"},
                 "device": "kiosk-01", "languages": ["vi", "en"]}
 
-    def login(self, source: str, identifier: str, pin: str | None, language: str) -> JSON:
+    def login(self, source: str, identifier: str, pin: str | None, language: str,
+              scan_token: str | None = None) -> JSON:
+        """``POST /sessions``: as the edge, a barcode or card without a valid scan token is a
+        typed number (``manual``), which needs a PIN."""
         self._check("login", (source, identifier))
+        if self.scan_tokens.pop(scan_token or "", None) != identifier:
+            source = "manual"
+        return self._login(source, identifier, pin)
+
+    def _login(self, source: str, identifier: str, pin: str | None) -> JSON:
         patron_id = identifier
         if source == "card":
             patron_id = next((k for k, p in self.patrons.items() if p.get("card") == identifier), "")
@@ -156,7 +166,7 @@ class FakeEdge:
         self._check("login_card")
         if not self.card_on_reader:
             raise _err("device_unavailable", 409)
-        return self.login("card", self.card_on_reader, None, language)
+        return self._login("card", self.card_on_reader, None)
 
     def read_scan(self, raw: str) -> JSON:
         """``POST /scans``, reduced to what the kiosk's tests need: the affixes required and
@@ -176,7 +186,9 @@ class FakeEdge:
         elif not ident.isprintable():
             reason = "scan has a control character"
         else:
-            return {"identifier": ident}
+            token = uuid.uuid4().hex
+            self.scan_tokens[token] = ident
+            return {"identifier": ident, "scan_token": token}
         raise EdgeApiError("bad_scan", reason, None, 409)   # no texts: the kiosk's catalogue
 
     def end_session(self, session_id: str) -> None:

@@ -197,6 +197,10 @@ class StoreSection(_Section):
     path: Path = Path("var/smartlib.db")
 
 
+CredentialSource = Literal["card", "barcode", "manual"]
+_PIN_ALWAYS: tuple[CredentialSource, ...] = ("manual",)
+
+
 class PolicySection(_Section):
     """Circulation and offline policies."""
 
@@ -211,6 +215,19 @@ class PolicySection(_Section):
     desensitize_wins: bool = False
     """Deprecated and ignored: the gateway applies the site's SIP2 profile
     (``releases_security``) and the edge follows its Y/N verdict."""
+    pin_max_failures: int = Field(5, ge=1, le=100)
+    """Wrong PINs for one credential within ``pin_window_min`` that lock it out; keep it at
+    most the ILS's own limit, so the edge locks before the ILS does (docs/edge.md)."""
+    pin_window_min: float = Field(15.0, gt=0, le=24 * 60)
+    """The window, in minutes, in which wrong PINs are counted."""
+    pin_lockout_min: float = Field(15.0, gt=0, le=24 * 60)
+    """How long, in minutes, a locked-out credential is refused (``pin_locked``)."""
+    pin_required_for: list[CredentialSource] = Field(default_factory=lambda: list(_PIN_ALWAYS))
+    """Credential sources that never log in without a PIN. A typed number always needs one;
+    add ``"barcode"`` (and ``"card"``) where the site asks for it. What the source is, the
+    edge decides, not the client (docs/edge.md, "Credential sources")."""
+    scan_token_s: float = Field(60.0, gt=0, le=600)
+    """How long a scan token from ``POST /scans`` stays good for one login."""
 
 
 Direction = Literal["in", "out", "unknown"]
@@ -246,6 +263,16 @@ class ApiSection(_Section):
     """Serve plain HTTP on an address that is not loopback (a trusted, closed LAN only)."""
     device_token: SecretStr = SecretStr("device-token-change-me")
     staff_token: SecretStr = SecretStr("staff-token-change-me")
+    rate_per_s: float = Field(20.0, gt=0)
+    """Requests per second each client (address, and bearer token) may make on average."""
+    rate_burst: int = Field(100, ge=1)
+    """Requests a client may make at once before ``rate_per_s`` applies."""
+    login_rate_per_min: float = Field(30.0, gt=0)
+    """``POST /sessions`` (a typed or scanned login) per minute per client on average."""
+    login_burst: int = Field(10, ge=1)
+    """Logins a client may try at once before ``login_rate_per_min`` applies."""
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """The largest request body accepted (413 ``payload_too_large`` above)."""
     process_state: Path | None = None
     """A JSON file of this site's processes and their restarts (``smartlib demo``'s supervisor
     writes one); the staff console shows it. Unset: no process list."""

@@ -74,7 +74,7 @@ class EdgeServices:
             else:
                 devices = build_devices(settings, bus, card_lookup=store.cache.patron_for_card)
         security = SecurityService(store, devices, bus, device_id=settings.device.id)
-        sessions = SessionService(store, settings.policy, bus)
+        sessions = SessionService(store, settings.policy, bus, device_id=settings.device.id)
         circulation = CirculationService(store, devices, security, settings.policy, bus,
                                          site_id=settings.site.id, device_id=settings.device.id,
                                          institution=settings.ils.institution,

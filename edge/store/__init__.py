@@ -15,7 +15,8 @@ Quick tour::
 Repositories (attributes of :class:`Store`): ``outbox`` (:class:`OutboxRepository`),
 ``conflicts``, ``commands`` (the central console's), ``cache`` (:class:`CacheRepository`), ``lookups``
 (:class:`LookupRepository`), ``security``, ``alarms``, ``counters``, ``events``, ``meta``;
-the site view (other boxes' statuses, counts and alarms) is ``store.site``.
+the site view (other boxes' statuses, counts and alarms) is ``store.site``; wrong PINs
+and lockouts are ``store.pin_failures``.
 They return frozen dataclasses, never rows, and share one connection
 (:class:`edge.store.connection.Connection`: transactions, queries, doorbells), which the
 :class:`Store` facade composes them over. Wake-ups between processes:
@@ -46,6 +47,7 @@ from edge.store.outbox import (
     OutboxEntry,
     OutboxRepository,
 )
+from edge.store.pin_failures import PinFailureCount, PinFailureRepository
 from edge.store.schema import SCHEMA_VERSION
 from edge.store.site import SiteAlarm, SiteDevice, SiteRepository
 
@@ -53,7 +55,7 @@ __all__ = [
     "OPEN_STATES", "SCHEMA_VERSION", "TERMINAL_STATES", "AlarmRecord", "Backlog",
     "CacheRepository", "CommandRecord", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
     "InvalidState", "ItemRecord", "LoanRecord", "LookupRecord", "LookupRepository",
-    "OutboxEntry", "OutboxRepository", "PatronRecord", "SchemaTooNew", "SecurityTask",
+    "OutboxEntry", "OutboxRepository", "PatronRecord", "PinFailureCount", "PinFailureRepository", "SchemaTooNew", "SecurityTask",
     "SiteAlarm", "SiteDevice", "SiteRepository", "Store", "StoreBusy", "StoreCorrupt",
     "StoreError", "UnknownLookup", "UnknownTransaction", "open_store", "ring", "utcnow",
 ]

@@ -2,7 +2,8 @@
 
 :func:`open_store` returns a :class:`Store` whose attributes are the repositories
 (``store.outbox``, ``store.cache``, ``store.lookups``, ``store.security``, ``store.alarms``,
-``store.counters``, ``store.conflicts``, ``store.events``, ``store.meta``, ``store.site``),
+``store.counters``, ``store.conflicts``, ``store.events``, ``store.meta``, ``store.site``,
+``store.pin_failures``),
 all built on one :class:`~edge.store.connection.Connection` (transactions, queries,
 doorbells; see there for the concurrency model). Also here: the serve lock and the check
 of a backup file.
@@ -36,6 +37,7 @@ from edge.store.ops import (
 )
 from edge.store.outbox import ConflictRepository, OutboxRepository
 from edge.store.remote_config import RemoteConfigRepository
+from edge.store.pin_failures import PinFailureRepository
 from edge.store.site import SiteRepository
 
 __all__ = ["IntegrityMode", "ServeLock", "Store", "backup_uri", "check_backup", "open_store",
@@ -71,6 +73,7 @@ class Store:
         self.site = SiteRepository(connection)
         self.remote_config = RemoteConfigRepository(connection)
         self.commands = CommandRepository(connection, self.security, self.conflicts)
+        self.pin_failures = PinFailureRepository(connection)
 
     # ---- the connection's ---------------------------------------------------------------
 

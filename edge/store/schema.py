@@ -16,7 +16,11 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
   publish: ``site_devices`` (last retained status of each device), ``site_stats`` (the
   latest counters of each device per hour), ``site_alarms`` (alarms of other devices);
 * remote configuration (version 4): ``remote_config`` (each version received from the
-  central console, its outcome and its acknowledgement).
+  central console, its outcome and its acknowledgement);
+* central commands (version 5): ``commands`` (retry/abandon a security task, resolve a
+  conflict; stored once per id, acted on, acknowledged);
+* wrong PINs (version 6): ``pin_failures`` (one row per wrong PIN, within the window) and
+  ``pin_lockouts`` (a locked-out credential until when), keyed by a salted HMAC.
 """
 
 from __future__ import annotations
@@ -257,7 +261,25 @@ CREATE TABLE commands (
 CREATE INDEX commands_state ON commands(state, acked_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = """
+-- Wrong PINs (policy.pin_*): a credential is named by an HMAC of its identifier under the
+-- box's own salt (meta 'pin_guard.salt'), never in clear; no PIN is ever stored here.
+CREATE TABLE pin_failures (
+    id      INTEGER PRIMARY KEY,
+    subject BLOB NOT NULL,
+    at      REAL NOT NULL
+);
+CREATE INDEX pin_failures_subject ON pin_failures(subject, at);
+
+CREATE TABLE pin_lockouts (
+    subject     BLOB PRIMARY KEY,
+    until       REAL NOT NULL,
+    failures    INTEGER NOT NULL,
+    locked_at   REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -247,6 +247,18 @@
         <translation>Please log in first to return items here.</translation>
     </message>
     <message>
+        <source>Too many wrong PINs: this card is locked for a while. Please try again later or see the staff.</source>
+        <translation>Too many wrong PINs: this card is locked for a while. Please try again later or see the staff.</translation>
+    </message>
+    <message>
+        <source>Too many requests. Please wait a moment and try again.</source>
+        <translation>Too many requests. Please wait a moment and try again.</translation>
+    </message>
+    <message>
+        <source>The request is too large. Please try again or see the staff.</source>
+        <translation>The request is too large. Please try again or see the staff.</translation>
+    </message>
+    <message>
         <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
         <translation>The scan could not be read. Please scan your card again, or type your number and PIN.</translation>
     </message>

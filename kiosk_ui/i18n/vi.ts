@@ -247,6 +247,18 @@
         <translation>Vui lòng đăng nhập trước khi trả sách tại đây.</translation>
     </message>
     <message>
+        <source>Too many wrong PINs: this card is locked for a while. Please try again later or see the staff.</source>
+        <translation>Nhập sai mã PIN quá nhiều lần: thẻ tạm bị khóa. Vui lòng thử lại sau hoặc liên hệ thủ thư.</translation>
+    </message>
+    <message>
+        <source>Too many requests. Please wait a moment and try again.</source>
+        <translation>Quá nhiều yêu cầu. Vui lòng chờ một lát rồi thử lại.</translation>
+    </message>
+    <message>
+        <source>The request is too large. Please try again or see the staff.</source>
+        <translation>Yêu cầu quá lớn. Vui lòng thử lại hoặc liên hệ thủ thư.</translation>
+    </message>
+    <message>
         <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
         <translation>Không đọc được mã vạch. Vui lòng quét lại thẻ, hoặc nhập số thẻ và mã PIN.</translation>
     </message>

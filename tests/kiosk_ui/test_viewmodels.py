@@ -109,7 +109,16 @@ def test_fake_edge_wants_the_pin_of_a_typed_number(edge: FakeEdge) -> None:
     with pytest.raises(EdgeApiError) as ei:
         edge.login("manual", "123456", None, "vi")
     assert ei.value.code == "pin_required" and ei.value.status == 401
-    assert edge.login("barcode", "123456", None, "vi")["patron"]["name"] == "Nguyễn Thị Lan"
+    # a barcode without the scan token read_scan answered is a typed number too
+    with pytest.raises(EdgeApiError) as ei:
+        edge.login("barcode", "123456", None, "vi")
+    assert ei.value.code == "pin_required"
+    token = edge.read_scan("123456")["scan_token"]
+    with pytest.raises(EdgeApiError) as ei:      # bound to its identifier, and spent
+        edge.login("barcode", "654321", None, "vi", scan_token=token)
+    token = edge.read_scan("123456")["scan_token"]
+    assert edge.login("barcode", "123456", None, "vi",
+                      scan_token=token)["patron"]["name"] == "Nguyễn Thị Lan"
 
 
 def test_empty_number_is_a_validation_error(root_vm: KioskViewModel, edge: FakeEdge) -> None:

@@ -443,9 +443,15 @@ def sim(world: World) -> Iterator[Sim]:
 # ---- helpers used by several test modules ------------------------------------------------------
 
 def login(api: httpx.Client, patron: str, pin: str | None = None, language: str = "en") -> str:
+    """Log in as the kiosk does: with a PIN, a typed number; without one, a scan read by the
+    edge (``POST /scans``) and its scan token."""
     cred: dict[str, Any] = {"source": "barcode", "identifier": patron}
     if pin:
         cred["pin"] = pin
+    else:
+        scan = api.post("/scans", json={"raw": patron})
+        assert scan.status_code == 200, scan.text
+        cred["scan_token"] = scan.json()["scan_token"]
     r = api.post("/sessions", json={"credential": cred, "language": language})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
