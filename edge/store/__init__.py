@@ -27,6 +27,7 @@ from edge.store.connection import utcnow
 from edge.store.db import Store, open_store
 from edge.store.doorbell import Doorbell, ring
 from edge.store.errors import (
+    ClearSecret,
     InvalidState,
     SchemaTooNew,
     StoreBusy,
@@ -50,7 +51,7 @@ from edge.store.site import SiteAlarm, SiteDevice, SiteRepository
 
 __all__ = [
     "OPEN_STATES", "SCHEMA_VERSION", "TERMINAL_STATES", "AlarmRecord", "Backlog",
-    "CacheRepository", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
+    "CacheRepository", "ClearSecret", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
     "InvalidState", "ItemRecord", "LoanRecord", "LookupRecord", "LookupRepository",
     "OutboxEntry", "OutboxRepository", "PatronRecord", "SchemaTooNew", "SecurityTask",
     "SiteAlarm", "SiteDevice", "SiteRepository", "Store", "StoreBusy", "StoreCorrupt",
