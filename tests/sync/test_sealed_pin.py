@@ -297,7 +297,7 @@ def test_a_gateway_that_cannot_open_the_pin_refuses_the_login_and_says_why(
     assert gw.stats["pin_unsealable"] == 1 and gw.stats["lookups"] == 0
     assert "the sealed PIN cannot be opened" in caplog.text
     if gateway_key == "none":
-        assert "no [gateway] private_key_file" in caplog.text  # the startup warning
+        assert "no [gateway] private_key_file: sealed PINs cannot be opened" in caplog.text
     else:
         assert "does not open with this gateway's key" in caplog.text
     assert pin_findings(PIN, {**blobs, "log": caplog.text.encode()}) == []
