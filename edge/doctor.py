@@ -310,7 +310,7 @@ def render_table(checks: list[Check]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--only", multiple=True,
               type=click.Choice(["reader", "card_reader", "broker", "gateway", "ils", "store",
-                                 "clock"]), help="Run only these checks.")
+                                 "clock", "pin_key"]), help="Run only these checks.")
 def doctor(config: str | None, as_json: bool, only: tuple[str, ...]) -> None:
     """Check the reader, card reader, broker, gateway, ILS, store and clock of this box."""
     settings = settings_or_exit(config)

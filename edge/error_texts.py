@@ -24,6 +24,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "session_expired": {"vi": "Phiên làm việc đã kết thúc", "en": "Your session has ended"},
     "offline_login_denied": {"vi": "Hệ thống đang mất kết nối, chưa thể đăng nhập",
                              "en": "The system is offline; logging in is not possible now"},
+    "pin_check_unavailable": {"vi": "Hiện chưa thể kiểm tra mã PIN, vui lòng liên hệ thủ thư",
+                              "en": "Your PIN cannot be checked right now, please see the staff"},
     "item_unknown": {"vi": "Không nhận ra tài liệu này", "en": "This item is not recognised"},
     "incomplete_set": {"vi": "Bộ tài liệu chưa đủ các phần, hãy đặt đủ lên khay",
                        "en": "Some parts of this set are missing; place all of them on the pad"},

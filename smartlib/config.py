@@ -365,6 +365,12 @@ class GatewaySection(_Section):
     """Back-off after an ILS failure before an intent is verified and retried."""
     site_ils: dict[str, IlsOverride] = Field(default_factory=dict)
     """``[gateway.site_ils.<site>]``: that site's ILS, over the ``[ils]`` defaults."""
+    public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9+/]{43}=$")
+    """On every edge box: the site gateways' X25519 public key (base64, printed by
+    ``smartlib gateway keygen``). PINs are sealed to it; without it a PIN login is refused."""
+    private_key_file: str | None = None
+    """On a gateway: the file (mode 0600) holding the private half of ``public_key``; every
+    gateway of a site holds the same one. Without it, no PIN login can be checked."""
 
 
 class SyncSection(_Section):

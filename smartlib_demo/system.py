@@ -431,7 +431,8 @@ class DemoSystem:
                     "institution": ILS_LOGIN["institution"], "location": ILS_LOGIN["location"],
                     "pool_size": 4},
             "store": {"path": self.run_dir / "gateway-unused.db"},
-            "gateway": {"ledger": f"sqlite:///{self.run_dir / 'ledger.db'}", "sites": [SITE]},
+            "gateway": {"ledger": f"sqlite:///{self.run_dir / 'ledger.db'}", "sites": [SITE],
+                        "private_key_file": str(self._pin_key_file())},
         }
         path = self.run_dir / "gateway.toml"
         path.write_text(toml_dumps(cfg))
@@ -456,6 +457,21 @@ class DemoSystem:
         wait_until(lambda: port_open("127.0.0.1", self.ports["central"]),
                    self.options.startup_timeout_s, "central console", proc.why_dead,
                    interval=0.1)
+
+    def _pin_key_file(self) -> Path:
+        """The demo site's PIN-sealing private key (made once per run directory)."""
+        from smartlib.sealing import generate_keypair, write_private_key
+
+        path = self.run_dir / "gateway-pin.key"
+        if not path.exists():
+            write_private_key(generate_keypair()[0], path)
+        return path
+
+    def _pin_public_key(self) -> str:
+        """The public half of :meth:`_pin_key_file`, for the boxes' ``[gateway] public_key``."""
+        from smartlib.sealing import load_private_key, public_text
+
+        return public_text(load_private_key(self._pin_key_file()))
 
     def edge_config(self, role: str) -> dict[str, dict[str, Any]]:
         """The site configuration of the kiosk or gate box."""
@@ -486,6 +502,7 @@ class DemoSystem:
                     "staff_token": STAFF_TOKEN, "process_state": self.supervisor_state},
             "kiosk": {"edge_url": f"http://127.0.0.1:{self.ports['kiosk_api']}",
                       "language": "vi", "fullscreen": False},
+            "gateway": {"public_key": self._pin_public_key()},
         }
 
     def _start_edges(self) -> None:

@@ -1,4 +1,4 @@
-"""``smartlib sync``, ``smartlib gateway run|import``, ``smartlib broker config`` and
+"""``smartlib sync``, ``smartlib gateway run|import|keygen``, ``smartlib broker config`` and
 ``smartlib ca init|issue|rotate|revoke`` (the site CA, :mod:`sync.pki`).
 
 Each command loads the site configuration, builds its objects by constructor injection
@@ -84,6 +84,24 @@ def gateway_run(config: str | None) -> None:
     settings = _load(config)
     _run_until_signal("smartlib gateway run", lambda: Gateway.from_settings(
         settings, heartbeat=_systemd_heartbeat()))
+
+
+@gateway.command("keygen")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the private key (created with mode 0600; never overwritten).")
+def gateway_keygen(out: str) -> None:
+    """Make the site's PIN-sealing key pair: the private key goes to --out (for every
+    gateway's ``[gateway] private_key_file``), the public key is printed (for every box's
+    ``[gateway] public_key``)."""
+    from smartlib.errors import SealError
+    from smartlib.sealing import generate_keypair, write_private_key
+
+    key, public = generate_keypair()
+    try:
+        write_private_key(key, out)
+    except SealError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(public)
 
 
 @gateway.command("import")

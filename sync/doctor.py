@@ -179,14 +179,47 @@ def check_ils_via_gateway(probe: MqttProbe) -> CheckDict:
     return _check("ils", "OK", f"{where}: OK, the ILS is online")
 
 
+def check_pin_key(settings: Any) -> CheckDict:
+    """The PIN-sealing key: a box that logs patrons in has the gateways' public key; a
+    gateway has a private key file (mode 0600) that matches ``public_key`` when both are
+    set. Without them, every PIN login is refused (``pin_check_unavailable``)."""
+    from smartlib.errors import SealError
+    from smartlib.sealing import load_private_key, public_text
+
+    gw, role = settings.gateway, settings.device.role
+    keygen = ("Make the site's key pair once with `smartlib gateway keygen --out FILE` "
+              "(docs/deploy.md): FILE goes to every gateway's [gateway] private_key_file, "
+              "the printed public key to every box's [gateway] public_key.")
+    if role == "gate":
+        return _check("pin_key", "SKIP", "a gate logs no patron in")
+    if role != "gateway":
+        if not gw.public_key:
+            return _check("pin_key", "FAIL", "no [gateway] public_key: PIN logins are refused "
+                          "(PINs are only sent sealed to the gateway's key)", keygen)
+        return _check("pin_key", "OK", f"PINs are sealed to the gateway key {gw.public_key[:8]}…")
+    if not gw.private_key_file:
+        return _check("pin_key", "FAIL", "no [gateway] private_key_file: this gateway cannot "
+                      "open sealed PINs, so it refuses every PIN login", keygen)
+    try:
+        key = load_private_key(gw.private_key_file)
+    except SealError as exc:
+        return _check("pin_key", "FAIL", str(exc), keygen)
+    public = public_text(key)
+    if gw.public_key and gw.public_key != public:
+        return _check("pin_key", "FAIL", f"{gw.private_key_file} is not the private half of "
+                      f"[gateway] public_key (its public key is {public[:8]}…)",
+                      "Give every gateway the same key file, every box its public key.")
+    return _check("pin_key", "OK", f"{gw.private_key_file} opens PINs sealed to {public[:8]}…")
+
+
 def run_checks(settings: Any, want: Callable[[str], bool]) -> list[CheckDict]:
-    """The ``broker``, ``gateway`` and (on a box that is not the gateway) ``ils`` checks
-    that ``want`` asks for, in that order."""
+    """The ``pin_key``, ``broker``, ``gateway`` and (on a box that is not the gateway)
+    ``ils`` checks that ``want`` asks for, in that order."""
+    out = [check_pin_key(settings)] if want("pin_key") else []
     asks_ils = want("ils") and settings.device.role != "gateway"
     if not (want("broker") or want("gateway") or asks_ils):
-        return []
+        return out
     probe = probe_mqtt(settings, lookup=want("gateway") or want("ils"))
-    out = []
     if want("broker"):
         out.append(check_broker(probe))
     if want("gateway"):

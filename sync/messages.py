@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smartlib.sealing import MAX_SEALED_B64
 from sync.errors import InvalidMessageError
 
 VERSION: Literal[1] = 1
@@ -233,8 +234,11 @@ class LookupRequest(Message):
     edge's ``GET /sessions/{id}/account``; it needs ``patron`` (and ``pin`` if the ILS
     wants one for 63).
 
-    ``pin`` is only set for a patron verification; it is excluded from ``repr`` and must
-    never be logged.
+    ``pin_sealed`` carries the patron's PIN for a verification, sealed by the edge to the
+    site gateways' public key (a libsodium sealed box, base64; :mod:`smartlib.sealing`).
+    A PIN never travels in clear: a payload with a ``pin`` field is refused. ``pin`` is
+    the PIN a gateway opened, in memory only (:meth:`with_pin`): never serialised, never
+    in ``repr``, never logged.
     """
 
     request_id: Key
@@ -242,9 +246,22 @@ class LookupRequest(Message):
     site: SiteId
     device: DeviceId
     patron: Barcode | None = None
-    pin: str | None = Field(default=None, repr=False, max_length=64)
+    pin_sealed: str | None = Field(default=None, repr=False, max_length=MAX_SEALED_B64,
+                                   pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    pin: str | None = Field(default=None, repr=False, exclude=True)
     item: Barcode | None = None
     created_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_clear_pin(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("pin") is not None:
+            raise ValueError("a look-up may not carry a PIN in clear (seal it: pin_sealed)")
+        return data
+
+    def with_pin(self, pin: str) -> LookupRequest:
+        """A copy holding the opened PIN in memory (for the gateway's SIP2 request)."""
+        return self.model_copy(update={"pin": pin})
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -262,6 +279,9 @@ class LookupResponse(Message):
     kind: LookupKind
     ok: bool
     error: str | None = None
+    reason: Literal["pin_unsealable"] | None = None
+    """Why a look-up was refused, for the edge to act on: ``pin_unsealable``: the gateway
+    has no key (or the wrong key) to open ``pin_sealed``."""
     # patron
     patron: str | None = None
     valid_patron: bool | None = None

@@ -25,6 +25,7 @@ from edge.services.sessions import SessionService
 from edge.store import Store, open_store
 from edge.store.db import ServeLock
 from smartlib.config import Settings
+from smartlib.sealing import public_key
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ class EdgeServices:
             else:
                 devices = build_devices(settings, bus, card_lookup=store.cache.patron_for_card)
         security = SecurityService(store, devices, bus, device_id=settings.device.id)
-        sessions = SessionService(store, settings.policy, bus, device_id=settings.device.id)
+        key = settings.gateway.public_key
+        sessions = SessionService(store, settings.policy, bus, device_id=settings.device.id,
+                                  gateway_key=public_key(key) if key else None)
         circulation = CirculationService(store, devices, security, settings.policy, bus,
                                          site_id=settings.site.id, device_id=settings.device.id,
                                          institution=settings.ils.institution,

@@ -23,6 +23,12 @@ Wrong PINs, online or offline, are counted by :class:`~edge.services.pin_guard.P
 too many within the policy's window lock the credential out (``pin_locked``) before
 anything is looked up, and a correct PIN clears the count.
 
+A PIN is sealed to the site gateways' public key (``[gateway] public_key``;
+:mod:`smartlib.sealing`) before the look-up is stored, so neither the store nor MQTT ever
+holds it in clear. A box without that key refuses a login with a PIN
+(``pin_check_unavailable``; ``smartlib doctor`` says why), and so does a gateway that
+cannot open the seal (the answer's ``reason`` is ``pin_unsealable``).
+
 Sessions live in memory only: an idle timeout (``policy.session_idle_s``) ends and wipes
 one. Nothing here stores or logs a PIN.
 """
@@ -48,6 +54,7 @@ from edge.services.scan_tokens import ScanTokens
 from edge.store import PatronRecord, Store, utcnow
 from smartlib.config import PolicySection
 from smartlib.logs import mask_identifier
+from smartlib.sealing import PublicKey, seal_pin
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +148,14 @@ class SessionService:
 
     Attributes:
         scan_tokens: the tokens ``POST /scans`` issues and ``POST /sessions`` redeems.
+        gateway_key: the site gateways' public key, to seal PINs to (None: no PIN login).
     """
 
     def __init__(self, store: Store, policy: PolicySection, bus: EventBus, *,
                  lookup_timeout_s: float | None = None,
                  pin_sources: frozenset[str] | None = None,
-                 pin_guard: PinGuard | None = None, device_id: str = "") -> None:
+                 pin_guard: PinGuard | None = None, device_id: str = "",
+                 gateway_key: PublicKey | None = None) -> None:
         self.store = store
         self.policy = policy
         self.bus = bus
@@ -154,6 +163,7 @@ class SessionService:
                             else PIN_SOURCES | frozenset(policy.pin_required_for))
         self.pin_guard = pin_guard or PinGuard(store, policy, device=device_id)
         self.scan_tokens = ScanTokens(policy.scan_token_s)
+        self.gateway_key = gateway_key
         self.lookup_timeout_s = lookup_timeout_s or policy.result_timeout_s
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
@@ -190,9 +200,13 @@ class SessionService:
         request: dict[str, Any] = {"patron_id": pid, "source": credential.source,
                                    "language": language}
         if pin:
-            request["pin"] = pin
+            request["pin_sealed"] = self._seal(pin)
         lookup = self.store.lookups.request("patron", request)
         answer = self.store.lookups.wait(lookup.id, self.lookup_timeout_s)
+        if answer is not None and (answer.response or {}).get("reason") == "pin_unsealable":
+            log.error("the gateway cannot open sealed PINs (its key is missing or does not "
+                      "match [gateway] public_key); PIN logins are refused")
+            raise EdgeError("pin_check_unavailable", "the gateway cannot open the sealed PIN")
         if answer is None or answer.state == "failed":
             if answer is None:
                 self.last_gateway_missed = time.monotonic()
@@ -225,6 +239,14 @@ class SessionService:
             raise EdgeError("patron_blocked", str(resp.get("block_reason") or "patron blocked"))
         return self._open(pid, str(resp.get("name") or ""), language, credential.source,
                           offline=False, loan_limit=limit), bool(pin) and resp.get("pin_ok") is True
+
+    def _seal(self, pin: str) -> str:
+        """``pin`` sealed to the gateways' key; refused when this box has no key."""
+        if self.gateway_key is None:
+            log.error("a PIN login was refused: [gateway] public_key is not configured")
+            raise EdgeError("pin_check_unavailable",
+                            "this box has no gateway public key to seal the PIN to")
+        return seal_pin(pin, self.gateway_key)
 
     def _offline_login(self, credential: PatronCredential, pin: str | None,
                        language: str) -> tuple[Session, bool]:

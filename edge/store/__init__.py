@@ -29,6 +29,7 @@ from edge.store.connection import utcnow
 from edge.store.db import Store, open_store
 from edge.store.doorbell import Doorbell, ring
 from edge.store.errors import (
+    ClearSecret,
     InvalidState,
     SchemaTooNew,
     StoreBusy,
@@ -53,7 +54,8 @@ from edge.store.site import SiteAlarm, SiteDevice, SiteRepository
 
 __all__ = [
     "OPEN_STATES", "SCHEMA_VERSION", "TERMINAL_STATES", "AlarmRecord", "Backlog",
-    "CacheRepository", "CommandRecord", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
+    "CacheRepository", "ClearSecret", "CommandRecord", "ConflictRecord", "DeviceEvent", "Doorbell",
+    "HoldRecord",
     "InvalidState", "ItemRecord", "LoanRecord", "LookupRecord", "LookupRepository",
     "OutboxEntry", "OutboxRepository", "PatronRecord", "PinFailureCount", "PinFailureRepository", "SchemaTooNew", "SecurityTask",
     "SiteAlarm", "SiteDevice", "SiteRepository", "Store", "StoreBusy", "StoreCorrupt",

@@ -36,8 +36,8 @@ from edge.store.ops import (
     SecurityTaskRepository,
 )
 from edge.store.outbox import ConflictRepository, OutboxRepository
-from edge.store.remote_config import RemoteConfigRepository
 from edge.store.pin_failures import PinFailureRepository
+from edge.store.remote_config import RemoteConfigRepository
 from edge.store.site import SiteRepository
 
 __all__ = ["IntegrityMode", "ServeLock", "Store", "backup_uri", "check_backup", "open_store",

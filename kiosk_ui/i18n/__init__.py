@@ -32,6 +32,7 @@ ERROR_TEXTS: dict[str, str] = {
     "card_expired": QT_TRANSLATE_NOOP("EdgeError", "Your card has expired. Please see the staff to renew it."),
     "session_expired": QT_TRANSLATE_NOOP("EdgeError", "Your session has ended. Please log in again."),
     "offline_login_denied": QT_TRANSLATE_NOOP("EdgeError", "Login is not possible while the library network is offline."),
+    "pin_check_unavailable": QT_TRANSLATE_NOOP("EdgeError", "Your PIN cannot be checked right now. Please see the staff."),
     "item_unknown": QT_TRANSLATE_NOOP("EdgeError", "This item is not known. Please give it to the staff."),
     "item_not_on_pad": QT_TRANSLATE_NOOP("EdgeError", "This item is not on the pad. Place it on the pad."),
     "incomplete_set": QT_TRANSLATE_NOOP("EdgeError", "Part of this set is missing: put all parts on the pad."),

@@ -167,6 +167,10 @@
         <translation>Login is not possible while the library network is offline.</translation>
     </message>
     <message>
+        <source>Your PIN cannot be checked right now. Please see the staff.</source>
+        <translation>Your PIN cannot be checked right now. Please see the staff.</translation>
+    </message>
+    <message>
         <source>This item is not known. Please give it to the staff.</source>
         <translation>This item is not known. Please give it to the staff.</translation>
     </message>

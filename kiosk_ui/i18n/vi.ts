@@ -167,6 +167,10 @@
         <translation>Không thể đăng nhập khi mạng thư viện đang mất kết nối.</translation>
     </message>
     <message>
+        <source>Your PIN cannot be checked right now. Please see the staff.</source>
+        <translation>Hiện chưa thể kiểm tra mã PIN. Vui lòng liên hệ thủ thư.</translation>
+    </message>
+    <message>
         <source>This item is not known. Please give it to the staff.</source>
         <translation>Không nhận ra tài liệu này. Vui lòng đưa cho thủ thư.</translation>
     </message>

@@ -1,7 +1,7 @@
 """Look-ups and snapshot requests: the edge's questions to the gateways.
 
 Look-ups (patron log-in, item information) are claimed from the store, which wipes their
-secrets, and published on ``…/lookup`` with a response topic and correlation data; the
+sealed PINs, and published on ``…/lookup`` with a response topic and correlation data; the
 answers come back through the receiver. Snapshot requests go on ``…/snapshot/request``
 when the store asks for one (``meta cache.rebuild_requested_at``) or the cache is empty
 at connect (a late-joining edge).
@@ -47,11 +47,12 @@ class Requests:
     def send_lookups(self) -> None:
         """Claim pending look-ups (their secrets are wiped from the store), publish them.
 
-        A look-up whose publish is not queued (the connection is going) is kept in memory
-        with its PIN, never written back to disk, and sent again on the next pass; after
+        A PIN arrives sealed by the edge to the gateways' key (``pin_sealed``; the agent
+        cannot open it) and goes out as it is. A look-up whose publish is not queued (the
+        connection is going) is kept in memory with its sealed PIN, never written back, and sent again on the next pass; after
         ``LOOKUP_RETRY_S`` it is answered ``failed`` (the edge falls back to its offline
         policy). Once anything with a secret was claimed the WAL is checkpointed and
-        truncated, so the frames that held the PIN leave the disk.
+        truncated, so the frames that held the sealed PIN leave the disk.
         """
         ctx = self.ctx
         lookups = ctx.store.lookups
@@ -60,14 +61,15 @@ class Requests:
         claimed = [(rec, first) for rec, first in retry]
         fresh = lookups.claim(limit=50)
         claimed += [(rec, now) for rec in fresh]
-        secret = any(k in rec.request for rec in fresh for k in ("pin", "password"))
+        secret = any("pin_sealed" in rec.request for rec in fresh)
         reply_topic = topics.lookup_reply(ctx.site, ctx.device)
         for rec, first in claimed:
             r = rec.request
             try:
                 req = LookupRequest(request_id=rec.id, kind=rec.kind, site=ctx.site,
                                     device=ctx.device, patron=r.get("patron") or r.get("patron_id"),
-                                    pin=r.get("pin"), item=r.get("item") or r.get("item_id"))
+                                    pin_sealed=r.get("pin_sealed"),
+                                    item=r.get("item") or r.get("item_id"))
             except ValueError as exc:
                 log.warning("look-up %s is invalid: %s", rec.id, exc)
                 lookups.answer(rec.id, {"error": "invalid look-up"}, ok=False)

@@ -2,19 +2,25 @@
 
 A look-up (patron, item, account, ILS status) is asked of the site's ILS through its
 :class:`~sync.gateway.applier.Applier` and answered on the device's reply topic with the
-request's correlation data; a snapshot request is answered with the last import of each
+request's correlation data. A sealed PIN (``pin_sealed``) is opened here with the site
+gateways' private key, in memory only, just for the SIP2 request; a gateway without the
+key (or with the wrong one) refuses the look-up with ``reason="pin_unsealable"``, logged.
+A snapshot request is answered with the last import of each
 kind on the device's ``…/snapshot/reply`` (a gate gets the patron-free one).
 
-This module must not import ``edge``.
+This module must not import ``edge``, nor log or keep an opened PIN.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from smartlib.errors import SealError
+from smartlib.sealing import open_pin
 from sync import topics
 from sync.errors import InvalidMessageError, Sip2Error
 from sync.gateway.applier import Applier
@@ -30,15 +36,31 @@ class Replies:
     """Answers look-ups and snapshot requests (on the gateway's SIP2 threads)."""
 
     def __init__(self, *, appliers: dict[str, Applier], ledger: Ledger, client: mqtt.Client,
-                 count: Callable[..., None]) -> None:
+                 count: Callable[..., None], pin_key: Any = None) -> None:
+        """``pin_key``: the site gateways' private key (a PyNaCl ``PrivateKey``) that
+        opens sealed PINs; None: every look-up with a PIN is refused."""
         self.appliers = appliers
+        self.pin_key = pin_key
         self.ledger = ledger
         self.client = client
         self._count = count
 
     def lookup(self, req: LookupRequest, msg: ReceivedMessage | None) -> None:
         """Ask the ILS and answer; an ILS problem or an invalid look-up is answered
-        ``ok=False`` with the reason."""
+        ``ok=False`` with the reason; so is a sealed PIN this gateway cannot open."""
+        if req.pin_sealed is not None:
+            try:
+                if self.pin_key is None:
+                    raise SealError("this gateway has no [gateway] private_key_file")
+                req = req.with_pin(open_pin(req.pin_sealed, self.pin_key))
+            except SealError as exc:
+                self._count("pin_unsealable")
+                log.error("look-up %s from %s/%s refused: the sealed PIN cannot be opened: %s",
+                          req.request_id, req.site, req.device, exc)
+                self.reply_lookup(req, msg, LookupResponse(
+                    request_id=req.request_id, kind=req.kind, ok=False,
+                    reason="pin_unsealable", error=f"PIN cannot be opened: {exc}"))
+                return
         try:
             resp = self.appliers[req.site].lookup(req)
         except Sip2Error as exc:

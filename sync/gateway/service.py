@@ -43,8 +43,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from smartlib.crashpoints import CrashPoints
+from smartlib.errors import SealError
+from smartlib.sealing import load_private_key
 from sync import topics
-from sync.errors import InvalidMessageError, Sip2Error
+from sync.errors import GatewayError, InvalidMessageError, Sip2Error
 from sync.gateway.applier import Applier, Outcome, batch_delta
 from sync.gateway.cachefeed import gate_delta
 from sync.gateway.intake import Ack, Intake
@@ -147,7 +149,7 @@ class Gateway:
                  limits: PayloadLimits = GATEWAY_LIMITS,
                  device_roles: Mapping[str, str] | None = None,
                  heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 5.0,
-                 stall_s: float = 120.0) -> None:
+                 stall_s: float = 120.0, pin_key: Any = None) -> None:
         self.gateway_id = gateway_id
         self.ledger = ledger
         self.sites = set(sites)
@@ -187,11 +189,12 @@ class Gateway:
         self.stats = {"applied": 0, "replayed": 0, "recovered": 0, "rejected": 0, "busy": 0,
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
                       "alarms": 0, "stats": 0, "events": 0, "dead_letters": 0,
-                      "role_refused": 0, "callback_errors": 0, "heartbeats": 0}
+                      "role_refused": 0, "callback_errors": 0, "heartbeats": 0,
+                      "pin_unsealable": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
-                               count=self._count)
+                               count=self._count, pin_key=pin_key)
         self.intake = Intake(sites=self.sites, ledger=ledger, client=client, count=self._count,
                              enqueue=self._enqueue, limits=limits, device_roles=device_roles)
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
@@ -239,13 +242,19 @@ class Gateway:
             if ident not in by_profile:
                 by_profile[ident] = Applier(make_pool(settings, site))
             appliers[site] = by_profile[ident]
+        pin_key = None
+        if gw.private_key_file:
+            try:
+                pin_key = load_private_key(gw.private_key_file)
+            except SealError as exc:
+                raise GatewayError(f"[gateway] private_key_file: {exc}") from exc
         client = make_client(settings.broker, client_id or f"smartlib-gateway-{gid}",
                              manual_ack=True)
         return cls(gateway_id=gid, ledger=ledger, applier=appliers, sites=gw.sites,
                    client=client, host=settings.broker.host, port=settings.broker.port,
                    workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
                    session_expiry_s=settings.broker.session_expiry_s,
-                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat)
+                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat, pin_key=pin_key)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -281,6 +290,9 @@ class Gateway:
             self.heartbeat()
 
     def start(self) -> None:
+        if self.replies.pin_key is None:
+            log.warning("no [gateway] private_key_file: sealed PINs cannot be opened, every "
+                        "patron login with a PIN is refused (smartlib gateway keygen)")
         # Presence: a retained status per site served, online on every connect; the last
         # will (one per connection) marks the first site's offline. Agents re-send what is
         # unanswered when a gateway comes online: a broker restart drops what reached a

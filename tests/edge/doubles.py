@@ -20,6 +20,7 @@ from drivers.errors import TagNotFound, WriteFailed
 from drivers.reader import InventoryItem, SystemInfo
 from drivers.tags import ItemTagData, encode_tag
 from edge.store import open_store
+from smartlib.sealing import open_pin
 
 
 @dataclass
@@ -139,8 +140,11 @@ class GatewayDouble:
     the agent's status → state mapping, so the edge sees exactly what the real pair sends.
     """
 
-    def __init__(self, db_path: Path, ils: Ils | None = None, *, online: bool = True) -> None:
+    def __init__(self, db_path: Path, ils: Ils | None = None, *, online: bool = True,
+                 pin_key: Any = None) -> None:
         self.ils = ils or Ils()
+        self.pin_key = pin_key
+        """The gateways' private key: opens ``pin_sealed`` as the real gateway does."""
         self._online = online
         self.ledger: dict[str, tuple[dict[str, Any], str]] = {}
         self.deliveries: Counter[str] = Counter()
@@ -188,7 +192,8 @@ class GatewayDouble:
         with self._lock:
             n = 0
             for lk in self._store.lookups.claim():
-                self._store.lookups.answer(lk.id, self._lookup(lk.kind, lk.request))
+                answer = self._lookup(lk.kind, lk.request)
+                self._store.lookups.answer(lk.id, answer, ok=answer.get("reason") is None)
             while True:
                 batch = self._store.outbox.next_sendable(50)
                 if not batch:
@@ -212,7 +217,10 @@ class GatewayDouble:
                     "holds": [], "fines": []}
         if pid not in self.ils.patrons:
             return {"valid": False}
-        pin = req.get("pin")
+        sealed = req.get("pin_sealed")
+        if sealed is not None and self.pin_key is None:
+            return {"error": "PIN cannot be opened", "reason": "pin_unsealable"}
+        pin = None if sealed is None else open_pin(sealed, self.pin_key)
         return {"valid": True, "name": f"Patron {pid[-3:]}",
                 "pin_ok": None if pin is None or not self.ils.checks_pins
                 else pin == self.ils.patrons[pid],

@@ -78,11 +78,13 @@ def test_result_and_status_round_trip() -> None:
     assert json.loads(encode(st))["state"] == "offline"
 
 
-def test_lookup_pin_is_not_in_repr() -> None:
+def test_lookup_pin_is_not_in_repr_nor_on_the_wire() -> None:
     req = LookupRequest(request_id=str(uuid.uuid4()), kind="patron", site="s1",
-                        device="kiosk-01", patron="2000001", pin="1234")
-    assert "1234" not in repr(req)
-    assert decode(LookupRequest, encode(req)).pin == "1234"
+                        device="kiosk-01", patron="2000001",
+                        pin_sealed="c2VhbGVk").with_pin("1234")
+    assert req.pin == "1234"
+    assert "1234" not in repr(req) and b"1234" not in encode(req)
+    assert decode(LookupRequest, encode(req)).pin is None
 
 
 def test_snapshot_chunk_checks_seq_and_kind() -> None:

@@ -240,6 +240,9 @@ class World:
     agents: dict[str, Proc]
     serve: Proc
     api_port: int
+    pin_public_key: str = ""
+    """The gateway's PIN-sealing public key (``smartlib gateway keygen``), in every box's
+    ``[gateway] public_key``."""
     procs: list[Proc] = field(default_factory=list)
     free: list[str] = field(default_factory=list)
     free_patrons: list[str] = field(default_factory=list)
@@ -276,6 +279,7 @@ class World:
                        "partial_set": "reject"},
             "api": {"host": "127.0.0.1", "port": self.api_port, "device_token": DEVICE_TOKEN,
                     "staff_token": STAFF_TOKEN},
+            "gateway": {"public_key": self.pin_public_key},
         }
         for name, values in overrides.items():
             sections.setdefault(name, {}).update(values)
@@ -361,6 +365,9 @@ def _start_world(tmp: Path) -> Iterator[World]:
                       sim_endpoints=endpoints, ils=IlsDb(ils_db), export=export,
                       gateway=None, agents={}, serve=None, api_port=api_port, free=free,
                       free_patrons=free_patrons, lent=lent)  # type: ignore[arg-type]
+        keygen = subprocess.run([SMARTLIB, "gateway", "keygen", "--out", str(tmp / "gateway.key")],
+                                check=True, capture_output=True, text=True, cwd=str(REPO))
+        world.pin_public_key = keygen.stdout.strip()
 
         gw_cfg = write_toml(tmp / "gateway.toml", {
             "site": {"id": SITE}, "device": {"id": "gw-1", "role": "gateway"},
@@ -369,7 +376,8 @@ def _start_world(tmp: Path) -> Iterator[World]:
             "ils": {"host": endpoints["ils"]["host"], "port": endpoints["ils"]["port"],
                     "user": ILS_USER, "password": ILS_PASSWORD, "institution": "VNLIB",
                     "location": "MAIN", "pool_size": 4},
-            "gateway": {"ledger": f"sqlite:///{tmp / 'ledger.db'}", "sites": [SITE]}})
+            "gateway": {"ledger": f"sqlite:///{tmp / 'ledger.db'}", "sites": [SITE],
+                        "private_key_file": str(tmp / "gateway.key")}})
         world.gateway = Proc("gateway", ["gateway", "run", "--config", str(gw_cfg)],
                              tmp / "gateway.log")
         procs.append(world.gateway.start())

@@ -16,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from tests.support.pin_keys import make_pin_keys
 from tests.support.procs import stop_process
 
 REPO = Path(__file__).resolve().parents[3]
@@ -228,6 +229,8 @@ class SyncEnv:
         self.tmp, self.broker, self.ils = tmp, broker, ils
         self._stops: list[Callable[[], None]] = []
         self.ledger_url = f"sqlite:///{tmp / 'ledger.db'}"
+        self.pin_keys = make_pin_keys(tmp)
+        """The site's PIN-sealing keys: the agents' boxes seal to it, the gateways open."""
 
     def broker_section(self, user: str | None = None, password: str | None = None, *,
                        broker: Any = None) -> dict[str, Any]:
@@ -246,21 +249,26 @@ class SyncEnv:
         return write_toml(self.tmp / f"agent-{device}.toml", {
             "site": {"id": SITE}, "device": {"id": device, "role": role},
             "broker": broker,
-            "store": {"path": str(self.store_path(device))}})
+            "store": {"path": str(self.store_path(device))},
+            "gateway": {"public_key": self.pin_keys.public_key}})
 
     def store_path(self, device: str) -> Path:
         return self.tmp / f"edge-{device}.db"
 
     def gateway_config(self, gid: str = "gw-1", *, ledger: str | None = None,
                        user: str | None = None, password: str | None = None,
-                       pool_size: int = 2, broker: Any = None) -> Path:
+                       pool_size: int = 2, broker: Any = None,
+                       pin_key_file: Path | None | bool = True) -> Path:
+        """``pin_key_file``: True for the site's key, None for no key, or another file."""
+        key_file = self.pin_keys.private_key_file if pin_key_file is True else pin_key_file
+        key = {"private_key_file": str(key_file)} if key_file else {}
         return write_toml(self.tmp / f"gateway-{gid}.toml", {
             "site": {"id": SITE}, "device": {"id": gid, "role": "gateway"},
             "broker": self.broker_section(user, password, broker=broker),
             "ils": {"host": "127.0.0.1", "port": self.ils.port, "user": ILS_USER,
                     "password": ILS_PASSWORD, "institution": "VNLIB", "location": "MAIN",
                     "pool_size": pool_size},
-            "gateway": {"ledger": ledger or self.ledger_url, "sites": [SITE]}})
+            "gateway": {"ledger": ledger or self.ledger_url, "sites": [SITE], **key}})
 
     def open_store(self, device: str = "kiosk-01") -> Any:
         from edge.store import open_store

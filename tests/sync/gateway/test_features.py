@@ -129,7 +129,9 @@ def test_account_lookup_lists_loans(sync_env: SyncEnv) -> None:
     r = rec.response
     assert r["kind"] == "account" and r["valid_patron"] is True and item in r["charged_items"]
     assert {"overdue_items", "hold_items", "fine_items", "fee_amount", "currency"} <= set(r)
-    bad = store.lookups.wait(store.lookups.request("account", {"patron": PATRON, "pin": "0000"}).id, 20)
+    sealed = sync_env.pin_keys.seal("0000")
+    bad = store.lookups.wait(store.lookups.request("account", {"patron": PATRON,
+                                                               "pin_sealed": sealed}).id, 20)
     assert bad is not None and bad.response["valid_pin"] is False
     assert bad.response.get("charged_items", []) == []  # nothing listed with a wrong PIN
 
