@@ -11,15 +11,17 @@ from fastapi.testclient import TestClient
 from edge.api import create_app
 from edge.services.sessions import SessionService
 from smartlib.config import Settings, load_settings
+from tests.support.pin_keys import PinKeys
 
 DEV = {"Authorization": "Bearer dev-tok"}
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, pin_keys: PinKeys) -> Settings:
     return load_settings(None, store={"path": tmp_path / "edge.db"},
                          card_reader={"enabled": False, "scanner_prefix": "]C",
                                       "scanner_suffix": "\r"},
+                         gateway={"public_key": pin_keys.public_key},
                          api={"device_token": "dev-tok", "staff_token": "staff-tok"})
 
 
@@ -111,7 +113,8 @@ def test_pin_required_for_barcode_needs_a_pin_even_with_a_scan_token(
         settings, services) -> None:
     strict = settings.model_copy(update={"policy": settings.policy.model_copy(
         update={"pin_required_for": ["manual", "barcode"]})})
-    services.sessions = SessionService(services.store, strict.policy, services.bus)
+    services.sessions = SessionService(services.store, strict.policy, services.bus,
+                                       gateway_key=services.sessions.gateway_key)
     with TestClient(create_app(strict, services, start_services=False)) as c:
         status, body = _login(c, {"source": "barcode", "identifier": "2000001",
                                   "scan_token": _scan(c)})
