@@ -9,6 +9,7 @@ module of ``edge`` the kiosk may import: pure data).
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 import threading
 import uuid
 from typing import Any
@@ -69,12 +70,13 @@ class FakeEdge:
         }
         self.holds: list[JSON] = [
             {"item_id": "3201", "title": "Những ngôi sao xa xôi — Lê Minh Khuê", "ready": True,
-             "pickup_location": "Quầy thủ thư tầng 1"},
+             "pickup_location": "Quầy thủ thư tầng 1", "expires": "2026-12-14"},
             {"item_id": "3202", "title": "Bỉ vỏ — Nguyên Hồng", "ready": False,
              "pickup_location": "Quầy thủ thư tầng 1"},
         ]
         self.fines: list[JSON] = [
-            {"amount": 15000, "currency": "VND", "description": "Trả muộn: Nỗi buồn chiến tranh"},
+            {"fine_id": "F1", "amount": "15000", "currency": "VND",
+             "reason": "Trả muộn: Nỗi buồn chiến tranh", "date": "2026-11-30", "item_id": "3101"},
         ]
         self.pad: list[str] = []
         self.lifted: set[str] = set()
@@ -277,9 +279,10 @@ class FakeEdge:
                   "due_date": ln["due_date"],
                   "overdue": dt.date.fromisoformat(ln["due_date"]) < self.today}
                  for i, ln in self.loans.items() if ln["patron"] == s["_patron"]]
-        total = sum(f["amount"] for f in self.fines)
+        # Money is a decimal string, as the edge's AccountOut sends it.
+        total = str(sum(Decimal(str(f["amount"])) for f in self.fines if f["amount"] is not None))
         return {"loans": loans, "holds": list(self.holds), "fines": list(self.fines),
-                "fine_total": total}
+                "fine_total": total, "currency": "VND", "offline": False}
 
     def receipt(self, session_id: str) -> JSON:
         self._check("receipt", session_id)

@@ -500,6 +500,10 @@
         <translation>Ready for pickup at {place}</translation>
     </message>
     <message>
+        <source>until {date}</source>
+        <translation>until {date}</translation>
+    </message>
+    <message>
         <source>Waiting</source>
         <translation>Waiting</translation>
     </message>

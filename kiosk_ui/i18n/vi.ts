@@ -500,6 +500,10 @@
         <translation>Sẵn sàng để nhận tại {place}</translation>
     </message>
     <message>
+        <source>until {date}</source>
+        <translation>đến {date}</translation>
+    </message>
+    <message>
         <source>Waiting</source>
         <translation>Đang chờ</translation>
     </message>

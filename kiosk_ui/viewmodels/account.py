@@ -57,11 +57,12 @@ class AccountViewModel(ViewModel):
         self.holds.set_rows(list(acc.get("holds", [])))
         fines = list(acc.get("fines", []))
         self.fines.set_rows(fines)
+        self._currency = str(acc.get("currency") or "VND")
         if fines:
-            self._currency = str(fines[0].get("currency") or "VND")
+            self._currency = str(fines[0].get("currency") or self._currency)
         total = acc.get("fine_total")
         if isinstance(total, dict):
             self._currency = str(total.get("currency") or self._currency)
             total = total.get("amount")
         self._fine_total = total if total is not None else sum(
-            float(f.get("amount") or 0) for f in fines)
+            float(f.get("amount") or 0) for f in fines)  # an edge without the ILS's total
