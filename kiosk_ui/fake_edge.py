@@ -9,9 +9,9 @@ module of ``edge`` the kiosk may import: pure data).
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 import threading
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from edge.error_texts import TEXTS  # the real edge's texts (a pure data module)

@@ -357,6 +357,8 @@ class CacheItem(Message):
     value: int = 0
     parts: int = Field(1, ge=1)
     location: str = ""
+    owner_isil: str | None = Field(None, max_length=16)
+    """ISIL of the owning library (ISO 15511, e.g. ``VN-HN0001``); None when not given."""
 
 
 class CachePatron(Message):

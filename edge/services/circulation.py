@@ -207,6 +207,16 @@ def sort_hint(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
+def transit_hint(owner_isil: str | None, site_isil: str) -> dict[str, Any] | None:
+    """The edge's own transit hint for a return: the item belongs to another library
+    (its owner ISIL differs from the site's), so it goes back there. None when either
+    ISIL is unknown or they are the same (ISILs compare case-insensitively, ISO 15511)."""
+    owner, here = (owner_isil or "").strip(), site_isil.strip()
+    if not owner or not here or owner.casefold() == here.casefold():
+        return None
+    return {"kind": "transit", "destination": owner, "bin": None}
+
+
 class CirculationService:
     """Checkout, return, renew, account.
 
@@ -222,7 +232,7 @@ class CirculationService:
 
     def __init__(self, store: Store, devices: DeviceManager, security: SecurityService,
                  policy: PolicySection, bus: EventBus, *, site_id: str = "", device_id: str = "",
-                 institution: str = "", location: str = "",
+                 institution: str = "", location: str = "", site_isil: str = "",
                  clock: Callable[[], datetime] | None = None) -> None:
         self.store = store
         self.devices = devices
@@ -233,6 +243,7 @@ class CirculationService:
         self.device_id = device_id
         self.institution = institution
         self.location = location
+        self.site_isil = site_isil
         self.clock = clock or (lambda: datetime.now(UTC))
         self.in_progress: set[str] = set()
         self._lock = threading.Lock()
@@ -688,9 +699,20 @@ class CirculationService:
             return answer
         if session is not None:
             session.lines.append(ReceiptLine(p.item_id, p.title, "return"))
+        sort = sort_hint(res)
+        if sort is None and offline:
+            sort = transit_hint(self._owner_isil(p), self.site_isil)
         return item_result(p.item_id, p.title, "offline_accepted" if offline else "returned",
-                           transaction=e.key, sort=sort_hint(res), message=p.warn,
+                           transaction=e.key, sort=sort, message=p.warn,
                            ils_message=res.get("screen_message"))
+
+    def _owner_isil(self, p: _Pending) -> str | None:
+        """The owning library of a returned item: its tag's ISIL, else the cache's."""
+        for part in p.parts:
+            if part.tag is not None and part.tag.isil:
+                return part.tag.isil
+        cached = self.store.cache.item(p.item_id)
+        return cached.owner_isil if cached else None
 
     # ---- renew ------------------------------------------------------------------------------
 

@@ -219,7 +219,13 @@ ALTER TABLE patrons ADD COLUMN card_uid TEXT;
 CREATE INDEX patrons_card_uid ON patrons(card_uid);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+_V4 = """
+-- The ISIL of the library owning each item (gateway import's owner_isil column): a return
+-- at a site with another ISIL gets a transit hint even offline.
+ALTER TABLE items ADD COLUMN owner_isil TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

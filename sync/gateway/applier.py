@@ -34,7 +34,7 @@ from sync.messages import (
     TransactionRequest,
     TransactionResult,
 )
-from sync.sip2.profiles import Sip2Profile, Verdict, get_profile, screen_text
+from sync.sip2.profiles import Sip2Profile, Verdict, get_profile, screen_text, with_overrides
 from sync.sip2.session import Sip2Session
 
 log = logging.getLogger(__name__)
@@ -404,10 +404,11 @@ def make_pool(settings: Any, site: str | None = None) -> Any:
     from sync.sip2.client import Sip2Client, Sip2ConnectionPool
 
     ils = settings.ils_for(site) if site is not None else settings.ils
+    profile = with_overrides(get_profile(ils.profile), ils.sip2.model_dump(exclude_none=True))
 
     def factory() -> Sip2Client:
         return Sip2Client(ils.host, ils.port, user=ils.user, password=ils.password.get_secret_value(),
-                          institution=ils.institution, location=ils.location, profile=ils.profile,
+                          institution=ils.institution, location=ils.location, profile=profile,
                           tls=ils.tls or None, keepalive=False)
 
     return Sip2ConnectionPool(factory, ils.pool_size)

@@ -98,10 +98,10 @@ class FakeReader:
 
 
 def make_tag(item_id: str, *, uid: str | None = None, parts: int = 1, part: int = 1,
-             usage: int = 1, afi: int = 0x07) -> FakeTag:
+             usage: int = 1, afi: int = 0x07, isil: str = "VN-DEMO") -> FakeTag:
     uid = uid or f"E004{abs(hash((item_id, part))) % 16**12:012X}"
     mem = encode_tag(ItemTagData(item_id, parts_in_item=parts, part_number=part,
-                                 type_of_usage=usage, isil="VN-DEMO"), blocks=8)
+                                 type_of_usage=usage, isil=isil), blocks=8)
     return FakeTag(uid, mem, afi=afi)
 
 
