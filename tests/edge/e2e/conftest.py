@@ -505,10 +505,11 @@ class Box:
     device: Any
     settings: Any
 
-    def place(self, item: str, *, uid: str | None = None, afi: int = AFI_SECURED) -> str:
+    def place(self, item: str, *, uid: str | None = None, afi: int = AFI_SECURED,
+              isil: str = "VN-HN0001") -> str:
         from hardware_sim.tag import SimTag
 
-        tag = SimTag.from_item(item, isil="VN-HN0001", afi=afi, uid=uid)
+        tag = SimTag.from_item(item, isil=isil, afi=afi, uid=uid)
         self.field.place(tag, "pad")
         return str(tag.uid_hex)
 
