@@ -78,6 +78,8 @@ class FakeEdge:
             {"fine_id": "F1", "amount": "15000", "currency": "VND",
              "reason": "Trả muộn: Nỗi buồn chiến tranh", "date": "2026-11-30", "item_id": "3101"},
         ]
+        self.account_offline = False
+        """Answer the account as the edge does from its cache (no fines known)."""
         self.pad: list[str] = []
         self.lifted: set[str] = set()
         """Items taken off the pad before the edge handled them (``lift``)."""
@@ -281,6 +283,9 @@ class FakeEdge:
                  for i, ln in self.loans.items() if ln["patron"] == s["_patron"]]
         # Money is a decimal string, as the edge's AccountOut sends it.
         total = str(sum(Decimal(str(f["amount"])) for f in self.fines if f["amount"] is not None))
+        if self.account_offline:
+            return {"loans": loans, "holds": list(self.holds), "fines": [], "fine_total": None,
+                    "currency": "VND", "offline": True}
         return {"loans": loans, "holds": list(self.holds), "fines": list(self.fines),
                 "fine_total": total, "currency": "VND", "offline": False}
 

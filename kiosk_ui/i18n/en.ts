@@ -31,6 +31,10 @@
         <source>Nothing to pay</source>
         <translation>Nothing to pay</translation>
     </message>
+    <message>
+        <source>Fines cannot be checked right now</source>
+        <translation>Fines cannot be checked right now</translation>
+    </message>
 </context>
 <context>
     <name>Admin</name>

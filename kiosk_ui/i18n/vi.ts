@@ -31,6 +31,10 @@
         <source>Nothing to pay</source>
         <translation>Không có khoản phạt nào</translation>
     </message>
+    <message>
+        <source>Fines cannot be checked right now</source>
+        <translation>Hiện không kiểm tra được tiền phạt</translation>
+    </message>
 </context>
 <context>
     <name>Admin</name>

@@ -25,6 +25,8 @@ class AccountViewModel(ViewModel):
         self.fines = FinesModel(localizer, self)
         self._fine_total: Any = 0
         self._currency = "VND"
+        self.offline = False
+        """The edge answered from its cache: fines are not known (not "nothing to pay")."""
 
     @property
     def overdue_count(self) -> int:
@@ -53,6 +55,7 @@ class AccountViewModel(ViewModel):
         self.call(lambda: self.client.account(session_id), self._apply)
 
     def _apply(self, acc: Any) -> None:
+        self.offline = bool(acc.get("offline"))
         self.loans.set_rows(list(acc.get("loans", [])))
         self.holds.set_rows(list(acc.get("holds", [])))
         fines = list(acc.get("fines", []))
