@@ -100,3 +100,27 @@ def test_fine_items_are_read_or_kept_whole(text: str, amount: Decimal | None, cu
                                            date: str | None, reason: str) -> None:
     fine = parse_fine_item(text, "USD")
     assert (fine.amount, fine.currency, fine.date, fine.reason) == (amount, currency, date, reason)
+
+
+def test_an_18_with_ct_and_cy_decodes_whole_split_and_byte_by_byte() -> None:
+    """A hand-written 18 (SIP2 2.00 field layout; CT/CY as in a 10) for a ready hold."""
+    from sync.sip2.codec import NEED_DATA, Sip2Codec, Sip2StreamDecoder
+    from sync.sip2.messages import ItemInformationResponse
+
+    frame = (b"18080201" + b"20261207    101500" +
+             b"CF1|CM20261214    235900|AB30000015|AJTruy\xe1\xbb\x87n Ki\xe1\xbb\x81u|"
+             b"CTMAIN|CY2000004|\r")
+    codec = Sip2Codec("utf-8", error_detection=False)
+    whole = codec.decode_message(frame)
+    assert isinstance(whole, ItemInformationResponse)
+    assert (whole.circulation_status, whole.destination_location, whole.hold_patron_id,
+            whole.hold_pickup_date, whole.title) == (
+        "08", "MAIN", "2000004", "20261214    235900", "Truyện Kiều")
+    for size in (1, 7):
+        dec = Sip2StreamDecoder(codec)
+        got = []
+        for i in range(0, len(frame), size):
+            dec.receive_data(frame[i:i + size])
+            while not isinstance(out := dec.next_message(), type(NEED_DATA)):
+                got.append(out)
+        assert [d.message for d in got] == [whole]
