@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from edge.error_texts import TEXTS  # the real edge's texts (a pure data module)
@@ -71,13 +72,16 @@ class FakeEdge:
         }
         self.holds: list[JSON] = [
             {"item_id": "3201", "title": "Những ngôi sao xa xôi — Lê Minh Khuê", "ready": True,
-             "pickup_location": "Quầy thủ thư tầng 1"},
+             "pickup_location": "Quầy thủ thư tầng 1", "expires": "2026-12-14"},
             {"item_id": "3202", "title": "Bỉ vỏ — Nguyên Hồng", "ready": False,
              "pickup_location": "Quầy thủ thư tầng 1"},
         ]
         self.fines: list[JSON] = [
-            {"amount": 15000, "currency": "VND", "description": "Trả muộn: Nỗi buồn chiến tranh"},
+            {"fine_id": "F1", "amount": "15000", "currency": "VND",
+             "reason": "Trả muộn: Nỗi buồn chiến tranh", "date": "2026-11-30", "item_id": "3101"},
         ]
+        self.account_offline = False
+        """Answer the account as the edge does from its cache (no fines known)."""
         self.pad: list[str] = []
         self.lifted: set[str] = set()
         """Items taken off the pad before the edge handled them (``lift``)."""
@@ -289,9 +293,13 @@ class FakeEdge:
                   "due_date": ln["due_date"],
                   "overdue": dt.date.fromisoformat(ln["due_date"]) < self.today}
                  for i, ln in self.loans.items() if ln["patron"] == s["_patron"]]
-        total = sum(f["amount"] for f in self.fines)
+        # Money is a decimal string, as the edge's AccountOut sends it.
+        total = str(sum(Decimal(str(f["amount"])) for f in self.fines if f["amount"] is not None))
+        if self.account_offline:
+            return {"loans": loans, "holds": list(self.holds), "fines": [], "fine_total": None,
+                    "currency": "VND", "offline": True}
         return {"loans": loans, "holds": list(self.holds), "fines": list(self.fines),
-                "fine_total": total}
+                "fine_total": total, "currency": "VND", "offline": False}
 
     def receipt(self, session_id: str) -> JSON:
         self._check("receipt", session_id)

@@ -166,10 +166,33 @@ class BrokerSection(_Section):
         return self
 
 
+PROFILE_CHARSETS: dict[str, str] = {"generic": "utf-8", "koha": "utf-8", "evergreen": "utf-8",
+                                    "folio": "cp850"}
+"""Each built-in SIP2 profile's wire charset (sync.sip2.profiles; a test keeps them equal)."""
+
+
+class Sip2Settings(_Section):
+    """Single settings of the site's SIP2 profile, over the named profile (unset = the
+    profile's own): ``[ils.sip2]`` or ``[gateway.site_ils.<site>.sip2]``."""
+
+    charset: Literal["utf-8", "latin-1", "cp850", "ascii"] | None = None
+    """Text encoding on the wire (the SIP2 codec's charsets)."""
+    error_detection: bool | None = None
+    """Send ``AY``/``AZ`` checksums and verify them on input."""
+    terminator: Literal["CR", "CRLF"] | None = None
+    idle_timeout: float | None = Field(None, gt=0)
+    """Seconds after which the ILS drops an idle connection (the keepalive runs inside it)."""
+    keepalive_fraction: float | None = Field(None, gt=0, lt=1)
+    checkin_not_loaned_ok: bool | None = None
+    """A checkin refused because the item was not on loan counts as a return."""
+
+
 class IlsSection(_Section):
     """The library's ILS, reached over SIP2 by the gateway."""
 
     profile: Literal["generic", "koha", "evergreen", "folio"] = "generic"
+    sip2: Sip2Settings = Field(default_factory=Sip2Settings)
+    """Overrides of single settings of ``profile``."""
     host: str = "127.0.0.1"
     port: int = Field(6001, gt=0, lt=65536)
     tls: bool = False
@@ -337,6 +360,8 @@ class IlsOverride(_Section):
     """Per-site changes to ``[ils]`` for a gateway serving several sites (unset = ``[ils]``)."""
 
     profile: Literal["generic", "koha", "evergreen", "folio"] | None = None
+    sip2: Sip2Settings | None = None
+    """This site's SIP2 overrides, over ``[ils.sip2]`` setting by setting."""
     host: str | None = None
     port: int | None = Field(None, gt=0, lt=65536)
     tls: bool | None = None
@@ -427,7 +452,11 @@ class Settings(BaseSettings):
         over = self.gateway.site_ils.get(site)
         if over is None:
             return self.ils
-        return self.ils.model_copy(update=over.model_dump(exclude_none=True))
+        update = over.model_dump(exclude_none=True, exclude={"sip2"})
+        if over.sip2 is not None:
+            update["sip2"] = self.ils.sip2.model_copy(
+                update=over.sip2.model_dump(exclude_none=True))
+        return self.ils.model_copy(update=update)
 
     @classmethod
     def settings_customise_sources(

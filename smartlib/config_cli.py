@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from smartlib.config import load_settings
+from smartlib.config import PROFILE_CHARSETS, Settings, load_settings
 from smartlib.config_audit import audit_settings
 from smartlib.errors import ConfigError
 
@@ -49,5 +49,28 @@ def check(file: str, show: bool, allow_insecure: bool) -> None:
         click.echo(f"  warning: {f.path}: {f.problem}", err=True)
     click.echo(f"{file}: OK (site {settings.site.id}, device {settings.device.id}, role {settings.device.role})"
                + (f", {len(findings)} warning(s)" if findings else ""))
+    for warning in vietnamese_charset_warnings(settings):
+        click.echo(f"  warning: {warning}", err=True)
     if show:
         click.echo(json.dumps(settings.model_dump(mode="json"), indent=2, ensure_ascii=False))
+
+
+VIETNAMESE_SAMPLE = "Nguyễn Văn Ánh: Truyện Kiều, Đất rừng phương Nam"
+
+
+def vietnamese_charset_warnings(settings: Settings) -> list[str]:
+    """A warning for each ILS connection whose SIP2 charset cannot carry Vietnamese
+    (FOLIO's default cp850 loses every tone mark): ``[ils]`` and each
+    ``[gateway.site_ils.<site>]``."""
+    places = [("ils", settings.ils)] + [(f"gateway.site_ils.{site}", settings.ils_for(site))
+                                        for site in settings.gateway.site_ils]
+    out = []
+    for path, ils in places:
+        charset = ils.sip2.charset or PROFILE_CHARSETS[ils.profile]
+        try:
+            VIETNAMESE_SAMPLE.encode(charset)
+        except UnicodeEncodeError:
+            out.append(f"{path}: SIP2 charset {charset} (profile {ils.profile}) cannot carry "
+                       "Vietnamese; names and titles will be garbled. Set the ILS's SIP2 "
+                       f"encoding to UTF-8 and sip2.charset = \"utf-8\" under [{path}]")
+    return out

@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -272,6 +273,55 @@ class LookupRequest(Message):
         return self
 
 
+class AccountLoan(Message):
+    """A loan on a patron's account."""
+
+    item_id: Barcode
+    title: str = ""
+    due_date: str | None = None
+    """ISO date (or date-time) the item is due, as the ILS's ``AH`` read by the profile."""
+    overdue: bool = False
+
+
+class AccountHold(Message):
+    """A hold of the patron's: ``ready`` when it waits on the hold shelf for them."""
+
+    item_id: Barcode
+    title: str = ""
+    ready: bool = False
+    pickup_location: str | None = None
+    expires: str | None = None
+    """ISO date until which a ready hold is kept (SIP2 ``CM`` hold pickup date)."""
+
+
+class AccountFine(Message):
+    """One fine or fee: its amount in ``currency`` (VND has no minor unit), reason, date."""
+
+    fine_id: str | None = None
+    amount: Decimal | None = None
+    """None when the ILS's ``AV`` line carries no amount the gateway can read."""
+    currency: str = "VND"
+    reason: str = ""
+    date: str | None = None
+    """ISO date the fine was charged."""
+    item_id: str | None = None
+
+
+class Account(Message):
+    """A patron's whole account as the ILS answers it (SIP2 63/64 plus 17 per item).
+
+    The gateway builds it; the edge reads it from the ``account`` look-up's answer; test
+    doubles build the same model so that the edge is tested against the real shape.
+    """
+
+    loans: list[AccountLoan] = Field(default_factory=list)
+    holds: list[AccountHold] = Field(default_factory=list)
+    fines: list[AccountFine] = Field(default_factory=list)
+    fine_total: Decimal | None = None
+    """The ILS's total (64 ``BV``); None when it sent none."""
+    currency: str = "VND"
+
+
 class LookupResponse(Message):
     """The answer to a :class:`LookupRequest` (same ``request_id``)."""
 
@@ -302,6 +352,8 @@ class LookupResponse(Message):
     unavailable_hold_items: list[str] = Field(default_factory=list)
     currency: str | None = None
     fee_limit: str | None = None
+    account: Account | None = None
+    """``account``: the patron's whole account, one shape for the gateway and its doubles."""
     # item
     item: str | None = None
     title: str | None = None
@@ -326,6 +378,8 @@ class CacheItem(Message):
     value: int = 0
     parts: int = Field(1, ge=1)
     location: str = ""
+    owner_isil: str | None = Field(None, max_length=16)
+    """ISIL of the owning library (ISO 15511, e.g. ``VN-HN0001``); None when not given."""
 
 
 class CachePatron(Message):

@@ -5,6 +5,7 @@ They document ``docs/api.md`` in the OpenAPI schema; the kiosk UI does not impor
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -121,19 +122,27 @@ class HoldOut(BaseModel):
     title: str
     ready: bool
     pickup_location: str | None
+    expires: str | None = None
 
 
 class AccountFineOut(BaseModel):
-    amount: Any
+    fine_id: str | None = None
+    amount: Decimal | None
     currency: str
-    description: str
+    reason: str
+    date: str | None = None
+    item_id: str | None = None
 
 
 class AccountOut(BaseModel):
+    """The patron's account: the fields of ``sync.messages.Account`` (the gateway's answer;
+    tests/edge/test_account_shape.py keeps the two in step) plus ``offline``."""
+
     loans: list[LoanOut]
     holds: list[HoldOut]
     fines: list[AccountFineOut]
-    fine_total: Any
+    fine_total: Decimal | None
+    currency: str = "VND"
     offline: bool = False
 
 

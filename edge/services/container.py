@@ -81,7 +81,8 @@ class EdgeServices:
         circulation = CirculationService(store, devices, security, settings.policy, bus,
                                          site_id=settings.site.id, device_id=settings.device.id,
                                          institution=settings.ils.institution,
-                                         location=settings.ils.location)
+                                         location=settings.ils.location,
+                                         site_isil=settings.site.isil)
         recovery = RecoveryService(store, circulation, security)
         return cls(settings, store, bus, devices, sessions, security, circulation, recovery,
                    _owns_store=owns)

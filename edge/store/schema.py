@@ -279,7 +279,13 @@ CREATE TABLE pin_lockouts (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7 = """
+-- The ISIL of the library owning each item (gateway import's owner_isil column): a return
+-- at a site with another ISIL gets a transit hint even offline.
+ALTER TABLE items ADD COLUMN owner_isil TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

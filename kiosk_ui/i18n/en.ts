@@ -31,6 +31,10 @@
         <source>Nothing to pay</source>
         <translation>Nothing to pay</translation>
     </message>
+    <message>
+        <source>Fines cannot be checked right now</source>
+        <translation>Fines cannot be checked right now</translation>
+    </message>
 </context>
 <context>
     <name>Admin</name>
@@ -514,6 +518,10 @@
     <message>
         <source>Ready for pickup at {place}</source>
         <translation>Ready for pickup at {place}</translation>
+    </message>
+    <message>
+        <source>until {date}</source>
+        <translation>until {date}</translation>
     </message>
     <message>
         <source>Waiting</source>

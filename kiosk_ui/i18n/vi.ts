@@ -31,6 +31,10 @@
         <source>Nothing to pay</source>
         <translation>Không có khoản phạt nào</translation>
     </message>
+    <message>
+        <source>Fines cannot be checked right now</source>
+        <translation>Hiện không kiểm tra được tiền phạt</translation>
+    </message>
 </context>
 <context>
     <name>Admin</name>
@@ -514,6 +518,10 @@
     <message>
         <source>Ready for pickup at {place}</source>
         <translation>Sẵn sàng để nhận tại {place}</translation>
+    </message>
+    <message>
+        <source>until {date}</source>
+        <translation>đến {date}</translation>
     </message>
     <message>
         <source>Waiting</source>

@@ -9,7 +9,7 @@ after applied transactions are sent by the gateway service.
 
 CSV columns (a header line is required; only the id columns are mandatory):
 
-* items: ``item_id, title, usage, value, parts, location``
+* items: ``item_id, title, usage, value, parts, location, owner_isil``
 * patrons: ``patron_id, display_name, blocked, block_reason, loan_limit, pin_hash, expires_on,
   card_uid``
 * loans: ``item_id, patron_id, due_date, loaned_at``

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -320,6 +320,40 @@ PROFILES: Mapping[str, Sip2Profile] = MappingProxyType({
                          unknown_desensitize_releases=True, barcode_upper=False),
 })
 """The built-in profiles: ``generic``, ``koha``, ``evergreen``, ``folio``."""
+
+
+TERMINATORS: Final = MappingProxyType({"CR": b"\r", "CRLF": b"\r\n"})
+OVERRIDABLE: Final = frozenset({"charset", "error_detection", "terminator", "idle_timeout",
+                                "keepalive_fraction", "checkin_not_loaned_ok"})
+"""The profile settings a site may override one by one (``[ils.sip2]``)."""
+
+
+def with_overrides(profile: Sip2Profile, overrides: Mapping[str, Any]) -> Sip2Profile:
+    """``profile`` with a site's single settings applied (None values are left alone).
+
+    ``terminator`` is ``CR`` or ``CRLF``; ``charset`` a Python codec name.
+
+    Raises:
+        Sip2Error: an unknown setting, or a value the profile cannot take.
+    """
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(changes) - OVERRIDABLE)
+    if unknown:
+        raise Sip2Error(f"not an overridable SIP2 setting: {', '.join(unknown)}", unknown[0])
+    if "terminator" in changes:
+        term = changes["terminator"]
+        if term not in TERMINATORS:
+            raise Sip2Error(f"terminator must be CR or CRLF, got {term!r}", "terminator")
+        changes["terminator"] = TERMINATORS[term]
+    for key in ("idle_timeout", "keepalive_fraction"):
+        if key in changes and not float(changes[key]) > 0:
+            raise Sip2Error(f"{key} must be positive, got {changes[key]!r}", key)
+    site = replace(profile, **changes)
+    try:
+        site.codec()  # the charset must be one the codec speaks
+    except Sip2Error as exc:
+        raise Sip2Error(f"charset: {exc}", "charset") from exc
+    return site
 
 
 def get_profile(name: str) -> Sip2Profile:

@@ -58,7 +58,10 @@ class AccountPage(Page):
         self.heads[1].setText(Q.translate("Account", "Holds ({n} ready)").format(n=a.ready_count))
         self.heads[2].setText(Q.translate("Account", "Fines"))
         total = a.fine_total
-        self.total.setText(Q.translate("Account", "Total to pay: {amount}").format(amount=total)
-                           if total else Q.translate("Account", "Nothing to pay"))
+        if a.offline:
+            self.total.setText(Q.translate("Account", "Fines cannot be checked right now"))
+        else:
+            self.total.setText(Q.translate("Account", "Total to pay: {amount}").format(
+                amount=total) if total else Q.translate("Account", "Nothing to pay"))
         show_error(self.error, a.error_text)
         self.back.setText(Q.translate("Common", "Back to menu"))

@@ -206,7 +206,8 @@ def load_cache_from_export(store_path: Path, export: Path) -> dict[str, int]:
             return list(csv.DictReader(fh))
 
     items = [{"item_id": r["item_id"], "title": r["title"], "parts": int(r["parts"] or 1),
-              "location": r["location"]} for r in rows("items")]
+              "location": r["location"], "owner_isil": r["owner_isil"] or None}
+             for r in rows("items")]
     patrons = [{"patron_id": r["patron_id"], "display_name": r["name"],
                 "blocked": r["blocked"] == "1", "block_reason": r["block_reason"] or None,
                 "loan_limit": int(r["loan_limit"]), "pin_hash": r["pin_hash"] or None,
@@ -518,10 +519,11 @@ class Box:
     device: Any
     settings: Any
 
-    def place(self, item: str, *, uid: str | None = None, afi: int = AFI_SECURED) -> str:
+    def place(self, item: str, *, uid: str | None = None, afi: int = AFI_SECURED,
+              isil: str = "VN-HN0001") -> str:
         from hardware_sim.tag import SimTag
 
-        tag = SimTag.from_item(item, isil="VN-HN0001", afi=afi, uid=uid)
+        tag = SimTag.from_item(item, isil=isil, afi=afi, uid=uid)
         self.field.place(tag, "pad")
         return str(tag.uid_hex)
 
