@@ -338,6 +338,9 @@ class GatewaySection(_Section):
     """Back-off after an ILS failure before an intent is verified and retried."""
     site_ils: dict[str, IlsOverride] = Field(default_factory=dict)
     """``[gateway.site_ils.<site>]``: that site's ILS, over the ``[ils]`` defaults."""
+    revoked_file: Path | None = None
+    """The central console's revoked-devices list (``revoked.json``, written by
+    ``smartlib central revoke``): their transactions are refused. None: no check."""
 
 
 class SyncSection(_Section):

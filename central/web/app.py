@@ -48,6 +48,7 @@ from central.store import (
     StaffSession,
 )
 from central.web.config_pages import PageKit, add_config_routes
+from central.web.enroll_pages import add_enroll_routes
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
 from central.web.stats import StatsContext, install_stats_routes
 
@@ -512,6 +513,6 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         page_staff=page_staff, api_staff=api_staff, lang=_lang))
     kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
                   api_staff=api_staff, require=require, check_csrf=check_csrf, form=form)
-    for add_routes in (add_config_routes,):
+    for add_routes in (add_config_routes, add_enroll_routes):
         add_routes(app, kit)
     return app

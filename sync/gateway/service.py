@@ -50,6 +50,7 @@ from sync.gateway.cachefeed import gate_delta
 from sync.gateway.intake import Ack, Intake
 from sync.gateway.ledger import Claim, Ledger
 from sync.gateway.replies import Replies
+from sync.gateway.revoked import RevokedDevices
 from sync.messages import (
     MAX_BATCH,
     CacheDelta,
@@ -132,6 +133,8 @@ class Gateway:
         device_roles: device id → role (``kiosk``, ``gate``), over the naming rule of
             :func:`sync.broker.default_role` (ids starting with ``gate`` are gates). A gate
             may not lend, return or renew.
+        revoked: the central console's revoked-devices list (``[gateway] revoked_file``):
+            a revoked device's transactions are refused on every message.
         heartbeat: called every ``heartbeat_s`` while the gateway works (its worker,
             sweeper and MQTT threads alive, no worker stuck over ``stall_s``): the hook of
             a service watchdog (``sd_notify``). The retained ``online`` status is published
@@ -146,6 +149,7 @@ class Gateway:
                  retry_s: float = 2.0, crash: CrashPoints | None = None,
                  limits: PayloadLimits = GATEWAY_LIMITS,
                  device_roles: Mapping[str, str] | None = None,
+                 revoked: RevokedDevices | None = None,
                  heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 5.0,
                  stall_s: float = 120.0) -> None:
         self.gateway_id = gateway_id
@@ -193,7 +197,8 @@ class Gateway:
         self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
                                count=self._count)
         self.intake = Intake(sites=self.sites, ledger=ledger, client=client, count=self._count,
-                             enqueue=self._enqueue, limits=limits, device_roles=device_roles)
+                             enqueue=self._enqueue, limits=limits, device_roles=device_roles,
+                             revoked=revoked)
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
         client.on_disconnect = guard("on_disconnect", self._on_disconnect, self._callback_failed)
         client.on_message = self.intake.on_message  # guards itself (dead letters)
@@ -245,7 +250,8 @@ class Gateway:
                    client=client, host=settings.broker.host, port=settings.broker.port,
                    workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
                    session_expiry_s=settings.broker.session_expiry_s,
-                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat)
+                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat,
+                   revoked=RevokedDevices(gw.revoked_file) if gw.revoked_file else None)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
