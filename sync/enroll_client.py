@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,11 @@ def _csr(key: ec.EllipticCurvePrivateKey) -> str:
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def _post(url: str, body: dict[str, str], verify: bool | str, timeout_s: float) -> Any:
+def _post(url: str, body: dict[str, str], verify: bool | str, timeout_s: float,
+          http: httpx.Client | None) -> Any:
     try:
-        resp = httpx.post(url, json=body, verify=verify, timeout=timeout_s)
+        resp = (http.post(url, json=body) if http is not None
+                else httpx.post(url, json=body, verify=verify, timeout=timeout_s))
     except httpx.HTTPError as exc:
         raise EnrolConnectionError(f"cannot reach the central console at {url}: {exc}") from exc
     try:
@@ -169,8 +172,27 @@ def check_answer(code: str, answer: Any, key: ec.EllipticCurvePrivateKey,
     return bundle
 
 
+_FILE_LINE = re.compile(r'^(ca_file|cert_file|key_file) = "([^"/][^"]*)"$', re.MULTILINE)
+
+
+def local_config(text: str, out: Path) -> str:
+    """The centre's ``smartlib.toml`` with its relative certificate paths made absolute
+    (in ``out``), so the box's services find them from any working directory.
+
+    Raises:
+        EnrolAnswerError: the configuration is not TOML.
+    """
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise EnrolAnswerError(f"the configuration sent is not TOML: {exc}") from exc
+    base = out.resolve()
+    return _FILE_LINE.sub(lambda m: f'{m[1]} = "{base / m[2]}"', text)
+
+
 def enrol(central: str, code: str, out: Path, *, ca_fingerprint: str | None = None,
-          ca_file: str | None = None, timeout_s: float = 30.0) -> Enrolment:
+          ca_file: str | None = None, timeout_s: float = 30.0,
+          http: httpx.Client | None = None) -> Enrolment:
     """Enrol this box; write its files into ``out``.
 
     Args:
@@ -180,6 +202,7 @@ def enrol(central: str, code: str, out: Path, *, ca_fingerprint: str | None = No
         ca_fingerprint: the site CA's SHA-256 (hex, colons allowed) to pin.
         ca_file: verify the console's HTTPS certificate with this CA (default: the answer
             is authenticated by its HMAC only; see the module docstring).
+        http: an HTTP client to send with (tests: the app's TestClient).
 
     Raises:
         EnrolError: refused (a typed subclass says why), unreachable, or a forged answer.
@@ -193,8 +216,9 @@ def enrol(central: str, code: str, out: Path, *, ca_fingerprint: str | None = No
         raise EnrolError(f"cannot prepare the key in {out}: {exc}") from exc
     url = central.rstrip("/") + "/api/enrol"
     verify: bool | str = ca_file if ca_file else not url.startswith("https://")
-    answer = _post(url, {"code": code, "csr": _csr(key)}, verify, timeout_s)
+    answer = _post(url, {"code": code, "csr": _csr(key)}, verify, timeout_s, http)
     bundle = check_answer(code, answer, key, ca_fingerprint)
+    config = local_config(str(bundle["config"]), out)
     device = str(bundle["device"])
     done = Enrolment(site=str(bundle["site"]), device=device, role=str(bundle["role"]),
                      config_path=out / "smartlib.toml", ca_path=out / "ca.crt",
@@ -204,7 +228,7 @@ def enrol(central: str, code: str, out: Path, *, ca_fingerprint: str | None = No
         _write(done.cert_path, str(bundle["cert"]).encode(), 0o644)
         (out / PENDING_KEY).chmod(0o600)
         (out / PENDING_KEY).replace(done.key_path)
-        _write(done.config_path, str(bundle["config"]).encode(), 0o644)
+        _write(done.config_path, config.encode(), 0o644)
     except OSError as exc:
         raise EnrolError(f"cannot write the enrolment into {out}: {exc}") from exc
     log.info("enrolled as %s/%s (%s) by %s", done.site, device, done.role, central)
