@@ -191,7 +191,8 @@ class Gateway:
         self.stats = {"applied": 0, "replayed": 0, "recovered": 0, "rejected": 0, "busy": 0,
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
                       "alarms": 0, "stats": 0, "events": 0, "dead_letters": 0,
-                      "role_refused": 0, "callback_errors": 0, "heartbeats": 0}
+                      "role_refused": 0, "revoked_refused": 0,
+                      "callback_errors": 0, "heartbeats": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
