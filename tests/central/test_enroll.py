@@ -186,3 +186,44 @@ def test_a_bad_request_is_refused(console: TestClient) -> None:
     code = issue(console)["code"]
     resp = console.post("/api/enrol", json={"code": code, "csr": "not a csr"})
     assert resp.status_code == 400 and resp.json()["reason"] == "bad_request"
+
+
+def test_the_enrolment_tables_on_both_engines(store: CentralStore) -> None:
+    from central.store import EnrolCode
+
+    store.enrolment.add_code(EnrolCode("h1", SITE, "kiosk-09", "kiosk", "boss",
+                                       "2026-12-07T03:00:00.000Z", "2026-12-07T03:30:00.000Z",
+                                       None, None))
+    assert store.enrolment.use_code("h1", "2026-12-07T03:01:00.000Z", "12345")
+    assert not store.enrolment.use_code("h1", "2026-12-07T03:02:00.000Z", "67890")
+    row = store.enrolment.find_code("h1")
+    assert row is not None and (row.used_at, row.serial) == ("2026-12-07T03:01:00.000Z", "12345")
+    store.enrolment.revoke(SITE, "kiosk-09", "boss", "2026-12-07T04:00:00.000Z")
+    store.enrolment.revoke(SITE, "kiosk-09", "cli", "2026-12-07T05:00:00.000Z")
+    assert store.enrolment.revoked() == [(SITE, "kiosk-09", "2026-12-07T05:00:00.000Z")]
+    store.enrolment.reinstate(SITE, "kiosk-09")
+    assert store.enrolment.revoked() == []
+
+
+def test_revoke_cli_runs_the_reload_command_and_reports_its_failure(
+        tmp_path: Path, ca: pki.SiteCa) -> None:
+    from click.testing import CliRunner
+
+    from central.cli import central
+
+    cfg = tmp_path / "central.toml"
+    cfg.write_text(f'[central]\ndatabase = "sqlite:///{tmp_path / "c.db"}"\n'
+                   f'[enroll]\nca_dir = "{ca.directory}"\n')
+    pki.issue_client(ca, "kiosk-04", tmp_path / "certs")
+    ok = CliRunner().invoke(central, ["revoke", "--config", str(cfg), "--site", SITE,
+                                      "--device", "kiosk-04", "--reload-broker", "true"])
+    assert ok.exit_code == 0, ok.output
+    assert "1 certificate(s)" in ok.output and "ran 'true'" in ok.output
+    revoked = (ca.directory / "revoked.json").read_text()
+    assert '"device": "kiosk-04"' in revoked
+    bad = CliRunner().invoke(central, ["revoke", "--config", str(cfg), "--site", SITE,
+                                       "--device", "kiosk-04", "--reload-broker", "false"])
+    assert bad.exit_code != 0 and "restart the broker by hand" in bad.output
+    hint = CliRunner().invoke(central, ["revoke", "--config", str(cfg), "--site", SITE,
+                                        "--device", "kiosk-04"])
+    assert "Mosquitto reads the CRL only when it starts" in hint.output
