@@ -141,13 +141,16 @@ class EnrolmentService:
                 raise EnrolRefused("code_expired",
                                    f"this enrolment code expired at {row.expires_at}")
             ca = self._ca()
+            # claimed before signing: two boxes racing for one code get one certificate
+            if not self.store.enrolment.claim_code(row.code_hash, stamp(now)):
+                raise EnrolRefused("code_used", "this enrolment code was just used")
             try:
                 cert_pem, issued = sign_client_csr(ca, csr_pem.encode(), row.device_id,
                                                    site=row.site_id)
             except PkiError as exc:
+                self.store.enrolment.release_code(row.code_hash)
                 raise EnrolRefused("bad_request", str(exc)) from exc
-            if not self.store.enrolment.use_code(row.code_hash, stamp(now), str(issued.serial)):
-                raise EnrolRefused("code_used", "this enrolment code was just used")
+            self.store.enrolment.set_serial(row.code_hash, str(issued.serial))
         except EnrolRefused as exc:
             log.warning("enrolment from %s refused (%s): %s", peer, exc.reason, exc)
             self.store.audit.record(f"box@{peer}", "enrol_refused", target, stamp(now),

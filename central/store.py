@@ -809,11 +809,20 @@ class EnrolmentRepository:
                               "WHERE code_hash = ?", (code_hash,))
         return EnrolCode(*rows[0]) if rows else None
 
-    def use_code(self, code_hash: str, at: str, serial: str) -> bool:
+    def claim_code(self, code_hash: str, at: str) -> bool:
         """Mark a code used; False when it already was (two boxes racing for one code)."""
-        return self._db.execute("UPDATE enrol_codes SET used_at = ?, serial = ? "
-                                "WHERE code_hash = ? AND used_at IS NULL",
-                                (at, serial, code_hash)) == 1
+        return self._db.execute("UPDATE enrol_codes SET used_at = ? "
+                                "WHERE code_hash = ? AND used_at IS NULL", (at, code_hash)) == 1
+
+    def release_code(self, code_hash: str) -> None:
+        """Undo a claim whose certificate could not be made (the code stays usable)."""
+        self._db.execute("UPDATE enrol_codes SET used_at = NULL "
+                         "WHERE code_hash = ? AND serial IS NULL", (code_hash,))
+
+    def set_serial(self, code_hash: str, serial: str) -> None:
+        """The certificate serial a claimed code was redeemed for."""
+        self._db.execute("UPDATE enrol_codes SET serial = ? WHERE code_hash = ?",
+                         (serial, code_hash))
 
     def revoke(self, site_id: str, device_id: str, by: str, at: str) -> None:
         self._db.execute("INSERT INTO revoked_devices (site_id, device_id, revoked_by, "

@@ -183,10 +183,14 @@ def _alt_names(hostnames: list[str]) -> list[x509.GeneralName]:
     return out
 
 
-def _issue(ca: SiteCa, *, kind: Kind, name: str, site: str, hostnames: list[str],
-           out: Path, stem: str, days: int, not_before: dt.datetime | None) -> IssuedCert:
+def _check_name(name: str) -> None:
     if not name or any(c in name for c in "/\\\n") or name.startswith("."):
         raise PkiError(f"invalid certificate name {name!r}")
+
+
+def _issue(ca: SiteCa, *, kind: Kind, name: str, site: str, hostnames: list[str],
+           out: Path, stem: str, days: int, not_before: dt.datetime | None) -> IssuedCert:
+    _check_name(name)
     if kind == "server" and not hostnames:
         raise PkiError("a server certificate needs at least one host name (--server HOST)")
     key = ec.generate_private_key(ec.SECP256R1())
@@ -246,8 +250,7 @@ def sign_client_csr(ca: SiteCa, csr_pem: bytes, user: str, *, site: str,
         PkiError: the request is not PEM, its signature is wrong, its key is not EC P-256,
             or ``user`` is not a valid name.
     """
-    if not user or any(c in user for c in "/\\\n") or user.startswith("."):
-        raise PkiError(f"invalid certificate name {user!r}")
+    _check_name(user)
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:

@@ -178,7 +178,7 @@ def test_the_page_shows_the_code_once_and_revokes(console: TestClient,
     assert crl.get_revoked_certificate_by_serial_number(serial) is not None
 
 
-def test_a_bad_request_is_refused(console: TestClient) -> None:
+def test_a_bad_request_is_refused(console: TestClient, tmp_path: Path) -> None:
     login(console, "boss")
     resp = console.post("/api/enrol/codes", json={"site": SITE, "device": "K!", "role": "kiosk"},
                         headers={"X-CSRF-Token": csrf(console)})
@@ -186,6 +186,9 @@ def test_a_bad_request_is_refused(console: TestClient) -> None:
     code = issue(console)["code"]
     resp = console.post("/api/enrol", json={"code": code, "csr": "not a csr"})
     assert resp.status_code == 400 and resp.json()["reason"] == "bad_request"
+    # a refused CSR does not use the code up
+    done = enrol("http://testserver", code, tmp_path / "box", http=console)
+    assert done.device == "kiosk-07"
 
 
 def test_the_enrolment_tables_on_both_engines(store: CentralStore) -> None:
@@ -194,8 +197,12 @@ def test_the_enrolment_tables_on_both_engines(store: CentralStore) -> None:
     store.enrolment.add_code(EnrolCode("h1", SITE, "kiosk-09", "kiosk", "boss",
                                        "2026-12-07T03:00:00.000Z", "2026-12-07T03:30:00.000Z",
                                        None, None))
-    assert store.enrolment.use_code("h1", "2026-12-07T03:01:00.000Z", "12345")
-    assert not store.enrolment.use_code("h1", "2026-12-07T03:02:00.000Z", "67890")
+    assert store.enrolment.claim_code("h1", "2026-12-07T03:01:00.000Z")
+    assert not store.enrolment.claim_code("h1", "2026-12-07T03:02:00.000Z")
+    store.enrolment.release_code("h1")  # a CSR that could not be signed
+    assert store.enrolment.claim_code("h1", "2026-12-07T03:01:00.000Z")
+    store.enrolment.set_serial("h1", "12345")
+    store.enrolment.release_code("h1")  # no effect once a certificate was made
     row = store.enrolment.find_code("h1")
     assert row is not None and (row.used_at, row.serial) == ("2026-12-07T03:01:00.000Z", "12345")
     store.enrolment.revoke(SITE, "kiosk-09", "boss", "2026-12-07T04:00:00.000Z")
