@@ -1,5 +1,5 @@
 """``smartlib central``: serve the console, run its collector, create the first admin, print
-the collector's broker account.
+the collector's broker account, issue enrolment codes and revoke devices.
 
 Commands load ``central.toml`` (``--config``) and build their objects by constructor
 injection; heavy modules are imported inside the commands.
@@ -61,6 +61,7 @@ def serve(config: str | None, no_collector: bool) -> None:
     import uvicorn
 
     from central.auth import LoginPolicy, StaffAuth
+    from central.enroll import EnrolmentService
     from central.web.app import create_app
 
     settings = _settings(config)
@@ -72,6 +73,7 @@ def serve(config: str | None, no_collector: bool) -> None:
         log.warning("no staff account yet: create the first admin with "
                     "`smartlib central admin create --user NAME`")
     app = create_app(store, auth, sec)
+    app.state.enrolment = EnrolmentService(store, settings.enroll)
     child = None
     if not no_collector:
         args = [sys.executable, "-m", "smartlib.cli", "central", "collect"]
@@ -228,3 +230,70 @@ def _append(path: Path, text: str) -> None:
             fh.write(text)
     except OSError as exc:
         raise click.ClickException(f"cannot append to {path}: {exc.strerror}") from exc
+
+
+@central.command("enroll-code")
+@_CONFIG
+@click.option("--site", required=True, help="The box's site (library) id.")
+@click.option("--device", required=True, help="The box's device id (its broker user).")
+@click.option("--role", type=click.Choice(["kiosk", "gate"]), required=True)
+@click.option("--minutes", type=click.FloatRange(min=1), default=None,
+              help="How long the code is valid (default: [enroll] code_minutes, 30).")
+def enroll_code(config: str | None, site: str, device: str, role: str,
+                minutes: float | None) -> None:
+    """Issue a one-time enrolment code (shown once) for a new box: run
+    `smartlib enroll --central URL --code CODE --ca-fingerprint FP` on the box."""
+    from central.enroll import EnrolmentService
+    from central.errors import EnrolRefused
+
+    settings = _settings(config)
+    store = _store(settings.central.database)
+    try:
+        issued = EnrolmentService(store, settings.enroll).issue_code(
+            site, device, role, actor="cli", minutes=minutes)
+    except EnrolRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"code: {issued.code}")
+    click.echo(f"for: {site}/{device} ({role}), valid until {issued.expires_at}")
+    click.echo(f"ca fingerprint (sha256): {issued.ca_fingerprint}")
+    click.echo(f"on the box: smartlib enroll --central URL --code {issued.code} "
+               f"--ca-fingerprint {issued.ca_fingerprint}")
+
+
+@central.command("revoke")
+@_CONFIG
+@click.option("--site", required=True)
+@click.option("--device", required=True)
+@click.option("--reload-broker", "reload_command", default=None, metavar="COMMAND",
+              help="Run this command after the revoke to restart the broker so that it reads "
+                   "the new CRL (e.g. 'systemctl restart mosquitto').")
+def revoke_device(config: str | None, site: str, device: str, reload_command: str | None) -> None:
+    """Lock a device out: revoke its certificates (the broker's CRL) and list it in the
+    revoked-devices file the gateways check on every message."""
+    import shlex
+
+    from central.enroll import EnrolmentService
+    from central.errors import EnrolRefused
+
+    settings = _settings(config)
+    store = _store(settings.central.database)
+    service = EnrolmentService(store, settings.enroll)
+    try:
+        count = service.revoke(site, device, actor="cli")
+    except EnrolRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"revoked {site}/{device}: {count} certificate(s); the CRL and "
+               f"{service.revoked_file} are rewritten")
+    if reload_command:
+        done = subprocess.run(shlex.split(reload_command), check=False)
+        if done.returncode != 0:
+            raise click.ClickException(f"{reload_command!r} failed ({done.returncode}): "
+                                       "restart the broker by hand")
+        click.echo(f"ran {reload_command!r}")
+    else:
+        click.echo("Mosquitto reads the CRL only when it starts: restart it now "
+                   "(e.g. `systemctl restart mosquitto`, or pass --reload-broker COMMAND)")

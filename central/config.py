@@ -44,6 +44,23 @@ class CentralSection(BaseModel):
     """The fleet page's default for "offline for more than N minutes"."""
 
 
+class EnrollSection(BaseModel):
+    """Enrolment of new boxes (``central/enroll.py``): the site CA that signs their client
+    certificates, the broker address written into their configuration, the revoked list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ca_dir: Path | None = None
+    """The site CA's directory (``smartlib ca init``); None: enrolment is off."""
+    broker_host: str = "127.0.0.1"
+    """The broker's TLS listener as the boxes reach it (written into their smartlib.toml)."""
+    broker_port: int = Field(8883, gt=0, lt=65536)
+    code_minutes: float = Field(30.0, gt=0, le=7 * 24 * 60)
+    """How long a one-time code is valid by default."""
+    revoked_file: Path | None = None
+    """The revoked-devices list the gateways read (default: ``revoked.json`` in ``ca_dir``)."""
+
+
 class CentralSettings(BaseModel):
     """The whole of ``central.toml``."""
 
@@ -51,6 +68,7 @@ class CentralSettings(BaseModel):
 
     central: CentralSection = Field(default_factory=CentralSection)
     broker: BrokerSection = Field(default_factory=lambda: BrokerSection(username="central"))
+    enroll: EnrollSection = Field(default_factory=EnrollSection)
 
 
 def load_central_settings(path: str | Path | None) -> CentralSettings:

@@ -195,6 +195,24 @@ CREATE TABLE IF NOT EXISTS device_configs (
   acked_at TEXT,
   PRIMARY KEY (site_id, device_id)
 );
+CREATE TABLE IF NOT EXISTS enrol_codes (
+  code_hash TEXT PRIMARY KEY,
+  site_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  used_at TEXT,
+  serial TEXT
+);
+CREATE TABLE IF NOT EXISTS revoked_devices (
+  site_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  revoked_by TEXT NOT NULL,
+  revoked_at TEXT NOT NULL,
+  PRIMARY KEY (site_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS audit_log (
   id {id},
   at TEXT NOT NULL,

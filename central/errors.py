@@ -54,3 +54,12 @@ class ConfigRefused(CentralError):
 class ConfigConflict(CentralError):
     """A configuration was edited from an older version than the current one (someone else
     changed it meanwhile): reload and edit again."""
+
+
+class EnrolRefused(CentralError):
+    """An enrolment request refused; ``reason`` is a stable word the box shows
+    (``code_unknown``, ``code_used``, ``code_expired``, ``bad_request``, ``not_configured``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -801,6 +801,73 @@ class DeadLetterRepository:
             (limit,))]
 
 
+@dataclass(frozen=True)
+class EnrolCode:
+    """A one-time enrolment code (only its hash is stored)."""
+
+    code_hash: str
+    site_id: str
+    device_id: str
+    role: str
+    created_by: str
+    created_at: str
+    expires_at: str
+    used_at: str | None
+    serial: str | None
+
+
+class EnrolmentRepository:
+    """One-time enrolment codes and revoked devices."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add_code(self, code: EnrolCode) -> None:
+        self._db.execute(
+            "INSERT INTO enrol_codes (code_hash, site_id, device_id, role, created_by, "
+            "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (code.code_hash, code.site_id, code.device_id, code.role, code.created_by,
+             code.created_at, code.expires_at))
+
+    def find_code(self, code_hash: str) -> EnrolCode | None:
+        rows = self._db.query("SELECT code_hash, site_id, device_id, role, created_by, "
+                              "created_at, expires_at, used_at, serial FROM enrol_codes "
+                              "WHERE code_hash = ?", (code_hash,))
+        return EnrolCode(*rows[0]) if rows else None
+
+    def claim_code(self, code_hash: str, at: str) -> bool:
+        """Mark a code used; False when it already was (two boxes racing for one code)."""
+        return self._db.execute("UPDATE enrol_codes SET used_at = ? "
+                                "WHERE code_hash = ? AND used_at IS NULL", (at, code_hash)) == 1
+
+    def release_code(self, code_hash: str) -> None:
+        """Undo a claim whose certificate could not be made (the code stays usable)."""
+        self._db.execute("UPDATE enrol_codes SET used_at = NULL "
+                         "WHERE code_hash = ? AND serial IS NULL", (code_hash,))
+
+    def set_serial(self, code_hash: str, serial: str) -> None:
+        """The certificate serial a claimed code was redeemed for."""
+        self._db.execute("UPDATE enrol_codes SET serial = ? WHERE code_hash = ?",
+                         (serial, code_hash))
+
+    def revoke(self, site_id: str, device_id: str, by: str, at: str) -> None:
+        self._db.execute("INSERT INTO revoked_devices (site_id, device_id, revoked_by, "
+                         "revoked_at) VALUES (?, ?, ?, ?) ON CONFLICT (site_id, device_id) "
+                         "DO UPDATE SET revoked_by = excluded.revoked_by, "
+                         "revoked_at = excluded.revoked_at", (site_id, device_id, by, at))
+
+    def reinstate(self, site_id: str, device_id: str) -> None:
+        """A device enrolled again after a revocation is no longer on the list."""
+        self._db.execute("DELETE FROM revoked_devices WHERE site_id = ? AND device_id = ?",
+                         (site_id, device_id))
+
+    def revoked(self) -> list[tuple[str, str, str]]:
+        """``(site, device, revoked_at)`` of every revoked device."""
+        return [(r[0], r[1], r[2]) for r in self._db.query(
+            "SELECT site_id, device_id, revoked_at FROM revoked_devices "
+            "ORDER BY site_id, device_id")]
+
+
 class CentralStore:
     """Every repository over one database. Close it with :meth:`close`."""
 
@@ -820,6 +887,7 @@ class CentralStore:
         self.configs = ConfigRepository(db)
         self.commands = CommandRepository(db)
         self.security_tasks = SecurityTaskRepository(db)
+        self.enrolment = EnrolmentRepository(db)
 
     def close(self) -> None:
         self.db.close()

@@ -396,6 +396,9 @@ class GatewaySection(_Section):
     private_key_file: str | None = None
     """On a gateway: the file (mode 0600) holding the private half of ``public_key``; every
     gateway of a site holds the same one. Without it, no PIN login can be checked."""
+    revoked_file: Path | None = None
+    """The central console's revoked-devices list (``revoked.json``, written by
+    ``smartlib central revoke``): their transactions are refused. None: no check."""
 
 
 class SyncSection(_Section):

@@ -142,3 +142,41 @@ class Sip2OutcomeUnknownError(Sip2ConnectionError):
     client re-sent it on a new connection (so the ILS may have seen it twice). The gateway
     never sends such a request again blindly: it verifies the ILS's state first.
     """
+
+
+class EnrolError(SyncError):
+    """``smartlib enroll`` failed: the box is not enrolled (nothing it holds was changed)."""
+
+
+class EnrolConnectionError(EnrolError):
+    """The central console could not be reached, or answered something that is not an
+    enrolment answer."""
+
+
+class EnrolRefusedError(EnrolError):
+    """The central console refused the code; ``reason`` is its word for why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class EnrolCodeUnknownError(EnrolRefusedError):
+    """No such code (mistyped, or issued by another console)."""
+
+
+class EnrolCodeUsedError(EnrolRefusedError):
+    """The code was redeemed already (each code enrols one box once)."""
+
+
+class EnrolCodeExpiredError(EnrolRefusedError):
+    """The code's validity ran out: ask for a new one."""
+
+
+class EnrolAnswerError(EnrolError):
+    """The answer is not authentic: its HMAC does not match the code, the CA is not the one
+    pinned by ``--ca-fingerprint``, or the certificate is not for this box's key."""
+
+
+class DeviceRevokedError(InvalidMessageError):
+    """A message from a device revoked in the central console (its transactions are refused)."""

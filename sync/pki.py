@@ -183,14 +183,30 @@ def _alt_names(hostnames: list[str]) -> list[x509.GeneralName]:
     return out
 
 
-def _issue(ca: SiteCa, *, kind: Kind, name: str, site: str, hostnames: list[str],
-           out: Path, stem: str, days: int, not_before: dt.datetime | None) -> IssuedCert:
+def _check_name(name: str) -> None:
     if not name or any(c in name for c in "/\\\n") or name.startswith("."):
         raise PkiError(f"invalid certificate name {name!r}")
+
+
+def _issue(ca: SiteCa, *, kind: Kind, name: str, site: str, hostnames: list[str],
+           out: Path, stem: str, days: int, not_before: dt.datetime | None) -> IssuedCert:
+    _check_name(name)
     if kind == "server" and not hostnames:
         raise PkiError("a server certificate needs at least one host name (--server HOST)")
-    start = not_before or (_now() - dt.timedelta(minutes=5))
     key = ec.generate_private_key(ec.SECP256R1())
+    cert_path, key_path = out / f"{stem}.crt", out / f"{stem}.key"
+    cert = _sign(ca, key.public_key(), kind=kind, name=name, site=site, hostnames=hostnames,
+                 days=days, not_before=not_before)
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, cert.public_bytes(_PEM), 0o644)
+    return _record(ca, cert, kind=kind, name=name, site=site, hostnames=hostnames,
+                   cert_path=str(cert_path.resolve()), key_path=str(key_path.resolve()))
+
+
+def _sign(ca: SiteCa, public_key: ec.EllipticCurvePublicKey, *, kind: Kind, name: str,
+          site: str, hostnames: list[str], days: int,
+          not_before: dt.datetime | None) -> x509.Certificate:
+    start = not_before or (_now() - dt.timedelta(minutes=5))
     subject = [x509.NameAttribute(NameOID.COMMON_NAME, name)]
     if site:
         subject.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, site))
@@ -199,7 +215,7 @@ def _issue(ca: SiteCa, *, kind: Kind, name: str, site: str, hostnames: list[str]
         x509.CertificateBuilder()
         .subject_name(x509.Name(subject))
         .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
@@ -211,15 +227,50 @@ def _issue(ca: SiteCa, *, kind: Kind, name: str, site: str, hostnames: list[str]
     if hostnames:
         builder = builder.add_extension(x509.SubjectAlternativeName(_alt_names(hostnames)),
                                         critical=False)
-    cert = builder.sign(ca.key, hashes.SHA256())
-    cert_path, key_path = out / f"{stem}.crt", out / f"{stem}.key"
-    _write(key_path, _key_pem(key), 0o600)
-    _write(cert_path, cert.public_bytes(_PEM), 0o644)
+    return builder.sign(ca.key, hashes.SHA256())
+
+
+def _record(ca: SiteCa, cert: x509.Certificate, *, kind: Kind, name: str, site: str,
+            hostnames: list[str], cert_path: str, key_path: str) -> IssuedCert:
     row = IssuedCert(serial=cert.serial_number, kind=kind, name=name, site=site,
                      hostnames=tuple(hostnames), not_after=cert.not_valid_after_utc.isoformat(),
-                     cert_path=str(cert_path.resolve()), key_path=str(key_path.resolve()))
+                     cert_path=cert_path, key_path=key_path)
     ca._save_index([*ca.issued(), row])
     return row
+
+
+def sign_client_csr(ca: SiteCa, csr_pem: bytes, user: str, *, site: str,
+                    days: int = CERT_DAYS) -> tuple[bytes, IssuedCert]:
+    """Sign a box's certificate signing request (its key never leaves the box) as the client
+    certificate of broker user ``user`` of ``site``: the common name and site come from the
+    arguments, never from the request. Returns the certificate (PEM) and its index row (no
+    files: ``cert_path`` and ``key_path`` say where the box keeps them, ``"(enrolled)"``).
+
+    Raises:
+        PkiError: the request is not PEM, its signature is wrong, its key is not EC P-256,
+            or ``user`` is not a valid name.
+    """
+    _check_name(user)
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise PkiError(f"the certificate request is not a PEM CSR: {exc}") from exc
+    if not csr.is_signature_valid:
+        raise PkiError("the certificate request's signature is wrong")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise PkiError("the certificate request's key must be EC P-256")
+    cert = _sign(ca, key, kind="client", name=user, site=site, hostnames=[], days=days,
+                 not_before=None)
+    row = _record(ca, cert, kind="client", name=user, site=site, hostnames=[],
+                  cert_path="(enrolled)", key_path="(enrolled)")
+    return cert.public_bytes(_PEM), row
+
+
+def fingerprint(cert_pem: bytes) -> str:
+    """A certificate's SHA-256 fingerprint, as lowercase hex without separators."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def issue_server(ca: SiteCa, hostnames: list[str], out: Path, *, days: int = CERT_DAYS,

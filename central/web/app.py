@@ -51,6 +51,7 @@ from central.store import (
 )
 from central.web import conflicts, tasks
 from central.web.config_pages import add_config_routes
+from central.web.enroll_pages import add_enroll_routes
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
 from central.web.kit import PageKit
 from central.web.stats import StatsContext, install_stats_routes
@@ -517,6 +518,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
                   api_staff=api_staff, require=require, check_csrf=check_csrf, form=form,
                   lang=_lang, when=when)
-    for add_routes in (add_config_routes, conflicts.add_routes, tasks.add_routes):
+    for add_routes in (add_config_routes, add_enroll_routes, conflicts.add_routes,
+                       tasks.add_routes):
         add_routes(app, kit)
     return app

@@ -25,8 +25,14 @@ from pydantic import ValidationError
 
 from sync import topics
 from sync.broker import default_role
-from sync.errors import InvalidMessageError, InvalidTopicError, RoleRefusedError
+from sync.errors import (
+    DeviceRevokedError,
+    InvalidMessageError,
+    InvalidTopicError,
+    RoleRefusedError,
+)
 from sync.gateway.ledger import Ledger
+from sync.gateway.revoked import RevokedDevices
 from sync.messages import (
     Alarm,
     DeviceEventReport,
@@ -91,12 +97,15 @@ class Intake:
         enqueue: ``enqueue(kind, request, ack=, msg=, batched=)``: a job for the pipelines.
         limits: the size and nesting a payload may have.
         device_roles: device id → role, over :func:`sync.broker.default_role`.
+        revoked: the devices revoked in the central console: their transactions are
+            answered ``refused``, their other messages are rejected (dead letters).
     """
 
     def __init__(self, *, sites: set[str], ledger: Ledger, client: mqtt.Client,
                  count: Callable[..., None], enqueue: Enqueue,
                  limits: PayloadLimits = GATEWAY_LIMITS,
-                 device_roles: Mapping[str, str] | None = None) -> None:
+                 device_roles: Mapping[str, str] | None = None,
+                 revoked: RevokedDevices | None = None) -> None:
         self.sites = sites
         self.ledger = ledger
         self.client = client
@@ -104,6 +113,7 @@ class Intake:
         self._enqueue = enqueue
         self.limits = limits
         self.device_roles = dict(device_roles or {})
+        self.revoked = revoked
 
     def role_of(self, device: str) -> str:
         """A device's role: ``device_roles``, else the naming rule (``gate…``: a gate)."""
@@ -161,21 +171,31 @@ class Intake:
         self._ack(msg.mid, msg.qos)
 
     def _refuse_role(self, msg: ReceivedMessage, reqs: list[TransactionRequest]) -> None:
-        """Circulation from a device whose role may not circulate (a gate): each request is
-        answered ``refused`` (the edge closes the entry and shows why), nothing reaches the
-        ILS or the ledger, and the message is acknowledged."""
-        device = reqs[0].device
-        role = self.role_of(device)
-        error = RoleRefusedError(f"a {role} may not lend, return or renew ({device})")
-        self._count("role_refused", len(reqs))
-        log.warning("refused %d transaction(s) from %s/%s: %s", len(reqs), reqs[0].site, device,
-                    error)
+        """Circulation from a device whose role may not circulate (a gate): refused."""
+        role = self.role_of(reqs[0].device)
+        self._refuse(msg, reqs, RoleRefusedError(
+            f"a {role} may not lend, return or renew ({reqs[0].device})"), "role_refused")
+
+    def _refuse(self, msg: ReceivedMessage, reqs: list[TransactionRequest], error: Exception,
+                counter: str) -> None:
+        """Each request is answered ``refused`` with ``error`` (the edge closes the entry
+        and shows why), nothing reaches the ILS or the ledger, and the message is
+        acknowledged."""
+        self._count(counter, len(reqs))
+        log.warning("refused %d transaction(s) from %s/%s: %s", len(reqs), reqs[0].site,
+                    reqs[0].device, error)
         for req in reqs:
             self._publish(TransactionResult(
                 key=req.key, kind=req.kind, site=req.site, device=req.device, status="refused",
                 ok=False, item=req.item, patron=req.patron,
                 screen_message=f"refused: {error}"[:200]))
         self._ack(msg.mid, msg.qos)
+
+    def _is_revoked(self, site: str, device: str | None) -> bool:
+        return self.revoked is not None and self.revoked.is_revoked(site, device or "")
+
+    def _revoked_error(self, site: str, device: str | None) -> DeviceRevokedError:
+        return DeviceRevokedError(f"device {site}/{device} is revoked")
 
     def _receive(self, msg: ReceivedMessage) -> None:
         try:
@@ -196,6 +216,13 @@ class Intake:
                     f"payload names {req.site}/{req.device} but came on {ref.site}/{ref.device}")
         except (InvalidTopicError, InvalidMessageError) as exc:
             self._reject(msg, exc)
+            return
+        if self._is_revoked(ref.site, ref.device):
+            error = self._revoked_error(ref.site, ref.device)
+            if ref.kind == "tx":
+                self._refuse(msg, [req], error, "revoked_refused")
+            else:
+                self._reject(msg, error)
             return
         if ref.kind == "tx" and self.role_of(req.device) == "gate":
             self._refuse_role(msg, [req])
@@ -237,6 +264,9 @@ class Intake:
                 else self._batch_entries(ref, msg, rows))
         if not jobs:
             self._ack(msg.mid, msg.qos)
+            return True
+        if self._is_revoked(ref.site, ref.device):
+            self._refuse(msg, jobs, self._revoked_error(ref.site, ref.device), "revoked_refused")
             return True
         if self.role_of(ref.device or "") == "gate":
             self._refuse_role(msg, jobs)

@@ -52,6 +52,7 @@ from sync.gateway.cachefeed import gate_delta
 from sync.gateway.intake import Ack, Intake
 from sync.gateway.ledger import Claim, Ledger
 from sync.gateway.replies import Replies
+from sync.gateway.revoked import RevokedDevices
 from sync.messages import (
     MAX_BATCH,
     CacheDelta,
@@ -134,6 +135,8 @@ class Gateway:
         device_roles: device id → role (``kiosk``, ``gate``), over the naming rule of
             :func:`sync.broker.default_role` (ids starting with ``gate`` are gates). A gate
             may not lend, return or renew.
+        revoked: the central console's revoked-devices list (``[gateway] revoked_file``):
+            a revoked device's transactions are refused on every message.
         heartbeat: called every ``heartbeat_s`` while the gateway works (its worker,
             sweeper and MQTT threads alive, no worker stuck over ``stall_s``): the hook of
             a service watchdog (``sd_notify``). The retained ``online`` status is published
@@ -148,6 +151,7 @@ class Gateway:
                  retry_s: float = 2.0, crash: CrashPoints | None = None,
                  limits: PayloadLimits = GATEWAY_LIMITS,
                  device_roles: Mapping[str, str] | None = None,
+                 revoked: RevokedDevices | None = None,
                  heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 5.0,
                  stall_s: float = 120.0, pin_key: Any = None) -> None:
         self.gateway_id = gateway_id
@@ -189,14 +193,15 @@ class Gateway:
         self.stats = {"applied": 0, "replayed": 0, "recovered": 0, "rejected": 0, "busy": 0,
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
                       "alarms": 0, "stats": 0, "events": 0, "dead_letters": 0,
-                      "role_refused": 0, "callback_errors": 0, "heartbeats": 0,
-                      "pin_unsealable": 0}
+                      "role_refused": 0, "revoked_refused": 0, "callback_errors": 0,
+                      "heartbeats": 0, "pin_unsealable": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
                                count=self._count, pin_key=pin_key)
         self.intake = Intake(sites=self.sites, ledger=ledger, client=client, count=self._count,
-                             enqueue=self._enqueue, limits=limits, device_roles=device_roles)
+                             enqueue=self._enqueue, limits=limits, device_roles=device_roles,
+                             revoked=revoked)
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
         client.on_disconnect = guard("on_disconnect", self._on_disconnect, self._callback_failed)
         client.on_message = self.intake.on_message  # guards itself (dead letters)
@@ -254,7 +259,8 @@ class Gateway:
                    client=client, host=settings.broker.host, port=settings.broker.port,
                    workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
                    session_expiry_s=settings.broker.session_expiry_s,
-                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat, pin_key=pin_key)
+                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat, pin_key=pin_key,
+                   revoked=RevokedDevices(gw.revoked_file) if gw.revoked_file else None)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
