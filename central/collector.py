@@ -9,7 +9,8 @@ topic, bad JSON, a payload naming another device) is acknowledged and kept aside
 letter, so no message can stop it. A database failure is retried briefly, then leaves the
 message unacknowledged (the broker sends it again after a reconnect). It publishes only
 the devices' remote configurations the console pushed (:mod:`central.remote_config`),
-retained, on the ``…/config`` topics its account may write.
+retained, on the ``…/config`` topics its account may write, and the staff accounts
+(:mod:`central.staff_publish`), retained, on each site's ``staff/accounts``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from paho.mqtt.properties import Properties
 from central.db import stamp
 from central.errors import CentralError, DatabaseError
 from central.remote_config import ConfigPublisher
+from central.staff_publish import StaffAccountsPublisher
 from central.store import CentralStore, StatusReport
 from sync import topics
 from sync.broker import central_acl
@@ -53,7 +55,13 @@ def collector_acl(user: str, sites: list[str] | None) -> str:
     """The collector account's ACL: it reads what it collects and the configuration
     acknowledgements, and writes only the devices' configuration topics."""
     return central_acl(user, collector_filters(sites) + config_filters(sites),
-                       writes=config_filters(sites, "config"))
+                       writes=config_filters(sites, "config") + staff_accounts_filters(sites))
+
+
+def staff_accounts_filters(sites: list[str] | None) -> list[str]:
+    """The sites' staff accounts topics (every site: ``+``), which the collector writes."""
+    return [f"{topics.ROOT}/{site if site == '+' else topics.check_id(site, 'site')}"
+            "/staff/accounts" for site in sites or ["+"]]
 
 
 def collector_filters(sites: list[str] | None) -> list[str]:
@@ -105,6 +113,9 @@ class CentralCollector:
         self.stats = CollectorStats()
         self.connected = threading.Event()
         self.configs = ConfigPublisher(store.configs, self._publish, clock=clock)
+        self.staff_accounts = StaffAccountsPublisher(
+            store.staff, (lambda: list(sites)) if sites is not None else
+            (lambda: [s.site_id for s in store.sites.list()]), self._publish, clock=clock)
         self._stop = threading.Event()
         self._pusher: threading.Thread | None = None
         client.on_connect = self._on_connect
@@ -143,6 +154,7 @@ class CentralCollector:
                 continue
             try:
                 self.configs.publish_due()
+                self.staff_accounts.publish_due()
             except DatabaseError:
                 log.warning("central database failure while pushing configurations; again soon")
             except Exception:
@@ -163,6 +175,7 @@ class CentralCollector:
             log.error("the broker refused the central collector: %s", rc)
             return
         client.subscribe([(f, 1) for f in self.filters])
+        self.staff_accounts.publish_again()
         try:
             self.store.configs.publish_again()
         except DatabaseError:

@@ -245,7 +245,13 @@ class ApiSection(_Section):
     allow_plain_http: bool = False
     """Serve plain HTTP on an address that is not loopback (a trusted, closed LAN only)."""
     device_token: SecretStr = SecretStr("device-token-change-me")
+    """The kiosk UI's bearer token (``smartlib token issue --name kiosk-ui``). Deprecated
+    as a shared secret: the box accepts it only while it has issued no per-device token."""
     staff_token: SecretStr = SecretStr("staff-token-change-me")
+    """Deprecated shared staff secret (acts as admin): accepted only while the box has no
+    cached staff accounts, unless ``staff_token_fallback``."""
+    staff_token_fallback: bool = False
+    """Keep accepting ``staff_token`` after the centre's staff accounts are cached."""
     process_state: Path | None = None
     """A JSON file of this site's processes and their restarts (``smartlib demo``'s supervisor
     writes one); the staff console shows it. Unset: no process list."""

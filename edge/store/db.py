@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge.store import schema
+from edge.store.access import DeviceTokenRepository, StaffAccountRepository
 from edge.store.cache import CacheRepository
 from edge.store.connection import Connection
 from edge.store.doorbell import Doorbell
@@ -69,6 +70,8 @@ class Store:
         self.meta = MetaRepository(connection)
         self.site = SiteRepository(connection)
         self.remote_config = RemoteConfigRepository(connection)
+        self.device_tokens = DeviceTokenRepository(connection)
+        self.staff_accounts = StaffAccountRepository(connection)
 
     # ---- the connection's ---------------------------------------------------------------
 

@@ -16,7 +16,9 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
   publish: ``site_devices`` (last retained status of each device), ``site_stats`` (the
   latest counters of each device per hour), ``site_alarms`` (alarms of other devices);
 * remote configuration (version 4): ``remote_config`` (each version received from the
-  central console, its outcome and its acknowledgement).
+  central console, its outcome and its acknowledgement);
+* access (version 5, additive): ``device_tokens`` (each API client's token, hashed) and
+  ``staff_accounts`` (the cached copy of the central console's staff accounts).
 """
 
 from __future__ import annotations
@@ -239,7 +241,27 @@ CREATE TABLE remote_config (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+_V5 = """
+-- Per-device API tokens (edge.store.access): only a salted SHA-256 of each token is kept.
+CREATE TABLE IF NOT EXISTS device_tokens (
+    name       TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    rotated_at TEXT,
+    revoked_at TEXT
+);
+-- The central console's staff accounts, cached for offline log-ins (edge.store.access):
+-- written by the sync agent from the site's retained staff message.
+CREATE TABLE IF NOT EXISTS staff_accounts (
+    username      TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'librarian', 'admin')),
+    password_hash TEXT NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    received_at   TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

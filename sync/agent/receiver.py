@@ -26,6 +26,7 @@ from sync import topics
 from sync.agent.config_apply import RemoteConfigLink
 from sync.agent.context import AgentContext
 from sync.agent.site_view import SiteView
+from sync.agent.staff_cache import store_staff_accounts
 from sync.errors import InvalidMessageError, InvalidTopicError
 from sync.messages import (
     CacheDelta,
@@ -159,7 +160,7 @@ class Receiver:
         store = self.ctx.store
         wake_agent = False
         counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0,
-                  "dead_letters": 0, "configs": 0}
+                  "dead_letters": 0, "configs": 0, "staff_accounts": 0}
         done: list[str] = []
         results: list[tuple[str, dict[str, Any], str]] = []
         with store.transaction():
@@ -236,6 +237,9 @@ class Receiver:
             return "deltas", 1, 0
         if ref.kind == "config" and self.remote_config is not None:
             return "configs", int(self.remote_config.store_message(msg)), 0
+        if ref.kind == "staff/accounts":
+            store_staff_accounts(self.ctx, msg)
+            return "staff_accounts", 1, 0
         raise InvalidTopicError(f"the agent does not consume {ref.kind!r}")
 
     def _lookup_reply(self, resp: LookupResponse, msg: ReceivedMessage) -> None:
