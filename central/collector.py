@@ -9,8 +9,9 @@ topic, bad JSON, a payload naming another device) is acknowledged and kept aside
 letter, so no message can stop it. A database failure is retried briefly, then leaves the
 message unacknowledged (the broker sends it again after a reconnect). It publishes only
 the devices' remote configurations the console pushed (:mod:`central.remote_config`),
-retained, on the ``…/config`` topics, and the console's commands to the boxes
-(:mod:`central.dispatch`, a thread of its own) on the ``…/command`` topics.
+retained, on the ``…/config`` topics, the console's commands to the boxes
+(:mod:`central.dispatch`, a thread of its own) on the ``…/command`` topics, and the staff
+accounts (:mod:`central.staff_publish`), retained, on each site's ``staff/accounts``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from central.db import stamp
 from central.dispatch import CommandDispatcher
 from central.errors import CentralError, DatabaseError
 from central.remote_config import ConfigPublisher
+from central.staff_publish import StaffAccountsPublisher
 from central.store import CentralStore, StatusReport
 from sync import topics
 from sync.broker import central_acl
@@ -62,11 +64,11 @@ def config_filters(sites: list[str] | None, kind: str = "config/ack") -> list[st
 
 def collector_writes(sites: list[str] | None) -> list[str]:
     """What the collector's account publishes: the devices' remote configurations
-    (``config``) and the console's commands (``command``, its
-    :class:`~central.dispatch.CommandDispatcher`)."""
+    (``config``), the console's commands (``command``, its
+    :class:`~central.dispatch.CommandDispatcher`) and the sites' staff accounts."""
     return config_filters(sites, "config") + [
         f"{topics.ROOT}/{s if s == '+' else topics.check_id(s, 'site')}/+/command"
-        for s in sites or ["+"]]
+        for s in sites or ["+"]] + staff_accounts_filters(sites)
 
 
 def collector_acl(user: str, sites: list[str] | None) -> str:
@@ -74,6 +76,12 @@ def collector_acl(user: str, sites: list[str] | None) -> str:
     acknowledgements, and writes only the devices' configuration and command topics."""
     return central_acl(user, collector_filters(sites) + config_filters(sites),
                        writes=collector_writes(sites))
+
+
+def staff_accounts_filters(sites: list[str] | None) -> list[str]:
+    """The sites' staff accounts topics (every site: ``+``), which the collector writes."""
+    return [f"{topics.ROOT}/{site if site == '+' else topics.check_id(site, 'site')}"
+            "/staff/accounts" for site in sites or ["+"]]
 
 
 def collector_filters(sites: list[str] | None) -> list[str]:
@@ -125,6 +133,9 @@ class CentralCollector:
         self.stats = CollectorStats()
         self.connected = threading.Event()
         self.configs = ConfigPublisher(store.configs, self._publish, clock=clock)
+        self.staff_accounts = StaffAccountsPublisher(
+            store.staff, (lambda: list(sites)) if sites is not None else
+            (lambda: [s.site_id for s in store.sites.list()]), self._publish, clock=clock)
         self._stop = threading.Event()
         self._pusher: threading.Thread | None = None
         client.on_connect = self._on_connect
@@ -166,6 +177,7 @@ class CentralCollector:
                 continue
             try:
                 self.configs.publish_due()
+                self.staff_accounts.publish_due()
             except DatabaseError:
                 log.warning("central database failure while pushing configurations; again soon")
             except Exception:
@@ -186,6 +198,7 @@ class CentralCollector:
             log.error("the broker refused the central collector: %s", rc)
             return
         client.subscribe([(f, 1) for f in self.filters])
+        self.staff_accounts.publish_again()
         try:
             self.store.configs.publish_again()
         except DatabaseError:

@@ -720,6 +720,11 @@ class StaffRepository:
         self._db.execute("UPDATE staff SET failed_logins = 0, locked_until = NULL, "
                          "last_login = ? WHERE username = ?", (at, username))
 
+    def set_disabled(self, username: str, disabled: bool) -> None:
+        """Disable an account (it can no longer log in, here or on the boxes) or enable it."""
+        self._db.execute("UPDATE staff SET disabled = ? WHERE username = ?",
+                         (int(disabled), username))
+
     def set_password_hash(self, username: str, password_hash: str) -> None:
         if not self._db.execute("UPDATE staff SET password_hash = ? WHERE username = ?",
                                 (password_hash, username)):

@@ -285,7 +285,13 @@ class ApiSection(_Section):
     allow_plain_http: bool = False
     """Serve plain HTTP on an address that is not loopback (a trusted, closed LAN only)."""
     device_token: SecretStr = SecretStr("device-token-change-me")
+    """The kiosk UI's bearer token (``smartlib token issue --name kiosk-ui``). Deprecated
+    as a shared secret: the box accepts it only while it has issued no per-device token."""
     staff_token: SecretStr = SecretStr("staff-token-change-me")
+    """Deprecated shared staff secret (acts as admin): accepted only while the box has no
+    cached staff accounts, unless ``staff_token_fallback``."""
+    staff_token_fallback: bool = False
+    """Keep accepting ``staff_token`` after the centre's staff accounts are cached."""
     rate_per_s: float = Field(20.0, gt=0)
     """Requests per second each client (address, and bearer token) may make on average."""
     rate_burst: int = Field(100, ge=1)

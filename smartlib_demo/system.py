@@ -499,7 +499,10 @@ class DemoSystem:
                      "alarm_directions": ["out", "unknown"], "alarm_duration_ms": 3000,
                      "inner_antenna": "gate-in", "outer_antenna": "gate-out"},
             "api": {"host": "127.0.0.1", "port": api_port, "device_token": DEVICE_TOKEN,
-                    "staff_token": STAFF_TOKEN, "process_state": self.supervisor_state},
+                    # The demo's scripts use the shared staff token; keep it once the central
+                    # console's staff accounts (the demo admin) are cached on the boxes.
+                    "staff_token": STAFF_TOKEN, "staff_token_fallback": True,
+                    "process_state": self.supervisor_state},
             "kiosk": {"edge_url": f"http://127.0.0.1:{self.ports['kiosk_api']}",
                       "language": "vi", "fullscreen": False},
             "gateway": {"public_key": self._pin_public_key()},

@@ -64,7 +64,9 @@ def device_acl(site: str, device: str, user: str | None = None, role: str = "kio
     It reads its own replies, its site's cache feed, and the site view: every device's
     retained status, statistics and staff alarms (``topics.site_filters``), which carry no
     patron data. A ``gate`` reads only the patron-free cache feed (``cache/gate/+``); other
-    roles read ``cache/+`` (which does not match the gates' two-level topics).
+    roles read ``cache/+`` (which does not match the gates' two-level topics). Every device
+    reads the site's ``staff/accounts`` (the central console's staff accounts, argon2 hashes
+    only) for its staff console's log-ins.
     """
     user = user or device
     lines = [
@@ -87,6 +89,7 @@ def device_acl(site: str, device: str, user: str | None = None, role: str = "kio
         f"topic read {topics.lookup_reply(site, device)}",
         f"topic read {topics.snapshot_reply(site, device)}",
         f"topic read {topics.cache_filter(site, role)}",
+        f"topic read {topics.staff_accounts(site)}",
         *(f"topic read {f}" for f in topics.site_filters(site)),
     ]
     return "\n".join(lines) + "\n"

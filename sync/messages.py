@@ -679,6 +679,31 @@ class ConfigAck(Message):
     at: AwareDatetime
 
 
+class StaffAccountEntry(Message):
+    """One staff account of the central console as the boxes cache it."""
+
+    username: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    role: Literal["viewer", "librarian", "admin"]
+    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$", max_length=512)
+    disabled: bool = False
+
+
+MAX_STAFF_ACCOUNTS = 1000
+
+
+class StaffAccounts(Message):
+    """The central console's staff accounts for a site's boxes (retained, QoS 1, on
+    ``{site}/staff/accounts``): the whole list each time, so the boxes replace their cache.
+
+    Carries argon2 hashes, never passwords; the site's boxes may read it, only the
+    central collector may write it.
+    """
+
+    site: SiteId
+    accounts: list[StaffAccountEntry] = Field(max_length=MAX_STAFF_ACCOUNTS)
+    at: AwareDatetime
+
+
 def _json_object(name: str, payload: bytes | bytearray | str) -> dict[str, Any]:
     try:
         data = json.loads(payload)

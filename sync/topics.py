@@ -27,6 +27,7 @@ Every topic is rooted at ``smartlib/v1/{site}/``::
 
     smartlib/v1/{site}/staff/conflict         gateway -> staff    Conflict            QoS 1
     smartlib/v1/{site}/staff/alarm/{device}   device -> staff     Alarm               QoS 1
+    smartlib/v1/{site}/staff/accounts         central -> devices  StaffAccounts  QoS 1, retained
 
 The ``cache/gate/…`` feed carries no patron data (items, and loans without patron ids):
 gate-role devices subscribe to it only, and their ACL allows nothing else of the cache.
@@ -64,7 +65,7 @@ DEVICE_KINDS = ("tx", "result", "lookup", "lookup/reply", "status", "alarm", "st
 GATEWAY_KINDS = ("tx", "lookup", "snapshot/request", "alarm", "stats", "event")
 """Device topics the gateways consume (each through the shared subscription)."""
 SITE_KINDS = ("cache/snapshot", "cache/delta", "cache/gate/snapshot", "cache/gate/delta",
-              "staff/conflict")
+              "staff/conflict", "staff/accounts")
 
 
 def check_id(value: str, what: str) -> str:
@@ -191,6 +192,11 @@ def cache_filter(site: str, role: str) -> str:
 
 def staff_conflict(site: str) -> str:
     return f"{ROOT}/{check_id(site, 'site')}/staff/conflict"
+
+
+def staff_accounts(site: str) -> str:
+    """``smartlib/v1/{site}/staff/accounts``: the central console's staff accounts (retained)."""
+    return f"{ROOT}/{check_id(site, 'site')}/staff/accounts"
 
 
 def staff_alarm(site: str, device: str) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge.store import schema
+from edge.store.access import DeviceTokenRepository, StaffAccountRepository
 from edge.store.cache import CacheRepository
 from edge.store.commands import CommandRepository
 from edge.store.connection import Connection
@@ -74,6 +75,8 @@ class Store:
         self.remote_config = RemoteConfigRepository(connection)
         self.commands = CommandRepository(connection, self.security, self.conflicts)
         self.pin_failures = PinFailureRepository(connection)
+        self.device_tokens = DeviceTokenRepository(connection)
+        self.staff_accounts = StaffAccountRepository(connection)
 
     # ---- the connection's ---------------------------------------------------------------
 

@@ -21,6 +21,10 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
   conflict; stored once per id, acted on, acknowledged);
 * wrong PINs (version 6): ``pin_failures`` (one row per wrong PIN, within the window) and
   ``pin_lockouts`` (a locked-out credential until when), keyed by a salted HMAC.
+* owner ISIL (version 7): ``items.owner_isil`` (the library owning each item, for offline
+  transit hints);
+* access (version 8): ``device_tokens`` (each API client's token, hashed) and
+  ``staff_accounts`` (the cached copy of the central console's staff accounts).
 """
 
 from __future__ import annotations
@@ -285,7 +289,27 @@ _V7 = """
 ALTER TABLE items ADD COLUMN owner_isil TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8 = """
+-- Per-device API tokens (edge.store.access): only a salted SHA-256 of each token is kept.
+CREATE TABLE IF NOT EXISTS device_tokens (
+    name       TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    rotated_at TEXT,
+    revoked_at TEXT
+);
+-- The central console's staff accounts, cached for offline log-ins (edge.store.access):
+-- written by the sync agent from the site's retained staff message.
+CREATE TABLE IF NOT EXISTS staff_accounts (
+    username      TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'librarian', 'admin')),
+    password_hash TEXT NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    received_at   TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

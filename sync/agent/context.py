@@ -97,6 +97,8 @@ class AgentStats:
     """Statuses, statistics and alarms of the site's devices stored."""
     configs: int = 0
     """Remote configurations received and stored (new versions only)."""
+    staff_accounts: int = 0
+    """Copies of the central console's staff accounts stored."""
     config_acks: int = 0
     """Remote configuration outcomes published."""
     stats_live: int = 0

@@ -26,6 +26,7 @@ from sync import topics
 from sync.agent.config_apply import RemoteConfigLink
 from sync.agent.context import AgentContext
 from sync.agent.site_view import SiteView
+from sync.agent.staff_cache import store_staff_accounts
 from sync.errors import InvalidMessageError, InvalidTopicError
 from sync.messages import (
     CacheDelta,
@@ -162,7 +163,7 @@ class Receiver:
         store = self.ctx.store
         wake_agent = False
         counts = {"results": 0, "lookups": 0, "chunks": 0, "deltas": 0, "rejected": 0, "site": 0,
-                  "dead_letters": 0, "configs": 0, "commands": 0}
+                  "dead_letters": 0, "configs": 0, "commands": 0, "staff_accounts": 0}
         done: list[str] = []
         results: list[tuple[str, dict[str, Any], str]] = []
         with store.transaction():
@@ -242,6 +243,9 @@ class Receiver:
         if ref.kind == "command" and self._commands is not None:
             self._commands(msg)  # its outcome is acknowledged by the sender thread
             return "commands", 1, 0
+        if ref.kind == "staff/accounts":
+            store_staff_accounts(self.ctx, msg)
+            return "staff_accounts", 1, 0
         raise InvalidTopicError(f"the agent does not consume {ref.kind!r}")
 
     def _lookup_reply(self, resp: LookupResponse, msg: ReceivedMessage) -> None:

@@ -188,7 +188,8 @@ class SyncAgent:
                 (topics.snapshot_reply(self.site, self.device), 1),
                 (topics.cache_filter(self.site, self.role), 1),
                 (topics.config(self.site, self.device), 1),
-                (self.commands.topic, 1)]
+                (self.commands.topic, 1),
+                (topics.staff_accounts(self.site), 1)]
         if self.tuning.site_view:
             subs += [(f, 1) for f in topics.site_filters(self.site)]
         client.subscribe(subs)
