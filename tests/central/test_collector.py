@@ -53,9 +53,11 @@ def test_filters_cover_every_site_or_the_listed_ones() -> None:
     assert acl.startswith("user central\ntopic read smartlib/v1/+/+/status\n")
     assert "topic read smartlib/v1/+/+/config/ack" in acl.splitlines()
     assert [line for line in acl.splitlines() if "write" in line] == [
-        "topic write smartlib/v1/+/+/config", "topic write smartlib/v1/+/+/command"]
+        "topic write smartlib/v1/+/+/config", "topic write smartlib/v1/+/+/command",
+        "topic write smartlib/v1/+/staff/accounts"]
     assert collector_writes(["hn-01"]) == ["smartlib/v1/hn-01/+/config",
-                                           "smartlib/v1/hn-01/+/command"]
+                                           "smartlib/v1/hn-01/+/command",
+                                           "smartlib/v1/hn-01/staff/accounts"]
 
 
 def test_each_kind_is_stored(collector: CentralCollector, sqlite_store: CentralStore) -> None:
