@@ -600,6 +600,16 @@ class EventRepository:
             "RETURNING event_id", (site_id, device_id, event_id, source, kind, _dumps(detail), at))
         return bool(rows)
 
+    def of_kind(self, kind: str, *, site_id: str | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+        """Every box's events of one kind (e.g. ``dead_letter``), newest first."""
+        where, params = ("AND site_id = ? ", (kind, site_id)) if site_id else ("", (kind,))
+        rows = self._db.query("SELECT site_id, device_id, event_id, source, detail, at "
+                              f"FROM events WHERE kind = ? {where}ORDER BY at DESC LIMIT ?",
+                              (*params, limit))
+        return [{"site": r[0], "device": r[1], "event_id": r[2], "source": r[3],
+                 "detail": json.loads(r[4]), "at": r[5]} for r in rows]
+
     def recent(self, site_id: str, device_id: str, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._db.query("SELECT event_id, source, kind, detail, at FROM events "
                               "WHERE site_id = ? AND device_id = ? ORDER BY at DESC, event_id DESC "

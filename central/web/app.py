@@ -49,7 +49,7 @@ from central.store import (
     StaffAccount,
     StaffSession,
 )
-from central.web import conflicts, tasks
+from central.web import conflicts, dead_letters, tasks
 from central.web.config_pages import add_config_routes
 from central.web.enroll_pages import add_enroll_routes
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
@@ -519,6 +519,6 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
                   api_staff=api_staff, require=require, check_csrf=check_csrf, form=form,
                   lang=_lang, when=when)
     for add_routes in (add_config_routes, add_enroll_routes, conflicts.add_routes,
-                       tasks.add_routes):
+                       tasks.add_routes, dead_letters.add_routes):
         add_routes(app, kit)
     return app

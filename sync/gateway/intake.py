@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -99,14 +100,20 @@ class Intake:
         device_roles: device id → role, over :func:`sync.broker.default_role`.
         revoked: the devices revoked in the central console: their transactions are
             answered ``refused``, their other messages are rejected (dead letters).
+        gateway_id: this gateway's device id: each dead letter of a served site is also
+            published as a ``dead_letter`` event on ``…/{site}/{gateway_id}/event``, where
+            the central console's collector shows it (no payload, as in the ledger).
     """
 
     def __init__(self, *, sites: set[str], ledger: Ledger, client: mqtt.Client,
                  count: Callable[..., None], enqueue: Enqueue,
                  limits: PayloadLimits = GATEWAY_LIMITS,
                  device_roles: Mapping[str, str] | None = None,
-                 revoked: RevokedDevices | None = None) -> None:
+                 revoked: RevokedDevices | None = None,
+                 gateway_id: str | None = None) -> None:
         self.sites = sites
+        self.gateway_id = gateway_id
+        self._letters = 0
         self.ledger = ledger
         self.client = client
         self._count = count
@@ -156,12 +163,26 @@ class Intake:
             pass
         log.warning("dead letter on %s (%d bytes): %s", msg.topic, len(msg.payload), reason)
         try:
-            self.ledger.add_dead_letter(msg.topic, reason, size=len(msg.payload),
-                                        sha256=fingerprint(msg.payload), site=site,
-                                        device=device)
+            letter = self.ledger.add_dead_letter(msg.topic, reason, size=len(msg.payload),
+                                                 sha256=fingerprint(msg.payload), site=site,
+                                                 device=device)
         except Exception:
             log.exception("dead letter on %s could not be stored", msg.topic)
+        else:
+            if site in self.sites and self.gateway_id:
+                self._report_dead_letter(site, device, letter)
         self._count("dead_letters")
+
+    def _report_dead_letter(self, site: str, device: str | None, letter: Any) -> None:
+        gid = str(self.gateway_id)
+        self._letters = (self._letters + 1) % 1000
+        event = DeviceEventReport(  # event ids: the time in ms, a counter apart
+            site=site, device=gid, event_id=int(letter.received_at * 1000) * 1000 + self._letters,
+            source="gateway", kind="dead_letter",
+            detail={"topic": letter.topic, "from_device": device, "reason": letter.reason,
+                    "size": letter.size, "sha256": letter.sha256},
+            at=datetime.fromtimestamp(letter.received_at, UTC))
+        self.client.publish(topics.event(site, gid), encode(event), qos=1)
 
     def _reject(self, msg: ReceivedMessage, exc: Exception) -> None:
         """A message that is invalid for good: rejected, kept as a dead letter, acknowledged."""

@@ -201,7 +201,7 @@ class Gateway:
                                count=self._count, pin_key=pin_key)
         self.intake = Intake(sites=self.sites, ledger=ledger, client=client, count=self._count,
                              enqueue=self._enqueue, limits=limits, device_roles=device_roles,
-                             revoked=revoked)
+                             revoked=revoked, gateway_id=gateway_id)
         client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
         client.on_disconnect = guard("on_disconnect", self._on_disconnect, self._callback_failed)
         client.on_message = self.intake.on_message  # guards itself (dead letters)
