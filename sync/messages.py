@@ -67,7 +67,7 @@ class Message(BaseModel):
 
 # ---- transactions ---------------------------------------------------------------------------
 
-TransactionKind = Literal["checkout", "checkin", "renew", "renew_all"]
+TransactionKind = Literal["checkout", "checkin", "renew", "renew_all", "fee_paid"]
 
 
 class TransactionRequest(Message):
@@ -77,7 +77,9 @@ class TransactionRequest(Message):
     at the ILS (a reference, never a record). ``offline`` says the edge accepted it while the
     gateway was unreachable: the gateway then applies it with no-block and ``created_at``
     as the transaction date. ``payload`` carries kind-specific extras (``nb_due_date``,
-    ``location``, ``fee_acknowledged``…).
+    ``location``, ``fee_acknowledged``…; a ``fee_paid`` (SIP2 37, sent by the central
+    payments service, keyed by the payment's reference) carries ``amount`` in whole VND,
+    ``reference`` and ``fee_ids``).
     """
 
     key: Key
@@ -98,6 +100,10 @@ class TransactionRequest(Message):
             raise ValueError("a checkin needs an item")
         if self.kind == "renew_all" and not self.patron:
             raise ValueError("a renew_all needs a patron")
+        if self.kind == "fee_paid":
+            amount = self.payload.get("amount")
+            if not self.patron or not isinstance(amount, int) or amount <= 0:
+                raise ValueError("a fee_paid needs a patron and a positive whole VND amount")
         return self
 
 

@@ -195,7 +195,23 @@ class Applier:
                 patron = _need(req.patron, "a patron", req)
                 ra = self._circulate("renew_all", lambda: c.renew_all(patron))
                 return self._finish(req, prof.interpret_renew_all(ra))
+            if req.kind == "fee_paid":
+                return self._fee_paid(c, req)
         raise InvalidMessageError(f"unknown transaction kind {req.kind!r}")
+
+    def _fee_paid(self, c: Any, req: TransactionRequest) -> Outcome:
+        """37 Fee Paid for a bank payment the centre matched: the amount in whole VND, the
+        payment's reference as the SIP2 transaction id, the fee id when exactly one fee is
+        paid. Never resent after a broken connection (its effect is a balance change)."""
+        pay = req.payload
+        fee_ids = [str(f) for f in pay.get("fee_ids") or []]
+        patron = _need(req.patron, "a patron", req)
+        fp = self._circulate("fee_paid", lambda: c.fee_paid(
+            patron, str(int(pay["amount"])), fee_type="01", payment_type="00", currency="VND",
+            fee_id=fee_ids[0] if len(fee_ids) == 1 else None,
+            transaction_id=str(pay.get("reference") or "")[:32] or None))
+        screen = " ".join(fp.screen_message) or None
+        return self._finish(req, Verdict(ok=bool(fp.payment_accepted), screen_message=screen))
 
     @staticmethod
     def _reason(c: Any, req: TransactionRequest) -> str | None:
@@ -320,11 +336,13 @@ class Applier:
                 return self._finish(req, Verdict(ok=True, title=info.title, desensitize="Y",
                                                  due_date=prof.due_date_iso(info.due_date)),
                                     recovered=True)
-        # renew_all: its effect cannot be told apart from the state before it; never resend.
+        # renew_all, fee_paid: the effect cannot be told apart from the state before it
+        # (a balance may have changed for other reasons); never resend.
+        what = "the fee payment" if req.kind == "fee_paid" else "renew-all"
         result = TransactionResult(
             key=req.key, kind=req.kind, site=req.site, device=req.device, status="error",
             ok=False, patron=req.patron, recovered=True,
-            screen_message="renew-all was interrupted; check the account at the desk")
+            screen_message=f"{what} was interrupted; check the account at the desk")
         return Outcome(result)
 
     # ---- look-ups --------------------------------------------------------------------------
