@@ -1,0 +1,93 @@
+"""A bank payment from the central webhook to SIP2 Fee Paid (37) at the demo ILS, through the
+real gateway and its ledger: exactly once, queued while the ILS is down, result to the kiosk."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from central.db import open_database
+from central.payments import Intent, PaymentBook, PaymentService, sign
+from central.store import CentralStore
+from sync import topics
+from sync.messages import TransactionRequest, encode
+from tests.sync.gateway.harness import SITE, MqttProbe, SyncEnv, mqtt_client, wait_until
+
+SECRET = b"gateway-test-secret-0123456789"
+PATRON_WITH_FINES = "2000003"  # the demo ILS's patron owing 75,000 VND
+
+
+def fines(ils: Any) -> int:
+    with ils.circulation.lock:
+        row = ils.circulation.db.execute("SELECT fines FROM patrons WHERE id=?",
+                                         (PATRON_WITH_FINES,)).fetchone()
+    return int(row[0])
+
+
+def fee_paid_applications(ils: Any) -> list[dict[str, Any]]:
+    return [a for a in ils.circulation.applications() if a["kind"] == "fee_paid"]
+
+
+@pytest.fixture
+def centre(sync_env: SyncEnv) -> Iterator[tuple[PaymentService, MqttProbe]]:
+    store = CentralStore(open_database(str(sync_env.tmp / "central.db")))
+    with mqtt_client(sync_env.broker.port) as link:
+        def submit(req: TransactionRequest) -> None:
+            link.publish(topics.tx(req.site, req.device), encode(req))
+
+        book = PaymentBook(store.db)
+        book.record_intent(Intent("SLPAY0001", SITE, "kiosk-01", PATRON_WITH_FINES, ("1",),
+                                  75000, datetime.now(UTC) + timedelta(minutes=10)))
+        try:
+            yield PaymentService(book, SECRET, submit), link
+        finally:
+            store.close()
+
+
+def notify(service: PaymentService, amount: int, txn: str) -> str:
+    raw = json.dumps({"reference": "SLPAY0001", "amount": amount,
+                      "paid_at": "2026-12-07T05:00:00Z", "bank_txn_id": txn}).encode()
+    ts = str(int(time.time()))
+    return service.receive(raw, sign(SECRET, ts, raw), ts).outcome
+
+
+def test_one_payment_reaches_the_ils_once_and_the_kiosk_is_told(
+        sync_env: SyncEnv, centre: tuple[PaymentService, MqttProbe]) -> None:
+    service, link = centre
+    link.subscribe(topics.result(SITE, "kiosk-01"))
+    sync_env.start_gateway()
+    assert fines(sync_env.ils) == 75000
+    assert notify(service, 75000, "VCB-1") == "paid"
+    result = json.loads(link.get(timeout=20).payload)
+    assert (result["kind"], result["status"], result["ok"]) == ("fee_paid", "applied", True)
+    assert fines(sync_env.ils) == 0
+    # The bank repeats its notification and the centre re-submits after a "restart": the
+    # gateway's ledger answers from its record; the ILS sees one Fee Paid.
+    assert notify(service, 75000, "VCB-1") == "duplicate"
+    assert service.resubmit() == 1
+    again = json.loads(link.get(timeout=20).payload)
+    assert again["key"] == result["key"] and again["replayed"] is True
+    [app] = fee_paid_applications(sync_env.ils)
+    assert app["xk"] == "SLPAY0001" and app["duplicate"] == 0
+
+
+def test_a_payment_while_the_ils_is_down_is_applied_when_it_is_back(
+        sync_env: SyncEnv, centre: tuple[PaymentService, MqttProbe]) -> None:
+    service, link = centre
+    link.subscribe(topics.result(SITE, "kiosk-01"))
+    gw = sync_env.start_gateway()
+    sync_env.ils.set_outage(True)
+    assert notify(service, 30000, "VCB-1") == "partial"
+    wait_until(lambda: gw.ledger.counts().get("in_progress", 0) >= 1 or gw.stats.get("errors"),
+               20, what="the fee payment held by the gateway")
+    assert fee_paid_applications(sync_env.ils) == [] and fines(sync_env.ils) == 75000
+    sync_env.ils.set_outage(False)
+    result = json.loads(link.get(timeout=60).payload)
+    assert (result["kind"], result["ok"]) == ("fee_paid", True)
+    assert fines(sync_env.ils) == 45000
+    assert len(fee_paid_applications(sync_env.ils)) == 1
