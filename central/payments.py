@@ -35,7 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from central.db import Database, parse_stamp, stamp
 from central.errors import CentralError
-from sync.messages import TransactionRequest
+from sync.messages import DeviceEventReport, PaymentIntent, TransactionRequest
 
 if TYPE_CHECKING:
     from central.web.config_pages import PageKit
@@ -225,6 +225,18 @@ class PaymentBook:
         rows = self.db.query("SELECT COALESCE(SUM(applied), 0) FROM payments WHERE reference=?",
                              (reference,))
         return int(rows[0][0])
+
+
+def record_intent_event(db: Database, event: DeviceEventReport) -> None:
+    """Keep the intent a kiosk published as a ``payment_intent`` device event.
+
+    Raises:
+        pydantic.ValidationError: the event's detail is not a :class:`PaymentIntent`
+            (a ``ValueError``: the collector keeps the message as a dead letter).
+    """
+    p = PaymentIntent.model_validate(event.detail)
+    PaymentBook(db).record_intent(Intent(p.reference, event.site, event.device, p.patron,
+                                         tuple(p.fee_ids), p.amount, p.expires_at))
 
 
 Submitter = Callable[[TransactionRequest], None]

@@ -480,6 +480,26 @@ class DeviceEventReport(Message):
     at: AwareDatetime
 
 
+PAYMENT_INTENT_EVENT = "payment_intent"
+"""The :class:`DeviceEventReport` kind whose ``detail`` is a :class:`PaymentIntent`."""
+
+
+class PaymentIntent(Message):
+    """What a kiosk asked a patron to pay when it showed a VietQR code.
+
+    It travels as the ``detail`` of a device event of kind :data:`PAYMENT_INTENT_EVENT` (the
+    edge's journaled ``device_events`` row, published by the agent on the event topic and
+    stored by the central collector), so it is durable on the box until the centre has it.
+    ``patron`` is the ILS's patron id (a reference, never a record).
+    """
+
+    reference: str = Field(min_length=1, max_length=25, pattern=r"^[\x20-\x7e]+$")
+    patron: Barcode
+    fee_ids: list[str] = Field(default_factory=list)
+    amount: int = Field(gt=0)
+    expires_at: AwareDatetime
+
+
 class SnapshotRequest(Message):
     """A device asks the gateways for a fresh cache snapshot (late join, rebuild-cache).
 

@@ -185,3 +185,27 @@ def test_the_staff_page_lists_each_outcome(console: TestClient) -> None:
     assert "VCB-1" in page and "partial" in page and "unmatched" in page
     rows = {p["bank_txn_id"]: p for p in console.get("/api/payments").json()}
     assert rows["VCB-1"]["duplicates"] == 1 and rows["VCB-7"]["outcome"] == "unmatched"
+
+
+def test_the_collector_records_an_intent_published_as_a_device_event(
+        sqlite_store: CentralStore, clock: Clock) -> None:
+    from central.collector import CentralCollector, make_collector_client
+    from smartlib.config import BrokerSection
+    from sync import topics
+    from sync.messages import PAYMENT_INTENT_EVENT, DeviceEventReport, encode
+
+    collector = CentralCollector(sqlite_store, make_collector_client(BrokerSection(), "c-unit"),
+                                 host="127.0.0.1", port=1, clock=clock)
+    expires = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+    event = DeviceEventReport(site="hn-01", device="kiosk-02", event_id=7, source="kiosk-02",
+                              kind=PAYMENT_INTENT_EVENT, at=expires,
+                              detail={"reference": "SLEV0001", "patron": "2000003",
+                                      "fee_ids": ["4"], "amount": 20000,
+                                      "expires_at": expires.isoformat()})
+    assert collector.handle(topics.event("hn-01", "kiosk-02"), encode(event)) == "event"
+    intent = PaymentBook(sqlite_store.db).intent("SLEV0001")
+    assert intent == Intent("SLEV0001", "hn-01", "kiosk-02", "2000003", ("4",), 20000, expires)
+    bad = event.model_copy(update={"event_id": 8, "detail": {"reference": "SLEV0002",
+                                                             "amount": -5}})
+    assert collector.handle(topics.event("hn-01", "kiosk-02"), encode(bad)) == "dead"
+    assert PaymentBook(sqlite_store.db).intent("SLEV0002") is None
