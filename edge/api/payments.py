@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from edge.api.deps import DeviceAuth, ServicesDep
 from edge.api.schemas import ErrorOut
@@ -24,16 +24,11 @@ router = APIRouter(tags=["patron"], responses={
 
 
 class PaymentIn(BaseModel):
-    """Which fines to pay: ``fee_ids`` or ``all``."""
+    """Which fines to pay: ``all`` (or no ``fee_ids``) pays every fine; otherwise the
+    listed ``fee_ids``."""
 
     fee_ids: list[str] | None = Field(None, max_length=100)
     all: bool = False
-
-    @model_validator(mode="after")
-    def _one(self) -> PaymentIn:
-        if self.all == (self.fee_ids is not None):
-            raise ValueError("give fee_ids or all=true")
-        return self
 
 
 def _desk(services: Any) -> PaymentDesk:
@@ -62,10 +57,10 @@ def create_payment(session_id: str, body: PaymentIn, services: ServicesDep) -> d
     session = services.sessions.get(session_id)
     account = services.circulation.account(session)
     if account.get("offline"):
-        raise EdgeError("offline", "fines cannot be checked while the library system is "
-                        "unreachable", status=503)
+        raise EdgeError("fines_offline", "fines cannot be checked while the library system "
+                        "is unreachable", status=503)
     payment = desk.create(session.patron_id, fines_from_account(account),
-                          None if body.all else body.fee_ids)
+                          None if body.all or body.fee_ids is None else body.fee_ids)
     return payment.to_json()
 
 

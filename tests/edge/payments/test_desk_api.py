@@ -74,8 +74,10 @@ def test_choose_one_fine_and_refuse_an_unknown_one(client: TestClient) -> None:
     assert r.status_code == 201 and r.json()["amount"] == 25000
     r = client.post(f"/sessions/{sid}/payments", headers=DEV, json={"fee_ids": ["99"]})
     assert r.status_code == 422 and "99" in r.json()["error"]["message"]
-    r = client.post(f"/sessions/{sid}/payments", headers=DEV, json={})
-    assert r.status_code == 422
+    r = client.post(f"/sessions/{sid}/payments", headers=DEV, json={"fee_ids": []})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "nothing_to_pay"
+    r = client.post(f"/sessions/{sid}/payments", headers=DEV, json={})  # no ids: all
+    assert r.status_code == 201 and r.json()["amount"] == 75000
 
 
 def test_the_status_turns_paid_when_the_gateway_result_arrives(
