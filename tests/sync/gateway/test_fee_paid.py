@@ -61,11 +61,17 @@ def test_one_payment_reaches_the_ils_once_and_the_kiosk_is_told(
     service, link = centre
     link.subscribe(topics.result(SITE, "kiosk-01"))
     sync_env.start_gateway()
+    store = sync_env.open_store()
+    sync_env.start_agent()
     assert fines(sync_env.ils) == 75000
     assert notify(service, 75000, "VCB-1") == "paid"
     result = json.loads(link.get(timeout=20).payload)
     assert (result["kind"], result["status"], result["ok"]) == ("fee_paid", "applied", True)
     assert fines(sync_env.ils) == 0
+    # The kiosk is told: its agent keeps the result where the payment screen reads it.
+    told = wait_until(lambda: [e for e in store.events.recent(50)
+                               if e.kind == "payment_result"], 20, what="payment_result event")
+    assert told[0].detail["key"] == result["key"] and told[0].detail["ok"] is True
     # The bank repeats its notification and the centre re-submits after a "restart": the
     # gateway's ledger answers from its record; the ILS sees one Fee Paid.
     assert notify(service, 75000, "VCB-1") == "duplicate"
