@@ -97,3 +97,53 @@ def test_a_payment_while_the_ils_is_down_is_applied_when_it_is_back(
     assert (result["kind"], result["ok"]) == ("fee_paid", True)
     assert fines(sync_env.ils) == 45000
     assert len(fee_paid_applications(sync_env.ils)) == 1
+
+
+class _BalanceIls:
+    """A SIP2 client double that answers 63 with a settable fee amount (BV)."""
+
+    def __init__(self, fee_amount: str) -> None:
+        self.fee_amount = fee_amount
+        self.fee_paid_calls = 0
+
+    def patron_information(self, *_a: Any, **_kw: Any) -> Any:
+        from sync.sip2.messages import PatronInformationResponse
+
+        return PatronInformationResponse(fee_amount=self.fee_amount)
+
+    def fee_paid(self, *_a: Any, **_kw: Any) -> Any:
+        from sync.errors import Sip2ConnectionError
+
+        self.fee_paid_calls += 1
+        raise Sip2ConnectionError("connection lost after the 37 went out")
+
+
+def test_an_interrupted_fee_paid_is_verified_from_the_balance_not_resent() -> None:
+    from contextlib import contextmanager
+
+    from sync.errors import Sip2OutcomeUnknownError
+    from sync.gateway.applier import Applier
+    from sync.messages import utcnow
+    from tests.sync.gateway.harness import new_key
+
+    ils = _BalanceIls("75000")
+
+    class Pool:
+        @contextmanager
+        def connection(self) -> Iterator[Any]:
+            yield ils
+
+    applier = Applier(Pool(), "generic")
+    req = TransactionRequest(key=new_key(), kind="fee_paid", site=SITE, device="kiosk-01",
+                             patron=PATRON_WITH_FINES, created_at=utcnow(),
+                             payload={"amount": 75000, "reference": "SLPAY0001"})
+    pre = applier.pre_state(req)
+    assert pre == {"fee_amount": "75000"}
+    with pytest.raises(Sip2OutcomeUnknownError):
+        applier.apply(req)
+    assert applier.verify(req, None) is None            # never reached its call: send it
+    assert applier.verify(req, pre) is None             # the balance did not move: send it
+    ils.fee_amount = "0"                                # the ILS took it before the line broke
+    outcome = applier.verify(req, pre)
+    assert outcome is not None and outcome.result.ok and outcome.result.recovered
+    assert ils.fee_paid_calls == 1
