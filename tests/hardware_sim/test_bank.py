@@ -110,3 +110,28 @@ def test_no_bank_configured_is_a_clear_404() -> None:
     finally:
         server.stop()
         world.stop()
+
+
+def test_sim_serve_builds_a_bank_only_with_a_webhook_url() -> None:
+    import httpx
+
+    from hardware_sim.serve import build
+
+    world, control, _ = build(WorldSpec.default(), control_port=0, timing=False,
+                              bank_webhook="http://127.0.0.1:9/payments/webhook",
+                              bank_secret=SECRET)
+    try:
+        got = httpx.get(control.url + "/bank", timeout=5).json()
+        assert got == {"webhook_url": "http://127.0.0.1:9/payments/webhook", "sent": []}
+        # The centre unreachable: a clear 502 naming it, nothing counted as sent.
+        r = httpx.post(control.url + "/bank/pay", json={"ref": "X", "amount": 1}, timeout=15)
+        assert r.status_code == 502 and "cannot reach the centre" in r.json()["detail"]
+    finally:
+        control.stop()
+        world.stop()
+    world, control, _ = build(WorldSpec.default(), control_port=0, timing=False)
+    try:
+        assert world.bank is None
+    finally:
+        control.stop()
+        world.stop()
