@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 from central.db import stamp
 from central.dispatch import CommandDispatcher
 from central.errors import CentralError, DatabaseError
+from central.payments import record_intent_event
 from central.remote_config import ConfigPublisher
 from central.staff_publish import StaffAccountsPublisher
 from central.store import CentralStore, StatusReport
@@ -38,6 +39,7 @@ from sync import topics
 from sync.broker import central_acl
 from sync.errors import MessageError
 from sync.messages import (
+    PAYMENT_INTENT_EVENT,
     Alarm,
     CommandAck,
     Conflict,
@@ -316,6 +318,8 @@ class CentralCollector:
         _same_device(e.site, e.device, ref.site, device)
         self.store.events.record(e.site, e.device, e.event_id, e.source, e.kind, e.detail,
                                  stamp(e.at))
+        if e.kind == PAYMENT_INTENT_EVENT:
+            record_intent_event(self.store.db, e)
         if e.source == "printer" or e.kind.startswith("printer_"):
             self.store.devices.record_health(e.site, e.device,
                                              printer=e.kind.removeprefix("printer_"))

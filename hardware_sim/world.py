@@ -294,6 +294,7 @@ class SimWorld:
                 raise WorldSpecError(f"reader {spec.name}: {exc}") from exc
         self.card: Any = None   # hardware_sim.card.SimCardDevice when serving vpcd
         self.ils: Any = None    # hardware_sim.ils.server.DemoIlsServer when embedded
+        self.bank: Any = None   # hardware_sim.bank.SimBank when a webhook URL is configured
         self.scheduler = Scheduler()
         self.started_at = 0.0
         for t in self.spec.tags:

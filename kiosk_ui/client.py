@@ -42,6 +42,9 @@ class EdgeApi(Protocol):
     def account(self, session_id: str) -> JSON: ...
     def receipt(self, session_id: str) -> JSON: ...
     def print_receipt(self, session_id: str) -> JSON: ...
+    def payable_fines(self, session_id: str) -> JSON: ...
+    def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON: ...
+    def payment_status(self, session_id: str, reference: str) -> JSON: ...
 
 
 def _error_from(resp: httpx.Response) -> EdgeApiError:
@@ -174,6 +177,20 @@ class EdgeClient:
     def print_receipt(self, session_id: str) -> JSON:
         """``POST /sessions/{id}/receipt/print`` on the edge's thermal printer."""
         return dict(self._call("POST", f"/sessions/{quote(session_id)}/receipt/print"))
+
+    def payable_fines(self, session_id: str) -> JSON:
+        """``GET /sessions/{id}/fines``: the payable fines and their total."""
+        return dict(self._call("GET", f"/sessions/{quote(session_id)}/fines"))
+
+    def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON:
+        """``POST /sessions/{id}/payments`` for ``fee_ids`` (None: all): the VietQR."""
+        body: JSON = {"fee_ids": fee_ids} if fee_ids is not None else {"all": True}
+        return dict(self._call("POST", f"/sessions/{quote(session_id)}/payments", body))
+
+    def payment_status(self, session_id: str, reference: str) -> JSON:
+        """``GET /sessions/{id}/payments/{reference}``: pending, paid, refused or expired."""
+        return dict(self._call("GET", f"/sessions/{quote(session_id)}/payments/"
+                                      f"{quote(reference)}"))
 
 
 def events_url(base_url: str, token: str) -> str:

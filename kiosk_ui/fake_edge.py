@@ -82,6 +82,8 @@ class FakeEdge:
         ]
         self.account_offline = False
         """Answer the account as the edge does from its cache (no fines known)."""
+        self.payments: dict[str, JSON] = {}
+        """Payments made (reference -> the edge's answer); set ``status`` to "paid" to pay."""
         self.pad: list[str] = []
         self.lifted: set[str] = set()
         """Items taken off the pad before the edge handled them (``lift``)."""
@@ -311,6 +313,33 @@ class FakeEdge:
         self._check("print_receipt", session_id)
         self._session(session_id)
         return {"printed": True}
+
+    def payable_fines(self, session_id: str) -> JSON:
+        self._check("payable_fines", session_id)
+        self._session(session_id)
+        got = [{"fine_id": str(f.get("fine_id") or i + 1), "amount": f["amount"],
+                "reason": f.get("reason") or f.get("description") or "", "date": f.get("date")}
+               for i, f in enumerate(self.fines)]
+        return {"fines": got, "total": sum(f["amount"] for f in got), "currency": "VND",
+                "offline": False}
+
+    def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON:
+        self._check("create_payment", fee_ids)
+        fines = {f["fine_id"]: f for f in self.payable_fines(session_id)["fines"]}
+        chosen = list(fines) if fee_ids is None else fee_ids
+        ref = f"SLFAKE{len(self.payments) + 1:04d}"
+        amount = sum(fines[f]["amount"] for f in chosen)
+        self.payments[ref] = {
+            "reference": ref, "amount": amount, "currency": "VND", "fee_ids": chosen,
+            "payload": f"000201010212FAKE{ref}", "status": "pending",
+            "bank": {"bin": "970415", "name": "VietinBank", "account": "0011001932418"},
+            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).isoformat()}
+        return dict(self.payments[ref])
+
+    def payment_status(self, session_id: str, reference: str) -> JSON:
+        self._check("payment_status", reference)
+        self._session(session_id)
+        return dict(self.payments[reference])
 
     @staticmethod
     def _results(results: list[JSON]) -> JSON:

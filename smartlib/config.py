@@ -330,6 +330,21 @@ class KioskSection(_Section):
     high_contrast: bool = False
 
 
+class PaymentsSection(_Section):
+    """Fines paid at the kiosk by VietQR (docs/payments.md): the library's own account only,
+    never a credential."""
+
+    enabled: bool = False
+    bank_bin: str = Field("970415", pattern=r"^[0-9]{6}$")
+    """The beneficiary bank's six-digit BIN."""
+    bank_name: str = "VietinBank"
+    """The bank's name as the kiosk shows it."""
+    account: str = ""
+    """The library's account number the QR pays into."""
+    qr_ttl_s: float = Field(600.0, gt=0, le=86400)
+    """How long a shown QR is valid (its countdown)."""
+
+
 class PrinterSection(_Section):
     """The receipt printer's capabilities (its port is ``kiosk.printer_url``)."""
 
@@ -451,6 +466,7 @@ class Settings(BaseSettings):
     gate: GateSection = Field(default_factory=GateSection)
     api: ApiSection = Field(default_factory=ApiSection)
     kiosk: KioskSection = Field(default_factory=KioskSection)
+    payments: PaymentsSection = Field(default_factory=PaymentsSection)
     printer: PrinterSection = Field(default_factory=PrinterSection)
     smtp: SmtpSection = Field(default_factory=SmtpSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)

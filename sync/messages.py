@@ -69,7 +69,7 @@ class Message(BaseModel):
 
 # ---- transactions ---------------------------------------------------------------------------
 
-TransactionKind = Literal["checkout", "checkin", "renew", "renew_all"]
+TransactionKind = Literal["checkout", "checkin", "renew", "renew_all", "fee_paid"]
 
 
 class TransactionRequest(Message):
@@ -79,7 +79,9 @@ class TransactionRequest(Message):
     at the ILS (a reference, never a record). ``offline`` says the edge accepted it while the
     gateway was unreachable: the gateway then applies it with no-block and ``created_at``
     as the transaction date. ``payload`` carries kind-specific extras (``nb_due_date``,
-    ``location``, ``fee_acknowledged``…).
+    ``location``, ``fee_acknowledged``…; a ``fee_paid`` (SIP2 37, sent by the central
+    payments service, keyed by the payment's reference) carries ``amount`` in whole VND,
+    ``reference`` and ``fee_ids``).
     """
 
     key: Key
@@ -100,6 +102,10 @@ class TransactionRequest(Message):
             raise ValueError("a checkin needs an item")
         if self.kind == "renew_all" and not self.patron:
             raise ValueError("a renew_all needs a patron")
+        if self.kind == "fee_paid":
+            amount = self.payload.get("amount")
+            if not self.patron or not isinstance(amount, int) or amount <= 0:
+                raise ValueError("a fee_paid needs a patron and a positive whole VND amount")
         return self
 
 
@@ -546,6 +552,26 @@ class DeviceEventReport(Message):
     kind: str = Field(min_length=1, max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict)
     at: AwareDatetime
+
+
+PAYMENT_INTENT_EVENT = "payment_intent"
+"""The :class:`DeviceEventReport` kind whose ``detail`` is a :class:`PaymentIntent`."""
+
+
+class PaymentIntent(Message):
+    """What a kiosk asked a patron to pay when it showed a VietQR code.
+
+    It travels as the ``detail`` of a device event of kind :data:`PAYMENT_INTENT_EVENT` (the
+    edge's journaled ``device_events`` row, published by the agent on the event topic and
+    stored by the central collector), so it is durable on the box until the centre has it.
+    ``patron`` is the ILS's patron id (a reference, never a record).
+    """
+
+    reference: str = Field(min_length=1, max_length=25, pattern=r"^[\x20-\x7e]+$")
+    patron: Barcode
+    fee_ids: list[str] = Field(default_factory=list)
+    amount: int = Field(gt=0)
+    expires_at: AwareDatetime
 
 
 class SnapshotRequest(Message):

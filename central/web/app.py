@@ -40,6 +40,7 @@ from central.auth import StaffAuth
 from central.config import CentralSection
 from central.db import parse_stamp, stamp
 from central.errors import LoginRefused, NotFound, StaffError
+from central.payments import PaymentService, add_payment_routes
 from central.store import (
     ROLES,
     AlarmFilter,
@@ -118,7 +119,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
-               poll_s: float = 0.5) -> FastAPI:
+               poll_s: float = 0.5, payments: PaymentService | None = None) -> FastAPI:
     """The central console's ASGI app.
 
     Args:
@@ -126,6 +127,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         auth: accounts and sessions over the same store.
         section: the ``[central]`` settings (cookies, time zone).
         poll_s: how often the live alarm feed looks for new rows.
+        payments: the fine payments' webhook and staff page (``None``: not served).
     """
     app = FastAPI(title="smartlib central", docs_url=None, redoc_url=None, openapi_url=None)
     env = Environment(loader=PackageLoader("central.web", "templates"),
@@ -521,4 +523,6 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     for add_routes in (add_config_routes, add_enroll_routes, conflicts.add_routes,
                        tasks.add_routes, dead_letters.add_routes):
         add_routes(app, kit)
+    if payments is not None:
+        add_payment_routes(app, kit, payments)
     return app

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drivers.errors import DriverError
-from edge.api import events, patron, receipts, scan, staff, staff_console
+from edge.api import events, patron, payments, receipts, scan, staff, staff_console
 from edge.api.limits import LIMIT_RESPONSES, RequestLimits
 from edge.errors import EdgeError
 from edge.services.container import EdgeServices
@@ -47,7 +47,7 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "no
 def default_routers() -> list[APIRouter]:
     """The routers every edge serves."""
     return [patron.public, patron.router, scan.router, staff.router, events.router,
-            staff_console.router, receipts.router]
+            staff_console.router, receipts.router, payments.router]
 
 
 def create_app(settings: Settings, services: EdgeServices | None = None, *,

@@ -372,6 +372,15 @@ class Circulation:
         if p is not None and amount > 0:
             self.db.execute("UPDATE patrons SET fines=MAX(fines-?, 0) WHERE id=?", (amount, p["id"]))
             accepted = True
+            # Kept like a circulation application (the BK transaction id as its key) so tests
+            # can count how often one payment reached the ILS.
+            xk = msg.transaction_id or None
+            dup = bool(xk) and self._one("SELECT 1 FROM applications WHERE kind='fee_paid' "
+                                         "AND xk=?", xk) is not None
+            self.db.execute(
+                "INSERT INTO applications (kind, patron_id, item_id, transaction_date, xk,"
+                " no_block, duplicate, applied_at) VALUES ('fee_paid',?,NULL,?,?,0,?,?)",
+                (p["id"], msg.transaction_date, xk, int(dup), _iso(_now())))
         return FeePaidResponse(payment_accepted=accepted, transaction_date=format_date(_now()),
                                institution_id=self.institution, patron_id=msg.patron_id or "",
                                transaction_id=msg.transaction_id,

@@ -35,6 +35,10 @@
         <source>Fines cannot be checked right now</source>
         <translation>Hiện không kiểm tra được tiền phạt</translation>
     </message>
+    <message>
+        <source>Pay fines</source>
+        <translation>Thanh toán phí phạt</translation>
+    </message>
 </context>
 <context>
     <name>Admin</name>
@@ -578,6 +582,45 @@
     <message>
         <source>Fine to pay: {amount}</source>
         <translation>Tiền phạt: {amount}</translation>
+    </message>
+</context>
+<context>
+    <name>Fines</name>
+    <message>
+        <source>Pay fines</source>
+        <translation>Thanh toán phí phạt</translation>
+    </message>
+    <message>
+        <source>Choose the fines to pay, then scan the code with your banking app</source>
+        <translation>Chọn khoản phạt cần thanh toán, rồi quét mã bằng ứng dụng ngân hàng</translation>
+    </message>
+    <message>
+        <source>Scan the code with your banking app</source>
+        <translation>Quét mã bằng ứng dụng ngân hàng của bạn</translation>
+    </message>
+    <message>
+        <source>Pay {amount}</source>
+        <translation>Thanh toán {amount}</translation>
+    </message>
+    <message>
+        <source>There is nothing to pay.</source>
+        <translation>Không có khoản phạt nào cần thanh toán.</translation>
+    </message>
+    <message>
+        <source>{amount} to {bank} · code {ref} · {m}:{s:02d} left</source>
+        <translation>{amount} tới {bank} · mã {ref} · còn {m}:{s:02d}</translation>
+    </message>
+    <message>
+        <source>Paid {amount}, thank you. Your account is up to date.</source>
+        <translation>Đã thanh toán {amount}, xin cảm ơn. Tài khoản của bạn đã được cập nhật.</translation>
+    </message>
+    <message>
+        <source>The payment arrived but the library system did not take it; please see the staff.</source>
+        <translation>Đã nhận tiền nhưng hệ thống thư viện chưa ghi nhận; vui lòng liên hệ thủ thư.</translation>
+    </message>
+    <message>
+        <source>The code has expired; start again to pay.</source>
+        <translation>Mã đã hết hạn; hãy bắt đầu lại để thanh toán.</translation>
     </message>
 </context>
 </TS>

@@ -182,7 +182,16 @@ class Receiver:
                     log.warning("message on %s not stored: %s", msg.topic, exc)
             if results:
                 # The batch's results in one pass over the journal (no row read back).
+                by_key = {key: result for key, result, _ in results}
                 for key in store.outbox.record_results(results):
+                    r = by_key[key]
+                    if r.get("kind") == "fee_paid":
+                        # A bank payment the centre submitted for this kiosk: no outbox
+                        # entry; kept as an event for the kiosk's payment screen.
+                        store.events.record(self.ctx.device, "payment_result", {
+                            "key": key, "ok": r.get("ok"), "status": r.get("status"),
+                            "screen_message": r.get("screen_message")})
+                        continue
                     log.warning("result for %s not stored: no outbox entry with this key", key)
         for msg in batch:
             self._ack(msg)

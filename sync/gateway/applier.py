@@ -95,6 +95,14 @@ def _item_unknown(info: Any) -> bool:
     return not info.title and info.circulation_status in (None, "", "01")
 
 
+def _vnd(amount: str | None) -> int:
+    """A SIP2 fee amount (BV, text) as whole VND; 0 when absent or not a number."""
+    try:
+        return int(float(amount or "0"))
+    except ValueError:
+        return 0
+
+
 class Applier:
     """Talks SIP2 for the gateway.
 
@@ -140,8 +148,13 @@ class Applier:
     def pre_state(self, req: TransactionRequest) -> dict[str, Any] | None:
         """What a later verification needs to know about the ILS before the call.
 
-        Only a renewal needs it (its effect is "the due date moved").
+        A renewal needs the due date (its effect is "the due date moved"); a fee payment
+        the patron's fee amount (64 BV: its effect is "the balance went down").
         """
+        if req.kind == "fee_paid":
+            with self.pool.connection() as c:
+                pi = c.patron_information(_need(req.patron, "a patron", req))
+            return {"fee_amount": pi.fee_amount}
         if req.kind != "renew" or not req.item:
             return None
         with self.pool.connection() as c:
@@ -196,7 +209,24 @@ class Applier:
                 patron = _need(req.patron, "a patron", req)
                 ra = self._circulate("renew_all", lambda: c.renew_all(patron))
                 return self._finish(req, prof.interpret_renew_all(ra))
+            if req.kind == "fee_paid":
+                return self._fee_paid(c, req)
         raise InvalidMessageError(f"unknown transaction kind {req.kind!r}")
+
+    def _fee_paid(self, c: Any, req: TransactionRequest) -> Outcome:
+        """37 Fee Paid for a bank payment the centre matched: the amount in whole VND, the
+        payment's reference as the SIP2 transaction id, the fee id when exactly one fee is
+        paid. Never resent blindly after a broken connection: :meth:`verify` compares the
+        patron's fee amount with the one asked before the call (:meth:`pre_state`)."""
+        pay = req.payload
+        fee_ids = [str(f) for f in pay.get("fee_ids") or []]
+        patron = _need(req.patron, "a patron", req)
+        fp = self._circulate("fee_paid", lambda: c.fee_paid(
+            patron, str(int(pay["amount"])), fee_type="01", payment_type="00", currency="VND",
+            fee_id=fee_ids[0] if len(fee_ids) == 1 else None,
+            transaction_id=str(pay.get("reference") or "")[:32] or None))
+        screen = " ".join(fp.screen_message) or None
+        return self._finish(req, Verdict(ok=bool(fp.payment_accepted), screen_message=screen))
 
     @staticmethod
     def _reason(c: Any, req: TransactionRequest) -> str | None:
@@ -321,6 +351,13 @@ class Applier:
                 return self._finish(req, Verdict(ok=True, title=info.title, desensitize="Y",
                                                  due_date=prof.due_date_iso(info.due_date)),
                                     recovered=True)
+            if req.kind == "fee_paid":
+                if pre_state is None:
+                    return None  # the intent never reached its SIP2 call
+                pi = c.patron_information(_need(req.patron, "a patron", req))
+                if _vnd(pi.fee_amount) >= _vnd(pre_state.get("fee_amount")):
+                    return None  # the balance did not go down: the 37 did not take effect
+                return self._finish(req, Verdict(ok=True), recovered=True)
         # renew_all: its effect cannot be told apart from the state before it; never resend.
         result = TransactionResult(
             key=req.key, kind=req.kind, site=req.site, device=req.device, status="error",

@@ -625,14 +625,16 @@ class Sip2Client:
 
     def fee_paid(self, patron_id: str, amount: str, *, fee_type: str = "01",
                  payment_type: str = "00", currency: str = "VND", pin: str | None = None,
-                 fee_id: str | None = None, transaction_id: str | None = None) -> FeePaidResponse:
-        """37 -> 38."""
+                 fee_id: str | None = None, transaction_id: str | None = None,
+                 resend: bool = False) -> FeePaidResponse:
+        """37 -> 38. Not resent after a broken connection unless ``resend`` (a payment
+        applied twice reduces the balance twice)."""
         msg = FeePaid(transaction_date=self.sip_date(), fee_type=fee_type,
                       payment_type=payment_type, currency_type=currency, fee_amount=amount,
                       institution_id=self.institution, patron_id=self._bc(patron_id),
                       terminal_password=self.terminal_password, patron_password=pin,
                       fee_identifier=fee_id, transaction_id=transaction_id)
-        return self._exchange(msg, FeePaidResponse)
+        return self._exchange(msg, FeePaidResponse, resend=resend)
 
     def hold(self, patron_id: str, *, mode: str = "+", item_id: str | None = None,
              title: str | None = None, pickup_location: str | None = None,
