@@ -24,7 +24,7 @@ from edge.api.schemas import (
     SessionOut,
 )
 from edge.errors import EdgeError
-from edge.receipt import build_receipt, receipt_escpos, receipt_text
+from edge.receipt import build_receipt, printer_bytes, receipt_text
 from edge.services.circulation import ItemResult
 from edge.store import utcnow
 
@@ -139,13 +139,14 @@ def account(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
             responses={200: {"content": {"text/plain": {}, "application/octet-stream": {}}}})
 def receipt(session_id: SessionId, services: ServicesDep,
             format: Literal["json", "text", "escpos"] = Query("json")) -> Any:
-    """The session's receipt as JSON, plain text, or ESC/POS bytes."""
+    """The session's receipt as JSON, plain text, or ESC/POS bytes (in the printer's
+    ``[printer] vietnamese`` mode: ascii, cp1258 or raster)."""
     session = services.sessions.get(session_id)
     data = build_receipt(session, services.settings.site.name, utcnow())
     if format == "text":
         return Response(receipt_text(data, session.language), media_type="text/plain")
     if format == "escpos":
-        return Response(receipt_escpos(data, session.language),
+        return Response(printer_bytes(data, session.language, services.settings.printer),
                         media_type="application/octet-stream")
     return data
 
@@ -156,7 +157,7 @@ def print_receipt(session_id: SessionId, services: ServicesDep) -> dict[str, Any
     """Print the receipt on the kiosk's printer."""
     session = services.sessions.get(session_id)
     data = build_receipt(session, services.settings.site.name, utcnow())
-    services.devices.print_bytes(receipt_escpos(data, session.language))
+    services.devices.print_bytes(printer_bytes(data, session.language, services.settings.printer))
     return {"printed": True}
 
 
