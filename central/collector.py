@@ -296,6 +296,8 @@ class CentralCollector:
                 reported_at=stamp(s.at), since=stamp(s.since) if s.since else None,
                 role=s.role, backlog=s.backlog, reader=s.reader,
                 reader_failures=s.reader_failures, retained=retained))
+            if s.software:
+                self.store.devices.record_health(s.site, s.device, software_version=s.software)
             return "status"
         if ref.kind == "alarm":
             a = decode(Alarm, payload)

@@ -503,6 +503,8 @@ class DeviceStatus(Message):
     since: AwareDatetime | None = None
     reader: Literal["online", "offline"] | None = None
     reader_failures: int | None = Field(None, ge=0)
+    software: str | None = Field(None, max_length=64)
+    """The box's smartlib version (the central console's fleet column)."""
     at: AwareDatetime = Field(default_factory=utcnow)
 
 

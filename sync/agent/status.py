@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
+from smartlib import __version__
 from sync import topics
 from sync.agent.context import AgentContext
 from sync.messages import DeviceStatus, encode, utcnow
@@ -94,7 +95,7 @@ class Status:
         backlog, reader, failures = facts
         msg = DeviceStatus(site=ctx.site, device=ctx.device, state="online", role=ctx.role,
                            backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
-                           reader_failures=failures)
+                           reader_failures=failures, software=__version__)
         info = ctx.client.publish(self.topic, encode(msg), qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self._sent = facts

@@ -140,6 +140,8 @@ def test_agents_statuses_wills_and_alarms_reach_the_console(tmp_path: Path, site
                    what=lambda: f"kiosk-01 online; agent log: {kiosk.output()[-2000:]}")
         first = central.device("kiosk-01")
         assert first.role == "kiosk" and first.backlog == 0 and first.restart_count == 0
+        from smartlib import __version__
+        assert first.software_version == __version__  # the agent's status carries it
 
         # A gate's alarm, as its edge stored it, published by the product's agent.
         gate_store = open_store(tmp_path / "edge-gate-01.db")
@@ -227,3 +229,16 @@ def test_a_database_failure_is_retried_before_the_acknowledgement(
     collector._on_message(client, None, message(2))      # one failure, then stored
     assert acked == [2] and sqlite_store.devices.get(SITE, "kiosk-01").state == "online"
     assert collector.stats.db_failures == 4
+
+
+def test_a_status_carries_the_boxs_software_version(collector: CentralCollector,
+                                                     sqlite_store: CentralStore) -> None:
+    status = DeviceStatus(site=SITE, device="kiosk-01", state="online", role="kiosk",
+                          software="0.9.1", at=AT)
+    assert collector.handle(topics.status(SITE, "kiosk-01"), encode(status)) == "status"
+    device = sqlite_store.devices.find(SITE, "kiosk-01")
+    assert device is not None and device.software_version == "0.9.1"
+    # the last will carries none: the version stays
+    will = DeviceStatus(site=SITE, device="kiosk-01", state="offline")
+    assert collector.handle(topics.status(SITE, "kiosk-01"), encode(will)) == "status"
+    assert sqlite_store.devices.find(SITE, "kiosk-01").software_version == "0.9.1"  # type: ignore[union-attr]
