@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
+import socket
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ import httpx
 
 from smartlib_demo.errors import DemoError
 from smartlib_demo.postgres import PostgresUnavailable, private_postgres
-from smartlib_demo.processes import free_ports, wait_until
+from smartlib_demo.processes import wait_until
 from smartlib_demo.site import (
     DEVICE_TOKEN,
     GATE,
@@ -44,6 +46,35 @@ GATEWAYS = ("gateway-1", "gateway-2")
 AFI_SECURED = 0x07
 AFI_RELEASED = 0xC2
 SOAK_DB = "smartlib_soak"
+
+
+def listen_ports(count: int) -> list[int]:
+    """``count`` free loopback ports below the kernel's ephemeral range.
+
+    Every process here is restarted many times and binds its port again each time; a port
+    from the ephemeral range can meanwhile be taken as the local end of some outgoing
+    connection (an agent's, a gateway's, the soak's own), and the restart then fails with
+    EADDRINUSE. Ports below the range are never handed out that way.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    out: list[int] = []
+    for _ in range(5000):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port in out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        out.append(port)
+        if len(out) == count:
+            return out
+    raise DemoError(f"found only {len(out)} free ports below {low}")
 
 
 def kiosk_name(n: int) -> str:
@@ -107,7 +138,7 @@ class SoakSite(DemoSystem):
             names = ["sim_control", "ils", "mqtt", "gate_tcp", f"{GATE}_api",
                      *(f"pad{n}_tcp" for n in range(1, self.kiosks + 1)),
                      *(f"{kiosk_name(n)}_api" for n in range(1, self.kiosks + 1))]
-            self.ports = dict(zip(names, free_ports(len(names)), strict=True))
+            self.ports = dict(zip(names, listen_ports(len(names)), strict=True))
             self.ports["kiosk_api"] = self.ports[f"{kiosk_name(1)}_api"]  # the round trip's
             self._start_soak_sim()
             self._start_broker_config()
