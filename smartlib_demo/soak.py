@@ -20,10 +20,13 @@ by item, patron and kind (never by transaction key); the rules are in :func:`acc
 in docs/demo.md (Soak). One JSON line is printed.
 
 Items are serialised: an item is used by one action at a time, and used again only once
-the edges' journals hold nothing unfinished for it (no outbox entry short of a result, no
-open secure task whose check-in is still to be journaled). So every ILS application of an
+no edge's journal holds an entry for it without a result. So every ILS application of an
 item between the start of one of its actions and the start of the next belongs to that
 action; the application ids (``MAX(id)`` read at each action's start) are the boundaries.
+(An open secure task whose check-in waits for its tag is not waited for: should it journal
+that check-in later, the application falls in a later action's window and counts against
+it, as a duplicate or a stray.) A session acts on an item at most once per kind: by the
+one-action rule a second one is a repeat of the first.
 
 Must not do: import a product package (it talks HTTP to the edges and the simulator and
 reads the SQLite files read-only), or signal a process the soak did not start.
@@ -80,7 +83,7 @@ class SoakOptions:
     kiosks: int = 2
     minutes: float = 1.0
     run_dir: Path = Path("var/soak")
-    items: int = 240
+    items: int = 400
     workers_per_kiosk: int = 2
     drain_timeout_s: float = 240.0
     watchdog_s: float = 10.0
@@ -135,18 +138,12 @@ class Ledgers:
                 if r["item_id"] in items}
 
     def unsettled(self, item: str) -> bool:
-        """Whether any edge holds unfinished work for ``item``: an outbox entry without a
-        result, or an open secure task (its check-in is journaled when the write succeeds)."""
+        """Whether any edge's journal holds an entry for ``item`` without a result yet."""
         marks = ",".join("?" * len(TERMINAL))
         for device in self.site.devices:
             rows = self.site.read_store(
                 device, f"SELECT COUNT(*) FROM outbox WHERE item_id=? AND state NOT IN ({marks})",
                 (item, *TERMINAL))
-            if rows and rows[0][0]:
-                return True
-            rows = self.site.read_store(
-                device, "SELECT COUNT(*) FROM security_tasks WHERE item_id=? AND action='secure' "
-                "AND state IN ('pending','alarm_on') AND follow_up IS NOT NULL", (item,))
             if rows and rows[0][0]:
                 return True
         return False
@@ -175,13 +172,12 @@ class Ledgers:
                 out.append(d)
         return out
 
-    def open_release_tasks(self) -> set[str]:
-        """Items with a release task still open (pending or alarm_on) at some edge."""
+    def open_security_tasks(self) -> set[str]:
+        """Items with a security task (release or secure) still open at some edge."""
         out: set[str] = set()
         for device in self.site.devices:
             out |= {r[0] for r in self.site.read_store(
-                device, "SELECT item_id FROM security_tasks WHERE action='release' "
-                "AND state IN ('pending','alarm_on')")}
+                device, "SELECT item_id FROM security_tasks WHERE state IN ('pending','alarm_on')")}
         return out
 
 
@@ -282,10 +278,11 @@ class Soak:
                 if session is None:
                     self.stop_work.wait(0.5)
                     continue
+                done: set[tuple[str, str]] = set()
                 for _ in range(rng.randint(1, 4)):
                     if self.stop_work.is_set():
                         break
-                    if not self._one_action(client, device, zone, session, patron, rng):
+                    if not self._one_action(client, device, zone, session, patron, rng, done):
                         break  # the session is gone (edge restarted): log in again
                 try:
                     client.delete(f"/sessions/{session}")
@@ -310,19 +307,22 @@ class Soak:
         return str(r.json()["id"])
 
     def _one_action(self, client: httpx.Client, device: str, zone: str, session: str,
-                    patron: str, rng: random.Random) -> bool:
+                    patron: str, rng: random.Random, done: set[tuple[str, str]]) -> bool:
+        """One action (``done``: the session's (item, kind) so far: a second one would be a
+        repeat of the first by the one-action rule, so the workload never makes one)."""
         mine = self.ledgers.loans(set(self.pool.items))
         roll = rng.random()
         kind = "checkout" if roll < 0.5 else "return" if roll < 0.8 else "renew"
-        if kind == "checkout":
-            item = self.pool.take(rng, lambda i: i not in mine)
-        else:
-            item = self.pool.take(rng, lambda i: mine.get(i) == patron)
+        if kind != "checkout":
+            item = self.pool.take(rng, lambda i: mine.get(i) == patron and (i, kind) not in done)
             if item is None:
-                kind, item = "checkout", self.pool.take(rng, lambda i: i not in mine)
+                kind = "checkout"
+        if kind == "checkout":
+            item = self.pool.take(rng, lambda i: i not in mine and (i, kind) not in done)
         if item is None:
             self.stop_work.wait(0.2)
             return True
+        done.add((item, kind))
         repeats = 1 if rng.random() < 0.5 else rng.randint(2, 5)
         concurrent = repeats > 1 and rng.random() < 0.5
         lifted = kind != "renew" and rng.random() < 0.1
@@ -506,17 +506,10 @@ class Soak:
         """Wait until no edge's journal holds unfinished work; True if it drained."""
         end = time.monotonic() + self.options.drain_timeout_s
         while time.monotonic() < end:
-            if self.ledgers.backlog() == 0 and not any(
-                    self.ledgers.unsettled(a.item) for a in self._last_actions()):
+            if self.ledgers.backlog() == 0:
                 return True
             time.sleep(1.0)
         return False
-
-    def _last_actions(self) -> list[Action]:
-        last: dict[str, Action] = {}
-        for a in self.actions:
-            last[a.item] = a
-        return list(last.values())
 
     # -- the accounting
 
@@ -555,7 +548,7 @@ class Soak:
         touched = set(by_item)
         loans = self.ledgers.loans(touched)
         tags = {t["item"]: t for t in self.sim.get("/tags").json() if t.get("item") in touched}
-        flagged = self.ledgers.open_release_tasks()
+        flagged = self.ledgers.open_security_tasks()
         released_not_loaned = sorted(i for i, t in tags.items()
                                      if t["afi"] == AFI_RELEASED and i not in loans)
         alarm_on_unflagged = sorted(i for i in loans if i in tags and tags[i]["afi"] == AFI_SECURED
