@@ -5,7 +5,7 @@ PY      := .venv/bin/python
 PYTEST  := $(PY) -m pytest
 FUZZ_N  ?= 1000000
 
-.PHONY: setup demo test check pytest fuzz bench soak screenshots clean
+.PHONY: setup demo test check pytest fuzz bench soak screenshots fresh-check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +39,11 @@ soak: setup
 
 screenshots: setup
 	$(PY) -m kiosk_ui.screenshots docs/screenshots
+
+# Release check (root, 20-40 min): `make test` in a fresh debootstrapped Debian 12 without
+# network access to this machine's services (docs/release.md).
+fresh-check:
+	bash scripts/fresh-debian-check.sh
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

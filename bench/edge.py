@@ -181,7 +181,7 @@ def main() -> None:
             results = svc.circulation.checkout(session)
             wall = time.perf_counter() - t0
             floor = ctl.get("/readers/pad").json()["floor"]
-            statuses = {r["status"] for r in results}
+            statuses = {r.status for r in results}
             if statuses != {"loaned"} or len(results) != STACK:
                 _dump_stacks(procs)
                 raise RuntimeError(f"checkout did not loan every item: {results}")

@@ -35,7 +35,8 @@ from bench._common import emit, parse_args, target
 from drivers.feig.reader import FeigReader
 from drivers.tags import SecurityPolicy
 from edge.services.events import EventBus
-from edge.services.gate import GateDecider, GateService
+from edge.services.gate import GateService
+from edge.services.gate_decider import GateDecider
 from edge.store import open_store
 from hardware_sim.feig_device import FeigReaderDevice
 from hardware_sim.field import SimField
@@ -150,7 +151,7 @@ def decision_time(tmp: Path, items: int, lookups: int) -> dict[str, float]:
             for i in chunk:
                 alarms += decider.decide(item_id=i).alarm
             dec_s += time.perf_counter() - t
-        from edge.services.gate import GateDecision
+        from edge.services.gate_decider import GateDecision
 
         t = time.perf_counter()
         for i in ids[:2000]:

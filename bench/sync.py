@@ -18,6 +18,20 @@
   ratio) and the round with the median ratio is reported: the machine's speed drifts by
   a third within a minute, more than the difference measured.
 
+* ``drain_latency_bound`` (issue 17 §4): the same drain against a second demo ILS that
+  answers every request after 30 ms (``--latency 0.03``), as a busy real ILS does, with the
+  gateway's SIP2 pool at P = 1, 2 and 4 connections (``[ils] pool_size``). Such a drain is
+  bound by the ILS, not by our code: P connections can carry at most P / 0.030 tx/s.
+  ``drain_latency_bound_ratio_pP`` is the drain's rate (agent start until every result is
+  back in the edge's journal) over that bound; target >= 0.9 for each P.
+  ``drain_latency_bound_order_kept_pP`` is true when the ILS's own application log shows,
+  for every item, exactly its checkout then its checkin (per-item order kept, none lost or
+  repeated), else false. ``drain_latency_bound_ratio`` is the lowest ratio of the three P,
+  ``drain_latency_bound_order_kept`` true when all three kept the order.
+  ``drain_latency_bound_raw_sip2_ratio_p1`` is the same ratio for one raw SIP2 connection's
+  loop against that ILS (no target): what the ILS itself allows on the machine (its own
+  work and the scheduler add to the 30 ms). Each P drains for about 6 s at the bound
+  (``--quick``: 1.5 s).
 * ``result_to_edge``: a result arriving at the agent (paho's ``on_message``) until the
   edge's ``outbox.wait_for_result`` returns (another store connection, woken by the
   doorbell), p50/p99 in ms. Target (issue 9): p99 <= 20 ms.
@@ -133,12 +147,13 @@ class IlsProcess:
     ILS's interpreter (GIL) with the code measured.
     """
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, latency: float = 0.0) -> None:
         import json
         import subprocess
 
         self.proc = subprocess.Popen([str(SMARTLIB), "sim", "ils", "serve", "--port", "0",
-                                      "--db", str(db)], stdout=subprocess.PIPE,
+                                      "--db", str(db), "--latency", str(latency)],
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -162,7 +177,7 @@ class IlsProcess:
         self.proc.wait(20)
 
 
-def raw_sip2(port: int, n_items: int) -> float:
+def raw_sip2(port: int, n_items: int, first_item: int = FIRST_ITEM) -> float:
     from sync.sip2.client import Sip2Client
 
     c = Sip2Client("127.0.0.1", port, user="kiosk01", password="s3cret", institution="VNLIB",
@@ -170,7 +185,7 @@ def raw_sip2(port: int, n_items: int) -> float:
     c.connect()
     t0 = time.perf_counter()
     for i in range(n_items):
-        item = str(FIRST_ITEM + i)
+        item = str(first_item + i)
         c.checkout(PATRON, item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
         c.checkin(item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
     dt = time.perf_counter() - t0
@@ -178,7 +193,7 @@ def raw_sip2(port: int, n_items: int) -> float:
     return 2 * n_items / dt
 
 
-def _gateway_toml(tmp: Path, port: int, ils_port: int) -> Path:
+def _gateway_toml(tmp: Path, port: int, ils_port: int, pool_size: int = 4) -> Path:
     path = tmp / "gateway.toml"
     path.write_text(f"""[site]
 id = "bench"
@@ -195,7 +210,7 @@ user = "kiosk01"
 password = "s3cret"
 institution = "VNLIB"
 location = "MAIN"
-pool_size = 4
+pool_size = {pool_size}
 [gateway]
 ledger = "sqlite:///{tmp / 'ledger.db'}"
 sites = ["bench"]
@@ -203,7 +218,7 @@ sites = ["bench"]
     return path
 
 
-def start_gateway(tmp: Path, port: int, ils_port: int, log: Any) -> Any:
+def start_gateway(tmp: Path, port: int, ils_port: int, log: Any, pool_size: int = 4) -> Any:
     """``smartlib gateway run`` in its own process, returned once it is subscribed: its
     live ``online`` status (published after its SUBSCRIBE on the same connection) came.
     Its start-up (imports, 1-2 s on a slow machine) is therefore never timed."""
@@ -219,7 +234,8 @@ def start_gateway(tmp: Path, port: int, ils_port: int, log: Any) -> Any:
         probe.wait_connected()
         probe.subscribe(topics.status("bench", "gw-bench"))
         gw = subprocess.Popen([str(SMARTLIB), "gateway", "run", "--config",
-                               str(_gateway_toml(tmp, port, ils_port))], stdout=log, stderr=log)
+                               str(_gateway_toml(tmp, port, ils_port, pool_size))],
+                              stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -236,8 +252,13 @@ def start_gateway(tmp: Path, port: int, ils_port: int, log: Any) -> Any:
         probe.close()
 
 
-def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kiosk-02") -> float:
-    """Agent in this process, gateway in its own (``smartlib gateway run``), ILS in its own."""
+def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kiosk-02",
+          first_item: int = FIRST_ITEM, pool_size: int = 4) -> float:
+    """Agent in this process, gateway in its own (``smartlib gateway run``), ILS in its own.
+
+    Drains a checkout then a checkin of items ``first_item`` .. ``first_item + n_items - 1``;
+    returns transactions per second.
+    """
 
     from edge.store import open_store
     from sync.agent.service import AgentTuning, SyncAgent
@@ -247,10 +268,10 @@ def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kios
     with store.transaction():
         for i in range(n_items):
             for kind in ("checkout", "checkin"):
-                store.outbox.append(kind, {}, item_id=str(FIRST_ITEM + i), patron_ref=PATRON,
+                store.outbox.append(kind, {}, item_id=str(first_item + i), patron_ref=PATRON,
                                     offline=True, ring=False)
     log = (tmp / "gateway.log").open("wb")
-    gw = start_gateway(tmp, port, ils_port, log)
+    gw = start_gateway(tmp, port, ils_port, log, pool_size)
     try:
         agent = SyncAgent.from_settings(settings, AgentTuning(window=500, max_awaiting=5000,
                                                               publish_ops=False,
@@ -271,6 +292,72 @@ def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kios
         log.close()
         store.close()
     return 2 * n_items / dt
+
+
+ILS_LATENCY_S = 0.030
+LATENCY_POOLS = (1, 2, 4)
+
+
+def items_in_order(db: Path, first_item: int, n_items: int) -> bool:
+    """True when the ILS applied, for every item of the range, exactly its checkout then its
+    checkin (from its own application log, in the order it applied them)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT item_id, kind FROM applications WHERE CAST(item_id AS "
+                            "INTEGER) BETWEEN ? AND ? ORDER BY id",
+                            (first_item, first_item + n_items - 1)).fetchall()
+    finally:
+        conn.close()
+    seen: dict[str, list[str]] = {}
+    for item, kind in rows:
+        seen.setdefault(item, []).append(kind)
+    return (len(seen) == n_items
+            and all(kinds == ["checkout", "checkin"] for kinds in seen.values()))
+
+
+def latency_bound_drains(tmp: Path, port: int, seconds: float) -> dict[str, Any]:
+    """The drain against a demo ILS answering after 30 ms, for each pool size P.
+
+    Each P gets its own items (about ``seconds`` of work at the bound P / 0.030 tx/s), its
+    own box and gateway; the ILS process is shared and started with ``--latency 0.03``."""
+    from hardware_sim.ils.data import open_demo_db
+
+    base = tmp / "latency"
+    base.mkdir()
+    open_demo_db(base / "ils.db").close()
+    ils = IlsProcess(base / "ils.db", latency=ILS_LATENCY_S)
+    figures: dict[str, Any] = {}
+    first = 30000001
+    try:
+        # The reference: one raw SIP2 connection's loop against the same ILS. It shows what
+        # the ILS itself allows here (its own work and the scheduler add to the 30 ms).
+        n_raw = max(5, round(seconds / ILS_LATENCY_S / 4))
+        raw = raw_sip2(ils.port, n_raw, first_item=first)
+        figures["drain_latency_bound_raw_sip2_ratio_p1"] = round(raw * ILS_LATENCY_S, 3)
+        first += n_raw
+        for pool in LATENCY_POOLS:
+            bound = pool / ILS_LATENCY_S
+            n_items = max(5, round(bound * seconds / 2))
+            run_dir = base / f"p{pool}"
+            run_dir.mkdir()
+            got = drain(run_dir, port, ils.port, n_items, device=f"kiosk-l{pool}",
+                        first_item=first, pool_size=pool)
+            figures[f"drain_latency_bound_tx_per_s_p{pool}"] = round(got, 1)
+            figures[f"drain_latency_bound_ratio_p{pool}"] = round(got / bound, 3)
+            figures[f"drain_latency_bound_order_kept_p{pool}"] = items_in_order(
+                base / "ils.db", first, n_items)
+            figures[f"drain_latency_bound_transactions_p{pool}"] = 2 * n_items
+            first += n_items
+    finally:
+        ils.stop()
+    figures["drain_latency_bound_duplicates"] = ils.duplicate_count()
+    figures["drain_latency_bound_ratio"] = min(
+        figures[f"drain_latency_bound_ratio_p{p}"] for p in LATENCY_POOLS)
+    figures["drain_latency_bound_order_kept"] = all(
+        figures[f"drain_latency_bound_order_kept_p{p}"] for p in LATENCY_POOLS)
+    return figures
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -416,6 +503,7 @@ def main() -> None:
         ils.stop()
         dups = ils.duplicate_count()
         ils = None
+        bound = latency_bound_drains(tmp, broker.port, 1.5 if args.quick else 6.0)
     finally:
         if ils is not None:
             ils.stop()
@@ -434,6 +522,7 @@ def main() -> None:
         "delta_to_gate_ms_p99": round(_pct(dj, 0.99), 1),
         "delta_to_gate_after_result_ms_p50": round(_pct(dr, 0.5), 1),
         "delta_to_gate_samples": len(dj),
+        **bound,
     }
     emit("sync", figures, [
         target("mqtt_leg_ratio", figures["mqtt_leg_ratio"], ">=", 0.5, "raw paho QoS 1 publish"),
@@ -442,6 +531,13 @@ def main() -> None:
                "issue 9: the edge sees a result within 20 ms of its arrival at the agent"),
         target("delta_to_gate_ms_p99", figures["delta_to_gate_ms_p99"], "<=", 1000,
                "issue 9: a delta reaches a second edge within 1 s (from the kiosk's journal)"),
+        *[target(f"drain_latency_bound_ratio_p{p}", figures[f"drain_latency_bound_ratio_p{p}"],
+                 ">=", 0.9, f"the bound of {p} SIP2 connection(s) to an ILS answering after "
+                 f"30 ms: {p} / 0.030 tx/s") for p in LATENCY_POOLS],
+        *[target(f"drain_latency_bound_order_kept_p{p}",
+                 int(figures[f"drain_latency_bound_order_kept_p{p}"]), ">=", 1,
+                 "per-item order: each item's checkout then its checkin, once each")
+          for p in LATENCY_POOLS],
     ], quick=bool(args.quick),
         drain_rounds=[[round(a, 1), round(b, 1), round(b / a, 3)] for a, b in rounds],
         raw_sip2_loops=[round(x, 1) for x in raws])

@@ -9,8 +9,9 @@ Failure policy (the same for every vendor):
 * a timeout or a bad frame (:class:`ReaderTimeout`, :class:`FrameError`) is retried up to
   ``retries`` times; after ``reopen_after`` consecutive failures the port is closed and
   reopened; a vanished port (:class:`ReaderDisconnected`) is reopened at once;
-* a definite answer from the reader (an error STATUS) is not retried, except the RF
-  statuses a reader gives when a tag answered badly (data false, RF communication error);
+* a definite answer from the reader (an error STATUS) is not retried, except the
+  statuses a vendor lists in :attr:`Reader.transient_statuses` (for FEIG: a tag that
+  answered badly this time), which :meth:`Reader._is_transient` asks;
 * a tag write is verified by reading it back and retried up to ``write_retries`` times
   (AFI writes fail often on library stacks). Before each retry the tag is read first, so
   a write whose answer was lost is not written twice;
@@ -27,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from drivers._checks import check_block_range, check_bytes, check_int
 from drivers.errors import (
@@ -50,9 +51,6 @@ T = TypeVar("T")
 
 OutputState = Literal["on", "off", "flash"] | None
 _OUTPUT_STATES = ("on", "off", "flash", None)
-
-# Reader statuses that mean "the tag answered badly this time": worth another attempt.
-TRANSIENT_STATUSES = frozenset({0x02, 0x06, 0x83})
 
 
 # ---- typed results -----------------------------------------------------------------------
@@ -179,6 +177,9 @@ class Reader(abc.ABC):
     """
 
     vendor = "generic"
+    transient_statuses: ClassVar[frozenset[int]] = frozenset()
+    """The vendor's STATUS bytes that mean "the tag answered badly this time": worth another
+    attempt (none unless the vendor lists them)."""
 
     def __init__(self, *, antennas: Sequence[str] = ("pad",), retries: int = 2,
                  reopen_after: int = 3, write_retries: int = 8, block_size: int = 4,
@@ -279,7 +280,7 @@ class Reader(abc.ABC):
                 self._count("timeouts" if isinstance(exc, ReaderTimeout) else "frame_errors")
                 self._consecutive += 1
             except ReaderStatusError as exc:
-                if exc.status not in TRANSIENT_STATUSES:
+                if not self._is_transient(exc):
                     self._consecutive = 0
                     raise
                 last = exc
@@ -662,6 +663,13 @@ class Reader(abc.ABC):
 
     @abc.abstractmethod
     def _rf_reset(self) -> None: ...
+
+    def _is_transient(self, exc: ReaderStatusError) -> bool:
+        """True when the reader's error answer is worth another attempt.
+
+        By default: its status is one of :attr:`transient_statuses`.
+        """
+        return exc.status in self.transient_statuses
 
     # Optional ISO 15693 commands: a vendor without them answers with a clear error.
 

@@ -23,6 +23,7 @@ GROUP = "smartlib.readers"
 
 BUILTIN: dict[str, str] = {
     "feig": "drivers.feig.reader:FeigReader",
+    "pcsc15693": "drivers.pcsc15693.base:PcscIso15693Reader",
     "sim": "drivers.feig.reader:FeigReader",
 }
 

@@ -1,13 +1,18 @@
-"""``smartlib serve`` (the edge API with uvicorn) and the ``smartlib stats`` group."""
+"""``smartlib serve`` (the edge API with uvicorn) and the ``smartlib stats`` group.
+
+The commands parse options and settings and import the service they run on use; the
+figures themselves come from :mod:`edge.services.statistics`.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
-from smartlib.cli import LazyCommands, settings_or_exit
+from smartlib.cli import settings_or_exit
 from smartlib.config import Settings
 
 
@@ -36,12 +41,9 @@ def serve(config: str | None, role: str | None, host: str | None, port: int | No
     run(settings)
 
 
-@click.group(cls=LazyCommands, lazy={})
+@click.group()
 def stats() -> None:
     """Usage statistics from the local store."""
-
-
-stats.lazy["export"] = "edge.stats_export:export"  # per-day report for management (issue 11)
 
 
 @stats.command("today")
@@ -55,3 +57,51 @@ def stats_today(config: str | None) -> None:
     with open_store(settings.store.path) as store:
         click.echo(json.dumps({"date": day,
                                "totals": store.counters.totals(day + "T00", day + "T23")}))
+
+
+@stats.command("export")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="the site configuration (default: $SMARTLIB_CONFIG): its store and device")
+@click.option("--from", "from_", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="first local day, YYYY-MM-DD")
+@click.option("--to", "to", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="last local day (inclusive), YYYY-MM-DD")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("--store", "extra", multiple=True, metavar="DEVICE[:ROLE]=PATH",
+              help="another box's store to include (repeatable)")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="write to this file instead of standard output")
+def stats_export(config: str | None, from_: datetime, to: datetime, fmt: str,
+                 extra: tuple[str, ...], output: str | None) -> None:
+    """Per-day circulation per kiosk, visitors per gate, alarms and offline transactions."""
+    from edge.services.statistics import export_rows, render
+    from edge.store import Store, open_store
+
+    settings = _settings(config)
+    specs: list[tuple[str, str, Path]] = [(settings.device.id, settings.device.role,
+                                           Path(settings.store.path))]
+    for spec in extra:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"{spec!r}: expected DEVICE[:ROLE]=PATH", param_hint="--store")
+        device, _, role = name.partition(":")
+        specs.append((device, role or "", Path(path)))
+    opened: list[tuple[str, str, Store]] = []
+    try:
+        for device, role, store_path in specs:
+            if not store_path.exists():
+                raise click.ClickException(f"{device}: no store at {store_path}")
+            opened.append((device, role, open_store(store_path, integrity="off")))
+        try:
+            rows = export_rows(opened, from_.date(), to.date(), settings.site.timezone)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--to") from exc
+    finally:
+        for _, _, s in opened:
+            s.close()
+    text = render(rows, fmt)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=not text.endswith("\n"))

@@ -23,13 +23,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.credential import PatronCredential
 from drivers.errors import DriverError, ReaderError, TagFormatError
+from drivers.reader import Reader
 from drivers.tags import SecurityPolicy, SecurityState, TagData, decode_tag
 from edge.errors import DeviceUnavailable, EdgeError
 from edge.services.events import Event, EventBus
+
+if TYPE_CHECKING:
+    from drivers.pcsc.reader import CardReader
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,8 @@ class DeviceManager:
     """Owns the devices of one box.
 
     Args:
-        reader: an opened-or-not :class:`drivers.reader.Reader` (or a fake with the same
-            methods), or ``None`` when the box has no reader.
+        reader: an opened-or-not :class:`drivers.reader.Reader`, or ``None`` when the box
+            has no reader.
         security: the site's security policy.
         antennas: the antenna names that make up the pad.
         card_reader: a :class:`drivers.pcsc.reader.CardReader`, or ``None``.
@@ -78,8 +82,8 @@ class DeviceManager:
         clock: monotonic seconds (injected for tests).
     """
 
-    def __init__(self, reader: Any | None, *, security: SecurityPolicy,
-                 antennas: tuple[str, ...] = ("pad",), card_reader: Any | None = None,
+    def __init__(self, reader: Reader | None, *, security: SecurityPolicy,
+                 antennas: tuple[str, ...] = ("pad",), card_reader: CardReader | None = None,
                  scanner: Any | None = None,
                  printer_url: str | None = None, bus: EventBus | None = None,
                  serial_opener: Callable[..., Any] | None = None, debounce_polls: int = 2,
@@ -161,7 +165,7 @@ class DeviceManager:
 
     # ---- the pad ------------------------------------------------------------------------
 
-    def _need_reader(self) -> Any:
+    def _need_reader(self) -> Reader:
         if self.reader is None:
             raise DeviceUnavailable("this box has no RFID reader")
         return self.reader
@@ -369,11 +373,10 @@ class DeviceManager:
         out: list[dict[str, Any]] = []
         if self.reader is not None:
             metrics: dict[str, int] = {}
-            if hasattr(self.reader, "metrics"):
-                try:
-                    metrics = dict(self.reader.metrics())
-                except DriverError as exc:
-                    log.debug("reader metrics failed: %s", exc)
+            try:
+                metrics = dict(self.reader.metrics())
+            except DriverError as exc:
+                log.debug("reader metrics failed: %s", exc)
             state = {True: "online", False: "offline", None: "unknown"}[self._reader_ok]
             out.append({"id": "reader", "kind": "rfid_reader", "state": state,
                         "error": self._reader_error, "metrics": metrics})

@@ -3,7 +3,7 @@
 An :class:`EdgeError` carries a stable ``code`` (see ``docs/api.md``), an English
 ``message`` for logs and staff, and for patron-facing codes the texts shown to the
 patron in Vietnamese and English (:data:`TEXTS`, kept in the pure data module
-:mod:`edge.api.error_texts` so the kiosk's test double shows the very same texts). The
+:mod:`edge.error_texts` so the kiosk's test double shows the very same texts). The
 API turns it into the one JSON error shape. Store errors are :class:`edge.store.StoreError` (a separate tree, because
 the sync agent imports the store alone).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.api.error_texts import TEXTS
+from edge.error_texts import TEXTS
 
 __all__ = ["STATUS", "TEXTS", "DeviceUnavailable", "EdgeError", "SessionError", "texts"]
 

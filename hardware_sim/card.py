@@ -9,7 +9,11 @@ Card models answer the PC/SC part 3 pseudo-APDUs the way a desk reader does:
 
 - :class:`SimIso14443Card`: MIFARE Classic 1K/4K, Ultralight, DESFire, with a UID and ATR;
 - :class:`SimIso15693Card`: an ISO 15693 tag (ICODE SLI) whose block memory answers
-  READ BINARY and UPDATE BINARY.
+  READ BINARY and UPDATE BINARY;
+- :class:`SimDeskReaderTag`: a library tag (a :class:`hardware_sim.tag.SimTag`) on an ACS
+  or HID OMNIKEY desk reader: GET DATA, READ/UPDATE BINARY with the family's status words,
+  and ISO 15693 commands (AFI, DSFID, EAS, system information, block security, Quiet)
+  through the PC/SC 2.02 transparent session ``FF C2`` (docs/desktop-readers.md).
 
 ``--patron ID`` cards (:func:`patron_card`): an ISO 15693 card whose memory holds the
 ISO 28560-3 basic block with primary identifier ID and type of usage 8 (patron card), and
@@ -17,7 +21,8 @@ whose UID is ``E0 04 01`` followed by the first five bytes of SHA-256(ID) — de
 so a UID-based identity rule or a mapping table also works.
 
 Faults (:meth:`SimCardDevice.fault`): the card leaves in the middle of the next APDU, the
-next APDUs get a wrong status word, or the answers come late.
+next APDUs get a wrong status word, the answers come late, or (desk-reader tags) the next
+writes fail.
 
 :func:`card_router` exposes the device on the simulator's control API under ``/card``.
 """
@@ -37,7 +42,8 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from drivers.pcsc.atr import storage_atr
-from hardware_sim.errors import CardSimError, VpcdProtocolError
+from hardware_sim.errors import CardSimError, SimError, VpcdProtocolError
+from hardware_sim.tag import IsoError, SimTag
 from hardware_sim.vpcd import (
     NEED_DATA,
     AtrRequest,
@@ -243,6 +249,210 @@ class SimIso15693Card(_BlockMemory):
         super().__init__(uid, atr if atr is not None else ISO15693_ATR, memory, block_size, locked)
 
 
+# ---- library tags on desk readers (PC/SC part 3 + transparent session) -------------------
+
+DESK_FAMILIES = ("acs", "omnikey")
+SW_MEMORY_FAILURE = b"\x65\x81"
+SW_NOT_ALLOWED = b"\x69\x86"
+_SESSION_OK = bytes.fromhex("C003009000")
+_NO_ANSWER = bytes.fromhex("C003016401")  # the tag did not answer within the reader's timeout
+_WRITE_CMDS = frozenset({0x27, 0x28, 0x29, 0x2A, 0xA2, 0xA3})
+_ACS_WRITE_WAIT_US = 20_000  # below this timer an ACS reader stops waiting before the tag answers
+_EAS_SEQUENCE = bytes(range(32))  # the ICODE SLIX 256-bit EAS answer (content irrelevant here)
+
+
+def _data_objects(data: bytes) -> dict[int, bytes] | None:
+    """BER-TLV objects of a transparent-session command (None if malformed)."""
+    out: dict[int, bytes] = {}
+    i = 0
+    while i < len(data):
+        tag = data[i]
+        i += 1
+        if tag & 0x1F == 0x1F and i < len(data):
+            tag, i = tag << 8 | data[i], i + 1
+        if i >= len(data):
+            return None
+        n, i = data[i], i + 1
+        if n == 0x81 and i < len(data):
+            n, i = data[i], i + 1
+        if i + n > len(data):
+            return None
+        out[tag] = bytes(data[i:i + n])
+        i += n
+    return out
+
+
+class SimDeskReaderTag(SimCard):
+    """A :class:`SimTag` on a PC/SC desk reader of family ``acs`` or ``omnikey``.
+
+    Storage-card APDUs (one 4-byte block, block-number addressing):
+
+    - GET DATA ``FF CA 00 00 00`` → the UID, E0 first;
+    - READ BINARY ``FF B0 00 <block> <Le>``: ACS takes Le as bytes (a multiple of the
+      block size); OMNIKEY takes Le 00 (or the block size) as one block;
+    - UPDATE BINARY ``FF D6 00 <block> 04 <data>``;
+    - failures: ACS ``63 00`` for everything; OMNIKEY ``6A 82`` (no such block) and
+      ``65 81`` (write failed: locked block or a write fault).
+
+    Transparent session ``FF C2 00 P2``: P2 00 ``81 00``/``82 00`` start and end it,
+    P2 02 ``8F 02 02 03`` switches to ISO 15693 layer 3 (ACS answers nothing on the air
+    without it), P2 01 carries ``[5F 46 04 timer] 95 Ln frame``; the answer is ``C0 03 00
+    90 00 92 01 00 96 02 00 00 97 Ln answer`` or ``C0 03 01 64 01`` when the tag keeps
+    silent. On ACS an EEPROM-programming command with a timer under 20 ms is executed
+    but reported as ``64 01``, as the published ACR1552 transcript shows.
+
+    Args:
+        tag: the tag (shared with a :class:`~hardware_sim.field.SimField` if wanted).
+        family: ``acs`` or ``omnikey``.
+
+    Raises:
+        CardSimError: an unknown family.
+    """
+
+    kind = "iso15693-desk"
+
+    def __init__(self, tag: SimTag, family: str = "omnikey", atr: bytes | None = None) -> None:
+        if family not in DESK_FAMILIES:
+            raise CardSimError(f"unknown desk reader family {family!r}; expected one of "
+                               f"{', '.join(DESK_FAMILIES)}")
+        super().__init__(tag.uid, atr if atr is not None else ISO15693_ATR)
+        self.tag = tag
+        self.family = family
+        self.fail_writes = 0
+        self.in_session = False
+        self.iso15693_selected = family != "acs"
+
+    @property
+    def _sw_failed(self) -> bytes:
+        return SW_FAILED if self.family == "acs" else SW_MEMORY_FAILURE
+
+    @property
+    def _sw_no_block(self) -> bytes:
+        return SW_FAILED if self.family == "acs" else SW_NO_BLOCK
+
+    def handle_apdu(self, apdu: bytes) -> bytes:
+        if len(apdu) >= 5 and apdu[0] == 0xFF and apdu[1] == 0xC2:
+            return self._transparent(apdu)
+        return super().handle_apdu(apdu)
+
+    def read_binary(self, block: int, le: int | None) -> bytes:
+        size = self.tag.block_size
+        if self.family == "acs":
+            if le is None or le == 256 or le % size:
+                return SW_WRONG_LENGTH
+            count = le // size
+        else:
+            if le not in (256, size):
+                return SW_WRONG_LENGTH
+            count = 1
+        try:
+            return b"".join(self.tag.read_blocks(block, count)) + SW_OK
+        except IsoError:
+            return self._sw_no_block
+
+    def update_binary(self, block: int, data: bytes) -> bytes:
+        if len(data) != self.tag.block_size:
+            return SW_WRONG_LENGTH
+        if self.fail_writes:
+            self.fail_writes -= 1
+            return self._sw_failed
+        try:
+            self.tag.write_block(block, data)
+        except IsoError as exc:
+            return self._sw_no_block if exc.code == 0x10 else self._sw_failed
+        return SW_OK
+
+    def _transparent(self, apdu: bytes) -> bytes:
+        try:
+            _, _, _, p2, data, _ = _parse_apdu(apdu)
+        except CardSimError:
+            return SW_WRONG_LENGTH
+        objects = _data_objects(data)
+        if objects is None:
+            return SW_WRONG_LENGTH
+        if p2 == 0x00:
+            if 0x81 in objects:
+                self.in_session = True
+            if 0x82 in objects:
+                self.in_session = False
+                self.iso15693_selected = self.family != "acs"
+            return _SESSION_OK + SW_OK
+        if not self.in_session:
+            return SW_NOT_ALLOWED
+        if p2 == 0x02:
+            if objects.get(0x8F) == b"\x02\x03":
+                self.iso15693_selected = True
+            return _SESSION_OK + bytes.fromhex("8F0100") + SW_OK
+        if p2 != 0x01 or 0x95 not in objects:
+            return SW_NOT_SUPPORTED
+        frame = objects[0x95]
+        timer = objects.get(0x5F46)
+        waited = int.from_bytes(timer, "little") if timer else None
+        answer = self._air(frame) if self.iso15693_selected else None
+        if (self.family == "acs" and answer is not None and len(frame) > 1
+                and frame[1] in _WRITE_CMDS and (waited or 0) < _ACS_WRITE_WAIT_US):
+            answer = None  # written, but the reader gave up before the tag answered
+        if answer is None:
+            return _NO_ANSWER + SW_OK
+        return (_SESSION_OK + bytes.fromhex("92 01 00 96 02 00 00 97") + bytes([len(answer)])
+                + answer + SW_OK)
+
+    def _air(self, frame: bytes) -> bytes | None:
+        """The tag's answer to one ISO 15693 request frame (None: it keeps silent)."""
+        if len(frame) < 2:
+            return None
+        flags, cmd, pos = frame[0], frame[1], 2
+        tag = self.tag
+        if 0xA0 <= cmd <= 0xDF:  # custom commands carry the IC manufacturer code
+            if len(frame) < 3 or frame[2] != 0x04:
+                return None  # another manufacturer's custom command
+            pos = 3
+        if flags & 0x20:
+            if bytes(reversed(frame[pos:pos + 8])) != tag.uid:
+                return None
+            pos += 8
+        elif tag.quiet and cmd != 0x26:
+            return None
+        params = frame[pos:]
+        try:
+            if cmd in _WRITE_CMDS and self.fail_writes:
+                self.fail_writes -= 1
+                return b"\x01\x13"  # not successfully programmed
+            if cmd == 0x2B:
+                return (bytes([0x00, 0x0F]) + bytes(reversed(tag.uid))
+                        + bytes([tag.dsfid, tag.afi, tag.block_count - 1,
+                                 (tag.block_size - 1) & 0x1F, tag.ic_ref]))
+            if cmd == 0x27 and params:
+                tag.write_afi(params[0])
+            elif cmd == 0x28:
+                tag.lock_afi()
+            elif cmd == 0x29 and params:
+                tag.write_dsfid(params[0])
+            elif cmd == 0x2A:
+                tag.lock_dsfid()
+            elif cmd == 0x2C and len(params) >= 2:
+                return b"\x00" + bytes(tag.block_security(params[0], params[1] + 1))
+            elif cmd == 0x02:
+                tag.quiet = True
+                return None
+            elif cmd in (0x25, 0x26):
+                tag.quiet = False
+            elif cmd in (0xA2, 0xA3):
+                tag.set_eas(cmd == 0xA2)
+            elif cmd == 0xA5:
+                return b"\x00" + _EAS_SEQUENCE if tag.eas else None
+            else:
+                return b"\x01\x01"  # command not supported
+        except IsoError as exc:
+            return bytes([0x01, exc.code])
+        return b"\x00"
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(family=self.family, tag=self.tag.to_spec(), fail_writes=self.fail_writes)
+        return d
+
+
 # ---- patron cards (--patron) ---------------------------------------------------------------
 
 def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
@@ -287,6 +497,9 @@ def make_card(*, uid: str | None = None, patron: str | None = None,
               kind: str | None = None) -> SimCard:
     """Build a card from control-plane arguments (exactly one of ``uid`` or ``patron``).
 
+    ``kind`` ``iso15693-acs`` or ``iso15693-omnikey`` gives a blank library tag on that
+    desk-reader family (:class:`SimDeskReaderTag`).
+
     Raises:
         CardSimError: both or neither given, a bad hex UID, or an unknown kind.
     """
@@ -302,6 +515,12 @@ def make_card(*, uid: str | None = None, patron: str | None = None,
     except ValueError as exc:
         raise CardSimError(f"UID {uid!r} is not hex") from exc
     kind = kind or ("iso15693" if len(raw) == 8 else "mifare-classic-1k")
+    if kind.startswith("iso15693-") and kind.removeprefix("iso15693-") in DESK_FAMILIES:
+        try:
+            tag = SimTag(uid=raw)
+        except SimError as exc:
+            raise CardSimError(str(exc)) from exc
+        return SimDeskReaderTag(tag, kind.removeprefix("iso15693-"))
     if kind == "iso15693":
         return SimIso15693Card(raw)
     return SimIso14443Card(raw, kind=kind)
@@ -319,7 +538,7 @@ class _Faults:
     log: list[str] = field(default_factory=list)
 
 
-FaultKind = Literal["remove-mid-apdu", "status-word", "slow", "clear"]
+FaultKind = Literal["remove-mid-apdu", "status-word", "slow", "write-fail", "clear"]
 
 
 class SimCardDevice:
@@ -402,8 +621,10 @@ class SimCardDevice:
         Args:
             kind: ``remove-mid-apdu`` (the card leaves when the next APDU arrives, before
                 answering), ``status-word`` (answer the next ``count`` APDUs with ``sw``),
-                ``slow`` (answer the next ``count`` APDUs after ``delay_s`` seconds) or
-                ``clear``.
+                ``slow`` (answer the next ``count`` APDUs after ``delay_s`` seconds),
+                ``write-fail`` (the next ``count`` writes of a :class:`SimDeskReaderTag`
+                fail with the family's status word, or ISO error 0x13 through the
+                pass-through, and change nothing) or ``clear``.
             sw: the status word, as 4 hex digits or 2 bytes.
             delay_s: the delay for ``slow``.
             count: how many APDUs the fault applies to.
@@ -426,11 +647,17 @@ class SimCardDevice:
                 if not 0 <= delay_s <= 60:
                     raise CardSimError(f"slow fault delay {delay_s}s outside 0..60")
                 f.slow_s, f.slow_count = delay_s, count
+            elif kind == "write-fail":
+                if not isinstance(self._card, SimDeskReaderTag):
+                    raise CardSimError("write-fail needs a desk-reader tag in the field")
+                self._card.fail_writes = count
             elif kind == "clear":
                 self._faults = _Faults(log=f.log)
+                if isinstance(self._card, SimDeskReaderTag):
+                    self._card.fail_writes = 0
             else:
                 raise CardSimError(f"unknown card fault {kind!r}; expected remove-mid-apdu, "
-                                   "status-word, slow or clear")
+                                   "status-word, slow, write-fail or clear")
         log.info("sim card fault armed: %s", kind)
 
     def state(self) -> dict[str, Any]:
@@ -570,7 +797,7 @@ class CardInsertBody(BaseModel):
 class CardFaultBody(BaseModel):
     """``POST /card/fault``."""
 
-    kind: Literal["remove-mid-apdu", "status-word", "slow", "clear"]
+    kind: Literal["remove-mid-apdu", "status-word", "slow", "write-fail", "clear"]
     sw: str | None = None
     delay_s: float = Field(1.0, ge=0, le=60)
     count: int = Field(1, ge=1)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from kiosk_ui.client import EdgeApi, EdgeClient
+from kiosk_ui.errors import KioskOptionsError
 from kiosk_ui.events import EventBridge
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.theme import Theme, pick_font_family
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_ADMIN_CODES = frozenset({"", "0000"})
 """Admin exit codes that count as "not configured" (``0000`` is the shipped default)."""
 GENERATED_ADMIN_DIGITS = 8
-
-
-class KioskOptionsError(ValueError):
-    """An option the kiosk cannot work with; the message names it."""
 
 
 def resolve_admin_code(configured: str) -> tuple[str, bool]:

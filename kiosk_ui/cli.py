@@ -20,7 +20,8 @@ def kiosk(config_path: str | None, edge_url: str | None, windowed: bool, languag
     from smartlib.cli import settings_or_exit
 
     settings = settings_or_exit(config_path)
-    from kiosk_ui.app import KioskOptions, KioskOptionsError, run_kiosk
+    from kiosk_ui.app import KioskOptions, run_kiosk
+    from kiosk_ui.errors import KioskOptionsError
 
     opts = KioskOptions.from_settings(
         settings, edge_url=edge_url, language=language,

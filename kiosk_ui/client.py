@@ -17,35 +17,12 @@ from urllib.parse import quote
 
 import httpx
 
+from kiosk_ui.errors import EdgeApiError, EdgeUnreachable
 from smartlib.logs import mask_identifier
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-
-
-class EdgeError(Exception):
-    """The edge answered with an error, or could not be reached.
-
-    Attributes:
-        code: the edge's error code (``wrong_pin``...), or ``edge_unreachable`` when the
-            request never got an answer.
-        texts: patron-facing texts by language (``{"vi": ..., "en": ...}``), maybe empty.
-        status: the HTTP status, 0 when unreachable.
-    """
-
-    def __init__(self, code: str, message: str = "", texts: dict[str, str] | None = None,
-                 status: int = 0) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message
-        self.texts = dict(texts or {})
-        self.status = status
-
-    @property
-    def unreachable(self) -> bool:
-        """True when the edge itself did not answer (it is down or the network is)."""
-        return self.code == "edge_unreachable"
 
 
 class EdgeApi(Protocol):
@@ -55,6 +32,7 @@ class EdgeApi(Protocol):
     def info(self) -> JSON: ...
     def login(self, source: str, identifier: str, pin: str | None, language: str) -> JSON: ...
     def login_card(self, language: str) -> JSON: ...
+    def read_scan(self, raw: str) -> JSON: ...
     def end_session(self, session_id: str) -> None: ...
     def get_session(self, session_id: str) -> JSON: ...
     def checkout(self, session_id: str, items: list[str] | None = None) -> JSON: ...
@@ -65,7 +43,7 @@ class EdgeApi(Protocol):
     def print_receipt(self, session_id: str) -> JSON: ...
 
 
-def _error_from(resp: httpx.Response) -> EdgeError:
+def _error_from(resp: httpx.Response) -> EdgeApiError:
     try:
         body = resp.json()
         err = body.get("error", {}) if isinstance(body, dict) else {}
@@ -75,7 +53,7 @@ def _error_from(resp: httpx.Response) -> EdgeError:
         err = {}
     code = str(err.get("code") or f"http_{resp.status_code}")
     texts = err.get("texts") if isinstance(err.get("texts"), dict) else {}
-    return EdgeError(code, str(err.get("message", resp.reason_phrase)), texts, resp.status_code)
+    return EdgeApiError(code, str(err.get("message", resp.reason_phrase)), texts, resp.status_code)
 
 
 class EdgeClient:
@@ -87,6 +65,9 @@ class EdgeClient:
         timeout_s: per-request timeout; circulation calls may wait for the ILS, so keep it
             above the edge's ``policy.result_timeout_s``.
         transport: an httpx transport (tests use ``httpx.MockTransport``).
+
+    Every call raises :class:`~kiosk_ui.errors.EdgeApiError` for the edge's error answers and
+    :class:`~kiosk_ui.errors.EdgeUnreachable` when no answer came.
     """
 
     def __init__(self, base_url: str, token: str = "", timeout_s: float = 15.0,
@@ -110,7 +91,7 @@ class EdgeClient:
             resp = self._http.request(method, path, **kw)
         except httpx.HTTPError as exc:
             log.info("edge %s %s unreachable: %s", method, path, type(exc).__name__)
-            raise EdgeError("edge_unreachable", str(exc)) from exc
+            raise EdgeUnreachable(str(exc)) from exc
         if resp.status_code >= 400:
             err = _error_from(resp)
             log.info("edge %s %s -> %s %s", method, path, resp.status_code, err.code)
@@ -138,6 +119,17 @@ class EdgeClient:
     def login_card(self, language: str) -> JSON:
         """``POST /sessions/card``: log in with the card now on the PC/SC reader."""
         return dict(self._call("POST", "/sessions/card", {"language": language}))
+
+    def read_scan(self, raw: str) -> JSON:
+        """``POST /scans``: the edge checks a keyboard-wedge scan by the scanner's rules.
+
+        Returns:
+            ``{"identifier": ...}``, the patron identifier without affixes.
+
+        Raises:
+            EdgeApiError: ``bad_scan`` (its message says why, never the scan) and the rest.
+        """
+        return dict(self._call("POST", "/scans", {"raw": raw}))
 
     def end_session(self, session_id: str) -> None:
         """``DELETE /sessions/{id}``: wipe the session on the edge."""

@@ -2,7 +2,7 @@
 
 It is not used by the kiosk in production; ``smartlib kiosk`` always talks to a real edge.
 Patrons, items and loans are small fixed sets with Vietnamese titles so that screenshots
-show diacritics. Error texts are the real edge's (:mod:`edge.api.error_texts`, the one
+show diacritics. Error texts are the real edge's (:mod:`edge.error_texts`, the one
 module of ``edge`` the kiosk may import: pure data).
 """
 
@@ -13,27 +13,31 @@ import threading
 import uuid
 from typing import Any
 
-from edge.api.error_texts import TEXTS  # the real edge's texts (a pure data module)
-from kiosk_ui.client import EdgeError
+from edge.error_texts import TEXTS  # the real edge's texts (a pure data module)
+from kiosk_ui.errors import EdgeApiError, EdgeUnreachable
 
 JSON = dict[str, Any]
 
 
-def _err(code: str, status: int = 400) -> EdgeError:
+def _err(code: str, status: int = 400) -> EdgeApiError:
     """The error the real edge answers: its ``en`` text as the message, both texts."""
     texts = TEXTS.get(code, {})
-    return EdgeError(code, texts.get("en") or code.replace("_", " "), texts, status)
+    return EdgeApiError(code, texts.get("en") or code.replace("_", " "), texts, status)
 
 
 class FakeEdge:
     """A scripted edge. Set ``down = True`` to make every call fail as unreachable.
 
     Patrons: card ``04A1B2C3`` / barcode ``123456`` with PIN ``1234`` (Nguyễn Thị Lan);
-    ``999`` is blocked, ``888`` expired. Items: see :attr:`items`.
+    ``999`` is blocked, ``888`` expired. Items: see :attr:`items`. The barcode scanner's
+    affixes, as ``[card_reader]`` sets them on the real edge: :attr:`scan_prefix`,
+    :attr:`scan_suffix`.
     """
 
     def __init__(self, today: dt.date | None = None) -> None:
         self.today = today or dt.date(2026, 11, 23)
+        self.scan_prefix = ""
+        self.scan_suffix = ""
         self.down = False
         self.gateway = "online"
         self.offline_policy: JSON = {"login": "cached", "max_items": 5, "max_value": 1_000_000}
@@ -99,7 +103,7 @@ class FakeEdge:
         with self._lock:
             self.calls.append((name, arg))
         if self.down:
-            raise EdgeError("edge_unreachable", "connection refused")
+            raise EdgeUnreachable("connection refused")
 
     def _session(self, sid: str) -> JSON:
         s = self.sessions.get(sid)
@@ -153,6 +157,27 @@ class FakeEdge:
         if not self.card_on_reader:
             raise _err("device_unavailable", 409)
         return self.login("card", self.card_on_reader, None, language)
+
+    def read_scan(self, raw: str) -> JSON:
+        """``POST /scans``, reduced to what the kiosk's tests need: the affixes required and
+        stripped, spaces trimmed, an empty or unprintable identifier refused. The scanner's
+        full rules are the real edge's (``drivers.scanner``; tested against the real edge in
+        ``tests/kiosk_ui/test_edge_integration.py``)."""
+        self._check("read_scan", raw)
+        text = raw.removesuffix("\n").removesuffix("\r")
+        prefix, suffix = self.scan_prefix, self.scan_suffix.rstrip("\r\n")
+        ident = text[len(prefix):len(text) - len(suffix)].strip(" ")
+        if not text.startswith(prefix):
+            reason = "scan lacks the configured prefix"
+        elif not text.endswith(suffix):
+            reason = "scan lacks the configured suffix"
+        elif not ident:
+            reason = "empty scan"
+        elif not ident.isprintable():
+            reason = "scan has a control character"
+        else:
+            return {"identifier": ident}
+        raise EdgeApiError("bad_scan", reason, None, 409)   # no texts: the kiosk's catalogue
 
     def end_session(self, session_id: str) -> None:
         self._check("end_session", session_id)

@@ -28,14 +28,14 @@ class DeferredRunner:
         self.hold = False
 
     def submit(self, fn: Callable[[], Any], on_ok: Any, on_err: Any) -> None:
-        from kiosk_ui.client import EdgeError
+        from kiosk_ui.errors import PatronFacingError
 
         if self.hold:
             self.queue.append((fn, on_ok, on_err))
             return
         try:
             res = fn()
-        except EdgeError as exc:
+        except PatronFacingError as exc:
             on_err(exc)
             return
         on_ok(res)

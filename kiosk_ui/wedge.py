@@ -1,4 +1,4 @@
-"""Keyboard-wedge barcode scans: telling a scanner from a person typing, and the scan rules.
+"""Keyboard-wedge barcode scans: telling a scanner from a person typing.
 
 A wedge scanner types the barcode as keystrokes and presses Enter. The kiosk must not take
 a card number a person typed for a scan, because a scan logs in without a PIN while a typed
@@ -12,20 +12,17 @@ number field, whether an entry was a scan:
 
 The on-screen keypad never goes through here, so it can never produce a scan.
 
-:func:`parse_scan` applies the same rules as ``drivers.scanner.parse_scan`` (the kiosk may
-not import ``drivers``): a trailing CR/LF is the terminator, a configured prefix and suffix
-must be present and are stripped, no control or format characters, spaces trimmed, not empty,
-at most :data:`MAX_SCAN` characters. A suffix made only of CR/LF is the Enter key itself.
+:class:`WedgeDetector` only decides *whether* an entry was a scan. What a scan may hold
+(affixes required and stripped, no control characters, not empty, not too long) is the
+scanner driver's rule, and the kiosk may not import ``drivers``: the raw scan goes to the
+edge (``POST /scans``, :meth:`kiosk_ui.client.EdgeClient.read_scan`), which answers the
+identifier or ``bad_scan``. A suffix made only of CR/LF is the Enter key itself.
 Pure Python, no Qt.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
-
-MAX_SCAN = 128
-"""Longest accepted scan, in characters (as ``drivers.scanner.MAX_SCAN``)."""
 
 MAX_GAP_S = 0.05
 """Longest pause between two keys of a scan (scanners type every 1–20 ms; people ≥ 80 ms)."""
@@ -33,66 +30,10 @@ MAX_GAP_S = 0.05
 MIN_LENGTH = 4
 """Shortest scan counted as a burst (a person can roll two or three keys quickly)."""
 
-_CONTROL = ("Cc", "Cf", "Cs", "Co", "Cn")
-
-
-class ScanRejected(ValueError):
-    """A scan is unusable. ``reason`` says why in English and never holds the scan."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
 
 def effective_suffix(suffix: str) -> str:
     """``suffix`` without trailing CR/LF: for a wedge the CR is the Enter key that ends the scan."""
     return suffix.rstrip("\r\n")
-
-
-def parse_scan(text: str, *, prefix: str = "", suffix: str = "") -> str:
-    """Turn one wedge scan into a patron identifier.
-
-    Args:
-        text: what the scanner typed (a trailing CR LF, CR or LF is allowed).
-        prefix: the configured prefix; required and stripped when set (may be a control
-            character such as STX).
-        suffix: the configured suffix; required and stripped when set (CR/LF at its end are
-            the terminator, see :func:`effective_suffix`).
-
-    Returns:
-        The identifier, without prefix, suffix and surrounding spaces.
-
-    Raises:
-        ScanRejected: empty, missing prefix/suffix, a control character, too long.
-        TypeError: ``text`` is not a string.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"a scan must be text, got {type(text).__name__}")
-    if text.endswith("\r\n"):
-        text = text[:-2]
-    elif text.endswith(("\r", "\n")):
-        text = text[:-1]
-    suffix = effective_suffix(suffix)
-    if not text.strip(" "):
-        raise ScanRejected("empty scan")
-    if prefix:
-        if not text.startswith(prefix):
-            raise ScanRejected("scan lacks the configured prefix")
-        text = text[len(prefix):]
-    if suffix:
-        if not text.endswith(suffix):
-            raise ScanRejected("scan lacks the configured suffix")
-        text = text[:-len(suffix)]
-    for i, ch in enumerate(text):
-        if unicodedata.category(ch) in _CONTROL:
-            raise ScanRejected(f"scan has a control character U+{ord(ch):04X} at offset "
-                               f"{i + len(prefix)}")
-    text = text.strip(" ")
-    if not text:
-        raise ScanRejected("empty scan")
-    if len(text) > MAX_SCAN:
-        raise ScanRejected(f"scan of {len(text)} characters, expected at most {MAX_SCAN}")
-    return text
 
 
 @dataclass
@@ -159,7 +100,7 @@ class WedgeDetector:
         """Enter was pressed at ``at``: the scan (raw, affixes included), or ``None``.
 
         With affixes configured, an entry carrying them is a scan at any speed, and a burst
-        without them is still returned so that :func:`parse_scan` rejects it with a reason.
+        without them is still returned so that the edge refuses it with a reason.
         Either way the detector is reset.
         """
         entry, burst, last, clean = self._entry, self._burst, self._last, self._clean

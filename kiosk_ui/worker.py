@@ -14,12 +14,12 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from kiosk_ui.client import EdgeError
+from kiosk_ui.errors import CallCrashed, PatronFacingError
 
 log = logging.getLogger(__name__)
 
 OnOk = Callable[[Any], None]
-OnErr = Callable[[EdgeError], None]
+OnErr = Callable[[PatronFacingError], None]
 
 
 class Runner(Protocol):
@@ -29,11 +29,11 @@ class Runner(Protocol):
     def shutdown(self) -> None: ...
 
 
-def _wrap(exc: BaseException) -> EdgeError:
-    if isinstance(exc, EdgeError):
+def _wrap(exc: BaseException) -> PatronFacingError:
+    if isinstance(exc, PatronFacingError):
         return exc
     log.error("edge call failed unexpectedly: %r", exc)
-    return EdgeError("internal_error", repr(exc))
+    return CallCrashed(repr(exc))
 
 
 class InlineRunner:
@@ -42,7 +42,7 @@ class InlineRunner:
     def submit(self, fn: Callable[[], Any], on_ok: OnOk, on_err: OnErr) -> None:
         try:
             result = fn()
-        except EdgeError as exc:
+        except PatronFacingError as exc:
             on_err(exc)
             return
         on_ok(result)

@@ -1,4 +1,4 @@
-"""Shared fixtures: a private Mosquitto, a private pcscd with vpcd, pty pairs, leak checks.
+"""Shared fixtures: a private Mosquitto, pcscd with vpcd and PostgreSQL, pty pairs, leak checks.
 
 Package-specific fixtures live in each ``tests/<package>/conftest.py``.
 """
@@ -6,15 +6,19 @@ Package-specific fixtures live in each ``tests/<package>/conftest.py``.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.support.mosquitto import MosquittoBroker
-from tests.support.pcscd import PcscdVpcd
+from tests.support.pcscd import PcscdVpcd, private_socket_dir
+from tests.support.postgres import PostgresUnavailable, PrivatePostgres
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -127,28 +131,102 @@ def mosquitto_broker(mosquitto_factory: Callable[..., MosquittoBroker]) -> Mosqu
 
 # ---- pcscd + vpcd ------------------------------------------------------------------------
 
+_PCSC_RUN_DIR: list[Path] = []
+_PCSC_RUN_DIR_OWNER: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every PC/SC client of the session (pyscard here, and child processes) at our own
+    pcscd's socket before any of them connects: never at /run/pcscd/pcscd.comm, where a
+    socket-activated system pcscd would answer (see tests/support/pcscd.py)."""
+    if not _PCSC_RUN_DIR:
+        _PCSC_RUN_DIR.append(private_socket_dir())
+        _PCSC_RUN_DIR_OWNER.append(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _PCSC_RUN_DIR_OWNER and _PCSC_RUN_DIR_OWNER[0] is config:  # not an inner pytester session
+        shutil.rmtree(_PCSC_RUN_DIR.pop(), ignore_errors=True)
+        _PCSC_RUN_DIR_OWNER.clear()
+
+
 @pytest.fixture(scope="session")
 def _pcscd_session() -> Iterator[PcscdVpcd]:
-    handle = PcscdVpcd.acquire()
+    handle = PcscdVpcd.acquire(_PCSC_RUN_DIR[0])
     if handle.proc is not None:
         register_session_resource(pid=handle.proc.pid)
     try:
         yield handle
     finally:
         handle.release()
+        if handle.confdir is not None:
+            shutil.rmtree(handle.confdir, ignore_errors=True)
 
 
 @pytest.fixture
 def pcscd_vpcd(_pcscd_session: PcscdVpcd) -> PcscdVpcd:
-    """The private pcscd: ``.port`` is the TCP port a virtual card connects to.
+    """Our private pcscd: ``.port`` is the TCP port a virtual card connects to.
 
-    PC/SC tests are serialised across processes by a file lock held for the session.
+    It runs in its own mount namespace with its socket in a temp dir, which
+    ``$PCSCLITE_CSOCK_NAME`` names for every client: a system pcscd (running or
+    socket-activated by systemd) is never used nor disturbed.
     """
-    if _pcscd_session.owned and (_pcscd_session.proc is None or _pcscd_session.proc.poll() is not None):
+    if _pcscd_session.proc is None or _pcscd_session.proc.poll() is not None:
         _pcscd_session.start()
         if _pcscd_session.proc is not None:
             register_session_resource(pid=_pcscd_session.proc.pid)
     return _pcscd_session
+
+
+# ---- PostgreSQL --------------------------------------------------------------------------
+
+PG_ENV = "SMARTLIB_TEST_PG"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """An admin DSN: ``$SMARTLIB_TEST_PG``, else a private PostgreSQL started with ``initdb``
+    on a free port in a temp directory (stopped and removed at the end). Never the machine's
+    server on 5432. None to be had FAILS the tests that need it, saying what to install: the
+    PostgreSQL ledger and the two-gateway criterion are never skipped."""
+    if os.environ.get(PG_ENV):
+        yield os.environ[PG_ENV]
+        return
+    server = PrivatePostgres()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server.admin_url
+    finally:
+        server.stop()
+
+
+def _pg_admin(url: str):
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        pytest.fail(f"no PostgreSQL answers at {url} ({exc}); unset {PG_ENV} to let the tests "
+                    "start their own", pytrace=False)
+
+
+@pytest.fixture
+def pg_dsn(pg_admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database of our own, dropped after the test (never another one)."""
+    name = f"smartlib_test_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin(pg_admin_url)
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        base = pg_admin_url.rsplit("/", 1)[0]
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
 
 
 # ---- pty ---------------------------------------------------------------------------------

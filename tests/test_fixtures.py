@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import serial
 
-from tests.support.pcscd import PcscdVpcd, pcscd_confdir, vpcd_port_in
+from tests.conftest import register_session_resource
 from tests.support.procs import free_port
 
 
@@ -101,61 +101,68 @@ def test_pcscd_vpcd_lists_virtual_readers(pcscd_vpcd):
     assert pcscd_vpcd.port > 0
 
 
-_VPCD_CONF = (
-    'FRIENDLYNAME "Virtual PCD"\n'
-    "DEVICENAME   /dev/null:0x9000\n"
-    "LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\n"
-    "CHANNELID    0x9000\n"
-)
-
-
-def test_vpcd_port_is_read_from_the_reader_conf(tmp_path):
-    (tmp_path / "ccid").write_text(
-        "#LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\n#CHANNELID 0x1111\n"
-        "FRIENDLYNAME \"GemPCTwin\"\nLIBPATH /usr/lib/pcsc/drivers/serial/libccidtwin.so\n"
-        "CHANNELID 0x0103F8\n")
-    assert vpcd_port_in(tmp_path) is None
-    (tmp_path / "vpcd").write_text(_VPCD_CONF)
-    assert vpcd_port_in(tmp_path) == 0x9000
-
-
-def test_pcscd_confdir_comes_from_the_command_line(tmp_path):
-    # A stand-in with pcscd's command line: `pcscd -f -c DIR`.
-    script = tmp_path / "pcscd"
-    script.write_text("import time\ntime.sleep(30)\n")
-    proc = subprocess.Popen([sys.executable, str(script), "-f", "-c", "/tmp/some-conf"])
+def test_pcscd_is_ours_on_a_private_socket(pcscd_vpcd):
+    # Clients are pointed at our socket, never at /run/pcscd/pcscd.comm (where a
+    # socket-activated system pcscd would answer), and our pcscd really serves it: the
+    # socket exists while it runs and is gone once it stops.
+    assert os.environ["PCSCLITE_CSOCK_NAME"] == str(pcscd_vpcd.socket)
+    assert not str(pcscd_vpcd.socket).startswith("/run/")
+    system_socket = Path("/run/pcscd/pcscd.comm")
+    before = system_socket.stat().st_ino if system_socket.exists() else None
+    assert pcscd_vpcd.socket.is_socket()
+    pcscd_vpcd.stop_daemon()
     try:
-        # Some kernels show an empty /proc/PID/cmdline for a moment after exec.
-        cmdline = Path(f"/proc/{proc.pid}/cmdline")
-        deadline = time.monotonic() + 10
-        while b"some-conf" not in cmdline.read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert pcscd_confdir(proc.pid) == Path("/tmp/some-conf")
+        assert not pcscd_vpcd.socket.exists()
     finally:
-        proc.kill()
-        proc.wait()
-    assert pcscd_confdir(os.getpid()) == Path("/etc/reader.conf.d")
+        pcscd_vpcd.start()
+        register_session_resource(pid=pcscd_vpcd.proc.pid)
+    assert pcscd_vpcd.socket.is_socket()
+    after = system_socket.stat().st_ino if system_socket.exists() else None
+    assert after == before  # the system's socket path was neither taken nor removed
 
 
-def test_running_pcscd_without_a_virtual_reader_fails_clearly(tmp_path, monkeypatch):
-    import smartcard.System
+_STAND_IN_CLIENT = """
+import socket, threading
+from smartcard.System import readers
+reached = []
+stand_in = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+stand_in.bind("/run/pcscd/pcscd.comm")
+stand_in.listen(8)
+def refuse():
+    while True:
+        conn, _ = stand_in.accept()
+        reached.append(1)
+        conn.close()
+threading.Thread(target=refuse, daemon=True).start()
+try:
+    names = [str(r) for r in readers()]
+except Exception as exc:
+    names = [repr(exc)]
+print(names, "reached" if reached else "not-reached")
+"""
 
-    (tmp_path / "vpcd").write_text(_VPCD_CONF)
-    monkeypatch.setattr(smartcard.System, "readers", lambda: ["Gemalto PC Twin Reader 00 00"])
-    with pytest.raises(pytest.fail.Exception) as err:
-        PcscdVpcd.attach(4242, confdir=tmp_path, timeout=0.2)
-    msg = str(err.value)
-    assert "no 'Virtual PCD' reader" in msg and "pid 4242" in msg and "Gemalto" in msg
 
-    monkeypatch.setattr(smartcard.System, "readers", lambda: ["Virtual PCD 00 00"])
-    handle = PcscdVpcd.attach(4242, confdir=tmp_path, timeout=0.2)
-    assert handle.port == 0x9000 and not handle.owned and handle.proc is None
+@pytest.mark.pcsc
+def test_a_socket_activated_system_pcscd_is_never_reached(pcscd_vpcd, tmp_path):
+    # What systemd's pcscd.socket looks like to a client: something listening on
+    # /run/pcscd/pcscd.comm that starts the system pcscd on the first connection. A
+    # stand-in listens there, in a mount namespace of its own (the machine's /run/pcscd is
+    # not touched), and a PC/SC client of the tests (a child process, as the tested
+    # programs are) lists our Virtual PCD and never connects to the stand-in.
+    from tests.support.pcscd import in_private_run_dir
+
+    run = subprocess.run(in_private_run_dir(tmp_path, [sys.executable, "-c", _STAND_IN_CLIENT]),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "Virtual PCD" in run.stdout and run.stdout.strip().endswith("not-reached"), run.stdout
 
 
-def test_running_pcscd_without_vpcd_config_fails_clearly(tmp_path):
-    (tmp_path / "empty").write_text("# nothing\n")
-    with pytest.raises(pytest.fail.Exception, match="configures no vpcd reader"):
-        PcscdVpcd.attach(4242, confdir=tmp_path, timeout=0.2)
+def test_private_postgres_without_its_programs_fails_saying_what_to_install(monkeypatch):
+    import smartlib_demo.postgres as pg  # tests.support.postgres re-exports it
+
+    monkeypatch.setattr(pg, "pg_bin", lambda name: None)
+    with pytest.raises(pg.PostgresUnavailable, match="apt-get install postgresql"):
+        pg.PrivatePostgres().start()
 
 
 def test_pty_pair_carries_bytes(pty_pair):

@@ -63,6 +63,10 @@ class FeigReader(Reader):
     """
 
     vendor = "feig"
+    transient_statuses = frozenset({c.STATUS_DATA_FALSE, c.STATUS_READ_ERROR,
+                                    c.STATUS_RF_COMM_ERROR})
+    """A tag answered badly this time (data false, read error, RF communication error):
+    the base class retries these; every other error STATUS is a definite answer."""
 
     def __init__(self, url: str, *, baudrate: int = 38400, parity: str = "E",
                  com_address: int = 0xFF, timeout_s: float = 0.5,

@@ -1,8 +1,7 @@
 """The FastAPI app factory and routers (``create_app``); see ``docs/api.md``.
 
-``create_app`` and ``default_routers`` are loaded on first use, so importing the pure data
-module :mod:`edge.api.error_texts` (as the kiosk's test double does) loads no service,
-store or web framework.
+``create_app`` and ``default_routers`` are loaded on first use, so importing a router or
+:mod:`edge.api.deps` does not build the app's whole import tree.
 """
 
 from __future__ import annotations

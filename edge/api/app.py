@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drivers.errors import DriverError
+from edge.api import events, patron, receipts, scan, staff, staff_console
 from edge.errors import EdgeError
 from edge.services.container import EdgeServices
 from edge.store import StoreError
@@ -42,10 +43,9 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "no
 
 
 def default_routers() -> list[APIRouter]:
-    """The routers every edge serves (imported here, not at module import)."""
-    from edge.api import events, patron, receipts, staff, staff_console
-
-    return [patron.public, patron.router, staff.router, events.router, staff_console.router, receipts.router]
+    """The routers every edge serves."""
+    return [patron.public, patron.router, scan.router, staff.router, events.router,
+            staff_console.router, receipts.router]
 
 
 def create_app(settings: Settings, services: EdgeServices | None = None, *,

@@ -24,6 +24,7 @@ from edge.api.schemas import (
 )
 from edge.errors import EdgeError
 from edge.receipt import build_receipt, receipt_escpos, receipt_text
+from edge.services.circulation import ItemResult
 from edge.store import utcnow
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -38,9 +39,10 @@ OK_STATUSES = {"loaned", "returned", "renewed", "offline_accepted", "checking",
 still being retried), so it is not a refusal."""
 
 
-def _results(results: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = sum(1 for r in results if r["status"] in OK_STATUSES)
-    return {"results": results, "count": {"ok": ok, "refused": len(results) - ok}}
+def _results(results: list[ItemResult]) -> dict[str, Any]:
+    ok = sum(1 for r in results if r.status in OK_STATUSES)
+    return {"results": [r.to_json() for r in results],
+            "count": {"ok": ok, "refused": len(results) - ok}}
 
 
 @router.post("/sessions", status_code=201, response_model=SessionOut, dependencies=[DeviceAuth])

@@ -21,7 +21,7 @@ from edge.api.patron import _ERRORS
 from edge.api.schemas import AlarmOut, DevicesOut, StatsOut, TransactionsOut
 from edge.errors import EdgeError
 from edge.services.security import alarm_json
-from edge.stats_export import day_bounds, day_hours, local_day, today_counts
+from edge.services.statistics import day_bounds, day_hours, local_day, today_counts
 from edge.store import SiteDevice
 from edge.store.site import sum_counters
 from smartlib.logs import mask_identifier

@@ -20,6 +20,14 @@ Return: secure first (journaled task), and the check-in is journaled by the same
 transaction that marks the task done; then wait for the result and surface the
 hold-shelf / transit / sort-bin hints.
 
+One physical action, one transaction: every call holds the locks of its items (one call per
+item at a time, in the edge), and a checkout, check-in or renewal is journaled once per
+(session, item, kind) (``outbox.append(..., once=True)``). A repeat (a double press,
+concurrent calls, the UI's sweep racing tag events, a retry, a restart) is answered with the
+first transaction's key and result, read from the journal (``_replay``); one journaled but
+never finished is finished by the repeat. Whoever finishes an entry claims it first
+(``outbox.claim``), so a live request and the recovery pass never both do.
+
 Must not do: talk to drivers directly (it goes through :class:`edge.devices.DeviceManager`)
 or hold a patron's PIN.
 """
@@ -34,12 +42,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from edge.devices import DeviceManager, PadTag
 from edge.errors import texts
 from edge.services.crash import crash_point
 from edge.services.events import EventBus
+from edge.services.locks import KeyedLocks
 from edge.services.security import SecurityService
 from edge.services.sessions import ReceiptLine, Session
 from edge.store import ItemRecord, LoanRecord, OutboxEntry, Store, utcnow
@@ -54,7 +63,41 @@ PATRON_CODES = {"patron_blocked", "on_hold_for_other", "loan_limit", "not_loanab
                 "not_on_loan", "renew_refused", "card_expired", "item_unknown",
                 "item_not_on_pad"}
 
-ItemResult = dict[str, Any]
+ItemStatus = Literal["checking", "loaned", "refused", "incomplete_set", "on_hold_for_other",
+                     "loaned_alarm_on", "returned", "renewed", "offline_accepted"]
+"""The statuses of an item in ``docs/api.md``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What happened to one item: the API's ``ItemResult`` (see ``docs/api.md``).
+
+    ``message`` is the patron text ``{"vi", "en"}``; ``sort`` the hold-shelf / transit /
+    sort-bin hint of a return; ``transaction`` the journal key; ``ils_message`` the ILS's
+    own words; ``uid`` the tag of an unreadable one.
+    """
+
+    item_id: str
+    title: str
+    status: ItemStatus
+    due_date: str | None = None
+    code: str | None = None
+    message: dict[str, str] | None = None
+    sort: dict[str, Any] | None = None
+    transaction: str | None = None
+    ils_message: str | None = None
+    uid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's JSON object, absent fields omitted."""
+        out: dict[str, Any] = {"item_id": self.item_id, "title": self.title,
+                               "status": self.status}
+        for name in ("due_date", "message", "code", "sort", "transaction", "ils_message",
+                     "uid"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = dict(value) if isinstance(value, dict) else value
+        return out
 
 
 @dataclass
@@ -67,28 +110,18 @@ class _Pending:
     value: int = 0
 
 
-def item_result(item_id: str, title: str, status: str, *, code: str | None = None,
+def item_result(item_id: str, title: str, status: ItemStatus, *, code: str | None = None,
                 due_date: str | None = None, transaction: str | None = None,
                 ils_message: str | None = None, sort: dict[str, Any] | None = None,
                 message: dict[str, str] | None = None, uid: str | None = None) -> ItemResult:
-    """An ``ItemResult`` as ``docs/api.md`` describes it (absent fields omitted)."""
-    out: ItemResult = {"item_id": item_id, "title": title, "status": status}
-    if due_date:
-        out["due_date"] = due_date
-    if code:
-        out["code"] = code
-        out["message"] = message or texts(code)
-    elif message:
-        out["message"] = message
-    if sort:
-        out["sort"] = sort
-    if transaction:
-        out["transaction"] = transaction
-    if ils_message:
-        out["ils_message"] = ils_message
-    if uid:
-        out["uid"] = uid
-    return out
+    """An :class:`ItemResult`; a ``code`` without ``message`` gets the code's patron text,
+    and empty values count as absent."""
+    if code and not message:
+        message = texts(code)
+    return ItemResult(item_id, title, status, due_date=due_date or None, code=code or None,
+                      message=message or None, sort=sort or None,
+                      transaction=transaction or None, ils_message=ils_message or None,
+                      uid=uid or None)
 
 
 REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -108,6 +141,11 @@ REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 """Fallback mapping of an ILS's refusal text (SIP2 AF, English) to a patron code, first match
 wins. SIP2 12/10/30 carry no reason code, so until the gateway sends ``reason_code`` this is
 all the edge has; an unmatched text keeps the generic code and is shown as ``ils_message``."""
+
+
+def refused_status(code: str) -> ItemStatus:
+    """The status of a refusal: ``on_hold_for_other`` has its own, the rest are refused."""
+    return "on_hold_for_other" if code == "on_hold_for_other" else "refused"
 
 
 def refusal_code(result: dict[str, Any] | None, default: str = "ils_refused") -> str:
@@ -198,6 +236,7 @@ class CirculationService:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.in_progress: set[str] = set()
         self._lock = threading.Lock()
+        self._items = KeyedLocks()
         self.last_gateway_seen: float | None = None
         self.last_gateway_missed: float | None = None
 
@@ -250,7 +289,8 @@ class CirculationService:
         return False, texts("incomplete_set") if self.policy.partial_set == "warn" else None
 
     def _emit(self, session: Session | None, result: ItemResult) -> ItemResult:
-        self.bus.publish("item_status", session=session.id if session else None, item=result)
+        self.bus.publish("item_status", session=session.id if session else None,
+                         item=result.to_json())
         return result
 
     def _wait_all(self, keys: Iterable[str], timeout: float,
@@ -274,71 +314,163 @@ class CirculationService:
             self.last_gateway_missed = time.monotonic()
         return left
 
+    # ---- one action, one transaction ---------------------------------------------------
+
+    def _take(self, key: str) -> None:
+        """Make ``key`` ours: the recovery pass leaves a live request's entries alone."""
+        with self._lock:
+            self.in_progress.add(key)
+
+    def _release(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self.in_progress.difference_update(keys)
+
+    def _journal_once(self, kind: str, session_ref: str | None, item_id: str | None,
+                      patron_ref: str | None, **extra: Any) -> tuple[OutboxEntry, bool]:
+        """Journal the action, or find it journaled: (entry, True when new).
+
+        The key is ours (in progress) before the row exists, so the recovery pass never
+        finishes an entry this request is about to finish too. A repeat's key is taken
+        instead.
+        """
+        key = str(uuid.uuid4())
+        self._take(key)
+        try:
+            entry = self.store.outbox.append(
+                kind, self._payload(kind, item_id, patron_ref, session=session_ref, **extra),
+                item_id=item_id, patron_ref=patron_ref, key=key, once=True)
+        except BaseException:
+            self._release([key])
+            raise
+        if entry.key != key:
+            self._take(entry.key)
+            self._release([key])
+        return entry, entry.key == key
+
+    def _is_answered(self, e: OutboxEntry) -> bool:
+        """True when the edge already answered ``e`` (handled, or finished offline)."""
+        return e.handled_at is not None or (e.is_open and e.offline)
+
+    def _replay(self, session: Session | None, e: OutboxEntry,
+                title: str = "") -> list[ItemResult]:
+        """The answer to a repeat of the action ``e`` the edge already answered: what the
+        journal, its result and its security tasks say now (nothing is changed)."""
+        res = e.result or {}
+        item_id = e.item_id or ""
+        title = title or str(res.get("title") or "") or self._title(item_id, None)
+        msg = res.get("screen_message") or res.get("message")
+        if e.is_open and not e.offline:
+            text = {"checkin": "return_sent", "renew": "renew_sent"}.get(e.kind)
+            return [item_result(item_id, title, "checking", transaction=e.key,
+                                message=texts(text) if text else None)]
+        if res.get("code") == "cancelled":  # withdrawn before it was sent: refused offline
+            reason = str(res.get("reason") or "")
+            if e.kind in ("renew", "renew_all") or reason == "offline":
+                return [item_result(item_id, title, "refused", code="renew_refused",
+                                    message=texts("offline_renew"), transaction=e.key)]
+            return [item_result(item_id, title, refused_status(reason),
+                                code=reason or "ils_refused", transaction=e.key)]
+        if e.kind == "renew_all":
+            return self._renew_all_lines(session, e, record=False)
+        if e.is_terminal and (e.state != "applied" or res.get("ok") is False):
+            code = refusal_code(res, "renew_refused" if e.kind == "renew" else "ils_refused")
+            status = refused_status(code)
+            return [item_result(item_id, title, status, code=code, transaction=e.key,
+                                ils_message=msg)]
+        if e.kind == "checkin":
+            return [item_result(item_id, title, "offline_accepted" if e.is_open else "returned",
+                                transaction=e.key, sort=sort_hint(res), ils_message=msg)]
+        if e.kind == "renew":
+            return [item_result(item_id, title, "renewed", due_date=res.get("due_date"),
+                                transaction=e.key)]
+        due = res.get("due_date") or e.payload.get("nb_due_date")
+        releases = [t for t in self.store.security.for_item(item_id)
+                    if t.action == "release" and t.txn_key == e.key]
+        if res.get("desensitize") == "N" or any(t.state != "done" for t in releases):
+            return [item_result(item_id, title, "loaned_alarm_on", code="alarm_still_on",
+                                due_date=due, transaction=e.key)]
+        return [item_result(item_id, title, "offline_accepted" if e.is_open else "loaned",
+                            due_date=due, transaction=e.key)]
+
     # ---- checkout ---------------------------------------------------------------------------
 
     def checkout(self, session: Session, item_ids: list[str] | None = None) -> list[ItemResult]:
-        """Check out the items on the pad (or those of ``item_ids`` that are on it)."""
+        """Check out the items on the pad (or those of ``item_ids`` that are on it).
+
+        One call per item at a time (the item's lock is held to the end); an item whose
+        checkout this session already journaled is answered from that transaction.
+        """
         results: list[ItemResult] = []
         groups = self._group(self.devices.scan_pad(), item_ids, results)
+        with self._items.hold(*groups):
+            return self._checkout(session, groups, results)
+
+    def _checkout(self, session: Session, groups: dict[str, list[PadTag]],
+                  results: list[ItemResult]) -> list[ItemResult]:
         pending: dict[str, _Pending] = {}
         loans_now = {loan.item_id for loan in self.store.cache.loans_of(session.patron_id)}
         patron = self.store.cache.patron(session.patron_id)
-        for item_id, parts in groups.items():
-            title = self._title(item_id, parts)
-            refuse, warn = self._set_check(parts)
-            if refuse:
-                results.append(self._emit(session, item_result(
-                    item_id, title, "incomplete_set", code="incomplete_set")))
-                continue
-            tag = parts[0].tag
-            assert tag is not None
-            code = None
-            if tag.type_of_usage != 1:
-                code = "not_loanable"
-            elif patron is not None and patron.blocked:
-                code = "patron_blocked"
-            elif any(h.patron_id != session.patron_id for h in
-                     self.store.cache.holds_for_item(item_id)[:1]):
-                code = "on_hold_for_other"
-            elif item_id not in loans_now and len(loans_now) >= session.loan_limit:
-                code = "loan_limit"
-            if code:
-                status = "on_hold_for_other" if code == "on_hold_for_other" else "refused"
-                results.append(self._emit(session, item_result(item_id, title, status, code=code)))
-                continue
-            item = self.store.cache.item(item_id) or ItemRecord(item_id)
-            # The key is ours (in progress) before the row exists, so the recovery pass
-            # never finishes an entry this request is about to finish too.
-            key = str(uuid.uuid4())
-            with self._lock:
-                self.in_progress.add(key)
-            try:
-                entry = self.store.outbox.append(
-                    "checkout", self._payload("checkout", item_id, session.patron_id,
-                                              uids=[p.uid for p in parts], title=title),
-                    item_id=item_id, patron_ref=session.patron_id, key=key)
-            except BaseException:  # journaled ones are left to the recovery pass
-                with self._lock:
-                    self.in_progress.discard(key)
-                    self.in_progress.difference_update(pending)
-                raise
-            crash_point("after_journal")
-            loans_now.add(item_id)
-            pending[entry.key] = _Pending(entry, item_id, title, parts, warn, item.value)
-            self._emit(session, item_result(item_id, title, "checking", transaction=entry.key))
         try:
+            for item_id, parts in groups.items():
+                title = self._title(item_id, parts)
+                first = self.store.outbox.find_action("checkout", item_id, session.id)
+                if first is not None and self._is_answered(first):
+                    results.extend(self._emit(session, r)
+                                   for r in self._replay(session, first, title))
+                    continue
+                refuse, warn = self._set_check(parts)
+                if first is None and refuse:
+                    results.append(self._emit(session, item_result(
+                        item_id, title, "incomplete_set", code="incomplete_set")))
+                    continue
+                tag = parts[0].tag
+                assert tag is not None
+                code = None
+                if first is not None:
+                    pass  # journaled before (a crash or a restart since): finished below
+                elif tag.type_of_usage != 1:
+                    code = "not_loanable"
+                elif patron is not None and patron.blocked:
+                    code = "patron_blocked"
+                elif any(h.patron_id != session.patron_id for h in
+                         self.store.cache.holds_for_item(item_id)[:1]):
+                    code = "on_hold_for_other"
+                elif item_id not in loans_now and len(loans_now) >= session.loan_limit:
+                    code = "loan_limit"
+                if code:
+                    status = refused_status(code)
+                    results.append(self._emit(session, item_result(item_id, title, status,
+                                                                   code=code)))
+                    continue
+                item = self.store.cache.item(item_id) or ItemRecord(item_id)
+                if first is None:
+                    first, _ = self._journal_once(
+                        "checkout", session.id, item_id, session.patron_id,
+                        uids=[p.uid for p in parts], title=title)
+                    crash_point("after_journal")
+                else:
+                    self._take(first.key)
+                pending[first.key] = _Pending(first, item_id, title, parts, warn, item.value)
+                if self._is_answered(first):  # a repeat journaled meanwhile by another box
+                    continue
+                loans_now.add(item_id)
+                self._emit(session, item_result(item_id, title, "checking",
+                                                transaction=first.key))
             done: dict[str, ItemResult] = {}
+            for key, p in pending.items():
+                if self._is_answered(p.entry):
+                    [done[key]] = self._replay(session, p.entry, p.title)
 
             def on_result(e: OutboxEntry) -> None:
                 done[e.key] = self._finish_checkout(session, pending[e.key], e)
 
-            left = self._wait_all(pending, self.policy.result_timeout_s, on_result)
+            left = self._wait_all(set(pending) - set(done), self.policy.result_timeout_s,
+                                  on_result)
             for key in sorted(left, key=lambda k: pending[k].entry.seq):
                 done[key] = self._offline_checkout(session, pending[key])
             results.extend(self._emit(session, done[k]) for k in pending)
         finally:
-            with self._lock:
-                self.in_progress.difference_update(pending)
+            self._release(pending)
         return results
 
     def _finish_checkout(self, session: Session | None, p: _Pending, e: OutboxEntry,
@@ -347,8 +479,8 @@ class CirculationService:
         if not offline and (e.state != "applied" or res.get("ok") is False):
             self.store.outbox.mark_handled(e.key)
             code = refusal_code(res)
-            status = "on_hold_for_other" if code == "on_hold_for_other" else "refused"
-            return item_result(p.item_id, p.title, status, code=code, transaction=e.key,
+            return item_result(p.item_id, p.title, refused_status(code), code=code,
+                               transaction=e.key,
                                ils_message=res.get("screen_message") or res.get("message"))
         crash_point("after_result")
         due = res.get("due_date") or e.payload.get("nb_due_date")
@@ -357,15 +489,21 @@ class CirculationService:
         release = res.get("desensitize") != "N"
         patron_id = e.patron_ref or (session.patron_id if session else "")
         with self.store.transaction():
-            tasks = [self.store.security.create(p.item_id, part.uid, "release", txn_key=e.key)
-                     for part in p.parts] if release else []
-            self.store.cache.record_loan(LoanRecord(p.item_id, patron_id, due, utcnow(),
-                                                    offline or e.offline))
-            if not offline:  # an offline one is finished again when its result arrives
-                self.store.outbox.mark_handled(e.key)
-            self.store.counters.incr("checkout")
+            # an offline one is finished again when its result arrives; an online one
+            # only once, by whoever claims it (this request or the recovery pass)
+            claimed = offline or self.store.outbox.claim(e.key)
+            if claimed:
+                tasks = [self.store.security.create(p.item_id, part.uid, "release",
+                                                    txn_key=e.key)
+                         for part in p.parts] if release else []
+                self.store.cache.record_loan(LoanRecord(p.item_id, patron_id, due, utcnow(),
+                                                        offline or e.offline))
+                self.store.counters.incr("checkout")
+        if not claimed:
+            [answer] = self._replay(session, self.store.outbox.get(e.key), p.title)
+            return answer
         crash_point("after_release_task")
-        status = "offline_accepted" if offline else "loaned"
+        status: ItemStatus = "offline_accepted" if offline else "loaned"
         alarm = not release
         for task in tasks:
             after, _ = self.security.execute(task)
@@ -435,49 +573,54 @@ class CirculationService:
 
     def return_items(self, session: Session | None,
                      item_ids: list[str] | None = None) -> list[ItemResult]:
-        """Secure, then check in, the items on the pad (``session`` None: anonymous)."""
+        """Secure, then check in, the items on the pad (``session`` None: anonymous).
+
+        One call per item at a time; an item whose return this session (or, anonymous,
+        an anonymous return) already journaled is answered from that transaction.
+        """
         results: list[ItemResult] = []
         groups = self._group(self.devices.scan_pad(), item_ids, results)
+        with self._items.hold(*groups):
+            return self._return(session, groups, results)
+
+    def _return(self, session: Session | None, groups: dict[str, list[PadTag]],
+                results: list[ItemResult]) -> list[ItemResult]:
         pending: dict[str, _Pending] = {}
         patron_ref = session.patron_id if session else None
-        for item_id, parts in groups.items():
-            title = self._title(item_id, parts)
-            refuse, warn = self._set_check(parts)
-            if refuse:
-                results.append(self._emit(session, item_result(
-                    item_id, title, "incomplete_set", code="incomplete_set")))
-                continue
-            key = str(uuid.uuid4())
-            loan = self.store.cache.loan(item_id)
-            follow = {"key": key, "kind": "checkin", "item_id": item_id,
-                      "patron_ref": patron_ref or (loan.patron_id if loan else None),
-                      "payload": self._payload("checkin", item_id, patron_ref,
-                                               uids=[pt.uid for pt in parts], title=title)}
-            with self._lock:
-                self.in_progress.add(key)
-            ok = True
-            for i, part in enumerate(parts):
-                task = self.store.security.create(item_id, part.uid, "secure",
-                                                  follow_up=follow if i == len(parts) - 1 else None)
-                after, _ = self.security.execute(task)
-                if after.state != "done":
-                    ok = False
-                    break
-            if not ok:
-                with self._lock:
-                    self.in_progress.discard(key)
-                results.append(self._emit(session, item_result(
-                    item_id, title, "refused", code="alarm_still_on")))
-                continue
-            crash_point("after_checkin_journal")
-            pending[key] = _Pending(self.store.outbox.get(key), item_id, title, parts, warn)
+        session_ref = session.id if session else None
         try:
+            for item_id, parts in groups.items():
+                title = self._title(item_id, parts)
+                refuse, warn = self._set_check(parts)
+                first = self.store.outbox.find_action("checkin", item_id, session_ref)
+                if first is not None and self._is_answered(first):
+                    results.extend(self._emit(session, r)
+                                   for r in self._replay(session, first, title))
+                    continue
+                if first is None and refuse:
+                    results.append(self._emit(session, item_result(
+                        item_id, title, "incomplete_set", code="incomplete_set")))
+                    continue
+                if first is None:
+                    first = self._secure_then_journal(session_ref, patron_ref, item_id, title,
+                                                      parts)
+                    if first is None:
+                        results.append(self._emit(session, item_result(
+                            item_id, title, "refused", code="alarm_still_on")))
+                        continue
+                    crash_point("after_checkin_journal")
+                self._take(first.key)
+                pending[first.key] = _Pending(first, item_id, title, parts, warn)
             done: dict[str, ItemResult] = {}
+            for key, p in pending.items():
+                if self._is_answered(p.entry):  # a repeat journaled meanwhile elsewhere
+                    [done[key]] = self._replay(session, p.entry, p.title)
 
             def on_result(e: OutboxEntry) -> None:
                 done[e.key] = self._finish_return(session, pending[e.key], e)
 
-            left = self._wait_all(pending, self.policy.result_timeout_s, on_result)
+            left = self._wait_all(set(pending) - set(done), self.policy.result_timeout_s,
+                                  on_result)
             for key in left:
                 p = pending[key]
                 tag = p.parts[0].tag
@@ -489,9 +632,42 @@ class CirculationService:
                 done[key] = self._finish_return(session, p, e, offline=not e.is_terminal)
             results.extend(self._emit(session, done[k]) for k in pending)
         finally:
-            with self._lock:
-                self.in_progress.difference_update(pending)
+            self._release(pending)
         return results
+
+    def _secure_then_journal(self, session_ref: str | None, patron_ref: str | None,
+                             item_id: str, title: str,
+                             parts: list[PadTag]) -> OutboxEntry | None:
+        """Secure every part; the last part's task journals the check-in once (a repeat of
+        it gives the first one). None when a part could not be secured."""
+        key = str(uuid.uuid4())
+        loan = self.store.cache.loan(item_id)
+        follow: dict[str, Any] = {"key": key, "kind": "checkin", "item_id": item_id, "once": True,
+                  "patron_ref": patron_ref or (loan.patron_id if loan else None),
+                  "payload": self._payload("checkin", item_id, patron_ref, session=session_ref,
+                                           uids=[pt.uid for pt in parts], title=title)}
+        self._take(key)
+        entry: OutboxEntry | None = None
+        try:
+            follow_key: str | None = None
+            for i, part in enumerate(parts):
+                task = self.store.security.create(
+                    item_id, part.uid, "secure", follow_up=follow if i == len(parts) - 1 else None)
+                after, follow_key = self.security.execute(task)
+                if after.state != "done":
+                    return None
+            # The last part's task may be an open one of an earlier call (with its own
+            # follow-up) or one without any: the check-in is then the one journaled.
+            entry = self.store.outbox.find(follow_key) if follow_key else None
+            if entry is None:
+                entry = self.store.outbox.append(
+                    "checkin", follow["payload"], item_id=item_id,
+                    patron_ref=follow["patron_ref"], key=key, once=True)
+            self._take(entry.key)
+            return entry
+        finally:
+            if entry is None or entry.key != key:
+                self._release([key])
 
     def _finish_return(self, session: Session | None, p: _Pending, e: OutboxEntry,
                        *, offline: bool = False) -> ItemResult:
@@ -503,10 +679,13 @@ class CirculationService:
                                ils_message=res.get("screen_message") or res.get("message"))
         crash_point("after_checkin_result")
         with self.store.transaction():
-            self.store.cache.record_return(p.item_id)
-            if not offline:
-                self.store.outbox.mark_handled(e.key)
-            self.store.counters.incr("return")
+            claimed = offline or self.store.outbox.claim(e.key)
+            if claimed:
+                self.store.cache.record_return(p.item_id)
+                self.store.counters.incr("return")
+        if not claimed:
+            [answer] = self._replay(session, self.store.outbox.get(e.key), p.title)
+            return answer
         if session is not None:
             session.lines.append(ReceiptLine(p.item_id, p.title, "return"))
         return item_result(p.item_id, p.title, "offline_accepted" if offline else "returned",
@@ -527,25 +706,38 @@ class CirculationService:
         """
         kind = "renew_all" if all_items else "renew"
         wanted: list[str | None] = [None] if all_items else list(dict.fromkeys(item_ids or []))
-        keys = {str(uuid.uuid4()): item_id for item_id in wanted}
-        with self._lock:  # ours before the rows exist: the recovery pass leaves them alone
-            self.in_progress.update(keys)
+        names = [f"renew_all:{session.id}"] if all_items else [str(i) for i in wanted]
+        with self._items.hold(*names):
+            return self._renew(session, kind, wanted)
+
+    def _renew(self, session: Session, kind: str,
+               wanted: list[str | None]) -> list[ItemResult]:
+        keys: dict[str, str | None] = {}
+        done: dict[str, list[ItemResult]] = {}
         try:
-            for key, item_id in keys.items():
-                self.store.outbox.append(kind, self._payload(kind, item_id, session.patron_id),
-                                         item_id=item_id, patron_ref=session.patron_id, key=key)
-            done: dict[str, list[ItemResult]] = {}
+            for item_id in wanted:
+                first = self.store.outbox.find_action(kind, item_id, session.id)
+                if first is None:
+                    first, _ = self._journal_once(kind, session.id, item_id, session.patron_id)
+                else:
+                    self._take(first.key)
+                keys[first.key] = item_id
+                if first.handled_at is not None:
+                    done[first.key] = self._replay(session, first)
 
             def on_result(e: OutboxEntry) -> None:
-                self.store.outbox.mark_handled(e.key)
                 res = e.result or {}
-                if e.kind == "renew_all":
-                    done[e.key] = self._renew_all_lines(session, e)
-                    return
-                ok = e.state == "applied" and res.get("ok", True) is not False
-                done[e.key] = [self._renew_line(session, keys[e.key] or "", ok, res, e.key)]
+                with self.store.transaction():
+                    if not self.store.outbox.claim(e.key):
+                        done[e.key] = self._replay(session, e)
+                        return
+                    if e.kind == "renew_all":
+                        done[e.key] = self._renew_all_lines(session, e)
+                        return
+                    ok = e.state == "applied" and res.get("ok", True) is not False
+                    done[e.key] = [self._renew_line(session, keys[e.key] or "", ok, res, e.key)]
 
-            left = self._wait_all(keys, self.policy.result_timeout_s, on_result)
+            left = self._wait_all(set(keys) - set(done), self.policy.result_timeout_s, on_result)
             for key in left:
                 e, withdrawn = self.store.outbox.cancel(key, "offline")
                 if e.is_terminal and not withdrawn:  # the answer came just now
@@ -563,16 +755,17 @@ class CirculationService:
                                              message=texts("renew_sent"))]
             return [self._emit(session, r) for k in keys for r in done[k]]
         finally:
-            with self._lock:
-                self.in_progress.difference_update(keys)
+            self._release(keys)
 
-    def _renew_all_lines(self, session: Session, e: OutboxEntry) -> list[ItemResult]:
+    def _renew_all_lines(self, session: Session | None, e: OutboxEntry, *,
+                         record: bool = True) -> list[ItemResult]:
         """One line per renewed item, and one per item the ILS did not renew.
 
         The unrenewed items are those the result names (``unrenewed_items``, 66 BN); an ILS
         that only counts them (``unrenewed``): when the patron's cached loans not renewed
         match that count they are listed as refused, otherwise one line without an item
-        says how the ILS answered.
+        says how the ILS answered. ``record``: also record the new due dates (False: a
+        repeat's answer, nothing changes).
         """
         res = e.result or {}
         if e.state != "applied" or res.get("ok") is False:
@@ -580,7 +773,8 @@ class CirculationService:
                                 transaction=e.key,
                                 ils_message=res.get("screen_message") or res.get("message"))]
         renewed = renewed_items(res, e.key)
-        lines = [self._renew_line(session, item_id, True, {}, e.key) for item_id in renewed]
+        lines = [self._renew_line(session if record else None, item_id, True, {}, e.key)
+                 for item_id in renewed]
         named = [i for i in renewed_items({"items": res.get("unrenewed_items")}, e.key)
                  if i not in renewed]
         unrenewed = res.get("unrenewed")
@@ -588,7 +782,7 @@ class CirculationService:
             lines.extend(item_result(i, self._title(i, None), "refused", code="renew_refused",
                                      transaction=e.key) for i in named)
         elif isinstance(unrenewed, int) and unrenewed > 0:
-            others = [loan.item_id for loan in self.store.cache.loans_of(session.patron_id)
+            others = [loan.item_id for loan in self.store.cache.loans_of(e.patron_ref or "")
                       if loan.item_id not in renewed]
             if len(others) == unrenewed:
                 lines.extend(item_result(i, self._title(i, None), "refused",
@@ -600,13 +794,17 @@ class CirculationService:
                                          ils_message=res.get("screen_message")))
         return lines
 
-    def _renew_line(self, session: Session, item_id: str, ok: bool, res: dict[str, Any],
+    def _renew_line(self, session: Session | None, item_id: str, ok: bool, res: dict[str, Any],
                     key: str) -> ItemResult:
+        """The line of one renewal; recorded (cache, counter, receipt) when ``session`` is
+        given, only rendered when it is None (a repeat's answer)."""
         title = str(res.get("title") or self._title(item_id, None))
         if not ok:
             return item_result(item_id, title, "refused", code=refusal_code(res, "renew_refused"),
                                transaction=key, ils_message=res.get("screen_message"))
         due = res.get("due_date")
+        if session is None:
+            return item_result(item_id, title, "renewed", due_date=due, transaction=key)
         loan = self.store.cache.loan(item_id)
         if loan is not None:
             self.store.cache.record_loan(LoanRecord(item_id, loan.patron_id, due, loan.loaned_at,

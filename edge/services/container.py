@@ -12,8 +12,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
+from drivers.reader import Reader
 from drivers.tags import SecurityPolicy
 from edge.devices import DeviceManager, build_devices
 from edge.services.circulation import CirculationService
@@ -54,7 +54,7 @@ class EdgeServices:
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None,
               devices: DeviceManager | None = None, bus: EventBus | None = None,
-              reader: Any | None = None) -> EdgeServices:
+              reader: Reader | None = None) -> EdgeServices:
         """Make the services; pass ``store``/``devices``/``reader`` to inject test doubles."""
         bus = bus or (devices.bus if devices else EventBus())
         owns = store is None

@@ -52,11 +52,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from drivers.errors import ReaderError, TagFormatError, TagNotFound
+from drivers.reader import InventoryItem, Reader
 from drivers.tags import SecurityPolicy, SecurityState, TagData, decode_tag
 from edge.services.events import EventBus
+from edge.services.gate_decider import DetectionMode, GateDecider, GateDecision
 from edge.services.gate_logic import (
     BeamCounter,
     Debouncer,
@@ -65,10 +67,13 @@ from edge.services.gate_logic import (
     reason_texts,
 )
 from edge.store import AlarmRecord, Store, StoreError
+from smartlib.config import GateSection
+
+if TYPE_CHECKING:
+    from edge.services.container import EdgeServices
 
 log = logging.getLogger(__name__)
 
-DetectionMode = Literal["eas", "afi", "database", "afi+database"]
 OutputValue = Literal["on", "off", "flash"] | None
 
 ALARM_KIND = "gate"
@@ -81,16 +86,12 @@ FIRST_READ_BLOCKS = 8
 _OPEN_TASK_STATES = ("alarm_on", "pending")
 DEFAULT_ALARM_DIRECTIONS: tuple[Direction, ...] = ("out",)
 """What alarms when ``[gate] alarm_directions`` is not set: exits only."""
-FRESH_LOAN_S = 1800.0
-"""A cached loan this recent (by its ``loaned_at``), on a tag that is still secured, is
-explained as a release that failed at the kiosk (``loaned_alarm_on``)."""
 
 
-def alarm_directions_of(gate: Any) -> frozenset[str]:
+def alarm_directions_of(gate: GateSection) -> frozenset[str]:
     """The pass directions that alarm: ``gate.alarm_directions`` when the site set it,
     else :data:`DEFAULT_ALARM_DIRECTIONS` (exits only; ``unknown`` only when configured)."""
-    explicit = getattr(gate, "model_fields_set", None)
-    if explicit is not None and "alarm_directions" not in explicit:
+    if "alarm_directions" not in gate.model_fields_set:
         return frozenset(DEFAULT_ALARM_DIRECTIONS)
     return frozenset(gate.alarm_directions)
 
@@ -117,73 +118,6 @@ class AlarmPattern:
     relay: OutputValue = None
 
 
-@dataclass(frozen=True, slots=True)
-class GateDecision:
-    """Whether one tag alarms, and on what grounds.
-
-    Attributes:
-        alarm: the tag alarms (before direction and debounce).
-        decided_by: ``tag`` (its AFI / EAS), ``cache`` (security database), or
-            ``undetermined`` (the tag could not be read: the gate alarms to be safe).
-        security_state: ``secured`` / ``released`` / ``unknown`` / ``not_read``.
-        on_loan: what the cache says (``None`` when it was not asked).
-    """
-
-    alarm: bool
-    decided_by: Literal["tag", "cache", "undetermined"]
-    security_state: str
-    on_loan: bool | None = None
-
-
-class GateDecider:
-    """The alarm decision for one tag of a pass: the hot path, a cache point look-up at most.
-
-    Args:
-        store: the edge store (its cache answers ``database`` decisions).
-        mode: the site's ``gate.detection``.
-        policy: the AFI values of secured and released items.
-    """
-
-    def __init__(self, store: Store, mode: DetectionMode, policy: SecurityPolicy) -> None:
-        self.store = store
-        self.mode = mode
-        self.policy = SecurityPolicy("afi", policy.afi_secured, policy.afi_released)
-
-    def state_of(self, afi: int | None) -> SecurityState:
-        """The security state an AFI means (``UNKNOWN`` for a foreign value)."""
-        return self.policy.interpret(afi)
-
-    def needs_afi(self) -> bool:
-        """True when the decision reads the tag's AFI."""
-        return self.mode in ("afi", "afi+database")
-
-    def needs_item(self, afi: int | None) -> bool:
-        """True when the decision needs the item id (read from the tag) first."""
-        if self.mode == "database":
-            return True
-        return self.mode == "afi+database" and self.state_of(afi) == SecurityState.UNKNOWN
-
-    def decide(self, *, afi: int | None = None, item_id: str | None = None) -> GateDecision:
-        """Decide one tag.
-
-        Args:
-            afi: the tag's AFI (``afi`` modes).
-            item_id: the item on the tag (``database`` modes; ``None``: not a library tag).
-        """
-        state = self.state_of(afi).value if afi is not None else "not_read"
-        if self.mode == "database":
-            if item_id is None:
-                return GateDecision(False, "cache", state)
-            on_loan = self.store.cache.is_on_loan(item_id)
-            return GateDecision(not on_loan, "cache", state, on_loan)
-        if state == SecurityState.SECURED.value:
-            return GateDecision(True, "tag", state)
-        if self.mode == "afi+database" and state == SecurityState.UNKNOWN.value and item_id:
-            on_loan = self.store.cache.is_on_loan(item_id)
-            return GateDecision(not on_loan, "cache", state, on_loan)
-        return GateDecision(False, "tag", state)
-
-
 @dataclass
 class _Track:
     """One tag's pass through the gate (forgotten ``pass_gap_s`` after it was last seen)."""
@@ -206,7 +140,8 @@ class _Track:
 
     @property
     def item_id(self) -> str | None:
-        return self.tag.primary_item_id if self.tag is not None else None
+        # A blank tag (empty primary item ID, decoded with a warning) is no library item.
+        return (self.tag.primary_item_id or None) if self.tag is not None else None
 
 
 @dataclass
@@ -248,13 +183,13 @@ class GateService:
         undetermined_after: failed reads of one tag, while it is in the field, after which
             it alarms as ``undetermined`` without waiting for its pass to end.
         fresh_loan_s: a cached loan younger than this on a still-secured tag is explained
-            as a release that failed at the kiosk (default ``gate.fresh_loan_s`` if the
-            section has it, else :data:`FRESH_LOAN_S`).
+            as a release that failed at the kiosk (default ``gate.fresh_loan_s``).
         clock: monotonic seconds (injected by tests).
         wall_clock: the current UTC time (how old a cached loan is).
     """
 
-    def __init__(self, store: Store, reader: Any, bus: EventBus, gate: Any, policy: SecurityPolicy,
+    def __init__(self, store: Store, reader: Reader, bus: EventBus, gate: GateSection,
+                 policy: SecurityPolicy,
                  *, gate_id: str, site_id: str = "", beams: tuple[int, int] = (1, 2),
                  pattern: AlarmPattern = AlarmPattern(), poll_interval_s: float = 0.002,
                  beam_every: int = 2,
@@ -277,15 +212,14 @@ class GateService:
         self.beam_every = max(1, beam_every)
         self.pass_gap_s = pass_gap_s
         self.undetermined_after = max(1, undetermined_after)
-        self.fresh_loan_s = (fresh_loan_s if fresh_loan_s is not None
-                             else float(getattr(gate, "fresh_loan_s", FRESH_LOAN_S)))
+        self.fresh_loan_s = fresh_loan_s if fresh_loan_s is not None else gate.fresh_loan_s
         self.clock = clock
         self.wall_clock = wall_clock
         self.decider = GateDecider(store, self.mode, policy)
         self.debounce = Debouncer(gate.debounce_s)
         self.counter = BeamCounter()
         self.stats = GateStats()
-        names = tuple(getattr(reader, "antennas", ()) or ())
+        names = reader.antennas
         self.antennas = [a for a in (self.inner, self.outer) if a in names] or list(names) or None
         self._tracks: dict[str, _Track] = {}
         self._lock = threading.RLock()
@@ -383,7 +317,7 @@ class GateService:
         self.bus.publish("counter", gate=self.gate_id, direction=done.direction,
                          **{"in": totals.get(COUNTER_IN, 0), "out": totals.get(COUNTER_OUT, 0)})
 
-    def _see(self, items: list[Any], now: float) -> list[_Track]:
+    def _see(self, items: list[InventoryItem], now: float) -> list[_Track]:
         """Update the tracks from an inventory; returns the tracks new in this pass."""
         new: list[_Track] = []
         by_uid: dict[str, set[str]] = {}
@@ -780,7 +714,7 @@ def alarm_view(alarm: AlarmRecord) -> dict[str, Any]:
             "cache_offline": bool((d.get("cache") or {}).get("offline")), "detail": d}
 
 
-def build_gate(services: Any, *, reader: Any | None = None, **kw: Any) -> GateService:
+def build_gate(services: EdgeServices, *, reader: Reader | None = None, **kw: Any) -> GateService:
     """A :class:`GateService` for an :class:`~edge.services.container.EdgeServices`.
 
     Uses the services' reader (the device manager's) unless ``reader`` is given, and stops

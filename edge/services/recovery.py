@@ -6,11 +6,13 @@ At start (and then every few seconds) :meth:`RecoveryService.run_once`:
   handled (a checkout applied while nobody waited: release tasks + cached loan; a
   check-in: cache update; a renewal sent but unanswered when the patron's wait ended: the
   new due date in the cached loan; refusals: just marked handled), skipping those a live
-  request is handling;
+  request is handling, and claiming each in the transaction that finishes it (one a live
+  request claimed meanwhile is left to it);
 * one entry that cannot be finished (it raises) is logged with its key, reported in
   :attr:`RecoveryReport.failed` and left for the next pass; the others, and the security
   retries, go on;
-* retries every open security task (``pending`` and ``alarm_on``);
+* retries every open security task (``pending`` and ``alarm_on``); a release whose loan
+  has ended is cancelled instead (see :mod:`edge.services.security`);
 * returns a :class:`RecoveryReport` that ``serve`` logs at start, so every journaled
   transaction and security task is either finished or reported.
 
@@ -97,10 +99,14 @@ class RecoveryService:
         return report
 
     def finish(self, e: OutboxEntry) -> None:
-        """Do the edge's steps after the result of ``e`` (idempotent)."""
+        """Do the edge's steps after the result of ``e`` (idempotent: only the first to
+        claim the entry, this pass or a live request, does them)."""
         res = e.result or {}
         ok = e.state == "applied" and res.get("ok", True) is not False
         with self.store.transaction():
+            if not self.store.outbox.claim(e.key):
+                log.info("%s %s was finished meanwhile by a live request", e.kind, e.key)
+                return
             if e.kind == "checkout" and ok and e.offline:
                 # Accepted offline: released and cached then; only the due date may change.
                 loan = self.store.cache.loan(e.item_id or "")
@@ -135,5 +141,4 @@ class RecoveryService:
                         loan.item_id, loan.patron_id, new_due, loan.loaned_at, loan.offline))
                     self.store.counters.incr("renew")
                     log.info("late renewal of %s applied (due %s)", loan.item_id, new_due)
-            self.store.outbox.mark_handled(e.key)
         log.info("recovered %s %s (%s)", e.kind, e.key, e.state)

@@ -7,6 +7,14 @@ alarm once, and is retried by :meth:`SecurityService.retry_open` until it succee
 staff abandon it. Completing a ``secure`` task journals its follow-up check-in in the same
 SQLite transaction (see :mod:`edge.store.ops`).
 
+Writes to one tag never overlap: :meth:`SecurityService.execute` holds the tag's lock and
+re-reads the task under it, so a task another thread finished (or a newer intent
+superseded) meanwhile is never written again. Before a release task is retried,
+:meth:`SecurityService.retry_open` checks from the journal and the cache that its loan
+still stands; a release whose loan has ended (refused, checked in since, or no longer
+cached for that patron) is cancelled (``abandoned``, with the reason, and a device event),
+never written to the tag.
+
 Must not do: circulation decisions; it only executes what the journal says.
 """
 
@@ -21,6 +29,7 @@ from edge.devices import DeviceManager
 from edge.errors import EdgeError
 from edge.services.crash import crash_point
 from edge.services.events import EventBus
+from edge.services.locks import KeyedLocks
 from edge.store import SecurityTask, Store
 
 log = logging.getLogger(__name__)
@@ -44,12 +53,24 @@ class SecurityService:
         self.bus = bus
         self.attempts = attempts
         self.device_id = device_id
+        self._tags = KeyedLocks()
 
     def execute(self, task: SecurityTask) -> tuple[SecurityTask, str | None]:
         """Try the task's write; returns the task after it and a follow-up outbox key.
 
         The task ends ``done`` (success) or ``alarm_on`` (still failing; retried later).
+        One write at a time per tag: a task that is no longer open when its tag's lock is
+        taken (done or superseded meanwhile) is returned as it is, without a write.
         """
+        with self._tags.hold(task.uid):
+            task = self.store.security.get(task.id)
+            if task.state == "done":
+                return self.store.security.complete(task.id)  # changes nothing
+            if task.state not in ("pending", "alarm_on"):
+                return task, None
+            return self._write(task)
+
+    def _write(self, task: SecurityTask) -> tuple[SecurityTask, str | None]:
         state = SecurityState.RELEASED if task.action == "release" else SecurityState.SECURED
         error = ""
         for _ in range(max(1, self.attempts)):
@@ -89,11 +110,49 @@ class SecurityService:
                 continue
             if task.txn_key in busy or (task.follow_up or {}).get("key") in busy:
                 continue
+            if task.action == "release":
+                ended = self.loan_ended(task)
+                if ended:
+                    out.append(self._cancel(task, ended))
+                    continue
             done, _ = self.execute(task)
             if done.state == "done":
                 self._after_done(done)
             out.append(done)
         return out
+
+    def loan_ended(self, task: SecurityTask) -> str | None:
+        """Why the loan a release task is for no longer stands, or None while it does.
+
+        From the journal: its checkout was refused (or withdrawn), or a check-in of the
+        item was journaled after it. From the cache: the item is no longer on loan to
+        that checkout's patron (returned or lent elsewhere, as the central feed says).
+        """
+        entry = self.store.outbox.find(task.txn_key) if task.txn_key else None
+        loan = self.store.cache.loan(task.item_id)
+        if entry is not None:
+            if entry.state in ("refused", "conflict", "failed") or \
+                    (entry.result or {}).get("ok") is False:
+                return f"checkout {entry.key} was {entry.state}"
+            if self.store.outbox.ended_after(entry):
+                return f"item {task.item_id} was checked in after checkout {entry.key}"
+            if loan is None or (entry.patron_ref and loan.patron_id != entry.patron_ref):
+                return f"the cache no longer has the loan of checkout {entry.key}"
+            return None
+        if loan is None:
+            return f"the cache has no loan of item {task.item_id}"
+        return None
+
+    def _cancel(self, task: SecurityTask, reason: str) -> SecurityTask:
+        """Cancel a stale release: abandoned with ``reason``, and a device event."""
+        with self._tags.hold(task.uid), self.store.transaction():
+            self.store.security.abandon(task.id, f"stale release: {reason}")
+            self.store.events.record(self.device_id, "release_cancelled",
+                                     {"task": task.id, "item_id": task.item_id,
+                                      "uid": task.uid, "reason": reason})
+        log.warning("release task %d of %s cancelled, never written: %s", task.id,
+                    task.item_id, reason)
+        return self.store.security.get(task.id)
 
     def _after_done(self, task: SecurityTask) -> None:
         if task.action == "release" and task.txn_key:

@@ -16,12 +16,15 @@ Repositories (attributes of :class:`Store`): ``outbox`` (:class:`OutboxRepositor
 ``conflicts``, ``cache`` (:class:`CacheRepository`), ``lookups``
 (:class:`LookupRepository`), ``security``, ``alarms``, ``counters``, ``events``, ``meta``;
 the site view (other boxes' statuses, counts and alarms) is ``store.site``.
-They return frozen dataclasses, never rows. Wake-ups between processes:
+They return frozen dataclasses, never rows, and share one connection
+(:class:`edge.store.connection.Connection`: transactions, queries, doorbells), which the
+:class:`Store` facade composes them over. Wake-ups between processes:
 :mod:`edge.store.doorbell` (``store.ring("edge")``, ``store.doorbell("agent").wait(t)``).
 """
 
 from edge.store.cache import CacheRepository, HoldRecord, ItemRecord, LoanRecord, PatronRecord
-from edge.store.db import Store, open_store, utcnow
+from edge.store.connection import utcnow
+from edge.store.db import Store, open_store
 from edge.store.doorbell import Doorbell, ring
 from edge.store.errors import (
     InvalidState,

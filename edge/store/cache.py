@@ -19,11 +19,11 @@ from dataclasses import astuple, dataclass, fields
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
-from edge.store.db import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, utcnow
 from edge.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from edge.store.db import Store
+    from edge.store.connection import Connection
 
 CacheKind = Literal["items", "patrons", "loans", "holds"]
 
@@ -114,7 +114,7 @@ def _chunks(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
 class CacheRepository:
     """Read and write the cache tables. Thread-safe; each write is one transaction."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     # ---- bulk and snapshot loading ------------------------------------------------------

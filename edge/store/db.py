@@ -1,154 +1,94 @@
-"""Opening the store: connection, pragmas, integrity check, migrations, transactions.
+"""Opening the store: pragmas, integrity check, migrations, and the :class:`Store` facade.
 
 :func:`open_store` returns a :class:`Store` whose attributes are the repositories
 (``store.outbox``, ``store.cache``, ``store.lookups``, ``store.security``, ``store.alarms``,
-``store.counters``, ``store.conflicts``, ``store.events``, ``store.meta``).
-
-Concurrency model:
-
-* One :class:`Store` per process is the normal case. It holds one ``sqlite3`` connection
-  (``check_same_thread=False``) guarded by a re-entrant lock, so any thread may call any
-  repository method; each method is one short transaction.
-* Several processes (``smartlib serve`` and ``smartlib sync``) open the same file. WAL mode
-  lets readers run during a write; writers take ``BEGIN IMMEDIATE`` and wait up to
-  ``busy_timeout_ms`` for each other.
-* Wake-ups between the processes go through :mod:`edge.store.doorbell`.
+``store.counters``, ``store.conflicts``, ``store.events``, ``store.meta``, ``store.site``),
+all built on one :class:`~edge.store.connection.Connection` (transactions, queries,
+doorbells; see there for the concurrency model). Also here: the serve lock and the check
+of a backup file.
 
 This package is imported by the sync agent: it must not import any other part of ``edge``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import logging
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic_core
-import sqlite_utils
-
 from edge.store import schema
-from edge.store.doorbell import Doorbell, ring
+from edge.store.cache import CacheRepository
+from edge.store.connection import Connection
+from edge.store.doorbell import Doorbell
 from edge.store.errors import SchemaTooNew, StoreBusy, StoreCorrupt, StoreError
+from edge.store.lookups import LookupRepository
+from edge.store.ops import (
+    AlarmRepository,
+    CounterRepository,
+    DeviceEventRepository,
+    MetaRepository,
+    SecurityTaskRepository,
+)
+from edge.store.outbox import ConflictRepository, OutboxRepository
+from edge.store.site import SiteRepository
+
+__all__ = ["IntegrityMode", "ServeLock", "Store", "backup_uri", "check_backup", "open_store",
+           "serve_lock_holder", "serve_lock_path"]
 
 log = logging.getLogger(__name__)
 
 IntegrityMode = Literal["quick", "full", "off"]
 
 
-def utcnow() -> str:
-    """The current UTC time as ISO 8601 with milliseconds (the store's timestamp format)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def dumps(value: Any) -> str:
-    """JSON-encode a payload compactly (UTF-8 kept readable; keys in the value's order).
-
-    pydantic-core's encoder: the same text as ``json.dumps`` with compact separators, a
-    few times cheaper (the agent records thousands of results a second in a drain).
-    """
-    return pydantic_core.to_json(value).decode()
-
-
-def loads(text: str | None) -> Any:
-    """Decode a JSON column (``None`` stays ``None``)."""
-    return None if text is None else json.loads(text)
-
-
 class Store:
-    """An open edge database and its repositories. Create it with :func:`open_store`."""
+    """An open edge database: its repositories over one connection. Use :func:`open_store`.
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
-        from edge.store.cache import CacheRepository
-        from edge.store.lookups import LookupRepository
-        from edge.store.ops import (
-            AlarmRepository,
-            CounterRepository,
-            DeviceEventRepository,
-            MetaRepository,
-            SecurityTaskRepository,
-        )
-        from edge.store.outbox import ConflictRepository, OutboxRepository
-        from edge.store.site import SiteRepository
+    The connection's transactions, queries and doorbells are offered here too, for
+    work that spans repositories (``with store.transaction(): ...``) and for reports.
+    """
 
-        self.path = path
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
-        self.lock = threading.RLock()
-        self._depth = 0
-        self._bells: dict[str, Doorbell] = {}
-        self._closed = False
-        self.outbox = OutboxRepository(self)
-        self.conflicts = ConflictRepository(self)
-        self.cache = CacheRepository(self)
-        self.lookups = LookupRepository(self)
-        self.security = SecurityTaskRepository(self)
-        self.alarms = AlarmRepository(self)
-        self.counters = CounterRepository(self)
-        self.events = DeviceEventRepository(self)
-        self.meta = MetaRepository(self)
-        self.site = SiteRepository(self)
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.path = connection.path
+        self.conn = connection.conn
+        self.db = connection.db
+        self.lock = connection.lock
+        self.outbox = OutboxRepository(connection)
+        self.conflicts = ConflictRepository(connection)
+        self.cache = CacheRepository(connection)
+        self.lookups = LookupRepository(connection)
+        self.security = SecurityTaskRepository(connection, self.outbox)
+        self.alarms = AlarmRepository(connection)
+        self.counters = CounterRepository(connection)
+        self.events = DeviceEventRepository(connection)
+        self.meta = MetaRepository(connection)
+        self.site = SiteRepository(connection)
 
-    # ---- transactions -------------------------------------------------------------------
+    # ---- the connection's ---------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block as one ``BEGIN IMMEDIATE`` transaction (nested blocks join it).
-
-        Yields:
-            The connection, for ``execute``/``executemany``.
-        """
-        with self.lock:
-            if self._closed:
-                raise StoreError(f"store {self.path} is closed")
-            outer = self._depth == 0
-            if outer:
-                self.conn.execute("BEGIN IMMEDIATE")
-            self._depth += 1
-            try:
-                yield self.conn
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self.conn.execute("ROLLBACK")
-                raise
-            self._depth -= 1
-            if outer:
-                self.conn.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction (see :meth:`Connection.transaction`)."""
+        return self.connection.transaction()
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        """Run a read query and return all rows (internal use by repositories)."""
-        with self.lock:
-            return self.conn.execute(sql, params).fetchall()
+        """Run a read query and return all rows."""
+        return self.connection.query(sql, params)
 
     def query_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
         """Run a read query and return the first row or ``None``."""
-        with self.lock:
-            return self.conn.execute(sql, params).fetchone()
-
-    # ---- doorbells ----------------------------------------------------------------------
+        return self.connection.query_one(sql, params)
 
     def doorbell(self, name: str) -> Doorbell:
-        """Return this process's bell ``name`` (bound on first use, closed with the store)."""
-        with self.lock:
-            bell = self._bells.get(name)
-            if bell is None:
-                bell = self._bells[name] = Doorbell(self.path, name)
-            return bell
+        """This process's bell ``name`` (see :meth:`Connection.doorbell`)."""
+        return self.connection.doorbell(name)
 
     def ring(self, name: str) -> None:
         """Wake whoever waits on bell ``name``, in this process and in others."""
-        bell = self._bells.get(name)
-        if bell is not None:
-            bell.poke()
-        ring(self.path, name)
+        self.connection.ring(name)
 
     # ---- maintenance --------------------------------------------------------------------
 
@@ -186,14 +126,7 @@ class Store:
 
     def close(self) -> None:
         """Close the bells and the connection (idempotent)."""
-        with self.lock:
-            if self._closed:
-                return
-            self._closed = True
-            for bell in self._bells.values():
-                bell.close()
-            self._bells.clear()
-            self.conn.close()
+        self.connection.close()
 
     def __enter__(self) -> Store:
         return self
@@ -381,7 +314,7 @@ def open_store(path: str | os.PathLike[str], *, integrity: IntegrityMode = "quic
         # Deleted or rewritten content (a look-up's PIN once wiped) is overwritten with
         # zeros, not left in free space; see LookupRepository.scrub for the WAL side.
         conn.execute("PRAGMA secure_delete = ON")
-        store = Store(p, conn)
+        store = Store(Connection(p, conn))
         problems = store.integrity_check(integrity)
         if problems:
             raise StoreCorrupt(f"{p} failed the integrity check: " + "; ".join(problems[:5]))

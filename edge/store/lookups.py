@@ -21,13 +21,14 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from edge.store.db import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, utcnow
 from edge.store.errors import UnknownLookup
 
 if TYPE_CHECKING:
-    from edge.store.db import Store
+    from edge.store.connection import Connection
 
 SECRET_KEYS = ("pin", "password")
 
@@ -55,7 +56,7 @@ def _lookup(row: Any, request: dict[str, Any] | None = None) -> LookupRecord:
 class LookupRepository:
     """Look-up requests and their answers. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     def request(self, kind: str, request: Mapping[str, Any]) -> LookupRecord:
@@ -167,8 +168,6 @@ class LookupRepository:
     def purge(self, older_than_s: float = 3600.0) -> int:
         """Delete look-ups older than ``older_than_s`` (and wipe secrets of all unanswered)."""
         cutoff = time.time() - older_than_s
-        from datetime import UTC, datetime
-
         stamp = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="milliseconds")
         stamp = stamp.replace("+00:00", "Z")
         with self._store.transaction() as conn:

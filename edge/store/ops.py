@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from edge.store.db import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, utcnow
 from edge.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from edge.store.db import Store
+    from edge.store.connection import Connection
+    from edge.store.outbox import OutboxRepository
 
 SecurityAction = Literal["release", "secure"]
 
@@ -82,10 +83,11 @@ def _task(row: Any) -> SecurityTask:
 
 
 class SecurityTaskRepository:
-    """Journaled AFI/EAS writes."""
+    """Journaled AFI/EAS writes; a done task's follow-up transaction goes to ``outbox``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection, outbox: OutboxRepository) -> None:
         self._store = store
+        self._outbox = outbox
 
     def create(self, item_id: str, uid: str, action: SecurityAction, *,
                txn_key: str | None = None, follow_up: Mapping[str, Any] | None = None) -> SecurityTask:
@@ -153,7 +155,8 @@ class SecurityTaskRepository:
 
         Returns:
             The task and the key of the follow-up outbox entry (``None`` without one).
-            Completing a done task again changes nothing and returns the same key.
+            Completing a done task again changes nothing and returns the key the
+            follow-up asked for.
         """
         with self._store.transaction() as conn:
             row = conn.execute("SELECT * FROM security_tasks WHERE id = ?", (task_id,)).fetchone()
@@ -164,11 +167,11 @@ class SecurityTaskRepository:
             if row["state"] in ("pending", "alarm_on"):
                 conn.execute("UPDATE security_tasks SET state = 'done', attempts = attempts + 1, "
                              "updated_at = ?, last_error = NULL WHERE id = ?", (utcnow(), task_id))
-                if follow:
-                    self._store.outbox.append(
+                if follow:  # with "once", a repeat of the action gives the first one's key
+                    key = self._outbox.append(
                         follow["kind"], follow.get("payload", {}), item_id=follow.get("item_id"),
                         patron_ref=follow.get("patron_ref"), offline=bool(follow.get("offline")),
-                        key=key, ring=False)
+                        key=key, ring=False, once=bool(follow.get("once"))).key
         if follow:
             self._store.ring("agent")
         return self.get(task_id), key
@@ -191,7 +194,7 @@ def _alarm(row: Any) -> AlarmRecord:
 class AlarmRepository:
     """Alarms for staff."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     def raise_alarm(self, kind: str, message: str, *, device: str = "", item_id: str | None = None,
@@ -239,7 +242,7 @@ def hour_bucket(at: datetime | None = None) -> str:
 class CounterRepository:
     """Per-hour counters (checkouts, returns, gate passes, alarms ...)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     def incr(self, name: str, n: int = 1, at: datetime | None = None) -> None:
@@ -275,7 +278,7 @@ def _event(row: Any) -> DeviceEvent:
 class DeviceEventRepository:
     """A log of device state changes."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     def record(self, device: str, kind: str, detail: Mapping[str, Any] | None = None) -> None:
@@ -308,7 +311,7 @@ class DeviceEventRepository:
 class MetaRepository:
     """A small key/value table (service state such as "serve is running", cache versions)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     def get(self, key: str, default: str | None = None) -> str | None:

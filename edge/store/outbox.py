@@ -34,6 +34,16 @@ when present: ``ok`` (bool), ``code`` (``ils_refused`` from the agent on any ref
 "destination", "bin"}``), ``fine`` (``{"amount", "currency"}``), ``items`` (renew-all: the
 renewed item ids, strings) with ``renewed`` / ``unrenewed`` (counts). It is
 ``sync.agent.service.result_dict`` of a ``sync.messages.TransactionResult``.
+
+One patron action, one transaction: a checkout, check-in or renewal journaled with
+``once=True`` carries its session in ``payload["session"]`` (``None``: an anonymous
+return). Inside the journaling transaction :meth:`OutboxRepository.append` looks for the
+same action already journaled (``_repeat_query``): the same kind, item and session, not a
+compensating check-in, and with no later check-out or check-in of the item (any session;
+a renewal ends at either; not one refused or withdrawn) that may have changed the loan.
+When there is one, that entry is returned and nothing is journaled: a repeat (a double
+press, concurrent calls, a retry after a timeout, a restart) shares the first one's key
+and result, a withdrawn one's (``failed``/``cancelled``, refused offline) included.
 """
 
 from __future__ import annotations
@@ -44,16 +54,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from edge.store.db import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, utcnow
 from edge.store.errors import InvalidState, UnknownTransaction
 from edge.store.schema import OUTBOX_STATES
 
 if TYPE_CHECKING:
-    from edge.store.db import Store
+    from edge.store.connection import Connection as Store  # typed as the connection
 
 OutboxState = Literal["pending", "sent", "applied", "refused", "conflict", "failed"]
 OPEN_STATES: frozenset[str] = frozenset({"pending", "sent"})
 TERMINAL_STATES: frozenset[str] = frozenset({"applied", "refused", "conflict", "failed"})
+
+_ENDED_BY: dict[str, tuple[str, ...]] = {
+    "checkout": ("checkin",), "checkin": ("checkout",), "renew": ("checkout", "checkin"),
+    "renew_all": ()}
+"""For each kind journaled once per action: the later kinds (of the same item, any session)
+after which the same action is a new one, not a repeat. A renew-all has no item: it is
+once per session."""
+
+ONCE_KINDS: frozenset[str] = frozenset(_ENDED_BY)
+"""The kinds :meth:`OutboxRepository.append` journals once per (session, item, kind)."""
 
 TRANSACTION_KINDS = ("checkout", "checkin", "renew", "renew_all", "hold", "fee_paid",
                      "block_patron")
@@ -122,6 +142,29 @@ class ConflictRecord:
     resolved_at: str | None
 
 
+def _not_withdrawn(alias: str) -> str:
+    """SQL: the entry ``alias`` may have reached the ILS (it was not cancelled unsent)."""
+    return (f"NOT ({alias}.state = 'failed' AND "
+            f"COALESCE(json_extract({alias}.result, '$.code'), '') = 'cancelled')")
+
+
+def _repeat_query(kind: str, item_id: str | None,
+                  session_ref: str | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL and parameters selecting the action ``(session_ref, item_id, kind)`` already
+    journaled (see the module docstring for the rule)."""
+    ended_by = _ENDED_BY.get(kind, ())
+    sql = (f"SELECT {_COLUMNS} FROM outbox o WHERE o.item_id IS ? AND o.kind = ? "
+           "AND json_extract(o.payload, '$.session') IS ? "
+           "AND json_extract(o.payload, '$.compensates') IS NULL")
+    params: list[Any] = [item_id, kind, session_ref]
+    if ended_by:
+        sql += (" AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.item_id = o.item_id "
+                f"AND b.seq > o.seq AND b.kind IN ({','.join('?' * len(ended_by))}) "
+                f"AND {_not_withdrawn('b')} AND b.state <> 'refused')")
+        params.extend(ended_by)
+    return sql + " ORDER BY o.seq DESC LIMIT 1", tuple(params)
+
+
 def _entry(row: Any) -> OutboxEntry:
     return OutboxEntry(
         key=row["key"], seq=row["seq"], kind=row["kind"], item_id=row["item_id"],
@@ -141,7 +184,7 @@ class OutboxRepository:
 
     def append(self, kind: str, payload: Mapping[str, Any], *, item_id: str | None,
                patron_ref: str | None, offline: bool = False, key: str | None = None,
-               ring: bool = True) -> OutboxEntry:
+               ring: bool = True, once: bool = False) -> OutboxEntry:
         """Journal a new transaction in state ``pending`` and ring the agent.
 
         Args:
@@ -152,13 +195,28 @@ class OutboxRepository:
             offline: accepted by the edge's offline policy already.
             key: the idempotency key; a new UUID4 when omitted.
             ring: ring the agent's bell after the commit.
+            once: one transaction per patron action: when the same action (the session in
+                ``payload["session"]``, ``item_id``, ``kind``, see the module docstring) is
+                already journaled, return that entry and journal nothing.
 
         Returns:
             The new entry. Appending an existing ``key`` returns the existing entry
-            unchanged (appends are idempotent by key).
+            unchanged (appends are idempotent by key); with ``once``, a repeat returns the
+            first entry of the action (its key differs from ``key``).
+
+        Raises:
+            InvalidState: ``once`` for a kind outside :data:`ONCE_KINDS`.
         """
         key = key or str(uuid.uuid4())
+        if once and kind not in ONCE_KINDS:
+            raise InvalidState(f"once-per-action journaling is for {sorted(ONCE_KINDS)}, "
+                               f"not {kind!r}")
         with self._store.transaction() as conn:
+            if once:
+                first = conn.execute(*_repeat_query(kind, item_id, payload.get("session")))
+                row = first.fetchone()
+                if row is not None:
+                    return _entry(row)
             conn.execute(
                 "INSERT OR IGNORE INTO outbox (key, kind, item_id, patron_ref, payload, "
                 "state, created_at, offline) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
@@ -190,6 +248,38 @@ class OutboxRepository:
                                    (key,)).fetchone()
         self._store.ring("agent")
         return _entry(row)
+
+    def find_action(self, kind: str, item_id: str | None,
+                    session_ref: str | None) -> OutboxEntry | None:
+        """The entry of the action ``(session_ref, item_id, kind)`` if it is already
+        journaled (see the module docstring); a read outside the journaling transaction."""
+        row = self._store.query_one(*_repeat_query(kind, item_id, session_ref))
+        return None if row is None else _entry(row)
+
+    def claim(self, key: str) -> bool:
+        """Mark the entry handled unless it already is; True when this call marked it.
+
+        Call it first inside the transaction that does the edge's steps after a result:
+        when it returns False another thread (a live request or the recovery pass) has
+        done them, and the caller must do nothing.
+        """
+        with self._store.transaction() as conn:
+            cur = conn.execute("UPDATE outbox SET handled_at = ? WHERE key = ? AND "
+                               "handled_at IS NULL", (utcnow(), key))
+            return cur.rowcount == 1
+
+    def ended_after(self, entry: OutboxEntry) -> bool:
+        """True when a check-in (or, for a check-in, a checkout) of ``entry``'s item was
+        journaled after it and may have reached the ILS: the loan it made has ended."""
+        ended_by = _ENDED_BY.get(entry.kind, ())
+        if not ended_by or entry.item_id is None:
+            return False
+        row = self._store.query_one(
+            "SELECT 1 FROM outbox b WHERE b.item_id = ? AND b.seq > ? AND "
+            f"b.kind IN ({','.join('?' * len(ended_by))}) AND {_not_withdrawn('b')} "
+            "AND b.state <> 'refused'",
+            (entry.item_id, entry.seq, *ended_by))
+        return row is not None
 
     def mark_handled(self, key: str) -> None:
         """Record that the edge finished its steps after this entry's result."""

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from edge.store.db import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, utcnow
 from edge.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from edge.store.db import Store
+    from edge.store.connection import Connection
 
 META_VERSION = "site.version"
 _STATES = ("online", "offline")
@@ -105,7 +105,7 @@ def sum_counters(counters: Iterable[Mapping[str, int]]) -> dict[str, int]:
 class SiteRepository:
     """Read and write the site view of one store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Connection) -> None:
         self._store = store
 
     # ---- writes (the agent) -----------------------------------------------------------

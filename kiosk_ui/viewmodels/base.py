@@ -7,7 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from kiosk_ui.client import EdgeApi, EdgeError
+from kiosk_ui.client import EdgeApi
+from kiosk_ui.errors import PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.worker import Runner
 
@@ -22,7 +23,7 @@ class ViewModel(QObject):
 
     Signals:
         changed: any property changed; views re-read what they show.
-        failed: an edge call failed with this :class:`EdgeError` (the root view-model
+        failed: an edge call failed with this :class:`~kiosk_ui.errors.PatronFacingError` (the root view-model
             watches for ``edge_unreachable`` and ``session_expired``).
     """
 
@@ -36,7 +37,7 @@ class ViewModel(QObject):
         self.runner = runner
         self.localizer = localizer
         self._busy = 0
-        self._error: EdgeError | None = None
+        self._error: PatronFacingError | None = None
         self._generation = 0
         localizer.changed.connect(lambda _l: self.changed.emit())
 
@@ -57,7 +58,7 @@ class ViewModel(QObject):
             return ""
         return self.localizer.error(self._error.code, self._error.texts)
 
-    def set_error(self, err: EdgeError | None) -> None:
+    def set_error(self, err: PatronFacingError | None) -> None:
         """Show ``err`` (None clears it)."""
         self._error = err
         self.changed.emit()
@@ -70,7 +71,7 @@ class ViewModel(QObject):
         self.changed.emit()
 
     def call(self, fn: Callable[[], Any], on_ok: Callable[[Any], None],
-             on_err: Callable[[EdgeError], None] | None = None) -> None:
+             on_err: Callable[[PatronFacingError], None] | None = None) -> None:
         """Run ``fn`` on the runner; drop the answer if :meth:`reset` happened meanwhile."""
         gen = self._generation
         self._busy += 1
@@ -83,7 +84,7 @@ class ViewModel(QObject):
             on_ok(result)
             self.changed.emit()
 
-        def err(exc: EdgeError) -> None:
+        def err(exc: PatronFacingError) -> None:
             if gen != self._generation:
                 return
             self._busy = max(0, self._busy - 1)

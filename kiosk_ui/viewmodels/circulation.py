@@ -6,7 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from kiosk_ui.client import EdgeApi, EdgeError
+from kiosk_ui.client import EdgeApi
+from kiosk_ui.errors import InputRefused, PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.models import ItemResultsModel, LoansModel
 from kiosk_ui.text import DONE_STATUSES
@@ -24,6 +25,13 @@ class PadViewModel(ViewModel):
     Rows appear on ``tag_arrived`` with status ``checking`` and change on the call's answer
     or on an ``item_status`` event for this session, whichever comes first.
 
+    One physical action is one call per item. Entering the screen sends one *sweep* (the
+    call without items: whatever is on the pad). A tag that arrives while the sweep is open
+    is held, not sent: the sweep may cover it. When the sweep answers, the held tags it did
+    not answer for are sent, each once; when it fails, they show its failure and are not
+    sent (the edge may have done them). Entering again while the sweep is open (a double
+    press, or Back and in again) starts no second sweep.
+
     Signals:
         transacted(int): this many items were completed (for the receipt decision).
     """
@@ -36,6 +44,8 @@ class PadViewModel(ViewModel):
         self.model = ItemResultsModel(localizer, self)
         self.session_id: str | None = None
         self.active = False
+        self._sweeping = False
+        self._held: list[str] = []     # tags that arrived while the sweep was open
         self.model.rowsInserted.connect(lambda *_: self.changed.emit())
         self.model.rowsRemoved.connect(lambda *_: self.changed.emit())
         self.model.dataChanged.connect(lambda *_: self.changed.emit())
@@ -58,12 +68,26 @@ class PadViewModel(ViewModel):
 
     # -- flow -------------------------------------------------------------------------
     def begin(self, session_id: str | None) -> None:
-        """Start on a clear list and process what is already on the pad."""
+        """Start on a clear list and process what is already on the pad.
+
+        While the sweep of an earlier entry in the same session is still open, this only
+        shows the screen again: that sweep covers the pad, and a second one would send the
+        same items again.
+        """
+        if self._sweeping and session_id == self.session_id:
+            self.active = True
+            return
         self.reset()
         self.model.clear()
         self.session_id = session_id
         self.active = True
-        self.call(lambda: self._send(None), self._apply)
+        self._sweeping = True
+        self.call(lambda: self._send(None), self._swept, self._sweep_failed)
+
+    def reset(self) -> None:
+        self._sweeping = False
+        self._held = []
+        super().reset()
 
     def stop(self) -> None:
         """Leave the screen: later tags are ignored."""
@@ -83,8 +107,10 @@ class PadViewModel(ViewModel):
                 return   # done or under way; a tag seen again changes nothing
             self.model.upsert({"item_id": item_id, "title": evt.get("title") or item_id,
                                "status": "checking", "code": None, "message": None})
-            self.call(lambda: self._send([item_id]), self._apply_arrived(item_id),
-                      self._item_failed(item_id))
+            if self._sweeping:
+                self._held.append(item_id)   # the open sweep may take it: see _swept
+                return
+            self._send_item(item_id)
         elif kind == "item_status":
             session = evt.get("session")
             item = evt.get("item")
@@ -96,6 +122,25 @@ class PadViewModel(ViewModel):
 
     def _send(self, items: list[str] | None) -> Any:
         raise NotImplementedError
+
+    def _send_item(self, item_id: str) -> None:
+        self.call(lambda: self._send([item_id]), self._apply_arrived(item_id),
+                  self._item_failed(item_id))
+
+    def _swept(self, answer: Any) -> None:
+        held, self._held, self._sweeping = self._held, [], False
+        answered = {str(r.get("item_id")) for r in (answer or {}).get("results", [])
+                    if isinstance(r, dict)}
+        self._apply(answer)
+        for item_id in dict.fromkeys(held):
+            if item_id not in answered:
+                self._send_item(item_id)   # put down after the edge read the pad
+
+    def _sweep_failed(self, exc: PatronFacingError) -> None:
+        held, self._held, self._sweeping = self._held, [], False
+        self.set_error(exc)
+        for item_id in dict.fromkeys(held):
+            self._item_failed(item_id)(exc)
 
     def _apply(self, answer: Any) -> None:
         done = 0
@@ -133,7 +178,7 @@ class PadViewModel(ViewModel):
         return int(now in DONE_STATUSES and before not in DONE_STATUSES)
 
     def _item_failed(self, item_id: str) -> Any:
-        def handler(exc: EdgeError) -> None:
+        def handler(exc: PatronFacingError) -> None:
             if exc.unreachable:
                 self.set_error(exc)
             self.model.upsert({"item_id": item_id, "status": "refused", "code": exc.code,
@@ -193,7 +238,7 @@ class RenewViewModel(ViewModel):
         """Renew the checked loans (an error when none is checked)."""
         ids = self.selected
         if not ids:
-            self.set_error(EdgeError("nothing_selected"))
+            self.set_error(InputRefused("nothing_selected"))
             return
         self._renew(ids)
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kiosk_ui.client import EdgeApi, EdgeError
+from kiosk_ui.client import EdgeApi
+from kiosk_ui.errors import InputRefused, PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.viewmodels.account import AccountViewModel
 from kiosk_ui.viewmodels.base import ViewModel
@@ -203,7 +204,7 @@ class KioskViewModel(ViewModel):
         self.site_name = str(site.get("name") or self.site_name)
         self.opening_hours = str(site.get("opening_hours") or self.opening_hours)
 
-    def _info_failed(self, exc: EdgeError) -> None:
+    def _info_failed(self, exc: PatronFacingError) -> None:
         # Not shown to patrons: Attract keeps the configured name and hours.
         log.warning("GET /info failed (%s); showing the configured library name and hours",
                     exc)
@@ -232,7 +233,7 @@ class KioskViewModel(ViewModel):
         self.changed.emit()
         self.screen_changed.emit(self.screen.value)
 
-    def _unhealthy(self, exc: EdgeError) -> None:
+    def _unhealthy(self, exc: PatronFacingError) -> None:
         if exc.unreachable:
             self._edge_down()
         self.changed.emit()
@@ -246,7 +247,7 @@ class KioskViewModel(ViewModel):
             self.health_timer.setInterval(min(self._health_ms, 2000))
             self.screen_changed.emit(self.screen.value)
 
-    def _child_failed(self, exc: EdgeError) -> None:
+    def _child_failed(self, exc: PatronFacingError) -> None:
         if exc.unreachable:
             self._edge_down()
         elif exc.code == "session_expired" and self.session is not None:
@@ -313,7 +314,7 @@ class KioskViewModel(ViewModel):
     def start_anonymous_return(self) -> None:
         """Return without logging in (only where the site allows it)."""
         if not self.anonymous_return:
-            self.set_error(EdgeError("anonymous_return_off"))
+            self.set_error(InputRefused("anonymous_return_off"))
             return
         self.go(Screen.RETURN)
 

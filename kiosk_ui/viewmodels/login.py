@@ -7,10 +7,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kiosk_ui.client import EdgeApi, EdgeError
+from kiosk_ui.client import EdgeApi
+from kiosk_ui.errors import InputRefused, PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.viewmodels.base import ViewModel
-from kiosk_ui.wedge import ScanRejected, parse_scan
 from kiosk_ui.worker import Runner
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,9 @@ class LoginViewModel(ViewModel):
     calls for what :class:`~kiosk_ui.wedge.WedgeDetector` recognised as a scan).
 
     Args:
-        scan_prefix, scan_suffix: the barcode scanner's configured affixes, required in and
-            stripped from every scan.
+        scan_prefix, scan_suffix: the barcode scanner's configured affixes, for the view's
+            :class:`~kiosk_ui.wedge.WedgeDetector` (an entry carrying them is a scan); the
+            edge requires and strips them (``POST /scans``).
 
     Signals:
         logged_in(dict): the edge's Session.
@@ -122,11 +123,11 @@ class LoginViewModel(ViewModel):
     def submit(self) -> None:
         """Log in with the typed number and PIN (both needed: no PIN → ``pin_required``)."""
         if not self._number:
-            self.set_error(EdgeError("validation_error"))
+            self.set_error(InputRefused("validation_error"))
             self.set_field("number")
             return
         if not self._pin:  # a typed number is never sent without its PIN
-            self.set_error(EdgeError("pin_required"))
+            self.set_error(InputRefused("pin_required"))
             self.set_field("pin")
             return
         number, pin = self._number, self._pin
@@ -135,23 +136,36 @@ class LoginViewModel(ViewModel):
         self.call(lambda: self.client.login("manual", number, pin, lang),
                   self._ok, self._failed)
 
-    def submit_barcode(self, text: str) -> None:
+    def submit_barcode(self, raw: str) -> None:
         """Log in with a scanned barcode (keyboard wedge: the code then Enter).
 
-        The scan follows :func:`kiosk_ui.wedge.parse_scan` (affixes required and stripped,
-        no control characters, not empty); a bad scan shows ``bad_scan`` and sends nothing.
+        Only for what :class:`~kiosk_ui.wedge.WedgeDetector` recognised as a scan. The raw
+        scan goes to the edge (``POST /scans``), which applies the scanner's rules (affixes
+        required and stripped, no control characters, not empty); the identifier it answers
+        logs in as a barcode. A refused scan shows ``bad_scan`` and logs nobody in.
         """
-        try:
-            code = parse_scan(text, prefix=self.scan_prefix, suffix=self.scan_suffix)
-        except ScanRejected as exc:
-            log.warning("barcode scan rejected: %s", exc.reason)   # the reason, never the scan
-            self._number = ""
-            self.set_error(EdgeError("bad_scan", exc.reason))
-            return
         self._error = None
-        self._number = code[:MAX_NUMBER]
+        self._number = ""
         lang = self.localizer.language
-        self.call(lambda: self.client.login("barcode", code, None, lang), self._ok, self._failed)
+
+        def read(answer: Any) -> None:
+            code = str((answer or {}).get("identifier") or "")
+            if not code:
+                self._scan_refused(InputRefused("bad_scan", "the edge answered no identifier"))
+                return
+            self._number = code[:MAX_NUMBER]
+            self.call(lambda: self.client.login("barcode", code, None, lang), self._ok,
+                      self._failed)
+
+        self.call(lambda: self.client.read_scan(raw), read, self._scan_refused)
+
+    def _scan_refused(self, exc: PatronFacingError) -> None:
+        if exc.code != "bad_scan":
+            self._failed(exc)
+            return
+        log.warning("barcode scan rejected: %s", exc.message)   # the reason, never the scan
+        self._number = ""
+        self.set_error(exc)
 
     def poll_card(self) -> None:
         """Ask the edge to log in with the card now on the reader (silent when none)."""
@@ -164,7 +178,7 @@ class LoginViewModel(ViewModel):
             self._card_busy = False
             self._ok(session)
 
-        def err(exc: EdgeError) -> None:
+        def err(exc: PatronFacingError) -> None:
             self._card_busy = False
             if exc.code in NO_CARD_CODES:
                 self._last_card_error = None
@@ -181,7 +195,7 @@ class LoginViewModel(ViewModel):
         self.card_timer.stop()
         self.logged_in.emit(dict(session))
 
-    def _failed(self, exc: EdgeError) -> None:
+    def _failed(self, exc: PatronFacingError) -> None:
         self.set_error(exc)
         if exc.code in ("wrong_pin", "pin_required"):
             self._pin = ""

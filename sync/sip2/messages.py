@@ -405,10 +405,10 @@ _CIRC_RESPONSE_FIXED = ("ok:ok renewal_ok:yn magnetic_media:yn desensitize:yn "
 _CIRC_RESPONSE_VAR = "AO AA AB AJ AH BT CI BH BV CK CH BK " + _RESP
 
 
-@message("12", _CIRC_RESPONSE_FIXED, _CIRC_RESPONSE_VAR)
 @dataclass(frozen=True)
-class CheckoutResponse(Message):
-    """12 Checkout Response."""
+class LoanResponse(Message):
+    """The layout shared by 12 Checkout Response and 30 Renew Response (a loan made or
+    extended): the same fixed and variable fields, only the command differs."""
 
     ok: bool | None = False
     renewal_ok: bool | None = None
@@ -429,6 +429,12 @@ class CheckoutResponse(Message):
     transaction_id: str | None = None
     screen_message: tuple[str, ...] = ()
     print_line: tuple[str, ...] = ()
+
+
+@message("12", _CIRC_RESPONSE_FIXED, _CIRC_RESPONSE_VAR)
+@dataclass(frozen=True)
+class CheckoutResponse(LoanResponse):
+    """12 Checkout Response."""
 
 
 @message("09", "no_block:yn transaction_date:date return_date:date", "AP AO AB AC CH BI")
@@ -498,28 +504,8 @@ class Renew(Message):
 
 @message("30", _CIRC_RESPONSE_FIXED, _CIRC_RESPONSE_VAR)
 @dataclass(frozen=True)
-class RenewResponse(Message):
+class RenewResponse(LoanResponse):
     """30 Renew Response (same layout as 12)."""
-
-    ok: bool | None = False
-    renewal_ok: bool | None = None
-    magnetic_media: bool | None = None
-    desensitize: bool | None = None
-    transaction_date: str | None = None
-    institution_id: str | None = None
-    patron_id: str | None = None
-    item_id: str | None = None
-    title: str | None = None
-    due_date: str | None = None
-    fee_type: str | None = None
-    security_inhibit: bool | None = None
-    currency_type: str | None = None
-    fee_amount: str | None = None
-    media_type: str | None = None
-    item_properties: str | None = None
-    transaction_id: str | None = None
-    screen_message: tuple[str, ...] = ()
-    print_line: tuple[str, ...] = ()
 
 
 @message("65", "transaction_date:date", "AO AA AD AC BO")

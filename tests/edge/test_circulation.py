@@ -33,8 +33,8 @@ def test_ten_item_stack_is_loaned_and_released(services, reader, ils) -> None:
     put(reader, *tags)
     s = login(services)
     results = services.circulation.checkout(s)
-    assert sorted(r["status"] for r in results) == ["loaned"] * 10
-    assert {r["due_date"] for r in results} == {"2026-12-14"}
+    assert sorted(r.status for r in results) == ["loaned"] * 10
+    assert {r.due_date for r in results} == {"2026-12-14"}
     assert all(t.afi == RELEASED for t in tags)
     assert set(ils.loans) == {f"30000{i:02d}" for i in range(10)}
     assert set(ils.applications("checkout").values()) == {1}  # each item lent once
@@ -48,9 +48,9 @@ def test_return_secures_then_checks_in_with_hold_hint(services, reader, ils) -> 
     put(reader, *tags)
     ils.loans.update({"3000100": "2000001", "3000101": "2000001"})
     ils.holds["3000101"] = "2000002"
-    results = {r["item_id"]: r for r in services.circulation.return_items(None)}
-    assert results["3000100"]["status"] == "returned"
-    assert results["3000101"]["sort"] == {"kind": "hold_shelf", "destination": "MAIN", "bin": "H"}
+    results = {r.item_id: r for r in services.circulation.return_items(None)}
+    assert results["3000100"].status == "returned"
+    assert results["3000101"].sort == {"kind": "hold_shelf", "destination": "MAIN", "bin": "H"}
     assert all(t.afi == SECURED for t in tags) and ils.loans == {}
     kinds = [e.kind for e in services.store.outbox.list()]
     assert kinds == ["checkin", "checkin"]
@@ -60,12 +60,12 @@ def test_partial_set_is_refused_and_not_journaled(services, reader) -> None:
     put(reader, make_tag("3000200", parts=2, part=1))
     s = login(services)
     [r] = services.circulation.checkout(s)
-    assert r["status"] == "incomplete_set" and r["code"] == "incomplete_set"
-    assert r["message"]["vi"] and r["message"]["en"]
+    assert r.status == "incomplete_set" and r.code == "incomplete_set"
+    assert r.message["vi"] and r.message["en"]
     assert services.store.outbox.list() == []
     put(reader, make_tag("3000200", parts=2, part=2))
     [r] = services.circulation.checkout(s)
-    assert r["status"] == "loaned"
+    assert r.status == "loaned"
     assert len(services.store.security.for_item("3000200")) == 2
 
 
@@ -73,7 +73,7 @@ def test_partial_set_warn_policy_proceeds_with_warning(services, reader) -> None
     services.circulation.policy = services.settings.policy.model_copy(update={"partial_set": "warn"})
     put(reader, make_tag("3000210", parts=3, part=1))
     [r] = services.circulation.checkout(login(services))
-    assert r["status"] == "loaned" and r["message"] == {
+    assert r.status == "loaned" and r.message == {
         "vi": "Bộ tài liệu chưa đủ các phần, hãy đặt đủ lên khay",
         "en": "Some parts of this set are missing; place all of them on the pad"}
 
@@ -83,12 +83,12 @@ def test_hold_for_another_patron_refused_locally_and_by_ils(services, reader, il
     put(reader, t1, t2)
     services.store.cache.apply_delta(holds=[HoldRecord("3000300", "2000002")])
     ils.holds["3000301"] = "2000002"  # the cache does not know: the ILS refuses
-    results = {r["item_id"]: r for r in services.circulation.checkout(login(services))}
-    assert results["3000300"]["status"] == "on_hold_for_other"
-    assert results["3000301"]["status"] == "on_hold_for_other"
+    results = {r.item_id: r for r in services.circulation.checkout(login(services))}
+    assert results["3000300"].status == "on_hold_for_other"
+    assert results["3000301"].status == "on_hold_for_other"
     # The real result has no reason code: the ILS's text is mapped (REFUSAL_TEXTS).
-    assert results["3000301"]["code"] == "on_hold_for_other"
-    assert results["3000301"]["ils_message"] == "Item is on hold for another patron"
+    assert results["3000301"].code == "on_hold_for_other"
+    assert results["3000301"].ils_message == "Item is on hold for another patron"
     assert t1.afi == SECURED and t2.afi == SECURED and ils.loans == {}
 
 
@@ -96,7 +96,7 @@ def test_not_loanable_and_loan_limit(services, reader) -> None:
     put(reader, make_tag("3000400", usage=2), make_tag("3000401"), make_tag("3000402"))
     s = login(services)
     s.loan_limit = 1
-    results = {r["item_id"]: r["code"] if "code" in r else r["status"]
+    results = {r.item_id: r.code or r.status
                for r in services.circulation.checkout(s)}
     assert results == {"3000400": "not_loanable", "3000401": "loaned", "3000402": "loan_limit"}
 
@@ -109,7 +109,7 @@ def test_afi_faults_never_release_without_loan_and_retry_until_clean(services, r
     tags = [make_tag(f"30005{i:02d}") for i in range(10)]
     put(reader, *tags)
     results = services.circulation.checkout(login(services))
-    statuses = {r["item_id"]: r["status"] for r in results}
+    statuses = {r.item_id: r.status for r in results}
     assert set(statuses.values()) <= {"loaned", "loaned_alarm_on"}
     for t in tags:  # nothing released without a loan in the ILS
         if t.afi == RELEASED:
@@ -131,18 +131,18 @@ def test_offline_checkout_policy_and_later_conflict(services, reader, gateway, i
     put(reader, *tags)
     services.store.cache.bulk_load("items", [ItemRecord(f"30006{i:02d}", value=10) for i in range(3)],
                                    replace=False)
-    results = {r["item_id"]: r for r in services.circulation.checkout(s)}
-    accepted = [i for i, r in results.items() if r["status"] == "offline_accepted"]
-    refused = [i for i, r in results.items() if r["status"] == "refused"]
+    results = {r.item_id: r for r in services.circulation.checkout(s)}
+    accepted = [i for i, r in results.items() if r.status == "offline_accepted"]
+    refused = [i for i, r in results.items() if r.status == "refused"]
     assert len(accepted) == 2 and len(refused) == 1  # offline_max_items = 2
-    assert results[refused[0]]["code"] == "offline_limit"
-    assert all(services.store.outbox.get(results[i]["transaction"]).offline for i in accepted)
-    cancelled = services.store.outbox.get(results[refused[0]]["transaction"])
+    assert results[refused[0]].code == "offline_limit"
+    assert all(services.store.outbox.get(results[i].transaction).offline for i in accepted)
+    cancelled = services.store.outbox.get(results[refused[0]].transaction)
     assert cancelled.state == "failed" and cancelled.result["code"] == "cancelled"
     ils.holds[accepted[0]] = "2000002"  # the ILS will refuse this one even with no-block
     gateway.online = True
     gateway.pump()
-    assert services.store.outbox.get(results[accepted[0]]["transaction"]).state == "conflict"
+    assert services.store.outbox.get(results[accepted[0]].transaction).state == "conflict"
     assert [c.item_id for c in services.store.conflicts.list()] == [accepted[0]]
     assert ils.calls[cancelled.key] == 0
 
@@ -151,9 +151,9 @@ def test_renew_and_account(services, reader, ils) -> None:
     ils.loans.update({"3000700": "2000001", "3000701": "2000001"})
     s = login(services)
     rs = services.circulation.renew(s, ["3000700"])
-    assert [(r["item_id"], r["status"], r["due_date"]) for r in rs] == [("3000700", "renewed", "2027-01-01")]
+    assert [(r.item_id, r.status, r.due_date) for r in rs] == [("3000700", "renewed", "2027-01-01")]
     rs = services.circulation.renew(s, all_items=True)
-    assert sorted(r["item_id"] for r in rs) == ["3000700", "3000701"]
+    assert sorted(r.item_id for r in rs) == ["3000700", "3000701"]
     acct = services.circulation.account(s)
     assert sorted(loan["item_id"] for loan in acct["loans"]) == ["3000700", "3000701"]
     assert acct["offline"] is False
@@ -275,14 +275,14 @@ def test_withdraw_never_compensates_a_return(services, gateway, ils) -> None:
     # Never published: cancelled, nothing else journaled.
     p = _journal(services, "checkin", "3000900")
     r = circ._withdraw(p, "not_loanable", None)
-    assert (r["status"], r["code"]) == ("refused", "not_loanable")
+    assert (r.status, r.code) == ("refused", "not_loanable")
     assert [(e.kind, e.state) for e in outbox.list(item_id="3000900")] == [("checkin", "failed")]
     # Already sent, no result: left to finish; no second check-in; reported as under way.
     p = _journal(services, "checkin", "3000901")
     outbox.mark_sent(p.entry.key)
     r = circ._withdraw(p, "not_loanable", None)
-    assert r["status"] == "checking" and "code" not in r
-    assert r["message"]["en"].startswith("The return was sent")
+    assert r.status == "checking" and r.code is None
+    assert r.message["en"].startswith("The return was sent")
     assert [e.kind for e in outbox.list(item_id="3000901")] == ["checkin"]
     assert outbox.get(p.entry.key).handled_at is None
     services.store.cache.record_loan(LoanRecord("3000901", "2000001", "2099-01-01", "now", False))
@@ -300,7 +300,7 @@ def test_withdraw_never_compensates_a_return(services, gateway, ils) -> None:
     outbox.mark_sent(p.entry.key)
     outbox.record_result(p.entry.key, {"ok": True}, "applied")
     r = circ._withdraw(p, "not_loanable", None)
-    assert r["status"] == "returned"
+    assert r.status == "returned"
     assert [e.kind for e in outbox.list(item_id="3000902")] == ["checkin"]
     assert outbox.get(p.entry.key).handled_at is not None
 
@@ -310,7 +310,7 @@ def test_withdraw_compensates_a_sent_checkout(services, gateway) -> None:
     p = _journal(services, "checkout", "3000910")
     services.store.outbox.mark_sent(p.entry.key)
     r = services.circulation._withdraw(p, "offline_limit", None)
-    assert (r["status"], r["code"]) == ("refused", "offline_limit")
+    assert (r.status, r.code) == ("refused", "offline_limit")
     entries = services.store.outbox.list(item_id="3000910")
     assert [e.kind for e in entries] == ["checkout", "checkin"]
     assert entries[1].payload["compensates"] == p.entry.key and entries[1].offline
@@ -337,7 +337,7 @@ def test_recovery_between_journal_and_wait_does_not_finish_a_live_checkout(
 
     monkeypatch.setattr(outbox, "append", append_then_answer_and_recover)
     results = services.circulation.checkout(s)
-    assert [r["status"] for r in results] == ["loaned", "loaned"] and seen == [True, True]
+    assert [r.status for r in results] == ["loaned", "loaned"] and seen == [True, True]
     for item in ("3000920", "3000921"):
         assert [t.action for t in services.store.security.for_item(item)] == ["release"]
     assert services.store.counters.totals("2000-01-01T00")["checkout"] == 2
@@ -357,8 +357,8 @@ def test_a_renewal_sent_without_answer_is_a_follow_up_not_a_refusal(
     outbox = services.store.outbox
     # Never sent: withdrawn, and that is a refusal.
     [r] = services.circulation.renew(s, ["3000930"])
-    assert (r["status"], r["code"]) == ("refused", "renew_refused")
-    assert outbox.get(r["transaction"]).state == "failed"
+    assert (r.status, r.code) == ("refused", "renew_refused")
+    assert outbox.get(r.transaction).state == "failed"
     # Sent (the agent published it) but unanswered: reported under way, left open.
     real_append = outbox.append
 
@@ -368,19 +368,20 @@ def test_a_renewal_sent_without_answer_is_a_follow_up_not_a_refusal(
         return e
 
     monkeypatch.setattr(outbox, "append", append_and_send)
+    s = login(services)  # in the first session the withdrawn renewal stays its answer
     [one] = services.circulation.renew(s, ["3000930"])
     [every] = services.circulation.renew(s, all_items=True)
     for r in (one, every):
-        assert r["status"] == "checking" and "code" not in r
-        assert r["message"]["en"].startswith("The renewal was sent")
-        e = outbox.get(r["transaction"])
+        assert r.status == "checking" and r.code is None
+        assert r.message["en"].startswith("The renewal was sent")
+        e = outbox.get(r.transaction)
         assert e.state == "sent" and e.handled_at is None
-    assert services.recovery.run_once().open_transactions == [one["transaction"],
-                                                               every["transaction"]]
+    assert services.recovery.run_once().open_transactions == [one.transaction,
+                                                               every.transaction]
     # The ILS makes them later: the follow-up records the new due dates, once.
     gateway.online = True
     for r in (one, every):
-        assert outbox.wait_for_result(r["transaction"], 10) is not None
+        assert outbox.wait_for_result(r.transaction, 10) is not None
     services.recovery.run_once()
     assert outbox.unhandled() == []
     # The renew-all came last and names the renewed items without due dates (SIP2 66):

@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge import errors
-from edge.api import error_texts
+from edge import error_texts, errors
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_error_texts_is_pure_data() -> None:
-    tree = ast.parse((ROOT / "edge/api/error_texts.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "edge/error_texts.py").read_text(encoding="utf-8"))
     assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     for code, t in error_texts.TEXTS.items():
         assert set(t) == {"vi", "en"} and t["vi"] and t["en"] and t["vi"] != t["en"], code

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kiosk_ui.client import EdgeClient, EdgeError, EventStream, events_url
+from kiosk_ui.client import EdgeClient, EventStream, events_url
+from kiosk_ui.errors import EdgeApiError, EdgeUnreachable, KioskError
 from tests.support.procs import free_port
 
 
@@ -69,29 +70,49 @@ def test_barcode_login_sends_no_pin() -> None:
     assert bodies == [{"credential": {"source": "barcode", "identifier": "123456"}, "language": "vi"}]
 
 
+def test_read_scan_sends_the_raw_scan_and_decodes_a_refusal() -> None:
+    seen = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        body = json.loads(req.content)
+        seen.append((req.method, req.url.path, body, req.headers.get("authorization")))
+        if body["raw"] == "\x1b1":
+            return httpx.Response(409, json={"error": {
+                "code": "bad_scan", "message": "scan has a control character U+001B at offset 0"}})
+        return httpx.Response(200, json={"identifier": "123456"})
+
+    c = _client(handler)
+    assert c.read_scan("]C1123456#") == {"identifier": "123456"}
+    with pytest.raises(EdgeApiError) as ei:
+        c.read_scan("\x1b1")
+    assert (ei.value.code, ei.value.status, ei.value.texts) == ("bad_scan", 409, {})
+    assert seen[0] == ("POST", "/scans", {"raw": "]C1123456#"}, "Bearer dev-token")
+
+
 def test_error_shape_is_decoded() -> None:
     body = {"error": {"code": "wrong_pin", "message": "PIN does not match",
                       "texts": {"vi": "Mã PIN không đúng", "en": "The PIN is wrong"}}}
     c = _client(lambda req: httpx.Response(401, json=body))
-    with pytest.raises(EdgeError) as ei:
+    with pytest.raises(EdgeApiError) as ei:
         c.login("manual", "1", "2", "vi")
     assert ei.value.code == "wrong_pin" and ei.value.status == 401
     assert ei.value.texts == {"vi": "Mã PIN không đúng", "en": "The PIN is wrong"}
-    assert not ei.value.unreachable
+    assert not ei.value.unreachable and not isinstance(ei.value, EdgeUnreachable)
 
 
 def test_non_json_error_keeps_the_status() -> None:
     c = _client(lambda req: httpx.Response(502, text="bad gateway"))
-    with pytest.raises(EdgeError) as ei:
+    with pytest.raises(EdgeApiError) as ei:
         c.health()
     assert ei.value.code == "http_502" and ei.value.texts == {}
 
 
 def test_unreachable_edge() -> None:
     c = EdgeClient(f"http://127.0.0.1:{free_port()}", "t", timeout_s=1)
-    with pytest.raises(EdgeError) as ei:
+    with pytest.raises(EdgeUnreachable) as ei:
         c.health()
-    assert ei.value.unreachable
+    assert ei.value.unreachable and ei.value.code == "edge_unreachable" and ei.value.status == 0
+    assert isinstance(ei.value, KioskError)   # the kiosk's own root, not the edge's EdgeError
     c.close()
 
 

@@ -113,7 +113,8 @@ def _wait(pred: Any, timeout: float, what: str) -> None:
 
 def test_card_login_borrow_3_return_1_renew_1_finish(stack: dict[str, Any], qtbot: Any) -> None:
     from kiosk_ui.app import KioskOptions, create_kiosk
-    from kiosk_ui.client import EdgeClient, EdgeError
+    from kiosk_ui.client import EdgeClient
+    from kiosk_ui.errors import EdgeApiError
 
     items = pick_items(Path(stack["run_dir"]) / "export", 3)
     opts = KioskOptions(edge_url=stack["kiosk_url"], token=DEVICE_TOKEN, language="en",
@@ -212,7 +213,7 @@ def test_card_login_borrow_3_return_1_renew_1_finish(stack: dict[str, Any], qtbo
             def gone() -> bool:
                 try:
                     c.get_session(sid)
-                except EdgeError as exc:
+                except EdgeApiError as exc:
                     assert exc.code in ("session_expired", "not_found")
                     return True
                 return False

@@ -4,7 +4,8 @@ The edge runs with its real store, circulation and event bus; the pad reader is 
 tests' in-memory reader and the sync agent + gateway + ILS are the edge tests'
 ``GatewayDouble`` (the full demo stack with the simulator is issue 12; see
 ``test_e2e_demo.py``). Flow: log in, borrow 3 (tags put on the pad), return 1, renew 1,
-finish.
+finish. The scan rules: ``POST /scans`` read through the kiosk's client, and a barcode login
+by a wedge scan.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 
 from edge.api import create_app
 from edge.services.container import EdgeServices
-from kiosk_ui.viewmodels import Screen
+from kiosk_ui.viewmodels import KioskViewModel, Screen
 from smartlib.config import load_settings
 from tests.edge.doubles import FakeReader, GatewayDouble, Ils, make_tag
 from tests.support.procs import free_port, wait_port
@@ -27,14 +29,15 @@ from tests.support.procs import free_port, wait_port
 ITEMS = ("30000001", "30000002", "30000003")
 
 
-@pytest.fixture
-def real_edge(tmp_path: Path) -> Iterator[dict[str, Any]]:
+@contextmanager
+def _serve_edge(tmp_path: Path, **card_reader: Any) -> Iterator[dict[str, Any]]:
+    """The real edge app under uvicorn on a free port (``card_reader``: its settings)."""
     import uvicorn
 
     port = free_port()
     settings = load_settings(None, store={"path": tmp_path / "edge.db"},
                              policy={"result_timeout_s": 2.0},
-                             card_reader={"enabled": False},
+                             card_reader={"enabled": False, **card_reader},
                              reader={"poll_interval_ms": 50},
                              api={"device_token": "dev-tok", "staff_token": "staff-tok",
                                   "port": port})
@@ -54,6 +57,19 @@ def real_edge(tmp_path: Path) -> Iterator[dict[str, Any]]:
         finally:
             server.should_exit = True
             thread.join(10)
+
+
+@pytest.fixture
+def real_edge(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    with _serve_edge(tmp_path) as edge:
+        yield edge
+
+
+@pytest.fixture
+def affix_edge(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The real edge with a scanner that sends ``]C1`` before and ``#`` CR after each code."""
+    with _serve_edge(tmp_path, scanner_prefix="]C1", scanner_suffix="#\r") as edge:
+        yield edge
 
 
 def test_kiosk_against_the_real_edge(real_edge: dict[str, Any], qtbot: Any) -> None:
@@ -115,13 +131,14 @@ def test_kiosk_against_the_real_edge(real_edge: dict[str, Any], qtbot: Any) -> N
         assert len(vm.receipt.receipt["lines"]) >= 5
         vm.receipt.skip()
         qtbot.waitUntil(lambda: vm.screen == Screen.ATTRACT, timeout=5_000)
-        from kiosk_ui.client import EdgeClient, EdgeError
+        from kiosk_ui.client import EdgeClient
+        from kiosk_ui.errors import EdgeApiError
         c = EdgeClient(real_edge["url"], "dev-tok")
         deadline = time.monotonic() + 5
         while True:
             try:
                 c.get_session(str(sid))
-            except EdgeError as exc:
+            except EdgeApiError as exc:
                 assert exc.code in ("session_expired", "not_found")
                 break
             assert time.monotonic() < deadline, "session still alive on the edge"
@@ -129,3 +146,83 @@ def test_kiosk_against_the_real_edge(real_edge: dict[str, Any], qtbot: Any) -> N
         c.close()
     finally:
         k.close()
+
+
+# ---- keyboard-wedge scans: the edge applies the scanner's rules ------------------------
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("123456", "123456"), ("123456\r\n", "123456"), ("123456\n", "123456"),
+    ("  2000004 ", "2000004"),
+])
+def test_the_edge_reads_a_scan(real_edge: dict[str, Any], raw: str, want: str) -> None:
+    from kiosk_ui.client import EdgeClient
+
+    c = EdgeClient(real_edge["url"], "dev-tok")
+    try:
+        assert c.read_scan(raw) == {"identifier": want}
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    ("", "empty scan"), ("   \r", "empty scan"),
+    ("12\x0734", "control character U+0007 at offset 2"),
+    ("12\u200b34", "control character U+200B at offset 2"),
+    ("9" * 129, "expected at most 128"),
+])
+def test_the_edge_refuses_a_bad_scan_with_the_reason(real_edge: dict[str, Any], raw: str,
+                                                      reason: str) -> None:
+    from kiosk_ui.client import EdgeClient
+    from kiosk_ui.errors import EdgeApiError
+
+    c = EdgeClient(real_edge["url"], "dev-tok")
+    try:
+        with pytest.raises(EdgeApiError) as ei:
+            c.read_scan(raw)
+    finally:
+        c.close()
+    assert (ei.value.code, ei.value.status) == ("bad_scan", 409)
+    assert reason in ei.value.message
+    if raw.strip():
+        assert raw.strip("\r\n ") not in ei.value.message   # the reason never holds the scan
+
+
+def test_the_edge_requires_and_strips_its_configured_affixes(affix_edge: dict[str, Any]) -> None:
+    from kiosk_ui.client import EdgeClient
+    from kiosk_ui.errors import EdgeApiError
+
+    c = EdgeClient(affix_edge["url"], "dev-tok")
+    try:
+        # The suffix's CR is the Enter key that ended the scan: the kiosk sends what was typed.
+        for raw in ("]C12000001#", "]C1 2000001 #", "]C12000001#\r"):
+            assert c.read_scan(raw) == {"identifier": "2000001"}, raw
+        for raw, reason in (("2000001#", "lacks the configured prefix"),
+                            ("]C12000001", "lacks the configured suffix"),
+                            ("]C1   #", "empty scan"),
+                            ("]C120\x0701#", "control character U+0007 at offset 5")):
+            with pytest.raises(EdgeApiError) as ei:
+                c.read_scan(raw)
+            assert ei.value.code == "bad_scan" and reason in ei.value.message, raw
+    finally:
+        c.close()
+
+
+def test_a_wedge_scan_logs_in_through_the_real_edge(affix_edge: dict[str, Any],
+                                                    localizer: Any) -> None:
+    from kiosk_ui.client import EdgeClient
+    from kiosk_ui.worker import InlineRunner
+
+    c = EdgeClient(affix_edge["url"], "dev-tok")
+    vm = KioskViewModel(c, InlineRunner(), localizer, scan_prefix="]C1", scan_suffix="#\r")
+    try:
+        vm.go(Screen.LOGIN)
+        vm.login.submit_barcode("2000001")                 # a burst without the prefix
+        assert vm.screen == Screen.LOGIN and vm.login.error_code == "bad_scan"
+        assert "prefix" in vm.login._error.message   # type: ignore[union-attr]
+        vm.login.submit_barcode("]C12000001#")
+        assert vm.screen == Screen.MENU, vm.login.error_code
+        assert vm.session and vm.session["patron"]["id_masked"].endswith("001")
+    finally:
+        vm.end_session()
+        vm.stop()
+        c.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kiosk_ui.client import EdgeError
+from kiosk_ui.errors import EdgeApiError, PatronFacingError
 from kiosk_ui.fake_edge import FakeEdge
 from kiosk_ui.viewmodels import KioskViewModel, Screen
 from kiosk_ui.viewmodels.circulation import DONE, WAITING, WORKING
@@ -27,7 +27,7 @@ class HeldRunner:
             fn, ok, err = self.queue.pop(0)
             try:
                 res = fn()
-            except EdgeError as exc:
+            except PatronFacingError as exc:
                 err(exc)
             else:
                 ok(res)
@@ -106,7 +106,7 @@ def test_number_without_pin_is_never_sent(root_vm: KioskViewModel, edge: FakeEdg
 
 
 def test_fake_edge_wants_the_pin_of_a_typed_number(edge: FakeEdge) -> None:
-    with pytest.raises(EdgeError) as ei:
+    with pytest.raises(EdgeApiError) as ei:
         edge.login("manual", "123456", None, "vi")
     assert ei.value.code == "pin_required" and ei.value.status == 401
     assert edge.login("barcode", "123456", None, "vi")["patron"]["name"] == "Nguyễn Thị Lan"
@@ -123,7 +123,9 @@ def test_barcode_login(root_vm: KioskViewModel, edge: FakeEdge) -> None:
     root_vm.go(Screen.LOGIN)
     root_vm.login.submit_barcode("123456\n")
     assert root_vm.screen == Screen.MENU
-    assert ("login", ("barcode", "123456")) in edge.calls
+    # the raw scan goes to the edge to be read, then its identifier logs in as a barcode
+    assert [c for c in edge.calls if c[0] in ("read_scan", "login")] == [
+        ("read_scan", "123456\n"), ("login", ("barcode", "123456"))]
 
 
 def test_card_poll_is_silent_without_card_and_logs_in_with_one(
@@ -274,6 +276,100 @@ def test_tags_are_ignored_outside_borrow_and_return(root_vm: KioskViewModel, edg
     assert ("checkout", ["3001"]) not in edge.calls
 
 
+# ---- one press, one call per item (issue 17, the kiosk's side) -------------------------
+
+def _checkouts(edge: FakeEdge) -> list[Any]:
+    return [c for c in edge.calls if c[0] == "checkout"]
+
+
+@pytest.fixture
+def held_vm(edge: FakeEdge, localizer: Any) -> Any:
+    """A logged-in root view-model whose edge calls wait in a :class:`HeldRunner`."""
+    held = HeldRunner()
+    vm = KioskViewModel(edge, held, localizer)
+    login(vm)
+    held.run_all()
+    assert vm.screen == Screen.MENU
+    yield vm, held
+    vm.stop()
+
+
+def test_tags_arriving_during_the_entry_sweep_are_not_sent_again(held_vm: Any,
+                                                                  edge: FakeEdge) -> None:
+    vm, held = held_vm
+    events = [edge.tag_event("3001"), edge.tag_event("3002")]   # two books on the pad
+    vm.go(Screen.BORROW)                      # the entry sweep is under way ...
+    for evt in events:                        # ... as the pad's tag events come in
+        vm.on_event(evt)
+    assert [r["status"] for r in vm.borrow.model.rows] == ["checking", "checking"]
+    held.run_all()
+    assert _checkouts(edge) == [("checkout", None)]   # the sweep took both; no call per tag
+    assert {r["item_id"]: r["status"] for r in vm.borrow.model.rows} == {
+        "3001": "loaned", "3002": "loaned"}
+    assert vm.borrow.state == DONE and vm.transactions == 2
+
+
+def test_a_tag_the_sweep_did_not_cover_is_sent_once_after_it(held_vm: Any,
+                                                             edge: FakeEdge) -> None:
+    vm, held = held_vm
+    first = edge.tag_event("3001")
+    vm.go(Screen.BORROW)
+    [(sweep, on_ok, _on_err)] = held.queue
+    held.queue.clear()
+    answer = sweep()                          # the edge reads the pad: 3001 only
+    vm.on_event(first)
+    vm.on_event(edge.tag_event("3002"))       # put down just after the edge read the pad
+    assert held.queue == []                   # nothing sent while the sweep is open
+    on_ok(answer)
+    held.run_all()
+    assert _checkouts(edge) == [("checkout", None), ("checkout", ["3002"])]
+    assert {r["item_id"]: r["status"] for r in vm.borrow.model.rows} == {
+        "3001": "loaned", "3002": "loaned"}
+
+
+@pytest.mark.parametrize("via_menu", [False, True], ids=["double-press", "back-and-in-again"])
+def test_entering_borrow_again_during_the_sweep_sends_no_second_sweep(
+        held_vm: Any, edge: FakeEdge, via_menu: bool) -> None:
+    vm, held = held_vm
+    edge.tag_event("3001")
+    vm.go(Screen.BORROW)
+    if via_menu:
+        vm.back()
+        assert vm.screen == Screen.MENU
+    vm.go(Screen.BORROW)                      # the second press, before the sweep answered
+    held.run_all()
+    assert _checkouts(edge) == [("checkout", None)]
+    assert [(r["item_id"], r["status"]) for r in vm.borrow.model.rows] == [("3001", "loaned")]
+    vm.on_event(edge.tag_event("3002"))       # and the screen still works after it
+    held.run_all()
+    assert _checkouts(edge)[-1] == ("checkout", ["3002"])
+
+
+def test_a_failed_sweep_fails_the_tags_it_held_without_sending_them(
+        held_vm: Any, edge: FakeEdge, monkeypatch: pytest.MonkeyPatch) -> None:
+    vm, held = held_vm
+    event = edge.tag_event("3001")
+    vm.go(Screen.BORROW)
+    vm.on_event(event)
+
+    def broken(session_id: str, items: list[str] | None = None) -> Any:
+        edge.calls.append(("checkout", items))
+        raise EdgeApiError("internal_error", "boom", status=500)
+
+    monkeypatch.setattr(edge, "checkout", broken)
+    held.run_all()
+    # The sweep may have checked 3001 out before it failed: sending 3001 again could be a
+    # second checkout, so its row shows the failure and the patron places it again.
+    assert _checkouts(edge) == [("checkout", None)]
+    [row] = vm.borrow.model.rows
+    assert (row["status"], row["code"]) == ("refused", "internal_error")
+    monkeypatch.undo()
+    vm.on_event(edge.tag_event("3001"))       # placed again: sent now
+    held.run_all()
+    assert _checkouts(edge)[-1] == ("checkout", ["3001"])
+    assert vm.borrow.model.rows[0]["status"] == "loaned"
+
+
 # ---- return ----------------------------------------------------------------------------
 
 def test_anonymous_return_with_sorting_and_fine(root_vm: KioskViewModel, edge: FakeEdge) -> None:
@@ -389,7 +485,7 @@ def test_print_failure_is_shown(root_vm: KioskViewModel, edge: FakeEdge) -> None
     root_vm.finish()
 
     def broken(_sid: str) -> Any:
-        raise EdgeError("device_unavailable", "no printer", {"vi": "Máy in hỏng", "en": "Printer broken"})
+        raise EdgeApiError("device_unavailable", "no printer", {"vi": "Máy in hỏng", "en": "Printer broken"})
 
     edge.print_receipt = broken  # type: ignore[method-assign]
     root_vm.receipt.print_receipt()
@@ -524,11 +620,14 @@ def test_bad_scan_is_refused_with_a_clear_error(root_vm: KioskViewModel, edge: F
     assert "Không đọc được mã vạch" in lvm.error_text
     root_vm.set_language("en")
     assert "The scan could not be read" in lvm.error_text
+    assert ("read_scan", scan) in edge.calls            # the edge judged the scan
     assert not [c for c in edge.calls if c[0] == "login"]
+    assert lvm.number == "" and not lvm.busy
 
 
 def test_scanner_affixes_are_required_and_stripped(edge: FakeEdge, runner: Any,
                                                    localizer: Any) -> None:
+    edge.scan_prefix, edge.scan_suffix = "]C1", "#\r"      # the edge's [card_reader]
     vm = KioskViewModel(edge, runner, localizer, scan_prefix="]C1", scan_suffix="#\r")
     vm.go(Screen.LOGIN)
     vm.login.submit_barcode("123456#")
@@ -560,7 +659,7 @@ def test_failed_info_call_is_logged(root_vm: KioskViewModel, edge: FakeEdge,
                                     monkeypatch: pytest.MonkeyPatch,
                                     caplog: pytest.LogCaptureFixture) -> None:
     def info() -> Any:
-        raise EdgeError("internal_error", "boom", status=500)
+        raise EdgeApiError("internal_error", "boom", status=500)
 
     monkeypatch.setattr(edge, "info", info)
     with caplog.at_level("WARNING", logger="kiosk_ui.viewmodels.kiosk"):

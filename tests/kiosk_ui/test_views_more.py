@@ -66,7 +66,8 @@ def test_typed_number_and_enter_asks_for_the_pin(kiosk: Any, qtbot: Any, edge: F
     qtbot.keyClicks(page.number, "123456")
     qtbot.keyClick(page.number, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.lvm.field == "pin" and page.pin.hasFocus(), timeout=2000)
-    assert not [c for c in edge.calls if c[0] == "login"]   # no barcode login, nothing sent
+    # no barcode login, nothing sent (not even the entry to be read as a scan)
+    assert not [c for c in edge.calls if c[0] in ("login", "read_scan")]
     assert kiosk.vm.screen == Screen.LOGIN and page.lvm.number == "123456"
     qtbot.keyClicks(page.pin, "1234")
     qtbot.keyClick(page.pin, Qt.Key.Key_Return)
@@ -82,7 +83,7 @@ def test_keypad_digits_and_enter_are_never_a_scan(kiosk: Any, qtbot: Any, edge: 
     page.number.setFocus()
     qtbot.keyClick(page.number, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.lvm.field == "pin", timeout=2000)
-    assert not [c for c in edge.calls if c[0] == "login"]
+    assert not [c for c in edge.calls if c[0] in ("login", "read_scan")]
 
 
 def test_slow_typing_then_fast_enter_is_still_typing(kiosk: Any, qtbot: Any,
@@ -92,18 +93,20 @@ def test_slow_typing_then_fast_enter_is_still_typing(kiosk: Any, qtbot: Any,
     page.clock.step = 0.001                    # Enter right after the last key
     qtbot.keyClick(page.number, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.lvm.field == "pin", timeout=2000)
-    assert not [c for c in edge.calls if c[0] == "login"]
+    assert not [c for c in edge.calls if c[0] in ("login", "read_scan")]
 
 
 def test_wedge_scan_with_prefix_logs_in_and_without_is_refused(
         make_kiosk: Any, qtbot: Any) -> None:
     edge = FakeEdge()
+    edge.scan_prefix, edge.scan_suffix = "#", "\r"      # the edge's [card_reader]
     k = make_kiosk(edge, scan_prefix="#", scan_suffix="\r")
     page = _to_login(qtbot, k, 0.004)
     qtbot.keyClicks(page.number, "123456")     # a burst, but no prefix
     qtbot.keyClick(page.number, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.error.isVisible(), timeout=2000)
     assert "Không đọc được mã vạch" in page.error.text()
+    assert ("read_scan", "123456") in edge.calls      # the burst went to the edge, refused
     assert not [c for c in edge.calls if c[0] == "login"]
     qtbot.keyClicks(page.number, "#123456")
     qtbot.keyClick(page.number, Qt.Key.Key_Return)
@@ -238,7 +241,8 @@ def test_a_missing_admin_code_is_generated_and_logged_once(
 
 
 def test_admin_code_must_be_digits() -> None:
-    from kiosk_ui.app import KioskOptionsError, resolve_admin_code
+    from kiosk_ui.app import resolve_admin_code
+    from kiosk_ui.errors import KioskOptionsError
 
     assert resolve_admin_code("97531") == ("97531", False)
     with pytest.raises(KioskOptionsError, match="admin_exit_code"):

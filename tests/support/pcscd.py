@@ -1,11 +1,18 @@
-"""A private pcscd with vsmartcard's vpcd driver on a port of its own.
+"""A private pcscd with vsmartcard's vpcd driver, on a socket and a port of its own.
 
-Debian's pcscd 1.9.9 always listens on /run/pcscd/pcscd.comm, so only one pcscd may run
-on a machine (protocols.md §5). When one is already running we use it as it is and never
-stop it: the vpcd port is read from its reader.conf.d (``-c DIR`` on its command line, else
-/etc/reader.conf.d), and pyscard must list a "Virtual PCD" reader, or the fixture fails.
-Otherwise we start our own with a private reader.conf.d whose CHANNELID is the port the
-virtual card must connect to, and wait until pyscard lists its readers.
+Debian's pcscd 1.9.9 always listens on /run/pcscd/pcscd.comm (it reads no variable for the
+socket path); its client library, which pyscard loads, connects to ``$PCSCLITE_CSOCK_NAME``
+when that is set. On a Debian with systemd, installing pcscd enables ``pcscd.socket``: systemd
+then holds /run/pcscd/pcscd.comm and starts the system pcscd (with /etc/reader.conf.d, whose
+vpcd listens on vsmartcard's default port) on the first connection. A test that used that
+path would talk to the system pcscd, not to ours, and a pcscd of ours bound there would take
+the path from systemd.
+
+So the tests never use /run/pcscd. Our pcscd runs in a private mount namespace
+(``unshare --mount``; ``--user --map-root-user`` too when not root) in which a directory of
+ours is bind-mounted on /run/pcscd: its socket and pid file land in that directory, and the
+clients (this process and its children) are pointed at it with ``PCSCLITE_CSOCK_NAME``. The
+system pcscd, socket-activated or running, is neither reached nor touched.
 """
 
 from __future__ import annotations
@@ -15,80 +22,82 @@ import os
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.procs import free_port, require_binary, stop_process
 
 VPCD_LIB = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 LOCK_FILE = "/tmp/smartlib-pcsc-tests.lock"
-SOCKET = Path("/run/pcscd/pcscd.comm")
-SYSTEM_CONFDIR = Path("/etc/reader.conf.d")
+SYSTEM_RUN_DIR = "/run/pcscd"
+SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 VPCD_READER = "Virtual PCD"
 
-
-def pcscd_running() -> int | None:
-    """Return the pid of a running pcscd, if any."""
-    out = subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True, text=True)
-    pids = [int(p) for p in out.stdout.split()]
-    return pids[0] if pids else None
-
-
-def pcscd_confdir(pid: int) -> Path:
-    """The reader.conf.d a running pcscd reads: its ``-c``/``--config`` argument, else the system one."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return SYSTEM_CONFDIR
-    for i, arg in enumerate(argv):
-        if arg in ("-c", "--config") and i + 1 < len(argv):
-            return Path(argv[i + 1])
-        if arg.startswith("--config="):
-            return Path(arg.split("=", 1)[1])
-    return SYSTEM_CONFDIR
+# Run inside the new mount namespace: make its mounts private (so that nothing mounted here
+# shows outside: `unshare --propagation private` does that for "/" only, and fails in a
+# chroot, whose "/" is no mount point; then the mount holding /run is made private), put our
+# directory on /run/pcscd (made first if it does not exist; without the right to make it,
+# on a private tmpfs over /run), then become pcscd.
+_NAMESPACE_SCRIPT = (
+    'mount --make-rprivate / 2>/dev/null || mount --make-rprivate '
+    '"$(findmnt -n -o TARGET --target /run)" || exit 96\n'
+    f'[ -d {SYSTEM_RUN_DIR} ] || mkdir -p {SYSTEM_RUN_DIR} 2>/dev/null '
+    f'|| {{ mount -t tmpfs smartlib-pcscd /run && mkdir {SYSTEM_RUN_DIR}; }} || exit 97\n'
+    f'mount --bind "$1" {SYSTEM_RUN_DIR} || exit 98\n'
+    'shift\n'
+    'exec "$@"\n'
+)
 
 
-def vpcd_port_in(confdir: Path) -> int | None:
-    """The CHANNELID (the TCP port) of the first vpcd reader configured in ``confdir``."""
-    files = sorted(confdir.iterdir()) if confdir.is_dir() else [confdir]
-    for path in files:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            continue
-        keys: dict[str, str] = {}
-        for line in text.splitlines():
-            parts = line.split(None, 1)
-            if len(parts) == 2 and not parts[0].startswith("#"):
-                keys[parts[0].upper()] = parts[1].strip().strip('"')
-        if "vpcd" in keys.get("LIBPATH", "") and "CHANNELID" in keys:
-            try:
-                return int(keys["CHANNELID"], 0)
-            except ValueError:
-                continue
-    return None
+def in_private_run_dir(run_dir: Path, argv: list[str]) -> list[str]:
+    """The command line that runs ``argv`` in a new mount namespace where ``run_dir`` is
+    mounted on /run/pcscd (as root; otherwise in a user namespace too)."""
+    unshare = require_binary("unshare", "util-linux")
+    ns = ["--mount", "--propagation", "unchanged"]
+    if os.geteuid() != 0:
+        ns = ["--user", "--map-root-user", *ns]
+    return [unshare, *ns, "--", "sh", "-c", _NAMESPACE_SCRIPT, "sh", str(run_dir), *argv]
+
+
+def private_socket_dir() -> Path:
+    """A new directory for a private pcscd's socket; ``$PCSCLITE_CSOCK_NAME`` is set to it.
+
+    Call it before any PC/SC client runs in this process: the client library reads the
+    variable once, at its first connection.
+    """
+    run_dir = Path(tempfile.mkdtemp(prefix="smartlib-pcscd-run-"))
+    os.environ[SOCKET_ENV] = str(run_dir / "pcscd.comm")
+    return run_dir
 
 
 @dataclass
 class PcscdVpcd:
-    """Handle to the pcscd the tests use: ``port`` is where a virtual card connects."""
+    """Handle to the tests' own pcscd: ``port`` is where a virtual card connects.
+
+    ``socket`` is the pcscd.comm that clients reach through ``$PCSCLITE_CSOCK_NAME``.
+    """
 
     port: int
-    owned: bool
+    run_dir: Path
     proc: subprocess.Popen | None = None
     confdir: Path | None = None
-    _lock_fd: int | None = None
+    _lock_fd: int | None = field(default=None, repr=False)
+
+    @property
+    def socket(self) -> Path:
+        return self.run_dir / "pcscd.comm"
 
     @classmethod
-    def acquire(cls) -> PcscdVpcd:
+    def acquire(cls, run_dir: Path) -> PcscdVpcd:
+        """Start our pcscd with its socket in ``run_dir``.
+
+        A file lock taken for the session keeps test sessions of older checkouts (which
+        used any running pcscd) from picking ours up meanwhile.
+        """
         fd = os.open(LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o666)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            existing = pcscd_running()
-            if existing is not None:
-                return cls.attach(existing, lock_fd=fd)
-            port = free_port(2)
-            handle = cls(port=port, owned=True, _lock_fd=fd)
+            handle = cls(port=free_port(2), run_dir=run_dir, _lock_fd=fd)
             handle.start()
             return handle
         except BaseException:
@@ -96,47 +105,34 @@ class PcscdVpcd:
             os.close(fd)
             raise
 
-    @classmethod
-    def attach(cls, pid: int, confdir: Path | None = None, lock_fd: int | None = None,
-               timeout: float = 5.0) -> PcscdVpcd:
-        """Use the pcscd ``pid`` that someone else started; fail unless pyscard lists its vpcd."""
+    def start(self) -> None:
         import pytest
 
-        confdir = confdir if confdir is not None else pcscd_confdir(pid)
-        port = vpcd_port_in(confdir) if confdir.exists() else None
-        if port is None:
-            pytest.fail(
-                f"a pcscd is already running (pid {pid}) but {confdir} configures no vpcd reader "
-                "(LIBPATH .../libifdvpcd.so with a CHANNELID): install vsmartcard-vpcd, or stop "
-                "that pcscd so that the tests start their own", pytrace=False)
-        handle = cls(port=port, owned=False, _lock_fd=lock_fd)
-        handle._wait_ready(timeout, who=f"the pcscd that was already running (pid {pid}, {confdir})")
-        return handle
-
-    def start(self) -> None:
         binary = require_binary("pcscd", "pcscd")
-        if not Path(VPCD_LIB).exists() and not Path(VPCD_LIB + ".0.8").exists():
-            import pytest
-
-            pytest.fail("vsmartcard-vpcd is not installed: `apt-get install vsmartcard-vpcd`")
-        lib = VPCD_LIB if Path(VPCD_LIB).exists() else VPCD_LIB + ".0.8"
-        self.confdir = Path(tempfile.mkdtemp(prefix="smartlib-pcscd-"))
-        (self.confdir / "vpcd").write_text(
-            'FRIENDLYNAME "Virtual PCD"\n'
-            f"DEVICENAME   /dev/null:0x{self.port:04X}\n"
-            f"LIBPATH      {lib}\n"
-            f"CHANNELID    0x{self.port:04X}\n"
-        )
-        SOCKET.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [binary, "-f", "-c", str(self.confdir), "--disable-polkit"]
-            if _supports_disable_polkit(binary) else [binary, "-f", "-c", str(self.confdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        lib = next((p for p in (VPCD_LIB, VPCD_LIB + ".0.8") if Path(p).exists()), None)
+        if lib is None:
+            pytest.fail("vsmartcard-vpcd is not installed: `apt-get install vsmartcard-vpcd`",
+                        pytrace=False)
+        if os.environ.get(SOCKET_ENV) != str(self.socket):
+            pytest.fail(f"${SOCKET_ENV} is {os.environ.get(SOCKET_ENV)!r}, not our pcscd's "
+                        f"{self.socket}: PC/SC clients would reach another pcscd", pytrace=False)
+        if self.confdir is None:
+            self.confdir = Path(tempfile.mkdtemp(prefix="smartlib-pcscd-"))
+            (self.confdir / "vpcd").write_text(
+                'FRIENDLYNAME "Virtual PCD"\n'
+                f"DEVICENAME   /dev/null:0x{self.port:04X}\n"
+                f"LIBPATH      {lib}\n"
+                f"CHANNELID    0x{self.port:04X}\n"
+            )
+        daemon = [binary, "-f", "-c", str(self.confdir)]
+        if _supports_disable_polkit(binary):
+            daemon.append("--disable-polkit")
+        self.proc = subprocess.Popen(in_private_run_dir(self.run_dir, daemon),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 15.0, who: str = "our pcscd") -> None:
-        """Wait until pyscard lists a "Virtual PCD" reader; fail with what it listed instead."""
+    def _wait_ready(self, timeout: float = 15.0) -> None:
+        """Wait until pyscard lists a "Virtual PCD" reader on our socket; fail with what it listed."""
         import pytest
         from smartcard.System import readers  # type: ignore[import-untyped]
 
@@ -145,22 +141,23 @@ class PcscdVpcd:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"pcscd exited with {self.proc.returncode}: {err[-500:]}")
-            try:
-                names = [str(r) for r in readers()]
-                if any(VPCD_READER in n for n in names):
-                    return
-                last = names
-            except Exception as exc:  # noqa: BLE001 - pyscard raises several types while pcscd starts
-                last = exc
+                pytest.fail(f"our pcscd (in its own mount namespace, socket {self.socket}) "
+                            f"exited with {self.proc.returncode}: {err[-500:]}", pytrace=False)
+            if self.socket.exists():
+                try:
+                    names = [str(r) for r in readers()]
+                    if any(VPCD_READER in n for n in names):
+                        return
+                    last = names
+                except Exception as exc:  # noqa: BLE001 - pyscard raises several types while pcscd starts
+                    last = exc
             time.sleep(0.1)
-        pytest.fail(f"pyscard lists no {VPCD_READER!r} reader from {who} within {timeout}s "
-                    f"(last answer: {last!r}); vpcd is expected on port {self.port}", pytrace=False)
+        pytest.fail(f"pyscard lists no {VPCD_READER!r} reader from our pcscd ({self.socket}) "
+                    f"within {timeout}s (last answer: {last!r}); vpcd is expected on port "
+                    f"{self.port}", pytrace=False)
 
     def restart(self) -> None:
-        """Stop and start our own pcscd (tests of pcscd restarts)."""
-        if not self.owned:
-            raise RuntimeError("will not restart a pcscd that the tests did not start")
+        """Stop and start our pcscd (tests of pcscd restarts)."""
         self.stop_daemon()
         self.start()
 
@@ -173,8 +170,7 @@ class PcscdVpcd:
 
     def release(self) -> None:
         try:
-            if self.owned:
-                self.stop_daemon()
+            self.stop_daemon()
         finally:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

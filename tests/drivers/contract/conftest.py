@@ -1,11 +1,14 @@
-"""Fixtures of the reader contract suite: one suite, three back ends.
+"""Fixtures of the reader contract suite: one suite, five back ends.
 
 ``reader_env`` is parametrised over the simulator on a pty, the simulator over
-``socket://``, and real hardware::
+``socket://``, the two PC/SC desk-reader families (``pcsc-acs``, ``pcsc-omnikey``: the
+``pcsc15693`` driver through the private pcscd and vpcd to a
+:class:`~hardware_sim.card.SimDeskReaderTag`, one tag on the reader), and real hardware::
 
     pytest -m hardware tests/drivers/contract --reader-url /dev/ttyUSB0 [--reader-baudrate 115200]
+    pytest -m hardware tests/drivers/contract --reader-url "pcsc15693://OMNIKEY?family=omnikey"
 
-Put two or more writable ICODE SLIX tags on the antenna; the suite restores what it
+Put two or more writable ICODE SLIX tags on the antenna (one on a desk reader); the suite restores what it
 changes (block data, AFI, DSFID, each tag's EAS bit). ``--reader-baudrate`` is registered
 here, so name this directory (or a file in it) on the command line to use it.
 """
@@ -19,6 +22,8 @@ import pytest
 
 from drivers.feig.reader import FeigReader
 from drivers.reader import Reader
+from drivers.registry import create_reader
+from hardware_sim.card import SimDeskReaderTag
 from hardware_sim.feig_device import FeigReaderDevice
 from hardware_sim.field import SimField
 from hardware_sim.tag import SimTag
@@ -27,18 +32,47 @@ from hardware_sim.tag import SimTag
 @dataclass
 class ReaderEnv:
     reader: Reader
-    device: FeigReaderDevice | None  # None on real hardware
+    device: FeigReaderDevice | None  # None on real hardware and on desk readers
     field: SimField | None
     kind: str
+    vendor: str = "FEIG"
+    desk: bool = False  # a PC/SC desk reader: one tag, no outputs, GET DATA inventory
 
 
-@pytest.fixture(params=["pty", "socket", pytest.param("hardware", marks=pytest.mark.hardware)])
+def _desk_env(request: pytest.FixtureRequest, family: str) -> Iterator[ReaderEnv]:
+    from tests.drivers.pcsc.support import READER, sim_card_device, wait_card_state
+
+    pcscd = request.getfixturevalue("pcscd_vpcd")
+    field = SimField()
+    tag = SimTag.from_item("30000000", isil="HN0001", eas=False, afi=0x07,
+                           uid="E004010000000001")
+    field.place(tag, "pad")
+    with sim_card_device(pcscd) as card:
+        card.insert(SimDeskReaderTag(tag, family))
+        wait_card_state(present=True)
+        r = create_reader("pcsc15693", f"pcsc15693://{READER}?family={family}")
+        with r:
+            yield ReaderEnv(r, None, field, f"pcsc-{family}",
+                            vendor="ACS" if family == "acs" else "HID OMNIKEY", desk=True)
+
+
+@pytest.fixture(params=["pty", "socket", pytest.param("pcsc-acs", marks=pytest.mark.pcsc),
+                        pytest.param("pcsc-omnikey", marks=pytest.mark.pcsc),
+                        pytest.param("hardware", marks=pytest.mark.hardware)])
 def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
     kind = request.param
+    if kind.startswith("pcsc-"):
+        yield from _desk_env(request, kind.removeprefix("pcsc-"))
+        return
     if kind == "hardware":
         url = request.config.getoption("--reader-url")
         if not url:
             pytest.skip("no --reader-url given")
+        if url.startswith("pcsc15693://"):  # a desk reader: --reader-url "pcsc15693://ACS?family=acs"
+            desk = create_reader("pcsc15693", url)
+            with desk:
+                yield ReaderEnv(desk, None, None, kind, vendor=desk.vendor, desk=True)
+            return
         baudrate = request.config.getoption("--reader-baudrate", default=38400)
         r = FeigReader(url, baudrate=baudrate, timeout_s=1.0)
         with r:

@@ -22,7 +22,7 @@ def _tags(env: ReaderEnv) -> list[InventoryItem]:
 
 def test_reader_info(reader_env: ReaderEnv) -> None:
     info = reader_env.reader.reader_info()
-    assert isinstance(info, ReaderInfo) and info.vendor == "FEIG" and info.firmware
+    assert isinstance(info, ReaderInfo) and info.vendor == reader_env.vendor and info.firmware
 
 
 def test_inventory_lists_each_tag_once(reader_env: ReaderEnv) -> None:
@@ -128,6 +128,8 @@ def test_eas_states_are_restored_as_found(reader_env: ReaderEnv) -> None:
 
 
 def test_outputs_inputs_rf_reset(reader_env: ReaderEnv) -> None:
+    if reader_env.desk:
+        pytest.skip("desk readers: LEDs, buzzer and inputs are not driven by pcsc15693")
     r = reader_env.reader
     r.set_outputs(green="on", buzzer="on", duration_s=0.2)
     if reader_env.device is not None:
@@ -200,6 +202,9 @@ def test_block_security_status(reader_env: ReaderEnv) -> None:
 
 
 def test_stay_quiet_select_and_reset_to_ready(reader_env: ReaderEnv) -> None:
+    if reader_env.desk:
+        pytest.skip("desk readers: inventory is the reader's card detection (GET DATA), "
+                    "which does not follow the ISO Quiet state")
     r = reader_env.reader
     items = _tags(reader_env)
     uid = items[0].uid

@@ -231,6 +231,28 @@ def test_status_errors_are_typed() -> None:
     assert err.value.status == 0x95 and err.value.iso_error == 0x10
 
 
+@pytest.mark.parametrize("status", ["02", "06", "83"])
+def test_feig_transient_statuses_are_retried(status: str) -> None:
+    # Data false, read error, RF communication error: the tag answered badly this time.
+    r, t = reader([(REQ["read_2_blocks"], independent_frame(f"B0 {status}")),
+                   (REQ["read_2_blocks"], ANS["read_2_blocks"])])
+    assert r.read_blocks(UID, 0, 2) == h("01 02 03 04 05 06 07 08")
+    m = r.metrics()
+    assert m["read_blocks_retries"] == 1 and "read_blocks_failures" not in m
+    assert not t.script
+
+
+def test_a_reader_without_transient_statuses_takes_every_status_as_definite() -> None:
+    class Strict(FeigReader):
+        transient_statuses = frozenset()
+
+    t = ScriptedTransport([(REQ["read_2_blocks"], independent_frame("B0 83"))])
+    r = Strict("scripted://", transport=t, timeout_s=0.05)  # type: ignore[arg-type]
+    with pytest.raises(ReaderStatusError) as err:
+        r.read_blocks(UID, 0, 2)
+    assert err.value.status == 0x83 and r.metrics()["read_blocks_failures"] == 1
+
+
 def test_timeout_is_retried_then_typed() -> None:
     r, t = reader([(REQ["inventory"], None)] * 3, retries=2, reopen_after=3)
     with pytest.raises(ReaderTimeout):

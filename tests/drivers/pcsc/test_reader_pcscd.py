@@ -240,8 +240,6 @@ def test_trace_log_masks_update_binary_data(sim_card: SimCardDevice, reader_fact
 
 def test_card_stays_through_pcscd_restart(pcscd_vpcd: PcscdVpcd, sim_card: SimCardDevice,
                                           reader_factory, recorder: EventRecorder) -> None:
-    if not pcscd_vpcd.owned:
-        pytest.skip("a system pcscd is running; the tests will not restart it")
     r = reader_factory(PatronIdentityRule(), recorder)
     sim_card.insert(SimIso15693Card(UID15693))
     recorder.wait_type(PatronCredential)
@@ -260,8 +258,6 @@ def test_card_stays_through_pcscd_restart(pcscd_vpcd: PcscdVpcd, sim_card: SimCa
 
 def test_reader_loss_and_return(pcscd_vpcd: PcscdVpcd, sim_card: SimCardDevice,
                                 reader_factory, recorder: EventRecorder) -> None:
-    if not pcscd_vpcd.owned:
-        pytest.skip("a system pcscd is running; the tests will not stop it")
     r = reader_factory(PatronIdentityRule(), recorder)
     recorder.wait_type(ReaderAttached)
     mark = recorder.mark()

@@ -327,3 +327,16 @@ def test_eas_alarm_with_no_tag_left_is_recorded_once(gate_rig: GateRig) -> None:
     assert alarm.detail["eas"] == {"field_alarm": True, "tag_bit": "not_read",
                                    "identified_by": None, "tags_in_field": 0}
     assert len(reader.outputs) == 1 and reader.outputs[0]["buzzer"] == "flash"
+
+
+def test_database_mode_ignores_a_blank_tag(gate_rig: GateRig) -> None:
+    """libdanrfid's blank ISO 28560-3 block (empty primary item ID, valid CRC) decodes with a
+    warning; it names no library item, so the gate does not look it up or alarm."""
+    from hardware_sim.tag import SimTag
+
+    gate = gate_rig.make_gate(detection="database")
+    blank_block = "11010100000000000000000000000000000000CA9F4445373035000000000000"
+    blank = SimTag.from_spec({"uid": "E004015000FFFF02", "memory": blank_block + "00" * 80,
+                              "afi": 0})
+    Walk(gate_rig, gate).through([blank], "out")
+    assert gate_rig.alarms() == []

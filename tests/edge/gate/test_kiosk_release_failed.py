@@ -63,7 +63,7 @@ def test_kiosk_release_failure_then_gate_alarm_explains_it(gate_rig: GateRig, ki
     pad.inject("fail_afi", count=None)          # every AFI write fails: release impossible
     session = svc.sessions.login(PatronCredential("manual", PATRON, PATRON.encode()), "1234", "vi")
     [result] = svc.circulation.checkout(session)
-    assert result["status"] == "loaned_alarm_on" and result["code"] == "alarm_still_on"
+    assert result.status == "loaned_alarm_on" and result.code == "alarm_still_on"
     [task] = svc.store.security.open()
     assert task.state == "alarm_on" and task.item_id == "60000001"
     assert tag.afi == 0x07 and svc.store.cache.is_on_loan("60000001")
@@ -77,7 +77,7 @@ def test_kiosk_release_failure_then_gate_alarm_explains_it(gate_rig: GateRig, ki
     assert alarm.item_id == "60000001" and d["reason"] == "loaned_alarm_on"
     assert d["task"] == task.id and d["task_state"] == "alarm_on"
     assert d["explained_by"] == "task" and f"security task {task.id}" in d["explanation"]
-    assert d["transaction"] == task.txn_key == result["transaction"]
+    assert d["transaction"] == task.txn_key == result.transaction
     assert d["transaction_kind"] == "checkout" and d["transaction_state"] == "applied"
     assert d["on_loan"] is True and d["security_state"] == "secured"
     assert d["title"] == "Nỗi buồn chiến tranh"
@@ -140,14 +140,14 @@ def test_separate_boxes_gate_explains_from_the_cached_loan(gate_rig: GateRig,
     pad.inject("fail_afi", count=None)
     session = svc.sessions.login(PatronCredential("manual", PATRON, PATRON.encode()), "1234", "vi")
     [result] = svc.circulation.checkout(session)
-    assert result["status"] == "loaned_alarm_on"
+    assert result.status == "loaned_alarm_on"
     [task] = kiosk_store.security.open()
     assert task.state == "alarm_on"
     # The gate box has no task and, before the delta, no loan.
     assert gate_store.security.open() == [] and not gate_store.cache.is_on_loan("60000002")
 
     # The gateway applied the checkout and sends the site's gates the loan (no patron).
-    entry = kiosk_store.outbox.find(result["transaction"])
+    entry = kiosk_store.outbox.find(result.transaction)
     assert entry is not None and entry.state == "applied"
     kiosk_loan = kiosk_store.cache.loan("60000002")
     assert kiosk_loan is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from edge.stats_export import COLUMNS, day_hours, today_counts
+from edge.services.statistics import COLUMNS, day_hours, today_counts
 from edge.store import Store, open_store
 from smartlib.cli import root as smartlib_main
 

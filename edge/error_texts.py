@@ -52,5 +52,14 @@ TEXTS: dict[str, dict[str, str]] = {
                            "khi hệ thống trả lời",
                     "en": "The return was sent to the library system; it is completed when "
                           "the system answers"},
+    "no_email_address": {"vi": "Thư viện chưa có địa chỉ e-mail của bạn; hãy nhập địa chỉ e-mail",
+                         "en": "The library has no e-mail address for you; please enter one"},
+    "mail_unavailable": {"vi": "Chưa gửi được e-mail, vui lòng thử lại sau hoặc in biên nhận",
+                         "en": "The e-mail could not be sent; please try again later or print the receipt"},
+    "receipt_font_missing": {"vi": "Chưa tạo được biên nhận, vui lòng liên hệ thủ thư",
+                             "en": "The receipt could not be made; please see the staff"},
+    "invalid_vietqr": {"vi": "Mã thanh toán VietQR không hợp lệ", "en": "The VietQR payment code is not valid"},
+    "bad_scan": {"vi": "Không đọc được mã vừa quét, vui lòng quét lại thẻ hoặc nhập số thẻ và mã PIN",
+                 "en": "The scan could not be read. Please scan your card again, or type your number and PIN."},
 }
 """Patron texts per code, ``{"vi": ..., "en": ...}``."""

@@ -1,4 +1,4 @@
-"""``smartlib stats export``: per-day figures for management reports, from edge stores.
+"""Per-day figures for management reports, from edge stores (``smartlib stats export``).
 
 Per site-local day (``site.timezone``) and per box: checkouts (and how many offline),
 returns, renewals, visitors in and out (gate boxes), alarms split by kind (security-gate
@@ -6,9 +6,11 @@ alarms, i.e. an item that was not checked out passing a gate, and every other ki
 staff alarm), offline transactions journaled, and conflicts. Counters live in the store per UTC hour; a local day is the
 range of UTC hours it covers (Vietnam is UTC+7, so a day starts at 17:00 UTC).
 
-Several boxes can be combined into one report (``--store gate-01=/var/lib/.../gate.db``).
-The helpers :func:`day_hours`, :func:`local_day` and :func:`today_counts` are also used
-by the staff console. Reads only; never writes to a store.
+Several boxes can be combined into one report (:func:`export_rows`; the command is
+``stats export`` in :mod:`edge.cli`). The helpers :func:`day_hours`, :func:`local_day` and
+:func:`today_counts` are also used by the staff console.
+
+Must not do: write to a store, or parse options and settings (the CLI does).
 """
 
 from __future__ import annotations
@@ -18,14 +20,11 @@ import io
 import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import click
-
 from edge.services.gate import ALARM_KIND
-from edge.store import Store, open_store
+from edge.store import Store
 
 COLUMNS = ("date", "device", "role", "checkouts", "checkouts_offline", "returns", "renewals",
            "visitors_in", "visitors_out", "security_alarms", "other_alarms",
@@ -144,50 +143,3 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
-
-
-@click.command("export")
-@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
-              help="the site configuration (default: $SMARTLIB_CONFIG): its store and device")
-@click.option("--from", "from_", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="first local day, YYYY-MM-DD")
-@click.option("--to", "to", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="last local day (inclusive), YYYY-MM-DD")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
-              show_default=True)
-@click.option("--store", "extra", multiple=True, metavar="DEVICE[:ROLE]=PATH",
-              help="another box's store to include (repeatable)")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="write to this file instead of standard output")
-def export(config: str | None, from_: datetime, to: datetime, fmt: str, extra: tuple[str, ...],
-           output: str | None) -> None:
-    """Per-day circulation per kiosk, visitors per gate, alarms and offline transactions."""
-    from edge.cli import _settings
-
-    settings = _settings(config)
-    specs: list[tuple[str, str, Path]] = [(settings.device.id, settings.device.role,
-                                           Path(settings.store.path))]
-    for spec in extra:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise click.BadParameter(f"{spec!r}: expected DEVICE[:ROLE]=PATH", param_hint="--store")
-        device, _, role = name.partition(":")
-        specs.append((device, role or "", Path(path)))
-    opened: list[tuple[str, str, Store]] = []
-    try:
-        for device, role, store_path in specs:
-            if not store_path.exists():
-                raise click.ClickException(f"{device}: no store at {store_path}")
-            opened.append((device, role, open_store(store_path, integrity="off")))
-        try:
-            rows = export_rows(opened, from_.date(), to.date(), settings.site.timezone)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--to") from exc
-    finally:
-        for _, _, s in opened:
-            s.close()
-    text = render(rows, fmt)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=not text.endswith("\n"))

@@ -1,0 +1,64 @@
+"""The My account page: loans (overdue highlighted), holds, fines and their total."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QCoreApplication as Q
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
+
+from kiosk_ui.theme import Theme
+from kiosk_ui.viewmodels.kiosk import KioskViewModel
+from kiosk_ui.views.pages.base import Page, label, list_view, show_error
+
+
+class AccountPage(Page):
+    """Loans (overdue highlighted), holds ready for pickup, fines."""
+
+    def __init__(self, vm: KioskViewModel, theme: Theme, parent: QWidget | None = None) -> None:
+        super().__init__(vm, theme, parent)
+        self.avm = vm.account
+        self.add_header("account", size=64, hint=False)
+        cols = QHBoxLayout()
+        cols.setSpacing(theme.px(28))
+        left = QVBoxLayout()
+        right = QVBoxLayout()
+        cols.addLayout(left, 1)
+        cols.addLayout(right, 1)
+        self.heads: list[QLabel] = []
+        self.lists: list[QListView] = []
+        for name, model, box in (("loans", self.avm.loans, left), ("holds", self.avm.holds, right),
+                                 ("fines", self.avm.fines, right)):
+            h = label("section")
+            box.addWidget(h)
+            v = list_view(theme)
+            v.setObjectName(f"account_{name}")
+            v.setModel(model)
+            box.addWidget(v, 3 if name == "holds" else 2)
+            self.heads.append(h)
+            self.lists.append(v)
+        self.total = label("count", wrap=False)
+        self.total.setObjectName("fine_total")
+        self.root.addLayout(cols, 1)
+        self.error = label("error")
+        self.root.addWidget(self.error)
+        row = QHBoxLayout()
+        self.back = self.back_button()
+        row.addWidget(self.back)
+        row.addStretch(1)
+        row.addWidget(self.total)
+        self.root.addLayout(row)
+
+    def refresh(self) -> None:
+        a = self.avm
+        self.title.setText(Q.translate("Account", "My account"))
+        over = a.overdue_count
+        loans = Q.translate("Account", "Loans ({n})").format(n=a.loans.rowCount())
+        if over:
+            loans += " · " + Q.translate("Account", "{n} overdue").format(n=over)
+        self.heads[0].setText(loans)
+        self.heads[1].setText(Q.translate("Account", "Holds ({n} ready)").format(n=a.ready_count))
+        self.heads[2].setText(Q.translate("Account", "Fines"))
+        total = a.fine_total
+        self.total.setText(Q.translate("Account", "Total to pay: {amount}").format(amount=total)
+                           if total else Q.translate("Account", "Nothing to pay"))
+        show_error(self.error, a.error_text)
+        self.back.setText(Q.translate("Common", "Back to menu"))

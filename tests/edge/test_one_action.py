@@ -1,0 +1,399 @@
+"""One physical action, one transaction (issue 17 §1).
+
+Repeats of a checkout, return or renewal (concurrent calls, a double press, the UI's sweep
+racing tag events, a retry, a restart) are answered with the first one's result and key and
+never journal again; each (session, item, kind) reaches the ILS (the GatewayDouble) once.
+Also: one security write per tag at a time, and stale release tasks cancelled, not written.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from drivers.credential import PatronCredential
+from edge.api import create_app
+from edge.services.container import EdgeServices
+from edge.services.locks import KeyedLocks
+from edge.services.sessions import Session
+from edge.store import LoanRecord
+from tests.edge.doubles import FakeReader, FakeTag, make_tag
+
+DEV = {"Authorization": "Bearer dev-tok"}
+RELEASED, SECURED = 0xC2, 0x07
+
+
+def put(reader: FakeReader, *tags: FakeTag) -> None:
+    for t in tags:
+        reader.tags[t.uid] = t
+
+
+def login(services: EdgeServices, pid: str = "2000001", pin: str = "1234") -> Session:
+    return services.sessions.login(PatronCredential("manual", pid, pid.encode()), pin, "vi")
+
+
+def at_once(n: int, call: Callable[[int], Any]) -> list[Any]:
+    """Run ``call(i)`` for i in 0..n-1 in ``n`` threads released together."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return [f.result() for f in [pool.submit(run, i) for i in range(n)]]
+
+
+def journal_per_item(services: EdgeServices, kind: str) -> Counter[str]:
+    return Counter(e.item_id or "" for e in services.store.outbox.list(limit=10_000)
+                   if e.kind == kind)
+
+
+@pytest.fixture
+def client(settings, services) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, services, start_services=False)) as c:
+        yield c
+
+
+def _login(client: TestClient, pid: str = "2000001", pin: str = "1234") -> str:
+    r = client.post("/sessions", headers=DEV, json={
+        "credential": {"source": "manual", "identifier": pid, "pin": pin}})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _by_item(answers: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for a in answers:
+        assert a.status_code == 200, a.text
+        for r in a.json()["results"]:
+            out.setdefault(r["item_id"], []).append(r)
+    return out
+
+
+# ---- concurrent API calls ------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads", [2, 5, 20])
+def test_concurrent_checkouts_make_one_transaction_per_book(client, services, reader, ils,
+                                                            gateway, threads) -> None:
+    """The bug report: N concurrent ``POST /checkout`` (some with ``{}``, some naming one
+    book, as the UI's sweep and tag events do) and one more after them."""
+    books = [make_tag(f"31{threads:02d}00{i}") for i in range(3)]
+    put(reader, *books)
+    sid = _login(client)
+    ids = [f"31{threads:02d}00{i}" for i in range(3)]
+
+    def call(i: int) -> Any:
+        body = {} if i % 2 == 0 else {"items": [ids[i % 3]]}
+        return client.post(f"/sessions/{sid}/checkout", headers=DEV, json=body)
+
+    answers = at_once(threads, call)
+    answers.append(client.post(f"/sessions/{sid}/checkout", headers=DEV, json={}))
+    got = _by_item(answers)
+    assert set(got) == set(ids)
+    for item_id in ids:
+        assert {r["status"] for r in got[item_id]} == {"loaned"}, got[item_id]
+        assert len({r["transaction"] for r in got[item_id]}) == 1  # the first one's key
+    assert journal_per_item(services, "checkout") == dict.fromkeys(ids, 1)
+    assert ils.applications("checkout") == dict.fromkeys(ids, 1)
+    assert sum(gateway.deliveries.values()) == 3
+    assert all(t.afi == RELEASED for t in books)
+    assert services.store.security.open() == []
+    assert services.store.alarms.list() == []  # no racing writes, no loaned_alarm_on
+    assert services.store.counters.totals("0000")["checkout"] == 3
+
+
+def test_the_recovery_pass_racing_live_calls_finishes_each_entry_once(services, reader, ils,
+                                                                     gateway) -> None:
+    """The background pass runs in a loop while 10 calls check out 4 books: every entry is
+    finished once (one cached loan, one release task per tag, one counter per book)."""
+    ids = [f"33900{i}" for i in range(4)]
+    tags = [make_tag(i) for i in ids]
+    put(reader, *tags)
+    s = login(services)
+    stop = threading.Event()
+
+    def recover() -> None:
+        while not stop.is_set():
+            services.recovery.run_once()
+
+    pass_thread = threading.Thread(target=recover)
+    pass_thread.start()
+    try:
+        answers = at_once(10, lambda i: services.circulation.checkout(s, None if i % 3 else
+                                                                      [ids[i % 4]]))
+    finally:
+        stop.set()
+        pass_thread.join(10)
+    keys: dict[str, set[str | None]] = {}
+    for a in answers:
+        for r in a:
+            keys.setdefault(r.item_id, set()).add(r.transaction)
+    assert {i: len(k) for i, k in keys.items()} == dict.fromkeys(ids, 1)
+    assert ils.applications("checkout") == dict.fromkeys(ids, 1)
+    releases = Counter(t.uid for i in ids for t in services.store.security.for_item(i))
+    assert releases == {t.uid: 1 for t in tags}
+    assert services.store.counters.totals("0000")["checkout"] == 4
+    assert all(t.afi == RELEASED for t in tags)
+
+
+@pytest.mark.parametrize("threads", [2, 8])
+def test_concurrent_returns_and_renewals_are_one_each(client, services, reader, ils, gateway,
+                                                      threads) -> None:
+    ids = [f"32{threads:02d}00{i}" for i in range(2)]
+    books = [make_tag(i, afi=RELEASED) for i in ids]
+    put(reader, *books)
+    for i in ids:
+        ils.loans[i] = "2000001"
+        services.store.cache.record_loan(LoanRecord(i, "2000001", "2026-12-01", "now", False))
+    sid = _login(client)
+    renewed = at_once(threads, lambda i: client.post(
+        f"/sessions/{sid}/renew", headers=DEV, json={"items": ids}))
+    got = _by_item(renewed)
+    for item_id in ids:
+        assert {r["status"] for r in got[item_id]} == {"renewed"}
+        assert len({r["transaction"] for r in got[item_id]}) == 1
+    assert journal_per_item(services, "renew") == dict.fromkeys(ids, 1)
+    assert ils.applications("renew") == dict.fromkeys(ids, 1)
+
+    returned = at_once(threads, lambda i: client.post(
+        f"/sessions/{sid}/return", headers=DEV, json={} if i % 2 else {"items": [ids[0]]}))
+    got = _by_item(returned)
+    for item_id in ids:
+        assert {r["status"] for r in got[item_id]} == {"returned"}
+        assert len({r["transaction"] for r in got[item_id]}) == 1
+    assert journal_per_item(services, "checkin") == dict.fromkeys(ids, 1)
+    assert ils.applications("checkin") == dict.fromkeys(ids, 1)
+    assert all(t.afi == SECURED for t in books) and ils.loans == {}
+
+
+def test_a_checkout_after_a_return_in_the_same_session_is_a_new_one(services, reader, ils) -> None:
+    """A repeat is the same action with nothing between; return then borrow again is two."""
+    tag = make_tag("3300001")
+    put(reader, tag)
+    s = login(services)
+    [first] = services.circulation.checkout(s)
+    [again] = services.circulation.checkout(s)
+    assert again.transaction == first.transaction and again.status == "loaned"
+    [back] = services.circulation.return_items(s)
+    [back_again] = services.circulation.return_items(s)
+    assert back.status == back_again.status == "returned"
+    assert back_again.transaction == back.transaction
+    [second] = services.circulation.checkout(s)
+    assert second.status == "loaned" and second.transaction != first.transaction
+    assert ils.applications("checkout") == {"3300001": 2}
+    assert ils.applications("checkin") == {"3300001": 1}
+    other = login(services, "2000002", "5555")  # another session's repeat is its own action
+    [theirs] = services.circulation.checkout(other)
+    assert theirs.transaction not in (first.transaction, second.transaction)
+
+
+def test_a_repeat_of_a_refused_checkout_is_answered_without_a_second_ils_call(
+        services, reader, ils) -> None:
+    ils.holds["3300101"] = "2000002"
+    put(reader, make_tag("3300101"))
+    s = login(services)
+    [first] = services.circulation.checkout(s)
+    [again] = services.circulation.checkout(s)
+    assert first.status == again.status == "on_hold_for_other"
+    assert first.transaction == again.transaction
+    assert journal_per_item(services, "checkout") == {"3300101": 1}
+
+
+def test_the_rule_holds_across_an_edge_restart(settings, reader, ils, gateway) -> None:
+    """In SQLite, not in memory: a new edge over the same journal answers the repeat."""
+    tags = [make_tag("3300201"), make_tag("3300202")]
+    put(reader, *tags)
+    before = EdgeServices.build(settings, reader=reader)
+    before.start(background=False, poll_pad=False)
+    try:
+        s = login(before)
+        first = {r.item_id: r for r in before.circulation.checkout(s)}
+    finally:
+        before.stop()
+    after = EdgeServices.build(settings, reader=reader)
+    after.start(background=False, poll_pad=False)
+    try:
+        again = {r.item_id: r for r in after.circulation.checkout(s)}
+        assert {k: (r.status, r.transaction) for k, r in again.items()} == \
+            {k: ("loaned", r.transaction) for k, r in first.items()}
+        assert journal_per_item(after, "checkout") == {"3300201": 1, "3300202": 1}
+        assert ils.applications("checkout") == {"3300201": 1, "3300202": 1}
+    finally:
+        after.stop()
+
+
+def test_a_repeat_journaled_before_a_crash_is_finished_not_journaled_again(
+        services, reader, ils, gateway) -> None:
+    """The first call died after journaling (no answer handled): the repeat waits for that
+    transaction's result and finishes it, with its key."""
+    tag = make_tag("3300301")
+    put(reader, tag)
+    s = login(services)
+    gateway.online = False
+    key = str(uuid.uuid4())
+    services.store.outbox.append(
+        "checkout", {"kind": "checkout", "item_id": "3300301", "session": s.id,
+                     "uids": [tag.uid]}, item_id="3300301", patron_ref=s.patron_id, key=key,
+        once=True)
+    gateway.online = True
+    [r] = services.circulation.checkout(s)
+    assert r.status == "loaned" and r.transaction == key and tag.afi == RELEASED
+    assert journal_per_item(services, "checkout") == {"3300301": 1}
+    assert ils.applications("checkout") == {"3300301": 1}
+
+
+def test_a_withdrawn_checkout_is_the_sessions_answer(services, reader, gateway, ils) -> None:
+    """Refused offline (withdrawn before it was sent): a repeat in the session gets that
+    refusal and key, even with the gateway back; a new session may borrow the book."""
+    services.settings.policy.offline_max_items = 0
+    tag = make_tag("3300401")
+    put(reader, tag)
+    s = login(services)
+    gateway.online = False
+    [first] = services.circulation.checkout(s)
+    assert first.status == "refused" and first.code == "offline_limit"
+    gateway.online = True
+    [again] = services.circulation.checkout(s)
+    assert (again.status, again.code, again.transaction) == \
+        ("refused", "offline_limit", first.transaction)
+    assert journal_per_item(services, "checkout") == {"3300401": 1}
+    [renewed] = services.circulation.renew(s, ["3300401"])  # not on loan: refused online
+    [later] = services.circulation.checkout(login(services))
+    assert later.status == "loaned" and later.transaction != first.transaction
+    assert renewed.status == "refused"
+    assert ils.applications("checkout") == {"3300401": 1}
+
+
+def test_a_withdrawn_renewal_is_answered_with_the_offline_text(services, gateway) -> None:
+    s = login(services)
+    gateway.online = False
+    [first] = services.circulation.renew(s, ["3300501"])
+    [again] = services.circulation.renew(s, ["3300501"])
+    assert first == again and first.code == "renew_refused"
+    assert first.message is not None and first.message["en"] == again.message["en"]
+
+
+# ---- the security service -------------------------------------------------------------------
+
+def test_security_writes_to_one_tag_never_overlap(services, reader) -> None:
+    tag = make_tag("3400001")
+    put(reader, tag)
+    inside, most = [0], [0]
+    guard = threading.Lock()
+    write = reader.write_afi
+
+    def slow_write(uid: str, afi: int, verify: bool = True) -> None:
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        threading.Event().wait(0.01)
+        try:
+            write(uid, afi, verify)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    reader.write_afi = slow_write  # type: ignore[method-assign]
+    task = services.store.security.create("3400001", tag.uid, "secure")
+    at_once(6, lambda i: services.security.execute(task))
+    assert most[0] == 1
+    assert reader.writes[tag.uid] == 1  # the others found it done under the lock
+    assert services.store.security.get(task.id).state == "done"
+
+
+def test_a_superseded_task_is_never_written(services, reader) -> None:
+    tag = make_tag("3400101", afi=RELEASED)
+    put(reader, tag)
+    old = services.store.security.create("3400101", tag.uid, "release", txn_key="k-old")
+    services.store.security.create("3400101", tag.uid, "secure")  # supersedes it
+    after, _ = services.security.execute(old)
+    assert after.state == "abandoned" and reader.writes[tag.uid] == 0
+
+
+def test_keyed_locks_are_dropped_when_idle() -> None:
+    locks = KeyedLocks()
+    with locks.hold("b", "a", "a"):
+        assert locks.held() == 2
+    assert locks.held() == 0
+
+
+# ---- stale release tasks --------------------------------------------------------------------
+
+def _alarm_on_checkout(services: EdgeServices, reader: FakeReader, item_id: str) -> FakeTag:
+    tag = make_tag(item_id)
+    put(reader, tag)
+    reader.afi_fail_rate = 1.0
+    [r] = services.circulation.checkout(login(services))
+    assert r.status == "loaned_alarm_on"
+    reader.afi_fail_rate = 0.0
+    return tag
+
+
+@pytest.mark.parametrize("ended", ["cache", "journal", "refused"])
+def test_a_release_whose_loan_ended_elsewhere_is_cancelled_never_written(
+        services, reader, ended) -> None:
+    tag = _alarm_on_checkout(services, reader, "3500001")
+    [task] = services.store.security.open()
+    if ended == "cache":  # returned at another box: the central feed drops the loan
+        services.store.cache.record_return("3500001")
+    elif ended == "journal":  # a check-in journaled since (its secure write failed)
+        services.store.outbox.append("checkin", {"kind": "checkin"}, item_id="3500001",
+                                     patron_ref="2000001")
+    else:  # the loan is another patron's now
+        services.store.cache.record_loan(LoanRecord("3500001", "2000002", None, "now", False))
+    writes = reader.writes[tag.uid]
+    services.recovery.run_once()
+    after = services.store.security.get(task.id)
+    assert after.state == "abandoned" and (after.last_error or "").startswith("stale release")
+    assert reader.writes[tag.uid] == writes and tag.afi == SECURED
+    [event] = [e for e in services.store.events.recent() if e.kind == "release_cancelled"]
+    assert event.detail["task"] == task.id and event.detail["item_id"] == "3500001"
+
+
+def test_a_release_whose_loan_stands_is_retried_and_written(services, reader) -> None:
+    tag = _alarm_on_checkout(services, reader, "3500101")
+    services.recovery.run_once()
+    assert services.store.security.open() == [] and tag.afi == RELEASED
+    assert not [e for e in services.store.events.recent() if e.kind == "release_cancelled"]
+
+
+# ---- the state machine's property (test_one_action_machine.py) ---------------------------------------------------------------
+
+def ils_reached_repeats(store: Any, reached: set[str]) -> list[str]:
+    """Keys of journal entries that reached the ILS although the same (session, item, kind)
+    had reached it before with no check-in/checkout of the item (of any session, journaled
+    and not withdrawn or refused) in between."""
+    entries = store.outbox.list(limit=100_000)
+    bad: list[str] = []
+    last: dict[tuple[Any, ...], int] = {}
+    for e in entries:
+        changes = e.kind in ("checkout", "checkin") and e.state != "refused" and not (
+            e.state == "failed" and (e.result or {}).get("code") == "cancelled")
+        if changes:  # a later action of the other kind ends the earlier ones
+            for k in [k for k in last if k[1] == e.item_id and k[2] != e.kind]:
+                del last[k]
+        if e.key not in reached or "compensates" in e.payload:
+            continue
+        ident = (e.payload.get("session"), e.item_id, e.kind)
+        if ident in last:
+            bad.append(e.key)
+        last[ident] = e.seq
+    return bad
+
+
+def test_ils_reached_repeats_finds_a_second_checkout(services) -> None:
+    """The property's oracle itself: two reached checkouts of one session, nothing between."""
+    out = services.store.outbox
+    a = out.append("checkout", {"session": "s1"}, item_id="x", patron_ref="p")
+    b = out.append("checkout", {"session": "s1"}, item_id="x", patron_ref="p")
+    c = out.append("checkin", {"session": "s1"}, item_id="x", patron_ref="p")
+    d = out.append("checkout", {"session": "s1"}, item_id="x", patron_ref="p")
+    assert ils_reached_repeats(services.store, {a.key, b.key, c.key, d.key}) == [b.key]
