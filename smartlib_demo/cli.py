@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -128,15 +129,18 @@ def soak(kills: int, seed: int, kiosks: int, minutes: float | None, run_dir: str
     site = SoakSite.create(opts.run_dir, kiosks, watchdog_s=opts.watchdog_s)
     with stop_on_signals() as stop:
         site.interrupt = stop
+        t0 = time.monotonic()
         try:
             site.start()
         except DemoError as exc:
             site.stop()
             raise click.ClickException(str(exc)) from exc
+        startup_s = round(time.monotonic() - t0, 1)
         try:
             report = Soak(opts, site, interrupt=stop).run()
         finally:
             site.stop()
+        report["startup_s"] = startup_s
     click.echo(json.dumps(report, ensure_ascii=False))
     bad = must_be_zero(report)
     if bad:
