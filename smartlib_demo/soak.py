@@ -172,6 +172,18 @@ class Ledgers:
                 out.append(d)
         return out
 
+    def ledger(self, item: str) -> list[dict[str, Any]]:
+        """The gateways' ledger rows (PostgreSQL) for ``item``, oldest first."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.site.pg_dsn, row_factory=dict_row) as conn:
+            rows = conn.execute(
+                "SELECT key, device, kind, item, patron, created_at, state, attempts, status, "
+                "result, started_at, applied_at FROM ledger WHERE item = %s ORDER BY started_at",
+                (item,)).fetchall()
+        return [dict(r) for r in rows]
+
     def open_security_tasks(self) -> set[str]:
         """Items with a security task (release or secure) still open at some edge."""
         out: set[str] = set()
@@ -544,7 +556,8 @@ class Soak:
                     counts["stray"] += stray
                 if verdict in ("lost", "duplicated") or stray:
                     problems.append({"action": asdict(a), "applications": window,
-                                     "journal": entries, "stray": stray})
+                                     "journal": entries, "ledger": self.ledgers.ledger(item),
+                                     "stray": stray})
         touched = set(by_item)
         loans = self.ledgers.loans(touched)
         tags = {t["item"]: t for t in self.sim.get("/tags").json() if t.get("item") in touched}
