@@ -121,7 +121,7 @@ def agent_leg(tmp: Path, port: int, n: int, tx_batch: int = 1,
     sample = store.outbox.next_sendable(1)[0]
     store.close()
     agent = SyncAgent.from_settings(settings, AgentTuning(window=500, max_awaiting=n + 1,
-                                                          resend_after_s=600,
+                                                          resend_s=600,
                                                           tx_batch=tx_batch))
     t0 = time.perf_counter()
     agent.start()
@@ -377,7 +377,7 @@ def result_to_edge(tmp: Path, port: int, n: int) -> list[float]:
 
     settings = _settings(tmp, port, device="kiosk-04")
     edge = open_store(settings.store.path)
-    agent = SyncAgent.from_settings(settings, AgentTuning(resend_after_s=600, publish_ops=False,
+    agent = SyncAgent.from_settings(settings, AgentTuning(resend_s=600, publish_ops=False,
                                                           snapshot_on_empty_cache=False))
     received: dict[str, float] = {}
     inner = agent.client.on_message

@@ -60,14 +60,17 @@ class InventoryItem:
     """A tag seen by an inventory.
 
     Attributes:
-        uid: the UID as 16 upper-case hex digits, most significant byte (E0) first.
-        dsfid: the tag's data storage format identifier.
+        uid: the UID as 16 upper-case hex digits, most significant byte (E0) first (a UHF
+            reader: the EPC/UII in hex, any even number of bytes).
+        dsfid: the tag's data storage format identifier (0 on UHF).
         antenna: the configured name of the antenna that saw it (e.g. ``pad``).
+        rssi: the peak RSSI in dBm when the reader reports one (UHF), else None.
     """
 
     uid: str
     dsfid: int
     antenna: str
+    rssi: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,24 +357,24 @@ class Reader(abc.ABC):
         def run() -> list[InventoryItem]:
             seen = self._inventory(numbers)
             items, uids = [], set()
-            for uid, dsfid, ant in seen:
+            for uid, dsfid, ant, *rssi in seen:
                 if uid in uids:
                     continue
                 uids.add(uid)
                 name = self.antennas[ant - 1] if ant and 1 <= ant <= len(self.antennas) else self.antennas[numbers[0] - 1]
-                items.append((uid, dsfid, name))
-            return [InventoryItem(uid_text(u), d, n) for u, d, n in items]
+                items.append(InventoryItem(uid_text(uid), dsfid, name, rssi[0] if rssi else None))
+            return items
 
         items = self._run("inventory", run)
         if len(numbers) == len(self.antennas):
-            present = {normalize_uid(i.uid) for i in items}
+            present = {self._uid(i.uid) for i in items}
             for gone in [u for u in self._afi_cache if u not in present]:
                 del self._afi_cache[gone]
         if afi is None:
             return items
         out = []
         for item in items:
-            raw = normalize_uid(item.uid)
+            raw = self._uid(item.uid)
             if raw not in self._afi_cache:
                 try:
                     info = self.system_info(item.uid)
@@ -395,7 +398,7 @@ class Reader(abc.ABC):
             TagNotFound: the tag does not answer.
             ReaderStatusError: the reader refused (e.g. block out of range).
         """
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         check_block_range(first, count)
         return self._run("read_blocks", lambda: self._read_blocks(raw, first, count))
 
@@ -409,7 +412,7 @@ class Reader(abc.ABC):
             TagNotFound: the tag left and did not come back within the retries.
             WriteFailed: the write failed or did not read back equal after all retries.
         """
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         data = check_bytes("data", data)
         if not data or len(data) % self.block_size:
             raise DriverArgumentError(
@@ -429,7 +432,7 @@ class Reader(abc.ABC):
             DriverArgumentError: a bad UID or an AFI outside 0..255.
             TagLocked, TagNotFound, WriteFailed: as for :meth:`write_blocks`.
         """
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         check_int("AFI", afi, 0, 0xFF)
         self._verified_write(
             "write_afi", lambda: self._write_afi(raw, afi),
@@ -442,7 +445,7 @@ class Reader(abc.ABC):
         Raises:
             TagLocked: already locked.
         """
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         self._run("lock_afi", lambda: self._status_to_write_error(lambda: self._lock_afi(raw)))
 
     def write_dsfid(self, uid: str | bytes, dsfid: int, verify: bool = True) -> None:
@@ -453,7 +456,7 @@ class Reader(abc.ABC):
             TagLocked: the DSFID is locked (ISO error 0x12); nothing is retried.
             TagNotFound, WriteFailed: as for :meth:`write_blocks`.
         """
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         check_int("DSFID", dsfid, 0, 0xFF)
         self._verified_write(
             "write_dsfid", lambda: self._write_dsfid(raw, dsfid),
@@ -465,7 +468,7 @@ class Reader(abc.ABC):
         Raises:
             TagLocked: already locked.
         """
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         self._run("lock_dsfid", lambda: self._status_to_write_error(lambda: self._lock_dsfid(raw)))
 
     def block_security(self, uid: str | bytes, first: int, count: int) -> tuple[int, ...]:
@@ -476,7 +479,7 @@ class Reader(abc.ABC):
             TagNotFound: the tag does not answer.
             ReaderStatusError: the reader refused (e.g. block out of range).
         """
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         check_block_range(first, count)
 
         def run() -> tuple[int, ...]:
@@ -489,23 +492,23 @@ class Reader(abc.ABC):
 
     def select(self, uid: str | bytes) -> None:
         """Put one tag in the Selected state (any tag selected before returns to Ready)."""
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         self._run("select", lambda: self._select(raw))
 
     def stay_quiet(self, uid: str | bytes) -> None:
         """Make a tag stop answering inventories until :meth:`reset_to_ready`, a select,
         an RF reset or leaving the field."""
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         self._run("stay_quiet", lambda: self._stay_quiet(raw))
 
     def reset_to_ready(self, uid: str | bytes | None = None) -> None:
         """Return one tag (or, with no UID, every tag in the field) to the Ready state."""
-        raw = normalize_uid(uid) if uid is not None else None
+        raw = self._uid(uid) if uid is not None else None
         self._run("reset_to_ready", lambda: self._reset_to_ready(raw))
 
     def set_eas(self, uid: str | bytes, on: bool) -> None:
         """Set or reset the NXP EAS bit (no read-back exists; retried like a write)."""
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         self._verified_write("set_eas", lambda: self._set_eas(raw, on), None)
 
     def eas_alarm(self) -> bool:
@@ -514,7 +517,7 @@ class Reader(abc.ABC):
 
     def system_info(self, uid: str | bytes) -> SystemInfo:
         """Get System Information of one tag."""
-        raw = normalize_uid(uid)
+        raw = self._uid(uid)
         return self._run("system_info", lambda: self._system_info(raw))
 
     def reader_info(self) -> ReaderInfo:
@@ -620,6 +623,14 @@ class Reader(abc.ABC):
 
     # ---- vendor hooks ----------------------------------------------------------------------
 
+    def _uid(self, uid: str | bytes) -> bytes:
+        """A caller's UID as bytes (ISO 15693: 8 bytes); a UHF reader accepts an EPC.
+
+        Raises:
+            DriverArgumentError: not a UID of this reader's kind.
+        """
+        return normalize_uid(uid)
+
     @abc.abstractmethod
     def _open(self) -> None: ...
 
@@ -627,8 +638,9 @@ class Reader(abc.ABC):
     def _close(self) -> None: ...
 
     @abc.abstractmethod
-    def _inventory(self, antennas: list[int]) -> list[tuple[bytes, int, int | None]]:
-        """``(uid, dsfid, antenna number or None)`` for every tag answering."""
+    def _inventory(self, antennas: list[int]) -> list[tuple[Any, ...]]:
+        """``(uid, dsfid, antenna number or None)`` for every tag answering, optionally
+        followed by the peak RSSI in dBm."""
 
     @abc.abstractmethod
     def _read_blocks(self, uid: bytes, first: int, count: int) -> bytes: ...

@@ -6,7 +6,8 @@ that vendor.
 
 ``sim`` is the FEIG driver: the simulator (``smartlib sim serve``) speaks the FEIG ISC
 protocol byte for byte, so ``driver = "sim"`` only documents that ``url`` points at it
-(a pty path or ``socket://127.0.0.1:PORT``).
+(a pty path or ``socket://127.0.0.1:PORT``). ``llrp`` is the UHF driver for fixed readers
+speaking LLRP (``llrp://host:port``), the simulator's UHF reader included.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ GROUP = "smartlib.readers"
 
 BUILTIN: dict[str, str] = {
     "feig": "drivers.feig.reader:FeigReader",
+    "llrp": "drivers.llrp.reader:LlrpReader",
     "pcsc15693": "drivers.pcsc15693.base:PcscIso15693Reader",
     "sim": "drivers.feig.reader:FeigReader",
 }

@@ -199,6 +199,9 @@ class DeviceManager:
     def _read_tag(self, uid: str, antenna: str) -> PadTag:
         reader = self._need_reader()
         try:
+            read_tag_data = getattr(reader, "read_tag_data", None)
+            if read_tag_data is not None:  # UHF (LLRP): the item is in the EPC bank
+                return PadTag(uid, antenna, read_tag_data(uid))
             memory = reader.read_blocks(uid, 0, FIRST_READ_BLOCKS)
             try:
                 return PadTag(uid, antenna, decode_tag(memory))

@@ -16,24 +16,24 @@ next in plain words. Checks (skipped when the configuration does not use the par
   pending transaction;
 * ``clock``: the system clock against the broker's answer and a sanity range; the time zone.
 
-Message payloads are written here as plain JSON in the version-1 shape of
-``docs/sync.md`` (``edge`` may not import ``sync``). The doctor opens the store read-only
+The broker, gateway and ILS-through-the-gateway checks live in :mod:`sync.doctor` (they
+speak the sync messages, and ``edge`` may not import ``sync``): they are found through the
+``smartlib.doctor_checks`` entry point group. The doctor opens the store read-only
 and never writes to it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,7 +44,6 @@ from smartlib.cli import settings_or_exit
 from smartlib.config import Settings
 
 Level = Literal["OK", "WARN", "FAIL", "SKIP"]
-ROOT = "smartlib/v1"
 
 
 @dataclass(frozen=True)
@@ -150,159 +149,28 @@ def check_card_reader(settings: Settings) -> Check:
 
 # ---- broker, gateway, ILS, clock ------------------------------------------------------------
 
-@dataclass
-class _MqttProbe:
-    settings: Settings
-    connect_rc: int | None = None
-    publish_rc: int | None = None
-    reply: dict[str, Any] | None = None
-    reply_seconds: float | None = None
-    error: str | None = None
+CHECK_GROUP = "smartlib.doctor_checks"
+"""Entry point group of the checks other packages add: ``sync.doctor:run_checks`` gives the
+broker, gateway and ILS-through-the-gateway checks (``edge`` may not import ``sync``). Each
+entry is ``run_checks(settings, want) -> list[dict]`` with :class:`Check`'s fields."""
 
 
-def _mqtt_client(settings: Settings, client_id: str) -> Any:
-    import paho.mqtt.client as mqtt
-
-    b = settings.broker
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                    protocol=mqtt.MQTTv5)
-    if b.username:
-        c.username_pw_set(b.username, b.password.get_secret_value() if b.password else None)
-    if b.tls:
-        c.tls_set(ca_certs=str(b.ca_file) if b.ca_file else None)
-    return c
-
-
-def probe_mqtt(settings: Settings, timeout: float = 5.0, lookup: bool = True) -> _MqttProbe:
-    """Connect, publish to the device's own topic, and (optionally) ask the gateway."""
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    probe = _MqttProbe(settings)
-    site, device = settings.site.id, settings.device.id
-    base = f"{ROOT}/{site}/{device}"
-    connected, published, answered = threading.Event(), threading.Event(), threading.Event()
-    subscribed = threading.Event()
-    request_id = str(uuid.uuid4())
-    sent_at = [0.0]
-    client = _mqtt_client(settings, f"smartlib-doctor-{device}-{os.getpid()}")
-
-    def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        probe.connect_rc = int(getattr(rc, "value", rc))
-        connected.set()
-
-    def on_publish(_c: Any, _u: Any, _mid: int, rc: Any, _p: Any) -> None:
-        probe.publish_rc = int(getattr(rc, "value", rc))
-        published.set()
-
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+def plugin_checks(settings: Settings, want: Callable[[str], bool]) -> list[Check]:
+    """The checks of the ``smartlib.doctor_checks`` entry points, in their names' order."""
+    out: list[Check] = []
+    found = sorted(entry_points(group=CHECK_GROUP), key=lambda ep: ep.name)
+    if not found and any(want(n) for n in ("broker", "gateway", "ils")):
+        out.append(Check("broker", "FAIL", "the broker and gateway checks are not installed",
+                         "Reinstall smartlib (`make setup` or `pip install -e .`): the "
+                         f"{CHECK_GROUP} entry points are missing."))
+    for ep in found:
         try:
-            body = json.loads(msg.payload)
-        except ValueError:
-            return
-        if body.get("request_id") == request_id:
-            probe.reply = body
-            probe.reply_seconds = round(time.monotonic() - sent_at[0], 3)
-            answered.set()
-
-    client.on_connect = on_connect
-    client.on_publish = on_publish
-    client.on_message = on_message
-    client.on_subscribe = lambda *a: subscribed.set()
-    try:
-        client.connect(settings.broker.host, settings.broker.port, keepalive=30)
-    except OSError as exc:
-        probe.error = f"cannot connect to {settings.broker.host}:{settings.broker.port}: {exc}"
-        return probe
-    client.loop_start()
-    try:
-        if not connected.wait(timeout):
-            probe.error = "no CONNACK"
-            return probe
-        if probe.connect_rc:
-            return probe
-        # The probe is an ILS status look-up on the device's own topic: its PUBACK is the
-        # broker check, the answer's arrival the gateway check, its content the ILS check
-        # (the gateway logs in to the ILS and asks SC Status). It changes nothing anywhere.
-        asking = lookup and settings.device.role != "gateway"
-        if asking:
-            client.subscribe(f"{base}/lookup/reply", qos=1)
-            subscribed.wait(timeout)
-        props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = f"{base}/lookup/reply"
-        props.CorrelationData = request_id.encode()
-        req = {"v": 1, "request_id": request_id, "kind": "ils_status", "site": site,
-               "device": device, "created_at": datetime.now(UTC).isoformat()}
-        sent_at[0] = time.monotonic()
-        client.publish(f"{base}/lookup", json.dumps(req), qos=1, properties=props)
-        published.wait(timeout)
-        if asking:
-            answered.wait(timeout)
-        return probe
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-
-def check_broker(probe: _MqttProbe) -> Check:
-    s = probe.settings
-    where = f"{s.broker.host}:{s.broker.port}"
-    if probe.error:
-        return Check("broker", "FAIL", f"{where}: {probe.error}",
-                     "Is the broker running and reachable? Check [broker] host and port, the "
-                     "firewall, and (with tls = true) ca_file.")
-    if probe.connect_rc:
-        return Check("broker", "FAIL", f"{where} refused the login (reason code "
-                     f"{probe.connect_rc})",
-                     "Check [broker] username and password against the broker's password "
-                     "file (smartlib broker config writes credentials.toml).")
-    if probe.publish_rc is None:
-        return Check("broker", "FAIL", f"{where}: no PUBACK for a QoS 1 publish",
-                     "The broker accepted the login but not the message: check its log.")
-    if probe.publish_rc >= 0x80:
-        return Check("broker", "FAIL", f"{where}: publish to its own topic refused "
-                     f"(reason code 0x{probe.publish_rc:02X})",
-                     "The ACL does not allow this device its own topics: regenerate it with "
-                     "`smartlib broker config --devices …` including this device id.")
-    return Check("broker", "OK", f"{where}: logged in as {s.broker.username or '(anonymous)'}; "
-                 "publish to its own topic acknowledged")
-
-
-def check_gateway(probe: _MqttProbe) -> Check:
-    s = probe.settings
-    if s.device.role == "gateway":
-        return Check("gateway", "SKIP", "this box is the gateway")
-    if probe.error or probe.connect_rc:
-        return Check("gateway", "FAIL", "cannot ask the gateway: the broker is not usable",
-                     "Fix the broker check first.")
-    if probe.reply is None:
-        return Check("gateway", "FAIL", "no answer to a look-up within 5 s",
-                     "Is `smartlib gateway run` running and connected to this broker, serving "
-                     f"site {s.site.id!r}? Check its log.")
-    secs = probe.reply_seconds or 0.0
-    level: Level = "OK" if secs < 1.0 else "WARN"
-    return Check("gateway", level, f"answered a look-up in {secs * 1000:.0f} ms",
-                 "" if level == "OK" else "The gateway answers slowly: check its load and the "
-                 "ILS's response time.", secs)
-
-
-def check_ils_via_gateway(probe: _MqttProbe) -> Check:
-    reply = probe.reply
-    if reply is None:
-        return Check("ils", "SKIP", "no answer from the gateway, so the ILS was not asked")
-    if reply.get("ok") is not True:
-        err = str(reply.get("error") or "no reason given")
-        return Check("ils", "FAIL", f"the gateway cannot use the ILS: {err}",
-                     "Check the ILS (SIP2 server) and the gateway's [ils] section; on the "
-                     "gateway run `smartlib doctor --config gateway.toml`.")
-    secs = reply.get("ils_seconds")
-    where = f"SIP2 login and SC status through the gateway ({reply.get('institution') or '?'}"
-    where += f", {float(secs) * 1000:.0f} ms)" if isinstance(secs, int | float) else ")"
-    if reply.get("online_status") is False:
-        return Check("ils", "WARN", f"{where}: the ILS says it is offline",
-                     "Ask the ILS administrator; transactions queue meanwhile.")
-    return Check("ils", "OK", f"{where}: OK, the ILS is online")
+            run = ep.load()
+            out += [Check(**d) for d in run(settings, want)]
+        except Exception as exc:  # noqa: BLE001 - a broken add-on is a finding, not a crash
+            out.append(Check(ep.name, "FAIL", f"the {ep.name} checks failed: {exc}",
+                             "Reinstall smartlib; run again with --log-level DEBUG."))
+    return out
 
 
 def check_ils_direct(settings: Settings) -> Check:
@@ -414,18 +282,9 @@ def run_checks(settings: Settings, only: tuple[str, ...] = ()) -> list[Check]:
         out.append(check_reader(settings))
     if want("card_reader"):
         out.append(check_card_reader(settings))
-    probe = None
-    if any(want(n) for n in ("broker", "gateway", "ils")):
-        probe = probe_mqtt(settings, lookup=want("gateway") or want("ils"))
-    if probe is not None and want("broker"):
-        out.append(check_broker(probe))
-    if probe is not None and want("gateway"):
-        out.append(check_gateway(probe))
-    if want("ils"):
-        if settings.device.role == "gateway":
-            out.append(check_ils_direct(settings))
-        elif probe is not None:
-            out.append(check_ils_via_gateway(probe))
+    out += plugin_checks(settings, want)
+    if want("ils") and settings.device.role == "gateway":
+        out.append(check_ils_direct(settings))
     if want("store"):
         out.append(check_store(settings))
     if want("clock"):
@@ -451,7 +310,7 @@ def render_table(checks: list[Check]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--only", multiple=True,
               type=click.Choice(["reader", "card_reader", "broker", "gateway", "ils", "store",
-                                 "clock"]), help="Run only these checks.")
+                                 "clock", "pin_key"]), help="Run only these checks.")
 def doctor(config: str | None, as_json: bool, only: tuple[str, ...]) -> None:
     """Check the reader, card reader, broker, gateway, ILS, store and clock of this box."""
     settings = settings_or_exit(config)

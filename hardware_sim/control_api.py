@@ -18,6 +18,8 @@ serves it with uvicorn on a background thread. Routes:
 ``GET  /ils``, ``POST /ils/faults``         the demo ILS: ``{"outage", "latency_s",
                                            "drop_connections"}``
 ``/card/...``                              the virtual card (when the world has one)
+``POST /bank/pay``                         ``{"ref", "amount"}``: the simulated bank pays
+``GET  /bank``                             the bank's webhook URL and what it sent
 =========================================  =================================================
 """
 
@@ -203,6 +205,10 @@ def make_control_app(world: SimWorld) -> FastAPI:
         from hardware_sim.card import card_router
 
         app.include_router(card_router(world.card))
+    if world.bank is not None:
+        from hardware_sim.bank import bank_router
+
+        app.include_router(bank_router(world.bank))
     return app
 
 

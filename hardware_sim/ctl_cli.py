@@ -180,3 +180,37 @@ def ils_faults(ctx: click.Context, outage: str | None, latency: float | None) ->
     if latency is not None:
         body["latency_s"] = latency
     _echo(_call(ctx, "POST", "/ils/faults", body))
+
+
+@ctl.group()
+def bank() -> None:
+    """The simulated bank (smartlib sim serve --bank-webhook URL)."""
+
+
+@bank.command("pay")
+@click.option("--ref", default=None, help="The payment's reference (the QR's purpose field).")
+@click.option("--amount", type=click.IntRange(min=1), default=None,
+              help="VND to pay (default: the amount in --qr).")
+@click.option("--qr", "payload", default=None,
+              help="The VietQR payload shown by the kiosk: its reference and amount are used.")
+@click.option("--txn", "bank_txn_id", default=None,
+              help="The bank transaction id (repeat one to simulate a duplicated notification).")
+@click.pass_context
+def bank_pay(ctx: click.Context, ref: str | None, amount: int | None, payload: str | None,
+             bank_txn_id: str | None) -> None:
+    """Pay a shown QR: the bank posts the signed notification to the centre's webhook."""
+    if payload:
+        from edge.payments.vietqr import VietQRError, decode
+
+        try:
+            qr = decode(payload)
+        except VietQRError as exc:
+            raise click.BadParameter(str(exc), param_hint="--qr") from exc
+        ref = ref or qr.purpose
+        amount = amount or qr.amount
+    if not ref:
+        raise click.UsageError("give --ref (or a --qr with a purpose)")
+    if not amount:
+        raise click.UsageError("give --amount (or a --qr with an amount)")
+    _echo(_call(ctx, "POST", "/bank/pay", {"ref": ref, "amount": amount,
+                                           "bank_txn_id": bank_txn_id}))

@@ -4,6 +4,7 @@ line of endpoints, and run until interrupted."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
 
 def build(spec: WorldSpec, *, host: str = "127.0.0.1", control_port: int = 7000,
           vpcd: str | None = None, ils_port: int | None = None, ils_db: str | None = None,
-          timing: bool = True) -> tuple[SimWorld, ControlServer, dict[str, Any]]:
+          timing: bool = True, bank_webhook: str | None = None,
+          bank_secret: bytes | None = None) -> tuple[SimWorld, ControlServer, dict[str, Any]]:
     """Start a world with its optional card and ILS, and its control API.
 
     Returns:
@@ -66,6 +68,10 @@ def build(spec: WorldSpec, *, host: str = "127.0.0.1", control_port: int = 7000,
             db.parent.mkdir(parents=True, exist_ok=True)
             world.ils = DemoIlsServer(db, host, ils_port)
             ils_port = world.ils.start()
+        if bank_webhook:
+            from hardware_sim.bank import SimBank
+
+            world.bank = SimBank(bank_webhook, bank_secret or b"")
         world.start()
         control = ControlServer(world, host, control_port).start()
     except (SimError, OSError):
@@ -94,8 +100,13 @@ def build(spec: WorldSpec, *, host: str = "127.0.0.1", control_port: int = 7000,
 @click.option("--ils-port", type=int, default=None, help="Also run the demo ILS (SIP2) here.")
 @click.option("--ils-db", default=None, help="The demo ILS database (default var/sim/ils.db).")
 @click.option("--no-timing", is_flag=True, help="Answer at once instead of at modelled speed.")
+@click.option("--bank-webhook", default=None, metavar="URL",
+              help="Run the simulated bank, posting to the centre's /payments/webhook here.")
+@click.option("--bank-secret-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The shared webhook secret (file); env SMARTLIB_BANK_SECRET otherwise.")
 def serve(world_path: str | None, host: str, control_port: int, vpcd: str | None,
-          ils_port: int | None, ils_db: str | None, no_timing: bool) -> None:
+          ils_port: int | None, ils_db: str | None, no_timing: bool,
+          bank_webhook: str | None, bank_secret_file: str | None) -> None:
     """Serve simulated readers (pty and TCP), card, ILS and the control API."""
     if vpcd is not None and vpcd.strip().lower() in NO_VPCD:
         vpcd = None
@@ -103,9 +114,12 @@ def serve(world_path: str | None, host: str, control_port: int, vpcd: str | None
         _host_port(vpcd, 35963)  # a bad --vpcd is a usage error before anything starts
     try:
         spec = WorldSpec.load(world_path) if world_path else WorldSpec.default()
+        secret = (Path(bank_secret_file).read_bytes().strip() if bank_secret_file
+                  else os.environ.get("SMARTLIB_BANK_SECRET", "").encode())
         world, control, endpoints = build(spec, host=host, control_port=control_port,
                                           vpcd=vpcd, ils_port=ils_port, ils_db=ils_db,
-                                          timing=not no_timing)
+                                          timing=not no_timing, bank_webhook=bank_webhook,
+                                          bank_secret=secret)
     except SimError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(endpoints), nl=True)

@@ -16,6 +16,14 @@ demo ILS, and a scheduler for timeline actions and gate walks. The control API
     tcp_port = 7001            # 0 = any free port; pty = true also serves a pty
     baudrate = 38400
 
+    [[reader]]                 # protocol = "llrp": an LlrpReaderDevice (UHF, TCP only)
+    name = "uhf"
+    protocol = "llrp"
+    zones = { uhf-pad = [1], uhf-gate = [2, 3] }   # zone -> antenna numbers
+
+Placing an item in a zone of an LLRP reader makes a UHF tag (ISO/TS 28560-4, built with
+``encode_uhf``) instead of an ISO 15693 one.
+
     [[tag]]                    # SimTag.from_spec keys, plus zone (omit: catalogued only)
     item = "30000001"
     isil = "VN-DEMO"
@@ -74,6 +82,8 @@ class ReaderSpec:
     tcp: bool = True
     baudrate: int = 38400
     page_records: int = 24
+    protocol: str = "feig"
+    zones: dict[str, list[int]] | None = None  # llrp: zone name -> antenna numbers
 
 
 @dataclass
@@ -88,8 +98,9 @@ class WorldSpec:
 
     @classmethod
     def default(cls) -> WorldSpec:
-        """A pad reader and a two-antenna gate reader, no tags."""
-        return cls(readers=[ReaderSpec("pad", ["pad"]), ReaderSpec("gate", ["gate-in", "gate-out"])])
+        """A pad reader, a two-antenna gate reader and a UHF (LLRP) reader, no tags."""
+        return cls(readers=[ReaderSpec("pad", ["pad"]), ReaderSpec("gate", ["gate-in", "gate-out"]),
+                            ReaderSpec("uhf", [], protocol="llrp")])
 
     @classmethod
     def load(cls, path: str | Path) -> WorldSpec:
@@ -115,13 +126,17 @@ class WorldSpec:
         sim = doc.get("simulator", {})
         sc = cls(zones=list(sim.get("zones", DEFAULT_ZONES)), seed=sim.get("seed"))
         for i, r in enumerate(doc.get("reader", [])):
-            extra = set(r) - {"name", "antennas", "tcp_port", "pty", "tcp", "baudrate", "page_records"}
+            extra = set(r) - {"name", "antennas", "tcp_port", "pty", "tcp", "baudrate", "page_records",
+                              "protocol", "zones"}
             if extra or "name" not in r:
                 raise WorldSpecError(f"{where}: reader {i}: needs name; unknown keys {sorted(extra)}")
+            if r.get("protocol", "feig") not in ("feig", "llrp"):
+                raise WorldSpecError(f"{where}: reader {i}: protocol must be feig or llrp")
             sc.readers.append(ReaderSpec(str(r["name"]), list(r.get("antennas", ["pad"])),
                                          int(r.get("tcp_port", 0)), bool(r.get("pty", True)),
                                          bool(r.get("tcp", True)), int(r.get("baudrate", 38400)),
-                                         int(r.get("page_records", 24))))
+                                         int(r.get("page_records", 24)), r.get("protocol", "feig"),
+                                         r.get("zones")))
         if not sc.readers:
             sc.readers = cls.default().readers
         sc.tags = [dict(t) for t in doc.get("tag", [])]
@@ -264,9 +279,13 @@ class SimWorld:
         self.field = SimField(self.spec.zones)
         self.host = host
         self.readers: dict[str, FeigReaderDevice] = {}
+        self.llrp: dict[str, Any] = {}  # name -> hardware_sim.llrp_device.LlrpReaderDevice
         for spec in self.spec.readers:
-            if spec.name in self.readers:
+            if spec.name in self.readers or spec.name in self.llrp:
                 raise WorldSpecError(f"two readers named {spec.name!r}")
+            if spec.protocol == "llrp":
+                self.llrp[spec.name] = _llrp_device(spec, timing)
+                continue
             try:
                 self.readers[spec.name] = FeigReaderDevice(
                     self.field, spec.antennas, name=spec.name, baudrate=spec.baudrate,
@@ -275,6 +294,7 @@ class SimWorld:
                 raise WorldSpecError(f"reader {spec.name}: {exc}") from exc
         self.card: Any = None   # hardware_sim.card.SimCardDevice when serving vpcd
         self.ils: Any = None    # hardware_sim.ils.server.DemoIlsServer when embedded
+        self.bank: Any = None   # hardware_sim.bank.SimBank when a webhook URL is configured
         self.scheduler = Scheduler()
         self.started_at = 0.0
         for t in self.spec.tags:
@@ -288,6 +308,9 @@ class SimWorld:
 
     def start(self) -> SimWorld:
         for spec in self.spec.readers:
+            if spec.name in self.llrp:
+                self.llrp[spec.name].start(self.host, spec.tcp_port)
+                continue
             self.readers[spec.name].start(pty=spec.pty, tcp=spec.tcp, host=self.host,
                                           port=spec.tcp_port)
         self.scheduler.start()
@@ -308,7 +331,7 @@ class SimWorld:
 
     def stop(self) -> None:
         self.scheduler.stop()
-        for r in self.readers.values():
+        for r in [*self.readers.values(), *self.llrp.values()]:
             r.stop()
         for extra in (self.card, self.ils):
             if extra is not None:
@@ -321,19 +344,31 @@ class SimWorld:
         self.stop()
 
     def reader(self, name: str | None) -> FeigReaderDevice:
+        """A reader by name (an LLRP one too: it has ``inject``, ``faults``, ``floor``,
+        ``status``)."""
         if name is None:
             return next(iter(self.readers.values()))
         try:
-            return self.readers[name]
+            return self.readers[name] if name in self.readers else self.llrp[name]
         except KeyError:
-            raise WorldSpecError(f"no reader {name!r}; readers: {sorted(self.readers)}") from None
+            raise WorldSpecError(f"no reader {name!r}; readers: "
+                                f"{sorted([*self.readers, *self.llrp])}") from None
 
     def endpoints(self) -> dict[str, Any]:
-        out = {}
+        out: dict[str, Any] = {}
         for name, r in self.readers.items():
-            out[name] = {"pty": r.pty_path, "tcp_port": r.tcp_port, "antennas": list(r.antennas),
+            out[name] = {"protocol": "feig", "pty": r.pty_path, "tcp_port": r.tcp_port,
+                         "antennas": list(r.antennas),
                          "url": f"socket://{self.host}:{r.tcp_port}" if r.tcp_port else r.pty_path}
+        for name, u in self.llrp.items():
+            out[name] = {"protocol": "llrp", "tcp_port": u.tcp_port, "url": u.url,
+                         "antennas": [f"antenna-{a}" for a in range(1, u.antenna_count + 1)],
+                         "zones": {z: list(a) for z, a in u.field.zones.items()}}
         return out
+
+    def _uhf_reader(self, zone: str) -> Any:
+        """The LLRP reader whose zones include ``zone``, or None."""
+        return next((u for u in self.llrp.values() if zone in u.field.zones), None)
 
     # ---- tags ------------------------------------------------------------------------------
 
@@ -354,6 +389,9 @@ class SimWorld:
         """Place an item (every part of a set, or only ``present`` parts: a partial set)
         or a full tag spec in ``zone``."""
         spec = dict(spec)
+        uhf = self._uhf_reader(zone)
+        if uhf is not None:
+            return [self._place_uhf(uhf, spec, zone)]
         parts = int(spec.get("parts", 1))
         if "item" in spec and parts > 1 and "part" not in spec:
             wanted = present or list(range(1, parts + 1))
@@ -367,6 +405,23 @@ class SimWorld:
             raise WorldSpecError(str(exc)) from exc
         return tags
 
+    def _place_uhf(self, uhf: Any, spec: dict[str, Any], zone: str) -> Any:
+        """A UHF tag for ``spec["item"]`` (reused if catalogued) placed in ``zone``."""
+        from hardware_sim.llrp_device import uhf_tag_for_item
+        from hardware_sim.llrp_tag import UhfTagError
+
+        if "item" not in spec:
+            raise WorldSpecError(f"zone {zone!r} is a UHF zone: place an item (item id), got {spec}")
+        item = str(spec["item"])
+        found = [t for t in uhf.field.find(item) if t.item_id == item]
+        try:
+            tag = found[0] if found else uhf_tag_for_item(
+                item, owner_library=spec.get("isil") or None, afi=int(spec.get("afi", 0x07)))
+            uhf.field.place(tag, zone)
+        except (UhfTagError, ValueError) as exc:
+            raise WorldSpecError(f"UHF tag for {item!r}: {exc}") from exc
+        return tag
+
     def find_tags(self, key: str) -> list[SimTag]:
         """Tags by UID hex or by item id."""
         by_item = self.field.tags_for_item(key)
@@ -378,7 +433,9 @@ class SimWorld:
             raise WorldSpecError(f"no tag with UID or item id {key!r}") from None
 
     def remove(self, key: str) -> list[str]:
-        out = []
+        out = [t.epc_hex for u in self.llrp.values() for t in u.field.find(key) if u.field.remove(t)]
+        if out:
+            return out
         for t in self.find_tags(key):
             if self.field.remove(t.uid):
                 out.append(t.uid_hex)
@@ -401,6 +458,9 @@ class SimWorld:
             raise WorldSpecError(f"direction must be 'in' or 'out', got {direction!r}")
         if speed_m_s <= 0 or depth_m <= 0:
             raise WorldSpecError("speed and depth must be positive")
+        if reader in self.llrp:
+            raise WorldSpecError(f"reader {reader} is a UHF (LLRP) reader: walks drive FEIG gates; "
+                                "place UHF tags in its zones and set its inputs instead")
         dev = self.reader(reader)
         zones = list(dev.antennas)
         if len(zones) < 2:
@@ -474,11 +534,22 @@ class SimWorld:
         return {
             "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else 0.0,
             "zones": self.field.snapshot(),
-            "readers": {n: r.status() for n, r in self.readers.items()},
+            "readers": {n: r.status() for n, r in [*self.readers.items(), *self.llrp.items()]},
             "tags": len(self.field.catalog()),
             "scheduled": self.scheduler.pending(),
             "failed_actions": self.scheduler.failures,
         }
+
+
+def _llrp_device(spec: ReaderSpec, timing: bool) -> Any:
+    from hardware_sim.llrp_device import DEFAULT_ZONES, LlrpReaderDevice
+    from hardware_sim.llrp_tag import UhfField, UhfTagError
+
+    try:
+        zones = {str(z): [int(a) for a in ants] for z, ants in (spec.zones or DEFAULT_ZONES).items()}
+        return LlrpReaderDevice(UhfField(zones), name=spec.name, timing=timing)
+    except (UhfTagError, TypeError, ValueError) as exc:
+        raise WorldSpecError(f"reader {spec.name}: zones must map names to antenna numbers: {exc}") from exc
 
 
 def _part_of(tag: SimTag) -> int:

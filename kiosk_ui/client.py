@@ -30,7 +30,8 @@ class EdgeApi(Protocol):
 
     def health(self) -> JSON: ...
     def info(self) -> JSON: ...
-    def login(self, source: str, identifier: str, pin: str | None, language: str) -> JSON: ...
+    def login(self, source: str, identifier: str, pin: str | None, language: str,
+              scan_token: str | None = None) -> JSON: ...
     def login_card(self, language: str) -> JSON: ...
     def read_scan(self, raw: str) -> JSON: ...
     def end_session(self, session_id: str) -> None: ...
@@ -41,6 +42,9 @@ class EdgeApi(Protocol):
     def account(self, session_id: str) -> JSON: ...
     def receipt(self, session_id: str) -> JSON: ...
     def print_receipt(self, session_id: str) -> JSON: ...
+    def payable_fines(self, session_id: str) -> JSON: ...
+    def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON: ...
+    def payment_status(self, session_id: str, reference: str) -> JSON: ...
 
 
 def _error_from(resp: httpx.Response) -> EdgeApiError:
@@ -108,11 +112,16 @@ class EdgeClient:
         """``GET /info``: site name, opening hours, device id and languages."""
         return dict(self._call("GET", "/info", timeout=3.0))
 
-    def login(self, source: str, identifier: str, pin: str | None, language: str) -> JSON:
-        """``POST /sessions`` with a card, barcode or manual credential."""
+    def login(self, source: str, identifier: str, pin: str | None, language: str,
+              scan_token: str | None = None) -> JSON:
+        """``POST /sessions`` with a barcode (and the scan token ``read_scan`` answered) or a
+        typed number and PIN. Without a valid scan token the edge counts the credential as
+        typed, which needs a PIN."""
         cred: JSON = {"source": source, "identifier": identifier}
         if pin:
             cred["pin"] = pin
+        if scan_token:
+            cred["scan_token"] = scan_token
         log.info("login source=%s patron=%s", source, mask_identifier(identifier))
         return dict(self._call("POST", "/sessions", {"credential": cred, "language": language}))
 
@@ -124,7 +133,8 @@ class EdgeClient:
         """``POST /scans``: the edge checks a keyboard-wedge scan by the scanner's rules.
 
         Returns:
-            ``{"identifier": ...}``, the patron identifier without affixes.
+            ``{"identifier": ..., "scan_token": ...}``: the patron identifier without
+            affixes, and the single-use token that lets it log in as a scan.
 
         Raises:
             EdgeApiError: ``bad_scan`` (its message says why, never the scan) and the rest.
@@ -167,6 +177,20 @@ class EdgeClient:
     def print_receipt(self, session_id: str) -> JSON:
         """``POST /sessions/{id}/receipt/print`` on the edge's thermal printer."""
         return dict(self._call("POST", f"/sessions/{quote(session_id)}/receipt/print"))
+
+    def payable_fines(self, session_id: str) -> JSON:
+        """``GET /sessions/{id}/fines``: the payable fines and their total."""
+        return dict(self._call("GET", f"/sessions/{quote(session_id)}/fines"))
+
+    def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON:
+        """``POST /sessions/{id}/payments`` for ``fee_ids`` (None: all): the VietQR."""
+        body: JSON = {"fee_ids": fee_ids} if fee_ids is not None else {"all": True}
+        return dict(self._call("POST", f"/sessions/{quote(session_id)}/payments", body))
+
+    def payment_status(self, session_id: str, reference: str) -> JSON:
+        """``GET /sessions/{id}/payments/{reference}``: pending, paid, refused or expired."""
+        return dict(self._call("GET", f"/sessions/{quote(session_id)}/payments/"
+                                      f"{quote(reference)}"))
 
 
 def events_url(base_url: str, token: str) -> str:

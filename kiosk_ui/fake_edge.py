@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from edge.error_texts import TEXTS  # the real edge's texts (a pure data module)
@@ -38,6 +39,8 @@ class FakeEdge:
         self.today = today or dt.date(2026, 11, 23)
         self.scan_prefix = ""
         self.scan_suffix = ""
+        self.scan_tokens: dict[str, str] = {}
+        """Unused scan tokens ``read_scan`` issued: token → identifier."""
         self.down = False
         self.gateway = "online"
         self.offline_policy: JSON = {"login": "cached", "max_items": 5, "max_value": 1_000_000}
@@ -69,13 +72,18 @@ class FakeEdge:
         }
         self.holds: list[JSON] = [
             {"item_id": "3201", "title": "Những ngôi sao xa xôi — Lê Minh Khuê", "ready": True,
-             "pickup_location": "Quầy thủ thư tầng 1"},
+             "pickup_location": "Quầy thủ thư tầng 1", "expires": "2026-12-14"},
             {"item_id": "3202", "title": "Bỉ vỏ — Nguyên Hồng", "ready": False,
              "pickup_location": "Quầy thủ thư tầng 1"},
         ]
         self.fines: list[JSON] = [
-            {"amount": 15000, "currency": "VND", "description": "Trả muộn: Nỗi buồn chiến tranh"},
+            {"fine_id": "F1", "amount": "15000", "currency": "VND",
+             "reason": "Trả muộn: Nỗi buồn chiến tranh", "date": "2026-11-30", "item_id": "3101"},
         ]
+        self.account_offline = False
+        """Answer the account as the edge does from its cache (no fines known)."""
+        self.payments: dict[str, JSON] = {}
+        """Payments made (reference -> the edge's answer); set ``status`` to "paid" to pay."""
         self.pad: list[str] = []
         self.lifted: set[str] = set()
         """Items taken off the pad before the edge handled them (``lift``)."""
@@ -126,8 +134,16 @@ class FakeEdge:
                          "opening_hours": "Thứ 2–Thứ 7 · 07:30–20:00"},
                 "device": "kiosk-01", "languages": ["vi", "en"]}
 
-    def login(self, source: str, identifier: str, pin: str | None, language: str) -> JSON:
+    def login(self, source: str, identifier: str, pin: str | None, language: str,
+              scan_token: str | None = None) -> JSON:
+        """``POST /sessions``: as the edge, a barcode or card without a valid scan token is a
+        typed number (``manual``), which needs a PIN."""
         self._check("login", (source, identifier))
+        if self.scan_tokens.pop(scan_token or "", None) != identifier:
+            source = "manual"
+        return self._login(source, identifier, pin)
+
+    def _login(self, source: str, identifier: str, pin: str | None) -> JSON:
         patron_id = identifier
         if source == "card":
             patron_id = next((k for k, p in self.patrons.items() if p.get("card") == identifier), "")
@@ -156,7 +172,7 @@ class FakeEdge:
         self._check("login_card")
         if not self.card_on_reader:
             raise _err("device_unavailable", 409)
-        return self.login("card", self.card_on_reader, None, language)
+        return self._login("card", self.card_on_reader, None)
 
     def read_scan(self, raw: str) -> JSON:
         """``POST /scans``, reduced to what the kiosk's tests need: the affixes required and
@@ -176,7 +192,9 @@ class FakeEdge:
         elif not ident.isprintable():
             reason = "scan has a control character"
         else:
-            return {"identifier": ident}
+            token = uuid.uuid4().hex
+            self.scan_tokens[token] = ident
+            return {"identifier": ident, "scan_token": token}
         raise EdgeApiError("bad_scan", reason, None, 409)   # no texts: the kiosk's catalogue
 
     def end_session(self, session_id: str) -> None:
@@ -277,9 +295,13 @@ class FakeEdge:
                   "due_date": ln["due_date"],
                   "overdue": dt.date.fromisoformat(ln["due_date"]) < self.today}
                  for i, ln in self.loans.items() if ln["patron"] == s["_patron"]]
-        total = sum(f["amount"] for f in self.fines)
+        # Money is a decimal string, as the edge's AccountOut sends it.
+        total = str(sum(Decimal(str(f["amount"])) for f in self.fines if f["amount"] is not None))
+        if self.account_offline:
+            return {"loans": loans, "holds": list(self.holds), "fines": [], "fine_total": None,
+                    "currency": "VND", "offline": True}
         return {"loans": loans, "holds": list(self.holds), "fines": list(self.fines),
-                "fine_total": total}
+                "fine_total": total, "currency": "VND", "offline": False}
 
     def receipt(self, session_id: str) -> JSON:
         self._check("receipt", session_id)
@@ -291,6 +313,33 @@ class FakeEdge:
         self._check("print_receipt", session_id)
         self._session(session_id)
         return {"printed": True}
+
+    def payable_fines(self, session_id: str) -> JSON:
+        self._check("payable_fines", session_id)
+        self._session(session_id)
+        got = [{"fine_id": str(f.get("fine_id") or i + 1), "amount": f["amount"],
+                "reason": f.get("reason") or f.get("description") or "", "date": f.get("date")}
+               for i, f in enumerate(self.fines)]
+        return {"fines": got, "total": sum(f["amount"] for f in got), "currency": "VND",
+                "offline": False}
+
+    def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON:
+        self._check("create_payment", fee_ids)
+        fines = {f["fine_id"]: f for f in self.payable_fines(session_id)["fines"]}
+        chosen = list(fines) if fee_ids is None else fee_ids
+        ref = f"SLFAKE{len(self.payments) + 1:04d}"
+        amount = sum(fines[f]["amount"] for f in chosen)
+        self.payments[ref] = {
+            "reference": ref, "amount": amount, "currency": "VND", "fee_ids": chosen,
+            "payload": f"000201010212FAKE{ref}", "status": "pending",
+            "bank": {"bin": "970415", "name": "VietinBank", "account": "0011001932418"},
+            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).isoformat()}
+        return dict(self.payments[ref])
+
+    def payment_status(self, session_id: str, reference: str) -> JSON:
+        self._check("payment_status", reference)
+        self._session(session_id)
+        return dict(self.payments[reference])
 
     @staticmethod
     def _results(results: list[JSON]) -> JSON:

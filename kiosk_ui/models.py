@@ -260,8 +260,12 @@ class HoldsModel(_RowsModel):
         if column == 0:
             return str(row.get("title") or row.get("item_id") or "")
         if row.get("ready"):
-            return QCoreApplication.translate("Status", "Ready for pickup at {place}").format(
+            text = QCoreApplication.translate("Status", "Ready for pickup at {place}").format(
                 place=row.get("pickup_location") or "")
+            if row.get("expires"):
+                text += " · " + QCoreApplication.translate("Status", "until {date}").format(
+                    date=format_date(row.get("expires"), self._loc.language))
+            return text
         return QCoreApplication.translate("Status", "Waiting")
 
     def _extra(self, row: Row, column: int, role: int) -> Any:
@@ -280,7 +284,12 @@ class FinesModel(_RowsModel):
 
     def _cell(self, row: Row, column: int) -> str:
         if column == 0:
-            return str(row.get("description") or "")
+            text = str(row.get("reason") or row.get("description") or "")
+            if row.get("date"):
+                text += f" · {format_date(row.get('date'), self._loc.language)}"
+            return text
+        if row.get("amount") is None:
+            return ""
         return format_money(row.get("amount"), row.get("currency"), self._loc.language)
 
     def _extra(self, row: Row, column: int, role: int) -> Any:

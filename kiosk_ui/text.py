@@ -104,6 +104,9 @@ def status_text(item: dict[str, Any], language: str) -> str:
         return Q.translate("Status", "Renewed — now due {date}").format(date=due)
     if status == "refused":
         reason = error_text(item.get("code"), message, language)
+        ils = str(item.get("ils_message") or "").strip()
+        if ils and ils not in reason:  # the ILS's own words (a renewal refusal's AF)
+            reason = f"{reason} ({ils})"
         return Q.translate("Status", "Refused: {reason}").format(reason=reason)
     return error_text(item.get("code"), message, language) if message or item.get("code") else status
 

@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 # build-essential (gcc), swig and libpcsclite-dev build pyscard, which pip compiles from source.
 # postgresql: the ledger tests start their own server with its initdb/pg_ctl (on a free port,
 # in a temp dir); they need no running cluster and never use the machine's one on 5432.
+# systemd: systemd-analyze, systemctl --root and systemd-sysusers --root, with which the
+# `smartlib install` tests verify and enable the units offline (a minimal root lacks them);
+# cage and xwayland: the kiosk window's compositor, which a test runs headless.
 # The libxcb-*/libxkbcommon-x11/libegl/libgl libraries are what Qt's xcb platform plugin
 # needs to open the kiosk window of `make demo` on a desktop (PySide6 wheels do not ship them).
 DEB_PKGS=(mosquitto mosquitto-clients pcscd pcsc-tools vsmartcard-vpcd libpcsclite-dev swig socat
-          postgresql build-essential chromium fonts-dejavu-core
+          postgresql build-essential chromium fonts-dejavu-core systemd
+          cage xwayland
           libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
           libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1)
 PYTHON=${PYTHON:-python3}

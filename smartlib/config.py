@@ -7,14 +7,24 @@ time: call :func:`load_settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -27,6 +37,24 @@ ENV_FILE_VAR = "SMARTLIB_CONFIG"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_tls_files(section: BrokerSection | IlsSection) -> None:
+    """``key_file`` needs ``cert_file``; CA and certificate files need ``tls = true``."""
+    if section.key_file is not None and section.cert_file is None:
+        raise ValueError("key_file needs cert_file (the certificate of that key)")
+    if not section.tls and (section.ca_file or section.cert_file):
+        raise ValueError("ca_file / cert_file are set but tls = false")
 
 
 class SiteSection(_Section):
@@ -101,28 +129,99 @@ class BrokerSection(_Section):
     password: SecretStr | None = None
     tls: bool = False
     ca_file: Path | None = None
+    """The site CA (``smartlib ca init``) that signed the broker's certificate; unset: the
+    system CAs."""
+    cert_file: Path | None = None
+    """This box's client certificate (``smartlib ca issue --device``), when the broker
+    requires one (``broker config --tls``)."""
+    key_file: Path | None = None
+    """The key of ``cert_file`` (mode 0600), if not inside it."""
     client_id: str | None = None
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    failover: list[str] = Field(default_factory=list)
+    """Other addresses of the same broker service (``host:port``: the other nodes of a
+    cluster, or a standby), tried in turn by the sync agent when a connection attempt to
+    the current one fails."""
+
+    @field_validator("failover")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            host, sep, port = addr.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{addr!r} is not host:port")
+        return value
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The broker's address first, then the failover ones."""
+        out = [(self.host, self.port)]
+        for addr in self.failover:
+            host, _, port = addr.rpartition(":")
+            out.append((host.strip("[]"), int(port)))
+        return out
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> BrokerSection:
+        _check_tls_files(self)
+        return self
+
+
+PROFILE_CHARSETS: dict[str, str] = {"generic": "utf-8", "koha": "utf-8", "evergreen": "utf-8",
+                                    "folio": "cp850"}
+"""Each built-in SIP2 profile's wire charset (sync.sip2.profiles; a test keeps them equal)."""
+
+
+class Sip2Settings(_Section):
+    """Single settings of the site's SIP2 profile, over the named profile (unset = the
+    profile's own): ``[ils.sip2]`` or ``[gateway.site_ils.<site>.sip2]``."""
+
+    charset: Literal["utf-8", "latin-1", "cp850", "ascii"] | None = None
+    """Text encoding on the wire (the SIP2 codec's charsets)."""
+    error_detection: bool | None = None
+    """Send ``AY``/``AZ`` checksums and verify them on input."""
+    terminator: Literal["CR", "CRLF"] | None = None
+    idle_timeout: float | None = Field(None, gt=0)
+    """Seconds after which the ILS drops an idle connection (the keepalive runs inside it)."""
+    keepalive_fraction: float | None = Field(None, gt=0, lt=1)
+    checkin_not_loaned_ok: bool | None = None
+    """A checkin refused because the item was not on loan counts as a return."""
 
 
 class IlsSection(_Section):
     """The library's ILS, reached over SIP2 by the gateway."""
 
     profile: Literal["generic", "koha", "evergreen", "folio"] = "generic"
+    sip2: Sip2Settings = Field(default_factory=Sip2Settings)
+    """Overrides of single settings of ``profile``."""
     host: str = "127.0.0.1"
     port: int = Field(6001, gt=0, lt=65536)
     tls: bool = False
+    ca_file: Path | None = None
+    """With ``tls``: trust only this CA (PEM) for the ILS's certificate; unset: the system's."""
+    cert_file: Path | None = None
+    """With ``tls``: the client certificate the gateway presents (an ILS that asks for one)."""
+    key_file: Path | None = None
+    """The key of ``cert_file``, if not inside it."""
     user: str = "kiosk"
     password: SecretStr = SecretStr("")
     institution: str = "VNLIB"
     location: str = "MAIN"
     pool_size: int = Field(4, ge=1, le=64)
 
+    @model_validator(mode="after")
+    def _tls_files(self) -> IlsSection:
+        _check_tls_files(self)
+        return self
+
 
 class StoreSection(_Section):
     """The local SQLite store."""
 
     path: Path = Path("var/smartlib.db")
+
+
+CredentialSource = Literal["card", "barcode", "manual"]
+_PIN_ALWAYS: tuple[CredentialSource, ...] = ("manual",)
 
 
 class PolicySection(_Section):
@@ -139,6 +238,19 @@ class PolicySection(_Section):
     desensitize_wins: bool = False
     """Deprecated and ignored: the gateway applies the site's SIP2 profile
     (``releases_security``) and the edge follows its Y/N verdict."""
+    pin_max_failures: int = Field(5, ge=1, le=100)
+    """Wrong PINs for one credential within ``pin_window_min`` that lock it out; keep it at
+    most the ILS's own limit, so the edge locks before the ILS does (docs/edge.md)."""
+    pin_window_min: float = Field(15.0, gt=0, le=24 * 60)
+    """The window, in minutes, in which wrong PINs are counted."""
+    pin_lockout_min: float = Field(15.0, gt=0, le=24 * 60)
+    """How long, in minutes, a locked-out credential is refused (``pin_locked``)."""
+    pin_required_for: list[CredentialSource] = Field(default_factory=lambda: list(_PIN_ALWAYS))
+    """Credential sources that never log in without a PIN. A typed number always needs one;
+    add ``"barcode"`` (and ``"card"``) where the site asks for it. What the source is, the
+    edge decides, not the client (docs/edge.md, "Credential sources")."""
+    scan_token_s: float = Field(60.0, gt=0, le=600)
+    """How long a scan token from ``POST /scans`` stays good for one login."""
 
 
 Direction = Literal["in", "out", "unknown"]
@@ -163,12 +275,45 @@ class ApiSection(_Section):
     """The edge's HTTP API."""
 
     host: str = "127.0.0.1"
+    """Loopback by default: the kiosk UI runs on the same box. Another address needs HTTPS
+    (``tls_cert``/``tls_key``) or ``allow_plain_http = true``."""
     port: int = Field(8080, gt=0, lt=65536)
+    tls_cert: Path | None = None
+    """HTTPS: the box's server certificate (``smartlib ca issue --server HOST``)."""
+    tls_key: Path | None = None
+    """The key of ``tls_cert`` (mode 0600)."""
+    allow_plain_http: bool = False
+    """Serve plain HTTP on an address that is not loopback (a trusted, closed LAN only)."""
     device_token: SecretStr = SecretStr("device-token-change-me")
+    """The kiosk UI's bearer token (``smartlib token issue --name kiosk-ui``). Deprecated
+    as a shared secret: the box accepts it only while it has issued no per-device token."""
     staff_token: SecretStr = SecretStr("staff-token-change-me")
+    """Deprecated shared staff secret (acts as admin): accepted only while the box has no
+    cached staff accounts, unless ``staff_token_fallback``."""
+    staff_token_fallback: bool = False
+    """Keep accepting ``staff_token`` after the centre's staff accounts are cached."""
+    rate_per_s: float = Field(20.0, gt=0)
+    """Requests per second each client (address, and bearer token) may make on average."""
+    rate_burst: int = Field(100, ge=1)
+    """Requests a client may make at once before ``rate_per_s`` applies."""
+    login_rate_per_min: float = Field(30.0, gt=0)
+    """``POST /sessions`` (a typed or scanned login) per minute per client on average."""
+    login_burst: int = Field(10, ge=1)
+    """Logins a client may try at once before ``login_rate_per_min`` applies."""
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """The largest request body accepted (413 ``payload_too_large`` above)."""
     process_state: Path | None = None
     """A JSON file of this site's processes and their restarts (``smartlib demo``'s supervisor
     writes one); the staff console shows it. Unset: no process list."""
+
+    @model_validator(mode="after")
+    def _https_off_loopback(self) -> ApiSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together (HTTPS needs both)")
+        if not is_loopback(self.host) and self.tls_cert is None and not self.allow_plain_http:
+            raise ValueError(f"host {self.host} is not loopback: set tls_cert and tls_key "
+                             "(HTTPS with the site CA) or allow_plain_http = true")
+        return self
 
 
 class KioskSection(_Section):
@@ -183,6 +328,21 @@ class KioskSection(_Section):
     printer_url: str | None = None
     large_text: bool = False
     high_contrast: bool = False
+
+
+class PaymentsSection(_Section):
+    """Fines paid at the kiosk by VietQR (docs/payments.md): the library's own account only,
+    never a credential."""
+
+    enabled: bool = False
+    bank_bin: str = Field("970415", pattern=r"^[0-9]{6}$")
+    """The beneficiary bank's six-digit BIN."""
+    bank_name: str = "VietinBank"
+    """The bank's name as the kiosk shows it."""
+    account: str = ""
+    """The library's account number the QR pays into."""
+    qr_ttl_s: float = Field(600.0, gt=0, le=86400)
+    """How long a shown QR is valid (its countdown)."""
 
 
 class PrinterSection(_Section):
@@ -221,9 +381,14 @@ class IlsOverride(_Section):
     """Per-site changes to ``[ils]`` for a gateway serving several sites (unset = ``[ils]``)."""
 
     profile: Literal["generic", "koha", "evergreen", "folio"] | None = None
+    sip2: Sip2Settings | None = None
+    """This site's SIP2 overrides, over ``[ils.sip2]`` setting by setting."""
     host: str | None = None
     port: int | None = Field(None, gt=0, lt=65536)
     tls: bool | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     user: str | None = None
     password: SecretStr | None = None
     institution: str | None = None
@@ -246,6 +411,15 @@ class GatewaySection(_Section):
     """Back-off after an ILS failure before an intent is verified and retried."""
     site_ils: dict[str, IlsOverride] = Field(default_factory=dict)
     """``[gateway.site_ils.<site>]``: that site's ILS, over the ``[ils]`` defaults."""
+    public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9+/]{43}=$")
+    """On every edge box: the site gateways' X25519 public key (base64, printed by
+    ``smartlib gateway keygen``). PINs are sealed to it; without it a PIN login is refused."""
+    private_key_file: str | None = None
+    """On a gateway: the file (mode 0600) holding the private half of ``public_key``; every
+    gateway of a site holds the same one. Without it, no PIN login can be checked."""
+    revoked_file: Path | None = None
+    """The central console's revoked-devices list (``revoked.json``, written by
+    ``smartlib central revoke``): their transactions are refused. None: no check."""
 
 
 class SyncSection(_Section):
@@ -292,6 +466,7 @@ class Settings(BaseSettings):
     gate: GateSection = Field(default_factory=GateSection)
     api: ApiSection = Field(default_factory=ApiSection)
     kiosk: KioskSection = Field(default_factory=KioskSection)
+    payments: PaymentsSection = Field(default_factory=PaymentsSection)
     printer: PrinterSection = Field(default_factory=PrinterSection)
     smtp: SmtpSection = Field(default_factory=SmtpSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
@@ -302,7 +477,11 @@ class Settings(BaseSettings):
         over = self.gateway.site_ils.get(site)
         if over is None:
             return self.ils
-        return self.ils.model_copy(update=over.model_dump(exclude_none=True))
+        update = over.model_dump(exclude_none=True, exclude={"sip2"})
+        if over.sip2 is not None:
+            update["sip2"] = self.ils.sip2.model_copy(
+                update=over.sip2.model_dump(exclude_none=True))
+        return self.ils.model_copy(update=update)
 
     @classmethod
     def settings_customise_sources(
@@ -314,6 +493,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        overlay = getattr(settings_cls, "remote_overlay", None)
+        if overlay:  # the central console's configuration: over the file, under env and init
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=overlay))
         if settings_cls.model_config.get("toml_file"):
             sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
@@ -332,11 +514,23 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+def overlay_path(store_path: str | Path) -> Path:
+    """Where a box keeps the remote configuration in force (written by the edge when it
+    applies one): next to its store, ``var/smartlib.db`` → ``var/smartlib.remote.toml``."""
+    return Path(store_path).with_suffix(".remote.toml")
+
+
+def load_settings(path: str | Path | None = None, *, remote: bool = True,
+                  **overrides: Any) -> Settings:
     """Load the site configuration from ``path`` (or ``$SMARTLIB_CONFIG``) plus env overrides.
+
+    Precedence, lowest first: built-in defaults, the file, the remote overlay (the central
+    console's configuration last applied, :func:`overlay_path` of ``[store] path``, when it
+    exists), ``SMARTLIB_*`` environment variables, ``overrides``.
 
     Args:
         path: a TOML file; without it, ``$SMARTLIB_CONFIG`` or built-in defaults are used.
+        remote: read the remote overlay (False: the file and environment only).
         overrides: section values that win over file and environment (for tests).
 
     Raises:
@@ -357,7 +551,22 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         config = SettingsConfigDict(**{**Settings.model_config, "toml_file": str(path)})
         cls = type("FileSettings", (Settings,), {"model_config": config})
     try:
-        return cls(**overrides)
+        settings = cls(**overrides)
     except ValidationError as exc:
         problems = _problems(exc)
         raise ConfigError(f"{path or 'configuration'}: {len(problems)} problem(s)", problems) from exc
+    over = overlay_path(settings.store.path)
+    if not remote or not over.exists():
+        return settings
+    try:
+        overlay = tomllib.loads(over.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"the remote overlay {over} is unreadable: {exc}",
+                          [("(overlay)", str(exc))]) from exc
+    with_overlay = type("RemoteSettings", (cls,), {})
+    with_overlay.remote_overlay = overlay  # type: ignore[attr-defined]  # read by the sources
+    try:
+        return with_overlay(**overrides)
+    except ValidationError as exc:
+        problems = _problems(exc)
+        raise ConfigError(f"{over}: {len(problems)} problem(s)", problems) from exc

@@ -14,3 +14,7 @@ class ConfigError(SmartlibError):
     def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class SealError(SmartlibError):
+    """A sealed PIN or a gateway key cannot be used (missing, malformed, wrong key)."""

@@ -17,7 +17,7 @@ import click
 from smartlib.shutdown import stop_on_signals
 from smartlib_demo.errors import DemoError
 from smartlib_demo.site import DEVICE_TOKEN, STAFF_TOKEN
-from smartlib_demo.system import DemoOptions, DemoSystem
+from smartlib_demo.system import CENTRAL_ADMIN, DemoOptions, DemoSystem
 
 
 @click.command()
@@ -95,6 +95,8 @@ def demo(headless: bool, scenarios: str | None, list_scenarios: bool, no_ui: boo
 def _write_ready(system: DemoSystem, path: Path) -> None:
     data = {"kiosk_url": system.kiosk_url, "gate_url": system.gate_url, "sim_url": system.sim_url,
             "staff_console_url": system.staff_console_url, "device_token": DEVICE_TOKEN,
+            "central_url": system.central_url,
+            "central_admin": {"username": CENTRAL_ADMIN[0], "password": CENTRAL_ADMIN[1]},
             "staff_token": STAFF_TOKEN, "run_dir": str(system.run_dir), "ports": system.ports,
             "pids": {p.name: p.popen.pid for p in system.current_procs()},
             "supervisor_state": str(system.supervisor_state), "card": system.options.card}

@@ -14,6 +14,8 @@ the simulator (import-linter: ``smartlib`` imports nothing of ours). It:
    * a private ``mosquitto`` with the config, password file and ACL from
      ``smartlib broker config``;
    * ``smartlib gateway run``;
+   * ``smartlib central serve`` (the central console, with its collector on its own broker
+     account, and a demo admin);
    * a kiosk and a gate ``smartlib serve``, each with its ``smartlib sync``;
    * the cache snapshot (``smartlib sim ils export`` then ``smartlib gateway import``);
    * ``smartlib kiosk`` (unless ``--no-ui`` or ``--headless``);
@@ -37,6 +39,7 @@ import functools
 import json
 import os
 import pwd
+import secrets
 import selectors
 import shutil
 import subprocess
@@ -75,6 +78,9 @@ from smartlib_demo.site import (
     toml_dumps,
 )
 from smartlib_demo.supervisor import Supervisor
+
+CENTRAL_ADMIN = ("admin", "smartlib-demo")
+"""The demo's central console login (user, password), printed in the banner."""
 
 NOTIFYING = frozenset({"kiosk-serve", "gate-serve", "kiosk-ui"})
 """The processes that say READY=1 and feed their watchdog from the start (sd_notify); the
@@ -136,6 +142,10 @@ class DemoSystem:
         return f"http://127.0.0.1:{self.ports['gate_api']}"
 
     @property
+    def central_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['central']}/"
+
+    @property
     def staff_console_url(self) -> str:
         return f"{self.gate_url}/staff#token={STAFF_TOKEN}"
 
@@ -174,6 +184,7 @@ class DemoSystem:
             self._start_broker_config()
             self.start_broker()
             self._start_gateway()
+            self._start_central()
             self._start_edges()
             self._wait_gateway_round_trip()
             self._import_cache()
@@ -285,7 +296,8 @@ class DemoSystem:
         self.options.run_dir = d.resolve()
 
     def _pick_ports(self) -> None:
-        names = ("sim_control", "pad_tcp", "gate_tcp", "ils", "mqtt", "kiosk_api", "gate_api")
+        names = ("sim_control", "pad_tcp", "gate_tcp", "ils", "mqtt", "kiosk_api", "gate_api",
+                 "central")
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
 
     def _start_sim(self) -> None:
@@ -358,6 +370,14 @@ class DemoSystem:
         with open(out / "credentials.toml", "rb") as fh:
             creds = tomllib.load(fh)
         self.credentials = {u: str(v["password"]) for u, v in creds.items()}
+        # The central console's collector: its own read-only account, added to the same files.
+        self.credentials["central"] = secrets.token_urlsafe(18)
+        secret = self.run_dir / "central-broker.pw"
+        secret.write_text(self.credentials["central"])
+        secret.chmod(0o600)
+        self.run_cli("central", "broker-account", "--user", "central", "--password-file",
+                     str(secret), "--acl-file", str(out / "acl"), "--passwd-file",
+                     str(out / "passwd"))
         self.files["mosquitto"] = out / "mosquitto.conf"
         if os.geteuid() == 0:
             # Started as root, mosquitto drops to the 'mosquitto' user, which must read them.
@@ -411,12 +431,47 @@ class DemoSystem:
                     "institution": ILS_LOGIN["institution"], "location": ILS_LOGIN["location"],
                     "pool_size": 4},
             "store": {"path": self.run_dir / "gateway-unused.db"},
-            "gateway": {"ledger": f"sqlite:///{self.run_dir / 'ledger.db'}", "sites": [SITE]},
+            "gateway": {"ledger": f"sqlite:///{self.run_dir / 'ledger.db'}", "sites": [SITE],
+                        "private_key_file": str(self._pin_key_file())},
         }
         path = self.run_dir / "gateway.toml"
         path.write_text(toml_dumps(cfg))
         self.files["gateway"] = path
         self.spawn("gateway", self.cli("gateway", "run", "--config", str(path)))
+
+    def _start_central(self) -> None:
+        """The central console with its collector, and the demo admin account."""
+        cfg = {"central": {"database": f"sqlite:///{self.run_dir / 'central.db'}",
+                           "host": "127.0.0.1", "port": self.ports["central"],
+                           "sites": [SITE]},
+               "broker": self._broker_section("central")}
+        path = self.run_dir / "central.toml"
+        path.write_text(toml_dumps(cfg))
+        self.files["central"] = path
+        secret = self.run_dir / "central-admin.pw"
+        secret.write_text(CENTRAL_ADMIN[1])
+        self.run_cli("central", "admin", "create", "--config", str(path), "--user",
+                     CENTRAL_ADMIN[0], "--password-file", str(secret), "--display-name",
+                     "Demo admin")
+        proc = self.spawn("central", self.cli("central", "serve", "--config", str(path)))
+        wait_until(lambda: port_open("127.0.0.1", self.ports["central"]),
+                   self.options.startup_timeout_s, "central console", proc.why_dead,
+                   interval=0.1)
+
+    def _pin_key_file(self) -> Path:
+        """The demo site's PIN-sealing private key (made once per run directory)."""
+        from smartlib.sealing import generate_keypair, write_private_key
+
+        path = self.run_dir / "gateway-pin.key"
+        if not path.exists():
+            write_private_key(generate_keypair()[0], path)
+        return path
+
+    def _pin_public_key(self) -> str:
+        """The public half of :meth:`_pin_key_file`, for the boxes' ``[gateway] public_key``."""
+        from smartlib.sealing import load_private_key, public_text
+
+        return public_text(load_private_key(self._pin_key_file()))
 
     def edge_config(self, role: str) -> dict[str, dict[str, Any]]:
         """The site configuration of the kiosk or gate box."""
@@ -444,9 +499,13 @@ class DemoSystem:
                      "alarm_directions": ["out", "unknown"], "alarm_duration_ms": 3000,
                      "inner_antenna": "gate-in", "outer_antenna": "gate-out"},
             "api": {"host": "127.0.0.1", "port": api_port, "device_token": DEVICE_TOKEN,
-                    "staff_token": STAFF_TOKEN, "process_state": self.supervisor_state},
+                    # The demo's scripts use the shared staff token; keep it once the central
+                    # console's staff accounts (the demo admin) are cached on the boxes.
+                    "staff_token": STAFF_TOKEN, "staff_token_fallback": True,
+                    "process_state": self.supervisor_state},
             "kiosk": {"edge_url": f"http://127.0.0.1:{self.ports['kiosk_api']}",
                       "language": "vi", "fullscreen": False},
+            "gateway": {"public_key": self._pin_public_key()},
         }
 
     def _start_edges(self) -> None:
@@ -550,6 +609,8 @@ class DemoSystem:
             "",
             f"  kiosk API       {self.kiosk_url}   (device token {DEVICE_TOKEN})",
             f"  staff console   {self.staff_console_url}",
+            f"  central console {self.central_url}   (demo admin: {CENTRAL_ADMIN[0]} / "
+            f"{CENTRAL_ADMIN[1]})",
             f"  gate API        {self.gate_url}",
             f"  simulator       {self.sim_url}",
             f"  demo ILS        SIP2 127.0.0.1:{self.ports['ils']} "

@@ -1,26 +1,28 @@
-"""Mosquitto set-up for one site: config, password file, per-device ACL, TLS test certificates.
+"""Mosquitto set-up for one site: config, password file, per-device ACL, TLS with the site CA.
 
 ``smartlib broker config`` calls :func:`write_broker_config`. Passwords are hashed in
 Mosquitto 2's own ``$7$`` format (PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt), the
-format ``mosquitto_passwd`` writes, so no external tool is needed. Test certificates are made
-with the ``cryptography`` library (a private CA, and a server certificate for the given host
-names). This module writes files only; it never starts or signals a broker.
+format ``mosquitto_passwd`` writes, so no external tool is needed. With TLS, the listener's
+certificate and one client certificate per broker user come from the site CA
+(:mod:`sync.pki`); the listener requires a client certificate, takes its common name as the
+user name (so the ACL applies to it) and checks the CA's revocation list. This module writes
+files only; it never starts or signals a broker.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sync import topics
-from sync.errors import BrokerConfigError, InvalidTopicError
+from sync.errors import BrokerConfigError, InvalidTopicError, PkiError
 
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
@@ -47,13 +49,24 @@ def verify_password(hashed: str, password: str) -> bool:
     return hmac.compare_digest(got, digest)
 
 
+def default_role(device: str) -> str:
+    """A device's role by the site's naming rule: ids starting with ``gate`` are gates.
+
+    ``smartlib broker config`` gives such devices the gate ACL (no patron data), and the
+    gateway refuses circulation from them (unless ``device_roles`` says otherwise).
+    """
+    return "gate" if device.startswith("gate") else "kiosk"
+
+
 def device_acl(site: str, device: str, user: str | None = None, role: str = "kiosk") -> str:
     """ACL lines that limit ``device`` to writing its own topics.
 
     It reads its own replies, its site's cache feed, and the site view: every device's
     retained status, statistics and staff alarms (``topics.site_filters``), which carry no
     patron data. A ``gate`` reads only the patron-free cache feed (``cache/gate/+``); other
-    roles read ``cache/+`` (which does not match the gates' two-level topics).
+    roles read ``cache/+`` (which does not match the gates' two-level topics). Every device
+    reads the site's ``staff/accounts`` (the central console's staff accounts, argon2 hashes
+    only) for its staff console's log-ins.
     """
     user = user or device
     lines = [
@@ -67,10 +80,16 @@ def device_acl(site: str, device: str, user: str | None = None, role: str = "kio
         f"topic write {topics.stats_live(site, device)}",
         f"topic write {topics.event(site, device)}",
         f"topic write {topics.snapshot_request(site, device)}",
+        f"topic write {topics.config_ack(site, device)}",
+        f"topic read {topics.config(site, device)}",
+        f"topic write {topics.command_ack(site, device)}",
+        f"topic readwrite {topics.security_tasks(site, device)}",
+        f"topic read {topics.command(site, device)}",
         f"topic read {topics.result(site, device)}",
         f"topic read {topics.lookup_reply(site, device)}",
         f"topic read {topics.snapshot_reply(site, device)}",
         f"topic read {topics.cache_filter(site, role)}",
+        f"topic read {topics.staff_accounts(site)}",
         *(f"topic read {f}" for f in topics.site_filters(site)),
     ]
     return "\n".join(lines) + "\n"
@@ -87,6 +106,16 @@ def gateway_acl(user: str, sites: list[str] | None = None) -> str:
     lines = [f"user {user}"]
     lines += [f"topic readwrite {topics.ROOT}/{topics.check_id(s, 'site')}/#" for s in sites]
     return "\n".join(lines) + "\n"
+
+
+def central_acl(user: str, filters: list[str], writes: list[str] | None = None) -> str:
+    """ACL lines of the central console's collector: it reads the given topic filters (the
+    collector's subscriptions: every site's statuses, alarms, statistics, events, conflicts,
+    configuration and command acknowledgements, security task reports) and writes only
+    ``writes`` (the devices' remote configuration and ``command`` topics);
+    ``smartlib central broker-account`` prints these lines."""
+    return "\n".join([f"user {user}", *(f"topic read {f}" for f in filters),
+                      *(f"topic write {w}" for w in writes or [])]) + "\n"
 
 
 def staff_acl(site: str, user: str) -> str:
@@ -106,6 +135,9 @@ class BrokerFiles:
     ca_cert: Path | None = None
     server_cert: Path | None = None
     server_key: Path | None = None
+    client_certs: dict[str, tuple[Path, Path]] = field(default_factory=dict)
+    """With TLS: each broker user's client certificate and key (for its ``[broker]``)."""
+    crl: Path | None = None
 
 
 @dataclass
@@ -125,11 +157,15 @@ class BrokerPlan:
     """Sites the gateway user may serve (default: ``site`` only)."""
     gates: list[str] | None = None
     """Gate-role devices (patron-free cache feed only); default: ids starting with ``gate``."""
+    local_port: int | None = None
+    """With ``tls``: also a plain listener on 127.0.0.1 at this port (password log-in)."""
+    ca_dir: Path | None = None
+    """With ``tls``: the site CA (``smartlib ca init``); default: ``<out>/ca``, made if missing."""
 
     def role(self, device: str) -> str:
-        gates = self.gates if self.gates is not None else [
-            d for d in self.devices if d.startswith("gate")]
-        return "gate" if device in gates else "kiosk"
+        if self.gates is None:
+            return default_role(device)
+        return "gate" if device in self.gates else "kiosk"
 
     def users(self) -> list[str]:
         out = [*self.devices, self.gateway_user]
@@ -167,6 +203,7 @@ def write_broker_config(plan: BrokerPlan, out: Path) -> BrokerFiles:
         BrokerConfigError: an invalid id or user name, or the directory cannot be written.
     """
     _check(plan)
+    out = out.absolute()  # mosquitto.conf names its files by absolute paths
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "data").mkdir(exist_ok=True)
@@ -188,10 +225,17 @@ def write_broker_config(plan: BrokerPlan, out: Path) -> BrokerFiles:
         "per_listener_settings false",
         f"listener {plan.port} {plan.bind}",
     ]
-    ca = cert = key = None
+    tls: dict[str, Any] = {}
     if plan.tls:
-        ca, cert, key = make_test_certificates(out / "certs", plan.hostnames)
-        lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}", "tls_version tlsv1.2"]
+        tls = _issue_certificates(plan, out)
+        lines += [f"cafile {tls['ca_cert']}", f"certfile {tls['server_cert']}",
+                  f"keyfile {tls['server_key']}", "tls_version tlsv1.2",
+                  "require_certificate true", "use_identity_as_username true",
+                  f"crlfile {tls['crl']}"]
+        if plan.local_port:
+            # Services on the broker's own host (the gateway, the central collector) may log
+            # in with their passwords on loopback, where nothing crosses the network.
+            lines.append(f"listener {plan.local_port} 127.0.0.1")
     lines += [
         "allow_anonymous false",
         f"password_file {pwfile}",
@@ -208,7 +252,27 @@ def write_broker_config(plan: BrokerPlan, out: Path) -> BrokerFiles:
     ]
     conf = out / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
-    return BrokerFiles(conf, pwfile, aclfile, credfile, creds, ca, cert, key)
+    return BrokerFiles(conf, pwfile, aclfile, credfile, creds, **tls)
+
+
+def _issue_certificates(plan: BrokerPlan, out: Path) -> dict[str, Any]:
+    """The listener's certificate and every user's client certificate, from the site CA."""
+    from sync import pki
+
+    ca_dir = plan.ca_dir or out / "ca"
+    certs = out / "certs"
+    try:
+        ca = pki.open_ca(ca_dir) if (ca_dir / "ca.key").exists() else pki.init_ca(ca_dir, plan.site)
+        certs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ca.cert_path, certs / "ca.crt")
+        server = pki.issue_server(ca, plan.hostnames, certs)
+        clients = {u: pki.issue_client(ca, u, certs / "clients", site=plan.site)
+                   for u in plan.users()}
+    except (PkiError, OSError) as exc:
+        raise BrokerConfigError(f"cannot make the broker's certificates: {exc}") from exc
+    return {"ca_cert": certs / "ca.crt", "server_cert": Path(server.cert_path),
+            "server_key": Path(server.key_path), "crl": ca.crl_path,
+            "client_certs": {u: (Path(c.cert_path), Path(c.key_path)) for u, c in clients.items()}}
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -216,69 +280,3 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     path.chmod(0o600)
-
-
-def make_test_certificates(directory: Path, hostnames: list[str],
-                           days: int = 365) -> tuple[Path, Path, Path]:
-    """Make a private CA and a server certificate for ``hostnames`` (names or IPs).
-
-    Returns:
-        ``(ca.crt, server.crt, server.key)`` paths (PEM). For tests and pilots only.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smartlib test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    alt: list[x509.GeneralName] = []
-    for h in hostnames:
-        try:
-            alt.append(x509.IPAddress(ipaddress.ip_address(h)))
-        except ValueError:
-            alt.append(x509.DNSName(h))
-    srv_key = ec.generate_private_key(ec.SECP256R1())
-    srv_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
-        .issuer_name(ca_name)
-        .public_key(srv_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    ca_path, crt_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
-    ca_path.write_bytes(ca_cert.public_bytes(pem))
-    (directory / "ca.key").write_bytes(ca_key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (directory / "ca.key").chmod(0o600)
-    crt_path.write_bytes(srv_cert.public_bytes(pem))
-    key_path.write_bytes(srv_key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return ca_path, crt_path, key_path

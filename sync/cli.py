@@ -1,4 +1,5 @@
-"""``smartlib sync``, ``smartlib gateway run|import`` and ``smartlib broker config``.
+"""``smartlib sync``, ``smartlib gateway run|import|keygen``, ``smartlib broker config`` and
+``smartlib ca init|issue|rotate|revoke`` (the site CA, :mod:`sync.pki`).
 
 Each command loads the site configuration, builds its objects by constructor injection
 and runs until SIGTERM/SIGINT. Heavy modules are imported inside the commands.
@@ -16,12 +17,32 @@ import click
 
 from smartlib.cli import settings_or_exit as _load
 from smartlib.shutdown import stop_on_signals
+from sync.errors import PkiError
 
 log = logging.getLogger(__name__)
 
 
 class _Service(Protocol):
     def run(self, stop: threading.Event) -> None: ...
+
+
+def _systemd_heartbeat() -> Callable[[], None]:
+    """The working loop's heartbeat as sd_notify: READY=1 at its first turn, then WATCHDOG=1
+    (rate-limited) at each; nothing without $NOTIFY_SOCKET. Under systemd (``Type=notify``,
+    ``WatchdogSec``) or the demo's supervisor, a loop that stops turning gets the process
+    restarted, not only one that exits."""
+    from smartlib.sdnotify import SystemdNotifier
+
+    notifier = SystemdNotifier.from_environment()
+    started = threading.Event()
+
+    def beat() -> None:
+        if not started.is_set():
+            started.set()
+            notifier.ready()
+        notifier.heartbeat()
+
+    return beat
 
 
 def _run_until_signal(name: str, build: Callable[[], _Service]) -> None:
@@ -44,7 +65,8 @@ def sync_agent(config: str | None) -> None:
     from sync.agent.service import SyncAgent
 
     settings = _load(config)
-    _run_until_signal("smartlib sync", lambda: SyncAgent.from_settings(settings))
+    _run_until_signal("smartlib sync", lambda: SyncAgent.from_settings(
+        settings, heartbeat=_systemd_heartbeat()))
 
 
 @click.group("gateway")
@@ -60,7 +82,26 @@ def gateway_run(config: str | None) -> None:
     from sync.gateway.service import Gateway
 
     settings = _load(config)
-    _run_until_signal("smartlib gateway run", lambda: Gateway.from_settings(settings))
+    _run_until_signal("smartlib gateway run", lambda: Gateway.from_settings(
+        settings, heartbeat=_systemd_heartbeat()))
+
+
+@gateway.command("keygen")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the private key (created with mode 0600; never overwritten).")
+def gateway_keygen(out: str) -> None:
+    """Make the site's PIN-sealing key pair: the private key goes to --out (for every
+    gateway's ``[gateway] private_key_file``), the public key is printed (for every box's
+    ``[gateway] public_key``)."""
+    from smartlib.errors import SealError
+    from smartlib.sealing import generate_keypair, write_private_key
+
+    key, public = generate_keypair()
+    try:
+        write_private_key(key, out)
+    except SealError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(public)
 
 
 @gateway.command("import")
@@ -115,14 +156,21 @@ def broker() -> None:
 @click.option("--port", default=None, type=click.IntRange(1, 65535),
               help="Listener port (default 1883, or 8883 with --tls).")
 @click.option("--bind", default="0.0.0.0", show_default=True)
-@click.option("--tls", is_flag=True, help="A TLS listener with test certificates.")
+@click.option("--tls", is_flag=True,
+              help="A TLS listener (client certificates required) with the site CA.")
+@click.option("--local-port", default=None, type=click.IntRange(0, 65535),
+              help="With --tls: a plain listener on 127.0.0.1 for services on the broker's "
+                   "host, password log-in (default 1883; 0: none).")
+@click.option("--ca", "ca_dir", type=click.Path(file_okay=False), default=None,
+              help="The site CA directory (smartlib ca init); default: OUT/ca, made if missing.")
 @click.option("--hostname", "hostnames", multiple=True,
               help="Names in the server certificate (default localhost, 127.0.0.1).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
 def broker_config(site: str, devices: str, gateway_user: str, gateway_sites: str | None,
                   staff_user: str | None, gates: str | None,
-                  port: int | None, bind: str, tls: bool, hostnames: tuple[str, ...],
-                  out: str) -> None:
+                  port: int | None, bind: str, tls: bool, local_port: int | None,
+                  ca_dir: str | None,
+                  hostnames: tuple[str, ...], out: str) -> None:
     """Write mosquitto.conf, passwd, acl, credentials.toml (and certs/ with --tls)."""
     from sync.broker import BrokerPlan, write_broker_config
     from sync.errors import BrokerConfigError
@@ -133,7 +181,9 @@ def broker_config(site: str, devices: str, gateway_user: str, gateway_sites: str
                       gateway_sites=[s.strip() for s in gateway_sites.split(",") if s.strip()]
                       if gateway_sites else None,
                       gates=[g.strip() for g in gates.split(",") if g.strip()]
-                      if gates is not None else None)
+                      if gates is not None else None,
+                      ca_dir=Path(ca_dir) if ca_dir else None,
+                      local_port=(1883 if local_port is None else local_port) if tls else None)
     if hostnames:
         plan.hostnames = list(hostnames)
     try:
@@ -144,4 +194,105 @@ def broker_config(site: str, devices: str, gateway_user: str, gateway_sites: str
     click.echo(f"passwords for each box's [broker] section: {files.credentials_file} (mode 0600)")
     if files.ca_cert:
         click.echo(f"CA certificate for the boxes' [broker] ca_file: {files.ca_cert}")
+        click.echo(f"client certificates for [broker] cert_file / key_file: "
+                   f"{files.ca_cert.parent / 'clients'} (revocation list: {files.crl})")
     click.echo(f"start it with: mosquitto -c {files.config}")
+
+
+@click.group("ca")
+def ca() -> None:
+    """The site CA: server and device certificates, rotation, revocation (docs/sync.md)."""
+
+
+@ca.command("init")
+@click.option("--site", required=True, help="The site this CA is for.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="The CA directory (ca.key 0600, ca.crt, crl.pem, issued.json).")
+@click.option("--days", default=3650, show_default=True, type=click.IntRange(1, 36500))
+@click.option("--force", is_flag=True, help="Replace a CA already in --out.")
+def ca_init(site: str, out: str, days: int, force: bool) -> None:
+    """Create the site CA."""
+    from sync import pki
+
+    try:
+        made = pki.init_ca(Path(out), site, days=days, force=force)
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"site CA for {site}: {made.cert_path} (key {made.directory / 'ca.key'}, mode 0600)")
+
+
+@ca.command("issue")
+@click.option("--ca", "ca_dir", required=True, type=click.Path(file_okay=False),
+              help="The CA directory.")
+@click.option("--server", "servers", multiple=True,
+              help="A server certificate for these host names / addresses (repeatable).")
+@click.option("--device", "device", default=None, metavar="SITE/DEVICE",
+              help="A client certificate for this device (common name = its broker user).")
+@click.option("--user", "user", default=None,
+              help="A client certificate for another broker user (the gateway, staff).")
+@click.option("--name", "stem", default=None, help="File name stem (default: server / the id).")
+@click.option("--days", default=397, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+def ca_issue(ca_dir: str, servers: tuple[str, ...], device: str | None, user: str | None,
+             stem: str | None, days: int, out: str) -> None:
+    """Issue a server certificate (--server HOST…) or a client one (--device SITE/DEVICE, --user)."""
+    from sync import pki
+
+    if sum(bool(x) for x in (servers, device, user)) != 1:
+        raise click.UsageError("give exactly one of --server, --device, --user")
+    try:
+        site_ca = pki.open_ca(Path(ca_dir))
+        if servers:
+            row = pki.issue_server(site_ca, list(servers), Path(out), days=days,
+                                   stem=stem or "server")
+        elif device:
+            site, dev = pki.parse_device(device)
+            row = pki.issue_client(site_ca, dev, Path(out), site=site, days=days, stem=stem)
+        else:
+            row = pki.issue_client(site_ca, str(user), Path(out), days=days, stem=stem)
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{row.kind} certificate {row.name}: {row.cert_path} (key {row.key_path}), "
+               f"expires {row.not_after}")
+
+
+@ca.command("rotate")
+@click.option("--ca", "ca_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--within-days", default=30, show_default=True, type=click.IntRange(0, 3650),
+              help="Reissue what expires within this many days.")
+@click.option("--days", default=397, show_default=True, type=click.IntRange(1, 3650))
+def ca_rotate(ca_dir: str, within_days: int, days: int) -> None:
+    """Reissue (new keys, same files) the certificates about to expire; refresh the CRL."""
+    from sync import pki
+
+    try:
+        rows = pki.rotate(pki.open_ca(Path(ca_dir)), within_days, days)
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for row in rows:
+        click.echo(f"reissued {row.kind} {row.name}: {row.cert_path}, expires {row.not_after}")
+    click.echo(f"{len(rows)} certificate(s) reissued; CRL refreshed. Restart the broker and "
+               "the services that use them.")
+
+
+@ca.command("revoke")
+@click.option("--ca", "ca_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--device", "device", default=None, metavar="SITE/DEVICE")
+@click.option("--user", "user", default=None, help="Another broker user (the gateway, staff).")
+def ca_revoke(ca_dir: str, device: str | None, user: str | None) -> None:
+    """Revoke a device's (or user's) certificates; writes the CRL the broker reads."""
+    from sync import pki
+
+    if bool(device) == bool(user):
+        raise click.UsageError("give exactly one of --device, --user")
+    try:
+        site_ca = pki.open_ca(Path(ca_dir))
+        if device:
+            site, dev = pki.parse_device(device)
+            rows = pki.revoke(site_ca, dev, site)
+        else:
+            rows = pki.revoke(site_ca, str(user))
+    except PkiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked {len(rows)} certificate(s); CRL: {site_ca.crl_path}. Restart Mosquitto "
+               "to load it (it reads crlfile when it starts).")

@@ -90,6 +90,18 @@ class InvalidMessageError(MessageError):
     """A payload is not valid JSON or does not match its schema (version, fields, types)."""
 
 
+class OversizedMessageError(InvalidMessageError):
+    """A payload over the boundary's size limit (:class:`sync.mqtt.PayloadLimits`)."""
+
+
+class TooDeepMessageError(InvalidMessageError):
+    """A JSON payload nested deeper than the boundary's limit (checked before parsing)."""
+
+
+class RoleRefusedError(InvalidMessageError):
+    """A device asked for something its role may not do (a gate lending a book)."""
+
+
 class AgentError(SyncError):
     """The edge agent cannot run (store, broker or configuration problem)."""
 
@@ -114,6 +126,15 @@ class BrokerConfigError(SyncError):
     """The broker set-up cannot be written (bad device id, missing tool, unwritable dir)."""
 
 
+class PkiError(SyncError):
+    """The site CA cannot be made, read or used (missing CA, bad name, unwritable file)."""
+
+
+class BrokerTlsError(SyncError):
+    """TLS to the broker failed: its certificate was not trusted (wrong CA, expired, wrong
+    host name) or the broker refused ours. The message names the CA file and the reason."""
+
+
 class Sip2OutcomeUnknownError(Sip2ConnectionError):
     """A circulation request may or may not have taken effect at the ILS.
 
@@ -121,3 +142,41 @@ class Sip2OutcomeUnknownError(Sip2ConnectionError):
     client re-sent it on a new connection (so the ILS may have seen it twice). The gateway
     never sends such a request again blindly: it verifies the ILS's state first.
     """
+
+
+class EnrolError(SyncError):
+    """``smartlib enroll`` failed: the box is not enrolled (nothing it holds was changed)."""
+
+
+class EnrolConnectionError(EnrolError):
+    """The central console could not be reached, or answered something that is not an
+    enrolment answer."""
+
+
+class EnrolRefusedError(EnrolError):
+    """The central console refused the code; ``reason`` is its word for why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class EnrolCodeUnknownError(EnrolRefusedError):
+    """No such code (mistyped, or issued by another console)."""
+
+
+class EnrolCodeUsedError(EnrolRefusedError):
+    """The code was redeemed already (each code enrols one box once)."""
+
+
+class EnrolCodeExpiredError(EnrolRefusedError):
+    """The code's validity ran out: ask for a new one."""
+
+
+class EnrolAnswerError(EnrolError):
+    """The answer is not authentic: its HMAC does not match the code, the CA is not the one
+    pinned by ``--ca-fingerprint``, or the certificate is not for this box's key."""
+
+
+class DeviceRevokedError(InvalidMessageError):
+    """A message from a device revoked in the central console (its transactions are refused)."""

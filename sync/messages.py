@@ -10,14 +10,18 @@ This module holds data definitions only: no I/O, no MQTT, no SIP2.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smartlib.sealing import MAX_SEALED_B64
 from sync.errors import InvalidMessageError
 
 VERSION: Literal[1] = 1
@@ -65,7 +69,7 @@ class Message(BaseModel):
 
 # ---- transactions ---------------------------------------------------------------------------
 
-TransactionKind = Literal["checkout", "checkin", "renew", "renew_all"]
+TransactionKind = Literal["checkout", "checkin", "renew", "renew_all", "fee_paid"]
 
 
 class TransactionRequest(Message):
@@ -75,7 +79,9 @@ class TransactionRequest(Message):
     at the ILS (a reference, never a record). ``offline`` says the edge accepted it while the
     gateway was unreachable: the gateway then applies it with no-block and ``created_at``
     as the transaction date. ``payload`` carries kind-specific extras (``nb_due_date``,
-    ``location``, ``fee_acknowledged``…).
+    ``location``, ``fee_acknowledged``…; a ``fee_paid`` (SIP2 37, sent by the central
+    payments service, keyed by the payment's reference) carries ``amount`` in whole VND,
+    ``reference`` and ``fee_ids``).
     """
 
     key: Key
@@ -96,6 +102,10 @@ class TransactionRequest(Message):
             raise ValueError("a checkin needs an item")
         if self.kind == "renew_all" and not self.patron:
             raise ValueError("a renew_all needs a patron")
+        if self.kind == "fee_paid":
+            amount = self.payload.get("amount")
+            if not self.patron or not isinstance(amount, int) or amount <= 0:
+                raise ValueError("a fee_paid needs a patron and a positive whole VND amount")
         return self
 
 
@@ -231,8 +241,11 @@ class LookupRequest(Message):
     edge's ``GET /sessions/{id}/account``; it needs ``patron`` (and ``pin`` if the ILS
     wants one for 63).
 
-    ``pin`` is only set for a patron verification; it is excluded from ``repr`` and must
-    never be logged.
+    ``pin_sealed`` carries the patron's PIN for a verification, sealed by the edge to the
+    site gateways' public key (a libsodium sealed box, base64; :mod:`smartlib.sealing`).
+    A PIN never travels in clear: a payload with a ``pin`` field is refused. ``pin`` is
+    the PIN a gateway opened, in memory only (:meth:`with_pin`): never serialised, never
+    in ``repr``, never logged.
     """
 
     request_id: Key
@@ -240,9 +253,22 @@ class LookupRequest(Message):
     site: SiteId
     device: DeviceId
     patron: Barcode | None = None
-    pin: str | None = Field(default=None, repr=False, max_length=64)
+    pin_sealed: str | None = Field(default=None, repr=False, max_length=MAX_SEALED_B64,
+                                   pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    pin: str | None = Field(default=None, repr=False, exclude=True)
     item: Barcode | None = None
     created_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_clear_pin(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("pin") is not None:
+            raise ValueError("a look-up may not carry a PIN in clear (seal it: pin_sealed)")
+        return data
+
+    def with_pin(self, pin: str) -> LookupRequest:
+        """A copy holding the opened PIN in memory (for the gateway's SIP2 request)."""
+        return self.model_copy(update={"pin": pin})
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -253,6 +279,55 @@ class LookupRequest(Message):
         return self
 
 
+class AccountLoan(Message):
+    """A loan on a patron's account."""
+
+    item_id: Barcode
+    title: str = ""
+    due_date: str | None = None
+    """ISO date (or date-time) the item is due, as the ILS's ``AH`` read by the profile."""
+    overdue: bool = False
+
+
+class AccountHold(Message):
+    """A hold of the patron's: ``ready`` when it waits on the hold shelf for them."""
+
+    item_id: Barcode
+    title: str = ""
+    ready: bool = False
+    pickup_location: str | None = None
+    expires: str | None = None
+    """ISO date until which a ready hold is kept (SIP2 ``CM`` hold pickup date)."""
+
+
+class AccountFine(Message):
+    """One fine or fee: its amount in ``currency`` (VND has no minor unit), reason, date."""
+
+    fine_id: str | None = None
+    amount: Decimal | None = None
+    """None when the ILS's ``AV`` line carries no amount the gateway can read."""
+    currency: str = "VND"
+    reason: str = ""
+    date: str | None = None
+    """ISO date the fine was charged."""
+    item_id: str | None = None
+
+
+class Account(Message):
+    """A patron's whole account as the ILS answers it (SIP2 63/64 plus 17 per item).
+
+    The gateway builds it; the edge reads it from the ``account`` look-up's answer; test
+    doubles build the same model so that the edge is tested against the real shape.
+    """
+
+    loans: list[AccountLoan] = Field(default_factory=list)
+    holds: list[AccountHold] = Field(default_factory=list)
+    fines: list[AccountFine] = Field(default_factory=list)
+    fine_total: Decimal | None = None
+    """The ILS's total (64 ``BV``); None when it sent none."""
+    currency: str = "VND"
+
+
 class LookupResponse(Message):
     """The answer to a :class:`LookupRequest` (same ``request_id``)."""
 
@@ -260,6 +335,9 @@ class LookupResponse(Message):
     kind: LookupKind
     ok: bool
     error: str | None = None
+    reason: Literal["pin_unsealable"] | None = None
+    """Why a look-up was refused, for the edge to act on: ``pin_unsealable``: the gateway
+    has no key (or the wrong key) to open ``pin_sealed``."""
     # patron
     patron: str | None = None
     valid_patron: bool | None = None
@@ -280,6 +358,8 @@ class LookupResponse(Message):
     unavailable_hold_items: list[str] = Field(default_factory=list)
     currency: str | None = None
     fee_limit: str | None = None
+    account: Account | None = None
+    """``account``: the patron's whole account, one shape for the gateway and its doubles."""
     # item
     item: str | None = None
     title: str | None = None
@@ -304,6 +384,8 @@ class CacheItem(Message):
     value: int = 0
     parts: int = Field(1, ge=1)
     location: str = ""
+    owner_isil: str | None = Field(None, max_length=16)
+    """ISIL of the owning library (ISO 15511, e.g. ``VN-HN0001``); None when not given."""
 
 
 class CachePatron(Message):
@@ -472,6 +554,26 @@ class DeviceEventReport(Message):
     at: AwareDatetime
 
 
+PAYMENT_INTENT_EVENT = "payment_intent"
+"""The :class:`DeviceEventReport` kind whose ``detail`` is a :class:`PaymentIntent`."""
+
+
+class PaymentIntent(Message):
+    """What a kiosk asked a patron to pay when it showed a VietQR code.
+
+    It travels as the ``detail`` of a device event of kind :data:`PAYMENT_INTENT_EVENT` (the
+    edge's journaled ``device_events`` row, published by the agent on the event topic and
+    stored by the central collector), so it is durable on the box until the centre has it.
+    ``patron`` is the ILS's patron id (a reference, never a record).
+    """
+
+    reference: str = Field(min_length=1, max_length=25, pattern=r"^[\x20-\x7e]+$")
+    patron: Barcode
+    fee_ids: list[str] = Field(default_factory=list)
+    amount: int = Field(gt=0)
+    expires_at: AwareDatetime
+
+
 class SnapshotRequest(Message):
     """A device asks the gateways for a fresh cache snapshot (late join, rebuild-cache).
 
@@ -489,7 +591,143 @@ class SnapshotRequest(Message):
     at: AwareDatetime = Field(default_factory=utcnow)
 
 
+CommandAction = Literal["retry_security", "abandon_security", "resolve_conflict"]
+ConflictResolution = Literal["loan_stands", "item_returned", "contact_patron"]
+
+
+class Command(Message):
+    """An order of the central console to one box, on its ``command`` topic (QoS 1).
+
+    ``command_id`` makes it idempotent (a re-delivery is not carried out again).
+    ``target`` is the security task's id on the box (``retry_security``,
+    ``abandon_security``) or the conflict's transaction key (``resolve_conflict``, with its
+    ``resolution``). ``issued_by`` names the staff member. No patron data.
+    """
+
+    command_id: Annotated[str, AfterValidator(_uuid)]
+    site: SiteId
+    device: DeviceId
+    action: CommandAction
+    target: str = Field(min_length=1, max_length=128)
+    resolution: ConflictResolution | None = None
+    issued_by: str = Field(min_length=1, max_length=64)
+    issued_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _resolution_for_conflicts(self) -> Self:
+        if (self.action == "resolve_conflict") != (self.resolution is not None):
+            raise ValueError("a resolution is given with resolve_conflict, and only with it")
+        return self
+
+
+class CommandAck(Message):
+    """A box's answer to a :class:`Command`, on its ``command/ack`` topic: ``done``, or
+    ``failed`` with the ``reason``."""
+
+    command_id: Annotated[str, AfterValidator(_uuid)]
+    site: SiteId
+    device: DeviceId
+    action: CommandAction
+    outcome: Literal["done", "failed"]
+    reason: str | None = Field(None, max_length=500)
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class SecurityTaskState(Message):
+    """One security task of a box that failed (``alarm_on``): retried for ever until it
+    succeeds or staff abandon it."""
+
+    task_id: int = Field(ge=1)
+    item: str | None = None
+    uid: str | None = None
+    action: Literal["release", "secure"]
+    state: str
+    attempts: int = Field(ge=0)
+    last_error: str | None = Field(None, max_length=500)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+MAX_REPORTED_TASKS = 200
+"""Failed security tasks in one report at most (the oldest)."""
+
+
+class SecurityTaskReport(Message):
+    """A box's failed security tasks, all of them (retained on its ``security`` topic: the
+    newest report replaces the last; a task missing from it is no longer failing)."""
+
+    site: SiteId
+    device: DeviceId
+    tasks: list[SecurityTaskState] = Field(default_factory=list, max_length=MAX_REPORTED_TASKS)
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
 M = TypeVar("M", bound=Message)
+
+
+class DeviceConfig(Message):
+    """A device's remote configuration (retained, QoS 1, on ``…/{device}/config``).
+
+    ``document`` is a TOML text holding only the sections a remote change may touch (the
+    site's and the device's overrides merged); ``sha256`` is the hex SHA-256 of its UTF-8
+    bytes, so the edge can tell a replayed copy from a new one and a damaged one.
+    """
+
+    site: SiteId
+    device: DeviceId
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    document: str = Field(max_length=65536)
+    by: str | None = Field(None, max_length=64)
+    at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _hash_matches(self) -> Self:
+        if hashlib.sha256(self.document.encode()).hexdigest() != self.sha256:
+            raise ValueError("sha256 does not match the document")
+        return self
+
+
+class ConfigAck(Message):
+    """The edge's answer to a :class:`DeviceConfig` (retained, QoS 1, on ``…/config/ack``).
+
+    ``applied``: validated and in force (``needs_restart`` names the keys that take effect
+    only after a restart); ``failed``: refused with ``reason``, the old configuration kept.
+    """
+
+    site: SiteId
+    device: DeviceId
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    state: Literal["applied", "failed"]
+    needs_restart: list[str] = Field(default_factory=list)
+    reason: str | None = Field(None, max_length=2000)
+    at: AwareDatetime
+
+
+class StaffAccountEntry(Message):
+    """One staff account of the central console as the boxes cache it."""
+
+    username: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    role: Literal["viewer", "librarian", "admin"]
+    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$", max_length=512)
+    disabled: bool = False
+
+
+MAX_STAFF_ACCOUNTS = 1000
+
+
+class StaffAccounts(Message):
+    """The central console's staff accounts for a site's boxes (retained, QoS 1, on
+    ``{site}/staff/accounts``): the whole list each time, so the boxes replace their cache.
+
+    Carries argon2 hashes, never passwords; the site's boxes may read it, only the
+    central collector may write it.
+    """
+
+    site: SiteId
+    accounts: list[StaffAccountEntry] = Field(max_length=MAX_STAFF_ACCOUNTS)
+    at: AwareDatetime
 
 
 def _json_object(name: str, payload: bytes | bytearray | str) -> dict[str, Any]:
@@ -563,13 +801,19 @@ def batch_entries(model: type[TransactionBatch] | type[ResultBatch],
     return rows
 
 
-def decode_results(payload: bytes | bytearray | str) -> tuple[list[TransactionResult],
-                                                              list[InvalidMessageError]]:
+def decode_results(payload: bytes | bytearray | str, *,
+                   before_json: Callable[[bytes | bytearray | str], None] | None = None,
+                   ) -> tuple[list[TransactionResult], list[InvalidMessageError]]:
     """The results in a ``result`` topic payload: one :class:`TransactionResult` or a
     :class:`ResultBatch`, each entry validated on its own.
 
     Returns:
         The valid results, and one error per entry that was refused (naming its index).
+
+    Args:
+        before_json: called with the payload before the standard library's ``json`` parses
+            it (a well-formed batch is parsed by pydantic-core, which bounds nesting
+            itself): the caller's nesting check.
 
     Raises:
         InvalidMessageError: the payload as a whole is unusable (not JSON, a bad envelope).
@@ -579,6 +823,8 @@ def decode_results(payload: bytes | bytearray | str) -> tuple[list[TransactionRe
             return list(ResultBatch.model_validate_json(payload).results), []
         except ValidationError:
             pass  # entry by entry below: the good ones are kept, the bad ones named
+    if before_json is not None:
+        before_json(payload)
     data = _json_object("TransactionResult", payload)
     if "results" not in data:
         return [validate(TransactionResult, data)], []

@@ -15,6 +15,11 @@ Every topic is rooted at ``smartlib/v1/{site}/``::
     smartlib/v1/{site}/{device}/event         device -> staff     DeviceEventReport   QoS 1
     smartlib/v1/{site}/{device}/snapshot/request device -> gateway SnapshotRequest   QoS 1
     smartlib/v1/{site}/{device}/snapshot/reply gateway -> device  CacheSnapshotChunk  QoS 1
+    smartlib/v1/{site}/{device}/config        central -> device   DeviceConfig  QoS 1, retained
+    smartlib/v1/{site}/{device}/config/ack    device -> central   ConfigAck     QoS 1, retained
+    smartlib/v1/{site}/{device}/command       central -> device   Command             QoS 1
+    smartlib/v1/{site}/{device}/command/ack   device -> central   CommandAck          QoS 1
+    smartlib/v1/{site}/{device}/security      device, retained    SecurityTaskReport  QoS 1
     smartlib/v1/{site}/cache/snapshot         gateway -> devices  CacheSnapshotChunk  QoS 1
     smartlib/v1/{site}/cache/delta            gateway -> devices  CacheDelta          QoS 1
     smartlib/v1/{site}/cache/gate/snapshot    gateway -> gates    CacheSnapshotChunk  QoS 1
@@ -22,6 +27,7 @@ Every topic is rooted at ``smartlib/v1/{site}/``::
 
     smartlib/v1/{site}/staff/conflict         gateway -> staff    Conflict            QoS 1
     smartlib/v1/{site}/staff/alarm/{device}   device -> staff     Alarm               QoS 1
+    smartlib/v1/{site}/staff/accounts         central -> devices  StaffAccounts  QoS 1, retained
 
 The ``cache/gate/…`` feed carries no patron data (items, and loans without patron ids):
 gate-role devices subscribe to it only, and their ACL allows nothing else of the cache.
@@ -54,11 +60,12 @@ RESERVED_SEGMENTS = frozenset({"cache", "staff"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 DEVICE_KINDS = ("tx", "result", "lookup", "lookup/reply", "status", "alarm", "stats",
-                "stats/live", "event", "snapshot/request", "snapshot/reply")
+                "stats/live", "event", "snapshot/request", "snapshot/reply", "config",
+                "config/ack", "command", "command/ack", "security")
 GATEWAY_KINDS = ("tx", "lookup", "snapshot/request", "alarm", "stats", "event")
 """Device topics the gateways consume (each through the shared subscription)."""
 SITE_KINDS = ("cache/snapshot", "cache/delta", "cache/gate/snapshot", "cache/gate/delta",
-              "staff/conflict")
+              "staff/conflict", "staff/accounts")
 
 
 def check_id(value: str, what: str) -> str:
@@ -125,6 +132,32 @@ def snapshot_reply(site: str, device: str) -> str:
     return device_topic(site, device, "snapshot/reply")
 
 
+def config(site: str, device: str) -> str:
+    """Where the central console's collector publishes ``device``'s remote configuration."""
+    return device_topic(site, device, "config")
+
+
+def config_ack(site: str, device: str) -> str:
+    """Where ``device`` acknowledges its remote configuration (applied or failed)."""
+    return device_topic(site, device, "config/ack")
+
+
+def command(site: str, device: str) -> str:
+    """Where the central console sends ``device`` its commands (retry/abandon a security
+    task, resolve a conflict)."""
+    return device_topic(site, device, "command")
+
+
+def command_ack(site: str, device: str) -> str:
+    """Where ``device`` acknowledges a command with its outcome."""
+    return device_topic(site, device, "command/ack")
+
+
+def security_tasks(site: str, device: str) -> str:
+    """``device``'s retained list of failed security tasks (for the central console)."""
+    return device_topic(site, device, "security")
+
+
 def cache_snapshot(site: str) -> str:
     return f"{ROOT}/{check_id(site, 'site')}/cache/snapshot"
 
@@ -159,6 +192,11 @@ def cache_filter(site: str, role: str) -> str:
 
 def staff_conflict(site: str) -> str:
     return f"{ROOT}/{check_id(site, 'site')}/staff/conflict"
+
+
+def staff_accounts(site: str) -> str:
+    """``smartlib/v1/{site}/staff/accounts``: the central console's staff accounts (retained)."""
+    return f"{ROOT}/{check_id(site, 'site')}/staff/accounts"
 
 
 def staff_alarm(site: str, device: str) -> str:

@@ -34,6 +34,7 @@ leaves ``decode_tag``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from drivers.errors import TagFormatError
 from drivers.tags import iso28560_2, iso28560_3, rfid501
@@ -50,10 +51,13 @@ _DECODERS: dict[str, Decoder] = {iso28560_3.FORMAT: iso28560_3.decode,
 
 
 class _Views(dict[bool, bytes]):
-    """The memory in normal order, and reversed order computed only when first asked for."""
+    """The memory in normal order, and reversed order computed only when first asked for;
+    ``part2`` keeps each order's strict ISO 28560-2 decode once made (the block-order
+    choice makes it, and the final decode reuses it instead of parsing again)."""
 
     def __init__(self, mem: bytes) -> None:
         super().__init__({False: mem})
+        self.part2: dict[bool, TagData | None] = {}
 
     def __missing__(self, key: bool) -> bytes:
         self[key] = value = reverse_blocks(self[False]) if key else self[False]
@@ -116,10 +120,15 @@ def _part2_order(views: dict[bool, bytes], orders: tuple[bool, ...], ascii_id: b
             mem = views[order]
             data = None
             if mem and mem[0] & 0x0F == 1 and not (not_part3 and _looks_part3(mem)):
-                try:
-                    data = iso28560_2.decode(mem, Problems(False))
-                except TagFormatError:
-                    data = None
+                if isinstance(views, _Views) and order in views.part2:
+                    data = views.part2[order]
+                else:
+                    try:
+                        data = iso28560_2.decode(mem, Problems(False))
+                    except TagFormatError:
+                        data = None
+                    if isinstance(views, _Views):
+                        views.part2[order] = data
                 if data is not None and ascii_id and not printable(
                         data.primary_item_id.encode("utf-8", "replace")):
                     data = None
@@ -196,6 +205,9 @@ def decode_tag(memory: bytes, *, dsfid: int | None = None, fmt: str = "auto",
     views = _Views(mem)
 
     def run(name: str, order: bool, rule: str) -> TagData:
+        known = views.part2.get(order) if name == iso28560_2.FORMAT else None
+        if known is not None:  # decoded strictly already: no problem in any mode
+            return replace(known, detected_by=rule, reversed_blocks=order)
         return _DECODERS[name](views[order], Problems(lenient), detected_by=rule,
                                reversed_blocks=order)
 

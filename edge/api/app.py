@@ -8,7 +8,8 @@ with ``extra_routers=[...]`` or by extending :func:`default_routers`.
 Every failure answers in the one JSON error shape: :class:`EdgeError` with its code;
 ``DriverError`` → 503 ``device_unavailable``; ``StoreError`` → 500 ``store_error``; any
 other exception → 500 ``internal_error``. The last three are logged (masked) with a
-``ref`` that the answer's ``detail`` repeats.
+``ref`` that the answer's ``detail`` repeats. Every request first passes
+:class:`edge.api.limits.RequestLimits` (429 ``rate_limited``, 413 ``payload_too_large``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drivers.errors import DriverError
-from edge.api import events, patron, receipts, scan, staff, staff_console
+from edge.api import events, patron, payments, receipts, scan, staff, staff_console
+from edge.api.limits import LIMIT_RESPONSES, RequestLimits
 from edge.errors import EdgeError
 from edge.services.container import EdgeServices
 from edge.store import StoreError
@@ -45,7 +47,7 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "no
 def default_routers() -> list[APIRouter]:
     """The routers every edge serves."""
     return [patron.public, patron.router, scan.router, staff.router, events.router,
-            staff_console.router, receipts.router]
+            staff_console.router, receipts.router, payments.router]
 
 
 def create_app(settings: Settings, services: EdgeServices | None = None, *,
@@ -85,7 +87,8 @@ def create_app(settings: Settings, services: EdgeServices | None = None, *,
                   description="The kiosk/gate box API; see docs/api.md.")
     app.state.services = svc
     for router in [*default_routers(), *extra_routers]:
-        app.include_router(router)
+        app.include_router(router, responses=LIMIT_RESPONSES)
+    app.add_middleware(RequestLimits, api=settings.api)   # rate per client, body size
 
     @app.exception_handler(EdgeError)
     async def edge_error(_: Request, exc: EdgeError) -> JSONResponse:

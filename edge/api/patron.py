@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import logging
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from drivers.credential import PatronCredential
+from drivers.credential import CredentialSource, PatronCredential
 from edge.api.deps import DeviceAuth, ServicesDep
 from edge.api.schemas import (
     AccountOut,
@@ -23,12 +24,17 @@ from edge.api.schemas import (
     SessionOut,
 )
 from edge.errors import EdgeError
-from edge.receipt import build_receipt, receipt_escpos, receipt_text
+from edge.receipt import build_receipt, printer_bytes, receipt_text
 from edge.services.circulation import ItemResult
 from edge.store import utcnow
 
+log = logging.getLogger(__name__)
+
+SessionId = Annotated[str, Path(min_length=1, max_length=64)]
+"""A session id in a path (ours are 32 hex digits; longer ones are refused, 422)."""
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503)}
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 423, 429, 503)}
 
 router = APIRouter(tags=["patron"], responses=_ERRORS)
 public = APIRouter(tags=["public"])
@@ -47,10 +53,21 @@ def _results(results: list[ItemResult]) -> dict[str, Any]:
 
 @router.post("/sessions", status_code=201, response_model=SessionOut, dependencies=[DeviceAuth])
 def login(body: LoginIn, services: ServicesDep) -> dict[str, Any]:
-    """Log in with a card number, barcode or typed number (and PIN)."""
-    cred = PatronCredential(source=body.credential.source, identifier=body.credential.identifier,
-                            raw=body.credential.identifier.encode())
-    return services.sessions.login(cred, body.credential.pin, body.language).to_json()
+    """Log in with a scanned barcode (its scan token) or a typed number and PIN.
+
+    The edge decides the credential's source: ``card``/``barcode`` only with a valid scan
+    token from ``POST /scans`` for this identifier (the token's source counts, not the
+    client's claim); without one the credential is a typed number (``manual``), which
+    needs a PIN.
+    """
+    c = body.credential
+    source: CredentialSource = (
+        services.sessions.scan_tokens.redeem(c.scan_token, c.identifier) or "manual")
+    if source != c.source:
+        log.info("login claimed source %s, counted as %s (scan token %s)", c.source, source,
+                 "valid" if c.scan_token and source != "manual" else "missing or not valid")
+    cred = PatronCredential(source=source, identifier=c.identifier, raw=c.identifier.encode())
+    return services.sessions.login(cred, c.pin, body.language).to_json()
 
 
 @router.post("/sessions/card", status_code=201, response_model=SessionOut,
@@ -62,13 +79,13 @@ def login_card(body: CardLoginIn, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut, dependencies=[DeviceAuth])
-def get_session(session_id: str, services: ServicesDep) -> dict[str, Any]:
+def get_session(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
     """The session (also resets its idle timer)."""
     return services.sessions.get(session_id).to_json()
 
 
 @router.delete("/sessions/{session_id}", status_code=204, dependencies=[DeviceAuth])
-def logout(session_id: str, services: ServicesDep) -> Response:
+def logout(session_id: SessionId, services: ServicesDep) -> Response:
     """End and wipe the session."""
     if not services.sessions.end(session_id, "logout"):
         raise EdgeError("session_expired", "no such session")
@@ -77,7 +94,7 @@ def logout(session_id: str, services: ServicesDep) -> Response:
 
 @router.post("/sessions/{session_id}/checkout", response_model=ItemResultsOut,
              response_model_exclude_none=True, dependencies=[DeviceAuth])
-def checkout(session_id: str, services: ServicesDep, body: ItemsIn | None = None) -> dict[str, Any]:
+def checkout(session_id: SessionId, services: ServicesDep, body: ItemsIn | None = None) -> dict[str, Any]:
     """Check out the items on the pad (or the listed ones among them)."""
     session = services.sessions.get(session_id)
     return _results(services.circulation.checkout(session, body.items if body else None))
@@ -85,7 +102,7 @@ def checkout(session_id: str, services: ServicesDep, body: ItemsIn | None = None
 
 @router.post("/sessions/{session_id}/return", response_model=ItemResultsOut,
              response_model_exclude_none=True, dependencies=[DeviceAuth])
-def return_items(session_id: str, services: ServicesDep,
+def return_items(session_id: SessionId, services: ServicesDep,
                  body: ItemsIn | None = None) -> dict[str, Any]:
     """Secure and check in the items on the pad."""
     session = services.sessions.get(session_id)
@@ -103,7 +120,7 @@ def anonymous_return(services: ServicesDep, body: ItemsIn | None = None) -> dict
 
 @router.post("/sessions/{session_id}/renew", response_model=ItemResultsOut,
              response_model_exclude_none=True, dependencies=[DeviceAuth])
-def renew(session_id: str, body: RenewIn, services: ServicesDep) -> dict[str, Any]:
+def renew(session_id: SessionId, body: RenewIn, services: ServicesDep) -> dict[str, Any]:
     """Renew the listed loans, or all of them."""
     session = services.sessions.get(session_id)
     if not body.all and not body.items:
@@ -112,7 +129,7 @@ def renew(session_id: str, body: RenewIn, services: ServicesDep) -> dict[str, An
 
 
 @router.get("/sessions/{session_id}/account", response_model=AccountOut, dependencies=[DeviceAuth])
-def account(session_id: str, services: ServicesDep) -> dict[str, Any]:
+def account(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
     """Loans with due dates, holds, fines."""
     return services.circulation.account(services.sessions.get(session_id))
 
@@ -120,26 +137,27 @@ def account(session_id: str, services: ServicesDep) -> dict[str, Any]:
 @router.get("/sessions/{session_id}/receipt", response_model=ReceiptOut,
             dependencies=[DeviceAuth],
             responses={200: {"content": {"text/plain": {}, "application/octet-stream": {}}}})
-def receipt(session_id: str, services: ServicesDep,
+def receipt(session_id: SessionId, services: ServicesDep,
             format: Literal["json", "text", "escpos"] = Query("json")) -> Any:
-    """The session's receipt as JSON, plain text, or ESC/POS bytes."""
+    """The session's receipt as JSON, plain text, or ESC/POS bytes (in the printer's
+    ``[printer] vietnamese`` mode: ascii, cp1258 or raster)."""
     session = services.sessions.get(session_id)
     data = build_receipt(session, services.settings.site.name, utcnow())
     if format == "text":
         return Response(receipt_text(data, session.language), media_type="text/plain")
     if format == "escpos":
-        return Response(receipt_escpos(data, session.language),
+        return Response(printer_bytes(data, session.language, services.settings.printer),
                         media_type="application/octet-stream")
     return data
 
 
 @router.post("/sessions/{session_id}/receipt/print", response_model=PrintedOut,
              dependencies=[DeviceAuth])
-def print_receipt(session_id: str, services: ServicesDep) -> dict[str, Any]:
+def print_receipt(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
     """Print the receipt on the kiosk's printer."""
     session = services.sessions.get(session_id)
     data = build_receipt(session, services.settings.site.name, utcnow())
-    services.devices.print_bytes(receipt_escpos(data, session.language))
+    services.devices.print_bytes(printer_bytes(data, session.language, services.settings.printer))
     return {"printed": True}
 
 

@@ -9,7 +9,8 @@ route is where the kiosk gets it applied: ``POST /scans {"raw": ...}`` answers t
 identifier, or ``409 bad_scan`` with the reason (never the scan).
 
 It only reads a scan: it does not log anyone in (the kiosk then sends ``POST /sessions``
-with source ``barcode``) and it stores nothing.
+with source ``barcode`` and the answer's ``scan_token``: :mod:`edge.services.scan_tokens`)
+and it stores nothing on disk.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ class ScanIn(BaseModel):
 
 
 class ScanOut(BaseModel):
-    """The patron identifier the scan holds."""
+    """The patron identifier the scan holds, and the token that lets it log in as a barcode."""
 
     identifier: str
+    scan_token: str
+    """Single use, for this identifier, good for ``policy.scan_token_s`` seconds: send it
+    with ``POST /sessions`` (source ``barcode``) so the login counts as a scan."""
 
 
 def wedge_suffix(configured: str) -> str:
@@ -56,4 +60,5 @@ def read_scan(body: ScanIn, services: ServicesDep) -> ScanOut:
         cred = scanner.feed(body.raw)
     except ScannerError as exc:   # the reason names what was wrong, never the scan's content
         raise EdgeError("bad_scan", str(exc)) from exc   # 409, as every refusal
-    return ScanOut(identifier=cred.identifier)
+    token = services.sessions.scan_tokens.issue(cred.identifier, "barcode")
+    return ScanOut(identifier=cred.identifier, scan_token=token)

@@ -5,12 +5,20 @@ They document ``docs/api.md`` in the OpenAPI schema; the kiosk UI does not impor
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Language = Literal["vi", "en"]
-_ID = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")
+MAX_ID = 64
+"""The longest patron or item identifier the API accepts (SIP2 fields are far shorter in
+practice; a longer one is refused with ``validation_error`` before anything is looked up)."""
+MAX_ITEMS = 100
+"""Items named in one call at most (a pad holds far fewer)."""
+_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+_ID = Field(min_length=1, max_length=MAX_ID, pattern=_ID_PATTERN)
+ItemId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=_ID_PATTERN)]
 
 
 class _In(BaseModel):
@@ -19,8 +27,12 @@ class _In(BaseModel):
 
 class CredentialIn(_In):
     source: Literal["card", "barcode", "manual"]
+    """What the client says the credential is; ``card``/``barcode`` count only with a valid
+    ``scan_token`` (else the credential is treated as typed, ``manual``)."""
     identifier: str = _ID
     pin: str | None = Field(None, min_length=1, max_length=32)
+    scan_token: str | None = Field(None, min_length=1, max_length=64)
+    """The token ``POST /scans`` answered with this identifier (single use, short-lived)."""
 
 
 class LoginIn(_In):
@@ -34,11 +46,11 @@ class CardLoginIn(_In):
 
 
 class ItemsIn(_In):
-    items: list[str] | None = Field(None, max_length=100)
+    items: list[ItemId] | None = Field(None, max_length=MAX_ITEMS)
 
 
 class RenewIn(_In):
-    items: list[str] | None = Field(None, max_length=100)
+    items: list[ItemId] | None = Field(None, max_length=MAX_ITEMS)
     all: bool = False
 
 
@@ -110,19 +122,27 @@ class HoldOut(BaseModel):
     title: str
     ready: bool
     pickup_location: str | None
+    expires: str | None = None
 
 
 class AccountFineOut(BaseModel):
-    amount: Any
+    fine_id: str | None = None
+    amount: Decimal | None
     currency: str
-    description: str
+    reason: str
+    date: str | None = None
+    item_id: str | None = None
 
 
 class AccountOut(BaseModel):
+    """The patron's account: the fields of ``sync.messages.Account`` (the gateway's answer;
+    tests/edge/test_account_shape.py keeps the two in step) plus ``offline``."""
+
     loans: list[LoanOut]
     holds: list[HoldOut]
     fines: list[AccountFineOut]
-    fine_total: Any
+    fine_total: Decimal | None
+    currency: str = "VND"
     offline: bool = False
 
 

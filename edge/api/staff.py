@@ -1,4 +1,8 @@
-"""Staff routes (staff token): devices, alarms, transactions, statistics, metrics.
+"""Staff routes (a staff login): log-in, devices, alarms, transactions, statistics, metrics.
+
+``POST /staff/login`` checks a cached staff account (:mod:`edge.api.staff_login`) and
+returns a bearer token for the staff console; every other route here needs a staff login
+(viewers read, librarians and admins act: see :mod:`edge.api.deps`).
 
 ``/devices`` and ``/stats/today`` also show the site: the other kiosks and gates as this
 box's sync agent last heard of them (``edge.store.SiteRepository``), and today's counters
@@ -19,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from edge.api.deps import ServicesDep, StaffAuth
 from edge.api.patron import _ERRORS
 from edge.api.schemas import AlarmOut, DevicesOut, StatsOut, TransactionsOut
+from edge.api.staff_login import log_in
 from edge.errors import EdgeError
 from edge.services.security import alarm_json
 from edge.services.statistics import day_bounds, day_hours, local_day, today_counts
@@ -28,7 +33,29 @@ from smartlib.logs import mask_identifier
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["staff"], responses=_ERRORS, dependencies=[StaffAuth])
+router = APIRouter(tags=["staff"], responses=_ERRORS)
+guarded = APIRouter(dependencies=[StaffAuth])
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginOut(BaseModel):
+    token: str
+    username: str
+    role: str
+    expires_at: int
+
+
+@router.post("/staff/login", response_model=LoginOut)
+def staff_login(services: ServicesDep, body: LoginIn) -> dict[str, Any]:
+    """Log a staff member in with a central account (cached on the box, so offline too);
+    returns a bearer token for the staff console (8 hours)."""
+    token, session = log_in(services.store, body.username, body.password)
+    return {"token": token, "username": session.username, "role": session.role,
+            "expires_at": session.expires_at}
 
 _TODAY_COUNTERS = {"loans": "checkout", "loans_offline": "checkout_offline", "returns": "return",
                    "renewals": "renew", "visitors_in": "visitors_in",
@@ -132,7 +159,7 @@ def site_today(services: Any, now: datetime | None = None) -> dict[str, Any]:
     return {"date": day.isoformat(), **totals, "devices": per}
 
 
-@router.get("/devices", response_model=SiteDevicesOut)
+@guarded.get("/devices", response_model=SiteDevicesOut)
 def devices(services: ServicesDep) -> dict[str, Any]:
     """This box's devices and connectivity, and every device of the site the agent heard of
     (online or offline, since when, backlog, reader failures)."""
@@ -143,14 +170,14 @@ def devices(services: ServicesDep) -> dict[str, Any]:
             "site_devices": [site_device_json(d) for d in services.store.site.devices()]}
 
 
-@router.get("/alarms", response_model=list[AlarmOut])
+@guarded.get("/alarms", response_model=list[AlarmOut])
 def alarms(services: ServicesDep, since: str | None = Query(None, max_length=40),
            unacked: bool = False) -> list[dict[str, Any]]:
     """Alarms, newest first."""
     return [alarm_json(a) for a in services.store.alarms.list(since=since, unacked_only=unacked)]
 
 
-@router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut)
+@guarded.post("/alarms/{alarm_id}/ack", response_model=AlarmOut)
 def ack_alarm(services: ServicesDep, alarm_id: int = Path(ge=1, le=2**63 - 1)) -> dict[str, Any]:
     """Acknowledge an alarm."""
     alarm = services.store.alarms.ack(alarm_id)
@@ -160,7 +187,7 @@ def ack_alarm(services: ServicesDep, alarm_id: int = Path(ge=1, le=2**63 - 1)) -
     return alarm_json(alarm)
 
 
-@router.get("/transactions", response_model=TransactionsOut)
+@guarded.get("/transactions", response_model=TransactionsOut)
 def transactions(services: ServicesDep,
                  state: Literal["pending", "sent", "applied", "refused", "conflict",
                                 "failed", "open"] | None = None,
@@ -183,7 +210,7 @@ def transactions(services: ServicesDep,
     }
 
 
-@router.get("/stats/today", response_model=StatsTodayOut)
+@guarded.get("/stats/today", response_model=StatsTodayOut)
 def stats_today(services: ServicesDep) -> dict[str, Any]:
     """Today's counters (UTC hours): this box's, and the site's summed over its devices
     (``site.devices`` keeps each device's; other devices' as they published them)."""
@@ -201,7 +228,7 @@ def stats_today(services: ServicesDep) -> dict[str, Any]:
     return {"date": day, **own, "site": {"totals": totals, "devices": per}}
 
 
-@router.get("/metrics", response_class=Response,
+@guarded.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
 def metrics(services: ServicesDep) -> Response:
     """Prometheus text exposition."""
@@ -240,3 +267,6 @@ def prometheus_text(services: Any) -> str:
         gauge("smartlib_reader_operations", "Reader driver counters",
               [({"counter": k}, float(v)) for k, v in sorted(reader.get("metrics", {}).items())])
     return "\n".join(lines) + "\n"
+
+
+router.include_router(guarded)

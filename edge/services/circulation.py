@@ -207,8 +207,24 @@ def sort_hint(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
+def transit_hint(owner_isil: str | None, site_isil: str) -> dict[str, Any] | None:
+    """The edge's own transit hint for a return: the item belongs to another library
+    (its owner ISIL differs from the site's), so it goes back there. None when either
+    ISIL is unknown or they are the same (ISILs compare case-insensitively, ISO 15511)."""
+    owner, here = (owner_isil or "").strip(), site_isil.strip()
+    if not owner or not here or owner.casefold() == here.casefold():
+        return None
+    return {"kind": "transit", "destination": owner, "bin": None}
+
+
 class CirculationService:
     """Checkout, return, renew, account.
+
+    About 680 lines, on purpose: the four patron actions share one journaling rule (one
+    transaction per session, item and kind, looked up inside the journaling SQLite
+    transaction), the per-item locks, the bounded wait for a result and the offline policy;
+    they are read together against docs/edge.md's crash-safety argument. The pure rules sit
+    below it (``locks``, ``security``, ``gate_logic``); what is left is that shared path.
 
     Args:
         store: the edge store.
@@ -222,7 +238,7 @@ class CirculationService:
 
     def __init__(self, store: Store, devices: DeviceManager, security: SecurityService,
                  policy: PolicySection, bus: EventBus, *, site_id: str = "", device_id: str = "",
-                 institution: str = "", location: str = "",
+                 institution: str = "", location: str = "", site_isil: str = "",
                  clock: Callable[[], datetime] | None = None) -> None:
         self.store = store
         self.devices = devices
@@ -233,6 +249,7 @@ class CirculationService:
         self.device_id = device_id
         self.institution = institution
         self.location = location
+        self.site_isil = site_isil
         self.clock = clock or (lambda: datetime.now(UTC))
         self.in_progress: set[str] = set()
         self._lock = threading.Lock()
@@ -629,6 +646,9 @@ class CirculationService:
                     continue
                 e = self.store.outbox.mark_offline(key, {"no_block": True,
                                                          "offline_accepted_at": utcnow()})
+                if not e.is_terminal:
+                    # the central statistics' offline transactions (with checkout_offline)
+                    self.store.counters.incr("return_offline")
                 done[key] = self._finish_return(session, p, e, offline=not e.is_terminal)
             results.extend(self._emit(session, done[k]) for k in pending)
         finally:
@@ -688,9 +708,20 @@ class CirculationService:
             return answer
         if session is not None:
             session.lines.append(ReceiptLine(p.item_id, p.title, "return"))
+        sort = sort_hint(res)
+        if sort is None and offline:
+            sort = transit_hint(self._owner_isil(p), self.site_isil)
         return item_result(p.item_id, p.title, "offline_accepted" if offline else "returned",
-                           transaction=e.key, sort=sort_hint(res), message=p.warn,
+                           transaction=e.key, sort=sort, message=p.warn,
                            ils_message=res.get("screen_message"))
+
+    def _owner_isil(self, p: _Pending) -> str | None:
+        """The owning library of a returned item: its tag's ISIL, else the cache's."""
+        for part in p.parts:
+            if part.tag is not None and part.tag.isil:
+                return part.tag.isil
+        cached = self.store.cache.item(p.item_id)
+        return cached.owner_isil if cached else None
 
     # ---- renew ------------------------------------------------------------------------------
 
@@ -821,66 +852,39 @@ class CirculationService:
         got = self.store.lookups.wait(req.id, self.policy.result_timeout_s)
         today = self.clock().date().isoformat()
         if got is not None and got.state == "answered" and got.response is not None:
-            return self._account_from(got.response, session, today)
+            return self._account_from(got.response, today)
         self.store.lookups.abandon(req.id)
         loans = [{"item_id": loan.item_id, "title": self._title(loan.item_id, None),
                   "due_date": loan.due_date,
                   "overdue": bool(loan.due_date and loan.due_date[:10] < today)}
                  for loan in self.store.cache.loans_of(session.patron_id)]
         holds = [{"item_id": h.item_id, "title": self._title(h.item_id, None), "ready": h.ready,
-                  "pickup_location": h.pickup_location}
+                  "pickup_location": h.pickup_location, "expires": None}
                  for h in self.store.cache.holds_of(session.patron_id)]
-        return {"loans": loans, "holds": holds, "fines": [], "fine_total": 0, "offline": True}
+        return {"loans": loans, "holds": holds, "fines": [], "fine_total": None,
+                "currency": "VND", "offline": True}
 
-    def _account_from(self, r: dict[str, Any], session: Session, today: str) -> dict[str, Any]:
-        """The ``Account`` from a gateway answer.
-
-        Two shapes are read: lists of objects (``loans``, ``holds``, ``fines``, each with
-        titles and dates), or the sync gateway's SIP2 63 lists of ids (``charged_items``,
-        ``overdue_items``, ``hold_items``, ``unavailable_hold_items``, ``fine_items`` as
-        the ILS's text, ``fee_amount`` + ``currency``); titles, due dates and hold
-        readiness then come from the local cache where it knows them.
-        """
-        def objects(key: str, ids_key: str) -> list[dict[str, Any]]:
-            value = r.get(key)
-            if isinstance(value, list) and all(isinstance(x, dict) for x in value):
-                return value
-            return [{"item_id": str(i)} for i in r.get(ids_key) or []]
-
-        overdue_ids = {str(i) for i in r.get("overdue_items") or []}
+    def _account_from(self, r: dict[str, Any], today: str) -> dict[str, Any]:
+        """The ``Account`` from the gateway's answer: its ``account`` object (the shape of
+        ``sync.messages.Account``), with a title the ILS left empty taken from the cache and
+        an overdue mark added for a due date already past. An answer without ``account``
+        (an unknown patron, a wrong PIN) is an empty account."""
+        raw = r.get("account")
+        acc: dict[str, Any] = raw if isinstance(raw, dict) else {}
         loans = []
-        for x in objects("loans", "charged_items"):
-            iid = str(x.get("item_id", ""))
-            cached = self.store.cache.loan(iid)
-            due = x.get("due_date") or (cached.due_date if cached else None)
+        for x in acc.get("loans") or []:
+            iid, due = str(x.get("item_id", "")), x.get("due_date")
             loans.append({"item_id": iid, "title": str(x.get("title") or self._title(iid, None)),
                           "due_date": due,
-                          "overdue": bool(x.get("overdue", iid in overdue_ids or (
-                              bool(due) and str(due)[:10] < today)))})
-        cached_holds = {h.item_id: h for h in self.store.cache.holds_of(session.patron_id)}
-        raw_holds = objects("holds", "hold_items") + [
-            {"item_id": str(i), "ready": False} for i in r.get("unavailable_hold_items") or []]
-        holds = []
-        for x in raw_holds:
-            iid = str(x.get("item_id", ""))
-            h = cached_holds.get(iid)
-            holds.append({"item_id": iid, "title": str(x.get("title") or self._title(iid, None)),
-                          "ready": bool(x.get("ready", h.ready if h else False)),
-                          "pickup_location": x.get("pickup_location")
-                          or (h.pickup_location if h else None)})
-        currency = str(r.get("currency") or "VND")
-        if isinstance(r.get("fines"), list):
-            fines = [{"amount": x.get("amount", 0), "currency": x.get("currency", currency),
-                      "description": x.get("description", "")} for x in r["fines"]]
-        else:
-            fines = [{"amount": None, "currency": currency, "description": str(text)}
-                     for text in r.get("fine_items") or []]
-        total = r.get("fine_total")
-        if total is None:
-            try:
-                total = float(r.get("fee_amount") or 0) if r.get("fee_amount") is not None \
-                    else sum(float(f["amount"] or 0) for f in fines)
-            except (TypeError, ValueError):
-                total = r.get("fee_amount")
-        return {"loans": loans, "holds": holds, "fines": fines, "fine_total": total,
-                "offline": False}
+                          "overdue": bool(x.get("overdue") or (due and str(due)[:10] < today))})
+        holds = [{"item_id": str(x.get("item_id", "")),
+                  "title": str(x.get("title") or self._title(str(x.get("item_id", "")), None)),
+                  "ready": bool(x.get("ready")), "pickup_location": x.get("pickup_location"),
+                  "expires": x.get("expires")} for x in acc.get("holds") or []]
+        currency = str(acc.get("currency") or r.get("currency") or "VND")
+        fines = [{"fine_id": x.get("fine_id"), "amount": x.get("amount"),
+                  "currency": x.get("currency") or currency, "reason": str(x.get("reason") or ""),
+                  "date": x.get("date"), "item_id": x.get("item_id")}
+                 for x in acc.get("fines") or []]
+        return {"loans": loans, "holds": holds, "fines": fines,
+                "fine_total": acc.get("fine_total"), "currency": currency, "offline": False}

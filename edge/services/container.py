@@ -19,11 +19,13 @@ from edge.devices import DeviceManager, build_devices
 from edge.services.circulation import CirculationService
 from edge.services.events import EventBus
 from edge.services.recovery import RecoveryReport, RecoveryService
+from edge.services.remote_config import RemoteConfigApplier
 from edge.services.security import SecurityService
 from edge.services.sessions import SessionService
 from edge.store import Store, open_store
 from edge.store.db import ServeLock
 from smartlib.config import Settings
+from smartlib.sealing import public_key
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,12 @@ class EdgeServices:
     _owns_store: bool = False
     _connectivity: str = "unknown"
     _serve_lock: ServeLock = field(init=False)
+    remote_config: RemoteConfigApplier = field(init=False)
 
     def __post_init__(self) -> None:
         self._serve_lock = ServeLock(self.store.path)
+        self.remote_config = RemoteConfigApplier(self.store, self.settings,
+                                                 device_id=self.settings.device.id)
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None,
@@ -70,11 +75,14 @@ class EdgeServices:
             else:
                 devices = build_devices(settings, bus, card_lookup=store.cache.patron_for_card)
         security = SecurityService(store, devices, bus, device_id=settings.device.id)
-        sessions = SessionService(store, settings.policy, bus)
+        key = settings.gateway.public_key
+        sessions = SessionService(store, settings.policy, bus, device_id=settings.device.id,
+                                  gateway_key=public_key(key) if key else None)
         circulation = CirculationService(store, devices, security, settings.policy, bus,
                                          site_id=settings.site.id, device_id=settings.device.id,
                                          institution=settings.ils.institution,
-                                         location=settings.ils.location)
+                                         location=settings.ils.location,
+                                         site_isil=settings.site.isil)
         recovery = RecoveryService(store, circulation, security)
         return cls(settings, store, bus, devices, sessions, security, circulation, recovery,
                    _owns_store=owns)
@@ -141,6 +149,7 @@ class EdgeServices:
         while not self._stop.wait(0.5):
             try:
                 self.sessions.sweep()
+                self.remote_config.apply_pending()
                 state = self.gateway_state()
                 if state != self._connectivity:
                     self._connectivity = state

@@ -8,12 +8,14 @@ its check-in journaled (``after_checkin_journal``), and after the check-in's res
 (``after_checkin_result``).
 When the environment variable names the step, the process sends itself SIGKILL, exactly as
 a power cut or ``kill -9`` would, with no clean-up. Unset (production), it does nothing.
+
+The mechanism is :mod:`smartlib.crashpoints` (shared with the sync gateway); this module
+only names the edge's variable and steps.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+from smartlib import crashpoints
 
 ENV = "SMARTLIB_CRASH_AT"
 STEPS = ("after_journal", "after_result", "after_release_task", "after_security_write",
@@ -24,6 +26,6 @@ RETURN_STEPS = ("after_security_write", "after_checkin_journal", "after_checkin_
 
 
 def crash_point(step: str) -> None:
-    """Kill this process with SIGKILL when ``$SMARTLIB_CRASH_AT`` equals ``step``."""
-    if os.environ.get(ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Kill this process with SIGKILL when ``$SMARTLIB_CRASH_AT`` names ``step``
+    (``step`` or ``step:N``)."""
+    crashpoints.crash_point(ENV, step)

@@ -407,6 +407,11 @@ class GateService:
         if tr.item_read:
             return
         try:
+            read_tag_data = getattr(self.reader, "read_tag_data", None)
+            if read_tag_data is not None:  # UHF (LLRP): the item is in the EPC bank
+                tr.tag = read_tag_data(tr.uid)
+                tr.item_read, tr.item_error = True, None
+                return
             memory = self.reader.read_blocks(tr.uid, 0, FIRST_READ_BLOCKS)
             try:
                 tr.tag = decode_tag(memory, dsfid=tr.dsfid)

@@ -11,7 +11,8 @@ At start (and then every few seconds) :meth:`RecoveryService.run_once`:
 * one entry that cannot be finished (it raises) is logged with its key, reported in
   :attr:`RecoveryReport.failed` and left for the next pass; the others, and the security
   retries, go on;
-* retries every open security task (``pending`` and ``alarm_on``); a release whose loan
+* carries out the central console's ``retry_security`` commands, then retries every
+  open security task (``pending`` and ``alarm_on``); a release whose loan
   has ended is cancelled instead (see :mod:`edge.services.security`);
 * returns a :class:`RecoveryReport` that ``serve`` logs at start, so every journaled
   transaction and security task is either finished or reported.
@@ -92,6 +93,7 @@ class RecoveryService:
                 self._failures.pop(e.key, None)
                 report.finished.append(e.key)
             if retry_tasks:
+                self.security.run_commands()  # the central console's "retry now" first
                 # the live set: a request that starts during this pass keeps its tasks
                 for task in self.security.retry_open(busy=self.circulation.in_progress):
                     (report.tasks_done if task.state == "done" else report.tasks_alarm_on).append(

@@ -30,7 +30,7 @@ from edge.errors import EdgeError
 from edge.services.crash import crash_point
 from edge.services.events import EventBus
 from edge.services.locks import KeyedLocks
-from edge.store import SecurityTask, Store
+from edge.store import SecurityTask, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,35 @@ class SecurityService:
                 self._after_done(done)
             out.append(done)
         return out
+
+    def run_commands(self) -> list[str]:
+        """Carry out the central console's ``retry_security`` commands now (the agent
+        stored them); each ends ``done`` (the write succeeded) or ``failed`` with why.
+
+        Returns:
+            The ids of the commands finished.
+        """
+        finished = []
+        for cmd in self.store.commands.pending("retry_security"):
+            try:
+                task = self.store.security.get(int(cmd.target))
+            except (ValueError, StoreError) as exc:
+                self.store.commands.finish(cmd.command_id, "failed", f"no security task: {exc}")
+                finished.append(cmd.command_id)
+                continue
+            if task.state not in ("pending", "alarm_on"):
+                self.store.commands.finish(cmd.command_id, "failed",
+                                           f"security task {task.id} is {task.state}")
+            else:
+                after, _ = self.execute(task)
+                if after.state == "done":
+                    self._after_done(after)
+                    self.store.commands.finish(cmd.command_id, "done")
+                else:
+                    self.store.commands.finish(cmd.command_id, "failed",
+                                               after.last_error or f"task is {after.state}")
+            finished.append(cmd.command_id)
+        return finished
 
     def loan_ended(self, task: SecurityTask) -> str | None:
         """Why the loan a release task is for no longer stands, or None while it does.

@@ -15,8 +15,19 @@ policy's timeout, ``policy.offline_login`` decides:
 A typed card number (``source == "manual"``) always needs a PIN, online and offline
 ("a card number and PIN"): without one the answer is ``pin_required`` before anything is
 looked up, and online the ILS must confirm it (``pin_ok`` true), else ``wrong_pin``. Card
-and barcode logins need no PIN by default; ``pin_sources`` names the sources that do
-(the place to wire a site policy for barcodes). A PIN given with any source is checked.
+and barcode logins need no PIN unless ``policy.pin_required_for`` names their source. A
+PIN given with any source is checked. The credential's source must be one the edge vouches
+for (its own reader, or a scan token: :mod:`edge.services.scan_tokens`); the API decides it.
+
+Wrong PINs, online or offline, are counted by :class:`~edge.services.pin_guard.PinGuard`:
+too many within the policy's window lock the credential out (``pin_locked``) before
+anything is looked up, and a correct PIN clears the count.
+
+A PIN is sealed to the site gateways' public key (``[gateway] public_key``;
+:mod:`smartlib.sealing`) before the look-up is stored, so neither the store nor MQTT ever
+holds it in clear. A box without that key refuses a login with a PIN
+(``pin_check_unavailable``; ``smartlib doctor`` says why), and so does a gateway that
+cannot open the seal (the answer's ``reason`` is ``pin_unsealable``).
 
 Sessions live in memory only: an idle timeout (``policy.session_idle_s``) ends and wipes
 one. Nothing here stores or logs a PIN.
@@ -38,16 +49,19 @@ from typing import Any
 from drivers.credential import PatronCredential
 from edge.errors import EdgeError, SessionError
 from edge.services.events import EventBus
+from edge.services.pin_guard import PinGuard
+from edge.services.scan_tokens import ScanTokens
 from edge.store import PatronRecord, Store, utcnow
 from smartlib.config import PolicySection
 from smartlib.logs import mask_identifier
+from smartlib.sealing import PublicKey, seal_pin
 
 log = logging.getLogger(__name__)
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 PIN_SOURCES = frozenset({"manual"})
-"""Credential sources that cannot log in without a PIN (by default: a typed number)."""
+"""Credential sources that never log in without a PIN, whatever the policy: a typed number."""
 
 
 def hash_pin(pin: str, *, salt: bytes | None = None) -> str:
@@ -127,17 +141,29 @@ class SessionService:
         bus: where ``session_timeout`` / ``session_ended`` events go.
         lookup_timeout_s: how long to wait for the gateway (default: the policy's
             ``result_timeout_s``).
-        pin_sources: credential sources that need a PIN (default :data:`PIN_SOURCES`;
-            add ``"barcode"`` where the site's policy asks for it).
+        pin_sources: credential sources that need a PIN (default: :data:`PIN_SOURCES` and
+            the policy's ``pin_required_for``).
+        pin_guard: the wrong-PIN lockout (default: one over ``store`` and ``policy``).
+        device_id: this box's id (for the lockouts' device events).
+
+    Attributes:
+        scan_tokens: the tokens ``POST /scans`` issues and ``POST /sessions`` redeems.
+        gateway_key: the site gateways' public key, to seal PINs to (None: no PIN login).
     """
 
     def __init__(self, store: Store, policy: PolicySection, bus: EventBus, *,
                  lookup_timeout_s: float | None = None,
-                 pin_sources: frozenset[str] = PIN_SOURCES) -> None:
+                 pin_sources: frozenset[str] | None = None,
+                 pin_guard: PinGuard | None = None, device_id: str = "",
+                 gateway_key: PublicKey | None = None) -> None:
         self.store = store
         self.policy = policy
         self.bus = bus
-        self.pin_sources = frozenset(pin_sources)
+        self.pin_sources = (frozenset(pin_sources) if pin_sources is not None
+                            else PIN_SOURCES | frozenset(policy.pin_required_for))
+        self.pin_guard = pin_guard or PinGuard(store, policy, device=device_id)
+        self.scan_tokens = ScanTokens(policy.scan_token_s)
+        self.gateway_key = gateway_key
         self.lookup_timeout_s = lookup_timeout_s or policy.result_timeout_s
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
@@ -149,19 +175,38 @@ class SessionService:
         """Verify a credential (online, else by the offline policy) and open a session.
 
         Raises:
-            EdgeError: ``pin_required``, ``unknown_patron``, ``wrong_pin``,
+            EdgeError: ``pin_required``, ``pin_locked``, ``unknown_patron``, ``wrong_pin``,
                 ``patron_blocked``, ``card_expired`` or ``offline_login_denied``.
         """
         pid = credential.identifier
         needs_pin = credential.source in self.pin_sources
         if needs_pin and not pin:
             raise EdgeError("pin_required", f"a {credential.source} login needs a PIN")
+        self.pin_guard.check(pid)
+        try:
+            session, pin_verified = self._login(credential, pin, language, needs_pin)
+        except EdgeError as exc:
+            if exc.code == "wrong_pin":
+                self.pin_guard.failed(pid, offline=bool(exc.detail.get("offline")))
+            raise
+        if pin_verified:
+            self.pin_guard.succeeded(pid)
+        return session
+
+    def _login(self, credential: PatronCredential, pin: str | None, language: str,
+               needs_pin: bool) -> tuple[Session, bool]:
+        """The session, and whether a PIN was given and confirmed (by the ILS or the cache)."""
+        pid = credential.identifier
         request: dict[str, Any] = {"patron_id": pid, "source": credential.source,
                                    "language": language}
         if pin:
-            request["pin"] = pin
+            request["pin_sealed"] = self._seal(pin)
         lookup = self.store.lookups.request("patron", request)
         answer = self.store.lookups.wait(lookup.id, self.lookup_timeout_s)
+        if answer is not None and (answer.response or {}).get("reason") == "pin_unsealable":
+            log.error("the gateway cannot open sealed PINs (its key is missing or does not "
+                      "match [gateway] public_key); PIN logins are refused")
+            raise EdgeError("pin_check_unavailable", "the gateway cannot open the sealed PIN")
         if answer is None or answer.state == "failed":
             if answer is None:
                 self.last_gateway_missed = time.monotonic()
@@ -193,10 +238,18 @@ class SessionService:
         if resp.get("blocked"):
             raise EdgeError("patron_blocked", str(resp.get("block_reason") or "patron blocked"))
         return self._open(pid, str(resp.get("name") or ""), language, credential.source,
-                          offline=False, loan_limit=limit)
+                          offline=False, loan_limit=limit), bool(pin) and resp.get("pin_ok") is True
+
+    def _seal(self, pin: str) -> str:
+        """``pin`` sealed to the gateways' key; refused when this box has no key."""
+        if self.gateway_key is None:
+            log.error("a PIN login was refused: [gateway] public_key is not configured")
+            raise EdgeError("pin_check_unavailable",
+                            "this box has no gateway public key to seal the PIN to")
+        return seal_pin(pin, self.gateway_key)
 
     def _offline_login(self, credential: PatronCredential, pin: str | None,
-                       language: str) -> Session:
+                       language: str) -> tuple[Session, bool]:
         pid = credential.identifier
         mode = self.policy.offline_login
         cached = self.store.cache.patron(pid)
@@ -212,13 +265,16 @@ class SessionService:
                 raise EdgeError("offline_login_denied", "offline and the patron is not cached")
             if pin:
                 if not cached.pin_hash or not verify_pin(pin, cached.pin_hash):
-                    raise EdgeError("wrong_pin", "PIN does not match the cached hash")
+                    raise EdgeError("wrong_pin", "PIN does not match the cached hash",
+                                    offline=True)
             elif credential.source != "card":
                 raise EdgeError("offline_login_denied", "offline, a PIN is needed")
         name = cached.display_name if cached else ""
         limit = cached.loan_limit if cached else 10
         log.info("offline login of %s (policy %s)", mask_identifier(pid), mode)
-        return self._open(pid, name, language, credential.source, offline=True, loan_limit=limit)
+        session = self._open(pid, name, language, credential.source, offline=True,
+                             loan_limit=limit)
+        return session, bool(pin) and mode == "cached"
 
     def _open(self, pid: str, name: str, language: str, source: str, *, offline: bool,
               loan_limit: int) -> Session:

@@ -13,9 +13,10 @@ Quick tour::
     done = store.outbox.wait_for_result(e.key, timeout=5.0)
 
 Repositories (attributes of :class:`Store`): ``outbox`` (:class:`OutboxRepository`),
-``conflicts``, ``cache`` (:class:`CacheRepository`), ``lookups``
+``conflicts``, ``commands`` (the central console's), ``cache`` (:class:`CacheRepository`), ``lookups``
 (:class:`LookupRepository`), ``security``, ``alarms``, ``counters``, ``events``, ``meta``;
-the site view (other boxes' statuses, counts and alarms) is ``store.site``.
+the site view (other boxes' statuses, counts and alarms) is ``store.site``; wrong PINs
+and lockouts are ``store.pin_failures``.
 They return frozen dataclasses, never rows, and share one connection
 (:class:`edge.store.connection.Connection`: transactions, queries, doorbells), which the
 :class:`Store` facade composes them over. Wake-ups between processes:
@@ -23,10 +24,12 @@ They return frozen dataclasses, never rows, and share one connection
 """
 
 from edge.store.cache import CacheRepository, HoldRecord, ItemRecord, LoanRecord, PatronRecord
+from edge.store.commands import CommandRecord
 from edge.store.connection import utcnow
 from edge.store.db import Store, open_store
 from edge.store.doorbell import Doorbell, ring
 from edge.store.errors import (
+    ClearSecret,
     InvalidState,
     SchemaTooNew,
     StoreBusy,
@@ -45,14 +48,16 @@ from edge.store.outbox import (
     OutboxEntry,
     OutboxRepository,
 )
+from edge.store.pin_failures import PinFailureCount, PinFailureRepository
 from edge.store.schema import SCHEMA_VERSION
 from edge.store.site import SiteAlarm, SiteDevice, SiteRepository
 
 __all__ = [
     "OPEN_STATES", "SCHEMA_VERSION", "TERMINAL_STATES", "AlarmRecord", "Backlog",
-    "CacheRepository", "ConflictRecord", "DeviceEvent", "Doorbell", "HoldRecord",
+    "CacheRepository", "ClearSecret", "CommandRecord", "ConflictRecord", "DeviceEvent", "Doorbell",
+    "HoldRecord",
     "InvalidState", "ItemRecord", "LoanRecord", "LookupRecord", "LookupRepository",
-    "OutboxEntry", "OutboxRepository", "PatronRecord", "SchemaTooNew", "SecurityTask",
+    "OutboxEntry", "OutboxRepository", "PatronRecord", "PinFailureCount", "PinFailureRepository", "SchemaTooNew", "SecurityTask",
     "SiteAlarm", "SiteDevice", "SiteRepository", "Store", "StoreBusy", "StoreCorrupt",
     "StoreError", "UnknownLookup", "UnknownTransaction", "open_store", "ring", "utcnow",
 ]

@@ -38,6 +38,8 @@ class ItemRecord:
     value: int = 0
     parts: int = 1
     location: str = ""
+    owner_isil: str | None = None
+    """The ISIL of the library that owns the item (from ``gateway import``); None unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,8 @@ _BOOL_COLUMNS = {"blocked", "offline", "ready"}
 def _to_tuple(kind: str, row: Any, columns: tuple[str, ...]) -> tuple[Any, ...]:
     if isinstance(row, tuple):
         if not hasattr(row, "_fields"):
-            return row
+            # Older callers' tuples lack the trailing optional columns (items' owner_isil).
+            return row + (None,) * (len(columns) - len(row))
         row = row._asdict()  # type: ignore[attr-defined]  # a namedtuple: by name
     if isinstance(row, _RECORDS[kind]):
         return astuple(row)  # type: ignore[call-overload]
@@ -141,7 +144,7 @@ class CacheRepository:
             if replace:
                 conn.execute(f"DELETE FROM {kind}")
             for chunk in _chunks(rows, batch):
-                if not all(type(r) is tuple for r in chunk):
+                if not all(type(r) is tuple and len(r) == len(columns) for r in chunk):
                     chunk = [_to_tuple(kind, r, columns) for r in chunk]
                 conn.executemany(sql, chunk)
                 count += len(chunk)

@@ -2,7 +2,8 @@
 
 :func:`open_store` returns a :class:`Store` whose attributes are the repositories
 (``store.outbox``, ``store.cache``, ``store.lookups``, ``store.security``, ``store.alarms``,
-``store.counters``, ``store.conflicts``, ``store.events``, ``store.meta``, ``store.site``),
+``store.counters``, ``store.conflicts``, ``store.events``, ``store.meta``, ``store.site``,
+``store.pin_failures``),
 all built on one :class:`~edge.store.connection.Connection` (transactions, queries,
 doorbells; see there for the concurrency model). Also here: the serve lock and the check
 of a backup file.
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge.store import schema
+from edge.store.access import DeviceTokenRepository, StaffAccountRepository
 from edge.store.cache import CacheRepository
+from edge.store.commands import CommandRepository
 from edge.store.connection import Connection
 from edge.store.doorbell import Doorbell
 from edge.store.errors import SchemaTooNew, StoreBusy, StoreCorrupt, StoreError
@@ -34,6 +37,8 @@ from edge.store.ops import (
     SecurityTaskRepository,
 )
 from edge.store.outbox import ConflictRepository, OutboxRepository
+from edge.store.pin_failures import PinFailureRepository
+from edge.store.remote_config import RemoteConfigRepository
 from edge.store.site import SiteRepository
 
 __all__ = ["IntegrityMode", "ServeLock", "Store", "backup_uri", "check_backup", "open_store",
@@ -67,6 +72,11 @@ class Store:
         self.events = DeviceEventRepository(connection)
         self.meta = MetaRepository(connection)
         self.site = SiteRepository(connection)
+        self.remote_config = RemoteConfigRepository(connection)
+        self.commands = CommandRepository(connection, self.security, self.conflicts)
+        self.pin_failures = PinFailureRepository(connection)
+        self.device_tokens = DeviceTokenRepository(connection)
+        self.staff_accounts = StaffAccountRepository(connection)
 
     # ---- the connection's ---------------------------------------------------------------
 

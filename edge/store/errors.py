@@ -32,3 +32,7 @@ class InvalidState(StoreError):
 
 class StoreBusy(StoreError):
     """Another process holds the database (for example ``db restore`` while ``serve`` runs)."""
+
+
+class ClearSecret(StoreError):
+    """A look-up was to be stored with a PIN or password in clear (seal it first)."""

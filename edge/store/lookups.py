@@ -6,13 +6,15 @@ and correlation data, and writes the gateway's answer (:meth:`LookupRepository.a
 which rings the edge. Look-ups are not durable transactions: after a crash an
 unanswered look-up is simply expired, and the edge falls back to its offline policy.
 
-Secrets: a patron look-up may carry a ``pin`` (the gateway sends it in SIP2 ``AD``).
-The stored row loses its ``pin`` as soon as the agent claims it (or the edge abandons
-it), and :meth:`purge` deletes old rows. The store runs with ``PRAGMA secure_delete=ON``
-(the old row's bytes are zeroed in the database file), and :meth:`scrub` (called by the
-agent after sending, and by :meth:`abandon`) checkpoints the WAL and truncates it, so the
-frames that held the PIN leave the disk too: a PIN is at rest only for the moments
-before the agent picks it up.
+Secrets: a patron look-up carries its PIN only as ``pin_sealed``: sealed by the caller
+(:class:`~edge.services.sessions.SessionService`) to the site gateways' public key
+before it reaches this module, which refuses a clear ``pin`` or ``password``
+(:class:`~edge.store.errors.ClearSecret`). Only a gateway can open the blob; it is still
+wiped as soon as the agent claims the row (or the edge abandons it), and :meth:`purge`
+deletes old rows. The store runs with ``PRAGMA secure_delete=ON`` (the old row's bytes
+are zeroed in the database file), and :meth:`scrub` (called by the agent after sending,
+and by :meth:`abandon`) checkpoints the WAL and truncates it, so not even the sealed blob
+stays on disk once sent.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from edge.store.connection import dumps, loads, utcnow
-from edge.store.errors import UnknownLookup
+from edge.store.errors import ClearSecret, UnknownLookup
 
 if TYPE_CHECKING:
     from edge.store.connection import Connection
 
-SECRET_KEYS = ("pin", "password")
+SECRET_KEYS = ("pin_sealed",)
+"""Request keys wiped from a row once it is claimed or abandoned."""
+CLEAR_SECRET_KEYS = ("pin", "password")
+"""Request keys this repository refuses to store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,15 @@ class LookupRepository:
         self._store = store
 
     def request(self, kind: str, request: Mapping[str, Any]) -> LookupRecord:
-        """Write a new look-up (``patron`` or ``item``) and ring the agent."""
+        """Write a new look-up (``patron`` or ``item``) and ring the agent.
+
+        Raises:
+            ClearSecret: ``request`` holds a ``pin`` or ``password`` in clear.
+        """
+        clear = [k for k in CLEAR_SECRET_KEYS if request.get(k) is not None]
+        if clear:
+            raise ClearSecret(f"a look-up may not be stored with {', '.join(clear)} in clear; "
+                              "seal it (pin_sealed)")
         lookup_id = str(uuid.uuid4())
         with self._store.transaction() as conn:
             conn.execute("INSERT INTO lookups (id, kind, request, created_at) VALUES (?, ?, ?, ?)",
@@ -110,7 +123,7 @@ class LookupRepository:
         with self._store.transaction() as conn:
             cur = conn.execute(
                 "UPDATE lookups SET state = ?, response = ?, answered_at = ?, request = "
-                "json_remove(request, '$.pin', '$.password') WHERE id = ? AND state IN "
+                "json_remove(request, '$.pin_sealed') WHERE id = ? AND state IN "
                 "('pending','sent')",
                 ("answered" if ok else "failed", dumps(dict(response)), utcnow(), lookup_id))
             if cur.rowcount == 0 and conn.execute("SELECT 1 FROM lookups WHERE id = ?",
@@ -148,7 +161,7 @@ class LookupRepository:
         with self._store.transaction() as conn:
             cur = conn.execute(
                 "UPDATE lookups SET state = 'failed', request = json_remove(request, "
-                "'$.pin', '$.password') WHERE id = ? AND state IN ('pending','sent')",
+                "'$.pin_sealed') WHERE id = ? AND state IN ('pending','sent')",
                 (lookup_id,))
         if cur.rowcount:
             self.scrub()
@@ -172,10 +185,9 @@ class LookupRepository:
         stamp = stamp.replace("+00:00", "Z")
         with self._store.transaction() as conn:
             cur = conn.execute("DELETE FROM lookups WHERE created_at < ?", (stamp,))
-            conn.execute("UPDATE lookups SET request = json_remove(request, '$.pin', "
-                         "'$.password') WHERE state IN ('answered', 'failed') AND "
-                         "(json_extract(request, '$.pin') IS NOT NULL OR "
-                         "json_extract(request, '$.password') IS NOT NULL)")
+            conn.execute("UPDATE lookups SET request = json_remove(request, '$.pin_sealed') "
+                         "WHERE state IN ('answered', 'failed') AND "
+                         "json_extract(request, '$.pin_sealed') IS NOT NULL")
             n = cur.rowcount
         self.scrub()
         return n

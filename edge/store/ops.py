@@ -208,6 +208,12 @@ class AlarmRepository:
             row = conn.execute("SELECT * FROM alarms WHERE id = ?", (cur.lastrowid,)).fetchone()
         return _alarm(row)
 
+    def after(self, alarm_id: int, limit: int = 100) -> list[AlarmRecord]:
+        """Alarms with an id above ``alarm_id``, oldest first (a stream's next rows)."""
+        rows = self._store.query("SELECT * FROM alarms WHERE id > ? ORDER BY id LIMIT ?",
+                                 (alarm_id, limit))
+        return [_alarm(r) for r in rows]
+
     def list(self, *, since: str | None = None, unacked_only: bool = False,
              limit: int = 200) -> list[AlarmRecord]:
         """Alarms, newest first, optionally since an ISO time and only unacknowledged."""
@@ -262,6 +268,17 @@ class CounterRepository:
             out.setdefault(r["hour"], {})[r["name"]] = r["value"]
         return out
 
+    def after(self, hour: str, until_hour: str | None = None) -> dict[str, dict[str, int]]:
+        """``{hour: {name: value}}`` for the hours after ``hour`` (exclusive; ``""``: all)
+        up to ``until_hour`` (inclusive)."""
+        rows = self._store.query(
+            "SELECT hour, name, value FROM counters WHERE hour > ? AND hour <= ? "
+            "ORDER BY hour, name", (hour, until_hour or "9999"))
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["hour"], {})[r["name"]] = int(r["value"])
+        return out
+
     def totals(self, since_hour: str, until_hour: str | None = None) -> dict[str, int]:
         """Sum of each counter over the hours."""
         rows = self._store.query(
@@ -294,6 +311,19 @@ class DeviceEventRepository:
         else:
             rows = self._store.query("SELECT * FROM device_events WHERE device = ? ORDER BY id "
                                      "DESC LIMIT ?", (device, limit))
+        return [_event(r) for r in rows]
+
+    def after(self, event_id: int, limit: int = 100) -> list[DeviceEvent]:
+        """Events with an id above ``event_id``, oldest first (a stream's next rows)."""
+        rows = self._store.query("SELECT * FROM device_events WHERE id > ? ORDER BY id LIMIT ?",
+                                 (event_id, limit))
+        return [_event(r) for r in rows]
+
+    def dead_letters(self, limit: int = 100) -> list[DeviceEvent]:
+        """The sync agent's dead letters (``kind = 'dead_letter'``: received messages that
+        can never be processed, kept aside), newest first."""
+        rows = self._store.query("SELECT * FROM device_events WHERE kind = 'dead_letter' "
+                                 "ORDER BY id DESC LIMIT ?", (limit,))
         return [_event(r) for r in rows]
 
     def reader_summary(self, since: str) -> tuple[str | None, int]:

@@ -550,6 +550,11 @@ class ConflictRepository:
                 "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, kind, item_id, patron_ref, reason, dumps(dict(detail or {})), utcnow()))
 
+    def by_key(self, key: str) -> ConflictRecord | None:
+        """The conflict of transaction ``key``, if this box has one."""
+        row = self._store.query_one("SELECT * FROM conflicts WHERE key = ?", (key,))
+        return _conflict(row) if row else None
+
     def resolve(self, conflict_id: int) -> bool:
         """Mark a conflict resolved by staff; False when it does not exist or was resolved."""
         with self._store.transaction() as conn:

@@ -14,7 +14,17 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
   ``device_events``, ``meta``;
 * the site view (version 2), written by the sync agent from what the site's other boxes
   publish: ``site_devices`` (last retained status of each device), ``site_stats`` (the
-  latest counters of each device per hour), ``site_alarms`` (alarms of other devices).
+  latest counters of each device per hour), ``site_alarms`` (alarms of other devices);
+* remote configuration (version 4): ``remote_config`` (each version received from the
+  central console, its outcome and its acknowledgement);
+* central commands (version 5): ``commands`` (retry/abandon a security task, resolve a
+  conflict; stored once per id, acted on, acknowledged);
+* wrong PINs (version 6): ``pin_failures`` (one row per wrong PIN, within the window) and
+  ``pin_lockouts`` (a locked-out credential until when), keyed by a salted HMAC.
+* owner ISIL (version 7): ``items.owner_isil`` (the library owning each item, for offline
+  transit hints);
+* access (version 8): ``device_tokens`` (each API client's token, hashed) and
+  ``staff_accounts`` (the cached copy of the central console's staff accounts).
 """
 
 from __future__ import annotations
@@ -219,7 +229,87 @@ ALTER TABLE patrons ADD COLUMN card_uid TEXT;
 CREATE INDEX patrons_card_uid ON patrons(card_uid);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+_V4 = """
+-- Remote configurations from the central console (edge.store.remote_config): received by
+-- the sync agent, applied or refused by the edge, acknowledged by the agent.
+CREATE TABLE remote_config (
+    version       INTEGER PRIMARY KEY,
+    sha256        TEXT NOT NULL,
+    document      TEXT NOT NULL,
+    by            TEXT,
+    received_at   TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'received'
+                  CHECK (state IN ('received', 'applied', 'failed')),
+    needs_restart TEXT NOT NULL DEFAULT '[]',
+    reason        TEXT,
+    decided_at    TEXT,
+    ack_sent_at   TEXT
+);
+"""
+
+_V5 = """
+-- Commands from the central console (smartlib/v1/{site}/{device}/command), stored by the
+-- agent once per id; the edge acts on them and the agent acknowledges the outcome.
+CREATE TABLE commands (
+    command_id  TEXT PRIMARY KEY,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    resolution  TEXT,
+    issued_by   TEXT NOT NULL DEFAULT '',
+    state       TEXT NOT NULL DEFAULT 'pending',
+    outcome     TEXT,
+    received_at TEXT NOT NULL,
+    finished_at TEXT,
+    acked_at    TEXT
+);
+CREATE INDEX commands_state ON commands(state, acked_at);
+"""
+
+_V6 = """
+-- Wrong PINs (policy.pin_*): a credential is named by an HMAC of its identifier under the
+-- box's own salt (meta 'pin_guard.salt'), never in clear; no PIN is ever stored here.
+CREATE TABLE pin_failures (
+    id      INTEGER PRIMARY KEY,
+    subject BLOB NOT NULL,
+    at      REAL NOT NULL
+);
+CREATE INDEX pin_failures_subject ON pin_failures(subject, at);
+
+CREATE TABLE pin_lockouts (
+    subject     BLOB PRIMARY KEY,
+    until       REAL NOT NULL,
+    failures    INTEGER NOT NULL,
+    locked_at   REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+_V7 = """
+-- The ISIL of the library owning each item (gateway import's owner_isil column): a return
+-- at a site with another ISIL gets a transit hint even offline.
+ALTER TABLE items ADD COLUMN owner_isil TEXT;
+"""
+
+_V8 = """
+-- Per-device API tokens (edge.store.access): only a salted SHA-256 of each token is kept.
+CREATE TABLE IF NOT EXISTS device_tokens (
+    name       TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    rotated_at TEXT,
+    revoked_at TEXT
+);
+-- The central console's staff accounts, cached for offline log-ins (edge.store.access):
+-- written by the sync agent from the site's retained staff message.
+CREATE TABLE IF NOT EXISTS staff_accounts (
+    username      TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'librarian', 'admin')),
+    password_hash TEXT NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    received_at   TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -78,6 +78,19 @@ _ACTIVE_HOLD = "state IN ('queued','shelf') AND expires_at >= ?"
 """SQL condition of a hold that still counts: queued or on the shelf, and not expired."""
 
 
+def fine_line(row: sqlite3.Row) -> str:
+    """One ``AV`` fine item of a 64: ``<id> <amount> <currency> <YYYYMMDD> <reason>``.
+
+    SIP2 leaves the text of ``AV`` to the ILS; this is the demo ILS's (and the one the
+    gateway reads, see :func:`sync.sip2.account.parse_fine_item`): an id, the amount in whole
+    units, the ISO 4217 code, the charge date, the reason (with ``(item <id>)`` when the fine
+    is for an item).
+    """
+    day = dt.datetime.fromisoformat(row["created_at"]).strftime("%Y%m%d")
+    item = f" (item {row['item_id']})" if row["item_id"] else ""
+    return f"F{row['id']} {row['amount']} {CURRENCY} {day} {row['reason']}{item}"
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now().replace(microsecond=0)
 
@@ -304,9 +317,8 @@ class Circulation:
                                 "ORDER BY id", (p["id"], _iso(now))).fetchall()
         ready = [h["item_id"] for h in holds if h["state"] == "shelf"]
         waiting = [h["item_id"] for h in holds if h["state"] != "shelf"]
-        fine_items = [r["item_id"] for r in self.db.execute(
-            "SELECT DISTINCT item_id FROM fines WHERE patron_id=? AND item_id IS NOT NULL",
-            (p["id"],))]
+        fine_items = [fine_line(r) for r in self.db.execute(
+            "SELECT * FROM fines WHERE patron_id=? ORDER BY id", (p["id"],))]
         summ = (msg.summary or "").ljust(10)
         start = int(msg.start_item) if msg.start_item and msg.start_item.isdigit() else 1
         end = int(msg.end_item) if msg.end_item and msg.end_item.isdigit() else start + 49
@@ -360,6 +372,15 @@ class Circulation:
         if p is not None and amount > 0:
             self.db.execute("UPDATE patrons SET fines=MAX(fines-?, 0) WHERE id=?", (amount, p["id"]))
             accepted = True
+            # Kept like a circulation application (the BK transaction id as its key) so tests
+            # can count how often one payment reached the ILS.
+            xk = msg.transaction_id or None
+            dup = bool(xk) and self._one("SELECT 1 FROM applications WHERE kind='fee_paid' "
+                                         "AND xk=?", xk) is not None
+            self.db.execute(
+                "INSERT INTO applications (kind, patron_id, item_id, transaction_date, xk,"
+                " no_block, duplicate, applied_at) VALUES ('fee_paid',?,NULL,?,?,0,?,?)",
+                (p["id"], msg.transaction_date, xk, int(dup), _iso(_now())))
         return FeePaidResponse(payment_accepted=accepted, transaction_date=format_date(_now()),
                                institution_id=self.institution, patron_id=msg.patron_id or "",
                                transaction_id=msg.transaction_id,
@@ -386,6 +407,8 @@ class Circulation:
             hold_queue_length=str(self._hold_count(it["id"], now)),
             due_date=_sip(loan["due_at"]) if loan else None,
             hold_pickup_date=_sip(hold["expires_at"]) if hold and hold["state"] == "shelf" else None,
+            destination_location=hold["pickup_location"] if hold else None,
+            hold_patron_id=hold["patron_id"] if hold else None,
             item_id=it["id"], title=it["title"], owner=it["owner_isil"],
             media_type=it["media_type"], permanent_location=it["location"],
             current_location=it["location"], item_properties=f"parts={it['parts']}",

@@ -34,8 +34,11 @@ def ils() -> None:
               help="Serve SIP2 over TLS with this PEM certificate (chain).")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None,
               help="The PEM private key of --tls-cert (if not inside it).")
+@click.option("--tls-client-ca", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Require a client certificate issued by this CA (PEM); needs --tls-cert.")
 def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout: float | None,
-          latency: float, seed: int, tls_cert: str | None, tls_key: str | None) -> None:
+          latency: float, seed: int, tls_cert: str | None, tls_key: str | None,
+          tls_client_ca: str | None) -> None:
     """Serve SIP2 until SIGINT/SIGTERM; print one JSON line with login, patrons and items.
 
     A port that is in use (or any other listen failure) is a one-line error, exit 1.
@@ -43,10 +46,11 @@ def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout:
     from hardware_sim.errors import IlsError
     from hardware_sim.ils.server import DemoIlsServer, server_tls_context
 
-    if tls_key is not None and tls_cert is None:
-        raise click.UsageError("--tls-key needs --tls-cert")
+    if (tls_key is not None or tls_client_ca is not None) and tls_cert is None:
+        raise click.UsageError("--tls-key and --tls-client-ca need --tls-cert")
     try:
-        tls = server_tls_context(tls_cert, tls_key) if tls_cert is not None else None
+        tls = (server_tls_context(tls_cert, tls_key, client_ca=tls_client_ca)
+               if tls_cert is not None else None)
     except IlsError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -119,6 +119,13 @@ DEMO_ITEMS = {
 }
 """Item barcodes with known situations."""
 
+DEMO_FINES: tuple[tuple[str, str | None, int, str, int], ...] = (
+    ("2000003", "30000070", 50000, "Overdue 10 days", 12),
+    ("2000003", None, 25000, "Replacement library card", 40),
+)
+"""The demo patrons' itemised fines: (patron, item or None, amount in VND, reason, days ago).
+Their sum is the patron's ``fines`` total (2000003: 75,000 VND)."""
+
 FIRST_ITEM = 30000001
 FIRST_PATRON = 2000001
 
@@ -276,9 +283,15 @@ def populate(db: sqlite3.Connection, *, seed: int = 7, items: int = 5200, patron
         if loaned_to:
             rows_i[-1][7] = "loaned"
             loans.append((iid, loaned_to, _iso(due - dt.timedelta(days=21)), _iso(due), 0))
-        if iid in DEMO_ITEMS["on_hold_loaned"] or iid in DEMO_ITEMS["on_hold_shelf_ready"]:
+        if iid in DEMO_ITEMS["on_hold_shelf_ready"]:
+            # On the hold shelf for 2000004 (ready; kept a week), queued after it for others.
+            rows_i[-1][7] = "hold_shelf"
+            holds.append((iid, "2000004", _iso(base - dt.timedelta(days=2)), LOCATION,
+                          _iso(base + dt.timedelta(days=7)), "shelf"))
+        elif iid in DEMO_ITEMS["on_hold_loaned"]:
             holds.append((iid, "2000004", _iso(base - dt.timedelta(days=2)), LOCATION,
                           _iso(base + dt.timedelta(days=30)), "queued"))
+        if iid in DEMO_ITEMS["on_hold_loaned"] or iid in DEMO_ITEMS["on_hold_shelf_ready"]:
             if iid in ("30000010", "30000015"):
                 holds.append((iid, "2000001", _iso(base - dt.timedelta(days=1)), BRANCH,
                               _iso(base + dt.timedelta(days=30)), "queued"))
@@ -290,6 +303,10 @@ def populate(db: sqlite3.Connection, *, seed: int = 7, items: int = 5200, patron
     db.executemany("INSERT INTO loans VALUES (?,?,?,?,?)", loans)
     db.executemany("INSERT INTO holds (item_id, patron_id, placed_at, pickup_location, "
                    "expires_at, state) VALUES (?,?,?,?,?,?)", holds)
+    db.executemany("INSERT INTO fines (patron_id, item_id, amount, reason, created_at) "
+                   "VALUES (?,?,?,?,?)",
+                   [(pid, item, amount, reason, _iso(base - dt.timedelta(days=age)))
+                    for pid, item, amount, reason, age in DEMO_FINES])
     db.executemany("INSERT INTO meta VALUES (?,?)", [("seed", str(seed)), ("built", _iso(base))])
     db.execute("COMMIT")
 

@@ -82,8 +82,10 @@ class _TcpServer(socketserver.ThreadingTCPServer):
         super().__init__(addr, _Handler)
 
 
-def server_tls_context(cert: str | Path, key: str | Path | None = None) -> ssl.SSLContext:
-    """A server-side TLS context (TLS 1.2+) from PEM certificate and key files.
+def server_tls_context(cert: str | Path, key: str | Path | None = None, *,
+                       client_ca: str | Path | None = None) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2+) from PEM certificate and key files;
+    ``client_ca``: require a client certificate issued by that CA (PEM).
 
     Raises:
         IlsError: a file is missing or not a matching certificate and key.
@@ -94,6 +96,12 @@ def server_tls_context(cert: str | Path, key: str | Path | None = None) -> ssl.S
         ctx.load_cert_chain(str(cert), str(key) if key is not None else None)
     except (OSError, ssl.SSLError) as exc:
         raise IlsError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from exc
+    if client_ca is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(client_ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise IlsError(f"cannot load the client CA file {client_ca}: {exc}") from exc
+        ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 

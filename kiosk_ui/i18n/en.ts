@@ -31,6 +31,10 @@
         <source>Nothing to pay</source>
         <translation>Nothing to pay</translation>
     </message>
+    <message>
+        <source>Fines cannot be checked right now</source>
+        <translation>Fines cannot be checked right now</translation>
+    </message>
 </context>
 <context>
     <name>Admin</name>
@@ -167,6 +171,10 @@
         <translation>Login is not possible while the library network is offline.</translation>
     </message>
     <message>
+        <source>Your PIN cannot be checked right now. Please see the staff.</source>
+        <translation>Your PIN cannot be checked right now. Please see the staff.</translation>
+    </message>
+    <message>
         <source>This item is not known. Please give it to the staff.</source>
         <translation>This item is not known. Please give it to the staff.</translation>
     </message>
@@ -245,6 +253,18 @@
     <message>
         <source>Please log in first to return items here.</source>
         <translation>Please log in first to return items here.</translation>
+    </message>
+    <message>
+        <source>Too many wrong PINs: this card is locked for a while. Please try again later or see the staff.</source>
+        <translation>Too many wrong PINs: this card is locked for a while. Please try again later or see the staff.</translation>
+    </message>
+    <message>
+        <source>Too many requests. Please wait a moment and try again.</source>
+        <translation>Too many requests. Please wait a moment and try again.</translation>
+    </message>
+    <message>
+        <source>The request is too large. Please try again or see the staff.</source>
+        <translation>The request is too large. Please try again or see the staff.</translation>
     </message>
     <message>
         <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
@@ -498,6 +518,10 @@
     <message>
         <source>Ready for pickup at {place}</source>
         <translation>Ready for pickup at {place}</translation>
+    </message>
+    <message>
+        <source>until {date}</source>
+        <translation>until {date}</translation>
     </message>
     <message>
         <source>Waiting</source>

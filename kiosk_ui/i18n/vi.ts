@@ -31,6 +31,14 @@
         <source>Nothing to pay</source>
         <translation>Không có khoản phạt nào</translation>
     </message>
+    <message>
+        <source>Fines cannot be checked right now</source>
+        <translation>Hiện không kiểm tra được tiền phạt</translation>
+    </message>
+    <message>
+        <source>Pay fines</source>
+        <translation>Thanh toán phí phạt</translation>
+    </message>
 </context>
 <context>
     <name>Admin</name>
@@ -167,6 +175,10 @@
         <translation>Không thể đăng nhập khi mạng thư viện đang mất kết nối.</translation>
     </message>
     <message>
+        <source>Your PIN cannot be checked right now. Please see the staff.</source>
+        <translation>Hiện chưa thể kiểm tra mã PIN. Vui lòng liên hệ thủ thư.</translation>
+    </message>
+    <message>
         <source>This item is not known. Please give it to the staff.</source>
         <translation>Không nhận ra tài liệu này. Vui lòng đưa cho thủ thư.</translation>
     </message>
@@ -245,6 +257,18 @@
     <message>
         <source>Please log in first to return items here.</source>
         <translation>Vui lòng đăng nhập trước khi trả sách tại đây.</translation>
+    </message>
+    <message>
+        <source>Too many wrong PINs: this card is locked for a while. Please try again later or see the staff.</source>
+        <translation>Nhập sai mã PIN quá nhiều lần: thẻ tạm bị khóa. Vui lòng thử lại sau hoặc liên hệ thủ thư.</translation>
+    </message>
+    <message>
+        <source>Too many requests. Please wait a moment and try again.</source>
+        <translation>Quá nhiều yêu cầu. Vui lòng chờ một lát rồi thử lại.</translation>
+    </message>
+    <message>
+        <source>The request is too large. Please try again or see the staff.</source>
+        <translation>Yêu cầu quá lớn. Vui lòng thử lại hoặc liên hệ thủ thư.</translation>
     </message>
     <message>
         <source>The scan could not be read. Please scan your card again, or type your number and PIN.</source>
@@ -500,6 +524,10 @@
         <translation>Sẵn sàng để nhận tại {place}</translation>
     </message>
     <message>
+        <source>until {date}</source>
+        <translation>đến {date}</translation>
+    </message>
+    <message>
         <source>Waiting</source>
         <translation>Đang chờ</translation>
     </message>
@@ -554,6 +582,45 @@
     <message>
         <source>Fine to pay: {amount}</source>
         <translation>Tiền phạt: {amount}</translation>
+    </message>
+</context>
+<context>
+    <name>Fines</name>
+    <message>
+        <source>Pay fines</source>
+        <translation>Thanh toán phí phạt</translation>
+    </message>
+    <message>
+        <source>Choose the fines to pay, then scan the code with your banking app</source>
+        <translation>Chọn khoản phạt cần thanh toán, rồi quét mã bằng ứng dụng ngân hàng</translation>
+    </message>
+    <message>
+        <source>Scan the code with your banking app</source>
+        <translation>Quét mã bằng ứng dụng ngân hàng của bạn</translation>
+    </message>
+    <message>
+        <source>Pay {amount}</source>
+        <translation>Thanh toán {amount}</translation>
+    </message>
+    <message>
+        <source>There is nothing to pay.</source>
+        <translation>Không có khoản phạt nào cần thanh toán.</translation>
+    </message>
+    <message>
+        <source>{amount} to {bank} · code {ref} · {m}:{s:02d} left</source>
+        <translation>{amount} tới {bank} · mã {ref} · còn {m}:{s:02d}</translation>
+    </message>
+    <message>
+        <source>Paid {amount}, thank you. Your account is up to date.</source>
+        <translation>Đã thanh toán {amount}, xin cảm ơn. Tài khoản của bạn đã được cập nhật.</translation>
+    </message>
+    <message>
+        <source>The payment arrived but the library system did not take it; please see the staff.</source>
+        <translation>Đã nhận tiền nhưng hệ thống thư viện chưa ghi nhận; vui lòng liên hệ thủ thư.</translation>
+    </message>
+    <message>
+        <source>The code has expired; start again to pay.</source>
+        <translation>Mã đã hết hạn; hãy bắt đầu lại để thanh toán.</translation>
     </message>
 </context>
 </TS>

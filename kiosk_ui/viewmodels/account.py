@@ -25,6 +25,8 @@ class AccountViewModel(ViewModel):
         self.fines = FinesModel(localizer, self)
         self._fine_total: Any = 0
         self._currency = "VND"
+        self.offline = False
+        """The edge answered from its cache: fines are not known (not "nothing to pay")."""
 
     @property
     def overdue_count(self) -> int:
@@ -53,15 +55,17 @@ class AccountViewModel(ViewModel):
         self.call(lambda: self.client.account(session_id), self._apply)
 
     def _apply(self, acc: Any) -> None:
+        self.offline = bool(acc.get("offline"))
         self.loans.set_rows(list(acc.get("loans", [])))
         self.holds.set_rows(list(acc.get("holds", [])))
         fines = list(acc.get("fines", []))
         self.fines.set_rows(fines)
+        self._currency = str(acc.get("currency") or "VND")
         if fines:
-            self._currency = str(fines[0].get("currency") or "VND")
+            self._currency = str(fines[0].get("currency") or self._currency)
         total = acc.get("fine_total")
         if isinstance(total, dict):
             self._currency = str(total.get("currency") or self._currency)
             total = total.get("amount")
         self._fine_total = total if total is not None else sum(
-            float(f.get("amount") or 0) for f in fines)
+            float(f.get("amount") or 0) for f in fines)  # an edge without the ILS's total

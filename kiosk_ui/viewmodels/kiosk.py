@@ -23,6 +23,7 @@ from kiosk_ui.i18n import Localizer
 from kiosk_ui.viewmodels.account import AccountViewModel
 from kiosk_ui.viewmodels.base import ViewModel
 from kiosk_ui.viewmodels.circulation import BorrowViewModel, RenewViewModel, ReturnViewModel
+from kiosk_ui.viewmodels.fines import FinesViewModel
 from kiosk_ui.viewmodels.login import LoginViewModel
 from kiosk_ui.viewmodels.receipt import ReceiptViewModel
 from kiosk_ui.worker import Runner
@@ -47,12 +48,13 @@ class Screen(StrEnum):
     RETURN = "return"
     RENEW = "renew"
     ACCOUNT = "account"
+    FINES = "fines"
     RECEIPT = "receipt"
     OUT_OF_SERVICE = "out_of_service"
 
 
 SESSION_SCREENS = {Screen.MENU, Screen.BORROW, Screen.RETURN, Screen.RENEW, Screen.ACCOUNT,
-                   Screen.RECEIPT}
+                   Screen.FINES, Screen.RECEIPT}
 
 
 class KioskViewModel(ViewModel):
@@ -98,9 +100,10 @@ class KioskViewModel(ViewModel):
         self.returns = ReturnViewModel(client, runner, localizer, self)
         self.renew = RenewViewModel(client, runner, localizer, self)
         self.account = AccountViewModel(client, runner, localizer, self)
+        self.fines = FinesViewModel(client, runner, localizer, self)
         self.receipt = ReceiptViewModel(client, runner, localizer, printer_available, self)
         self._children: list[ViewModel] = [self.login, self.borrow, self.returns, self.renew,
-                                           self.account, self.receipt]
+                                           self.account, self.fines, self.receipt]
         for child in self._children:
             child.failed.connect(self._child_failed)
         self.login.logged_in.connect(self._logged_in)
@@ -263,6 +266,8 @@ class KioskViewModel(ViewModel):
     def on_event(self, evt: dict[str, Any]) -> None:
         """Route one edge event."""
         kind = evt.get("type")
+        if kind == "payment":
+            self.fines.on_event(evt)
         if kind == "connectivity":
             self._connectivity_events += 1
             self.gateway_offline = evt.get("gateway") == "offline"
@@ -301,6 +306,8 @@ class KioskViewModel(ViewModel):
             self.renew.begin(sid)
         elif screen == Screen.ACCOUNT and sid:
             self.account.begin(sid)
+        elif screen == Screen.FINES and sid:
+            self.fines.begin(sid)
         elif screen == Screen.RECEIPT and sid:
             self.receipt.begin(sid)
         self._update_card_polling()

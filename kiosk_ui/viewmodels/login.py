@@ -154,8 +154,9 @@ class LoginViewModel(ViewModel):
                 self._scan_refused(InputRefused("bad_scan", "the edge answered no identifier"))
                 return
             self._number = code[:MAX_NUMBER]
-            self.call(lambda: self.client.login("barcode", code, None, lang), self._ok,
-                      self._failed)
+            token = str((answer or {}).get("scan_token") or "") or None
+            self.call(lambda: self.client.login("barcode", code, None, lang, scan_token=token),
+                      self._ok, self._failed)
 
         self.call(lambda: self.client.read_scan(raw), read, self._scan_refused)
 
@@ -197,7 +198,7 @@ class LoginViewModel(ViewModel):
 
     def _failed(self, exc: PatronFacingError) -> None:
         self.set_error(exc)
-        if exc.code in ("wrong_pin", "pin_required"):
+        if exc.code in ("wrong_pin", "pin_required", "pin_locked"):
             self._pin = ""
             self._field = "pin"
         self.changed.emit()

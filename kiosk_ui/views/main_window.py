@@ -34,6 +34,7 @@ from kiosk_ui.views.pages import (
     AccountPage,
     AdminPage,
     AttractPage,
+    FinesPage,
     LoginPage,
     MenuPage,
     OutOfServicePage,
@@ -95,7 +96,8 @@ class KioskWindow(QWidget):
         vm.screen_changed.connect(lambda _s: self.refresh())
         vm.theme_changed.connect(self._theme_changed)
         vm.localizer.changed.connect(lambda _l: self.refresh())
-        for child in (vm.login, vm.borrow, vm.returns, vm.renew, vm.account, vm.receipt):
+        for child in (vm.login, vm.borrow, vm.returns, vm.renew, vm.account, vm.fines,
+                      vm.receipt):
             child.changed.connect(self._refresh_current)
         app = QApplication.instance()
         assert app is not None, "create the QApplication first"
@@ -157,6 +159,7 @@ class KioskWindow(QWidget):
             Screen.RETURN: PadPage(vm, theme, vm.returns, "return"),
             Screen.RENEW: RenewPage(vm, theme),
             Screen.ACCOUNT: AccountPage(vm, theme),
+            Screen.FINES: FinesPage(vm, theme),
             Screen.RECEIPT: ReceiptPage(vm, theme),
             Screen.OUT_OF_SERVICE: OutOfServicePage(vm, theme),
             "admin": AdminPage(vm, theme),

@@ -10,8 +10,6 @@ key is never sent twice. It knows nothing about MQTT or the ledger's storage.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from sync.errors import (
     Sip2Error,
     Sip2OutcomeUnknownError,
 )
+from sync.gateway.account import read_account
 from sync.messages import (
     CacheDelta,
     CacheLoan,
@@ -35,7 +34,8 @@ from sync.messages import (
     TransactionRequest,
     TransactionResult,
 )
-from sync.sip2.profiles import Sip2Profile, get_profile
+from sync.sip2.profiles import Sip2Profile, Verdict, get_profile, screen_text, with_overrides
+from sync.sip2.session import Sip2Session
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,7 @@ IDEMPOTENCY_FIELD = "XK"
 
 
 class _Pool(Protocol):
-    def connection(self) -> AbstractContextManager[Any]: ...
-
-
-def _yn(value: bool | None) -> str:
-    return "U" if value is None else ("Y" if value else "N")
+    def connection(self) -> AbstractContextManager[Sip2Session]: ...
 
 
 def _profile_of(client: Any, profile: Sip2Profile | None) -> Sip2Profile:
@@ -60,11 +56,6 @@ def _profile_of(client: Any, profile: Sip2Profile | None) -> Sip2Profile:
         return profile
     theirs = getattr(client, "profile", None)
     return theirs if isinstance(theirs, Sip2Profile) else get_profile("generic")
-
-
-def _screen(resp: Any) -> str | None:
-    msgs = getattr(resp, "screen_message", ()) or ()
-    return " ".join(m for m in msgs if m) or None
 
 
 @dataclass(frozen=True)
@@ -104,21 +95,12 @@ def _item_unknown(info: Any) -> bool:
     return not info.title and info.circulation_status in (None, "", "01")
 
 
-def _accepts_resend(method: Any) -> bool:
-    """True when a client method takes ``resend=`` (a per-call "never resend" switch).
-
-    Asked once per function (``inspect.signature`` costs ~17 µs a call, on the gateway's
-    hot path).
-    """
-    return _signature_has_resend(getattr(method, "__func__", method))
-
-
-@functools.lru_cache(maxsize=256)
-def _signature_has_resend(func: Any) -> bool:
+def _vnd(amount: str | None) -> int:
+    """A SIP2 fee amount (BV, text) as whole VND; 0 when absent or not a number."""
     try:
-        return "resend" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
+        return int(float(amount or "0"))
+    except ValueError:
+        return 0
 
 
 class Applier:
@@ -146,27 +128,13 @@ class Applier:
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.stats = {"outcome_unknown": 0, "client_resends": 0}
 
-    def _circulate(self, client: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Send one non-idempotent request (11/09/29/65) and never let it go out twice.
-
-        * If the client offers ``resend=False``, it is used: a broken connection then
-          raises instead of re-sending the request on a new connection.
-        * Otherwise the client's own resend counter is watched: when it re-sent the
-          request inside this call, the ILS may have applied it twice or refused the
-          second copy ("already on loan"); the answer is not trusted.
-
-        Either way the caller gets :class:`Sip2OutcomeUnknownError`, and the gateway
-        establishes the outcome from the ILS's state (:meth:`verify`) before anything is
-        sent again.
-        """
-        method = getattr(client, name)
-        if _accepts_resend(method):
-            # Sip2Client's 11/09/29/65 take ``resend=`` (pinned by a test): always False here.
-            kwargs["resend"] = False
-        stats = getattr(client, "stats", None)
-        before = stats.get("resends_after_eof", 0) if isinstance(stats, dict) else 0
+    def _circulate(self, name: str, call: Callable[[], Any]) -> Any:
+        """Make one non-idempotent call (11/09/29 with ``resend=False``, 65 never resent)
+        and never let it go out twice: a connection broken mid-call raises
+        :class:`Sip2OutcomeUnknownError`, and the gateway establishes the outcome from the
+        ILS's state (:meth:`verify`) before anything is sent again."""
         try:
-            resp = method(*args, **kwargs)
+            return call()
         except Sip2OutcomeUnknownError:
             self.stats["outcome_unknown"] += 1
             raise
@@ -174,23 +142,19 @@ class Applier:
             self.stats["outcome_unknown"] += 1
             raise Sip2OutcomeUnknownError(f"{name}: connection failed mid-call ({exc}); "
                                           "the outcome will be verified with the ILS") from exc
-        after = stats.get("resends_after_eof", 0) if isinstance(stats, dict) else 0
-        if after > before:
-            self.stats["client_resends"] += 1
-            self.stats["outcome_unknown"] += 1
-            log.error("sip2 client re-sent a %s after a broken connection: the ILS may have "
-                      "seen it twice; its answer is not trusted, the outcome is verified", name)
-            raise Sip2OutcomeUnknownError(f"{name} was re-sent by the SIP2 client after a "
-                                          "broken connection; outcome to be verified")
-        return resp
 
     # ---- before the call -------------------------------------------------------------------
 
     def pre_state(self, req: TransactionRequest) -> dict[str, Any] | None:
         """What a later verification needs to know about the ILS before the call.
 
-        Only a renewal needs it (its effect is "the due date moved").
+        A renewal needs the due date (its effect is "the due date moved"); a fee payment
+        the patron's fee amount (64 BV: its effect is "the balance went down").
         """
+        if req.kind == "fee_paid":
+            with self.pool.connection() as c:
+                pi = c.patron_information(_need(req.patron, "a patron", req))
+            return {"fee_amount": pi.fee_amount}
         if req.kind != "renew" or not req.item:
             return None
         with self.pool.connection() as c:
@@ -210,53 +174,59 @@ class Applier:
         offline = req.offline
         when = req.created_at if offline else None
         pay = req.payload
+        nb_due = pay.get("nb_due_date") if offline else None
         with self.pool.connection() as c:
             prof = _profile_of(c, self.profile)
+            # One call to the ILS, one call to the profile for what its answer means.
             if req.kind == "checkout":
-                resp = self._circulate(c, "checkout", _need(req.patron, "a patron", req),
-                                       _need(req.item, "an item", req), no_block=offline,
-                                       transaction_date=when,
-                                       nb_due_date=pay.get("nb_due_date") if offline else None,
-                                       fee_acknowledged=pay.get("fee_acknowledged"),
-                                       extra_fields=extra)
-                release = prof.releases_security(resp.ok, resp.desensitize)
-                return self._finish(req, bool(resp.ok), resp, title=resp.title,
-                                    due_date=prof.due_date_iso(resp.due_date),
-                                    desensitize="Y" if release else "N",
-                                    reason_code=None if resp.ok else self._reason(c, req))
+                patron, item = _need(req.patron, "a patron", req), _need(req.item, "an item", req)
+                resp = self._circulate("checkout", lambda: c.checkout(
+                    patron, item, no_block=offline, transaction_date=when, nb_due_date=nb_due,
+                    fee_acknowledged=pay.get("fee_acknowledged"), extra_fields=extra,
+                    resend=False))
+                verdict = prof.interpret_checkout(resp)
+                return self._finish(req, verdict,
+                                    reason_code=None if verdict.ok else self._reason(c, req))
             if req.kind == "checkin":
-                ci = self._circulate(c, "checkin", _need(req.item, "an item", req),
-                                     no_block=offline,
-                                     transaction_date=when, location=pay.get("location"),
-                                     extra_fields=extra)
-                ok = bool(ci.ok)
-                if not ok and prof.checkin_not_loaned_ok:
-                    ok = prof.checkin_succeeded(ci.ok, on_loan=self._on_loan(c, str(req.item)))
-                # Privacy: the kiosk learns "hold shelf: yes", never whose hold it is, and an
-                # anonymous return does not learn who had borrowed the item.
-                hold = bool(ci.hold_patron_id) or prof.is_hold_alert(ci.alert_type)
-                return self._finish(req, ok, ci, title=ci.title,
-                                    resensitize=_yn(ci.resensitize), sort_bin=ci.sort_bin,
-                                    destination=ci.destination_location,
-                                    alert_type=prof.canonical_alert(ci.alert_type),
-                                    hold_shelf=hold)
+                item = _need(req.item, "an item", req)
+                ci = self._circulate("checkin", lambda: c.checkin(
+                    item, no_block=offline, transaction_date=when, location=pay.get("location"),
+                    extra_fields=extra, resend=False))
+                verdict = prof.interpret_checkin(ci)
+                if verdict.needs_item_state:
+                    verdict = prof.interpret_checkin(ci, on_loan=self._on_loan(c, item),
+                                                     asked=True)
+                return self._finish(req, verdict)
             if req.kind == "renew":
-                rn = self._circulate(c, "renew", _need(req.patron, "a patron", req),
-                                     _need(req.item, "an item", req), no_block=offline,
-                                     transaction_date=when,
-                                     nb_due_date=pay.get("nb_due_date") if offline else None,
-                                     extra_fields=extra)
-                return self._finish(req, bool(rn.ok), rn, title=rn.title,
-                                    due_date=prof.due_date_iso(rn.due_date),
-                                    desensitize=_yn(rn.desensitize),
-                                    reason_code=None if rn.ok else self._reason(c, req))
+                patron, item = _need(req.patron, "a patron", req), _need(req.item, "an item", req)
+                rn = self._circulate("renew", lambda: c.renew(
+                    patron, item, no_block=offline, transaction_date=when, nb_due_date=nb_due,
+                    extra_fields=extra, resend=False))
+                verdict = prof.interpret_renew(rn)
+                return self._finish(req, verdict,
+                                    reason_code=None if verdict.ok else self._reason(c, req))
             if req.kind == "renew_all":
-                ra = self._circulate(c, "renew_all", _need(req.patron, "a patron", req))
-                return self._finish(req, bool(ra.ok), ra, renewed=ra.renewed_count,
-                                    unrenewed=ra.unrenewed_count,
-                                    items=list(ra.renewed_items),
-                                    unrenewed_items=list(ra.unrenewed_items))
+                patron = _need(req.patron, "a patron", req)
+                ra = self._circulate("renew_all", lambda: c.renew_all(patron))
+                return self._finish(req, prof.interpret_renew_all(ra))
+            if req.kind == "fee_paid":
+                return self._fee_paid(c, req)
         raise InvalidMessageError(f"unknown transaction kind {req.kind!r}")
+
+    def _fee_paid(self, c: Any, req: TransactionRequest) -> Outcome:
+        """37 Fee Paid for a bank payment the centre matched: the amount in whole VND, the
+        payment's reference as the SIP2 transaction id, the fee id when exactly one fee is
+        paid. Never resent blindly after a broken connection: :meth:`verify` compares the
+        patron's fee amount with the one asked before the call (:meth:`pre_state`)."""
+        pay = req.payload
+        fee_ids = [str(f) for f in pay.get("fee_ids") or []]
+        patron = _need(req.patron, "a patron", req)
+        fp = self._circulate("fee_paid", lambda: c.fee_paid(
+            patron, str(int(pay["amount"])), fee_type="01", payment_type="00", currency="VND",
+            fee_id=fee_ids[0] if len(fee_ids) == 1 else None,
+            transaction_id=str(pay.get("reference") or "")[:32] or None))
+        screen = " ".join(fp.screen_message) or None
+        return self._finish(req, Verdict(ok=bool(fp.payment_accepted), screen_message=screen))
 
     @staticmethod
     def _reason(c: Any, req: TransactionRequest) -> str | None:
@@ -294,15 +264,17 @@ class Applier:
         info = c.item_information(item)
         return None if _item_unknown(info) else info.circulation_status in CHARGED
 
-    def _finish(self, req: TransactionRequest, ok: bool, resp: Any, *, recovered: bool = False,
+    def _finish(self, req: TransactionRequest, verdict: Verdict, *, recovered: bool = False,
                 **fields: Any) -> Outcome:
+        ok = verdict.ok
         if ok:
             status = "applied"
         elif req.offline:
             status = "conflict"
         else:
             status = "refused"
-        screen = _screen(resp) if resp is not None else None
+        screen = verdict.screen_message
+        fields = {**verdict.result_fields(), **fields}
         fields["patron"] = req.patron
         result = TransactionResult(key=req.key, kind=req.kind, site=req.site, device=req.device,
                                    status=status, ok=ok, item=req.item, screen_message=screen,
@@ -360,14 +332,15 @@ class Applier:
                 if prof.normalize_barcode(item) not in charged:
                     return None
                 info = c.item_information(item)
-                return self._finish(req, True, None, recovered=True, title=info.title,
-                                    due_date=prof.due_date_iso(info.due_date), desensitize="Y")
+                return self._finish(req, Verdict(ok=True, title=info.title, desensitize="Y",
+                                                 due_date=prof.due_date_iso(info.due_date)),
+                                    recovered=True)
             if req.kind == "checkin":
                 info = c.item_information(_need(req.item, "an item", req))
                 if info.circulation_status in CHARGED:
                     return None
-                return self._finish(req, True, None, recovered=True, title=info.title,
-                                    resensitize="Y")
+                return self._finish(req, Verdict(ok=True, title=info.title, resensitize="Y"),
+                                    recovered=True)
             if req.kind == "renew":
                 _need(req.item, "an item", req)
                 if pre_state is None:
@@ -375,8 +348,16 @@ class Applier:
                 info = c.item_information(str(req.item))
                 if info.due_date == pre_state.get("due_date"):
                     return None
-                return self._finish(req, True, None, recovered=True, title=info.title,
-                                    due_date=prof.due_date_iso(info.due_date), desensitize="Y")
+                return self._finish(req, Verdict(ok=True, title=info.title, desensitize="Y",
+                                                 due_date=prof.due_date_iso(info.due_date)),
+                                    recovered=True)
+            if req.kind == "fee_paid":
+                if pre_state is None:
+                    return None  # the intent never reached its SIP2 call
+                pi = c.patron_information(_need(req.patron, "a patron", req))
+                if _vnd(pi.fee_amount) >= _vnd(pre_state.get("fee_amount")):
+                    return None  # the balance did not go down: the 37 did not take effect
+                return self._finish(req, Verdict(ok=True), recovered=True)
         # renew_all: its effect cannot be told apart from the state before it; never resend.
         result = TransactionResult(
             key=req.key, kind=req.kind, site=req.site, device=req.device, status="error",
@@ -401,7 +382,7 @@ class Applier:
                 return LookupResponse(
                     request_id=req.request_id, kind="ils_status", ok=True,
                     online_status=st.online_status, institution=st.institution_id,
-                    ils_seconds=round(time.monotonic() - started, 3), screen_message=_screen(st))
+                    ils_seconds=round(time.monotonic() - started, 3), screen_message=screen_text(st))
             if req.kind == "account":
                 return self._account(c, req, prof)
             if req.kind == "patron":
@@ -417,7 +398,7 @@ class Applier:
                     name=pi.personal_name, blocked="Y" in flags[:4], status_flags=flags,
                     charged=pi.charged_items_count, holds=pi.hold_items_count,
                     overdue=pi.overdue_items_count, fee_amount=pi.fee_amount,
-                    screen_message=_screen(pi))
+                    screen_message=screen_text(pi))
             if req.kind != "item":
                 raise InvalidMessageError(f"unknown look-up kind {req.kind!r}")
             info = c.item_information(_need(req.item, "an item", req))
@@ -425,23 +406,15 @@ class Applier:
                 request_id=req.request_id, kind="item", ok=True, item=req.item, title=info.title,
                 circulation_status=info.circulation_status, due_date=prof.due_date_iso(info.due_date),
                 hold_queue=int(info.hold_queue_length) if (info.hold_queue_length or "").isdigit() else None,
-                screen_message=_screen(info))
+                screen_message=screen_text(info))
 
     @staticmethod
     def _account(c: Any, req: LookupRequest, prof: Sip2Profile) -> LookupResponse:
-        """63 once per item list (SIP2 asks for one list per request): charged, overdue,
-        holds (in ``AS`` or ``CD`` per the site's profile), fines."""
+        """The whole account (:func:`~sync.gateway.account.read_account`): 63 once per
+        item list (charged, overdue, holds, unavailable holds, fines), 17 per loan and hold.
+        An unknown patron or a wrong PIN gets the patron fields only."""
         patron = _need(req.patron, "a patron", req)
-        lists: dict[str, Any] = {}
-        first = None
-        for summary in ("charged", "overdue", "hold", "fine"):
-            pi = c.patron_information(patron, pin=req.pin, summary=summary)
-            first = first or pi
-            if not pi.valid_patron:
-                break
-            lists[summary] = pi
-        if first is None:  # pragma: no cover - the loop runs at least once
-            raise InvalidMessageError("no patron information")
+        first = c.patron_information(patron, pin=req.pin, summary="charged")
         flags = first.patron_status or ""
         base: dict[str, Any] = dict(
             request_id=req.request_id, kind="account", patron=req.patron,
@@ -451,28 +424,31 @@ class Applier:
             charged=first.charged_items_count, holds=first.hold_items_count,
             overdue=first.overdue_items_count, fee_amount=first.fee_amount,
             currency=first.currency_type, fee_limit=first.fee_limit,
-            screen_message=_screen(first))
+            screen_message=screen_text(first))
         if not first.valid_patron or (req.pin and first.valid_patron_password is False):
             return LookupResponse(ok=True, **base)
-        hold = lists["hold"]
+        account = read_account(c, patron, req.pin, prof, first)
         return LookupResponse(
-            ok=True, **base,
-            charged_items=list(lists["charged"].charged_items),
-            overdue_items=list(lists["overdue"].overdue_items),
-            hold_items=list(prof.hold_items(hold.hold_items, hold.unavailable_hold_items)),
-            fine_items=list(lists["fine"].fine_items))
+            ok=True, **base, account=account,
+            charged_items=[x.item_id for x in account.loans],
+            overdue_items=[x.item_id for x in account.loans if x.overdue],
+            hold_items=[x.item_id for x in account.holds],
+            fine_items=[x.reason for x in account.fines])
 
 
 def make_pool(settings: Any, site: str | None = None) -> Any:
     """Build the SIP2 pool for a site: ``[ils]`` with its ``[gateway.site_ils.<site>]``."""
-    from sync.sip2.client import Sip2Client, Sip2ConnectionPool
+    from sync.sip2.client import Sip2Client, Sip2ConnectionPool, client_tls_context
 
     ils = settings.ils_for(site) if site is not None else settings.ils
+    tls = (client_tls_context(ils.ca_file, cert_file=ils.cert_file, key_file=ils.key_file)
+           if ils.tls else None)
+    profile = with_overrides(get_profile(ils.profile), ils.sip2.model_dump(exclude_none=True))
 
     def factory() -> Sip2Client:
         return Sip2Client(ils.host, ils.port, user=ils.user, password=ils.password.get_secret_value(),
-                          institution=ils.institution, location=ils.location, profile=ils.profile,
-                          tls=ils.tls or None, keepalive=False)
+                          institution=ils.institution, location=ils.location, profile=profile,
+                          tls=tls, keepalive=False)
 
     return Sip2ConnectionPool(factory, ils.pool_size)
 

@@ -9,7 +9,7 @@ after applied transactions are sent by the gateway service.
 
 CSV columns (a header line is required; only the id columns are mandatory):
 
-* items: ``item_id, title, usage, value, parts, location``
+* items: ``item_id, title, usage, value, parts, location, owner_isil``
 * patrons: ``patron_id, display_name, blocked, block_reason, loan_limit, pin_hash, expires_on,
   card_uid``
 * loans: ``item_id, patron_id, due_date, loaned_at``
@@ -37,8 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from sync import topics
@@ -53,6 +51,7 @@ from sync.messages import (
     CacheSnapshotChunk,
     encode,
 )
+from sync.mqtt import connect_properties, make_client
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,6 @@ def publish_snapshot_files(settings: Any, site: str, *, items: Path | None = Non
     With ``store`` (default) the chunks are also kept in the ledger database (``[gateway]
     ledger``), replacing the previous import of each kind, for later snapshot requests.
     """
-    from sync.gateway.service import make_client
 
     topics.check_id(site, "site")
     plan: list[tuple[CacheKind, list[CacheSnapshotChunk], int]] = []
@@ -215,10 +213,9 @@ def publish_snapshot_files(settings: Any, site: str, *, items: Path | None = Non
         connected.set()
 
     client.on_connect = on_connect
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
     try:
-        client.connect(settings.broker.host, settings.broker.port, properties=props)
+        client.connect(settings.broker.host, settings.broker.port,
+                       properties=connect_properties(0))
     except OSError as exc:
         raise GatewayError(f"cannot reach the broker {settings.broker.host}:{settings.broker.port}: {exc}") from exc
     client.loop_start()

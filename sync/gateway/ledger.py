@@ -22,6 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +91,13 @@ SCHEMA = [
         kind TEXT NOT NULL, detail TEXT NOT NULL, at TEXT NOT NULL,
         received_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (site, device, event_id)
+    )""",
+    # Messages that can never be processed (acknowledged, kept aside): what and why, never
+    # the payload itself (it may hold a PIN; it may be megabytes): its size and SHA-256.
+    """CREATE TABLE IF NOT EXISTS dead_letters (
+        id TEXT PRIMARY KEY, topic TEXT NOT NULL, site TEXT, device TEXT,
+        reason TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL
     )""",
     # The last imported snapshot of each (site, kind), for edges that ask for one later.
     """CREATE TABLE IF NOT EXISTS snapshot_chunks (
@@ -171,6 +179,20 @@ def _pseudo_row(req: dict[str, Any]) -> LedgerRow:
                      created_at=str(req["created_at"]), state="absent", owner=None,
                      lease_until=None, attempts=0, request=req, pre_state=None, result=None,
                      status=None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A received message that can never be processed (acknowledged and kept aside)."""
+
+    id: str
+    topic: str
+    site: str | None
+    device: str | None
+    reason: str
+    size: int
+    sha256: str
+    received_at: float
 
 
 class _Backend(Protocol):
@@ -618,6 +640,30 @@ class Ledger:
             "ORDER BY at, device, event_id", (site,))
         return [{"device": r[0], "event_id": r[1], "source": r[2], "kind": r[3],
                  "detail": json.loads(r[4]), "at": r[5]} for r in rows]
+
+    # ---- dead letters ---------------------------------------------------------------------
+
+    def add_dead_letter(self, topic: str, reason: str, *, size: int, sha256: str,
+                        site: str | None = None, device: str | None = None,
+                        now: float | None = None) -> DeadLetter:
+        """Keep aside a message that can never be processed (its payload is not stored)."""
+        letter = DeadLetter(str(uuid.uuid4()), topic[:512], site, device, reason[:1000], size,
+                            sha256, time.time() if now is None else now)
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO dead_letters (id, topic, site, device, reason, size, sha256, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (letter.id, letter.topic, site, device, letter.reason, size, sha256,
+                 letter.received_at))
+        return letter
+
+    def dead_letters(self, site: str | None = None, *, limit: int = 200) -> list[DeadLetter]:
+        """Dead letters, newest first (of one site, or all)."""
+        where, params = ("WHERE site = ? ", (site,)) if site is not None else ("", ())
+        _, rows = self._db.execute(
+            "SELECT id, topic, site, device, reason, size, sha256, received_at FROM dead_letters "
+            f"{where}ORDER BY received_at DESC LIMIT ?", (*params, limit))
+        return [DeadLetter(*r) for r in rows]
 
     # ---- snapshots of the cache feed ----------------------------------------------------------
 

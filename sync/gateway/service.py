@@ -20,8 +20,9 @@ lease expires, and verification with the ILS decides whether to call again. Pipe
 (``[gateway] workers``) own disjoint sets of items, so one item's transactions are handled
 in arrival order; while one pipeline waits for the ILS another commits its intents.
 
-Look-ups, snapshot requests and the devices' alarms, statistics and events come through
-the same pipelines (no ledger intent: they change nothing at the ILS). This module must
+Messages come in through :mod:`sync.gateway.intake` (bounds, checks, dead letters, device
+roles). Look-ups, snapshot requests (answered by :mod:`sync.gateway.replies`) and the
+devices' alarms, statistics and events come through the same pipelines (no ledger intent: they change nothing at the ILS). This module must
 not import ``edge``.
 """
 
@@ -29,48 +30,47 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import logging
-import os
 import queue
-import signal
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from pydantic import ValidationError
 
+from smartlib.crashpoints import CrashPoints
+from smartlib.errors import SealError
+from smartlib.sealing import load_private_key
 from sync import topics
-from sync.errors import InvalidMessageError, InvalidTopicError, Sip2Error
+from sync.errors import GatewayError, InvalidMessageError, Sip2Error
 from sync.gateway.applier import Applier, Outcome, batch_delta
-from sync.gateway.cachefeed import GATE_KINDS, gate_delta
+from sync.gateway.cachefeed import gate_delta
+from sync.gateway.intake import Ack, Intake
 from sync.gateway.ledger import Claim, Ledger
+from sync.gateway.replies import Replies
+from sync.gateway.revoked import RevokedDevices
 from sync.messages import (
     MAX_BATCH,
-    Alarm,
     CacheDelta,
-    DeviceEventReport,
     DeviceStatus,
-    LookupRequest,
     LookupResponse,
-    Message,
     ResultBatch,
-    SnapshotRequest,
-    Statistics,
-    TransactionBatch,
     TransactionRequest,
     TransactionResult,
-    batch_entries,
-    decode,
     encode,
-    validate,
+    utcnow,
+)
+from sync.mqtt import (
+    GATEWAY_LIMITS,
+    PayloadLimits,
+    ReceivedMessage,
+    connect_properties,
+    guard,
+    make_client,
 )
 
 log = logging.getLogger(__name__)
@@ -82,54 +82,18 @@ the N-th time, makes the gateway kill itself with SIGKILL at that point."""
 MAX_ATTEMPTS = 5
 """Failed attempts after which a look-up, snapshot request or operations message is rejected."""
 
-_MODELS: dict[str, type[Message]] = {
-    "tx": TransactionRequest, "lookup": LookupRequest, "snapshot/request": SnapshotRequest,
-    "alarm": Alarm, "stats": Statistics, "event": DeviceEventReport}
-
-
-class CrashPoints:
-    """Kill the process with SIGKILL at a named point (tests of crash recovery only)."""
-
-    def __init__(self, spec: str | None) -> None:
-        self.point, self.count = None, 1
-        if spec:
-            name, _, n = spec.partition(":")
-            self.point, self.count = name, int(n or 1)
-        self._seen = 0
-        self._lock = threading.Lock()
-
-    def hit(self, point: str) -> None:
-        if point != self.point:
-            return
-        with self._lock:
-            self._seen += 1
-            if self._seen >= self.count:
-                log.warning("crash point %s reached: SIGKILL", point)
-                logging.shutdown()
-                os.kill(os.getpid(), signal.SIGKILL)
-
-
-class _Ack:
-    """One received message's PUBACK, owed once each of its ``left`` requests is durable
-    (a batch message carries many)."""
-
-    __slots__ = ("mid", "qos", "left")
-
-    def __init__(self, mid: int, qos: int, left: int) -> None:
-        self.mid, self.qos, self.left = mid, qos, left
-
-
 @dataclass(order=True)
 class _Job:
     due: float
     seq: int
     kind: str = field(compare=False)
     request: Any = field(compare=False)
-    ack: _Ack | None = field(compare=False, default=None)
+    ack: Ack | None = field(compare=False, default=None)
     """The PUBACK this job owes a share of (None: acknowledged, QoS 0 or from the ledger)."""
     batched: bool = field(compare=False, default=False)
     """Came in a :class:`~sync.messages.TransactionBatch`: answered in a ResultBatch."""
-    props: Any = field(compare=False, default=None)
+    msg: ReceivedMessage | None = field(compare=False, default=None)
+    """The message it came in (its response topic and correlation data; look-ups only)."""
     attempts: int = field(compare=False, default=0)
     """Failed processing attempts so far (in-memory retries)."""
     finished: bool = field(compare=False, default=False)
@@ -143,6 +107,14 @@ class _Job:
 
 class Gateway:
     """One gateway instance.
+
+    Messages come in through its :class:`~sync.gateway.intake.Intake` (checks, dead
+    letters, roles); look-ups and snapshot requests are answered by its
+    :class:`~sync.gateway.replies.Replies`. What stays here (about 640 lines, on purpose)
+    is the pipelines' transaction path: claim, SIP2 calls, completion, the shares of each
+    message's acknowledgement and the in-memory retries, which share one set of state
+    (the queues, the delayed heap, the acknowledgement counts) and are read as one piece
+    in the exactly-once argument of docs/sync.md.
 
     Args:
         gateway_id: this gateway's id (ledger lease owner, MQTT client id suffix).
@@ -158,13 +130,30 @@ class Gateway:
         sweep_interval_s: how often expired intents are looked for.
         retry_s: back-off after an ILS failure before the intent is retried.
         crash: test crash points.
+        limits: the size and JSON nesting a received payload may have (checked before it
+            is parsed; a payload over them is a dead letter).
+        device_roles: device id → role (``kiosk``, ``gate``), over the naming rule of
+            :func:`sync.broker.default_role` (ids starting with ``gate`` are gates). A gate
+            may not lend, return or renew.
+        revoked: the central console's revoked-devices list (``[gateway] revoked_file``):
+            a revoked device's transactions are refused on every message.
+        heartbeat: called every ``heartbeat_s`` while the gateway works (its worker,
+            sweeper and MQTT threads alive, no worker stuck over ``stall_s``): the hook of
+            a service watchdog (``sd_notify``). The retained ``online`` status is published
+            again at the same moments, so edges see a gateway that stopped working as
+            offline once its heartbeats stop (``AgentTuning.gateway_stale_s``).
     """
 
     def __init__(self, *, gateway_id: str, ledger: Ledger, applier: Applier | dict[str, Applier],
                  sites: list[str], client: mqtt.Client, host: str, port: int, workers: int = 2,
                  sip2_threads: int | None = None, batch_size: int = 256,
                  session_expiry_s: int = 86400, sweep_interval_s: float = 1.0,
-                 retry_s: float = 2.0, crash: CrashPoints | None = None) -> None:
+                 retry_s: float = 2.0, crash: CrashPoints | None = None,
+                 limits: PayloadLimits = GATEWAY_LIMITS,
+                 device_roles: Mapping[str, str] | None = None,
+                 revoked: RevokedDevices | None = None,
+                 heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 5.0,
+                 stall_s: float = 120.0, pin_key: Any = None) -> None:
         self.gateway_id = gateway_id
         self.ledger = ledger
         self.sites = set(sites)
@@ -180,6 +169,11 @@ class Gateway:
         self.retry_s = retry_s
         self.batch_size = batch_size
         self.crash = crash or CrashPoints(None)
+        self.heartbeat = heartbeat
+        self.heartbeat_s = heartbeat_s
+        self.stall_s = stall_s
+        self._beats: list[float] = [time.monotonic()] * max(1, workers)
+        self._since = utcnow()
         if sip2_threads is None:
             pools = {id(a.pool): getattr(a.pool, "size", 4) for a in self.appliers.values()}
             sip2_threads = max(1, sum(pools.values()))
@@ -198,12 +192,19 @@ class Gateway:
         self.connected = threading.Event()
         self.stats = {"applied": 0, "replayed": 0, "recovered": 0, "rejected": 0, "busy": 0,
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
-                      "alarms": 0, "stats": 0, "events": 0}
+                      "alarms": 0, "stats": 0, "events": 0, "dead_letters": 0,
+                      "role_refused": 0, "revoked_refused": 0, "callback_errors": 0,
+                      "heartbeats": 0, "pin_unsealable": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
+                               count=self._count, pin_key=pin_key)
+        self.intake = Intake(sites=self.sites, ledger=ledger, client=client, count=self._count,
+                             enqueue=self._enqueue, limits=limits, device_roles=device_roles,
+                             revoked=revoked, gateway_id=gateway_id)
+        client.on_connect = guard("on_connect", self._on_connect, self._callback_failed)
+        client.on_disconnect = guard("on_disconnect", self._on_disconnect, self._callback_failed)
+        client.on_message = self.intake.on_message  # guards itself (dead letters)
 
     @property
     def applier(self) -> Applier:
@@ -214,10 +215,18 @@ class Gateway:
         with self._stats_lock:
             self.stats[name] += n
 
+    def _callback_failed(self, _exc: BaseException) -> None:
+        self._count("callback_errors")
+
+    def role_of(self, device: str) -> str:
+        """A device's role (see :meth:`Intake.role_of`)."""
+        return self.intake.role_of(device)
+
     # ---- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_settings(cls, settings: Any, *, client_id: str | None = None) -> Gateway:
+    def from_settings(cls, settings: Any, *, client_id: str | None = None,
+                      heartbeat: Callable[[], None] | None = None) -> Gateway:
         """Build a gateway from the ``[broker]``, ``[ils]`` and ``[gateway]`` sections.
 
         Each site gets its own SIP2 pool (``[ils]`` with ``[gateway.site_ils.<site>]``);
@@ -238,32 +247,66 @@ class Gateway:
             if ident not in by_profile:
                 by_profile[ident] = Applier(make_pool(settings, site))
             appliers[site] = by_profile[ident]
+        pin_key = None
+        if gw.private_key_file:
+            try:
+                pin_key = load_private_key(gw.private_key_file)
+            except SealError as exc:
+                raise GatewayError(f"[gateway] private_key_file: {exc}") from exc
         client = make_client(settings.broker, client_id or f"smartlib-gateway-{gid}",
                              manual_ack=True)
         return cls(gateway_id=gid, ledger=ledger, applier=appliers, sites=gw.sites,
                    client=client, host=settings.broker.host, port=settings.broker.port,
                    workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
                    session_expiry_s=settings.broker.session_expiry_s,
-                   crash=CrashPoints(os.environ.get(CRASH_ENV)))
+                   crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat, pin_key=pin_key,
+                   revoked=RevokedDevices(gw.revoked_file) if gw.revoked_file else None)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def _presence(self, site: str, state: str) -> tuple[str, bytes]:
         return (topics.status(site, self.gateway_id),
                 encode(DeviceStatus(site=site, device=self.gateway_id, state=state,  # type: ignore[arg-type]
-                                    role="gateway")))
+                                    role="gateway", since=self._since)))
+
+    def working(self) -> bool:
+        """Every thread that does the gateway's work is alive, and no pipeline is stuck:
+        what its heartbeat (and so its ``online`` status) stands for."""
+        if self._stop.is_set() or not self.connected.is_set():
+            return False
+        if not self._threads or not all(t.is_alive() for t in self._threads):
+            return False
+        network = getattr(self.client, "_thread", None)  # paho's loop thread (loop_start)
+        if network is not None and not network.is_alive():
+            return False
+        now = time.monotonic()
+        return all(now - beat < self.stall_s for beat in self._beats)
+
+    def _beat(self) -> None:
+        """A heartbeat, only while the gateway works: the retained ``online`` again (with
+        the same ``since``), and the injected ``heartbeat`` hook."""
+        if not self.working():
+            log.warning("gateway is not working (a thread died or a pipeline is stuck): "
+                        "no heartbeat")
+            return
+        for site in sorted(self.sites):
+            self.client.publish(*self._presence(site, "online"), qos=1, retain=True)
+        self._count("heartbeats")
+        if self.heartbeat is not None:
+            self.heartbeat()
 
     def start(self) -> None:
+        if self.replies.pin_key is None:
+            log.warning("no [gateway] private_key_file: sealed PINs cannot be opened, every "
+                        "patron login with a PIN is refused (smartlib gateway keygen)")
         # Presence: a retained status per site served, online on every connect; the last
         # will (one per connection) marks the first site's offline. Agents re-send what is
         # unanswered when a gateway comes online: a broker restart drops what reached a
         # shared subscription while no gateway was connected (Mosquitto 2.0).
         will_topic, will = self._presence(sorted(self.sites)[0], "offline")
         self.client.will_set(will_topic, will, qos=1, retain=True)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
-                                  properties=props)
+                                  properties=connect_properties(self.session_expiry_s))
         self.client.loop_start()
         for i, _q in enumerate(self._queues):
             t = threading.Thread(target=self._worker, args=(i,), name=f"gateway-worker-{i}", daemon=True)
@@ -316,6 +359,7 @@ class Gateway:
             log.error("broker refused the gateway: %s", rc)
             return
         client.subscribe([(f, 1) for f in topics.gateway_filters(self.sites)])
+        self._since = utcnow()
         for site in sorted(self.sites):
             client.publish(*self._presence(site, "online"), qos=1, retain=True)
         self.connected.set()
@@ -342,90 +386,9 @@ class Gateway:
                 return
         self._ack(ack.mid, ack.qos)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            ref = topics.parse(msg.topic)
-            if ref.site not in self.sites:
-                raise InvalidTopicError(f"site {ref.site!r} is not served by this gateway")
-            model = _MODELS.get(ref.kind)
-            if model is None:
-                raise InvalidTopicError(f"gateways do not consume {ref.kind!r} topics")
-            if (ref.kind == "tx" and b'"transactions"' in msg.payload
-                    and self._on_batch(ref, msg)):
-                return
-            req: Any = decode(model, msg.payload)
-            if (req.site, req.device) != (ref.site, ref.device):
-                raise InvalidMessageError(
-                    f"payload names {req.site}/{req.device} but came on {ref.site}/{ref.device}")
-        except (InvalidTopicError, InvalidMessageError) as exc:
-            self._count("rejected")
-            log.warning("rejected message on %s: %s", msg.topic, exc)
-            self._ack(msg.mid, msg.qos)
-            return
-        self._enqueue(ref.kind, req, ack=_Ack(msg.mid, msg.qos, 1) if msg.qos > 0 else None,
-                      props=getattr(msg, "properties", None))
-
-    def _on_batch(self, ref: topics.TopicRef, msg: mqtt.MQTTMessage) -> bool:
-        """A :class:`~sync.messages.TransactionBatch`: each valid entry becomes a job, and
-        the message is acknowledged once all of them are durable. A refused entry is
-        logged (by index) and the others go on; a refused envelope refuses them all.
-
-        Returns:
-            False when the payload is not a batch at all (a lone request that merely
-            mentions "transactions"): the caller decodes it as a request.
-        """
-        try:  # a well-formed batch in one pydantic call (the usual case: 7 us an entry)
-            whole: TransactionBatch | None = TransactionBatch.model_validate_json(msg.payload)
-        except ValidationError:
-            whole = None
-        rows: list[Any] = []
-        try:
-            if whole is not None:
-                sender = (whole.site, whole.device)
-            else:
-                data = _json(msg.payload)
-                if not isinstance(data, dict) or "transactions" not in data:
-                    return False
-                rows = batch_entries(TransactionBatch, data)
-                sender = (data["site"], data["device"])
-            if sender != (ref.site, ref.device):
-                raise InvalidMessageError(f"batch names {sender[0]}/{sender[1]} but came on "
-                                          f"{ref.site}/{ref.device}")
-        except InvalidMessageError as exc:
-            self._count("rejected")
-            log.warning("rejected message on %s: %s", msg.topic, exc)
-            self._ack(msg.mid, msg.qos)
-            return True
-        jobs = (list(whole.transactions) if whole is not None
-                else self._batch_entries(ref, msg.topic, rows))
-        if not jobs:
-            self._ack(msg.mid, msg.qos)
-            return True
-        ack = _Ack(msg.mid, msg.qos, len(jobs)) if msg.qos > 0 else None
-        for req in jobs:
-            self._enqueue("tx", req, ack=ack, batched=True)
-        return True
-
-    def _batch_entries(self, ref: topics.TopicRef, topic: str,
-                       rows: list[Any]) -> list[TransactionRequest]:
-        """A batch's entries one by one: the valid ones; each refused one is logged."""
-        out: list[TransactionRequest] = []
-        for i, row in enumerate(rows):
-            try:
-                req = validate(TransactionRequest, row)
-                if (req.site, req.device) != (ref.site, ref.device):
-                    raise InvalidMessageError(f"names {req.site}/{req.device} but came on "
-                                              f"{ref.site}/{ref.device}")
-            except InvalidMessageError as exc:
-                self._count("rejected")
-                log.warning("rejected transactions[%d] of a batch on %s: %s", i, topic, exc)
-                continue
-            out.append(req)
-        return out
-
-    def _enqueue(self, kind: str, req: Any, *, due: float = 0.0, ack: _Ack | None = None,
-                 props: Any = None, batched: bool = False) -> None:
-        job = _Job(due, next(self._seqs), kind, req, ack, batched, props)
+    def _enqueue(self, kind: str, req: Any, *, due: float = 0.0, ack: Ack | None = None,
+                 msg: ReceivedMessage | None = None, batched: bool = False) -> None:
+        job = _Job(due, next(self._seqs), kind, req, ack, batched, msg)
         self._queues[zlib.crc32(job.shard.encode()) % len(self._queues)].put(job)
 
     # ---- pipelines ---------------------------------------------------------------------------
@@ -435,6 +398,7 @@ class Gateway:
         delayed: list[_Job] = []
         carry: list[_Job] = []
         while True:
+            self._beats[index] = time.monotonic()  # this pipeline is working (heartbeat)
             now = time.time()
             jobs = carry
             carry = []
@@ -484,8 +448,16 @@ class Gateway:
             self._count("rejected")
             log.error("%s from %s/%s failed %d times; rejected", job.kind, job.request.site,
                       job.request.device, job.attempts)
+            try:
+                self.ledger.add_dead_letter(
+                    job.msg.topic if job.msg is not None else f"({job.kind})",
+                    f"failed {job.attempts} times", size=0, sha256="", site=job.request.site,
+                    device=job.request.device)
+            except Exception:
+                log.exception("dead letter of a failed %s could not be stored", job.kind)
+            self._count("dead_letters")
             if job.kind == "lookup":
-                self._reply_lookup(job.request, job.props, LookupResponse(
+                self.replies.reply_lookup(job.request, job.msg, LookupResponse(
                     request_id=job.request.request_id, kind=job.request.kind, ok=False,
                     error="gateway failure"))
             self._ack_job(job)
@@ -699,11 +671,11 @@ class Gateway:
         futures: list[tuple[_Job, Future[None]]] = []
         for job in jobs:
             if job.kind == "lookup":
-                futures.append((job, self._executor.submit(self._process_lookup, job.request,
-                                                           job.props)))
+                futures.append((job, self._executor.submit(self.replies.lookup, job.request,
+                                                           job.msg)))
             elif job.kind == "snapshot/request":
                 try:
-                    self._process_snapshot(job.request)
+                    self.replies.snapshot(job.request)
                 except Exception:
                     log.exception("snapshot request %s failed", job.request.request_id)
                     self._failed(job, delayed)
@@ -715,7 +687,7 @@ class Gateway:
                 if job.kind == "alarm" and row.get("alarm_id") is None:
                     row["alarm_id"] = zlib.crc32(encode(job.request))
                 ops[job.kind].append((job, row))
-            else:  # pragma: no cover - _on_message only queues the kinds above
+            else:  # pragma: no cover - the intake only queues the kinds above
                 log.error("unknown job kind %s; rejected", job.kind)
                 job.finished = True
                 self._ack_job(job)
@@ -744,49 +716,20 @@ class Gateway:
             job.finished = True
             self._ack_job(job)
 
-    def _process_lookup(self, req: LookupRequest, props: Any) -> None:
-        try:
-            resp = self.appliers[req.site].lookup(req)
-        except Sip2Error as exc:
-            log.warning("look-up %s: ILS problem: %s", req.request_id, exc)
-            resp = LookupResponse(request_id=req.request_id, kind=req.kind, ok=False,
-                                  error=f"ILS unavailable: {type(exc).__name__}")
-        except InvalidMessageError as exc:
-            self._count("rejected")
-            log.warning("look-up %s rejected: %s", req.request_id, exc)
-            resp = LookupResponse(request_id=req.request_id, kind=req.kind, ok=False,
-                                  error=f"invalid look-up: {exc}")
-        self._count("lookups")
-        self._reply_lookup(req, props, resp)
-
-    def _reply_lookup(self, req: LookupRequest, props: Any, resp: LookupResponse) -> None:
-        expected = topics.lookup_reply(req.site, req.device)
-        reply_to = getattr(props, "ResponseTopic", None) or expected
-        if reply_to != expected:
-            log.warning("look-up %s asks for replies on %s; using %s", req.request_id, reply_to,
-                        expected)
-        out = Properties(PacketTypes.PUBLISH)
-        corr = getattr(props, "CorrelationData", None)
-        out.CorrelationData = corr if corr else req.request_id.encode()
-        self.client.publish(expected, encode(resp), qos=1, properties=out)
-
-    def _process_snapshot(self, req: SnapshotRequest) -> None:
-        """Answer a snapshot request with the last import of each kind, on the device's topic."""
-        topic = topics.snapshot_reply(req.site, req.device)
-        sent = 0
-        gate = req.role == "gate"
-        for kind in req.kinds:
-            if gate and kind not in GATE_KINDS:
-                continue  # gates get no patron data
-            for payload in self.ledger.snapshot(req.site, f"gate/{kind}" if gate else kind):
-                self.client.publish(topic, payload.encode(), qos=1)
-                sent += 1
-        self._count("snapshots")
-        log.info("snapshot request %s from %s/%s (%s): %d chunk(s) sent", req.request_id,
-                 req.site, req.device, req.reason, sent)
-
     def _sweeper(self) -> None:
-        while not self._stop.wait(self.sweep_interval_s):
+        """Re-queue expired intents every ``sweep_interval_s``; beat every ``heartbeat_s``."""
+        next_sweep = next_beat = 0.0
+        while not self._stop.wait(min(self.sweep_interval_s, self.heartbeat_s)):
+            now = time.monotonic()
+            if now >= next_beat:
+                next_beat = now + self.heartbeat_s
+                try:
+                    self._beat()
+                except Exception:
+                    log.exception("gateway heartbeat failed")
+            if now < next_sweep:
+                continue
+            next_sweep = now + self.sweep_interval_s
             try:
                 rows = self.ledger.expired(limit=200)
             except Exception:
@@ -843,38 +786,8 @@ def _queued(job: _Job, delayed: list[_Job]) -> bool:
     return any(d is job for d in delayed)
 
 
-def _json(payload: bytes | bytearray) -> Any:
-    """The parsed payload, or None when it is not JSON (the full decoder says why)."""
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return None
-
-
 def _request_data(req: TransactionRequest) -> dict[str, Any]:
     return req.model_dump(mode="json")
-
-
-def make_client(broker: Any, client_id: str, *, manual_ack: bool = False,
-                will: tuple[str, bytes] | None = None) -> mqtt.Client:
-    """A paho MQTT 5 client for the ``[broker]`` section (credentials, TLS, back-off)."""
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                    protocol=mqtt.MQTTv5, manual_ack=manual_ack)
-    if broker.username:
-        c.username_pw_set(broker.username,
-                          broker.password.get_secret_value() if broker.password else None)
-    if broker.tls:
-        c.tls_set(ca_certs=str(broker.ca_file) if broker.ca_file else None)
-    if will is not None:
-        c.will_set(will[0], will[1], qos=1, retain=True)
-    c.reconnect_delay_set(min_delay=1, max_delay=30)
-    # No paho in-flight limit: with one, paho scans every unacknowledged message on each
-    # PUBACK (O(in flight) per acknowledgement: 12% of the gateway's CPU in a drain). The
-    # callers bound what is in flight themselves (the agent's ``window``, the gateway's
-    # batches, acknowledged only after durability).
-    c.max_inflight_messages_set(0)
-    c.max_queued_messages_set(0)
-    return c
 
 
 Factory = Callable[..., Gateway]

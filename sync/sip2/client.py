@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from smartlib.logs import TRACE, mask_identifier, mask_text
@@ -89,21 +90,44 @@ class Sip2TlsError(Sip2ConnectionError):
         self.verify_failed = verify_failed
 
 
-def client_tls_context(ca_file: str | None = None, *, insecure: bool = False) -> ssl.SSLContext:
-    """A client TLS context: the system CAs, or only ``ca_file``; ``insecure`` checks nothing.
+class Sip2TlsContext(ssl.SSLContext):
+    """A client TLS context that knows what it trusts (named when a certificate is refused)."""
+
+    trust: str = "the system CAs"
+
+
+def client_tls_context(ca_file: str | Path | None = None, *, insecure: bool = False,
+                       cert_file: str | Path | None = None,
+                       key_file: str | Path | None = None) -> ssl.SSLContext:
+    """A client TLS context (TLS 1.2+, host name checked): the system CAs, or only
+    ``ca_file``; ``cert_file``/``key_file``: the client certificate to present (an ILS that
+    asks for one); ``insecure`` checks nothing.
 
     Raises:
-        Sip2TlsError: ``ca_file`` cannot be read as PEM certificates.
+        Sip2TlsError: ``ca_file`` or the client certificate cannot be read as PEM.
     """
+    ctx = Sip2TlsContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if insecure:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    try:
-        return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise Sip2TlsError(f"cannot load the TLS CA file {ca_file}: {exc}") from exc
+        ctx.trust = "nothing (insecure)"
+    else:
+        try:
+            if ca_file is not None:
+                ctx.load_verify_locations(cafile=str(ca_file))
+                ctx.trust = f"CA file {ca_file}"
+            else:
+                ctx.load_default_certs()
+        except (OSError, ssl.SSLError) as exc:
+            raise Sip2TlsError(f"cannot load the TLS CA file {ca_file}: {exc}") from exc
+    if cert_file is not None:
+        try:
+            ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise Sip2TlsError(f"cannot load the TLS client certificate {cert_file} / key "
+                               f"{key_file}: {exc}") from exc
+    return ctx
 
 
 class Sip2Client:
@@ -236,8 +260,9 @@ class Sip2Client:
             sock.settimeout(self.timeout)
         except ssl.SSLCertVerificationError as exc:
             sock.close()
+            trust = getattr(self.tls, "trust", "the system CAs")
             raise Sip2TlsError(f"TLS certificate of {self.server_hostname} ({self.host}:{self.port}) "
-                               f"not trusted: {exc.verify_message or exc}",
+                               f"not trusted with {trust}: {exc.verify_message or exc}",
                                verify_failed=True) from exc
         except (OSError, ssl.SSLError) as exc:
             sock.close()
@@ -576,12 +601,14 @@ class Sip2Client:
                     terminal_password=self.terminal_password, extra=self._extra(extra_fields))
         return self._exchange(msg, RenewResponse, resend=resend)
 
-    def renew_all(self, patron_id: str, pin: str | None = None) -> RenewAllResponse:
-        """65 -> 66."""
+    def renew_all(self, patron_id: str, pin: str | None = None, *,
+                  resend: bool = False) -> RenewAllResponse:
+        """65 -> 66. Not resent after a broken connection unless ``resend`` (its effect
+        cannot be told apart from the state before it)."""
         msg = RenewAll(transaction_date=self.sip_date(), institution_id=self.institution,
                        patron_id=self._bc(patron_id), patron_password=pin,
                        terminal_password=self.terminal_password)
-        return self._exchange(msg, RenewAllResponse)
+        return self._exchange(msg, RenewAllResponse, resend=resend)
 
     def item_information(self, item_id: str) -> ItemInformationResponse:
         """17 -> 18."""
@@ -598,14 +625,16 @@ class Sip2Client:
 
     def fee_paid(self, patron_id: str, amount: str, *, fee_type: str = "01",
                  payment_type: str = "00", currency: str = "VND", pin: str | None = None,
-                 fee_id: str | None = None, transaction_id: str | None = None) -> FeePaidResponse:
-        """37 -> 38."""
+                 fee_id: str | None = None, transaction_id: str | None = None,
+                 resend: bool = False) -> FeePaidResponse:
+        """37 -> 38. Not resent after a broken connection unless ``resend`` (a payment
+        applied twice reduces the balance twice)."""
         msg = FeePaid(transaction_date=self.sip_date(), fee_type=fee_type,
                       payment_type=payment_type, currency_type=currency, fee_amount=amount,
                       institution_id=self.institution, patron_id=self._bc(patron_id),
                       terminal_password=self.terminal_password, patron_password=pin,
                       fee_identifier=fee_id, transaction_id=transaction_id)
-        return self._exchange(msg, FeePaidResponse)
+        return self._exchange(msg, FeePaidResponse, resend=resend)
 
     def hold(self, patron_id: str, *, mode: str = "+", item_id: str | None = None,
              title: str | None = None, pickup_location: str | None = None,

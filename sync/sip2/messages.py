@@ -550,10 +550,15 @@ class ItemInformation(Message):
 
 
 @message("18", "circulation_status:s2 security_marker:s2 fee_type:s2 transaction_date:date",
-         "CF AH CJ CM AB AJ BG BH BV CK AQ AP CH CR CS " + _RESP)
+         "CF AH CJ CM AB AJ BG BH BV CK AQ AP CT CY CH CR CS " + _RESP)
 @dataclass(frozen=True)
 class ItemInformationResponse(Message):
-    """18 Item Information Response."""
+    """18 Item Information Response.
+
+    ``CT`` (destination location) and ``CY`` (hold patron id) are the 10's fields that some
+    ILSs (and the demo ILS) also send in an 18 for an item with a hold: where the first
+    hold is picked up, and whose hold it is (the gateway only compares it, never sends it on).
+    """
 
     circulation_status: str = "01"
     security_marker: str = "00"
@@ -571,6 +576,8 @@ class ItemInformationResponse(Message):
     media_type: str | None = None
     permanent_location: str | None = None
     current_location: str | None = None
+    destination_location: str | None = None
+    hold_patron_id: str | None = None
     item_properties: str | None = None
     collection_code: str | None = None
     call_number: str | None = None

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from sync.errors import Sip2Error
 from sync.sip2.codec import Sip2Codec, format_date
@@ -48,6 +48,56 @@ def _parse_due_date(value: str, formats: tuple[str, ...]) -> _dt.datetime | None
             continue
         return dt.replace(tzinfo=_dt.UTC) if "Z" in fmt else dt
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a circulation answer means, as the site's profile reads it.
+
+    The fields are those of a :class:`~sync.messages.TransactionResult` (Y/N/U flags,
+    canonical alert codes, ISO due dates); None: not said.
+    """
+
+    ok: bool
+    title: str | None = None
+    due_date: str | None = None
+    desensitize: str | None = None
+    resensitize: str | None = None
+    sort_bin: str | None = None
+    destination: str | None = None
+    alert_type: str | None = None
+    hold_shelf: bool | None = None
+    renewed: int | None = None
+    unrenewed: int | None = None
+    items: tuple[str, ...] = ()
+    unrenewed_items: tuple[str, ...] = ()
+    screen_message: str | None = None
+    needs_item_state: bool = False
+    """A refused checkin whose meaning depends on whether the item was on loan (ask 17,
+    then :meth:`Sip2Profile.interpret_checkin` with ``on_loan``)."""
+
+    def result_fields(self) -> dict[str, Any]:
+        """The result fields it sets (``ok``, the screen text and flags of its own aside)."""
+        out = {name: getattr(self, name) for name in _RESULT_FIELDS
+               if getattr(self, name) is not None}
+        for name in ("items", "unrenewed_items"):
+            if getattr(self, name):
+                out[name] = list(getattr(self, name))
+        return out
+
+
+_RESULT_FIELDS = ("title", "due_date", "desensitize", "resensitize", "sort_bin", "destination",
+                  "alert_type", "hold_shelf", "renewed", "unrenewed")
+
+
+def _yn(value: bool | None) -> str:
+    return "U" if value is None else ("Y" if value else "N")
+
+
+def screen_text(resp: Any) -> str | None:
+    """A SIP2 answer's screen messages (AF) as one text, or None."""
+    msgs = getattr(resp, "screen_message", ()) or ()
+    return " ".join(m for m in msgs if m) or None
 
 
 @dataclass(frozen=True)
@@ -203,6 +253,51 @@ class Sip2Profile:
             return True
         return self.checkin_not_loaned_ok and on_loan is False
 
+    # ---- one call per answer: what it means -------------------------------------------------
+
+    def interpret_checkout(self, resp: Any) -> Verdict:
+        """A 12: ok, the release verdict (``desensitize`` Y/N), due date, title."""
+        release = self.releases_security(resp.ok, resp.desensitize)
+        return Verdict(ok=bool(resp.ok), title=resp.title,
+                       due_date=self.due_date_iso(resp.due_date),
+                       desensitize="Y" if release else "N", screen_message=screen_text(resp))
+
+    def interpret_checkin(self, resp: Any, *, on_loan: bool | None = None,
+                          asked: bool = False) -> Verdict:
+        """A 10: returned or not, resensitize, routing (sort bin, destination, canonical
+        alert), hold shelf (never whose hold: privacy).
+
+        Args:
+            on_loan / asked: whether the item was on loan before (17), once asked; a
+                refused checkin the profile may count as a return comes back with
+                ``needs_item_state`` until it is.
+        """
+        ok = bool(resp.ok)
+        needs = False
+        if not ok and self.checkin_not_loaned_ok:
+            if asked:
+                ok = self.checkin_succeeded(resp.ok, on_loan=on_loan)
+            else:
+                needs = True
+        hold = bool(resp.hold_patron_id) or self.is_hold_alert(resp.alert_type)
+        return Verdict(ok=ok, title=resp.title, resensitize=_yn(resp.resensitize),
+                       sort_bin=resp.sort_bin, destination=resp.destination_location,
+                       alert_type=self.canonical_alert(resp.alert_type), hold_shelf=hold,
+                       screen_message=screen_text(resp), needs_item_state=needs)
+
+    def interpret_renew(self, resp: Any) -> Verdict:
+        """A 30: ok, the new due date, desensitize, title."""
+        return Verdict(ok=bool(resp.ok), title=resp.title,
+                       due_date=self.due_date_iso(resp.due_date),
+                       desensitize=_yn(resp.desensitize), screen_message=screen_text(resp))
+
+    def interpret_renew_all(self, resp: Any) -> Verdict:
+        """A 66: ok, the counts and the renewed and unrenewed items."""
+        return Verdict(ok=bool(resp.ok), renewed=resp.renewed_count,
+                       unrenewed=resp.unrenewed_count, items=tuple(resp.renewed_items),
+                       unrenewed_items=tuple(resp.unrenewed_items),
+                       screen_message=screen_text(resp))
+
     def hold_items(self, items_as: tuple[str, ...], items_cd: tuple[str, ...]) -> tuple[str, ...]:
         """The patron's hold list from a 64, read from the profile's holds field."""
         return items_cd if self.holds_field == "CD" else items_as
@@ -225,6 +320,40 @@ PROFILES: Mapping[str, Sip2Profile] = MappingProxyType({
                          unknown_desensitize_releases=True, barcode_upper=False),
 })
 """The built-in profiles: ``generic``, ``koha``, ``evergreen``, ``folio``."""
+
+
+TERMINATORS: Final = MappingProxyType({"CR": b"\r", "CRLF": b"\r\n"})
+OVERRIDABLE: Final = frozenset({"charset", "error_detection", "terminator", "idle_timeout",
+                                "keepalive_fraction", "checkin_not_loaned_ok"})
+"""The profile settings a site may override one by one (``[ils.sip2]``)."""
+
+
+def with_overrides(profile: Sip2Profile, overrides: Mapping[str, Any]) -> Sip2Profile:
+    """``profile`` with a site's single settings applied (None values are left alone).
+
+    ``terminator`` is ``CR`` or ``CRLF``; ``charset`` a Python codec name.
+
+    Raises:
+        Sip2Error: an unknown setting, or a value the profile cannot take.
+    """
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(changes) - OVERRIDABLE)
+    if unknown:
+        raise Sip2Error(f"not an overridable SIP2 setting: {', '.join(unknown)}", unknown[0])
+    if "terminator" in changes:
+        term = changes["terminator"]
+        if term not in TERMINATORS:
+            raise Sip2Error(f"terminator must be CR or CRLF, got {term!r}", "terminator")
+        changes["terminator"] = TERMINATORS[term]
+    for key in ("idle_timeout", "keepalive_fraction"):
+        if key in changes and not float(changes[key]) > 0:
+            raise Sip2Error(f"{key} must be positive, got {changes[key]!r}", key)
+    site = replace(profile, **changes)
+    try:
+        site.codec()  # the charset must be one the codec speaks
+    except Sip2Error as exc:
+        raise Sip2Error(f"charset: {exc}", "charset") from exc
+    return site
 
 
 def get_profile(name: str) -> Sip2Profile:

@@ -30,7 +30,10 @@ def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, **targets: str) -> None:
 def test_builtin_names() -> None:
     assert registry.reader_class("feig") is FeigReader
     assert registry.reader_class("sim") is FeigReader  # the simulator speaks FEIG ISC
-    assert {"feig", "sim"} <= set(registry.available())
+    assert {"feig", "llrp", "sim"} <= set(registry.available())
+    from drivers.llrp.reader import LlrpReader
+
+    assert registry.reader_class("llrp") is LlrpReader
 
 
 def test_create_reader_is_unopened_with_options() -> None:
@@ -44,7 +47,7 @@ def test_unknown_name_is_typed_and_names_the_known_ones(monkeypatch: pytest.Monk
         registry.reader_class("nope")
     assert not isinstance(exc.value, DriverArgumentError)
     assert "'nope'" in str(exc.value)
-    assert {"feig", "pcsc15693", "sim"} <= set(str(exc.value).split("known: ")[1].split(", "))
+    assert {"feig", "llrp", "pcsc15693", "sim"} <= set(str(exc.value).split("known: ")[1].split(", "))
     with pytest.raises(ReaderError):
         registry.create_reader("nope", "/dev/null")
 

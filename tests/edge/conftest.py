@@ -10,11 +10,18 @@ import pytest
 from edge.services.container import EdgeServices
 from smartlib.config import Settings, load_settings
 from tests.edge.doubles import FakeReader, GatewayDouble, Ils
+from tests.support.pin_keys import PinKeys, make_pin_keys
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def pin_keys(tmp_path: Path) -> PinKeys:
+    return make_pin_keys(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pin_keys: PinKeys) -> Settings:
     return load_settings(None, store={"path": tmp_path / "edge.db"},
+                         gateway={"public_key": pin_keys.public_key},
                          policy={"result_timeout_s": 1.0, "offline_max_items": 2,
                                  "offline_login": "cached"},
                          card_reader={"enabled": False},
@@ -32,8 +39,8 @@ def ils() -> Ils:
 
 
 @pytest.fixture
-def gateway(settings: Settings, ils: Ils) -> Iterator[GatewayDouble]:
-    with GatewayDouble(settings.store.path, ils) as gw:
+def gateway(settings: Settings, ils: Ils, pin_keys: PinKeys) -> Iterator[GatewayDouble]:
+    with GatewayDouble(settings.store.path, ils, pin_key=pin_keys.private_key) as gw:
         yield gw
 
 

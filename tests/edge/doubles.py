@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import random
 import threading
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from drivers.errors import TagNotFound, WriteFailed
 from drivers.reader import InventoryItem, SystemInfo
 from drivers.tags import ItemTagData, encode_tag
 from edge.store import open_store
+from smartlib.sealing import open_pin
 
 
 @dataclass
@@ -96,10 +99,10 @@ class FakeReader:
 
 
 def make_tag(item_id: str, *, uid: str | None = None, parts: int = 1, part: int = 1,
-             usage: int = 1, afi: int = 0x07) -> FakeTag:
+             usage: int = 1, afi: int = 0x07, isil: str = "VN-DEMO") -> FakeTag:
     uid = uid or f"E004{abs(hash((item_id, part))) % 16**12:012X}"
     mem = encode_tag(ItemTagData(item_id, parts_in_item=parts, part_number=part,
-                                 type_of_usage=usage, isil="VN-DEMO"), blocks=8)
+                                 type_of_usage=usage, isil=isil), blocks=8)
     return FakeTag(uid, mem, afi=afi)
 
 
@@ -113,6 +116,9 @@ class Ils:
     patrons: dict[str, str] = field(default_factory=dict)       # id -> pin
     titles: dict[str, str] = field(default_factory=dict)
     not_renewable: set[str] = field(default_factory=set)        # items whose renewal it refuses
+    due_dates: dict[str, str] = field(default_factory=dict)     # item -> ISO due date
+    ready_holds: set[str] = field(default_factory=set)          # held items on the hold shelf
+    fines: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # patron -> (VND, why)
     calls: Counter[str] = field(default_factory=Counter)
     """ILS applications per transaction key (after the ledger: at most 1 by construction)."""
     applied: list[tuple[str, str, str]] = field(default_factory=list)
@@ -139,8 +145,11 @@ class GatewayDouble:
     the agent's status → state mapping, so the edge sees exactly what the real pair sends.
     """
 
-    def __init__(self, db_path: Path, ils: Ils | None = None, *, online: bool = True) -> None:
+    def __init__(self, db_path: Path, ils: Ils | None = None, *, online: bool = True,
+                 pin_key: Any = None) -> None:
         self.ils = ils or Ils()
+        self.pin_key = pin_key
+        """The gateways' private key: opens ``pin_sealed`` as the real gateway does."""
         self._online = online
         self.ledger: dict[str, tuple[dict[str, Any], str]] = {}
         self.deliveries: Counter[str] = Counter()
@@ -188,7 +197,8 @@ class GatewayDouble:
         with self._lock:
             n = 0
             for lk in self._store.lookups.claim():
-                self._store.lookups.answer(lk.id, self._lookup(lk.kind, lk.request))
+                answer = self._lookup(lk.kind, lk.request)
+                self._store.lookups.answer(lk.id, answer, ok=answer.get("reason") is None)
             while True:
                 batch = self._store.outbox.next_sendable(50)
                 if not batch:
@@ -206,17 +216,38 @@ class GatewayDouble:
     def _lookup(self, kind: str, req: dict[str, Any]) -> dict[str, Any]:
         pid = req.get("patron_id", "")
         if kind == "account":
-            return {"loans": [{"item_id": i, "title": self.ils.titles.get(i, ""),
-                               "due_date": "2099-01-01"}
-                              for i, p in self.ils.loans.items() if p == pid],
-                    "holds": [], "fines": []}
+            return self._account(pid)
         if pid not in self.ils.patrons:
             return {"valid": False}
-        pin = req.get("pin")
+        sealed = req.get("pin_sealed")
+        if sealed is not None and self.pin_key is None:
+            return {"error": "PIN cannot be opened", "reason": "pin_unsealable"}
+        pin = None if sealed is None else open_pin(sealed, self.pin_key)
         return {"valid": True, "name": f"Patron {pid[-3:]}",
                 "pin_ok": None if pin is None or not self.ils.checks_pins
                 else pin == self.ils.patrons[pid],
                 "blocked": pid in self.ils.blocked, "loan_limit": 20}
+
+    def _account(self, pid: str) -> dict[str, Any]:
+        """The gateway's account answer: a real :class:`sync.messages.LookupResponse`
+        carrying a :class:`sync.messages.Account`, dumped as the agent stores it."""
+        from sync.messages import Account, AccountFine, AccountHold, AccountLoan, LookupResponse
+
+        ils = self.ils
+        fines = [AccountFine(fine_id=f"F{n}", amount=amount, reason=why, date="2026-12-01")
+                 for n, (amount, why) in enumerate(ils.fines.get(pid, []), 1)]
+        account = Account(
+            loans=[AccountLoan(item_id=i, title=ils.titles.get(i, ""),
+                               due_date=ils.due_dates.get(i, "2099-01-01"))
+                   for i, p in ils.loans.items() if p == pid],
+            holds=[AccountHold(item_id=i, title=ils.titles.get(i, ""), ready=i in ils.ready_holds,
+                               pickup_location="MAIN",
+                               expires="2099-01-08" if i in ils.ready_holds else None)
+                   for i, p in ils.holds.items() if p == pid],
+            fines=fines, fine_total=sum((f.amount or 0 for f in fines), start=Decimal(0)))
+        resp = LookupResponse(request_id=str(uuid.uuid4()), kind="account", ok=True, patron=pid,
+                              valid_patron=pid in ils.patrons, account=account)
+        return resp.model_dump(mode="json", exclude_none=True)
 
     def _result(self, e: Any, ok: bool, reason: str | None = None,
                 **fields: Any) -> tuple[dict[str, Any], str]:

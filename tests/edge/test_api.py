@@ -112,11 +112,17 @@ def test_websocket_events(client: TestClient, services) -> None:
 
 
 @pytest.mark.allow_leaks  # schemathesis's ASGI transport keeps a starlette portal thread
-def test_openapi_contract(app, client: TestClient, reader) -> None:
-    """Every documented operation answers in its documented shape (schemathesis)."""
+def test_openapi_contract(settings, services, reader) -> None:
+    """Every documented operation answers in its documented shape (schemathesis).
+
+    The fuzzer sends hundreds of requests at once from one client: its rate limit is raised
+    so it reaches the routes (the limit has its own tests in test_limits.py)."""
     from hypothesis import given
 
     reader.tags.update({t.uid: t for t in [make_tag("3000077")]})
+    fuzzed = settings.model_copy(update={"api": settings.api.model_copy(
+        update={"rate_burst": 100_000, "login_burst": 100_000})})
+    app = create_app(fuzzed, services, start_services=False)
     api = schemathesis.openapi.from_asgi("/openapi.json", app)
     ran = 0
     for result in api.get_all_operations():
@@ -171,3 +177,21 @@ def test_unexpected_errors_answer_in_the_one_shape_and_are_logged_masked(
             assert err["detail"]["ref"] in msg and "4321" not in msg
             if kind == "runtime":  # masked message and traceback, the type named
                 assert "RuntimeError: pin=***" in msg and "Traceback" in msg
+
+
+def test_receipt_bytes_follow_the_printers_vietnamese_mode(settings, services,
+                                                          monkeypatch) -> None:
+    """``[printer] vietnamese = "cp1258"``: the ESC/POS receipt selects code page 52
+    (WPC1258, ``ESC t 52``) and keeps the diacritics; the default folds to ASCII."""
+    printer = settings.printer.model_copy(update={"vietnamese": "cp1258"})
+    cp1258 = settings.model_copy(update={"printer": printer})
+    monkeypatch.setattr(services, "settings", cp1258)
+    with TestClient(create_app(cp1258, services, start_services=False)) as c:
+        sid = _login(c)
+        esc = c.get(f"/sessions/{sid}/receipt?format=escpos", headers=DEV).content
+    assert b"\x1bt\x34" in esc  # ESC t 52
+    monkeypatch.setattr(services, "settings", settings)
+    with TestClient(create_app(settings, services, start_services=False)) as c:
+        sid = _login(c)
+        plain = c.get(f"/sessions/{sid}/receipt?format=escpos", headers=DEV).content
+    assert b"\x1bt\x34" not in plain and plain.isascii()

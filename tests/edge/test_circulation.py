@@ -147,6 +147,18 @@ def test_offline_checkout_policy_and_later_conflict(services, reader, gateway, i
     assert ils.calls[cancelled.key] == 0
 
 
+def test_offline_returns_are_counted(services, reader, gateway, ils) -> None:
+    """An offline return counts as ``return`` and ``return_offline`` (the central console's
+    offline transactions are ``checkout_offline`` + ``return_offline``)."""
+    gateway.online = False
+    tags = [make_tag("3000650", afi=RELEASED), make_tag("3000651", afi=RELEASED)]
+    put(reader, *tags)
+    results = services.circulation.return_items(None)
+    assert [r.status for r in results] == ["offline_accepted", "offline_accepted"]
+    totals = services.store.counters.totals("2000-01-01T00")
+    assert totals["return"] == 2 and totals["return_offline"] == 2
+
+
 def test_renew_and_account(services, reader, ils) -> None:
     ils.loans.update({"3000700": "2000001", "3000701": "2000001"})
     s = login(services)

@@ -42,7 +42,8 @@ def test_kill9_at_each_checkout_step(step: str, settings, ils, gateway, tmp_path
     state = tmp_path / "tags.json"
     seed = FakeReader([make_tag(f"30009{i:02d}") for i in range(3)], state_file=state)
     seed._save()
-    env = {**os.environ, "SMARTLIB_CRASH_AT": step, "PYTHONPATH": str(Path.cwd())}
+    env = {**os.environ, "SMARTLIB_CRASH_AT": step, "PYTHONPATH": str(Path.cwd()),
+           "SMARTLIB_GATEWAY__PUBLIC_KEY": settings.gateway.public_key}
     proc = subprocess.run([sys.executable, "-c", CHILD, str(settings.store.path), str(state)],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr

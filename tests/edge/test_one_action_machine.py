@@ -29,6 +29,7 @@ from edge.services.circulation import ItemResult
 from edge.services.container import EdgeServices
 from edge.services.sessions import Session
 from smartlib.config import load_settings
+from smartlib.sealing import generate_keypair
 from tests.edge.doubles import FakeReader, GatewayDouble, Ils, make_tag
 from tests.edge.test_one_action import at_once, ils_reached_repeats, login
 
@@ -44,13 +45,15 @@ class OneActionMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="edge-once-"))
+        key, public = generate_keypair()
         cfg = load_settings(None, store={"path": self.dir / "edge.db"},
                             policy={"result_timeout_s": 0.3, "offline_max_items": 1,
                                     "offline_login": "cached"},
                             card_reader={"enabled": False},
-                            api={"device_token": "dev-tok", "staff_token": "staff-tok"})
+                            api={"device_token": "dev-tok", "staff_token": "staff-tok"},
+                            gateway={"public_key": public})
         self.ils = Ils(patrons=dict(PATRONS))
-        self.gateway = GatewayDouble(cfg.store.path, self.ils).__enter__()
+        self.gateway = GatewayDouble(cfg.store.path, self.ils, pin_key=key).__enter__()
         self.reader = FakeReader(seed=7)
         self.tags = {item: make_tag(item) for item in ITEMS}
         self.services = EdgeServices.build(cfg, reader=self.reader)

@@ -230,3 +230,24 @@ def test_console_needs_the_staff_token(gate_box: GateBox, browser_page) -> None:
     page.click("#login button[type=submit]")
     expect(page.locator("#login-error")).to_have_text("Mã truy cập không đúng.")
     expect(page.locator("#console")).to_be_hidden()
+
+
+def test_console_logs_in_with_a_cached_central_account(gate_box: GateBox, browser_page) -> None:
+    from argon2 import PasswordHasher
+    from playwright.sync_api import expect
+
+    fast = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    gate_box.services.store.staff_accounts.replace_all(
+        [("lan", "librarian", fast.hash("lan-password-1"), False)])
+    page = browser_page
+    page.goto(gate_box.url + "/staff")
+    page.fill("#username", "lan")
+    page.fill("#password", "not-the-password")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text("Sai tên đăng nhập hoặc mật khẩu.")
+    expect(page.locator("#console")).to_be_hidden()
+    page.fill("#password", "lan-password-1")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#live")).to_have_attribute("data-live", "1")
+    expect(page.locator("#console")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('smartlib.staff_token')").startswith("s1.")

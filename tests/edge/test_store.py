@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge.store import (
+    ClearSecret,
     HoldRecord,
     InvalidState,
     ItemRecord,
@@ -247,11 +248,14 @@ def test_many_threads_wait_on_one_bell(store) -> None:
 
 # ---- look-ups --------------------------------------------------------------------------------
 
-def test_lookup_claim_wipes_the_pin(store) -> None:
-    req = store.lookups.request("patron", {"patron_id": "2000001", "pin": "1234"})
+SEALED = "c2VhbGVkLWJsb2I="  # an opaque stand-in: the store never opens a sealed PIN
+
+
+def test_lookup_claim_wipes_the_sealed_pin(store) -> None:
+    req = store.lookups.request("patron", {"patron_id": "2000001", "pin_sealed": SEALED})
     [claimed] = store.lookups.claim()
-    assert claimed.request["pin"] == "1234"
-    assert "pin" not in store.lookups.get(req.id).request
+    assert claimed.request["pin_sealed"] == SEALED
+    assert "pin_sealed" not in store.lookups.get(req.id).request
     assert store.lookups.claim() == []
     store.lookups.answer(req.id, {"valid": True, "name": "Nguyen"})
     got = store.lookups.wait(req.id, timeout=1)
@@ -259,11 +263,18 @@ def test_lookup_claim_wipes_the_pin(store) -> None:
 
 
 def test_lookup_abandon_and_timeout(store) -> None:
-    req = store.lookups.request("patron", {"patron_id": "x", "pin": "9999"})
+    req = store.lookups.request("patron", {"patron_id": "x", "pin_sealed": SEALED})
     assert store.lookups.wait(req.id, timeout=0.05) is None
     store.lookups.abandon(req.id)
     rec = store.lookups.get(req.id)
-    assert rec.state == "failed" and "pin" not in rec.request
+    assert rec.state == "failed" and "pin_sealed" not in rec.request
+
+
+@pytest.mark.parametrize("secret", ["pin", "password"])
+def test_lookup_refuses_a_clear_secret(store, secret: str) -> None:
+    with pytest.raises(ClearSecret, match=secret):
+        store.lookups.request("patron", {"patron_id": "2000001", secret: "1234"})
+    assert store.query("SELECT * FROM lookups") == []
 
 
 # ---- cache -------------------------------------------------------------------------------------

@@ -66,8 +66,9 @@ def test_barcode_login_sends_no_pin() -> None:
         bodies.append(json.loads(req.content))
         return httpx.Response(201, json={"id": "s"})
 
-    _client(handler).login("barcode", "123456", None, "vi")
-    assert bodies == [{"credential": {"source": "barcode", "identifier": "123456"}, "language": "vi"}]
+    _client(handler).login("barcode", "123456", None, "vi", scan_token="tok-1")
+    assert bodies == [{"credential": {"source": "barcode", "identifier": "123456",
+                                      "scan_token": "tok-1"}, "language": "vi"}]
 
 
 def test_read_scan_sends_the_raw_scan_and_decodes_a_refusal() -> None:

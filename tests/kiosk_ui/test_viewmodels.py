@@ -109,7 +109,16 @@ def test_fake_edge_wants_the_pin_of_a_typed_number(edge: FakeEdge) -> None:
     with pytest.raises(EdgeApiError) as ei:
         edge.login("manual", "123456", None, "vi")
     assert ei.value.code == "pin_required" and ei.value.status == 401
-    assert edge.login("barcode", "123456", None, "vi")["patron"]["name"] == "Nguyễn Thị Lan"
+    # a barcode without the scan token read_scan answered is a typed number too
+    with pytest.raises(EdgeApiError) as ei:
+        edge.login("barcode", "123456", None, "vi")
+    assert ei.value.code == "pin_required"
+    token = edge.read_scan("123456")["scan_token"]
+    with pytest.raises(EdgeApiError) as ei:      # bound to its identifier, and spent
+        edge.login("barcode", "654321", None, "vi", scan_token=token)
+    token = edge.read_scan("123456")["scan_token"]
+    assert edge.login("barcode", "123456", None, "vi",
+                      scan_token=token)["patron"]["name"] == "Nguyễn Thị Lan"
 
 
 def test_empty_number_is_a_validation_error(root_vm: KioskViewModel, edge: FakeEdge) -> None:
@@ -787,3 +796,35 @@ def test_health_answer_older_than_a_connectivity_event_does_not_undo_it(
     held.run_all()                               # a newer answer is believed again
     assert not vm.gateway_offline
     vm.stop()
+
+
+def test_account_in_the_edges_shape_shows_itemised_fines_and_ready_holds(
+        root_vm: KioskViewModel, edge: FakeEdge) -> None:
+    """Amounts come as the edge sends them (decimal strings, from the ILS's AV and BV)."""
+    from PySide6.QtCore import Qt
+
+    from kiosk_ui.text import format_date
+
+    edge.fines = [{"fine_id": "F1", "amount": "50000", "currency": "VND",
+                   "reason": "Overdue 10 days", "date": "2026-11-25", "item_id": "30000070"},
+                  {"fine_id": "F2", "amount": "25000", "currency": "VND",
+                   "reason": "Replacement library card", "date": "2026-10-28", "item_id": None}]
+    login(root_vm)
+    root_vm.go(Screen.ACCOUNT)
+    a = root_vm.account
+    cell = lambda m, r, c: m.data(m.index(r, c), Qt.ItemDataRole.DisplayRole)  # noqa: E731
+    assert cell(a.fines, 0, 0) == "Overdue 10 days · 25/11/2026"
+    assert cell(a.fines, 0, 1) == "50.000 ₫" and a.fine_total == "75.000 ₫"
+    assert cell(a.holds, 0, 1).endswith(f"đến {format_date('2026-12-14', 'vi')}")
+    assert a.holds.rows[0]["ready"] and "·" not in cell(a.holds, 1, 1)
+    root_vm.set_language("en")
+    assert cell(a.fines, 1, 1) == "25,000 VND" and a.fine_total == "75,000 VND"
+    assert cell(a.holds, 0, 1).endswith(f"until {format_date('2026-12-14', 'en')}")
+
+
+def test_a_refused_renewal_row_carries_the_ils_reason() -> None:
+    from kiosk_ui.text import status_text
+
+    row = {"item_id": "30000010", "status": "refused", "code": "renew_refused",
+           "ils_message": "Cannot renew: item is on hold for another patron"}
+    assert status_text(row, "en").endswith("(Cannot renew: item is on hold for another patron)")

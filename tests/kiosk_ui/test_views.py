@@ -310,3 +310,18 @@ def test_kiosk_mode_window(qtbot: Any, edge: FakeEdge) -> None:
         assert k.window.close()               # the admin exit allowed it
     finally:
         k.close()
+
+
+def test_account_offline_says_fines_are_unknown_not_nothing_to_pay(kiosk: Any, qtbot: Any,
+                                                                    edge: FakeEdge) -> None:
+    edge.account_offline = True
+    _login_by_keypad(qtbot, kiosk)
+    _tap(qtbot, kiosk, "tile_account")
+    _wait_screen(qtbot, kiosk, Screen.ACCOUNT)
+    apage = kiosk.window.current_page()
+    qtbot.waitUntil(lambda: apage.avm.offline, timeout=3000)
+    qtbot.waitUntil(lambda: apage.total.text() != "", timeout=2000)
+    assert apage.avm.fines.rowCount() == 0
+    assert "Nothing to pay" not in apage.total.text()
+    assert apage.total.text() in ("Fines cannot be checked right now",
+                                  "Hiện không kiểm tra được tiền phạt")

@@ -69,7 +69,8 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
 
 def test_config_check_cli(tmp_path: Path) -> None:
     runner = CliRunner()
-    ok = runner.invoke(root, ["config", "check", "docs/config/kiosk.toml"])
+    # the sample still has its change-me secrets: valid, and unsafe (test_config_audit.py)
+    ok = runner.invoke(root, ["config", "check", "--allow-insecure", "docs/config/kiosk.toml"])
     assert ok.exit_code == 0 and "OK" in ok.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[api]\nport = 99999\n")
@@ -79,6 +80,7 @@ def test_config_check_cli(tmp_path: Path) -> None:
 
 
 def test_config_check_show_masks_secrets() -> None:
-    res = CliRunner().invoke(root, ["config", "check", "--show", "docs/config/kiosk.toml"])
+    res = CliRunner().invoke(
+        root, ["config", "check", "--allow-insecure", "--show", "docs/config/kiosk.toml"])
     assert res.exit_code == 0
-    assert "change-me" not in res.output and "**********" in res.output
+    assert "change-me" not in res.stdout and "**********" in res.stdout

@@ -42,14 +42,22 @@ def test_demo_starts_everything_and_stops_it_cleanly(tmp_path: Path, sig: int) -
         info = _wait_file(ready, proc)
         children = {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
         assert set(info["pids"].values()) <= children
-        assert set(info["pids"]) == {"sim", "mosquitto", "gateway", "kiosk-serve", "kiosk-sync",
-                                     "gate-serve", "gate-sync"}
+        assert set(info["pids"]) == {"sim", "mosquitto", "gateway", "central", "kiosk-serve",
+                                     "kiosk-sync", "gate-serve", "gate-sync"}
         health = httpx.get(info["kiosk_url"] + "/health", timeout=5).json()
         assert health["role"] == "kiosk"
         assert httpx.get(info["gate_url"] + "/health", timeout=5).json()["role"] == "gate"
         page = httpx.get(info["staff_console_url"].split("#")[0], timeout=5)
         assert page.status_code == 200 and "<html" in page.text.lower()
         assert httpx.get(info["sim_url"] + "/status", timeout=5).json()["readers"]
+        # The central console: its demo admin logs in and sees both boxes (its collector
+        # reads their statuses on its own broker account).
+        with httpx.Client(base_url=info["central_url"], timeout=10) as central:
+            assert central.get("/api/fleet").status_code == 401
+            assert central.post("/api/login", json=info["central_admin"]).status_code == 200
+            fleet = central.get("/api/fleet").json()
+            assert {(d["device"], d["state"]) for d in fleet} >= {("kiosk-01", "online"),
+                                                                  ("gate-01", "online")}
         for name in ("kiosk", "gate", "gateway"):
             assert (tmp_path / "run" / f"{name}.toml").exists()
         proc.send_signal(sig)
@@ -63,6 +71,7 @@ def test_demo_starts_everything_and_stops_it_cleanly(tmp_path: Path, sig: int) -
     assert "card number / PIN" in out and "2000001 / 1234" in out
     assert "sim ctl --url" in out and "walk" in out
     assert info["staff_console_url"] in out
+    assert info["central_url"] in out and info["central_admin"]["password"] in out
     assert "stopped." in err
     for pid in info["pids"].values():
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -148,8 +157,8 @@ def test_every_child_survives_kill_9_and_a_hung_edge_is_restarted(tmp_path: Path
                                  if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
     try:
         info = _wait_file(ready, proc)
-        names = ["sim", "mosquitto", "gateway", "kiosk-serve", "gate-serve", "kiosk-sync",
-                 "gate-sync", "kiosk-ui"]
+        names = ["sim", "mosquitto", "gateway", "central", "kiosk-serve", "gate-serve",
+                 "kiosk-sync", "gate-sync", "kiosk-ui"]
         assert set(_state(info)) == set(names)
         _until(lambda: all(_restarted(info, n, 0) for n in names), "all running")
         for name in names:

@@ -1,9 +1,12 @@
-"""A private Mosquitto broker on a free loopback port, with its own config and ACL."""
+"""A private Mosquitto broker on a free loopback port, with its own config and ACL, and
+optionally a TLS listener (:class:`TlsListener`: the server certificate, client certificates
+required, the common name as user name, a revocation list)."""
 
 from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -24,6 +27,20 @@ def _give_to_broker_user(workdir: Path) -> None:
         os.chown(p, pw.pw_uid, pw.pw_gid)
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """TLS on the broker's listener. The files are copied into the broker's work directory
+    (Mosquitto, dropped to its own user, cannot read pytest's); :meth:`MosquittoBroker.start`
+    copies them again, so a new CRL takes effect at a restart, as in production."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    crl_file: Path | None = None
+    require_certificate: bool = True
+    """Client certificates required, their common name used as the user name."""
+
+
 @dataclass
 class MosquittoBroker:
     """One private broker. ``users`` maps user name to password; ``acl`` is acl_file text."""
@@ -35,6 +52,25 @@ class MosquittoBroker:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="smartlib-mqtt-")))
     proc: subprocess.Popen | None = None
     extra_config: str = ""
+    tls: TlsListener | None = None
+
+    def _tls_lines(self, tls: TlsListener) -> list[str]:
+        names = {"ca_file": "tls-ca.crt", "cert_file": "tls-server.crt",
+                 "key_file": "tls-server.key", "crl_file": "tls-crl.pem"}
+        copied: dict[str, Path] = {}
+        for attr, name in names.items():
+            src = getattr(tls, attr)
+            if src is not None:
+                copied[attr] = self.workdir / name
+                shutil.copyfile(src, copied[attr])
+        copied["key_file"].chmod(0o600)
+        lines = [f"cafile {copied['ca_file']}", f"certfile {copied['cert_file']}",
+                 f"keyfile {copied['key_file']}", "tls_version tlsv1.2"]
+        if tls.require_certificate:
+            lines += ["require_certificate true", "use_identity_as_username true"]
+        if "crl_file" in copied:
+            lines.append(f"crlfile {copied['crl_file']}")
+        return lines
 
     def write_config(self) -> Path:
         if not self.port:
@@ -49,6 +85,8 @@ class MosquittoBroker:
             "log_type error",
             "log_type warning",
         ]
+        if self.tls is not None:
+            lines += [*self._tls_lines(self.tls), "log_type notice"]
         if self.users is not None:
             pwfile = self.workdir / "passwd"
             pwfile.write_text("")

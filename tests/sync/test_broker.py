@@ -44,15 +44,15 @@ def generated_broker(request: pytest.FixtureRequest) -> Iterator[tuple]:
     # Not under tmp_path: Mosquitto drops to its own user, which cannot enter pytest's dirs.
     tls = getattr(request, "param", False)
     tmp_path = Path(tempfile.mkdtemp(prefix="smartlib-broker-"))
-    port = free_port()
+    port, local = free_port(), free_port()
     plan = BrokerPlan(site="s1", devices=["kiosk-01", "gate-01"], staff_user="staff",
-                      port=port, bind="127.0.0.1", tls=tls)
+                      port=port, bind="127.0.0.1", tls=tls, local_port=local if tls else None)
     files = write_broker_config(plan, tmp_path / "broker")
     chown_tree_to_mosquitto(tmp_path)
     proc = start([require_binary("mosquitto", "mosquitto"), "-c", str(files.config)])
     try:
         wait_port("127.0.0.1", port, proc=proc)
-        yield port, files
+        yield port, files, local
     finally:
         stop_process(proc)
         if proc.stdout:
@@ -61,7 +61,7 @@ def generated_broker(request: pytest.FixtureRequest) -> Iterator[tuple]:
 
 
 def test_generated_config_authenticates_and_confines_devices(generated_broker: tuple) -> None:
-    port, files = generated_broker
+    port, files, _ = generated_broker
     creds = files.credentials
     with mqtt_client(port, user="kiosk-01", password="wrong") as bad:
         assert bad.connect_rc.is_failure
@@ -82,7 +82,7 @@ def test_generated_config_authenticates_and_confines_devices(generated_broker: t
 def test_devices_read_the_site_view_but_write_only_their_own(generated_broker: tuple) -> None:
     """Each device reads every device's status, statistics and staff alarms of its site,
     and still publishes only on its own topics."""
-    port, files = generated_broker
+    port, files, _ = generated_broker
     creds = files.credentials
     with mqtt_client(port, user="kiosk-01", password=creds["kiosk-01"]) as kiosk, \
          mqtt_client(port, user="gate-01", password=creds["gate-01"]) as gate:
@@ -109,14 +109,22 @@ def test_devices_read_the_site_view_but_write_only_their_own(generated_broker: t
 
 @pytest.mark.parametrize("generated_broker", [True], indirect=True)
 def test_tls_listener_with_generated_certificates(generated_broker: tuple) -> None:
-    port, files = generated_broker
-    assert files.ca_cert is not None
-    with mqtt_client(port, user="gate-01", password=files.credentials["gate-01"],
-                     ca=files.ca_cert, host="localhost") as c:
+    port, files, local = generated_broker
+    assert files.ca_cert is not None and files.crl is not None
+    conf = files.config.read_text()
+    assert "require_certificate true\nuse_identity_as_username true\n" in conf
+    assert f"crlfile {files.crl}" in conf
+    # The certificate's common name is the user name: the ACL of gate-01 applies to it.
+    with mqtt_client(port, ca=files.ca_cert, host="localhost",
+                     cert=files.client_certs["gate-01"]) as c:
         assert not c.connect_rc.is_failure
         c.subscribe("smartlib/v1/s1/gate-01/status")
         assert c.publish("smartlib/v1/s1/gate-01/status", b"online", retain=True) == 0
         assert c.get().payload == b"online"
+        assert c.publish("smartlib/v1/s1/kiosk-01/status", b"forged") == 0x87
+    # The plain loopback listener: password log-in for the services on the broker's host.
+    with mqtt_client(local, user="gateway", password=files.credentials["gateway"]) as g:
+        assert not g.connect_rc.is_failure
 
 
 def test_cli_writes_the_files(tmp_path: Path) -> None:
@@ -126,7 +134,8 @@ def test_cli_writes_the_files(tmp_path: Path) -> None:
     res = CliRunner().invoke(broker, ["config", "--site", "s1", "--devices", "kiosk-01,gate-01",
                                       "--tls", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    for name in ("mosquitto.conf", "passwd", "acl", "credentials.toml", "certs/ca.crt"):
+    for name in ("mosquitto.conf", "passwd", "acl", "credentials.toml", "certs/ca.crt",
+                 "ca/ca.key", "ca/crl.pem", "certs/clients/kiosk-01.crt", "certs/clients/gateway.key"):
         assert (out / name).exists(), name
     creds = tomllib.loads((out / "credentials.toml").read_text())
     assert set(creds) == {"kiosk-01", "gate-01", "gateway"}

@@ -78,11 +78,13 @@ def test_result_and_status_round_trip() -> None:
     assert json.loads(encode(st))["state"] == "offline"
 
 
-def test_lookup_pin_is_not_in_repr() -> None:
+def test_lookup_pin_is_not_in_repr_nor_on_the_wire() -> None:
     req = LookupRequest(request_id=str(uuid.uuid4()), kind="patron", site="s1",
-                        device="kiosk-01", patron="2000001", pin="1234")
-    assert "1234" not in repr(req)
-    assert decode(LookupRequest, encode(req)).pin == "1234"
+                        device="kiosk-01", patron="2000001",
+                        pin_sealed="c2VhbGVk").with_pin("1234")
+    assert req.pin == "1234"
+    assert "1234" not in repr(req) and b"1234" not in encode(req)
+    assert decode(LookupRequest, encode(req)).pin is None
 
 
 def test_snapshot_chunk_checks_seq_and_kind() -> None:
@@ -334,3 +336,22 @@ def test_decode_results_raises_on_a_bad_envelope(payload: bytes, reason: str) ->
     with pytest.raises(InvalidMessageError) as err:
         decode_results(payload)
     assert reason in str(err.value)
+
+
+def test_staff_accounts_carry_argon2_hashes_only_and_parse_back() -> None:
+    from sync.messages import StaffAccounts
+
+    good = {"v": 1, "site": "hn-01", "at": "2026-12-07T05:00:00Z", "accounts": [
+        {"username": "lan", "role": "librarian", "password_hash": "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"}]}
+    msg = decode(StaffAccounts, json.dumps(good))
+    assert msg.accounts[0].role == "librarian" and not msg.accounts[0].disabled
+    assert decode(StaffAccounts, encode(msg)) == msg
+    for field, value in (("password_hash", "lan-password-1"), ("role", "root"),
+                         ("username", "Lan Nguyen")):
+        bad = json.loads(json.dumps(good))
+        bad["accounts"][0][field] = value
+        with pytest.raises(InvalidMessageError, match=field):
+            decode(StaffAccounts, json.dumps(bad))
+    ref = topics.parse(topics.staff_accounts("hn-01"))
+    assert (ref.site, ref.device, ref.kind) == ("hn-01", None, "staff/accounts")
+    assert topics.staff_accounts("hn-01") == "smartlib/v1/hn-01/staff/accounts"

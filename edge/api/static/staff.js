@@ -6,7 +6,7 @@
 (function () {
   const T = {
     vi: {
-      title: "Bàn thủ thư", token_label: "Mã truy cập của thủ thư", login: "Đăng nhập",
+      title: "Bàn thủ thư", token_label: "Hoặc mã truy cập chung (cũ)", login: "Đăng nhập",
       logout: "Đăng xuất", gate_reset: "Tắt còi cổng", today: "Hôm nay", loans: "Lượt mượn",
       returns: "Lượt trả", renewals: "Gia hạn", visitors_in: "Khách vào", visitors_out: "Khách ra",
       alarms_today: "Báo động", alarms: "Báo động", time: "Thời gian", gate: "Cổng",
@@ -19,6 +19,9 @@
       live: "Trực tiếp", not_live: "Mất cập nhật", gateway_label: "Máy chủ",
       cache_offline: "quyết định theo bộ đệm cũ (mất kết nối)", transaction: "giao dịch",
       task: "tác vụ an ninh", bad_token: "Mã truy cập không đúng.",
+      username_label: "Tên đăng nhập", password_label: "Mật khẩu",
+      bad_login: "Sai tên đăng nhập hoặc mật khẩu.",
+      not_allowed: "Vai trò của bạn chỉ được xem, không được thao tác.",
       backlog_summary: "{n} giao dịch chờ; cũ nhất: {t}", backlog_none: "Không có giao dịch chờ.",
       reset_done: "Đã tắt còi.", configured: "Đã cấu hình", alarm_active: "đang báo động",
       unidentified: "Không nhận diện được tài liệu", uid: "UID", error: "lỗi",
@@ -27,7 +30,7 @@
       last_start: "Khởi động lúc", last_exit: "Lần dừng gần nhất",
     },
     en: {
-      title: "Staff console", token_label: "Staff access token", login: "Log in",
+      title: "Staff console", token_label: "Or the shared staff token (deprecated)", login: "Log in",
       logout: "Log out", gate_reset: "Silence gate", today: "Today", loans: "Loans",
       returns: "Returns", renewals: "Renewals", visitors_in: "Visitors in",
       visitors_out: "Visitors out", alarms_today: "Alarms", alarms: "Alarms", time: "Time",
@@ -40,6 +43,9 @@
       not_live: "Not live", gateway_label: "Gateway",
       cache_offline: "decided on the last cache (offline)", transaction: "transaction",
       task: "security task", bad_token: "The token is not valid.",
+      username_label: "User name", password_label: "Password",
+      bad_login: "Wrong user name or password.",
+      not_allowed: "Your role may look but not act.",
       backlog_summary: "{n} waiting; oldest: {t}", backlog_none: "Nothing waiting.",
       reset_done: "Gate silenced.", configured: "Configured", alarm_active: "alarm on",
       unidentified: "Item not identified", uid: "UID", error: "error",
@@ -85,7 +91,11 @@
     const res = await fetch(path, Object.assign({}, opts, {
       headers: Object.assign({ Authorization: "Bearer " + token }, (opts && opts.headers) || {}),
     }));
-    if (res.status === 401 || res.status === 403) { logout(t("bad_token")); throw new Error("auth"); }
+    if (res.status === 401) { logout(t("bad_token")); throw new Error("auth"); }
+    if (res.status === 403) {
+      if (opts && opts.method && opts.method !== "GET") { alert(t("not_allowed")); throw new Error("forbidden"); }
+      logout(t("bad_token")); throw new Error("auth");
+    }
     if (!res.ok) throw new Error(path + ": " + res.status);
     return res.json();
   }
@@ -326,9 +336,27 @@
     try { await api("/gate/reset", { method: "POST" }); } catch (e) { console.warn(e); }
     scheduleRefresh(0);
   });
-  $("#login").addEventListener("submit", (ev) => {
+  async function logIn(username, password) {
+    // A staff account of the central console (cached on the box): a bearer for 8 hours.
+    const res = await fetch("/staff/login", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: username, password: password }),
+    });
+    if (!res.ok) return null;
+    return (await res.json()).token;
+  }
+
+  $("#login").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    token = $("#token").value.trim();
+    const username = $("#username").value.trim();
+    if (username) {
+      const got = await logIn(username, $("#password").value);
+      $("#password").value = "";
+      if (!got) { $("#login-error").textContent = t("bad_login"); return; }
+      token = got;
+    } else {
+      token = $("#token").value.trim();  // deprecated: the shared staff token
+    }
     if (!token) return;
     sessionStorage.setItem("smartlib.staff_token", token);
     stopped = false;

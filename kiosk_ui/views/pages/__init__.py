@@ -10,6 +10,7 @@ from kiosk_ui.views.pages.account import AccountPage
 from kiosk_ui.views.pages.admin import AdminPage
 from kiosk_ui.views.pages.attract import AttractPage
 from kiosk_ui.views.pages.base import Page, PageHeader
+from kiosk_ui.views.pages.fines import FinesPage
 from kiosk_ui.views.pages.login import LoginPage
 from kiosk_ui.views.pages.menu import MenuPage
 from kiosk_ui.views.pages.out_of_service import OutOfServicePage
@@ -17,5 +18,5 @@ from kiosk_ui.views.pages.pad import PadPage
 from kiosk_ui.views.pages.receipt import ReceiptPage
 from kiosk_ui.views.pages.renew import RenewPage
 
-__all__ = ["AccountPage", "AdminPage", "AttractPage", "LoginPage", "MenuPage",
+__all__ = ["AccountPage", "AdminPage", "AttractPage", "FinesPage", "LoginPage", "MenuPage",
            "OutOfServicePage", "PadPage", "Page", "PageHeader", "ReceiptPage", "RenewPage"]

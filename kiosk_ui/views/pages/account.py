@@ -6,8 +6,9 @@ from PySide6.QtCore import QCoreApplication as Q
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
 from kiosk_ui.theme import Theme
-from kiosk_ui.viewmodels.kiosk import KioskViewModel
+from kiosk_ui.viewmodels.kiosk import KioskViewModel, Screen
 from kiosk_ui.views.pages.base import Page, label, list_view, show_error
+from kiosk_ui.views.widgets import BigButton
 
 
 class AccountPage(Page):
@@ -45,6 +46,10 @@ class AccountPage(Page):
         row.addWidget(self.back)
         row.addStretch(1)
         row.addWidget(self.total)
+        self.pay = BigButton("", "primary")
+        self.pay.setObjectName("go_pay_fines")
+        self.pay.clicked.connect(lambda: self.vm.go(Screen.FINES))
+        row.addWidget(self.pay)
         self.root.addLayout(row)
 
     def refresh(self) -> None:
@@ -58,7 +63,12 @@ class AccountPage(Page):
         self.heads[1].setText(Q.translate("Account", "Holds ({n} ready)").format(n=a.ready_count))
         self.heads[2].setText(Q.translate("Account", "Fines"))
         total = a.fine_total
-        self.total.setText(Q.translate("Account", "Total to pay: {amount}").format(amount=total)
-                           if total else Q.translate("Account", "Nothing to pay"))
+        if a.offline:
+            self.total.setText(Q.translate("Account", "Fines cannot be checked right now"))
+        else:
+            self.total.setText(Q.translate("Account", "Total to pay: {amount}").format(
+                amount=total) if total else Q.translate("Account", "Nothing to pay"))
         show_error(self.error, a.error_text)
+        self.pay.setText(Q.translate("Account", "Pay fines"))
+        self.pay.setVisible(bool(total) and not a.busy)
         self.back.setText(Q.translate("Common", "Back to menu"))

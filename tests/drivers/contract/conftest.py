@@ -1,7 +1,7 @@
-"""Fixtures of the reader contract suite: one suite, five back ends.
+"""Fixtures of the reader contract suite: one suite, six back ends.
 
-``reader_env`` is parametrised over the simulator on a pty, the simulator over
-``socket://``, the two PC/SC desk-reader families (``pcsc-acs``, ``pcsc-omnikey``: the
+``reader_env`` is parametrised over the FEIG simulator on a pty, the FEIG simulator over
+``socket://``, the LLRP (UHF) simulator with the ``llrp`` driver, the two PC/SC desk-reader families (``pcsc-acs``, ``pcsc-omnikey``: the
 ``pcsc15693`` driver through the private pcscd and vpcd to a
 :class:`~hardware_sim.card.SimDeskReaderTag`, one tag on the reader), and real hardware::
 
@@ -17,26 +17,41 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from drivers.feig.reader import FeigReader
+from drivers.llrp.reader import LlrpReader
 from drivers.reader import Reader
 from drivers.registry import create_reader
 from hardware_sim.card import SimDeskReaderTag
 from hardware_sim.feig_device import FeigReaderDevice
 from hardware_sim.field import SimField
+from hardware_sim.llrp_device import LlrpReaderDevice, uhf_tag_for_item
+from hardware_sim.llrp_tag import UhfField
 from hardware_sim.tag import SimTag
 
 
 @dataclass
 class ReaderEnv:
     reader: Reader
-    device: FeigReaderDevice | None  # None on real hardware and on desk readers
-    field: SimField | None
+    device: Any  # FeigReaderDevice or LlrpReaderDevice; None on real hardware and desk readers
+    field: Any  # SimField or UhfField; None on real hardware
     kind: str
     vendor: str = "FEIG"
     desk: bool = False  # a PC/SC desk reader: one tag, no outputs, GET DATA inventory
+
+    @property
+    def uhf(self) -> bool:
+        """An EPC Gen2 reader: EPC UIDs, 16-bit word blocks, no EAS/DSFID/quiet/select."""
+        return self.kind == "llrp"
+
+    def placed_uids(self) -> list[str]:
+        """The UIDs the simulator put on the pad antenna."""
+        if isinstance(self.field, UhfField):
+            return self.field.snapshot()["uhf-pad"]
+        return list(self.field.snapshot()["pad"])
 
 
 def _desk_env(request: pytest.FixtureRequest, family: str) -> Iterator[ReaderEnv]:
@@ -56,7 +71,7 @@ def _desk_env(request: pytest.FixtureRequest, family: str) -> Iterator[ReaderEnv
                             vendor="ACS" if family == "acs" else "HID OMNIKEY", desk=True)
 
 
-@pytest.fixture(params=["pty", "socket", pytest.param("pcsc-acs", marks=pytest.mark.pcsc),
+@pytest.fixture(params=["pty", "socket", "llrp", pytest.param("pcsc-acs", marks=pytest.mark.pcsc),
                         pytest.param("pcsc-omnikey", marks=pytest.mark.pcsc),
                         pytest.param("hardware", marks=pytest.mark.hardware)])
 def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
@@ -77,6 +92,18 @@ def reader_env(request: pytest.FixtureRequest) -> Iterator[ReaderEnv]:
         r = FeigReader(url, baudrate=baudrate, timeout_s=1.0)
         with r:
             yield ReaderEnv(r, None, None, kind)
+        return
+    if kind == "llrp":
+        uhf = UhfField({"uhf-pad": (1,)})
+        llrp = LlrpReaderDevice(uhf, timing=False).start(port=0)
+        for i in range(3):
+            uhf.place(uhf_tag_for_item(f"3000{i:04d}", owner_library="VN-HN0001"), "uhf-pad")
+        reader = LlrpReader(f"llrp://127.0.0.1:{llrp.tcp_port}", timeout_s=1.0)
+        try:
+            with reader:
+                yield ReaderEnv(reader, llrp, uhf, kind, vendor="smartlib simulator")
+        finally:
+            llrp.stop()
         return
     field = SimField()
     device = FeigReaderDevice(field, ["pad"], timing=False, seed=7).start(

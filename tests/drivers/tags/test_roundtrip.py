@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.errors import TagFormatError
 from drivers.tags import ItemTagData, decode_tag, encode_tag, reverse_blocks
 
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
@@ -99,7 +100,16 @@ def test_part2_round_trip(item: ItemTagData, reverse: bool, block_size: int) -> 
 @given(part2_items().filter(lambda i: i.primary_item_id.isascii()
                             and i.primary_item_id.isprintable()), st.booleans())
 def test_part2_auto_detect_with_dsfid_both_orders(item: ItemTagData, reverse: bool) -> None:
+    """The given order always decodes; a block-reversed read gives the right item or a typed
+    error, never a wrong item (docs/tags.md, "ISO 28560-2 block order": a reversed read that
+    frames like a forward one is kept and its error reported, about 1 in 5,000)."""
     mem = encode_tag(item, fmt="iso28560-2")
-    d = decode_tag(reverse_blocks(mem) if reverse else mem, dsfid=0x06)
+    if reverse:
+        try:
+            d = decode_tag(reverse_blocks(mem), dsfid=0x06)
+        except TagFormatError:
+            return
+    else:
+        d = decode_tag(mem, dsfid=0x06)
     assert d.format == "iso28560-2" and d.reversed_blocks == reverse
     assert d.primary_item_id == item.primary_item_id

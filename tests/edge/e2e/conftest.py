@@ -206,7 +206,8 @@ def load_cache_from_export(store_path: Path, export: Path) -> dict[str, int]:
             return list(csv.DictReader(fh))
 
     items = [{"item_id": r["item_id"], "title": r["title"], "parts": int(r["parts"] or 1),
-              "location": r["location"]} for r in rows("items")]
+              "location": r["location"], "owner_isil": r["owner_isil"] or None}
+             for r in rows("items")]
     patrons = [{"patron_id": r["patron_id"], "display_name": r["name"],
                 "blocked": r["blocked"] == "1", "block_reason": r["block_reason"] or None,
                 "loan_limit": int(r["loan_limit"]), "pin_hash": r["pin_hash"] or None,
@@ -240,6 +241,9 @@ class World:
     agents: dict[str, Proc]
     serve: Proc
     api_port: int
+    pin_public_key: str = ""
+    """The gateway's PIN-sealing public key (``smartlib gateway keygen``), in every box's
+    ``[gateway] public_key``."""
     procs: list[Proc] = field(default_factory=list)
     free: list[str] = field(default_factory=list)
     free_patrons: list[str] = field(default_factory=list)
@@ -276,6 +280,7 @@ class World:
                        "partial_set": "reject"},
             "api": {"host": "127.0.0.1", "port": self.api_port, "device_token": DEVICE_TOKEN,
                     "staff_token": STAFF_TOKEN},
+            "gateway": {"public_key": self.pin_public_key},
         }
         for name, values in overrides.items():
             sections.setdefault(name, {}).update(values)
@@ -361,6 +366,9 @@ def _start_world(tmp: Path) -> Iterator[World]:
                       sim_endpoints=endpoints, ils=IlsDb(ils_db), export=export,
                       gateway=None, agents={}, serve=None, api_port=api_port, free=free,
                       free_patrons=free_patrons, lent=lent)  # type: ignore[arg-type]
+        keygen = subprocess.run([SMARTLIB, "gateway", "keygen", "--out", str(tmp / "gateway.key")],
+                                check=True, capture_output=True, text=True, cwd=str(REPO))
+        world.pin_public_key = keygen.stdout.strip()
 
         gw_cfg = write_toml(tmp / "gateway.toml", {
             "site": {"id": SITE}, "device": {"id": "gw-1", "role": "gateway"},
@@ -369,7 +377,8 @@ def _start_world(tmp: Path) -> Iterator[World]:
             "ils": {"host": endpoints["ils"]["host"], "port": endpoints["ils"]["port"],
                     "user": ILS_USER, "password": ILS_PASSWORD, "institution": "VNLIB",
                     "location": "MAIN", "pool_size": 4},
-            "gateway": {"ledger": f"sqlite:///{tmp / 'ledger.db'}", "sites": [SITE]}})
+            "gateway": {"ledger": f"sqlite:///{tmp / 'ledger.db'}", "sites": [SITE],
+                        "private_key_file": str(tmp / "gateway.key")}})
         world.gateway = Proc("gateway", ["gateway", "run", "--config", str(gw_cfg)],
                              tmp / "gateway.log")
         procs.append(world.gateway.start())
@@ -443,9 +452,15 @@ def sim(world: World) -> Iterator[Sim]:
 # ---- helpers used by several test modules ------------------------------------------------------
 
 def login(api: httpx.Client, patron: str, pin: str | None = None, language: str = "en") -> str:
+    """Log in as the kiosk does: with a PIN, a typed number; without one, a scan read by the
+    edge (``POST /scans``) and its scan token."""
     cred: dict[str, Any] = {"source": "barcode", "identifier": patron}
     if pin:
         cred["pin"] = pin
+    else:
+        scan = api.post("/scans", json={"raw": patron})
+        assert scan.status_code == 200, scan.text
+        cred["scan_token"] = scan.json()["scan_token"]
     r = api.post("/sessions", json={"credential": cred, "language": language})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
@@ -504,10 +519,11 @@ class Box:
     device: Any
     settings: Any
 
-    def place(self, item: str, *, uid: str | None = None, afi: int = AFI_SECURED) -> str:
+    def place(self, item: str, *, uid: str | None = None, afi: int = AFI_SECURED,
+              isil: str = "VN-HN0001") -> str:
         from hardware_sim.tag import SimTag
 
-        tag = SimTag.from_item(item, isil="VN-HN0001", afi=afi, uid=uid)
+        tag = SimTag.from_item(item, isil=isil, afi=afi, uid=uid)
         self.field.place(tag, "pad")
         return str(tag.uid_hex)
 

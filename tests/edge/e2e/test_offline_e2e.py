@@ -45,3 +45,23 @@ def test_gateway_down_offline_policy_then_drain_applies_once(world: World, kiosk
     for item in refused:
         assert world.ils.loaned_to(item) is None
     assert world.ils.duplicate_count() == 0
+
+
+def test_offline_return_of_another_librarys_item_gets_a_transit_hint(world: World,
+                                                                     kiosk2) -> None:
+    """Issue 21 §4: the tag's owner ISIL differs from the site's (VN-HN0001), so the edge
+    itself says "transit" while the gateway is down; its own items get no hint."""
+    box = kiosk2(policy={"result_timeout_s": 1.0})
+    foreign, [ours] = "30000040", world.items(1)  # 30000040: owned by VN-HCM0002, not on loan
+    box.place(foreign, isil="VN-HCM0002", afi=AFI_RELEASED)
+    box.place(ours, afi=AFI_RELEASED)
+    world.gateway.stop()
+    try:
+        res = {r["item_id"]: r for r in box.client.post("/returns").json()["results"]}
+    finally:
+        world.gateway.start()
+    assert res[foreign]["status"] == "offline_accepted", res
+    assert res[foreign]["sort"] == {"kind": "transit", "destination": "VN-HCM0002"}
+    assert res[ours]["status"] == "offline_accepted" and res[ours].get("sort") is None
+    store = box.services.store
+    wait_until(lambda: not store.outbox.unhandled(), 60, "the journal to be handled")

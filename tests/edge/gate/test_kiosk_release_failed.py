@@ -26,6 +26,7 @@ from edge.services.container import EdgeServices
 from edge.store import LoanRecord, open_store
 from hardware_sim.feig_device import FeigReaderDevice
 from smartlib.config import load_settings
+from smartlib.sealing import generate_keypair
 from sync.agent.service import SyncAgent
 from sync.messages import CacheDelta, CacheLoan
 from tests.edge.doubles import GatewayDouble, Ils
@@ -40,11 +41,12 @@ def kiosk(gate_rig: GateRig) -> Iterator[tuple[EdgeServices, FeigReaderDevice, A
                            seed=9).start(pty=False, tcp=True)
     reader = FeigReader(f"socket://127.0.0.1:{pad.tcp_port}", timeout_s=0.3, write_retries=1,
                         antennas=("pad",))
+    key, public = generate_keypair()
     settings = load_settings(None, store={"path": gate_rig.store.path},
                              card_reader={"enabled": False},
-                             policy={"result_timeout_s": 2.0})
+                             policy={"result_timeout_s": 2.0}, gateway={"public_key": public})
     ils = Ils(patrons={PATRON: "1234"}, titles={"60000001": "Nỗi buồn chiến tranh"})
-    gw = GatewayDouble(gate_rig.store.path, ils).__enter__()
+    gw = GatewayDouble(gate_rig.store.path, ils, pin_key=key).__enter__()
     svc = EdgeServices.build(settings, store=gate_rig.store, reader=reader)
     svc.start(background=False, poll_pad=False)
     try:
@@ -107,10 +109,11 @@ def kiosk_apart(gate_rig: GateRig, tmp_path: Path) -> Iterator[tuple[EdgeService
                         antennas=("pad",))
     kiosk_db = tmp_path / "kiosk.db"
     store = open_store(kiosk_db)
+    key, public = generate_keypair()
     settings = load_settings(None, store={"path": kiosk_db}, card_reader={"enabled": False},
-                             policy={"result_timeout_s": 2.0})
+                             policy={"result_timeout_s": 2.0}, gateway={"public_key": public})
     ils = Ils(patrons={PATRON: "1234"}, titles={"60000002": "Chí Phèo"})
-    gw = GatewayDouble(kiosk_db, ils).__enter__()
+    gw = GatewayDouble(kiosk_db, ils, pin_key=key).__enter__()
     svc = EdgeServices.build(settings, store=store, reader=reader)
     svc.start(background=False, poll_pad=False)
     try:

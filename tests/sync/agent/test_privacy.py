@@ -36,7 +36,8 @@ def test_the_pin_of_a_login_lookup_does_not_rest_in_the_store_files(sync_env: Sy
     store = sync_env.open_store()
     sync_env.start_gateway()
     sync_env.start_agent()
-    lookup = store.lookups.request("patron", {"patron_id": PATRON, "pin": PIN})
+    sealed = sync_env.pin_keys.seal(PIN)
+    lookup = store.lookups.request("patron", {"patron_id": PATRON, "pin_sealed": sealed})
     answer = store.lookups.wait(lookup.id, 20)
     assert answer is not None and answer.state == "answered"
     assert answer.response is not None and answer.response["valid_pin"] is False
@@ -44,6 +45,7 @@ def test_the_pin_of_a_login_lookup_does_not_rest_in_the_store_files(sync_env: Sy
     assert files, "no store files found"
     for name, data in files.items():
         assert PIN.encode() not in data, f"the PIN rests in {name}"
+        assert sealed.encode() not in data, f"the sealed PIN rests in {name}"
     # The login answer carries what login needs, not the patron's item lists.
     for key in ("charged_items", "hold_items", "overdue_items", "fine_items"):
         assert not answer.response.get(key), key
@@ -51,11 +53,13 @@ def test_the_pin_of_a_login_lookup_does_not_rest_in_the_store_files(sync_env: Sy
 
 def test_an_abandoned_lookup_leaves_no_pin_on_disk(sync_env: SyncEnv) -> None:
     store = sync_env.open_store()  # no agent: nobody claims it
-    lookup = store.lookups.request("patron", {"patron_id": PATRON, "pin": PIN})
-    assert any(PIN.encode() in d for d in _files(sync_env.store_path("kiosk-01")).values())
+    sealed = sync_env.pin_keys.seal(PIN).encode()
+    lookup = store.lookups.request("patron", {"patron_id": PATRON, "pin_sealed": sealed.decode()})
+    files = _files(sync_env.store_path("kiosk-01")).values()
+    assert any(sealed in d for d in files) and not any(PIN.encode() in d for d in files)
     store.lookups.abandon(lookup.id)
     for name, data in _files(sync_env.store_path("kiosk-01")).items():
-        assert PIN.encode() not in data, f"the PIN rests in {name}"
+        assert sealed not in data, f"the sealed PIN rests in {name}"
 
 
 def test_gates_learn_loans_without_patrons_and_kiosks_with_them(sync_env: SyncEnv) -> None:
@@ -113,7 +117,7 @@ def test_an_anonymous_return_learns_hold_shelf_but_not_whose_hold_or_loan() -> N
 
 def test_a_login_lookup_answer_has_counts_not_lists() -> None:
     req = LookupRequest(request_id=new_key(), kind="patron", site=SITE, device="kiosk-01",
-                        patron=PATRON, pin="1")
+                        patron=PATRON).with_pin("1")
     resp = Applier(_Pool()).lookup(req)
     assert resp.valid_pin is True and resp.charged == 2 and resp.holds == 1
     assert resp.charged_items == [] and resp.hold_items == []

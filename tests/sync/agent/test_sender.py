@@ -67,7 +67,7 @@ def test_entries_are_marked_sent_before_they_are_published(store: Any) -> None:
     keys = [store.outbox.append("checkout", {}, item_id=f"3000{i}", patron_ref="2000001").key
             for i in range(3)]
     agent, client = _agent(store)
-    agent._send_transactions()
+    agent.sender.send()
     tx = [(r["key"], state) for t, p, states in client.published if t.endswith("/tx")
           for r, state in zip(_requests(p), states or [], strict=True)]
     assert tx == [(k, "sent") for k in keys]  # never published while still "pending"
@@ -85,7 +85,7 @@ def test_a_cancelled_entry_is_never_published(store: Any) -> None:
         return real_mark_sent(*keys)
 
     store.outbox.mark_sent = cancel_then_mark
-    agent._send_transactions()
+    agent.sender.send()
     sent = [r["key"] for p in client.tx() for r in _requests(p)]
     assert sent == [b.key]
     assert store.outbox.get(a.key).state == "failed" and agent.stats.cancelled == 1
@@ -105,7 +105,7 @@ def test_direct_payload_equals_the_model(store: Any, kind: str, item: str | None
                                          payload: dict[str, Any]) -> None:
     e = store.outbox.append(kind, payload, item_id=item, patron_ref=patron, offline=offline)
     agent, _ = _agent(store)
-    fast = agent._payload(e)
+    fast = agent.sender.payload(e)
     assert fast is not None
     model = TransactionRequest(key=e.key, kind=kind, site="s1", device="kiosk-01",  # type: ignore[arg-type]
                                patron=patron, item=item, created_at=e.created_at,  # type: ignore[arg-type]
@@ -116,7 +116,7 @@ def test_direct_payload_equals_the_model(store: Any, kind: str, item: str | None
 def test_an_unsendable_entry_is_marked_failed(store: Any) -> None:
     e = store.outbox.append("fee_paid", {}, item_id=None, patron_ref="2000001")
     agent, client = _agent(store)
-    agent._send_transactions()
+    agent.sender.send()
     assert store.outbox.get(e.key).state == "failed"
     assert not [t for t, _, _ in client.published if t.endswith("/tx")]
 
@@ -125,7 +125,7 @@ def test_a_backlog_goes_in_batches_of_tx_batch_in_journal_order(store: Any) -> N
     keys = [store.outbox.append("checkout", {}, item_id=f"3{i:04d}", patron_ref="2000001",
                                 offline=True, ring=False).key for i in range(250)]
     agent, client = _agent(store, tx_batch=100)
-    agent._send_transactions()
+    agent.sender.send()
     batches = [decode(TransactionBatch, p) for p in client.tx()]
     assert [len(b.transactions) for b in batches] == [100, 100, 50]
     assert [t.key for b in batches for t in b.transactions] == keys
@@ -134,19 +134,19 @@ def test_a_backlog_goes_in_batches_of_tx_batch_in_journal_order(store: Any) -> N
     # One PUBACK acknowledges the 100 transactions of its message, and only those.
     agent._on_publish(None, None, 1, mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Success"), None)
     assert agent.stats.acked == 100
-    assert sum(p.acked for p in agent._pending.values()) == 100
+    assert sum(p.acked for p in agent.sender.pending.values()) == 100
 
 
 def test_a_refused_batch_puback_backs_off_every_transaction_in_it(store: Any) -> None:
     for i in range(3):
         store.outbox.append("checkin", {}, item_id=f"3{i:04d}", patron_ref=None, offline=True, ring=False)
     agent, client = _agent(store)
-    agent._send_transactions()
+    agent.sender.send()
     assert len(client.tx()) == 1
     agent._on_publish(None, None, 1, mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Not authorized"),
                       None)
     assert agent.stats.refused_pubacks == 3 and agent.stats.acked == 0
-    assert all(p.mid is None and p.next_try > 0 for p in agent._pending.values())
+    assert all(p.mid is None and p.next_try > 0 for p in agent.sender.pending.values())
 
 
 def test_online_and_offline_entries_go_in_separate_messages_in_order(store: Any) -> None:
@@ -154,7 +154,7 @@ def test_online_and_offline_entries_go_in_separate_messages_in_order(store: Any)
     keys = [store.outbox.append("checkin", {}, item_id=f"3{i:04d}", patron_ref=None, offline=off, ring=False).key
             for i, off in enumerate(flags)]
     agent, client = _agent(store, online_expiry_s=15.0)
-    agent._send_transactions()
+    agent.sender.send()
     parts = [_requests(p) for p in client.tx()]
     assert [[r["offline"] for r in part] for part in parts] == [[True, True], [False, False], [True]]
     assert [r["key"] for part in parts for r in part] == keys
@@ -166,7 +166,7 @@ def test_tx_batch_1_sends_every_transaction_alone(store: Any) -> None:
     keys = [store.outbox.append("checkin", {}, item_id=f"3{i:04d}", patron_ref=None, offline=True, ring=False).key
             for i in range(3)]
     agent, client = _agent(store, tx_batch=1)
-    agent._send_transactions()
+    agent.sender.send()
     assert [decode(TransactionRequest, p).key for p in client.tx()] == keys
 
 
@@ -178,8 +178,8 @@ def test_after_a_restart_every_entry_left_sent_goes_again_beyond_one_window(stor
     agent, client = _agent(store, window=5, tx_batch=1)
     ok = mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Success")
     for _ in range(6):
-        agent._send_transactions()
-        for mid in list(agent._mids):
+        agent.sender.send()
+        for mid in agent.acks.waiting():
             agent._on_publish(None, None, mid, ok, None)
     sent = [r["key"] for p in client.tx() for r in _requests(p)]
     assert sorted(sent) == sorted(keys) and len(sent) == 12

@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from edge.store import SiteRepository
-from smartlib.config import load_settings
 from sync import topics
 from sync.agent.service import AgentTuning, SyncAgent
 from sync.messages import Alarm, DeviceStatus, encode
@@ -23,19 +22,11 @@ from tests.sync.gateway.harness import (
     wait_until,
 )
 
-FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_after_s=2.0)
+FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=2.0)
 
 
 def _agent(env: SyncEnv, device: str, tuning: AgentTuning = FAST) -> SyncAgent:
-    agent = SyncAgent.from_settings(load_settings(env.agent_config(device)), tuning=tuning)
-    agent.start()
-
-    def stop() -> None:
-        agent.stop()
-        agent.store.close()
-
-    env._stops.append(stop)
-    assert agent.connected.wait(10), "agent did not connect"
+    agent: SyncAgent = env.start_agent(device, tuning=tuning)
     return agent
 
 
@@ -133,7 +124,7 @@ def test_entry_accepted_offline_after_its_online_send_reaches_the_gateway_offlin
     gw.stop()
     store = sync_env.open_store("kiosk-01")
     agent = _agent(sync_env, "kiosk-01", AgentTuning(
-        ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_after_s=60.0,
+        ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=60.0,
         online_expiry_s=1.0))
     item = items(1)[0]
     key = journal(store, "checkout", item, offline=False)

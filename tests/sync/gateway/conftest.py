@@ -30,6 +30,3 @@ def make_ledger(ledger_url: str) -> Iterator[Callable[..., Ledger]]:
     yield make
     for led in opened:
         led.close()
-
-
-from tests.sync.gateway.harness import _ils_template, demo_ils, sync_env  # noqa: E402,F401

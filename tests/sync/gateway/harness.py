@@ -16,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from tests.support.pin_keys import make_pin_keys
 from tests.support.procs import stop_process
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,7 +45,8 @@ class MqttProbe:
     """A paho MQTT 5 client that records what it receives and the PUBACK reason codes."""
 
     def __init__(self, port: int, *, user: str | None = None, password: str | None = None,
-                 client_id: str = "", ca: Path | None = None, host: str = "127.0.0.1") -> None:
+                 client_id: str = "", ca: Path | None = None, host: str = "127.0.0.1",
+                 cert: tuple[Path, Path] | None = None) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.acks: dict[int, int] = {}
         self.connected = threading.Event()
@@ -54,7 +56,8 @@ class MqttProbe:
         if user is not None:
             c.username_pw_set(user, password)
         if ca is not None:
-            c.tls_set(ca_certs=str(ca))
+            c.tls_set(ca_certs=str(ca), certfile=str(cert[0]) if cert else None,
+                      keyfile=str(cert[1]) if cert else None)
         c.on_connect = self._on_connect
         c.on_message = lambda _c, _u, m: self.messages.put(m)
         c.on_publish = self._on_publish
@@ -226,34 +229,46 @@ class SyncEnv:
         self.tmp, self.broker, self.ils = tmp, broker, ils
         self._stops: list[Callable[[], None]] = []
         self.ledger_url = f"sqlite:///{tmp / 'ledger.db'}"
+        self.pin_keys = make_pin_keys(tmp)
+        """The site's PIN-sealing keys: the agents' boxes seal to it, the gateways open."""
 
-    def broker_section(self, user: str | None = None, password: str | None = None) -> dict[str, Any]:
-        sec: dict[str, Any] = {"host": "127.0.0.1", "port": self.broker.port}
+    def broker_section(self, user: str | None = None, password: str | None = None, *,
+                       broker: Any = None) -> dict[str, Any]:
+        sec: dict[str, Any] = {"host": "127.0.0.1", "port": (broker or self.broker).port}
         if user:
             sec.update(username=user, password=password or "")
         return sec
 
     def agent_config(self, device: str = "kiosk-01", *, user: str | None = None,
-                     password: str | None = None, role: str | None = None) -> Path:
+                     password: str | None = None, role: str | None = None,
+                     failover: list[str] | None = None) -> Path:
         role = role or ("gate" if device.startswith("gate") else "kiosk")
+        broker = self.broker_section(user, password)
+        if failover:
+            broker["failover"] = failover
         return write_toml(self.tmp / f"agent-{device}.toml", {
             "site": {"id": SITE}, "device": {"id": device, "role": role},
-            "broker": self.broker_section(user, password),
-            "store": {"path": str(self.store_path(device))}})
+            "broker": broker,
+            "store": {"path": str(self.store_path(device))},
+            "gateway": {"public_key": self.pin_keys.public_key}})
 
     def store_path(self, device: str) -> Path:
         return self.tmp / f"edge-{device}.db"
 
     def gateway_config(self, gid: str = "gw-1", *, ledger: str | None = None,
                        user: str | None = None, password: str | None = None,
-                       pool_size: int = 2) -> Path:
+                       pool_size: int = 2, broker: Any = None,
+                       pin_key_file: Path | None | bool = True) -> Path:
+        """``pin_key_file``: True for the site's key, None for no key, or another file."""
+        key_file = self.pin_keys.private_key_file if pin_key_file is True else pin_key_file
+        key = {"private_key_file": str(key_file)} if key_file else {}
         return write_toml(self.tmp / f"gateway-{gid}.toml", {
             "site": {"id": SITE}, "device": {"id": gid, "role": "gateway"},
-            "broker": self.broker_section(user, password),
+            "broker": self.broker_section(user, password, broker=broker),
             "ils": {"host": "127.0.0.1", "port": self.ils.port, "user": ILS_USER,
                     "password": ILS_PASSWORD, "institution": "VNLIB", "location": "MAIN",
                     "pool_size": pool_size},
-            "gateway": {"ledger": ledger or self.ledger_url, "sites": [SITE]}})
+            "gateway": {"ledger": ledger or self.ledger_url, "sites": [SITE], **key}})
 
     def open_store(self, device: str = "kiosk-01") -> Any:
         from edge.store import open_store
@@ -272,11 +287,13 @@ class SyncEnv:
         assert gw.connected.wait(10), "gateway did not connect"
         return gw
 
-    def start_agent(self, device: str = "kiosk-01", *, wait: bool = True, **kw: Any) -> Any:
+    def start_agent(self, device: str = "kiosk-01", *, wait: bool = True, tuning: Any = None,
+                    heartbeat: Callable[[], None] | None = None, **kw: Any) -> Any:
         from smartlib.config import load_settings
         from sync.agent.service import SyncAgent
 
-        agent = SyncAgent.from_settings(load_settings(self.agent_config(device, **kw)))
+        agent = SyncAgent.from_settings(load_settings(self.agent_config(device, **kw)),
+                                        tuning=tuning, heartbeat=heartbeat)
         agent.start()
 
         def stop() -> None:

@@ -129,7 +129,9 @@ def test_account_lookup_lists_loans(sync_env: SyncEnv) -> None:
     r = rec.response
     assert r["kind"] == "account" and r["valid_patron"] is True and item in r["charged_items"]
     assert {"overdue_items", "hold_items", "fine_items", "fee_amount", "currency"} <= set(r)
-    bad = store.lookups.wait(store.lookups.request("account", {"patron": PATRON, "pin": "0000"}).id, 20)
+    sealed = sync_env.pin_keys.seal("0000")
+    bad = store.lookups.wait(store.lookups.request("account", {"patron": PATRON,
+                                                               "pin_sealed": sealed}).id, 20)
     assert bad is not None and bad.response["valid_pin"] is False
     assert bad.response.get("charged_items", []) == []  # nothing listed with a wrong PIN
 
@@ -241,22 +243,17 @@ class _Resp:
 
 
 class _FakeClient:
-    def __init__(self, *, resends: int = 0, fail: bool = False) -> None:
-        self.stats = {"resends_after_eof": 0}
-        self.resends, self.fail = resends, fail
+    """A SIP2 session whose checkout answers, or loses the connection mid-call."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
         self.kwargs: dict[str, Any] = {}
 
     def checkout(self, *_a: Any, **kw: Any) -> _Resp:
         self.kwargs = kw
         if self.fail:
             raise Sip2ConnectionError("connection lost")
-        self.stats["resends_after_eof"] += self.resends
         return _Resp()
-
-
-class _FakeClientWithSwitch(_FakeClient):
-    def checkout(self, *a: Any, resend: bool = True, **kw: Any) -> _Resp:  # type: ignore[override]
-        return super().checkout(*a, resend=resend, **kw)
 
 
 class _Pool:
@@ -273,22 +270,17 @@ def _req() -> TransactionRequest:
                               patron=PATRON, item="30000200", created_at=utcnow())
 
 
-@pytest.mark.parametrize("client", [_FakeClient(resends=1), _FakeClient(fail=True)],
-                         ids=["client-resent", "connection-lost"])
-def test_a_possibly_repeated_request_is_verified_not_trusted(client: _FakeClient) -> None:
-    applier = Applier(_Pool(client))
+def test_a_connection_lost_mid_call_is_verified_not_trusted() -> None:
+    applier = Applier(_Pool(_FakeClient(fail=True)))
     with pytest.raises(Sip2OutcomeUnknownError):
         applier.apply(_req())
     assert applier.stats["outcome_unknown"] == 1
 
 
-def test_the_clients_no_resend_switch_is_used_when_offered() -> None:
-    client = _FakeClientWithSwitch()
+def test_the_applier_never_lets_the_session_resend_a_circulation_request() -> None:
+    client = _FakeClient()
     assert Applier(_Pool(client)).apply(_req()).result.ok
     assert client.kwargs["resend"] is False
-    plain = _FakeClient()
-    Applier(_Pool(plain)).apply(_req())
-    assert "resend" not in plain.kwargs
 
 
 def test_broker_config_command_limits_the_gateway_to_its_sites(tmp_path: Path) -> None:
@@ -305,11 +297,3 @@ def test_broker_config_command_limits_the_gateway_to_its_sites(tmp_path: Path) -
                           "--gateway-sites", "S 1", "--out", str(tmp_path / "c")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "site id" in bad.stderr
-
-
-def test_the_real_sip2_client_takes_the_no_resend_switch_on_every_circulation_call() -> None:
-    from sync.gateway.applier import _accepts_resend
-    from sync.sip2.client import Sip2Client
-
-    for name in ("checkout", "checkin", "renew"):
-        assert _accepts_resend(getattr(Sip2Client, name)), name

@@ -89,14 +89,15 @@ def test_patron_lookup_with_pin_through_mqtt5_response_topic(sync_env: SyncEnv) 
     store = sync_env.open_store()
     sync_env.start_gateway()
     sync_env.start_agent()
-    good = store.lookups.request("patron", {"patron": PATRON, "pin": "1234"})
-    bad = store.lookups.request("patron", {"patron": PATRON, "pin": "0000"})
+    seal = sync_env.pin_keys.seal
+    good = store.lookups.request("patron", {"patron": PATRON, "pin_sealed": seal("1234")})
+    bad = store.lookups.request("patron", {"patron": PATRON, "pin_sealed": seal("0000")})
     item = store.lookups.request("item", {"item": "30000100"})
     a, b, c = (store.lookups.wait(x.id, 20) for x in (good, bad, item))
     assert a is not None and a.response is not None and a.response["valid_pin"] is True
     assert b is not None and b.response is not None and b.response["valid_pin"] is False
     assert c is not None and c.response is not None and c.response["circulation_status"] == "03"
-    assert "pin" not in store.lookups.get(good.id).request
+    assert "pin_sealed" not in store.lookups.get(good.id).request
 
 
 def test_transactions_for_one_item_are_applied_in_journal_order(sync_env: SyncEnv) -> None:

@@ -231,6 +231,16 @@ def test_mid_message_disconnect_resends_exactly_once(client: Sip2Client,
     assert demo_ils.duplicate_count() == 1
 
 
+def test_a_renew_all_is_never_resent_after_a_broken_connection(
+        client: Sip2Client, demo_ils: DemoIlsServer) -> None:
+    client.checkout("2000001", AVAILABLE[2])
+    demo_ils.truncate_next_responses(1)
+    with pytest.raises(Sip2ConnectionError) as err:
+        client.renew_all("2000001")
+    assert err.value.maybe_applied
+    assert demo_ils.received.count("65") == 1 and client.stats["resends_after_eof"] == 0
+
+
 def test_second_disconnect_is_an_error_after_one_resend(client: Sip2Client,
                                                         demo_ils: DemoIlsServer) -> None:
     demo_ils.truncate_next_responses(2)

@@ -1,0 +1,299 @@
+"""``smartlib central``: serve the console, run its collector, create the first admin, print
+the collector's broker account, issue enrolment codes and revoke devices.
+
+Commands load ``central.toml`` (``--config``) and build their objects by constructor
+injection; heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from smartlib.sdnotify import SystemdNotifier
+from smartlib.shutdown import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+_CONFIG = click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+                       help="The console's central.toml (default: the built-in defaults).")
+
+
+def _settings(config: str | None):  # type: ignore[no-untyped-def]
+    from central.config import load_central_settings
+    from central.errors import CentralConfigError
+
+    try:
+        return load_central_settings(config)
+    except CentralConfigError as exc:
+        lines = [str(exc), *(f"  {key}: {msg}" for key, msg in exc.problems)]
+        raise click.ClickException("\n".join(lines)) from exc
+
+
+def _store(url: str):  # type: ignore[no-untyped-def]
+    from central.db import open_database
+    from central.errors import DatabaseError
+    from central.store import CentralStore
+
+    try:
+        return CentralStore(open_database(url))
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group("central")
+def central() -> None:
+    """The central console of a library network: fleet, alarms, staff accounts."""
+
+
+@central.command("serve")
+@_CONFIG
+@click.option("--no-collector", is_flag=True,
+              help="Serve the pages only (a collector runs elsewhere: `smartlib central collect`).")
+def serve(config: str | None, no_collector: bool) -> None:
+    """Serve the console over HTTP, with its MQTT collector as a child process."""
+    import uvicorn
+
+    from central.auth import LoginPolicy, StaffAuth
+    from central.enroll import EnrolmentService
+    from central.web.app import create_app
+
+    settings = _settings(config)
+    sec = settings.central
+    store = _store(sec.database)
+    auth = StaffAuth(store, LoginPolicy(sec.session_hours, sec.lockout_failures,
+                                        sec.lockout_minutes))
+    if store.staff.count() == 0:
+        log.warning("no staff account yet: create the first admin with "
+                    "`smartlib central admin create --user NAME`")
+    app = create_app(store, auth, sec)
+    app.state.enrolment = EnrolmentService(store, settings.enroll)
+    child = None
+    if not no_collector:
+        args = [sys.executable, "-m", "smartlib.cli", "central", "collect"]
+        if config:
+            args += ["--config", str(config)]
+        child = subprocess.Popen(args, preexec_fn=_die_with_parent)
+    server = uvicorn.Server(uvicorn.Config(app, host=sec.host, port=sec.port, log_config=None,
+                                           timeout_graceful_shutdown=3))
+    # uvicorn runs in a thread (so it installs no signal handlers); this thread owns the
+    # signals and stops it, then the collector.
+    web = threading.Thread(target=server.run, name="central-web", daemon=True)
+    click.echo(f"smartlib central on http://{sec.host}:{sec.port}/", err=True)
+    notifier = SystemdNotifier.from_environment()
+    ready = False
+    try:
+        with stop_on_signals(name="smartlib central serve") as stop:
+            web.start()
+            while not stop.wait(0.5) and web.is_alive():
+                if child is not None and child.poll() is not None:
+                    raise click.ClickException(f"the collector exited ({child.returncode})")
+                if server.started:  # sd_notify: ready once serving, pinged while both work
+                    if not ready:
+                        notifier.ready(f"serving on {sec.host}:{sec.port}")
+                        ready = True
+                    notifier.heartbeat()
+            notifier.stopping()
+            server.should_exit = True
+            web.join(15)
+        if not server.started:
+            raise click.ClickException(f"could not serve on {sec.host}:{sec.port}")
+    finally:
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        store.close()
+
+
+def _die_with_parent() -> None:
+    """In the collector child before exec: get SIGTERM if ``serve`` dies (Linux prctl), so
+    a killed console leaves no collector behind."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+
+
+@central.command("collect")
+@_CONFIG
+def collect(config: str | None) -> None:
+    """Run the collector alone: every site's statuses, alarms, statistics, events and
+    conflicts from the broker into the central database."""
+    from central.collector import CentralCollector, make_collector_client
+
+    settings = _settings(config)
+    sec, broker = settings.central, settings.broker
+    store = _store(sec.database)
+    client = make_collector_client(broker, broker.client_id or sec.collector_client_id)
+    collector = CentralCollector(store, client, host=broker.host, port=broker.port,
+                                 sites=sec.sites, session_expiry_s=broker.session_expiry_s)
+    with stop_on_signals(name="smartlib central collect") as stop:
+        collector.run(stop)
+
+
+@central.group("admin")
+def admin() -> None:
+    """Staff accounts."""
+
+
+def _read_password(password_file: str | None) -> str:
+    if password_file:
+        try:
+            return Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {password_file}: {exc.strerror}") from exc
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@admin.command("create")
+@_CONFIG
+@click.option("--user", "username", required=True, help="The account's user name.")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Read the password from this file (first line) instead of a prompt.")
+@click.option("--role", type=click.Choice(["admin", "librarian", "viewer"]), default="admin",
+              show_default=True)
+@click.option("--display-name", default=None)
+def admin_create(config: str | None, username: str, password_file: str | None, role: str,
+                 display_name: str | None) -> None:
+    """Create a staff account (the first admin of a new console)."""
+    from central.auth import StaffAuth
+    from central.errors import StaffError
+
+    settings = _settings(config)
+    store = _store(settings.central.database)
+    try:
+        StaffAuth(store).create_account(username, _read_password(password_file), role=role,
+                                        display_name=display_name, actor="cli")
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"created {role} {username}")
+
+
+@central.command("broker-account")
+@_CONFIG
+@click.option("--user", "username", default=None,
+              help="The collector's broker user (default: [broker] username, else 'central').")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The account's password (first line): also make its password-file line.")
+@click.option("--acl-file", type=click.Path(dir_okay=False), default=None,
+              help="Append the ACL lines to this Mosquitto acl_file instead of printing them.")
+@click.option("--passwd-file", type=click.Path(dir_okay=False), default=None,
+              help="Append the password line to this Mosquitto password_file (needs "
+                   "--password-file).")
+def broker_account(config: str | None, username: str | None, password_file: str | None,
+                   acl_file: str | None, passwd_file: str | None) -> None:
+    """The collector's Mosquitto account: its ACL lines (it reads every site's statuses,
+    alarms, statistics, events, conflicts and configuration acknowledgements, and writes only
+    the devices' configuration topics) and, with --password-file, its password line
+    (Mosquitto's own $7$ hash). Printed, or appended to the broker's files."""
+    from central.collector import collector_acl
+    from sync.broker import hash_password
+
+    settings = _settings(config)
+    user = username or settings.broker.username or "central"
+    acl = collector_acl(user, settings.central.sites)
+    line = None
+    if password_file:
+        line = f"{user}:{hash_password(_read_password(password_file))}\n"
+    elif passwd_file:
+        raise click.UsageError("--passwd-file needs --password-file")
+    if acl_file:
+        _append(Path(acl_file), "\n" + acl)
+        click.echo(f"appended the ACL of {user} to {acl_file}")
+    else:
+        click.echo(acl, nl=False)
+    if line and passwd_file:
+        _append(Path(passwd_file), line)
+        click.echo(f"appended the password of {user} to {passwd_file}")
+    elif line:
+        click.echo(f"# password file line:\n{line}", nl=False)
+
+
+def _append(path: Path, text: str) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot append to {path}: {exc.strerror}") from exc
+
+
+@central.command("enroll-code")
+@_CONFIG
+@click.option("--site", required=True, help="The box's site (library) id.")
+@click.option("--device", required=True, help="The box's device id (its broker user).")
+@click.option("--role", type=click.Choice(["kiosk", "gate"]), required=True)
+@click.option("--minutes", type=click.FloatRange(min=1), default=None,
+              help="How long the code is valid (default: [enroll] code_minutes, 30).")
+def enroll_code(config: str | None, site: str, device: str, role: str,
+                minutes: float | None) -> None:
+    """Issue a one-time enrolment code (shown once) for a new box: run
+    `smartlib enroll --central URL --code CODE --ca-fingerprint FP` on the box."""
+    from central.enroll import EnrolmentService
+    from central.errors import EnrolRefused
+
+    settings = _settings(config)
+    store = _store(settings.central.database)
+    try:
+        issued = EnrolmentService(store, settings.enroll).issue_code(
+            site, device, role, actor="cli", minutes=minutes)
+    except EnrolRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"code: {issued.code}")
+    click.echo(f"for: {site}/{device} ({role}), valid until {issued.expires_at}")
+    click.echo(f"ca fingerprint (sha256): {issued.ca_fingerprint}")
+    click.echo(f"on the box: smartlib enroll --central URL --code {issued.code} "
+               f"--ca-fingerprint {issued.ca_fingerprint}")
+
+
+@central.command("revoke")
+@_CONFIG
+@click.option("--site", required=True)
+@click.option("--device", required=True)
+@click.option("--reload-broker", "reload_command", default=None, metavar="COMMAND",
+              help="Run this command after the revoke to restart the broker so that it reads "
+                   "the new CRL (e.g. 'systemctl restart mosquitto').")
+def revoke_device(config: str | None, site: str, device: str, reload_command: str | None) -> None:
+    """Lock a device out: revoke its certificates (the broker's CRL) and list it in the
+    revoked-devices file the gateways check on every message."""
+    import shlex
+
+    from central.enroll import EnrolmentService
+    from central.errors import EnrolRefused
+
+    settings = _settings(config)
+    store = _store(settings.central.database)
+    service = EnrolmentService(store, settings.enroll)
+    try:
+        count = service.revoke(site, device, actor="cli")
+    except EnrolRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"revoked {site}/{device}: {count} certificate(s); the CRL and "
+               f"{service.revoked_file} are rewritten")
+    if reload_command:
+        done = subprocess.run(shlex.split(reload_command), check=False)
+        if done.returncode != 0:
+            raise click.ClickException(f"{reload_command!r} failed ({done.returncode}): "
+                                       "restart the broker by hand")
+        click.echo(f"ran {reload_command!r}")
+    else:
+        click.echo("Mosquitto reads the CRL only when it starts: restart it now "
+                   "(e.g. `systemctl restart mosquitto`, or pass --reload-broker COMMAND)")

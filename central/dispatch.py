@@ -1,0 +1,109 @@
+"""The command dispatcher: publishes the console's pending commands to the boxes.
+
+It runs as a thread of the collector (the same MQTT account, whose ACL writes only the
+devices' ``command`` topics). Each unsent command goes as a :class:`~sync.messages.Command`
+on ``smartlib/v1/{site}/{device}/command`` with QoS 1 and is marked sent once the broker
+acknowledged it (PUBACK): a box that is offline gets it from its persistent session when
+it comes back, and a command whose publication failed goes again at the next pass. The
+box's answer comes back through the collector (``…/command/ack``). It never reads patron
+data: a command names a task id or a transaction key only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+
+from central.commands import CommandRecord
+from central.db import parse_stamp, stamp
+from central.errors import DatabaseError
+from central.store import CentralStore
+from sync import topics
+from sync.messages import Command, encode
+
+log = logging.getLogger(__name__)
+
+
+def command_message(c: CommandRecord) -> Command:
+    """The MQTT message of a stored command."""
+    return Command(command_id=c.command_id, site=c.site_id, device=c.device_id, action=c.action,
+                   target=c.target, resolution=c.resolution, issued_by=c.issued_by,
+                   issued_at=parse_stamp(c.issued_at))
+
+
+class CommandDispatcher:
+    """Publishes unsent commands every ``poll_s`` while the client is connected.
+
+    Args:
+        store: the central store.
+        client: the collector's connected paho client.
+        connected: set while the client is connected.
+        poll_s: how often it looks for new commands.
+        clock: the current aware time.
+    """
+
+    def __init__(self, store: CentralStore, client: mqtt.Client, connected: threading.Event, *,
+                 poll_s: float = 0.5,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.client = client
+        self.connected = connected
+        self.poll_s = poll_s
+        self.clock = clock
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="central-commands", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            if not self.connected.is_set():
+                continue
+            try:
+                self.publish_pending()
+            except DatabaseError:
+                log.exception("central commands: database failure; trying again")
+
+    def publish_pending(self, timeout_s: float = 5.0) -> int:
+        """Publish every unsent command (each waits for its PUBACK); returns how many the
+        broker took."""
+        n = 0
+        for c in self.store.commands.unsent():
+            try:
+                payload = encode(command_message(c))
+            except ValueError as exc:  # a stored command that cannot be a message: close it
+                log.error("central command %s cannot be sent: %s", c.command_id, exc)
+                self.store.commands.record_ack(c.command_id, c.site_id, c.device_id, "failed",
+                                               f"not sent: {exc}"[:500], stamp(self.clock()))
+                continue
+            info = self.client.publish(topics.command(c.site_id, c.device_id), payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return n
+            try:
+                info.wait_for_publish(timeout_s)
+            except RuntimeError:
+                return n
+            if not info.is_published():
+                log.warning("central command %s not acknowledged by the broker yet",
+                            c.command_id)
+                return n
+            self.store.commands.mark_sent(c.command_id, stamp(self.clock()))
+            log.info("central command %s %s %s -> %s/%s", c.command_id, c.action, c.target,
+                     c.site_id, c.device_id)
+            n += 1
+            self.sent += 1
+        return n

@@ -1,0 +1,204 @@
+"""Enrolment of new boxes: one-time codes, the answer a box gets for one, and revocation.
+
+An admin (console page or ``smartlib central enroll-code``) issues a code for a site, a
+device id and a role; only its SHA-256 is stored, with its expiry. The box
+(``smartlib enroll``, :mod:`sync.enroll_client`) sends the code and a certificate signing
+request; the centre signs it with the site CA (:func:`sync.pki.sign_client_csr`, the key
+never leaves the box) and answers with the identity, the certificate, the CA certificate and
+a ``smartlib.toml``, authenticated by an HMAC keyed from the code (the box trusts nothing
+else on first contact; see docs/central.md, "Enrolment"). Revoking a device revokes its
+certificates (the broker's CRL) and lists it in the revoked-devices file the gateways read.
+
+Every outcome is logged and written to the audit log. This module never logs a code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from central.config import EnrollSection
+from central.db import parse_stamp, stamp
+from central.errors import EnrolRefused
+from central.store import CentralStore, EnrolCode
+from sync.enroll_client import bundle_mac, normalize_code
+
+log = logging.getLogger(__name__)
+
+ROLES = ("kiosk", "gate")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def code_hash(code: str) -> str:
+    """What the store keeps of a code."""
+    return hashlib.sha256(b"smartlib-enrol-code\0" + normalize_code(code).encode()).hexdigest()
+
+
+def _new_code() -> str:
+    raw = base64.b32encode(secrets.token_bytes(10)).decode()  # 16 characters, 80 bits
+    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A code as shown once to the admin."""
+
+    code: str
+    site: str
+    device: str
+    role: str
+    expires_at: str
+    ca_fingerprint: str
+    """SHA-256 of the site CA certificate (hex): the box may pin it (``--ca-fingerprint``)."""
+
+
+def box_config(site: str, device: str, role: str, host: str, port: int) -> str:
+    """The enrolled box's ``smartlib.toml`` (paths relative to the file's directory)."""
+    return (f'[site]\nid = "{site}"\n\n[device]\nid = "{device}"\nrole = "{role}"\n\n'
+            f'[broker]\nhost = "{host}"\nport = {port}\ntls = true\n'
+            f'ca_file = "ca.crt"\ncert_file = "{device}.crt"\nkey_file = "{device}.key"\n')
+
+
+class EnrolmentService:
+    """Codes, enrolment answers and revocations over the central store and the site CA."""
+
+    def __init__(self, store: CentralStore, section: EnrollSection,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.section = section
+        self.clock = clock
+
+    @property
+    def revoked_file(self) -> Path | None:
+        if self.section.revoked_file is not None:
+            return self.section.revoked_file
+        return self.section.ca_dir / "revoked.json" if self.section.ca_dir else None
+
+    def _ca(self):  # type: ignore[no-untyped-def]
+        from sync.errors import PkiError
+        from sync.pki import open_ca
+
+        if self.section.ca_dir is None:
+            raise EnrolRefused("not_configured", "enrolment is off: set [enroll] ca_dir")
+        try:
+            return open_ca(self.section.ca_dir)
+        except PkiError as exc:
+            raise EnrolRefused("not_configured", str(exc)) from exc
+
+    def issue_code(self, site: str, device: str, role: str, *, actor: str,
+                   minutes: float | None = None) -> IssuedCode:
+        """A new one-time code for ``site``/``device`` as ``role``, valid ``minutes``.
+
+        Raises:
+            EnrolRefused: a bad site, device or role, or no site CA.
+        """
+        from sync.pki import fingerprint
+
+        if not _ID.match(site) or not _ID.match(device):
+            raise EnrolRefused("bad_request", "site and device ids: a-z, 0-9, - and _")
+        if role not in ROLES:
+            raise EnrolRefused("bad_request", f"role must be one of {', '.join(ROLES)}")
+        ca = self._ca()
+        now = self.clock()
+        code = _new_code()
+        expires = now + timedelta(minutes=minutes or self.section.code_minutes)
+        self.store.enrolment.add_code(EnrolCode(code_hash(code), site, device, role, actor,
+                                                stamp(now), stamp(expires), None, None))
+        self.store.audit.record(actor, "enrol_code", f"{site}/{device}", stamp(now),
+                                {"role": role, "expires_at": stamp(expires)})
+        log.info("enrolment code for %s/%s (%s) issued by %s, valid until %s", site, device,
+                 role, actor, stamp(expires))
+        return IssuedCode(code, site, device, role, stamp(expires),
+                          fingerprint(ca.cert_path.read_bytes()))
+
+    def enrol(self, code: str, csr_pem: str, *, peer: str = "?") -> dict[str, Any]:
+        """Redeem a code: sign the box's CSR and answer ``{"bundle": …, "mac": …}``.
+
+        Raises:
+            EnrolRefused: an unknown, used or expired code, or a bad CSR.
+        """
+        from sync.errors import PkiError
+        from sync.pki import sign_client_csr
+
+        now = self.clock()
+        row = self.store.enrolment.find_code(code_hash(code))
+        target = f"{row.site_id}/{row.device_id}" if row else "?"
+        try:
+            if row is None:
+                raise EnrolRefused("code_unknown", "this enrolment code is unknown")
+            if row.used_at is not None:
+                raise EnrolRefused("code_used", f"this enrolment code was used at {row.used_at}")
+            if parse_stamp(row.expires_at) <= now:
+                raise EnrolRefused("code_expired",
+                                   f"this enrolment code expired at {row.expires_at}")
+            ca = self._ca()
+            # claimed before signing: two boxes racing for one code get one certificate
+            if not self.store.enrolment.claim_code(row.code_hash, stamp(now)):
+                raise EnrolRefused("code_used", "this enrolment code was just used")
+            try:
+                cert_pem, issued = sign_client_csr(ca, csr_pem.encode(), row.device_id,
+                                                   site=row.site_id)
+            except PkiError as exc:
+                self.store.enrolment.release_code(row.code_hash)
+                raise EnrolRefused("bad_request", str(exc)) from exc
+            self.store.enrolment.set_serial(row.code_hash, str(issued.serial))
+        except EnrolRefused as exc:
+            log.warning("enrolment from %s refused (%s): %s", peer, exc.reason, exc)
+            self.store.audit.record(f"box@{peer}", "enrol_refused", target, stamp(now),
+                                    {"reason": exc.reason})
+            raise
+        self.store.enrolment.reinstate(row.site_id, row.device_id)
+        self._write_revoked()
+        self.store.audit.record(f"box@{peer}", "enrolled", target, stamp(now),
+                                {"serial": str(issued.serial), "role": row.role})
+        log.info("%s enrolled from %s (certificate serial %d)", target, peer, issued.serial)
+        bundle = {"site": row.site_id, "device": row.device_id, "role": row.role,
+                  "ca_cert": ca.cert_path.read_text(), "cert": cert_pem.decode(),
+                  "broker": {"host": self.section.broker_host, "port": self.section.broker_port},
+                  "config": box_config(row.site_id, row.device_id, row.role,
+                                       self.section.broker_host, self.section.broker_port)}
+        return {"bundle": bundle, "mac": bundle_mac(code, bundle)}
+
+    def revoke(self, site: str, device: str, *, actor: str) -> int:
+        """Lock a device out: revoke its certificates (the CRL; the broker reads it when
+        restarted) and list it in the revoked-devices file the gateways check. Returns the
+        certificates revoked (0 when it had none left, e.g. revoked before).
+
+        Raises:
+            EnrolRefused: no site CA configured.
+        """
+        from sync.errors import PkiError
+        from sync.pki import revoke
+
+        ca = self._ca()
+        try:
+            count = len(revoke(ca, device, site))
+        except PkiError:
+            count = 0
+        now = stamp(self.clock())
+        self.store.enrolment.revoke(site, device, actor, now)
+        self._write_revoked()
+        self.store.audit.record(actor, "device_revoked", f"{site}/{device}", now,
+                                {"certificates": count})
+        log.warning("%s/%s revoked by %s (%d certificate(s))", site, device, actor, count)
+        return count
+
+    def _write_revoked(self) -> None:
+        """Rewrite the revoked-devices file (atomically) from the store."""
+        path = self.revoked_file
+        if path is None:
+            return
+        rows = [{"site": s, "device": d, "revoked_at": at}
+                for s, d, at in self.store.enrolment.revoked()]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"revoked": rows}, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)

@@ -1,0 +1,397 @@
+"""Fine payments at the centre: the bank's signed notification, matched to a kiosk's intent.
+
+A kiosk that shows a VietQR code announces a *payment intent* (reference, patron, fee ids,
+amount, expiry); :meth:`PaymentBook.record_intent` keeps it. The library's bank or payment
+service then posts one notification per incoming transfer to ``POST /payments/webhook``
+(the adapter format is in ``docs/payments.md``): a JSON body ``{reference, amount, paid_at,
+bank_txn_id}`` signed with HMAC-SHA256 over ``<timestamp>.<raw body>`` with a shared secret.
+
+:class:`PaymentService` verifies the signature and the replay window, records the
+notification with its outcome (``paid``, ``partial``, ``overpaid``, ``late``, ``duplicate``,
+``unmatched``) and, for money that must reach the ILS, submits one ``fee_paid``
+:class:`~sync.messages.TransactionRequest` (SIP2 37) to the gateways on the kiosk's tx topic:
+the gateway's ledger applies it exactly once (the key is derived from the reference) and
+sends the result back to the kiosk on its result topic, as for any transaction.
+
+This module never sees or stores a card or bank credential, and never calls the ILS or the
+broker itself (the submitter is injected).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from central.db import Database, parse_stamp, stamp
+from central.errors import CentralError
+from sync.messages import DeviceEventReport, PaymentIntent, TransactionRequest
+
+if TYPE_CHECKING:
+    from central.web.config_pages import PageKit
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Smartlib-Signature"
+TIMESTAMP_HEADER = "X-Smartlib-Timestamp"
+REPLAY_WINDOW_S = 300.0
+_KEY_NAMESPACE = uuid.UUID("6f1d1b8e-4a43-4c53-9d3c-2f6a8c1d5e21")
+
+Outcome = Literal["paid", "partial", "overpaid", "late", "duplicate", "unmatched"]
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS payment_intents (
+        reference  TEXT PRIMARY KEY,
+        site       TEXT NOT NULL,
+        device     TEXT NOT NULL,
+        patron     TEXT NOT NULL,
+        fee_ids    TEXT NOT NULL,
+        amount     BIGINT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS payments (
+        bank_txn_id TEXT PRIMARY KEY,
+        reference   TEXT NOT NULL,
+        amount      BIGINT NOT NULL,
+        paid_at     TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        outcome     TEXT NOT NULL,
+        applied     BIGINT NOT NULL,
+        tx_key      TEXT,
+        detail      TEXT NOT NULL,
+        duplicates  BIGINT NOT NULL DEFAULT 0
+    )""",
+]
+
+
+class PaymentError(CentralError):
+    """A payment notification or intent that cannot be accepted."""
+
+
+class SignatureError(PaymentError):
+    """The notification's signature is missing, malformed, wrong, or outside the window."""
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The ``X-Smartlib-Signature`` value for ``body`` sent at ``timestamp`` (Unix seconds)."""
+    mac = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: bytes, body: bytes, signature: str | None, timestamp: str | None, *,
+           now: float | None = None, window_s: float = REPLAY_WINDOW_S) -> None:
+    """Check a notification's signature and that its timestamp is within ``window_s``.
+
+    Raises:
+        SignatureError: naming what was wrong (never the secret or the expected value).
+    """
+    if not signature:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    if not timestamp:
+        raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
+    if not signature.startswith("sha256="):
+        raise SignatureError(f"{SIGNATURE_HEADER} must be 'sha256=<hex>'")
+    try:
+        sent = int(timestamp)
+    except ValueError as exc:
+        raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix seconds") from exc
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+        raise SignatureError("signature does not match the body")
+    current = time.time() if now is None else now
+    if abs(current - sent) > window_s:
+        raise SignatureError(f"timestamp outside the {window_s:.0f} s replay window")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One incoming transfer as the bank reports it."""
+
+    reference: str
+    amount: int
+    paid_at: str
+    bank_txn_id: str
+
+    @classmethod
+    def parse(cls, body: bytes) -> Notification:
+        """Read the webhook's JSON body.
+
+        Raises:
+            PaymentError: not JSON, a field missing or of the wrong type.
+        """
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise PaymentError(f"body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise PaymentError("body must be a JSON object")
+        for name in ("reference", "paid_at", "bank_txn_id"):
+            if not isinstance(data.get(name), str) or not data[name]:
+                raise PaymentError(f"{name!r} must be a non-empty string")
+        amount = data.get("amount")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise PaymentError("'amount' must be a positive whole number of VND")
+        return cls(data["reference"], amount, data["paid_at"], data["bank_txn_id"])
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a kiosk asked to be paid under one reference."""
+
+    reference: str
+    site: str
+    device: str
+    patron: str
+    fee_ids: tuple[str, ...]
+    amount: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """One recorded notification and what was done with it."""
+
+    bank_txn_id: str
+    reference: str
+    amount: int
+    paid_at: str
+    received_at: str
+    outcome: str
+    applied: int
+    """VND sent to the ILS as Fee Paid for this notification (0: none)."""
+    tx_key: str | None
+    detail: str
+    duplicates: int = 0
+    """How many more times the bank sent this notification (each ignored)."""
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class PaymentBook:
+    """The intents and the notifications, in the central database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with db.transaction():
+            for ddl in SCHEMA:
+                db.execute(ddl)
+
+    def record_intent(self, intent: Intent) -> None:
+        """Keep an intent (a re-announced reference keeps its first record)."""
+        if intent.amount <= 0:
+            raise PaymentError("an intent's amount must be positive")
+        self.db.execute(
+            "INSERT INTO payment_intents (reference, site, device, patron, fee_ids, amount,"
+            " expires_at, created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (intent.reference, intent.site, intent.device, intent.patron,
+             json.dumps(list(intent.fee_ids)), intent.amount,
+             stamp(_aware(intent.expires_at)), stamp()))
+
+    def intent(self, reference: str) -> Intent | None:
+        """The intent recorded under ``reference``."""
+        rows = self.db.query("SELECT reference, site, device, patron, fee_ids, amount, expires_at"
+                             " FROM payment_intents WHERE reference=?", (reference,))
+        if not rows:
+            return None
+        r = rows[0]
+        return Intent(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), int(r[5]),
+                      parse_stamp(str(r[6])))
+
+    def payment(self, bank_txn_id: str) -> PaymentRecord | None:
+        """The notification recorded under ``bank_txn_id``."""
+        rows = self.db.query("SELECT * FROM payments WHERE bank_txn_id=?", (bank_txn_id,))
+        return PaymentRecord(*rows[0]) if rows else None
+
+    def payments(self, limit: int = 200) -> list[PaymentRecord]:
+        """The latest notifications, newest first."""
+        rows = self.db.query("SELECT * FROM payments ORDER BY received_at DESC, bank_txn_id"
+                             " LIMIT ?", (limit,))
+        return [PaymentRecord(*r) for r in rows]
+
+    def applied_for(self, reference: str) -> int:
+        """VND already sent to the ILS under ``reference``."""
+        rows = self.db.query("SELECT COALESCE(SUM(applied), 0) FROM payments WHERE reference=?",
+                             (reference,))
+        return int(rows[0][0])
+
+
+def record_intent_event(db: Database, event: DeviceEventReport) -> None:
+    """Keep the intent a kiosk published as a ``payment_intent`` device event.
+
+    Raises:
+        pydantic.ValidationError: the event's detail is not a :class:`PaymentIntent`
+            (a ``ValueError``: the collector keeps the message as a dead letter).
+    """
+    p = PaymentIntent.model_validate(event.detail)
+    PaymentBook(db).record_intent(Intent(p.reference, event.site, event.device, p.patron,
+                                         tuple(p.fee_ids), p.amount, p.expires_at))
+
+
+Submitter = Callable[[TransactionRequest], None]
+"""Hands a ``fee_paid`` request to the gateways (an MQTT publish on the kiosk's tx topic)."""
+
+
+class PaymentService:
+    """Decides each notification's outcome, records it, and submits Fee Paid.
+
+    Outcomes (``docs/payments.md``): ``paid`` the amount due before expiry; ``partial`` less
+    than the remainder (Fee Paid for what arrived, the rest stays owed); ``overpaid`` more
+    than the remainder (Fee Paid for the remainder, the excess recorded for a refund at the
+    desk); ``late`` after the QR expired (applied as above: the money has arrived; flagged
+    for staff); ``duplicate`` a ``bank_txn_id`` seen before (nothing sent again); and
+    ``unmatched`` a reference no kiosk announced (recorded only).
+    """
+
+    def __init__(self, book: PaymentBook, secret: bytes, submit: Submitter, *,
+                 window_s: float = REPLAY_WINDOW_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        if len(secret) < 16:
+            raise PaymentError("the webhook secret must be at least 16 bytes")
+        self.book = book
+        self._secret = secret
+        self._submit = submit
+        self.window_s = window_s
+        self._clock = clock
+
+    def receive(self, body: bytes, signature: str | None, timestamp: str | None) -> PaymentRecord:
+        """Verify, record and act on one webhook call (see the class for the outcomes).
+
+        Raises:
+            SignatureError: the call is not from the bank (nothing is recorded).
+            PaymentError: the body is not a notification.
+        """
+        verify(self._secret, body, signature, timestamp, now=self._clock(),
+               window_s=self.window_s)
+        return self.handle(Notification.parse(body))
+
+    def handle(self, note: Notification) -> PaymentRecord:
+        """Record one verified notification and submit Fee Paid when money is owed."""
+        db = self.book.db
+        with db.transaction():
+            seen = self.book.payment(note.bank_txn_id)
+            if seen is not None:
+                db.execute("UPDATE payments SET duplicates=duplicates+1 WHERE bank_txn_id=?",
+                           (note.bank_txn_id,))
+                log.info("payment %s: duplicate notification (first outcome %s)",
+                         note.bank_txn_id, seen.outcome)
+                return PaymentRecord(seen.bank_txn_id, seen.reference, seen.amount,
+                                     seen.paid_at, seen.received_at, "duplicate", 0, None,
+                                     f"already recorded as {seen.outcome}",
+                                     seen.duplicates + 1)
+            intent = self.book.intent(note.reference)
+            request = None
+            if intent is None:
+                outcome, applied, detail = "unmatched", 0, "no kiosk announced this reference"
+            else:
+                owed = intent.amount - self.book.applied_for(note.reference)
+                applied = max(0, min(note.amount, owed))
+                if owed <= 0:
+                    outcome, detail = "overpaid", f"already paid; {note.amount} VND to refund"
+                elif note.amount < owed:
+                    outcome, detail = "partial", f"{owed - note.amount} VND still owed"
+                elif note.amount > owed:
+                    outcome, detail = "overpaid", f"{note.amount - owed} VND to refund"
+                else:
+                    outcome, detail = "paid", "paid in full"
+                if datetime.fromtimestamp(self._clock(), UTC) > intent.expires_at:
+                    detail = f"after the QR expired; {detail}"
+                    outcome = "late" if outcome == "paid" else outcome
+                if applied:
+                    request = self._fee_paid(intent, note, applied)
+            key = request.key if request is not None else None
+            db.execute(
+                "INSERT INTO payments (bank_txn_id, reference, amount, paid_at, received_at,"
+                " outcome, applied, tx_key, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+                (note.bank_txn_id, note.reference, note.amount, note.paid_at, stamp(), outcome,
+                 applied, key, detail))
+        # After the commit: a crash between the two leaves a recorded payment whose request
+        # is re-submitted by resubmit() (the key makes a second submission harmless).
+        if request is not None:
+            self._submit(request)
+        log.info("payment %s ref %s: %s (%s)", note.bank_txn_id, note.reference, outcome, detail)
+        return self.book.payment(note.bank_txn_id) or PaymentRecord(
+            note.bank_txn_id, note.reference, note.amount, note.paid_at, "", outcome, applied,
+            key, detail)
+
+    def resubmit(self) -> int:
+        """Submit every recorded Fee Paid again (after a restart); the gateway's ledger
+        answers the ones already applied from its record. Returns how many."""
+        rows = self.book.db.query("SELECT bank_txn_id FROM payments WHERE tx_key IS NOT NULL")
+        count = 0
+        for (txn,) in rows:
+            rec = self.book.payment(txn)
+            intent = self.book.intent(rec.reference) if rec else None
+            if rec is None or intent is None:
+                continue
+            note = Notification(rec.reference, rec.amount, rec.paid_at, rec.bank_txn_id)
+            self._submit(self._fee_paid(intent, note, rec.applied, key=rec.tx_key))
+            count += 1
+        return count
+
+    def _fee_paid(self, intent: Intent, note: Notification, amount: int, *,
+                  key: str | None = None) -> TransactionRequest:
+        first = self.book.applied_for(note.reference) == 0
+        if key is None:
+            # The reference is the idempotency key; a later transfer under the same
+            # reference (the rest of a partial payment) adds its bank transaction id.
+            name = note.reference if first else f"{note.reference}/{note.bank_txn_id}"
+            key = str(uuid.uuid5(_KEY_NAMESPACE, name))
+        return TransactionRequest(
+            key=key, kind="fee_paid", site=intent.site, device=intent.device,
+            patron=intent.patron, created_at=datetime.now(UTC),
+            payload={"amount": amount, "reference": note.reference,
+                     "fee_ids": list(intent.fee_ids), "bank_txn_id": note.bank_txn_id})
+
+
+def payments_router(service: PaymentService) -> APIRouter:
+    """``POST /payments/webhook``: authenticated by the signature only (no staff login)."""
+    router = APIRouter()
+
+    @router.post("/payments/webhook")
+    async def webhook(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            rec = service.receive(body, request.headers.get(SIGNATURE_HEADER),
+                                  request.headers.get(TIMESTAMP_HEADER))
+        except SignatureError as exc:
+            log.warning("payment webhook refused: %s", exc)
+            return JSONResponse({"error": str(exc)}, status_code=401)
+        except PaymentError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(_record_json(rec))
+
+    return router
+
+
+def add_payment_routes(app: FastAPI, kit: PageKit, service: PaymentService) -> None:
+    """The webhook (signature only) and the staff page ``/payments`` (and its JSON twin
+    ``/api/payments``) listing every notification with its outcome."""
+    app.include_router(payments_router(service))
+
+    @app.get("/payments", response_class=HTMLResponse)
+    def payments_page(request: Request) -> HTMLResponse:
+        staff = kit.page_staff(request)
+        return kit.render(request, staff, "payments.html", payments=service.book.payments())
+
+    @app.get("/api/payments")
+    def payments_api(request: Request) -> list[dict[str, Any]]:
+        kit.api_staff(request)
+        return [_record_json(p) for p in service.book.payments()]
+
+
+def _record_json(rec: PaymentRecord) -> dict[str, Any]:
+    return {"bank_txn_id": rec.bank_txn_id, "reference": rec.reference, "amount": rec.amount,
+            "outcome": rec.outcome, "applied": rec.applied, "detail": rec.detail,
+            "duplicates": rec.duplicates, "received_at": rec.received_at}

@@ -1,0 +1,136 @@
+"""The Fines page: the fines (amount, reason), pay all or chosen ones, the VietQR with the
+amount, the bank and a countdown, and the payment's arrival."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from PySide6.QtCore import QCoreApplication as Q
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QWidget
+
+from kiosk_ui.theme import Theme
+from kiosk_ui.viewmodels.kiosk import KioskViewModel
+from kiosk_ui.views.pages.base import Page, label, show_error
+from kiosk_ui.views.widgets import BigButton
+
+
+def qr_pixmap(payload: str, scale: int = 8) -> QPixmap:
+    """The payload as a QR code image (error correction M, a 4-module quiet zone)."""
+    buf = io.BytesIO()
+    segno.make(payload, error="m", micro=False).save(buf, kind="png", scale=scale, border=4)
+    pix = QPixmap()
+    pix.loadFromData(buf.getvalue(), "PNG")
+    return pix
+
+
+class FinesPage(Page):
+    """Choose the fines, then the QR until it is paid or expires."""
+
+    def __init__(self, vm: KioskViewModel, theme: Theme, parent: QWidget | None = None) -> None:
+        super().__init__(vm, theme, parent)
+        self.fvm = vm.fines
+        self.add_header("account")
+        self.list = QListWidget()
+        self.list.setObjectName("fines")
+        self.list.itemChanged.connect(self._toggled)
+        self.root.addWidget(self.list, 1)
+        self.qr = label()
+        self.qr.setObjectName("payment_qr")
+        self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.root.addWidget(self.qr, 2)
+        self.details = label("section")
+        self.details.setObjectName("payment_details")
+        self.root.addWidget(self.details)
+        self.error = label("error")
+        self.root.addWidget(self.error)
+        row = QHBoxLayout()
+        row.setSpacing(theme.px(20))
+        self.back = self.back_button()
+        self.pay = BigButton("", "primary")
+        self.pay.setObjectName("pay_fines")
+        self.pay.clicked.connect(self.fvm.pay)
+        for b in (self.back, self.pay):
+            row.addWidget(b, 1)
+        self.root.addLayout(row)
+        self._shown_ref: str | None = None
+        self._listed: list[str] = []
+        self.tick = QTimer(self)
+        self.tick.setInterval(1000)
+        self.tick.timeout.connect(self.refresh)
+
+    def _toggled(self, item: QListWidgetItem) -> None:
+        fine_id = str(item.data(Qt.ItemDataRole.UserRole))
+        checked = item.checkState() == Qt.CheckState.Checked
+        if checked != (fine_id in self.fvm.selected):
+            self.fvm.toggle(fine_id)
+        self.vm.activity()
+
+    def _fill(self) -> None:
+        ids = [f["fine_id"] for f in self.fvm.fines]
+        self.list.blockSignals(True)
+        if ids != self._listed:
+            self.list.clear()
+            for f in self.fvm.fines:
+                text = f"{self.fvm.money(f['amount'])} · {f.get('reason') or ''}"
+                if f.get("date"):
+                    text += f" · {str(f['date'])[:10]}"
+                item = QListWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, f["fine_id"])
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                self.list.addItem(item)
+            self._listed = ids
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in self.fvm.selected
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.list.blockSignals(False)
+
+    def refresh(self) -> None:
+        f = self.fvm
+        self.title.setText(Q.translate("Fines", "Pay fines"))
+        self.back.setText(Q.translate("Common", "Back to menu"))
+        self._fill()
+        status = f.status
+        choosing = status == "choosing"
+        self.list.setEnabled(choosing and not f.busy)
+        self.hint.setText(Q.translate("Fines", "Choose the fines to pay, then scan the code "
+                                               "with your banking app") if choosing else
+                          Q.translate("Fines", "Scan the code with your banking app"))
+        self.pay.setVisible(choosing)
+        self.pay.setEnabled(bool(f.selected) and not f.busy)
+        self.pay.setText(Q.translate("Fines", "Pay {amount}").format(
+            amount=f.money(f.selected_total)))
+        p = f.payment
+        if p is None:
+            self.qr.clear()
+            self._shown_ref = None
+            self.details.setText("" if f.fines or f.busy else
+                                 Q.translate("Fines", "There is nothing to pay."))
+            self.tick.stop()
+        else:
+            if self._shown_ref != p["reference"] and status == "pending":
+                self.qr.setPixmap(qr_pixmap(str(p["payload"])))
+                self._shown_ref = str(p["reference"])
+            bank = p.get("bank") or {}
+            left = f.seconds_left()
+            lines = {
+                "pending": Q.translate("Fines", "{amount} to {bank} · code {ref} · {m}:{s:02d} "
+                                                "left"),
+                "paid": Q.translate("Fines", "Paid {amount}, thank you. Your account is up to "
+                                             "date."),
+                "refused": Q.translate("Fines", "The payment arrived but the library system "
+                                                "did not take it; please see the staff."),
+                "expired": Q.translate("Fines", "The code has expired; start again to pay."),
+            }
+            self.details.setText(lines.get(status, "").format(
+                amount=f.money(p["amount"]), bank=bank.get("name", ""), ref=p["reference"],
+                m=left // 60, s=left % 60))
+            if status == "pending":
+                self.tick.start()
+            else:
+                self.tick.stop()
+                self.qr.clear()
+        show_error(self.error, f.error_text)

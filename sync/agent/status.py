@@ -1,0 +1,124 @@
+"""Status: this box's retained status on the broker, and the gateways' reachability for
+the edge.
+
+A retained ``online`` (with the backlog and the reader's state) is published after each
+connect and again when those facts change; the last will (set on the client) and a clean
+stop publish ``offline``. The edge reads ``meta agent.connectivity`` (``/health``, the
+kiosk): connected to the broker, and no sign that the gateways stopped answering.
+
+This module publishes the status and writes the connectivity; nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+
+from sync import topics
+from sync.agent.context import AgentContext
+from sync.messages import DeviceStatus, encode, utcnow
+
+log = logging.getLogger(__name__)
+
+Facts = tuple[int | None, str | None, int | None]
+
+
+class Status:
+    """The box's retained status and the connectivity the edge sees.
+
+    Args:
+        ctx: the agent's context.
+        unanswered_for: ``(silence, now)`` → a sent transaction has waited that long.
+        gateways_alive: ``(stale_s)`` → a gateway's heartbeat came within ``stale_s``
+            (None: no gateway says it is online).
+    """
+
+    def __init__(self, ctx: AgentContext, *,
+                 unanswered_for: Callable[[float, float], bool],
+                 gateways_alive: Callable[[float], bool | None] = lambda _s: None) -> None:
+        self.ctx = ctx
+        self._unanswered_for = unanswered_for
+        self._gateways_alive = gateways_alive
+        self.topic = topics.status(ctx.site, ctx.device)
+        self._online: bool | None = None
+        self._last_heard = time.monotonic()
+        self._sent: Facts | None = None
+        self._next = 0.0
+        self._since: datetime | None = None
+
+    def reconnected(self) -> None:
+        """A new connection: the status goes again at once (with a new ``since``)."""
+        self._since = utcnow()
+        self._sent = None
+        self.heard()
+
+    def heard(self) -> None:
+        """Something came from the broker side (a result, a reply, a cache message)."""
+        self._last_heard = time.monotonic()
+
+    def offline(self) -> DeviceStatus:
+        """The status of this box stopping (or its last will)."""
+        ctx = self.ctx
+        return DeviceStatus(site=ctx.site, device=ctx.device, state="offline", role=ctx.role,
+                            since=utcnow())
+
+    def _facts(self) -> Facts:
+        """The backlog, the reader's last state and its failures of the last 24 hours."""
+        backlog = reader = failures = None
+        store = self.ctx.store
+        try:
+            backlog = store.outbox.backlog().open
+            day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")
+            reader, failures = store.events.reader_summary(day_ago)
+            if reader is None:
+                failures = None  # a box without a reader (or before its first report)
+        except Exception:
+            log.exception("cannot read the backlog and reader state for the status")
+        return backlog, reader, failures
+
+    def publish_if_changed(self) -> None:
+        """Publish ``online`` with the current facts (at most every ``ops_interval_s``)."""
+        ctx = self.ctx
+        now = time.monotonic()
+        if self._sent is not None and now < self._next:
+            return
+        self._next = now + ctx.tuning.ops_interval_s
+        facts = self._facts()
+        if facts == self._sent:
+            return
+        backlog, reader, failures = facts
+        msg = DeviceStatus(site=ctx.site, device=ctx.device, state="online", role=ctx.role,
+                           backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
+                           reader_failures=failures)
+        info = ctx.client.publish(self.topic, encode(msg), qos=1, retain=True)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self._sent = facts
+            ctx.stats.statuses += 1
+
+    def gateway_reachable(self) -> bool:
+        """Connected to the broker, and no sign that the gateways stopped answering: the
+        gateways' heartbeats are not stale, and nothing sent waits for too long."""
+        if not self.ctx.connected.is_set():
+            return False
+        if self._gateways_alive(self.ctx.tuning.gateway_stale_s) is False:
+            return False
+        now = time.monotonic()
+        silence = self.ctx.tuning.gateway_silence_s
+        if now - self._last_heard < silence:
+            return True
+        return not self._unanswered_for(silence, now)
+
+    def update_connectivity(self) -> None:
+        """Write ``meta agent.connectivity`` (read by ``/health`` and the kiosk) on change."""
+        online = self.gateway_reachable()
+        if online == self._online:
+            return
+        self.ctx.store.meta.set_connectivity(online)
+        self._online = online
+        log.info("connectivity to the broker and gateways: %s", "online" if online else "offline")
+        self.ctx.store.ring("edge")

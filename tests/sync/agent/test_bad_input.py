@@ -1,0 +1,50 @@
+"""No message may kill the agent's consumer: a poison message on any topic the agent reads
+(results, look-up replies, the site's staff alarms) is acknowledged and kept aside as a
+``dead_letter`` device event, and the agent goes on storing results."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync import topics
+from sync.mqtt import fingerprint
+from tests.sync.gateway.harness import SITE, SyncEnv, items, journal, mqtt_client, wait_until
+
+DEEP = b'{"v":1,"x":' + b"[" * 3000 + b"]" * 3000 + b"}"
+DEEP_BATCH = b'{"v":1,"site":"s1","device":"kiosk-01","results":' + b"[" * 3000 + b"]" * 3000 + b"}"
+"""Looks like a ResultBatch: goes to pydantic-core first, then is checked before json."""
+
+
+@pytest.mark.parametrize(("topic", "poison"), [
+    (topics.result(SITE, "kiosk-01"), DEEP),
+    (topics.result(SITE, "kiosk-01"), DEEP_BATCH),
+    (topics.lookup_reply(SITE, "kiosk-01"), DEEP),
+    (topics.staff_alarm(SITE, "kiosk-02"), DEEP),
+], ids=["result", "result-batch", "lookup-reply", "staff-alarm"])
+def test_a_deeply_nested_message_is_a_dead_letter_and_the_agent_goes_on(
+        sync_env: SyncEnv, topic: str, poison: bytes) -> None:
+    store = sync_env.open_store()
+    sync_env.start_gateway()
+    agent = sync_env.start_agent()
+    with mqtt_client(sync_env.broker.port) as other:
+        assert other.publish(topic, poison) == 0
+        wait_until(lambda: agent.stats.dead_letters == 1, 10, what="the dead letter")
+    key = journal(store, "checkout", items(1)[0])
+    entry = store.outbox.wait_for_result(key, 20)
+    assert entry is not None and entry.state == "applied"
+    [letter] = store.events.dead_letters()
+    assert letter.detail["topic"] == topic and letter.detail["size"] == len(poison)
+    assert letter.detail["sha256"] == fingerprint(poison)
+    assert "TooDeepMessageError" in letter.detail["reason"]
+    assert agent.stats.callback_errors == 0
+
+
+def test_an_oversized_result_is_a_dead_letter(sync_env: SyncEnv) -> None:
+    store = sync_env.open_store()
+    agent = sync_env.start_agent()
+    big = b'{"v":1,"pad":"' + b"x" * agent.tuning.max_payload_bytes + b'"}'
+    with mqtt_client(sync_env.broker.port) as other:
+        assert other.publish(topics.result(SITE, "kiosk-01"), big) == 0
+        wait_until(lambda: agent.stats.dead_letters == 1, 20, what="the dead letter")
+    [letter] = store.events.dead_letters()
+    assert "OversizedMessageError" in letter.detail["reason"]

@@ -1,0 +1,55 @@
+"""Liveness means working, not existing (issue 17 §2): the gateway's ``online`` comes from
+a heartbeat of its working loops, so a gateway whose pipeline thread died, still connected
+to the broker with its retained ``online``, is seen as offline by the edges in bounded
+time; both the gateway and the agent call an injected ``heartbeat`` while they work."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sync import topics
+from sync.agent.service import AgentTuning, SyncAgent
+from tests.sync.gateway.harness import SITE, SyncEnv, items, journal, mqtt_client, wait_until
+
+
+def _agent(env: SyncEnv, beats: list[str]) -> SyncAgent:
+    tuning = AgentTuning(poll_s=0.1, ops_interval_s=0.2, gateway_stale_s=1.5)
+    agent: SyncAgent = env.start_agent("kiosk-01", tuning=tuning,
+                                       heartbeat=lambda: beats.append("agent"))
+    return agent
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_gateway_whose_pipeline_died_is_seen_offline(
+        sync_env: SyncEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = sync_env.open_store()
+    beats: list[str] = []
+    gw = sync_env.start_gateway()
+    gw.heartbeat_s = 0.3
+    gw.heartbeat = lambda: beats.append("gateway")
+    _agent(sync_env, beats)
+    wait_until(lambda: store.meta.connectivity()[0] == "online", 10, what="online")
+    wait_until(lambda: beats.count("gateway") >= 3 and "agent" in beats, 10,
+               what="heartbeats of both")
+    online = store.meta.connectivity()
+    assert online[0] == "online"
+
+    def dies(*_a: Any, **_k: Any) -> Any:
+        raise SystemExit("the pipeline's loop ends (as an uncaught error would end it)")
+
+    monkeypatch.setattr(gw, "_process_batch", dies)
+    journal(store, "checkout", items(1)[0])  # the pipeline that takes it dies
+    wait_until(lambda: not gw.working(), 10, what="the gateway to stop working")
+    assert gw.connected.is_set()  # the process and its broker session are still there
+    with mqtt_client(sync_env.broker.port) as observer:
+        observer.subscribe(topics.status(SITE, gw.gateway_id))
+        retained = json.loads(observer.get(5).payload)
+    assert retained["state"] == "online"  # what the edges used to believe
+    before = beats.count("gateway")
+    wait_until(lambda: store.meta.connectivity()[0] == "offline", 10,
+               what="the edge to see the gateway offline")
+    assert beats.count("gateway") == before  # no heartbeat since it stopped working
+    assert "agent" in beats
