@@ -239,7 +239,8 @@ class SoakSite(DemoSystem):
                     "institution": ILS_LOGIN["institution"], "location": ILS_LOGIN["location"],
                     "pool_size": 4},
             "store": {"path": self.run_dir / f"{name}-unused.db"},
-            "gateway": {"ledger": self.pg_dsn, "sites": [SITE]},
+            "gateway": {"ledger": self.pg_dsn, "sites": [SITE],
+                        "private_key_file": str(self._pin_key_file())},
         }
         path = self.run_dir / f"{name}.toml"
         path.write_text(toml_dumps(cfg))
@@ -268,6 +269,7 @@ class SoakSite(DemoSystem):
             "gate": {"detection": "afi+database", "debounce_s": 10.0,
                      "alarm_directions": ["out", "unknown"], "alarm_duration_ms": 3000,
                      "inner_antenna": "gate-in", "outer_antenna": "gate-out"},
+            "gateway": {"public_key": self._pin_public_key()},
             "api": {"host": "127.0.0.1", "port": self.ports[f"{device}_api"],
                     "device_token": DEVICE_TOKEN, "staff_token": STAFF_TOKEN,
                     "process_state": self.supervisor_state},
