@@ -15,6 +15,8 @@ serves it with uvicorn on a background thread. Routes:
 ``DELETE /readers/{name}/faults``          clear armed faults
 ``POST /readers/{name}/inputs``            ``{"number": 1, "on": true}``
 ``POST /readers/{name}/floor/reset``       zero the modelled-floor meter
+``GET  /ils``, ``POST /ils/faults``         the demo ILS: ``{"outage", "latency_s",
+                                           "drop_connections"}``
 ``/card/...``                              the virtual card (when the world has one)
 ``POST /bank/pay``                         ``{"ref", "amount"}``: the simulated bank pays
 ``GET  /bank``                             the bank's webhook URL and what it sent
@@ -88,6 +90,8 @@ class ClearRequest(BaseModel):
 class IlsFaultRequest(BaseModel):
     outage: bool | None = None
     latency_s: float | None = Field(None, ge=0, le=60)
+    drop_connections: bool = False
+    """Close every open SIP2 connection now (the ILS stays up: clients reconnect)."""
 
 
 def _bad(exc: SimError) -> HTTPException:
@@ -193,6 +197,8 @@ def make_control_app(world: SimWorld) -> FastAPI:
             server.set_outage(req.outage)
         if req.latency_s is not None:
             server.set_latency(req.latency_s)
+        if req.drop_connections:
+            server.drop_connections()
         return {"faults": ils_faults()}
 
     if world.card is not None:

@@ -109,6 +109,10 @@ class SimField:
 
     # ---- presence ------------------------------------------------------------------------
 
+    # The listeners (the readers) are called after the field's lock is released: a reader
+    # thread holds its own lock and then asks the field (find, in_zones), so calling a
+    # listener, which takes the reader's lock, under the field's lock would deadlock.
+
     def place(self, tag: SimTag, zone: str) -> None:
         """Put ``tag`` in ``zone`` (moving it out of any other)."""
         self._zone(zone)
@@ -119,27 +123,26 @@ class SimField:
                 return
             if old is not None:
                 del self._where[tag.uid]
-                self._emit("leave", tag, old)
             self._where[tag.uid] = zone
-            self._emit("enter", tag, zone)
+        if old is not None:
+            self._emit("leave", tag, old)
+        self._emit("enter", tag, zone)
 
     def remove(self, uid: str | bytes) -> bool:
         """Take a tag out of the field; False if it was not in it."""
         tag = self.tag(uid)
         with self._lock:
             zone = self._where.pop(tag.uid, None)
-            if zone is None:
-                return False
-            self._emit("leave", tag, zone)
-            return True
+        if zone is None:
+            return False
+        self._emit("leave", tag, zone)
+        return True
 
     def clear(self, zone: str | None = None) -> int:
         """Remove every tag (of ``zone``); returns how many left."""
         with self._lock:
             uids = [u for u, z in self._where.items() if zone is None or z == zone]
-            for u in uids:
-                self.remove(u)
-            return len(uids)
+        return sum(1 for u in uids if self.remove(u))
 
     def zone_of(self, uid: str | bytes) -> str | None:
         tag = self.tag(uid)

@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -102,3 +103,48 @@ def _write_ready(system: DemoSystem, path: Path) -> None:
     tmp = Path(tempfile.mkstemp(dir=path.parent or ".", prefix=".ready-")[1])
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
+
+
+@click.command()
+@click.option("--kills", type=click.IntRange(0), default=20, show_default=True,
+              help="SIGKILLs to send (each counted once the supervisor restarted the process).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the workload, "
+              "the faults and the killer.")
+@click.option("--kiosks", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="Kiosk boxes (edge + agent each); there is always one gate box.")
+@click.option("--minutes", type=click.FloatRange(0.1), default=None,
+              help="Spread the kills over about this long (default: 3.6 s per kill).")
+@click.option("--run-dir", type=click.Path(file_okay=False), default="var/soak", show_default=True,
+              help="Configs, databases, logs and soak-detail.json (wiped on the next run).")
+def soak(kills: int, seed: int, kiosks: int, minutes: float | None, run_dir: str) -> None:
+    """Chaos soak: a whole site on simulators, a random workload, SIGKILLs; print one JSON line.
+
+    Exits 1 when an action was lost or applied twice, a tag is released without a loan or
+    a loan's tag alarm is still on with no task to release it, or fewer kills were counted.
+    """
+    from smartlib_demo.soak import Soak, SoakOptions, must_be_zero
+    from smartlib_demo.soak_site import SoakSite
+
+    opts = SoakOptions(kills=kills, seed=seed, kiosks=kiosks, run_dir=Path(run_dir),
+                       minutes=minutes if minutes is not None else max(kills * 3.6 / 60, 0.5))
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    site = SoakSite.create(opts.run_dir, kiosks, watchdog_s=opts.watchdog_s)
+    with stop_on_signals() as stop:
+        site.interrupt = stop
+        t0 = time.monotonic()
+        try:
+            site.start()
+        except DemoError as exc:
+            site.stop()
+            raise click.ClickException(str(exc)) from exc
+        startup_s = round(time.monotonic() - t0, 1)
+        try:
+            report = Soak(opts, site, interrupt=stop).run()
+        finally:
+            site.stop()
+        report["startup_s"] = startup_s
+    click.echo(json.dumps(report, ensure_ascii=False))
+    bad = must_be_zero(report)
+    if bad:
+        click.echo(f"soak failed: {', '.join(bad)} (see {report['detail']})", err=True)
+        sys.exit(1)

@@ -158,7 +158,7 @@ def test_a_socket_activated_system_pcscd_is_never_reached(pcscd_vpcd, tmp_path):
 
 
 def test_private_postgres_without_its_programs_fails_saying_what_to_install(monkeypatch):
-    import tests.support.postgres as pg
+    import smartlib_demo.postgres as pg  # tests.support.postgres re-exports it
 
     monkeypatch.setattr(pg, "pg_bin", lambda name: None)
     with pytest.raises(pg.PostgresUnavailable, match="apt-get install postgresql"):
