@@ -115,6 +115,11 @@ class SecurityService:
                 if ended:
                     out.append(self._cancel(task, ended))
                     continue
+            elif task.follow_up:
+                moved = self.return_superseded(task)
+                if moved:
+                    out.append(self._cancel(task, moved, what="secure"))
+                    continue
             done, _ = self.execute(task)
             if done.state == "done":
                 self._after_done(done)
@@ -172,14 +177,33 @@ class SecurityService:
             return f"the cache has no loan of item {task.item_id}"
         return None
 
-    def _cancel(self, task: SecurityTask, reason: str) -> SecurityTask:
-        """Cancel a stale release: abandoned with ``reason``, and a device event."""
+    def return_superseded(self, task: SecurityTask) -> str | None:
+        """Why a secure task that carries a return's check-in no longer stands, or None.
+
+        The return failed at its secure write (the tag left the pad) and its check-in waits
+        for the write. If the item moved on meanwhile (a transaction of it journaled here
+        since, or the central feed's cache shows it lent to another patron), writing the tag
+        would set the alarm of a loan, and the old check-in would end that loan at the ILS.
+        """
+        follow = task.follow_up or {}
+        if self.store.outbox.journaled_since(task.item_id, task.created_at,
+                                             exclude_key=follow.get("key")):
+            return f"item {task.item_id} was journaled again after the return"
+        loan = self.store.cache.loan(task.item_id)
+        patron = follow.get("patron_ref")
+        if loan is not None and patron and loan.patron_id != patron:
+            return f"the cache has item {task.item_id} on loan to another patron"
+        return None
+
+    def _cancel(self, task: SecurityTask, reason: str, what: str = "release") -> SecurityTask:
+        """Cancel a stale task: abandoned with ``reason``, never written, and a device event
+        (``release_cancelled`` / ``secure_cancelled``); a return's check-in is dropped too."""
         with self._tags.hold(task.uid), self.store.transaction():
-            self.store.security.abandon(task.id, f"stale release: {reason}")
-            self.store.events.record(self.device_id, "release_cancelled",
+            self.store.security.abandon(task.id, f"stale {what}: {reason}")
+            self.store.events.record(self.device_id, f"{what}_cancelled",
                                      {"task": task.id, "item_id": task.item_id,
                                       "uid": task.uid, "reason": reason})
-        log.warning("release task %d of %s cancelled, never written: %s", task.id,
+        log.warning("%s task %d of %s cancelled, never written: %s", what, task.id,
                     task.item_id, reason)
         return self.store.security.get(task.id)
 

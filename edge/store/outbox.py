@@ -281,6 +281,15 @@ class OutboxRepository:
             (entry.item_id, entry.seq, *ended_by))
         return row is not None
 
+    def journaled_since(self, item_id: str, since: str, *, exclude_key: str | None = None) -> bool:
+        """True when a transaction of ``item_id`` was journaled after ``since`` (an ISO
+        timestamp of the store's format), other than ``exclude_key``: the item's state has
+        moved on since then."""
+        row = self._store.query_one(
+            "SELECT 1 FROM outbox WHERE item_id = ? AND created_at > ? AND key <> ? LIMIT 1",
+            (item_id, since, exclude_key or ""))
+        return row is not None
+
     def mark_handled(self, key: str) -> None:
         """Record that the edge finished its steps after this entry's result."""
         with self._store.transaction() as conn:

@@ -365,6 +365,51 @@ def test_a_release_whose_loan_stands_is_retried_and_written(services, reader) ->
     assert not [e for e in services.store.events.recent() if e.kind == "release_cancelled"]
 
 
+# ---- stale secure tasks (what the soak found) -------------------------------------------------
+
+def _failed_return(services: EdgeServices, reader: FakeReader, item_id: str) -> FakeTag:
+    """A loan, then a return whose secure write fails: its secure task keeps the check-in."""
+    tag = make_tag(item_id)
+    put(reader, tag)
+    [r] = services.circulation.checkout(login(services))
+    assert r.status == "loaned"
+    reader.afi_fail_rate = 1.0
+    [r] = services.circulation.return_items(login(services))
+    assert r.status != "returned"
+    reader.afi_fail_rate = 0.0
+    return tag
+
+
+@pytest.mark.parametrize("moved", ["journal", "cache"])
+def test_a_returns_secure_task_whose_item_moved_on_is_cancelled(services, reader, moved) -> None:
+    """The soak's item 30000694: a return failed at its secure write; the book was then
+    returned elsewhere and lent again. The old task must not secure a loaned book, nor its
+    check-in end the new loan at the ILS."""
+    tag = _failed_return(services, reader, "3600001")
+    [task] = services.store.security.open()
+    assert task.action == "secure" and task.follow_up
+    if moved == "journal":  # lent again at this kiosk
+        services.store.outbox.append("checkout", {}, item_id="3600001", patron_ref="2000019")
+    else:  # lent again elsewhere: the central feed says so
+        services.store.cache.record_loan(LoanRecord("3600001", "2000019", None, "now", False))
+    writes = reader.writes[tag.uid]
+    checkins = [e.key for e in services.store.outbox.list(limit=100) if e.kind == "checkin"]
+    services.recovery.run_once()
+    after = services.store.security.get(task.id)
+    assert after.state == "abandoned" and (after.last_error or "").startswith("stale secure")
+    assert reader.writes[tag.uid] == writes  # never written
+    assert [e.key for e in services.store.outbox.list(limit=100) if e.kind == "checkin"] == checkins
+    assert [e for e in services.store.events.recent() if e.kind == "secure_cancelled"]
+
+
+def test_a_returns_secure_task_that_stands_is_retried_and_checks_in(services, reader) -> None:
+    tag = _failed_return(services, reader, "3600101")
+    services.recovery.run_once()
+    assert services.store.security.open() == [] and tag.afi == SECURED
+    assert [e.kind for e in services.store.outbox.list(limit=100)
+            if e.item_id == "3600101"] == ["checkout", "checkin"]
+
+
 # ---- the state machine's property (test_one_action_machine.py) ---------------------------------------------------------------
 
 def ils_reached_repeats(store: Any, reached: set[str]) -> list[str]:
