@@ -24,6 +24,7 @@ from edge.services.container import EdgeServices
 from kiosk_ui.viewmodels import KioskViewModel, Screen
 from smartlib.config import load_settings
 from tests.edge.doubles import FakeReader, GatewayDouble, Ils, make_tag
+from tests.support.pin_keys import make_pin_keys
 from tests.support.procs import free_port, wait_port
 
 ITEMS = ("30000001", "30000002", "30000003")
@@ -35,7 +36,9 @@ def _serve_edge(tmp_path: Path, **card_reader: Any) -> Iterator[dict[str, Any]]:
     import uvicorn
 
     port = free_port()
+    keys = make_pin_keys(tmp_path)  # PINs are sealed for the gateway (the double opens them)
     settings = load_settings(None, store={"path": tmp_path / "edge.db"},
+                             gateway={"public_key": keys.public_key},
                              policy={"result_timeout_s": 2.0},
                              card_reader={"enabled": False, **card_reader},
                              reader={"poll_interval_ms": 50},
@@ -44,7 +47,7 @@ def _serve_edge(tmp_path: Path, **card_reader: Any) -> Iterator[dict[str, Any]]:
     reader = FakeReader()
     ils = Ils(patrons={"2000001": "1234"},
               titles={"30000001": "Truyện Kiều", "30000002": "Số đỏ", "30000003": "Tắt đèn"})
-    with GatewayDouble(settings.store.path, ils) as gw:
+    with GatewayDouble(settings.store.path, ils, pin_key=keys.private_key) as gw:
         services = EdgeServices.build(settings, reader=reader)
         app = create_app(settings, services, start_services=True, background=True)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
