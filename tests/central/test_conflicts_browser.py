@@ -95,7 +95,8 @@ def test_resolve_a_refused_offline_checkout_and_abandon_a_failed_release(
     expect(page.locator("h1")).to_have_text("Lỗi ghi an ninh (AFI/EAS)")
     task_row = page.locator(f"#tasks tr[data-task='{SITE}/kiosk-01/{task.id}']")
     expect(task_row).to_contain_text("RfidError: no answer")
-    task_row.locator("button.task-abandon").click()
+    with page.expect_navigation():  # the form posts and redirects: reload only after it
+        task_row.locator("button.task-abandon").click()
     wait_until(lambda: "Hoàn tất" in box_outcome("#commands tbody tr", "td.outcome"),
                what="the abandon acknowledged on the page")
     assert store.security.get(task.id).state == "abandoned"

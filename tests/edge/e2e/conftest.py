@@ -279,7 +279,10 @@ class World:
             "policy": {"result_timeout_s": 15.0, "session_idle_s": 600, "offline_login": "cached",
                        "partial_set": "reject"},
             "api": {"host": "127.0.0.1", "port": self.api_port, "device_token": DEVICE_TOKEN,
-                    "staff_token": STAFF_TOKEN},
+                    "staff_token": STAFF_TOKEN,
+                    # one edge serves the whole module's logins from 127.0.0.1: the login
+                    # limit is tested in tests/edge/test_limits.py, not here
+                    "login_burst": 1000, "login_rate_per_min": 6000.0},
             "gateway": {"public_key": self.pin_public_key},
         }
         for name, values in overrides.items():
