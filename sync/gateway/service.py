@@ -271,8 +271,10 @@ class Gateway:
 
     def working(self) -> bool:
         """Every thread that does the gateway's work is alive, and no pipeline is stuck:
-        what its heartbeat (and so its ``online`` status) stands for."""
-        if self._stop.is_set() or not self.connected.is_set():
+        what its heartbeat stands for. A gateway cut off from the broker still works (paho
+        reconnects; its watchdog must not restart it for a broker restart), it just cannot
+        say ``online`` until it is back (:meth:`_beat`)."""
+        if self._stop.is_set():
             return False
         if not self._threads or not all(t.is_alive() for t in self._threads):
             return False
@@ -284,13 +286,14 @@ class Gateway:
 
     def _beat(self) -> None:
         """A heartbeat, only while the gateway works: the retained ``online`` again (with
-        the same ``since``), and the injected ``heartbeat`` hook."""
+        the same ``since``) while connected, and the injected ``heartbeat`` hook."""
         if not self.working():
             log.warning("gateway is not working (a thread died or a pipeline is stuck): "
                         "no heartbeat")
             return
-        for site in sorted(self.sites):
-            self.client.publish(*self._presence(site, "online"), qos=1, retain=True)
+        if self.connected.is_set():
+            for site in sorted(self.sites):
+                self.client.publish(*self._presence(site, "online"), qos=1, retain=True)
         self._count("heartbeats")
         if self.heartbeat is not None:
             self.heartbeat()

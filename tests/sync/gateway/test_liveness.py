@@ -53,3 +53,26 @@ def test_a_gateway_whose_pipeline_died_is_seen_offline(
                what="the edge to see the gateway offline")
     assert beats.count("gateway") == before  # no heartbeat since it stopped working
     assert "agent" in beats
+
+
+def test_a_gateway_cut_off_from_its_broker_still_feeds_its_watchdog(sync_env: SyncEnv) -> None:
+    """A broker restart is not a hang: while paho reconnects (its back-off reaches 30 s), the
+    gateway's threads work and its watchdog hook goes on, so a supervisor does not restart a
+    healthy gateway; it just publishes no ``online`` until it is back."""
+    beats: list[float] = []
+    gw = sync_env.start_gateway()
+    gw.heartbeat_s = 0.2
+    gw.heartbeat = lambda: beats.append(1)
+    wait_until(lambda: len(beats) >= 2, 10, what="heartbeats while connected")
+    sync_env.broker.stop()
+    wait_until(lambda: not gw.connected.is_set(), 10, what="the gateway to see the broker gone")
+    published = gw.stats["heartbeats"]
+    before = len(beats)
+    wait_until(lambda: len(beats) >= before + 5, 10, what="heartbeats without a broker")
+    assert gw.working() and not gw.connected.is_set()
+    assert gw.stats["heartbeats"] >= published + 5
+    sync_env.broker.start()
+    wait_until(gw.connected.is_set, 60, what="the gateway back on its broker")
+    with mqtt_client(sync_env.broker.port) as observer:
+        observer.subscribe(topics.status(SITE, gw.gateway_id))
+        assert json.loads(observer.get(10).payload)["state"] == "online"
