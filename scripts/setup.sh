@@ -9,12 +9,13 @@ cd "$(dirname "$0")/.."
 # in a temp dir); they need no running cluster and never use the machine's one on 5432.
 # systemd: systemd-analyze, systemctl --root and systemd-sysusers --root, with which the
 # `smartlib install` tests verify and enable the units offline (a minimal root lacks them);
-# cage and xwayland: the kiosk window's compositor, which a test runs headless.
+# cage and xwayland: the kiosk window's compositor, which a test runs headless; xvfb: a
+# display for the kiosk window on a machine without one (`xvfb-run -a make demo`).
 # The libxcb-*/libxkbcommon-x11/libegl/libgl libraries are what Qt's xcb platform plugin
 # needs to open the kiosk window of `make demo` on a desktop (PySide6 wheels do not ship them).
 DEB_PKGS=(mosquitto mosquitto-clients pcscd pcsc-tools vsmartcard-vpcd libpcsclite-dev swig socat
           postgresql build-essential chromium fonts-dejavu-core systemd
-          cage xwayland
+          cage xwayland xvfb xauth
           libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
           libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1)
 PYTHON=${PYTHON:-python3}

@@ -55,6 +55,7 @@ from typing import Any
 
 import httpx
 
+from smartlib_demo.display import usable_display
 from smartlib_demo.errors import DemoError
 from smartlib_demo.processes import (
     PcscdLauncher,
@@ -584,6 +585,14 @@ class DemoSystem:
             env["QT_QPA_PLATFORM"] = os.environ.get("QT_QPA_PLATFORM", "offscreen")
             self.notes.append("no DISPLAY: the kiosk window runs offscreen "
                               "(run `make demo` in a desktop session to see it)")
+        elif "QT_QPA_PLATFORM" not in os.environ and usable_display() is None:
+            # Qt would abort at every start and the supervisor restart it for ever.
+            env["QT_QPA_PLATFORM"] = "offscreen"
+            named = " / ".join(f"{k}={os.environ[k]}" for k in ("WAYLAND_DISPLAY", "DISPLAY")
+                               if os.environ.get(k))
+            self.notes.append(f"{named}: no display answers there, so the kiosk window runs "
+                              "offscreen (start an X server or Wayland session first, e.g. "
+                              "`xvfb-run -a make demo`, to see it)")
         self.spawn("kiosk-ui", self.cli("kiosk", "--config", str(self.files["kiosk"]),
                                         "--windowed"), env=env)
 
