@@ -124,9 +124,9 @@ class DeviceManager:
         if self.reader is not None:
             try:
                 self.reader.open()
-                self._reader_ok, self._reader_error = True, None
+                self._set_reader_state(True, None)
             except DriverError as exc:
-                self._reader_ok, self._reader_error = False, str(exc)
+                self._set_reader_state(False, str(exc))
                 log.warning("reader unavailable: %s", exc)
         if self.card_reader is not None:
             try:
@@ -165,6 +165,13 @@ class DeviceManager:
 
     # ---- the pad ------------------------------------------------------------------------
 
+    def _set_reader_state(self, ok: bool, error: str | None) -> None:
+        changed = self._reader_ok != ok
+        self._reader_ok, self._reader_error = ok, (None if ok else error)
+        if changed:  # the pad reader's health, for the box's status (``reader_state`` events)
+            self.bus.publish("reader_state", device="reader", state="online" if ok else "offline",
+                             error=self._reader_error)
+
     def _need_reader(self) -> Reader:
         if self.reader is None:
             raise DeviceUnavailable("this box has no RFID reader")
@@ -180,9 +187,9 @@ class DeviceManager:
         with self._lock:
             try:
                 seen = reader.inventory(antennas=list(self.antennas))
-                self._reader_ok, self._reader_error = True, None
+                self._set_reader_state(True, None)
             except ReaderError as exc:
-                self._reader_ok, self._reader_error = False, str(exc)
+                self._set_reader_state(False, str(exc))
                 raise DeviceUnavailable(f"the reader failed: {exc}") from exc
             out = []
             for item in seen:

@@ -17,13 +17,14 @@ from drivers.reader import Reader
 from drivers.tags import SecurityPolicy
 from edge.devices import DeviceManager, build_devices
 from edge.services.circulation import CirculationService
-from edge.services.events import EventBus
+from edge.services.events import Event, EventBus
 from edge.services.recovery import RecoveryReport, RecoveryService
 from edge.services.remote_config import RemoteConfigApplier
 from edge.services.security import SecurityService
 from edge.services.sessions import SessionService
 from edge.store import Store, open_store
 from edge.store.db import ServeLock
+from edge.store.errors import StoreError
 from smartlib.config import Settings
 from smartlib.sealing import public_key
 
@@ -84,6 +85,8 @@ class EdgeServices:
                                          location=settings.ils.location,
                                          site_isil=settings.site.isil)
         recovery = RecoveryService(store, circulation, security)
+        if settings.device.role == "kiosk":  # a gate's reader state is the gate service's
+            bus.subscribe(_ReaderHealthJournal(store, settings.device.id))
         return cls(settings, store, bus, devices, sessions, security, circulation, recovery,
                    _owns_store=owns)
 
@@ -159,3 +162,20 @@ class EdgeServices:
                     self.recovery.run_once()
             except Exception:
                 log.exception("background work failed; continuing")
+
+
+class _ReaderHealthJournal:
+    """Records the kiosk's pad reader going on- and offline (``reader_online`` /
+    ``reader_offline`` device events): what the box's status and the central fleet show."""
+
+    def __init__(self, store: Store, device_id: str) -> None:
+        self.store, self.device_id = store, device_id
+
+    def __call__(self, event: Event) -> None:
+        if event.get("type") != "reader_state":
+            return
+        try:
+            self.store.events.record(self.device_id, f"reader_{event['state']}",
+                                     {"error": event.get("error")})
+        except StoreError as exc:
+            log.warning("cannot record the reader state: %s", exc)
