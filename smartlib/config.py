@@ -251,6 +251,10 @@ class PolicySection(_Section):
     edge decides, not the client (docs/edge.md, "Credential sources")."""
     scan_token_s: float = Field(60.0, gt=0, le=600)
     """How long a scan token from ``POST /scans`` stays good for one login."""
+    sort_bin_labels: dict[str, str] = Field(default_factory=dict)
+    """The ILS's sort-bin codes (SIP2 ``CL`` of a check-in) → what is written on this
+    site's return bins, shown to the patron (``{ SHELF = "A" }``); a code without a label is
+    shown as it is."""
 
 
 Direction = Literal["in", "out", "unknown"]

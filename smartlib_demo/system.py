@@ -495,7 +495,9 @@ class DemoSystem:
             "store": {"path": self.run_dir / f"{role}.db"},
             "policy": {"result_timeout_s": self.options.result_timeout_s,
                        "offline_max_items": 5, "offline_login": "cached",
-                       "partial_set": "reject", "session_idle_s": 120},
+                       "partial_set": "reject", "session_idle_s": 120,
+                       # the demo ILS's sort bins, as labelled on the demo's return bins
+                       "sort_bin_labels": {"SHELF": "A", "HOLD": "B", "TRANSIT": "C"}},
             "gate": {"detection": "afi+database", "debounce_s": 10.0,
                      "alarm_directions": ["out", "unknown"], "alarm_duration_ms": 3000,
                      "inner_antenna": "gate-in", "outer_antenna": "gate-out"},

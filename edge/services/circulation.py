@@ -39,7 +39,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -187,24 +187,35 @@ def renewed_items(result: dict[str, Any] | None, key: str = "") -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def sort_hint(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The hold-shelf / transit / sort-bin instruction carried by a check-in result."""
+def sort_hint(result: dict[str, Any] | None,
+              bin_labels: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The hold-shelf / transit / sort-bin instruction carried by a check-in result.
+
+    ``bin_labels`` maps the ILS's sort-bin codes to the labels on the site's bins: ``bin``
+    is what the patron is shown, ``bin_code`` the ILS's code."""
     r = result or {}
+    hint: dict[str, Any] | None
     if isinstance(r.get("sort"), dict):
         hint = dict(r["sort"])
         kind = str(hint.get("kind") or "")
         hint["kind"] = {"hold_shelf": "hold_shelf", "hold_transit": "transit",
                         "transit": "transit"}.get(kind, "bin")
-        return hint
-    alert = str(r.get("alert_type") or "")
-    dest = r.get("destination") or r.get("destination_location")
-    if r.get("hold_patron") or alert in ("01", "02"):
-        return {"kind": "hold_shelf", "destination": dest, "bin": r.get("sort_bin")}
-    if alert == "04" or (dest and r.get("transit")):
-        return {"kind": "transit", "destination": dest, "bin": r.get("sort_bin")}
-    if r.get("sort_bin"):
-        return {"kind": "bin", "destination": dest, "bin": r.get("sort_bin")}
-    return None
+    else:
+        alert = str(r.get("alert_type") or "")
+        dest = r.get("destination") or r.get("destination_location")
+        if r.get("hold_patron") or alert in ("01", "02"):
+            hint = {"kind": "hold_shelf", "destination": dest, "bin": r.get("sort_bin")}
+        elif alert == "04" or (dest and r.get("transit")):
+            hint = {"kind": "transit", "destination": dest, "bin": r.get("sort_bin")}
+        elif r.get("sort_bin"):
+            hint = {"kind": "bin", "destination": dest, "bin": r.get("sort_bin")}
+        else:
+            return None
+    code = hint.get("bin")
+    if isinstance(code, str) and code:
+        hint["bin_code"] = code
+        hint["bin"] = (bin_labels or {}).get(code, code)
+    return hint
 
 
 def transit_hint(owner_isil: str | None, site_isil: str) -> dict[str, Any] | None:
@@ -396,7 +407,8 @@ class CirculationService:
                                 ils_message=msg)]
         if e.kind == "checkin":
             return [item_result(item_id, title, "offline_accepted" if e.is_open else "returned",
-                                transaction=e.key, sort=sort_hint(res), ils_message=msg)]
+                                transaction=e.key, sort=sort_hint(res, self.policy.sort_bin_labels),
+                                ils_message=msg)]
         if e.kind == "renew":
             return [item_result(item_id, title, "renewed", due_date=res.get("due_date"),
                                 transaction=e.key)]
@@ -708,7 +720,7 @@ class CirculationService:
             return answer
         if session is not None:
             session.lines.append(ReceiptLine(p.item_id, p.title, "return"))
-        sort = sort_hint(res)
+        sort = sort_hint(res, self.policy.sort_bin_labels)
         if sort is None and offline:
             sort = transit_hint(self._owner_isil(p), self.site_isil)
         return item_result(p.item_id, p.title, "offline_accepted" if offline else "returned",

@@ -272,6 +272,20 @@ def test_sort_hint_normalises_agent_kinds() -> None:
     assert sort_hint({"ok": True}) is None
 
 
+def test_sort_hint_shows_the_label_on_the_sites_bin() -> None:
+    from edge.services.circulation import sort_hint
+
+    labels = {"SHELF": "A", "HOLD": "B"}
+    assert sort_hint({"sort_bin": "SHELF"}, labels) == {
+        "kind": "bin", "destination": None, "bin": "A", "bin_code": "SHELF"}
+    assert sort_hint({"hold_patron": "2000004", "sort_bin": "HOLD"}, labels)["bin"] == "B"
+    # A code the site did not label is shown as the ILS gave it.
+    assert sort_hint({"sort_bin": "Z9"}, labels) == {
+        "kind": "bin", "destination": None, "bin": "Z9", "bin_code": "Z9"}
+    assert sort_hint({"sort": {"kind": "shelf", "destination": None, "bin": "SHELF"}},
+                     labels)["bin"] == "A"
+
+
 def _journal(services, kind: str, item_id: str, patron: str | None = "2000001"):
     from edge.services.circulation import _Pending
 
