@@ -27,7 +27,10 @@ DEMO_PATRONS = (("2000001", "1234", "Nguyễn Văn An", "good standing"),
 
 
 def toml_dumps(doc: dict[str, dict[str, Any]]) -> str:
-    """A TOML text for ``{section: {key: value}}`` (str, int, float, bool, lists of them)."""
+    """A TOML text for ``{section: {key: value}}``.
+
+    Values are str, int, float, bool, lists of them, and flat dicts (written as inline tables).
+    """
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
@@ -38,6 +41,9 @@ def toml_dumps(doc: dict[str, dict[str, Any]]) -> str:
             return json.dumps(str(v), ensure_ascii=False)
         if isinstance(v, list | tuple):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)} = {value(x)}"
+                                   for k, x in v.items()) + "}"
         raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
     out = []

@@ -91,10 +91,10 @@ def test_toml_writer_round_trips() -> None:
     import tomllib
 
     doc = {"a": {"s": "Thư viện \"x\"", "i": 7, "f": 0.5, "b": True, "l": ["x", "y"],
-                 "p": Path("/tmp/x")}}
+                 "p": Path("/tmp/x"), "d": {"SHELF": "A", "Kệ 2": 2}}}
     back = tomllib.loads(toml_dumps(doc))
     assert back == {"a": {"s": "Thư viện \"x\"", "i": 7, "f": 0.5, "b": True, "l": ["x", "y"],
-                          "p": "/tmp/x"}}
+                          "p": "/tmp/x", "d": {"SHELF": "A", "Kệ 2": 2}}}
 
 
 def _state(info: dict) -> dict:
