@@ -35,6 +35,7 @@ import multiprocessing as mp
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -272,6 +273,10 @@ def _phase(pipes: list[Any], period: float, seconds: float) -> dict[str, Any]:
             "tx_per_s": round(len(lat) / span, 1) if span > 0 else None}
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a short run, as inside make test")
@@ -289,6 +294,9 @@ def main() -> None:
     seconds = args.seconds or (4.0 if args.quick else 30.0)
     workers = max(1, min(args.workers, kiosks + gates))
     _raise_fd_limit()
+    # SIGTERM (timeout, CI) unwinds like Ctrl-C, so the finally blocks stop the gateways,
+    # PostgreSQL, the ILS and the broker instead of leaving them running.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     from bench.sync import IlsProcess
     from hardware_sim.ils.data import open_demo_db

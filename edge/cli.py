@@ -42,6 +42,7 @@ def serve(config: str | None, role: str | None, host: str | None, port: int | No
     from pydantic import ValidationError
 
     from edge.api.app import run
+    from edge.errors import EdgeError
     from smartlib.config import ApiSection
 
     settings = _settings(config, role)
@@ -54,10 +55,13 @@ def serve(config: str | None, role: str | None, host: str | None, port: int | No
                                      param_hint="--host") from exc
         settings = settings.model_copy(update={"api": api})
     tls = settings.api
-    if tls.tls_cert is not None:
-        run(settings, ssl_certfile=str(tls.tls_cert), ssl_keyfile=str(tls.tls_key))
-    else:
-        run(settings)
+    try:
+        if tls.tls_cert is not None:
+            run(settings, ssl_certfile=str(tls.tls_cert), ssl_keyfile=str(tls.tls_key))
+        else:
+            run(settings)
+    except EdgeError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()

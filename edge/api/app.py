@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -172,9 +173,43 @@ async def feed_watchdog(services: EdgeServices, notifier: SystemdNotifier) -> No
         await asyncio.sleep(notifier.ping_interval_s)
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening, for :func:`run`.
+
+    Raises:
+        EdgeError: ``api_port_unavailable`` when the address is taken or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise EdgeError("api_port_unavailable",
+                        f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another "
+                        "smartlib serve running, or is [api] port taken?", status=503) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(settings: Settings, **kw: Any) -> None:
-    """Serve the app with uvicorn on ``settings.api.host:port`` (sd_notify when supervised)."""
+    """Serve the app with uvicorn on ``settings.api.host:port`` (sd_notify when supervised).
+
+    The port is bound before the services start, so a taken port ends the command at once
+    (it waited for the devices and the store to start and stop again).
+
+    Raises:
+        EdgeError: ``api_port_unavailable`` (see :func:`listen_socket`).
+    """
     import uvicorn
 
-    uvicorn.run(create_app(settings, notifier=SystemdNotifier.from_environment()),
-                host=settings.api.host, port=settings.api.port, log_config=None, **kw)
+    sock = listen_socket(settings.api.host, settings.api.port)
+    config = uvicorn.Config(create_app(settings, notifier=SystemdNotifier.from_environment()),
+                            host=settings.api.host, port=settings.api.port, log_config=None,
+                            **kw)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -5,6 +5,7 @@ refused by the configuration (unless ``allow_plain_http``); loopback is the defa
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -77,3 +78,19 @@ def test_serve_over_https_with_the_site_ca(tmp_path: Path) -> None:
             client.get(f"http://127.0.0.1:{port}/staff")  # no plain HTTP on the HTTPS port
     finally:
         stop_process(proc, timeout=10)
+
+
+def test_serve_on_a_taken_port_says_so_and_ends(tmp_path: Path) -> None:
+    # The port is bound before the devices and the store start: the command ended only
+    # after starting and stopping them (over 90 s once), and said nothing clear.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        cfg = _config(tmp_path, f'port = {port}')
+        res = subprocess.run([SMARTLIB, "serve", "--config", str(cfg)], capture_output=True,
+                             text=True, timeout=60)
+    assert res.returncode == 1, res.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "api_port_unavailable" \
+        in res.stderr, res.stderr
+    assert not (tmp_path / "edge.db").exists()  # nothing was started
