@@ -74,6 +74,12 @@ class Device:
             return None
         return (now - parse_stamp(self.state_since)).total_seconds() / 60
 
+    def unheard_minutes(self, now: datetime) -> float:
+        """Minutes since a status last said it was online (an online box's agent repeats
+        its status every ``[sync] status_heartbeat_s``: a long silence means its agent or
+        its connection died without a last will yet)."""
+        return (now - parse_stamp(self.last_seen)).total_seconds() / 60
+
 
 _DEVICE_COLS = ("site_id, device_id, role, state, state_since, last_seen, online_since, backlog, "
                 "reader, reader_failures, printer, software_version, config_version, restart_count")
@@ -343,7 +349,9 @@ class DeviceRepository:
 
         Args:
             site_id: one site only.
-            offline_minutes: only devices offline for more than this many minutes.
+            offline_minutes: only devices offline for more than this many minutes, or
+                still ``online`` but not heard from for that long (no status heartbeat:
+                an agent or a connection that died silently).
             backlog_above: only devices whose backlog is above this.
             now: the time ``offline_minutes`` counts from (default: now).
         """
@@ -354,8 +362,9 @@ class DeviceRepository:
             params.append(site_id)
         if offline_minutes is not None:
             limit = (now or datetime.now().astimezone()) - timedelta(minutes=offline_minutes)
-            where.append("state = 'offline' AND state_since < ?")
-            params.append(stamp(limit))
+            where.append("((state = 'offline' AND state_since < ?) OR "
+                         "(state = 'online' AND last_seen < ?))")
+            params += [stamp(limit), stamp(limit)]
         if backlog_above is not None:
             where.append("backlog > ?")
             params.append(backlog_above)

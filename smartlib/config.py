@@ -440,6 +440,10 @@ class SyncSection(_Section):
     max_awaiting: int = Field(5000, ge=1)
     """Published entries awaiting their result at most."""
     poll_s: float = Field(0.5, gt=0)
+    status_heartbeat_s: float = Field(60.0, gt=0)
+    """The retained ``online`` status is published again at least this often, unchanged:
+    the central console's *last seen* of a healthy box (a box whose agent stopped sending
+    it shows as silent)."""
     publish_ops: bool = True
     """Publish the store's alarms, hourly counters and device events."""
     stats_grace_s: float = Field(60.0, ge=0)

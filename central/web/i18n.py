@@ -86,6 +86,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "device.event": ("Sự kiện", "Event"),
     "state.online": ("Trực tuyến", "Online"),
     "state.offline": ("Ngoại tuyến", "Offline"),
+    "state.silent": ("Mất tín hiệu", "Silent"),
     "role.kiosk": ("Máy mượn trả", "Kiosk"),
     "role.gate": ("Cổng an ninh", "Security gate"),
     "role.gateway": ("Cổng kết nối", "Gateway"),

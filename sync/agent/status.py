@@ -2,7 +2,8 @@
 the edge.
 
 A retained ``online`` (with the backlog and the reader's state) is published after each
-connect and again when those facts change; the last will (set on the client) and a clean
+connect, again when those facts change, and at least every ``[sync] status_heartbeat_s``
+unchanged (the heartbeat that keeps the central console's *last seen* true); the last will (set on the client) and a clean
 stop publish ``offline``. The edge reads ``meta agent.connectivity`` (``/health``, the
 kiosk): connected to the broker, and no sign that the gateways stopped answering.
 
@@ -49,6 +50,7 @@ class Status:
         self._last_heard = time.monotonic()
         self._sent: Facts | None = None
         self._next = 0.0
+        self._heartbeat_due = 0.0
         self._since: datetime | None = None
 
     def reconnected(self) -> None:
@@ -83,14 +85,16 @@ class Status:
         return backlog, reader, failures
 
     def publish_if_changed(self) -> None:
-        """Publish ``online`` with the current facts (at most every ``ops_interval_s``)."""
+        """Publish ``online`` with the current facts (looked at every ``ops_interval_s``)
+        when they changed, or unchanged when ``status_heartbeat_s`` has passed since the
+        last one."""
         ctx = self.ctx
         now = time.monotonic()
         if self._sent is not None and now < self._next:
             return
         self._next = now + ctx.tuning.ops_interval_s
         facts = self._facts()
-        if facts == self._sent:
+        if facts == self._sent and now < self._heartbeat_due:
             return
         backlog, reader, failures = facts
         msg = DeviceStatus(site=ctx.site, device=ctx.device, state="online", role=ctx.role,
@@ -99,6 +103,7 @@ class Status:
         info = ctx.client.publish(self.topic, encode(msg), qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self._sent = facts
+            self._heartbeat_due = now + ctx.tuning.status_heartbeat_s
             ctx.stats.statuses += 1
 
     def gateway_reachable(self) -> bool:

@@ -76,6 +76,8 @@ def test_fleet_filters(store: CentralStore, clock: Clock) -> None:
     store.devices.record_status(status(clock, "gate-01", since=stamp(clock())))
     store.devices.record_status(status(clock, "gate-01", "offline"))
     clock.advance(minutes=20)
+    store.devices.record_status(status(clock, "kiosk-01", since=stamp(clock() - timedelta(
+        minutes=20)), backlog=50))  # its status heartbeat
     store.devices.record_status(status(clock, "kiosk-02", "offline"))
     store.devices.record_status(status(clock, "kiosk-09", site="hcm-02", since=stamp(clock()),
                                        backlog=7))
@@ -86,7 +88,9 @@ def test_fleet_filters(store: CentralStore, clock: Clock) -> None:
 
     assert ids() == ["hcm-02/kiosk-09", "hn-01/gate-01", "hn-01/kiosk-01", "hn-01/kiosk-02"]
     assert ids(offline_minutes=10) == ["hn-01/gate-01"]           # offline 25 min; kiosk-02 5 min
-    assert ids(offline_minutes=1) == ["hn-01/gate-01", "hn-01/kiosk-02"]
+    # online but unheard for 5 minutes (no heartbeat): silent for more than 1 minute
+    assert ids(offline_minutes=1) == ["hcm-02/kiosk-09", "hn-01/gate-01", "hn-01/kiosk-01",
+                                      "hn-01/kiosk-02"]
     assert ids(backlog_above=5) == ["hcm-02/kiosk-09", "hn-01/kiosk-01"]
     assert ids(backlog_above=5, site_id="hn-01") == ["hn-01/kiosk-01"]
     gate = store.devices.get("hn-01", "gate-01")
