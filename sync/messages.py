@@ -603,7 +603,9 @@ class Command(Message):
     ``command_id`` makes it idempotent (a re-delivery is not carried out again).
     ``target`` is the security task's id on the box (``retry_security``,
     ``abandon_security``) or the conflict's transaction key (``resolve_conflict``, with its
-    ``resolution``). ``issued_by`` names the staff member. No patron data.
+    ``resolution``). ``issued_by`` names the staff member. A box that receives it after
+    ``expires_at`` (it was away longer than the console waits) does not carry it out and
+    answers ``failed``. No patron data.
     """
 
     command_id: Annotated[str, AfterValidator(_uuid)]
@@ -614,6 +616,7 @@ class Command(Message):
     resolution: ConflictResolution | None = None
     issued_by: str = Field(min_length=1, max_length=64)
     issued_at: AwareDatetime = Field(default_factory=utcnow)
+    expires_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _resolution_for_conflicts(self) -> Self:

@@ -521,7 +521,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         page_staff=page_staff, api_staff=api_staff, lang=_lang))
     kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
                   api_staff=api_staff, require=require, check_csrf=check_csrf, form=form,
-                  lang=_lang, when=when)
+                  lang=_lang, when=when, command_ttl_hours=section.command_ttl_hours)
     for add_routes in (add_config_routes, add_enroll_routes, conflicts.add_routes,
                        tasks.add_routes, dead_letters.add_routes):
         add_routes(app, kit)
