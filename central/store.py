@@ -19,6 +19,8 @@ from central.db import Database, parse_stamp, stamp
 from central.errors import NotFound, StaffError
 from central.remote_config import ConfigRepository
 
+MAX_SITE_NAME = 120
+"""The longest display name of a library (site)."""
 ROLES = ("viewer", "librarian", "admin")
 """Staff roles, weakest first: a role may do everything the ones before it may."""
 
@@ -228,6 +230,33 @@ class SiteRepository:
             "ON CONFLICT (site_id) DO UPDATE SET last_seen = "
             "CASE WHEN excluded.last_seen > sites.last_seen THEN excluded.last_seen "
             "ELSE sites.last_seen END", (site_id, at, at))
+
+    def names(self) -> dict[str, str]:
+        """Each known site's display name (``''``: none set; pages show the id)."""
+        return {str(r[0]): str(r[1] or "") for r in
+                self._db.query("SELECT site_id, name FROM sites ORDER BY site_id")}
+
+    def rename(self, site_id: str, name: str) -> tuple[str, str]:
+        """Set a known site's display name (``''`` clears it).
+
+        Returns:
+            The name before and the name now (stripped).
+
+        Raises:
+            NotFound: the console has not heard of the site.
+            StaffError: a name longer than :data:`MAX_SITE_NAME` or with control characters.
+        """
+        name = " ".join(name.split())
+        if len(name) > MAX_SITE_NAME:
+            raise StaffError(f"a site name has at most {MAX_SITE_NAME} characters")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
+            raise StaffError("a site name cannot hold control characters")
+        with self._db.transaction():
+            rows = self._db.query("SELECT name FROM sites WHERE site_id = ?", (site_id,))
+            if not rows:
+                raise NotFound(f"no site {site_id!r}")
+            self._db.execute("UPDATE sites SET name = ? WHERE site_id = ?", (name, site_id))
+            return str(rows[0][0] or ""), name
 
     def list(self) -> list[SiteSummary]:
         """Every site with its device counts, backlog and open alarms, by id."""

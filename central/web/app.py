@@ -176,8 +176,23 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             query["lang"] = code
             return f"{request.url.path}?{urlencode(query)}"
 
+        names: dict[str, str] | None = None
+
+        def site_name(site_id: str) -> str:
+            """The site's display name, or its id when none is set."""
+            nonlocal names
+            if names is None:
+                names = store.sites.names() if staff else {}
+            return names.get(site_id) or site_id
+
+        def site_label(site_id: str) -> str:
+            """``Name (id)``, or the id alone."""
+            named = site_name(site_id)
+            return site_id if named == site_id else f"{named} ({site_id})"
+
         html = env.get_template(name).render(
             t=t, lang=lang, label=label, when=when, staff=staff, lang_url=lang_url,
+            site_name=site_name, site_label=site_label,
             csrf=staff.session.csrf_token if staff else "", path=request.url.path,
             may_ack=bool(staff and staff.account.may("librarian")),
             is_admin=bool(staff and staff.account.may("admin")),
@@ -487,6 +502,40 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     def api_sites(request: Request) -> list[dict[str, Any]]:
         api_staff(request)
         return [vars(s) for s in store.sites.list()]
+
+    def rename_site(staff: Staff, site_id: str, name: Any) -> dict[str, str]:
+        require(staff, "admin")
+        if not isinstance(name, str):
+            raise HTTPException(400, "bad_request")
+        at = stamp(auth.clock())
+        try:
+            with store.db.transaction():
+                before, after = store.sites.rename(site_id, name)
+                store.audit.record(staff.account.username, "site.rename", f"site:{site_id}", at,
+                                   {"before": before, "after": after})
+        except NotFound as exc:
+            raise HTTPException(404, "not_found") from exc
+        except StaffError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"site_id": site_id, "name": after}
+
+    @app.post("/sites/{site_id}/name")
+    async def site_name_form(request: Request, site_id: str) -> Response:
+        staff = page_staff(request)
+        data = await form(request)
+        check_csrf(staff, data.get("csrf_token"))
+        rename_site(staff, site_id, data.get("name", ""))
+        return RedirectResponse(f"/sites/{site_id}", status_code=303)
+
+    @app.post("/api/sites/{site_id}/name")
+    async def api_site_name(request: Request, site_id: str) -> dict[str, str]:
+        staff = api_staff(request)
+        check_csrf(staff, request.headers.get("X-CSRF-Token"))
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise HTTPException(400, "bad_request") from exc
+        return rename_site(staff, site_id, body.get("name") if isinstance(body, dict) else None)
 
     @app.get("/api/fleet")
     def api_fleet(request: Request) -> list[dict[str, Any]]:

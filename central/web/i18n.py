@@ -62,6 +62,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "stats.gate_alarms": ("Cảnh báo cổng", "Gate alarms"),
     "stats.other_alarms": ("Cảnh báo khác", "Other alarms"),
     "site.site": ("Thư viện", "Library"),
+    "site.name": ("Tên thư viện", "Library name"),
+    "site.rename": ("Lưu tên", "Save the name"),
     "site.devices": ("Thiết bị", "Devices"),
     "site.online": ("Trực tuyến", "Online"),
     "site.offline": ("Ngoại tuyến", "Offline"),
