@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS devices (
   software_version TEXT,
   config_version TEXT,
   restart_count INTEGER NOT NULL DEFAULT 0,
+  process_starts TEXT,
   PRIMARY KEY (site_id, device_id)
 );
 CREATE TABLE IF NOT EXISTS alarms (
@@ -230,6 +231,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("commands", "expires_at", "TEXT"),
     ("commands", "cancelled_by", "TEXT"),
     ("commands", "closed_at", "TEXT"),
+    ("devices", "process_starts", "TEXT"),
 )
 """Columns added after a table was first made: a database made before them gets them when
 it is opened (``CREATE TABLE IF NOT EXISTS`` leaves an existing table as it is)."""

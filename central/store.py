@@ -51,8 +51,11 @@ class Device:
     """A box as the console knows it from its retained status, last will and events.
 
     ``state_since`` is when it went into ``state``; ``last_seen`` is the last time anything
-    said it was online. ``restart_count`` counts its returns to ``online`` (after a last
-    will, or with a new connection time) since the console first saw it.
+    said it was online. ``reconnects`` counts its returns to ``online`` (after a last
+    will, or with a new connection time) since the console first saw it (the column
+    ``restart_count``); ``process_starts`` is what the box itself counts: how many times
+    each of its processes (``serve``, ``sync``, ``kiosk``) started, and :attr:`restarts`
+    the starts beyond the first.
     """
 
     site_id: str
@@ -68,7 +71,15 @@ class Device:
     printer: str | None
     software_version: str | None
     config_version: str | None
-    restart_count: int
+    reconnects: int
+    process_starts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def restarts(self) -> int | None:
+        """The box's process restarts (None: it never reported its starts)."""
+        if not self.process_starts:
+            return None
+        return sum(max(0, n - 1) for n in self.process_starts.values())
 
     def offline_minutes(self, now: datetime) -> float | None:
         """Minutes since it went offline (None while online)."""
@@ -84,7 +95,14 @@ class Device:
 
 
 _DEVICE_COLS = ("site_id, device_id, role, state, state_since, last_seen, online_since, backlog, "
-                "reader, reader_failures, printer, software_version, config_version, restart_count")
+                "reader, reader_failures, printer, software_version, config_version, "
+                "restart_count, process_starts")
+
+
+def _device(r: Sequence[Any]) -> Device:
+    values = list(r)
+    values[14] = {str(k): int(v) for k, v in json.loads(values[14] or "{}").items()}
+    return Device(*values)
 
 
 @dataclass(frozen=True)
@@ -292,6 +310,8 @@ class StatusReport:
     reader: str | None = None
     reader_failures: int | None = None
     retained: bool = False
+    starts: Mapping[str, int] | None = None
+    """The box's process starts (``DeviceStatus.starts``); None keeps the stored ones."""
 
 
 class DeviceRepository:
@@ -306,7 +326,7 @@ class DeviceRepository:
                               "device_id = ?", (site_id, device_id))
         if not rows:
             raise NotFound(f"no device {site_id}/{device_id}")
-        return Device(*rows[0])
+        return _device(rows[0])
 
     def find(self, site_id: str, device_id: str) -> Device | None:
         try:
@@ -343,11 +363,12 @@ class DeviceRepository:
                 seen = before.last_seen
             elif before is not None and s.state == "offline":
                 seen = before.last_seen
-            count = (before.restart_count if before else 0) + (1 if restarted else 0)
+            count = (before.reconnects if before else 0) + (1 if restarted else 0)
+            starts = None if s.starts is None else json.dumps(dict(s.starts), sort_keys=True)
             self._db.execute(
                 "INSERT INTO devices (site_id, device_id, role, state, state_since, last_seen, "
-                "online_since, backlog, reader, reader_failures, restart_count) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "online_since, backlog, reader, reader_failures, restart_count, process_starts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (site_id, device_id) DO UPDATE SET "
                 "role = COALESCE(excluded.role, devices.role), state = excluded.state, "
                 "state_since = excluded.state_since, last_seen = excluded.last_seen, "
@@ -355,9 +376,10 @@ class DeviceRepository:
                 "backlog = COALESCE(excluded.backlog, devices.backlog), "
                 "reader = COALESCE(excluded.reader, devices.reader), "
                 "reader_failures = COALESCE(excluded.reader_failures, devices.reader_failures), "
-                "restart_count = excluded.restart_count",
+                "restart_count = excluded.restart_count, "
+                "process_starts = COALESCE(excluded.process_starts, devices.process_starts)",
                 (s.site_id, s.device_id, s.role, s.state, state_since, seen, online_since,
-                 s.backlog, s.reader, s.reader_failures, count))
+                 s.backlog, s.reader, s.reader_failures, count, starts))
             return self.get(s.site_id, s.device_id)
 
     def record_health(self, site_id: str, device_id: str, *, printer: str | None = None,
@@ -399,7 +421,7 @@ class DeviceRepository:
             params.append(backlog_above)
         rows = self._db.query(f"SELECT {_DEVICE_COLS} FROM devices WHERE {' AND '.join(where)} "
                               "ORDER BY site_id, device_id", params)
-        return [Device(*r) for r in rows]
+        return [_device(r) for r in rows]
 
 
 class AlarmRepository:

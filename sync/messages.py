@@ -493,6 +493,7 @@ class DeviceStatus(Message):
     from the last will, whose receivers use the time it arrived). ``reader`` and
     ``reader_failures`` come from the box's device event log: the last ``reader_online`` /
     ``reader_offline`` event, and the ``reader_offline`` events of the last 24 hours.
+    Repeated unchanged every ``[sync] status_heartbeat_s`` (the console's *last seen*).
     """
 
     site: SiteId
@@ -505,6 +506,9 @@ class DeviceStatus(Message):
     reader_failures: int | None = Field(None, ge=0)
     software: str | None = Field(None, max_length=64)
     """The box's smartlib version (the central console's fleet column)."""
+    starts: dict[Literal["serve", "sync", "kiosk"], Annotated[int, Field(ge=1)]] | None = None
+    """How many times each of the box's processes has started (the edge store's count):
+    the central console's restart count is the starts beyond the first."""
     at: AwareDatetime = Field(default_factory=utcnow)
 
 

@@ -156,7 +156,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
                 "state_since": d.state_since, "last_seen": d.last_seen, "backlog": d.backlog,
                 "reader": d.reader, "reader_failures": d.reader_failures, "printer": d.printer,
                 "software_version": d.software_version, "config_version": d.config_version,
-                "restart_count": d.restart_count,
+                "restarts": d.restarts, "reconnects": d.reconnects,
+                "process_starts": d.process_starts,
                 "offline_minutes": round(minutes, 1) if minutes is not None else None}
 
     def render(request: Request, staff: Staff | None, name: str, status_code: int = 200,

@@ -82,6 +82,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "device.software": ("Phần mềm", "Software"),
     "device.config": ("Cấu hình", "Configuration"),
     "device.restarts": ("Số lần khởi động lại", "Restarts"),
+    "device.reconnects": ("Số lần kết nối lại", "Reconnects"),
+    "device.starts": ("lần khởi động", "starts"),
     "device.events": ("Sự kiện gần đây", "Recent events"),
     "device.no_events": ("Chưa có sự kiện.", "No events yet."),
     "device.source": ("Nguồn", "Source"),

@@ -111,6 +111,8 @@ class EdgeServices:
             raise
         log.info("start-up recovery: %s", self.last_recovery.summary())
         self.store.meta.set("serve.started_at", str(self.started_at))
+        starts = self.store.meta.count_start("serve")
+        log.info("serve start %d of this box (the central console's restart count)", starts)
         if background:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="edge-background",

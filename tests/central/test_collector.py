@@ -139,7 +139,8 @@ def test_agents_statuses_wills_and_alarms_reach_the_console(tmp_path: Path, site
         wait_until(lambda: (d := central.device("kiosk-01")) and d.state == "online",
                    what=lambda: f"kiosk-01 online; agent log: {kiosk.output()[-2000:]}")
         first = central.device("kiosk-01")
-        assert first.role == "kiosk" and first.backlog == 0 and first.restart_count == 0
+        assert first.role == "kiosk" and first.backlog == 0 and first.reconnects == 0
+        assert first.process_starts == {"sync": 1} and first.restarts == 0
         from smartlib import __version__
         assert first.software_version == __version__  # the agent's status carries it
 
@@ -156,12 +157,14 @@ def test_agents_statuses_wills_and_alarms_reach_the_console(tmp_path: Path, site
             assert (alarm.device_id, alarm.kind, alarm.item, alarm.title, alarm.direction) == (
                 "gate-01", "gate", "70000002", "Những ngày thơ ấu", "out")
 
-            # The kiosk dies (kill -9): its last will says offline; it comes back: a restart.
+            # The kiosk dies (kill -9): its last will says offline; it comes back: a restart
+            # (the box counted its agent's second start) and a reconnect.
             kiosk.kill9()
             wait_until(lambda: central.device("kiosk-01").state == "offline", what="the will")
             kiosk.start()
             wait_until(lambda: central.device("kiosk-01").state == "online", what="back online")
-            assert central.device("kiosk-01").restart_count == 1
+            back = central.device("kiosk-01")
+            assert (back.reconnects, back.restarts, back.process_starts) == (1, 1, {"sync": 2})
 
             # While the collector is away, the gate raises another alarm: its persistent
             # session keeps it in the broker until the collector is back.

@@ -37,7 +37,7 @@ def test_a_box_silent_for_longer_than_n_minutes_is_in_the_offline_filter(
     silent = sqlite_store.devices.get(SITE, "kiosk-01")
     assert silent.state == "online" and silent.unheard_minutes(now) == 15
     assert sqlite_store.devices.get(SITE, "kiosk-02").last_seen == stamp(T0 + timedelta(minutes=14))
-    assert sqlite_store.devices.get(SITE, "kiosk-02").restart_count == 0  # a heartbeat is no restart
+    assert sqlite_store.devices.get(SITE, "kiosk-02").reconnects == 0  # a heartbeat is no restart
 
 
 def test_the_agents_heartbeat_moves_last_seen(tmp_path: Path, site_broker: Any,
@@ -53,7 +53,7 @@ def test_the_agents_heartbeat_moves_last_seen(tmp_path: Path, site_broker: Any,
                            and d, what="a heartbeat after the first status")
         again = wait_until(lambda: (d := central.device("kiosk-01")).last_seen > later.last_seen
                            and d, what="a second heartbeat")
-        assert again.online_since == first.online_since and again.restart_count == 0
+        assert again.online_since == first.online_since and again.reconnects == 0
         assert again.state_since == first.state_since
     finally:
         kiosk.stop()

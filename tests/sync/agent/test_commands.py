@@ -193,10 +193,13 @@ def test_a_command_received_after_its_expiry_is_not_carried_out(env: Any) -> Non
     store = env.open_store("kiosk-01")
     task = failed_release(store, "3000125", "e004010000000003")
     ack_topic = topics.command_ack(SITE, "kiosk-01")
+    report_topic = topics.security_tasks(SITE, "kiosk-01")
     with mqtt_client(env.broker.port, user="central", password="central-pw",
                      client_id="central-test") as centre:
         centre.subscribe(ack_topic)
+        centre.subscribe(report_topic)
         env.start_agent("kiosk-01", user="kiosk-01", password="kiosk-pw")
+        next_message(centre, report_topic)  # the agent is connected and subscribed
         # The console gave up on it an hour ago (the box was away): the box must not act.
         stale = command("abandon_security", str(task.id),
                         expires_at=datetime.now(UTC) - timedelta(hours=1))
