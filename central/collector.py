@@ -297,8 +297,9 @@ class CentralCollector:
                 role=s.role, backlog=s.backlog, reader=s.reader,
                 reader_failures=s.reader_failures, retained=retained,
                 starts={str(k): n for k, n in s.starts.items()} if s.starts else None))
-            if s.software:
-                self.store.devices.record_health(s.site, s.device, software_version=s.software)
+            if s.software or s.printer:
+                self.store.devices.record_health(s.site, s.device, software_version=s.software,
+                                                 printer=s.printer)
             return "status"
         if ref.kind == "alarm":
             a = decode(Alarm, payload)

@@ -506,6 +506,10 @@ class DeviceStatus(Message):
     reader_failures: int | None = Field(None, ge=0)
     software: str | None = Field(None, max_length=64)
     """The box's smartlib version (the central console's fleet column)."""
+    printer: str | None = Field(None, max_length=32, pattern=r"^[a-z_]+$")
+    """The receipt printer's last state (the box's last ``printer_*`` device event: ``ok``,
+    ``paper_low``, ``paper_out``, ``cover_open``, ``error``, ``offline``, ``reachable``,
+    ``unreachable``, ``none``); None: never reported (a gate, an older box)."""
     starts: dict[Literal["serve", "sync", "kiosk"], Annotated[int, Field(ge=1)]] | None = None
     """How many times each of the box's processes has started (the edge store's count):
     the central console's restart count is the starts beyond the first."""

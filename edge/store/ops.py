@@ -326,6 +326,15 @@ class DeviceEventRepository:
                                  "ORDER BY id DESC LIMIT ?", (limit,))
         return [_event(r) for r in rows]
 
+    def printer_state(self) -> str | None:
+        """The receipt printer's last reported state (the kind of the last ``printer_*``
+        event without its prefix: ``ok``, ``paper_out``, ``unreachable``…; None if never
+        reported)."""
+        last = self._store.query_one(
+            "SELECT kind FROM device_events WHERE kind LIKE 'printer\\_%' ESCAPE '\\' "
+            "ORDER BY id DESC LIMIT 1")
+        return None if last is None else str(last["kind"]).removeprefix("printer_")
+
     def reader_summary(self, since: str) -> tuple[str | None, int]:
         """The reader's last state (``online``/``offline``, None if never reported) and its
         ``reader_offline`` events at or after ``since`` (an ISO time stamp)."""

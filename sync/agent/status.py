@@ -1,8 +1,8 @@
 """Status: this box's retained status on the broker, and the gateways' reachability for
 the edge.
 
-A retained ``online`` (with the backlog, the reader's state and the box's process starts)
-is published after each connect, again when those facts change, and at least every
+A retained ``online`` (with the backlog, the reader's and printer's states and the box's
+process starts) is published after each connect, again when those facts change, and at least every
 ``[sync] status_heartbeat_s`` unchanged (the heartbeat that keeps the central console's
 *last seen* true); the last will (set on the client) and a clean stop publish
 ``offline``. The edge reads ``meta agent.connectivity`` (``/health``, the
@@ -27,7 +27,7 @@ from sync.messages import DeviceStatus, encode, utcnow
 
 log = logging.getLogger(__name__)
 
-Facts = tuple[int | None, str | None, int | None, tuple[tuple[str, int], ...]]
+Facts = tuple[int | None, str | None, int | None, tuple[tuple[str, int], ...], str | None]
 
 
 class Status:
@@ -72,9 +72,10 @@ class Status:
 
     def _facts(self) -> Facts:
         """The backlog, the reader's last state and its failures of the last 24 hours, the
-        box's process starts."""
+        box's process starts, the receipt printer's last state."""
         backlog = reader = failures = None
         starts: tuple[tuple[str, int], ...] = ()
+        printer = None
         store = self.ctx.store
         try:
             backlog = store.outbox.backlog().open
@@ -84,9 +85,10 @@ class Status:
             if reader is None:
                 failures = None  # a box without a reader (or before its first report)
             starts = tuple(sorted(store.meta.process_starts().items()))
+            printer = store.events.printer_state()
         except Exception:
             log.exception("cannot read the backlog and reader state for the status")
-        return backlog, reader, failures, starts
+        return backlog, reader, failures, starts, printer
 
     def publish_if_changed(self) -> None:
         """Publish ``online`` with the current facts (looked at every ``ops_interval_s``)
@@ -100,11 +102,11 @@ class Status:
         facts = self._facts()
         if facts == self._sent and now < self._heartbeat_due:
             return
-        backlog, reader, failures, starts = facts
+        backlog, reader, failures, starts, printer = facts
         msg = DeviceStatus(site=ctx.site, device=ctx.device, state="online", role=ctx.role,
                            backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
                            reader_failures=failures, software=__version__,
-                           starts=dict(starts) or None)  # type: ignore[arg-type]
+                           starts=dict(starts) or None, printer=printer)  # type: ignore[arg-type]
         info = ctx.client.publish(self.topic, encode(msg), qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self._sent = facts

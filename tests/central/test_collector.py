@@ -4,6 +4,7 @@ own read-only account."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -245,3 +246,22 @@ def test_a_status_carries_the_boxs_software_version(collector: CentralCollector,
     will = DeviceStatus(site=SITE, device="kiosk-01", state="offline")
     assert collector.handle(topics.status(SITE, "kiosk-01"), encode(will)) == "status"
     assert sqlite_store.devices.find(SITE, "kiosk-01").software_version == "0.9.1"  # type: ignore[union-attr]
+
+
+def test_a_status_carries_the_printer_state_and_process_starts(collector: CentralCollector,
+                                                                sqlite_store: CentralStore) -> None:
+    status = DeviceStatus(site=SITE, device="kiosk-01", state="online", role="kiosk",
+                          printer="paper_out", starts={"serve": 3, "sync": 2, "kiosk": 1}, at=AT)
+    assert collector.handle(topics.status(SITE, "kiosk-01"), encode(status)) == "status"
+    device = sqlite_store.devices.get(SITE, "kiosk-01")
+    assert (device.printer, device.restarts, device.reconnects) == ("paper_out", 3, 0)
+    # The last will carries neither: both stay.
+    will = DeviceStatus(site=SITE, device="kiosk-01", state="offline")
+    collector.handle(topics.status(SITE, "kiosk-01"), encode(will))
+    device = sqlite_store.devices.get(SITE, "kiosk-01")
+    assert (device.printer, device.process_starts) == ("paper_out", {"serve": 3, "sync": 2,
+                                                                    "kiosk": 1})
+    # A state that is not a word is refused (a dead letter), as is a start count of 0.
+    for bad in ({"printer": "Paper Out!"}, {"starts": {"serve": 0}}, {"starts": {"gate": 1}}):
+        raw = {**json.loads(encode(status)), **bad}
+        assert collector.handle(topics.status(SITE, "kiosk-01"), json.dumps(raw).encode()) == "dead"

@@ -57,3 +57,41 @@ def test_the_agents_heartbeat_moves_last_seen(tmp_path: Path, site_broker: Any,
         assert again.state_since == first.state_since
     finally:
         kiosk.stop()
+
+
+def test_the_boxs_printer_state_and_restarts_reach_the_fleet(tmp_path: Path, site_broker: Any,
+                                                             central: Central,
+                                                             clock: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from central.config import CentralSection
+    from central.web.app import create_app
+    from edge.store import open_store
+    from tests.central.conftest import make_auth
+    from tests.central.test_web import PASSWORD, login
+
+    edge = open_store(tmp_path / "edge-kiosk-01.db")
+    edge.meta.count_start("serve")
+    edge.meta.count_start("serve")                     # serve restarted once
+    edge.events.record("printer", "printer_paper_out", {"error": None})
+    config = agent_toml(tmp_path, site_broker, SITE, "kiosk-01")
+    kiosk = Proc(["sync", "--config", str(config)], tmp_path / "kiosk.log").start()
+    try:
+        d = wait_until(lambda: (d := central.device("kiosk-01")) and d.printer == "paper_out"
+                       and d, what=lambda: f"the printer state; {kiosk.output()[-2000:]}")
+        assert d.process_starts == {"serve": 2, "sync": 1} and d.restarts == 1
+        edge.events.record("printer", "printer_ok", {"error": None})  # paper put in
+        wait_until(lambda: central.device("kiosk-01").printer == "ok", what="printer ok")
+        auth = make_auth(central.store, clock)
+        auth.create_account("xem", PASSWORD, role="viewer")
+        edge.events.record("printer", "printer_paper_out", {"error": None})
+        wait_until(lambda: central.device("kiosk-01").printer == "paper_out", what="paper out")
+        with TestClient(create_app(central.store, auth, CentralSection())) as web:
+            login(web, "xem")
+            page = web.get("/fleet").text
+            assert 'data-printer="paper_out">Hết giấy</td>' in page
+            assert '<td class="n restarts" title="serve: 2 sync: 1 ">1</td>' in page
+            assert "Out of paper" in web.get("/sites/hn-01/devices/kiosk-01?lang=en").text
+    finally:
+        kiosk.stop()
+        edge.close()
