@@ -152,8 +152,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         now = auth.clock()
         minutes = d.offline_minutes(now)
         silent = d.state == "online" and d.unheard_minutes(now) > section.offline_after_minutes
-        return {"silent": silent, "site": d.site_id, "device": d.device_id, "role": d.role, "state": d.state,
-                "state_since": d.state_since, "last_seen": d.last_seen, "backlog": d.backlog,
+        return {"site": d.site_id, "device": d.device_id, "role": d.role, "state": d.state,
+                "silent": silent, "state_since": d.state_since, "last_seen": d.last_seen, "backlog": d.backlog,
                 "reader": d.reader, "reader_failures": d.reader_failures, "printer": d.printer,
                 "software_version": d.software_version, "config_version": d.config_version,
                 "restarts": d.restarts, "reconnects": d.reconnects,

@@ -161,10 +161,13 @@ def print_receipt(session_id: SessionId, services: ServicesDep) -> dict[str, Any
     return {"printed": True}
 
 
+KioskInstanceHeader = Annotated[str | None, Header(alias="X-Kiosk-Instance", max_length=64)]
+"""A kiosk UI's run id (:func:`health`)."""
+
+
 @public.get("/health", response_model=HealthOut)
 def health(services: ServicesDep, caller: OptionalCaller,
-           kiosk_instance: Annotated[str | None, Header(alias="X-Kiosk-Instance", max_length=64)] = None,
-           ) -> dict[str, Any]:
+           kiosk_instance: KioskInstanceHeader = None) -> dict[str, Any]:
     """Liveness and connectivity (no token).
 
     A kiosk UI sends ``X-Kiosk-Instance`` (a random id of its run) with its device token:
