@@ -1,11 +1,11 @@
 """The console in Debian's headless Chromium (Playwright): the navigation bar wraps between
 its items, never inside a label, however narrow the window; an admin names a library and
-the pages show its name with its id."""
+the pages show its name with its id; a pending command is cancelled from the tasks page."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -104,3 +104,23 @@ def test_a_viewer_has_no_name_form(console: ConsoleServer, browser_page: Any) ->
         body: JSON.stringify({name: 'X'})});
       return r.status; }""")
     assert status == 403
+
+
+def test_a_pending_command_is_cancelled_on_the_tasks_page(console: ConsoleServer,
+                                                          sqlite_store: CentralStore,
+                                                          browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    now = datetime.now(UTC)
+    command = sqlite_store.commands.issue("hn-01", "kiosk-01", "abandon_security", "7",
+                                          issued_by="lan", at=stamp(now),
+                                          expires_at=stamp(now + timedelta(hours=72)))
+    page = browser_page
+    login(page, console.url + "/tasks")
+    row = page.locator(f"#commands tr[data-command='{command.command_id}']")
+    expect(row.locator(".outcome")).to_have_text("Đang chờ gửi")
+    row.locator("button.command-cancel").click()
+    expect(row.locator(".outcome")).to_contain_text("Đã huỷ")
+    expect(row.locator(".outcome .cancelled-by")).to_have_text("admin")
+    expect(row.locator("button.command-cancel")).to_have_count(0)
+    assert sqlite_store.commands.get(command.command_id).state == "cancelled"
