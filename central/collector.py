@@ -295,9 +295,11 @@ class CentralCollector:
                 site_id=s.site, device_id=s.device, state=s.state, received_at=now,
                 reported_at=stamp(s.at), since=stamp(s.since) if s.since else None,
                 role=s.role, backlog=s.backlog, reader=s.reader,
-                reader_failures=s.reader_failures, retained=retained))
-            if s.software:
-                self.store.devices.record_health(s.site, s.device, software_version=s.software)
+                reader_failures=s.reader_failures, retained=retained,
+                starts={str(k): n for k, n in s.starts.items()} if s.starts else None))
+            if s.software or s.printer:
+                self.store.devices.record_health(s.site, s.device, software_version=s.software,
+                                                 printer=s.printer)
             return "status"
         if ref.kind == "alarm":
             a = decode(Alarm, payload)

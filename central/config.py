@@ -42,6 +42,9 @@ class CentralSection(BaseModel):
     """The time zone the pages show times in (stored times are UTC)."""
     offline_after_minutes: float = Field(10.0, gt=0)
     """The fleet page's default for "offline for more than N minutes"."""
+    command_ttl_hours: float = Field(72.0, gt=0, le=24 * 365)
+    """How long a command to a box (retry, abandon, resolve) waits for its answer before it
+    is ``expired`` (a box that receives it later does not carry it out)."""
 
 
 class EnrollSection(BaseModel):

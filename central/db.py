@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS devices (
   software_version TEXT,
   config_version TEXT,
   restart_count INTEGER NOT NULL DEFAULT 0,
+  process_starts TEXT,
   PRIMARY KEY (site_id, device_id)
 );
 CREATE TABLE IF NOT EXISTS alarms (
@@ -124,7 +125,10 @@ CREATE TABLE IF NOT EXISTS commands (
   sent_at TEXT,
   state TEXT NOT NULL DEFAULT 'pending',
   reason TEXT,
-  acked_at TEXT
+  acked_at TEXT,
+  expires_at TEXT,
+  cancelled_by TEXT,
+  closed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS commands_unsent ON commands (sent_at, issued_at);
 CREATE TABLE IF NOT EXISTS security_tasks (
@@ -222,6 +226,15 @@ CREATE TABLE IF NOT EXISTS audit_log (
   detail TEXT NOT NULL DEFAULT '{{}}'
 );
 """
+
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("commands", "expires_at", "TEXT"),
+    ("commands", "cancelled_by", "TEXT"),
+    ("commands", "closed_at", "TEXT"),
+    ("devices", "process_starts", "TEXT"),
+)
+"""Columns added after a table was first made: a database made before them gets them when
+it is opened (``CREATE TABLE IF NOT EXISTS`` leaves an existing table as it is)."""
 
 _ID_SQL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "BIGSERIAL PRIMARY KEY"}
 
@@ -328,8 +341,19 @@ class Database:
             for statement in (s.strip() for s in script.split(";")):
                 if statement:
                     self.execute(statement)
+            for table, column, kind in _ADDED_COLUMNS:
+                if column not in self.columns(table):
+                    self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             if not self.query("SELECT version FROM central_schema"):
                 self.execute("INSERT INTO central_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def columns(self, table: str) -> set[str]:
+        """The column names of ``table``."""
+        if self.engine == "sqlite":
+            return {str(r[1]) for r in self.query(f"PRAGMA table_info({table})")}
+        return {str(r[0]) for r in self.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND table_schema = current_schema()", (table,))}
 
     def close(self) -> None:
         with self._lock:

@@ -4,7 +4,8 @@ It runs as a thread of the collector (the same MQTT account, whose ACL writes on
 devices' ``command`` topics). Each unsent command goes as a :class:`~sync.messages.Command`
 on ``smartlib/v1/{site}/{device}/command`` with QoS 1 and is marked sent once the broker
 acknowledged it (PUBACK): a box that is offline gets it from its persistent session when
-it comes back, and a command whose publication failed goes again at the next pass. The
+it comes back, and a command whose publication failed goes again at the next pass. Each
+pass also closes the commands whose expiry passed (``expired``; never sent after it). The
 box's answer comes back through the collector (``…/command/ack``). It never reads patron
 data: a command names a task id or a transaction key only.
 """
@@ -32,7 +33,8 @@ def command_message(c: CommandRecord) -> Command:
     """The MQTT message of a stored command."""
     return Command(command_id=c.command_id, site=c.site_id, device=c.device_id, action=c.action,
                    target=c.target, resolution=c.resolution, issued_by=c.issued_by,
-                   issued_at=parse_stamp(c.issued_at))
+                   issued_at=parse_stamp(c.issued_at),
+                   expires_at=parse_stamp(c.expires_at) if c.expires_at else None)
 
 
 class CommandDispatcher:
@@ -71,18 +73,26 @@ class CommandDispatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
-            if not self.connected.is_set():
-                continue
             try:
-                self.publish_pending()
+                self.expire_due()
+                if self.connected.is_set():
+                    self.publish_pending()
             except DatabaseError:
                 log.exception("central commands: database failure; trying again")
+
+    def expire_due(self) -> int:
+        """Close the commands whose expiry passed without the box's answer; returns how many."""
+        expired = self.store.commands.expire_due(stamp(self.clock()))
+        for c in expired:
+            log.warning("central command %s %s %s -> %s/%s expired (%s)", c.command_id,
+                        c.action, c.target, c.site_id, c.device_id, c.reason)
+        return len(expired)
 
     def publish_pending(self, timeout_s: float = 5.0) -> int:
         """Publish every unsent command (each waits for its PUBACK); returns how many the
         broker took."""
         n = 0
-        for c in self.store.commands.unsent():
+        for c in self.store.commands.unsent(now=stamp(self.clock())):
             try:
                 payload = encode(command_message(c))
             except ValueError as exc:  # a stored command that cannot be a message: close it

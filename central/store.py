@@ -19,6 +19,8 @@ from central.db import Database, parse_stamp, stamp
 from central.errors import NotFound, StaffError
 from central.remote_config import ConfigRepository
 
+MAX_SITE_NAME = 120
+"""The longest display name of a library (site)."""
 ROLES = ("viewer", "librarian", "admin")
 """Staff roles, weakest first: a role may do everything the ones before it may."""
 
@@ -49,8 +51,11 @@ class Device:
     """A box as the console knows it from its retained status, last will and events.
 
     ``state_since`` is when it went into ``state``; ``last_seen`` is the last time anything
-    said it was online. ``restart_count`` counts its returns to ``online`` (after a last
-    will, or with a new connection time) since the console first saw it.
+    said it was online. ``reconnects`` counts its returns to ``online`` (after a last
+    will, or with a new connection time) since the console first saw it (the column
+    ``restart_count``); ``process_starts`` is what the box itself counts: how many times
+    each of its processes (``serve``, ``sync``, ``kiosk``) started, and :attr:`restarts`
+    the starts beyond the first.
     """
 
     site_id: str
@@ -66,7 +71,15 @@ class Device:
     printer: str | None
     software_version: str | None
     config_version: str | None
-    restart_count: int
+    reconnects: int
+    process_starts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def restarts(self) -> int | None:
+        """The box's process restarts (None: it never reported its starts)."""
+        if not self.process_starts:
+            return None
+        return sum(max(0, n - 1) for n in self.process_starts.values())
 
     def offline_minutes(self, now: datetime) -> float | None:
         """Minutes since it went offline (None while online)."""
@@ -74,9 +87,22 @@ class Device:
             return None
         return (now - parse_stamp(self.state_since)).total_seconds() / 60
 
+    def unheard_minutes(self, now: datetime) -> float:
+        """Minutes since a status last said it was online (an online box's agent repeats
+        its status every ``[sync] status_heartbeat_s``: a long silence means its agent or
+        its connection died without a last will yet)."""
+        return (now - parse_stamp(self.last_seen)).total_seconds() / 60
+
 
 _DEVICE_COLS = ("site_id, device_id, role, state, state_since, last_seen, online_since, backlog, "
-                "reader, reader_failures, printer, software_version, config_version, restart_count")
+                "reader, reader_failures, printer, software_version, config_version, "
+                "restart_count, process_starts")
+
+
+def _device(r: Sequence[Any]) -> Device:
+    values = list(r)
+    values[14] = {str(k): int(v) for k, v in json.loads(values[14] or "{}").items()}
+    return Device(*values)
 
 
 @dataclass(frozen=True)
@@ -223,6 +249,33 @@ class SiteRepository:
             "CASE WHEN excluded.last_seen > sites.last_seen THEN excluded.last_seen "
             "ELSE sites.last_seen END", (site_id, at, at))
 
+    def names(self) -> dict[str, str]:
+        """Each known site's display name (``''``: none set; pages show the id)."""
+        return {str(r[0]): str(r[1] or "") for r in
+                self._db.query("SELECT site_id, name FROM sites ORDER BY site_id")}
+
+    def rename(self, site_id: str, name: str) -> tuple[str, str]:
+        """Set a known site's display name (``''`` clears it).
+
+        Returns:
+            The name before and the name now (stripped).
+
+        Raises:
+            NotFound: the console has not heard of the site.
+            StaffError: a name longer than :data:`MAX_SITE_NAME` or with control characters.
+        """
+        name = " ".join(name.split())
+        if len(name) > MAX_SITE_NAME:
+            raise StaffError(f"a site name has at most {MAX_SITE_NAME} characters")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
+            raise StaffError("a site name cannot hold control characters")
+        with self._db.transaction():
+            rows = self._db.query("SELECT name FROM sites WHERE site_id = ?", (site_id,))
+            if not rows:
+                raise NotFound(f"no site {site_id!r}")
+            self._db.execute("UPDATE sites SET name = ? WHERE site_id = ?", (name, site_id))
+            return str(rows[0][0] or ""), name
+
     def list(self) -> list[SiteSummary]:
         """Every site with its device counts, backlog and open alarms, by id."""
         rows = self._db.query(
@@ -257,6 +310,8 @@ class StatusReport:
     reader: str | None = None
     reader_failures: int | None = None
     retained: bool = False
+    starts: Mapping[str, int] | None = None
+    """The box's process starts (``DeviceStatus.starts``); None keeps the stored ones."""
 
 
 class DeviceRepository:
@@ -271,7 +326,7 @@ class DeviceRepository:
                               "device_id = ?", (site_id, device_id))
         if not rows:
             raise NotFound(f"no device {site_id}/{device_id}")
-        return Device(*rows[0])
+        return _device(rows[0])
 
     def find(self, site_id: str, device_id: str) -> Device | None:
         try:
@@ -308,11 +363,12 @@ class DeviceRepository:
                 seen = before.last_seen
             elif before is not None and s.state == "offline":
                 seen = before.last_seen
-            count = (before.restart_count if before else 0) + (1 if restarted else 0)
+            count = (before.reconnects if before else 0) + (1 if restarted else 0)
+            starts = None if s.starts is None else json.dumps(dict(s.starts), sort_keys=True)
             self._db.execute(
                 "INSERT INTO devices (site_id, device_id, role, state, state_since, last_seen, "
-                "online_since, backlog, reader, reader_failures, restart_count) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "online_since, backlog, reader, reader_failures, restart_count, process_starts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (site_id, device_id) DO UPDATE SET "
                 "role = COALESCE(excluded.role, devices.role), state = excluded.state, "
                 "state_since = excluded.state_since, last_seen = excluded.last_seen, "
@@ -320,9 +376,10 @@ class DeviceRepository:
                 "backlog = COALESCE(excluded.backlog, devices.backlog), "
                 "reader = COALESCE(excluded.reader, devices.reader), "
                 "reader_failures = COALESCE(excluded.reader_failures, devices.reader_failures), "
-                "restart_count = excluded.restart_count",
+                "restart_count = excluded.restart_count, "
+                "process_starts = COALESCE(excluded.process_starts, devices.process_starts)",
                 (s.site_id, s.device_id, s.role, s.state, state_since, seen, online_since,
-                 s.backlog, s.reader, s.reader_failures, count))
+                 s.backlog, s.reader, s.reader_failures, count, starts))
             return self.get(s.site_id, s.device_id)
 
     def record_health(self, site_id: str, device_id: str, *, printer: str | None = None,
@@ -343,7 +400,9 @@ class DeviceRepository:
 
         Args:
             site_id: one site only.
-            offline_minutes: only devices offline for more than this many minutes.
+            offline_minutes: only devices offline for more than this many minutes, or
+                still ``online`` but not heard from for that long (no status heartbeat:
+                an agent or a connection that died silently).
             backlog_above: only devices whose backlog is above this.
             now: the time ``offline_minutes`` counts from (default: now).
         """
@@ -354,14 +413,15 @@ class DeviceRepository:
             params.append(site_id)
         if offline_minutes is not None:
             limit = (now or datetime.now().astimezone()) - timedelta(minutes=offline_minutes)
-            where.append("state = 'offline' AND state_since < ?")
-            params.append(stamp(limit))
+            where.append("((state = 'offline' AND state_since < ?) OR "
+                         "(state = 'online' AND last_seen < ?))")
+            params += [stamp(limit), stamp(limit)]
         if backlog_above is not None:
             where.append("backlog > ?")
             params.append(backlog_above)
         rows = self._db.query(f"SELECT {_DEVICE_COLS} FROM devices WHERE {' AND '.join(where)} "
                               "ORDER BY site_id, device_id", params)
-        return [Device(*r) for r in rows]
+        return [_device(r) for r in rows]
 
 
 class AlarmRepository:

@@ -131,6 +131,10 @@ class PatronIdentityError(CardReaderError):
 
 # ---- bad arguments (appended for review M8) ---------------------------------------------
 
+class PrinterStatusError(DriverError):
+    """A receipt printer's real-time status byte does not decode (ESC/POS ``DLE EOT``)."""
+
+
 class DriverArgumentError(DriverError, ValueError):
     """A caller passed a bad argument (a malformed UID, an AFI outside 0..255, a block range
     off the tag, an APDU length out of bounds, …).

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drivers.credential import PatronCredential
-from drivers.errors import DriverError, ReaderError, TagFormatError
+from drivers.errors import DriverError, PrinterStatusError, ReaderError, TagFormatError
+from drivers.escpos_status import QUERIES, decode_status, status_request
 from drivers.reader import Reader
 from drivers.tags import SecurityPolicy, SecurityState, TagData, decode_tag
 from edge.errors import DeviceUnavailable, EdgeError
@@ -74,7 +75,10 @@ class DeviceManager:
         card_reader: a :class:`drivers.pcsc.reader.CardReader`, or ``None``.
         scanner: a :class:`drivers.scanner.SerialBarcodeScanner` (or anything with
             ``start(on_event)`` / ``stop()``), or ``None``.
-        printer_url: a pyserial URL for the ESC/POS printer, or ``None``.
+        printer_url: a pyserial URL for the ESC/POS printer (a device file, or
+            ``socket://host:9100``), or ``None``.
+        printer_status_timeout_s: how long :meth:`check_printer` waits for the printer's
+            status replies.
         bus: where tag events go; ``session_ended`` on it drops a pending scan.
         serial_opener: ``serial.serial_for_url`` (injected for tests).
         debounce_polls: consecutive inventories a tag must miss before ``tag_left``.
@@ -85,7 +89,8 @@ class DeviceManager:
     def __init__(self, reader: Reader | None, *, security: SecurityPolicy,
                  antennas: tuple[str, ...] = ("pad",), card_reader: CardReader | None = None,
                  scanner: Any | None = None,
-                 printer_url: str | None = None, bus: EventBus | None = None,
+                 printer_url: str | None = None, printer_status_timeout_s: float = 1.0,
+                 bus: EventBus | None = None,
                  serial_opener: Callable[..., Any] | None = None, debounce_polls: int = 2,
                  poll_interval_s: float = 0.3, scan_ttl_s: float = SCAN_TTL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -97,6 +102,10 @@ class DeviceManager:
         self.scan_ttl_s = scan_ttl_s
         self._clock = clock
         self.printer_url = printer_url
+        self.printer_status_timeout_s = printer_status_timeout_s
+        self._printer_lock = threading.Lock()
+        self._printer_state: str | None = None
+        self._printer_error: str | None = None
         self.bus = bus or EventBus()
         self._serial_opener = serial_opener
         self._debounce = debounce_polls
@@ -353,28 +362,97 @@ class DeviceManager:
 
     # ---- printer ------------------------------------------------------------------------
 
+    def _opener(self) -> Callable[..., Any]:
+        if self._serial_opener is not None:
+            return self._serial_opener
+        import serial
+
+        return serial.serial_for_url  # type: ignore[no-any-return]
+
     def print_bytes(self, data: bytes) -> None:
-        """Send ESC/POS bytes to the receipt printer.
+        """Send ESC/POS bytes to the receipt printer. A failure is reported as the printer's
+        state ``error`` (a ``printer_state`` event); after a failure, the next good print
+        asks the printer its status again.
 
         Raises:
             DeviceUnavailable: no printer configured, or it failed.
         """
         if not self.printer_url:
             raise DeviceUnavailable("no receipt printer is configured")
-        opener = self._serial_opener
-        if opener is None:
-            import serial
-
-            opener = serial.serial_for_url
-        try:
-            port = opener(self.printer_url, timeout=2, write_timeout=5)
+        opener = self._opener()
+        with self._printer_lock:
             try:
-                port.write(data)
-                port.flush()
-            finally:
-                port.close()
-        except (OSError, ValueError) as exc:
-            raise DeviceUnavailable(f"the printer failed: {exc}") from exc
+                port = opener(self.printer_url, timeout=2, write_timeout=5)
+                try:
+                    port.write(data)
+                    port.flush()
+                finally:
+                    port.close()
+            except (OSError, ValueError) as exc:
+                self._set_printer_state("error", f"the last print failed: {exc}")
+                raise DeviceUnavailable(f"the printer failed: {exc}") from exc
+            failed_before = self._printer_state in ("error", "unreachable")
+        if failed_before:
+            self.check_printer()
+
+    def check_printer(self) -> str | None:
+        """Ask the receipt printer its real-time status (``DLE EOT 1-4``) and report it
+        (a ``printer_state`` event when it changed).
+
+        Returns:
+            What its answer says (``ok``, ``paper_low``, ``paper_out``, ``cover_open``,
+            ``error``, ``offline``); ``reachable`` when the port takes the request but no
+            status comes back in time (a write-only device file, a printer without
+            real-time status) or the answer does not decode; ``unreachable`` when the port
+            cannot be opened or written; None without a printer.
+        """
+        if not self.printer_url:
+            return None
+        opener = self._opener()
+        error: str | None = None
+        with self._printer_lock:
+            try:
+                port = opener(self.printer_url, timeout=self.printer_status_timeout_s,
+                              write_timeout=2)
+            except (OSError, ValueError) as exc:
+                state, error = "unreachable", f"cannot open {self.printer_url}: {exc}"
+            else:
+                try:
+                    port.write(status_request())
+                    port.flush()
+                    reply = self._status_reply(port)
+                except (OSError, ValueError) as exc:
+                    state, error, reply = "unreachable", f"cannot query the printer: {exc}", b""
+                else:
+                    state = "reachable"
+                finally:
+                    port.close()
+                if reply:
+                    try:
+                        state = decode_status(reply).state
+                    except PrinterStatusError as exc:
+                        state, error = "reachable", str(exc)
+        self._set_printer_state(state, error)
+        return state
+
+    def _status_reply(self, port: Any) -> bytes:
+        """Up to one byte per request, until the port's read timeout passes with none."""
+        reply = b""
+        deadline = self._clock() + self.printer_status_timeout_s
+        while len(reply) < len(QUERIES) and self._clock() < deadline:
+            chunk = port.read(len(QUERIES) - len(reply))
+            if not chunk:
+                break
+            reply += bytes(chunk)
+        return reply
+
+    def _set_printer_state(self, state: str, error: str | None) -> None:
+        changed = (state, error) != (self._printer_state, self._printer_error)
+        self._printer_state, self._printer_error = state, error
+        if changed:  # the receipt printer's health, for the box's status and the centre
+            log.log(logging.INFO if state in ("ok", "paper_low") else logging.WARNING,
+                    "receipt printer: %s%s", state, f" ({error})" if error else "")
+            self.bus.publish("printer_state", device="printer", state=state, error=error)
 
     # ---- status -------------------------------------------------------------------------
 
@@ -403,7 +481,9 @@ class DeviceManager:
             out.append({"id": "scanner", "kind": "barcode_scanner", "state": state,
                         "scan_pending": pending, "last_rejected": self._scan_rejected})
         if self.printer_url:
-            out.append({"id": "printer", "kind": "printer", "state": "configured"})
+            out.append({"id": "printer", "kind": "printer",
+                        "state": self._printer_state or "configured",
+                        "error": self._printer_error})
         return out
 
 
@@ -456,5 +536,6 @@ def build_devices(settings: Any, bus: EventBus, *,
     pad = tuple(a for a in settings.reader.antennas if not a.startswith("gate")) or \
         tuple(settings.reader.antennas)
     return DeviceManager(reader, security=security, antennas=pad, card_reader=card_reader,
-                         scanner=scanner, printer_url=settings.kiosk.printer_url, bus=bus,
+                         scanner=scanner, printer_url=settings.kiosk.printer_url,
+                         printer_status_timeout_s=settings.printer.status_timeout_s, bus=bus,
                          poll_interval_s=settings.reader.poll_interval_ms / 1000)

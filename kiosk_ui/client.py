@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -77,6 +78,10 @@ class EdgeClient:
     def __init__(self, base_url: str, token: str = "", timeout_s: float = 15.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # A random id of this run: the edge counts each new one as a kiosk start (the box's
+        # restart count in the central console).
+        self.instance = uuid.uuid4().hex
+        headers["X-Kiosk-Instance"] = self.instance
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._http = httpx.Client(base_url=self.base_url, headers=headers,

@@ -365,6 +365,11 @@ class PrinterSection(_Section):
     """Raster mode: the DejaVu Sans size in dots."""
     font_dir: str = "/usr/share/fonts/truetype/dejavu"
     """Where DejaVuSans.ttf and DejaVuSans-Bold.ttf are (raster and PDF receipts)."""
+    health_interval_s: float = Field(60.0, ge=0)
+    """How often the kiosk asks its printer its real-time status (``DLE EOT``) for the
+    box's status and the central fleet; 0: never (only prints report failures)."""
+    status_timeout_s: float = Field(1.0, gt=0, le=10)
+    """How long a status check waits for the printer's replies."""
 
 
 class SmtpSection(_Section):
@@ -440,6 +445,10 @@ class SyncSection(_Section):
     max_awaiting: int = Field(5000, ge=1)
     """Published entries awaiting their result at most."""
     poll_s: float = Field(0.5, gt=0)
+    status_heartbeat_s: float = Field(60.0, gt=0)
+    """The retained ``online`` status is published again at least this often, unchanged:
+    the central console's *last seen* of a healthy box (a box whose agent stopped sending
+    it shows as silent)."""
     publish_ops: bool = True
     """Publish the store's alarms, hourly counters and device events."""
     stats_grace_s: float = Field(60.0, ge=0)

@@ -493,6 +493,7 @@ class DeviceStatus(Message):
     from the last will, whose receivers use the time it arrived). ``reader`` and
     ``reader_failures`` come from the box's device event log: the last ``reader_online`` /
     ``reader_offline`` event, and the ``reader_offline`` events of the last 24 hours.
+    Repeated unchanged every ``[sync] status_heartbeat_s`` (the console's *last seen*).
     """
 
     site: SiteId
@@ -505,6 +506,13 @@ class DeviceStatus(Message):
     reader_failures: int | None = Field(None, ge=0)
     software: str | None = Field(None, max_length=64)
     """The box's smartlib version (the central console's fleet column)."""
+    printer: str | None = Field(None, max_length=32, pattern=r"^[a-z_]+$")
+    """The receipt printer's last state (the box's last ``printer_*`` device event: ``ok``,
+    ``paper_low``, ``paper_out``, ``cover_open``, ``error``, ``offline``, ``reachable``,
+    ``unreachable``, ``none``); None: never reported (a gate, an older box)."""
+    starts: dict[Literal["serve", "sync", "kiosk"], Annotated[int, Field(ge=1)]] | None = None
+    """How many times each of the box's processes has started (the edge store's count):
+    the central console's restart count is the starts beyond the first."""
     at: AwareDatetime = Field(default_factory=utcnow)
 
 
@@ -603,7 +611,9 @@ class Command(Message):
     ``command_id`` makes it idempotent (a re-delivery is not carried out again).
     ``target`` is the security task's id on the box (``retry_security``,
     ``abandon_security``) or the conflict's transaction key (``resolve_conflict``, with its
-    ``resolution``). ``issued_by`` names the staff member. No patron data.
+    ``resolution``). ``issued_by`` names the staff member. A box that receives it after
+    ``expires_at`` (it was away longer than the console waits) does not carry it out and
+    answers ``failed``. No patron data.
     """
 
     command_id: Annotated[str, AfterValidator(_uuid)]
@@ -614,6 +624,7 @@ class Command(Message):
     resolution: ConflictResolution | None = None
     issued_by: str = Field(min_length=1, max_length=64)
     issued_at: AwareDatetime = Field(default_factory=utcnow)
+    expires_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _resolution_for_conflicts(self) -> Self:

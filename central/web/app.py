@@ -149,12 +149,15 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
                 "acked_at": a.acked_at, "acked_when": when(a.acked_at), "acked_by": a.acked_by}
 
     def device_view(d: Device) -> dict[str, Any]:
-        minutes = d.offline_minutes(auth.clock())
+        now = auth.clock()
+        minutes = d.offline_minutes(now)
+        silent = d.state == "online" and d.unheard_minutes(now) > section.offline_after_minutes
         return {"site": d.site_id, "device": d.device_id, "role": d.role, "state": d.state,
-                "state_since": d.state_since, "last_seen": d.last_seen, "backlog": d.backlog,
+                "silent": silent, "state_since": d.state_since, "last_seen": d.last_seen, "backlog": d.backlog,
                 "reader": d.reader, "reader_failures": d.reader_failures, "printer": d.printer,
                 "software_version": d.software_version, "config_version": d.config_version,
-                "restart_count": d.restart_count,
+                "restarts": d.restarts, "reconnects": d.reconnects,
+                "process_starts": d.process_starts,
                 "offline_minutes": round(minutes, 1) if minutes is not None else None}
 
     def render(request: Request, staff: Staff | None, name: str, status_code: int = 200,
@@ -174,8 +177,23 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             query["lang"] = code
             return f"{request.url.path}?{urlencode(query)}"
 
+        names: dict[str, str] | None = None
+
+        def site_name(site_id: str) -> str:
+            """The site's display name, or its id when none is set."""
+            nonlocal names
+            if names is None:
+                names = store.sites.names() if staff else {}
+            return names.get(site_id) or site_id
+
+        def site_label(site_id: str) -> str:
+            """``Name (id)``, or the id alone."""
+            named = site_name(site_id)
+            return site_id if named == site_id else f"{named} ({site_id})"
+
         html = env.get_template(name).render(
             t=t, lang=lang, label=label, when=when, staff=staff, lang_url=lang_url,
+            site_name=site_name, site_label=site_label,
             csrf=staff.session.csrf_token if staff else "", path=request.url.path,
             may_ack=bool(staff and staff.account.may("librarian")),
             is_admin=bool(staff and staff.account.may("admin")),
@@ -486,6 +504,40 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         api_staff(request)
         return [vars(s) for s in store.sites.list()]
 
+    def rename_site(staff: Staff, site_id: str, name: Any) -> dict[str, str]:
+        require(staff, "admin")
+        if not isinstance(name, str):
+            raise HTTPException(400, "bad_request")
+        at = stamp(auth.clock())
+        try:
+            with store.db.transaction():
+                before, after = store.sites.rename(site_id, name)
+                store.audit.record(staff.account.username, "site.rename", f"site:{site_id}", at,
+                                   {"before": before, "after": after})
+        except NotFound as exc:
+            raise HTTPException(404, "not_found") from exc
+        except StaffError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"site_id": site_id, "name": after}
+
+    @app.post("/sites/{site_id}/name")
+    async def site_name_form(request: Request, site_id: str) -> Response:
+        staff = page_staff(request)
+        data = await form(request)
+        check_csrf(staff, data.get("csrf_token"))
+        rename_site(staff, site_id, data.get("name", ""))
+        return RedirectResponse(f"/sites/{site_id}", status_code=303)
+
+    @app.post("/api/sites/{site_id}/name")
+    async def api_site_name(request: Request, site_id: str) -> dict[str, str]:
+        staff = api_staff(request)
+        check_csrf(staff, request.headers.get("X-CSRF-Token"))
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise HTTPException(400, "bad_request") from exc
+        return rename_site(staff, site_id, body.get("name") if isinstance(body, dict) else None)
+
     @app.get("/api/fleet")
     def api_fleet(request: Request) -> list[dict[str, Any]]:
         api_staff(request)
@@ -519,7 +571,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         page_staff=page_staff, api_staff=api_staff, lang=_lang))
     kit = PageKit(store=store, clock=auth.clock, render=render, page_staff=page_staff,
                   api_staff=api_staff, require=require, check_csrf=check_csrf, form=form,
-                  lang=_lang, when=when)
+                  lang=_lang, when=when, command_ttl_hours=section.command_ttl_hours)
     for add_routes in (add_config_routes, add_enroll_routes, conflicts.add_routes,
                        tasks.add_routes, dead_letters.add_routes):
         add_routes(app, kit)

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from central.commands import RESOLUTIONS, CommandRecord
+from central.commands import DEFAULT_TTL_HOURS, RESOLUTIONS, CommandRecord, expiry
 from central.db import stamp
 from central.errors import NotFound
 from central.store import CentralStore, ConflictRecord
@@ -31,7 +31,8 @@ SEES_PATRON = "librarian"
 
 
 def resolve_conflict(store: CentralStore, tx_key: str, resolution: str, note: str | None,
-                     by: str, at: str) -> tuple[ConflictRecord, CommandRecord]:
+                     by: str, at: str, *, ttl_hours: float = DEFAULT_TTL_HOURS,
+                     ) -> tuple[ConflictRecord, CommandRecord]:
     """Resolve a conflict, audit it and command its box to resolve its copy (one
     transaction).
 
@@ -48,7 +49,7 @@ def resolve_conflict(store: CentralStore, tx_key: str, resolution: str, note: st
             raise HTTPException(409, "already resolved")
         command = store.commands.issue(conflict.site_id, conflict.device_id, "resolve_conflict",
                                        tx_key, issued_by=by, at=at, resolution=resolution,
-                                       note=note)
+                                       note=note, expires_at=expiry(at, ttl_hours))
         store.audit.record(by, "conflict.resolve",
                            f"conflict:{conflict.site_id}/{conflict.device_id}/{tx_key}", at,
                            {"resolution": resolution, "note": note, "item": conflict.item,
@@ -99,7 +100,8 @@ def add_routes(app: FastAPI, kit: PageKit) -> None:
         kit.require(staff, "librarian")
         try:
             conflict, command = resolve_conflict(store, tx_key, resolution, note,
-                                                 staff.account.username, stamp(kit.clock()))
+                                                 staff.account.username, stamp(kit.clock()),
+                                                 ttl_hours=kit.command_ttl_hours)
         except NotFound as exc:
             raise HTTPException(404, "not_found") from exc
         return view(conflict, staff, {tx_key: command})

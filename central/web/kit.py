@@ -36,3 +36,5 @@ class PageKit:
     form: Callable[[Request], Awaitable[dict[str, str]]]
     lang: Callable[[Request], str]
     when: Callable[[str | None], str]
+    command_ttl_hours: float = 72.0
+    """``[central] command_ttl_hours``: the expiry of the commands the pages issue."""

@@ -59,4 +59,8 @@ OPS_TEXTS: dict[str, tuple[str, str]] = {
     "command.state.sent": ("Đã gửi, chờ thiết bị", "Sent, waiting for the box"),
     "command.state.done": ("Hoàn tất", "Done"),
     "command.state.failed": ("Thất bại", "Failed"),
+    "command.state.expired": ("Hết hạn (thiết bị không trả lời)", "Expired (no answer from the box)"),
+    "command.state.cancelled": ("Đã huỷ", "Cancelled"),
+    "command.expires": ("Hết hạn lúc", "Expires"),
+    "command.cancel": ("Huỷ lệnh", "Cancel"),
 }

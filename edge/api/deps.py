@@ -103,5 +103,13 @@ def require_staff(request: Request, caller: Annotated[Caller, Depends(_caller)])
     return caller.role
 
 
+def optional_caller(services: ServicesDep, request: Request) -> Caller | None:
+    """Who calls a public route, if a valid bearer token came with it (None otherwise).
+    Read from the header itself, so the route stays public in the OpenAPI document."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return caller_of(services, token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
 DeviceAuth = Depends(require_device)
 StaffAuth = Depends(require_staff)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from drivers.credential import CredentialSource, PatronCredential
-from edge.api.deps import DeviceAuth, ServicesDep
+from edge.api.deps import DeviceAuth, OptionalCaller, ServicesDep
 from edge.api.schemas import (
     AccountOut,
     CardLoginIn,
@@ -161,9 +161,19 @@ def print_receipt(session_id: SessionId, services: ServicesDep) -> dict[str, Any
     return {"printed": True}
 
 
+KioskInstanceHeader = Annotated[str | None, Header(alias="X-Kiosk-Instance", max_length=64)]
+"""A kiosk UI's run id (:func:`health`)."""
+
+
 @public.get("/health", response_model=HealthOut)
-def health(services: ServicesDep) -> dict[str, Any]:
-    """Liveness and connectivity (no token)."""
+def health(services: ServicesDep, caller: OptionalCaller,
+           kiosk_instance: KioskInstanceHeader = None) -> dict[str, Any]:
+    """Liveness and connectivity (no token).
+
+    A kiosk UI sends ``X-Kiosk-Instance`` (a random id of its run) with its device token:
+    each new one counts a kiosk start (the status's process starts)."""
+    if kiosk_instance and caller is not None and caller.role == "device":
+        services.store.meta.note_instance("kiosk", kiosk_instance)
     p = services.settings.policy
     devices_ok = all(d.get("state") != "offline" for d in services.devices.status())
     return {"status": "ok" if devices_ok else "degraded", "gateway": services.gateway_state(),

@@ -72,6 +72,7 @@ class EdgeServices:
                     sec.mode, sec.afi_secured, sec.afi_released),
                     antennas=tuple(settings.reader.antennas), bus=bus,
                     printer_url=settings.kiosk.printer_url,
+                    printer_status_timeout_s=settings.printer.status_timeout_s,
                     poll_interval_s=settings.reader.poll_interval_ms / 1000)
             else:
                 devices = build_devices(settings, bus, card_lookup=store.cache.patron_for_card)
@@ -85,8 +86,13 @@ class EdgeServices:
                                          location=settings.ils.location,
                                          site_isil=settings.site.isil)
         recovery = RecoveryService(store, circulation, security)
+        printer = None
         if settings.device.role == "kiosk":  # a gate's reader state is the gate service's
             bus.subscribe(_ReaderHealthJournal(store, settings.device.id))
+            printer = _PrinterHealthJournal(store)
+            bus.subscribe(printer)
+            if not settings.kiosk.printer_url:
+                printer.record("none")  # the fleet says so rather than "unknown"
         return cls(settings, store, bus, devices, sessions, security, circulation, recovery,
                    _owns_store=owns)
 
@@ -111,6 +117,8 @@ class EdgeServices:
             raise
         log.info("start-up recovery: %s", self.last_recovery.summary())
         self.store.meta.set("serve.started_at", str(self.started_at))
+        starts = self.store.meta.count_start("serve")
+        log.info("serve start %d of this box (the central console's restart count)", starts)
         if background:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="edge-background",
@@ -149,7 +157,16 @@ class EdgeServices:
 
     def _loop(self) -> None:
         last_recovery = 0.0
+        every = self.settings.printer.health_interval_s
+        last_printer_check = None if every > 0 else float("inf")
         while not self._stop.wait(0.5):
+            now = time.monotonic()
+            if last_printer_check is None or now - last_printer_check >= every:
+                last_printer_check = now
+                try:  # at once when the loop starts, then every [printer] health_interval_s
+                    self.devices.check_printer()
+                except Exception:
+                    log.exception("the printer status check failed; continuing")
             try:
                 self.sessions.sweep()
                 self.remote_config.apply_pending()
@@ -162,6 +179,29 @@ class EdgeServices:
                     self.recovery.run_once()
             except Exception:
                 log.exception("background work failed; continuing")
+
+
+class _PrinterHealthJournal:
+    """Records the kiosk's receipt printer's state when it changes (``printer_ok``,
+    ``printer_paper_out``, ``printer_unreachable``… device events, from the devices'
+    ``printer_state`` events): what the box's status and the central fleet show."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.last = store.events.printer_state()
+
+    def record(self, state: str, error: str | None = None) -> None:
+        if state == self.last:
+            return
+        try:
+            self.store.events.record("printer", f"printer_{state}", {"error": error})
+            self.last = state
+        except StoreError as exc:
+            log.warning("cannot record the printer state: %s", exc)
+
+    def __call__(self, event: Event) -> None:
+        if event.get("type") == "printer_state":
+            self.record(str(event["state"]), event.get("error"))
 
 
 class _ReaderHealthJournal:

@@ -6,7 +6,9 @@ is done in that same transaction (the repositories' transactions join it):
 ``abandon_security`` (``SecurityTaskRepository.abandon``) and ``resolve_conflict``
 (``ConflictRepository.resolve``). ``retry_security`` needs the
 reader, so it stays ``pending`` until the edge's security service runs it
-(:meth:`pending`, then :meth:`finish`). A finished command (``done`` or ``failed`` with a
+(:meth:`pending`, then :meth:`finish`). A command that arrives after its expiry (the box
+was away longer than the console waits, which has closed it as expired) is journaled
+``failed`` and not carried out. A finished command (``done`` or ``failed`` with a
 reason) is acknowledged to the centre by the agent (:meth:`unacked`, :meth:`mark_acked`).
 
 A command never carries patron data; this module runs no MQTT and never writes a tag.
@@ -15,6 +17,7 @@ A command never carries patron data; this module runs no MQTT and never writes a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from edge.store.connection import utcnow
@@ -68,8 +71,12 @@ class CommandRepository:
         return _command(row) if row else None
 
     def receive(self, command_id: str, action: str, target: str, *, issued_by: str = "",
-                resolution: str | None = None) -> tuple[CommandRecord, bool]:
+                resolution: str | None = None, expires_at: datetime | None = None,
+                now: datetime | None = None) -> tuple[CommandRecord, bool]:
         """Journal a command (once per id) and do what the store alone can do.
+
+        A command received at or after ``expires_at`` is journaled ``failed`` ("expired …")
+        and nothing is done: the console has given up on it.
 
         Returns:
             The command, and True if it was new (False: a re-delivery, nothing done again).
@@ -88,7 +95,12 @@ class CommandRepository:
                 known = self.get(command_id)
                 assert known is not None
                 return known, False
-            if action == "abandon_security":
+            received = now or datetime.now(UTC)
+            if expires_at is not None and received >= expires_at:
+                self._finish(conn, command_id, "failed",
+                             f"expired at {expires_at.astimezone(UTC).isoformat()}: received "
+                             "too late, not carried out")
+            elif action == "abandon_security":
                 self._abandon(conn, command_id, target, issued_by)
             elif action == "resolve_conflict":
                 self._resolve(conn, command_id, target)

@@ -326,6 +326,15 @@ class DeviceEventRepository:
                                  "ORDER BY id DESC LIMIT ?", (limit,))
         return [_event(r) for r in rows]
 
+    def printer_state(self) -> str | None:
+        """The receipt printer's last reported state (the kind of the last ``printer_*``
+        event without its prefix: ``ok``, ``paper_out``, ``unreachable``…; None if never
+        reported)."""
+        last = self._store.query_one(
+            "SELECT kind FROM device_events WHERE kind LIKE 'printer\\_%' ESCAPE '\\' "
+            "ORDER BY id DESC LIMIT 1")
+        return None if last is None else str(last["kind"]).removeprefix("printer_")
+
     def reader_summary(self, since: str) -> tuple[str | None, int]:
         """The reader's last state (``online``/``offline``, None if never reported) and its
         ``reader_offline`` events at or after ``since`` (an ISO time stamp)."""
@@ -336,6 +345,10 @@ class DeviceEventRepository:
                                   "WHERE kind = 'reader_offline' AND at >= ?", (since,))
         state = None if last is None else str(last["kind"]).removeprefix("reader_")
         return state, int(n["n"]) if n is not None else 0
+
+
+PROCESSES = ("serve", "sync", "kiosk")
+"""The box's processes that count their starts (:meth:`MetaRepository.count_start`)."""
 
 
 class MetaRepository:
@@ -367,6 +380,37 @@ class MetaRepository:
         """
         self.set("agent.connectivity", "online" if online else "offline")
         self.set("agent.connectivity_at", utcnow())
+
+    def count_start(self, process: str) -> int:
+        """Journal one more start of this box's ``process`` (``serve``, ``sync``, ``kiosk``)
+        and return its starts so far (the agent reports them: the central console's
+        restart count)."""
+        if process not in PROCESSES:
+            raise StoreError(f"unknown process {process!r}; expected one of {PROCESSES}")
+        key = f"process.{process}.starts"
+        with self._store.transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            starts = (int(row[0]) if row is not None else 0) + 1
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         (key, str(starts)))
+        return starts
+
+    def note_instance(self, process: str, instance: str) -> bool:
+        """Count a start of ``process`` the first time one of its runs (``instance``, a
+        random id it made when it started) is seen; True if it was new. For a process that
+        does not open the store itself (the kiosk UI, which reaches the edge over HTTP)."""
+        key = f"process.{process}.instance"
+        with self._store.transaction():
+            if self.get(key) == instance:
+                return False
+            self.set(key, instance[:64])
+            self.count_start(process)
+        return True
+
+    def process_starts(self) -> dict[str, int]:
+        """Each process's starts so far (only the processes that have started)."""
+        rows = self._store.query("SELECT key, value FROM meta WHERE key LIKE 'process.%.starts'")
+        return {str(r["key"]).split(".")[1]: int(r["value"]) for r in rows}
 
     def connectivity(self) -> tuple[str, str | None]:
         """``("online"|"offline"|"unknown", when it was last set)``."""

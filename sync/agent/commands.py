@@ -4,7 +4,8 @@ security tasks → the broker.
 * A :class:`~sync.messages.Command` on ``…/{device}/command`` is stored by the receiver's
   thread, in its batch transaction, before the PUBACK (:meth:`CommandChannel.store_message`):
   ``store.commands.receive`` journals it once per id and does at once what the store can
-  do (abandon a security task, resolve a conflict); a ``retry_security`` waits for the
+  do (abandon a security task, resolve a conflict), or nothing when it arrives after its
+  ``expires_at`` (then it is answered ``failed``); a ``retry_security`` waits for the
   edge's security service, which runs it and records the outcome.
 * Each finished command is acknowledged with a :class:`~sync.messages.CommandAck` on
   ``…/command/ack`` (QoS 1), marked sent after the broker's PUBACK, so an outcome is
@@ -85,7 +86,7 @@ class CommandChannel:
             raise InvalidMessageError(f"command for {cmd.site}/{cmd.device} on our topic")
         record, new = self.ctx.store.commands.receive(
             cmd.command_id, cmd.action, cmd.target, issued_by=cmd.issued_by,
-            resolution=cmd.resolution)
+            resolution=cmd.resolution, expires_at=cmd.expires_at)
         log.info("central command %s %s %s by %s: %s%s", cmd.command_id, cmd.action, cmd.target,
                  cmd.issued_by, record.state, "" if new else " (again)")
         if not new and record.acked_at is not None:

@@ -136,6 +136,7 @@ class SyncAgent:
 
     def start(self) -> None:
         """Connect (in the background, with back-off) and start the sender and receiver."""
+        self.store.meta.count_start("sync")  # reported in the status: the process restarts
         self.client.connect_async(self.host, self.port, keepalive=self.tuning.keepalive_s,
                                   clean_start=False,
                                   properties=connect_properties(self.tuning.session_expiry_s))

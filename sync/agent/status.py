@@ -1,9 +1,11 @@
 """Status: this box's retained status on the broker, and the gateways' reachability for
 the edge.
 
-A retained ``online`` (with the backlog and the reader's state) is published after each
-connect and again when those facts change; the last will (set on the client) and a clean
-stop publish ``offline``. The edge reads ``meta agent.connectivity`` (``/health``, the
+A retained ``online`` (with the backlog, the reader's and printer's states and the box's
+process starts) is published after each connect, again when those facts change, and at least every
+``[sync] status_heartbeat_s`` unchanged (the heartbeat that keeps the central console's
+*last seen* true); the last will (set on the client) and a clean stop publish
+``offline``. The edge reads ``meta agent.connectivity`` (``/health``, the
 kiosk): connected to the broker, and no sign that the gateways stopped answering.
 
 This module publishes the status and writes the connectivity; nothing else.
@@ -25,7 +27,7 @@ from sync.messages import DeviceStatus, encode, utcnow
 
 log = logging.getLogger(__name__)
 
-Facts = tuple[int | None, str | None, int | None]
+Facts = tuple[int | None, str | None, int | None, tuple[tuple[str, int], ...], str | None]
 
 
 class Status:
@@ -49,6 +51,7 @@ class Status:
         self._last_heard = time.monotonic()
         self._sent: Facts | None = None
         self._next = 0.0
+        self._heartbeat_due = 0.0
         self._since: datetime | None = None
 
     def reconnected(self) -> None:
@@ -68,8 +71,11 @@ class Status:
                             since=utcnow())
 
     def _facts(self) -> Facts:
-        """The backlog, the reader's last state and its failures of the last 24 hours."""
+        """The backlog, the reader's last state and its failures of the last 24 hours, the
+        box's process starts, the receipt printer's last state."""
         backlog = reader = failures = None
+        starts: tuple[tuple[str, int], ...] = ()
+        printer = None
         store = self.ctx.store
         try:
             backlog = store.outbox.backlog().open
@@ -78,27 +84,33 @@ class Status:
             reader, failures = store.events.reader_summary(day_ago)
             if reader is None:
                 failures = None  # a box without a reader (or before its first report)
+            starts = tuple(sorted(store.meta.process_starts().items()))
+            printer = store.events.printer_state()
         except Exception:
             log.exception("cannot read the backlog and reader state for the status")
-        return backlog, reader, failures
+        return backlog, reader, failures, starts, printer
 
     def publish_if_changed(self) -> None:
-        """Publish ``online`` with the current facts (at most every ``ops_interval_s``)."""
+        """Publish ``online`` with the current facts (looked at every ``ops_interval_s``)
+        when they changed, or unchanged when ``status_heartbeat_s`` has passed since the
+        last one."""
         ctx = self.ctx
         now = time.monotonic()
         if self._sent is not None and now < self._next:
             return
         self._next = now + ctx.tuning.ops_interval_s
         facts = self._facts()
-        if facts == self._sent:
+        if facts == self._sent and now < self._heartbeat_due:
             return
-        backlog, reader, failures = facts
+        backlog, reader, failures, starts, printer = facts
         msg = DeviceStatus(site=ctx.site, device=ctx.device, state="online", role=ctx.role,
                            backlog=backlog, since=self._since, reader=reader,  # type: ignore[arg-type]
-                           reader_failures=failures, software=__version__)
+                           reader_failures=failures, software=__version__,
+                           starts=dict(starts) or None, printer=printer)  # type: ignore[arg-type]
         info = ctx.client.publish(self.topic, encode(msg), qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self._sent = facts
+            self._heartbeat_due = now + ctx.tuning.status_heartbeat_s
             ctx.stats.statuses += 1
 
     def gateway_reachable(self) -> bool:

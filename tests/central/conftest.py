@@ -140,11 +140,12 @@ def central(tmp_path: Path, site_broker: Any, central_site: str) -> Iterator[Cen
 
 
 def agent_toml(tmp: Path, broker: Any, site: str, device: str,
-               store_path: Path | None = None) -> Path:
-    """The config of ``smartlib sync`` for ``device`` with its own broker account."""
+               store_path: Path | None = None, **sections: dict[str, Any]) -> Path:
+    """The config of ``smartlib sync`` for ``device`` with its own broker account (and
+    any further ``sections``, e.g. ``sync={...}``)."""
     from tests.sync.gateway.harness import write_toml
 
-    return write_toml(tmp / f"{device}.toml", {
+    return write_toml(tmp / f"{device}.toml", {**sections,
         "site": {"id": site},
         "device": {"id": device, "role": "gate" if device.startswith("gate") else "kiosk"},
         "broker": {"host": "127.0.0.1", "port": broker.port, "username": device,

@@ -4,6 +4,7 @@ own read-only account."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,7 +140,8 @@ def test_agents_statuses_wills_and_alarms_reach_the_console(tmp_path: Path, site
         wait_until(lambda: (d := central.device("kiosk-01")) and d.state == "online",
                    what=lambda: f"kiosk-01 online; agent log: {kiosk.output()[-2000:]}")
         first = central.device("kiosk-01")
-        assert first.role == "kiosk" and first.backlog == 0 and first.restart_count == 0
+        assert first.role == "kiosk" and first.backlog == 0 and first.reconnects == 0
+        assert first.process_starts == {"sync": 1} and first.restarts == 0
         from smartlib import __version__
         assert first.software_version == __version__  # the agent's status carries it
 
@@ -156,12 +158,14 @@ def test_agents_statuses_wills_and_alarms_reach_the_console(tmp_path: Path, site
             assert (alarm.device_id, alarm.kind, alarm.item, alarm.title, alarm.direction) == (
                 "gate-01", "gate", "70000002", "Những ngày thơ ấu", "out")
 
-            # The kiosk dies (kill -9): its last will says offline; it comes back: a restart.
+            # The kiosk dies (kill -9): its last will says offline; it comes back: a restart
+            # (the box counted its agent's second start) and a reconnect.
             kiosk.kill9()
             wait_until(lambda: central.device("kiosk-01").state == "offline", what="the will")
             kiosk.start()
             wait_until(lambda: central.device("kiosk-01").state == "online", what="back online")
-            assert central.device("kiosk-01").restart_count == 1
+            back = central.device("kiosk-01")
+            assert (back.reconnects, back.restarts, back.process_starts) == (1, 1, {"sync": 2})
 
             # While the collector is away, the gate raises another alarm: its persistent
             # session keeps it in the broker until the collector is back.
@@ -242,3 +246,22 @@ def test_a_status_carries_the_boxs_software_version(collector: CentralCollector,
     will = DeviceStatus(site=SITE, device="kiosk-01", state="offline")
     assert collector.handle(topics.status(SITE, "kiosk-01"), encode(will)) == "status"
     assert sqlite_store.devices.find(SITE, "kiosk-01").software_version == "0.9.1"  # type: ignore[union-attr]
+
+
+def test_a_status_carries_the_printer_state_and_process_starts(collector: CentralCollector,
+                                                                sqlite_store: CentralStore) -> None:
+    status = DeviceStatus(site=SITE, device="kiosk-01", state="online", role="kiosk",
+                          printer="paper_out", starts={"serve": 3, "sync": 2, "kiosk": 1}, at=AT)
+    assert collector.handle(topics.status(SITE, "kiosk-01"), encode(status)) == "status"
+    device = sqlite_store.devices.get(SITE, "kiosk-01")
+    assert (device.printer, device.restarts, device.reconnects) == ("paper_out", 3, 0)
+    # The last will carries neither: both stay.
+    will = DeviceStatus(site=SITE, device="kiosk-01", state="offline")
+    collector.handle(topics.status(SITE, "kiosk-01"), encode(will))
+    device = sqlite_store.devices.get(SITE, "kiosk-01")
+    assert (device.printer, device.process_starts) == ("paper_out", {"serve": 3, "sync": 2,
+                                                                    "kiosk": 1})
+    # A state that is not a word is refused (a dead letter), as is a start count of 0.
+    for bad in ({"printer": "Paper Out!"}, {"starts": {"serve": 0}}, {"starts": {"gate": 1}}):
+        raw = {**json.loads(encode(status)), **bad}
+        assert collector.handle(topics.status(SITE, "kiosk-01"), json.dumps(raw).encode()) == "dead"

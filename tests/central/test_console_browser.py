@@ -136,7 +136,9 @@ def test_log_in_fleet_gate_alarm_ack_and_kiosk_offline_and_back(
         kiosk.start()
         wait_until(lambda: fleet_state(page, console, "kiosk-01") == "Online",
                    what="the kiosk back on the fleet page")
+        # The agent counted its second start (a restart) and the console a reconnect.
         expect(page.locator("#devices tr[data-device='kiosk-01'] td.restarts")).to_have_text("1")
+        expect(page.locator("#devices tr[data-device='kiosk-01'] td.reconnects")).to_have_text("1")
     finally:
         gate_agent.stop()
         kiosk.stop()

@@ -35,13 +35,13 @@ def test_status_will_and_return_count_a_restart(store: CentralStore, clock: Cloc
     since = stamp(clock())
     d = store.devices.record_status(status(clock, since=since, role="kiosk", backlog=4,
                                            reader="online", reader_failures=1))
-    assert (d.state, d.role, d.backlog, d.reader, d.reader_failures, d.restart_count) == (
+    assert (d.state, d.role, d.backlog, d.reader, d.reader_failures, d.reconnects) == (
         "online", "kiosk", 4, "online", 1, 0)
     assert d.state_since == since
 
     clock.advance(minutes=5)
     d = store.devices.record_status(status(clock, backlog=2))  # a new backlog, same session
-    assert (d.backlog, d.state_since, d.restart_count) == (2, since, 0)
+    assert (d.backlog, d.state_since, d.reconnects) == (2, since, 0)
     assert d.last_seen == stamp(clock())
 
     clock.advance(minutes=1)
@@ -53,15 +53,15 @@ def test_status_will_and_return_count_a_restart(store: CentralStore, clock: Cloc
     clock.advance(minutes=30)
     back = stamp(clock())
     d = store.devices.record_status(status(clock, since=back, backlog=0))
-    assert (d.state, d.state_since, d.restart_count, d.backlog) == ("online", back, 1, 0)
+    assert (d.state, d.state_since, d.reconnects, d.backlog) == ("online", back, 1, 0)
 
     # The same status again (the broker's retained copy after a collector restart): no restart.
     d = store.devices.record_status(status(clock, since=back, retained=True))
-    assert d.restart_count == 1
+    assert d.reconnects == 1
     # A new connection time without a will in between (a quick reconnect) is a restart too.
     clock.advance(minutes=1)
     d = store.devices.record_status(status(clock, since=stamp(clock())))
-    assert d.restart_count == 2
+    assert d.reconnects == 2
 
 
 def test_retained_status_does_not_move_last_seen_forward(store: CentralStore, clock: Clock) -> None:
@@ -76,6 +76,8 @@ def test_fleet_filters(store: CentralStore, clock: Clock) -> None:
     store.devices.record_status(status(clock, "gate-01", since=stamp(clock())))
     store.devices.record_status(status(clock, "gate-01", "offline"))
     clock.advance(minutes=20)
+    store.devices.record_status(status(clock, "kiosk-01", since=stamp(clock() - timedelta(
+        minutes=20)), backlog=50))  # its status heartbeat
     store.devices.record_status(status(clock, "kiosk-02", "offline"))
     store.devices.record_status(status(clock, "kiosk-09", site="hcm-02", since=stamp(clock()),
                                        backlog=7))
@@ -86,7 +88,9 @@ def test_fleet_filters(store: CentralStore, clock: Clock) -> None:
 
     assert ids() == ["hcm-02/kiosk-09", "hn-01/gate-01", "hn-01/kiosk-01", "hn-01/kiosk-02"]
     assert ids(offline_minutes=10) == ["hn-01/gate-01"]           # offline 25 min; kiosk-02 5 min
-    assert ids(offline_minutes=1) == ["hn-01/gate-01", "hn-01/kiosk-02"]
+    # online but unheard for 5 minutes (no heartbeat): silent for more than 1 minute
+    assert ids(offline_minutes=1) == ["hcm-02/kiosk-09", "hn-01/gate-01", "hn-01/kiosk-01",
+                                      "hn-01/kiosk-02"]
     assert ids(backlog_above=5) == ["hcm-02/kiosk-09", "hn-01/kiosk-01"]
     assert ids(backlog_above=5, site_id="hn-01") == ["hn-01/kiosk-01"]
     gate = store.devices.get("hn-01", "gate-01")

@@ -4,13 +4,16 @@ and Abandon (commands, audited; a viewer gets 403), and the outcomes the boxes s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from central.collector import CentralCollector, make_collector_client
 from central.config import CentralSection
+from central.db import stamp
+from central.dispatch import CommandDispatcher
 from central.store import CentralStore
 from central.web.app import create_app
 from smartlib.config import BrokerSection
@@ -123,3 +126,114 @@ def test_abandon_and_retry_become_commands_with_their_outcome(
                         action="abandon_security", outcome="failed", reason="forged")
     collector.handle(topics.command_ack("hn-01", "kiosk-02"), encode(forged))
     assert store.commands.get(abandon["command_id"]).state == "done"
+
+
+def test_a_command_the_box_never_answers_expires(console: TestClient, store: CentralStore,
+                                                 collector: CentralCollector,
+                                                 clock: Clock) -> None:
+    login(console, "lan")
+    r = console.post("/api/tasks/hn-01/kiosk-01/7/abandon", headers={"X-CSRF-Token": csrf(console)})
+    command = r.json()
+    issued = store.commands.get(command["command_id"])
+    # [central] command_ttl_hours (72 by default) after it was issued; the box is told.
+    assert issued.expires_at == stamp(clock() + timedelta(hours=72))
+    store.commands.mark_sent(issued.command_id, stamp(clock()))
+    dispatcher = CommandDispatcher(store, collector.client, collector.connected, clock=clock)
+    clock.advance(hours=71)
+    assert dispatcher.expire_due() == 0
+    clock.advance(hours=2)
+    assert dispatcher.expire_due() == 1
+    login(console, "lan")  # the session of 12 hours is long over
+    shown = console.get(f"/api/commands/{issued.command_id}").json()
+    assert (shown["state"], shown["reason"]) == (
+        "expired", "not answered by the box before it expired")
+    assert "Expired (no answer from the box)" in console.get("/tasks?lang=en").text
+    # Expired and never sent: the dispatcher does not send it any more.
+    r = console.post("/api/tasks/hn-01/kiosk-01/8/retry", headers={"X-CSRF-Token": csrf(console)})
+    unsent = r.json()["command_id"]
+    assert [c.command_id for c in store.commands.unsent(now=stamp(clock()))] == [unsent]
+    clock.advance(hours=73)
+    assert store.commands.unsent(now=stamp(clock())) == []  # expired: never sent now
+    dispatcher.expire_due()
+    assert store.commands.get(unsent).reason == "not sent before it expired"
+    # The box answers late (it refused it as expired): recorded, still expired.
+    late = CommandAck(command_id=issued.command_id, site="hn-01", device="kiosk-01",
+                      action="abandon_security", outcome="failed",
+                      reason="expired at …: received too late, not carried out")
+    assert collector.handle(topics.command_ack("hn-01", "kiosk-01"), encode(late)) == "command_ack"
+    after = store.commands.get(issued.command_id)
+    assert after.state == "expired" and after.acked_at is not None
+
+
+def test_staff_cancel_a_pending_command(console: TestClient, store: CentralStore,
+                                        collector: CentralCollector) -> None:
+    login(console, "lan")
+    token = csrf(console)
+    first = console.post("/api/tasks/hn-01/kiosk-01/7/abandon",
+                         headers={"X-CSRF-Token": token}).json()["command_id"]
+    second = console.post("/api/tasks/hn-01/kiosk-01/8/abandon",
+                          headers={"X-CSRF-Token": token}).json()["command_id"]
+    page = console.get("/tasks?lang=en").text
+    assert page.count('class="command-cancel"') == 2
+    # Without the CSRF token: refused.
+    assert console.post(f"/api/commands/{first}/cancel").status_code == 403
+    r = console.post(f"/api/commands/{first}/cancel", headers={"X-CSRF-Token": token})
+    assert r.status_code == 200
+    assert (r.json()["state"], r.json()["cancelled_by"]) == ("cancelled", "lan")
+    assert [c.command_id for c in store.commands.unsent()] == [second]  # never sent now
+    # Twice: 409; unknown: 404.
+    assert console.post(f"/api/commands/{first}/cancel",
+                        headers={"X-CSRF-Token": token}).status_code == 409
+    assert console.post("/api/commands/00000000-0000-4000-8000-000000000000/cancel",
+                        headers={"X-CSRF-Token": token}).status_code == 404
+    r = console.post(f"/commands/{second}/cancel", data={"csrf_token": token},
+                     follow_redirects=False)
+    assert r.status_code == 303 and store.commands.get(second).state == "cancelled"
+    audit = [(e.action, e.target, e.actor) for e in store.audit.list()]
+    assert ("command.cancel", f"command:{first}", "lan") in audit
+    assert ("command.cancel", f"command:{second}", "lan") in audit
+    assert "Cancelled" in console.get("/tasks?lang=en").text
+    # A box that had it already and carried it out: its answer is the truth.
+    done = CommandAck(command_id=first, site="hn-01", device="kiosk-01",
+                      action="abandon_security", outcome="done")
+    collector.handle(topics.command_ack("hn-01", "kiosk-01"), encode(done))
+    assert store.commands.get(first).state == "done"
+
+
+def test_a_viewer_cannot_cancel(console: TestClient, store: CentralStore) -> None:
+    login(console, "lan")
+    command = console.post("/api/tasks/hn-01/kiosk-01/7/abandon",
+                           headers={"X-CSRF-Token": csrf(console)}).json()["command_id"]
+    console.post("/logout", data={"csrf_token": csrf(console)})
+    login(console, "xem")
+    assert 'class="command-cancel"' not in console.get("/tasks").text
+    assert console.post(f"/api/commands/{command}/cancel",
+                        headers={"X-CSRF-Token": csrf(console)}).status_code == 403
+    assert console.post(f"/commands/{command}/cancel", data={"csrf_token": csrf(console)},
+                        follow_redirects=False).status_code == 403
+    assert store.commands.get(command).state == "pending"
+
+
+def test_a_database_made_before_command_expiry_gets_its_columns(tmp_path: Any) -> None:
+    import sqlite3
+
+    from central.db import open_database
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE commands (command_id TEXT PRIMARY KEY, site_id TEXT NOT NULL, "
+                "device_id TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, "
+                "resolution TEXT, note TEXT, issued_by TEXT NOT NULL, issued_at TEXT NOT NULL, "
+                "sent_at TEXT, state TEXT NOT NULL DEFAULT 'pending', reason TEXT, acked_at TEXT)")
+    old.execute("INSERT INTO commands (command_id, site_id, device_id, action, target, "
+                "issued_by, issued_at) VALUES ('c1', 'hn-01', 'kiosk-01', 'retry_security', "
+                "'7', 'lan', '2026-12-07T02:00:00.000Z')")
+    old.commit()
+    old.close()
+    db = open_database(str(path))
+    try:
+        assert {"expires_at", "cancelled_by", "closed_at"} <= db.columns("commands")
+        kept = CentralStore(db).commands.get("c1")
+        assert (kept.state, kept.expires_at) == ("pending", None)  # an old one never expires
+    finally:
+        db.close()

@@ -8,6 +8,7 @@ import json
 import queue
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,11 @@ def next_message(probe: MqttProbe, topic: str, pred: Any = lambda _m: True,
 
 
 def command(action: str, target: str, *, device: str = "kiosk-01",
-            resolution: str | None = None, command_id: str | None = None) -> Command:
+            resolution: str | None = None, command_id: str | None = None,
+            expires_at: datetime | None = None) -> Command:
     return Command(command_id=command_id or str(uuid.uuid4()), site=SITE, device=device,
-                   action=action, target=target, resolution=resolution, issued_by="lan")  # type: ignore[arg-type]
+                   action=action, target=target, resolution=resolution, issued_by="lan",  # type: ignore[arg-type]
+                   expires_at=expires_at)
 
 
 def failed_release(store: Any, item: str, uid: str) -> Any:
@@ -184,3 +187,31 @@ def test_an_outcome_not_yet_acknowledged_is_sent_after_a_restart(env: Any) -> No
         ack = decode(CommandAck, next_message(centre, ack_topic).payload)
         assert (ack.command_id, ack.outcome) == (command_id, "done")
     wait_until(lambda: store.commands.get(command_id).acked_at, what="marked sent")
+
+
+def test_a_command_received_after_its_expiry_is_not_carried_out(env: Any) -> None:
+    store = env.open_store("kiosk-01")
+    task = failed_release(store, "3000125", "e004010000000003")
+    ack_topic = topics.command_ack(SITE, "kiosk-01")
+    report_topic = topics.security_tasks(SITE, "kiosk-01")
+    with mqtt_client(env.broker.port, user="central", password="central-pw",
+                     client_id="central-test") as centre:
+        centre.subscribe(ack_topic)
+        centre.subscribe(report_topic)
+        env.start_agent("kiosk-01", user="kiosk-01", password="kiosk-pw")
+        next_message(centre, report_topic)  # the agent is connected and subscribed
+        # The console gave up on it an hour ago (the box was away): the box must not act.
+        stale = command("abandon_security", str(task.id),
+                        expires_at=datetime.now(UTC) - timedelta(hours=1))
+        assert centre.publish(topics.command(SITE, "kiosk-01"), encode(stale)) == 0
+        ack = decode(CommandAck, next_message(centre, ack_topic).payload)
+        assert (ack.command_id, ack.outcome) == (stale.command_id, "failed")
+        assert ack.reason is not None and ack.reason.startswith("expired at ")
+        assert store.security.get(task.id).state == "alarm_on"  # not abandoned
+        # One still valid is carried out as before.
+        fresh = command("abandon_security", str(task.id),
+                        expires_at=datetime.now(UTC) + timedelta(hours=1))
+        centre.publish(topics.command(SITE, "kiosk-01"), encode(fresh))
+        ack = decode(CommandAck, next_message(centre, ack_topic).payload)
+        assert (ack.command_id, ack.outcome) == (fresh.command_id, "done")
+        assert store.security.get(task.id).state == "abandoned"
