@@ -88,6 +88,9 @@ class SyncAgent:
                                       device=self.device, role=role, tuning=self.tuning,
                                       stats=self.stats)
         self.connected = ctx.connected
+        self.subscribed = threading.Event()
+        """Set once the broker has granted this connection's subscriptions (SUBACK)."""
+        self._sub_mid: int | None = None
         self._stop = ctx.stop
         self._threads: list[threading.Thread] = []
         self.acks = PubackTracker()
@@ -108,6 +111,7 @@ class SyncAgent:
                                        self._callback_failed)
         client.on_publish = guard("on_publish", self._on_publish, self._callback_failed)
         client.on_message = guard("on_message", self._on_message, self._callback_failed)
+        client.on_subscribe = guard("on_subscribe", self._on_subscribe, self._callback_failed)
 
     _rows = staticmethod(cache_rows)
     """How the receiver turns a delta's rows into the cache's (the edge's tests use it)."""
@@ -193,7 +197,8 @@ class SyncAgent:
                 (topics.staff_accounts(self.site), 1)]
         if self.tuning.site_view:
             subs += [(f, 1) for f in topics.site_filters(self.site)]
-        client.subscribe(subs)
+        self.subscribed.clear()
+        _rc, self._sub_mid = client.subscribe(subs)
         self.status.reconnected()  # the sender publishes the status (backlog, reader) at once
         self.site_view.reconnected()
         self.acks.clear()
@@ -205,6 +210,16 @@ class SyncAgent:
         self.connected.set()
         log.info("agent connected (session present: %s)", flags.session_present)
         self.store.ring("agent")
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, reason_codes: Any,
+                      _p: Any) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [rc for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.warning("broker refused %d of the agent's subscriptions: %s", len(refused),
+                      ", ".join(sorted({str(rc) for rc in refused})))
+        self.subscribed.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.connected.clear()

@@ -303,6 +303,7 @@ class SyncEnv:
         self._stops.append(stop)
         if wait:
             assert agent.connected.wait(10), "agent did not connect"
+            assert agent.subscribed.wait(10), "the broker did not grant the agent's subscriptions"
         return agent
 
     def proc(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
