@@ -380,7 +380,7 @@ def _failed_return(services: EdgeServices, reader: FakeReader, item_id: str) -> 
     return tag
 
 
-@pytest.mark.parametrize("moved", ["journal", "cache"])
+@pytest.mark.parametrize("moved", ["journal", "cache", "returned_elsewhere"])
 def test_a_returns_secure_task_whose_item_moved_on_is_cancelled(services, reader, moved) -> None:
     """The soak's item 30000694: a return failed at its secure write; the book was then
     returned elsewhere and lent again. The old task must not secure a loaned book, nor its
@@ -392,8 +392,10 @@ def test_a_returns_secure_task_whose_item_moved_on_is_cancelled(services, reader
         import time
         time.sleep(0.01)
         services.store.outbox.append("checkout", {}, item_id="3600001", patron_ref="2000019")
-    else:  # lent again elsewhere: the central feed says so
+    elif moved == "cache":  # lent again elsewhere: the central feed says so
         services.store.cache.record_loan(LoanRecord("3600001", "2000019", None, "now", False))
+    else:  # returned at another kiosk: the central feed removes the loan
+        services.store.cache.record_return("3600001")
     writes = reader.writes[tag.uid]
     checkins = [e.key for e in services.store.outbox.list(limit=100) if e.kind == "checkin"]
     services.recovery.run_once()
