@@ -307,10 +307,18 @@ class Soak:
             client.close()
 
     def _login(self, client: httpx.Client, patron: str, pin: str | None) -> str | None:
-        cred: dict[str, Any] = {"source": "barcode", "identifier": patron}
-        if pin:
-            cred["pin"] = pin
+        """Log ``patron`` in as the kiosk does after a barcode scan: ``POST /scans`` with
+        the scan (the edge answers a single-use scan token), then ``POST /sessions`` with
+        source ``barcode`` and that token (without one the edge counts the login as a
+        typed number, which needs a PIN). None when either call fails."""
         try:
+            scan = client.post("/scans", json={"raw": patron})
+            if scan.status_code != 200:
+                return None
+            cred: dict[str, Any] = {"source": "barcode", "identifier": patron,
+                                    "scan_token": scan.json()["scan_token"]}
+            if pin:
+                cred["pin"] = pin
             r = client.post("/sessions", json={"credential": cred, "language": "en"})
         except httpx.HTTPError:
             return None
@@ -542,11 +550,7 @@ class Soak:
         problems: list[dict[str, Any]] = []
         for item, acts in by_item.items():
             journal = self.ledgers.journal(item)
-            for i, a in enumerate(acts):
-                a.wm_end = acts[i + 1].wm_start if i + 1 < len(acts) else end_wm
-                window = [x for x in apps.get(item, []) if a.wm_start < x["id"] <= a.wm_end]
-                t_end = acts[i + 1].t_start if i + 1 < len(acts) else "9999"
-                entries = [e for e in journal if a.t_start <= e["created_at"] < t_end]
+            for a, window, entries in windows(acts, apps.get(item, []), journal, end_wm):
                 verdict, reason, stray = classify(a, window, entries)
                 a.verdict, a.reason = verdict, reason
                 counts[verdict] += 1
@@ -559,13 +563,9 @@ class Soak:
                                      "journal": entries, "ledger": self.ledgers.ledger(item),
                                      "stray": stray})
         touched = set(by_item)
-        loans = self.ledgers.loans(touched)
-        tags = {t["item"]: t for t in self.sim.get("/tags").json() if t.get("item") in touched}
-        flagged = self.ledgers.open_security_tasks()
-        released_not_loaned = sorted(i for i, t in tags.items()
-                                     if t["afi"] == AFI_RELEASED and i not in loans)
-        alarm_on_unflagged = sorted(i for i in loans if i in tags and tags[i]["afi"] == AFI_SECURED
-                                    and i not in flagged)
+        released_not_loaned, alarm_on_unflagged = tag_checks(
+            self.sim.get("/tags").json(), self.ledgers.loans(touched),
+            self.ledgers.open_security_tasks(), touched)
         detail = {"problems": problems, "released_not_loaned": released_not_loaned,
                   "alarm_on_unflagged": alarm_on_unflagged,
                   "actions": [asdict(a) for a in self.actions], "kill_log": self.kill_log}
@@ -580,6 +580,46 @@ class Soak:
                 "concurrent": sum(1 for a in self.actions if a.concurrent),
                 "lifted": sum(1 for a in self.actions if a.lifted),
                 "detail": str(self.site.run_dir / "soak-detail.json")}
+
+
+def windows(acts: list[Action], apps: list[dict[str, Any]], journal: list[dict[str, Any]],
+            end_wm: int) -> list[tuple[Action, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Each action of one item (in start order) with its *window*: the ILS's applications
+    of the item from its start to the next action's start (``applications.id`` read at
+    each start; ``end_wm`` at the end), and the journal entries of the item made in that
+    time. Sets each action's ``wm_end``.
+
+    Two actions of the same kind on one item (a renewal asked again in a later session,
+    a second checkout after a return) each get their own window, so each is counted once:
+    only two applications inside one action's window are a duplicate.
+    """
+    out = []
+    for i, a in enumerate(acts):
+        a.wm_end = acts[i + 1].wm_start if i + 1 < len(acts) else end_wm
+        t_end = acts[i + 1].t_start if i + 1 < len(acts) else "9999"
+        out.append((a, [x for x in apps if a.wm_start < x["id"] <= a.wm_end],
+                    [e for e in journal if a.t_start <= e["created_at"] < t_end]))
+    return out
+
+
+def tag_checks(tags: list[dict[str, Any]], loans: dict[str, str], flagged: set[str],
+               touched: set[str]) -> tuple[list[str], list[str]]:
+    """The tags' alarm state against the ILS's loans, for the items the soak touched.
+
+    Returns:
+        ``released_not_loaned``: tags with the alarm off (AFI released) whose item the ILS
+        has not on loan; ``alarm_on_unflagged``: ILS loans whose tag has the alarm on (AFI
+        secured) while no edge has an open security task for the item (a loan whose
+        release failed is fine only while a release task flags it; a returned book whose
+        secure write reached the tag but whose check-in waits is flagged by its secure
+        task). Tags with any other AFI, and items without a tag, count in neither.
+    """
+    by_item = {t["item"]: t for t in tags if t.get("item") in touched}
+    released_not_loaned = sorted(i for i, t in by_item.items()
+                                 if t["afi"] == AFI_RELEASED and i not in loans)
+    alarm_on_unflagged = sorted(i for i in loans if i in by_item
+                                and by_item[i]["afi"] == AFI_SECURED and i not in flagged)
+    return released_not_loaned, alarm_on_unflagged
 
 
 def classify(a: Action, window: list[dict[str, Any]],

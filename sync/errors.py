@@ -144,6 +144,16 @@ class Sip2OutcomeUnknownError(Sip2ConnectionError):
     """
 
 
+class Sip2NotSentError(Sip2ConnectionError):
+    """A circulation request was never sent: the connection (or the login before it) failed,
+    or no pooled connection became free. It cannot have taken effect at the ILS."""
+
+
+class LeaseLostError(GatewayError):
+    """This gateway no longer holds a transaction's lease, or holds it too briefly for a
+    SIP2 call to end inside it: the call is not made (another gateway may take over)."""
+
+
 class EnrolError(SyncError):
     """``smartlib enroll`` failed: the box is not enrolled (nothing it holds was changed)."""
 

@@ -676,6 +676,8 @@ class CirculationService:
         loan = self.store.cache.loan(item_id)
         follow: dict[str, Any] = {"key": key, "kind": "checkin", "item_id": item_id, "once": True,
                   "patron_ref": patron_ref or (loan.patron_id if loan else None),
+                  # the cache had the loan: should it be gone at a retry, it ended elsewhere
+                  "cached_loan": loan is not None,
                   "payload": self._payload("checkin", item_id, patron_ref, session=session_ref,
                                            uids=[pt.uid for pt in parts], title=title)}
         self._take(key)

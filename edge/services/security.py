@@ -184,6 +184,9 @@ class SecurityService:
         for the write. If the item moved on meanwhile (a transaction of it journaled here
         since, or the central feed's cache shows it lent to another patron), writing the tag
         would set the alarm of a loan, and the old check-in would end that loan at the ILS.
+        If the cache had the loan at the return and has none now, the book was returned
+        elsewhere (its return there secured the tag): the old check-in would be a second
+        check-in of an item not on loan.
         """
         follow = task.follow_up or {}
         if self.store.outbox.journaled_since(task.item_id, task.created_at,
@@ -193,6 +196,11 @@ class SecurityService:
         patron = follow.get("patron_ref")
         if loan is not None and patron and loan.patron_id != patron:
             return f"the cache has item {task.item_id} on loan to another patron"
+        if loan is None and follow.get("cached_loan"):
+            # The cache had the loan at the return; only the ILS's check-in (the central
+            # feed) removes it, so it was returned elsewhere: this check-in would be a
+            # second one, of an item no longer on loan.
+            return f"the loan of item {task.item_id} ended elsewhere after the return"
         return None
 
     def _cancel(self, task: SecurityTask, reason: str, what: str = "release") -> SecurityTask:

@@ -82,6 +82,21 @@ def _task(row: Any) -> SecurityTask:
                         created_at=row["created_at"], updated_at=row["updated_at"])
 
 
+def _same_follow_up(conn: Any, row: Any, follow_up: Mapping[str, Any]) -> bool:
+    """Whether the open task ``row`` carries the same action as ``follow_up`` (kind, item,
+    session) and its item has not been journaled since the task was made."""
+    theirs = loads(row["follow_up"]) or {}
+    if (theirs.get("kind"), theirs.get("item_id")) != (follow_up.get("kind"),
+                                                       follow_up.get("item_id")):
+        return False
+    if (theirs.get("payload") or {}).get("session") != (follow_up.get("payload") or {}).get("session"):
+        return False
+    moved = conn.execute(
+        "SELECT 1 FROM outbox WHERE item_id = ? AND created_at > ? AND key <> ? LIMIT 1",
+        (row["item_id"], row["created_at"], theirs.get("key") or "")).fetchone()
+    return moved is None
+
+
 class SecurityTaskRepository:
     """Journaled AFI/EAS writes; a done task's follow-up transaction goes to ``outbox``."""
 
@@ -92,6 +107,13 @@ class SecurityTaskRepository:
     def create(self, item_id: str, uid: str, action: SecurityAction, *,
                txn_key: str | None = None, follow_up: Mapping[str, Any] | None = None) -> SecurityTask:
         """Journal a write to do. For one ``(uid, action, txn_key)`` an open task is reused.
+
+        A return's secure task (one with a ``follow_up`` check-in) is reused only for the
+        same action: the same kind, item and session (``payload["session"]``), with no
+        transaction of the item journaled since the task was made. An open task of another
+        session (a failed return minutes ago, by whoever) is superseded instead, so a new
+        session never journals an older session's key; a repeat in the same session gets
+        the first attempt's key.
 
         Args:
             item_id: the item.
@@ -107,6 +129,8 @@ class SecurityTaskRepository:
             row = conn.execute(
                 "SELECT * FROM security_tasks WHERE uid = ? AND action = ? AND "
                 "txn_key IS ? AND state IN ('pending','alarm_on')", (uid, action, txn_key)).fetchone()
+            if row is not None and follow_up and not _same_follow_up(conn, row, follow_up):
+                row = None
             if row is None:
                 # A newer intent on the same tag supersedes an older opposite one.
                 conn.execute("UPDATE security_tasks SET state = 'abandoned', updated_at = ?, "

@@ -22,7 +22,9 @@ from sync.errors import (
     InvalidMessageError,
     Sip2ConnectionError,
     Sip2Error,
+    Sip2NotSentError,
     Sip2OutcomeUnknownError,
+    Sip2PoolTimeout,
 )
 from sync.gateway.account import read_account
 from sync.messages import (
@@ -126,15 +128,25 @@ class Applier:
     def __init__(self, pool: _Pool, profile: Sip2Profile | str | None = None) -> None:
         self.pool = pool
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
-        self.stats = {"outcome_unknown": 0, "client_resends": 0}
+        self.stats = {"outcome_unknown": 0, "client_resends": 0, "unconfirmed": 0}
 
-    def _circulate(self, name: str, call: Callable[[], Any]) -> Any:
+    def _circulate(self, name: str, call: Callable[[], Any],
+                   before_call: Callable[[], None] | None = None) -> Any:
         """Make one non-idempotent call (11/09/29 with ``resend=False``, 65 never resent)
         and never let it go out twice: a connection broken mid-call raises
         :class:`Sip2OutcomeUnknownError`, and the gateway establishes the outcome from the
-        ILS's state (:meth:`verify`) before anything is sent again."""
+        ILS's state (:meth:`verify`) before anything is sent again. A request that never
+        left (the client could not connect or log in) raises :class:`Sip2NotSentError`.
+
+        ``before_call`` runs right before the request goes out (the gateway's lease check:
+        it raises :class:`~sync.errors.LeaseLostError` when the lease might end during the
+        call, and nothing is sent)."""
+        if before_call is not None:
+            before_call()
         try:
             return call()
+        except Sip2NotSentError:
+            raise
         except Sip2OutcomeUnknownError:
             self.stats["outcome_unknown"] += 1
             raise
@@ -163,57 +175,78 @@ class Applier:
 
     # ---- the call --------------------------------------------------------------------------
 
-    def apply(self, req: TransactionRequest) -> Outcome:
+    def apply(self, req: TransactionRequest,
+              before_call: Callable[[], None] | None = None) -> Outcome:
         """Send the transaction to the ILS once and map the answer.
 
+        Args:
+            req: the transaction.
+            before_call: called right before the circulation request goes out, with the
+                connection in hand (see :meth:`_circulate`); what it raises propagates and
+                nothing is sent.
+
         Raises:
+            Sip2NotSentError: the request never left (no connection, no login, no free
+                pooled connection): it cannot have taken effect.
             Sip2Error: the ILS could not be reached or answered nonsense; the outcome is
                 unknown and the caller must verify before trying again.
         """
+        acquired = False
+        try:
+            with self.pool.connection() as c:
+                acquired = True
+                return self._apply(c, req, before_call)
+        except Sip2PoolTimeout as exc:
+            if acquired:
+                raise
+            raise Sip2NotSentError(f"{req.kind} not sent: {exc}") from exc
+
+    def _apply(self, c: Any, req: TransactionRequest,
+               before_call: Callable[[], None] | None) -> Outcome:
         extra = {IDEMPOTENCY_FIELD: req.key}
         offline = req.offline
         when = req.created_at if offline else None
         pay = req.payload
         nb_due = pay.get("nb_due_date") if offline else None
-        with self.pool.connection() as c:
-            prof = _profile_of(c, self.profile)
-            # One call to the ILS, one call to the profile for what its answer means.
-            if req.kind == "checkout":
-                patron, item = _need(req.patron, "a patron", req), _need(req.item, "an item", req)
-                resp = self._circulate("checkout", lambda: c.checkout(
-                    patron, item, no_block=offline, transaction_date=when, nb_due_date=nb_due,
-                    fee_acknowledged=pay.get("fee_acknowledged"), extra_fields=extra,
-                    resend=False))
-                verdict = prof.interpret_checkout(resp)
-                return self._finish(req, verdict,
-                                    reason_code=None if verdict.ok else self._reason(c, req))
-            if req.kind == "checkin":
-                item = _need(req.item, "an item", req)
-                ci = self._circulate("checkin", lambda: c.checkin(
-                    item, no_block=offline, transaction_date=when, location=pay.get("location"),
-                    extra_fields=extra, resend=False))
-                verdict = prof.interpret_checkin(ci)
-                if verdict.needs_item_state:
-                    verdict = prof.interpret_checkin(ci, on_loan=self._on_loan(c, item),
-                                                     asked=True)
-                return self._finish(req, verdict)
-            if req.kind == "renew":
-                patron, item = _need(req.patron, "a patron", req), _need(req.item, "an item", req)
-                rn = self._circulate("renew", lambda: c.renew(
-                    patron, item, no_block=offline, transaction_date=when, nb_due_date=nb_due,
-                    extra_fields=extra, resend=False))
-                verdict = prof.interpret_renew(rn)
-                return self._finish(req, verdict,
-                                    reason_code=None if verdict.ok else self._reason(c, req))
-            if req.kind == "renew_all":
-                patron = _need(req.patron, "a patron", req)
-                ra = self._circulate("renew_all", lambda: c.renew_all(patron))
-                return self._finish(req, prof.interpret_renew_all(ra))
-            if req.kind == "fee_paid":
-                return self._fee_paid(c, req)
+        prof = _profile_of(c, self.profile)
+        # One call to the ILS, one call to the profile for what its answer means.
+        if req.kind == "checkout":
+            patron, item = _need(req.patron, "a patron", req), _need(req.item, "an item", req)
+            resp = self._circulate("checkout", lambda: c.checkout(
+                patron, item, no_block=offline, transaction_date=when, nb_due_date=nb_due,
+                fee_acknowledged=pay.get("fee_acknowledged"), extra_fields=extra,
+                resend=False), before_call)
+            verdict = prof.interpret_checkout(resp)
+            return self._finish(req, verdict,
+                                reason_code=None if verdict.ok else self._reason(c, req))
+        if req.kind == "checkin":
+            item = _need(req.item, "an item", req)
+            ci = self._circulate("checkin", lambda: c.checkin(
+                item, no_block=offline, transaction_date=when, location=pay.get("location"),
+                extra_fields=extra, resend=False), before_call)
+            verdict = prof.interpret_checkin(ci)
+            if verdict.needs_item_state:
+                verdict = prof.interpret_checkin(ci, on_loan=self._on_loan(c, item),
+                                                 asked=True)
+            return self._finish(req, verdict)
+        if req.kind == "renew":
+            patron, item = _need(req.patron, "a patron", req), _need(req.item, "an item", req)
+            rn = self._circulate("renew", lambda: c.renew(
+                patron, item, no_block=offline, transaction_date=when, nb_due_date=nb_due,
+                extra_fields=extra, resend=False), before_call)
+            verdict = prof.interpret_renew(rn)
+            return self._finish(req, verdict,
+                                reason_code=None if verdict.ok else self._reason(c, req))
+        if req.kind == "renew_all":
+            patron = _need(req.patron, "a patron", req)
+            ra = self._circulate("renew_all", lambda: c.renew_all(patron), before_call)
+            return self._finish(req, prof.interpret_renew_all(ra))
+        if req.kind == "fee_paid":
+            return self._fee_paid(c, req, before_call)
         raise InvalidMessageError(f"unknown transaction kind {req.kind!r}")
 
-    def _fee_paid(self, c: Any, req: TransactionRequest) -> Outcome:
+    def _fee_paid(self, c: Any, req: TransactionRequest,
+                  before_call: Callable[[], None] | None = None) -> Outcome:
         """37 Fee Paid for a bank payment the centre matched: the amount in whole VND, the
         payment's reference as the SIP2 transaction id, the fee id when exactly one fee is
         paid. Never resent blindly after a broken connection: :meth:`verify` compares the
@@ -224,7 +257,7 @@ class Applier:
         fp = self._circulate("fee_paid", lambda: c.fee_paid(
             patron, str(int(pay["amount"])), fee_type="01", payment_type="00", currency="VND",
             fee_id=fee_ids[0] if len(fee_ids) == 1 else None,
-            transaction_id=str(pay.get("reference") or "")[:32] or None))
+            transaction_id=str(pay.get("reference") or "")[:32] or None), before_call)
         screen = " ".join(fp.screen_message) or None
         return self._finish(req, Verdict(ok=bool(fp.payment_accepted), screen_message=screen))
 
@@ -345,12 +378,16 @@ class Applier:
                 _need(req.item, "an item", req)
                 if pre_state is None:
                     return None  # the intent never reached its SIP2 call
+                if pre_state.get("status") not in CHARGED:
+                    return None  # not on loan before the call: it cannot have renewed it
                 info = c.item_information(str(req.item))
-                if info.due_date == pre_state.get("due_date"):
-                    return None
-                return self._finish(req, Verdict(ok=True, title=info.title, desensitize="Y",
-                                                 due_date=prof.due_date_iso(info.due_date)),
-                                    recovered=True)
+                if info.circulation_status not in CHARGED:
+                    return None  # not on loan now: a renewal cannot take effect (refused)
+                if info.due_date != pre_state.get("due_date"):
+                    return self._finish(req, Verdict(ok=True, title=info.title, desensitize="Y",
+                                                     due_date=prof.due_date_iso(info.due_date)),
+                                        recovered=True)
+                return self._unconfirmed_renewal(req, prof.due_date_iso(info.due_date))
             if req.kind == "fee_paid":
                 if pre_state is None:
                     return None  # the intent never reached its SIP2 call
@@ -363,6 +400,26 @@ class Applier:
             key=req.key, kind=req.kind, site=req.site, device=req.device, status="error",
             ok=False, patron=req.patron, recovered=True,
             screen_message="renew-all was interrupted; check the account at the desk")
+        return Outcome(result)
+
+    def _unconfirmed_renewal(self, req: TransactionRequest, due_date: str | None) -> Outcome:
+        """The outcome of an interrupted renewal whose effect the ILS's state cannot show.
+
+        A renewal is seen only as a moved due date. An ILS that counts the new loan period
+        from today (Koha's ``RenewalPeriodBase = now``, the demo ILS) gives a loan made or
+        renewed today the same due date again, so an unchanged date does not mean "not
+        renewed". Sending it again could renew twice; so it is never sent again: the
+        result is an ``error`` with the loan's due date, for the patron to check at the
+        desk (as for an interrupted renew-all).
+        """
+        self.stats["unconfirmed"] += 1
+        log.warning("tx %s renew item %s: interrupted, and the ILS's due date (%s) cannot "
+                    "tell whether it took effect; not sent again", req.key, req.item, due_date)
+        result = TransactionResult(
+            key=req.key, kind=req.kind, site=req.site, device=req.device, status="error",
+            ok=False, item=req.item, patron=req.patron, recovered=True, due_date=due_date,
+            screen_message=("the renewal was interrupted and could not be confirmed; "
+                            "check the due date at the desk"))
         return Outcome(result)
 
     # ---- look-ups --------------------------------------------------------------------------
@@ -436,19 +493,34 @@ class Applier:
             fine_items=[x.reason for x in account.fines])
 
 
+def sip2_timeouts(lease_s: float) -> tuple[float, float]:
+    """The gateway's SIP2 ``(answer timeout, connect timeout)`` for a lease of ``lease_s``:
+    10 s and 5 s, shortened for a short lease so that a whole call (connect, log in,
+    request: :func:`call_bound_s`) lasts at most half the lease (docs/sync.md)."""
+    return min(10.0, lease_s / 5), min(5.0, lease_s / 10)
+
+
+def call_bound_s(timeout: float, connect_timeout: float) -> float:
+    """How long one circulation call can last: connect, log in again, send and wait."""
+    return connect_timeout + 2 * timeout
+
+
 def make_pool(settings: Any, site: str | None = None) -> Any:
-    """Build the SIP2 pool for a site: ``[ils]`` with its ``[gateway.site_ils.<site>]``."""
+    """Build the SIP2 pool for a site: ``[ils]`` with its ``[gateway.site_ils.<site>]``;
+    its clients' timeouts come from the lease (:func:`sip2_timeouts`)."""
     from sync.sip2.client import Sip2Client, Sip2ConnectionPool, client_tls_context
 
     ils = settings.ils_for(site) if site is not None else settings.ils
     tls = (client_tls_context(ils.ca_file, cert_file=ils.cert_file, key_file=ils.key_file)
            if ils.tls else None)
     profile = with_overrides(get_profile(ils.profile), ils.sip2.model_dump(exclude_none=True))
+    timeout, connect_timeout = sip2_timeouts(settings.gateway.lease_s)
 
     def factory() -> Sip2Client:
         return Sip2Client(ils.host, ils.port, user=ils.user, password=ils.password.get_secret_value(),
                           institution=ils.institution, location=ils.location, profile=profile,
-                          tls=tls, keepalive=False)
+                          tls=tls, keepalive=False, timeout=timeout,
+                          connect_timeout=connect_timeout)
 
     return Sip2ConnectionPool(factory, ils.pool_size)
 

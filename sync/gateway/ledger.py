@@ -407,12 +407,40 @@ class Ledger:
                 (_json(result), now, key))
         return n == 1
 
-    def release(self, key: str, *, now: float | None = None, delay_s: float = 0.0) -> None:
-        """Give our lease up early (outcome unknown): recoverable ``delay_s`` from now."""
+    def release(self, key: str, *, now: float | None = None, delay_s: float = 0.0,
+                not_sent: bool = False) -> None:
+        """Give our lease up early: recoverable ``delay_s`` from now.
+
+        ``not_sent``: this attempt's request never left, and the ILS had not applied the
+        key before it (a ``new`` claim, or a recovery that verified so): the recorded
+        pre-state is dropped, so the next attempt knows the ILS never saw the key.
+        """
         now = time.time() if now is None else now
         self._db.execute(
-            "UPDATE ledger SET lease_until = ? WHERE key = ? AND state = 'in_progress' AND owner = ?",
+            "UPDATE ledger SET lease_until = ?" + (", pre_state = NULL" if not_sent else "")
+            + " WHERE key = ? AND state = 'in_progress' AND owner = ?",
             (now + delay_s, key, self.owner))
+
+    def extend_leases(self, keys: list[str], *, now: float | None = None) -> tuple[float, set[str]]:
+        """Extend our leases on ``keys`` to ``now + lease_s`` (the heartbeat of the intents
+        this gateway is working on), in one fsynced commit.
+
+        Returns:
+            The new ``lease_until`` and the keys whose lease is still ours (unfinished,
+            owned by us); any other key's lease was lost (taken over) or is finished.
+        """
+        now = time.time() if now is None else now
+        until = now + self.lease_s
+        kept: set[str] = set()
+        with self._db.transaction(durable=True):
+            for lo in range(0, len(keys), _CHUNK):
+                part = keys[lo:lo + _CHUNK]
+                _, rows = self._db.execute(
+                    f"UPDATE ledger SET lease_until = ? WHERE key IN ({', '.join('?' * len(part))}) "
+                    "AND state = 'in_progress' AND owner = ? RETURNING key",
+                    (until, *part, self.owner))
+                kept.update(r[0] for r in rows)
+        return until, kept
 
     # ---- the batched transaction path (the gateway service) ---------------------------------
 
@@ -576,11 +604,12 @@ class Ledger:
                     self._insert_conflict(key, conflict, now)
         return out
 
-    def release_many(self, keys: list[str], *, now: float | None = None, delay_s: float = 0.0) -> None:
+    def release_many(self, keys: list[str], *, now: float | None = None, delay_s: float = 0.0,
+                     not_sent: bool = False) -> None:
         """:meth:`release` for several keys in one commit."""
         with self._db.transaction(durable=False):
             for key in keys:
-                self.release(key, now=now, delay_s=delay_s)
+                self.release(key, now=now, delay_s=delay_s, not_sent=not_sent)
 
     # ---- staff views: alarms, statistics, device events --------------------------------------
 

@@ -46,10 +46,18 @@ from smartlib.crashpoints import CrashPoints
 from smartlib.errors import SealError
 from smartlib.sealing import load_private_key
 from sync import topics
-from sync.errors import GatewayError, InvalidMessageError, Sip2Error
-from sync.gateway.applier import Applier, Outcome, batch_delta
+from sync.errors import (
+    GatewayError,
+    InvalidMessageError,
+    LeaseLostError,
+    Sip2Error,
+    Sip2NotSentError,
+    Sip2OutcomeUnknownError,
+)
+from sync.gateway.applier import Applier, Outcome, batch_delta, call_bound_s, sip2_timeouts
 from sync.gateway.cachefeed import gate_delta
 from sync.gateway.intake import Ack, Intake
+from sync.gateway.leases import LeaseKeeper
 from sync.gateway.ledger import Claim, Ledger
 from sync.gateway.replies import Replies
 from sync.gateway.revoked import RevokedDevices
@@ -142,6 +150,10 @@ class Gateway:
             a service watchdog (``sd_notify``). The retained ``online`` status is published
             again at the same moments, so edges see a gateway that stopped working as
             offline once its heartbeats stop (``AgentTuning.gateway_stale_s``).
+        call_bound_s: how long one SIP2 call can last (connect, log in, request; default
+            half the ledger's lease): a call is made only while its lease has that long
+            left, and a call whose outcome is unknown keeps its lease that long (the ILS
+            may still be working on it). See :mod:`sync.gateway.leases`.
     """
 
     def __init__(self, *, gateway_id: str, ledger: Ledger, applier: Applier | dict[str, Applier],
@@ -153,7 +165,8 @@ class Gateway:
                  device_roles: Mapping[str, str] | None = None,
                  revoked: RevokedDevices | None = None,
                  heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 5.0,
-                 stall_s: float = 120.0, pin_key: Any = None) -> None:
+                 stall_s: float = 120.0, pin_key: Any = None,
+                 call_bound_s: float | None = None) -> None:
         self.gateway_id = gateway_id
         self.ledger = ledger
         self.sites = set(sites)
@@ -169,6 +182,8 @@ class Gateway:
         self.retry_s = retry_s
         self.batch_size = batch_size
         self.crash = crash or CrashPoints(None)
+        self.leases = LeaseKeeper(ledger, ledger.lease_s / 2 if call_bound_s is None
+                                  else call_bound_s)
         self.heartbeat = heartbeat
         self.heartbeat_s = heartbeat_s
         self.stall_s = stall_s
@@ -194,7 +209,8 @@ class Gateway:
                       "ils_errors": 0, "lookups": 0, "batches": 0, "snapshots": 0,
                       "alarms": 0, "stats": 0, "events": 0, "dead_letters": 0,
                       "role_refused": 0, "revoked_refused": 0, "callback_errors": 0,
-                      "heartbeats": 0, "pin_unsealable": 0}
+                      "heartbeats": 0, "pin_unsealable": 0, "not_sent": 0,
+                      "outcome_unknown": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
@@ -255,12 +271,14 @@ class Gateway:
                 raise GatewayError(f"[gateway] private_key_file: {exc}") from exc
         client = make_client(settings.broker, client_id or f"smartlib-gateway-{gid}",
                              manual_ack=True)
+        timeout, connect_timeout = sip2_timeouts(gw.lease_s)
         return cls(gateway_id=gid, ledger=ledger, applier=appliers, sites=gw.sites,
                    client=client, host=settings.broker.host, port=settings.broker.port,
                    workers=gw.workers or 2, batch_size=gw.batch_size, retry_s=gw.retry_s,
                    session_expiry_s=settings.broker.session_expiry_s,
                    crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat, pin_key=pin_key,
-                   revoked=RevokedDevices(gw.revoked_file) if gw.revoked_file else None)
+                   revoked=RevokedDevices(gw.revoked_file) if gw.revoked_file else None,
+                   call_bound_s=call_bound_s(timeout, connect_timeout))
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -553,9 +571,35 @@ class Gateway:
             else:
                 calls.append((req, claim))
                 call_jobs.append(job)
+        # Our leases on the intents we call for are kept alive until they are finished
+        # (the sweeper extends them): only a dead gateway's lease runs out.
+        held = {req.key: claim.row.lease_until or 0.0 for req, claim in calls}
+        self.leases.hold(held)
+        try:
+            self._call_and_complete(calls, call_jobs, answer)
+        finally:
+            self.leases.drop(held)
+            for (site, device), results in batched.items():  # replays go out in any case
+                for lo in range(0, len(results), MAX_BATCH):
+                    self.client.publish(topics.result(site, device), encode(ResultBatch(
+                        site=site, device=device, results=results[lo:lo + MAX_BATCH])), qos=1)
+
+    def _call_and_complete(self, calls: list[tuple[TransactionRequest, Claim]],
+                           call_jobs: list[_Job],
+                           answer: Callable[[_Job, TransactionResult], None]) -> None:
+        """The SIP2 calls of a batch, then one ledger commit of their outcomes.
+
+        An ILS failure releases the intent for a later attempt (verified first): a request
+        that never left (no connection, or the lease too short for the call) after
+        ``retry_s`` with its pre-state dropped (the ILS never saw it); one whose outcome
+        is unknown (sent, no answer) only after ``call_bound_s``, when the ILS has
+        finished with it; any other failure after ``retry_s``.
+        """
         done: list[tuple[TransactionRequest, Outcome]] = []
         done_jobs: list[_Job] = []
         failed: list[str] = []
+        unsent: list[str] = []
+        unknown: list[str] = []
         for (req, _), job, res in zip(calls, call_jobs, self._call_all(calls), strict=True):
             if isinstance(res, Outcome):
                 done.append((req, res))
@@ -565,24 +609,42 @@ class Gateway:
                 log.warning("tx %s rejected: %s", req.key, res)
                 done.append((req, Applier.rejected(req, str(res))))
                 done_jobs.append(job)
+            elif isinstance(res, (Sip2NotSentError, LeaseLostError)):
+                self._count("ils_errors")
+                self._count("not_sent")
+                log.warning("tx %s: not sent (%s); will try again in %.0fs", req.key, res,
+                            self.retry_s)
+                unsent.append(req.key)
+            elif isinstance(res, Sip2OutcomeUnknownError):
+                self._count("ils_errors")
+                self._count("outcome_unknown")
+                log.warning("tx %s: ILS problem after the request was sent (%s); outcome "
+                            "unknown, will verify in %.0fs", req.key, res, self._unknown_hold_s)
+                unknown.append(req.key)
             elif isinstance(res, Sip2Error):
                 self._count("ils_errors")
-                log.warning("tx %s: ILS problem (%s); outcome unknown, will verify in %.0fs",
+                log.warning("tx %s: ILS problem (%s); will verify in %.0fs",
                             req.key, res, self.retry_s)
                 failed.append(req.key)
             else:
                 log.error("tx %s failed; the intent is recovered after its lease", req.key,
                           exc_info=res)
+        # Finished with these leases: not extended any more (a release sets its own time,
+        # and a completed row is no longer a lease).
+        self.leases.drop([req.key for req, _ in calls])
         if failed:
             self.ledger.release_many(failed, delay_s=self.retry_s)
-        try:
-            if done:
-                self._complete(done, done_jobs, answer)
-        finally:  # the replays go even when recording the new outcomes failed
-            for (site, device), results in batched.items():
-                for lo in range(0, len(results), MAX_BATCH):
-                    self.client.publish(topics.result(site, device), encode(ResultBatch(
-                        site=site, device=device, results=results[lo:lo + MAX_BATCH])), qos=1)
+        if unsent:
+            self.ledger.release_many(unsent, delay_s=self.retry_s, not_sent=True)
+        if unknown:
+            self.ledger.release_many(unknown, delay_s=self._unknown_hold_s)
+        if done:
+            self._complete(done, done_jobs, answer)
+
+    @property
+    def _unknown_hold_s(self) -> float:
+        """How long an intent whose request may still be at the ILS stays leased."""
+        return max(self.retry_s, self.leases.call_bound_s)
 
     def _complete(self, done: list[tuple[TransactionRequest, Outcome]], jobs: list[_Job],
                   answer: Callable[[_Job, TransactionResult], None]) -> None:
@@ -659,7 +721,7 @@ class Gateway:
                 if pre is not None:
                     self.ledger.set_pre_state_durable(req.key, pre)
             self.crash.hit("before_sip2")
-            outcome = applier.apply(req)
+            outcome = applier.apply(req, before_call=lambda: self.leases.check(req.key))
             self.crash.hit("after_sip2")
         return outcome
 
@@ -720,10 +782,19 @@ class Gateway:
             self._ack_job(job)
 
     def _sweeper(self) -> None:
-        """Re-queue expired intents every ``sweep_interval_s``; beat every ``heartbeat_s``."""
-        next_sweep = next_beat = 0.0
-        while not self._stop.wait(min(self.sweep_interval_s, self.heartbeat_s)):
+        """Re-queue expired intents every ``sweep_interval_s``; beat every ``heartbeat_s``;
+        extend the leases of the intents being worked on every quarter of a lease."""
+        next_sweep = next_beat = next_leases = 0.0
+        while not self._stop.wait(min(self.sweep_interval_s, self.heartbeat_s,
+                                      self.leases.interval_s / 2)):
             now = time.monotonic()
+            if now >= next_leases:
+                next_leases = now + self.leases.interval_s
+                try:
+                    self.leases.renew()
+                except Exception:
+                    log.exception("extending the leases of %d intent(s) failed",
+                                  len(self.leases.held()))
             if now >= next_beat:
                 next_beat = now + self.heartbeat_s
                 try:

@@ -29,6 +29,7 @@ from sync.errors import (
     Sip2DateError,
     Sip2Error,
     Sip2LoginError,
+    Sip2NotSentError,
     Sip2PoolTimeout,
     Sip2ProtocolError,
     Sip2TimeoutError,
@@ -372,7 +373,16 @@ class Sip2Client:
                     if login:
                         self._open_socket()
                     else:
-                        self._reconnect()
+                        try:
+                            self._reconnect()
+                        except Sip2Error as exc:
+                            if resend or resent:
+                                raise
+                            # A circulation request (resend=False) that never left: say
+                            # so, the caller may send it again without asking the ILS.
+                            raise Sip2NotSentError(
+                                f"cannot reach {self.host}:{self.port} to send the request "
+                                f"(not sent): {exc}") from exc
                 seq = self._next_seq()
                 frame = build(seq)
                 self.last_request = frame

@@ -380,7 +380,7 @@ def _failed_return(services: EdgeServices, reader: FakeReader, item_id: str) -> 
     return tag
 
 
-@pytest.mark.parametrize("moved", ["journal", "cache"])
+@pytest.mark.parametrize("moved", ["journal", "cache", "returned_elsewhere"])
 def test_a_returns_secure_task_whose_item_moved_on_is_cancelled(services, reader, moved) -> None:
     """The soak's item 30000694: a return failed at its secure write; the book was then
     returned elsewhere and lent again. The old task must not secure a loaned book, nor its
@@ -392,8 +392,10 @@ def test_a_returns_secure_task_whose_item_moved_on_is_cancelled(services, reader
         import time
         time.sleep(0.01)
         services.store.outbox.append("checkout", {}, item_id="3600001", patron_ref="2000019")
-    else:  # lent again elsewhere: the central feed says so
+    elif moved == "cache":  # lent again elsewhere: the central feed says so
         services.store.cache.record_loan(LoanRecord("3600001", "2000019", None, "now", False))
+    else:  # returned at another kiosk: the central feed removes the loan
+        services.store.cache.record_return("3600001")
     writes = reader.writes[tag.uid]
     checkins = [e.key for e in services.store.outbox.list(limit=100) if e.kind == "checkin"]
     services.recovery.run_once()
@@ -410,6 +412,52 @@ def test_a_returns_secure_task_that_stands_is_retried_and_checks_in(services, re
     assert services.store.security.open() == [] and tag.afi == SECURED
     assert [e.kind for e in services.store.outbox.list(limit=100)
             if e.item_id == "3600101"] == ["checkout", "checkin"]
+
+
+def _checkins(services: EdgeServices, item_id: str) -> list[Any]:
+    return [e for e in services.store.outbox.list(limit=100)
+            if e.kind == "checkin" and e.item_id == item_id]
+
+
+def test_a_return_in_a_later_session_never_gets_an_older_sessions_key(services, reader) -> None:
+    """The soak's item 30000612: a return failed at its secure write (its task stays open
+    with the check-in as follow-up); in a later session at the same kiosk the same item
+    is returned again before any retry. That return must get a key of its own (journaled
+    for its own session), and a repeat of it in the same session must reuse that key: one
+    check-in, never the old session's key followed by a second check-in."""
+    _failed_return(services, reader, "3600201")
+    [old] = services.store.security.open()
+    old_key = old.follow_up["key"]
+    later = login(services)
+    [r] = services.circulation.return_items(later)
+    assert r.status == "returned"
+    assert r.transaction != old_key
+    [entry] = _checkins(services, "3600201")
+    assert entry.key == r.transaction and entry.payload["session"] == later.id
+    assert services.store.security.get(old.id).state == "abandoned"  # superseded, never written
+    [again] = services.circulation.return_items(later)  # a repeat in the same session
+    assert again.transaction == r.transaction
+    assert len(_checkins(services, "3600201")) == 1
+
+
+def test_a_repeat_return_in_the_same_session_reuses_the_failed_attempts_key(services,
+                                                                            reader) -> None:
+    """A return whose secure write failed, repeated in the same session once the write
+    works: the repeat completes the first attempt's task and journals its key (one
+    (session, item, kind), one key)."""
+    tag = make_tag("3600301")
+    put(reader, tag)
+    session = login(services)
+    [r] = services.circulation.checkout(session)
+    assert r.status == "loaned"
+    reader.afi_fail_rate = 1.0
+    [r] = services.circulation.return_items(session)
+    assert r.status != "returned"
+    [task] = services.store.security.open()
+    reader.afi_fail_rate = 0.0
+    [r] = services.circulation.return_items(session)
+    assert r.status == "returned" and r.transaction == task.follow_up["key"]
+    assert [e.key for e in _checkins(services, "3600301")] == [r.transaction]
 
 
 # ---- the state machine's property (test_one_action_machine.py) ---------------------------------------------------------------

@@ -16,7 +16,8 @@ from typing import Any
 import psutil
 import pytest
 
-from smartlib_demo.soak import Action, Call, classify, must_be_zero
+from smartlib_demo.soak import Action, Call, classify, must_be_zero, tag_checks, windows
+from smartlib_demo.soak_site import AFI_RELEASED, AFI_SECURED
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,6 +89,50 @@ def test_refusals_carry_their_reason() -> None:
         ("refused", "ils_refused:Loan limit", 0)
 
 
+def _at(n: int, kind: str, wm: int, second: int, patron: str = "2000100") -> Action:
+    return Action(n, kind, "30000200", patron, "kiosk-01", 1, False, False, wm,
+                  f"2026-01-01T00:00:{second:02d}.000Z", calls=[Call("ok:renewed")])
+
+
+def _classified(acts: list[Action], apps: list[dict[str, Any]], end_wm: int) -> list[str]:
+    return [classify(a, window, entries)[0]
+            for a, window, entries in windows(acts, apps, [], end_wm)]
+
+
+def test_a_renewal_asked_again_in_a_later_session_is_a_second_action_not_a_duplicate() -> None:
+    """The workload renews an item in one session and again in a later one: two actions,
+    each with its own window of ILS applications, each applied once."""
+    first, again = _at(1, "renew", 10, 1), _at(2, "renew", 11, 5)
+    assert _classified([first, again], [_app(11, "renew"), _app(12, "renew")], 12) == \
+        ["applied", "applied"]
+    assert (first.wm_end, again.wm_end) == (11, 12)
+
+
+def test_two_renewals_inside_one_actions_window_are_a_duplicate() -> None:
+    """The same two ILS renewals, both before the second action started: the first action
+    was applied twice (a real duplicate) and the second one never reached the ILS."""
+    first, again = _at(1, "renew", 10, 1), _at(2, "renew", 12, 5)
+    assert _classified([first, again], [_app(11, "renew"), _app(12, "renew")], 12) == \
+        ["duplicated", "lost"]
+
+
+def test_a_checkout_a_return_and_a_checkout_again_are_three_actions() -> None:
+    acts = [_at(1, "checkout", 10, 1), _at(2, "return", 11, 2), _at(3, "checkout", 12, 3)]
+    apps = [_app(11, "checkout"), _app(12, "checkin", None), _app(13, "checkout")]
+    assert _classified(acts, apps, 13) == ["applied", "applied", "applied"]
+
+
+def test_tag_checks_count_released_tags_without_loans_and_secured_loans_without_tasks() -> None:
+    tags = [{"item": "a", "afi": AFI_RELEASED},   # on loan: fine
+            {"item": "b", "afi": AFI_RELEASED},   # alarm off, no loan: released_not_loaned
+            {"item": "c", "afi": AFI_SECURED},    # on loan, alarm on, a task flags it: fine
+            {"item": "d", "afi": AFI_SECURED},    # on loan, alarm on, no task: unflagged
+            {"item": "e", "afi": AFI_SECURED},    # in stock, alarm on: fine
+            {"item": "f", "afi": AFI_RELEASED}]   # not touched by the soak: not counted
+    loans = {"a": "2000100", "c": "2000100", "d": "2000101", "g": "2000102"}  # g: no tag
+    assert tag_checks(tags, loans, {"c"}, {"a", "b", "c", "d", "e", "g"}) == (["b"], ["d"])
+
+
 def test_must_be_zero_names_the_failing_figures() -> None:
     good = {"lost": 0, "duplicated": 0, "released_not_loaned": 0, "alarm_on_unflagged": 0,
             "kills": 20, "kills_wanted": 20}
@@ -124,6 +169,10 @@ def test_short_soak_accounts_for_every_action(tmp_path: Path, soak_seconds: floa
     # every action is accounted for, and the workload did what it claims
     assert report["actions"] == report["applied"] + report["refused"] > 0
     assert report["applied"] > 0 and report["repeated"] > 0 and report["concurrent"] > 0
+    # the workload really ran: more actions than kills, of every kind (a workload whose
+    # logins were all refused once made 3 actions in 20 kills and passed the lines above)
+    assert report["actions"] > report["kills"]
+    assert {a["kind"] for a in detail["actions"]} == {"checkout", "return", "renew"}
     assert report["drained"] is True
     assert set(report["kills_by_target"]) <= {
         "kiosk-01-serve", "kiosk-01-sync", "kiosk-02-serve", "kiosk-02-sync", "gate-01-serve",
