@@ -72,7 +72,7 @@ def serve(config: str | None, no_collector: bool) -> None:
     if store.staff.count() == 0:
         log.warning("no staff account yet: create the first admin with "
                     "`smartlib central admin create --user NAME`")
-    app = create_app(store, auth, sec)
+    app = create_app(store, auth, sec, payments=_payment_service(settings, store))
     app.state.enrolment = EnrolmentService(store, settings.enroll)
     child = None
     if not no_collector:
@@ -113,6 +113,27 @@ def serve(config: str | None, no_collector: bool) -> None:
                 child.kill()
                 child.wait()
         store.close()
+
+
+def _payment_service(settings, store):  # type: ignore[no-untyped-def]
+    """The fine payments' webhook service when ``[payments] webhook_secret_file`` is set
+    (None otherwise). It journals each Fee Paid request; the collector publishes them."""
+    from central.payments import PaymentBook, PaymentError, PaymentService
+
+    pay = settings.payments
+    if pay.webhook_secret_file is None:
+        return None
+    try:
+        lines = pay.webhook_secret_file.read_bytes().splitlines()
+    except OSError as exc:
+        raise click.ClickException(
+            f"payments.webhook_secret_file: cannot read {pay.webhook_secret_file}: "
+            f"{exc.strerror}") from exc
+    secret = lines[0].strip() if lines else b""
+    try:
+        return PaymentService(PaymentBook(store.db), secret, window_s=pay.replay_window_s)
+    except PaymentError as exc:
+        raise click.ClickException(f"payments.webhook_secret_file: {exc}") from exc
 
 
 def _die_with_parent() -> None:

@@ -7,6 +7,11 @@ acknowledged it (PUBACK): a box that is offline gets it from its persistent sess
 it comes back, and a command whose publication failed goes again at the next pass. The
 box's answer comes back through the collector (``…/command/ack``). It never reads patron
 data: a command names a task id or a transaction key only.
+
+The same thread publishes the journaled Fee Paid requests of fine payments
+(:class:`~central.payments.PaymentBook`'s ``payment_submissions``, written by the web
+process's webhook) on the kiosk's ``tx`` topic, as the kiosk would submit a transaction: the
+gateway's ledger applies each key once, so a request published twice is harmless.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import paho.mqtt.client as mqtt
 from central.commands import CommandRecord
 from central.db import parse_stamp, stamp
 from central.errors import DatabaseError
+from central.payments import PaymentBook
 from central.store import CentralStore
 from sync import topics
 from sync.messages import Command, encode
@@ -57,6 +63,7 @@ class CommandDispatcher:
         self.sent = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._payments: PaymentBook | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -75,8 +82,35 @@ class CommandDispatcher:
                 continue
             try:
                 self.publish_pending()
+                self.publish_fee_payments()
             except DatabaseError:
                 log.exception("central commands: database failure; trying again")
+
+    def publish_fee_payments(self, timeout_s: float = 5.0) -> int:
+        """Publish every unsent Fee Paid request on its kiosk's tx topic (each waits for its
+        PUBACK, then is marked sent); returns how many the broker took."""
+        if self._payments is None:
+            self._payments = PaymentBook(self.store.db)
+        n = 0
+        for req in self._payments.unsent_submissions():
+            if not self._publish_acked(topics.tx(req.site, req.device), encode(req), timeout_s):
+                log.warning("fee payment %s not acknowledged by the broker yet", req.key)
+                return n
+            self._payments.mark_submitted(req.key, self.clock())
+            log.info("fee payment %s (%s VND) -> %s/%s", req.key, req.payload.get("amount"),
+                     req.site, req.device)
+            n += 1
+        return n
+
+    def _publish_acked(self, topic: str, payload: bytes, timeout_s: float) -> bool:
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        try:
+            info.wait_for_publish(timeout_s)
+        except RuntimeError:
+            return False
+        return info.is_published()
 
     def publish_pending(self, timeout_s: float = 5.0) -> int:
         """Publish every unsent command (each waits for its PUBACK); returns how many the

@@ -72,6 +72,17 @@ SCHEMA = [
         detail      TEXT NOT NULL,
         duplicates  BIGINT NOT NULL DEFAULT 0
     )""",
+    # The outbox of Fee Paid requests: written in the transaction that decides the outcome,
+    # published on the kiosk's tx topic by the collector's dispatcher, marked sent on PUBACK.
+    """CREATE TABLE IF NOT EXISTS payment_submissions (
+        tx_key      TEXT PRIMARY KEY,
+        bank_txn_id TEXT NOT NULL,
+        site        TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        request     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        sent_at     TEXT
+    )""",
 ]
 
 
@@ -220,6 +231,25 @@ class PaymentBook:
                              " LIMIT ?", (limit,))
         return [PaymentRecord(*r) for r in rows]
 
+    def queue_submission(self, request: TransactionRequest, bank_txn_id: str) -> None:
+        """Journal a Fee Paid request for the dispatcher (a key queued before is kept)."""
+        self.db.execute(
+            "INSERT INTO payment_submissions (tx_key, bank_txn_id, site, device, request,"
+            " created_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (request.key, bank_txn_id, request.site, request.device,
+             request.model_dump_json(), stamp()))
+
+    def unsent_submissions(self) -> list[TransactionRequest]:
+        """The Fee Paid requests not yet taken by the broker, oldest first."""
+        rows = self.db.query("SELECT request FROM payment_submissions WHERE sent_at IS NULL"
+                             " ORDER BY created_at, tx_key")
+        return [TransactionRequest.model_validate_json(str(r[0])) for r in rows]
+
+    def mark_submitted(self, key: str, when: datetime | None = None) -> None:
+        """The broker took the request published under ``key`` (its PUBACK)."""
+        self.db.execute("UPDATE payment_submissions SET sent_at=? WHERE tx_key=?",
+                        (stamp(when), key))
+
     def applied_for(self, reference: str) -> int:
         """VND already sent to the ILS under ``reference``."""
         rows = self.db.query("SELECT COALESCE(SUM(applied), 0) FROM payments WHERE reference=?",
@@ -240,7 +270,8 @@ def record_intent_event(db: Database, event: DeviceEventReport) -> None:
 
 
 Submitter = Callable[[TransactionRequest], None]
-"""Hands a ``fee_paid`` request to the gateways (an MQTT publish on the kiosk's tx topic)."""
+"""Hands a ``fee_paid`` request to the gateways at once (tests; in production the journaled
+request is published by the collector's :class:`~central.dispatch.CommandDispatcher`)."""
 
 
 class PaymentService:
@@ -254,7 +285,7 @@ class PaymentService:
     ``unmatched`` a reference no kiosk announced (recorded only).
     """
 
-    def __init__(self, book: PaymentBook, secret: bytes, submit: Submitter, *,
+    def __init__(self, book: PaymentBook, secret: bytes, submit: Submitter | None = None, *,
                  window_s: float = REPLAY_WINDOW_S,
                  clock: Callable[[], float] = time.time) -> None:
         if len(secret) < 16:
@@ -311,6 +342,8 @@ class PaymentService:
                 if applied:
                     request = self._fee_paid(intent, note, applied)
             key = request.key if request is not None else None
+            if request is not None:
+                self.book.queue_submission(request, note.bank_txn_id)
             db.execute(
                 "INSERT INTO payments (bank_txn_id, reference, amount, paid_at, received_at,"
                 " outcome, applied, tx_key, detail) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -318,7 +351,7 @@ class PaymentService:
                  applied, key, detail))
         # After the commit: a crash between the two leaves a recorded payment whose request
         # is re-submitted by resubmit() (the key makes a second submission harmless).
-        if request is not None:
+        if request is not None and self._submit is not None:
             self._submit(request)
         log.info("payment %s ref %s: %s (%s)", note.bank_txn_id, note.reference, outcome, detail)
         return self.book.payment(note.bank_txn_id) or PaymentRecord(
@@ -327,7 +360,8 @@ class PaymentService:
 
     def resubmit(self) -> int:
         """Submit every recorded Fee Paid again (after a restart); the gateway's ledger
-        answers the ones already applied from its record. Returns how many."""
+        answers the ones already applied from its record. With no submitter the journaled
+        requests are marked unsent, so the dispatcher publishes them again. Returns how many."""
         rows = self.book.db.query("SELECT bank_txn_id FROM payments WHERE tx_key IS NOT NULL")
         count = 0
         for (txn,) in rows:
@@ -336,7 +370,14 @@ class PaymentService:
             if rec is None or intent is None:
                 continue
             note = Notification(rec.reference, rec.amount, rec.paid_at, rec.bank_txn_id)
-            self._submit(self._fee_paid(intent, note, rec.applied, key=rec.tx_key))
+            request = self._fee_paid(intent, note, rec.applied, key=rec.tx_key)
+            if self._submit is not None:
+                self._submit(request)
+            else:
+                with self.book.db.transaction():
+                    self.book.queue_submission(request, rec.bank_txn_id)
+                    self.book.db.execute("UPDATE payment_submissions SET sent_at=NULL"
+                                         " WHERE tx_key=?", (request.key,))
             count += 1
         return count
 

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -209,3 +210,31 @@ def test_the_collector_records_an_intent_published_as_a_device_event(
                                                              "amount": -5}})
     assert collector.handle(topics.event("hn-01", "kiosk-02"), encode(bad)) == "dead"
     assert PaymentBook(sqlite_store.db).intent("SLEV0002") is None
+
+
+def test_serve_builds_the_payment_service_from_the_configured_secret(tmp_path: Path) -> None:
+    import click
+
+    from central.cli import _payment_service
+    from central.config import load_central_settings
+    from central.db import open_database
+    from central.store import CentralStore
+
+    store = CentralStore(open_database(f"sqlite:///{tmp_path / 'c.db'}"))
+    try:
+        cfg = tmp_path / "central.toml"
+        cfg.write_text("[central]\n")
+        assert _payment_service(load_central_settings(cfg), store) is None
+        secret = tmp_path / "bank.secret"
+        secret.write_text("short\n")
+        cfg.write_text(f'[payments]\nwebhook_secret_file = "{secret}"\n')
+        with pytest.raises(click.ClickException, match="at least 16 bytes"):
+            _payment_service(load_central_settings(cfg), store)
+        secret.write_text("test-webhook-secret-0123456789\n")
+        service = _payment_service(load_central_settings(cfg), store)
+        body = b'{"reference":"X","amount":1,"paid_at":"t","bank_txn_id":"B"}'
+        ts = str(int(time.time()))
+        assert service.receive(body, sign(b"test-webhook-secret-0123456789", ts, body),
+                               ts).outcome == "unmatched"
+    finally:
+        store.close()

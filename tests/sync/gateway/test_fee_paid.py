@@ -68,6 +68,9 @@ def test_one_payment_reaches_the_ils_once_and_the_kiosk_is_told(
     result = json.loads(link.get(timeout=20).payload)
     assert (result["kind"], result["status"], result["ok"]) == ("fee_paid", "applied", True)
     assert fines(sync_env.ils) == 0
+    with sync_env.ils.circulation.lock:  # the itemised fines are gone from the account too
+        assert sync_env.ils.circulation.db.execute(
+            "SELECT COUNT(*) FROM fines WHERE patron_id=?", (PATRON_WITH_FINES,)).fetchone()[0] == 0
     # The kiosk is told: its agent keeps the result where the payment screen reads it.
     told = wait_until(lambda: [e for e in store.events.recent(50)
                                if e.kind == "payment_result"], 20, what="payment_result event")
