@@ -72,6 +72,8 @@ class SessionOut(BaseModel):
     expires_at: str
     idle_timeout_s: int
     offline: bool
+    restricted: Literal["fines"] | None = None
+    """``fines``: blocked for fines; only the account and the fines/payment endpoints work."""
 
 
 class SortOut(BaseModel):

@@ -143,6 +143,10 @@
 <context>
     <name>EdgeError</name>
     <message>
+        <source>Your fines are over the limit: pay them here before you borrow or renew.</source>
+        <translation>Your fines are over the limit: pay them here before you borrow or renew.</translation>
+    </message>
+    <message>
         <source>We do not know this card. Please ask the staff.</source>
         <translation>We do not know this card. Please ask the staff.</translation>
     </message>
@@ -578,6 +582,13 @@
     <message>
         <source>Fine to pay: {amount}</source>
         <translation>Fine to pay: {amount}</translation>
+    </message>
+</context>
+<context>
+    <name>Fines</name>
+    <message>
+        <source>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</source>
+        <translation>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</translation>
     </message>
 </context>
 </TS>

@@ -33,6 +33,10 @@ class FinesPage(Page):
         super().__init__(vm, theme, parent)
         self.fvm = vm.fines
         self.add_header("account")
+        self.restricted = label("section")
+        self.restricted.setObjectName("fines_restricted")
+        self.restricted.setWordWrap(True)
+        self.root.addWidget(self.restricted)
         self.list = QListWidget()
         self.list.setObjectName("fines")
         self.list.itemChanged.connect(self._toggled)
@@ -91,7 +95,13 @@ class FinesPage(Page):
     def refresh(self) -> None:
         f = self.fvm
         self.title.setText(Q.translate("Fines", "Pay fines"))
-        self.back.setText(Q.translate("Common", "Back to menu"))
+        restricted = self.vm.restricted == "fines"
+        self.back.setText(Q.translate("Fines", "Finish") if restricted
+                          else Q.translate("Common", "Back to menu"))
+        self.restricted.setVisible(restricted)
+        self.restricted.setText(Q.translate(
+            "Fines", "Your fines are over the limit, so borrowing and renewing are paused. "
+                     "Pay them here; then log in again to borrow.") if restricted else "")
         self._fill()
         status = f.status
         choosing = status == "choosing"
