@@ -349,6 +349,9 @@ class LookupResponse(Message):
     holds: int | None = None
     overdue: int | None = None
     fee_amount: str | None = None
+    email: str | None = None
+    """The patron's e-mail address from the ILS (SIP2 ``BE``), for e-mailed receipts: the
+    edge keeps it in the session only (docs/payments.md, "Receipts by e-mail")."""
     charged_items: list[str] = Field(default_factory=list)
     hold_items: list[str] = Field(default_factory=list)
     # account (with the patron fields above)

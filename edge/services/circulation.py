@@ -864,6 +864,10 @@ class CirculationService:
         got = self.store.lookups.wait(req.id, self.policy.result_timeout_s)
         today = self.clock().date().isoformat()
         if got is not None and got.state == "answered" and got.response is not None:
+            if got.response.get("email"):
+                # The address lives in the session only (an older login may not have had it).
+                session.email = session.email or str(got.response["email"])
+                self.store.lookups.redact(req.id, "email")
             return self._account_from(got.response, today)
         self.store.lookups.abandon(req.id)
         loans = [{"item_id": loan.item_id, "title": self._title(loan.item_id, None),

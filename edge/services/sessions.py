@@ -60,7 +60,7 @@ from edge.services.pin_guard import PinGuard
 from edge.services.scan_tokens import ScanTokens
 from edge.store import PatronRecord, Store, utcnow
 from smartlib.config import PolicySection
-from smartlib.logs import mask_identifier
+from smartlib.logs import mask_email, mask_identifier
 from smartlib.sealing import PublicKey, seal_pin
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,9 @@ class Session:
     offline_items: int = 0
     offline_value: int = 0
     warned: bool = False
+    email: str | None = None
+    """The patron's e-mail address from the ILS (SIP2 BE): the default of e-mailed receipts.
+    Kept here only (never in the store, never logged whole; the API shows it masked)."""
     restricted: str | None = None
     """``"fines"``: blocked for fines, may only see the account and pay (None: not restricted)."""
 
@@ -165,7 +168,8 @@ class Session:
                            "language": self.language},
                 "started_at": self.started_at, "expires_at": self.expires_at(),
                 "idle_timeout_s": self.idle_timeout_s, "offline": self.offline,
-                "restricted": self.restricted}
+                "restricted": self.restricted,
+                "email_masked": mask_email(self.email) if self.email else None}
 
 
 class SessionService:
@@ -282,6 +286,9 @@ class SessionService:
         session = self._open(pid, str(resp.get("name") or ""), language, credential.source,
                              offline=False, loan_limit=limit)
         session.restricted = restricted
+        if resp.get("email"):
+            session.email = str(resp["email"])
+            self.store.lookups.redact(lookup.id, "email")
         return session, bool(pin) and resp.get("pin_ok") is True
 
     def _seal(self, pin: str) -> str:

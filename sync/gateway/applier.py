@@ -398,7 +398,7 @@ class Applier:
                     name=pi.personal_name, blocked="Y" in flags[:4], status_flags=flags,
                     charged=pi.charged_items_count, holds=pi.hold_items_count,
                     overdue=pi.overdue_items_count, fee_amount=pi.fee_amount,
-                    screen_message=screen_text(pi))
+                    email=pi.email_address or None, screen_message=screen_text(pi))
             if req.kind != "item":
                 raise InvalidMessageError(f"unknown look-up kind {req.kind!r}")
             info = c.item_information(_need(req.item, "an item", req))
@@ -423,7 +423,7 @@ class Applier:
             name=first.personal_name, blocked="Y" in flags[:4], status_flags=flags,
             charged=first.charged_items_count, holds=first.hold_items_count,
             overdue=first.overdue_items_count, fee_amount=first.fee_amount,
-            currency=first.currency_type, fee_limit=first.fee_limit,
+            email=first.email_address or None, currency=first.currency_type, fee_limit=first.fee_limit,
             screen_message=screen_text(first))
         if not first.valid_patron or (req.pin and first.valid_patron_password is False):
             return LookupResponse(ok=True, **base)
