@@ -115,6 +115,17 @@ class ReceiptLine:
     title: str
     action: str
     due_date: str | None = None
+    outcome: str | None = None
+    """A return's outcome: ``returned``, ``offline_accepted``, ``bin``, ``transit``,
+    ``hold_shelf`` or ``refused`` (None for checkouts and renewals)."""
+    destination: str | None = None
+    """Where a ``transit`` (or ``hold_shelf``) item goes."""
+    bin: str | None = None
+    """The label of the return bin (``bin``; also given with a transit or hold shelf)."""
+    reason: str | None = None
+    """Why a return was ``refused``: the edge's code (``not_loanable`` ...)."""
+    reason_text: str | None = None
+    """The ILS's own words for a refusal, when it gave some."""
 
 
 @dataclass
