@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from central.db import Database, parse_stamp, stamp
@@ -48,6 +48,9 @@ REPLAY_WINDOW_S = 300.0
 _KEY_NAMESPACE = uuid.UUID("6f1d1b8e-4a43-4c53-9d3c-2f6a8c1d5e21")
 
 Outcome = Literal["paid", "partial", "overpaid", "late", "duplicate", "unmatched"]
+OUTCOMES: tuple[str, ...] = ("paid", "partial", "overpaid", "late", "duplicate", "unmatched")
+ATTENTION = frozenset({"partial", "overpaid", "late", "unmatched"})
+"""Outcomes staff must act on: money still owed, a refund, a late QR, an unknown reference."""
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS payment_intents (
@@ -225,11 +228,28 @@ class PaymentBook:
         rows = self.db.query("SELECT * FROM payments WHERE bank_txn_id=?", (bank_txn_id,))
         return PaymentRecord(*rows[0]) if rows else None
 
-    def payments(self, limit: int = 200) -> list[PaymentRecord]:
-        """The latest notifications, newest first."""
-        rows = self.db.query("SELECT * FROM payments ORDER BY received_at DESC, bank_txn_id"
-                             " LIMIT ?", (limit,))
+    def payments(self, limit: int = 200, *, outcome: str | None = None) -> list[PaymentRecord]:
+        """The latest notifications, newest first (only ``outcome`` ones when given;
+        ``duplicate``: those the bank sent more than once)."""
+        if outcome == "duplicate":
+            rows = self.db.query("SELECT * FROM payments WHERE duplicates > 0 ORDER BY"
+                                 " received_at DESC, bank_txn_id LIMIT ?", (limit,))
+        elif outcome:
+            rows = self.db.query("SELECT * FROM payments WHERE outcome=? ORDER BY"
+                                 " received_at DESC, bank_txn_id LIMIT ?", (outcome, limit))
+        else:
+            rows = self.db.query("SELECT * FROM payments ORDER BY received_at DESC,"
+                                 " bank_txn_id LIMIT ?", (limit,))
         return [PaymentRecord(*r) for r in rows]
+
+    def intents(self, references: list[str]) -> dict[str, Intent]:
+        """The intents of ``references`` (those recorded)."""
+        out: dict[str, Intent] = {}
+        for ref in dict.fromkeys(references):
+            found = self.intent(ref)
+            if found is not None:
+                out[ref] = found
+        return out
 
     def queue_submission(self, request: TransactionRequest, bank_txn_id: str) -> None:
         """Journal a Fee Paid request for the dispatcher (a key queued before is kept)."""
@@ -421,18 +441,35 @@ def add_payment_routes(app: FastAPI, kit: PageKit, service: PaymentService) -> N
     ``/api/payments``) listing every notification with its outcome."""
     app.include_router(payments_router(service))
 
+    def chosen(outcome: str | None) -> str | None:
+        if outcome and outcome not in OUTCOMES:
+            raise HTTPException(422, f"outcome must be one of {', '.join(OUTCOMES)}")
+        return outcome or None
+
     @app.get("/payments", response_class=HTMLResponse)
-    def payments_page(request: Request) -> HTMLResponse:
+    def payments_page(request: Request, outcome: str | None = None) -> HTMLResponse:
         staff = kit.page_staff(request)
-        return kit.render(request, staff, "payments.html", payments=service.book.payments())
+        records = service.book.payments(outcome=chosen(outcome))
+        intents = service.book.intents([p.reference for p in records])
+        attention = sum(1 for p in service.book.payments(1000) if p.outcome in ATTENTION)
+        return kit.render(request, staff, "payments.html", payments=records, intents=intents,
+                          outcomes=OUTCOMES, outcome=outcome or "", attention=attention,
+                          needs_staff=ATTENTION)
 
     @app.get("/api/payments")
-    def payments_api(request: Request) -> list[dict[str, Any]]:
+    def payments_api(request: Request, outcome: str | None = None) -> list[dict[str, Any]]:
         kit.api_staff(request)
-        return [_record_json(p) for p in service.book.payments()]
+        records = service.book.payments(outcome=chosen(outcome))
+        intents = service.book.intents([p.reference for p in records])
+        return [_record_json(p, intents.get(p.reference)) for p in records]
 
 
-def _record_json(rec: PaymentRecord) -> dict[str, Any]:
-    return {"bank_txn_id": rec.bank_txn_id, "reference": rec.reference, "amount": rec.amount,
-            "outcome": rec.outcome, "applied": rec.applied, "detail": rec.detail,
-            "duplicates": rec.duplicates, "received_at": rec.received_at}
+def _record_json(rec: PaymentRecord, intent: Intent | None = None) -> dict[str, Any]:
+    out = {"bank_txn_id": rec.bank_txn_id, "reference": rec.reference, "amount": rec.amount,
+           "outcome": rec.outcome, "applied": rec.applied, "detail": rec.detail,
+           "duplicates": rec.duplicates, "received_at": rec.received_at,
+           "needs_staff": rec.outcome in ATTENTION}
+    if intent is not None:
+        out.update(site=intent.site, device=intent.device, owed=intent.amount,
+                   expires_at=stamp(_aware(intent.expires_at)))
+    return out

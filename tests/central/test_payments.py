@@ -238,3 +238,38 @@ def test_serve_builds_the_payment_service_from_the_configured_secret(tmp_path: P
                                ts).outcome == "unmatched"
     finally:
         store.close()
+
+
+def test_partial_overpaid_late_and_duplicate_are_visible_in_the_console(
+        console: TestClient, service: PaymentService) -> None:
+    """Each edge case has its outcome on the staff page (labelled in vi and en, the ones staff
+    must act on highlighted, the kiosk and the amount owed beside it) and in its JSON twin,
+    and the page filters by outcome."""
+    late_ref = "SLLATE0001"
+    service.book.record_intent(Intent(late_ref, "hn-01", "kiosk-02", "2000004", ("9",), 20000,
+                                      datetime.now(UTC) - timedelta(minutes=1)))
+    assert post(console, body(30000, "VCB-1")).json()["outcome"] == "partial"  # type: ignore[attr-defined]
+    assert post(console, body(30000, "VCB-1")).json()["outcome"] == "duplicate"  # type: ignore[attr-defined]
+    assert post(console, body(50000, "VCB-2")).json()["outcome"] == "overpaid"  # type: ignore[attr-defined]
+    assert post(console, body(20000, "VCB-3", late_ref)).json()["outcome"] == "late"  # type: ignore[attr-defined]
+    login(console, "lan")
+    rows = {p["bank_txn_id"]: p for p in console.get("/api/payments").json()}
+    assert {k: (v["outcome"], v["needs_staff"]) for k, v in rows.items()} == {
+        "VCB-1": ("partial", True), "VCB-2": ("overpaid", True), "VCB-3": ("late", True)}
+    assert rows["VCB-1"]["duplicates"] == 1 and "45000 VND still owed" in rows["VCB-1"]["detail"]
+    assert "5000 VND to refund" in rows["VCB-2"]["detail"]
+    assert (rows["VCB-3"]["device"], rows["VCB-3"]["owed"]) == ("kiosk-02", 20000)
+    page = console.get("/payments?lang=en").text
+    assert 'id="nav-payments"' in page and "Needs staff: <strong>3</strong>" in page
+    for label in ("Partial payment", "Overpaid (refund due)", "Late (after the QR expired)"):
+        assert f">{label}</td>" in page
+    assert 'class="outcome-partial attention" data-txn="VCB-1"' in page
+    assert '<td class="duplicates">1</td>' in page and "hn-01/kiosk-01" in page
+    vi = console.get("/payments?lang=vi").text
+    assert ">Thanh toán một phần</td>" in vi and ">Trả thừa (cần hoàn tiền)</td>" in vi
+    assert ">Trả sau khi mã hết hạn</td>" in vi
+    only = console.get("/payments?outcome=duplicate&lang=en").text
+    assert 'data-txn="VCB-1"' in only and 'data-txn="VCB-2"' not in only
+    assert [p["bank_txn_id"] for p in console.get("/api/payments?outcome=late").json()] == \
+        ["VCB-3"]
+    assert console.get("/api/payments?outcome=nonsense").status_code == 422
