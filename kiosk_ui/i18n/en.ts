@@ -587,6 +587,10 @@
 <context>
     <name>Fines</name>
     <message>
+        <source>Pay all {amount}</source>
+        <translation>Pay all {amount}</translation>
+    </message>
+    <message>
         <source>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</source>
         <translation>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</translation>
     </message>

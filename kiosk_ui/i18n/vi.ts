@@ -591,6 +591,10 @@
 <context>
     <name>Fines</name>
     <message>
+        <source>Pay all {amount}</source>
+        <translation>Thanh toán tất cả {amount}</translation>
+    </message>
+    <message>
         <source>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</source>
         <translation>Phí phạt của bạn đã vượt mức cho phép nên tạm thời chưa mượn hoặc gia hạn được. Hãy thanh toán tại đây, rồi đăng nhập lại để mượn sách.</translation>
     </message>

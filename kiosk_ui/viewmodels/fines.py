@@ -79,6 +79,20 @@ class FinesViewModel(ViewModel):
         self.selected ^= {fine_id}
         self.changed.emit()
 
+    @property
+    def total(self) -> int:
+        """What all the fines come to."""
+        return sum(int(f["amount"]) for f in self.fines)
+
+    @property
+    def everything_selected(self) -> bool:
+        return bool(self.fines) and self.selected == {f["fine_id"] for f in self.fines}
+
+    def pay_all(self) -> None:
+        """Choose every fine again and show the QR for all of them."""
+        self.selected = {f["fine_id"] for f in self.fines}
+        self.pay()
+
     def pay(self) -> None:
         """Show the QR for the chosen fines (all of them: ``fee_ids`` omitted)."""
         if not self.selected:

@@ -74,3 +74,28 @@ def test_a_patron_blocked_for_fines_goes_straight_to_paying_them(kiosk: Any, qtb
     kiosk.vm.back()
     _wait_screen(qtbot, kiosk, Screen.ATTRACT)
     assert kiosk.vm.session is None
+
+
+def test_choose_which_fines_to_pay_or_pay_all(kiosk: Any, qtbot: Any, edge: FakeEdge) -> None:
+    """Unticking a fine pays only the others; "Pay all" brings every fine back and pays them."""
+    from PySide6.QtCore import Qt
+
+    edge.fines = [{"fine_id": "11", "amount": 50000, "currency": "VND", "reason": "Trả muộn"},
+                  {"fine_id": "12", "amount": 25000, "currency": "VND", "reason": "Hư hỏng"}]
+    _login_by_keypad(qtbot, kiosk)
+    _tap(qtbot, kiosk, "tile_account")
+    _wait_screen(qtbot, kiosk, Screen.ACCOUNT)
+    _tap(qtbot, kiosk, "go_pay_fines")
+    _wait_screen(qtbot, kiosk, Screen.FINES)
+    page = kiosk.window.current_page()
+    qtbot.waitUntil(lambda: page.list.count() == 2, timeout=3000)
+    page.refresh()
+    assert not page.pay_all.isVisible() and "75.000 ₫" in page.pay.text()
+    page.list.item(0).setCheckState(Qt.CheckState.Unchecked)  # the patron unticks 50,000
+    page.refresh()
+    assert "25.000 ₫" in page.pay.text()
+    assert page.pay_all.isVisible() and "75.000 ₫" in page.pay_all.text()
+    _tap(qtbot, kiosk, "pay_all_fines")
+    qtbot.waitUntil(lambda: kiosk.vm.fines.payment is not None, timeout=3000)
+    assert ("create_payment", None) in edge.calls
+    assert kiosk.vm.fines.payment["amount"] == 75000

@@ -56,7 +56,10 @@ class FinesPage(Page):
         self.pay = BigButton("", "primary")
         self.pay.setObjectName("pay_fines")
         self.pay.clicked.connect(self.fvm.pay)
-        for b in (self.back, self.pay):
+        self.pay_all = BigButton("")
+        self.pay_all.setObjectName("pay_all_fines")
+        self.pay_all.clicked.connect(self.fvm.pay_all)
+        for b in (self.back, self.pay_all, self.pay):
             row.addWidget(b, 1)
         self.root.addLayout(row)
         self._shown_ref: str | None = None
@@ -113,6 +116,11 @@ class FinesPage(Page):
         self.pay.setEnabled(bool(f.selected) and not f.busy)
         self.pay.setText(Q.translate("Fines", "Pay {amount}").format(
             amount=f.money(f.selected_total)))
+        # Some fines unticked: "Pay {chosen}" pays those, "Pay all {total}" every one.
+        self.pay_all.setVisible(choosing and bool(f.fines) and not f.everything_selected)
+        self.pay_all.setEnabled(not f.busy)
+        self.pay_all.setText(Q.translate("Fines", "Pay all {amount}").format(
+            amount=f.money(f.total)))
         p = f.payment
         if p is None:
             self.qr.clear()
