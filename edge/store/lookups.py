@@ -176,6 +176,9 @@ class LookupRepository:
                 "UPDATE lookups SET state = 'failed', request = json_remove(request, "
                 "'$.pin_sealed') WHERE id = ? AND state IN ('pending','sent')",
                 (lookup_id,))
+            # An answer that came just after the edge gave up keeps no e-mail address.
+            conn.execute("UPDATE lookups SET response = json_remove(response, '$.email') "
+                         "WHERE id = ? AND response IS NOT NULL", (lookup_id,))
         if cur.rowcount:
             self.scrub()
 
