@@ -285,8 +285,83 @@ def record_intent_event(db: Database, event: DeviceEventReport) -> None:
             (a ``ValueError``: the collector keeps the message as a dead letter).
     """
     p = PaymentIntent.model_validate(event.detail)
-    PaymentBook(db).record_intent(Intent(p.reference, event.site, event.device, p.patron,
-                                         tuple(p.fee_ids), p.amount, p.expires_at))
+    book = PaymentBook(db)
+    book.record_intent(Intent(p.reference, event.site, event.device, p.patron,
+                              tuple(p.fee_ids), p.amount, p.expires_at))
+    rematch(book, p.reference)
+
+
+def fee_paid_request(book: PaymentBook, intent: Intent, note: Notification, amount: int, *,
+                     key: str | None = None) -> TransactionRequest:
+    """The ``fee_paid`` request for ``amount`` VND of ``note`` under ``intent``.
+
+    The reference is the idempotency key; a later transfer under the same reference (the
+    rest of a partial payment) adds its bank transaction id."""
+    if key is None:
+        first = book.applied_for(note.reference) == 0
+        name = note.reference if first else f"{note.reference}/{note.bank_txn_id}"
+        key = str(uuid.uuid5(_KEY_NAMESPACE, name))
+    return TransactionRequest(
+        key=key, kind="fee_paid", site=intent.site, device=intent.device,
+        patron=intent.patron, created_at=datetime.now(UTC),
+        payload={"amount": amount, "reference": note.reference,
+                 "fee_ids": list(intent.fee_ids), "bank_txn_id": note.bank_txn_id})
+
+
+def decide(book: PaymentBook, note: Notification, intent: Intent | None,
+           now: datetime) -> tuple[str, int, str, TransactionRequest | None]:
+    """A notification's outcome, the VND to send to the ILS, the detail, and the Fee Paid
+    request (None when nothing is sent); see :class:`PaymentService` for the outcomes."""
+    if intent is None:
+        return "unmatched", 0, "no kiosk announced this reference", None
+    owed = intent.amount - book.applied_for(note.reference)
+    applied = max(0, min(note.amount, owed))
+    if owed <= 0:
+        outcome, detail = "overpaid", f"already paid; {note.amount} VND to refund"
+    elif note.amount < owed:
+        outcome, detail = "partial", f"{owed - note.amount} VND still owed"
+    elif note.amount > owed:
+        outcome, detail = "overpaid", f"{note.amount - owed} VND to refund"
+    else:
+        outcome, detail = "paid", "paid in full"
+    if now > intent.expires_at:
+        detail = f"after the QR expired; {detail}"
+        outcome = "late" if outcome == "paid" else outcome
+    request = fee_paid_request(book, intent, note, applied) if applied else None
+    return outcome, applied, detail, request
+
+
+def rematch(book: PaymentBook, reference: str) -> int:
+    """Match the ``unmatched`` notifications of ``reference`` now that its intent is known
+    (the bank's notification overtook the kiosk's intent on its way to the centre): each is
+    decided as when it arrived, and its Fee Paid request is journaled for the dispatcher.
+    Returns how many were matched."""
+    n = 0
+    with book.db.transaction():
+        intent = book.intent(reference)
+        if intent is None:
+            return 0
+        rows = book.db.query("SELECT bank_txn_id FROM payments WHERE reference=? AND"
+                             " outcome='unmatched' ORDER BY received_at, bank_txn_id",
+                             (reference,))
+        for (txn,) in rows:
+            rec = book.payment(str(txn))
+            if rec is None:
+                continue
+            note = Notification(rec.reference, rec.amount, rec.paid_at, rec.bank_txn_id)
+            outcome, applied, detail, request = decide(book, note, intent,
+                                                       parse_stamp(rec.received_at))
+            if request is not None:
+                book.queue_submission(request, rec.bank_txn_id)
+            book.db.execute(
+                "UPDATE payments SET outcome=?, applied=?, tx_key=?, detail=? WHERE"
+                " bank_txn_id=?", (outcome, applied, request.key if request else None,
+                                   f"matched when the kiosk's intent arrived; {detail}",
+                                   rec.bank_txn_id))
+            log.info("payment %s ref %s: matched late to its intent: %s", rec.bank_txn_id,
+                     reference, outcome)
+            n += 1
+    return n
 
 
 Submitter = Callable[[TransactionRequest], None]
@@ -342,25 +417,8 @@ class PaymentService:
                                      f"already recorded as {seen.outcome}",
                                      seen.duplicates + 1)
             intent = self.book.intent(note.reference)
-            request = None
-            if intent is None:
-                outcome, applied, detail = "unmatched", 0, "no kiosk announced this reference"
-            else:
-                owed = intent.amount - self.book.applied_for(note.reference)
-                applied = max(0, min(note.amount, owed))
-                if owed <= 0:
-                    outcome, detail = "overpaid", f"already paid; {note.amount} VND to refund"
-                elif note.amount < owed:
-                    outcome, detail = "partial", f"{owed - note.amount} VND still owed"
-                elif note.amount > owed:
-                    outcome, detail = "overpaid", f"{note.amount - owed} VND to refund"
-                else:
-                    outcome, detail = "paid", "paid in full"
-                if datetime.fromtimestamp(self._clock(), UTC) > intent.expires_at:
-                    detail = f"after the QR expired; {detail}"
-                    outcome = "late" if outcome == "paid" else outcome
-                if applied:
-                    request = self._fee_paid(intent, note, applied)
+            now = datetime.fromtimestamp(self._clock(), UTC)
+            outcome, applied, detail, request = decide(self.book, note, intent, now)
             key = request.key if request is not None else None
             if request is not None:
                 self.book.queue_submission(request, note.bank_txn_id)
@@ -390,7 +448,7 @@ class PaymentService:
             if rec is None or intent is None:
                 continue
             note = Notification(rec.reference, rec.amount, rec.paid_at, rec.bank_txn_id)
-            request = self._fee_paid(intent, note, rec.applied, key=rec.tx_key)
+            request = fee_paid_request(self.book, intent, note, rec.applied, key=rec.tx_key)
             if self._submit is not None:
                 self._submit(request)
             else:
@@ -400,21 +458,6 @@ class PaymentService:
                                          " WHERE tx_key=?", (request.key,))
             count += 1
         return count
-
-    def _fee_paid(self, intent: Intent, note: Notification, amount: int, *,
-                  key: str | None = None) -> TransactionRequest:
-        first = self.book.applied_for(note.reference) == 0
-        if key is None:
-            # The reference is the idempotency key; a later transfer under the same
-            # reference (the rest of a partial payment) adds its bank transaction id.
-            name = note.reference if first else f"{note.reference}/{note.bank_txn_id}"
-            key = str(uuid.uuid5(_KEY_NAMESPACE, name))
-        return TransactionRequest(
-            key=key, kind="fee_paid", site=intent.site, device=intent.device,
-            patron=intent.patron, created_at=datetime.now(UTC),
-            payload={"amount": amount, "reference": note.reference,
-                     "fee_ids": list(intent.fee_ids), "bank_txn_id": note.bank_txn_id})
-
 
 def payments_router(service: PaymentService) -> APIRouter:
     """``POST /payments/webhook``: authenticated by the signature only (no staff login)."""

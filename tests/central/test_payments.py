@@ -273,3 +273,31 @@ def test_partial_overpaid_late_and_duplicate_are_visible_in_the_console(
     assert [p["bank_txn_id"] for p in console.get("/api/payments?outcome=late").json()] == \
         ["VCB-3"]
     assert console.get("/api/payments?outcome=nonsense").status_code == 422
+
+
+def test_a_notification_that_overtook_the_intent_is_matched_when_the_intent_arrives(
+        console: TestClient, service: PaymentService, sent: list[TransactionRequest],
+        store: CentralStore) -> None:
+    """The bank was faster than the kiosk's intent (device event -> broker -> collector):
+    the notification is first ``unmatched``; recording the intent matches it, decides it as
+    when it arrived, and journals its Fee Paid for the dispatcher (once)."""
+    from central.payments import record_intent_event
+    from sync.messages import PAYMENT_INTENT_EVENT, DeviceEventReport
+
+    ref = "SLFAST0001"
+    assert post(console, body(20000, "VCB-9", ref)).json()["outcome"] == "unmatched"  # type: ignore[attr-defined]
+    assert sent == [] and service.book.unsent_submissions() == []
+    expires = datetime.now(UTC) + timedelta(minutes=10)
+    event = DeviceEventReport(site="hn-01", device="kiosk-02", event_id=1, source="kiosk-02",
+                              kind=PAYMENT_INTENT_EVENT, at=datetime.now(UTC),
+                              detail={"reference": ref, "patron": "2000004", "fee_ids": ["9"],
+                                      "amount": 20000, "expires_at": expires.isoformat()})
+    record_intent_event(store.db, event)
+    rec = service.book.payment("VCB-9")
+    assert rec is not None and (rec.outcome, rec.applied) == ("paid", 20000)
+    assert "matched when the kiosk's intent arrived" in rec.detail
+    [req] = service.book.unsent_submissions()
+    assert (req.key, req.device, req.patron, req.payload["amount"]) == (
+        rec.tx_key, "kiosk-02", "2000004", 20000)
+    record_intent_event(store.db, event.model_copy(update={"event_id": 2}))  # re-announced
+    assert len(service.book.unsent_submissions()) == 1
