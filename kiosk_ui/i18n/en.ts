@@ -587,6 +587,10 @@
 <context>
     <name>Fines</name>
     <message>
+        <source>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</source>
+        <translation>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</translation>
+    </message>
+    <message>
         <source>Pay all {amount}</source>
         <translation>Pay all {amount}</translation>
     </message>

@@ -591,6 +591,10 @@
 <context>
     <name>Fines</name>
     <message>
+        <source>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</source>
+        <translation>Đã nhận {paid} trên {amount}. Quét mã mới để thanh toán {rest} còn lại · còn {m}:{s:02d}</translation>
+    </message>
+    <message>
         <source>Pay all {amount}</source>
         <translation>Thanh toán tất cả {amount}</translation>
     </message>

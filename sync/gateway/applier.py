@@ -276,6 +276,9 @@ class Applier:
         screen = verdict.screen_message
         fields = {**verdict.result_fields(), **fields}
         fields["patron"] = req.patron
+        if req.kind == "fee_paid":
+            fields["paid_amount"] = int(req.payload.get("amount") or 0) or None
+            fields["reference"] = str(req.payload.get("reference") or "") or None
         result = TransactionResult(key=req.key, kind=req.kind, site=req.site, device=req.device,
                                    status=status, ok=ok, item=req.item, screen_message=screen,
                                    recovered=recovered, **fields)

@@ -99,3 +99,26 @@ def test_choose_which_fines_to_pay_or_pay_all(kiosk: Any, qtbot: Any, edge: Fake
     qtbot.waitUntil(lambda: kiosk.vm.fines.payment is not None, timeout=3000)
     assert ("create_payment", None) in edge.calls
     assert kiosk.vm.fines.payment["amount"] == 75000
+
+
+def test_a_partial_payment_shows_what_arrived_and_a_new_code(kiosk: Any, qtbot: Any,
+                                                            edge: FakeEdge) -> None:
+    edge.fines = [{"fine_id": "11", "amount": 75000, "currency": "VND", "reason": "Trả muộn"}]
+    _login_by_keypad(qtbot, kiosk)
+    _tap(qtbot, kiosk, "tile_account")
+    _wait_screen(qtbot, kiosk, Screen.ACCOUNT)
+    _tap(qtbot, kiosk, "go_pay_fines")
+    _wait_screen(qtbot, kiosk, Screen.FINES)
+    page = kiosk.window.current_page()
+    qtbot.waitUntil(lambda: page.list.count() == 1, timeout=3000)
+    _tap(qtbot, kiosk, "pay_fines")
+    qtbot.waitUntil(lambda: not page.qr.pixmap().isNull(), timeout=3000)
+    first = page.qr.pixmap().toImage()
+    edge.payments["SLFAKE0001"].update(status="partial", paid_amount=30000,
+                                       payload="000201010212FAKE-THE-REST-45000")
+    kiosk.vm.on_event({"type": "payment", "reference": "SLFAKE0001", "status": "partial"})
+    qtbot.waitUntil(lambda: kiosk.vm.fines.status == "partial", timeout=3000)
+    page.refresh()
+    texts = _texts(kiosk.window)
+    assert "30.000 ₫" in texts and "45.000 ₫" in texts and "75.000 ₫" in texts
+    assert not page.qr.pixmap().isNull() and page.qr.pixmap().toImage() != first

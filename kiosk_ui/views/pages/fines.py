@@ -62,7 +62,7 @@ class FinesPage(Page):
         for b in (self.back, self.pay_all, self.pay):
             row.addWidget(b, 1)
         self.root.addLayout(row)
-        self._shown_ref: str | None = None
+        self._shown_payload: str | None = None
         self._listed: list[str] = []
         self.tick = QTimer(self)
         self.tick.setInterval(1000)
@@ -124,29 +124,35 @@ class FinesPage(Page):
         p = f.payment
         if p is None:
             self.qr.clear()
-            self._shown_ref = None
+            self._shown_payload = None
             self.details.setText("" if f.fines or f.busy else
                                  Q.translate("Fines", "There is nothing to pay."))
             self.tick.stop()
         else:
-            if self._shown_ref != p["reference"] and status == "pending":
+            waiting = status in ("pending", "partial")
+            if self._shown_payload != p["payload"] and waiting:
+                # a partial payment's status carries the QR for the rest: drawn anew
                 self.qr.setPixmap(qr_pixmap(str(p["payload"])))
-                self._shown_ref = str(p["reference"])
+                self._shown_payload = str(p["payload"])
             bank = p.get("bank") or {}
             left = f.seconds_left()
             lines = {
                 "pending": Q.translate("Fines", "{amount} to {bank} · code {ref} · {m}:{s:02d} "
                                                 "left"),
+                "partial": Q.translate("Fines", "Received {paid} of {amount}. Scan the new code "
+                                                "to pay the remaining {rest} · {m}:{s:02d} left"),
                 "paid": Q.translate("Fines", "Paid {amount}, thank you. Your account is up to "
                                              "date."),
                 "refused": Q.translate("Fines", "The payment arrived but the library system "
                                                 "did not take it; please see the staff."),
                 "expired": Q.translate("Fines", "The code has expired; start again to pay."),
             }
+            paid = int(p.get("paid_amount") or 0)
             self.details.setText(lines.get(status, "").format(
                 amount=f.money(p["amount"]), bank=bank.get("name", ""), ref=p["reference"],
-                m=left // 60, s=left % 60))
-            if status == "pending":
+                m=left // 60, s=left % 60, paid=f.money(paid),
+                rest=f.money(int(p["amount"]) - paid)))
+            if waiting:
                 self.tick.start()
             else:
                 self.tick.stop()
