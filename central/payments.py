@@ -297,15 +297,21 @@ def fee_paid_request(book: PaymentBook, intent: Intent, note: Notification, amou
 
     The reference is the idempotency key; a later transfer under the same reference (the
     rest of a partial payment) adds its bank transaction id."""
+    first_key = str(uuid.uuid5(_KEY_NAMESPACE, note.reference))
     if key is None:
         first = book.applied_for(note.reference) == 0
-        name = note.reference if first else f"{note.reference}/{note.bank_txn_id}"
-        key = str(uuid.uuid5(_KEY_NAMESPACE, name))
+        key = first_key if first else str(uuid.uuid5(
+            _KEY_NAMESPACE, f"{note.reference}/{note.bank_txn_id}"))
+    # The ILS's transaction id (SIP2 BK, at most 32 characters): the reference for the first
+    # transfer, the reference and the bank's id for a later one (an ILS that keeps BK
+    # unique must not take the rest of a partial payment for a repeat of its first part).
+    txid = note.reference if key == first_key else f"{note.reference}/{note.bank_txn_id}"
     return TransactionRequest(
         key=key, kind="fee_paid", site=intent.site, device=intent.device,
         patron=intent.patron, created_at=datetime.now(UTC),
         payload={"amount": amount, "reference": note.reference,
-                 "fee_ids": list(intent.fee_ids), "bank_txn_id": note.bank_txn_id})
+                 "fee_ids": list(intent.fee_ids), "bank_txn_id": note.bank_txn_id,
+                 "transaction_id": txid[:32]})
 
 
 def decide(book: PaymentBook, note: Notification, intent: Intent | None,
@@ -492,26 +498,43 @@ def add_payment_routes(app: FastAPI, kit: PageKit, service: PaymentService) -> N
     @app.get("/payments", response_class=HTMLResponse)
     def payments_page(request: Request, outcome: str | None = None) -> HTMLResponse:
         staff = kit.page_staff(request)
-        records = service.book.payments(outcome=chosen(outcome))
-        intents = service.book.intents([p.reference for p in records])
-        attention = sum(1 for p in service.book.payments(1000) if p.outcome in ATTENTION)
+        book = service.book
+        records = book.payments(outcome=chosen(outcome))
+        intents = book.intents([p.reference for p in records])
+        recent = book.payments(1000)
+        known = book.intents([p.reference for p in recent])
+        attention = sum(1 for p in recent if needs_staff(book, p, known.get(p.reference)))
+        flagged = {p.bank_txn_id for p in records
+                   if needs_staff(book, p, intents.get(p.reference))}
         return kit.render(request, staff, "payments.html", payments=records, intents=intents,
                           outcomes=OUTCOMES, outcome=outcome or "", attention=attention,
-                          needs_staff=ATTENTION)
+                          flagged=flagged)
 
     @app.get("/api/payments")
     def payments_api(request: Request, outcome: str | None = None) -> list[dict[str, Any]]:
         kit.api_staff(request)
         records = service.book.payments(outcome=chosen(outcome))
         intents = service.book.intents([p.reference for p in records])
-        return [_record_json(p, intents.get(p.reference)) for p in records]
+        return [_record_json(p, intents.get(p.reference),
+                             needs_staff(service.book, p, intents.get(p.reference)))
+                for p in records]
 
 
-def _record_json(rec: PaymentRecord, intent: Intent | None = None) -> dict[str, Any]:
+def needs_staff(book: PaymentBook, rec: PaymentRecord, intent: Intent | None) -> bool:
+    """Whether staff must act on ``rec``: an overpayment (refund), a late one, an
+    unmatched one, or a partial one whose reference still owes money (one the rest of
+    which arrived later is settled)."""
+    if rec.outcome == "partial" and intent is not None:
+        return book.applied_for(rec.reference) < intent.amount
+    return rec.outcome in ATTENTION
+
+
+def _record_json(rec: PaymentRecord, intent: Intent | None = None,
+                 staff: bool | None = None) -> dict[str, Any]:
     out = {"bank_txn_id": rec.bank_txn_id, "reference": rec.reference, "amount": rec.amount,
            "outcome": rec.outcome, "applied": rec.applied, "detail": rec.detail,
            "duplicates": rec.duplicates, "received_at": rec.received_at,
-           "needs_staff": rec.outcome in ATTENTION}
+           "needs_staff": rec.outcome in ATTENTION if staff is None else staff}
     if intent is not None:
         out.update(site=intent.site, device=intent.device, owed=intent.amount,
                    expires_at=stamp(_aware(intent.expires_at)))

@@ -224,7 +224,8 @@ class Applier:
         fp = self._circulate("fee_paid", lambda: c.fee_paid(
             patron, str(int(pay["amount"])), fee_type="01", payment_type="00", currency="VND",
             fee_id=fee_ids[0] if len(fee_ids) == 1 else None,
-            transaction_id=str(pay.get("reference") or "")[:32] or None))
+            transaction_id=str(pay.get("transaction_id") or pay.get("reference")
+                               or "")[:32] or None))
         screen = " ".join(fp.screen_message) or None
         return self._finish(req, Verdict(ok=bool(fp.payment_accepted), screen_message=screen))
 

@@ -254,16 +254,18 @@ def test_partial_overpaid_late_and_duplicate_are_visible_in_the_console(
     assert post(console, body(20000, "VCB-3", late_ref)).json()["outcome"] == "late"  # type: ignore[attr-defined]
     login(console, "lan")
     rows = {p["bank_txn_id"]: p for p in console.get("/api/payments").json()}
+    # the overpayment settled the partial one (what is left is the refund and the late QR)
     assert {k: (v["outcome"], v["needs_staff"]) for k, v in rows.items()} == {
-        "VCB-1": ("partial", True), "VCB-2": ("overpaid", True), "VCB-3": ("late", True)}
+        "VCB-1": ("partial", False), "VCB-2": ("overpaid", True), "VCB-3": ("late", True)}
     assert rows["VCB-1"]["duplicates"] == 1 and "45000 VND still owed" in rows["VCB-1"]["detail"]
     assert "5000 VND to refund" in rows["VCB-2"]["detail"]
     assert (rows["VCB-3"]["device"], rows["VCB-3"]["owed"]) == ("kiosk-02", 20000)
     page = console.get("/payments?lang=en").text
-    assert 'id="nav-payments"' in page and "Needs staff: <strong>3</strong>" in page
+    assert 'id="nav-payments"' in page and "Needs staff: <strong>2</strong>" in page
     for label in ("Partial payment", "Overpaid (refund due)", "Late (after the QR expired)"):
         assert f">{label}</td>" in page
-    assert 'class="outcome-partial attention" data-txn="VCB-1"' in page
+    assert 'class="outcome-partial" data-txn="VCB-1"' in page
+    assert 'class="outcome-overpaid attention" data-txn="VCB-2"' in page
     assert '<td class="duplicates">1</td>' in page and "hn-01/kiosk-01" in page
     vi = console.get("/payments?lang=vi").text
     assert ">Thanh toán một phần</td>" in vi and ">Trả thừa (cần hoàn tiền)</td>" in vi
@@ -301,3 +303,14 @@ def test_a_notification_that_overtook_the_intent_is_matched_when_the_intent_arri
         rec.tx_key, "kiosk-02", "2000004", 20000)
     record_intent_event(store.db, event.model_copy(update={"event_id": 2}))  # re-announced
     assert len(service.book.unsent_submissions()) == 1
+
+
+def test_a_partial_payment_settled_by_a_later_transfer_needs_no_staff(
+        console: TestClient) -> None:
+    assert post(console, body(30000, "VCB-1")).json()["outcome"] == "partial"  # type: ignore[attr-defined]
+    login(console, "lan")
+    assert console.get("/api/payments").json()[0]["needs_staff"] is True
+    assert post(console, body(45000, "VCB-2")).json()["outcome"] == "paid"  # type: ignore[attr-defined]
+    rows = {p["bank_txn_id"]: p for p in console.get("/api/payments").json()}
+    assert rows["VCB-1"]["needs_staff"] is False and rows["VCB-2"]["needs_staff"] is False
+    assert "Needs staff: <strong>0</strong>" in console.get("/payments?lang=en").text

@@ -1,8 +1,9 @@
 """Fines paid by VietQR through the whole demo (``smartlib demo --no-ui``): the patron blocked
 for fines logs in restricted, the kiosk's edge makes the QR, the simulated bank pays it
 (``smartlib sim ctl bank pay``), the console's webhook records it, its collector publishes
-Fee Paid on the kiosk's tx topic, the gateway sends SIP2 37 to the demo ILS once, the kiosk
-is told, and the fines are gone from the account."""
+Fee Paid on the kiosk's tx topic, the gateway sends SIP2 37 to the demo ILS once per
+transfer, the kiosk is told (a partial payment first, then the rest), and the fines are gone
+from the account."""
 
 from __future__ import annotations
 
@@ -79,21 +80,30 @@ def test_the_simulated_bank_pays_a_kiosk_qr_end_to_end(tmp_path: Path) -> None:
             # The intent reaches the console (device event -> broker -> collector).
             _until("the intent at the centre", lambda: _rows(
                 central_db, "SELECT amount FROM payment_intents WHERE reference=?", (ref,)))
-            # The simulated bank pays the QR shown (its reference and amount).
-            first = _bank_pay(info["sim_url"], "--qr", pay["payload"])
-            assert (first["outcome"], first["applied"]) == ("paid", 75000), first
-            status = _until("the kiosk told of the payment", lambda: (
+            # The patron's bank sends 30,000 first: partial; the kiosk shows what arrived
+            # and a QR for the rest under the same reference.
+            part = _bank_pay(info["sim_url"], "--ref", ref, "--amount", "30000")
+            assert (part["outcome"], part["applied"]) == ("partial", 30000), part
+            status = _until("the kiosk told of the partial payment", lambda: (
                 s := kiosk.get(f"/sessions/{sid}/payments/{ref}").json())["status"] != "pending"
                 and s)
-            assert status["status"] == "paid"
+            assert (status["status"], status["paid_amount"]) == ("partial", 30000)
+            # The simulated bank pays the QR now shown (its reference and the rest).
+            first = _bank_pay(info["sim_url"], "--qr", status["payload"])
+            assert (first["outcome"], first["applied"]) == ("paid", 45000), first
+            status = _until("the kiosk told of the payment", lambda: (
+                s := kiosk.get(f"/sessions/{sid}/payments/{ref}").json())["status"] == "paid"
+                and s)
+            assert status["paid_amount"] == 75000
             # The bank sends its notification again: recorded as a duplicate, nothing sent.
-            again = _bank_pay(info["sim_url"], "--ref", ref, "--amount", "75000",
+            again = _bank_pay(info["sim_url"], "--ref", ref, "--amount", "45000",
                               "--txn", first["bank_txn_id"])
             assert again["outcome"] == "duplicate"
             # SIP2 37 reached the demo ILS exactly once, and the fines are gone.
             time.sleep(1)  # room for a wrongly repeated Fee Paid to show up
             assert _rows(ils_db, "SELECT xk, duplicate FROM applications WHERE kind='fee_paid'"
-                         " AND patron_id='2000003'") == [(ref, 0)]
+                         " AND patron_id='2000003' ORDER BY id") == [
+                (ref, 0), (f"{ref}/{first['bank_txn_id']}"[:32], 0)]
             assert _rows(ils_db, "SELECT fines FROM patrons WHERE id='2000003'") == [(0,)]
             assert _rows(ils_db, "SELECT COUNT(*) FROM fines WHERE patron_id='2000003'") == [(0,)]
             assert kiosk.get(f"/sessions/{sid}/fines").json()["fines"] == []
@@ -105,8 +115,11 @@ def test_the_simulated_bank_pays_a_kiosk_qr_end_to_end(tmp_path: Path) -> None:
             assert r.status_code == 201 and r.json()["restricted"] is None, r.text
         with httpx.Client(base_url=info["central_url"], timeout=10) as central:
             assert central.post("/api/login", json=info["central_admin"]).status_code == 200
-            [row] = [p for p in central.get("/api/payments").json() if p["reference"] == ref]
-            assert (row["outcome"], row["applied"], row["duplicates"]) == ("paid", 75000, 1)
+            rows = {p["outcome"]: p for p in central.get("/api/payments").json()
+                    if p["reference"] == ref}
+            # settled by the second transfer: nothing left for staff
+            assert (rows["partial"]["applied"], rows["partial"]["needs_staff"]) == (30000, False)
+            assert (rows["paid"]["applied"], rows["paid"]["duplicates"]) == (45000, 1)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
