@@ -13,11 +13,17 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from smartlib.sdnotify import SystemdNotifier
 from smartlib.shutdown import stop_on_signals
+
+if TYPE_CHECKING:
+    from central.config import CentralSettings
+    from central.payments import PaymentService
+    from central.store import CentralStore
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +78,7 @@ def serve(config: str | None, no_collector: bool) -> None:
     if store.staff.count() == 0:
         log.warning("no staff account yet: create the first admin with "
                     "`smartlib central admin create --user NAME`")
-    app = create_app(store, auth, sec)
+    app = create_app(store, auth, sec, payments=_payment_service(settings, store))
     app.state.enrolment = EnrolmentService(store, settings.enroll)
     child = None
     if not no_collector:
@@ -113,6 +119,27 @@ def serve(config: str | None, no_collector: bool) -> None:
                 child.kill()
                 child.wait()
         store.close()
+
+
+def _payment_service(settings: CentralSettings, store: CentralStore) -> PaymentService | None:
+    """The fine payments' webhook service when ``[payments] webhook_secret_file`` is set
+    (None otherwise). It journals each Fee Paid request; the collector publishes them."""
+    from central.payments import PaymentBook, PaymentError, PaymentService
+
+    pay = settings.payments
+    if pay.webhook_secret_file is None:
+        return None
+    try:
+        lines = pay.webhook_secret_file.read_bytes().splitlines()
+    except OSError as exc:
+        raise click.ClickException(
+            f"payments.webhook_secret_file: cannot read {pay.webhook_secret_file}: "
+            f"{exc.strerror}") from exc
+    secret = lines[0].strip() if lines else b""
+    try:
+        return PaymentService(PaymentBook(store.db), secret, window_s=pay.replay_window_s)
+    except PaymentError as exc:
+        raise click.ClickException(f"payments.webhook_secret_file: {exc}") from exc
 
 
 def _die_with_parent() -> None:
@@ -199,7 +226,8 @@ def broker_account(config: str | None, username: str | None, password_file: str 
                    acl_file: str | None, passwd_file: str | None) -> None:
     """The collector's Mosquitto account: its ACL lines (it reads every site's statuses,
     alarms, statistics, events, conflicts and configuration acknowledgements, and writes only
-    the devices' configuration topics) and, with --password-file, its password line
+    the devices' configuration, command and tx topics, the last for fine payments' Fee Paid,
+    and the sites' staff accounts) and, with --password-file, its password line
     (Mosquitto's own $7$ hash). Printed, or appended to the broker's files."""
     from central.collector import collector_acl
     from sync.broker import hash_password

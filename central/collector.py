@@ -67,10 +67,12 @@ def config_filters(sites: list[str] | None, kind: str = "config/ack") -> list[st
 def collector_writes(sites: list[str] | None) -> list[str]:
     """What the collector's account publishes: the devices' remote configurations
     (``config``), the console's commands (``command``, its
-    :class:`~central.dispatch.CommandDispatcher`) and the sites' staff accounts."""
-    return config_filters(sites, "config") + [
-        f"{topics.ROOT}/{s if s == '+' else topics.check_id(s, 'site')}/+/command"
-        for s in sites or ["+"]] + staff_accounts_filters(sites)
+    :class:`~central.dispatch.CommandDispatcher`), the fine payments' Fee Paid requests on
+    the devices' ``tx`` topics (the same dispatcher) and the sites' staff accounts."""
+    roots = [f"{topics.ROOT}/{s if s == '+' else topics.check_id(s, 'site')}"
+             for s in sites or ["+"]]
+    return (config_filters(sites, "config") + [f"{r}/+/command" for r in roots]
+            + [f"{r}/+/tx" for r in roots] + staff_accounts_filters(sites))
 
 
 def collector_acl(user: str, sites: list[str] | None) -> str:

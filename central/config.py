@@ -1,5 +1,5 @@
-"""The central console's configuration (``central.toml``): a ``[central]`` and a ``[broker]``
-section.
+"""The central console's configuration (``central.toml``): ``[central]``, ``[broker]``,
+``[enroll]`` and ``[payments]`` sections.
 
 ``[broker]`` is the same model as a box's (host, port, credentials, TLS): here it names the
 collector's own account (``smartlib central broker-account`` writes its ACL lines). Nothing
@@ -64,6 +64,18 @@ class EnrollSection(BaseModel):
     """The revoked-devices list the gateways read (default: ``revoked.json`` in ``ca_dir``)."""
 
 
+class PaymentsSection(BaseModel):
+    """Fine payments (``docs/payments.md``): the bank's signed webhook at the console."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_secret_file: Path | None = None
+    """The file holding the bank webhook's shared HMAC secret (first line, at least 16
+    bytes); None: the webhook and the payments page are not served."""
+    replay_window_s: float = Field(300.0, gt=0, le=3600)
+    """How far a notification's timestamp may be from the console's clock."""
+
+
 class CentralSettings(BaseModel):
     """The whole of ``central.toml``."""
 
@@ -72,6 +84,7 @@ class CentralSettings(BaseModel):
     central: CentralSection = Field(default_factory=CentralSection)
     broker: BrokerSection = Field(default_factory=lambda: BrokerSection(username="central"))
     enroll: EnrollSection = Field(default_factory=EnrollSection)
+    payments: PaymentsSection = Field(default_factory=PaymentsSection)
 
 
 def load_central_settings(path: str | Path | None) -> CentralSettings:

@@ -8,6 +8,11 @@ it comes back, and a command whose publication failed goes again at the next pas
 pass also closes the commands whose expiry passed (``expired``; never sent after it). The
 box's answer comes back through the collector (``…/command/ack``). It never reads patron
 data: a command names a task id or a transaction key only.
+
+The same thread publishes the journaled Fee Paid requests of fine payments
+(:class:`~central.payments.PaymentBook`'s ``payment_submissions``, written by the web
+process's webhook) on the kiosk's ``tx`` topic, as the kiosk would submit a transaction: the
+gateway's ledger applies each key once, so a request published twice is harmless.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import paho.mqtt.client as mqtt
 from central.commands import CommandRecord
 from central.db import parse_stamp, stamp
 from central.errors import DatabaseError
+from central.payments import PaymentBook
 from central.store import CentralStore
 from sync import topics
 from sync.messages import Command, encode
@@ -59,6 +65,7 @@ class CommandDispatcher:
         self.sent = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._payments: PaymentBook | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -77,6 +84,7 @@ class CommandDispatcher:
                 self.expire_due()
                 if self.connected.is_set():
                     self.publish_pending()
+                    self.publish_fee_payments()
             except DatabaseError:
                 log.exception("central commands: database failure; trying again")
 
@@ -87,6 +95,32 @@ class CommandDispatcher:
             log.warning("central command %s %s %s -> %s/%s expired (%s)", c.command_id,
                         c.action, c.target, c.site_id, c.device_id, c.reason)
         return len(expired)
+
+    def publish_fee_payments(self, timeout_s: float = 5.0) -> int:
+        """Publish every unsent Fee Paid request on its kiosk's tx topic (each waits for its
+        PUBACK, then is marked sent); returns how many the broker took."""
+        if self._payments is None:
+            self._payments = PaymentBook(self.store.db)
+        n = 0
+        for req in self._payments.unsent_submissions():
+            if not self._publish_acked(topics.tx(req.site, req.device), encode(req), timeout_s):
+                log.warning("fee payment %s not acknowledged by the broker yet", req.key)
+                return n
+            self._payments.mark_submitted(req.key, self.clock())
+            log.info("fee payment %s (%s VND) -> %s/%s", req.key, req.payload.get("amount"),
+                     req.site, req.device)
+            n += 1
+        return n
+
+    def _publish_acked(self, topic: str, payload: bytes, timeout_s: float) -> bool:
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        try:
+            info.wait_for_publish(timeout_s)
+        except RuntimeError:
+            return False
+        return info.is_published()
 
     def publish_pending(self, timeout_s: float = 5.0) -> int:
         """Publish every unsent command (each waits for its PUBACK); returns how many the

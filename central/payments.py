@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from central.db import Database, parse_stamp, stamp
@@ -48,6 +48,9 @@ REPLAY_WINDOW_S = 300.0
 _KEY_NAMESPACE = uuid.UUID("6f1d1b8e-4a43-4c53-9d3c-2f6a8c1d5e21")
 
 Outcome = Literal["paid", "partial", "overpaid", "late", "duplicate", "unmatched"]
+OUTCOMES: tuple[str, ...] = ("paid", "partial", "overpaid", "late", "duplicate", "unmatched")
+ATTENTION = frozenset({"partial", "overpaid", "late", "unmatched"})
+"""Outcomes staff must act on: money still owed, a refund, a late QR, an unknown reference."""
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS payment_intents (
@@ -71,6 +74,17 @@ SCHEMA = [
         tx_key      TEXT,
         detail      TEXT NOT NULL,
         duplicates  BIGINT NOT NULL DEFAULT 0
+    )""",
+    # The outbox of Fee Paid requests: written in the transaction that decides the outcome,
+    # published on the kiosk's tx topic by the collector's dispatcher, marked sent on PUBACK.
+    """CREATE TABLE IF NOT EXISTS payment_submissions (
+        tx_key      TEXT PRIMARY KEY,
+        bank_txn_id TEXT NOT NULL,
+        site        TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        request     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        sent_at     TEXT
     )""",
 ]
 
@@ -214,11 +228,47 @@ class PaymentBook:
         rows = self.db.query("SELECT * FROM payments WHERE bank_txn_id=?", (bank_txn_id,))
         return PaymentRecord(*rows[0]) if rows else None
 
-    def payments(self, limit: int = 200) -> list[PaymentRecord]:
-        """The latest notifications, newest first."""
-        rows = self.db.query("SELECT * FROM payments ORDER BY received_at DESC, bank_txn_id"
-                             " LIMIT ?", (limit,))
+    def payments(self, limit: int = 200, *, outcome: str | None = None) -> list[PaymentRecord]:
+        """The latest notifications, newest first (only ``outcome`` ones when given;
+        ``duplicate``: those the bank sent more than once)."""
+        if outcome == "duplicate":
+            rows = self.db.query("SELECT * FROM payments WHERE duplicates > 0 ORDER BY"
+                                 " received_at DESC, bank_txn_id LIMIT ?", (limit,))
+        elif outcome:
+            rows = self.db.query("SELECT * FROM payments WHERE outcome=? ORDER BY"
+                                 " received_at DESC, bank_txn_id LIMIT ?", (outcome, limit))
+        else:
+            rows = self.db.query("SELECT * FROM payments ORDER BY received_at DESC,"
+                                 " bank_txn_id LIMIT ?", (limit,))
         return [PaymentRecord(*r) for r in rows]
+
+    def intents(self, references: list[str]) -> dict[str, Intent]:
+        """The intents of ``references`` (those recorded)."""
+        out: dict[str, Intent] = {}
+        for ref in dict.fromkeys(references):
+            found = self.intent(ref)
+            if found is not None:
+                out[ref] = found
+        return out
+
+    def queue_submission(self, request: TransactionRequest, bank_txn_id: str) -> None:
+        """Journal a Fee Paid request for the dispatcher (a key queued before is kept)."""
+        self.db.execute(
+            "INSERT INTO payment_submissions (tx_key, bank_txn_id, site, device, request,"
+            " created_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (request.key, bank_txn_id, request.site, request.device,
+             request.model_dump_json(), stamp()))
+
+    def unsent_submissions(self) -> list[TransactionRequest]:
+        """The Fee Paid requests not yet taken by the broker, oldest first."""
+        rows = self.db.query("SELECT request FROM payment_submissions WHERE sent_at IS NULL"
+                             " ORDER BY created_at, tx_key")
+        return [TransactionRequest.model_validate_json(str(r[0])) for r in rows]
+
+    def mark_submitted(self, key: str, when: datetime | None = None) -> None:
+        """The broker took the request published under ``key`` (its PUBACK)."""
+        self.db.execute("UPDATE payment_submissions SET sent_at=? WHERE tx_key=?",
+                        (stamp(when), key))
 
     def applied_for(self, reference: str) -> int:
         """VND already sent to the ILS under ``reference``."""
@@ -235,12 +285,94 @@ def record_intent_event(db: Database, event: DeviceEventReport) -> None:
             (a ``ValueError``: the collector keeps the message as a dead letter).
     """
     p = PaymentIntent.model_validate(event.detail)
-    PaymentBook(db).record_intent(Intent(p.reference, event.site, event.device, p.patron,
-                                         tuple(p.fee_ids), p.amount, p.expires_at))
+    book = PaymentBook(db)
+    book.record_intent(Intent(p.reference, event.site, event.device, p.patron,
+                              tuple(p.fee_ids), p.amount, p.expires_at))
+    rematch(book, p.reference)
+
+
+def fee_paid_request(book: PaymentBook, intent: Intent, note: Notification, amount: int, *,
+                     key: str | None = None) -> TransactionRequest:
+    """The ``fee_paid`` request for ``amount`` VND of ``note`` under ``intent``.
+
+    The reference is the idempotency key; a later transfer under the same reference (the
+    rest of a partial payment) adds its bank transaction id."""
+    first_key = str(uuid.uuid5(_KEY_NAMESPACE, note.reference))
+    if key is None:
+        first = book.applied_for(note.reference) == 0
+        key = first_key if first else str(uuid.uuid5(
+            _KEY_NAMESPACE, f"{note.reference}/{note.bank_txn_id}"))
+    # The ILS's transaction id (SIP2 BK, at most 32 characters): the reference for the first
+    # transfer, the reference and the bank's id for a later one (an ILS that keeps BK
+    # unique must not take the rest of a partial payment for a repeat of its first part).
+    txid = note.reference if key == first_key else f"{note.reference}/{note.bank_txn_id}"
+    return TransactionRequest(
+        key=key, kind="fee_paid", site=intent.site, device=intent.device,
+        patron=intent.patron, created_at=datetime.now(UTC),
+        payload={"amount": amount, "reference": note.reference,
+                 "fee_ids": list(intent.fee_ids), "bank_txn_id": note.bank_txn_id,
+                 "transaction_id": txid[:32]})
+
+
+def decide(book: PaymentBook, note: Notification, intent: Intent | None,
+           now: datetime) -> tuple[str, int, str, TransactionRequest | None]:
+    """A notification's outcome, the VND to send to the ILS, the detail, and the Fee Paid
+    request (None when nothing is sent); see :class:`PaymentService` for the outcomes."""
+    if intent is None:
+        return "unmatched", 0, "no kiosk announced this reference", None
+    owed = intent.amount - book.applied_for(note.reference)
+    applied = max(0, min(note.amount, owed))
+    if owed <= 0:
+        outcome, detail = "overpaid", f"already paid; {note.amount} VND to refund"
+    elif note.amount < owed:
+        outcome, detail = "partial", f"{owed - note.amount} VND still owed"
+    elif note.amount > owed:
+        outcome, detail = "overpaid", f"{note.amount - owed} VND to refund"
+    else:
+        outcome, detail = "paid", "paid in full"
+    if now > intent.expires_at:
+        detail = f"after the QR expired; {detail}"
+        outcome = "late" if outcome == "paid" else outcome
+    request = fee_paid_request(book, intent, note, applied) if applied else None
+    return outcome, applied, detail, request
+
+
+def rematch(book: PaymentBook, reference: str) -> int:
+    """Match the ``unmatched`` notifications of ``reference`` now that its intent is known
+    (the bank's notification overtook the kiosk's intent on its way to the centre): each is
+    decided as when it arrived, and its Fee Paid request is journaled for the dispatcher.
+    Returns how many were matched."""
+    n = 0
+    with book.db.transaction():
+        intent = book.intent(reference)
+        if intent is None:
+            return 0
+        rows = book.db.query("SELECT bank_txn_id FROM payments WHERE reference=? AND"
+                             " outcome='unmatched' ORDER BY received_at, bank_txn_id",
+                             (reference,))
+        for (txn,) in rows:
+            rec = book.payment(str(txn))
+            if rec is None:
+                continue
+            note = Notification(rec.reference, rec.amount, rec.paid_at, rec.bank_txn_id)
+            outcome, applied, detail, request = decide(book, note, intent,
+                                                       parse_stamp(rec.received_at))
+            if request is not None:
+                book.queue_submission(request, rec.bank_txn_id)
+            book.db.execute(
+                "UPDATE payments SET outcome=?, applied=?, tx_key=?, detail=? WHERE"
+                " bank_txn_id=?", (outcome, applied, request.key if request else None,
+                                   f"matched when the kiosk's intent arrived; {detail}",
+                                   rec.bank_txn_id))
+            log.info("payment %s ref %s: matched late to its intent: %s", rec.bank_txn_id,
+                     reference, outcome)
+            n += 1
+    return n
 
 
 Submitter = Callable[[TransactionRequest], None]
-"""Hands a ``fee_paid`` request to the gateways (an MQTT publish on the kiosk's tx topic)."""
+"""Hands a ``fee_paid`` request to the gateways at once (tests; in production the journaled
+request is published by the collector's :class:`~central.dispatch.CommandDispatcher`)."""
 
 
 class PaymentService:
@@ -254,7 +386,7 @@ class PaymentService:
     ``unmatched`` a reference no kiosk announced (recorded only).
     """
 
-    def __init__(self, book: PaymentBook, secret: bytes, submit: Submitter, *,
+    def __init__(self, book: PaymentBook, secret: bytes, submit: Submitter | None = None, *,
                  window_s: float = REPLAY_WINDOW_S,
                  clock: Callable[[], float] = time.time) -> None:
         if len(secret) < 16:
@@ -291,26 +423,11 @@ class PaymentService:
                                      f"already recorded as {seen.outcome}",
                                      seen.duplicates + 1)
             intent = self.book.intent(note.reference)
-            request = None
-            if intent is None:
-                outcome, applied, detail = "unmatched", 0, "no kiosk announced this reference"
-            else:
-                owed = intent.amount - self.book.applied_for(note.reference)
-                applied = max(0, min(note.amount, owed))
-                if owed <= 0:
-                    outcome, detail = "overpaid", f"already paid; {note.amount} VND to refund"
-                elif note.amount < owed:
-                    outcome, detail = "partial", f"{owed - note.amount} VND still owed"
-                elif note.amount > owed:
-                    outcome, detail = "overpaid", f"{note.amount - owed} VND to refund"
-                else:
-                    outcome, detail = "paid", "paid in full"
-                if datetime.fromtimestamp(self._clock(), UTC) > intent.expires_at:
-                    detail = f"after the QR expired; {detail}"
-                    outcome = "late" if outcome == "paid" else outcome
-                if applied:
-                    request = self._fee_paid(intent, note, applied)
+            now = datetime.fromtimestamp(self._clock(), UTC)
+            outcome, applied, detail, request = decide(self.book, note, intent, now)
             key = request.key if request is not None else None
+            if request is not None:
+                self.book.queue_submission(request, note.bank_txn_id)
             db.execute(
                 "INSERT INTO payments (bank_txn_id, reference, amount, paid_at, received_at,"
                 " outcome, applied, tx_key, detail) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -318,7 +435,7 @@ class PaymentService:
                  applied, key, detail))
         # After the commit: a crash between the two leaves a recorded payment whose request
         # is re-submitted by resubmit() (the key makes a second submission harmless).
-        if request is not None:
+        if request is not None and self._submit is not None:
             self._submit(request)
         log.info("payment %s ref %s: %s (%s)", note.bank_txn_id, note.reference, outcome, detail)
         return self.book.payment(note.bank_txn_id) or PaymentRecord(
@@ -327,7 +444,8 @@ class PaymentService:
 
     def resubmit(self) -> int:
         """Submit every recorded Fee Paid again (after a restart); the gateway's ledger
-        answers the ones already applied from its record. Returns how many."""
+        answers the ones already applied from its record. With no submitter the journaled
+        requests are marked unsent, so the dispatcher publishes them again. Returns how many."""
         rows = self.book.db.query("SELECT bank_txn_id FROM payments WHERE tx_key IS NOT NULL")
         count = 0
         for (txn,) in rows:
@@ -336,24 +454,16 @@ class PaymentService:
             if rec is None or intent is None:
                 continue
             note = Notification(rec.reference, rec.amount, rec.paid_at, rec.bank_txn_id)
-            self._submit(self._fee_paid(intent, note, rec.applied, key=rec.tx_key))
+            request = fee_paid_request(self.book, intent, note, rec.applied, key=rec.tx_key)
+            if self._submit is not None:
+                self._submit(request)
+            else:
+                with self.book.db.transaction():
+                    self.book.queue_submission(request, rec.bank_txn_id)
+                    self.book.db.execute("UPDATE payment_submissions SET sent_at=NULL"
+                                         " WHERE tx_key=?", (request.key,))
             count += 1
         return count
-
-    def _fee_paid(self, intent: Intent, note: Notification, amount: int, *,
-                  key: str | None = None) -> TransactionRequest:
-        first = self.book.applied_for(note.reference) == 0
-        if key is None:
-            # The reference is the idempotency key; a later transfer under the same
-            # reference (the rest of a partial payment) adds its bank transaction id.
-            name = note.reference if first else f"{note.reference}/{note.bank_txn_id}"
-            key = str(uuid.uuid5(_KEY_NAMESPACE, name))
-        return TransactionRequest(
-            key=key, kind="fee_paid", site=intent.site, device=intent.device,
-            patron=intent.patron, created_at=datetime.now(UTC),
-            payload={"amount": amount, "reference": note.reference,
-                     "fee_ids": list(intent.fee_ids), "bank_txn_id": note.bank_txn_id})
-
 
 def payments_router(service: PaymentService) -> APIRouter:
     """``POST /payments/webhook``: authenticated by the signature only (no staff login)."""
@@ -380,18 +490,52 @@ def add_payment_routes(app: FastAPI, kit: PageKit, service: PaymentService) -> N
     ``/api/payments``) listing every notification with its outcome."""
     app.include_router(payments_router(service))
 
+    def chosen(outcome: str | None) -> str | None:
+        if outcome and outcome not in OUTCOMES:
+            raise HTTPException(422, f"outcome must be one of {', '.join(OUTCOMES)}")
+        return outcome or None
+
     @app.get("/payments", response_class=HTMLResponse)
-    def payments_page(request: Request) -> HTMLResponse:
+    def payments_page(request: Request, outcome: str | None = None) -> HTMLResponse:
         staff = kit.page_staff(request)
-        return kit.render(request, staff, "payments.html", payments=service.book.payments())
+        book = service.book
+        records = book.payments(outcome=chosen(outcome))
+        intents = book.intents([p.reference for p in records])
+        recent = book.payments(1000)
+        known = book.intents([p.reference for p in recent])
+        attention = sum(1 for p in recent if needs_staff(book, p, known.get(p.reference)))
+        flagged = {p.bank_txn_id for p in records
+                   if needs_staff(book, p, intents.get(p.reference))}
+        return kit.render(request, staff, "payments.html", payments=records, intents=intents,
+                          outcomes=OUTCOMES, outcome=outcome or "", attention=attention,
+                          flagged=flagged)
 
     @app.get("/api/payments")
-    def payments_api(request: Request) -> list[dict[str, Any]]:
+    def payments_api(request: Request, outcome: str | None = None) -> list[dict[str, Any]]:
         kit.api_staff(request)
-        return [_record_json(p) for p in service.book.payments()]
+        records = service.book.payments(outcome=chosen(outcome))
+        intents = service.book.intents([p.reference for p in records])
+        return [_record_json(p, intents.get(p.reference),
+                             needs_staff(service.book, p, intents.get(p.reference)))
+                for p in records]
 
 
-def _record_json(rec: PaymentRecord) -> dict[str, Any]:
-    return {"bank_txn_id": rec.bank_txn_id, "reference": rec.reference, "amount": rec.amount,
-            "outcome": rec.outcome, "applied": rec.applied, "detail": rec.detail,
-            "duplicates": rec.duplicates, "received_at": rec.received_at}
+def needs_staff(book: PaymentBook, rec: PaymentRecord, intent: Intent | None) -> bool:
+    """Whether staff must act on ``rec``: an overpayment (refund), a late one, an
+    unmatched one, or a partial one whose reference still owes money (one the rest of
+    which arrived later is settled)."""
+    if rec.outcome == "partial" and intent is not None:
+        return book.applied_for(rec.reference) < intent.amount
+    return rec.outcome in ATTENTION
+
+
+def _record_json(rec: PaymentRecord, intent: Intent | None = None,
+                 staff: bool | None = None) -> dict[str, Any]:
+    out = {"bank_txn_id": rec.bank_txn_id, "reference": rec.reference, "amount": rec.amount,
+           "outcome": rec.outcome, "applied": rec.applied, "detail": rec.detail,
+           "duplicates": rec.duplicates, "received_at": rec.received_at,
+           "needs_staff": rec.outcome in ATTENTION if staff is None else staff}
+    if intent is not None:
+        out.update(site=intent.site, device=intent.device, owed=intent.amount,
+                   expires_at=stamp(_aware(intent.expires_at)))
+    return out

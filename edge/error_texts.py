@@ -20,6 +20,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "payload_too_large": {"vi": "Dữ liệu gửi lên quá lớn", "en": "The request is too large"},
     "patron_blocked": {"vi": "Thẻ bạn đọc đang bị khóa, vui lòng liên hệ thủ thư",
                        "en": "Your account is blocked, please see the staff"},
+    "restricted_fines": {"vi": "Bạn đang nợ phí phạt vượt mức cho phép: hãy thanh toán phí phạt "
+                                 "trước khi mượn hoặc gia hạn",
+                           "en": "Your fines are over the limit: please pay them before "
+                                 "borrowing or renewing"},
     "card_expired": {"vi": "Thẻ bạn đọc đã hết hạn", "en": "Your library card has expired"},
     "session_expired": {"vi": "Phiên làm việc đã kết thúc", "en": "Your session has ended"},
     "offline_login_denied": {"vi": "Hệ thống đang mất kết nối, chưa thể đăng nhập",

@@ -18,6 +18,7 @@ __all__ = ["STATUS", "TEXTS", "DeviceUnavailable", "EdgeError", "SessionError", 
 
 STATUS: dict[str, int] = {
     "unknown_patron": 404, "wrong_pin": 401, "pin_required": 401, "patron_blocked": 403,
+    "restricted_fines": 403,
     "card_expired": 403, "session_expired": 404, "offline_login_denied": 503,
     "device_unavailable": 503, "pin_locked": 423, "rate_limited": 429,
     "payload_too_large": 413, "pin_check_unavailable": 503,

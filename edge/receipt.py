@@ -5,7 +5,8 @@ Pure functions: they build bytes and strings (reading only a font file); sending
 (e-mail). This module must not open ports, sockets or the store.
 
 Two receipt kinds share one dict shape (``docs/api.md``, ``Receipt``): a session's
-circulation (``lines``: item ID, title, action, due date) and a payment
+circulation (``lines``: item ID, title, action, due date; a return's outcome: returned,
+the bin, transit to a library, the hold shelf, or refused with the reason) and a payment
 (``kind = "payment"``, ``amount``, ``currency``, ``reference``, the fines it paid as
 ``lines`` with a ``description``).
 
@@ -41,8 +42,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from edge.errors import EdgeError
-from edge.services.sessions import Session
+from edge.errors import EdgeError, texts
+from edge.services.sessions import ReceiptLine, Session
 from smartlib.logs import mask_identifier
 
 if TYPE_CHECKING:
@@ -50,8 +51,18 @@ if TYPE_CHECKING:
 
     from smartlib.config import PrinterSection
 
-ACTIONS = {"checkout": {"vi": "Mượn", "en": "Borrowed"}, "return": {"vi": "Trả", "en": "Returned"},
+ACTIONS = {"checkout": {"vi": "Mượn", "en": "Borrowed"}, "return": {"vi": "Trả", "en": "Return"},
            "renew": {"vi": "Gia hạn", "en": "Renewed"}}
+OUTCOMES = {
+    "returned": {"vi": "Đã trả", "en": "Returned"},
+    "offline_accepted": {"vi": "Đã nhận, chờ hệ thống thư viện xác nhận",
+                         "en": "Accepted, awaiting the library system"},
+    "bin": {"vi": "Đã trả, để vào ngăn {bin}", "en": "Returned, put in bin {bin}"},
+    "transit": {"vi": "Đã trả, chuyển về {destination}", "en": "Returned, transit to {destination}"},
+    "hold_shelf": {"vi": "Đã trả, để lên giá giữ chỗ", "en": "Returned, to the hold shelf"},
+    "refused": {"vi": "Không nhận trả: {reason}", "en": "Not returned: {reason}"},
+}
+"""A return's outcome on the receipt (``{bin}``, ``{destination}``, ``{reason}`` filled in)."""
 HEADINGS = {"vi": {"patron": "Bạn đọc", "due": "Hạn trả", "thanks": "Cảm ơn bạn!",
                    "paid": "Đã thanh toán", "amount": "Số tiền", "reference": "Mã tham chiếu",
                    "fine": "Phí"},
@@ -109,8 +120,18 @@ def build_receipt(session: Session, library: str, when: str) -> dict[str, Any]:
     """The ``Receipt`` JSON of ``docs/api.md`` for a session's transactions so far."""
     return {"library": library, "patron_masked": mask_identifier(session.patron_id), "when": when,
             "language": session.language,
-            "lines": [{"item_id": ln.item_id, "title": ln.title, "action": ln.action,
-                       "due_date": ln.due_date} for ln in session.lines]}
+            "lines": [_line(ln) for ln in session.lines]}
+
+
+def _line(ln: ReceiptLine) -> dict[str, Any]:
+    """One receipt line: item, title, action, due date; a return's outcome with its bin,
+    destination or refusal reason."""
+    out: dict[str, Any] = {"item_id": ln.item_id, "title": ln.title, "action": ln.action,
+                           "due_date": ln.due_date}
+    if ln.outcome is not None:
+        out.update(outcome=ln.outcome, destination=ln.destination, bin=ln.bin,
+                   reason=ln.reason, reason_text=ln.reason_text)
+    return out
 
 
 def build_payment_receipt(library: str, when: str, patron_id: str, amount: int, reference: str,
@@ -147,8 +168,33 @@ def receipt_text(receipt: dict[str, Any], language: str = "vi", width: int = 42)
                 out.append(f"  {ln['title']}"[:width])
             if ln.get("due_date"):
                 out.append(f"  {h['due']}: {ln['due_date']}"[:width])
+            if ln.get("outcome"):
+                out.append(f"  {outcome_text(ln, lang)}"[:width])
     out += ["-" * width, h["thanks"]]
     return "\n".join(out) + "\n"
+
+
+def outcome_text(line: dict[str, Any], language: str) -> str:
+    """A return line's outcome in ``language``: returned, the bin, the transit destination,
+    or the refusal with its reason (the edge's text for the code, else the ILS's words)."""
+    outcome = str(line.get("outcome") or "")
+    template = OUTCOMES.get(outcome, {}).get(language)
+    if template is None:
+        return outcome
+    code = line.get("reason")
+    reason = ""
+    if outcome == "refused":
+        known = texts(code) if code else None
+        if line.get("reason_text") and (not known or code == "ils_refused"):
+            reason = str(line["reason_text"])
+        elif known:
+            reason = known.get(language) or known.get("en") or ""
+        else:
+            reason = str(code or "")
+    destination = line.get("destination") or ""
+    if outcome == "transit" and line.get("bin"):
+        destination = f"{destination} ({line['bin']})" if destination else str(line["bin"])
+    return template.format(bin=line.get("bin") or "", destination=destination, reason=reason)
 
 
 def fold_ascii(text: str) -> str:

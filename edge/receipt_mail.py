@@ -19,7 +19,7 @@ from typing import Any
 from edge.errors import EdgeError
 from edge.receipt import receipt_text
 from smartlib.config import SmtpSection
-from smartlib.logs import mask_text
+from smartlib.logs import mask_email, mask_text
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ class MailError(EdgeError):
 
 def mask_address(address: str) -> str:
     """``p***@example.org``: the first letter and the domain only."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
+    return mask_email(address)
 
 
 def receipt_message(receipt: dict[str, Any], language: str, *, sender: str, to: str,

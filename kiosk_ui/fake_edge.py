@@ -52,6 +52,9 @@ class FakeEdge:
             "123456": {"pin": "1234", "name": "Nguyễn Thị Lan", "language": "vi", "card": "04A1B2C3"},
             "999": {"pin": "1111", "name": "Trần Văn Bình", "language": "vi", "blocked": True},
             "888": {"pin": "2222", "name": "Lê Minh Châu", "language": "en", "expired": True},
+            # blocked for fines only: a restricted session (account and payments only)
+            "777": {"pin": "3333", "name": "John Smith", "language": "en",
+                    "restricted": "fines"},
         }
         self.items: dict[str, JSON] = {
             "3001": {"title": "Truyện Kiều — Nguyễn Du"},
@@ -119,6 +122,13 @@ class FakeEdge:
             raise _err("session_expired", 404)
         return s
 
+    def _unrestricted(self, sid: str) -> JSON:
+        """As the edge: a session restricted to paying fines may not circulate."""
+        s = self._session(sid)
+        if s.get("restricted") == "fines":
+            raise _err("restricted_fines", 403)
+        return s
+
     def _due(self, days: int = 14) -> str:
         return (self.today + dt.timedelta(days=days)).isoformat()
 
@@ -163,8 +173,8 @@ class FakeEdge:
         s = {"id": sid, "patron": {"id_masked": "***" + patron_id[-3:], "name": p["name"],
                                    "language": p["language"]},
              "started_at": now.isoformat(), "expires_at": (now + dt.timedelta(seconds=60)).isoformat(),
-             "idle_timeout_s": 60, "offline": self.gateway == "offline", "_patron": patron_id,
-             "_lines": []}
+             "idle_timeout_s": 60, "offline": self.gateway == "offline",
+             "restricted": p.get("restricted"), "_patron": patron_id, "_lines": []}
         self.sessions[sid] = s
         return {k: v for k, v in s.items() if not k.startswith("_")}
 
@@ -214,7 +224,7 @@ class FakeEdge:
 
     def checkout(self, session_id: str, items: list[str] | None = None) -> JSON:
         self._check("checkout", items)
-        s = self._session(session_id)
+        s = self._unrestricted(session_id)
         results = []
         for item_id in self._take(items):
             meta = self.items.get(item_id)
@@ -241,7 +251,7 @@ class FakeEdge:
 
     def return_items(self, session_id: str | None, items: list[str] | None = None) -> JSON:
         self._check("return", items)
-        s = self._session(session_id) if session_id else None
+        s = self._unrestricted(session_id) if session_id else None
         results = []
         for item_id in self._take(items):
             meta = self.items.get(item_id, {})
@@ -269,7 +279,7 @@ class FakeEdge:
 
     def renew(self, session_id: str, items: list[str] | None = None) -> JSON:
         self._check("renew", items)
-        s = self._session(session_id)
+        s = self._unrestricted(session_id)
         mine = [i for i, ln in self.loans.items() if ln["patron"] == s["_patron"]]
         results = []
         for item_id in (mine if items is None else items):

@@ -1,7 +1,7 @@
 """Logging set-up for every smartlib process: human or JSON output, a TRACE level, masking.
 
 Masking (:func:`mask_text`) removes PINs, passwords, tokens and the SIP2 ``AD``/``CO``/``AC``
-password fields from every record. :func:`configure_logging` applies it in three places:
+password fields from every record, and masks e-mail addresses (``p***@example.org``). :func:`configure_logging` applies it in three places:
 
 * a :class:`MaskingFilter` on the root logger (records logged on root itself) and on the
   handler it installs, so every record that propagates to root is masked, message, ``fields``
@@ -51,6 +51,13 @@ _FREE = re.compile(
 # user:password@ in URLs (mqtt://, postgresql://, …).
 _URL = re.compile(r"(?P<key>://[^/\s:@]+:)(?P<val>[^/\s@]+)(?=@)")
 
+# E-mail addresses (a patron's, from the ILS's BE field or typed at the kiosk): the first
+# letter and the domain stay, ``p***@example.org`` (an address already masked is left alone).
+_EMAIL = re.compile(r"(?<![\w.%+-])(?P<first>[A-Za-z0-9])[A-Za-z0-9._%+-]*@"
+                    r"(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+
+_SIP2_EMAIL = re.compile(r"\|BE(?P<val>[^|\r\n]+)")
+
 # SIP2: AD (patron password), CO (login password) and AC (terminal password) up to the next
 # '|' or the end of the line, wherever they occur: after a '|', at the start of a field list,
 # or right after the fixed part of a request (fields may come in any order).
@@ -83,6 +90,12 @@ def _mask_group(m: re.Match[str]) -> str:
     return f"{m.group('key')}{MASK}"
 
 
+def _mask_sip2_email(m: re.Match[str]) -> str:
+    val = m.group("val")
+    _, at, domain = val.partition("@")
+    return f"|BE{val[:1]}{MASK}{at}{domain}"
+
+
 def mask_text(text: str) -> str:
     """Return ``text`` with PINs, passwords, tokens and SIP2 password fields replaced by ``***``.
 
@@ -98,6 +111,10 @@ def mask_text(text: str) -> str:
     if "|" in text:
         text = _SIP2_AFTER_BAR.sub(_mask_group, text)
         text = _SIP2_AFTER_FIXED.sub(_mask_group, text)
+    if "|BE" in text:  # SIP2 BE (e-mail address): the field stays, its value is masked
+        text = _SIP2_EMAIL.sub(_mask_sip2_email, text)
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: f"{m.group('first')}{MASK}@{m.group('domain')}", text)
     return text
 
 
@@ -119,6 +136,12 @@ def mask_value(key: str, value: Any) -> Any:
     if isinstance(value, str):
         return mask_text(value)
     return value
+
+
+def mask_email(address: str) -> str:
+    """``p***@example.org``: an e-mail address with only its first letter and domain."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}{MASK}@{domain}"
 
 
 def mask_identifier(ident: str, keep: int = 3) -> str:

@@ -23,6 +23,8 @@ ILS_LOGIN = {"user": "kiosk01", "password": "s3cret", "institution": "VNLIB", "l
 HOME_ISIL = "VN-HN0001"
 DEMO_PATRONS = (("2000001", "1234", "Nguyễn Văn An", "good standing"),
                 ("2000004", "4567", "Lê Minh Châu", "good standing, holds waiting"),
+                ("2000003", "3456", "John Smith",
+                 "owes 75,000 VND in fines: may log in only to pay them (VietQR)"),
                 ("2000002", "2345", "Trần Thị Bình", "blocked: card reported lost"))
 
 

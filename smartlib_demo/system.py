@@ -80,6 +80,9 @@ from smartlib_demo.site import (
 )
 from smartlib_demo.supervisor import Supervisor
 
+DEMO_BANK = {"bin": "970415", "name": "VietinBank", "account": "0011001932418"}
+"""The demo library's bank account (the kiosk's VietQR codes name it; nothing secret)."""
+
 CENTRAL_ADMIN = ("admin", "smartlib-demo")
 """The demo's central console login (user, password), printed in the banner."""
 
@@ -313,7 +316,10 @@ class DemoSystem:
         self.files["sim"] = path
         args = ["sim", "serve", "--world", str(path), "--control-port",
                 str(self.ports["sim_control"]), "--ils-port", str(self.ports["ils"]),
-                "--ils-db", str(self.ils_db)]
+                "--ils-db", str(self.ils_db),
+                # the simulated bank pays a kiosk's QR by posting to the console's webhook
+                "--bank-webhook", f"http://127.0.0.1:{self.ports['central']}/payments/webhook",
+                "--bank-secret-file", str(self._bank_secret_file())]
         if not self.options.timing:
             args.append("--no-timing")
         if self.options.card:
@@ -330,6 +336,15 @@ class DemoSystem:
         line = self._read_json_line(sim, 60)
         self.endpoints["sim"] = line
         self.run_cli("sim", "ils", "export", "--out", str(self.export_dir), "--db", str(self.ils_db))
+
+    def _bank_secret_file(self) -> Path:
+        """The bank webhook's shared secret (made once per run directory), given to the
+        simulated bank and the central console."""
+        path = self.run_dir / "bank-webhook.secret"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32) + "\n")
+            path.chmod(0o600)
+        return path
 
     def _read_json_line(self, proc: Proc, timeout: float) -> dict[str, Any]:
         assert proc.popen.stdout is not None
@@ -445,7 +460,8 @@ class DemoSystem:
         cfg = {"central": {"database": f"sqlite:///{self.run_dir / 'central.db'}",
                            "host": "127.0.0.1", "port": self.ports["central"],
                            "sites": [SITE]},
-               "broker": self._broker_section("central")}
+               "broker": self._broker_section("central"),
+               "payments": {"webhook_secret_file": str(self._bank_secret_file())}}
         path = self.run_dir / "central.toml"
         path.write_text(toml_dumps(cfg))
         self.files["central"] = path
@@ -509,6 +525,10 @@ class DemoSystem:
             "kiosk": {"edge_url": f"http://127.0.0.1:{self.ports['kiosk_api']}",
                       "language": "vi", "fullscreen": False},
             "gateway": {"public_key": self._pin_public_key()},
+            # the library's own (demo) account the kiosk's VietQR codes pay into
+            "payments": {"enabled": role == "kiosk", "bank_bin": DEMO_BANK["bin"],
+                         "bank_name": DEMO_BANK["name"], "account": DEMO_BANK["account"],
+                         "qr_ttl_s": 600},
         }
 
     def _start_edges(self) -> None:
@@ -648,6 +668,13 @@ class DemoSystem:
             "Walk through the gate with the borrowed book and one that was not borrowed:",
             f"  {ctl} walk {items[0]} {items[2]} --reader gate --direction out",
             "  … the staff console shows one alarm, for the book that was not borrowed.",
+            "",
+            "Pay fines by VietQR (patron 2000003 owes 75,000 VND): log in as 2000003 on the "
+            "kiosk, My account -> Pay fines -> Pay; the kiosk shows the QR and its reference:",
+            f"  {ctl} bank pay --ref REFERENCE --amount 75000"
+            "      # the bank's signed notification -> the centre -> SIP2 Fee Paid",
+            f"  … the kiosk says Paid; the central console's Payments page ({self.central_url}"
+            "payments) lists it.",
             "",
             "Faults: " + f"{ctl} fault pad fail_afi --count 3   |   {ctl} status",
             "",

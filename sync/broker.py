@@ -112,8 +112,10 @@ def central_acl(user: str, filters: list[str], writes: list[str] | None = None) 
     """ACL lines of the central console's collector: it reads the given topic filters (the
     collector's subscriptions: every site's statuses, alarms, statistics, events, conflicts,
     configuration and command acknowledgements, security task reports) and writes only
-    ``writes`` (the devices' remote configuration and ``command`` topics);
-    ``smartlib central broker-account`` prints these lines."""
+    ``writes`` (the devices' remote configuration, ``command`` and ``tx`` topics, the last
+    for the fine payments' Fee Paid, and the sites' staff accounts:
+    ``central.collector.collector_writes``); ``smartlib central broker-account`` prints
+    these lines."""
     return "\n".join([f"user {user}", *(f"topic read {f}" for f in filters),
                       *(f"topic write {w}" for w in writes or [])]) + "\n"
 

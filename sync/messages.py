@@ -149,6 +149,11 @@ class TransactionResult(Message):
     """Renew all: the renewed items (66 BM)."""
     unrenewed_items: list[str] = Field(default_factory=list)
     """Renew all: the items the ILS did not renew (66 BN)."""
+    paid_amount: int | None = None
+    """Fee Paid: the whole VND the ILS was asked to apply (the kiosk sums a reference's
+    transfers to tell a partial payment from a full one)."""
+    reference: str | None = None
+    """Fee Paid: the payment's reference (the QR's purpose field)."""
     reason_code: str | None = None
     """A refusal's reason as one of the edge's patron-facing codes (``patron_blocked``,
     ``loan_limit``, ``on_hold_for_other``, ``item_unknown``, ``renew_refused``), when the
@@ -349,6 +354,9 @@ class LookupResponse(Message):
     holds: int | None = None
     overdue: int | None = None
     fee_amount: str | None = None
+    email: str | None = None
+    """The patron's e-mail address from the ILS (SIP2 ``BE``), for e-mailed receipts: the
+    edge keeps it in the session only (docs/payments.md, "Receipts by e-mail")."""
     charged_items: list[str] = Field(default_factory=list)
     hold_items: list[str] = Field(default_factory=list)
     # account (with the patron fields above)

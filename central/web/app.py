@@ -132,6 +132,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     app = FastAPI(title="smartlib central", docs_url=None, redoc_url=None, openapi_url=None)
     env = Environment(loader=PackageLoader("central.web", "templates"),
                       autoescape=select_autoescape(["html"]))
+    env.globals["payments_enabled"] = payments is not None
     zone = ZoneInfo(section.timezone)
     app.mount("/static", StaticFiles(packages=[("central.web", "static")]), name="static")
 

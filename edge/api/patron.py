@@ -97,6 +97,7 @@ def logout(session_id: SessionId, services: ServicesDep) -> Response:
 def checkout(session_id: SessionId, services: ServicesDep, body: ItemsIn | None = None) -> dict[str, Any]:
     """Check out the items on the pad (or the listed ones among them)."""
     session = services.sessions.get(session_id)
+    session.require_unrestricted("checkout")
     return _results(services.circulation.checkout(session, body.items if body else None))
 
 
@@ -106,6 +107,7 @@ def return_items(session_id: SessionId, services: ServicesDep,
                  body: ItemsIn | None = None) -> dict[str, Any]:
     """Secure and check in the items on the pad."""
     session = services.sessions.get(session_id)
+    session.require_unrestricted("return")
     return _results(services.circulation.return_items(session, body.items if body else None))
 
 
@@ -123,6 +125,7 @@ def anonymous_return(services: ServicesDep, body: ItemsIn | None = None) -> dict
 def renew(session_id: SessionId, body: RenewIn, services: ServicesDep) -> dict[str, Any]:
     """Renew the listed loans, or all of them."""
     session = services.sessions.get(session_id)
+    session.require_unrestricted("renew")
     if not body.all and not body.items:
         raise EdgeError("validation_error", "give items or all=true", status=422)
     return _results(services.circulation.renew(session, body.items, all_items=body.all))

@@ -69,7 +69,8 @@ def payment_status(session_id: str, reference: str, services: ServicesDep) -> di
     """The payment's status now."""
     session = services.sessions.get(session_id)
     payment = _desk(services).status(session.patron_id, reference)
-    if payment.status in ("paid", "refused"):
+    if payment.status in ("paid", "refused", "partial"):
         services.bus.publish("payment", session_id=session_id, reference=reference,
-                             status=payment.status, amount=payment.amount)
+                             status=payment.status, amount=payment.amount,
+                             paid_amount=payment.paid_amount)
     return payment.to_json()

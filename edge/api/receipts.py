@@ -24,7 +24,7 @@ class EmailIn(BaseModel):
 
     to: str | None = Field(None, max_length=254)
     """The patron's address as typed at the kiosk; unset: the address the library system
-    gave for the patron (none is known to the edge yet: ``no_email_address``)."""
+    gave for the patron (SIP2 BE, kept in the session; none: ``no_email_address``)."""
 
 
 class EmailedOut(BaseModel):
@@ -49,13 +49,14 @@ def receipt_pdf_download(session_id: str, services: ServicesDep) -> Response:
 def receipt_email(session_id: str, body: EmailIn, services: ServicesDep) -> dict[str, Any]:
     """E-mail the receipt (text and PDF) over the ``[smtp]`` relay with STARTTLS."""
     session = services.sessions.get(session_id)
-    if not body.to:
+    to = body.to or session.email
+    if not to:
         raise EdgeError("no_email_address", "no e-mail address is known for this patron: "
                         "give one in 'to'", status=409)
     settings = services.settings
     data = build_receipt(session, settings.site.name, utcnow())
-    msg = receipt_message(data, session.language, sender=settings.smtp.sender, to=body.to,
+    msg = receipt_message(data, session.language, sender=settings.smtp.sender, to=to,
                           pdf=receipt_pdf(data, session.language,
                                           font_dir=settings.printer.font_dir))
     ReceiptMailer(settings.smtp).send(msg)
-    return {"sent": True, "to_masked": mask_address(body.to)}
+    return {"sent": True, "to_masked": mask_address(to)}

@@ -72,6 +72,11 @@ class SessionOut(BaseModel):
     expires_at: str
     idle_timeout_s: int
     offline: bool
+    restricted: Literal["fines"] | None = None
+    """``fines``: blocked for fines; only the account and the fines/payment endpoints work."""
+    email_masked: str | None = None
+    """The ILS's e-mail address for the patron, masked (``p***@example.org``): where an
+    e-mailed receipt goes by default; None: the patron must type one."""
 
 
 class SortOut(BaseModel):

@@ -30,7 +30,7 @@ INTENT_EVENT = "payment_intent"
 RESULT_EVENT = "payment_result"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
-Status = Literal["pending", "paid", "refused", "expired"]
+Status = Literal["pending", "partial", "paid", "refused", "expired"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,14 @@ class Payment:
     expires_at: datetime
     status: Status = "pending"
     message: str | None = None
+    paid_amount: int = 0
+    """VND the library system took so far under this reference (a partial payment: less
+    than ``amount``; ``payload`` is then the QR for the rest)."""
 
     def to_json(self) -> dict[str, Any]:
         """The API's shape."""
         return {"reference": self.reference, "payload": self.payload, "amount": self.amount,
+                "paid_amount": self.paid_amount,
                 "currency": "VND", "bank": {"bin": self.bank_bin, "name": self.bank_name,
                                             "account": self.account},
                 "fee_ids": list(self.fee_ids), "expires_at": self.expires_at.isoformat(),
@@ -149,18 +153,35 @@ class PaymentDesk:
         if intent is None:
             raise EdgeError("not_found", f"no payment {reference}", status=404)
         key = fee_paid_key(reference)
-        result = next((e.detail for e in recent if e.kind == RESULT_EVENT
-                       and e.detail.get("key") == key), None)
+        amount = int(intent["amount"])
+        # Every Fee Paid result of this reference: the first transfer's (keyed by the
+        # reference) and later ones of a partial payment (keyed per bank transaction).
+        results: dict[str, dict[str, Any]] = {}
+        for e in recent:
+            if e.kind == RESULT_EVENT and (e.detail.get("key") == key
+                                           or e.detail.get("reference") == reference):
+                results.setdefault(str(e.detail.get("key")), e.detail)
+        first = results.get(key)
+        paid = 0
+        for k, r in results.items():
+            if r.get("ok"):
+                # A result without its amount (an older gateway) is the first, whole one.
+                paid += int(r.get("amount") or (amount if k == key else 0))
         expires = datetime.fromisoformat(intent["expires_at"])
         status: Status = "pending"
         message = None
-        if result is not None:
-            status = "paid" if result.get("ok") else "refused"
-            message = result.get("screen_message")
+        if first is not None and not first.get("ok"):
+            status, message = "refused", first.get("screen_message")
+        elif paid >= amount:
+            status = "paid"
+            message = first.get("screen_message") if first else None
+        elif paid > 0:
+            status = "partial"
         elif self.clock() > expires:
             status = "expired"
+        owed = amount - paid if status == "partial" else amount
         payload = encode(VietQR(bank_bin=self.bank_bin, account=self.account,
-                                amount=int(intent["amount"]), purpose=reference))
-        return Payment(reference, payload, int(intent["amount"]), self.bank_bin,
+                                amount=owed, purpose=reference))
+        return Payment(reference, payload, amount, self.bank_bin,
                        self.bank_name, self.account, tuple(intent.get("fee_ids") or ()),
-                       expires, status, message)
+                       expires, status, message, min(paid, amount))

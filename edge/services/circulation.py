@@ -582,6 +582,9 @@ class CirculationService:
         """
         e, withdrawn = self.store.outbox.cancel(p.entry.key, code)
         if withdrawn:
+            if session is not None and e.kind == "checkin":
+                session.lines.append(ReceiptLine(p.item_id, p.title, "return",
+                                                 outcome="refused", reason=code))
             return item_result(p.item_id, p.title, "refused", code=code, transaction=e.key)
         if e.kind == "checkout":
             if e.is_terminal:
@@ -709,8 +712,12 @@ class CirculationService:
         if not offline and (e.state != "applied" or res.get("ok") is False):
             self.store.outbox.mark_handled(e.key)
             code = refusal_code(res)
+            ils_message = res.get("screen_message") or res.get("message")
+            if session is not None:
+                session.lines.append(ReceiptLine(p.item_id, p.title, "return", outcome="refused",
+                                                 reason=code, reason_text=ils_message))
             return item_result(p.item_id, p.title, "refused", code=code, transaction=e.key,
-                               ils_message=res.get("screen_message") or res.get("message"))
+                               ils_message=ils_message)
         crash_point("after_checkin_result")
         with self.store.transaction():
             claimed = offline or self.store.outbox.claim(e.key)
@@ -720,11 +727,16 @@ class CirculationService:
         if not claimed:
             [answer] = self._replay(session, self.store.outbox.get(e.key), p.title)
             return answer
-        if session is not None:
-            session.lines.append(ReceiptLine(p.item_id, p.title, "return"))
         sort = sort_hint(res, self.policy.sort_bin_labels)
         if sort is None and offline:
             sort = transit_hint(self._owner_isil(p), self.site_isil)
+        if session is not None:
+            outcome = (str(sort["kind"]) if sort else
+                       "offline_accepted" if offline else "returned")
+            session.lines.append(ReceiptLine(
+                p.item_id, p.title, "return", outcome=outcome,
+                destination=sort.get("destination") if sort else None,
+                bin=sort.get("bin") if sort else None))
         return item_result(p.item_id, p.title, "offline_accepted" if offline else "returned",
                            transaction=e.key, sort=sort, message=p.warn,
                            ils_message=res.get("screen_message"))
@@ -866,6 +878,10 @@ class CirculationService:
         got = self.store.lookups.wait(req.id, self.policy.result_timeout_s)
         today = self.clock().date().isoformat()
         if got is not None and got.state == "answered" and got.response is not None:
+            if got.response.get("email"):
+                # The address lives in the session only (an older login may not have had it).
+                session.email = session.email or str(got.response["email"])
+                self.store.lookups.redact(req.id, "email")
             return self._account_from(got.response, today)
         self.store.lookups.abandon(req.id)
         loans = [{"item_id": loan.item_id, "title": self._title(loan.item_id, None),

@@ -29,6 +29,13 @@ holds it in clear. A box without that key refuses a login with a PIN
 (``pin_check_unavailable``; ``smartlib doctor`` says why), and so does a gateway that
 cannot open the seal (the answer's ``reason`` is ``pin_unsealable``).
 
+A patron the ILS blocks **only for fines** (SIP2 patron status flag 10 or 11, excessive
+outstanding fines or fees, and not flag 4, card reported lost) gets a *restricted* session
+(``restricted == "fines"``) so they can pay at the kiosk: the account and the fines and
+payment endpoints work; checkout, renew and return are refused with ``restricted_fines``.
+Any other block (a lost card, a block without the fines flag) still refuses the login
+(``patron_blocked``); offline, a cached blocked patron is refused as before.
+
 Sessions live in memory only: an idle timeout (``policy.session_idle_s``) ends and wipes
 one. Nothing here stores or logs a PIN.
 """
@@ -53,12 +60,28 @@ from edge.services.pin_guard import PinGuard
 from edge.services.scan_tokens import ScanTokens
 from edge.store import PatronRecord, Store, utcnow
 from smartlib.config import PolicySection
-from smartlib.logs import mask_identifier
+from smartlib.logs import mask_email, mask_identifier
 from smartlib.sealing import PublicKey, seal_pin
 
 log = logging.getLogger(__name__)
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+FINES_FLAGS = (10, 11)
+"""SIP2 patron status flags (0-based) for excessive outstanding fines / fees."""
+HARD_BLOCK_FLAGS = (4,)
+"""SIP2 patron status flags that refuse a login even when fines are owed: card reported lost."""
+
+
+def fines_only_block(status_flags: str | None) -> bool:
+    """True when SIP2 patron status flags say the block is for fines and nothing harder."""
+    flags = status_flags or ""
+
+    def on(i: int) -> bool:
+        return len(flags) > i and flags[i] == "Y"
+
+    return any(on(i) for i in FINES_FLAGS) and not any(on(i) for i in HARD_BLOCK_FLAGS)
+
 
 PIN_SOURCES = frozenset({"manual"})
 """Credential sources that never log in without a PIN, whatever the policy: a typed number."""
@@ -92,6 +115,17 @@ class ReceiptLine:
     title: str
     action: str
     due_date: str | None = None
+    outcome: str | None = None
+    """A return's outcome: ``returned``, ``offline_accepted``, ``bin``, ``transit``,
+    ``hold_shelf`` or ``refused`` (None for checkouts and renewals)."""
+    destination: str | None = None
+    """Where a ``transit`` (or ``hold_shelf``) item goes."""
+    bin: str | None = None
+    """The label of the return bin (``bin``; also given with a transit or hold shelf)."""
+    reason: str | None = None
+    """Why a return was ``refused``: the edge's code (``not_loanable`` ...)."""
+    reason_text: str | None = None
+    """The ILS's own words for a refusal, when it gave some."""
 
 
 @dataclass
@@ -112,6 +146,21 @@ class Session:
     offline_items: int = 0
     offline_value: int = 0
     warned: bool = False
+    email: str | None = None
+    """The patron's e-mail address from the ILS (SIP2 BE): the default of e-mailed receipts.
+    Kept here only (never in the store, never logged whole; the API shows it masked)."""
+    restricted: str | None = None
+    """``"fines"``: blocked for fines, may only see the account and pay (None: not restricted)."""
+
+    def require_unrestricted(self, action: str) -> None:
+        """Refuse ``action`` (checkout, renew, return) in a restricted session.
+
+        Raises:
+            EdgeError: ``restricted_fines`` (403) with the patron texts.
+        """
+        if self.restricted == "fines":
+            raise EdgeError("restricted_fines", f"{action} refused: the patron is blocked for "
+                            "fines and may only pay them", restricted=self.restricted)
 
     def expires_at(self) -> str:
         """When the session ends without activity (ISO 8601 UTC)."""
@@ -129,7 +178,9 @@ class Session:
                 "patron": {"id_masked": mask_identifier(self.patron_id), "name": self.name,
                            "language": self.language},
                 "started_at": self.started_at, "expires_at": self.expires_at(),
-                "idle_timeout_s": self.idle_timeout_s, "offline": self.offline}
+                "idle_timeout_s": self.idle_timeout_s, "offline": self.offline,
+                "restricted": self.restricted,
+                "email_masked": mask_email(self.email) if self.email else None}
 
 
 class SessionService:
@@ -235,10 +286,21 @@ class SessionService:
             pid, display_name=str(resp.get("name") or ""), blocked=bool(resp.get("blocked")),
             block_reason=resp.get("block_reason"), loan_limit=limit, pin_hash=pin_hash,
             expires_on=resp.get("expires_on"), verified_at=utcnow()))
+        restricted = None
         if resp.get("blocked"):
-            raise EdgeError("patron_blocked", str(resp.get("block_reason") or "patron blocked"))
-        return self._open(pid, str(resp.get("name") or ""), language, credential.source,
-                          offline=False, loan_limit=limit), bool(pin) and resp.get("pin_ok") is True
+            if not fines_only_block(resp.get("status_flags")):
+                raise EdgeError("patron_blocked",
+                                str(resp.get("block_reason") or "patron blocked"))
+            restricted = "fines"
+            log.info("restricted login of %s: blocked for fines, may pay only",
+                     mask_identifier(pid))
+        session = self._open(pid, str(resp.get("name") or ""), language, credential.source,
+                             offline=False, loan_limit=limit)
+        session.restricted = restricted
+        if resp.get("email"):
+            session.email = str(resp["email"])
+            self.store.lookups.redact(lookup.id, "email")
+        return session, bool(pin) and resp.get("pin_ok") is True
 
     def _seal(self, pin: str) -> str:
         """``pin`` sealed to the gateways' key; refused when this box has no key."""

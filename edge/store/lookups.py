@@ -156,6 +156,19 @@ class LookupRepository:
                 return None
             bell.wait(min(remaining, 0.05))
 
+    def redact(self, lookup_id: str, *fields: str) -> None:
+        """Remove ``fields`` from a look-up's stored answer once the edge has read them (the
+        patron's e-mail address lives in the session only, never in this table)."""
+        for name in fields:
+            if not name.isidentifier():
+                raise ValueError(f"not a field name: {name!r}")
+        if not fields:
+            return
+        paths = ", ".join(f"'$.{name}'" for name in fields)
+        with self._store.transaction() as conn:
+            conn.execute(f"UPDATE lookups SET response = json_remove(response, {paths}) "  # the names are checked above
+                         "WHERE id = ? AND response IS NOT NULL", (lookup_id,))
+
     def abandon(self, lookup_id: str) -> None:
         """Give up on a look-up (the edge timed out): wipe its secrets, mark it failed."""
         with self._store.transaction() as conn:
@@ -163,6 +176,9 @@ class LookupRepository:
                 "UPDATE lookups SET state = 'failed', request = json_remove(request, "
                 "'$.pin_sealed') WHERE id = ? AND state IN ('pending','sent')",
                 (lookup_id,))
+            # An answer that came just after the edge gave up keeps no e-mail address.
+            conn.execute("UPDATE lookups SET response = json_remove(response, '$.email') "
+                         "WHERE id = ? AND response IS NOT NULL", (lookup_id,))
         if cur.rowcount:
             self.scrub()
 

@@ -371,6 +371,7 @@ class Circulation:
             amount = -1
         if p is not None and amount > 0:
             self.db.execute("UPDATE patrons SET fines=MAX(fines-?, 0) WHERE id=?", (amount, p["id"]))
+            self._settle_fines(p["id"], amount, msg.fee_identifier)
             accepted = True
             # Kept like a circulation application (the BK transaction id as its key) so tests
             # can count how often one payment reached the ILS.
@@ -385,6 +386,23 @@ class Circulation:
                                institution_id=self.institution, patron_id=msg.patron_id or "",
                                transaction_id=msg.transaction_id,
                                screen_message=() if accepted else ("Payment not accepted",))
+
+    def _settle_fines(self, patron_id: str, amount: int, fee_id: str | None) -> None:
+        """Take a payment off the itemised fines: the one named by ``CG`` first, then the
+        others oldest first; a fine paid in full is gone from the account, one paid in part
+        keeps the rest."""
+        rows = self.db.execute("SELECT id, amount FROM fines WHERE patron_id=? ORDER BY id",
+                               (patron_id,)).fetchall()
+        rows.sort(key=lambda r: str(r["id"]) != (fee_id or ""))
+        for r in rows:
+            if amount <= 0:
+                break
+            take = min(amount, int(r["amount"]))
+            amount -= take
+            if take == r["amount"]:
+                self.db.execute("DELETE FROM fines WHERE id=?", (r["id"],))
+            else:
+                self.db.execute("UPDATE fines SET amount=amount-? WHERE id=?", (take, r["id"]))
 
     # ---- items --------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ ERROR_TEXTS: dict[str, str] = {
     "rate_limited": QT_TRANSLATE_NOOP("EdgeError", "Too many requests. Please wait a moment and try again."),
     "payload_too_large": QT_TRANSLATE_NOOP("EdgeError", "The request is too large. Please try again or see the staff."),
     "patron_blocked": QT_TRANSLATE_NOOP("EdgeError", "Your account is blocked. Please see the staff."),
+    "restricted_fines": QT_TRANSLATE_NOOP("EdgeError", "Your fines are over the limit: pay them here before you borrow or renew."),
     "card_expired": QT_TRANSLATE_NOOP("EdgeError", "Your card has expired. Please see the staff to renew it."),
     "session_expired": QT_TRANSLATE_NOOP("EdgeError", "Your session has ended. Please log in again."),
     "offline_login_denied": QT_TRANSLATE_NOOP("EdgeError", "Login is not possible while the library network is offline."),

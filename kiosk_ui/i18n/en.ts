@@ -143,6 +143,10 @@
 <context>
     <name>EdgeError</name>
     <message>
+        <source>Your fines are over the limit: pay them here before you borrow or renew.</source>
+        <translation>Your fines are over the limit: pay them here before you borrow or renew.</translation>
+    </message>
+    <message>
         <source>We do not know this card. Please ask the staff.</source>
         <translation>We do not know this card. Please ask the staff.</translation>
     </message>
@@ -578,6 +582,21 @@
     <message>
         <source>Fine to pay: {amount}</source>
         <translation>Fine to pay: {amount}</translation>
+    </message>
+</context>
+<context>
+    <name>Fines</name>
+    <message>
+        <source>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</source>
+        <translation>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</translation>
+    </message>
+    <message>
+        <source>Pay all {amount}</source>
+        <translation>Pay all {amount}</translation>
+    </message>
+    <message>
+        <source>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</source>
+        <translation>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</translation>
     </message>
 </context>
 </TS>

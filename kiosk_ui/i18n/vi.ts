@@ -147,6 +147,10 @@
 <context>
     <name>EdgeError</name>
     <message>
+        <source>Your fines are over the limit: pay them here before you borrow or renew.</source>
+        <translation>Bạn đang nợ phí phạt vượt mức cho phép: hãy thanh toán tại đây trước khi mượn hoặc gia hạn.</translation>
+    </message>
+    <message>
         <source>We do not know this card. Please ask the staff.</source>
         <translation>Không nhận ra thẻ này. Vui lòng hỏi thủ thư.</translation>
     </message>
@@ -586,6 +590,18 @@
 </context>
 <context>
     <name>Fines</name>
+    <message>
+        <source>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</source>
+        <translation>Đã nhận {paid} trên {amount}. Quét mã mới để thanh toán {rest} còn lại · còn {m}:{s:02d}</translation>
+    </message>
+    <message>
+        <source>Pay all {amount}</source>
+        <translation>Thanh toán tất cả {amount}</translation>
+    </message>
+    <message>
+        <source>Your fines are over the limit, so borrowing and renewing are paused. Pay them here; then log in again to borrow.</source>
+        <translation>Phí phạt của bạn đã vượt mức cho phép nên tạm thời chưa mượn hoặc gia hạn được. Hãy thanh toán tại đây, rồi đăng nhập lại để mượn sách.</translation>
+    </message>
     <message>
         <source>Pay fines</source>
         <translation>Thanh toán phí phạt</translation>

@@ -18,11 +18,16 @@ POLL_MS = 2000
 event on its WebSocket; :meth:`FinesViewModel.on_event` takes it)."""
 
 
+WAITING = ("pending", "partial")
+"""Statuses in which more money may still come (the QR stays, the poll goes on)."""
+
+
 class FinesViewModel(ViewModel):
     """``GET /sessions/{id}/fines``, ``POST …/payments``, ``GET …/payments/{ref}``.
 
     States: choosing (fines listed, all selected), showing a QR (``payment`` set; status
-    ``pending``), then ``paid``, ``refused`` or ``expired``.
+    ``pending``), ``partial`` (some money arrived: the QR is now for the rest, and the poll
+    goes on), then ``paid``, ``refused`` or ``expired``.
     """
 
     def __init__(self, client: EdgeApi, runner: Runner, localizer: Localizer,
@@ -79,6 +84,20 @@ class FinesViewModel(ViewModel):
         self.selected ^= {fine_id}
         self.changed.emit()
 
+    @property
+    def total(self) -> int:
+        """What all the fines come to."""
+        return sum(int(f["amount"]) for f in self.fines)
+
+    @property
+    def everything_selected(self) -> bool:
+        return bool(self.fines) and self.selected == {f["fine_id"] for f in self.fines}
+
+    def pay_all(self) -> None:
+        """Choose every fine again and show the QR for all of them."""
+        self.selected = {f["fine_id"] for f in self.fines}
+        self.pay()
+
     def pay(self) -> None:
         """Show the QR for the chosen fines (all of them: ``fee_ids`` omitted)."""
         if not self.selected:
@@ -95,7 +114,7 @@ class FinesViewModel(ViewModel):
 
     def refresh_status(self) -> None:
         """Ask the edge how the shown payment stands (the poll)."""
-        if self.payment is None or self.status != "pending":
+        if self.payment is None or self.status not in WAITING:
             self._stop()
             return
         sid, ref = self._session, str(self.payment["reference"])
@@ -105,13 +124,19 @@ class FinesViewModel(ViewModel):
         """A ``payment`` event from the edge's WebSocket: update at once."""
         if (event.get("type") == "payment" and self.payment is not None
                 and event.get("reference") == self.payment.get("reference")):
+            if event.get("status") == "partial":
+                self.refresh_status()  # the new QR (for the rest) comes with the status
+                return
             self._status({**self.payment, "status": event.get("status")})
             self.changed.emit()
 
     def _status(self, payment: Any) -> None:
         self.payment = dict(payment)
-        if self.status != "pending":
+        if self.status not in WAITING:
             self._stop()
+        elif self.status == "partial" and self._timer is not None and \
+                not self._timer.isActive():
+            self._timer.start()
 
     def _stop(self) -> None:
         if self._timer is not None:

@@ -55,6 +55,8 @@ class Screen(StrEnum):
 
 SESSION_SCREENS = {Screen.MENU, Screen.BORROW, Screen.RETURN, Screen.RENEW, Screen.ACCOUNT,
                    Screen.FINES, Screen.RECEIPT}
+RESTRICTED_SCREENS = {Screen.BORROW, Screen.RETURN, Screen.RENEW}
+"""What a session restricted to paying fines may not open (the edge refuses them too)."""
 
 
 class KioskViewModel(ViewModel):
@@ -155,6 +157,12 @@ class KioskViewModel(ViewModel):
         if not self.session:
             return ""
         return str((self.session.get("patron") or {}).get("name") or "")
+
+    @property
+    def restricted(self) -> str | None:
+        """``"fines"`` in a session blocked for fines (it may only see the account and pay)."""
+        return str(self.session.get("restricted")) if self.session and \
+            self.session.get("restricted") else None
 
     @property
     def session_id(self) -> str | None:
@@ -291,6 +299,10 @@ class KioskViewModel(ViewModel):
         screen = Screen(screen)
         if screen in SESSION_SCREENS - {Screen.RETURN} and self.session is None:
             raise RuntimeError(f"{screen} needs a logged-in patron")
+        if self.restricted == "fines" and screen in RESTRICTED_SCREENS:
+            # The edge refuses these too (restricted_fines); say so before the patron tries.
+            self.set_error(InputRefused("restricted_fines"))
+            return
         self.borrow.stop()
         self.returns.stop()
         self._screen = screen
@@ -326,8 +338,11 @@ class KioskViewModel(ViewModel):
         self.go(Screen.RETURN)
 
     def back(self) -> None:
-        """Back to the menu in a session, or to Attract without one."""
-        if self.session is not None:
+        """Back to the menu in a session, or to Attract without one (a session restricted
+        to paying fines has no menu: back ends it)."""
+        if self.session is not None and self.restricted:
+            self.end_session()
+        elif self.session is not None:
             self.go(Screen.MENU)
         else:
             self.end_session()
@@ -355,7 +370,8 @@ class KioskViewModel(ViewModel):
         self.transactions = 0
         self._idle_s = int(session.get("idle_timeout_s") or self.default_idle_s)
         self.idle_timer.start()
-        self.go(Screen.MENU)
+        # Blocked for fines: straight to paying them (the page says why).
+        self.go(Screen.FINES if self.restricted == "fines" else Screen.MENU)
 
     def _transacted(self, n: int) -> None:
         self.transactions += n

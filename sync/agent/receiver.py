@@ -190,7 +190,8 @@ class Receiver:
                         # entry; kept as an event for the kiosk's payment screen.
                         store.events.record(self.ctx.device, "payment_result", {
                             "key": key, "ok": r.get("ok"), "status": r.get("status"),
-                            "screen_message": r.get("screen_message")})
+                            "screen_message": r.get("screen_message"),
+                            "reference": r.get("reference"), "amount": r.get("paid_amount")})
                         continue
                     log.warning("result for %s not stored: no outbox entry with this key", key)
         for msg in batch:

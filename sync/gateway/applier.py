@@ -257,7 +257,8 @@ class Applier:
         fp = self._circulate("fee_paid", lambda: c.fee_paid(
             patron, str(int(pay["amount"])), fee_type="01", payment_type="00", currency="VND",
             fee_id=fee_ids[0] if len(fee_ids) == 1 else None,
-            transaction_id=str(pay.get("reference") or "")[:32] or None), before_call)
+            transaction_id=str(pay.get("transaction_id") or pay.get("reference")
+                               or "")[:32] or None), before_call)
         screen = " ".join(fp.screen_message) or None
         return self._finish(req, Verdict(ok=bool(fp.payment_accepted), screen_message=screen))
 
@@ -309,6 +310,9 @@ class Applier:
         screen = verdict.screen_message
         fields = {**verdict.result_fields(), **fields}
         fields["patron"] = req.patron
+        if req.kind == "fee_paid":
+            fields["paid_amount"] = int(req.payload.get("amount") or 0) or None
+            fields["reference"] = str(req.payload.get("reference") or "") or None
         result = TransactionResult(key=req.key, kind=req.kind, site=req.site, device=req.device,
                                    status=status, ok=ok, item=req.item, screen_message=screen,
                                    recovered=recovered, **fields)
@@ -455,7 +459,7 @@ class Applier:
                     name=pi.personal_name, blocked="Y" in flags[:4], status_flags=flags,
                     charged=pi.charged_items_count, holds=pi.hold_items_count,
                     overdue=pi.overdue_items_count, fee_amount=pi.fee_amount,
-                    screen_message=screen_text(pi))
+                    email=pi.email_address or None, screen_message=screen_text(pi))
             if req.kind != "item":
                 raise InvalidMessageError(f"unknown look-up kind {req.kind!r}")
             info = c.item_information(_need(req.item, "an item", req))
@@ -480,7 +484,7 @@ class Applier:
             name=first.personal_name, blocked="Y" in flags[:4], status_flags=flags,
             charged=first.charged_items_count, holds=first.hold_items_count,
             overdue=first.overdue_items_count, fee_amount=first.fee_amount,
-            currency=first.currency_type, fee_limit=first.fee_limit,
+            email=first.email_address or None, currency=first.currency_type, fee_limit=first.fee_limit,
             screen_message=screen_text(first))
         if not first.valid_patron or (req.pin and first.valid_patron_password is False):
             return LookupResponse(ok=True, **base)

@@ -55,9 +55,10 @@ def test_filters_cover_every_site_or_the_listed_ones() -> None:
     assert "topic read smartlib/v1/+/+/config/ack" in acl.splitlines()
     assert [line for line in acl.splitlines() if "write" in line] == [
         "topic write smartlib/v1/+/+/config", "topic write smartlib/v1/+/+/command",
-        "topic write smartlib/v1/+/staff/accounts"]
+        "topic write smartlib/v1/+/+/tx", "topic write smartlib/v1/+/staff/accounts"]
     assert collector_writes(["hn-01"]) == ["smartlib/v1/hn-01/+/config",
                                            "smartlib/v1/hn-01/+/command",
+                                           "smartlib/v1/hn-01/+/tx",
                                            "smartlib/v1/hn-01/staff/accounts"]
 
 
@@ -188,9 +189,10 @@ def test_the_collector_account_reads_only_and_survives_garbage(site_broker: Any,
                                                                central: Central) -> None:
     with mqtt_client(site_broker.port, user="central", password="central-pw",
                      client_id="central-writer") as as_central:
-        # It may not forge a device's transaction or status (PUBACK 0x87): it writes commands only.
-        assert as_central.publish(topics.tx(SITE, "kiosk-01"), b"{}") == 0x87
+        # It may not forge a device's status or look-up (PUBACK 0x87); of a device's own
+        # topics it writes only tx (the fine payments' Fee Paid, docs/payments.md).
         assert as_central.publish(topics.status(SITE, "kiosk-01"), b"{}") == 0x87
+        assert as_central.publish(topics.lookup(SITE, "kiosk-01"), b"{}") == 0x87
     with mqtt_client(site_broker.port, user="kiosk-01", password="kiosk-pw",
                      client_id="kiosk-probe") as box:
         assert box.publish(topics.status(SITE, "kiosk-01"), b"\x00garbage") == 0

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -209,3 +210,107 @@ def test_the_collector_records_an_intent_published_as_a_device_event(
                                                              "amount": -5}})
     assert collector.handle(topics.event("hn-01", "kiosk-02"), encode(bad)) == "dead"
     assert PaymentBook(sqlite_store.db).intent("SLEV0002") is None
+
+
+def test_serve_builds_the_payment_service_from_the_configured_secret(tmp_path: Path) -> None:
+    import click
+
+    from central.cli import _payment_service
+    from central.config import load_central_settings
+    from central.db import open_database
+    from central.store import CentralStore
+
+    store = CentralStore(open_database(f"sqlite:///{tmp_path / 'c.db'}"))
+    try:
+        cfg = tmp_path / "central.toml"
+        cfg.write_text("[central]\n")
+        assert _payment_service(load_central_settings(cfg), store) is None
+        secret = tmp_path / "bank.secret"
+        secret.write_text("short\n")
+        cfg.write_text(f'[payments]\nwebhook_secret_file = "{secret}"\n')
+        with pytest.raises(click.ClickException, match="at least 16 bytes"):
+            _payment_service(load_central_settings(cfg), store)
+        secret.write_text("test-webhook-secret-0123456789\n")
+        service = _payment_service(load_central_settings(cfg), store)
+        body = b'{"reference":"X","amount":1,"paid_at":"t","bank_txn_id":"B"}'
+        ts = str(int(time.time()))
+        assert service.receive(body, sign(b"test-webhook-secret-0123456789", ts, body),
+                               ts).outcome == "unmatched"
+    finally:
+        store.close()
+
+
+def test_partial_overpaid_late_and_duplicate_are_visible_in_the_console(
+        console: TestClient, service: PaymentService) -> None:
+    """Each edge case has its outcome on the staff page (labelled in vi and en, the ones staff
+    must act on highlighted, the kiosk and the amount owed beside it) and in its JSON twin,
+    and the page filters by outcome."""
+    late_ref = "SLLATE0001"
+    service.book.record_intent(Intent(late_ref, "hn-01", "kiosk-02", "2000004", ("9",), 20000,
+                                      datetime.now(UTC) - timedelta(minutes=1)))
+    assert post(console, body(30000, "VCB-1")).json()["outcome"] == "partial"  # type: ignore[attr-defined]
+    assert post(console, body(30000, "VCB-1")).json()["outcome"] == "duplicate"  # type: ignore[attr-defined]
+    assert post(console, body(50000, "VCB-2")).json()["outcome"] == "overpaid"  # type: ignore[attr-defined]
+    assert post(console, body(20000, "VCB-3", late_ref)).json()["outcome"] == "late"  # type: ignore[attr-defined]
+    login(console, "lan")
+    rows = {p["bank_txn_id"]: p for p in console.get("/api/payments").json()}
+    # the overpayment settled the partial one (what is left is the refund and the late QR)
+    assert {k: (v["outcome"], v["needs_staff"]) for k, v in rows.items()} == {
+        "VCB-1": ("partial", False), "VCB-2": ("overpaid", True), "VCB-3": ("late", True)}
+    assert rows["VCB-1"]["duplicates"] == 1 and "45000 VND still owed" in rows["VCB-1"]["detail"]
+    assert "5000 VND to refund" in rows["VCB-2"]["detail"]
+    assert (rows["VCB-3"]["device"], rows["VCB-3"]["owed"]) == ("kiosk-02", 20000)
+    page = console.get("/payments?lang=en").text
+    assert 'id="nav-payments"' in page and "Needs staff: <strong>2</strong>" in page
+    for label in ("Partial payment", "Overpaid (refund due)", "Late (after the QR expired)"):
+        assert f">{label}</td>" in page
+    assert 'class="outcome-partial" data-txn="VCB-1"' in page
+    assert 'class="outcome-overpaid attention" data-txn="VCB-2"' in page
+    assert '<td class="duplicates">1</td>' in page and "hn-01/kiosk-01" in page
+    vi = console.get("/payments?lang=vi").text
+    assert ">Thanh toán một phần</td>" in vi and ">Trả thừa (cần hoàn tiền)</td>" in vi
+    assert ">Trả sau khi mã hết hạn</td>" in vi
+    only = console.get("/payments?outcome=duplicate&lang=en").text
+    assert 'data-txn="VCB-1"' in only and 'data-txn="VCB-2"' not in only
+    assert [p["bank_txn_id"] for p in console.get("/api/payments?outcome=late").json()] == \
+        ["VCB-3"]
+    assert console.get("/api/payments?outcome=nonsense").status_code == 422
+
+
+def test_a_notification_that_overtook_the_intent_is_matched_when_the_intent_arrives(
+        console: TestClient, service: PaymentService, sent: list[TransactionRequest],
+        store: CentralStore) -> None:
+    """The bank was faster than the kiosk's intent (device event -> broker -> collector):
+    the notification is first ``unmatched``; recording the intent matches it, decides it as
+    when it arrived, and journals its Fee Paid for the dispatcher (once)."""
+    from central.payments import record_intent_event
+    from sync.messages import PAYMENT_INTENT_EVENT, DeviceEventReport
+
+    ref = "SLFAST0001"
+    assert post(console, body(20000, "VCB-9", ref)).json()["outcome"] == "unmatched"  # type: ignore[attr-defined]
+    assert sent == [] and service.book.unsent_submissions() == []
+    expires = datetime.now(UTC) + timedelta(minutes=10)
+    event = DeviceEventReport(site="hn-01", device="kiosk-02", event_id=1, source="kiosk-02",
+                              kind=PAYMENT_INTENT_EVENT, at=datetime.now(UTC),
+                              detail={"reference": ref, "patron": "2000004", "fee_ids": ["9"],
+                                      "amount": 20000, "expires_at": expires.isoformat()})
+    record_intent_event(store.db, event)
+    rec = service.book.payment("VCB-9")
+    assert rec is not None and (rec.outcome, rec.applied) == ("paid", 20000)
+    assert "matched when the kiosk's intent arrived" in rec.detail
+    [req] = service.book.unsent_submissions()
+    assert (req.key, req.device, req.patron, req.payload["amount"]) == (
+        rec.tx_key, "kiosk-02", "2000004", 20000)
+    record_intent_event(store.db, event.model_copy(update={"event_id": 2}))  # re-announced
+    assert len(service.book.unsent_submissions()) == 1
+
+
+def test_a_partial_payment_settled_by_a_later_transfer_needs_no_staff(
+        console: TestClient) -> None:
+    assert post(console, body(30000, "VCB-1")).json()["outcome"] == "partial"  # type: ignore[attr-defined]
+    login(console, "lan")
+    assert console.get("/api/payments").json()[0]["needs_staff"] is True
+    assert post(console, body(45000, "VCB-2")).json()["outcome"] == "paid"  # type: ignore[attr-defined]
+    rows = {p["bank_txn_id"]: p for p in console.get("/api/payments").json()}
+    assert rows["VCB-1"]["needs_staff"] is False and rows["VCB-2"]["needs_staff"] is False
+    assert "Needs staff: <strong>0</strong>" in console.get("/payments?lang=en").text

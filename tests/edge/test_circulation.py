@@ -415,3 +415,21 @@ def test_a_renewal_sent_without_answer_is_a_follow_up_not_a_refusal(
     assert {i: services.store.cache.loan(i).due_date for i in ("3000930", "3000931")} == {
         "3000930": None, "3000931": None}
     assert services.store.counters.totals("2000-01-01T00")["renew"] == 3
+
+
+def test_a_sessions_returns_carry_their_outcomes_to_the_receipt(services, reader, ils) -> None:
+    """Each return line of the session's receipt says what became of the item: returned,
+    the hold shelf (with its bin), or refused with the reason."""
+    from edge.receipt import build_receipt
+
+    put(reader, make_tag("3000110", afi=RELEASED), make_tag("3000111", afi=RELEASED),
+        make_tag("3000112", afi=RELEASED))
+    ils.loans.update({"3000110": "2000001", "3000111": "2000001"})  # 3000112 is not on loan
+    ils.holds["3000111"] = "2000002"
+    s = login(services)
+    services.circulation.return_items(s)
+    lines = {ln["item_id"]: ln for ln in build_receipt(s, "Demo", "now")["lines"]}
+    assert lines["3000110"]["outcome"] == "returned"
+    assert (lines["3000111"]["outcome"], lines["3000111"]["bin"]) == ("hold_shelf", "H")
+    assert (lines["3000112"]["outcome"], lines["3000112"]["reason"]) == ("refused",
+                                                                          "not_on_loan")

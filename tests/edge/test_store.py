@@ -395,3 +395,18 @@ def test_the_site_view_version_moves_only_on_news(store) -> None:
                       acked_at="2026-12-03T08:07:00Z")
     assert site.version() > v4
     assert site.devices()[0].backlog == 3
+
+
+def test_the_email_address_is_redacted_from_a_stored_answer(store) -> None:
+    """The ILS's e-mail address stays in the session only: redact() removes it from the
+    answer once read, and an answer that came after the edge gave up keeps none either."""
+    req = store.lookups.request("patron", {"patron_id": "2000001"})
+    store.lookups.answer(req.id, {"valid": True, "email": "a@example.org", "name": "A"})
+    store.lookups.redact(req.id, "email")
+    assert store.lookups.get(req.id).response == {"valid": True, "name": "A"}
+    late = store.lookups.request("patron", {"patron_id": "2000002"})
+    store.lookups.answer(late.id, {"valid": True, "email": "b@example.org"})
+    store.lookups.abandon(late.id)
+    assert "email" not in (store.lookups.get(late.id).response or {})
+    with pytest.raises(ValueError):
+        store.lookups.redact(req.id, "email') --")

@@ -65,3 +65,20 @@ def test_the_status_poll_and_the_websocket_event_show_the_payment(
     assert vm.status == "pending"
     vm.on_event(other)
     assert vm.status == "paid"
+
+
+def test_a_partial_payment_keeps_the_qr_for_the_rest_until_it_is_paid(
+        edge: FakeEdge, runner: InlineRunner, localizer: Localizer) -> None:
+    vm = _vm(edge, runner, localizer)
+    vm.begin(_session(edge))
+    vm.pay()
+    ref = str(vm.payment["reference"])  # type: ignore[index]
+    edge.payments[ref].update(status="partial", paid_amount=30000,
+                              payload="000201010212FAKE-REST")
+    vm.on_event({"type": "payment", "reference": ref, "status": "partial"})  # asks the edge
+    assert vm.status == "partial" and vm.payment["paid_amount"] == 30000  # type: ignore[index]
+    assert vm.payment["payload"] == "000201010212FAKE-REST"  # type: ignore[index]
+    assert ("payment_status", ref) in edge.calls
+    edge.payments[ref].update(status="paid", paid_amount=75000)
+    vm.refresh_status()  # still polled while partial
+    assert vm.status == "paid"

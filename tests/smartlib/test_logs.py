@@ -260,3 +260,13 @@ def test_the_drivers_trace_level_is_the_common_one() -> None:
     from smartlib.logs import TRACE
 
     assert DRIVERS_TRACE == TRACE == 5
+
+
+def test_email_addresses_are_masked_the_sip2_field_kept() -> None:
+    from smartlib.logs import mask_text
+
+    assert mask_text("receipt to ban.doc@example.org sent") == "receipt to b***@example.org sent"
+    assert mask_text("64YY|AA2000003|BEpatron2000003@example.org|BF0912|AY1AZ") == \
+        "64YY|AA2000003|BEp***@example.org|BF0912|AY1AZ"
+    assert mask_text("mqtt://central:pw@127.0.0.1:1883") == "mqtt://central:***@127.0.0.1:1883"
+    assert mask_text("b***@example.org") == "b***@example.org"

@@ -33,6 +33,10 @@ class FinesPage(Page):
         super().__init__(vm, theme, parent)
         self.fvm = vm.fines
         self.add_header("account")
+        self.restricted = label("section")
+        self.restricted.setObjectName("fines_restricted")
+        self.restricted.setWordWrap(True)
+        self.root.addWidget(self.restricted)
         self.list = QListWidget()
         self.list.setObjectName("fines")
         self.list.itemChanged.connect(self._toggled)
@@ -52,10 +56,13 @@ class FinesPage(Page):
         self.pay = BigButton("", "primary")
         self.pay.setObjectName("pay_fines")
         self.pay.clicked.connect(self.fvm.pay)
-        for b in (self.back, self.pay):
+        self.pay_all = BigButton("")
+        self.pay_all.setObjectName("pay_all_fines")
+        self.pay_all.clicked.connect(self.fvm.pay_all)
+        for b in (self.back, self.pay_all, self.pay):
             row.addWidget(b, 1)
         self.root.addLayout(row)
-        self._shown_ref: str | None = None
+        self._shown_payload: str | None = None
         self._listed: list[str] = []
         self.tick = QTimer(self)
         self.tick.setInterval(1000)
@@ -91,7 +98,13 @@ class FinesPage(Page):
     def refresh(self) -> None:
         f = self.fvm
         self.title.setText(Q.translate("Fines", "Pay fines"))
-        self.back.setText(Q.translate("Common", "Back to menu"))
+        restricted = self.vm.restricted == "fines"
+        self.back.setText(Q.translate("Fines", "Finish") if restricted
+                          else Q.translate("Common", "Back to menu"))
+        self.restricted.setVisible(restricted)
+        self.restricted.setText(Q.translate(
+            "Fines", "Your fines are over the limit, so borrowing and renewing are paused. "
+                     "Pay them here; then log in again to borrow.") if restricted else "")
         self._fill()
         status = f.status
         choosing = status == "choosing"
@@ -103,32 +116,43 @@ class FinesPage(Page):
         self.pay.setEnabled(bool(f.selected) and not f.busy)
         self.pay.setText(Q.translate("Fines", "Pay {amount}").format(
             amount=f.money(f.selected_total)))
+        # Some fines unticked: "Pay {chosen}" pays those, "Pay all {total}" every one.
+        self.pay_all.setVisible(choosing and bool(f.fines) and not f.everything_selected)
+        self.pay_all.setEnabled(not f.busy)
+        self.pay_all.setText(Q.translate("Fines", "Pay all {amount}").format(
+            amount=f.money(f.total)))
         p = f.payment
         if p is None:
             self.qr.clear()
-            self._shown_ref = None
+            self._shown_payload = None
             self.details.setText("" if f.fines or f.busy else
                                  Q.translate("Fines", "There is nothing to pay."))
             self.tick.stop()
         else:
-            if self._shown_ref != p["reference"] and status == "pending":
+            waiting = status in ("pending", "partial")
+            if self._shown_payload != p["payload"] and waiting:
+                # a partial payment's status carries the QR for the rest: drawn anew
                 self.qr.setPixmap(qr_pixmap(str(p["payload"])))
-                self._shown_ref = str(p["reference"])
+                self._shown_payload = str(p["payload"])
             bank = p.get("bank") or {}
             left = f.seconds_left()
             lines = {
                 "pending": Q.translate("Fines", "{amount} to {bank} · code {ref} · {m}:{s:02d} "
                                                 "left"),
+                "partial": Q.translate("Fines", "Received {paid} of {amount}. Scan the new code "
+                                                "to pay the remaining {rest} · {m}:{s:02d} left"),
                 "paid": Q.translate("Fines", "Paid {amount}, thank you. Your account is up to "
                                              "date."),
                 "refused": Q.translate("Fines", "The payment arrived but the library system "
                                                 "did not take it; please see the staff."),
                 "expired": Q.translate("Fines", "The code has expired; start again to pay."),
             }
+            paid = int(p.get("paid_amount") or 0)
             self.details.setText(lines.get(status, "").format(
                 amount=f.money(p["amount"]), bank=bank.get("name", ""), ref=p["reference"],
-                m=left // 60, s=left % 60))
-            if status == "pending":
+                m=left // 60, s=left % 60, paid=f.money(paid),
+                rest=f.money(int(p["amount"]) - paid)))
+            if waiting:
                 self.tick.start()
             else:
                 self.tick.stop()

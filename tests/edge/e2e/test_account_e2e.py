@@ -12,9 +12,8 @@ from tests.edge.e2e.conftest import Sim, World, by_item, login
 
 
 def test_2000003_sees_two_fines_totalling_75000_vnd(world: World) -> None:
-    """2000003 is over the fines limit, so the kiosk refuses the login (paying is issue 21
-    §1); the edge's account look-up still goes through the real agent and gateway, and its
-    answer is read as the API's Account."""
+    """2000003 is over the fines limit; the edge's account look-up goes through the real
+    agent and gateway, and its answer is read as the API's Account."""
     with world.edge_store() as store:
         req = store.lookups.request("account", {"patron_id": "2000003"})
         got = store.lookups.wait(req.id, 30)
@@ -24,9 +23,42 @@ def test_2000003_sees_two_fines_totalling_75000_vnd(world: World) -> None:
     assert [(f.amount, f.reason, f.item_id) for f in acc.fines] == [
         (50000, "Overdue 10 days", "30000070"), (25000, "Replacement library card", None)]
     assert all(f.date and f.currency == "VND" for f in acc.fines)
-    with world.api() as api:  # and the kiosk says why it cannot log in
+
+
+def test_a_patron_blocked_for_fines_gets_a_restricted_session_to_pay(world: World) -> None:
+    """The demo ILS blocks 2000003 for fines only (SIP2 patron status flag 10): the login
+    succeeds restricted; the account and the fines work, borrowing and renewing are refused
+    with a typed reason in Vietnamese and English."""
+    with world.api() as api:
         r = api.post("/sessions", json={"credential": {"source": "barcode",
                                                         "identifier": "2000003", "pin": "3456"},
+                                         "language": "en"})
+        assert r.status_code == 201, r.text
+        session = r.json()
+        assert session["restricted"] == "fines"
+        sid = session["id"]
+        assert api.get(f"/sessions/{sid}").json()["restricted"] == "fines"
+        assert Decimal(api.get(f"/sessions/{sid}/account").json()["fine_total"]) == 75000
+        fines = api.get(f"/sessions/{sid}/fines").json()
+        assert sum(f["amount"] for f in fines["fines"]) == 75000
+        for path, body in ((f"/sessions/{sid}/checkout", {"items": ["30000100"]}),
+                           (f"/sessions/{sid}/renew", {"all": True}),
+                           (f"/sessions/{sid}/return", {"items": ["30000100"]})):
+            refused = api.post(path, json=body)
+            assert refused.status_code == 403, (path, refused.text)
+            err = refused.json()["error"]
+            assert err["code"] == "restricted_fines"
+            assert "pay" in err["texts"]["en"] and "phí phạt" in err["texts"]["vi"]
+        # A patron with no fines block logs in unrestricted.
+        plain = api.get(f"/sessions/{login(api, '2000001', '1234')}").json()
+        assert plain["restricted"] is None
+
+
+def test_other_blocks_still_refuse_the_login(world: World) -> None:
+    """2000002's card is reported lost (flag 4): no session, restricted or not."""
+    with world.api() as api:
+        r = api.post("/sessions", json={"credential": {"source": "barcode",
+                                                        "identifier": "2000002", "pin": "2345"},
                                          "language": "en"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "patron_blocked"
 

@@ -107,3 +107,25 @@ def test_the_key_namespace_is_the_centres() -> None:
 
     assert FEE_PAID_KEY_NAMESPACE == payments._KEY_NAMESPACE
     assert fee_paid_key("SLX") == str(uuid.uuid5(payments._KEY_NAMESPACE, "SLX"))
+
+
+def test_a_partial_payment_shows_what_arrived_and_a_qr_for_the_rest(
+        client: TestClient, services: EdgeServices) -> None:
+    """The first transfer (30,000 of 75,000) is applied: the status is ``partial`` with the
+    amount received and the QR for the remaining 45,000 under the same reference; the
+    second transfer (its own key, the same reference) makes it ``paid``."""
+    sid = _login(client)
+    ref = client.post(f"/sessions/{sid}/payments", headers=DEV, json={"all": True}).json()[
+        "reference"]
+    services.store.events.record("kiosk-01", "payment_result", {
+        "key": fee_paid_key(ref), "ok": True, "status": "applied", "reference": ref,
+        "amount": 30000})
+    p = client.get(f"/sessions/{sid}/payments/{ref}", headers=DEV).json()
+    assert (p["status"], p["amount"], p["paid_amount"]) == ("partial", 75000, 30000)
+    qr = decode(p["payload"])
+    assert (qr.amount, qr.purpose) == (45000, ref)
+    later = str(uuid.uuid5(FEE_PAID_KEY_NAMESPACE, f"{ref}/VCB-2"))
+    services.store.events.record("kiosk-01", "payment_result", {
+        "key": later, "ok": True, "status": "applied", "reference": ref, "amount": 45000})
+    p = client.get(f"/sessions/{sid}/payments/{ref}", headers=DEV).json()
+    assert (p["status"], p["paid_amount"]) == ("paid", 75000)

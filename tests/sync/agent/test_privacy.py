@@ -88,6 +88,7 @@ class _Patron:
     valid_patron, valid_patron_password, personal_name = True, True, "A"
     patron_status, charged_items_count, hold_items_count, overdue_items_count = " " * 14, 2, 1, 0
     fee_amount, charged_items, hold_items, screen_message = None, ["x1", "x2"], ["h1"], ()
+    email_address, home_address, home_phone_number = "a@example.org", "1 Phố Huế", "0912"
 
 
 class _Client:
@@ -121,6 +122,9 @@ def test_a_login_lookup_answer_has_counts_not_lists() -> None:
     resp = Applier(_Pool()).lookup(req)
     assert resp.valid_pin is True and resp.charged == 2 and resp.holds == 1
     assert resp.charged_items == [] and resp.hold_items == []
+    # The e-mail address (for receipts) is carried; the home address and phone are not.
+    dumped = resp.model_dump_json()
+    assert resp.email == "a@example.org" and "Phố Huế" not in dumped and "0912" not in dumped
 
 
 def test_the_agent_reports_connectivity_into_the_edge_store(sync_env: SyncEnv) -> None:

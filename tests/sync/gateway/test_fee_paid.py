@@ -67,11 +67,16 @@ def test_one_payment_reaches_the_ils_once_and_the_kiosk_is_told(
     assert notify(service, 75000, "VCB-1") == "paid"
     result = json.loads(link.get(timeout=20).payload)
     assert (result["kind"], result["status"], result["ok"]) == ("fee_paid", "applied", True)
+    assert (result["paid_amount"], result["reference"]) == (75000, "SLPAY0001")
     assert fines(sync_env.ils) == 0
+    with sync_env.ils.circulation.lock:  # the itemised fines are gone from the account too
+        assert sync_env.ils.circulation.db.execute(
+            "SELECT COUNT(*) FROM fines WHERE patron_id=?", (PATRON_WITH_FINES,)).fetchone()[0] == 0
     # The kiosk is told: its agent keeps the result where the payment screen reads it.
     told = wait_until(lambda: [e for e in store.events.recent(50)
                                if e.kind == "payment_result"], 20, what="payment_result event")
     assert told[0].detail["key"] == result["key"] and told[0].detail["ok"] is True
+    assert (told[0].detail["amount"], told[0].detail["reference"]) == (75000, "SLPAY0001")
     # The bank repeats its notification and the centre re-submits after a "restart": the
     # gateway's ledger answers from its record; the ILS sees one Fee Paid.
     assert notify(service, 75000, "VCB-1") == "duplicate"
