@@ -411,7 +411,9 @@ class GatewaySection(_Section):
     ledger: str = "sqlite:///var/gateway-ledger.db"
     sites: list[str] = Field(default_factory=lambda: ["demo-site"])
     lease_s: float = Field(60.0, gt=0)
-    """How long an intent is protected; must exceed the longest SIP2 call (timeout + resend)."""
+    """How long an intent is protected. The gateway extends the leases it works on every
+    quarter of this, and its SIP2 timeouts follow it (``min(10, lease_s / 5)`` to answer,
+    ``min(5, lease_s / 10)`` to connect), so one call lasts at most half a lease."""
     workers: int | None = Field(None, ge=1, le=64)
     """Batch pipelines (default: 2). SIP2 calls run on ``pool_size`` threads per site."""
     batch_size: int = Field(256, ge=1, le=10_000)

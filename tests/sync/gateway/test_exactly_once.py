@@ -66,7 +66,9 @@ def test_crash_between_sip2_call_and_ledger_write_is_recovered_once(
     """The real gateway path (``_process_txs`` → ``_call_ils`` → sweeper → ``verify``) with
     a crash injected after the SIP2 call (the ILS applied it, the ledger does not know) and
     before it (intent only): each is applied exactly once, the first kind "recovered"."""
-    monkeypatch.setenv("SMARTLIB_GATEWAY__LEASE_S", "1")
+    # 3 s: the SIP2 timeouts follow the lease (0.6 s here; 0.2 s with a 1 s lease, which a
+    # busy machine can exceed, turning a call into an unknown outcome and a recovery)
+    monkeypatch.setenv("SMARTLIB_GATEWAY__LEASE_S", "3")
     monkeypatch.setenv("SMARTLIB_SYNC__RESEND_S", "3600")  # no help from the agent
     store = sync_env.open_store()
     gw = sync_env.start_gateway()
