@@ -267,33 +267,37 @@ def enroll_code(config: str | None, site: str, device: str, role: str,
 @click.option("--site", required=True)
 @click.option("--device", required=True)
 @click.option("--reload-broker", "reload_command", default=None, metavar="COMMAND",
-              help="Run this command after the revoke to restart the broker so that it reads "
-                   "the new CRL (e.g. 'systemctl restart mosquitto').")
+              help="Reload the broker with this command (default: [enroll] broker_pid_file "
+                   "or broker_reload_command; e.g. 'systemctl reload mosquitto').")
 def revoke_device(config: str | None, site: str, device: str, reload_command: str | None) -> None:
-    """Lock a device out: revoke its certificates (the broker's CRL) and list it in the
-    revoked-devices file the gateways check on every message."""
-    import shlex
-
+    """Lock a device out: revoke its certificates (the broker's CRL), list it in the
+    revoked-devices file the gateways check on every message, take it out of the broker's
+    ACL and password files ([enroll] broker_acl_file, broker_password_file) and reload the
+    broker, which then drops its connection."""
     from central.enroll import EnrolmentService
     from central.errors import EnrolRefused
 
     settings = _settings(config)
+    section = settings.enroll
+    if reload_command:
+        section = section.model_copy(update={"broker_reload_command": reload_command,
+                                              "broker_pid_file": None})
     store = _store(settings.central.database)
-    service = EnrolmentService(store, settings.enroll)
+    service = EnrolmentService(store, section)
     try:
         count = service.revoke(site, device, actor="cli")
     except EnrolRefused as exc:
+        if exc.reason == "broker_unavailable":
+            raise click.ClickException(f"revoked {site}/{device} (the CRL and "
+                                       f"{service.revoked_file} are rewritten), but {exc}: "
+                                       "fix it and reload the broker by hand") from exc
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
     click.echo(f"revoked {site}/{device}: {count} certificate(s); the CRL and "
                f"{service.revoked_file} are rewritten")
-    if reload_command:
-        done = subprocess.run(shlex.split(reload_command), check=False)
-        if done.returncode != 0:
-            raise click.ClickException(f"{reload_command!r} failed ({done.returncode}): "
-                                       "restart the broker by hand")
-        click.echo(f"ran {reload_command!r}")
+    if service.broker_note:
+        click.echo(f"broker: {service.broker_note}")
     else:
-        click.echo("Mosquitto reads the CRL only when it starts: restart it now "
-                   "(e.g. `systemctl restart mosquitto`, or pass --reload-broker COMMAND)")
+        click.echo("Mosquitto reads the CRL only when it starts or reloads: reload it now "
+                   "(`systemctl reload mosquitto`), or set [enroll] broker_reload_command")

@@ -59,6 +59,15 @@ class EnrollSection(BaseModel):
     """How long a one-time code is valid by default."""
     revoked_file: Path | None = None
     """The revoked-devices list the gateways read (default: ``revoked.json`` in ``ca_dir``)."""
+    broker_acl_file: Path | None = None
+    """The broker's ACL file (``smartlib broker config``'s ``acl``): an enrolled device's
+    block is added to it, a revoked one's taken out. None: the broker is not touched."""
+    broker_password_file: Path | None = None
+    """The broker's password file: a revoked device's line (if any) is taken out."""
+    broker_pid_file: Path | None = None
+    """Mosquitto's pid file: SIGHUP after each change (it then re-reads its files and CRL)."""
+    broker_reload_command: str | None = None
+    """Else this command reloads it (e.g. ``systemctl reload mosquitto``)."""
 
 
 class CentralSettings(BaseModel):

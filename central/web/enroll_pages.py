@@ -25,7 +25,7 @@ from central.errors import EnrolRefused
 from central.web.kit import PageKit
 
 _STATUS = {"code_unknown": 403, "code_used": 409, "code_expired": 410, "bad_request": 400,
-           "not_configured": 503}
+           "not_configured": 503, "broker_unavailable": 503}
 
 
 def _refused(exc: EnrolRefused) -> Response:
@@ -112,14 +112,16 @@ def add_enroll_routes(app: FastAPI, kit: PageKit) -> None:
         kit.require(staff, "admin")
         kit.check_csrf(staff, request.headers.get("X-CSRF-Token"))
         data = _body(await request.body())
+        svc = service()
         try:
             count = await run_in_threadpool(
-                lambda: service().revoke(str(data.get("site", "")), str(data.get("device", "")),
-                                         actor=staff.account.username))
+                lambda: svc.revoke(str(data.get("site", "")), str(data.get("device", "")),
+                                   actor=staff.account.username))
         except EnrolRefused as exc:
             return _refused(exc)
         return JSONResponse({"revoked_certificates": count,
-                             "reload": "restart the broker so that it reads the new CRL"})
+                             "broker": svc.broker_note or "reload the broker so that it reads "
+                             "the new CRL ([enroll] broker_reload_command is not set)"})
 
     @app.post("/api/enrol")
     async def api_enrol(request: Request) -> Response:
