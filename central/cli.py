@@ -242,7 +242,7 @@ def _append(path: Path, text: str) -> None:
 def enroll_code(config: str | None, site: str, device: str, role: str,
                 minutes: float | None) -> None:
     """Issue a one-time enrolment code (shown once) for a new box: run
-    `smartlib enroll --central URL --code CODE --ca-fingerprint FP` on the box."""
+    `smartlib enroll --central URL --ca-fingerprint FP` on the box (it prompts for the code)."""
     from central.enroll import EnrolmentService
     from central.errors import EnrolRefused
 
@@ -258,7 +258,8 @@ def enroll_code(config: str | None, site: str, device: str, role: str,
     click.echo(f"code: {issued.code}")
     click.echo(f"for: {site}/{device} ({role}), valid until {issued.expires_at}")
     click.echo(f"ca fingerprint (sha256): {issued.ca_fingerprint}")
-    click.echo(f"on the box: smartlib enroll --central URL --code {issued.code} "
+    click.echo("on the box (type the code at the prompt; --code - reads it from stdin): "
+               f"smartlib enroll --central URL "
                f"--ca-fingerprint {issued.ca_fingerprint}")
 
 
