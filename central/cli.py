@@ -232,6 +232,30 @@ def _append(path: Path, text: str) -> None:
         raise click.ClickException(f"cannot append to {path}: {exc.strerror}") from exc
 
 
+@central.command("check")
+@_CONFIG
+@click.option("--allow-insecure", is_flag=True,
+              help="Report unsafe settings as warnings, not failures: a lab.")
+def check_config(config: str | None, allow_insecure: bool) -> None:
+    """Audit central.toml as `smartlib config check` audits a box's: default or empty
+    secrets, plain MQTT off loopback, key files others may read, certificates near their
+    end (the site CA's included); exit 1 on any."""
+    from central.config_check import audit_central
+
+    settings = _settings(config)
+    findings = audit_central(settings)
+    name = config or "central.toml (defaults)"
+    if findings and not allow_insecure:
+        click.echo(f"{name}: UNSAFE ({len(findings)} problem(s); --allow-insecure passes a lab)",
+                   err=True)
+        for f in findings:
+            click.echo(f"  {f.path}: {f.problem}", err=True)
+        sys.exit(1)
+    for f in findings:
+        click.echo(f"  warning: {f.path}: {f.problem}", err=True)
+    click.echo(f"{name}: OK" + (f", {len(findings)} warning(s)" if findings else ""))
+
+
 @central.command("enroll-code")
 @_CONFIG
 @click.option("--site", required=True, help="The box's site (library) id.")
