@@ -40,6 +40,8 @@ class CentralSection(BaseModel):
     collector_client_id: str = "smartlib-central-collector"
     timezone: str = "Asia/Ho_Chi_Minh"
     """The time zone the pages show times in (stored times are UTC)."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Request bodies above this answer 413 before any route reads them."""
     offline_after_minutes: float = Field(10.0, gt=0)
     """The fleet page's default for "offline for more than N minutes"."""
 

@@ -12,7 +12,6 @@ Routes only call :class:`~central.enroll.EnrolmentService` (set as ``app.state.e
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -23,6 +22,7 @@ from central.config import EnrollSection
 from central.enroll import ROLES, EnrolmentService
 from central.errors import EnrolRefused
 from central.web.kit import PageKit
+from central.web.limits import json_object
 
 _STATUS = {"code_unknown": 403, "code_used": 409, "code_expired": 410, "bad_request": 400,
            "not_configured": 503, "broker_unavailable": 503}
@@ -76,13 +76,7 @@ def add_enroll_routes(app: FastAPI, kit: PageKit) -> None:
         return page(request, staff, issued=issued)
 
     def _body(raw: bytes) -> dict[str, Any]:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise HTTPException(400, "expected a JSON object") from exc
-        if not isinstance(data, dict):
-            raise HTTPException(400, "expected a JSON object")
-        return data
+        return json_object(raw)
 
     @app.post("/api/enrol/codes")
     async def api_issue_code(request: Request) -> Response:

@@ -14,7 +14,15 @@ import pytest
 
 from sync import topics
 from sync.messages import LookupRequest, LookupResponse, decode, encode, utcnow
-from tests.sync.gateway.harness import PATRON, SITE, SyncEnv, applied_keys, items, mqtt_client, new_key
+from tests.sync.gateway.harness import (
+    PATRON,
+    SITE,
+    SyncEnv,
+    applied_keys,
+    items,
+    mqtt_client,
+    new_key,
+)
 from tests.sync.gateway.test_bad_input import _request, _still_serves
 
 NOISE = [b"\x00\xff<html>502 Bad Gateway</html>\r", bytes(range(256)) + b"\r",
