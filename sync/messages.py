@@ -138,7 +138,7 @@ class TransactionResult(Message):
     site: SiteId
     device: DeviceId
     status: ResultStatus
-    ok: bool
+    ok: StrictBool
     item: str | None = None
     patron: str | None = None
     title: str | None = None
