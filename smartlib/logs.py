@@ -308,7 +308,13 @@ def secret_scope(*values: str | None,
     try:
         yield
     except BaseException as exc:
-        if not isinstance(exc, Exception) or isinstance(exc, keep) or not _holds(exc, guarded):
+        if not isinstance(exc, Exception) or not _holds(exc, guarded):
+            raise
+        if isinstance(exc, keep):  # kept, but not a cause that shows the secret
+            inner = exc.__cause__ or exc.__context__
+            if inner is not None and _holds(inner, guarded):
+                exc.__cause__ = SecretWithheldError(inner).with_traceback(inner.__traceback__)
+                exc.__suppress_context__ = True
             raise
         withheld = SecretWithheldError(exc)
         raise withheld.with_traceback(exc.__traceback__) from None

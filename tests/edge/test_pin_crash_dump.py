@@ -124,6 +124,14 @@ def test_an_exception_leaving_a_secret_scope_is_withheld_with_its_traceback() ->
         except ValueError as exc:
             raise LookupError("no patron") from exc
     assert PIN not in "".join(traceback.format_exception(chained.value))
+    # a kept type (the caller's own error) passes, without a cause that shows the secret
+    with pytest.raises(LookupError) as kept, secret_scope(PIN, keep=(LookupError,)):
+        try:
+            raise ValueError(f"bad {PIN}")
+        except ValueError as exc:
+            raise LookupError("pin_check_unavailable") from exc
+    shown = "".join(traceback.format_exception(kept.value))
+    assert "pin_check_unavailable" in shown and "ValueError" in shown and PIN not in shown
 
 
 def test_log_lines_inside_a_secret_scope_never_show_it(caplog: pytest.LogCaptureFixture) -> None:
