@@ -152,13 +152,14 @@ class EnrolmentService:
             except PkiError as exc:
                 self.store.enrolment.release_code(row.code_hash)
                 raise EnrolRefused("bad_request", str(exc)) from exc
-            self.store.enrolment.set_serial(row.code_hash, str(issued.serial))
             try:
                 self.broker_note = self._update_broker(site=row.site_id, add=row.device_id,
                                                        role=row.role)
             except EnrolRefused:
-                self.store.enrolment.release_code(row.code_hash)  # fix the broker, retry
+                # before set_serial, so the code is given back: fix the broker, run again
+                self.store.enrolment.release_code(row.code_hash)
                 raise
+            self.store.enrolment.set_serial(row.code_hash, str(issued.serial))
         except EnrolRefused as exc:
             log.warning("enrolment from %s refused (%s): %s", peer, exc.reason, exc)
             self.store.audit.record(f"box@{peer}", "enrol_refused", target, stamp(now),

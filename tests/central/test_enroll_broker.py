@@ -233,3 +233,33 @@ def test_acl_blocks_are_replaced_and_removed_whole(tmp_path: Path) -> None:
     assert acl.read_text().rstrip("\n") == text[:text.index(f"user {NEW}")].rstrip("\n")
     assert remove_device(acl, NEW) is False
     assert without_acl_block("user a\ntopic x\nuser ab\ntopic y\n", "a") == "user ab\ntopic y\n"
+
+
+def test_a_broker_that_cannot_be_updated_refuses_the_enrolment_and_keeps_the_code(
+        tmp_path: Path, sqlite_store: CentralStore, clock: Clock) -> None:
+    ca = pki.init_ca(tmp_path / "ca", SITE)
+    acl = tmp_path / "acl"
+    acl.write_text(gateway_acl("gateway"))
+    service = EnrolmentService(sqlite_store, EnrollSection(
+        ca_dir=ca.directory, broker_acl_file=acl,
+        broker_pid_file=tmp_path / "no-such.pid"), clock=clock)
+    auth = make_auth(sqlite_store, clock)
+    auth.create_account("boss", PASSWORD, role="admin")
+    app = create_app(sqlite_store, auth, CentralSection(), poll_s=0.05)
+    app.state.enrolment = service
+    from sync.errors import EnrolRefusedError
+
+    with TestClient(app, base_url="http://testserver") as client:
+        login(client, "boss")
+        code = client.post("/api/enrol/codes", json={"site": SITE, "device": NEW,
+                                                     "role": "kiosk"},
+                           headers={"X-CSRF-Token": csrf(client)}).json()["code"]
+        with pytest.raises(EnrolRefusedError, match="broker_unavailable"):
+            enrol("http://testserver", code, tmp_path / "box", http=client)
+        assert ("broker_update_failed", f"{SITE}/{NEW}") in [
+            (a.action, a.target) for a in sqlite_store.audit.list()]
+        # fixed (a reload command that works): the same code enrols
+        service.section = service.section.model_copy(update={
+            "broker_pid_file": None, "broker_reload_command": "true"})
+        done = enrol("http://testserver", code, tmp_path / "box", http=client)
+    assert done.device == NEW and service.broker_note == "ran 'true'"
