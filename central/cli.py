@@ -260,6 +260,30 @@ def _append(path: Path, text: str) -> None:
         raise click.ClickException(f"cannot append to {path}: {exc.strerror}") from exc
 
 
+@central.command("check")
+@_CONFIG
+@click.option("--allow-insecure", is_flag=True,
+              help="Report unsafe settings as warnings, not failures: a lab.")
+def check_config(config: str | None, allow_insecure: bool) -> None:
+    """Audit central.toml as `smartlib config check` audits a box's: default or empty
+    secrets, plain MQTT off loopback, key files others may read, certificates near their
+    end (the site CA's included); exit 1 on any."""
+    from central.config_check import audit_central
+
+    settings = _settings(config)
+    findings = audit_central(settings)
+    name = config or "central.toml (defaults)"
+    if findings and not allow_insecure:
+        click.echo(f"{name}: UNSAFE ({len(findings)} problem(s); --allow-insecure passes a lab)",
+                   err=True)
+        for f in findings:
+            click.echo(f"  {f.path}: {f.problem}", err=True)
+        sys.exit(1)
+    for f in findings:
+        click.echo(f"  warning: {f.path}: {f.problem}", err=True)
+    click.echo(f"{name}: OK" + (f", {len(findings)} warning(s)" if findings else ""))
+
+
 @central.command("enroll-code")
 @_CONFIG
 @click.option("--site", required=True, help="The box's site (library) id.")
@@ -270,7 +294,7 @@ def _append(path: Path, text: str) -> None:
 def enroll_code(config: str | None, site: str, device: str, role: str,
                 minutes: float | None) -> None:
     """Issue a one-time enrolment code (shown once) for a new box: run
-    `smartlib enroll --central URL --code CODE --ca-fingerprint FP` on the box."""
+    `smartlib enroll --central URL --ca-fingerprint FP` on the box (it prompts for the code)."""
     from central.enroll import EnrolmentService
     from central.errors import EnrolRefused
 
@@ -286,7 +310,8 @@ def enroll_code(config: str | None, site: str, device: str, role: str,
     click.echo(f"code: {issued.code}")
     click.echo(f"for: {site}/{device} ({role}), valid until {issued.expires_at}")
     click.echo(f"ca fingerprint (sha256): {issued.ca_fingerprint}")
-    click.echo(f"on the box: smartlib enroll --central URL --code {issued.code} "
+    click.echo("on the box (type the code at the prompt; --code - reads it from stdin): "
+               f"smartlib enroll --central URL "
                f"--ca-fingerprint {issued.ca_fingerprint}")
 
 
@@ -295,33 +320,37 @@ def enroll_code(config: str | None, site: str, device: str, role: str,
 @click.option("--site", required=True)
 @click.option("--device", required=True)
 @click.option("--reload-broker", "reload_command", default=None, metavar="COMMAND",
-              help="Run this command after the revoke to restart the broker so that it reads "
-                   "the new CRL (e.g. 'systemctl restart mosquitto').")
+              help="Reload the broker with this command (default: [enroll] broker_pid_file "
+                   "or broker_reload_command; e.g. 'systemctl reload mosquitto').")
 def revoke_device(config: str | None, site: str, device: str, reload_command: str | None) -> None:
-    """Lock a device out: revoke its certificates (the broker's CRL) and list it in the
-    revoked-devices file the gateways check on every message."""
-    import shlex
-
+    """Lock a device out: revoke its certificates (the broker's CRL), list it in the
+    revoked-devices file the gateways check on every message, take it out of the broker's
+    ACL and password files ([enroll] broker_acl_file, broker_password_file) and reload the
+    broker, which then drops its connection."""
     from central.enroll import EnrolmentService
     from central.errors import EnrolRefused
 
     settings = _settings(config)
+    section = settings.enroll
+    if reload_command:
+        section = section.model_copy(update={"broker_reload_command": reload_command,
+                                              "broker_pid_file": None})
     store = _store(settings.central.database)
-    service = EnrolmentService(store, settings.enroll)
+    service = EnrolmentService(store, section)
     try:
         count = service.revoke(site, device, actor="cli")
     except EnrolRefused as exc:
+        if exc.reason == "broker_unavailable":
+            raise click.ClickException(f"revoked {site}/{device} (the CRL and "
+                                       f"{service.revoked_file} are rewritten), but {exc}: "
+                                       "fix it and reload the broker by hand") from exc
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
     click.echo(f"revoked {site}/{device}: {count} certificate(s); the CRL and "
                f"{service.revoked_file} are rewritten")
-    if reload_command:
-        done = subprocess.run(shlex.split(reload_command), check=False)
-        if done.returncode != 0:
-            raise click.ClickException(f"{reload_command!r} failed ({done.returncode}): "
-                                       "restart the broker by hand")
-        click.echo(f"ran {reload_command!r}")
+    if service.broker_note:
+        click.echo(f"broker: {service.broker_note}")
     else:
-        click.echo("Mosquitto reads the CRL only when it starts: restart it now "
-                   "(e.g. `systemctl restart mosquitto`, or pass --reload-broker COMMAND)")
+        click.echo("Mosquitto reads the CRL only when it starts or reloads: reload it now "
+                   "(`systemctl reload mosquitto`), or set [enroll] broker_reload_command")

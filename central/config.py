@@ -40,6 +40,8 @@ class CentralSection(BaseModel):
     collector_client_id: str = "smartlib-central-collector"
     timezone: str = "Asia/Ho_Chi_Minh"
     """The time zone the pages show times in (stored times are UTC)."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Request bodies above this answer 413 before any route reads them."""
     offline_after_minutes: float = Field(10.0, gt=0)
     """The fleet page's default for "offline for more than N minutes"."""
     command_ttl_hours: float = Field(72.0, gt=0, le=24 * 365)
@@ -62,6 +64,15 @@ class EnrollSection(BaseModel):
     """How long a one-time code is valid by default."""
     revoked_file: Path | None = None
     """The revoked-devices list the gateways read (default: ``revoked.json`` in ``ca_dir``)."""
+    broker_acl_file: Path | None = None
+    """The broker's ACL file (``smartlib broker config``'s ``acl``): an enrolled device's
+    block is added to it, a revoked one's taken out. None: the broker is not touched."""
+    broker_password_file: Path | None = None
+    """The broker's password file: a revoked device's line (if any) is taken out."""
+    broker_pid_file: Path | None = None
+    """Mosquitto's pid file: SIGHUP after each change (it then re-reads its files and CRL)."""
+    broker_reload_command: str | None = None
+    """Else this command reloads it (e.g. ``systemctl reload mosquitto``)."""
 
 
 class PaymentsSection(BaseModel):

@@ -76,6 +76,8 @@ class EnrolmentService:
         self.store = store
         self.section = section
         self.clock = clock
+        self.broker_note: str | None = None
+        """What the last enrolment or revocation did to the broker (None: nothing)."""
 
     @property
     def revoked_file(self) -> Path | None:
@@ -150,6 +152,13 @@ class EnrolmentService:
             except PkiError as exc:
                 self.store.enrolment.release_code(row.code_hash)
                 raise EnrolRefused("bad_request", str(exc)) from exc
+            try:
+                self.broker_note = self._update_broker(site=row.site_id, add=row.device_id,
+                                                       role=row.role)
+            except EnrolRefused:
+                # before set_serial, so the code is given back: fix the broker, run again
+                self.store.enrolment.release_code(row.code_hash)
+                raise
             self.store.enrolment.set_serial(row.code_hash, str(issued.serial))
         except EnrolRefused as exc:
             log.warning("enrolment from %s refused (%s): %s", peer, exc.reason, exc)
@@ -169,12 +178,14 @@ class EnrolmentService:
         return {"bundle": bundle, "mac": bundle_mac(code, bundle)}
 
     def revoke(self, site: str, device: str, *, actor: str) -> int:
-        """Lock a device out: revoke its certificates (the CRL; the broker reads it when
-        restarted) and list it in the revoked-devices file the gateways check. Returns the
-        certificates revoked (0 when it had none left, e.g. revoked before).
+        """Lock a device out: revoke its certificates (the CRL), list it in the
+        revoked-devices file the gateways check, take its lines out of the broker's ACL and
+        password files and reload the broker (``[enroll] broker_*``; :attr:`broker_note`
+        says what was done). Returns the certificates revoked (0 when it had none left).
 
         Raises:
-            EnrolRefused: no site CA configured.
+            EnrolRefused: no site CA configured; or (``broker_unavailable``, after the
+                revocation is recorded) the broker's files or its reload failed.
         """
         from sync.errors import PkiError
         from sync.pki import revoke
@@ -190,7 +201,41 @@ class EnrolmentService:
         self.store.audit.record(actor, "device_revoked", f"{site}/{device}", now,
                                 {"certificates": count})
         log.warning("%s/%s revoked by %s (%d certificate(s))", site, device, actor, count)
+        self.broker_note = self._update_broker(site=site, remove=device)
         return count
+
+    def _update_broker(self, *, site: str, add: str | None = None, role: str = "kiosk",
+                       remove: str | None = None) -> str | None:
+        """Add (enrolment) or remove (revocation) a device in the broker's ACL and password
+        files, then reload the broker. Returns what was done, or None when ``[enroll]`` names
+        neither the files nor a way to reload.
+
+        Raises:
+            EnrolRefused: ``broker_unavailable``: a file or the reload failed.
+        """
+        from sync.broker_accounts import add_device, reload_broker, remove_device
+        from sync.errors import BrokerAccountsError
+
+        sec = self.section
+        reloadable = sec.broker_pid_file is not None or bool(sec.broker_reload_command)
+        if sec.broker_acl_file is None and not reloadable:
+            return None
+        try:
+            if sec.broker_acl_file is not None and add is not None:
+                add_device(sec.broker_acl_file, site, add, role)
+            if remove is not None and (sec.broker_acl_file or sec.broker_password_file):
+                remove_device(sec.broker_acl_file, remove, sec.broker_password_file)
+            if not reloadable:
+                return (f"updated {sec.broker_acl_file}; reload the broker "
+                        "(set [enroll] broker_pid_file or broker_reload_command)")
+            done = reload_broker(pid_file=sec.broker_pid_file, command=sec.broker_reload_command)
+        except BrokerAccountsError as exc:
+            log.error("broker not updated for %s/%s: %s", site, add or remove, exc)
+            self.store.audit.record("central", "broker_update_failed", f"{site}/{add or remove}",
+                                    stamp(self.clock()), {"error": str(exc)[:300]})
+            raise EnrolRefused("broker_unavailable", f"the broker was not updated: {exc}") from exc
+        log.info("broker updated for %s/%s: %s", site, add or remove, done)
+        return done
 
     def _write_revoked(self) -> None:
         """Rewrite the revoked-devices file (atomically) from the store."""

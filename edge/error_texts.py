@@ -15,6 +15,10 @@ TEXTS: dict[str, dict[str, str]] = {
                          "hoặc liên hệ thủ thư",
                    "en": "Too many wrong PINs; this card is locked for a while. Please try "
                          "again later or see the staff"},
+    "staff_login_locked": {"vi": "Đăng nhập sai quá nhiều lần; tạm khóa đăng nhập, vui lòng thử "
+                                 "lại sau",
+                           "en": "Too many failed log-ins; logging in is locked for a while. "
+                                 "Please try again later"},
     "rate_limited": {"vi": "Quá nhiều yêu cầu, vui lòng chờ một lát rồi thử lại",
                      "en": "Too many requests; please wait a moment and try again"},
     "payload_too_large": {"vi": "Dữ liệu gửi lên quá lớn", "en": "The request is too large"},

@@ -21,6 +21,7 @@ STATUS: dict[str, int] = {
     "restricted_fines": 403,
     "card_expired": 403, "session_expired": 404, "offline_login_denied": 503,
     "device_unavailable": 503, "pin_locked": 423, "rate_limited": 429,
+    "staff_login_locked": 423,
     "payload_too_large": 413, "pin_check_unavailable": 503,
     "validation_error": 422, "unauthorized": 401, "forbidden": 403, "not_found": 404,
     "internal_error": 500, "store_error": 500,

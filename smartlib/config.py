@@ -304,6 +304,15 @@ class ApiSection(_Section):
     """``POST /sessions`` (a typed or scanned login) per minute per client on average."""
     login_burst: int = Field(10, ge=1)
     """Logins a client may try at once before ``login_rate_per_min`` applies."""
+    staff_login_max_failures: int = Field(5, ge=1, le=1000)
+    """Wrong passwords for one staff account within ``staff_login_window_min`` that lock it
+    out on this box for ``staff_login_lockout_min`` (``staff_login_locked``), as the central
+    console locks its accounts."""
+    staff_login_client_max_failures: int = Field(20, ge=1, le=10000)
+    """Failed staff log-ins from one client address (any accounts) within the window that
+    lock that client out."""
+    staff_login_window_min: float = Field(15.0, gt=0, le=24 * 60)
+    staff_login_lockout_min: float = Field(15.0, gt=0, le=24 * 60)
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """The largest request body accepted (413 ``payload_too_large`` above)."""
     process_state: Path | None = None

@@ -6,10 +6,11 @@ setting that is not safe to deploy:
 * **secrets**: a default (``…change-me…``) or empty secret: the API tokens of a box that
   serves the edge API, the broker's password when it has a user, the ILS password of a gateway, the SMTP password when it
   has a user, a per-site ILS override's password;
-* **plain transport off loopback**: MQTT without TLS, or SIP2 without TLS (a gateway's),
-  to a host that is not this machine;
-* **files**: a file the configuration names (``*_file``) that is missing, a private key or
-  secret readable by others (``mode & 0o077``), a certificate others may write
+* **plain transport off loopback**: MQTT without TLS to a host (or a ``failover`` host) that
+  is not this machine, or SIP2 without TLS (a gateway's, and each per-site override's);
+* **files**: a file the configuration names (``*_file``, and a path in a ``*_cert`` or
+  ``*_key`` setting such as ``[api] tls_cert``/``tls_key``) that is missing, a private key
+  or secret readable by others (``mode & 0o077``), a certificate others may write
   (``mode & 0o022``);
 * **certificates** in those files that have expired or expire within 30 days.
 
@@ -70,6 +71,11 @@ def audit_settings(settings: Settings, *, base: Path | None = None,
 
 # ---- secrets ----------------------------------------------------------------------------
 
+def secret_problem(value: SecretStr | None) -> str | None:
+    """What is wrong with a required secret (empty, or a default), or None."""
+    return _secret_problem(value)
+
+
 def _secret_problem(value: SecretStr | None) -> str | None:
     text = "" if value is None else value.get_secret_value()
     if not text.strip():
@@ -105,10 +111,18 @@ def _secrets(s: Settings) -> Iterator[Finding]:
 
 # ---- transport --------------------------------------------------------------------------
 
+def broker_transport(broker: Any, key: str = "broker") -> Iterator[Finding]:
+    """Plain MQTT from a ``[broker]`` section to a host, or a failover host, off loopback."""
+    if broker.tls:
+        return
+    for host, _ in broker.addresses():
+        if not is_loopback(host):
+            yield Finding(f"{key}.tls", f"plain MQTT to {host}, which is not this machine: "
+                                        "set tls = true (and ca_file)")
+
+
 def _transport(s: Settings) -> Iterator[Finding]:
-    if not s.broker.tls and not is_loopback(s.broker.host):
-        yield Finding("broker.tls", f"plain MQTT to {s.broker.host}, which is not this "
-                                    "machine: set tls = true (and ca_file)")
+    yield from broker_transport(s.broker)
     if s.device.role != "gateway":
         return
     sites = {"": s.ils, **{site: s.ils_for(site) for site in s.gateway.site_ils}}
@@ -133,7 +147,10 @@ def audit_files(model: BaseModel, base: Path, now: datetime) -> Iterator[Finding
     """The problems of every file a ``*_file`` setting of ``model`` names (any section,
     nested ones included): unreadable, too open, or holding a certificate near its end."""
     for path, value in _walk(model):
-        if value is None or not path.rsplit(".", 1)[-1].endswith("_file"):
+        leaf = path.rsplit(".", 1)[-1]
+        named = leaf.endswith("_file") or (isinstance(value, Path)
+                                            and leaf.endswith(("_cert", "_key")))
+        if value is None or not named:
             continue
         file = Path(str(value))
         file = file if file.is_absolute() else base / file

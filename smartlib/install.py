@@ -182,8 +182,10 @@ def check_site_config(role: Role, config: Path) -> None:
         check_writable("store.path", settings.store.path)
 
 
-def check_central_config(path: Path) -> None:
-    """The console's ``central.toml``: readable TOML whose SQLite database is writable."""
+def check_central_config(path: Path) -> tuple[PurePosixPath, ...]:
+    """The console's ``central.toml``: readable TOML whose SQLite database is writable.
+    Returns the directories its ``[enroll]`` section makes the console write (the site CA,
+    the broker's ACL and password files, the revoked-devices list)."""
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -196,6 +198,20 @@ def check_central_config(path: Path) -> None:
     db_file = sqlite_file(database if isinstance(database, str) else "sqlite:///var/central.db")
     if db_file is not None:
         check_writable("central.database", db_file)
+    enroll = data.get("enroll", {})
+    enroll = enroll if isinstance(enroll, dict) else {}
+    dirs: list[PurePosixPath] = []
+    for key in ("ca_dir", "broker_acl_file", "broker_password_file", "revoked_file"):
+        value = enroll.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        where = PurePosixPath(value) if key == "ca_dir" else PurePosixPath(value).parent
+        if not where.is_absolute():
+            raise InstallError(f"--central-config {path}: [enroll] {key} must be an absolute "
+                               f"path, not {value!r}")
+        if where not in dirs:
+            dirs.append(where)
+    return tuple(dirs)
 
 
 @dataclass(frozen=True)
@@ -347,15 +363,17 @@ def install(role: Role, config: str, central_config: str | None, prefix: str, dr
         check_config(config_path)
         check_site_config(role, config_path)
         configs = [(config_path, CONFIG_DIR / "smartlib.toml")]
+        central_writable: tuple[PurePosixPath, ...] = ()
         if role == "central":
             central_path = Path(central_config or CONFIG_DIR / "central.toml")
-            check_central_config(central_path)
+            central_writable = check_central_config(central_path)
             configs.append((central_path, CONFIG_DIR / "central.toml"))
         if broker_config is not None and (role != "central"
                                           or not PurePosixPath(broker_config).is_absolute()):
             raise InstallError("--broker-config: an absolute path, with --role central only")
         opts = UnitOptions(executable=exe, user=user, log_json=log_json,
                            broker_config=PurePosixPath(broker_config) if broker_config else None,
+                           central_writable=central_writable,
                            systemd_version=systemd_major or systemd_version())
         installer = Installer(plan_install(role, opts), root, user, tuple(configs))
         if dry_run:

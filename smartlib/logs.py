@@ -10,18 +10,28 @@ password fields from every record, and masks e-mail addresses (``p***@example.or
 * a log-record factory (:func:`install_record_masking`) that masks the message of every
   record when it is created, so a handler that a library attaches to its own logger, or a
   logger with ``propagate = False``, never sees a secret either.
+
+:func:`secret_scope` guards a known secret value (a patron's PIN on its way through a
+log-in): every record logged inside the block has that value masked wherever it appears,
+and an exception that leaves the block holding it (in its message, or in an exception it
+chains) is replaced by :class:`~smartlib.errors.SecretWithheldError`, with the same
+traceback, so no log line, stored error or crash report made later can hold it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from smartlib.errors import SecretWithheldError
 
 TRACE = 5
 """Raw device frames are logged at this level, below DEBUG."""
@@ -165,13 +175,14 @@ def _mask_record(record: logging.LogRecord) -> None:
         # logging would print msg and args in its "--- Logging error ---" report.
         message = f"{record.msg!r} (bad log arguments: {exc})"
         record.args = None
-    masked = mask_text(message)
+    masked = mask_guarded(mask_text(message))
     if masked != message or record.args is None:
         record.msg, record.args = masked, None
     if record.exc_info and not record.exc_text:
-        record.exc_text = mask_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        record.exc_text = mask_guarded(mask_text(
+            "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")))
     if record.stack_info:
-        record.stack_info = mask_text(record.stack_info)
+        record.stack_info = mask_guarded(mask_text(record.stack_info))
     record.__dict__["_smartlib_masked"] = True
 
 
@@ -270,3 +281,65 @@ def configure_logging(level: str | int = "INFO", json_output: bool = False) -> N
     handler.addFilter(MaskingFilter())
     root.addHandler(handler)
     root.setLevel(level)
+
+
+_GUARDED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "smartlib_guarded_secrets", default=())
+
+
+def mask_guarded(text: str) -> str:
+    """``text`` with every value guarded by an enclosing :func:`secret_scope` masked."""
+    for value in _GUARDED.get():
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def _holds(exc: BaseException, values: tuple[str, ...]) -> bool:
+    """Whether ``exc``, or an exception it chains, shows one of ``values`` when printed."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        try:
+            shown = f"{cur}\n{cur.args!r}"
+        except Exception as fail:  # noqa: BLE001 (a broken __str__ cannot be shown either)
+            shown = repr(fail)
+        if any(v in shown for v in values):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+@contextmanager
+def secret_scope(*values: str | None,
+                 keep: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Guard ``values`` (a PIN…) within the block.
+
+    Records logged inside have them masked (:func:`mask_guarded`, through the masking
+    filter and record factory). An exception leaving the block whose message, or that of
+    an exception it chains, holds one is replaced by :class:`SecretWithheldError` carrying
+    the same traceback; any other exception passes unchanged, and so do the ``keep`` types
+    (the caller's own typed errors, whose messages it composes without secrets: a short PIN
+    may appear in one by chance, as in "try again in 900 s").
+    """
+    guarded = tuple(v for v in values if v)
+    if not guarded:
+        yield
+        return
+    token = _GUARDED.set(_GUARDED.get() + guarded)
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception) or not _holds(exc, guarded):
+            raise
+        if isinstance(exc, keep):  # kept, but not a cause that shows the secret
+            inner = exc.__cause__ or exc.__context__
+            if inner is not None and _holds(inner, guarded):
+                exc.__cause__ = SecretWithheldError(inner).with_traceback(inner.__traceback__)
+                exc.__suppress_context__ = True
+            raise
+        withheld = SecretWithheldError(exc)
+        raise withheld.with_traceback(exc.__traceback__) from None
+    finally:
+        _GUARDED.reset(token)

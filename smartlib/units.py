@@ -50,6 +50,9 @@ class UnitOptions:
         log_json: run the services with ``smartlib --log-json`` (JSON lines in journald).
         broker_config: central role: the ``mosquitto.conf`` that ``smartlib broker config``
             wrote, for Debian's ``mosquitto.service`` to run instead of its own.
+        central_writable: central role: directories the console writes besides the state
+            directory (``central.toml``'s ``[enroll]``: the site CA, the broker's ACL and
+            password files, the revoked-devices list).
     """
 
     executable: PurePosixPath
@@ -59,6 +62,7 @@ class UnitOptions:
     systemd_version: int = 252
     log_json: bool = False
     broker_config: PurePosixPath | None = None
+    central_writable: tuple[PurePosixPath, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,9 @@ def service_unit(spec: ServiceSpec, role: Role, opts: UnitOptions) -> InstallFil
         ("StandardError", "journal"),
         ("SyslogIdentifier", spec.name),
         ("UMask", "0027"),
-        *_sandbox(devices=spec.devices, writable=str(STATE_DIR)),
+        *_sandbox(devices=spec.devices, writable=" ".join(
+            [str(STATE_DIR), *(f"-{p}" for p in opts.central_writable
+                               if spec.name == "smartlib-central")])),
         ("ProtectHome", "yes"),
     ]
     text = _render(role, [("Unit", unit), ("Service", service),

@@ -235,25 +235,70 @@ def enrol(central: str, code: str, out: Path, *, ca_fingerprint: str | None = No
     return done
 
 
+CODE_ENV = "SMARTLIB_ENROL_CODE"
+
+
+def read_code(code: str | None, code_file: str | None, *, stdin: Any = None,
+              environ: Any = None) -> str:
+    """The one-time code from, in order: ``--code-file``, ``--code -`` (a line on stdin),
+    ``--code CODE`` (visible to every user in ``ps``), the ``SMARTLIB_ENROL_CODE``
+    environment variable, or a hidden prompt when stdin is a terminal.
+
+    Raises:
+        click.UsageError: no code from any of them, or two ways at once.
+    """
+    import sys
+
+    stdin = stdin if stdin is not None else sys.stdin
+    environ = environ if environ is not None else os.environ
+    if code is not None and code_file is not None:
+        raise click.UsageError("give --code or --code-file, not both")
+    if code_file is not None:
+        try:
+            text = Path(code_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise click.UsageError(f"--code-file {code_file}: {exc.strerror}") from exc
+        return text.strip()
+    if code == "-":
+        return stdin.readline().strip()
+    if code is not None:
+        return code
+    if environ.get(CODE_ENV):
+        return str(environ[CODE_ENV]).strip()
+    if stdin.isatty():
+        return str(click.prompt("enrolment code", hide_input=True)).strip()
+    raise click.UsageError(f"no code: give --code - (stdin), --code-file FILE or "
+                           f"{CODE_ENV}")
+
+
 @click.command("enroll")
 @click.option("--central", "central", required=True, metavar="URL",
               help="The central console's URL (https://…).")
-@click.option("--code", required=True, help="The one-time code from the console.")
+@click.option("--code", default=None, metavar="CODE|-",
+              help="The one-time code; '-' reads it from stdin. A code given here is "
+                   "visible to other users of this machine (ps): prefer '-', --code-file, "
+                   f"{CODE_ENV} or the prompt (a terminal, no --code).")
+@click.option("--code-file", type=click.Path(dir_okay=False), default=None,
+              help="Read the one-time code from this file.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where to write smartlib.toml, ca.crt, DEVICE.crt and DEVICE.key.")
 @click.option("--ca-fingerprint", default=None, metavar="SHA256",
               help="The site CA's fingerprint printed with the code: refuse any other CA.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Verify the console's HTTPS certificate with this CA.")
-def enroll(central: str, code: str, out: str, ca_fingerprint: str | None,
-           ca_file: str | None) -> None:
-    """Enrol this box with a one-time code: its identity, certificate, CA and configuration."""
+def enroll(central: str, code: str | None, code_file: str | None, out: str,
+           ca_fingerprint: str | None, ca_file: str | None) -> None:
+    """Enrol this box with a one-time code: its identity, certificate, CA and configuration.
+
+    The code comes from stdin (--code -), a file (--code-file), SMARTLIB_ENROL_CODE, or a
+    prompt on a terminal; --code CODE works but shows it to every user in ps."""
     target = Path(out)
     if (target / "smartlib.toml").exists():
         raise click.ClickException(f"{target / 'smartlib.toml'} exists: this box is enrolled "
                                    "already (move it away to enrol again)")
+    secret = read_code(code, code_file)
     try:
-        done = enrol(central, code, target, ca_fingerprint=ca_fingerprint, ca_file=ca_file)
+        done = enrol(central, secret, target, ca_fingerprint=ca_fingerprint, ca_file=ca_file)
     except EnrolError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"enrolled {done.site}/{done.device} as {done.role}")

@@ -126,6 +126,10 @@ class BrokerConfigError(SyncError):
     """The broker set-up cannot be written (bad device id, missing tool, unwritable dir)."""
 
 
+class BrokerAccountsError(BrokerConfigError):
+    """The broker's password or ACL file could not be updated, or the broker not reloaded."""
+
+
 class PkiError(SyncError):
     """The site CA cannot be made, read or used (missing CA, bad name, unwritable file)."""
 

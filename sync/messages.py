@@ -19,7 +19,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from smartlib.sealing import MAX_SEALED_B64
 from sync.errors import InvalidMessageError
@@ -91,7 +99,9 @@ class TransactionRequest(Message):
     patron: Barcode | None = None
     item: Barcode | None = None
     created_at: AwareDatetime
-    offline: bool = False
+    offline: StrictBool = False
+    """Strict: a device's ``"yes"`` or ``1`` is refused, not read as true (it decides
+    whether the ILS is asked to apply with no block)."""
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -128,7 +138,7 @@ class TransactionResult(Message):
     site: SiteId
     device: DeviceId
     status: ResultStatus
-    ok: bool
+    ok: StrictBool
     item: str | None = None
     patron: str | None = None
     title: str | None = None

@@ -55,6 +55,7 @@ from central.web.config_pages import add_config_routes
 from central.web.enroll_pages import add_enroll_routes
 from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
 from central.web.kit import PageKit
+from central.web.limits import BodyLimit, json_object
 from central.web.stats import StatsContext, install_stats_routes
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         payments: the fine payments' webhook and staff page (``None``: not served).
     """
     app = FastAPI(title="smartlib central", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=section.max_body_bytes)
     env = Environment(loader=PackageLoader("central.web", "templates"),
                       autoescape=select_autoescape(["html"]))
     env.globals["payments_enabled"] = payments is not None
@@ -322,9 +324,9 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise HTTPException(415, "send JSON")
         try:
-            data = json.loads(await request.body())
+            data = json_object(await request.body(), '{"username": …, "password": …}')
             username, password = str(data["username"]), str(data["password"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise HTTPException(400, "expected {\"username\": …, \"password\": …}") from exc
         try:
             done = await run_in_threadpool(auth.login, username, password)

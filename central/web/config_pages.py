@@ -14,7 +14,6 @@ the collector publishes what it records.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -24,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from central.errors import ConfigConflict, ConfigRefused
 from central.remote_config import DeviceConfigState, RemoteConfigService
 from central.web.kit import PageKit
+from central.web.limits import json_object
 from sync.errors import InvalidTopicError
 
 
@@ -151,7 +151,7 @@ def add_config_routes(app: FastAPI, kit: PageKit) -> None:
         kit.require(staff, "admin")
         kit.check_csrf(staff, request.headers.get("X-CSRF-Token"))
         try:
-            data = json.loads(await request.body())
+            data = json_object(await request.body(), '{"document": …, "base_version": …}')
             document = str(data["document"])
             base = _base_version(data.get("base_version", 0))
         except (ValueError, KeyError, TypeError) as exc:

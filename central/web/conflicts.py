@@ -12,7 +12,6 @@ conflict report; never sent to a box, never in the audit log) and the resolution
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -23,6 +22,7 @@ from central.db import stamp
 from central.errors import NotFound
 from central.store import CentralStore, ConflictRecord
 from central.web.kit import PageKit
+from central.web.limits import json_object
 
 STATES = ("open", "resolved", "all")
 MAX_NOTE = 500
@@ -126,7 +126,7 @@ def add_routes(app: FastAPI, kit: PageKit) -> None:
         staff = kit.api_staff(request)
         kit.check_csrf(staff, request.headers.get("X-CSRF-Token"))
         try:
-            data = json.loads(await request.body())
+            data = json_object(await request.body(), '{"resolution": …, "note": …}')
             resolution, note = str(data["resolution"]), data.get("note")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise HTTPException(400, "expected {\"resolution\": …, \"note\": …}") from exc

@@ -12,7 +12,6 @@ Routes only call :class:`~central.enroll.EnrolmentService` (set as ``app.state.e
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -23,9 +22,10 @@ from central.config import EnrollSection
 from central.enroll import ROLES, EnrolmentService
 from central.errors import EnrolRefused
 from central.web.kit import PageKit
+from central.web.limits import json_object
 
 _STATUS = {"code_unknown": 403, "code_used": 409, "code_expired": 410, "bad_request": 400,
-           "not_configured": 503}
+           "not_configured": 503, "broker_unavailable": 503}
 
 
 def _refused(exc: EnrolRefused) -> Response:
@@ -76,13 +76,7 @@ def add_enroll_routes(app: FastAPI, kit: PageKit) -> None:
         return page(request, staff, issued=issued)
 
     def _body(raw: bytes) -> dict[str, Any]:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise HTTPException(400, "expected a JSON object") from exc
-        if not isinstance(data, dict):
-            raise HTTPException(400, "expected a JSON object")
-        return data
+        return json_object(raw)
 
     @app.post("/api/enrol/codes")
     async def api_issue_code(request: Request) -> Response:
@@ -112,14 +106,16 @@ def add_enroll_routes(app: FastAPI, kit: PageKit) -> None:
         kit.require(staff, "admin")
         kit.check_csrf(staff, request.headers.get("X-CSRF-Token"))
         data = _body(await request.body())
+        svc = service()
         try:
             count = await run_in_threadpool(
-                lambda: service().revoke(str(data.get("site", "")), str(data.get("device", "")),
-                                         actor=staff.account.username))
+                lambda: svc.revoke(str(data.get("site", "")), str(data.get("device", "")),
+                                   actor=staff.account.username))
         except EnrolRefused as exc:
             return _refused(exc)
         return JSONResponse({"revoked_certificates": count,
-                             "reload": "restart the broker so that it reads the new CRL"})
+                             "broker": svc.broker_note or "reload the broker so that it reads "
+                             "the new CRL ([enroll] broker_reload_command is not set)"})
 
     @app.post("/api/enrol")
     async def api_enrol(request: Request) -> Response:

@@ -176,6 +176,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "enrol.shown_once": ("Mã chỉ hiển thị một lần: hãy ghi lại ngay.",
                          "This code is shown once: note it now."),
     "enrol.expires": ("hết hạn lúc", "expires at"),
+    "enrol.prompt_hint": ("(nhập mã khi được hỏi, hoặc chuyển vào qua stdin; đừng ghi mã "
+                          "trên dòng lệnh: mọi người dùng đều thấy nó trong ps)",
+                          "(type the code when asked, or pipe it in; never on the command "
+                          "line, where every user sees it in ps)"),
     "enrol.fingerprint": ("Dấu vân tay CA (SHA-256)", "CA fingerprint (SHA-256)"),
     "enrol.revoke": ("Thu hồi thiết bị", "Revoke a device"),
     "enrol.revoked": ("Thiết bị đã thu hồi", "Revoked devices"),

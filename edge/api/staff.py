@@ -17,7 +17,7 @@ import pathlib
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from edge.api.deps import ServicesDep, StaffAuth
@@ -50,10 +50,20 @@ class LoginOut(BaseModel):
 
 
 @router.post("/staff/login", response_model=LoginOut)
-def staff_login(services: ServicesDep, body: LoginIn) -> dict[str, Any]:
+def staff_login(services: ServicesDep, body: LoginIn, request: Request) -> dict[str, Any]:
     """Log a staff member in with a central account (cached on the box, so offline too);
-    returns a bearer token for the staff console (8 hours)."""
-    token, session = log_in(services.store, body.username, body.password)
+    returns a bearer token for the staff console (8 hours). Too many failures lock the
+    account, or the client, out for a while (423 ``staff_login_locked``)."""
+    client = request.client.host if request.client else "unknown"
+    guard = services.login_guard
+    guard.check(body.username, client)
+    try:
+        token, session = log_in(services.store, body.username, body.password)
+    except EdgeError as exc:
+        if exc.code == "login_refused":
+            guard.failed(body.username, client)
+        raise
+    guard.succeeded(body.username)
     return {"token": token, "username": session.username, "role": session.role,
             "expires_at": session.expires_at}
 

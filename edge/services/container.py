@@ -18,6 +18,7 @@ from drivers.tags import SecurityPolicy
 from edge.devices import DeviceManager, build_devices
 from edge.services.circulation import CirculationService
 from edge.services.events import Event, EventBus
+from edge.services.login_guard import StaffLoginGuard
 from edge.services.recovery import RecoveryReport, RecoveryService
 from edge.services.remote_config import RemoteConfigApplier
 from edge.services.security import SecurityService
@@ -51,8 +52,11 @@ class EdgeServices:
     _connectivity: str = "unknown"
     _serve_lock: ServeLock = field(init=False)
     remote_config: RemoteConfigApplier = field(init=False)
+    login_guard: StaffLoginGuard = field(init=False)
 
     def __post_init__(self) -> None:
+        self.login_guard = StaffLoginGuard(self.store, self.settings.api,
+                                           device=self.settings.device.id)
         self._serve_lock = ServeLock(self.store.path)
         self.remote_config = RemoteConfigApplier(self.store, self.settings,
                                                  device_id=self.settings.device.id)

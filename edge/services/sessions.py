@@ -60,7 +60,7 @@ from edge.services.pin_guard import PinGuard
 from edge.services.scan_tokens import ScanTokens
 from edge.store import PatronRecord, Store, utcnow
 from smartlib.config import PolicySection
-from smartlib.logs import mask_email, mask_identifier
+from smartlib.logs import mask_email, mask_identifier, secret_scope
 from smartlib.sealing import PublicKey, seal_pin
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,9 @@ class SessionService:
             raise EdgeError("pin_required", f"a {credential.source} login needs a PIN")
         self.pin_guard.check(pid)
         try:
-            session, pin_verified = self._login(credential, pin, language, needs_pin)
+            # A crash in here leaves no PIN in a log line or an error message (docs/edge.md)
+            with secret_scope(pin, keep=(EdgeError,)):
+                session, pin_verified = self._login(credential, pin, language, needs_pin)
         except EdgeError as exc:
             if exc.code == "wrong_pin":
                 self.pin_guard.failed(pid, offline=bool(exc.detail.get("offline")))

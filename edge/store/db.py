@@ -75,6 +75,7 @@ class Store:
         self.remote_config = RemoteConfigRepository(connection)
         self.commands = CommandRepository(connection, self.security, self.conflicts)
         self.pin_failures = PinFailureRepository(connection)
+        self.staff_login_failures = PinFailureRepository(connection, "staff_login")
         self.device_tokens = DeviceTokenRepository(connection)
         self.staff_accounts = StaffAccountRepository(connection)
 

@@ -33,11 +33,16 @@ class PinFailureCount:
 
 
 class PinFailureRepository:
-    """Counts wrong PINs per subject and records lockouts."""
+    """Counts failures per subject and records lockouts: wrong PINs (``pin_failures``,
+    ``pin_lockouts``), or, with ``table_prefix="staff_login"``, failed staff log-ins."""
 
-    def __init__(self, store: Connection) -> None:
+    def __init__(self, store: Connection, table_prefix: str = "pin") -> None:
+        if table_prefix not in ("pin", "staff_login"):
+            raise ValueError(f"no failure tables named {table_prefix}_failures")
         self._store = store
         self._salt: bytes | None = None
+        self._failures = f"{table_prefix}_failures"
+        self._lockouts = f"{table_prefix}_lockouts"
 
     def subject(self, identifier: str) -> bytes:
         """The salted HMAC that names ``identifier`` in these tables (32 raw bytes: kept as a
@@ -58,7 +63,7 @@ class PinFailureRepository:
 
     def locked_until(self, subject: bytes, now: float) -> float | None:
         """When the lockout of ``subject`` ends, or ``None`` when it is not locked out now."""
-        row = self._store.query_one("SELECT until FROM pin_lockouts WHERE subject = ? AND until > ?",
+        row = self._store.query_one(f"SELECT until FROM {self._lockouts} WHERE subject = ? AND until > ?",
                                     (subject, now))
         return None if row is None else float(row["until"])
 
@@ -67,34 +72,34 @@ class PinFailureRepository:
         """Count one wrong PIN; lock ``subject`` out when it reaches ``max_failures`` in
         ``window_s`` (its failures are then cleared, the lockout counts from ``now``)."""
         with self._store.transaction() as conn:
-            conn.execute("DELETE FROM pin_failures WHERE subject = ? AND at <= ?",
+            conn.execute(f"DELETE FROM {self._failures} WHERE subject = ? AND at <= ?",
                          (subject, now - window_s))
-            conn.execute("INSERT INTO pin_failures (subject, at) VALUES (?, ?)", (subject, now))
-            n = int(conn.execute("SELECT COUNT(*) FROM pin_failures WHERE subject = ?",
+            conn.execute(f"INSERT INTO {self._failures} (subject, at) VALUES (?, ?)", (subject, now))
+            n = int(conn.execute(f"SELECT COUNT(*) FROM {self._failures} WHERE subject = ?",
                                  (subject,)).fetchone()[0])
             if n < max_failures:
                 return PinFailureCount(n, None)
             until = now + lockout_s
-            conn.execute("DELETE FROM pin_failures WHERE subject = ?", (subject,))
-            conn.execute("INSERT OR REPLACE INTO pin_lockouts (subject, until, failures, locked_at) "
+            conn.execute(f"DELETE FROM {self._failures} WHERE subject = ?", (subject,))
+            conn.execute(f"INSERT OR REPLACE INTO {self._lockouts} (subject, until, failures, locked_at) "
                          "VALUES (?, ?, ?, ?)", (subject, until, n, now))
             return PinFailureCount(n, until)
 
     def clear(self, subject: bytes) -> None:
         """Forget the failures of ``subject`` (after a successful login)."""
         with self._store.transaction() as conn:
-            conn.execute("DELETE FROM pin_failures WHERE subject = ?", (subject,))
+            conn.execute(f"DELETE FROM {self._failures} WHERE subject = ?", (subject,))
 
     def unlock(self, subject: bytes) -> bool:
         """End a lockout early (staff); False when there was none."""
         with self._store.transaction() as conn:
-            cur = conn.execute("DELETE FROM pin_lockouts WHERE subject = ?", (subject,))
-            conn.execute("DELETE FROM pin_failures WHERE subject = ?", (subject,))
+            cur = conn.execute(f"DELETE FROM {self._lockouts} WHERE subject = ?", (subject,))
+            conn.execute(f"DELETE FROM {self._failures} WHERE subject = ?", (subject,))
             return cur.rowcount > 0
 
     def purge(self, now: float, window_s: float) -> int:
         """Drop ended lockouts and failures older than ``window_s``; the rows removed."""
         with self._store.transaction() as conn:
-            a = conn.execute("DELETE FROM pin_lockouts WHERE until <= ?", (now,)).rowcount
-            b = conn.execute("DELETE FROM pin_failures WHERE at <= ?", (now - window_s,)).rowcount
+            a = conn.execute(f"DELETE FROM {self._lockouts} WHERE until <= ?", (now,)).rowcount
+            b = conn.execute(f"DELETE FROM {self._failures} WHERE at <= ?", (now - window_s,)).rowcount
             return int(a + b)

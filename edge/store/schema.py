@@ -25,6 +25,8 @@ Tables (see ``docs/edge.md`` for the meaning of every column):
   transit hints);
 * access (version 8): ``device_tokens`` (each API client's token, hashed) and
   ``staff_accounts`` (the cached copy of the central console's staff accounts).
+* staff log-in lockout (version 9): ``staff_login_failures`` and ``staff_login_lockouts``,
+  as the wrong-PIN tables, keyed by a salted HMAC of the account or the client address.
 """
 
 from __future__ import annotations
@@ -309,7 +311,25 @@ CREATE TABLE IF NOT EXISTS staff_accounts (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+_V9 = """
+-- Failed staff log-ins on the box (edge.services.login_guard): per account and per client,
+-- named by an HMAC under the box's salt, as pin_failures; no password is ever stored here.
+CREATE TABLE staff_login_failures (
+    id      INTEGER PRIMARY KEY,
+    subject BLOB NOT NULL,
+    at      REAL NOT NULL
+);
+CREATE INDEX staff_login_failures_subject ON staff_login_failures(subject, at);
+
+CREATE TABLE staff_login_lockouts (
+    subject     BLOB PRIMARY KEY,
+    until       REAL NOT NULL,
+    failures    INTEGER NOT NULL,
+    locked_at   REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

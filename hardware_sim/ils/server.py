@@ -63,6 +63,8 @@ class _Faults:
     corrupt_next: int = 0
     truncate_next: int = 0
     resend_next: int = 0
+    garbage_next: int = 0
+    garbage: bytes = b""
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -160,7 +162,7 @@ class DemoIlsServer:
                          "acs_resend_requests": 0, "sc_resend_requests": 0, "idle_drops": 0,
                          "outage_refusals": 0, "truncated": 0, "corrupted": 0, "logins": 0,
                          "tls_failures": 0, "undecodable_requests": 0, "unknown_requests": 0,
-                         "unanswerable_requests": 0}
+                         "unanswerable_requests": 0, "garbage": 0}
         self.received: list[str] = []
         """Command codes of every request received, in order (for tests)."""
 
@@ -242,6 +244,12 @@ class DemoIlsServer:
     def truncate_next_responses(self, n: int = 1) -> None:
         """Send half of the next ``n`` answers, then close the connection."""
         self.faults.truncate_next = n
+
+    def garbage_next_responses(self, n: int = 1,
+                               data: bytes = b"\x00\xff<html>502 Bad Gateway</html>\r") -> None:
+        """Answer the next ``n`` requests with ``data`` (not SIP2) after applying them, as a
+        broken proxy or a confused ILS would: the caller cannot know what happened."""
+        self.faults.garbage_next, self.faults.garbage = n, data
 
     def request_resend_next(self, n: int = 1) -> None:
         """Answer the next ``n`` requests with 96 instead of applying them."""
@@ -396,6 +404,12 @@ class DemoIlsServer:
                 time.sleep(self.faults.latency)
             data = self.codec.encode(answer, decoded.sequence, error_detection=with_checksum)
             last_answer = data
+            if self.faults.garbage_next > 0:
+                self.faults.garbage_next -= 1
+                self.counters["garbage"] += 1
+                self._write(sock, self.faults.garbage)
+                last_io = time.monotonic()
+                continue
             if self.faults.truncate_next > 0:
                 self.faults.truncate_next -= 1
                 self.counters["truncated"] += 1

@@ -19,7 +19,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from smartlib.errors import SealError
+from smartlib.errors import SealError, SecretWithheldError
+from smartlib.logs import secret_scope
 from smartlib.sealing import open_pin
 from sync import topics
 from sync.errors import InvalidMessageError, Sip2Error
@@ -62,7 +63,13 @@ class Replies:
                     reason="pin_unsealable", error=f"PIN cannot be opened: {exc}"))
                 return
         try:
-            resp = self.appliers[req.site].lookup(req)
+            # the opened PIN: masked in every log line, withheld from every error message
+            with secret_scope(req.pin):
+                resp = self.appliers[req.site].lookup(req)
+        except SecretWithheldError as exc:
+            log.error("look-up %s failed: %s", req.request_id, exc)
+            resp = LookupResponse(request_id=req.request_id, kind=req.kind, ok=False,
+                                  error=f"look-up failed: {exc.original_type}")
         except Sip2Error as exc:
             log.warning("look-up %s: ILS problem: %s", req.request_id, exc)
             resp = LookupResponse(request_id=req.request_id, kind=req.kind, ok=False,

@@ -239,6 +239,11 @@ class Sip2Codec:
         try:
             data = text.encode(self.charset, "strict" if self.strict else "replace")
         except UnicodeEncodeError as exc:
+            field_start = text.rfind("|", 0, exc.start) + 1
+            code = text[field_start:field_start + 2]
+            if code in _SECRET_FIELDS:  # a PIN or password: neither its characters nor the cause
+                raise Sip2EncodingError(f"cannot encode the {code} field (a password field: "
+                                        f"value not shown) in {self.charset}") from None
             raise Sip2EncodingError(
                 f"cannot encode {text[exc.start:exc.end]!r} in {self.charset}") from exc
         if self.error_detection if error_detection is None else error_detection:
@@ -392,9 +397,16 @@ def _hex4(b: bytes) -> int:
         return -1
 
 
+_SECRET_FIELDS = frozenset({"AD", "CO", "AC"})
+"""Password fields (patron PIN, patron password, terminal password): an error never
+shows their values."""
+
+
 def _checked(value: str, code: str, delimiter: str) -> str:
     if delimiter in value or "\r" in value or "\n" in value:
-        raise Sip2FieldError(f"value must not contain {delimiter!r} or a line break: {value!r}", code)
+        shown = "(a password field: value not shown)" if code in _SECRET_FIELDS else repr(value)
+        raise Sip2FieldError(f"{code} value must not contain {delimiter!r} or a line break: "
+                             f"{shown}", code)
     return value
 
 

@@ -121,7 +121,7 @@ def test_enrol_a_kiosk_then_revoke_it(world: dict[str, Any]) -> None:
 
     revoked = smartlib("central", "revoke", "--config", cfg, "--site", SITE, "--device", DEVICE)
     assert revoked.returncode == 0, revoked.stderr
-    assert "1 certificate(s)" in revoked.stdout and "restart" in revoked.stdout
+    assert "1 certificate(s)" in revoked.stdout and "reload" in revoked.stdout
 
     # still connected (Mosquitto has not read the CRL yet), but the gateway refuses it
     key2 = journal(store, "checkout", second, offline=False)

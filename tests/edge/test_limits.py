@@ -101,3 +101,25 @@ def test_item_lists_are_bounded(settings, services, items, what) -> None:
         assert r.status_code == 422
         assert c.get(f"/sessions/{'a' * 65}", headers=DEV).status_code == 422
         assert c.get(f"/sessions/{'a' * 64}", headers=DEV).status_code == 404
+
+
+def test_deep_malformed_or_mistyped_json_is_refused_and_the_api_goes_on(
+        settings, services) -> None:
+    with TestClient(_app(settings, services, login_burst=100)) as client:
+        _bad_json(client)
+
+
+def _bad_json(client: TestClient) -> None:
+    json_ct = {**DEV, "Content-Type": "application/json"}
+    deep = b'{"credential":' + b"[" * 3000 + b"]" * 3000 + b"}"  # the stdlib parser recurses
+    for body in (deep, b'{"credential": {"source": "manual", "identifier": "20', b"[1, 2]"):
+        r = client.post("/sessions", headers=json_ct, content=body)
+        assert r.status_code in (400, 422), (body[:40], r.text)
+        assert r.json()["error"]["code"] in ("http_error", "validation_error")
+    for wrong in ({"credential": {"source": "manual", "identifier": 2000001, "pin": "1234"}},
+                  {"credential": {"source": "manual", "identifier": "2000001", "pin": 1234}},
+                  {"credential": "2000001"}, {"items": "3000077"}):
+        r = client.post("/sessions", headers=DEV, json=wrong)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", wrong
+    r = client.post("/scans", headers=DEV, json={"raw": "1234"})
+    assert r.status_code == 200

@@ -251,3 +251,30 @@ def test_console_logs_in_with_a_cached_central_account(gate_box: GateBox, browse
     expect(page.locator("#live")).to_have_attribute("data-live", "1")
     expect(page.locator("#console")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('smartlib.staff_token')").startswith("s1.")
+
+
+def test_a_locked_staff_account_is_told_so_in_its_language(gate_box: GateBox,
+                                                           browser_page) -> None:
+    from argon2 import PasswordHasher
+    from playwright.sync_api import expect
+
+    from edge.services.login_guard import StaffLoginGuard
+
+    fast = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    services = gate_box.services
+    services.store.staff_accounts.replace_all(
+        [("lan", "librarian", fast.hash("lan-password-1"), False)])
+    services.login_guard = StaffLoginGuard(services.store, services.settings.api.model_copy(
+        update={"staff_login_max_failures": 2}))
+    page = browser_page
+    page.goto(gate_box.url + "/staff")
+    for _ in range(2):
+        page.fill("#username", "lan")
+        page.fill("#password", "not-the-password")
+        page.click("#login button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("tạm khóa đăng nhập")
+    page.fill("#username", "lan")
+    page.fill("#password", "lan-password-1")  # the right one: still locked
+    page.click("#login button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("tạm khóa đăng nhập")
+    expect(page.locator("#console")).to_be_hidden()

@@ -51,6 +51,104 @@ def test_empty_or_default_secrets() -> None:
     assert _paths(s) == ["gateway.site_ils.b.password"]
 
 
+def _secret_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every SecretStr setting of ``model``, by walking its fields' types."""
+    import typing
+
+    from pydantic import SecretStr
+
+    out = []
+    for name, info in model.model_fields.items():
+        kinds = [info.annotation, *typing.get_args(info.annotation)]
+        if SecretStr in kinds:
+            out.append(f"{prefix}{name}")
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                out += _secret_paths(kind, f"{prefix}{name}.")
+    return out
+
+
+# What makes each secret needed (a user name, the gateway role…), and whether empty fails.
+_SECRET_CONTEXT: dict[str, tuple[dict, bool]] = {
+    "api.device_token": ({}, True),
+    "api.staff_token": ({}, True),
+    "broker.password": ({"broker": {"username": "kiosk-01"}}, True),
+    "ils.password": ({"device": {"id": "gw", "role": "gateway"}}, True),
+    "smtp.password": ({"smtp": {"host": "mail.example", "user": "kiosk"}}, True),
+    "kiosk.admin_exit_code": ({}, False),  # unset: a one-time code per run, logged once
+}
+
+
+def _set(tree: dict, path: str, value: object) -> dict:
+    *parents, leaf = path.split(".")
+    node = tree
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+    return tree
+
+
+def test_every_secret_setting_is_known_to_this_test() -> None:
+    from smartlib.config import Settings
+
+    # a secret added to the settings must be added here, with what makes it needed
+    # (gateway.site_ils.<site>.password: test_a_per_site_ils_password_fails_…)
+    assert sorted(_secret_paths(Settings)) == sorted([*_SECRET_CONTEXT,
+                                                      "gateway.site_ils.password"])
+
+
+@pytest.mark.parametrize("path", sorted(_SECRET_CONTEXT))
+def test_every_secret_fails_when_default_or_empty(path: str) -> None:
+    context, empty_fails = _SECRET_CONTEXT[path]
+    import copy
+    base = copy.deepcopy(GOOD) if not path.startswith("api.") else {"api": dict(GOOD["api"])}
+    for key, value in context.items():
+        base.setdefault(key, {}).update(value)
+    if path == "ils.password" or base.get("device", {}).get("role") == "gateway":
+        base.pop("api", None)
+    default = "5550-change-me" if path != "kiosk.admin_exit_code" else "change-me"
+    found = {f.path: f.problem for f in audit_settings(
+        load_settings(None, **_set(copy.deepcopy(base), path, default)), now=NOW)}
+    assert "default" in found.get(path, ""), (path, found)
+    found = {f.path: f.problem for f in audit_settings(
+        load_settings(None, **_set(copy.deepcopy(base), path, "")), now=NOW)}
+    assert ("empty" in found.get(path, "")) is empty_fails, (path, found)
+    if path != "kiosk.admin_exit_code":
+        good = load_settings(None, **_set(copy.deepcopy(base), path, "a-real-secret-5f3a"))
+        assert path not in {f.path for f in audit_settings(good, now=NOW)}
+
+
+def test_a_per_site_ils_password_fails_when_default_or_empty() -> None:
+    gw = {"device": {"id": "gw", "role": "gateway"}, "ils": {"password": "s3cret-ab"}}
+    for value, word in (("change-me", "default"), ("", "empty")):
+        s = load_settings(None, **gw, gateway={"site_ils": {"b": {"password": value}}})
+        found = {f.path: f.problem for f in audit_settings(s, now=NOW)}
+        assert word in found["gateway.site_ils.b.password"]
+
+
+def test_plain_mqtt_to_a_failover_host_off_loopback_fails() -> None:
+    s = load_settings(None, **GOOD, broker={"host": "127.0.0.1",
+                                            "failover": ["mqtt-b.example:1883"]})
+    [f] = audit_settings(s, now=NOW)
+    assert f.path == "broker.tls" and "mqtt-b.example" in f.problem
+    s = load_settings(None, **GOOD, broker={"host": "127.0.0.1", "failover": ["[::1]:1884"]})
+    assert _paths(s) == []
+
+
+def test_the_edge_api_https_key_and_certificate_are_audited(tmp_path: Path) -> None:
+    cert, pem_key = _cert(tmp_path, "kiosk-01.lib.example", 12)
+    key = tmp_path / "kiosk-01.key"
+    key.write_bytes(pem_key)
+    key.chmod(0o644)
+    s = load_settings(None, **{"api": {**GOOD["api"], "tls_cert": str(cert),
+                                       "tls_key": str(key)}})
+    found = {f.path: f.problem for f in audit_settings(s, now=NOW)}
+    assert "readable by others" in found["api.tls_key"]
+    assert "within 30 days" in found["api.tls_cert"]
+    key.chmod(0o600)
+    assert list({f.path for f in audit_settings(s, now=NOW)}) == ["api.tls_cert"]
+
+
 @pytest.mark.parametrize("host, loop", [
     ("127.0.0.1", True), ("127.0.1.1", True), ("localhost", True), ("::1", True),
     ("[::1]", True), ("10.0.0.5", False), ("mqtt.library.example", False), ("0.0.0.0", False),

@@ -204,6 +204,33 @@ def test_central_runs_the_gateway_and_the_console(tmp_path: Path) -> None:
         "--log-json", "central", "serve", "--config", "/etc/smartlib/central.toml"]
 
 
+def test_the_console_may_write_the_ca_and_the_broker_files_its_enrolment_changes(
+        tmp_path: Path) -> None:
+    central = central_config(tmp_path)
+    central.write_text(central.read_text() + '[enroll]\nca_dir = "/etc/smartlib/ca"\n'
+                       'broker_acl_file = "/etc/mosquitto/smartlib/acl"\n'
+                       'broker_password_file = "/etc/mosquitto/smartlib/passwd"\n')
+    root = tmp_path / "root"
+    code, output = run_install(tmp_path, "--role", "central", "--config",
+                               str(site_config(tmp_path, "central")), "--prefix", str(root),
+                               "--systemd-version", "252", "--central-config", str(central))
+    assert code == 0, output
+    unit_dir = root / "etc/systemd/system"
+    console = parse_unit((unit_dir / "smartlib-central.service").read_text())
+    gateway = parse_unit((unit_dir / "smartlib-gateway.service").read_text())
+    assert console["Service"]["ReadWritePaths"][0].split() == [
+        "/var/lib/smartlib", "-/etc/smartlib/ca", "-/etc/mosquitto/smartlib"]
+    assert gateway["Service"]["ReadWritePaths"][0].split() == ["/var/lib/smartlib"]
+    checked = verify([unit_dir / "smartlib-central.service"])
+    assert checked.returncode == 0 and checked.stderr == "", checked.stderr
+    central.write_text('[central]\ndatabase = "sqlite:///central.db"\n'
+                       '[enroll]\nbroker_acl_file = "acl"\n')
+    code, output = run_install(tmp_path, "--role", "central", "--config",
+                               str(site_config(tmp_path, "central")), "--prefix", str(root),
+                               "--systemd-version", "252", "--central-config", str(central))
+    assert code != 0 and "broker_acl_file must be an absolute path" in output
+
+
 def test_the_kiosk_window_is_a_cage_session_on_tty1_whose_kiosk_feeds_the_watchdog(
         tmp_path: Path) -> None:
     root, _ = installed(tmp_path, "kiosk")

@@ -342,8 +342,11 @@
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ username: username, password: password }),
     });
-    if (!res.ok) return null;
-    return (await res.json()).token;
+    if (res.ok) return { token: (await res.json()).token };
+    // a lockout (423 staff_login_locked) says so in the staff member's language
+    let texts = null;
+    try { texts = ((await res.json()).error || {}).texts || null; } catch (e) { texts = null; }
+    return { error: (texts && (texts[lang] || texts.en)) || t("bad_login") };
   }
 
   $("#login").addEventListener("submit", async (ev) => {
@@ -352,8 +355,8 @@
     if (username) {
       const got = await logIn(username, $("#password").value);
       $("#password").value = "";
-      if (!got) { $("#login-error").textContent = t("bad_login"); return; }
-      token = got;
+      if (!got.token) { $("#login-error").textContent = got.error; return; }
+      token = got.token;
     } else {
       token = $("#token").value.trim();  // deprecated: the shared staff token
     }

@@ -147,3 +147,42 @@ def test_an_unforeseen_failure_in_the_callback_is_a_dead_letter(
         _still_serves(dev, items(1, start=30000250)[0])
     assert gw.stats["callback_errors"] == 1
     assert "RuntimeError: injected bug" in gw.ledger.dead_letters()[0].reason
+
+
+def _tx_json(**changes: Any) -> bytes:
+    body = json.loads(encode(_request(items(1, start=30000400)[0])))
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason"), [
+    (topics.tx(SITE, "kiosk-01"), _tx_json(item=30000400), "item"),           # a number
+    (topics.tx(SITE, "kiosk-01"), _tx_json(offline="yes"), "offline"),       # not a bool
+    (topics.tx(SITE, "kiosk-01"), _tx_json(kind="fly"), "kind"),             # not a kind
+    (topics.tx(SITE, "kiosk-01"), _tx_json(payload=[1, 2]), "payload"),      # not an object
+    (topics.tx(SITE, "kiosk-01"), _tx_json(site="s2"), "s1/kiosk-01"),       # another site
+    (topics.tx(SITE, "kiosk-01"), _tx_json(device="kiosk-02"), "s1/kiosk-01"),  # another box
+    (topics.lookup(SITE, "kiosk-01"),
+     json.dumps({"v": 1, "request_id": "r-1", "kind": "item", "site": SITE,
+                 "device": "kiosk-02", "item": "30000100",
+                 "created_at": "2026-12-07T00:00:00.000Z"}).encode(), "s1/kiosk-01"),
+    (topics.lookup(SITE, "kiosk-01"),
+     json.dumps({"v": 1, "request_id": 7, "kind": "item", "site": SITE,
+                 "device": "kiosk-01", "item": "30000100",
+                 "created_at": "2026-12-07T00:00:00.000Z"}).encode(), "request_id"),
+], ids=["item-number", "offline-string", "unknown-kind", "payload-list", "other-site",
+        "other-device", "lookup-other-device", "lookup-id-number"])
+def test_wrong_types_and_other_devices_are_refused_and_the_gateway_goes_on(
+        sync_env: SyncEnv, topic: str, payload: bytes, reason: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    gw = sync_env.start_gateway()
+    with mqtt_client(sync_env.broker.port) as dev:
+        dev.subscribe(topics.result(SITE, "kiosk-01"))
+        assert dev.publish(topic, payload) == 0
+        wait_until(lambda: gw.stats["rejected"] + gw.stats["dead_letters"] >= 1, 10,
+                   what="the refusal")
+        _still_serves(dev, items(1)[0])
+    assert "30000400" not in applied_keys(sync_env.ils)
+    assert [a for a in sync_env.ils.circulation.applications() if a.get("item") == "30000400"] == []
+    assert reason in caplog.text
+    assert gw.stats["callback_errors"] == 0
