@@ -234,8 +234,8 @@ class Sip2Codec:
     def encode_text(self, text: str, sequence: int | None = None,
                     error_detection: bool | None = None, *, control: bool = False) -> bytes:
         """Encode already formatted frame text: charset, optional trailer, terminator."""
-        if not text.isascii():
-            text = unicodedata.normalize("NFC", text)
+        if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+            text = _nfc_fields(text, self.delimiter)
         try:
             data = text.encode(self.charset, "strict" if self.strict else "replace")
         except UnicodeEncodeError as exc:
@@ -292,8 +292,8 @@ class Sip2Codec:
             text = body.decode(self.charset, "strict" if self.strict else "replace")
         except UnicodeDecodeError as exc:
             raise Sip2EncodingError(f"bytes {body[exc.start:exc.end]!r} are not valid {self.charset}") from exc
-        if not text.isascii():
-            text = unicodedata.normalize("NFC", text)
+        if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+            text = _nfc_fields(text, self.delimiter)
         problems: list[str] = []
         msg = self._parse(text, problems)
         return Decoded(msg, seq, cs, frame if type(frame) is bytes else bytes(frame), tuple(problems))
@@ -400,6 +400,19 @@ def _hex4(b: bytes) -> int:
 _SECRET_FIELDS = frozenset({"AD", "CO", "AC"})
 """Password fields (patron PIN, patron password, terminal password): an error never
 shows their values."""
+
+
+def _nfc_fields(text: str, delimiter: str) -> str:
+    # NFC, one field at a time: the command and fixed part, then each variable field's code
+    # and value apart, so a value that begins with a combining mark (U+0323 ...) does not
+    # compose with the last letter of its field code ("AA" + U+0323 is not "A" + U+1EA0).
+    entry = _TABLES.get(text[:2])
+    head = 2 + entry[0].fixed_width if entry is not None else 2
+    pieces = text[head:].split(delimiter)
+    return delimiter.join(
+        [unicodedata.normalize("NFC", text[:head]) + pieces[0][:2]
+         + unicodedata.normalize("NFC", pieces[0][2:])]
+        + [p[:2] + unicodedata.normalize("NFC", p[2:]) for p in pieces[1:]])
 
 
 def _checked(value: str, code: str, delimiter: str) -> str:

@@ -163,3 +163,20 @@ def test_fuzz_decoder_raises_only_sip2_errors(fuzz_count: int) -> None:
             except Sip2Error:
                 continue
     assert decoded > 0
+
+
+def test_a_value_that_begins_with_a_combining_mark_keeps_its_field_code() -> None:
+    # Hypothesis found it: NFC over the whole frame made "AA" + U+0323 (combining dot below)
+    # into "A" + U+1EA0 (Ạ), an unknown field "AẠ", and the patron id was lost.
+    from sync.sip2.messages import BlockPatron
+
+    codec = Sip2Codec("utf-8")
+    msg = BlockPatron(card_retained=True, transaction_date=None, institution_id="VNLIB",
+                      blocked_card_message="Thẻ bị khóa", patron_id="\u0323", terminal_password=None)
+    frame = codec.encode(msg, 0)
+    assert b"|AA\xcc\xa3|" in frame  # U+0323 in UTF-8, after its own code
+    assert codec.decode(frame).message == msg
+    # decoded from another encoder's frame (precomposed elsewhere, a bare mark in AA)
+    raw = ("01Y" + " " * 18 + "AOVNLIB|ALTh\u1ebb b\u1ecb kh\u00f3a|AA\u0323|").encode("utf-8")
+    got = Sip2Codec("utf-8", error_detection=False).decode(raw).message
+    assert isinstance(got, BlockPatron) and got.patron_id == "\u0323" and got.extra == ()
