@@ -106,8 +106,7 @@ def checkout(session_id: SessionId, services: ServicesDep, body: ItemsIn | None 
 def return_items(session_id: SessionId, services: ServicesDep,
                  body: ItemsIn | None = None) -> dict[str, Any]:
     """Secure and check in the items on the pad."""
-    session = services.sessions.get(session_id)
-    session.require_unrestricted("return")
+    session = services.sessions.get(session_id)   # a restricted session may return too
     return _results(services.circulation.return_items(session, body.items if body else None))
 
 

@@ -32,7 +32,7 @@ cannot open the seal (the answer's ``reason`` is ``pin_unsealable``).
 A patron the ILS blocks **only for fines** (SIP2 patron status flag 10 or 11, excessive
 outstanding fines or fees, and not flag 4, card reported lost) gets a *restricted* session
 (``restricted == "fines"``) so they can pay at the kiosk: the account and the fines and
-payment endpoints work; checkout, renew and return are refused with ``restricted_fines``.
+payment endpoints work, and returns; checkout and renew are refused with ``restricted_fines``.
 Any other block (a lost card, a block without the fines flag) still refuses the login
 (``patron_blocked``); offline, a cached blocked patron is refused as before.
 
@@ -153,7 +153,7 @@ class Session:
     """``"fines"``: blocked for fines, may only see the account and pay (None: not restricted)."""
 
     def require_unrestricted(self, action: str) -> None:
-        """Refuse ``action`` (checkout, renew, return) in a restricted session.
+        """Refuse ``action`` (checkout, renew) in a restricted session (returns are allowed).
 
         Raises:
             EdgeError: ``restricted_fines`` (403) with the patron texts.
