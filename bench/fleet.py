@@ -17,6 +17,9 @@ Figures, for each gateway pool size P (``--pools``):
 * ``fleet_p{P}_10x_tx_per_s``: transactions completed per second in that phase (the pool's
   scaling curve is this figure over P), ``..._unanswered``: entries with no result when the
   phase's wait ended;
+* ``fleet_p{P}_{1x,10x}_cores``: CPU seconds per wall second of the phase (1.0 = one core)
+  spent by the box workers, the broker, the gateways, the ILS and PostgreSQL: where the
+  machine's cores went;
 * ``broker_kib_per_box``: the broker's RSS growth from an idle broker to the whole fleet
   connected, per box; ``fleet_p{P}_gateway_kib_per_box``: a gateway's RSS growth from its
   start (subscribed, no traffic) to the end of both phases, per box of the fleet, and
@@ -239,6 +242,31 @@ def _rss_kib(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss // 1024)
 
 
+def _cpu_s(pids: list[int]) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue   # a backend that ended: its time is lost to the sum (small)
+        total += t.user + t.system
+    return total
+
+
+def _postgres_pids(dsn: str) -> list[int]:
+    """The private server's postmaster (found by its port) and its backends."""
+    import psutil
+
+    port = dsn.rsplit(":", 1)[1].split("/", 1)[0]
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if p.info["name"] == "postgres" and "-p" in cmd and cmd[cmd.index("-p") + 1:][:1] == [port]:
+            return [p.pid, *(c.pid for c in p.children())]
+    return []
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -341,10 +369,19 @@ def main() -> None:
                 try:
                     time.sleep(3.0 if args.quick else 5.0)  # gateways subscribed (not timed)
                     gw_idle = sum(_rss_kib(g.pid) for g in gws) / len(gws)
+                    parts = {"boxes": [p.pid for p in procs if p.pid is not None],
+                             "broker": [broker.proc.pid], "gateways": [g.pid for g in gws],
+                             "ils": [ils.proc.pid], "postgres": _postgres_pids(dsn)}
                     for label, period in (("1x", 5.0), ("10x", 0.5)):
+                        before = {k: _cpu_s(v) for k, v in parts.items()}
+                        t0 = time.monotonic()
                         got = _phase(pipes, period, seconds)
+                        wall = time.monotonic() - t0
                         for key in ("p50", "p99", "tx_per_s", "unanswered", "results"):
                             figures[f"{name}_{label}_{key}"] = got[key]
+                        # where the two cores went: CPU seconds per wall second of the phase
+                        figures[f"{name}_{label}_cores"] = {
+                            k: round((_cpu_s(v) - before[k]) / wall, 2) for k, v in parts.items()}
                     gw_rss = sum(_rss_kib(g.pid) for g in gws) / len(gws)
                     figures[f"{name}_gateway_rss_mb"] = round(gw_rss / 1024, 1)
                     figures[f"{name}_gateway_kib_per_box"] = round((gw_rss - gw_idle) / len(boxes), 1)

@@ -22,6 +22,7 @@ This module must not touch the database.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -36,7 +37,13 @@ BELL_NAMES = ("edge", "agent")
 
 def bell_address(db_path: str | os.PathLike[str], name: str) -> bytes:
     """Return the abstract socket address of bell ``name`` for the database at ``db_path``."""
-    real = os.path.realpath(os.fspath(db_path))
+    return _address(os.fspath(db_path), name)
+
+
+@functools.lru_cache(maxsize=256)
+def _address(path: str, name: str) -> bytes:
+    # realpath costs a few system calls, and every commit that wakes the other side rings
+    real = os.path.realpath(path)
     digest = hashlib.sha256(real.encode()).hexdigest()[:24]
     return b"\0smartlib-bell-" + digest.encode() + b"-" + name.encode()
 
@@ -155,17 +162,35 @@ def ring(db_path: str | os.PathLike[str], name: str) -> bool:
         True when a process listens on that bell, False when nobody does (not an error:
         the listener will poll the database when it starts).
     """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.setblocking(False)
-        try:
-            s.sendto(b"!", bell_address(db_path, name))
-            return True
-        except OSError as exc:
-            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                return False
-            if exc.errno in (errno.EAGAIN, errno.ENOBUFS):
-                return True  # its queue is full of rings already: it will wake
-            log.debug("ring %r failed: %s", name, exc)
+    try:
+        _sender().sendto(b"!", bell_address(db_path, name))
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
             return False
+        if exc.errno in (errno.EAGAIN, errno.ENOBUFS):
+            return True  # its queue is full of rings already: it will wake
+        log.debug("ring %r failed: %s", name, exc)
+        return False
+
+
+_SENDER: tuple[int, socket.socket] | None = None
+_SENDER_LOCK = threading.Lock()
+
+
+def _sender() -> socket.socket:
+    # One unbound datagram socket per process sends every ring (sendto is atomic; a socket
+    # per ring cost two system calls more). A forked child makes its own.
+    global _SENDER
+    pid = os.getpid()
+    sender = _SENDER
+    if sender is None or sender[0] != pid:
+        with _SENDER_LOCK:
+            if _SENDER is None or _SENDER[0] != pid:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                _SENDER = (pid, sock)
+            sender = _SENDER
+    return sender[1]
 
 
