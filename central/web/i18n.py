@@ -6,7 +6,12 @@ either language is a test failure (tests/central/test_i18n.py). Vietnamese is th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from central.web.ops_texts import OPS_TEXTS
+
+if TYPE_CHECKING:
+    from central.store import AlarmRecord
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
@@ -88,6 +93,17 @@ TEXTS: dict[str, tuple[str, str]] = {
     "device.no_events": ("Chưa có sự kiện.", "No events yet."),
     "device.source": ("Nguồn", "Source"),
     "device.event": ("Sự kiện", "Event"),
+    "event.reader_online": ("Đầu đọc trực tuyến", "Reader online"),
+    "event.reader_offline": ("Đầu đọc mất kết nối", "Reader offline"),
+    "event.config_applied": ("Đã áp dụng cấu hình", "Configuration applied"),
+    "event.config_failed": ("Cấu hình bị từ chối", "Configuration refused"),
+    "event.pin_lockout": ("Khóa PIN sau nhiều lần nhập sai", "PIN locked after wrong tries"),
+    "event.release_cancelled": ("Hủy mở khóa từ (khoản mượn đã kết thúc)",
+                                "Release cancelled (the loan had ended)"),
+    "event.secure_cancelled": ("Hủy khóa từ (tài liệu lại được mượn)",
+                               "Securing cancelled (the item is on loan again)"),
+    "event.payment_intent": ("Yêu cầu thanh toán phí phạt", "Fine payment requested"),
+    "event.dead_letter": ("Thư hỏng", "Dead letter"),
     "state.online": ("Trực tuyến", "Online"),
     "state.offline": ("Ngoại tuyến", "Offline"),
     "state.silent": ("Mất tín hiệu", "Silent"),
@@ -227,6 +243,26 @@ def text(key: str, lang: str) -> str:
 def optional_text(key: str, lang: str, fallback: str) -> str:
     """The text of ``key`` if there is one (e.g. ``kind.<alarm kind>``), else ``fallback``."""
     return text(key, lang) if key in TEXTS else fallback
+
+
+def event_text(kind: str, lang: str) -> str:
+    """A device event's name in ``lang``: ``printer_<state>`` as "Printer: <state>", a
+    known kind by its text, an unknown one by its code."""
+    if f"event.{kind}" in TEXTS:
+        return text(f"event.{kind}", lang)
+    state = kind.removeprefix("printer_")
+    if state != kind and f"printer.{state}" in TEXTS:
+        return f"{text('device.printer', lang)}: {text(f'printer.{state}', lang)}"
+    return kind
+
+
+def alarm_details(alarm: AlarmRecord, lang: str) -> str:
+    """What an alarm's details column says: the gate's reason in ``lang`` when the edge sent
+    its texts (``detail.reason_texts``), else the edge's own message."""
+    texts = alarm.detail.get("reason_texts")
+    if isinstance(texts, dict) and isinstance(texts.get(lang), str):
+        return str(texts[lang])
+    return alarm.message or ""
 
 
 def browser_texts(lang: str) -> dict[str, str]:
