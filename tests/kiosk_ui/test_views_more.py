@@ -511,3 +511,24 @@ def test_large_text_switched_on_a_1280x800_screen_scrolls_instead_of_overflowing
     QApplication.processEvents()
     area = w.stack.currentWidget()
     assert area.verticalScrollBar().maximum() > 0
+
+
+def test_account_with_ten_loans_fits_a_1280x800_screen(kiosk: Any, qtbot: Any,
+                                                       edge: FakeEdge) -> None:
+    """At normal text the account page of a patron with ten loans and two holds fits the
+    screen: it scrolled by 54 px, the Back button cut off at the bottom edge (the scroll
+    area sized the page to its lists' preferred heights, not their minimums)."""
+    for i in range(7):
+        edge.items[f"390{i}"] = {"title": f"Sách số {i}"}
+        edge.loans[f"390{i}"] = {"due_date": "2026-12-20", "patron": "123456"}
+    _login_by_keypad(qtbot, kiosk)
+    _tap(qtbot, kiosk, "tile_account")
+    _wait_screen(qtbot, kiosk, Screen.ACCOUNT)
+    page = _page(kiosk)
+    qtbot.waitUntil(lambda: page.avm.loans.rowCount() == 10, timeout=3000)
+    QApplication.processEvents()
+    area = kiosk.window.stack.currentWidget()
+    assert area.verticalScrollBar().maximum() == 0
+    back = page.back.mapTo(area.viewport(), page.back.rect().bottomLeft())
+    assert back.y() < area.viewport().height()
+    assert page.lists[0].height() >= 3 * kiosk.theme.px(96)   # the loans list still gets room
