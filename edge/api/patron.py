@@ -178,6 +178,7 @@ def health(services: ServicesDep, caller: OptionalCaller,
     devices_ok = all(d.get("state") != "offline" for d in services.devices.status())
     return {"status": "ok" if devices_ok else "degraded", "gateway": services.gateway_state(),
             "role": services.settings.device.role,
+            "card_reader": services.devices.card_reader_state(),
             "offline_policy": {"login": p.offline_login, "max_items": p.offline_max_items,
                                "max_value": p.offline_max_value}}
 

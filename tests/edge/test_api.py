@@ -44,6 +44,7 @@ def test_auth_401_and_403(client: TestClient) -> None:
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     assert client.get("/devices", headers=STAFF).status_code == 200
     assert client.get("/health").json()["status"] in ("ok", "degraded")
+    assert client.get("/health").json()["card_reader"] is None      # this box has none
 
 
 def test_error_shape_has_vi_and_en(client: TestClient) -> None:

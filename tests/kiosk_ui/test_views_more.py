@@ -532,3 +532,21 @@ def test_account_with_ten_loans_fits_a_1280x800_screen(kiosk: Any, qtbot: Any,
     back = page.back.mapTo(area.viewport(), page.back.rect().bottomLeft())
     assert back.y() < area.viewport().height()
     assert page.lists[0].height() >= 3 * kiosk.theme.px(96)   # the loans list still gets room
+
+
+def test_login_says_so_when_the_card_reader_is_not_working(kiosk: Any, qtbot: Any,
+                                                           edge: FakeEdge) -> None:
+    """With the card reader gone (pcscd down) the login page still said "Tap your card",
+    and a tap did nothing: the kiosk took the edge's answer for "no card yet"."""
+    edge.card_reader = "offline"
+    kiosk.vm.probe()
+    qtbot.waitUntil(lambda: kiosk.vm.card_reader_offline, timeout=3000)
+    _tap(qtbot, kiosk, "start")
+    _wait_screen(qtbot, kiosk, Screen.LOGIN)
+    page = _page(kiosk)
+    assert page.card_hint.text() == "Đầu đọc thẻ đang không hoạt động: hãy nhập số thẻ và mã PIN"
+    edge.card_reader = "online"
+    kiosk.vm.probe()
+    qtbot.waitUntil(lambda: not kiosk.vm.card_reader_offline, timeout=3000)
+    qtbot.waitUntil(lambda: page.card_hint.text() == "Chạm thẻ vào đầu đọc bên dưới màn hình",
+                    timeout=3000)
