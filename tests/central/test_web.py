@@ -259,3 +259,16 @@ def test_alarm_details_and_device_events_are_in_the_pages_language(
     assert "Đầu đọc trực tuyến" in events and "Máy in: Không có máy in" in events
     events_en = console.get("/sites/hn-01/devices/gate-01?lang=en").text
     assert "Reader online" in events_en and "Printer: No printer" in events_en
+
+
+def test_the_audit_log_names_each_action_in_words(console: TestClient) -> None:
+    """The audit page listed "login", "alarm.ack" … on the Vietnamese page."""
+    login(console, "boss")
+    assert console.post("/api/alarms/1/ack", headers={"X-CSRF-Token": csrf(console)}
+                        ).status_code == 200
+    vi = console.get("/audit?lang=vi").text
+    cells = re.findall(r'<td title="([a-z_.]+)">([^<]*)</td>', vi)
+    assert ("login", "Đăng nhập") in cells and ("alarm.ack", "Xác nhận cảnh báo") in cells
+    assert ("staff.create", "Tạo tài khoản") in cells
+    en = console.get("/audit?lang=en").text
+    assert '<td title="alarm.ack">Alarm acknowledged</td>' in en
