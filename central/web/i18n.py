@@ -227,6 +227,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                     "Only [policy], [gate], [kiosk], [printer], [security] and [sync] may be "
                     "changed remotely."),
     "config.none": ("Chưa có cấu hình từ xa.", "No remote configuration yet."),
+    "config.edit": ("Sửa cấu hình của thư viện hoặc thiết bị",
+                    "Edit a library's or a device's configuration"),
     "config.open": ("Cấu hình", "Configuration"),
     "config_state.pending": ("Đang chờ", "Pending"),
     "config_state.applied": ("Đã áp dụng", "Applied"),
