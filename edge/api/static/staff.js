@@ -35,6 +35,8 @@
       proc_restarting: "Đang khởi động lại", proc_held: "Tạm dừng", proc_unknown: "Không rõ",
       tx_checkout: "Mượn", tx_checkin: "Trả", tx_renew: "Gia hạn", tx_offline: "ngoại tuyến",
       tx_pending: "Chờ gửi", tx_sent: "Đã gửi, chờ trả lời",
+      exit_killed: "bị dừng bởi {sig}", exit_status: "thoát với mã {n}",
+      exit_watchdog: "treo: không báo sống (watchdog) trong {s} giây",
     },
     en: {
       title: "Staff console", token_label: "Or the shared staff token (deprecated)", login: "Log in",
@@ -66,6 +68,8 @@
       proc_restarting: "Restarting", proc_held: "Held", proc_unknown: "Unknown",
       tx_checkout: "Checkout", tx_checkin: "Return", tx_renew: "Renewal", tx_offline: "offline",
       tx_pending: "Waiting to send", tx_sent: "Sent, awaiting the answer",
+      exit_killed: "killed by {sig}", exit_status: "exited with {n}",
+      exit_watchdog: "hung: no watchdog ping for {s} s",
     },
   };
   const $ = (sel) => document.querySelector(sel);
@@ -208,6 +212,18 @@
     }
   }
 
+  // The supervisor's last-exit text ("killed by SIGKILL", "exited with 1", "watchdog: no
+  // WATCHDOG=1 for 10.0s") in the console's language; anything else as it is.
+  function exitText(why) {
+    let m = /^killed by (SIG\w+|signal \d+)$/.exec(why);
+    if (m) return t("exit_killed").replace("{sig}", m[1]);
+    m = /^exited with (-?\d+)$/.exec(why);
+    if (m) return t("exit_status").replace("{n}", m[1]);
+    m = /^watchdog: no WATCHDOG=1 for ([\d.]+)s$/.exec(why);
+    if (m) return t("exit_watchdog").replace("{s}", m[1]);
+    return why;
+  }
+
   function renderProcesses(processes) {
     $("#processes-section").hidden = !processes || processes.length === 0;
     const body = $("#processes tbody");
@@ -219,7 +235,7 @@
       cell(tr, named("proc_", p.state));
       cell(tr, p.restarts);
       cell(tr, p.last_start ? fmtTime(p.last_start) : "");
-      cell(tr, p.last_exit || "");
+      cell(tr, p.last_exit ? exitText(p.last_exit) : "");
       body.appendChild(tr);
     }
   }
