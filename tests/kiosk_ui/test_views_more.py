@@ -593,3 +593,19 @@ def test_a_double_press_on_back_to_menu_does_not_end_the_session(kiosk: Any, qtb
     clock.now += 1.0                                     # a deliberate tap, a second later
     _click_at(qtbot, kiosk, spot)
     qtbot.waitUntil(lambda: kiosk.vm.screen != Screen.MENU, timeout=3000)
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_large_text_attract_keeps_start_on_a_1280x800_screen(make_kiosk: Any, qtbot: Any,
+                                                             lang: str) -> None:
+    """With "Chữ to hơn" on, the Attract page scrolled and its Start and Return buttons were
+    below the bottom edge: a patron who had just asked for larger text saw no way to begin."""
+    k = make_kiosk(FakeEdge(), large_text=True, language=lang)
+    QApplication.processEvents()
+    area = k.window.stack.currentWidget()
+    page = _page(k)
+    assert area.verticalScrollBar().maximum() == 0
+    for b in (page.start, page.ret):
+        bottom = b.mapTo(area.viewport(), b.rect().bottomLeft()).y()
+        assert b.isVisible() and bottom < area.viewport().height(), b.objectName()
+    assert all(lab.isVisible() and lab.text() for lab in page.step_labels)   # steps still told
