@@ -77,6 +77,8 @@ class AttractPage(Page):
             text.setAlignment(Qt.AlignmentFlag.AlignCenter)
             text.setProperty("role", "section")
             lay.addWidget(text)
+            if theme.large_text:   # no picture above: the text sits in the middle
+                lay.addStretch(1)
             self.step_labels.append(text)
             steps.addWidget(card, 1)
         self.root.addLayout(steps, 1)
