@@ -117,6 +117,9 @@ class DeviceManager:
         self._card: PatronCredential | None = None
         self._card_error: tuple[str, str] | None = None  # (error type, message) of the card
         self._card_at = 0.0
+        # the card reader itself: unknown until its monitor says; why it is missing
+        self._card_reader_state = "unknown"
+        self._card_reader_why: str | None = None
         self._scan: PatronCredential | None = None
         self._scan_at = 0.0
         self._scan_rejected: str | None = None
@@ -310,6 +313,15 @@ class DeviceManager:
                 self._card_at = self._clock()
             elif name in ("CardInserted", "CardLeft", "ReaderDetached"):
                 self._card, self._card_error = None, None
+            if name == "ReaderAttached":
+                self._card_reader_state, self._card_reader_why = "online", None
+            elif name == "ReaderDetached":
+                self._card_reader_state = "offline"
+                self._card_reader_why = "the card reader went away"
+            elif name == "ReaderMissing":
+                self._card, self._card_error = None, None
+                self._card_reader_state = "offline"
+                self._card_reader_why = str(event.why)
 
     def _on_scan_event(self, event: Any) -> None:
         with self._cred_lock:
@@ -357,8 +369,16 @@ class DeviceManager:
                 raise EdgeError("unknown_patron", f"the card on the reader: {message}")
             raise DeviceUnavailable(f"the card on the reader could not be read ({error_type})",
                                     error_type=error_type)
+        if self.card_reader is not None and self._card_reader_state == "offline":
+            raise DeviceUnavailable(f"the card reader is not available: {self._card_reader_why}",
+                                    card_reader="offline")
         raise DeviceUnavailable("no card on the card reader" if self.card_reader is not None
                                 else "no barcode scanned")
+
+    def card_reader_state(self) -> str | None:
+        """The card reader's state (``online``, ``offline``, ``unknown`` until its monitor
+        has said), or ``None`` on a box without one."""
+        return None if self.card_reader is None else self._card_reader_state
 
     # ---- printer ------------------------------------------------------------------------
 
@@ -469,7 +489,8 @@ class DeviceManager:
             out.append({"id": "reader", "kind": "rfid_reader", "state": state,
                         "error": self._reader_error, "metrics": metrics})
         if self.card_reader is not None:
-            out.append({"id": "card_reader", "kind": "card_reader", "state": "online",
+            out.append({"id": "card_reader", "kind": "card_reader",
+                        "state": self._card_reader_state, "error": self._card_reader_why,
                         "card_present": self._card is not None,
                         "card_error": self._card_error[0] if self._card_error else None})
         if self.scanner is not None:

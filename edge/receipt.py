@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from edge.errors import EdgeError, texts
 from edge.services.sessions import ReceiptLine, Session
@@ -116,6 +118,22 @@ def font_file(font_dir: str, bold: bool = False) -> str:
     return path
 
 
+def site_now(timezone: str, now: datetime | None = None) -> str:
+    """Now (or ``now``) in the library's time zone (``site.timezone``), ISO 8601 with its
+    offset, to the second: a receipt's ``when`` (a patron reads the library's clock, not
+    UTC)."""
+    moment = now if now is not None else datetime.now(UTC)
+    return moment.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+
+def when_text(when: str) -> str:
+    """A receipt's ``when`` as printed: ``2026-12-07 19:24`` (any other text as it is)."""
+    try:
+        return datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return when
+
+
 def build_receipt(session: Session, library: str, when: str) -> dict[str, Any]:
     """The ``Receipt`` JSON of ``docs/api.md`` for a session's transactions so far."""
     return {"library": library, "patron_masked": mask_identifier(session.patron_id), "when": when,
@@ -153,7 +171,7 @@ def receipt_text(receipt: dict[str, Any], language: str = "vi", width: int = 42)
     """The receipt as plain text lines of at most ``width`` characters."""
     lang = language if language in HEADINGS else "en"
     h = HEADINGS[lang]
-    out = [receipt["library"][:width], receipt["when"][:width],
+    out = [receipt["library"][:width], when_text(receipt["when"])[:width],
            f"{h['patron']}: {receipt['patron_masked']}"[:width], "-" * width]
     if receipt.get("kind") == "payment":
         amount = format_amount(receipt["amount"], receipt["currency"], lang)
@@ -316,7 +334,7 @@ def receipt_pdf(receipt: dict[str, Any], language: str = "vi", *,
     from fpdf import FPDF
 
     pdf = FPDF(format=(148, 210))  # A5 in mm
-    pdf.set_title(f"{receipt['library']} {receipt['when']}")
+    pdf.set_title(f"{receipt['library']} {when_text(receipt['when'])}")
     pdf.add_font("DejaVu", "", font_file(font_dir))
     pdf.add_font("DejaVu", "B", font_file(font_dir, bold=True))
     pdf.add_page()

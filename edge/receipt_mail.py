@@ -17,7 +17,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from edge.errors import EdgeError
-from edge.receipt import receipt_text
+from edge.receipt import receipt_text, when_text
 from smartlib.config import SmtpSection
 from smartlib.logs import mask_email, mask_text
 
@@ -51,7 +51,7 @@ def receipt_message(receipt: dict[str, Any], language: str, *, sender: str, to: 
         raise EdgeError("validation_error", "the e-mail address is not valid", status=422)
     msg = EmailMessage()
     lang = language if language in SUBJECTS else "en"
-    msg["Subject"] = f"{SUBJECTS[lang]} – {receipt['library']} – {receipt['when']}"
+    msg["Subject"] = f"{SUBJECTS[lang]} – {receipt['library']} – {when_text(receipt['when'])}"
     msg["From"] = sender
     msg["To"] = to
     msg["Date"] = formatdate(localtime=False, usegmt=True)

@@ -43,6 +43,7 @@ class FakeEdge:
         """Unused scan tokens ``read_scan`` issued: token → identifier."""
         self.down = False
         self.gateway = "online"
+        self.card_reader: str | None = "online"
         self.offline_policy: JSON = {"login": "cached", "max_items": 5, "max_value": 1_000_000}
         """What ``/health`` sends as ``offline_policy`` (as the real edge: login, items, value)."""
         self.card_on_reader: str | None = None
@@ -135,7 +136,8 @@ class FakeEdge:
     # -- EdgeApi ----------------------------------------------------------------------
     def health(self) -> JSON:
         self._check("health")
-        return {"status": "ok", "gateway": self.gateway, "role": "kiosk",
+        return {"status": "ok" if self.card_reader != "offline" else "degraded",
+                "gateway": self.gateway, "role": "kiosk", "card_reader": self.card_reader,
                 "offline_policy": dict(self.offline_policy)}
 
     def info(self) -> JSON:

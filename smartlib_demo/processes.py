@@ -25,6 +25,8 @@ from smartlib_demo.errors import DemoError
 log = logging.getLogger("smartlib_demo.processes")
 
 VPCD_STANDARD_PORT = 35963
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+"""Where pcscd listens, and where every PC/SC client (the edge's card reader) connects."""
 VPCD_LIBS = ("/usr/lib/pcsc/drivers/serial/libifdvpcd.so",
              "/usr/lib/pcsc/drivers/serial/libifdvpcd.so.0.8")
 PR_SET_PDEATHSIG = 1
@@ -166,6 +168,18 @@ def _vpcd_port_of(pid: int) -> int:
     return VPCD_STANDARD_PORT
 
 
+def pcscd_answers(path: Path) -> bool:
+    """Whether a pcscd accepts connections on the socket ``path`` in this mount namespace
+    (a pcscd seen in /proc may run in another one, with its socket elsewhere)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 class PcscdLauncher:
     """Use a running pcscd (and its vpcd port), or start a private one with vpcd."""
 
@@ -178,6 +192,12 @@ class PcscdLauncher:
     def start(self) -> int | None:
         """Returns the vpcd port, or None (with ``reason``) when PC/SC is not available."""
         running = _pcscd_pids()
+        elsewhere = ""
+        if running and not pcscd_answers(PCSCD_SOCKET):
+            # e.g. a test's private pcscd in its own mount namespace: the edge could not reach it
+            elsewhere = (f"a pcscd runs (pid {running[0]}) but {PCSCD_SOCKET} does not answer "
+                         "here; ")
+            running = []
         if running and self.port is not None:
             self.reason = (f"using the running pcscd (pid {running[0]}), vpcd port {self.port} "
                            "(--vpcd-port)")
@@ -190,7 +210,7 @@ class PcscdLauncher:
                                            else None)
         lib = next((p for p in VPCD_LIBS if Path(p).exists()), None)
         if binary is None or lib is None:
-            self.reason = ("pcscd or vsmartcard-vpcd is not installed "
+            self.reason = (f"{elsewhere}pcscd or vsmartcard-vpcd is not installed "
                            "(apt-get install pcscd vsmartcard-vpcd); the card login is off")
             return None
         port = free_ports(1)[0]
@@ -198,7 +218,7 @@ class PcscdLauncher:
         conf.mkdir(exist_ok=True)
         (conf / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x{port:04X}\n'
                                    f"LIBPATH      {lib}\nCHANNELID    0x{port:04X}\n")
-        Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
+        PCSCD_SOCKET.parent.mkdir(parents=True, exist_ok=True)
         logf = self.run_dir / "logs" / "pcscd.log"
         with open(logf, "wb") as out:
             popen = subprocess.Popen([binary, "-f", "-c", str(conf)], stdout=out,
@@ -206,14 +226,14 @@ class PcscdLauncher:
                                      start_new_session=True, preexec_fn=die_with_parent)
         self.proc = Proc("pcscd", popen, logf)
         try:
-            wait_until(lambda: Path("/run/pcscd/pcscd.comm").exists(), 15, "pcscd",
+            wait_until(lambda: PCSCD_SOCKET.exists(), 15, "pcscd",
                        self.proc.why_dead)
         except DemoError as exc:
             self.stop()
-            self.reason = f"{exc}; the card login is off"
+            self.reason = f"{elsewhere}{exc}; the card login is off"
             return None
         self.port = port
-        self.reason = f"started a private pcscd (pid {popen.pid}), vpcd port {port}"
+        self.reason = f"{elsewhere}started a private pcscd (pid {popen.pid}), vpcd port {port}"
         return port
 
     def stop(self) -> None:

@@ -53,7 +53,15 @@ from central.store import (
 from central.web import conflicts, dead_letters, tasks
 from central.web.config_pages import add_config_routes
 from central.web.enroll_pages import add_enroll_routes
-from central.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, browser_texts, optional_text, text
+from central.web.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    alarm_details,
+    browser_texts,
+    event_text,
+    optional_text,
+    text,
+)
 from central.web.kit import PageKit
 from central.web.limits import BodyLimit, json_object
 from central.web.stats import StatsContext, install_stats_routes
@@ -148,8 +156,12 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
                 "kind_label": optional_text(f"kind.{a.kind}", lang, a.kind),
                 "source": a.source, "item": a.item, "uid": a.uid, "title": a.title,
                 "direction": a.direction, "message": a.message, "reason": a.detail.get("reason"),
+                "details": alarm_details(a, lang),
                 "raised_at": a.raised_at, "when": when(a.raised_at), "open": a.open,
                 "acked_at": a.acked_at, "acked_when": when(a.acked_at), "acked_by": a.acked_by}
+
+    def event_view(e: dict[str, Any], lang: str) -> dict[str, Any]:
+        return {**e, "label": event_text(str(e["kind"]), lang)}
 
     def device_view(d: Device) -> dict[str, Any]:
         now = auth.clock()
@@ -369,7 +381,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
         alarms = [alarm_view(a, lang) for a in store.alarms.search(
             AlarmFilter(site_id=site_id, device_id=device_id, limit=50))]
         return render(request, staff, "device.html", device=device_view(device),
-                      events=store.events.recent(site_id, device_id), alarms=alarms)
+                      events=[event_view(e, lang) for e in store.events.recent(site_id, device_id)],
+                      alarms=alarms)
 
     def fleet_query(request: Request) -> tuple[dict[str, Any], list[Device]]:
         q = request.query_params

@@ -101,7 +101,8 @@ def add_config_routes(app: FastAPI, kit: PageKit) -> None:
     @app.get("/config", response_class=HTMLResponse)
     def config_list(request: Request) -> Response:
         staff = kit.page_staff(request)
-        return kit.render(request, staff, "config_list.html", states=kit.store.configs.states())
+        return kit.render(request, staff, "config_list.html", states=kit.store.configs.states(),
+                          sites=kit.store.sites.list(), devices=kit.store.devices.list())
 
     @app.get("/sites/{site_id}/config", response_class=HTMLResponse)
     def site_config(request: Request, site_id: str) -> Response:

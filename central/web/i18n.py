@@ -6,7 +6,12 @@ either language is a test failure (tests/central/test_i18n.py). Vietnamese is th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from central.web.ops_texts import OPS_TEXTS
+
+if TYPE_CHECKING:
+    from central.store import AlarmRecord
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
@@ -88,6 +93,17 @@ TEXTS: dict[str, tuple[str, str]] = {
     "device.no_events": ("Chưa có sự kiện.", "No events yet."),
     "device.source": ("Nguồn", "Source"),
     "device.event": ("Sự kiện", "Event"),
+    "event.reader_online": ("Đầu đọc trực tuyến", "Reader online"),
+    "event.reader_offline": ("Đầu đọc mất kết nối", "Reader offline"),
+    "event.config_applied": ("Đã áp dụng cấu hình", "Configuration applied"),
+    "event.config_failed": ("Cấu hình bị từ chối", "Configuration refused"),
+    "event.pin_lockout": ("Khóa PIN sau nhiều lần nhập sai", "PIN locked after wrong tries"),
+    "event.release_cancelled": ("Hủy mở khóa từ (khoản mượn đã kết thúc)",
+                                "Release cancelled (the loan had ended)"),
+    "event.secure_cancelled": ("Hủy khóa từ (tài liệu lại được mượn)",
+                               "Securing cancelled (the item is on loan again)"),
+    "event.payment_intent": ("Yêu cầu thanh toán phí phạt", "Fine payment requested"),
+    "event.dead_letter": ("Thư hỏng", "Dead letter"),
     "state.online": ("Trực tuyến", "Online"),
     "state.offline": ("Ngoại tuyến", "Offline"),
     "state.silent": ("Mất tín hiệu", "Silent"),
@@ -102,7 +118,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "printer.none": ("Không có máy in", "No printer"),
     "role.kiosk": ("Máy mượn trả", "Kiosk"),
     "role.gate": ("Cổng an ninh", "Security gate"),
-    "role.gateway": ("Cổng kết nối", "Gateway"),
+    "role.gateway": ("Máy chủ kết nối", "Gateway"),
     "role.staff": ("Bàn thủ thư", "Staff desk"),
     "unknown": ("—", "—"),
     "fleet.title": ("Đội thiết bị", "Fleet"),
@@ -165,6 +181,23 @@ TEXTS: dict[str, tuple[str, str]] = {
     "audit.action": ("Thao tác", "Action"),
     "audit.target": ("Đối tượng", "Target"),
     "audit.diff": ("Thay đổi", "Changes"),
+    "audit_action.login": ("Đăng nhập", "Logged in"),
+    "audit_action.logout": ("Đăng xuất", "Logged out"),
+    "audit_action.login.failed": ("Đăng nhập sai", "Failed login"),
+    "audit_action.login.locked": ("Khóa tài khoản (đăng nhập sai nhiều lần)",
+                                  "Account locked (failed logins)"),
+    "audit_action.staff.create": ("Tạo tài khoản", "Account created"),
+    "audit_action.alarm.ack": ("Xác nhận cảnh báo", "Alarm acknowledged"),
+    "audit_action.conflict.resolve": ("Xử lý xung đột", "Conflict resolved"),
+    "audit_action.site.rename": ("Đổi tên thư viện", "Library renamed"),
+    "audit_action.security_task.retry": ("Thử lại ghi an ninh", "Security task retried"),
+    "audit_action.security_task.abandon": ("Bỏ ghi an ninh", "Security task abandoned"),
+    "audit_action.command.cancel": ("Hủy lệnh", "Command cancelled"),
+    "audit_action.config.change": ("Thay đổi cấu hình", "Configuration changed"),
+    "audit_action.enrol_code": ("Cấp mã đăng ký", "Enrolment code issued"),
+    "audit_action.enrolled": ("Thiết bị đã đăng ký", "Device enrolled"),
+    "audit_action.enrol_refused": ("Từ chối đăng ký", "Enrolment refused"),
+    "audit_action.device_revoked": ("Thu hồi thiết bị", "Device revoked"),
     "nav.enrol": ("Đăng ký thiết bị", "Enrolment"),
     "enrol.title": ("Đăng ký thiết bị mới", "Enrol a new box"),
     "enrol.new": ("Cấp mã đăng ký dùng một lần", "Issue a one-time enrolment code"),
@@ -185,7 +218,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "enrol.revoked": ("Thiết bị đã thu hồi", "Revoked devices"),
     "enrol.revoked_at": ("Thu hồi lúc", "Revoked at"),
     "enrol.revoked_done": ("Đã thu hồi (số chứng chỉ):", "Revoked (certificates):"),
-    "enrol.role.kiosk": ("Ki-ốt", "Kiosk"),
+    "enrol.role.kiosk": ("Máy mượn trả", "Kiosk"),
     "enrol.role.gate": ("Cổng an ninh", "Security gate"),
     "nav.config": ("Cấu hình", "Configuration"),
     "config.title": ("Cấu hình từ xa", "Remote configuration"),
@@ -209,6 +242,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                     "Only [policy], [gate], [kiosk], [printer], [security] and [sync] may be "
                     "changed remotely."),
     "config.none": ("Chưa có cấu hình từ xa.", "No remote configuration yet."),
+    "config.edit": ("Sửa cấu hình của thư viện hoặc thiết bị",
+                    "Edit a library's or a device's configuration"),
     "config.open": ("Cấu hình", "Configuration"),
     "config_state.pending": ("Đang chờ", "Pending"),
     "config_state.applied": ("Đã áp dụng", "Applied"),
@@ -242,6 +277,26 @@ def text(key: str, lang: str) -> str:
 def optional_text(key: str, lang: str, fallback: str) -> str:
     """The text of ``key`` if there is one (e.g. ``kind.<alarm kind>``), else ``fallback``."""
     return text(key, lang) if key in TEXTS else fallback
+
+
+def event_text(kind: str, lang: str) -> str:
+    """A device event's name in ``lang``: ``printer_<state>`` as "Printer: <state>", a
+    known kind by its text, an unknown one by its code."""
+    if f"event.{kind}" in TEXTS:
+        return text(f"event.{kind}", lang)
+    state = kind.removeprefix("printer_")
+    if state != kind and f"printer.{state}" in TEXTS:
+        return f"{text('device.printer', lang)}: {text(f'printer.{state}', lang)}"
+    return kind
+
+
+def alarm_details(alarm: AlarmRecord, lang: str) -> str:
+    """What an alarm's details column says: the gate's reason in ``lang`` when the edge sent
+    its texts (``detail.reason_texts``), else the edge's own message."""
+    texts = alarm.detail.get("reason_texts")
+    if isinstance(texts, dict) and isinstance(texts.get(lang), str):
+        return str(texts[lang])
+    return alarm.message or ""
 
 
 def browser_texts(lang: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from drivers.pcsc.events import (
     CardUnreadable,
     ReaderAttached,
     ReaderDetached,
+    ReaderMissing,
 )
 from drivers.pcsc.identity import PatronIdentityRule, PatronLookupFailed, format_uid
 from drivers.pcsc.reader import CardReader, CardTimeout, PcscCardReader
@@ -20,6 +21,6 @@ from drivers.pcsc.reader import CardReader, CardTimeout, PcscCardReader
 __all__ = [
     "Atr", "CardEvent", "CardInserted", "CardKind", "CardLeft", "CardReader", "CardTimeout",
     "CardUnreadable", "PatronCredential", "PatronIdentityRule", "PatronLookupFailed",
-    "PcscCardReader", "ReaderAttached", "ReaderDetached", "StorageCardInfo", "format_uid",
-    "parse_atr",
+    "PcscCardReader", "ReaderAttached", "ReaderDetached", "ReaderMissing", "StorageCardInfo",
+    "format_uid", "parse_atr",
 ]

@@ -3,7 +3,9 @@
 A card entering the field gives :class:`CardInserted`, then either a
 :class:`~drivers.credential.PatronCredential` (the identity rule succeeded) or a
 :class:`CardUnreadable`; leaving gives :class:`CardLeft`. The reader itself comes and goes
-with :class:`ReaderAttached` / :class:`ReaderDetached` (unplugged, or pcscd stopped).
+with :class:`ReaderAttached` / :class:`ReaderDetached` (unplugged, or pcscd stopped), and
+:class:`ReaderMissing` says, once per spell, that there is none to use (also at start, when
+no reader ever attached).
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ class ReaderDetached:
     """The reader went away: unplugged, or pcscd stopped or restarted."""
 
     reader: str
+
+
+@dataclass(frozen=True)
+class ReaderMissing:
+    """No matching reader can be used (pcscd unreachable, or no reader matches the name
+    pattern): emitted once when the monitor finds itself without one, at start too, and
+    again only after a :class:`ReaderAttached`. ``why`` says what was wrong."""
+
+    why: str
 
 
 @dataclass(frozen=True)
@@ -61,5 +72,5 @@ class CardUnreadable:
     error_type: str
 
 
-CardEvent = (ReaderAttached | ReaderDetached | CardInserted | CardLeft | CardUnreadable
+CardEvent = (ReaderAttached | ReaderDetached | ReaderMissing | CardInserted | CardLeft | CardUnreadable
              | PatronCredential)

@@ -55,6 +55,7 @@ from drivers.pcsc.events import (
     CardUnreadable,
     ReaderAttached,
     ReaderDetached,
+    ReaderMissing,
 )
 from drivers.pcsc.identity import PatronIdentityRule
 from drivers.trace import TRACE
@@ -444,6 +445,15 @@ class PcscCardReader(CardReader):
                 self._emit(on_event, ReaderDetached(reader))
             reader, present, state = None, False, scard.SCARD_STATE_UNAWARE
 
+        missing_told = False
+
+        def missing(why: str) -> None:
+            nonlocal missing_told
+            if not missing_told:
+                missing_told = True
+                log.warning("no card reader to use: %s", why)
+                self._emit(on_event, ReaderMissing(why))
+
         def drop_ctx() -> None:
             nonlocal ctx
             if ctx is not None:
@@ -457,6 +467,7 @@ class PcscCardReader(CardReader):
                     hr, new_ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
                     if hr != scard.SCARD_S_SUCCESS:
                         lose_reader(f"pcscd unavailable: {_err(hr)}")
+                        missing(f"pcscd unavailable: {_err(hr)}")
                         wait(self.poll_interval)
                         continue
                     ctx = new_ctx
@@ -466,6 +477,7 @@ class PcscCardReader(CardReader):
                     names = []
                 elif hr != scard.SCARD_S_SUCCESS:
                     lose_reader(f"cannot list readers: {_err(hr)}")
+                    missing(f"cannot list readers: {_err(hr)}")
                     drop_ctx()
                     wait(self.poll_interval)
                     continue
@@ -473,10 +485,11 @@ class PcscCardReader(CardReader):
                 if match != reader:
                     lose_reader("no longer listed")
                     if match is not None:
-                        reader = match
+                        reader, missing_told = match, False
                         log.info("card reader %s attached", reader)
                         self._emit(on_event, ReaderAttached(reader))
                 if reader is None:
+                    missing(f"no reader matches {self._pattern.pattern!r}")
                     wait(self.poll_interval)
                     continue
                 hr, states = scard.SCardGetStatusChange(
@@ -485,12 +498,14 @@ class PcscCardReader(CardReader):
                     continue
                 if hr != scard.SCARD_S_SUCCESS:
                     lose_reader(f"status change failed: {_err(hr)}")
+                    missing(f"status change failed: {_err(hr)}")
                     drop_ctx()
                     wait(self.poll_interval)
                     continue
                 _, event_state, atr_raw = states[0]
                 if event_state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE):
                     lose_reader("reader unavailable")
+                    missing("reader unavailable")
                     wait(self.poll_interval)
                     continue
                 state = event_state & ~scard.SCARD_STATE_CHANGED

@@ -24,9 +24,8 @@ from edge.api.schemas import (
     SessionOut,
 )
 from edge.errors import EdgeError
-from edge.receipt import build_receipt, printer_bytes, receipt_text
+from edge.receipt import build_receipt, printer_bytes, receipt_text, site_now
 from edge.services.circulation import ItemResult
-from edge.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,8 @@ def receipt(session_id: SessionId, services: ServicesDep,
     """The session's receipt as JSON, plain text, or ESC/POS bytes (in the printer's
     ``[printer] vietnamese`` mode: ascii, cp1258 or raster)."""
     session = services.sessions.get(session_id)
-    data = build_receipt(session, services.settings.site.name, utcnow())
+    data = build_receipt(session, services.settings.site.name,
+                         site_now(services.settings.site.timezone))
     if format == "text":
         return Response(receipt_text(data, session.language), media_type="text/plain")
     if format == "escpos":
@@ -158,7 +158,8 @@ def receipt(session_id: SessionId, services: ServicesDep,
 def print_receipt(session_id: SessionId, services: ServicesDep) -> dict[str, Any]:
     """Print the receipt on the kiosk's printer."""
     session = services.sessions.get(session_id)
-    data = build_receipt(session, services.settings.site.name, utcnow())
+    data = build_receipt(session, services.settings.site.name,
+                         site_now(services.settings.site.timezone))
     services.devices.print_bytes(printer_bytes(data, session.language, services.settings.printer))
     return {"printed": True}
 
@@ -180,6 +181,7 @@ def health(services: ServicesDep, caller: OptionalCaller,
     devices_ok = all(d.get("state") != "offline" for d in services.devices.status())
     return {"status": "ok" if devices_ok else "degraded", "gateway": services.gateway_state(),
             "role": services.settings.device.role,
+            "card_reader": services.devices.card_reader_state(),
             "offline_policy": {"login": p.offline_login, "max_items": p.offline_max_items,
                                "max_value": p.offline_max_value}}
 

@@ -11,9 +11,8 @@ from pydantic import BaseModel, Field
 from edge.api.deps import DeviceAuth, ServicesDep
 from edge.api.schemas import ErrorOut
 from edge.errors import EdgeError
-from edge.receipt import build_receipt, receipt_pdf
+from edge.receipt import build_receipt, receipt_pdf, site_now
 from edge.receipt_mail import ReceiptMailer, mask_address, receipt_message
-from edge.store import utcnow
 
 router = APIRouter(tags=["patron"], responses={
     code: {"model": ErrorOut} for code in (401, 404, 409, 422, 503)})
@@ -38,7 +37,8 @@ class EmailedOut(BaseModel):
 def receipt_pdf_download(session_id: str, services: ServicesDep) -> Response:
     """The session's receipt as a PDF (DejaVu Sans, Vietnamese intact)."""
     session = services.sessions.get(session_id)
-    data = build_receipt(session, services.settings.site.name, utcnow())
+    data = build_receipt(session, services.settings.site.name,
+                         site_now(services.settings.site.timezone))
     pdf = receipt_pdf(data, session.language, font_dir=services.settings.printer.font_dir)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": 'attachment; filename="receipt.pdf"'})
@@ -54,7 +54,7 @@ def receipt_email(session_id: str, body: EmailIn, services: ServicesDep) -> dict
         raise EdgeError("no_email_address", "no e-mail address is known for this patron: "
                         "give one in 'to'", status=409)
     settings = services.settings
-    data = build_receipt(session, settings.site.name, utcnow())
+    data = build_receipt(session, settings.site.name, site_now(settings.site.timezone))
     msg = receipt_message(data, session.language, sender=settings.smtp.sender, to=to,
                           pdf=receipt_pdf(data, session.language,
                                           font_dir=settings.printer.font_dir))

@@ -174,6 +174,9 @@ class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     gateway: Literal["online", "offline", "unknown"]
     role: str
+    card_reader: Literal["online", "offline", "unknown"] | None = None
+    """The PC/SC card reader (``None``: the box has none); ``offline``: a card tap cannot
+    log in, the kiosk says to type the card number."""
     offline_policy: dict[str, Any]
 
 

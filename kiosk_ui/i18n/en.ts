@@ -333,6 +333,10 @@
         <translation>Log in</translation>
     </message>
     <message>
+        <source>The card reader is not working right now: type your card number and PIN</source>
+        <translation>The card reader is not working right now: type your card number and PIN</translation>
+    </message>
+    <message>
         <source>Tap your card on the reader below the screen</source>
         <translation>Tap your card on the reader below the screen</translation>
     </message>

@@ -337,6 +337,10 @@
         <translation>Đăng nhập</translation>
     </message>
     <message>
+        <source>The card reader is not working right now: type your card number and PIN</source>
+        <translation>Đầu đọc thẻ đang không hoạt động: hãy nhập số thẻ và mã PIN</translation>
+    </message>
+    <message>
         <source>Tap your card on the reader below the screen</source>
         <translation>Chạm thẻ vào đầu đọc bên dưới màn hình</translation>
     </message>

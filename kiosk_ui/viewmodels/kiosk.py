@@ -131,6 +131,7 @@ class KioskViewModel(ViewModel):
         self.transactions = 0
         self.edge_up = True
         self.gateway_offline = False
+        self.card_reader_offline = False   # /health: a card tap cannot log in now
         self.offline_policy: dict[str, Any] = {}
         self.events_connected = False
         self._connectivity_events = 0   # a /health answer older than an event loses to it
@@ -236,6 +237,7 @@ class KioskViewModel(ViewModel):
         if events_seen is None or events_seen == self._connectivity_events:
             self.gateway_offline = health.get("gateway") == "offline"
         self.offline_policy = dict(health.get("offline_policy") or {})
+        self.card_reader_offline = health.get("card_reader") == "offline"
         self.health_timer.setInterval(self._health_ms)
         if not was_up:
             log.info("edge is back; returning to attract")

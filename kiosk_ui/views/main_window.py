@@ -10,10 +10,12 @@ everything inside the window with the new sizes and colours; the window itself s
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QCoreApplication as Q
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -46,8 +48,14 @@ from kiosk_ui.views.pages import (
 from kiosk_ui.views.widgets import BigButton, ElidedLabel, Pictogram, polish
 from kiosk_ui.wedge import MAX_GAP_S
 
+log = logging.getLogger(__name__)
+
 ADMIN_TAPS = 5
 ADMIN_WINDOW_S = 4.0
+BOUNCE_S = 0.5
+"""A press this soon after the press that changed the screen, on the same spot, is the
+second half of a double press (:meth:`KioskWindow.eventFilter`)."""
+BOUNCE_PX = 24
 
 
 def _scroller(page: QWidget) -> QScrollArea:
@@ -82,6 +90,10 @@ class KioskWindow(QWidget):
         self.wedge_max_gap_s = wedge_max_gap_s
         self._allow_close = not kiosk
         self._taps: list[float] = []
+        self.clock: Callable[[], float] = time.monotonic   # for the double-press guard
+        self._last_press: tuple[float, QPoint] | None = None
+        self._screen_shown_at = -1.0
+        self._drop_release = False
         self.setWindowTitle("smartlib kiosk")
         if kiosk:
             self.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.Window)
@@ -227,6 +239,7 @@ class KioskWindow(QWidget):
         page = self.pages[screen]
         if self.stack.currentWidget() is not self._areas[screen]:
             self.stack.setCurrentWidget(self._areas[screen])
+            self._screen_shown_at = self.clock()
         page.refresh()
         down = vm.screen == Screen.OUT_OF_SERVICE
         self.header.setVisible(not down)
@@ -304,7 +317,35 @@ class KioskWindow(QWidget):
             self.open_admin()
 
     # -- events -----------------------------------------------------------------------
+    def _bounce(self, obj: QObject, ev: QEvent) -> bool:
+        """Whether ``ev`` is the second press of a double press that changed the screen
+        (or its release): a button in the same place on the new screen ("Về menu", then the
+        menu's "Kết thúc") would take it. Dropped: a press on the same spot (``BOUNCE_PX``)
+        within ``BOUNCE_S`` of the press before the screen changed."""
+        t = ev.type()
+        if not isinstance(obj, QWidget) or not isinstance(ev, QMouseEvent):
+            return False
+        if t == QEvent.Type.MouseButtonRelease and self._drop_release:
+            self._drop_release = False
+            return True
+        if t not in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
+            return False
+        now, spot = self.clock(), ev.globalPosition().toPoint()
+        last, self._last_press = self._last_press, (now, spot)
+        if last is None:
+            return False
+        at, where = last
+        bounce = (now - at < BOUNCE_S and self._screen_shown_at >= at
+                  and (spot - where).manhattanLength() <= BOUNCE_PX)
+        if bounce:
+            log.info("dropped a second press %.2fs after the screen changed", now - at)
+            self._last_press = last
+            self._drop_release = True
+        return bounce
+
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        if self._bounce(obj, ev):
+            return True
         t = ev.type()
         if obj is self.site and t == QEvent.Type.MouseButtonPress:
             self._tap()

@@ -27,3 +27,16 @@ def test_templates_and_script_use_known_keys_only() -> None:
     script = (Path(central.web.__file__).parent / "static" / "central.js").read_text()
     assert set(re.findall(r'texts\["([a-z_.]+)"\]', script)) <= set(BROWSER_KEYS)
     assert set(BROWSER_KEYS) <= set(TEXTS)
+
+
+def test_a_device_role_has_one_name_on_every_page() -> None:
+    """The enrolment form called a kiosk "Ki-ốt" while the fleet said "Máy mượn trả"; the
+    gateway was "Cổng kết nối", a "gate" like the security gate (the box's staff console
+    calls it "Máy chủ")."""
+    from central.web.i18n import text
+
+    for lang in ("vi", "en"):
+        for role in ("kiosk", "gate"):
+            assert text(f"enrol.role.{role}", lang) == text(f"role.{role}", lang)
+    assert not text("role.gateway", "vi").startswith("Cổng")
+    assert text("role.gate", "vi") != text("role.gateway", "vi")

@@ -220,3 +220,15 @@ def test_an_admin_configures_by_form_and_api(console: TestClient,
     assert got["pushed"]["state"] == "pending" and got["pushed"]["version"] == 2
     audit = console.get("/audit")
     assert "config:hn-01/kiosk-01" in audit.text and "+offline_max_items = 4" in audit.text
+
+
+def test_a_first_configuration_can_be_reached_from_the_menu(console: TestClient) -> None:
+    """"Configuration" in the menu said only "No remote configuration yet.", with no way on
+    to a library's or a device's configuration; nor did the library's page link to it."""
+    login(console, "boss")
+    page = console.get("/config?lang=vi").text
+    assert "Chưa có cấu hình từ xa." in page
+    assert f'href="/sites/{SITE}/config"' in page
+    assert f'href="/sites/{SITE}/devices/kiosk-01/config"' in page
+    site = console.get(f"/sites/{SITE}?lang=vi").text
+    assert f'href="/sites/{SITE}/config"' in site

@@ -228,3 +228,47 @@ def test_after_login_only_local_paths(console: TestClient, target: str, lands: s
     r = console.post("/login", data={"username": "xem", "password": PASSWORD, "csrf_token": token,
                                      "next": target}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == lands
+
+
+def test_alarm_details_and_device_events_are_in_the_pages_language(
+        console: TestClient, sqlite_store: CentralStore, clock: Clock) -> None:
+    """A gate alarm's details are its reason in the page's language (the edge sends both
+    texts), not the edge's English log line; a device's recent events are named in words,
+    not by their codes (``reader_online``, ``printer_none``)."""
+    now = stamp(clock())
+    line = "gate gate-01: 'Tắt đèn' (70000003) going out: not_checked_out"
+    sqlite_store.alarms.record(
+        site_id="hn-01", device_id="gate-01", edge_alarm_id=2, kind="gate", raised_at=now,
+        received_at=now, title="Tắt đèn", item="70000003", message=line,
+        detail={"reason": "not_checked_out", "reason_texts": {
+            "vi": "Tài liệu còn khóa từ và chưa được mượn.",
+            "en": "The item is secured and was not checked out."}})
+    sqlite_store.events.record("hn-01", "gate-01", 1, "gate-01", "reader_online", {}, now)
+    sqlite_store.events.record("hn-01", "gate-01", 2, "printer", "printer_none", {}, now)
+    login(console, "boss")
+    vi = console.get("/alarms?lang=vi").text
+    assert "Tài liệu còn khóa từ và chưa được mượn." in vi and line not in vi
+    en = console.get("/alarms?lang=en").text
+    assert "The item is secured and was not checked out." in en and line not in en
+    [api] = [a for a in console.get("/api/alarms?lang=vi").json() if a["item"] == "70000003"]
+    assert api["details"] == "Tài liệu còn khóa từ và chưa được mượn."
+    assert api["message"] == line                     # the API keeps the edge's own text
+    page = console.get("/sites/hn-01/devices/gate-01?lang=vi").text
+    events = page[page.index('id="events"'):]
+    assert ">reader_online<" not in events and ">printer_none<" not in events  # codes: tooltips
+    assert "Đầu đọc trực tuyến" in events and "Máy in: Không có máy in" in events
+    events_en = console.get("/sites/hn-01/devices/gate-01?lang=en").text
+    assert "Reader online" in events_en and "Printer: No printer" in events_en
+
+
+def test_the_audit_log_names_each_action_in_words(console: TestClient) -> None:
+    """The audit page listed "login", "alarm.ack" … on the Vietnamese page."""
+    login(console, "boss")
+    assert console.post("/api/alarms/1/ack", headers={"X-CSRF-Token": csrf(console)}
+                        ).status_code == 200
+    vi = console.get("/audit?lang=vi").text
+    cells = re.findall(r'<td title="([a-z_.]+)">([^<]*)</td>', vi)
+    assert ("login", "Đăng nhập") in cells and ("alarm.ack", "Xác nhận cảnh báo") in cells
+    assert ("staff.create", "Tạo tài khoản") in cells
+    en = console.get("/audit?lang=en").text
+    assert '<td title="alarm.ack">Alarm acknowledged</td>' in en

@@ -44,6 +44,7 @@ def test_auth_401_and_403(client: TestClient) -> None:
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     assert client.get("/devices", headers=STAFF).status_code == 200
     assert client.get("/health").json()["status"] in ("ok", "degraded")
+    assert client.get("/health").json()["card_reader"] is None      # this box has none
 
 
 def test_error_shape_has_vi_and_en(client: TestClient) -> None:
@@ -73,8 +74,12 @@ def test_checkout_account_receipt_logout(client: TestClient, reader) -> None:
     assert sorted(x["item_id"] for x in acct["loans"]) == ["3000001", "3000002"]
     rec = client.get(f"/sessions/{sid}/receipt", headers=DEV).json()
     assert [ln["action"] for ln in rec["lines"]] == ["checkout", "checkout"]
+    # The receipt's time is the library's (site.timezone, Asia/Ho_Chi_Minh): it was the
+    # UTC stamp, so a Hà Nội receipt of 19:24 said 12:24 (and printed "…T12:24:56.123Z").
+    assert rec["when"].endswith("+07:00"), rec["when"]
     text = client.get(f"/sessions/{sid}/receipt?format=text", headers=DEV)
     assert "Borrowed: 3000001" in text.text
+    assert text.text.splitlines()[1] == rec["when"][:16].replace("T", " ")
     esc = client.get(f"/sessions/{sid}/receipt?format=escpos", headers=DEV)
     assert esc.content.startswith(b"\x1b@") and esc.content.endswith(b"\x1dV\x00")
     r = client.post(f"/sessions/{sid}/receipt/print", headers=DEV)

@@ -16,7 +16,14 @@ from fastapi.testclient import TestClient
 
 from drivers.credential import PatronCredential
 from drivers.errors import PatronIdentityError
-from drivers.pcsc import CardLeft, CardUnreadable, PatronIdentityRule, PcscCardReader
+from drivers.pcsc import (
+    CardLeft,
+    CardUnreadable,
+    PatronIdentityRule,
+    PcscCardReader,
+    ReaderAttached,
+    ReaderMissing,
+)
 from drivers.scanner import ScanRejected, SerialBarcodeScanner
 from edge.api import create_app
 from edge.devices import DeviceManager, build_devices
@@ -159,6 +166,27 @@ def test_unknown_card_is_an_unknown_patron_never_its_uid() -> None:
     with pytest.raises(DeviceUnavailable, match="no card on the card reader"):
         dm.current_card()
     dm.close()
+
+
+def test_a_missing_card_reader_is_offline_not_online() -> None:
+    """The card reader was always reported online: with pcscd gone, a card tap did nothing
+    and neither the kiosk nor the staff console said why."""
+    dm, card = _card_devices()
+    assert card.on_event is not None
+    assert dm.card_reader_state() == "unknown"
+    card.on_event(ReaderMissing("pcscd unavailable: Service not available"))
+    [status] = dm.status()
+    assert status["state"] == "offline" and "pcscd unavailable" in status["error"]
+    with pytest.raises(DeviceUnavailable, match="card reader is not available") as info:
+        dm.current_card()
+    assert info.value.detail["card_reader"] == "offline"
+    card.on_event(ReaderAttached("Virtual PCD 00 00"))
+    assert dm.card_reader_state() == "online" and dm.status()[0]["error"] is None
+    with pytest.raises(DeviceUnavailable, match="no card on the card reader"):
+        dm.current_card()
+    dm.close()
+    no_reader = DeviceManager(None, security=None)
+    assert no_reader.card_reader_state() is None
 
 
 def test_newest_credential_wins_and_scans_expire() -> None:

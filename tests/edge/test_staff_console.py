@@ -278,3 +278,50 @@ def test_a_locked_staff_account_is_told_so_in_its_language(gate_box: GateBox,
     page.click("#login button[type=submit]")
     expect(page.locator("#login-error")).to_contain_text("tạm khóa đăng nhập")
     expect(page.locator("#console")).to_be_hidden()
+
+
+def test_kinds_states_and_the_backlog_are_in_the_consoles_language(gate_box: GateBox,
+                                                                  browser_page) -> None:
+    """Device kinds, process states and backlog entries were shown by their codes (gate,
+    running, checkout, pending) on the Vietnamese page; an empty backlog showed its table
+    header under the "nothing waiting" line."""
+    from playwright.sync_api import Route, expect
+
+    extra: dict[str, Any] = {}
+
+    def with_extra(route: Route) -> None:
+        response = route.fetch()
+        state = response.json()
+        state.update(extra)
+        route.fulfill(response=response, json=state)
+
+    page = browser_page
+    page.route("**/staff/state", with_extra)
+    page.goto(gate_box.url + "/staff")
+    page.fill("#token", STAFF_TOKEN)
+    page.click("#login button[type=submit]")
+    expect(page.locator("#live")).to_have_attribute("data-live", "1")
+    expect(page.locator("#devices tr[data-device='gate-01'] td").nth(1)).to_have_text("Cổng an ninh")
+    expect(page.locator("#backlog-summary")).to_have_text("Không có giao dịch chờ.")
+    expect(page.locator("#backlog")).to_be_hidden()
+
+    extra["processes"] = [{"name": "kiosk-sync", "state": "restarting", "restarts": 1,
+                           "last_start": "2026-12-07T05:23:02Z",
+                           "last_exit": "killed by SIGKILL"}]
+    extra["backlog"] = {"open": 1, "oldest_open_at": "2026-12-07T05:20:00Z", "entries": [
+        {"key": "k1", "kind": "checkout", "item_id": "70000001", "state": "pending",
+         "attempts": 2, "offline": True, "created_at": "2026-12-07T05:20:00Z"}]}
+    page.reload()
+    expect(page.locator("#live")).to_have_attribute("data-live", "1")
+    proc = page.locator("#processes tr[data-process='kiosk-sync'] td")
+    expect(proc.nth(1)).to_have_text("Đang khởi động lại")
+    expect(proc.nth(4)).to_have_text("bị dừng bởi SIGKILL")
+    expect(page.locator("#backlog")).to_be_visible()
+    entry = page.locator("#backlog tbody tr td")
+    expect(entry.nth(1)).to_have_text("Mượn (ngoại tuyến)")
+    expect(entry.nth(3)).to_have_text("Chờ gửi")
+    page.click("button.lang[data-lang=en]")
+    expect(proc.nth(1)).to_have_text("Restarting")
+    expect(proc.nth(4)).to_have_text("killed by SIGKILL")
+    expect(entry.nth(1)).to_have_text("Checkout (offline)")
+    expect(page.locator("#devices tr[data-device='gate-01'] td").nth(1)).to_have_text("Security gate")

@@ -49,6 +49,7 @@ def kiosk(qtbot: Any, edge: FakeEdge) -> Iterator[Any]:
                         opening_hours="08:00–20:00", admin_exit_code="2468",
                         health_interval_ms=60_000, card_poll_ms=60_000)
     k = create_kiosk(opts, edge, connect_events=False, threaded=True)
+    k.window.clock = unhurried_clock()
     qtbot.addWidget(k.window)
     k.window.resize(1280, 800)
     k.window.show()
@@ -64,3 +65,16 @@ def login(vm: Any, number: str = "123456", pin: str = "1234") -> None:
     vm.login.set_number(number)
     vm.login.set_pin(pin)
     vm.login.submit()
+
+
+def unhurried_clock(step_s: float = 1.0) -> Any:
+    """A clock for the window's double-press guard that advances ``step_s`` at every read:
+    a test's taps, one after another in the same spot, are a patron's deliberate taps, not
+    the bounce of a double press."""
+    now = [1000.0]
+
+    def clock() -> float:
+        now[0] += step_s
+        return now[0]
+
+    return clock

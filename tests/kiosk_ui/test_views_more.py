@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWid
 from kiosk_ui.fake_edge import FakeEdge
 from kiosk_ui.models import KIND_ROLE
 from kiosk_ui.viewmodels import Screen
+from tests.kiosk_ui.conftest import unhurried_clock
 from tests.kiosk_ui.test_views import StepClock, _btn, _login_by_keypad, _tap, _wait_screen
 
 
@@ -36,6 +37,7 @@ def make_kiosk(qtbot: Any) -> Iterator[Callable[..., Any]]:
                     admin_exit_code="2468", health_interval_ms=60_000, card_poll_ms=60_000)
         opts.update(over)
         k = create_kiosk(KioskOptions(**opts), edge, connect_events=False, threaded=True)
+        k.window.clock = unhurried_clock()
         built.append(k)
         qtbot.addWidget(k.window)
         k.window.resize(1280, 800)
@@ -511,3 +513,99 @@ def test_large_text_switched_on_a_1280x800_screen_scrolls_instead_of_overflowing
     QApplication.processEvents()
     area = w.stack.currentWidget()
     assert area.verticalScrollBar().maximum() > 0
+
+
+def test_account_with_ten_loans_fits_a_1280x800_screen(kiosk: Any, qtbot: Any,
+                                                       edge: FakeEdge) -> None:
+    """At normal text the account page of a patron with ten loans and two holds fits the
+    screen: it scrolled by 54 px, the Back button cut off at the bottom edge (the scroll
+    area sized the page to its lists' preferred heights, not their minimums)."""
+    for i in range(7):
+        edge.items[f"390{i}"] = {"title": f"Sách số {i}"}
+        edge.loans[f"390{i}"] = {"due_date": "2026-12-20", "patron": "123456"}
+    _login_by_keypad(qtbot, kiosk)
+    _tap(qtbot, kiosk, "tile_account")
+    _wait_screen(qtbot, kiosk, Screen.ACCOUNT)
+    page = _page(kiosk)
+    qtbot.waitUntil(lambda: page.avm.loans.rowCount() == 10, timeout=3000)
+    QApplication.processEvents()
+    area = kiosk.window.stack.currentWidget()
+    assert area.verticalScrollBar().maximum() == 0
+    back = page.back.mapTo(area.viewport(), page.back.rect().bottomLeft())
+    assert back.y() < area.viewport().height()
+    assert page.lists[0].height() >= 3 * kiosk.theme.px(96)   # the loans list still gets room
+
+
+def test_login_says_so_when_the_card_reader_is_not_working(kiosk: Any, qtbot: Any,
+                                                           edge: FakeEdge) -> None:
+    """With the card reader gone (pcscd down) the login page still said "Tap your card",
+    and a tap did nothing: the kiosk took the edge's answer for "no card yet"."""
+    edge.card_reader = "offline"
+    kiosk.vm.probe()
+    qtbot.waitUntil(lambda: kiosk.vm.card_reader_offline, timeout=3000)
+    _tap(qtbot, kiosk, "start")
+    _wait_screen(qtbot, kiosk, Screen.LOGIN)
+    page = _page(kiosk)
+    assert page.card_hint.text() == "Đầu đọc thẻ đang không hoạt động: hãy nhập số thẻ và mã PIN"
+    edge.card_reader = "online"
+    kiosk.vm.probe()
+    qtbot.waitUntil(lambda: not kiosk.vm.card_reader_offline, timeout=3000)
+    qtbot.waitUntil(lambda: page.card_hint.text() == "Chạm thẻ vào đầu đọc bên dưới màn hình",
+                    timeout=3000)
+
+
+class _ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _click_at(qtbot: Any, kiosk: Any, global_pos: Any) -> None:
+    """A tap at a point of the screen, on whatever widget is there now."""
+    w = kiosk.window
+    target = w.childAt(w.mapFromGlobal(global_pos))
+    assert target is not None
+    qtbot.mouseClick(target, Qt.MouseButton.LeftButton, pos=target.mapFromGlobal(global_pos))
+
+
+def test_a_double_press_on_back_to_menu_does_not_end_the_session(kiosk: Any, qtbot: Any,
+                                                                 edge: FakeEdge) -> None:
+    """"Về menu" on the Borrow page sits where the menu's wide "Kết thúc" is: a double press
+    went back to the menu and ended the visit (so did "Kết thúc" then "Không cần biên lai",
+    which skipped the receipt). A second press on the same spot just after a screen change
+    is a bounce, and is dropped; a later one counts."""
+    clock = _ManualClock()
+    kiosk.window.clock = clock
+    _login_by_keypad(qtbot, kiosk)
+    _tap(qtbot, kiosk, "tile_borrow")
+    _wait_screen(qtbot, kiosk, Screen.BORROW)
+    back = _btn(kiosk, "back")
+    qtbot.waitUntil(lambda: back.isVisible() and back.isEnabled(), timeout=3000)
+    spot = back.mapToGlobal(back.rect().center())
+    _click_at(qtbot, kiosk, spot)
+    _wait_screen(qtbot, kiosk, Screen.MENU)
+    clock.now += 0.2                                     # the bounce of a double press
+    _click_at(qtbot, kiosk, spot)
+    QApplication.processEvents()
+    assert kiosk.vm.screen == Screen.MENU and kiosk.vm.session is not None
+    clock.now += 1.0                                     # a deliberate tap, a second later
+    _click_at(qtbot, kiosk, spot)
+    qtbot.waitUntil(lambda: kiosk.vm.screen != Screen.MENU, timeout=3000)
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_large_text_attract_keeps_start_on_a_1280x800_screen(make_kiosk: Any, qtbot: Any,
+                                                             lang: str) -> None:
+    """With "Chữ to hơn" on, the Attract page scrolled and its Start and Return buttons were
+    below the bottom edge: a patron who had just asked for larger text saw no way to begin."""
+    k = make_kiosk(FakeEdge(), large_text=True, language=lang)
+    QApplication.processEvents()
+    area = k.window.stack.currentWidget()
+    page = _page(k)
+    assert area.verticalScrollBar().maximum() == 0
+    for b in (page.start, page.ret):
+        bottom = b.mapTo(area.viewport(), b.rect().bottomLeft()).y()
+        assert b.isVisible() and bottom < area.viewport().height(), b.objectName()
+    assert all(lab.isVisible() and lab.text() for lab in page.step_labels)   # steps still told

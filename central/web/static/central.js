@@ -57,7 +57,7 @@
     }
     item.appendChild(document.createTextNode(a.item || a.uid || ""));
     tr.appendChild(item);
-    tr.appendChild(cell(a.message, "alarm-message"));
+    tr.appendChild(cell(a.details, "alarm-message"));
     tr.appendChild(stateCell(a));
     return tr;
   }

@@ -28,6 +28,15 @@
       backlog_n: "{n} giao dịch chờ", reader: "đầu đọc", ack_elsewhere: "xác nhận tại {box}",
       processes: "Tiến trình", process: "Tiến trình", restarts: "Khởi động lại",
       last_start: "Khởi động lúc", last_exit: "Lần dừng gần nhất",
+      kind_gate: "Cổng an ninh", kind_kiosk: "Máy mượn trả", kind_gateway: "Máy chủ kết nối",
+      kind_staff: "Bàn thủ thư", kind_device: "Thiết bị", kind_rfid_reader: "Đầu đọc RFID",
+      kind_card_reader: "Đầu đọc thẻ", kind_barcode_scanner: "Máy quét mã vạch",
+      kind_printer: "Máy in", proc_starting: "Đang khởi động", proc_running: "Đang chạy",
+      proc_restarting: "Đang khởi động lại", proc_held: "Tạm dừng", proc_unknown: "Không rõ",
+      tx_checkout: "Mượn", tx_checkin: "Trả", tx_renew: "Gia hạn", tx_offline: "ngoại tuyến",
+      tx_pending: "Chờ gửi", tx_sent: "Đã gửi, chờ trả lời",
+      exit_killed: "bị dừng bởi {sig}", exit_status: "thoát với mã {n}",
+      exit_watchdog: "treo: không báo sống (watchdog) trong {s} giây",
     },
     en: {
       title: "Staff console", token_label: "Or the shared staff token (deprecated)", login: "Log in",
@@ -52,6 +61,15 @@
       backlog_n: "{n} waiting", reader: "reader", ack_elsewhere: "acknowledge at {box}",
       processes: "Processes", process: "Process", restarts: "Restarts",
       last_start: "Started", last_exit: "Last exit",
+      kind_gate: "Security gate", kind_kiosk: "Kiosk", kind_gateway: "Gateway",
+      kind_staff: "Staff desk", kind_device: "Device", kind_rfid_reader: "RFID reader",
+      kind_card_reader: "Card reader", kind_barcode_scanner: "Barcode scanner",
+      kind_printer: "Printer", proc_starting: "Starting", proc_running: "Running",
+      proc_restarting: "Restarting", proc_held: "Held", proc_unknown: "Unknown",
+      tx_checkout: "Checkout", tx_checkin: "Return", tx_renew: "Renewal", tx_offline: "offline",
+      tx_pending: "Waiting to send", tx_sent: "Sent, awaiting the answer",
+      exit_killed: "killed by {sig}", exit_status: "exited with {n}",
+      exit_watchdog: "hung: no watchdog ping for {s} s",
     },
   };
   const $ = (sel) => document.querySelector(sel);
@@ -64,6 +82,9 @@
   let siteVersion = null;
 
   const t = (key) => (T[lang] && T[lang][key]) || T.en[key] || key;
+  // A code's text (e.g. named("kind_", "gate")), or the code itself when it has none.
+  const named = (prefix, code) =>
+    (T[lang] && T[lang][prefix + code]) || T.en[prefix + code] || code;
 
   function applyLang() {
     document.documentElement.lang = lang;
@@ -173,7 +194,7 @@
       const tr = document.createElement("tr");
       tr.dataset.device = d.id;
       cell(tr, d.id);
-      cell(tr, d.kind);
+      cell(tr, named("kind_", d.kind));
       const s = document.createElement("span");
       s.className = "badge " + (d.state === "online" || d.state === "offline" ? d.state : "unknown");
       s.textContent = t(d.state);
@@ -191,6 +212,18 @@
     }
   }
 
+  // The supervisor's last-exit text ("killed by SIGKILL", "exited with 1", "watchdog: no
+  // WATCHDOG=1 for 10.0s") in the console's language; anything else as it is.
+  function exitText(why) {
+    let m = /^killed by (SIG\w+|signal \d+)$/.exec(why);
+    if (m) return t("exit_killed").replace("{sig}", m[1]);
+    m = /^exited with (-?\d+)$/.exec(why);
+    if (m) return t("exit_status").replace("{n}", m[1]);
+    m = /^watchdog: no WATCHDOG=1 for ([\d.]+)s$/.exec(why);
+    if (m) return t("exit_watchdog").replace("{s}", m[1]);
+    return why;
+  }
+
   function renderProcesses(processes) {
     $("#processes-section").hidden = !processes || processes.length === 0;
     const body = $("#processes tbody");
@@ -199,10 +232,10 @@
       const tr = document.createElement("tr");
       tr.dataset.process = p.name;
       cell(tr, p.name);
-      cell(tr, p.state);
+      cell(tr, named("proc_", p.state));
       cell(tr, p.restarts);
       cell(tr, p.last_start ? fmtTime(p.last_start) : "");
-      cell(tr, p.last_exit || "");
+      cell(tr, p.last_exit ? exitText(p.last_exit) : "");
       body.appendChild(tr);
     }
   }
@@ -214,12 +247,13 @@
       : t("backlog_none");
     const body = $("#backlog tbody");
     body.replaceChildren();
+    $("#backlog").hidden = !(b.entries && b.entries.length);
     for (const e of b.entries || []) {
       const tr = document.createElement("tr");
       cell(tr, fmtTime(e.created_at));
-      cell(tr, e.kind + (e.offline ? " (offline)" : ""));
+      cell(tr, named("tx_", e.kind) + (e.offline ? " (" + t("tx_offline") + ")" : ""));
       cell(tr, e.item_id);
-      cell(tr, e.state);
+      cell(tr, named("tx_", e.state));
       cell(tr, e.attempts);
       body.appendChild(tr);
     }

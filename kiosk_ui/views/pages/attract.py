@@ -57,21 +57,28 @@ class AttractPage(Page):
         for kind, num in self.STEPS:
             card = card_frame()
             lay = QVBoxLayout(card)
-            lay.setContentsMargins(theme.px(20), theme.px(22), theme.px(20), theme.px(22))
+            pad = theme.px(12 if theme.large_text else 22)
+            lay.setContentsMargins(theme.px(20), pad, theme.px(20), pad)
             lay.setSpacing(theme.px(10))
             n = QLabel(num)
             n.setObjectName("StepNumber")
             n.setAlignment(Qt.AlignmentFlag.AlignCenter)
             n.setFixedSize(theme.px(52), theme.px(52))
             lay.addWidget(n, 0, Qt.AlignmentFlag.AlignHCenter)
+            if theme.large_text:   # the number leads the step's text instead
+                n.hide()
             lay.addStretch(1)
             pic = Pictogram(kind, theme, 120)
             lay.addWidget(pic, 0, Qt.AlignmentFlag.AlignHCenter)
+            if theme.large_text:   # the pictures give way: Start stays on a 1280×800 screen
+                pic.hide()
             lay.addStretch(1)
             text = label()
             text.setAlignment(Qt.AlignmentFlag.AlignCenter)
             text.setProperty("role", "section")
             lay.addWidget(text)
+            if theme.large_text:   # no picture above: the text sits in the middle
+                lay.addStretch(1)
             self.step_labels.append(text)
             steps.addWidget(card, 1)
         self.root.addLayout(steps, 1)
@@ -102,8 +109,8 @@ class AttractPage(Page):
         texts = (Q.translate("Attract", "Tap your library card"),
                  Q.translate("Attract", "Put your books on the pad"),
                  Q.translate("Attract", "Take your receipt"))
-        for lab, text in zip(self.step_labels, texts, strict=True):
-            lab.setText(text)
+        for (_kind, num), lab, text in zip(self.STEPS, self.step_labels, texts, strict=True):
+            lab.setText(f"{num}. {text}" if self.theme.large_text else text)
         for code, b in self.lang_buttons.items():
             b.setChecked(code == vm.localizer.language)
         self.large_text.setText("A+  " + Q.translate("Attract", "Larger text"))

@@ -7,7 +7,7 @@ No edge calls and no state of their own live here.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -31,9 +31,19 @@ def label(role: str = "", parent: QWidget | None = None, wrap: bool = True) -> Q
     return lab
 
 
+class TouchList(QListView):
+    """A list that asks for no more height than its minimum: it grows into the room its
+    layout gives it. (A list's default preferred height, 192 px, made a page of two stacked
+    lists taller than a 1280×800 screen: the page's scroll area sizes a page with wrapping
+    labels to its preferred height.)"""
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.minimumHeight())
+
+
 def list_view(theme: Theme, checkable: bool = False) -> QListView:
     """A touch list of item cards (rows drawn by :class:`ItemCardDelegate`)."""
-    v = QListView()
+    v = TouchList()
     v.setItemDelegate(ItemCardDelegate(theme, checkable, v))
     v.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     v.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)

@@ -145,7 +145,11 @@ class LoginPage(Page):
     def refresh(self) -> None:
         lvm = self.lvm
         self.title.setText(Q.translate("Login", "Log in"))
-        self.card_hint.setText(Q.translate("Login", "Tap your card on the reader below the screen"))
+        self.card_hint.setText(
+            Q.translate("Login", "The card reader is not working right now: type your card "
+                                 "number and PIN")
+            if self.vm.card_reader_offline
+            else Q.translate("Login", "Tap your card on the reader below the screen"))
         self.scan_hint.setText(Q.translate("Login", "Or scan the barcode on your card"))
         self.number.setPlaceholderText(Q.translate("Login", "Card number"))
         self.number.setAccessibleName(Q.translate("Login", "Card number"))

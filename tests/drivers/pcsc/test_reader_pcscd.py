@@ -23,6 +23,7 @@ from drivers.pcsc import (
     PcscCardReader,
     ReaderAttached,
     ReaderDetached,
+    ReaderMissing,
 )
 from hardware_sim.card import SimCardDevice, SimIso14443Card, SimIso15693Card, patron_card
 from tests.drivers.pcsc.support import (
@@ -303,3 +304,34 @@ def test_faulty_event_handler_does_not_kill_monitor(sim_card: SimCardDevice, rea
     sim_card.insert(SimIso15693Card(UID15693))
     rec.wait_type(PatronCredential)
     assert "handler failed" in caplog.text
+
+
+def test_no_reader_is_said_once_at_start_and_after_a_loss(pcscd_vpcd: PcscdVpcd,
+                                                         sim_card: SimCardDevice,
+                                                         recorder: EventRecorder) -> None:
+    """A reader that never attached (no reader matches; pcscd gone) was silent: the edge
+    could not tell "no card" from "no reader"."""
+    none = PcscCardReader("No Such Reader", poll_interval=0.05)
+    none_events = EventRecorder()
+    none.start(none_events)
+    try:
+        assert "No Such Reader" in none_events.wait_type(ReaderMissing).why
+    finally:
+        none.stop()
+    assert [type(e) for e in none_events.events] == [ReaderMissing]   # once, not every poll
+
+    r = PcscCardReader(READER, poll_interval=0.1)
+    r.start(recorder)
+    try:
+        recorder.wait_type(ReaderAttached)
+        mark = recorder.mark()
+        pcscd_vpcd.stop_daemon()
+        try:
+            recorder.wait_type(ReaderDetached, start=mark)
+            assert recorder.wait_type(ReaderMissing, start=mark).why
+        finally:
+            start_pcscd(pcscd_vpcd)
+        recorder.wait_type(ReaderAttached, start=mark)
+    finally:
+        r.stop()
+    assert sum(isinstance(e, ReaderMissing) for e in recorder.events) == 1
