@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -26,7 +27,9 @@ log = logging.getLogger("smartlib_demo.processes")
 
 VPCD_STANDARD_PORT = 35963
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
-"""Where pcscd listens, and where every PC/SC client (the edge's card reader) connects."""
+"""Where pcscd listens, and where every PC/SC client (the edge's card reader) connects,
+unless ``$PCSCLITE_CSOCK_NAME`` names another socket (pcsc-lite's own override, which the
+tests' private pcscd uses): :func:`pcscd_socket`."""
 VPCD_LIBS = ("/usr/lib/pcsc/drivers/serial/libifdvpcd.so",
              "/usr/lib/pcsc/drivers/serial/libifdvpcd.so.0.8")
 PR_SET_PDEATHSIG = 1
@@ -168,6 +171,11 @@ def _vpcd_port_of(pid: int) -> int:
     return VPCD_STANDARD_PORT
 
 
+def pcscd_socket() -> Path:
+    """The pcscd socket this process's PC/SC clients use (``$PCSCLITE_CSOCK_NAME`` first)."""
+    return Path(os.environ.get("PCSCLITE_CSOCK_NAME") or PCSCD_SOCKET)
+
+
 def pcscd_answers(path: Path) -> bool:
     """Whether a pcscd accepts connections on the socket ``path`` in this mount namespace
     (a pcscd seen in /proc may run in another one, with its socket elsewhere)."""
@@ -193,9 +201,10 @@ class PcscdLauncher:
         """Returns the vpcd port, or None (with ``reason``) when PC/SC is not available."""
         running = _pcscd_pids()
         elsewhere = ""
-        if running and not pcscd_answers(PCSCD_SOCKET):
+        sock = pcscd_socket()
+        if running and not pcscd_answers(sock):
             # e.g. a test's private pcscd in its own mount namespace: the edge could not reach it
-            elsewhere = (f"a pcscd runs (pid {running[0]}) but {PCSCD_SOCKET} does not answer "
+            elsewhere = (f"a pcscd runs (pid {running[0]}) but {sock} does not answer "
                          "here; ")
             running = []
         if running and self.port is not None:
@@ -218,7 +227,7 @@ class PcscdLauncher:
         conf.mkdir(exist_ok=True)
         (conf / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x{port:04X}\n'
                                    f"LIBPATH      {lib}\nCHANNELID    0x{port:04X}\n")
-        PCSCD_SOCKET.parent.mkdir(parents=True, exist_ok=True)
+        sock.parent.mkdir(parents=True, exist_ok=True)
         logf = self.run_dir / "logs" / "pcscd.log"
         with open(logf, "wb") as out:
             popen = subprocess.Popen([binary, "-f", "-c", str(conf)], stdout=out,
@@ -226,7 +235,7 @@ class PcscdLauncher:
                                      start_new_session=True, preexec_fn=die_with_parent)
         self.proc = Proc("pcscd", popen, logf)
         try:
-            wait_until(lambda: PCSCD_SOCKET.exists(), 15, "pcscd",
+            wait_until(lambda: sock.exists(), 15, "pcscd",
                        self.proc.why_dead)
         except DemoError as exc:
             self.stop()

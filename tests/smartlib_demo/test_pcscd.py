@@ -42,6 +42,7 @@ def test_a_socket_answers_only_when_something_listens(tmp_path: Path, listening:
 
 def test_a_running_pcscd_elsewhere_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                listening: Path) -> None:
+    monkeypatch.delenv("PCSCLITE_CSOCK_NAME", raising=False)
     monkeypatch.setattr(processes, "_pcscd_pids", lambda: [4242])
     monkeypatch.setattr(processes.shutil, "which", lambda _name: None)   # no private one either
     monkeypatch.setattr(processes, "VPCD_LIBS", ())
@@ -52,6 +53,19 @@ def test_a_running_pcscd_elsewhere_is_not_used(tmp_path: Path, monkeypatch: pyte
     assert "using the running pcscd" not in launcher.reason
 
     monkeypatch.setattr(processes, "PCSCD_SOCKET", listening)            # it answers here
+    launcher = PcscdLauncher(tmp_path, port=40001)
+    assert launcher.start() == 40001
+    assert launcher.reason.startswith("using the running pcscd (pid 4242)")
+
+
+def test_the_socket_pcsc_lite_clients_are_told_of_is_the_one_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listening: Path) -> None:
+    # The tests' private pcscd listens where $PCSCLITE_CSOCK_NAME says; the demo's processes
+    # inherit it, so that pcscd answers for them though /run/pcscd is empty (the kiosk e2e
+    # test's card login broke when only /run/pcscd/pcscd.comm was checked).
+    monkeypatch.setattr(processes, "_pcscd_pids", lambda: [4242])
+    monkeypatch.setattr(processes, "PCSCD_SOCKET", tmp_path / "nobody-here.comm")
+    monkeypatch.setenv("PCSCLITE_CSOCK_NAME", str(listening))
     launcher = PcscdLauncher(tmp_path, port=40001)
     assert launcher.start() == 40001
     assert launcher.reason.startswith("using the running pcscd (pid 4242)")
