@@ -245,3 +245,25 @@ def test_new_lines_make_a_new_receipt_to_email(client: TestClient, services: Edg
     services.sessions.get(sid).lines.append(ReceiptLine("3000001", "Truyện Kiều", "return"))
     assert client.post(url, headers=DEV, json={}).json()["repeated"] is False
     assert len(relay.messages) == 2
+
+
+def test_the_kiosks_fake_edge_answers_in_the_real_edges_shape(
+        client: TestClient, services: EdgeServices, relay: Relay) -> None:  # noqa: F811
+    from kiosk_ui.fake_edge import FakeEdge
+
+    sid, ref = _pay(client, services, amount=30000)
+    services.sessions.get(sid).email = "ban.doc@example.org"
+    real = client.get(f"/sessions/{sid}/payments/{ref}/receipt", headers=DEV).json()
+    real_mail = client.post(f"/sessions/{sid}/payments/{ref}/receipt/email", headers=DEV,
+                            json={}).json()
+    fake = FakeEdge()
+    fake.fines = [{"fine_id": "11", "amount": 50000, "reason": "Overdue"},
+                  {"fine_id": "12", "amount": 25000, "reason": "Damaged"}]
+    fsid = fake.login("manual", "123456", "1234", "vi")["id"]
+    fref = fake.create_payment(fsid)["reference"]
+    fake.payments[fref].update(status="partial", paid_amount=30000)
+    got = fake.payment_receipt(fsid, fref)
+    assert set(got) == set(real)
+    assert [set(ln) for ln in got["lines"]] == [set(ln) for ln in real["lines"]]
+    assert (got["amount"], got["owed"]) == (real["amount"], real["owed"]) == (30000, 45000)
+    assert set(fake.email_payment_receipt(fsid, fref)) == set(real_mail)
