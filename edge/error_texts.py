@@ -79,6 +79,8 @@ TEXTS: dict[str, dict[str, str]] = {
                        "en": "There is nothing to pay"},
     "fines_offline": {"vi": "Hệ thống đang mất kết nối, chưa thể kiểm tra phí phạt",
                       "en": "The system is offline; fines cannot be checked now"},
+    "payment_not_confirmed": {"vi": "Khoản thanh toán chưa được xác nhận nên chưa có biên nhận",
+                              "en": "The payment is not confirmed yet, so there is no receipt"},
     "receipt_font_missing": {"vi": "Chưa tạo được biên nhận, vui lòng liên hệ thủ thư",
                              "en": "The receipt could not be made; please see the staff"},
     "invalid_vietqr": {"vi": "Mã thanh toán VietQR không hợp lệ", "en": "The VietQR payment code is not valid"},

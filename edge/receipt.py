@@ -7,8 +7,9 @@ Pure functions: they build bytes and strings (reading only a font file); sending
 Two receipt kinds share one dict shape (``docs/api.md``, ``Receipt``): a session's
 circulation (``lines``: item ID, title, action, due date; a return's outcome: returned,
 the bin, transit to a library, the hold shelf, or refused with the reason) and a payment
-(``kind = "payment"``, ``amount``, ``currency``, ``reference``, the fines it paid as
-``lines`` with a ``description``).
+(``kind = "payment"``, ``amount`` paid, ``currency``, ``reference``, the fines it paid as
+``lines`` with a ``description`` and their ``amount``; a partial payment's ``owed``: what
+is still owed under the reference).
 
 Vietnamese on paper, chosen by ``[printer] vietnamese`` (:func:`printer_bytes`):
 
@@ -67,10 +68,10 @@ OUTCOMES = {
 """A return's outcome on the receipt (``{bin}``, ``{destination}``, ``{reason}`` filled in)."""
 HEADINGS = {"vi": {"patron": "Bạn đọc", "due": "Hạn trả", "thanks": "Cảm ơn bạn!",
                    "paid": "Đã thanh toán", "amount": "Số tiền", "reference": "Mã tham chiếu",
-                   "fine": "Phí"},
+                   "fine": "Phí", "owed": "Còn nợ"},
             "en": {"patron": "Patron", "due": "Due", "thanks": "Thank you!",
                    "paid": "Payment received", "amount": "Amount", "reference": "Reference",
-                   "fine": "Fee"}}
+                   "fine": "Fee", "owed": "Still owed"}}
 
 DEJAVU_DIR = "/usr/share/fonts/truetype/dejavu"
 """Where Debian's fonts-dejavu-core puts DejaVu Sans."""
@@ -153,12 +154,23 @@ def _line(ln: ReceiptLine) -> dict[str, Any]:
 
 
 def build_payment_receipt(library: str, when: str, patron_id: str, amount: int, reference: str,
-                          *, fines: Iterable[str] = (), currency: str = "VND",
-                          language: str = "vi") -> dict[str, Any]:
-    """The receipt of one payment: the amount, its reference and the fines it paid."""
+                          *, fines: Iterable[str | tuple[str, int | None]] = (),
+                          currency: str = "VND", language: str = "vi",
+                          owed: int | None = None) -> dict[str, Any]:
+    """The receipt of one payment: the amount paid, its reference and the fines it paid.
+
+    Args:
+        fines: each fine's reason, or ``(reason, amount)`` to list its amount too.
+        owed: what is still owed under the reference (a partial payment); None or 0: none.
+    """
+    lines: list[dict[str, Any]] = []
+    for f in fines:
+        reason, fine_amount = (f, None) if isinstance(f, str) else f
+        lines.append({"description": reason, "amount":
+                      None if fine_amount is None else int(fine_amount)})
     return {"kind": "payment", "library": library, "patron_masked": mask_identifier(patron_id),
             "when": when, "language": language, "amount": int(amount), "currency": currency,
-            "reference": reference, "lines": [{"description": f} for f in fines]}
+            "reference": reference, "owed": int(owed) if owed else None, "lines": lines}
 
 
 def format_amount(amount: int, currency: str, language: str) -> str:
@@ -177,7 +189,14 @@ def receipt_text(receipt: dict[str, Any], language: str = "vi", width: int = 42)
         amount = format_amount(receipt["amount"], receipt["currency"], lang)
         out += [h["paid"][:width], f"{h['amount']}: {amount}"[:width],
                 f"{h['reference']}: {receipt['reference']}"[:width]]
-        out += [f"  {h['fine']}: {ln['description']}"[:width] for ln in receipt["lines"]]
+        if receipt.get("owed"):
+            owed = format_amount(receipt["owed"], receipt["currency"], lang)
+            out.append(f"{h['owed']}: {owed}"[:width])
+        for ln in receipt["lines"]:
+            out.append(f"  {h['fine']}: {ln['description']}"[:width])
+            if ln.get("amount") is not None:
+                fine = format_amount(ln["amount"], receipt["currency"], lang)
+                out.append(f"    {fine}"[:width])
     else:
         for ln in receipt["lines"]:
             action = ACTIONS.get(ln["action"], {}).get(lang, ln["action"])

@@ -11,7 +11,9 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -111,3 +113,119 @@ class ReceiptMailer:
             log.warning("receipt to %s not sent via %s:%s: %s", to, cfg.host, cfg.port, why)
             raise MailError(f"the mail relay failed ({type(exc).__name__})") from exc
         log.info("receipt e-mailed to %s via %s:%s", to, cfg.host, cfg.port)
+
+
+EMAIL_EVENT = "receipt_email"
+"""The ``device_events`` kind that journals one e-mailed receipt: ``{"key", "state"}`` with
+``state`` ``sending`` (before the relay is called), ``sent`` or ``failed`` (with ``code``,
+``message``, ``status``); ``to_masked`` only, never the whole address."""
+
+
+@dataclass(frozen=True)
+class EmailOutcome:
+    """What became of one receipt's e-mail."""
+
+    sent: bool
+    to_masked: str
+    code: str | None = None
+    message: str | None = None
+    status: int = 200
+
+    def answer(self, repeated: bool) -> dict[str, Any]:
+        """The route's answer; a failure is raised as its :class:`EdgeError` instead.
+
+        Raises:
+            EdgeError: the failure (``mail_unavailable`` ...), the first one's code and words.
+        """
+        if not self.sent:
+            raise EdgeError(self.code or "mail_unavailable", self.message or "not sent",
+                            status=self.status)
+        return {"sent": True, "to_masked": self.to_masked, "repeated": repeated}
+
+
+class EmailOnce:
+    """One e-mail per receipt, enforced in the edge (a double press, a retried HTTP call).
+
+    The first request for a key sends; a request while it is being sent waits for it and
+    answers its outcome; a later one answers the recorded outcome without sending. Only after
+    a *failed* send may a request with ``retry`` try again (a sent receipt is never sent
+    twice). Each attempt is journaled (:data:`EMAIL_EVENT`) before the relay is called, so
+    after a restart a key whose attempt has no outcome is answered as failed, not re-sent
+    behind the patron's back.
+
+    Args:
+        events: the edge store's ``device_events`` repository (``record``, ``recent``).
+        device: this kiosk's device id.
+    """
+
+    def __init__(self, events: Any, device: str, *, scan: int = 500) -> None:
+        self.events, self.device, self.scan = events, device, scan
+        self._lock = threading.Lock()
+        # Keyed by (receipt, address): the address in memory only, never journaled whole.
+        self._done: dict[tuple[str, str], EmailOutcome] = {}
+        self._busy: dict[tuple[str, str], threading.Event] = {}
+
+    def _journaled(self, key: str, masked: str) -> EmailOutcome | None:
+        for e in self.events.recent(self.scan, device=self.device):
+            if e.kind != EMAIL_EVENT or e.detail.get("key") != key or \
+                    e.detail.get("to_masked") != masked:
+                continue
+            d = e.detail
+            if d.get("state") == "sent":
+                return EmailOutcome(True, str(d.get("to_masked") or ""))
+            if d.get("state") == "failed":
+                return EmailOutcome(False, str(d.get("to_masked") or ""), d.get("code"),
+                                    d.get("message"), int(d.get("status") or 503))
+            return EmailOutcome(False, str(d.get("to_masked") or ""), "mail_unavailable",
+                                "the e-mail's outcome is unknown (the edge restarted while "
+                                "sending)", 503)
+        return None
+
+    def send(self, key: str, to: str, deliver: Callable[[], None], *,
+             retry: bool = False) -> tuple[EmailOutcome, bool]:
+        """Deliver receipt ``key`` to ``to`` once: ``(outcome, repeated)``; ``repeated`` is
+        True when this call sent nothing and answers an earlier attempt's outcome. Another
+        address for the same receipt is another send (after a restart, only the masked
+        address tells them apart)."""
+        masked = mask_address(to)
+        mem = (key, to.strip().lower())
+        while True:
+            with self._lock:
+                done = self._done.get(mem)
+                if done is None and mem not in self._busy:
+                    done = self._journaled(key, masked)
+                    if done is not None:
+                        self._done[mem] = done
+                if done is not None and not (retry and not done.sent):
+                    return done, True
+                busy = self._busy.get(mem)
+                if busy is None:
+                    mine = self._busy[mem] = threading.Event()
+                    self._done.pop(mem, None)
+                    break
+            busy.wait()
+            with self._lock:
+                got = self._done.get(mem)
+            if got is not None:
+                return got, True
+        outcome = EmailOutcome(False, masked, "mail_unavailable", "sending the e-mail failed",
+                               503)
+        try:
+            self.events.record(self.device, EMAIL_EVENT, {"key": key, "state": "sending",
+                                                          "to_masked": masked})
+            deliver()
+            outcome = EmailOutcome(True, masked)
+        except EdgeError as exc:
+            outcome = EmailOutcome(False, masked, exc.code, exc.message, exc.status)
+        finally:
+            try:
+                self.events.record(self.device, EMAIL_EVENT, {
+                    "key": key, "state": "sent" if outcome.sent else "failed",
+                    "to_masked": masked, "code": outcome.code, "message": outcome.message,
+                    "status": outcome.status})
+            finally:
+                with self._lock:
+                    self._done[mem] = outcome
+                    self._busy.pop(mem, None)
+                mine.set()
+        return outcome, False

@@ -46,6 +46,11 @@ class EdgeApi(Protocol):
     def payable_fines(self, session_id: str) -> JSON: ...
     def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON: ...
     def payment_status(self, session_id: str, reference: str) -> JSON: ...
+    def email_receipt(self, session_id: str, retry: bool = False) -> JSON: ...
+    def payment_receipt(self, session_id: str, reference: str) -> JSON: ...
+    def print_payment_receipt(self, session_id: str, reference: str) -> JSON: ...
+    def email_payment_receipt(self, session_id: str, reference: str,
+                              retry: bool = False) -> JSON: ...
 
 
 def _error_from(resp: httpx.Response) -> EdgeApiError:
@@ -196,6 +201,32 @@ class EdgeClient:
         """``GET /sessions/{id}/payments/{reference}``: pending, paid, refused or expired."""
         return dict(self._call("GET", f"/sessions/{quote(session_id)}/payments/"
                                       f"{quote(reference)}"))
+
+    def email_receipt(self, session_id: str, retry: bool = False) -> JSON:
+        """``POST /sessions/{id}/receipt/email`` to the patron's address from the ILS (never
+        one typed here): ``{"sent", "to_masked", "repeated"}``; the edge sends each receipt
+        once (a repeat answers the first outcome). ``retry``: again after a failed send."""
+        body: JSON = {"retry": True} if retry else {}
+        return dict(self._call("POST", f"/sessions/{quote(session_id)}/receipt/email", body))
+
+    def _payment_receipt_path(self, session_id: str, reference: str) -> str:
+        return f"/sessions/{quote(session_id)}/payments/{quote(reference)}/receipt"
+
+    def payment_receipt(self, session_id: str, reference: str) -> JSON:
+        """``GET /sessions/{id}/payments/{ref}/receipt``: a confirmed payment's receipt."""
+        return dict(self._call("GET", self._payment_receipt_path(session_id, reference)))
+
+    def print_payment_receipt(self, session_id: str, reference: str) -> JSON:
+        """``POST …/payments/{ref}/receipt/print`` on the edge's thermal printer."""
+        return dict(self._call("POST", self._payment_receipt_path(session_id, reference)
+                               + "/print"))
+
+    def email_payment_receipt(self, session_id: str, reference: str,
+                              retry: bool = False) -> JSON:
+        """``POST …/payments/{ref}/receipt/email`` to the ILS address, once per receipt."""
+        body: JSON = {"retry": True} if retry else {}
+        return dict(self._call("POST", self._payment_receipt_path(session_id, reference)
+                               + "/email", body))
 
 
 def events_url(base_url: str, token: str) -> str:

@@ -50,7 +50,8 @@ class FakeEdge:
         self.calls: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
         self.patrons: dict[str, JSON] = {
-            "123456": {"pin": "1234", "name": "Nguyễn Thị Lan", "language": "vi", "card": "04A1B2C3"},
+            "123456": {"pin": "1234", "name": "Nguyễn Thị Lan", "language": "vi", "card": "04A1B2C3",
+                       "email": "lan.nguyen@example.org"},
             "999": {"pin": "1111", "name": "Trần Văn Bình", "language": "vi", "blocked": True},
             "888": {"pin": "2222", "name": "Lê Minh Châu", "language": "en", "expired": True},
             # blocked for fines only: a restricted session (account and payments only)
@@ -93,6 +94,11 @@ class FakeEdge:
         """Items taken off the pad before the edge handled them (``lift``)."""
         self.sessions: dict[str, JSON] = {}
         self.journal: list[JSON] = []
+        self.mail_fails = False
+        """Make e-mailed receipts fail as the edge does without a mail relay."""
+        self.mailed: list[tuple[str, str]] = []
+        """E-mails sent: (receipt key, address); one per receipt, as the edge."""
+        self._mail_outcomes: dict[str, JSON | EdgeApiError] = {}
 
     # -- helpers for tests ------------------------------------------------------------
     def tag_event(self, item_id: str) -> JSON:
@@ -176,7 +182,10 @@ class FakeEdge:
                                    "language": p["language"]},
              "started_at": now.isoformat(), "expires_at": (now + dt.timedelta(seconds=60)).isoformat(),
              "idle_timeout_s": 60, "offline": self.gateway == "offline",
-             "restricted": p.get("restricted"), "_patron": patron_id, "_lines": []}
+             "restricted": p.get("restricted"),
+             "email_masked": (p["email"][:1] + "***@" + p["email"].partition("@")[2])
+             if p.get("email") else None,
+             "_patron": patron_id, "_lines": []}
         self.sessions[sid] = s
         return {k: v for k, v in s.items() if not k.startswith("_")}
 
@@ -352,6 +361,63 @@ class FakeEdge:
         self._check("payment_status", reference)
         self._session(session_id)
         return dict(self.payments[reference])
+
+    def _mail_once(self, key: str, sid: str, retry: bool) -> JSON:
+        """The edge's one e-mail per receipt: a repeat answers the first outcome; after a
+        failure ``retry`` sends again."""
+        s = self._session(sid)
+        if not s.get("email_masked"):
+            raise _err("no_email_address", 409)
+        with self._lock:
+            first = self._mail_outcomes.get(key)
+            if first is not None and not (retry and isinstance(first, EdgeApiError)):
+                if isinstance(first, EdgeApiError):
+                    raise first
+                return {**first, "repeated": True}
+            if self.mail_fails:
+                err = _err("mail_unavailable", 503)
+                self._mail_outcomes[key] = err
+                raise err
+            self.mailed.append((key, self.patrons[s["_patron"]]["email"]))
+            out = {"sent": True, "to_masked": s["email_masked"], "repeated": False}
+            self._mail_outcomes[key] = out
+            return dict(out)
+
+    def email_receipt(self, session_id: str, retry: bool = False) -> JSON:
+        self._check("email_receipt", session_id)
+        s = self._session(session_id)
+        return self._mail_once(f"session/{session_id}/{len(s['_lines'])}", session_id, retry)
+
+    def payment_receipt(self, session_id: str, reference: str) -> JSON:
+        self._check("payment_receipt", reference)
+        s = self._session(session_id)
+        p = self.payments.get(reference)
+        if p is None:
+            raise _err("not_found", 404)
+        if p["status"] not in ("paid", "partial"):
+            raise _err("payment_not_confirmed", 409)
+        paid = int(p.get("paid_amount") or p["amount"]) if p["status"] == "partial" \
+            else int(p["amount"])
+        fines = {str(f.get("fine_id")): f for f in self.fines}
+        return {"kind": "payment", "library": "Thư viện Tỉnh Quảng Nam",
+                "patron_masked": s["patron"]["id_masked"], "when": "2026-11-23T14:07:00+07:00",
+                "language": s["patron"]["language"], "amount": paid, "currency": "VND",
+                "reference": reference,
+                "owed": int(p["amount"]) - paid if p["status"] == "partial" else None,
+                "lines": [{"description": str(fines.get(f, {}).get("reason") or f),
+                           "amount": int(fines[f]["amount"]) if f in fines else None}
+                          for f in p["fee_ids"]]}
+
+    def print_payment_receipt(self, session_id: str, reference: str) -> JSON:
+        self._check("print_payment_receipt", reference)
+        self.payment_receipt(session_id, reference)
+        return {"printed": True}
+
+    def email_payment_receipt(self, session_id: str, reference: str,
+                              retry: bool = False) -> JSON:
+        self._check("email_payment_receipt", reference)
+        got = self.payment_receipt(session_id, reference)
+        return self._mail_once(f"payment/{reference}/{got['amount']}", session_id, retry)
 
     @staticmethod
     def _results(results: list[JSON]) -> JSON:

@@ -586,6 +586,15 @@ PAYMENT_INTENT_EVENT = "payment_intent"
 """The :class:`DeviceEventReport` kind whose ``detail`` is a :class:`PaymentIntent`."""
 
 
+class IntentFine(Message):
+    """One fine a :class:`PaymentIntent` pays: the ILS's fee id, whole VND and the reason
+    (what the payment receipt lists)."""
+
+    fine_id: str = Field(min_length=1, max_length=255)
+    amount: int = Field(gt=0)
+    reason: str = Field(default="", max_length=255)
+
+
 class PaymentIntent(Message):
     """What a kiosk asked a patron to pay when it showed a VietQR code.
 
@@ -600,6 +609,8 @@ class PaymentIntent(Message):
     fee_ids: list[str] = Field(default_factory=list)
     amount: int = Field(gt=0)
     expires_at: AwareDatetime
+    fines: list[IntentFine] = Field(default_factory=list)
+    """The paid fines with their amounts and reasons (a receipt's lines; optional)."""
 
 
 class SnapshotRequest(Message):

@@ -31,7 +31,8 @@ class PaymentIn(BaseModel):
     all: bool = False
 
 
-def _desk(services: Any) -> PaymentDesk:
+def payment_desk(services: Any) -> PaymentDesk:
+    """The kiosk's :class:`PaymentDesk` from ``[payments]`` (503 when payments are off)."""
     sec = services.settings.payments
     if not sec.enabled:
         raise EdgeError("payments_disabled", "paying fines at this kiosk is not enabled",
@@ -53,7 +54,7 @@ def fines(session_id: str, services: ServicesDep) -> dict[str, Any]:
 @router.post("/sessions/{session_id}/payments", status_code=201, dependencies=[DeviceAuth])
 def create_payment(session_id: str, body: PaymentIn, services: ServicesDep) -> dict[str, Any]:
     """A VietQR for the chosen fines (or all), its intent journaled first."""
-    desk = _desk(services)
+    desk = payment_desk(services)
     session = services.sessions.get(session_id)
     account = services.circulation.account(session)
     if account.get("offline"):
@@ -68,7 +69,7 @@ def create_payment(session_id: str, body: PaymentIn, services: ServicesDep) -> d
 def payment_status(session_id: str, reference: str, services: ServicesDep) -> dict[str, Any]:
     """The payment's status now."""
     session = services.sessions.get(session_id)
-    payment = _desk(services).status(session.patron_id, reference)
+    payment = payment_desk(services).status(session.patron_id, reference)
     if payment.status in ("paid", "refused", "partial"):
         services.bus.publish("payment", session_id=session_id, reference=reference,
                              status=payment.status, amount=payment.amount,

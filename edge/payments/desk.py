@@ -136,9 +136,33 @@ class PaymentDesk:
                                 purpose=reference))
         self.events.record(self.device, INTENT_EVENT, {
             "reference": reference, "patron": patron, "fee_ids": chosen, "amount": amount,
-            "expires_at": expires.isoformat()})
+            "expires_at": expires.isoformat(),
+            "fines": [{"fine_id": f, "amount": by_id[f].amount, "reason": by_id[f].reason[:255]}
+                      for f in chosen]})
         return Payment(reference, payload, amount, self.bank_bin, self.bank_name, self.account,
                        tuple(chosen), expires)
+
+    def _intent(self, recent: Sequence[Any], patron: str, reference: str) -> dict[str, Any]:
+        intent = next((e.detail for e in recent if e.kind == INTENT_EVENT
+                       and e.detail.get("reference") == reference
+                       and e.detail.get("patron") == patron), None)
+        if intent is None:
+            raise EdgeError("not_found", f"no payment {reference}", status=404)
+        return dict(intent)
+
+    def paid_fines(self, patron: str, reference: str, *,
+                   scan: int = 500) -> list[tuple[str, int | None]]:
+        """The fines payment ``reference`` was for: ``(reason, amount)`` from its intent
+        (an intent journaled without them: the fee ids, no amount).
+
+        Raises:
+            EdgeError: no such payment for this patron (404).
+        """
+        intent = self._intent(self.events.recent(scan, device=self.device), patron, reference)
+        if intent.get("fines"):
+            return [(str(f.get("reason") or f.get("fine_id")), int(f["amount"]))
+                    for f in intent["fines"]]
+        return [(str(f), None) for f in intent.get("fee_ids") or ()]
 
     def status(self, patron: str, reference: str, *, scan: int = 500) -> Payment:
         """The payment ``reference`` of ``patron`` as the journal knows it now.
@@ -147,11 +171,7 @@ class PaymentDesk:
             EdgeError: no such payment for this patron (404).
         """
         recent = self.events.recent(scan, device=self.device)
-        intent = next((e.detail for e in recent if e.kind == INTENT_EVENT
-                       and e.detail.get("reference") == reference
-                       and e.detail.get("patron") == patron), None)
-        if intent is None:
-            raise EdgeError("not_found", f"no payment {reference}", status=404)
+        intent = self._intent(recent, patron, reference)
         key = fee_paid_key(reference)
         amount = int(intent["amount"])
         # Every Fee Paid result of this reference: the first transfer's (keyed by the

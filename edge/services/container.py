@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from drivers.reader import Reader
 from drivers.tags import SecurityPolicy
 from edge.devices import DeviceManager, build_devices
+from edge.receipt_mail import EmailOnce
 from edge.services.circulation import CirculationService
 from edge.services.events import Event, EventBus
 from edge.services.login_guard import StaffLoginGuard
@@ -53,11 +54,14 @@ class EdgeServices:
     _serve_lock: ServeLock = field(init=False)
     remote_config: RemoteConfigApplier = field(init=False)
     login_guard: StaffLoginGuard = field(init=False)
+    receipt_emails: EmailOnce = field(init=False)
+    """One e-mail per receipt (a double press answers the first outcome)."""
 
     def __post_init__(self) -> None:
         self.login_guard = StaffLoginGuard(self.store, self.settings.api,
                                            device=self.settings.device.id)
         self._serve_lock = ServeLock(self.store.path)
+        self.receipt_emails = EmailOnce(self.store.events, self.settings.device.id)
         self.remote_config = RemoteConfigApplier(self.store, self.settings,
                                                  device_id=self.settings.device.id)
 

@@ -143,6 +143,18 @@
 <context>
     <name>EdgeError</name>
     <message>
+        <source>The e-mail could not be sent; please try again later or print the receipt.</source>
+        <translation>The e-mail could not be sent; please try again later or print the receipt.</translation>
+    </message>
+    <message>
+        <source>The library has no e-mail address for you; please see the staff.</source>
+        <translation>The library has no e-mail address for you; please see the staff.</translation>
+    </message>
+    <message>
+        <source>The payment is not confirmed yet, so there is no receipt.</source>
+        <translation>The payment is not confirmed yet, so there is no receipt.</translation>
+    </message>
+    <message>
         <source>Your fines are over the limit: pay them here before you borrow or renew.</source>
         <translation>Your fines are over the limit: pay them here before you borrow or renew.</translation>
     </message>
@@ -430,6 +442,26 @@
 <context>
     <name>Receipt</name>
     <message>
+        <source>E-mail receipt</source>
+        <translation>E-mail receipt</translation>
+    </message>
+    <message>
+        <source>Try the e-mail again</source>
+        <translation>Try the e-mail again</translation>
+    </message>
+    <message>
+        <source>Sending the receipt to {address}…</source>
+        <translation>Sending the receipt to {address}…</translation>
+    </message>
+    <message>
+        <source>Receipt sent to {address}</source>
+        <translation>Receipt sent to {address}</translation>
+    </message>
+    <message>
+        <source>The receipt was not sent to {address}: {reason}</source>
+        <translation>The receipt was not sent to {address}: {reason}</translation>
+    </message>
+    <message>
         <source>Borrowed</source>
         <translation>Borrowed</translation>
     </message>
@@ -590,6 +622,14 @@
 </context>
 <context>
     <name>Fines</name>
+    <message>
+        <source>Print receipt</source>
+        <translation>Print receipt</translation>
+    </message>
+    <message>
+        <source>Printed</source>
+        <translation>Printed</translation>
+    </message>
     <message>
         <source>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</source>
         <translation>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</translation>

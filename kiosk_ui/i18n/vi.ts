@@ -147,6 +147,18 @@
 <context>
     <name>EdgeError</name>
     <message>
+        <source>The e-mail could not be sent; please try again later or print the receipt.</source>
+        <translation>Chưa gửi được e-mail; vui lòng thử lại sau hoặc in biên nhận.</translation>
+    </message>
+    <message>
+        <source>The library has no e-mail address for you; please see the staff.</source>
+        <translation>Thư viện chưa có địa chỉ e-mail của bạn; vui lòng liên hệ thủ thư.</translation>
+    </message>
+    <message>
+        <source>The payment is not confirmed yet, so there is no receipt.</source>
+        <translation>Khoản thanh toán chưa được xác nhận nên chưa có biên nhận.</translation>
+    </message>
+    <message>
         <source>Your fines are over the limit: pay them here before you borrow or renew.</source>
         <translation>Bạn đang nợ phí phạt vượt mức cho phép: hãy thanh toán tại đây trước khi mượn hoặc gia hạn.</translation>
     </message>
@@ -434,6 +446,26 @@
 <context>
     <name>Receipt</name>
     <message>
+        <source>E-mail receipt</source>
+        <translation>Gửi biên nhận qua e-mail</translation>
+    </message>
+    <message>
+        <source>Try the e-mail again</source>
+        <translation>Gửi lại e-mail</translation>
+    </message>
+    <message>
+        <source>Sending the receipt to {address}…</source>
+        <translation>Đang gửi biên nhận tới {address}…</translation>
+    </message>
+    <message>
+        <source>Receipt sent to {address}</source>
+        <translation>Đã gửi biên nhận tới {address}</translation>
+    </message>
+    <message>
+        <source>The receipt was not sent to {address}: {reason}</source>
+        <translation>Chưa gửi được biên nhận tới {address}: {reason}</translation>
+    </message>
+    <message>
         <source>Borrowed</source>
         <translation>Mượn</translation>
     </message>
@@ -594,6 +626,14 @@
 </context>
 <context>
     <name>Fines</name>
+    <message>
+        <source>Print receipt</source>
+        <translation>In biên nhận</translation>
+    </message>
+    <message>
+        <source>Printed</source>
+        <translation>Đã in</translation>
+    </message>
     <message>
         <source>Received {paid} of {amount}. Scan the new code to pay the remaining {rest} · {m}:{s:02d} left</source>
         <translation>Đã nhận {paid} trên {amount}. Quét mã mới để thanh toán {rest} còn lại · còn {m}:{s:02d}</translation>

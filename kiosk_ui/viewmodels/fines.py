@@ -11,6 +11,7 @@ from kiosk_ui.client import EdgeApi
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.text import format_money
 from kiosk_ui.viewmodels.base import ViewModel
+from kiosk_ui.viewmodels.receipt import MailState, mail_status_text, send_email
 from kiosk_ui.worker import Runner
 
 POLL_MS = 2000
@@ -20,6 +21,8 @@ event on its WebSocket; :meth:`FinesViewModel.on_event` takes it)."""
 
 WAITING = ("pending", "partial")
 """Statuses in which more money may still come (the QR stays, the poll goes on)."""
+CONFIRMED = ("paid", "partial")
+"""Statuses with money taken by the library system: a receipt can be printed or e-mailed."""
 
 
 class FinesViewModel(ViewModel):
@@ -31,8 +34,14 @@ class FinesViewModel(ViewModel):
     """
 
     def __init__(self, client: EdgeApi, runner: Runner, localizer: Localizer,
-                 parent: QObject | None = None, *, poll: bool = True) -> None:
+                 parent: QObject | None = None, *, poll: bool = True,
+                 printer_available: bool = False) -> None:
         super().__init__(client, runner, localizer, parent)
+        self.printer_available = printer_available
+        self.email_masked: str | None = None
+        self.mail = MailState()
+        self.receipt_printed = False
+        self._receipt_for: tuple[str, int] | None = None
         self.fines: list[dict[str, Any]] = []
         self.selected: set[str] = set()
         self.payment: dict[str, Any] | None = None
@@ -67,11 +76,16 @@ class FinesViewModel(ViewModel):
 
     # ---- actions ----------------------------------------------------------------------------
 
-    def begin(self, session_id: str) -> None:
-        """Load the fines of ``session_id`` (all selected)."""
+    def begin(self, session_id: str, email_masked: str | None = None) -> None:
+        """Load the fines of ``session_id`` (all selected); ``email_masked``: the session's
+        address from the ILS, which offers "E-mail receipt" once a payment is confirmed."""
         self.reset()
         self._stop()
         self._session = session_id
+        self.email_masked = email_masked
+        self.mail = MailState(to_masked=email_masked or "")
+        self.receipt_printed = False
+        self._receipt_for = None
         self.fines, self.selected, self.payment = [], set(), None
         self.call(lambda: self.client.payable_fines(session_id), self._loaded)
 
@@ -130,8 +144,50 @@ class FinesViewModel(ViewModel):
             self._status({**self.payment, "status": event.get("status")})
             self.changed.emit()
 
+    # ---- the payment's receipt -------------------------------------------------------------
+
+    @property
+    def receipt_available(self) -> bool:
+        """Some money was taken (paid, or partial): its receipt can be printed or e-mailed."""
+        return self.status in CONFIRMED
+
+    def _new_receipt(self) -> None:
+        # a partial payment's receipt and the later paid one's are two receipts
+        assert self.payment is not None
+        which = (str(self.payment["reference"]), -1 if self.status == "paid" else
+                 int(self.payment.get("paid_amount") or 0))
+        if which != self._receipt_for:
+            self._receipt_for = which
+            self.mail = MailState(to_masked=self.email_masked or "")
+            self.receipt_printed = False
+
+    def print_receipt(self) -> None:
+        """Print the payment's receipt on the edge's printer."""
+        if not (self.printer_available and self.receipt_available and self.payment):
+            return
+        sid, ref = self._session, str(self.payment["reference"])
+
+        def ok(_answer: Any) -> None:
+            self.receipt_printed = True
+
+        self.call(lambda: self.client.print_payment_receipt(sid, ref), ok)
+
+    def email_receipt(self) -> None:
+        """E-mail the payment's receipt to the ILS's address, once."""
+        if not (self.email_masked and self.receipt_available and self.payment):
+            return
+        sid, ref = self._session, str(self.payment["reference"])
+        send_email(self, self.mail,
+                   lambda retry: self.client.email_payment_receipt(sid, ref, retry))
+
+    def mail_text(self) -> str:
+        """What became of the receipt's e-mail, in the current language."""
+        return mail_status_text(self, self.mail)
+
     def _status(self, payment: Any) -> None:
         self.payment = dict(payment)
+        if self.receipt_available:
+            self._new_receipt()
         if self.status not in WAITING:
             self._stop()
         elif self.status == "partial" and self._timer is not None and \

@@ -102,7 +102,8 @@ class KioskViewModel(ViewModel):
         self.returns = ReturnViewModel(client, runner, localizer, self)
         self.renew = RenewViewModel(client, runner, localizer, self)
         self.account = AccountViewModel(client, runner, localizer, self)
-        self.fines = FinesViewModel(client, runner, localizer, self)
+        self.fines = FinesViewModel(client, runner, localizer, self,
+                                    printer_available=printer_available)
         self.receipt = ReceiptViewModel(client, runner, localizer, printer_available, self)
         self._children: list[ViewModel] = [self.login, self.borrow, self.returns, self.renew,
                                            self.account, self.fines, self.receipt]
@@ -321,13 +322,18 @@ class KioskViewModel(ViewModel):
         elif screen == Screen.ACCOUNT and sid:
             self.account.begin(sid)
         elif screen == Screen.FINES and sid:
-            self.fines.begin(sid)
+            self.fines.begin(sid, self._email_masked())
         elif screen == Screen.RECEIPT and sid:
-            self.receipt.begin(sid)
+            self.receipt.begin(sid, self._email_masked())
         self._update_card_polling()
         self.activity()
         self.screen_changed.emit(self.screen.value)
         self.changed.emit()
+
+    def _email_masked(self) -> str | None:
+        """The patron's e-mail address from the ILS, masked by the edge (None: none)."""
+        got = (self.session or {}).get("email_masked")
+        return str(got) if got else None
 
     def start_login(self) -> None:
         self.go(Screen.LOGIN)

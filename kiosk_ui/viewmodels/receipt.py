@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication as Q
 from PySide6.QtCore import QObject, Signal
 
 from kiosk_ui.client import EdgeApi
+from kiosk_ui.errors import PatronFacingError
 from kiosk_ui.i18n import Localizer
 from kiosk_ui.models import ReceiptLinesModel
 from kiosk_ui.text import format_date
@@ -19,6 +22,54 @@ QR_MAX_BYTES = 1200   # keeps the code readable by a phone camera on screen
 QR_FULL, QR_COMPACT, QR_PARTIAL = "full", "compact", "partial"
 """What the QR code carries: the whole receipt; the compact form (item numbers instead of
 titles); or the compact form of the first items and a last line saying how many are left out."""
+
+
+@dataclass
+class MailState:
+    """One receipt's e-mail as the kiosk shows it: ``state`` is ``""`` (not asked),
+    ``sending``, ``sent`` or ``failed`` (``error`` says why); ``to_masked`` the ILS's
+    address as the edge masks it."""
+
+    state: str = ""
+    to_masked: str = ""
+    error: PatronFacingError | None = None
+
+    @property
+    def can_send(self) -> bool:
+        """A press sends: nothing asked yet, or the last try failed (a retry)."""
+        return self.state in ("", "failed")
+
+
+def send_email(vm: ViewModel, mail: MailState, send: Callable[[bool], Any]) -> None:
+    """Ask the edge to e-mail a receipt once: a press while sending or after it was sent does
+    nothing here (and the edge answers a repeat with the first outcome anyway)."""
+    if not mail.can_send:
+        return
+    retry = mail.state == "failed"
+    mail.state, mail.error = "sending", None
+
+    def ok(answer: Any) -> None:
+        mail.state = "sent" if answer.get("sent") else "failed"
+        mail.to_masked = str(answer.get("to_masked") or mail.to_masked)
+
+    def failed(err: PatronFacingError) -> None:
+        mail.state, mail.error = "failed", err
+
+    vm.call(lambda: send(retry), ok, failed)
+
+
+def mail_status_text(vm: ViewModel, mail: MailState) -> str:
+    """``Sent to p***@example.org`` / ``Not sent to …: why`` in the current language."""
+    if mail.state == "sending":
+        return Q.translate("Receipt", "Sending the receipt to {address}…").format(
+            address=mail.to_masked)
+    if mail.state == "sent":
+        return Q.translate("Receipt", "Receipt sent to {address}").format(address=mail.to_masked)
+    if mail.state == "failed":
+        why = vm.localizer.error(mail.error.code, mail.error.texts) if mail.error else ""
+        return Q.translate("Receipt", "The receipt was not sent to {address}: {reason}").format(
+            address=mail.to_masked, reason=why)
+    return ""
 
 
 def _action(action: str) -> str:
@@ -48,21 +99,26 @@ class ReceiptViewModel(ViewModel):
         self.printer_available = printer_available
         self.lines = ReceiptLinesModel(self)
         self.session_id: str | None = None
+        self.email_masked: str | None = None
         self._receipt: dict[str, Any] = {}
         self.printed = False
         self.showing_qr = False
+        self.mail = MailState()
         localizer.changed.connect(lambda _l: self._render())
 
     @property
     def receipt(self) -> dict[str, Any]:
         return dict(self._receipt)
 
-    def begin(self, session_id: str) -> None:
-        """Fetch the receipt of ``session_id``."""
+    def begin(self, session_id: str, email_masked: str | None = None) -> None:
+        """Fetch the receipt of ``session_id``; ``email_masked``: the session's address from
+        the ILS (masked), which offers "E-mail receipt"."""
         self.reset()
         self.session_id = session_id
         self.printed = False
         self.showing_qr = False
+        self.email_masked = email_masked
+        self.mail = MailState(to_masked=email_masked or "")
         self._receipt = {}
         self.lines.set_lines([])
         self.call(lambda: self.client.receipt(session_id), self._loaded)
@@ -143,6 +199,23 @@ class ReceiptViewModel(ViewModel):
             self.finished.emit()
 
         self.call(lambda: self.client.print_receipt(sid), ok)
+
+    @property
+    def email_available(self) -> bool:
+        """The library system gave the patron's e-mail address (the session's
+        ``email_masked``): the receipt can go there."""
+        return bool(self.email_masked) and bool(self._receipt)
+
+    def email_receipt(self) -> None:
+        """E-mail the receipt to the ILS's address, once (see :func:`send_email`)."""
+        sid = self.session_id
+        if sid is None or not self.email_available:
+            return
+        send_email(self, self.mail, lambda retry: self.client.email_receipt(sid, retry))
+
+    def mail_text(self) -> str:
+        """What became of the e-mail, in the current language."""
+        return mail_status_text(self, self.mail)
 
     def show_qr(self) -> None:
         """Show the receipt on screen with its QR code."""

@@ -227,7 +227,7 @@ def test_email_route(client: TestClient, reader, relay: Relay, settings) -> None
     r = client.post(f"/sessions/{sid}/receipt/email", headers=DEV,
                     json={"to": "ban.doc@example.org"})
     assert r.status_code == 200, r.text
-    assert r.json() == {"sent": True, "to_masked": "b***@example.org"}
+    assert r.json() == {"sent": True, "to_masked": "b***@example.org", "repeated": False}
     [(tls, rcpts, raw)] = relay.messages
     assert tls and rcpts == ["ban.doc@example.org"]
     assert "Mượn: 3000001" in email.message_from_bytes(
@@ -237,6 +237,8 @@ def test_email_route(client: TestClient, reader, relay: Relay, settings) -> None
     r = client.post(f"/sessions/{sid}/receipt/email", headers=DEV, json={"to": "nope"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
     settings.smtp = SmtpSection()
+    # A new receipt (this one was sent once: a repeat would answer that outcome).
+    assert client.post(f"/sessions/{sid}/return", headers=DEV, json={}).status_code == 200
     r = client.post(f"/sessions/{sid}/receipt/email", headers=DEV,
                     json={"to": "ban.doc@example.org"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "mail_unavailable"

@@ -41,6 +41,10 @@ class ReceiptPage(Page):
         qcol.addWidget(self.qr_hint)
         body.addLayout(qcol, 2)
         self.root.addLayout(body, 1)
+        self.mail_status = label("section")
+        self.mail_status.setObjectName("mail_status")
+        self.mail_status.setWordWrap(True)
+        self.root.addWidget(self.mail_status)
         self.error = label("error")
         self.root.addWidget(self.error)
         row = QHBoxLayout()
@@ -51,10 +55,13 @@ class ReceiptPage(Page):
         self.show_qr = BigButton("", "primary")
         self.show_qr.setObjectName("show_qr")
         self.show_qr.clicked.connect(self.rvm.show_qr)
+        self.email = BigButton("", "primary")
+        self.email.setObjectName("email_receipt")
+        self.email.clicked.connect(self.rvm.email_receipt)
         self.skip = BigButton("", "accent")
         self.skip.setObjectName("skip")
         self.skip.clicked.connect(self.rvm.skip)
-        for b in (self.print, self.show_qr, self.skip):
+        for b in (self.print, self.show_qr, self.email, self.skip):
             row.addWidget(b, 1)
         self.root.addLayout(row)
 
@@ -85,5 +92,11 @@ class ReceiptPage(Page):
         self.print.setEnabled(not r.busy)
         self.show_qr.setText(Q.translate("Receipt", "Show QR code"))
         self.show_qr.setEnabled(not showing)
-        self.skip.setText(Q.translate("Receipt", "Done") if showing
+        self.email.setText(Q.translate("Receipt", "E-mail receipt") if r.mail.state != "failed"
+                           else Q.translate("Receipt", "Try the e-mail again"))
+        self.email.setVisible(r.email_available)
+        self.email.setEnabled(r.mail.can_send and not r.busy)
+        self.mail_status.setText(r.mail_text())
+        self.mail_status.setVisible(bool(r.mail.state))
+        self.skip.setText(Q.translate("Receipt", "Done") if showing or r.mail.state == "sent"
                           else Q.translate("Receipt", "No receipt"))

@@ -41,7 +41,7 @@ def test_the_receipt_goes_to_the_ils_address_by_default(
     assert len(answers()) == 2 and not any("@example.org" in a for a in answers())
     sent = api.post(f"/sessions/{sid}/receipt/email", json={})
     assert sent.status_code == 200, sent.text
-    assert sent.json() == {"sent": True, "to_masked": "p***@example.org"}
+    assert sent.json() == {"sent": True, "to_masked": "p***@example.org", "repeated": False}
     [(tls, rcpts, raw)] = relay.messages
     assert tls and rcpts == ["patron2000004@example.org"]
     msg = email.message_from_bytes(raw, policy=email.policy.default)

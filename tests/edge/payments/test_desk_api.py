@@ -62,7 +62,9 @@ def test_pay_all_answers_a_vietqr_and_journals_the_intent(client: TestClient,
     [event] = [e for e in services.store.events.recent(50) if e.kind == "payment_intent"]
     assert event.detail == {"reference": p["reference"], "patron": "2000001",
                             "fee_ids": ["11", "12"], "amount": 75000,
-                            "expires_at": p["expires_at"]}
+                            "expires_at": p["expires_at"],
+                            "fines": [{"fine_id": "11", "amount": 50000, "reason": "Overdue"},
+                                      {"fine_id": "12", "amount": 25000, "reason": "Damaged"}]}
     # The intent is exactly the message the centre reads.
     from sync.messages import PaymentIntent
     assert PaymentIntent.model_validate(event.detail).amount == 75000
