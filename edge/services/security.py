@@ -119,6 +119,9 @@ class SecurityService:
                 moved = self.return_superseded(task)
                 if moved:
                     out.append(self._cancel(task, moved, what="secure"))
+                    release = self._release_if_loaned(task)
+                    if release is not None:
+                        out.append(release)
                     continue
             done, _ = self.execute(task)
             if done.state == "done":
@@ -214,6 +217,29 @@ class SecurityService:
         log.warning("%s task %d of %s cancelled, never written: %s", what, task.id,
                     task.item_id, reason)
         return self.store.security.get(task.id)
+
+    def _release_if_loaned(self, task: SecurityTask) -> SecurityTask | None:
+        """After a return's stale secure task is cancelled: when the item is on loan now
+        (its newest transaction here lends or renews it, or none since and the cache has a
+        loan), journal a release for the tag and try it. The failed secure write may have
+        reached the tag before the tag left the pad (written, not verified): a loaned book
+        with its alarm on would sound the gate, and nothing would say so. None when the loan
+        does not stand or a release of the tag is open already."""
+        newest = self.store.outbox.list(item_id=task.item_id, limit=1, newest_first=True)
+        since = newest[0] if newest and newest[0].created_at > task.created_at else None
+        if since is not None and (since.kind not in ("checkout", "renew")
+                                  or since.state in ("refused", "conflict", "failed")):
+            return None
+        if self.store.cache.loan(task.item_id) is None:
+            return None
+        if any(t.uid == task.uid and t.action == "release" for t in self.store.security.open()):
+            return None
+        release = self.store.security.create(task.item_id, task.uid, "release",
+                                             txn_key=since.key if since else None)
+        log.warning("item %s is on loan and its tag may have been secured by the cancelled "
+                    "return's write: release task %d", task.item_id, release.id)
+        done, _ = self.execute(release)
+        return done
 
     def _after_done(self, task: SecurityTask) -> None:
         if task.action == "release" and task.txn_key:

@@ -401,7 +401,10 @@ def test_a_returns_secure_task_whose_item_moved_on_is_cancelled(services, reader
     services.recovery.run_once()
     after = services.store.security.get(task.id)
     assert after.state == "abandoned" and (after.last_error or "").startswith("stale secure")
-    assert reader.writes[tag.uid] == writes  # never written
+    if moved == "returned_elsewhere":
+        assert reader.writes[tag.uid] == writes  # never written
+    else:  # lent again: never secured; a release makes sure the loaned book's alarm is off
+        assert reader.writes[tag.uid] == writes + 1 and tag.afi == RELEASED
     assert [e.key for e in services.store.outbox.list(limit=100) if e.kind == "checkin"] == checkins
     assert [e for e in services.store.events.recent() if e.kind == "secure_cancelled"]
 
@@ -492,3 +495,42 @@ def test_ils_reached_repeats_finds_a_second_checkout(services) -> None:
     c = out.append("checkin", {"session": "s1"}, item_id="x", patron_ref="p")
     d = out.append("checkout", {"session": "s1"}, item_id="x", patron_ref="p")
     assert ils_reached_repeats(services.store, {a.key, b.key, c.key, d.key}) == [b.key]
+
+
+@pytest.mark.parametrize("moved", ["renewed", "lent_elsewhere"])
+def test_a_cancelled_returns_write_that_reached_the_tag_of_a_loaned_book_is_undone(
+        services, reader, moved) -> None:
+    """The 1,000-kill soak's item 30000647: a return whose tag was lifted mid-write was
+    refused (alarm_still_on), but the write had reached the tag; the loan went on (a
+    renewal), the stale secure task was cancelled, and the loaned book kept its alarm on
+    with no task to say so. Now a release is journaled and written."""
+    tag = _failed_return(services, reader, "3600401")
+    [task] = services.store.security.open()
+    tag.afi = SECURED                  # written before the tag left the pad, never verified
+    import time
+    time.sleep(0.01)                   # journal timestamps are milliseconds
+    if moved == "renewed":
+        services.store.outbox.append("renew", {}, item_id="3600401", patron_ref="2000001")
+    else:
+        services.store.cache.record_loan(LoanRecord("3600401", "2000019", None, "now", False))
+    services.recovery.run_once()
+    assert services.store.security.get(task.id).state == "abandoned"
+    assert tag.afi == RELEASED
+    [release] = [t for t in services.store.security.for_item("3600401")
+                 if t.action == "release" and t.id > task.id]
+    assert release.state == "done"
+
+
+def test_a_cancelled_returns_task_of_a_book_returned_again_journals_no_release(
+        services, reader) -> None:
+    tag = _failed_return(services, reader, "3600501")
+    [task] = services.store.security.open()
+    tag.afi = SECURED
+    import time
+    time.sleep(0.01)
+    services.store.outbox.append("checkin", {}, item_id="3600501", patron_ref="2000001")
+    services.recovery.run_once()
+    assert services.store.security.get(task.id).state == "abandoned"
+    assert tag.afi == SECURED
+    assert [t.action for t in services.store.security.for_item("3600501")
+            if t.id > task.id] == []
