@@ -52,6 +52,7 @@ from central.store import (
 )
 from central.web import conflicts, dead_letters, tasks
 from central.web.config_pages import add_config_routes
+from central.web.config_problems import Problem, explain_all, split_reason
 from central.web.enroll_pages import add_enroll_routes
 from central.web.i18n import (
     DEFAULT_LANGUAGE,
@@ -206,8 +207,14 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             named = site_name(site_id)
             return site_id if named == site_id else f"{named} ({site_id})"
 
+        def explained(problems: list[tuple[str, str]] | str | None) -> list[Problem]:
+            """Refusal reasons (pairs, or an edge's ``path: msg; …`` text) in ``lang``."""
+            pairs = split_reason(problems) if isinstance(problems, str) or problems is None \
+                else problems
+            return explain_all(pairs, lang)
+
         html = env.get_template(name).render(
-            t=t, lang=lang, label=label, when=when, staff=staff, lang_url=lang_url,
+            t=t, lang=lang, label=label, explained=explained, when=when, staff=staff, lang_url=lang_url,
             site_name=site_name, site_label=site_label,
             csrf=staff.session.csrf_token if staff else "", path=request.url.path,
             may_ack=bool(staff and staff.account.may("librarian")),
