@@ -769,6 +769,10 @@ class StaffRepository:
         return [_staff(r) for r in self._db.query(f"SELECT {_STAFF_COLS} FROM staff "
                                                   "ORDER BY username")]
 
+    def display_names(self) -> dict[str, str]:
+        """Each account's display name by its user name."""
+        return {u: d for u, d in self._db.query("SELECT username, display_name FROM staff")}
+
     def count(self) -> int:
         [(n,)] = self._db.query("SELECT COUNT(*) FROM staff")
         return int(n)
