@@ -54,7 +54,8 @@ class Device:
     said it was online. ``reconnects`` counts its returns to ``online`` (after a last
     will, or with a new connection time) since the console first saw it (the column
     ``restart_count``); ``process_starts`` is what the box itself counts: how many times
-    each of its processes (``serve``, ``sync``, ``kiosk``) started, and :attr:`restarts`
+    each of its processes (``serve``, ``sync``, ``kiosk``; a gateway's ``gateway``, counted
+    in its ledger) started, and :attr:`restarts`
     the starts beyond the first.
     """
 
