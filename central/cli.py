@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -209,6 +210,46 @@ def admin_create(config: str | None, username: str, password_file: str | None, r
     finally:
         store.close()
     click.echo(f"created {role} {username}")
+
+
+@central.group("site")
+def site() -> None:
+    """Libraries (sites)."""
+
+
+@site.command("rename")
+@_CONFIG
+@click.argument("site_id")
+@click.argument("name")
+def site_rename(config: str | None, site_id: str, name: str) -> None:
+    """Set the display name of SITE_ID to NAME ('' clears it), audited as the web action
+    (``site.rename`` by ``cli``). A site the console has not heard of yet may be named when
+    it is one of ``[central] sites``."""
+    from central.db import stamp
+    from central.errors import NotFound, StaffError
+    from sync import topics
+    from sync.errors import InvalidTopicError
+
+    settings = _settings(config)
+    try:
+        topics.check_id(site_id, "site")
+    except InvalidTopicError as exc:
+        raise click.ClickException(str(exc)) from exc
+    store = _store(settings.central.database)
+    try:
+        with store.db.transaction():
+            before, after = store.sites.rename(site_id, name,
+                                               add=site_id in (settings.central.sites or []))
+            store.audit.record("cli", "site.rename", f"site:{site_id}",
+                               stamp(datetime.now(UTC)), {"before": before, "after": after})
+    except NotFound as exc:
+        raise click.ClickException(f"{exc}: the console has not heard of it (name a site "
+                                   "not yet seen only when it is in [central] sites)") from exc
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"site {site_id}: {after!r}" + (f" (was {before!r})" if before else ""))
 
 
 @central.command("broker-account")

@@ -29,7 +29,14 @@ from typing import Any, Protocol
 from central.db import Database, parse_stamp, stamp
 from central.errors import ConfigConflict, ConfigRefused
 from smartlib.errors import ConfigError
-from smartlib.remote import document_hash, dump_document, merge, parse_document, validate
+from smartlib.remote import (
+    document_hash,
+    document_problems,
+    dump_document,
+    load_toml,
+    merge,
+    parse_document,
+)
 from sync import topics
 from sync.errors import MessageError
 from sync.messages import ConfigAck, DeviceConfig, decode, encode
@@ -262,13 +269,20 @@ class RemoteConfigService:
         if device_id:
             topics.check_id(device_id, "device")
         try:
-            doc = parse_document(text)
-            canonical = dump_document(doc)
-            targets = [device_id] if device_id else self._devices_of(site_id)
+            doc = load_toml(text)
+        except ConfigError as exc:
+            raise ConfigRefused(str(exc), exc.problems) from exc
+        problems = document_problems(doc)
+        targets = [device_id] if device_id else self._devices_of(site_id)
+        merged: dict[str, tuple[dict[str, Any], int, int]] = {}
+        if not problems:
             merged = {d: self._merged(site_id, d, replace=(scope, doc)) for d in targets}
-            validate(doc)
-            for m, _sv, _dv in merged.values():
-                validate(m)
+            for m, _sv, _dv in merged.values():  # each refusal once, not once per device
+                problems += [p for p in document_problems(m) if p not in problems]
+        if problems:
+            raise ConfigRefused(f"{len(problems)} refused or invalid setting(s)", problems)
+        try:
+            canonical = dump_document(doc)
         except ConfigError as exc:
             raise ConfigRefused(str(exc), exc.problems) from exc
         at = stamp(self.clock())

@@ -54,7 +54,8 @@ class Device:
     said it was online. ``reconnects`` counts its returns to ``online`` (after a last
     will, or with a new connection time) since the console first saw it (the column
     ``restart_count``); ``process_starts`` is what the box itself counts: how many times
-    each of its processes (``serve``, ``sync``, ``kiosk``) started, and :attr:`restarts`
+    each of its processes (``serve``, ``sync``, ``kiosk``; a gateway's ``gateway``, counted
+    in its ledger) started, and :attr:`restarts`
     the starts beyond the first.
     """
 
@@ -247,21 +248,28 @@ class SiteRepository:
             "INSERT INTO sites (site_id, first_seen, last_seen) VALUES (?, ?, ?) "
             "ON CONFLICT (site_id) DO UPDATE SET last_seen = "
             "CASE WHEN excluded.last_seen > sites.last_seen THEN excluded.last_seen "
-            "ELSE sites.last_seen END", (site_id, at, at))
+            "ELSE sites.last_seen END, first_seen = "
+            "CASE WHEN sites.first_seen = '' THEN excluded.first_seen "
+            "ELSE sites.first_seen END", (site_id, at, at))
 
     def names(self) -> dict[str, str]:
         """Each known site's display name (``''``: none set; pages show the id)."""
         return {str(r[0]): str(r[1] or "") for r in
                 self._db.query("SELECT site_id, name FROM sites ORDER BY site_id")}
 
-    def rename(self, site_id: str, name: str) -> tuple[str, str]:
+    def rename(self, site_id: str, name: str, *, add: bool = False) -> tuple[str, str]:
         """Set a known site's display name (``''`` clears it).
+
+        Args:
+            add: name a site the console has not heard of yet (a site it is set up to
+                collect): it is listed, never seen (``first_seen`` and ``last_seen`` empty
+                until its boxes speak).
 
         Returns:
             The name before and the name now (stripped).
 
         Raises:
-            NotFound: the console has not heard of the site.
+            NotFound: the console has not heard of the site (and ``add`` is false).
             StaffError: a name longer than :data:`MAX_SITE_NAME` or with control characters.
         """
         name = " ".join(name.split())
@@ -271,6 +279,10 @@ class SiteRepository:
             raise StaffError("a site name cannot hold control characters")
         with self._db.transaction():
             rows = self._db.query("SELECT name FROM sites WHERE site_id = ?", (site_id,))
+            if not rows and add:
+                self._db.execute("INSERT INTO sites (site_id, name, first_seen, last_seen) "
+                                 "VALUES (?, '', '', '')", (site_id,))
+                rows = [("",)]
             if not rows:
                 raise NotFound(f"no site {site_id!r}")
             self._db.execute("UPDATE sites SET name = ? WHERE site_id = ?", (name, site_id))
@@ -768,6 +780,10 @@ class StaffRepository:
     def list(self) -> list[StaffAccount]:
         return [_staff(r) for r in self._db.query(f"SELECT {_STAFF_COLS} FROM staff "
                                                   "ORDER BY username")]
+
+    def display_names(self) -> dict[str, str]:
+        """Each account's display name by its user name."""
+        return {u: d for u, d in self._db.query("SELECT username, display_name FROM staff")}
 
     def count(self) -> int:
         [(n,)] = self._db.query("SELECT COUNT(*) FROM staff")

@@ -50,17 +50,26 @@ LIVE_KEYS: frozenset[tuple[str, str]] = frozenset(
 """Keys the edge reads at use time (applied live); every other key needs a restart."""
 
 
+def load_toml(text: str) -> dict[str, Any]:
+    """A remote document's TOML text as a dict of sections, not checked yet.
+
+    Raises:
+        ConfigError: not TOML.
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}",
+                          [("(document)", f"not valid TOML: {exc}")]) from exc
+
+
 def parse_document(text: str) -> dict[str, Any]:
     """A remote document's TOML text as a dict of sections.
 
     Raises:
         ConfigError: not TOML, a value outside a section, a refused section or key.
     """
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}",
-                          [("(document)", f"not valid TOML: {exc}")]) from exc
+    doc = load_toml(text)
     check_sections(doc)
     return doc
 
@@ -71,6 +80,13 @@ def check_sections(doc: dict[str, Any]) -> None:
     Raises:
         ConfigError: ``problems`` names each refused section or key.
     """
+    problems = section_problems(doc)
+    if problems:
+        raise ConfigError(f"{len(problems)} refused setting(s)", problems)
+
+
+def section_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(path, reason)`` of every section or key a remote configuration may not touch."""
     problems: list[tuple[str, str]] = []
     for name, value in doc.items():
         if name in REFUSED_SECTIONS:
@@ -83,8 +99,21 @@ def check_sections(doc: dict[str, Any]) -> None:
         else:
             problems += [(f"{name}.{key}", f"not remotely configurable: {why}")
                          for (sec, key), why in REFUSED_KEYS.items() if sec == name and key in value]
-    if problems:
-        raise ConfigError(f"{len(problems)} refused setting(s)", problems)
+    return problems
+
+
+def document_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every problem of a remote document at once: each refused section or key, then each
+    value the boxes' models refuse in the sections a remote change may set."""
+    problems = section_problems(doc)
+    allowed = {name: {k: v for k, v in values.items() if (name, k) not in REFUSED_KEYS}
+               for name, values in doc.items()
+               if name in REMOTE_SECTIONS and isinstance(values, dict)}
+    try:
+        Settings.model_validate(allowed)
+    except ValidationError as exc:
+        problems += _problems(exc)
+    return problems
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -99,14 +128,13 @@ def validate(doc: dict[str, Any]) -> Settings:
     """Check a remote document with the boxes' own models (its sections over the defaults).
 
     Raises:
-        ConfigError: a refused section or key, or a value the models refuse.
+        ConfigError: ``problems`` names every refused section or key and every value the
+            models refuse (not only the first).
     """
-    check_sections(doc)
-    try:
-        return Settings.model_validate(doc)
-    except ValidationError as exc:
-        problems = _problems(exc)
-        raise ConfigError(f"{len(problems)} invalid setting(s)", problems) from exc
+    problems = document_problems(doc)
+    if problems:
+        raise ConfigError(f"{len(problems)} refused or invalid setting(s)", problems)
+    return Settings.model_validate(doc)
 
 
 def _value(value: Any) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 from smartlib_demo.errors import DemoError
 
 SITE = "demo-site"
+SITE_NAME = "Thư viện Demo"
+"""The demo library's name: its boxes' ``[site] name``, and its name in the central console."""
 KIOSK = "kiosk-01"
 GATE = "gate-01"
 RUN_MARKER = ".smartlib-demo"

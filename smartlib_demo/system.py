@@ -74,6 +74,7 @@ from smartlib_demo.site import (
     KIOSK,
     RUN_MARKER,
     SITE,
+    SITE_NAME,
     STAFF_TOKEN,
     pick_items,
     toml_dumps,
@@ -437,7 +438,7 @@ class DemoSystem:
 
     def _start_gateway(self) -> None:
         cfg: dict[str, dict[str, Any]] = {
-            "site": {"id": SITE, "name": "Thư viện Demo", "isil": HOME_ISIL},
+            "site": {"id": SITE, "name": SITE_NAME, "isil": HOME_ISIL},
             "device": {"id": "gateway-1", "role": "gateway"},
             "reader": {"enabled": False},
             "card_reader": {"enabled": False},
@@ -470,6 +471,9 @@ class DemoSystem:
         self.run_cli("central", "admin", "create", "--config", str(path), "--user",
                      CENTRAL_ADMIN[0], "--password-file", str(secret), "--display-name",
                      "Demo admin")
+        # The console knows the library by its boxes' id; give it the boxes' [site] name
+        # (audited as site.rename by cli), so no page shows "demo-site" until renamed.
+        self.run_cli("central", "site", "rename", "--config", str(path), SITE, SITE_NAME)
         proc = self.spawn("central", self.cli("central", "serve", "--config", str(path)))
         wait_until(lambda: port_open("127.0.0.1", self.ports["central"]),
                    self.options.startup_timeout_s, "central console", proc.why_dead,
@@ -497,7 +501,7 @@ class DemoSystem:
         reader = sim_readers["pad" if role == "kiosk" else "gate"]
         api_port = self.ports["kiosk_api" if role == "kiosk" else "gate_api"]
         return {
-            "site": {"id": SITE, "name": "Thư viện Demo", "isil": HOME_ISIL,
+            "site": {"id": SITE, "name": SITE_NAME, "isil": HOME_ISIL,
                      "opening_hours": "08:00–20:00"},
             "device": {"id": device, "role": role},
             "reader": {"driver": "feig", "url": reader["url"], "baudrate": 38400,

@@ -528,9 +528,11 @@ class DeviceStatus(Message):
     """The receipt printer's last state (the box's last ``printer_*`` device event: ``ok``,
     ``paper_low``, ``paper_out``, ``cover_open``, ``error``, ``offline``, ``reachable``,
     ``unreachable``, ``none``); None: never reported (a gate, an older box)."""
-    starts: dict[Literal["serve", "sync", "kiosk"], Annotated[int, Field(ge=1)]] | None = None
-    """How many times each of the box's processes has started (the edge store's count):
-    the central console's restart count is the starts beyond the first."""
+    starts: dict[Literal["serve", "sync", "kiosk", "gateway"],
+                 Annotated[int, Field(ge=1)]] | None = None
+    """How many times each of the box's processes has started (the edge store's count; a
+    gateway's own ``gateway`` starts, counted in its ledger): the central console's restart
+    count is the starts beyond the first."""
     at: AwareDatetime = Field(default_factory=utcnow)
 
 

@@ -52,6 +52,7 @@ from central.store import (
 )
 from central.web import conflicts, dead_letters, tasks
 from central.web.config_pages import add_config_routes
+from central.web.config_problems import Problem, explain_all, split_reason
 from central.web.enroll_pages import add_enroll_routes
 from central.web.i18n import (
     DEFAULT_LANGUAGE,
@@ -151,14 +152,18 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             return "—"
         return parse_stamp(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
-    def alarm_view(a: AlarmRecord, lang: str) -> dict[str, Any]:
+    def alarm_view(a: AlarmRecord, lang: str, names: dict[str, str]) -> dict[str, Any]:
+        """An alarm as pages and the API show it; ``names``: staff display names by user
+        name (``acked_by`` stays the user name, ``acked_by_name`` is who staff read)."""
+        by = a.acked_by
         return {"id": a.id, "site": a.site_id, "device": a.device_id, "kind": a.kind,
                 "kind_label": optional_text(f"kind.{a.kind}", lang, a.kind),
                 "source": a.source, "item": a.item, "uid": a.uid, "title": a.title,
                 "direction": a.direction, "message": a.message, "reason": a.detail.get("reason"),
                 "details": alarm_details(a, lang),
                 "raised_at": a.raised_at, "when": when(a.raised_at), "open": a.open,
-                "acked_at": a.acked_at, "acked_when": when(a.acked_at), "acked_by": a.acked_by}
+                "acked_at": a.acked_at, "acked_when": when(a.acked_at), "acked_by": by,
+                "acked_by_name": (names.get(by) or by) if by else None}
 
     def event_view(e: dict[str, Any], lang: str) -> dict[str, Any]:
         return {**e, "label": event_text(str(e["kind"]), lang)}
@@ -206,8 +211,14 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             named = site_name(site_id)
             return site_id if named == site_id else f"{named} ({site_id})"
 
+        def explained(problems: list[tuple[str, str]] | str | None) -> list[Problem]:
+            """Refusal reasons (pairs, or an edge's ``path: msg; …`` text) in ``lang``."""
+            pairs = split_reason(problems) if isinstance(problems, str) or problems is None \
+                else problems
+            return explain_all(pairs, lang)
+
         html = env.get_template(name).render(
-            t=t, lang=lang, label=label, when=when, staff=staff, lang_url=lang_url,
+            t=t, lang=lang, label=label, explained=explained, when=when, staff=staff, lang_url=lang_url,
             site_name=site_name, site_label=site_label,
             csrf=staff.session.csrf_token if staff else "", path=request.url.path,
             may_ack=bool(staff and staff.account.may("librarian")),
@@ -364,9 +375,9 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             site = store.sites.get(site_id)
         except NotFound as exc:
             raise HTTPException(404, "not_found") from exc
-        lang = _lang(request)
+        lang, names = _lang(request), store.staff.display_names()
         devices = [device_view(d) for d in store.devices.list(site_id=site_id)]
-        alarms = [alarm_view(a, lang) for a in
+        alarms = [alarm_view(a, lang, names) for a in
                   store.alarms.search(AlarmFilter(site_id=site_id, state="open", limit=100))]
         return render(request, staff, "site.html", site=site, devices=devices, alarms=alarms)
 
@@ -377,8 +388,8 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             device = store.devices.get(site_id, device_id)
         except NotFound as exc:
             raise HTTPException(404, "not_found") from exc
-        lang = _lang(request)
-        alarms = [alarm_view(a, lang) for a in store.alarms.search(
+        lang, names = _lang(request), store.staff.display_names()
+        alarms = [alarm_view(a, lang, names) for a in store.alarms.search(
             AlarmFilter(site_id=site_id, device_id=device_id, limit=50))]
         return render(request, staff, "device.html", device=device_view(device),
                       events=[event_view(e, lang) for e in store.events.recent(site_id, device_id)],
@@ -420,9 +431,9 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     def alarms_page(request: Request) -> Response:
         staff = page_staff(request)
         f = alarm_filter(request)
-        lang = _lang(request)
-        history = [alarm_view(a, lang) for a in store.alarms.search(f)]
-        live = [alarm_view(a, lang) for a in store.alarms.search(AlarmFilter(state="open",
+        lang, names = _lang(request), store.staff.display_names()
+        history = [alarm_view(a, lang, names) for a in store.alarms.search(f)]
+        live = [alarm_view(a, lang, names) for a in store.alarms.search(AlarmFilter(state="open",
                                                                              limit=100))]
         return render(request, staff, "alarms.html", history=history, live=live,
                       latest_id=store.alarms.latest_id(), filters=request.query_params,
@@ -441,11 +452,13 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
             yield "retry: 2000\n\n"
             while not await request.is_disconnected():
                 rows = await run_in_threadpool(store.alarms.changed_after, last_id, acked_after)
+                names = (await run_in_threadpool(store.staff.display_names)
+                         if any(a.acked_by for a in rows) else {})
                 for a in rows:
                     last_id = max(last_id, a.id)
                     if a.acked_at and a.acked_at > acked_after:
                         acked_after = a.acked_at
-                    data = json.dumps(alarm_view(a, lang), ensure_ascii=False)
+                    data = json.dumps(alarm_view(a, lang, names), ensure_ascii=False)
                     yield f"event: alarm\nid: {a.id}\ndata: {data}\n\n"
                 idle = 0.0 if rows else idle + poll_s
                 if idle >= HEARTBEAT_S:
@@ -573,14 +586,16 @@ def create_app(store: CentralStore, auth: StaffAuth, section: CentralSection, *,
     @app.get("/api/alarms")
     def api_alarms(request: Request) -> list[dict[str, Any]]:
         api_staff(request)
-        lang = _lang(request)
-        return [alarm_view(a, lang) for a in store.alarms.search(alarm_filter(request))]
+        lang, names = _lang(request), store.staff.display_names()
+        return [alarm_view(a, lang, names) for a in store.alarms.search(alarm_filter(request))]
 
     @app.post("/api/alarms/{alarm_id}/ack")
     async def api_ack(request: Request, alarm_id: int) -> dict[str, Any]:
         staff = api_staff(request)
         check_csrf(staff, request.headers.get("X-CSRF-Token"))
-        return alarm_view(acknowledge(staff, alarm_id), _lang(request))
+        alarm = await run_in_threadpool(acknowledge, staff, alarm_id)
+        names = await run_in_threadpool(store.staff.display_names)
+        return alarm_view(alarm, _lang(request), names)
 
     install_stats_routes(app, StatsContext(
         store=store, timezone=section.timezone, clock=auth.clock, render=render,

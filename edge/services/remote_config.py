@@ -28,7 +28,14 @@ from edge.store import Store
 from edge.store.remote_config import RemoteConfig
 from smartlib.config import Settings, overlay_path
 from smartlib.errors import ConfigError
-from smartlib.remote import LIVE_KEYS, changed_keys, document_hash, parse_document, validate
+from smartlib.remote import (
+    LIVE_KEYS,
+    changed_keys,
+    document_hash,
+    load_toml,
+    parse_document,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +69,8 @@ class RemoteConfigApplier:
             if document_hash(rec.document) != rec.sha256:
                 raise ConfigError("the document does not match its sha256",
                                   [("(document)", "does not match its sha256 (damaged)")])
-            doc = parse_document(rec.document)
-            new = validate(doc)
+            doc = load_toml(rec.document)
+            new = validate(doc)  # every refused section and invalid value, not the first
         except ConfigError as exc:
             reason = "; ".join(f"{path}: {msg}" for path, msg in exc.problems) or str(exc)
             return self._refuse(rec, reason)

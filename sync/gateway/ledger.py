@@ -334,6 +334,22 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    # ---- process starts ---------------------------------------------------------------------
+
+    def count_start(self, gateway_id: str) -> int:
+        """Count one more start of gateway ``gateway_id`` (``ledger_meta``, durable, per
+        gateway: several may share a ledger); returns its starts so far, this one included.
+        Reported in its status: the central console's restart count is the starts beyond
+        the first."""
+        name = f"starts:{gateway_id}"
+        with self._db.transaction(durable=True):
+            _, rows = self._db.execute("SELECT value FROM ledger_meta WHERE name = ?", (name,))
+            starts = (int(rows[0][0]) if rows else 0) + 1
+            self._db.execute("INSERT INTO ledger_meta (name, value) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                             (name, str(starts)))
+        return starts
+
     # ---- the transaction path -----------------------------------------------------------
 
     def claim(self, request: dict[str, Any], *, now: float | None = None) -> Claim:

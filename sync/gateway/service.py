@@ -189,6 +189,8 @@ class Gateway:
         self.stall_s = stall_s
         self._beats: list[float] = [time.monotonic()] * max(1, workers)
         self._since = utcnow()
+        self._starts: int | None = None
+        """This gateway's starts so far (its ledger's count), once :meth:`start` ran."""
         if sip2_threads is None:
             pools = {id(a.pool): getattr(a.pool, "size", 4) for a in self.appliers.values()}
             sip2_threads = max(1, sum(pools.values()))
@@ -285,7 +287,8 @@ class Gateway:
     def _presence(self, site: str, state: str) -> tuple[str, bytes]:
         return (topics.status(site, self.gateway_id),
                 encode(DeviceStatus(site=site, device=self.gateway_id, state=state,  # type: ignore[arg-type]
-                                    role="gateway", since=self._since)))
+                                    role="gateway", since=self._since,
+                                    starts={"gateway": self._starts} if self._starts else None)))
 
     def working(self) -> bool:
         """Every thread that does the gateway's work is alive, and no pipeline is stuck:
@@ -324,6 +327,7 @@ class Gateway:
         # will (one per connection) marks the first site's offline. Agents re-send what is
         # unanswered when a gateway comes online: a broker restart drops what reached a
         # shared subscription while no gateway was connected (Mosquitto 2.0).
+        self._starts = self.ledger.count_start(self.gateway_id)  # the fleet's restart count
         will_topic, will = self._presence(sorted(self.sites)[0], "offline")
         self.client.will_set(will_topic, will, qos=1, retain=True)
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,

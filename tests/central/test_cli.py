@@ -139,3 +139,35 @@ def test_serve_speaks_sd_notify_while_it_works(tmp_path: Path) -> None:
     finally:
         s.close()
         serve.stop()
+
+
+def test_site_rename_names_a_configured_site_before_it_is_seen(tmp_path: Path) -> None:
+    """The demo's console showed its site's id until an admin named it by hand: the CLI
+    names it at start (a site of ``[central] sites`` may be named before its boxes speak),
+    audited as the web action is."""
+    cfg = write_toml(tmp_path / "central.toml", {
+        "central": {"database": f"sqlite:///{tmp_path / 'central.db'}", "port": 1,
+                    "sites": ["hn-01"]},
+        "broker": {"host": "127.0.0.1", "port": 1}})
+    runner = CliRunner()
+    done = runner.invoke(central, ["site", "rename", "--config", str(cfg), "hn-01",
+                                   "  Thư viện   Demo "])
+    assert done.exit_code == 0, done.output
+    unknown = runner.invoke(central, ["site", "rename", "--config", str(cfg), "hcm-02", "X"])
+    assert unknown.exit_code == 1 and "no site 'hcm-02'" in unknown.output
+    bad = runner.invoke(central, ["site", "rename", "--config", str(cfg), "Bad Id", "X"])
+    assert bad.exit_code == 1
+    store = CentralStore(open_database(f"sqlite:///{tmp_path / 'central.db'}"))
+    try:
+        assert store.sites.names() == {"hn-01": "Thư viện Demo"}
+        [entry] = store.audit.list()
+        assert (entry.actor, entry.action, entry.target) == ("cli", "site.rename", "site:hn-01")
+        assert entry.detail == {"before": "", "after": "Thư viện Demo"}
+        [listed] = store.sites.list()
+        assert (listed.first_seen, listed.last_seen) == ("", "")     # named, never seen
+        store.sites.touch("hn-01", "2026-12-07T10:00:00Z")           # its boxes speak
+        [listed] = store.sites.list()
+        assert (listed.name, listed.first_seen, listed.last_seen) == (
+            "Thư viện Demo", "2026-12-07T10:00:00Z", "2026-12-07T10:00:00Z")
+    finally:
+        store.close()

@@ -267,3 +267,14 @@ def test_a_status_carries_the_printer_state_and_process_starts(collector: Centra
     for bad in ({"printer": "Paper Out!"}, {"starts": {"serve": 0}}, {"starts": {"gate": 1}}):
         raw = {**json.loads(encode(status)), **bad}
         assert collector.handle(topics.status(SITE, "kiosk-01"), json.dumps(raw).encode()) == "dead"
+
+
+def test_a_gateways_own_starts_are_its_restarts_in_the_fleet(collector: CentralCollector,
+                                                             sqlite_store: CentralStore) -> None:
+    """A gateway showed "—" for restarts (only its reconnects were counted)."""
+    status = DeviceStatus(site=SITE, device="gw-1", state="online", role="gateway",
+                          starts={"gateway": 3}, at=AT)
+    assert collector.handle(topics.status(SITE, "gw-1"), encode(status)) == "status"
+    device = sqlite_store.devices.get(SITE, "gw-1")
+    assert (device.role, device.process_starts, device.restarts) == ("gateway",
+                                                                     {"gateway": 3}, 2)

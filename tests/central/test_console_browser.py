@@ -120,15 +120,20 @@ def test_log_in_fleet_gate_alarm_ack_and_kiosk_offline_and_back(
         expect(rows.first.locator(".alarm-kind")).to_have_text("Cổng báo động")
         expect(rows.first).to_contain_text("70000002")
         rows.first.locator("button.ack").click()
-        expect(rows.first.locator(".acked-by")).to_have_text("lan")
+        acked_by = rows.first.locator(".acked-by")
+        expect(acked_by).to_have_text("Nguyễn Thị Lan")              # the display name,
+        expect(acked_by).to_have_attribute("title", "lan")           # the account as tooltip
         expect(rows.first.locator("button.ack")).to_have_count(0)
         [alarm] = central.store.alarms.search()
         assert alarm.acked_by == "lan" and alarm.item == "70000002"
 
         page.click("a.lang[data-lang=en]")
         expect(page.locator("h1")).to_have_text("Alarms across all sites")
+        history_by = page.locator("#history tbody tr").first.locator(".acked-by")
+        expect(history_by).to_have_text("Nguyễn Thị Lan")
+        expect(history_by).to_have_attribute("title", "lan")
         expect(page.locator("#history tbody tr").first.locator(".alarm-state")).to_contain_text(
-            "Acknowledged by lan")
+            "Acknowledged by Nguyễn Thị Lan")
 
         kiosk.kill9()
         wait_until(lambda: fleet_state(page, console, "kiosk-01") == "Offline",

@@ -4,6 +4,7 @@ and the roles (only an admin configures: 403 for a viewer or a librarian)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -232,3 +233,70 @@ def test_a_first_configuration_can_be_reached_from_the_menu(console: TestClient)
     assert f'href="/sites/{SITE}/devices/kiosk-01/config"' in page
     site = console.get(f"/sites/{SITE}?lang=vi").text
     assert f'href="/sites/{SITE}/config"' in site
+
+
+MANY_WRONGS = ("[broker]\npassword = 'x'\n[smtp]\nhost = 'mail'\n[policy]\n"
+               "offline_max_items = -1\nsession_idle_s = 'abc'\nbogus = 1\n"
+               "offline_login = 'maybe'\n")
+
+
+def test_every_refused_section_and_value_is_reported_at_once(store: CentralStore,
+                                                             clock: Clock) -> None:
+    """A refused section hid the other refused sections' and the invalid values' reasons."""
+    seen(store, clock, "kiosk-01")
+    service = RemoteConfigService(store, clock=clock)
+    with pytest.raises(ConfigRefused) as refused:
+        service.change(SITE, "kiosk-01", MANY_WRONGS, base_version=0, actor="boss")
+    paths = [p for p, _m in refused.value.problems]
+    assert paths == ["broker", "smtp", "policy.offline_login", "policy.offline_max_items",
+                     "policy.session_idle_s", "policy.bogus"]
+
+
+def test_refusals_are_shown_in_the_page_language_with_the_raw_text(
+        console: TestClient, sqlite_store: CentralStore) -> None:
+    login(console, "boss")
+    token = page_token(console, DEVICE_PAGE)
+    vi = console.post(DEVICE_PAGE + "?lang=vi", data={"csrf_token": token, "base_version": "0",
+                                                      "document": MANY_WRONGS})
+    assert vi.status_code == 400
+    items = re.findall(r'<li class="problem" title="([^"]*)">(.*?)</li>', vi.text)
+    said = [html.unescape(re.sub(r"<[^>]+>", "", text)) for _raw, text in items]
+    assert said == [
+        "broker: không được cấu hình từ xa: địa chỉ và tài khoản broker được giữ trên thiết bị",
+        "smtp: không được cấu hình từ xa: tài khoản máy chủ thư được giữ trên thiết bị",
+        "policy.offline_login: phải là một trong: 'deny', 'cached', 'card-only' "
+        "(nhận được 'maybe')",
+        "policy.offline_max_items: phải ≥ 0 (nhận được -1)",
+        "policy.session_idle_s: phải là số nguyên (nhận được 'abc')",
+        "policy.bogus: khóa không có trong cấu hình (không thuộc lược đồ)"]
+    raws = [html.unescape(raw) for raw, _text in items]
+    assert raws[3] == "policy.offline_max_items: Input should be greater than or equal to 0 " \
+                      "(got -1)"
+    en = console.post(DEVICE_PAGE + "?lang=en", data={"csrf_token": token, "base_version": "0",
+                                                      "document": MANY_WRONGS})
+    assert "policy.offline_max_items</code>: must be at least 0 (got -1)" in en.text
+
+
+def test_an_edge_refusal_is_shown_reason_by_reason_in_the_page_language(
+        console: TestClient, sqlite_store: CentralStore) -> None:
+    sqlite_store.configs.record_push(SITE, "kiosk-01", site_version=0, device_version=1,
+                                     document="[policy]\n", by="boss", at="2026-12-07T10:00:00Z")
+    state = sqlite_store.configs.device_state(SITE, "kiosk-01")
+    assert state is not None
+    reason = ("kiosk.admin_exit_code: not remotely configurable: a secret: it is never sent "
+              "over MQTT; set it on the box; gate.debounce_s: Input should be a valid number, "
+              "unable to parse string as a number (got 'x')")
+    assert sqlite_store.configs.record_ack(ConfigAck(
+        site=SITE, device="kiosk-01", version=state.version, sha256=state.sha256,
+        state="failed", reason=reason, at=datetime(2026, 12, 7, 10, 1, tzinfo=UTC)),
+        "2026-12-07T10:01:00Z")
+    login(console, "boss")
+    page = console.get(DEVICE_PAGE + "?lang=vi").text
+    reasons = re.search(r'<dd id="config-reason">(.*?)</dd>', page, re.S).group(1)  # type: ignore[union-attr]
+    texts = [html.unescape(re.sub(r"<[^>]+>", "", t))
+             for t in re.findall(r"<li [^>]*>(.*?)</li>", reasons)]
+    assert texts == ["kiosk.admin_exit_code: không được cấu hình từ xa: là bí mật: không bao "
+                     "giờ gửi qua MQTT; hãy đặt trên thiết bị",
+                     "gate.debounce_s: phải là số (nhận được 'x')"]
+    site = console.get(f"/sites/{SITE}/config?lang=vi").text
+    assert "gate.debounce_s</code>: phải là số (nhận được &#39;x&#39;)" in site

@@ -127,6 +127,10 @@ def test_a_librarian_acknowledges_in_their_own_name(console: TestClient,
     [alarm] = sqlite_store.alarms.search()
     r = console.post(f"/api/alarms/{alarm.id}/ack", headers={"X-CSRF-Token": csrf(console)})
     assert r.status_code == 200 and r.json()["acked_by"] == "lan" and not r.json()["open"]
+    assert r.json()["acked_by_name"] == "Nguyễn Thị Lan"
+    history = console.get("/alarms").text                   # staff read the display name
+    assert '<span class="acked-by" title="lan">Nguyễn Thị Lan</span>' in history
+    assert console.get("/api/alarms").json()[0]["acked_by_name"] == "Nguyễn Thị Lan"
     assert sqlite_store.alarms.get(alarm.id).acked_by == "lan"
     assert [(e.actor, e.action) for e in sqlite_store.audit.list(actor="lan")][0] == (
         "lan", "alarm.ack")

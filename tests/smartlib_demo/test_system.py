@@ -58,6 +58,9 @@ def test_demo_starts_everything_and_stops_it_cleanly(tmp_path: Path, sig: int) -
             fleet = central.get("/api/fleet").json()
             assert {(d["device"], d["state"]) for d in fleet} >= {("kiosk-01", "online"),
                                                                   ("gate-01", "online")}
+            # The library has its boxes' [site] name from the start, not only its id.
+            sites = {s["site_id"]: s["name"] for s in central.get("/api/sites").json()}
+            assert sites == {"demo-site": "Thư viện Demo"}
         for name in ("kiosk", "gate", "gateway"):
             assert (tmp_path / "run" / f"{name}.toml").exists()
         proc.send_signal(sig)

@@ -33,7 +33,8 @@
       td.appendChild(document.createTextNode(texts["alarms.acked"] + " " + texts["alarms.acked_by"] + " "));
       var who = document.createElement("span");
       who.className = "acked-by";
-      who.textContent = a.acked_by || "";
+      who.textContent = a.acked_by_name || a.acked_by || "";
+      who.title = a.acked_by || "";
       td.appendChild(who);
     }
     return td;

@@ -110,3 +110,20 @@ def test_reopening_keeps_rows(ledger_url: str) -> None:
         assert led.claim(req).outcome == "done"
     finally:
         led.close()
+
+
+def test_a_gateways_starts_are_counted_per_gateway_across_reopening(ledger_url: str) -> None:
+    """The fleet showed "—" for a gateway's restarts: its starts are now counted in its
+    ledger (several gateways may share one), like a box's in its store."""
+    from sync.gateway.ledger import open_ledger
+
+    led = open_ledger(ledger_url, "gw-1")
+    assert led.count_start("gw-1") == 1
+    led.close()
+    led = open_ledger(ledger_url, "gw-1")
+    try:
+        assert led.count_start("gw-1") == 2
+        assert led.count_start("gw-2") == 1
+        assert led.count_start("gw-1") == 3
+    finally:
+        led.close()

@@ -76,3 +76,19 @@ def test_a_gateway_cut_off_from_its_broker_still_feeds_its_watchdog(sync_env: Sy
     with mqtt_client(sync_env.broker.port) as observer:
         observer.subscribe(topics.status(SITE, gw.gateway_id))
         assert json.loads(observer.get(10).payload)["state"] == "online"
+
+
+def test_a_gateways_status_reports_its_own_starts(sync_env: SyncEnv) -> None:
+    """The central console's restart count of a gateway: its retained status carries the
+    starts counted in its ledger, one more after each start."""
+    gw = sync_env.start_gateway()
+    with mqtt_client(sync_env.broker.port) as observer:
+        observer.subscribe(topics.status(SITE, gw.gateway_id))
+        first = json.loads(observer.get(5).payload)
+    assert (first["role"], first["starts"]) == ("gateway", {"gateway": 1})
+    gw.stop()
+    again = sync_env.start_gateway()
+    with mqtt_client(sync_env.broker.port) as observer:
+        observer.subscribe(topics.status(SITE, again.gateway_id))
+        wait_until(lambda: json.loads(observer.get(5).payload)["starts"] == {"gateway": 2},
+                   10, what="the second start in the retained status")
