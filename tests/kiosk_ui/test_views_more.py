@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
+from kiosk_ui.errors import InputRefused
 from kiosk_ui.fake_edge import FakeEdge
 from kiosk_ui.models import KIND_ROLE
 from kiosk_ui.viewmodels import Screen
@@ -609,3 +610,31 @@ def test_large_text_attract_keeps_start_on_a_1280x800_screen(make_kiosk: Any, qt
         bottom = b.mapTo(area.viewport(), b.rect().bottomLeft()).y()
         assert b.isVisible() and bottom < area.viewport().height(), b.objectName()
     assert all(lab.isVisible() and lab.text() for lab in page.step_labels)   # steps still told
+
+
+@pytest.mark.parametrize("large_text", [False, True])
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_login_fits_the_screen_without_scrolling_in_both_text_sizes(
+        make_kiosk: Any, qtbot: Any, lang: str, large_text: bool) -> None:
+    """With "Chữ to hơn" on, the login page showed a scrollbar (every key visible, 10 px to
+    scroll in a 1280×800 window): it fits the kiosk's screens (1280×1024, 1920×1080) and the
+    1280×800 window, in both text sizes, with the longest hint and an error shown."""
+    edge = FakeEdge()
+    edge.card_reader = "offline"                 # the longest card hint
+    k = make_kiosk(edge, large_text=large_text, language=lang)
+    k.vm.probe()
+    qtbot.waitUntil(lambda: k.vm.card_reader_offline, timeout=3000)
+    _tap(qtbot, k, "start")
+    _wait_screen(qtbot, k, Screen.LOGIN)
+    page = _page(k)
+    page.lvm.set_error(InputRefused("pin_required"))
+    qtbot.waitUntil(page.error.isVisible, timeout=3000)
+    for size in ((1280, 800), (1280, 1024), (1920, 1080)):
+        k.window.resize(*size)
+        QApplication.processEvents()
+        area = k.window.stack.currentWidget()
+        bar = area.verticalScrollBar()
+        assert bar.maximum() == 0 and not bar.isVisible(), (size, bar.maximum())
+        for name, b in page.keypad.buttons.items():
+            bottom = b.mapTo(area.viewport(), b.rect().bottomLeft()).y()
+            assert b.isVisible() and bottom < area.viewport().height(), (size, name)
