@@ -638,3 +638,38 @@ def test_login_fits_the_screen_without_scrolling_in_both_text_sizes(
         for name, b in page.keypad.buttons.items():
             bottom = b.mapTo(area.viewport(), b.rect().bottomLeft()).y()
             assert b.isVisible() and bottom < area.viewport().height(), (size, name)
+
+
+@pytest.mark.parametrize("large_text,size", [(False, (1280, 800)), (False, (1280, 1024)),
+                                             (True, (1280, 1024)), (True, (1920, 1080))])
+@pytest.mark.parametrize("fines", [False, True])
+def test_account_with_two_holds_shows_them_without_a_scrollbar(
+        make_kiosk: Any, qtbot: Any, large_text: bool, size: tuple[int, int],
+        fines: bool) -> None:
+    """With two holds the holds list showed its own scrollbar (the second hold cut off);
+    and with no fines, "Không có khoản phạt nào" stood at the page's bottom, far from the
+    empty fines list: it now stands under the Fines heading, where the list would be."""
+    edge = FakeEdge()
+    if not fines:
+        edge.fines = []
+    k = make_kiosk(edge, large_text=large_text)
+    k.window.resize(*size)
+    _login_by_keypad(qtbot, k)
+    _tap(qtbot, k, "tile_account")
+    _wait_screen(qtbot, k, Screen.ACCOUNT)
+    page = _page(k)
+    qtbot.waitUntil(lambda: page.avm.holds.rowCount() == 2, timeout=3000)
+    QApplication.processEvents()
+    holds = page.lists[1]
+    assert holds.verticalScrollBar().maximum() == 0, size
+    assert not holds.verticalScrollBar().isVisible()
+    assert k.window.stack.currentWidget().verticalScrollBar().maximum() == 0
+    if fines:
+        assert page.lists[2].isVisible() and page.total.isVisible()
+        assert not page.no_fines.isVisible()
+    else:
+        assert not page.lists[2].isVisible() and not page.total.isVisible()
+        assert page.no_fines.isVisible() and page.no_fines.text() == "Không có khoản phạt nào"
+        head = page.heads[2].mapTo(page, page.heads[2].rect().bottomLeft()).y()
+        line = page.no_fines.mapTo(page, page.no_fines.rect().topLeft()).y()
+        assert 0 <= line - head <= k.theme.px(40), (head, line)   # it was hundreds of px
