@@ -139,10 +139,10 @@ def build_receipt(session: Session, library: str, when: str) -> dict[str, Any]:
     """The ``Receipt`` JSON of ``docs/api.md`` for a session's transactions so far."""
     return {"library": library, "patron_masked": mask_identifier(session.patron_id), "when": when,
             "language": session.language,
-            "lines": [_line(ln) for ln in session.lines]}
+            "lines": [receipt_line(ln) for ln in session.lines]}
 
 
-def _line(ln: ReceiptLine) -> dict[str, Any]:
+def receipt_line(ln: ReceiptLine) -> dict[str, Any]:
     """One receipt line: item, title, action, due date; a return's outcome with its bin,
     destination or refusal reason."""
     out: dict[str, Any] = {"item_id": ln.item_id, "title": ln.title, "action": ln.action,

@@ -43,6 +43,8 @@ class EdgeApi(Protocol):
     def account(self, session_id: str) -> JSON: ...
     def receipt(self, session_id: str) -> JSON: ...
     def print_receipt(self, session_id: str) -> JSON: ...
+    def return_receipt(self, transactions: list[str], language: str) -> JSON: ...
+    def print_return_receipt(self, transactions: list[str], language: str) -> JSON: ...
     def payable_fines(self, session_id: str) -> JSON: ...
     def create_payment(self, session_id: str, fee_ids: list[str] | None = None) -> JSON: ...
     def payment_status(self, session_id: str, reference: str) -> JSON: ...
@@ -187,6 +189,17 @@ class EdgeClient:
     def print_receipt(self, session_id: str) -> JSON:
         """``POST /sessions/{id}/receipt/print`` on the edge's thermal printer."""
         return dict(self._call("POST", f"/sessions/{quote(session_id)}/receipt/print"))
+
+    def return_receipt(self, transactions: list[str], language: str) -> JSON:
+        """``POST /returns/receipt``: the receipt of anonymous returns, by the
+        ``transaction`` keys ``POST /returns`` answered."""
+        return dict(self._call("POST", "/returns/receipt",
+                               {"transactions": transactions, "language": language}))
+
+    def print_return_receipt(self, transactions: list[str], language: str) -> JSON:
+        """``POST /returns/receipt/print``: print the anonymous returns' receipt."""
+        return dict(self._call("POST", "/returns/receipt/print",
+                               {"transactions": transactions, "language": language}))
 
     def payable_fines(self, session_id: str) -> JSON:
         """``GET /sessions/{id}/fines``: the payable fines and their total."""

@@ -47,6 +47,8 @@ class FakeEdge:
         self.offline_policy: JSON = {"login": "cached", "max_items": 5, "max_value": 1_000_000}
         """What ``/health`` sends as ``offline_policy`` (as the real edge: login, items, value)."""
         self.card_on_reader: str | None = None
+        self.anonymous_returns: dict[str, JSON] = {}
+        """Anonymous returns by transaction key: their receipt lines."""
         self.calls: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
         self.patrons: dict[str, JSON] = {
@@ -285,6 +287,9 @@ class FakeEdge:
                     r["sort"] = {"kind": "bin", "destination": None, "bin": "B"}
                 if s is not None:
                     s["_lines"].append({"item_id": item_id, "title": r["title"], "action": "return"})
+                else:
+                    self.anonymous_returns[r["transaction"]] = {
+                        "item_id": item_id, "title": r["title"], "action": "return"}
             results.append(r)
         return self._results(results)
 
@@ -333,6 +338,20 @@ class FakeEdge:
     def print_receipt(self, session_id: str) -> JSON:
         self._check("print_receipt", session_id)
         self._session(session_id)
+        return {"printed": True}
+
+    def return_receipt(self, transactions: list[str], language: str) -> JSON:
+        self._check("return_receipt", list(transactions))
+        unknown = [t for t in transactions if t not in self.anonymous_returns]
+        if unknown:
+            raise EdgeApiError("not_found", f"{unknown[0]} is not an anonymous return", None, 404)
+        return {"library": "Thư viện Tỉnh Quảng Nam", "patron_masked": "-",
+                "when": "2026-11-23T14:07:00+07:00", "language": language,
+                "lines": [self.anonymous_returns[t] for t in dict.fromkeys(transactions)]}
+
+    def print_return_receipt(self, transactions: list[str], language: str) -> JSON:
+        self.return_receipt(transactions, language)
+        self._check("print_return_receipt", list(transactions))
         return {"printed": True}
 
     def payable_fines(self, session_id: str) -> JSON:

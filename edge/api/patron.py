@@ -21,11 +21,13 @@ from edge.api.schemas import (
     PrintedOut,
     ReceiptOut,
     RenewIn,
+    ReturnReceiptIn,
     SessionOut,
 )
 from edge.errors import EdgeError
-from edge.receipt import build_receipt, printer_bytes, receipt_text, site_now
+from edge.receipt import build_receipt, printer_bytes, receipt_line, receipt_text, site_now
 from edge.services.circulation import ItemResult
+from edge.services.container import EdgeServices
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,31 @@ def anonymous_return(services: ServicesDep, body: ItemsIn | None = None) -> dict
     if not services.settings.policy.anonymous_return:
         raise EdgeError("forbidden", "anonymous return is disabled at this site", status=403)
     return _results(services.circulation.return_items(None, body.items if body else None))
+
+
+def _anonymous_receipt(services: EdgeServices, body: ReturnReceiptIn) -> dict[str, Any]:
+    if not services.settings.policy.anonymous_return:
+        raise EdgeError("forbidden", "anonymous return is disabled at this site", status=403)
+    lines = services.circulation.anonymous_return_lines(body.transactions)
+    return {"library": services.settings.site.name, "patron_masked": "-",
+            "when": site_now(services.settings.site.timezone), "language": body.language,
+            "lines": [receipt_line(ln) for ln in lines]}
+
+
+@router.post("/returns/receipt", response_model=ReceiptOut, dependencies=[DeviceAuth])
+def anonymous_return_receipt(body: ReturnReceiptIn, services: ServicesDep) -> dict[str, Any]:
+    """The receipt of anonymous returns, by the ``transaction`` keys ``POST /returns``
+    answered (no patron on it); 404 ``not_found`` for a key that is not one."""
+    return _anonymous_receipt(services, body)
+
+
+@router.post("/returns/receipt/print", response_model=PrintedOut, dependencies=[DeviceAuth])
+def print_anonymous_return_receipt(body: ReturnReceiptIn,
+                                   services: ServicesDep) -> dict[str, Any]:
+    """Print the receipt of anonymous returns on the kiosk's printer."""
+    data = _anonymous_receipt(services, body)
+    services.devices.print_bytes(printer_bytes(data, body.language, services.settings.printer))
+    return {"printed": True}
 
 
 @router.post("/sessions/{session_id}/renew", response_model=ItemResultsOut,

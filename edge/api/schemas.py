@@ -49,6 +49,12 @@ class ItemsIn(_In):
     items: list[ItemId] | None = Field(None, max_length=MAX_ITEMS)
 
 
+class ReturnReceiptIn(_In):
+    transactions: list[ItemId] = Field(min_length=1, max_length=MAX_ITEMS)
+    """The ``transaction`` keys ``POST /returns`` answered for the returns to list."""
+    language: Language = "vi"
+
+
 class RenewIn(_In):
     items: list[ItemId] | None = Field(None, max_length=MAX_ITEMS)
     all: bool = False

@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from edge.devices import DeviceManager, PadTag
-from edge.errors import texts
+from edge.errors import EdgeError, texts
 from edge.services.crash import crash_point
 from edge.services.events import EventBus
 from edge.services.locks import KeyedLocks
@@ -740,6 +740,32 @@ class CirculationService:
         return item_result(p.item_id, p.title, "offline_accepted" if offline else "returned",
                            transaction=e.key, sort=sort, message=p.warn,
                            ils_message=res.get("screen_message"))
+
+    def anonymous_return_lines(self, transactions: list[str]) -> list[ReceiptLine]:
+        """The receipt lines of anonymous returns, from their journal entries: the
+        ``transaction`` keys ``POST /returns`` answered (repeats counted once; nothing is
+        changed).
+
+        Raises:
+            EdgeError: ``not_found`` (404) for a key that is not an anonymous return.
+        """
+        lines: list[ReceiptLine] = []
+        for key in dict.fromkeys(transactions):
+            e = self.store.outbox.find(key)
+            if e is None or e.kind != "checkin" or e.payload.get("session") is not None:
+                raise EdgeError("not_found", f"transaction {key!r} is not an anonymous return",
+                                status=404)
+            for r in self._replay(None, e):
+                sort = r.sort or {}
+                outcome = (str(sort["kind"]) if sort.get("kind") else
+                           {"returned": "returned", "offline_accepted": "offline_accepted",
+                            "checking": None}.get(r.status, "refused"))
+                lines.append(ReceiptLine(
+                    r.item_id, r.title, "return", outcome=outcome,
+                    destination=sort.get("destination"), bin=sort.get("bin"),
+                    reason=r.code if outcome == "refused" else None,
+                    reason_text=r.ils_message if outcome == "refused" else None))
+        return lines
 
     def _owner_isil(self, p: _Pending) -> str | None:
         """The owning library of a returned item: its tag's ISIL, else the cache's."""

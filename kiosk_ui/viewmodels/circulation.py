@@ -201,6 +201,13 @@ class ReturnViewModel(PadViewModel):
         return self.client.return_items(self.session_id, items)
 
     @property
+    def transactions(self) -> list[str]:
+        """The journal keys of the items returned (what an anonymous return's receipt
+        lists), in the order shown."""
+        return [str(r["transaction"]) for r in self.model.rows
+                if r.get("status") in DONE_STATUSES and r.get("transaction")]
+
+    @property
     def fines(self) -> list[dict[str, Any]]:
         """The fines announced by returned items."""
         return [r["fine"] for r in self.model.rows if isinstance(r.get("fine"), dict)]

@@ -300,7 +300,10 @@ class KioskViewModel(ViewModel):
     def go(self, screen: Screen | str) -> None:
         """Show ``screen`` and start what it needs."""
         screen = Screen(screen)
-        if screen in SESSION_SCREENS - {Screen.RETURN} and self.session is None:
+        anonymous_receipt = (screen == Screen.RECEIPT and self.session is None
+                             and bool(self.returns.transactions))
+        if (screen in SESSION_SCREENS - {Screen.RETURN} and self.session is None
+                and not anonymous_receipt):
             raise RuntimeError(f"{screen} needs a logged-in patron")
         if self.restricted == "fines" and screen in RESTRICTED_SCREENS:
             # The edge refuses these too (restricted_fines); say so before the patron tries.
@@ -325,6 +328,8 @@ class KioskViewModel(ViewModel):
             self.fines.begin(sid, self._email_masked())
         elif screen == Screen.RECEIPT and sid:
             self.receipt.begin(sid, self._email_masked())
+        elif screen == Screen.RECEIPT:   # an anonymous return's: what was returned
+            self.receipt.begin_returns(self.returns.transactions)
         self._update_card_polling()
         self.activity()
         self.screen_changed.emit(self.screen.value)
@@ -385,8 +390,14 @@ class KioskViewModel(ViewModel):
         self.transactions += n
 
     def finish(self) -> None:
-        """The patron is done: offer a receipt if something happened, else end at once."""
-        if self.session is not None and self.transactions > 0 and self._screen != Screen.RECEIPT:
+        """The patron is done: offer a receipt if something happened (in a session, or an
+        anonymous return that returned something), else end at once."""
+        if self._screen == Screen.RECEIPT:
+            self.end_session()
+        elif self.session is not None and self.transactions > 0:
+            self.go(Screen.RECEIPT)
+        elif (self.session is None and self._screen == Screen.RETURN
+              and self.returns.transactions):
             self.go(Screen.RECEIPT)
         else:
             self.end_session()

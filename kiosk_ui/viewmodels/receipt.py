@@ -99,6 +99,8 @@ class ReceiptViewModel(ViewModel):
         self.printer_available = printer_available
         self.lines = ReceiptLinesModel(self)
         self.session_id: str | None = None
+        self.transactions: list[str] = []
+        """An anonymous return's journal keys (its receipt has no session)."""
         self.email_masked: str | None = None
         self._receipt: dict[str, Any] = {}
         self.printed = False
@@ -115,6 +117,7 @@ class ReceiptViewModel(ViewModel):
         the ILS (masked), which offers "E-mail receipt"."""
         self.reset()
         self.session_id = session_id
+        self.transactions = []
         self.printed = False
         self.showing_qr = False
         self.email_masked = email_masked
@@ -122,6 +125,22 @@ class ReceiptViewModel(ViewModel):
         self._receipt = {}
         self.lines.set_lines([])
         self.call(lambda: self.client.receipt(session_id), self._loaded)
+
+    def begin_returns(self, transactions: list[str]) -> None:
+        """Fetch the receipt of anonymous returns (no session), by the ``transaction`` keys
+        ``POST /returns`` answered: shown, as a QR code and printed as a session's is; no
+        e-mail (no patron, no address)."""
+        self.reset()
+        self.session_id = None
+        self.transactions = list(transactions)
+        self.printed = False
+        self.showing_qr = False
+        self.email_masked = None
+        self.mail = MailState()
+        self._receipt = {}
+        self.lines.set_lines([])
+        tx, lang = list(self.transactions), self.localizer.language
+        self.call(lambda: self.client.return_receipt(tx, lang), self._loaded)
 
     def _loaded(self, receipt: Any) -> None:
         self._receipt = dict(receipt or {})
@@ -133,9 +152,11 @@ class ReceiptViewModel(ViewModel):
 
     def _head(self) -> list[str]:
         r = self._receipt
+        card = str(r.get("patron_masked") or "")
         return [x for x in (str(r.get("library", "")), str(r.get("when", "")).replace("T", " ")[:16],
-                            Q.translate("Receipt", "Card: {card}").format(
-                                card=r.get("patron_masked", ""))) if x]
+                            # an anonymous return's receipt names no card ("-")
+                            Q.translate("Receipt", "Card: {card}").format(card=card)
+                            if card.strip("-") else "") if x]
 
     def _line(self, line: dict[str, Any], compact: bool) -> str:
         due = format_date(line.get("due_date"), self.localizer.language)
@@ -189,8 +210,8 @@ class ReceiptViewModel(ViewModel):
 
     def print_receipt(self) -> None:
         """Ask the edge to print the receipt."""
-        sid = self.session_id
-        if sid is None or not self.printer_available:
+        sid, tx, lang = self.session_id, list(self.transactions), self.localizer.language
+        if (sid is None and not tx) or not self.printer_available:
             return
         self.set_error(None)
 
@@ -198,7 +219,10 @@ class ReceiptViewModel(ViewModel):
             self.printed = True
             self.finished.emit()
 
-        self.call(lambda: self.client.print_receipt(sid), ok)
+        if sid is not None:
+            self.call(lambda: self.client.print_receipt(sid), ok)
+        else:
+            self.call(lambda: self.client.print_return_receipt(tx, lang), ok)
 
     @property
     def email_available(self) -> bool:

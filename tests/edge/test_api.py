@@ -89,6 +89,36 @@ def test_checkout_account_receipt_logout(client: TestClient, reader) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "session_expired"
 
 
+def test_anonymous_return_has_a_receipt_to_show_and_print(client: TestClient, reader) -> None:
+    reader.tags.update({t.uid: t for t in (make_tag("3000011"), make_tag("3000012"))})
+    sid = _login(client)
+    assert client.post(f"/sessions/{sid}/checkout", headers=DEV, json={}).status_code == 200
+    in_session = client.post(f"/sessions/{sid}/return", headers=DEV,
+                             json={"items": ["3000012"]}).json()["results"][0]["transaction"]
+    assert client.delete(f"/sessions/{sid}", headers=DEV).status_code == 204
+    r = client.post("/returns", headers=DEV, json={"items": ["3000011"]})
+    assert r.status_code == 200, r.text
+    [res] = r.json()["results"]
+    assert res["status"] == "returned"
+    key = res["transaction"]
+    r = client.post("/returns/receipt", headers=DEV,
+                    json={"transactions": [key, key], "language": "en"})
+    assert r.status_code == 200, r.text
+    rec = r.json()
+    assert [(ln["item_id"], ln["action"]) for ln in rec["lines"]] == [("3000011", "return")]
+    assert rec["patron_masked"] == "-" and rec["when"].endswith("+07:00")
+    assert rec["language"] == "en"
+    r = client.post("/returns/receipt/print", headers=DEV, json={"transactions": [key]})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "device_unavailable"
+    # only anonymous returns: a session's return or an unknown key is not found
+    for other in (in_session, "no-such-key"):
+        r = client.post("/returns/receipt", headers=DEV, json={"transactions": [other]})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", other
+    r = client.post("/returns/receipt", headers=DEV, json={"transactions": []})
+    assert r.status_code == 422
+    assert client.post("/returns/receipt", json={"transactions": [key]}).status_code == 401
+
+
 def test_staff_views_and_metrics(client: TestClient, reader) -> None:
     reader.tags.update({t.uid: t for t in [make_tag("3000009")]})
     sid = _login(client)

@@ -147,6 +147,20 @@ def test_kiosk_against_the_real_edge(real_edge: dict[str, Any], qtbot: Any) -> N
             assert time.monotonic() < deadline, "session still alive on the edge"
             time.sleep(0.1)
         c.close()
+        # an anonymous return has its receipt too, built by the edge from its journal
+        vm.start_anonymous_return()
+        reader.tags[tags[ITEMS[1]].uid] = tags[ITEMS[1]]
+        qtbot.waitUntil(lambda: vm.returns.counts["ok"] == 1
+                        and vm.returns.counts["pending"] == 0, timeout=15_000)
+        vm.finish()
+        qtbot.waitUntil(lambda: vm.screen == Screen.RECEIPT and bool(vm.receipt.receipt),
+                        timeout=10_000)
+        assert [(ln["item_id"], ln["action"]) for ln in vm.receipt.receipt["lines"]] == \
+            [(ITEMS[1], "return")]
+        assert vm.receipt.receipt["patron_masked"] == "-"
+        vm.receipt.skip()
+        qtbot.waitUntil(lambda: vm.screen == Screen.ATTRACT, timeout=5_000)
+        reader.tags.clear()
     finally:
         k.close()
 

@@ -397,6 +397,37 @@ def test_anonymous_return_with_sorting_and_fine(root_vm: KioskViewModel, edge: F
     assert "Thư viện Hội An" in m.data(m.index(1, 0), DETAIL_ROLE)
 
 
+def test_anonymous_return_offers_a_receipt_to_show_and_print(root_vm: KioskViewModel,
+                                                               edge: FakeEdge) -> None:
+    # Attract's step 3 promises a receipt: an anonymous return gives one too.
+    root_vm.start_anonymous_return()
+    _borrow(root_vm, edge, "3102", "3001")      # 3001 is not on loan: refused, not listed
+    [key] = root_vm.returns.transactions
+    root_vm.finish()
+    assert root_vm.screen == Screen.RECEIPT and root_vm.session is None
+    r = root_vm.receipt
+    assert ("return_receipt", [key]) in edge.calls
+    lines = r.text_lines()
+    assert lines[0] == "Thư viện Tỉnh Quảng Nam"
+    assert not any(ln.startswith("Thẻ") for ln in lines)          # no card on it
+    assert lines[-1].endswith(edge.items["3102"]["title"])
+    assert not r.email_available
+    r.show_qr()
+    assert edge.items["3102"]["title"] in r.qr_payload()
+    r.print_receipt()
+    assert ("print_return_receipt", [key]) in edge.calls
+    assert root_vm.screen == Screen.ATTRACT and not root_vm.returns.transactions
+
+
+def test_anonymous_return_of_nothing_ends_without_a_receipt(root_vm: KioskViewModel,
+                                                            edge: FakeEdge) -> None:
+    root_vm.start_anonymous_return()
+    _borrow(root_vm, edge, "3001")              # refused: nothing was returned
+    root_vm.finish()
+    assert root_vm.screen == Screen.ATTRACT
+    assert not any(c[0] == "return_receipt" for c in edge.calls)
+
+
 def test_anonymous_return_off(edge: FakeEdge, runner: Any, localizer: Any) -> None:
     vm = KioskViewModel(edge, runner, localizer, anonymous_return=False)
     vm.start_anonymous_return()

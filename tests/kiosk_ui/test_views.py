@@ -176,7 +176,13 @@ def test_anonymous_return_flow(kiosk: Any, qtbot: Any, edge: FakeEdge) -> None:
     qtbot.waitUntil(lambda: page.pad.counts["ok"] == 2, timeout=3000)
     m = page.pad.model
     assert "kệ giữ sách" in m.data(m.index(0, 1)) and "Hội An" in m.data(m.index(1, 1))
-    _tap(qtbot, kiosk, "finish")
+    _tap(qtbot, kiosk, "finish")                 # something returned: its receipt
+    _wait_screen(qtbot, kiosk, Screen.RECEIPT)
+    receipt = kiosk.window.current_page()
+    qtbot.waitUntil(lambda: edge.items["3103"]["title"] in receipt.text.text(), timeout=3000)
+    assert receipt.print.isVisible() and receipt.show_qr.isVisible()
+    assert not receipt.email.isVisible()         # no patron, no address
+    _tap(qtbot, kiosk, "skip")
     _wait_screen(qtbot, kiosk, Screen.ATTRACT)
 
 

@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
+from kiosk_ui.errors import InputRefused
 from kiosk_ui.fake_edge import FakeEdge
 from kiosk_ui.models import KIND_ROLE
 from kiosk_ui.viewmodels import Screen
@@ -609,3 +610,66 @@ def test_large_text_attract_keeps_start_on_a_1280x800_screen(make_kiosk: Any, qt
         bottom = b.mapTo(area.viewport(), b.rect().bottomLeft()).y()
         assert b.isVisible() and bottom < area.viewport().height(), b.objectName()
     assert all(lab.isVisible() and lab.text() for lab in page.step_labels)   # steps still told
+
+
+@pytest.mark.parametrize("large_text", [False, True])
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_login_fits_the_screen_without_scrolling_in_both_text_sizes(
+        make_kiosk: Any, qtbot: Any, lang: str, large_text: bool) -> None:
+    """With "Chữ to hơn" on, the login page showed a scrollbar (every key visible, 10 px to
+    scroll in a 1280×800 window): it fits the kiosk's screens (1280×1024, 1920×1080) and the
+    1280×800 window, in both text sizes, with the longest hint and an error shown."""
+    edge = FakeEdge()
+    edge.card_reader = "offline"                 # the longest card hint
+    k = make_kiosk(edge, large_text=large_text, language=lang)
+    k.vm.probe()
+    qtbot.waitUntil(lambda: k.vm.card_reader_offline, timeout=3000)
+    _tap(qtbot, k, "start")
+    _wait_screen(qtbot, k, Screen.LOGIN)
+    page = _page(k)
+    page.lvm.set_error(InputRefused("pin_required"))
+    qtbot.waitUntil(page.error.isVisible, timeout=3000)
+    for size in ((1280, 800), (1280, 1024), (1920, 1080)):
+        k.window.resize(*size)
+        QApplication.processEvents()
+        area = k.window.stack.currentWidget()
+        bar = area.verticalScrollBar()
+        assert bar.maximum() == 0 and not bar.isVisible(), (size, bar.maximum())
+        for name, b in page.keypad.buttons.items():
+            bottom = b.mapTo(area.viewport(), b.rect().bottomLeft()).y()
+            assert b.isVisible() and bottom < area.viewport().height(), (size, name)
+
+
+@pytest.mark.parametrize("large_text,size", [(False, (1280, 800)), (False, (1280, 1024)),
+                                             (True, (1280, 1024)), (True, (1920, 1080))])
+@pytest.mark.parametrize("fines", [False, True])
+def test_account_with_two_holds_shows_them_without_a_scrollbar(
+        make_kiosk: Any, qtbot: Any, large_text: bool, size: tuple[int, int],
+        fines: bool) -> None:
+    """With two holds the holds list showed its own scrollbar (the second hold cut off);
+    and with no fines, "Không có khoản phạt nào" stood at the page's bottom, far from the
+    empty fines list: it now stands under the Fines heading, where the list would be."""
+    edge = FakeEdge()
+    if not fines:
+        edge.fines = []
+    k = make_kiosk(edge, large_text=large_text)
+    k.window.resize(*size)
+    _login_by_keypad(qtbot, k)
+    _tap(qtbot, k, "tile_account")
+    _wait_screen(qtbot, k, Screen.ACCOUNT)
+    page = _page(k)
+    qtbot.waitUntil(lambda: page.avm.holds.rowCount() == 2, timeout=3000)
+    QApplication.processEvents()
+    holds = page.lists[1]
+    assert holds.verticalScrollBar().maximum() == 0, size
+    assert not holds.verticalScrollBar().isVisible()
+    assert k.window.stack.currentWidget().verticalScrollBar().maximum() == 0
+    if fines:
+        assert page.lists[2].isVisible() and page.total.isVisible()
+        assert not page.no_fines.isVisible()
+    else:
+        assert not page.lists[2].isVisible() and not page.total.isVisible()
+        assert page.no_fines.isVisible() and page.no_fines.text() == "Không có khoản phạt nào"
+        head = page.heads[2].mapTo(page, page.heads[2].rect().bottomLeft()).y()
+        line = page.no_fines.mapTo(page, page.no_fines.rect().topLeft()).y()
+        assert 0 <= line - head <= k.theme.px(40), (head, line)   # it was hundreds of px

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidg
 
 from kiosk_ui.theme import Theme
 from kiosk_ui.viewmodels.kiosk import KioskViewModel, Screen
-from kiosk_ui.views.pages.base import Page, label, list_view, show_error
+from kiosk_ui.views.pages.base import Page, fit_rows, label, list_view, show_error
 from kiosk_ui.views.widgets import BigButton
 
 
@@ -36,6 +36,11 @@ class AccountPage(Page):
             box.addWidget(v, 3 if name == "holds" else 2)
             self.heads.append(h)
             self.lists.append(v)
+        # No fines: the line saying so sits under the Fines heading, where the list would be
+        # (it sat at the page's bottom, far from an empty list), and the holds get the room.
+        self.no_fines = label("section")
+        self.no_fines.setObjectName("no_fines")
+        right.addWidget(self.no_fines)
         self.total = label("count", wrap=False)
         self.total.setObjectName("fine_total")
         self.root.addLayout(cols, 1)
@@ -63,11 +68,18 @@ class AccountPage(Page):
         self.heads[1].setText(Q.translate("Account", "Holds ({n} ready)").format(n=a.ready_count))
         self.heads[2].setText(Q.translate("Account", "Fines"))
         total = a.fine_total
+        no_fines = not a.offline and not total and a.fines.rowCount() == 0
         if a.offline:
             self.total.setText(Q.translate("Account", "Fines cannot be checked right now"))
         else:
             self.total.setText(Q.translate("Account", "Total to pay: {amount}").format(
                 amount=total) if total else Q.translate("Account", "Nothing to pay"))
+        self.total.setVisible(not no_fines)
+        self.no_fines.setText(Q.translate("Account", "Nothing to pay"))
+        self.no_fines.setVisible(no_fines)
+        self.lists[2].setVisible(not no_fines)
+        # Two holds show whole (a second one hid behind the list's own scrollbar).
+        fit_rows(self.lists[1], 2, self.theme.px(96))
         show_error(self.error, a.error_text)
         self.pay.setText(Q.translate("Account", "Pay fines"))
         self.pay.setVisible(bool(total) and not a.busy)

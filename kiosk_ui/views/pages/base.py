@@ -56,6 +56,16 @@ def list_view(theme: Theme, checkable: bool = False) -> QListView:
     return v
 
 
+def fit_rows(view: QListView, rows: int, floor: int) -> None:
+    """Make ``view`` at least tall enough to show its first ``rows`` rows without its own
+    scrollbar (and never shorter than ``floor``)."""
+    model = view.model()
+    n = min(rows, model.rowCount() if model is not None else 0)
+    spacing = 2 * view.spacing()
+    need = sum(view.sizeHintForRow(i) + spacing for i in range(n)) + 2 * view.frameWidth()
+    view.setMinimumHeight(max(floor, need))
+
+
 def show_error(lab: QLabel, text: str) -> None:
     """Show ``text`` in an error label, hidden when there is none."""
     lab.setText(text)

@@ -47,7 +47,7 @@ class LoginPage(Page):
         body = QHBoxLayout()
         body.setSpacing(theme.px(36))
         left = QVBoxLayout()
-        left.setSpacing(theme.px(16))
+        left.setSpacing(theme.px(10 if theme.large_text else 16))
         left.addWidget(self.title)
         self.card_hint = self._hint_card(left, "card")
         self.scan_hint = self._hint_card(left, "barcode")
@@ -83,9 +83,12 @@ class LoginPage(Page):
         """A card with ``pictogram`` and a hint label (returned) at the end of ``box``."""
         card = card_frame()
         row = QHBoxLayout(card)
-        m = self.theme.px(20)
+        # Large text: smaller pictures and margins, so the page fits a 1280×800 window
+        # without scrolling (it scrolled by 10 px), and the kiosk's screens with room to spare.
+        large = self.theme.large_text
+        m = self.theme.px(10 if large else 20)
         row.setContentsMargins(m, m, m, m)
-        row.addWidget(Pictogram(pictogram, self.theme, 110))
+        row.addWidget(Pictogram(pictogram, self.theme, 64 if large else 110))
         hint = label("section")
         row.addWidget(hint, 1)
         box.addWidget(card)
