@@ -242,8 +242,8 @@ class Sip2Codec:
             field_start = text.rfind("|", 0, exc.start) + 1
             code = text[field_start:field_start + 2]
             if code in _SECRET_FIELDS:  # a PIN or password: neither its characters nor the cause
-                raise Sip2EncodingError(f"cannot encode the {code} field (a password field: "
-                                        f"value not shown) in {self.charset}") from None
+                raise Sip2EncodingError(f"cannot encode the {code} field (value withheld: a "
+                                        f"secret field) in {self.charset}") from None
             raise Sip2EncodingError(
                 f"cannot encode {text[exc.start:exc.end]!r} in {self.charset}") from exc
         if self.error_detection if error_detection is None else error_detection:
@@ -417,7 +417,8 @@ def _nfc_fields(text: str, delimiter: str) -> str:
 
 def _checked(value: str, code: str, delimiter: str) -> str:
     if delimiter in value or "\r" in value or "\n" in value:
-        shown = "(a password field: value not shown)" if code in _SECRET_FIELDS else repr(value)
+        # worded so that log masking leaves it whole (it reads "password field: x" as a secret)
+        shown = "(value withheld: a secret field)" if code in _SECRET_FIELDS else repr(value)
         raise Sip2FieldError(f"{code} value must not contain {delimiter!r} or a line break: "
                              f"{shown}", code)
     return value

@@ -53,7 +53,7 @@ def test_a_pin_the_sip2_codec_cannot_send_is_never_quoted(
     resp, blobs = _run_login(sync_env, pin)
     assert resp.ok is False and "Sip2FieldError" in (resp.error or "")
     assert "AD value must not contain '|'" in caplog.text
-    assert "(a password field: value not shown)" in caplog.text
+    assert "(value withheld: a secret field)" in caplog.text
     everything = {**blobs, "log": caplog.text.encode(), **_ledger_files(sync_env),
                   **_store_files(sync_env.store_path("kiosk-01"))}
     assert pin_findings(pin, everything) == []
