@@ -40,6 +40,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -267,6 +268,11 @@ class CirculationService:
         self._items = KeyedLocks()
         self.last_gateway_seen: float | None = None
         self.last_gateway_missed: float | None = None
+
+    def try_hold_item(self, item_id: str) -> AbstractContextManager[bool]:
+        """The item's circulation lock if no request holds it (True), else False at once:
+        a background pass that works on an item stays out of a live request's way."""
+        return self._items.try_hold(item_id)
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -611,12 +617,13 @@ class CirculationService:
         an anonymous return) already journaled is answered from that transaction.
         """
         results: list[ItemResult] = []
+        started = utcnow()
         groups = self._group(self.devices.scan_pad(), item_ids, results)
         with self._items.hold(*groups):
-            return self._return(session, groups, results)
+            return self._return(session, groups, results, started)
 
     def _return(self, session: Session | None, groups: dict[str, list[PadTag]],
-                results: list[ItemResult]) -> list[ItemResult]:
+                results: list[ItemResult], started: str) -> list[ItemResult]:
         pending: dict[str, _Pending] = {}
         patron_ref = session.patron_id if session else None
         session_ref = session.id if session else None
@@ -625,6 +632,12 @@ class CirculationService:
                 title = self._title(item_id, parts)
                 refuse, warn = self._set_check(parts)
                 first = self.store.outbox.find_action("checkin", item_id, session_ref)
+                if first is None:
+                    # The background pass finished an earlier return of this book (its tag
+                    # came back to the pad) while this request waited for the item: that
+                    # check-in is this placement's return, not a second one.
+                    late = self.store.security.return_done_since(item_id, started)
+                    first = self.store.outbox.find(late) if late else None
                 if first is not None and self._is_answered(first):
                     results.extend(self._emit(session, r)
                                    for r in self._replay(session, first, title))

@@ -54,6 +54,19 @@ class KeyedLocks:
             for name in reversed(taken):
                 self._drop(name)
 
+    @contextmanager
+    def try_hold(self, name: str) -> Iterator[bool]:
+        """Take the lock of ``name`` if it is free: the block gets True with the lock held,
+        or False at once (without it) when another caller holds it."""
+        with self._guard:
+            lock, users = self._locks.setdefault(name, (threading.Lock(), [0]))
+            users[0] += 1
+        got = lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            self._drop(name, release=got)
+
     def held(self) -> int:
         """How many names are held or waited for now (0 when idle)."""
         with self._guard:

@@ -95,7 +95,8 @@ class RecoveryService:
             if retry_tasks:
                 self.security.run_commands()  # the central console's "retry now" first
                 # the live set: a request that starts during this pass keeps its tasks
-                for task in self.security.retry_open(busy=self.circulation.in_progress):
+                for task in self.security.retry_open(busy=self.circulation.in_progress,
+                                                     item_guard=self.circulation.try_hold_item):
                     (report.tasks_done if task.state == "done" else report.tasks_alarm_on).append(
                         task.id)
         return report

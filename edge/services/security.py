@@ -21,6 +21,8 @@ Must not do: circulation decisions; it only executes what the journal says.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from drivers.errors import DriverError
@@ -33,6 +35,9 @@ from edge.services.locks import KeyedLocks
 from edge.store import SecurityTask, Store, StoreError
 
 log = logging.getLogger(__name__)
+
+ItemGuard = Callable[[str], AbstractContextManager[bool]]
+"""Takes an item's circulation lock if it is free (see ``SecurityService.retry_open``)."""
 
 
 class SecurityService:
@@ -93,13 +98,17 @@ class SecurityService:
         return after, None
 
     def retry_open(self, *, present_uids: set[str] | None = None,
-                   busy: set[str] | frozenset[str] = frozenset()) -> list[SecurityTask]:
+                   busy: set[str] | frozenset[str] = frozenset(),
+                   item_guard: ItemGuard | None = None) -> list[SecurityTask]:
         """Retry every open task (only those whose tag is present, when given).
 
         Args:
             present_uids: only tasks for these tags.
             busy: transaction keys a live request is handling; their tasks (by ``txn_key``
                 or follow-up key) are left to that request, which executes them itself.
+            item_guard: the circulation's item lock, taken if free (``try_hold_item``): a
+                return's secure task is retried only under it, and left alone while a live
+                request holds its item (a new return of the book supersedes the task).
 
         Returns:
             The tasks after the retry.
@@ -110,24 +119,38 @@ class SecurityService:
                 continue
             if task.txn_key in busy or (task.follow_up or {}).get("key") in busy:
                 continue
-            if task.action == "release":
-                ended = self.loan_ended(task)
-                if ended:
-                    out.append(self._cancel(task, ended))
-                    continue
-            elif task.follow_up:
-                moved = self.return_superseded(task)
-                if moved:
-                    out.append(self._cancel(task, moved, what="secure"))
-                    release = self._release_if_loaned(task)
-                    if release is not None:
-                        out.append(release)
-                    continue
-            done, _ = self.execute(task)
-            if done.state == "done":
-                self._after_done(done)
-            out.append(done)
+            if task.action == "secure" and task.follow_up and item_guard is not None:
+                with item_guard(task.item_id) as free:
+                    if free:
+                        out.extend(self._retry_return(self.store.security.get(task.id)))
+                continue
+            out.extend(self._retry(task))
         return out
+
+    def _retry(self, task: SecurityTask) -> list[SecurityTask]:
+        if task.action == "release":
+            ended = self.loan_ended(task)
+            if ended:
+                return [self._cancel(task, ended)]
+        elif task.follow_up:
+            return self._retry_return(task)
+        done, _ = self.execute(task)
+        if done.state == "done":
+            self._after_done(done)
+        return [done]
+
+    def _retry_return(self, task: SecurityTask) -> list[SecurityTask]:
+        if task.state not in ("pending", "alarm_on"):
+            return []  # superseded or done by a request while we waited
+        moved = self.return_superseded(task)
+        if moved:
+            out = [self._cancel(task, moved, what="secure")]
+            release = self._release_if_loaned(task)
+            if release is not None:
+                out.append(release)
+            return out
+        done, _ = self.execute(task)
+        return [done]
 
     def run_commands(self) -> list[str]:
         """Carry out the central console's ``retry_security`` commands now (the agent

@@ -165,6 +165,17 @@ class SecurityTaskRepository:
                                  (item_id,))
         return [_task(r) for r in rows]
 
+    def return_done_since(self, item_id: str, since: str) -> str | None:
+        """The check-in key of a return's secure task of ``item_id`` finished at or after
+        ``since`` (an ISO timestamp of the store's format), or None: a retry of an earlier
+        return that completed while a new request for the item waited for it."""
+        row = self._store.query_one(
+            "SELECT follow_up FROM security_tasks WHERE item_id = ? AND action = 'secure' AND "
+            "state = 'done' AND follow_up IS NOT NULL AND updated_at >= ? "
+            "ORDER BY id DESC LIMIT 1", (item_id, since))
+        follow = loads(row["follow_up"]) if row is not None else None
+        return str(follow["key"]) if follow and follow.get("key") else None
+
     def record_failure(self, task_id: int, error: str, *, alarm: bool) -> SecurityTask:
         """Count a failed attempt; ``alarm=True`` moves the task to ``alarm_on``."""
         with self._store.transaction() as conn:

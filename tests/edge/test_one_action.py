@@ -534,3 +534,52 @@ def test_a_cancelled_returns_task_of_a_book_returned_again_journals_no_release(
     assert tag.afi == SECURED
     assert [t.action for t in services.store.security.for_item("3600501")
             if t.id > task.id] == []
+
+
+def test_a_return_meets_a_retry_of_an_earlier_return_of_the_book_one_check_in(
+        services, reader) -> None:
+    """The 1,000-kill soak's items 30000183 and 30000413: an earlier return of a book failed
+    at its secure write (or its request died); minutes later the book is on the pad again
+    for a new return, and the background pass retried the old task at that moment. Its
+    check-in and the new return's reached the ILS: two check-ins for one book. The retry
+    waits for the item's lock, and a return that finds the earlier return finished while it
+    waited answers with that check-in."""
+    tag = _failed_return(services, reader, "3600601")
+    [old] = services.store.security.open()
+    scanned = threading.Event()
+    inventory = reader.inventory
+
+    def watched(*a: Any, **kw: Any) -> Any:
+        try:
+            return inventory(*a, **kw)
+        finally:
+            scanned.set()
+
+    reader.inventory = watched  # type: ignore[method-assign]
+    later = login(services)
+    answers: list[Any] = []
+    with services.circulation.try_hold_item("3600601") as held:   # the background pass
+        assert held
+        worker = threading.Thread(target=lambda: answers.extend(
+            services.circulation.return_items(later)))
+        worker.start()
+        assert scanned.wait(10)       # the new return began and waits for the item
+        services.security.execute(old)   # the pass finishes the earlier return meanwhile
+    worker.join(30)
+    [r] = answers
+    assert r.status == "returned" and r.transaction == old.follow_up["key"]
+    assert [e.key for e in _checkins(services, "3600601")] == [old.follow_up["key"]]
+    assert tag.afi == SECURED
+
+
+def test_the_background_pass_leaves_a_return_task_to_a_live_request_of_its_item(
+        services, reader) -> None:
+    _failed_return(services, reader, "3600701")
+    [old] = services.store.security.open()
+    with services.circulation.try_hold_item("3600701") as held:    # a live request
+        assert held
+        services.recovery.run_once()
+        assert services.store.security.get(old.id).state == "alarm_on"   # left alone
+    services.recovery.run_once()
+    assert services.store.security.get(old.id).state == "done"
+    assert [e.key for e in _checkins(services, "3600701")] == [old.follow_up["key"]]
