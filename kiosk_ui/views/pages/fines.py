@@ -114,7 +114,7 @@ class FinesPage(Page):
         f = self.fvm
         self.title.setText(Q.translate("Fines", "Pay fines"))
         restricted = self.vm.restricted == "fines"
-        self.back.setText(Q.translate("Fines", "Finish") if restricted
+        self.back.setText(Q.translate("Common", "Finish") if restricted
                           else Q.translate("Common", "Back to menu"))
         self.restricted.setVisible(restricted)
         self.restricted.setText(Q.translate(
