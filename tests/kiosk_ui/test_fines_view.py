@@ -70,6 +70,12 @@ def test_a_patron_blocked_for_fines_goes_straight_to_paying_them(kiosk: Any, qtb
     assert refused.value.code == "restricted_fines" and refused.value.status == 403
     _tap(qtbot, kiosk, "pay_fines")
     qtbot.waitUntil(lambda: not fines.qr.pixmap().isNull(), timeout=3000)
+    # The code, its amount and countdown fit the 1280x800 window without scrolling (the QR
+    # sat under an empty list, half below the screen's edge).
+    from PySide6.QtWidgets import QApplication
+    QApplication.processEvents()
+    area = kiosk.window.stack.currentWidget()
+    assert area.verticalScrollBar().maximum() == 0
     kiosk.vm.fines.payment = None  # back to the list; Finish ends the restricted session
     kiosk.vm.back()
     _wait_screen(qtbot, kiosk, Screen.ATTRACT)

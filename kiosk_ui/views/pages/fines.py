@@ -13,11 +13,14 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QWidget
 
 from kiosk_ui.theme import Theme
 from kiosk_ui.viewmodels.kiosk import KioskViewModel
-from kiosk_ui.views.pages.base import Page, label, show_error
+from kiosk_ui.views.pages.base import Page, fit_rows, label, show_error
 from kiosk_ui.views.widgets import BigButton
 
+QWIDGETSIZE_MAX = (1 << 24) - 1
+"""Qt's largest widget size: no maximum."""
 
-def qr_pixmap(payload: str, scale: int = 8) -> QPixmap:
+
+def qr_pixmap(payload: str, scale: int = 6) -> QPixmap:
     """The payload as a QR code image (error correction M, a 4-module quiet zone)."""
     buf = io.BytesIO()
     segno.make(payload, error="m", micro=False).save(buf, kind="png", scale=scale, border=4)
@@ -123,6 +126,13 @@ class FinesPage(Page):
         self._fill()
         status = f.status
         choosing = status == "choosing"
+        # While the code is shown the list takes only its rows' height, so the code, its
+        # amount and countdown fit a 1280x800 screen (they fell below its edge).
+        if choosing:
+            self.list.setMaximumHeight(QWIDGETSIZE_MAX)
+        else:
+            fit_rows(self.list, self.list.count(), 0)
+            self.list.setMaximumHeight(self.list.minimumHeight())
         self.list.setEnabled(choosing and not f.busy)
         self.hint.setText(Q.translate("Fines", "Choose the fines to pay, then scan the code "
                                                "with your banking app") if choosing else
