@@ -312,17 +312,11 @@ def check_config(config: str | None, allow_insecure: bool) -> None:
     from central.config_check import audit_central
 
     settings = _settings(config)
-    findings = audit_central(settings)
+    from smartlib.config_cli import report_findings
+
     name = config or "central.toml (defaults)"
-    if findings and not allow_insecure:
-        click.echo(f"{name}: UNSAFE ({len(findings)} problem(s); --allow-insecure passes a lab)",
-                   err=True)
-        for f in findings:
-            click.echo(f"  {f.path}: {f.problem}", err=True)
-        sys.exit(1)
-    for f in findings:
-        click.echo(f"  warning: {f.path}: {f.problem}", err=True)
-    click.echo(f"{name}: OK" + (f", {len(findings)} warning(s)" if findings else ""))
+    click.echo(f"{name}: OK" + report_findings(name, audit_central(settings),
+                                               allow_insecure=allow_insecure))
 
 
 @central.command("enroll-code")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 
 import click
 
 from smartlib.config import PROFILE_CHARSETS, Settings, load_settings
-from smartlib.config_audit import audit_settings
+from smartlib.config_audit import Finding, audit_settings
 from smartlib.errors import ConfigError
 
 
@@ -38,17 +39,9 @@ def check(file: str, show: bool, allow_insecure: bool) -> None:
         for path, msg in exc.problems:
             click.echo(f"  {path}: {msg}", err=True)
         sys.exit(1)
-    findings = audit_settings(settings)
-    if findings and not allow_insecure:
-        click.echo(f"{file}: UNSAFE ({len(findings)} problem(s); --allow-insecure passes a lab)",
-                   err=True)
-        for f in findings:
-            click.echo(f"  {f.path}: {f.problem}", err=True)
-        sys.exit(1)
-    for f in findings:
-        click.echo(f"  warning: {f.path}: {f.problem}", err=True)
+    suffix = report_findings(str(file), audit_settings(settings), allow_insecure=allow_insecure)
     click.echo(f"{file}: OK (site {settings.site.id}, device {settings.device.id}, role {settings.device.role})"
-               + (f", {len(findings)} warning(s)" if findings else ""))
+               + suffix)
     for warning in vietnamese_charset_warnings(settings):
         click.echo(f"  warning: {warning}", err=True)
     if show:
@@ -74,3 +67,18 @@ def vietnamese_charset_warnings(settings: Settings) -> list[str]:
                        "Vietnamese; names and titles will be garbled. Set the ILS's SIP2 "
                        f"encoding to UTF-8 and sip2.charset = \"utf-8\" under [{path}]")
     return out
+
+
+def report_findings(name: str, findings: Sequence[Finding], *, allow_insecure: bool) -> str:
+    """Print a configuration audit's findings for ``name`` to stderr: as problems, ending
+    the command with exit 1, or (``allow_insecure``) as warnings. Returns the ``", N
+    warning(s)"`` to add to the OK line ("" without findings)."""
+    if findings and not allow_insecure:
+        click.echo(f"{name}: UNSAFE ({len(findings)} problem(s); --allow-insecure passes a lab)",
+                   err=True)
+        for f in findings:
+            click.echo(f"  {f.path}: {f.problem}", err=True)
+        sys.exit(1)
+    for f in findings:
+        click.echo(f"  warning: {f.path}: {f.problem}", err=True)
+    return f", {len(findings)} warning(s)" if findings else ""
