@@ -112,6 +112,7 @@ class DeviceManager:
         self._poll_interval = poll_interval_s
         self._lock = threading.RLock()
         self._tag_cache: dict[str, PadTag] = {}
+        self._placed: dict[str, float] = {}
         self._present: dict[str, int] = {}  # uid -> consecutive misses
         self._cred_lock = threading.Lock()
         self._card: PatronCredential | None = None
@@ -209,11 +210,20 @@ class DeviceManager:
                 if cached is None or cached.tag is None:
                     cached = self._read_tag(item.uid, item.antenna)
                     self._tag_cache[item.uid] = cached
+                self._placed.setdefault(item.uid, time.time())
                 out.append(cached)
             present = {i.uid for i in seen}
             for uid in [u for u in self._tag_cache if u not in present]:
                 del self._tag_cache[uid]
+            for uid in [u for u in self._placed if u not in present]:
+                del self._placed[uid]
             return out
+
+    def placed_at(self, uid: str) -> float | None:
+        """When (``time.time()``) the tag ``uid`` was first seen on the pad in the
+        inventories since it last left it, or None when the last inventory did not see it."""
+        with self._lock:
+            return self._placed.get(uid)
 
     def _read_tag(self, uid: str, antenna: str) -> PadTag:
         reader = self._need_reader()

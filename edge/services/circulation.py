@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 OFFLINE_LOAN_DAYS = 14
 """Loan period promised for an offline checkout (sent to the ILS as the nb due date)."""
 
+LATE_RETURN_WINDOW_S = 60
+"""How long before a book's placement on the pad (for a tag lifted and put back) a
+finished earlier return of it still counts as this return (see ``_late_return``)."""
+
 PATRON_CODES = {"patron_blocked", "on_hold_for_other", "loan_limit", "not_loanable",
                 "not_on_loan", "renew_refused", "card_expired", "item_unknown",
                 "item_not_on_pad"}
@@ -633,11 +637,7 @@ class CirculationService:
                 refuse, warn = self._set_check(parts)
                 first = self.store.outbox.find_action("checkin", item_id, session_ref)
                 if first is None:
-                    # The background pass finished an earlier return of this book (its tag
-                    # came back to the pad) while this request waited for the item: that
-                    # check-in is this placement's return, not a second one.
-                    late = self.store.security.return_done_since(item_id, started)
-                    first = self.store.outbox.find(late) if late else None
+                    first = self._late_return(item_id, parts, started)
                 if first is not None and self._is_answered(first):
                     results.extend(self._emit(session, r)
                                    for r in self._replay(session, first, title))
@@ -682,6 +682,23 @@ class CirculationService:
         finally:
             self._release(pending)
         return results
+
+    def _late_return(self, item_id: str, parts: list[PadTag], started: str) -> OutboxEntry | None:
+        """The check-in of an earlier return of this book that the background pass finished
+        since the book was put on the pad (or while this request waited for the item): that
+        check-in is this placement's return, not a second one. None when there is none, when
+        the ILS refused it, or when the item was journaled again after it."""
+        placed = [t for t in (self.devices.placed_at(pt.uid) for pt in parts) if t is not None]
+        since = datetime.fromtimestamp(min([*placed, time.time()]), UTC) - timedelta(
+            seconds=LATE_RETURN_WINDOW_S)
+        late = self.store.security.return_done_since(
+            item_id, min(started, since.isoformat(timespec="milliseconds").replace("+00:00", "Z")))
+        e = self.store.outbox.find(late) if late else None
+        if e is None or self.store.outbox.journaled_since(item_id, e.created_at, exclude_key=e.key):
+            return None
+        if e.is_terminal and (e.state != "applied" or (e.result or {}).get("ok") is False):
+            return None
+        return e
 
     def _secure_then_journal(self, session_ref: str | None, patron_ref: str | None,
                              item_id: str, title: str,

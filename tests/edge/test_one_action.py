@@ -583,3 +583,48 @@ def test_the_background_pass_leaves_a_return_task_to_a_live_request_of_its_item(
     services.recovery.run_once()
     assert services.store.security.get(old.id).state == "done"
     assert [e.key for e in _checkins(services, "3600701")] == [old.follow_up["key"]]
+
+
+def test_a_return_after_the_background_pass_finished_the_books_earlier_return_reuses_it(
+        services, reader) -> None:
+    """The window session 18 left: the background pass finished an old failed return of a
+    book in the moment between the book's placement on the pad and the patron's press. The
+    press is the same return: it answers with that check-in, and no second one is made."""
+    tag = _failed_return(services, reader, "3600801")
+    [old] = services.store.security.open()
+    services.recovery.run_once()                 # the tag is on the pad: the pass finishes it
+    assert services.store.security.get(old.id).state == "done"
+    [r] = services.circulation.return_items(login(services))
+    assert r.transaction == old.follow_up["key"]
+    assert r.status in ("returned", "checking")
+    assert [e.key for e in _checkins(services, "3600801")] == [old.follow_up["key"]]
+    assert tag.afi == SECURED
+
+
+def test_a_return_long_after_the_background_pass_finished_an_earlier_one_is_its_own(
+        services, reader) -> None:
+    """The reuse is bounded: a finished return older than the book's placement (less the
+    lift-and-replace window) is not this return, nor is one the item was journaled after."""
+    _failed_return(services, reader, "3600901")
+    [old] = services.store.security.open()
+    services.recovery.run_once()
+    assert services.store.security.get(old.id).state == "done"
+    with services.store.transaction() as conn:   # finished two minutes before the placement
+        conn.execute("UPDATE security_tasks SET updated_at = '2000-01-01T00:00:00.000Z' "
+                     "WHERE id = ?", (old.id,))
+    [r] = services.circulation.return_items(login(services))
+    assert r.transaction != old.follow_up["key"]
+    assert len(_checkins(services, "3600901")) == 2
+
+
+def test_a_return_after_a_checkout_that_followed_the_background_pass_is_its_own(
+        services, reader) -> None:
+    _failed_return(services, reader, "3601001")
+    [old] = services.store.security.open()
+    services.recovery.run_once()
+    patron = login(services)
+    [c] = services.circulation.checkout(patron)
+    assert c.status == "loaned"
+    [r] = services.circulation.return_items(patron)
+    assert r.status == "returned" and r.transaction != old.follow_up["key"]
+    assert len(_checkins(services, "3601001")) == 2
