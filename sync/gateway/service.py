@@ -348,7 +348,7 @@ class Gateway:
         for t in self._threads:
             t.join(10)
         self._threads.clear()
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
         if self.connected.is_set():
             infos = [self.client.publish(*self._presence(site, "offline"), qos=1, retain=True)
                      for site in sorted(self.sites)]
@@ -424,6 +424,11 @@ class Gateway:
         carry: list[_Job] = []
         while True:
             self._beats[index] = time.monotonic()  # this pipeline is working (heartbeat)
+            if self._stop.is_set():
+                # Not after the jobs already queued: a backlog (a slow ILS, a fleet at 10x)
+                # would hold the shutdown for minutes. What is not acknowledged is
+                # redelivered by the broker; acknowledged intents are the ledger's to recover.
+                return
             now = time.time()
             jobs = carry
             carry = []
@@ -604,8 +609,12 @@ class Gateway:
         failed: list[str] = []
         unsent: list[str] = []
         unknown: list[str] = []
+        stopping = 0
         for (req, _), job, res in zip(calls, call_jobs, self._call_all(calls), strict=True):
-            if isinstance(res, Outcome):
+            if isinstance(res, GatewayStoppingError):
+                stopping += 1
+                unsent.append(req.key)
+            elif isinstance(res, Outcome):
                 done.append((req, res))
                 done_jobs.append(job)
             elif isinstance(res, InvalidMessageError):
@@ -633,6 +642,9 @@ class Gateway:
             else:
                 log.error("tx %s failed; the intent is recovered after its lease", req.key,
                           exc_info=res)
+        if stopping:
+            log.info("gateway stopping: %d transaction(s) of the batch not sent, released for "
+                     "the next gateway", stopping)
         # Finished with these leases: not extended any more (a release sets its own time,
         # and a completed row is no longer a lease).
         self.leases.drop([req.key for req, _ in calls])
@@ -702,6 +714,9 @@ class Gateway:
                     i = work.get_nowait()
                 except queue.Empty:
                     return
+                if self._stop.is_set():
+                    out[i] = GatewayStoppingError("not sent: the gateway is stopping")
+                    continue
                 try:
                     out[i] = self._call_ils(*calls[i])
                 except Exception as exc:  # noqa: BLE001 - logged by the pipeline, per transaction
@@ -850,6 +865,10 @@ class Gateway:
         gate = gate_delta(delta)
         if gate is not None:
             self.client.publish(topics.gate_cache_delta(site), encode(gate), qos=1)
+
+
+class GatewayStoppingError(Sip2NotSentError):
+    """A call of a batch not made because the gateway is stopping (released, not lost)."""
 
 
 def _take(q: queue.SimpleQueue[_Job], wait: float) -> _Job | None:

@@ -288,6 +288,9 @@ def test_a_gateway_that_cannot_open_the_pin_refuses_the_login_and_says_why(
         with pytest.raises(EdgeError) as refused:
             _login(_sessions(sync_env, store), PIN)
         assert refused.value.code == "pin_check_unavailable"
+        # the observer is another connection: the box may have had the reply first
+        wait_until(lambda: observer.payloads(topics.lookup_reply(SITE, "kiosk-01")), 10,
+                   what="the reply at the observer")
         [reply] = observer.payloads(topics.lookup_reply(SITE, "kiosk-01"))
         blobs = observer.blobs()
     finally:
