@@ -221,7 +221,11 @@ class DeviceManager:
 
     def placed_at(self, uid: str) -> float | None:
         """When (``time.time()``) the tag ``uid`` was first seen on the pad in the
-        inventories since it last left it, or None when the last inventory did not see it."""
+        inventories since it last left it; None when the last inventory did not see it, or
+        when the pad poller is not running (then a tag taken away and put back between two
+        inventories is not noticed, and the time says nothing)."""
+        if self._thread is None or not self._thread.is_alive():
+            return None
         with self._lock:
             return self._placed.get(uid)
 

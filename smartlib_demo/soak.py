@@ -439,6 +439,9 @@ class Soak:
         sup = self.site.supervisor
         assert sup is not None
         gap = max(0.5, self.options.minutes * 60.0 / max(self.options.kills, 1))
+        # Kill n falls near start + n * gap (jittered by up to half a gap either way), so
+        # the time spent waiting for restarts does not add up: --minutes is the kill phase.
+        start, issued = time.monotonic(), 0
         down: dict[str, tuple[int, float]] = {}
         targets = self.site.kill_targets
         while (sum(self.kills.values()) < self.options.kills and time.monotonic() < deadline
@@ -459,7 +462,9 @@ class Soak:
             except ProcessLookupError:
                 continue
             down[name] = (pid, time.monotonic())
-            time.sleep(rng.uniform(0.2, 2 * gap - 0.2))
+            issued += 1
+            due = start + (issued + rng.uniform(-0.5, 0.5)) * gap
+            time.sleep(max(0.2, due - time.monotonic()))
         # wait for the last ones to come back (not counted if they do not)
         end = time.monotonic() + 60
         while down and time.monotonic() < end:

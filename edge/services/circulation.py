@@ -60,10 +60,6 @@ log = logging.getLogger(__name__)
 OFFLINE_LOAN_DAYS = 14
 """Loan period promised for an offline checkout (sent to the ILS as the nb due date)."""
 
-LATE_RETURN_WINDOW_S = 60
-"""How long before a book's placement on the pad (for a tag lifted and put back) a
-finished earlier return of it still counts as this return (see ``_late_return``)."""
-
 PATRON_CODES = {"patron_blocked", "on_hold_for_other", "loan_limit", "not_loanable",
                 "not_on_loan", "renew_refused", "card_expired", "item_unknown",
                 "item_not_on_pad"}
@@ -535,7 +531,9 @@ class CirculationService:
                 tasks = [self.store.security.create(p.item_id, part.uid, "release",
                                                     txn_key=e.key)
                          for part in p.parts] if release else []
-                self.store.cache.record_loan(LoanRecord(p.item_id, patron_id, due, utcnow(),
+                # made when journaled (as the central feed says): a late check-in result
+                # compares against it (``record_return``)
+                self.store.cache.record_loan(LoanRecord(p.item_id, patron_id, due, e.created_at,
                                                         offline or e.offline))
                 self.store.counters.incr("checkout")
         if not claimed:
@@ -684,19 +682,24 @@ class CirculationService:
         return results
 
     def _late_return(self, item_id: str, parts: list[PadTag], started: str) -> OutboxEntry | None:
-        """The check-in of an earlier return of this book that the background pass finished
-        since the book was put on the pad (or while this request waited for the item): that
-        check-in is this placement's return, not a second one. None when there is none, when
-        the ILS refused it, or when the item was journaled again after it."""
-        placed = [t for t in (self.devices.placed_at(pt.uid) for pt in parts) if t is not None]
-        since = datetime.fromtimestamp(min([*placed, time.time()]), UTC) - timedelta(
-            seconds=LATE_RETURN_WINDOW_S)
-        late = self.store.security.return_done_since(
-            item_id, min(started, since.isoformat(timespec="milliseconds").replace("+00:00", "Z")))
+        """The check-in of an earlier return of this book finished since the book was put on
+        the pad (by the background pass, or by another session while the book lay there),
+        or while this request waited for the item: that check-in is this placement's
+        return, not a second one. None when there is none, when the ILS refused it, or when
+        the item was lent again after it (journaled here, or a newer loan in the cache).
+        Without the pad poller the placement is not known and only the wait counts."""
+        placed = [self.devices.placed_at(pt.uid) for pt in parts]
+        since = started
+        if placed and all(t is not None for t in placed):
+            since = min(started, _stamp(min(t for t in placed if t is not None)))
+        late = self.store.security.return_done_since(item_id, since)
         e = self.store.outbox.find(late) if late else None
         if e is None or self.store.outbox.journaled_since(item_id, e.created_at, exclude_key=e.key):
             return None
         if e.is_terminal and (e.state != "applied" or (e.result or {}).get("ok") is False):
+            return None
+        loan = self.store.cache.loan(item_id)
+        if loan is not None and loan.made_after(e.created_at):
             return None
         return e
 
@@ -752,7 +755,7 @@ class CirculationService:
         with self.store.transaction():
             claimed = offline or self.store.outbox.claim(e.key)
             if claimed:
-                self.store.cache.record_return(p.item_id)
+                self.store.cache.record_return(p.item_id, journaled_at=e.created_at)
                 self.store.counters.incr("return")
         if not claimed:
             [answer] = self._replay(session, self.store.outbox.get(e.key), p.title)
@@ -974,3 +977,8 @@ class CirculationService:
                  for x in acc.get("fines") or []]
         return {"loans": loans, "holds": holds, "fines": fines,
                 "fine_total": acc.get("fine_total"), "currency": currency, "offline": False}
+
+
+def _stamp(t: float) -> str:
+    """``time.time()`` in the store's timestamp format."""
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

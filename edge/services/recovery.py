@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from edge.services.circulation import CirculationService, renewed_items
 from edge.services.security import SecurityService
-from edge.store import LoanRecord, OutboxEntry, Store, utcnow
+from edge.store import LoanRecord, OutboxEntry, Store
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ class RecoveryService:
                     self.store.security.create(e.item_id or "", uid, "release", txn_key=e.key)
                 self.store.cache.record_loan(LoanRecord(
                     e.item_id or "", e.patron_ref or "", res.get("due_date")
-                    or e.payload.get("nb_due_date"), utcnow(), e.offline))
+                    or e.payload.get("nb_due_date"), e.created_at, e.offline))
                 self.store.counters.incr("checkout")
             elif e.kind == "checkin" and ok:
-                self.store.cache.record_return(e.item_id or "")
+                self.store.cache.record_return(e.item_id or "", journaled_at=e.created_at)
                 self.store.counters.incr("return")
             elif e.kind in ("renew", "renew_all") and ok:
                 # A renewal that answered after the patron's wait: the follow-up records it.

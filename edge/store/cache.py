@@ -14,8 +14,10 @@ bulk loaders' fast path) tuples in column order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
+from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 CacheKind = Literal["items", "patrons", "loans", "holds"]
 
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
@@ -67,6 +71,11 @@ class LoanRecord:
     due_date: str | None = None
     loaned_at: str | None = None
     offline: bool = False
+
+    def made_after(self, stamp: str) -> bool:
+        """True when the loan was made after ``stamp`` (an ISO time); False when its time is
+        not known."""
+        return _later(self.loaned_at, stamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +239,19 @@ class CacheRepository:
         """Record a loan the edge just made (online result or offline acceptance)."""
         self.apply_delta(loans=[loan])
 
-    def record_return(self, item_id: str) -> None:
-        """Forget the loan of ``item_id``."""
+    def record_return(self, item_id: str, *, journaled_at: str | None = None) -> None:
+        """Forget the loan of ``item_id``.
+
+        ``journaled_at``: when the check-in was journaled (the store's timestamp format). A
+        loan the cache holds that was made after it is a newer loan (the book lent again
+        while this check-in's result was late) and is kept.
+        """
+        if journaled_at is not None:
+            loan = self.loan(item_id)
+            if loan is not None and loan.made_after(journaled_at):
+                log.info("late check-in result of %s: the cache's newer loan (%s) is kept",
+                         item_id, loan.loaned_at)
+                return
         self.apply_delta(returned_items=[item_id])
 
     def patron_for_card(self, card_uid: str) -> str | None:
@@ -305,3 +325,20 @@ class CacheRepository:
         with self._store.transaction() as conn:
             for k in (*_RECORDS, "snapshots"):
                 conn.execute(f"DELETE FROM {k}")
+
+
+def _later(stamp: str | None, than: str) -> bool:
+    """True when the ISO time ``stamp`` (either of the formats the cache holds: ``…Z`` or
+    ``…+00:00``) is after ``than``; False when it is missing or unreadable."""
+    if not stamp:
+        return False
+    try:
+        a = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(than.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if a.tzinfo is None:
+        a = a.replace(tzinfo=UTC)
+    if b.tzinfo is None:
+        b = b.replace(tzinfo=UTC)
+    return a > b
