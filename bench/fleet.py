@@ -101,15 +101,17 @@ def _box_settings(tmp: Path, port: int, box: Box) -> Any:
 
 def _worker(conn: Any, tmp: str, port: int, boxes: list[Box], seed: int) -> None:
     _raise_fd_limit()
+    from bench._agent_loop import AgentLoop
     from edge.store import open_store
     from sync.agent.service import SyncAgent
 
     rng = random.Random(seed)
+    loop = AgentLoop()
     agents, edges = [], []
     for box in boxes:
         settings = _box_settings(Path(tmp), port, box)
         edges.append(open_store(settings.store.path))
-        agents.append(SyncAgent.from_settings(settings))
+        agents.append(SyncAgent.from_settings(settings, runner=loop))
     for a in agents:
         a.start()
     deadline = time.monotonic() + 120
@@ -128,6 +130,7 @@ def _worker(conn: Any, tmp: str, port: int, boxes: list[Box], seed: int) -> None
         for a in agents:
             a.stop()
             a.store.close()
+        loop.close()
         for e in edges:
             e.close()
         conn.send(("stopped",))
