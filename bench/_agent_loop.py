@@ -17,6 +17,7 @@ holds up the loop's other boxes meanwhile.
 from __future__ import annotations
 
 import logging
+import select
 import selectors
 import threading
 import time
@@ -31,6 +32,7 @@ RECONNECT_S = 1.0
 MISC_S = 1.0
 """How often each client's keepalive is looked after (``loop_misc``)."""
 TICK_S = 0.05
+READ_BURST = 500
 
 
 @dataclass(eq=False)
@@ -57,8 +59,12 @@ class AgentLoop:
         self._hosted: dict[int, _Hosted] = {}
         self._by_fd: dict[int, tuple[_Hosted, str]] = {}
         self._closing = threading.Event()
+        self._next_tick = 0.0
         self.passes = 0
         self.reads = 0
+        self.busy_s = 0.0
+        """Seconds the loop spent working (not waiting in ``select``): over a wall-clock
+        span, how close to saturated this worker's boxes were (1.0: never idle)."""
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -144,6 +150,17 @@ class AgentLoop:
         self._drop_sock(h)
         h.next_connect = time.monotonic() + RECONNECT_S
 
+    def _read(self, h: _Hosted) -> bool:
+        """Read every packet the socket holds (paho reads one or a few a call), so the
+        receiver stores them in one batch, as its thread does when messages pile up."""
+        client: mqtt.Client = h.agent.client
+        for _ in range(READ_BURST):
+            if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                return False
+            if h.sock_fd is None or not select.select([h.sock_fd], [], [], 0)[0]:
+                break
+        return True
+
     def _sender_pass(self, h: _Hosted, now: float) -> None:
         h.next_pass = now + h.agent.tuning.poll_s
         h.agent.sender_pass()
@@ -151,46 +168,52 @@ class AgentLoop:
         self._flush(h)
 
     def _run(self) -> None:
-        next_tick = 0.0
         while not self._closing.is_set():
             events = self._sel.select(TICK_S) if self._by_fd else self._idle()
             with self._lock:
                 now = time.monotonic()
-                ring: list[_Hosted] = []
-                for key, mask in events:
-                    got = self._by_fd.get(key.fd)
-                    if got is None:
-                        continue
-                    h, kind = got
-                    if kind == "bell":
-                        h.agent.doorbell.take()
-                        ring.append(h)
-                        continue
-                    client: mqtt.Client = h.agent.client
-                    if mask & selectors.EVENT_READ:
-                        self.reads += 1
-                        if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
-                            self._lost(h)
-                            continue
-                        if not h.agent.receiver.inbox.empty():
-                            h.agent.receiver.drain()
+                self._work(events, now)
+                self.busy_s += time.monotonic() - now
+
+    def _work(self, events: list[Any], now: float) -> None:
+        rung: list[_Hosted] = []
+        for key, mask in events:
+            got = self._by_fd.get(key.fd)
+            if got is None:
+                continue
+            h, kind = got
+            if kind == "bell":
+                h.agent.doorbell.take()
+                rung.append(h)
+                continue
+            if mask & selectors.EVENT_READ:
+                self.reads += 1
+                if not self._read(h):
+                    self._lost(h)
+                    continue
+                if not h.agent.receiver.inbox.empty():
+                    h.agent.receiver.drain()
+            self._flush(h)
+        for h in rung:
+            if id(h.agent) in self._hosted:
+                self._sender_pass(h, now)
+        if now >= self._next_tick:
+            self._next_tick = now + TICK_S
+            self._timers(now)
+
+    def _timers(self, now: float) -> None:
+        """Reconnects, keepalives, and the passes ``poll_s`` brings without a ring."""
+        for h in list(self._hosted.values()):
+            if h.sock_fd is None and now >= h.next_connect:
+                self._connect(h, now)
+            elif h.sock_fd is not None and now >= h.next_misc:
+                h.next_misc = now + MISC_S
+                if h.agent.client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:
+                    self._lost(h)
+                else:
                     self._flush(h)
-                for h in ring:
-                    if id(h.agent) in self._hosted:
-                        self._sender_pass(h, now)
-                if now >= next_tick:
-                    next_tick = now + TICK_S
-                    for h in list(self._hosted.values()):
-                        if h.sock_fd is None and now >= h.next_connect:
-                            self._connect(h, now)
-                        elif h.sock_fd is not None and now >= h.next_misc:
-                            h.next_misc = now + MISC_S
-                            if h.agent.client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:
-                                self._lost(h)
-                            else:
-                                self._flush(h)
-                        if now >= h.next_pass:
-                            self._sender_pass(h, now)
+            if now >= h.next_pass:
+                self._sender_pass(h, now)
 
     def _idle(self) -> list[Any]:
         self._closing.wait(TICK_S)
