@@ -200,15 +200,17 @@ def _run_phase(rng: random.Random, boxes: list[Box], edges: list[Any], sent: lis
         time.sleep(0.25)
     lat: list[float] = []
     finished: list[float] = []
+    stamps: list[tuple[str, float, float]] = []
     for i in kiosks:
-        for row in edges[i].query("SELECT created_at, applied_at FROM outbox WHERE seq > ? "
+        for row in edges[i].query("SELECT key, created_at, applied_at FROM outbox WHERE seq > ? "
                                   "AND applied_at IS NOT NULL", (marks[i],)):
-            done = _stamp(row["applied_at"])
-            lat.append((done - _stamp(row["created_at"])) * 1000.0)
+            done, created = _stamp(row["applied_at"]), _stamp(row["created_at"])
+            lat.append((done - created) * 1000.0)
             finished.append(done)
+            stamps.append((row["key"], created, done))
     return {"journaled": journaled, "latencies_ms": lat, "unanswered": open_left,
             "journal_s": journal_s, "finished": finished, "loop_busy": busy,
-            "counted": counted}
+            "counted": counted, "stamps": stamps}
 
 
 # ---- the fleet --------------------------------------------------------------------------------
@@ -235,7 +237,8 @@ def _broker(boxes: list[Box], gw_password: str) -> Any:
     acl = "".join(device_acl(b.site, b.device, user=b.user, role=b.role)
                   for b in boxes) + gateway_acl("gateway")
     users["gateway"] = gw_password
-    return MosquittoBroker(users=users, acl=acl).start()
+    # as the product's broker configuration (sync.broker) sets it
+    return MosquittoBroker(users=users, acl=acl, extra_config="set_tcp_nodelay true\n").start()
 
 
 def _gateway_toml(tmp: Path, name: str, port: int, ils_port: int, dsn: str, sites: list[str],
@@ -317,7 +320,34 @@ def _start_gateways(tmp: Path, pool: int, port: int, ils_port: int, dsn: str,
     return procs
 
 
-def _phase(pipes: list[Any], period: float, seconds: float, n_boxes: int) -> dict[str, Any]:
+def _segments(dsn: str, stamps: list[tuple[str, float, float]]) -> dict[str, Any]:
+    """Where a transaction's time went, from the gateway ledger's own clock (same machine):
+    journal -> the gateway's claim (``started_at``: agent, broker, gateway intake), the
+    claim -> done (``applied_at``: the durable claim commit and the ILS), done -> the
+    result stored at the edge (result publish, broker, agent). p50 and p99 of each, ms."""
+    import psycopg
+
+    at: dict[str, tuple[float, float]] = {}
+    with psycopg.connect(dsn) as conn:
+        for key, started, applied in conn.execute(
+                "SELECT key, started_at, applied_at FROM ledger WHERE key = ANY(%s)",
+                ([k for k, _c, _d in stamps],)):
+            if applied is not None:
+                at[key] = (started, applied)
+    parts: dict[str, list[float]] = {"to_gateway": [], "gateway": [], "back": []}
+    for key, created, done in stamps:
+        if key in at:
+            started, applied = at[key]
+            parts["to_gateway"].append((started - created) * 1000.0)
+            parts["gateway"].append((applied - started) * 1000.0)
+            parts["back"].append((done - applied) * 1000.0)
+    return {f"{k}_{q}": _pct(v, f) for k, v in parts.items() for q, f in (("p50", 0.5),
+                                                                          ("p99", 0.99))
+            if v}
+
+
+def _phase(pipes: list[Any], period: float, seconds: float, n_boxes: int,
+           dsn: str) -> dict[str, Any]:
     t0 = time.time()
     for p in pipes:
         p.send(("run", period, seconds))
@@ -335,7 +365,8 @@ def _phase(pipes: list[Any], period: float, seconds: float, n_boxes: int) -> dic
             "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99),
             "tx_per_s": round(len(lat) / span, 1) if span > 0 else None,
             "loop_busy": round(max(busy), 2) if busy else None,
-            "box_msgs_per_s": per_box}
+            "box_msgs_per_s": per_box,
+            "segments_ms": _segments(dsn, [x for part in parts for x in part["stamps"]])}
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
@@ -417,10 +448,10 @@ def main() -> None:
                     for label, period in (("1x", 5.0), ("10x", 0.5)):
                         before = {k: _cpu_s(v) for k, v in parts.items()}
                         t0 = time.monotonic()
-                        got = _phase(pipes, period, seconds, len(boxes))
+                        got = _phase(pipes, period, seconds, len(boxes), dsn)
                         wall = time.monotonic() - t0
                         for key in ("p50", "p99", "tx_per_s", "unanswered", "results",
-                                    "loop_busy", "box_msgs_per_s"):
+                                    "loop_busy", "box_msgs_per_s", "segments_ms"):
                             if got[key] is not None:
                                 figures[f"{name}_{label}_{key}"] = got[key]
                         # where the two cores went: CPU seconds per wall second of the phase
