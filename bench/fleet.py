@@ -311,7 +311,11 @@ def _start_gateways(tmp: Path, pool: int, port: int, ils_port: int, dsn: str,
                     sites: list[str], gw_password: str) -> list[subprocess.Popen[bytes]]:
     procs = []
     for g in range(pool):
-        name = f"gw-{pool}-{g + 1}"
+        # The same names (MQTT client ids) from pool to pool: a gateway's persistent session
+        # outlives its process, and Mosquitto gives a disconnected session of the shared
+        # subscription its share of the transactions (queued until the session expires;
+        # the agents re-send them after 30 s). Pool 2 is pool 1's gateway and one more.
+        name = f"gw-{g + 1}"
         log = (tmp / f"{name}.log").open("ab")
         procs.append(subprocess.Popen(
             [str(SMARTLIB), "gateway", "run", "--config",
