@@ -32,6 +32,13 @@ Figures, for each gateway pool size P (``--pools``):
 * ``fleet_p{P}_{1x,10x}_cores``: CPU seconds per wall second of the phase (1.0 = one core)
   spent by the box workers, the broker, the gateways, the ILS and PostgreSQL: where the
   machine's cores went;
+* ``fleet_p{P}_{1x,10x}_segments_ms``: where a transaction's time went, from the gateway
+  ledger's own stamps: journal -> the gateway's claim (``to_gateway``), claim -> done
+  (``gateway``: the ILS and the ledger), done -> result stored at the edge (``back``);
+* ``..._loop_busy``: the busiest worker's event loop, the share of the phase it was not
+  waiting (near 1.0: the boxes' hosting is what bounds the run); ``..._box_msgs_per_s``:
+  what each box sent (``messages``) and stored (``results``, the site view's ``site``
+  messages), per second;
 * ``broker_kib_per_box``: the broker's RSS growth from an idle broker to the whole fleet
   connected, per box; ``fleet_p{P}_gateway_kib_per_box``: a gateway's RSS growth from its
   start (subscribed, no traffic) to the end of both phases, per box of the fleet, and
