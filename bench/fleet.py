@@ -8,6 +8,18 @@ a steady rate; gates only keep their sessions, statuses and cache feeds, as on a
 The gateways are ``smartlib gateway run`` processes on one PostgreSQL ledger (a private
 server started for the run), the ILS is the demo ILS in its own process.
 
+What is real and what is hosted differently: every box runs the agent's own code (its
+sender pass, receiver, site view, status, ops streams, its SQLite edge store, its MQTT
+session, credentials and ACL) and exchanges the product's messages with a real Mosquitto,
+real gateways and PostgreSQL. What differs is the hosting: ``smartlib sync`` gives each
+agent three threads (paho's network loop, sender, receiver); here one event loop per
+worker (:mod:`bench._agent_loop`, through the agent's ``runner`` hook) drives all its
+boxes' clients with paho's external loop API and calls the same sender pass and receiver
+batch, so hundreds of boxes do not spend the machine's cores on thread wake-ups
+(``--threads`` hosts them the product's way, for comparison). The edge side is not the
+edge service: the worker appends to each kiosk's outbox directly (``outbox.append``, which
+rings the agent's doorbell as ``smartlib serve`` does).
+
 Figures, for each gateway pool size P (``--pools``):
 
 * ``fleet_p{P}_1x_p50`` / ``_p99`` (ms): journal append -> result recorded in the edge store
@@ -20,6 +32,13 @@ Figures, for each gateway pool size P (``--pools``):
 * ``fleet_p{P}_{1x,10x}_cores``: CPU seconds per wall second of the phase (1.0 = one core)
   spent by the box workers, the broker, the gateways, the ILS and PostgreSQL: where the
   machine's cores went;
+* ``fleet_p{P}_{1x,10x}_segments_ms``: where a transaction's time went, from the gateway
+  ledger's own stamps: journal -> the gateway's claim (``to_gateway``), claim -> done
+  (``gateway``: the ILS and the ledger), done -> result stored at the edge (``back``);
+* ``..._loop_busy``: the busiest worker's event loop, the share of the phase it was not
+  waiting (near 1.0: the boxes' hosting is what bounds the run); ``..._box_msgs_per_s``:
+  what each box sent (``messages``) and stored (``results``, the site view's ``site``
+  messages), per second;
 * ``broker_kib_per_box``: the broker's RSS growth from an idle broker to the whole fleet
   connected, per box; ``fleet_p{P}_gateway_kib_per_box``: a gateway's RSS growth from its
   start (subscribed, no traffic) to the end of both phases, per box of the fleet, and
@@ -99,17 +118,19 @@ def _box_settings(tmp: Path, port: int, box: Box) -> Any:
                          sync={"snapshot_on_empty_cache": False})
 
 
-def _worker(conn: Any, tmp: str, port: int, boxes: list[Box], seed: int) -> None:
+def _worker(conn: Any, tmp: str, port: int, boxes: list[Box], seed: int, threads: bool) -> None:
     _raise_fd_limit()
+    from bench._agent_loop import AgentLoop
     from edge.store import open_store
     from sync.agent.service import SyncAgent
 
     rng = random.Random(seed)
+    loop = None if threads else AgentLoop()
     agents, edges = [], []
     for box in boxes:
         settings = _box_settings(Path(tmp), port, box)
         edges.append(open_store(settings.store.path))
-        agents.append(SyncAgent.from_settings(settings))
+        agents.append(SyncAgent.from_settings(settings, runner=loop))
     for a in agents:
         a.start()
     deadline = time.monotonic() + 120
@@ -123,21 +144,34 @@ def _worker(conn: Any, tmp: str, port: int, boxes: list[Box], seed: int) -> None
             if cmd[0] == "stop":
                 break
             _, period, seconds = cmd
-            conn.send(("done", _run_phase(rng, boxes, edges, sent, period, seconds)))
+            conn.send(("done", _run_phase(rng, boxes, edges, sent, period, seconds, agents,
+                                          loop)))
     finally:
         for a in agents:
             a.stop()
             a.store.close()
+        if loop is not None:
+            loop.close()
         for e in edges:
             e.close()
         conn.send(("stopped",))
 
 
+_COUNTED = ("messages", "results", "site", "statuses", "stats_live")
+"""The agents' counters reported per phase: what the boxes sent and received."""
+
+
+def _counters(agents: list[Any]) -> dict[str, int]:
+    return {k: sum(getattr(a.stats, k) for a in agents) for k in _COUNTED}
+
+
 def _run_phase(rng: random.Random, boxes: list[Box], edges: list[Any], sent: list[int],
-               period: float, seconds: float) -> dict[str, Any]:
+               period: float, seconds: float, agents: list[Any], loop: Any) -> dict[str, Any]:
     """Journal each kiosk's transactions every ``period`` s for ``seconds``; then wait for
     their results and read the latencies from the stores."""
     kiosks = [i for i, b in enumerate(boxes) if b.role == "kiosk"]
+    counted = _counters(agents)
+    busy = loop.busy_s if loop is not None else 0.0
     marks = {i: edges[i].query_one("SELECT COALESCE(MAX(seq), 0) AS s FROM outbox")["s"]
              for i in kiosks}
     t0 = time.monotonic()
@@ -160,6 +194,8 @@ def _run_phase(rng: random.Random, boxes: list[Box], edges: list[Any], sent: lis
         journaled += 1
         heapq.heappush(heap, (due + period, i))
     journal_s = time.monotonic() - t0
+    busy = (loop.busy_s - busy) / journal_s if loop is not None else None
+    counted = {k: v - counted[k] for k, v in _counters(agents).items()}
     deadline = time.monotonic() + DRAIN_WAIT_S
     open_left = 0
     while True:
@@ -171,14 +207,17 @@ def _run_phase(rng: random.Random, boxes: list[Box], edges: list[Any], sent: lis
         time.sleep(0.25)
     lat: list[float] = []
     finished: list[float] = []
+    stamps: list[tuple[str, float, float]] = []
     for i in kiosks:
-        for row in edges[i].query("SELECT created_at, applied_at FROM outbox WHERE seq > ? "
+        for row in edges[i].query("SELECT key, created_at, applied_at FROM outbox WHERE seq > ? "
                                   "AND applied_at IS NOT NULL", (marks[i],)):
-            done = _stamp(row["applied_at"])
-            lat.append((done - _stamp(row["created_at"])) * 1000.0)
+            done, created = _stamp(row["applied_at"]), _stamp(row["created_at"])
+            lat.append((done - created) * 1000.0)
             finished.append(done)
+            stamps.append((row["key"], created, done))
     return {"journaled": journaled, "latencies_ms": lat, "unanswered": open_left,
-            "journal_s": journal_s, "finished": finished}
+            "journal_s": journal_s, "finished": finished, "loop_busy": busy,
+            "counted": counted, "stamps": stamps}
 
 
 # ---- the fleet --------------------------------------------------------------------------------
@@ -205,7 +244,8 @@ def _broker(boxes: list[Box], gw_password: str) -> Any:
     acl = "".join(device_acl(b.site, b.device, user=b.user, role=b.role)
                   for b in boxes) + gateway_acl("gateway")
     users["gateway"] = gw_password
-    return MosquittoBroker(users=users, acl=acl).start()
+    # as the product's broker configuration (sync.broker) sets it
+    return MosquittoBroker(users=users, acl=acl, extra_config="set_tcp_nodelay true\n").start()
 
 
 def _gateway_toml(tmp: Path, name: str, port: int, ils_port: int, dsn: str, sites: list[str],
@@ -278,7 +318,11 @@ def _start_gateways(tmp: Path, pool: int, port: int, ils_port: int, dsn: str,
                     sites: list[str], gw_password: str) -> list[subprocess.Popen[bytes]]:
     procs = []
     for g in range(pool):
-        name = f"gw-{pool}-{g + 1}"
+        # The same names (MQTT client ids) from pool to pool: a gateway's persistent session
+        # outlives its process, and Mosquitto gives a disconnected session of the shared
+        # subscription its share of the transactions (queued until the session expires;
+        # the agents re-send them after 30 s). Pool 2 is pool 1's gateway and one more.
+        name = f"gw-{g + 1}"
         log = (tmp / f"{name}.log").open("ab")
         procs.append(subprocess.Popen(
             [str(SMARTLIB), "gateway", "run", "--config",
@@ -287,7 +331,34 @@ def _start_gateways(tmp: Path, pool: int, port: int, ils_port: int, dsn: str,
     return procs
 
 
-def _phase(pipes: list[Any], period: float, seconds: float) -> dict[str, Any]:
+def _segments(dsn: str, stamps: list[tuple[str, float, float]]) -> dict[str, Any]:
+    """Where a transaction's time went, from the gateway ledger's own clock (same machine):
+    journal -> the gateway's claim (``started_at``: agent, broker, gateway intake), the
+    claim -> done (``applied_at``: the durable claim commit and the ILS), done -> the
+    result stored at the edge (result publish, broker, agent). p50 and p99 of each, ms."""
+    import psycopg
+
+    at: dict[str, tuple[float, float]] = {}
+    with psycopg.connect(dsn) as conn:
+        for key, started, applied in conn.execute(
+                "SELECT key, started_at, applied_at FROM ledger WHERE key = ANY(%s)",
+                ([k for k, _c, _d in stamps],)):
+            if applied is not None:
+                at[key] = (started, applied)
+    parts: dict[str, list[float]] = {"to_gateway": [], "gateway": [], "back": []}
+    for key, created, done in stamps:
+        if key in at:
+            started, applied = at[key]
+            parts["to_gateway"].append((started - created) * 1000.0)
+            parts["gateway"].append((applied - started) * 1000.0)
+            parts["back"].append((done - applied) * 1000.0)
+    return {f"{k}_{q}": _pct(v, f) for k, v in parts.items() for q, f in (("p50", 0.5),
+                                                                          ("p99", 0.99))
+            if v}
+
+
+def _phase(pipes: list[Any], period: float, seconds: float, n_boxes: int,
+           dsn: str) -> dict[str, Any]:
     t0 = time.time()
     for p in pipes:
         p.send(("run", period, seconds))
@@ -295,10 +366,18 @@ def _phase(pipes: list[Any], period: float, seconds: float) -> dict[str, Any]:
     lat = [x for part in parts for x in part["latencies_ms"]]
     finished = sorted(x for part in parts for x in part["finished"])
     span = (finished[-1] - t0) if finished else 0.0
+    busy = [p["loop_busy"] for p in parts if p["loop_busy"] is not None]
+    # Messages each box handled, per second of the phase (its counters, summed): what the
+    # fleet's hosting pays for besides the transactions themselves.
+    per_box = {k: round(sum(p["counted"][k] for p in parts) / max(p["journal_s"] for p in parts)
+                        / max(1, n_boxes), 2) for k in parts[0]["counted"]}
     return {"journaled": sum(p["journaled"] for p in parts), "results": len(lat),
             "unanswered": sum(p["unanswered"] for p in parts),
             "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99),
-            "tx_per_s": round(len(lat) / span, 1) if span > 0 else None}
+            "tx_per_s": round(len(lat) / span, 1) if span > 0 else None,
+            "loop_busy": round(max(busy), 2) if busy else None,
+            "box_msgs_per_s": per_box,
+            "segments_ms": _segments(dsn, [x for part in parts for x in part["stamps"]])}
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
@@ -314,6 +393,9 @@ def main() -> None:
     ap.add_argument("--pools", default=None, help="gateway pool sizes, comma-separated")
     ap.add_argument("--seconds", type=float, default=None, help="length of each rate phase")
     ap.add_argument("--workers", type=int, default=4, help="processes hosting the boxes")
+    ap.add_argument("--threads", action="store_true",
+                    help="host each agent on its own three threads, as smartlib sync runs it "
+                         "(default: one event loop per worker)")
     args = ap.parse_args()
     kiosks = args.kiosks or (20 if args.quick else 500)
     gates = args.gates if args.gates is not None else (2 if args.quick else 50)
@@ -336,7 +418,8 @@ def main() -> None:
     site_ids = sorted({b.site for b in boxes})
     gw_password = "gw-" + str(random.randrange(10**9))
     figures: dict[str, Any] = {"kiosks": kiosks, "gates": gates, "sites": sites,
-                               "workers": workers, "phase_s": seconds}
+                               "workers": workers, "phase_s": seconds,
+                               "agent_threads": int(args.threads)}
     broker = ils = None
     pipes: list[Any] = []
     procs: list[Any] = []
@@ -350,7 +433,8 @@ def main() -> None:
         for w in range(workers):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(child, str(tmp), broker.port,
-                                                     boxes[w::workers], w), daemon=True)
+                                                     boxes[w::workers], w, args.threads),
+                               daemon=True)
             proc.start()
             pipes.append(parent)
             procs.append(proc)
@@ -375,10 +459,12 @@ def main() -> None:
                     for label, period in (("1x", 5.0), ("10x", 0.5)):
                         before = {k: _cpu_s(v) for k, v in parts.items()}
                         t0 = time.monotonic()
-                        got = _phase(pipes, period, seconds)
+                        got = _phase(pipes, period, seconds, len(boxes), dsn)
                         wall = time.monotonic() - t0
-                        for key in ("p50", "p99", "tx_per_s", "unanswered", "results"):
-                            figures[f"{name}_{label}_{key}"] = got[key]
+                        for key in ("p50", "p99", "tx_per_s", "unanswered", "results",
+                                    "loop_busy", "box_msgs_per_s", "segments_ms"):
+                            if got[key] is not None:
+                                figures[f"{name}_{label}_{key}"] = got[key]
                         # where the two cores went: CPU seconds per wall second of the phase
                         figures[f"{name}_{label}_cores"] = {
                             k: round((_cpu_s(v) - before[k]) / wall, 2) for k, v in parts.items()}

@@ -247,6 +247,9 @@ def write_broker_config(plan: BrokerPlan, out: Path) -> BrokerFiles:
         "autosave_interval 60",
         "max_queued_messages 100000",
         "max_inflight_messages 100",
+        # Each packet goes at once: with Nagle's algorithm a result forwarded just after
+        # another small packet to the same box waits for that box's delayed ACK (40 ms).
+        "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

@@ -139,6 +139,25 @@ class Doorbell:
                 break
         return got
 
+    def fileno(self) -> int | None:
+        """The bell's socket, readable when a ring came: for a caller that waits on many
+        bells in one ``select`` loop (then it calls :meth:`take`, never :meth:`wait`).
+        None when the bell is not bound (poll instead)."""
+        return self._sock.fileno() if self._sock is not None else None
+
+    def take(self) -> bool:
+        """Consume the rings that came, without waiting (see :meth:`fileno`).
+
+        Returns:
+            True when a ring had come.
+        """
+        got = self._read(0.0)
+        if got:
+            with self._cond:
+                self._generation += 1
+                self._cond.notify_all()
+        return got
+
     def poke(self) -> None:
         """Wake this process's waiters directly (a ring from inside the same process)."""
         with self._cond:

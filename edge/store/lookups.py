@@ -88,6 +88,10 @@ class LookupRepository:
         Returns:
             The claimed look-ups *with* their secrets (the only copy from now on).
         """
+        # The agent asks on every pass: only a read when there is nothing to claim, so an idle
+        # agent never takes the write lock the edge's writers wait for.
+        if self._store.query_one("SELECT 1 FROM lookups WHERE state = 'pending' LIMIT 1") is None:
+            return []
         out = []
         with self._store.transaction() as conn:
             rows = conn.execute("SELECT * FROM lookups WHERE state = 'pending' ORDER BY "

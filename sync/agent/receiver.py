@@ -94,27 +94,51 @@ class Receiver:
         self.remote_config = remote_config
         self._heard = heard
         self._answered = answered
-        self.inbox: queue.SimpleQueue[ReceivedMessage] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[ReceivedMessage | None] = queue.SimpleQueue()
+        """Queued messages; ``None`` only wakes the thread (:meth:`wake`)."""
 
     def put(self, msg: ReceivedMessage) -> None:
         """Queue a message (paho's network thread: queue only)."""
         self.inbox.put(msg)
 
+    def wake(self) -> None:
+        """Wake the receiver thread at once (the agent is stopping)."""
+        self.inbox.put(None)
+
     def run(self) -> None:
-        """The receiver thread: batches of queued messages until the agent stops."""
+        """The receiver thread: batches of queued messages until the agent stops. It sleeps
+        until a message (or :meth:`wake`) comes: an idle box's thread never wakes."""
         stop = self.ctx.stop
         while not stop.is_set():
+            first = self.inbox.get()
+            if first is not None:
+                self._write_batch_from(first)
+
+    def drain(self) -> int:
+        """Store what is queued now, a batch at a time, without waiting; returns how many
+        messages were taken. For a host that runs the agent without its threads (after it
+        read from the client's socket); the receiver thread never runs then."""
+        taken = 0
+        while not self.ctx.stop.is_set():
             try:
-                first = self.inbox.get(timeout=0.2)
+                first = self.inbox.get_nowait()
             except queue.Empty:
-                continue
-            batch = [first]
-            while len(batch) < self.ctx.tuning.receive_batch:
-                try:
-                    batch.append(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
-            self._write_with_retry(batch)
+                break
+            if first is not None:
+                taken += self._write_batch_from(first)
+        return taken
+
+    def _write_batch_from(self, first: ReceivedMessage) -> int:
+        batch = [first]
+        while len(batch) < self.ctx.tuning.receive_batch:
+            try:
+                msg = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if msg is not None:
+                batch.append(msg)
+        self._write_with_retry(batch)
+        return len(batch)
 
     def _ack(self, msg: ReceivedMessage) -> None:
         if msg.qos > 0:

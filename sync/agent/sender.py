@@ -118,9 +118,12 @@ class Sender:
             keys = self.mids.pop(mid, None)
             if keys is None:
                 return
+            # Only a full window held entries back: then the first PUBACK after a pass wakes
+            # the sender to refill it. Otherwise the pass already sent all it had, and a
+            # wake-up would be a pass for nothing (one per transaction).
+            wake = not self._rung and self._in_window >= self.ctx.tuning.window
             self._in_window -= len(keys)
-            wake = not self._rung
-            self._rung = True
+            self._rung = self._rung or wake
             refused = rc.is_failure
             for key in keys:
                 p = self.pending.get(key)

@@ -15,8 +15,13 @@
   outcomes and the failed security tasks → the broker.
 
 The sender thread wakes on the ``agent`` doorbell (or every ``poll_s``) and runs a pass of
-each publishing part; the receiver thread stores what paho's network thread queued. A
-gateway's status turning ``online`` makes every unanswered entry go again at once.
+each publishing part (:meth:`SyncAgent.sender_pass`); the receiver thread sleeps until paho's
+network thread queues a message and stores it. A gateway's status turning ``online`` makes
+every unanswered entry go again at once.
+
+An :class:`AgentRunner` given to the agent replaces its three threads: it drives the client
+with paho's external loop API and calls the same pass and the receiver's ``drain`` itself
+(many boxes in one process, as the fleet bench hosts them).
 
 The agent imports ``edge.store`` only (never services or the API).
 """
@@ -27,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
@@ -50,8 +55,29 @@ log = logging.getLogger(__name__)
 _STATE_OF = STATE_OF  # the name the edge's tests import
 
 __all__ = ["LOOKUP_RETRY_S", "META_ALARMS", "META_EVENTS", "META_REBUILD_REQUESTED",
-           "META_REBUILD_SENT", "META_STATS", "AgentStats", "AgentTuning", "SyncAgent",
-           "make_agent_client", "result_dict"]
+           "META_REBUILD_SENT", "META_STATS", "AgentRunner", "AgentStats", "AgentTuning",
+           "SyncAgent", "make_agent_client", "result_dict"]
+
+
+class AgentRunner(Protocol):
+    """Runs agents without threads of their own: one event loop hosts many boxes.
+
+    :meth:`SyncAgent.start` calls :meth:`attach` after ``connect_async`` instead of starting
+    paho's network thread and the sender and receiver threads. From then on, in one thread,
+    the runner connects the client (``client.reconnect()``) and drives it with paho's external
+    loop API (``socket()``, ``loop_read()``, ``loop_write()``, ``loop_misc()``,
+    ``want_write()``; no ``socket_register_write`` callback, so a publish made in the runner's
+    thread is written at once), calls ``agent.receiver.drain()`` after reading, and
+    ``agent.sender_pass()`` when ``agent.doorbell`` is readable (after ``take()``) or
+    ``agent.tuning.poll_s`` has passed. :meth:`SyncAgent.stop` calls :meth:`detach` first;
+    the runner drives that agent no more.
+    """
+
+    def attach(self, agent: SyncAgent) -> None:
+        """Start driving ``agent`` (its client is set up, not connected)."""
+
+    def detach(self, agent: SyncAgent) -> None:
+        """Stop driving ``agent`` (it then publishes ``offline`` and disconnects itself)."""
 
 
 class SyncAgent:
@@ -69,13 +95,17 @@ class SyncAgent:
         role: the device role reported in the status.
         heartbeat: called after each pass of the sender loop while the receiver thread is
             alive (the agent works): the hook of a service watchdog (``sd_notify``).
+        runner: runs this agent in its event loop instead of the agent's threads (see
+            :class:`AgentRunner`); None (the product's ``smartlib sync``): threads.
     """
 
     def __init__(self, store: Any, *, site: str, device: str, client: mqtt.Client, host: str,
                  port: int, tuning: AgentTuning | None = None, role: str = "kiosk",
                  heartbeat: Callable[[], None] | None = None,
-                 failover: Sequence[tuple[str, int]] = ()) -> None:
+                 failover: Sequence[tuple[str, int]] = (),
+                 runner: AgentRunner | None = None) -> None:
         self.store = store
+        self.runner = runner
         self.site, self.device, self.role = topics.check_id(site, "site"), topics.check_id(device, "device"), role
         self.client = client
         self.host, self.port = host, port
@@ -120,7 +150,8 @@ class SyncAgent:
 
     @classmethod
     def from_settings(cls, settings: Any, tuning: AgentTuning | None = None, *,
-                      heartbeat: Callable[[], None] | None = None) -> SyncAgent:
+                      heartbeat: Callable[[], None] | None = None,
+                      runner: AgentRunner | None = None) -> SyncAgent:
         """Open the store and build the client from ``[site]``, ``[device]``, ``[broker]``,
         ``[store]``, ``[policy]`` and ``[sync]``."""
         from edge.store import open_store
@@ -134,16 +165,27 @@ class SyncAgent:
         (host, port), *failover = settings.broker.addresses()
         return cls(store, site=site, device=device, client=client, host=host, port=port,
                    tuning=tuning or AgentTuning.from_settings(settings),
-                   role=settings.device.role, heartbeat=heartbeat, failover=failover)
+                   role=settings.device.role, heartbeat=heartbeat, failover=failover,
+                   runner=runner)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def doorbell(self) -> Any:
+        """The ``agent`` bell of the store: rung when there is something to send."""
+        return self.store.doorbell("agent")
+
     def start(self) -> None:
-        """Connect (in the background, with back-off) and start the sender and receiver."""
+        """Connect (in the background, with back-off) and start the sender and receiver
+        (or hand the agent to its runner)."""
         self.store.meta.count_start("sync")  # reported in the status: the process restarts
         self.client.connect_async(self.host, self.port, keepalive=self.tuning.keepalive_s,
                                   clean_start=False,
                                   properties=connect_properties(self.tuning.session_expiry_s))
+        if self.runner is not None:
+            self.doorbell  # noqa: B018  bound now: rings from the start are kept
+            self.runner.attach(self)
+            return
         self.client.loop_start()
         for target, name in ((self._sender, "sync-agent-sender"),
                              (self.receiver.run, "sync-agent-receiver")):
@@ -154,16 +196,21 @@ class SyncAgent:
     def stop(self) -> None:
         """Publish ``offline``, disconnect, stop the threads (the store stays open)."""
         self._stop.set()
+        if self.runner is not None:
+            self.runner.detach(self)
         self.store.ring("agent")
+        self.receiver.wake()
         for t in self._threads:
             t.join(10)
         self._threads.clear()
         if self.connected.is_set():
             info = self.client.publish(self.status.topic, encode(self.status.offline()),
                                        qos=1, retain=True)
-            info.wait_for_publish(2)
+            if self.runner is None:  # hosted: written at once, no network thread to ack it
+                info.wait_for_publish(2)
         self.client.disconnect()
-        self.client.loop_stop()
+        if self.runner is None:
+            self.client.loop_stop()
 
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set; closes the store at the end."""
@@ -256,27 +303,33 @@ class SyncAgent:
     # ---- the sender thread --------------------------------------------------------------------
 
     def _sender(self) -> None:
-        bell = self.store.doorbell("agent")
+        bell = self.doorbell
         while not self._stop.is_set():
-            self.sender.new_pass()
-            try:
-                self.status.update_connectivity()
-                if self.connected.is_set():
-                    self.status.publish_if_changed()
-                    self.requests.send_lookups()
-                    self.sender.send()
-                    self.remote_config.publish()
-                    self.requests.request_snapshot_if_needed()
-                    if self.tuning.publish_ops:
-                        self.ops.publish()
-                    self.commands.publish()
-            except Exception:
-                log.exception("agent sender failed; retrying")
+            if not self.sender_pass():
                 self._stop.wait(0.5)
-            else:
-                if self.heartbeat is not None and all(t.is_alive() for t in self._threads):
-                    self.heartbeat()
             bell.wait(self.tuning.poll_s)
+
+    def sender_pass(self) -> bool:
+        """One pass of each publishing part (what the sender thread runs after each ring,
+        or every ``poll_s``). Returns False when it failed (logged; the next pass retries)."""
+        self.sender.new_pass()
+        try:
+            self.status.update_connectivity()
+            if self.connected.is_set():
+                self.status.publish_if_changed()
+                self.requests.send_lookups()
+                self.sender.send()
+                self.remote_config.publish()
+                self.requests.request_snapshot_if_needed()
+                if self.tuning.publish_ops:
+                    self.ops.publish()
+                self.commands.publish()
+        except Exception:
+            log.exception("agent sender failed; retrying")
+            return False
+        if self.heartbeat is not None and all(t.is_alive() for t in self._threads):
+            self.heartbeat()
+        return True
 
 
 def make_agent_client(broker: Any, site: str, device: str) -> mqtt.Client:

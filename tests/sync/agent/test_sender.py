@@ -183,3 +183,32 @@ def test_after_a_restart_every_entry_left_sent_goes_again_beyond_one_window(stor
             agent._on_publish(None, None, mid, ok, None)
     sent = [r["key"] for p in client.tx() for r in _requests(p)]
     assert sorted(sent) == sorted(keys) and len(sent) == 12
+
+
+@pytest.mark.parametrize("window", [5, 2])
+def test_a_puback_wakes_the_sender_only_when_the_window_held_entries_back(
+        store: Any, window: int) -> None:
+    bell = store.doorbell("agent")
+    ok = mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Success")
+    for i in range(3):
+        store.outbox.append("checkout", {}, item_id=f"3200{i:02d}", patron_ref="2000001")
+    agent, client = _agent(store, window=window, tx_batch=1)
+    if window == 5:
+        # The pass sent all three: their PUBACKs are no reason for another pass.
+        agent.sender_pass()
+        bell.take()
+        for mid in agent.acks.waiting():
+            agent._on_publish(None, None, mid, ok, None)
+        assert len(client.tx()) == 3 and bell.take() is False
+        return
+    # A window of 2 held the third back: the first PUBACK after the pass wakes the sender
+    # (once), and the pass it wakes sends the third.
+    agent.sender_pass()
+    bell.take()
+    first, second = agent.acks.waiting()
+    agent._on_publish(None, None, first, ok, None)
+    assert bell.take() is True
+    agent._on_publish(None, None, second, ok, None)
+    assert bell.take() is False
+    agent.sender_pass()
+    assert len(client.tx()) == 3

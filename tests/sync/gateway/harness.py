@@ -288,12 +288,13 @@ class SyncEnv:
         return gw
 
     def start_agent(self, device: str = "kiosk-01", *, wait: bool = True, tuning: Any = None,
-                    heartbeat: Callable[[], None] | None = None, **kw: Any) -> Any:
+                    heartbeat: Callable[[], None] | None = None, runner: Any = None,
+                    **kw: Any) -> Any:
         from smartlib.config import load_settings
         from sync.agent.service import SyncAgent
 
         agent = SyncAgent.from_settings(load_settings(self.agent_config(device, **kw)),
-                                        tuning=tuning, heartbeat=heartbeat)
+                                        tuning=tuning, heartbeat=heartbeat, runner=runner)
         agent.start()
 
         def stop() -> None:
