@@ -86,6 +86,26 @@ def gateway_run(config: str | None) -> None:
         settings, heartbeat=_systemd_heartbeat()))
 
 
+@gateway.command("retire")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="The retired gateway's smartlib.toml (default: $SMARTLIB_CONFIG).")
+@click.option("--force", is_flag=True, help="Even if the gateway says it is online.")
+def gateway_retire(config: str | None, force: bool) -> None:
+    """Take a gateway out of its pool for good: end its MQTT session at the broker, so the
+    broker stops queueing its share of the transactions (the edges re-send what it held).
+    Not for a restart: a stopped gateway keeps its session on purpose."""
+    from sync.errors import SyncError
+    from sync.gateway.retire import gateway_client_id, retire_session
+
+    settings = _load(config)
+    try:
+        retire_session(settings, force=force)
+    except SyncError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"session of {gateway_client_id(settings.device.id)} ended at "
+               f"{settings.broker.host}:{settings.broker.port}")
+
+
 @gateway.command("keygen")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
               help="Where to write the private key (created with mode 0600; never overwritten).")

@@ -60,6 +60,7 @@ from sync.gateway.intake import Ack, Intake
 from sync.gateway.leases import LeaseKeeper
 from sync.gateway.ledger import Claim, Ledger
 from sync.gateway.replies import Replies
+from sync.gateway.retire import gateway_client_id
 from sync.gateway.revoked import RevokedDevices
 from sync.messages import (
     MAX_BATCH,
@@ -271,7 +272,7 @@ class Gateway:
                 pin_key = load_private_key(gw.private_key_file)
             except SealError as exc:
                 raise GatewayError(f"[gateway] private_key_file: {exc}") from exc
-        client = make_client(settings.broker, client_id or f"smartlib-gateway-{gid}",
+        client = make_client(settings.broker, client_id or gateway_client_id(gid),
                              manual_ack=True)
         timeout, connect_timeout = sip2_timeouts(gw.lease_s)
         return cls(gateway_id=gid, ledger=ledger, applier=appliers, sites=gw.sites,
