@@ -177,18 +177,25 @@ class IlsProcess:
         self.proc.wait(20)
 
 
-def raw_sip2(port: int, n_items: int, first_item: int = FIRST_ITEM) -> float:
+def raw_sip2(port: int, n_items: int, first_item: int = FIRST_ITEM,
+             cpu_out: dict[str, float] | None = None) -> float:
+    """One SIP2 client's loop (a checkout then a checkin of each item, waiting for each
+    answer) in this process; transactions per second. ``cpu_out`` as for :func:`drain`
+    (``agent`` is this process: the client)."""
     from sync.sip2.client import Sip2Client
 
     c = Sip2Client("127.0.0.1", port, user="kiosk01", password="s3cret", institution="VNLIB",
                    location="MAIN", keepalive=False)
     c.connect()
+    cpu0 = _cpu_times() if cpu_out is not None else {}
     t0 = time.perf_counter()
     for i in range(n_items):
         item = str(first_item + i)
         c.checkout(PATRON, item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
         c.checkin(item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
     dt = time.perf_counter() - t0
+    if cpu_out is not None:
+        cpu_out.update({k: v - cpu0.get(k, 0.0) for k, v in _cpu_times().items()})
     c.close()
     return 2 * n_items / dt
 
@@ -252,12 +259,34 @@ def start_gateway(tmp: Path, port: int, ils_port: int, log: Any, pool_size: int 
         probe.close()
 
 
+def _cpu_times() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (the agent) and of its children
+    that take part in a drain, by role: ``gateway``, ``ils``, ``broker``."""
+    import psutil
+
+    me = psutil.Process()
+    out = {"agent": sum(me.cpu_times()[:2])}
+    for child in me.children(recursive=True):
+        try:
+            cmd = " ".join(child.cmdline())
+            cpu = sum(child.cpu_times()[:2])
+        except psutil.Error:
+            continue
+        role = ("gateway" if " gateway run" in cmd else "ils" if " ils serve" in cmd
+                else "broker" if "mosquitto" in cmd else None)
+        if role is not None:
+            out[role] = out.get(role, 0.0) + cpu
+    return out
+
+
 def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kiosk-02",
-          first_item: int = FIRST_ITEM, pool_size: int = 4) -> float:
+          first_item: int = FIRST_ITEM, pool_size: int = 4,
+          cpu_out: dict[str, float] | None = None) -> float:
     """Agent in this process, gateway in its own (``smartlib gateway run``), ILS in its own.
 
     Drains a checkout then a checkin of items ``first_item`` .. ``first_item + n_items - 1``;
-    returns transactions per second.
+    returns transactions per second. ``cpu_out``, when given, receives each process's CPU
+    seconds during the timed drain (:func:`_cpu_times`' roles).
     """
 
     from edge.store import open_store
@@ -276,6 +305,7 @@ def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kios
         agent = SyncAgent.from_settings(settings, AgentTuning(window=500, max_awaiting=5000,
                                                               publish_ops=False,
                                                               snapshot_on_empty_cache=False))
+        cpu0 = _cpu_times() if cpu_out is not None else {}
         t0 = time.perf_counter()
         agent.start()
         total = 2 * n_items
@@ -284,6 +314,8 @@ def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kios
         while agent.stats.results < total or store.outbox.backlog().open > 0:
             time.sleep(0.005)
         dt = time.perf_counter() - t0
+        if cpu_out is not None:
+            cpu_out.update({k: v - cpu0.get(k, 0.0) for k, v in _cpu_times().items()})
         agent.stop()
         agent.store.close()
     finally:
