@@ -188,7 +188,9 @@ def run_speed(quota: float, cpus: list[int], period_us: int, items: int,
         out = subprocess.run([sys.executable, __file__, "--child", "--items", str(items),
                               "--rounds", str(rounds), "--cpus", str(len(cpus))],
                              preexec_fn=enter, capture_output=True, text=True, check=False,
-                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                 [str(Path(__file__).resolve().parents[1]),
+                                  *filter(None, [os.environ.get("PYTHONPATH")])])})
     finally:
         if group is not None:
             group.remove()

@@ -265,7 +265,7 @@ def _cpu_times() -> dict[str, float]:
     import psutil
 
     me = psutil.Process()
-    out = {"agent": sum(me.cpu_times()[:2])}
+    out = {"agent": sum(me.cpu_times()[:2]), "agent_switches": _switches(me.pid)}
     for child in me.children(recursive=True):
         try:
             cmd = " ".join(child.cmdline())
@@ -276,7 +276,21 @@ def _cpu_times() -> dict[str, float]:
                 else "broker" if "mosquitto" in cmd else None)
         if role is not None:
             out[role] = out.get(role, 0.0) + cpu
+            out[f"{role}_switches"] = out.get(f"{role}_switches", 0.0) + _switches(child.pid)
     return out
+
+
+def _switches(pid: int) -> float:
+    """Context switches so far of every thread of ``pid`` (0 where /proc cannot tell)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.endswith("ctxt_switches:") or "ctxt_switches:" in line:
+                    total += int(line.split()[-1])
+        except (OSError, ValueError):
+            continue
+    return float(total)
 
 
 def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kiosk-02",
