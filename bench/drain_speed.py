@@ -53,6 +53,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+POOL = 4
+"""The gateway's SIP2 pool in the drain (``bench/sync.py``): the raw loop on as many
+connections at once is the ILS's own ceiling for it."""
+
 FAST_LOOP_S = 0.24
 """The faster machine of issue 17: its 10-million-step loop took 0.24 s."""
 
@@ -77,7 +81,7 @@ def best_loop(cpus: int, tries: int = 3) -> float:
 
 def measure(items: int, rounds: int, cpus: int) -> dict[str, Any]:
     """Raw loops and drains alternating (raw first and last) against one demo ILS."""
-    from bench.sync import FIRST_ITEM, IlsProcess, _broker, drain, raw_sip2
+    from bench.sync import FIRST_ITEM, IlsProcess, _broker, drain, raw_sip2, raw_sip2_parallel
     from hardware_sim.ils.data import open_demo_db
 
     loop_before = best_loop(cpus)
@@ -90,17 +94,19 @@ def measure(items: int, rounds: int, cpus: int) -> dict[str, Any]:
         raw_cpu: dict[str, float] = {}
         raws = [raw_sip2(ils.port, items, cpu_out=raw_cpu)]
         rounds_out: list[dict[str, Any]] = []
+        pooled: list[float] = []
         for r in range(rounds):
             cpu: dict[str, float] = {}
             got = drain(tmp, broker.port, ils.port, items, device=f"kiosk-s{r}",
                         first_item=FIRST_ITEM, cpu_out=cpu)
             raws.append(raw_sip2(ils.port, items))
+            pooled.append(raw_sip2_parallel(ils.port, items, POOL))
             ref = (raws[-2] + raws[-1]) / 2
             wall = 2 * items / got
             rounds_out.append({"raw": ref, "drain": got, "ratio": got / ref,
-                               "cpu_share": sum(cpu.values()) / wall / cpus,
-                               "cpu_us_per_tx": {k: round(v / (2 * items) * 1e6, 1)
-                                                 for k, v in sorted(cpu.items())}})
+                               "pooled": pooled[-1],
+                               "cpu_share": sum(v for k, v in cpu.items() if "_" not in k)
+                               / wall / cpus, **_per_tx(cpu, 2 * items)})
     finally:
         if ils is not None:
             ils.stop()
@@ -113,14 +119,26 @@ def measure(items: int, rounds: int, cpus: int) -> dict[str, Any]:
         "loop_s_before_after": [round(loop_before, 3), round(loop_after, 3)],
         "raw_tx_per_s": round(med["raw"], 1), "drain_tx_per_s": round(med["drain"], 1),
         "ratio": round(med["ratio"], 3),
+        f"raw_{POOL}_connections_tx_per_s": round(med["pooled"], 1),
+        f"raw_{POOL}_connections_over_raw": round(med["pooled"] / med["raw"], 3),
+        f"drain_over_raw_{POOL}_connections": round(med["drain"] / med["pooled"], 3),
         "drain_cpu_share": round(med["cpu_share"], 3),
         "drain_cpu_us_per_tx": med["cpu_us_per_tx"],
-        "raw_cpu_us_per_tx": {k: round(v / (2 * items) * 1e6, 1)
-                              for k, v in sorted(raw_cpu.items())},
+        "drain_switches_per_tx": med["switches_per_tx"],
+        "raw_cpu_us_per_tx": _per_tx(raw_cpu, 2 * items)["cpu_us_per_tx"],
+        "raw_switches_per_tx": _per_tx(raw_cpu, 2 * items)["switches_per_tx"],
         "rounds": [round(rd["ratio"], 3) for rd in rounds_out],
         "raw_loops": [round(x, 1) for x in raws],
         "transactions": 2 * items,
     }
+
+
+def _per_tx(cpu: dict[str, float], n: int) -> dict[str, dict[str, float]]:
+    """Each process's CPU (µs) and context switches per transaction."""
+    return {"cpu_us_per_tx": {k: round(v / n * 1e6, 1) for k, v in sorted(cpu.items())
+                              if not k.endswith("_switches")},
+            "switches_per_tx": {k.removesuffix("_switches"): round(v / n, 2)
+                                for k, v in sorted(cpu.items()) if k.endswith("_switches")}}
 
 
 # ---- the parent: one cgroup per speed --------------------------------------------------------
@@ -246,7 +264,11 @@ def main() -> None:
         tag = f"q{round(s['quota'] * 100):03d}"
         figures.update({f"loop_s_{tag}": s["loop_s"], f"raw_tx_per_s_{tag}": s["raw_tx_per_s"],
                         f"drain_tx_per_s_{tag}": s["drain_tx_per_s"], f"ratio_{tag}": s["ratio"],
-                        f"drain_cpu_share_{tag}": s["drain_cpu_share"]})
+                        f"drain_cpu_share_{tag}": s["drain_cpu_share"],
+                        f"raw_{POOL}_connections_over_raw_{tag}":
+                            s[f"raw_{POOL}_connections_over_raw"],
+                        f"drain_over_raw_{POOL}_connections_{tag}":
+                            s[f"drain_over_raw_{POOL}_connections"]})
     line = fit([(s["loop_s"], s["ratio"]) for s in speeds])
     at_fast = None
     if line is not None:

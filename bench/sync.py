@@ -200,6 +200,40 @@ def raw_sip2(port: int, n_items: int, first_item: int = FIRST_ITEM,
     return 2 * n_items / dt
 
 
+def raw_sip2_parallel(port: int, n_items: int, connections: int,
+                      first_item: int = FIRST_ITEM) -> float:
+    """The raw loop on ``connections`` connections at once (a thread each in this process,
+    as the gateway's SIP2 threads are), the items shared out; transactions per second.
+    What the ILS itself allows with that many connections: the ceiling of a drain through
+    a pool of that size."""
+    from sync.sip2.client import Sip2Client
+
+    clients = [Sip2Client("127.0.0.1", port, user="kiosk01", password="s3cret",
+                          institution="VNLIB", location="MAIN", keepalive=False)
+               for _ in range(connections)]
+    for c in clients:
+        c.connect()
+    per = n_items // connections
+
+    def run(c: Any, first: int) -> None:
+        for i in range(per):
+            item = str(first + i)
+            c.checkout(PATRON, item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
+            c.checkin(item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
+
+    threads = [threading.Thread(target=run, args=(c, first_item + i * per))
+               for i, c in enumerate(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    return 2 * per * connections / dt
+
+
 def _gateway_toml(tmp: Path, port: int, ils_port: int, pool_size: int = 4) -> Path:
     path = tmp / "gateway.toml"
     path.write_text(f"""[site]
