@@ -140,19 +140,37 @@ def agent_leg(tmp: Path, port: int, n: int, tx_batch: int = 1,
     return n / dt, payload
 
 
+def ils_cpu() -> int | None:
+    """The CPU the demo ILS runs on: the last one this process may use (None with one)."""
+    import os
+
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[-1] if len(cpus) > 1 else None
+
+
 class IlsProcess:
     """The demo ILS in its own process (``smartlib sim ils serve``), as a real ILS would be.
 
     Both the raw SIP2 loop and the drain talk to this same process, so neither shares the
-    ILS's interpreter (GIL) with the code measured.
+    ILS's interpreter (GIL) with the code measured. It runs on one CPU (``--cpu``,
+    :func:`ils_cpu`; ``cpu=None``: anywhere): a real ILS serves its connections in
+    processes of their own, while the demo ILS's threads share one interpreter lock, and
+    on two cores the threads of the drain's four connections handed it from core to core
+    at every request (a wake-up on the other core each: its CPU per transaction 140 ->
+    200 µs, its context switches 1.1 -> 4 per transaction, on this machine). That hand-off
+    does not shrink with a faster CPU, which is what made the drain fall behind the raw
+    loop on faster machines (docs/benchmarks.md). One connection (the raw loop) is
+    served as fast either way.
     """
 
-    def __init__(self, db: Path, latency: float = 0.0) -> None:
+    def __init__(self, db: Path, latency: float = 0.0, cpu: int | None = -1) -> None:
         import json
         import subprocess
 
+        cpu = ils_cpu() if cpu == -1 else cpu
         self.proc = subprocess.Popen([str(SMARTLIB), "sim", "ils", "serve", "--port", "0",
-                                      "--db", str(db), "--latency", str(latency)],
+                                      "--db", str(db), "--latency", str(latency),
+                                      *(["--cpu", str(cpu)] if cpu is not None else [])],
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
