@@ -79,7 +79,7 @@ def best_loop(cpus: int, tries: int = 3) -> float:
 
 # ---- one speed (the child, inside its cgroup) ----------------------------------------------
 
-def measure(items: int, rounds: int, cpus: int) -> dict[str, Any]:
+def measure(items: int, rounds: int, cpus: int, ils_anywhere: bool = False) -> dict[str, Any]:
     """Raw loops and drains alternating (raw first and last) against one demo ILS."""
     from bench.sync import FIRST_ITEM, IlsProcess, _broker, drain, raw_sip2, raw_sip2_parallel
     from hardware_sim.ils.data import open_demo_db
@@ -90,7 +90,7 @@ def measure(items: int, rounds: int, cpus: int) -> dict[str, Any]:
     ils = None
     try:
         open_demo_db(tmp / "ils.db").close()
-        ils = IlsProcess(tmp / "ils.db")
+        ils = IlsProcess(tmp / "ils.db", cpu=None if ils_anywhere else -1)
         raw_cpu: dict[str, float] = {}
         raws = [raw_sip2(ils.port, items, cpu_out=raw_cpu)]
         rounds_out: list[dict[str, Any]] = []
@@ -191,7 +191,7 @@ def _read(path: Path) -> str:
 
 
 def run_speed(quota: float, cpus: list[int], period_us: int, items: int,
-              rounds: int) -> dict[str, Any]:
+              rounds: int, ils_anywhere: bool = False) -> dict[str, Any]:
     """One speed's measurement in a child process pinned to ``cpus`` and, below a quota
     of 1, in a fresh cgroup with that share of them."""
     group = (CpuGroup(f"smartlib-drain-speed-{os.getpid()}-{int(quota * 1000)}",
@@ -204,7 +204,8 @@ def run_speed(quota: float, cpus: list[int], period_us: int, items: int,
 
     try:
         out = subprocess.run([sys.executable, __file__, "--child", "--items", str(items),
-                              "--rounds", str(rounds), "--cpus", str(len(cpus))],
+                              "--rounds", str(rounds), "--cpus", str(len(cpus)),
+                              *(["--ils-anywhere"] if ils_anywhere else [])],
                              preexec_fn=enter, capture_output=True, text=True, check=False,
                              env={**os.environ, "PYTHONPATH": os.pathsep.join(
                                  [str(Path(__file__).resolve().parents[1]),
@@ -239,12 +240,16 @@ def main() -> None:
     ap.add_argument("--period-us", type=int, default=5000, help="the CFS period")
     ap.add_argument("--quick", action="store_true",
                     help="one round of 300 items at quotas 1 and 0.5 (as inside make test)")
+    ap.add_argument("--ils-anywhere", action="store_true",
+                    help="let the demo ILS's threads run on any CPU (as before issue 17 §4's "
+                         "fix; bench/sync.py pins it to one)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.quick:
         args.items, args.rounds, args.quotas = 300, 1, "1,0.5"
     if args.child:
-        print(json.dumps(measure(args.items, args.rounds, args.cpus)), flush=True)
+        print(json.dumps(measure(args.items, args.rounds, args.cpus, args.ils_anywhere)),
+              flush=True)
         return
     from bench._common import emit, target
 
@@ -258,7 +263,8 @@ def main() -> None:
         print("drain_speed: no cgroup CPU controller writable here; full speed only",
               file=sys.stderr)
         quotas = [1.0]
-    speeds = [run_speed(q, cpus, args.period_us, args.items, args.rounds) for q in quotas]
+    speeds = [run_speed(q, cpus, args.period_us, args.items, args.rounds, args.ils_anywhere)
+              for q in quotas]
     figures: dict[str, Any] = {}
     for s in speeds:
         tag = f"q{round(s['quota'] * 100):03d}"
@@ -279,7 +285,8 @@ def main() -> None:
         target("ratio_at_fast_loop", at_fast, ">=", 0.8,
                f"the drain over the raw SIP2 loop, fitted against the loop time and read at "
                f"{FAST_LOOP_S} s (issue 17: the target must hold on a faster machine)")],
-        quick=bool(args.quick), cpus=len(cpus), period_us=args.period_us, speeds=speeds)
+        quick=bool(args.quick), cpus=len(cpus), period_us=args.period_us,
+        ils_anywhere=bool(args.ils_anywhere), speeds=speeds)
 
 
 if __name__ == "__main__":
