@@ -340,26 +340,6 @@ class Gateway:
         t = threading.Thread(target=self._sweeper, name="gateway-sweeper", daemon=True)
         t.start()
         self._threads.append(t)
-        # Not one of the working threads (``working()``): it ends once the pools are open.
-        threading.Thread(target=self._warm_pools, name="gateway-sip2-warm", daemon=True).start()
-
-    def _warm_pools(self) -> None:
-        """Log every SIP2 pool in to its ILS now, not at the first transactions: a backlog's
-        first batch does not wait for the logins, and an ILS that refuses us shows in the
-        log at start. A failure is only logged (the pool connects on demand)."""
-        warmed: set[int] = set()
-        for site, applier in sorted(self.appliers.items()):
-            warm = getattr(applier.pool, "warm", None)
-            if warm is None or id(applier.pool) in warmed:
-                continue
-            warmed.add(id(applier.pool))
-            try:
-                n = warm()
-            except Sip2Error as exc:
-                log.warning("site %s: the ILS cannot be logged in to now (%s); connections "
-                            "are opened when transactions come", site, exc)
-            else:
-                log.info("site %s: %d SIP2 connection(s) to the ILS open", site, n)
 
     def stop(self) -> None:
         self._stop.set()

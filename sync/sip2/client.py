@@ -760,41 +760,6 @@ class Sip2ConnectionPool:
                     self._idle.put(client)
             self._slots.release()
 
-    def warm(self) -> int:
-        """Open and log in the connections the pool does not hold yet, before they are
-        needed: the first requests then do not wait for a connect and a login each, and a
-        wrong address or password shows at once.
-
-        Each connection is made while holding one of the pool's slots (never more than
-        ``size`` connections) and only while a slot is free (a borrower is never kept
-        waiting by the warm-up).
-
-        Returns:
-            How many connections were opened.
-
-        Raises:
-            Sip2Error: a connection could not be made (those opened before it are kept;
-                the pool opens the others on demand).
-        """
-        opened = 0
-        while not self._closed and len(self._all) < self.size:
-            if not self._slots.acquire(blocking=False):
-                break
-            try:
-                with self._lock:
-                    if len(self._all) >= self.size:
-                        break
-                client = self._factory()
-                client.connect()
-                with self._lock:
-                    self._all.add(client)
-                    self.stats["created"] += 1
-                self._idle.put(client)
-                opened += 1
-            finally:
-                self._slots.release()
-        return opened
-
     def close(self) -> None:
         """Close every connection (idle ones now; borrowed ones when returned)."""
         self._closed = True

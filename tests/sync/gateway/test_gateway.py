@@ -167,16 +167,3 @@ def test_an_online_refusal_carries_the_reason_the_ils_gives(sync_env: SyncEnv) -
     assert got[k_blocked].result["reason_code"] == "patron_blocked"      # type: ignore[union-attr,index]
     assert got[k_unknown].result["reason_code"] == "item_unknown"        # type: ignore[union-attr,index]
     assert applied_keys(sync_env.ils) == []
-
-
-def test_the_gateway_logs_in_to_the_ils_at_start(sync_env: SyncEnv) -> None:
-    # Its pool's connections are open before the first transaction (a backlog's first batch
-    # does not wait for the logins; a refused login shows at start), never more than the pool.
-    gw = sync_env.start_gateway(pool_size=3)
-    wait_until(lambda: sync_env.ils.counters["logins"] == 3, 10, what="three logins at start")
-    assert gw.applier.pool.stats["created"] == 3
-    store = sync_env.open_store()
-    sync_env.start_agent()
-    key = journal(store, "checkout", items(1)[0], offline=False)
-    assert store.outbox.wait_for_result(key, timeout=20) is not None
-    assert sync_env.ils.counters["logins"] == 3 and gw.applier.pool.stats["created"] == 3

@@ -15,7 +15,6 @@ from hardware_sim.ils.server import DemoIlsServer
 from sync.errors import (
     Sip2ConnectionError,
     Sip2DateError,
-    Sip2Error,
     Sip2LoginError,
     Sip2PoolTimeout,
     Sip2TimeoutError,
@@ -318,36 +317,6 @@ def test_pool_bounds_and_health_check(make_client: Callable[..., Sip2Client],
         demo_ils.set_outage(False)
         with pool.connection() as d:
             assert d.sc_status().online_status is True
-    finally:
-        pool.close()
-
-
-def test_pool_warm_logs_in_ahead_and_never_exceeds_its_size(
-        make_client: Callable[..., Sip2Client], demo_ils: DemoIlsServer) -> None:
-    pool = Sip2ConnectionPool(make_client, size=3, acquire_timeout=0.2)
-    try:
-        with pool.connection() as busy:  # one lent out while warming: two more, no more
-            assert pool.warm() == 2
-        assert demo_ils.counters["logins"] == 3 and pool.stats["created"] == 3
-        lent = []
-        with pool.connection() as a, pool.connection() as b, pool.connection() as c:
-            lent = [a, b, c]
-            assert pool.warm() == 0  # every slot taken: the warm-up waits for nobody
-        assert busy in lent and demo_ils.counters["logins"] == 3  # no login on first use
-        assert pool.warm() == 0 and pool.stats["created"] == 3
-    finally:
-        pool.close()
-
-
-def test_pool_warm_says_when_the_ils_cannot_be_reached(
-        make_client: Callable[..., Sip2Client], demo_ils: DemoIlsServer) -> None:
-    demo_ils.set_outage(True)
-    pool = Sip2ConnectionPool(make_client, size=2)
-    try:
-        with pytest.raises(Sip2Error):
-            pool.warm()
-        demo_ils.set_outage(False)
-        assert pool.warm() == 2  # the slot the failed attempt held was given back
     finally:
         pool.close()
 
