@@ -159,8 +159,8 @@ class IlsProcess:
     at every request (a wake-up on the other core each: its CPU per transaction 140 ->
     200 µs, its context switches 1.1 -> 4 per transaction, on this machine). That hand-off
     does not shrink with a faster CPU, which is what made the drain fall behind the raw
-    loop on faster machines (docs/benchmarks.md). One connection (the raw loop) is
-    served as fast either way.
+    loop on faster machines (docs/benchmarks.md). The raw loop's one connection is served
+    about as fast either way (6 % slower pinned, in interleaved pairs).
     """
 
     def __init__(self, db: Path, latency: float = 0.0, cpu: int | None = -1) -> None:
