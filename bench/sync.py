@@ -140,19 +140,37 @@ def agent_leg(tmp: Path, port: int, n: int, tx_batch: int = 1,
     return n / dt, payload
 
 
+def ils_cpu() -> int | None:
+    """The CPU the demo ILS runs on: the last one this process may use (None with one)."""
+    import os
+
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[-1] if len(cpus) > 1 else None
+
+
 class IlsProcess:
     """The demo ILS in its own process (``smartlib sim ils serve``), as a real ILS would be.
 
     Both the raw SIP2 loop and the drain talk to this same process, so neither shares the
-    ILS's interpreter (GIL) with the code measured.
+    ILS's interpreter (GIL) with the code measured. It runs on one CPU (``--cpu``,
+    :func:`ils_cpu`; ``cpu=None``: anywhere): a real ILS serves its connections in
+    processes of their own, while the demo ILS's threads share one interpreter lock, and
+    on two cores the threads of the drain's four connections handed it from core to core
+    at every request (a wake-up on the other core each: its CPU per transaction 140 ->
+    200 µs, its context switches 1.1 -> 4 per transaction, on this machine). That hand-off
+    does not shrink with a faster CPU, which is what made the drain fall behind the raw
+    loop on faster machines (docs/benchmarks.md). The raw loop's one connection is served
+    about as fast either way (6 % slower pinned, in interleaved pairs).
     """
 
-    def __init__(self, db: Path, latency: float = 0.0) -> None:
+    def __init__(self, db: Path, latency: float = 0.0, cpu: int | None = -1) -> None:
         import json
         import subprocess
 
+        cpu = ils_cpu() if cpu == -1 else cpu
         self.proc = subprocess.Popen([str(SMARTLIB), "sim", "ils", "serve", "--port", "0",
-                                      "--db", str(db), "--latency", str(latency)],
+                                      "--db", str(db), "--latency", str(latency),
+                                      *(["--cpu", str(cpu)] if cpu is not None else [])],
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
@@ -177,20 +195,61 @@ class IlsProcess:
         self.proc.wait(20)
 
 
-def raw_sip2(port: int, n_items: int, first_item: int = FIRST_ITEM) -> float:
+def raw_sip2(port: int, n_items: int, first_item: int = FIRST_ITEM,
+             cpu_out: dict[str, float] | None = None) -> float:
+    """One SIP2 client's loop (a checkout then a checkin of each item, waiting for each
+    answer) in this process; transactions per second. ``cpu_out`` as for :func:`drain`
+    (``agent`` is this process: the client)."""
     from sync.sip2.client import Sip2Client
 
     c = Sip2Client("127.0.0.1", port, user="kiosk01", password="s3cret", institution="VNLIB",
                    location="MAIN", keepalive=False)
     c.connect()
+    cpu0 = _cpu_times() if cpu_out is not None else {}
     t0 = time.perf_counter()
     for i in range(n_items):
         item = str(first_item + i)
         c.checkout(PATRON, item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
         c.checkin(item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
     dt = time.perf_counter() - t0
+    if cpu_out is not None:
+        cpu_out.update({k: v - cpu0.get(k, 0.0) for k, v in _cpu_times().items()})
     c.close()
     return 2 * n_items / dt
+
+
+def raw_sip2_parallel(port: int, n_items: int, connections: int,
+                      first_item: int = FIRST_ITEM) -> float:
+    """The raw loop on ``connections`` connections at once (a thread each in this process,
+    as the gateway's SIP2 threads are), the items shared out; transactions per second.
+    What the ILS itself allows with that many connections: the ceiling of a drain through
+    a pool of that size."""
+    from sync.sip2.client import Sip2Client
+
+    clients = [Sip2Client("127.0.0.1", port, user="kiosk01", password="s3cret",
+                          institution="VNLIB", location="MAIN", keepalive=False)
+               for _ in range(connections)]
+    for c in clients:
+        c.connect()
+    per = n_items // connections
+
+    def run(c: Any, first: int) -> None:
+        for i in range(per):
+            item = str(first + i)
+            c.checkout(PATRON, item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
+            c.checkin(item, no_block=True, extra_fields={"XK": str(uuid.uuid4())})
+
+    threads = [threading.Thread(target=run, args=(c, first_item + i * per))
+               for i, c in enumerate(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    return 2 * per * connections / dt
 
 
 def _gateway_toml(tmp: Path, port: int, ils_port: int, pool_size: int = 4) -> Path:
@@ -252,12 +311,48 @@ def start_gateway(tmp: Path, port: int, ils_port: int, log: Any, pool_size: int 
         probe.close()
 
 
+def _cpu_times() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (the agent) and of its children
+    that take part in a drain, by role: ``gateway``, ``ils``, ``broker``."""
+    import psutil
+
+    me = psutil.Process()
+    out = {"agent": sum(me.cpu_times()[:2]), "agent_switches": _switches(me.pid)}
+    for child in me.children(recursive=True):
+        try:
+            cmd = " ".join(child.cmdline())
+            cpu = sum(child.cpu_times()[:2])
+        except psutil.Error:
+            continue
+        role = ("gateway" if " gateway run" in cmd else "ils" if " ils serve" in cmd
+                else "broker" if "mosquitto" in cmd else None)
+        if role is not None:
+            out[role] = out.get(role, 0.0) + cpu
+            out[f"{role}_switches"] = out.get(f"{role}_switches", 0.0) + _switches(child.pid)
+    return out
+
+
+def _switches(pid: int) -> float:
+    """Context switches so far of every thread of ``pid`` (0 where /proc cannot tell)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.endswith("ctxt_switches:") or "ctxt_switches:" in line:
+                    total += int(line.split()[-1])
+        except (OSError, ValueError):
+            continue
+    return float(total)
+
+
 def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kiosk-02",
-          first_item: int = FIRST_ITEM, pool_size: int = 4) -> float:
+          first_item: int = FIRST_ITEM, pool_size: int = 4,
+          cpu_out: dict[str, float] | None = None) -> float:
     """Agent in this process, gateway in its own (``smartlib gateway run``), ILS in its own.
 
     Drains a checkout then a checkin of items ``first_item`` .. ``first_item + n_items - 1``;
-    returns transactions per second.
+    returns transactions per second. ``cpu_out``, when given, receives each process's CPU
+    seconds during the timed drain (:func:`_cpu_times`' roles).
     """
 
     from edge.store import open_store
@@ -276,6 +371,7 @@ def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kios
         agent = SyncAgent.from_settings(settings, AgentTuning(window=500, max_awaiting=5000,
                                                               publish_ops=False,
                                                               snapshot_on_empty_cache=False))
+        cpu0 = _cpu_times() if cpu_out is not None else {}
         t0 = time.perf_counter()
         agent.start()
         total = 2 * n_items
@@ -284,6 +380,8 @@ def drain(tmp: Path, port: int, ils_port: int, n_items: int, device: str = "kios
         while agent.stats.results < total or store.outbox.backlog().open > 0:
             time.sleep(0.005)
         dt = time.perf_counter() - t0
+        if cpu_out is not None:
+            cpu_out.update({k: v - cpu0.get(k, 0.0) for k, v in _cpu_times().items()})
         agent.stop()
         agent.store.close()
     finally:

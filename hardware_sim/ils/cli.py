@@ -36,18 +36,34 @@ def ils() -> None:
               help="The PEM private key of --tls-cert (if not inside it).")
 @click.option("--tls-client-ca", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Require a client certificate issued by this CA (PEM); needs --tls-cert.")
+@click.option("--cpu", type=click.IntRange(min=0), default=None,
+              help="Run on this CPU only (its number; see below).")
 def serve(port: int, host: str, db_path: str | None, profile: str, idle_timeout: float | None,
           latency: float, seed: int, tls_cert: str | None, tls_key: str | None,
-          tls_client_ca: str | None) -> None:
+          tls_client_ca: str | None, cpu: int | None) -> None:
     """Serve SIP2 until SIGINT/SIGTERM; print one JSON line with login, patrons and items.
 
     A port that is in use (or any other listen failure) is a one-line error, exit 1.
+
+    ``--cpu``: the server's threads (one per connection) share one interpreter lock, so
+    it never runs more than one core's worth of Python. Spread over several cores, its
+    busy connections' threads hand that lock from core to core at every request (a
+    wake-up on another core each time), which on a fast machine costs more than the work
+    itself; on one CPU they take turns without it. A real ILS serves its connections in
+    processes of their own, so ``bench/sync.py`` runs the demo ILS with ``--cpu``.
     """
+    import os
+
     from hardware_sim.errors import IlsError
     from hardware_sim.ils.server import DemoIlsServer, server_tls_context
 
     if (tls_key is not None or tls_client_ca is not None) and tls_cert is None:
         raise click.UsageError("--tls-key and --tls-client-ca need --tls-cert")
+    if cpu is not None:
+        try:  # before any thread starts: the server's threads inherit it
+            os.sched_setaffinity(0, {cpu})
+        except OSError as exc:
+            raise click.UsageError(f"--cpu {cpu}: {exc.strerror or exc}") from exc
     try:
         tls = (server_tls_context(tls_cert, tls_key, client_ca=tls_client_ca)
                if tls_cert is not None else None)

@@ -185,3 +185,37 @@ def test_serve_prints_one_json_line_and_stops_on_sigterm(tmp_path: Path,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_on_one_cpu_pins_every_thread(tmp_path: Path, demo_db_template: Path) -> None:
+    # --cpu: the server and its connections' threads all run on that CPU only.
+    cpu = max(os.sched_getaffinity(0))
+    db = tmp_path / "ils.sqlite"
+    shutil.copy(demo_db_template, db)
+    proc = subprocess.Popen([sys.executable, "-m", "smartlib.cli", "sim", "ils", "serve",
+                             "--port", "0", "--db", str(db), "--cpu", str(cpu)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        c = Sip2Client("127.0.0.1", info["port"], user="kiosk01", password="s3cret",
+                       institution="VNLIB", keepalive=False)
+        with c:  # a connection: its thread exists while it is open
+            assert c.sc_status().online_status is True
+            tasks = [int(t.name) for t in Path(f"/proc/{proc.pid}/task").iterdir()]
+            assert len(tasks) >= 3  # main, the accept loop, this connection
+            assert all(os.sched_getaffinity(t) == {cpu} for t in tasks)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_on_a_cpu_it_may_not_use_is_a_usage_error() -> None:
+    res = subprocess.run([sys.executable, "-m", "smartlib.cli", "sim", "ils", "serve",
+                          "--port", "0", "--cpu", "4095"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and "--cpu 4095" in res.stderr and "Traceback" not in res.stderr
