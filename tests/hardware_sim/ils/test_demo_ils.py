@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -160,59 +162,55 @@ def test_ils_export_and_stats_cli(tmp_path: Path, demo_db_template: Path) -> Non
     assert json.loads(res.stdout)["duplicate_count"] == 0
 
 
-def test_serve_prints_one_json_line_and_stops_on_sigterm(tmp_path: Path,
-                                                         demo_db_template: Path) -> None:
+@contextmanager
+def _served(tmp_path: Path, demo_db_template: Path,
+            *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, Any]]]:
+    """``smartlib sim ils serve`` on a copy of the demo database: the process and the JSON
+    line it prints; the test ends it (SIGTERM), else it is killed here."""
     db = tmp_path / "ils.sqlite"
     shutil.copy(demo_db_template, db)
     proc = subprocess.Popen([sys.executable, "-m", "smartlib.cli", "sim", "ils", "serve",
-                             "--port", "0", "--db", str(db)], stdout=subprocess.PIPE,
+                             "--port", "0", "--db", str(db), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        assert info["login"] == {"user": "kiosk01", "password": "s3cret", "institution": "VNLIB",
-                                 "location": "MAIN"}
-        assert [p["id"] for p in info["patrons"]] == [p.id for p in DEMO_PATRONS[:3]]
-        assert all(p["pin"] for p in info["patrons"]) and len(info["items"]) == 3
-        c = Sip2Client("127.0.0.1", info["port"], user="kiosk01", password="s3cret",
-                       institution="VNLIB", keepalive=False)
-        with c:
-            assert c.checkout(info["patrons"][0]["id"], info["items"][0],
-                              pin=info["patrons"][0]["pin"]).ok
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        yield proc, json.loads(proc.stdout.readline())
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
 
 
+def _client(port: int) -> Sip2Client:
+    return Sip2Client("127.0.0.1", port, user="kiosk01", password="s3cret",
+                      institution="VNLIB", keepalive=False)
+
+
+def test_serve_prints_one_json_line_and_stops_on_sigterm(tmp_path: Path,
+                                                         demo_db_template: Path) -> None:
+    with _served(tmp_path, demo_db_template) as (proc, info):
+        assert info["login"] == {"user": "kiosk01", "password": "s3cret", "institution": "VNLIB",
+                                 "location": "MAIN"}
+        assert [p["id"] for p in info["patrons"]] == [p.id for p in DEMO_PATRONS[:3]]
+        assert all(p["pin"] for p in info["patrons"]) and len(info["items"]) == 3
+        with _client(info["port"]) as c:
+            assert c.checkout(info["patrons"][0]["id"], info["items"][0],
+                              pin=info["patrons"][0]["pin"]).ok
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
 def test_serve_on_one_cpu_pins_every_thread(tmp_path: Path, demo_db_template: Path) -> None:
     # --cpu: the server and its connections' threads all run on that CPU only.
     cpu = max(os.sched_getaffinity(0))
-    db = tmp_path / "ils.sqlite"
-    shutil.copy(demo_db_template, db)
-    proc = subprocess.Popen([sys.executable, "-m", "smartlib.cli", "sim", "ils", "serve",
-                             "--port", "0", "--db", str(db), "--cpu", str(cpu)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        c = Sip2Client("127.0.0.1", info["port"], user="kiosk01", password="s3cret",
-                       institution="VNLIB", keepalive=False)
-        with c:  # a connection: its thread exists while it is open
+    with _served(tmp_path, demo_db_template, "--cpu", str(cpu)) as (proc, info):
+        with _client(info["port"]) as c:  # a connection: its thread exists while it is open
             assert c.sc_status().online_status is True
             tasks = [int(t.name) for t in Path(f"/proc/{proc.pid}/task").iterdir()]
             assert len(tasks) >= 3  # main, the accept loop, this connection
             assert all(os.sched_getaffinity(t) == {cpu} for t in tasks)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
 
 def test_serve_on_a_cpu_it_may_not_use_is_a_usage_error() -> None:
     res = subprocess.run([sys.executable, "-m", "smartlib.cli", "sim", "ils", "serve",
