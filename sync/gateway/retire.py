@@ -13,6 +13,7 @@ their journals and send it again, so nothing is lost (the ledger keeps it once).
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -106,7 +107,7 @@ def _online_sites(client: mqtt.Client, settings: Any, gid: str, sites: list[str]
     try:
         if not connected.wait(timeout_s) or not subscribed.wait(timeout_s):
             raise GatewayError(f"the broker did not answer within {timeout_s:.0f} s")
-        threading.Event().wait(1.0)  # retained statuses come right after the SUBACK
+        time.sleep(1.0)  # retained statuses come right after the SUBACK
     finally:
         client.disconnect()
         client.loop_stop()
