@@ -157,7 +157,7 @@ def _worker(conn: Any, tmp: str, port: int, boxes: list[Box], seed: int, threads
         conn.send(("stopped",))
 
 
-_COUNTED = ("messages", "results", "site", "statuses", "stats_live")
+_COUNTED = ("messages", "results", "deltas", "site", "statuses", "stats_live")
 """The agents' counters reported per phase: what the boxes sent and received."""
 
 
