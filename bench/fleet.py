@@ -190,6 +190,8 @@ def _run_phase(rng: random.Random, boxes: list[Box], edges: list[Any], sent: lis
         item = str(FIRST_ITEM + box.index * ITEMS_PER_KIOSK + (n // 2) % ITEMS_PER_KIOSK)
         edges[i].outbox.append("checkout" if n % 2 == 0 else "checkin", {}, item_id=item,
                                patron_ref=str(FIRST_PATRON + box.index))
+        # as the edge's circulation counts each one (the hour's counters: live statistics)
+        edges[i].counters.incr("checkout" if n % 2 == 0 else "return")
         sent[i] = n + 1
         journaled += 1
         heapq.heappush(heap, (due + period, i))

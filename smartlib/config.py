@@ -429,6 +429,10 @@ class GatewaySection(_Section):
     """Transactions claimed in one fsynced ledger commit at most."""
     retry_s: float = Field(2.0, gt=0)
     """Back-off after an ILS failure before an intent is verified and retried."""
+    delta_window_s: float = Field(0.5, ge=0, le=5)
+    """A site's cache deltas go at most once per this long: its first change at once, what
+    follows gathered into one delta (every box of the site receives each delta; 0: one
+    delta per batch)."""
     site_ils: dict[str, IlsOverride] = Field(default_factory=dict)
     """``[gateway.site_ils.<site>]``: that site's ILS, over the ``[ils]`` defaults."""
     public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9+/]{43}=$")

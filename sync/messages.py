@@ -487,7 +487,8 @@ class CacheSnapshotChunk(Message):
 
 
 class CacheDelta(Message):
-    """A change to a site's cache, sent after each applied transaction (and by imports)."""
+    """A change to a site's cache, sent after applied transactions (at most one per site per
+    ``[gateway] delta_window_s``) and by imports."""
 
     site: SiteId
     key: Key | None = None
@@ -497,6 +498,11 @@ class CacheDelta(Message):
     holds: list[CacheHold] = Field(default_factory=list)
     deleted_items: list[str] = Field(default_factory=list)
     returned_items: list[str] = Field(default_factory=list)
+    returned_at: dict[str, str] = Field(default_factory=dict)
+    """When each returned item's check-in was journaled (ISO), as a loan's ``loaned_at`` is
+    its check-out's: an edge keeps an item's latest change whatever order two gateways'
+    deltas arrive in (a return older than the cached loan keeps the loan; a loan older than
+    a return the edge applied is not cached again)."""
     deleted_holds: list[tuple[str, str]] = Field(default_factory=list)
     at: AwareDatetime = Field(default_factory=utcnow)
 

@@ -209,27 +209,38 @@ class CacheRepository:
     def apply_delta(self, *, items: Iterable[Any] = (), patrons: Iterable[Any] = (),
                     loans: Iterable[Any] = (), holds: Iterable[Any] = (),
                     deleted_items: Iterable[str] = (), returned_items: Iterable[str] = (),
-                    deleted_holds: Iterable[tuple[str, str]] = ()) -> None:
+                    deleted_holds: Iterable[tuple[str, str]] = (),
+                    returned_at: Mapping[str, str] | None = None) -> None:
         """Apply one incremental change from the central side, in one transaction.
+
+        An item's latest change wins whatever order changes arrive in (two gateways' deltas
+        may cross): a return with its journal time (``returned_at``) leaves a loan made
+        after it, and is remembered; a loan made before a remembered return is not cached.
 
         Args:
             items, patrons, loans, holds: rows to insert or replace.
             deleted_items: item ids removed from the catalogue.
             returned_items: item ids no longer on loan.
             deleted_holds: ``(item_id, patron_id)`` holds filled or cancelled.
+            returned_at: item id → when its check-in was journaled (ISO); a returned item
+                without one is taken off loan whatever the loan's time.
         """
+        returned_at = returned_at or {}
         with self._store.transaction() as conn:
             for kind, rows in (("items", items), ("patrons", patrons), ("loans", loans),
                                ("holds", holds)):
                 cols = _COLUMNS[kind]
                 tuples = [_to_tuple(kind, r, cols) for r in rows]
+                if kind == "loans" and tuples:
+                    tuples = _after_returns(conn, tuples)
                 if tuples:
                     gen = conn.execute("SELECT COALESCE(MAX(id), 0) FROM snapshots WHERE kind = ?",
                                        (kind,)).fetchone()[0]
                     conn.executemany(f"INSERT OR REPLACE INTO {kind} ({', '.join(cols)}, snap) "
                                      f"VALUES ({', '.join('?' * len(cols))}, {int(gen)})", tuples)
             conn.executemany("DELETE FROM items WHERE item_id = ?", [(i,) for i in deleted_items])
-            conn.executemany("DELETE FROM loans WHERE item_id = ?", [(i,) for i in returned_items])
+            conn.executemany("DELETE FROM loans WHERE item_id = ?",
+                             [(i,) for i in _returns(conn, returned_items, returned_at)])
             conn.executemany("DELETE FROM holds WHERE item_id = ? AND patron_id = ?",
                              [tuple(h) for h in deleted_holds])
 
@@ -246,13 +257,8 @@ class CacheRepository:
         loan the cache holds that was made after it is a newer loan (the book lent again
         while this check-in's result was late) and is kept.
         """
-        if journaled_at is not None:
-            loan = self.loan(item_id)
-            if loan is not None and loan.made_after(journaled_at):
-                log.info("late check-in result of %s: the cache's newer loan (%s) is kept",
-                         item_id, loan.loaned_at)
-                return
-        self.apply_delta(returned_items=[item_id])
+        self.apply_delta(returned_items=[item_id],
+                         returned_at=None if journaled_at is None else {item_id: journaled_at})
 
     def patron_for_card(self, card_uid: str) -> str | None:
         """The patron id whose card has ``card_uid`` (formatted as the site's identity rule
@@ -323,8 +329,57 @@ class CacheRepository:
     def clear(self) -> None:
         """Empty the cache tables (before a rebuild)."""
         with self._store.transaction() as conn:
-            for k in (*_RECORDS, "snapshots"):
+            for k in (*_RECORDS, "snapshots", "cache_returns"):
                 conn.execute(f"DELETE FROM {k}")
+
+
+_LOANED_AT = _COLUMNS["loans"].index("loaned_at")
+
+
+def _after_returns(conn: Any, loans: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The loans not made before a return of their item the cache was told of."""
+    ids = [t[0] for t in loans]
+    marks: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        marks.update((r[0], r[1]) for r in conn.execute(
+            f"SELECT item_id, journaled_at FROM cache_returns WHERE item_id IN "
+            f"({', '.join('?' * len(part))})", part))
+    if not marks:
+        return loans
+    kept = []
+    for t in loans:
+        mark = marks.get(t[0])
+        # A loan of unknown time cannot be ordered: cached, as before returns had times.
+        if mark is not None and t[_LOANED_AT] and not _later(t[_LOANED_AT], mark):
+            log.info("loan of %s made at %s is older than its return journaled at %s: "
+                     "not cached", t[0], t[_LOANED_AT], mark)
+            continue
+        kept.append(t)
+    return kept
+
+
+def _returns(conn: Any, items: Iterable[str], at: Mapping[str, str]) -> list[str]:
+    """The returned items whose loan goes (remembering each timed return); a loan made
+    after its item's return stays (the book was lent again while the return was late)."""
+    gone = []
+    for item in items:
+        stamp = at.get(item)
+        if stamp is None:
+            gone.append(item)
+            continue
+        row = conn.execute("SELECT loaned_at FROM loans WHERE item_id = ?", (item,)).fetchone()
+        if row is not None and _later(row[0], stamp):
+            log.info("return of %s journaled at %s: the cache's newer loan (%s) is kept",
+                     item, stamp, row[0])
+        else:
+            gone.append(item)
+        old = conn.execute("SELECT journaled_at FROM cache_returns WHERE item_id = ?",
+                           (item,)).fetchone()
+        if old is None or _later(stamp, old[0]):
+            conn.execute("INSERT OR REPLACE INTO cache_returns (item_id, journaled_at) "
+                         "VALUES (?, ?)", (item, stamp))
+    return gone
 
 
 def _later(stamp: str | None, than: str) -> bool:

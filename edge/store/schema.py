@@ -329,7 +329,17 @@ CREATE TABLE staff_login_lockouts (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+_V10 = """
+-- The last return of each item the cache was told of, with when its check-in was journaled
+-- (edge.store.cache): a loan journaled before it, arriving late from another gateway's
+-- delta, is not cached again.
+CREATE TABLE cache_returns (
+    item_id      TEXT PRIMARY KEY,
+    journaled_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

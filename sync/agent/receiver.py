@@ -305,4 +305,5 @@ class Receiver:
                                          holds=cache_rows("holds", delta.holds),
                                          deleted_items=delta.deleted_items,
                                          returned_items=delta.returned_items,
-                                         deleted_holds=[tuple(h) for h in delta.deleted_holds])
+                                         deleted_holds=[tuple(h) for h in delta.deleted_holds],
+                                         returned_at=delta.returned_at)

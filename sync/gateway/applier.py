@@ -28,7 +28,6 @@ from sync.errors import (
 )
 from sync.gateway.account import read_account
 from sync.messages import (
-    CacheDelta,
     CacheLoan,
     Conflict,
     LookupRequest,
@@ -65,24 +64,16 @@ class Outcome:
     """What applying (or recovering) a transaction produced.
 
     ``loan`` (a checkout or renewal) and ``returned`` (a checkin's item) are its change to
-    the site's cache; the gateway sends one :class:`~sync.messages.CacheDelta` for all the
-    outcomes of a batch (:func:`batch_delta`).
+    the site's cache; the gateway gathers them into :class:`~sync.messages.CacheDelta`
+    messages (:class:`sync.gateway.deltas.DeltaWindow`).
     """
 
     result: TransactionResult
     conflict: Conflict | None = None
     loan: CacheLoan | None = None
     returned: str | None = None
-
-
-def batch_delta(site: str, outcomes: list[Outcome]) -> CacheDelta | None:
-    """One cache delta for a batch's outcomes (at most one per item); None when there is
-    nothing to send."""
-    loans = [o.loan for o in outcomes if o.loan is not None]
-    returned = [o.returned for o in outcomes if o.returned is not None]
-    if not loans and not returned:
-        return None
-    return CacheDelta(site=site, loans=loans, returned_items=returned)
+    returned_at: str | None = None
+    """When the check-in of ``returned`` was journaled (ISO): orders it against loans."""
 
 
 def _need(value: str | None, what: str, req: Any) -> str:
@@ -322,6 +313,7 @@ class Applier:
                                 patron=req.patron, item=req.item, created_at=req.created_at,
                                 reason=screen or "refused by the ILS", screen_message=screen)
         loan, returned = self._cache_change(req, result) if ok else (None, None)
+        returned_at = req.created_at.isoformat() if returned is not None else None
         # Routine outcomes at DEBUG (thousands per second in a drain); the ones staff or an
         # operator must see (refusals, conflicts, recoveries) at INFO.
         level = logging.DEBUG if status == "applied" and not recovered else logging.INFO
@@ -329,7 +321,7 @@ class Applier:
             log.log(level, "tx %s %s item %s patron %s: %s%s", req.key, req.kind, req.item,
                     mask_identifier(req.patron or ""), status,
                     " (recovered)" if recovered else "")
-        return Outcome(result, conflict, loan, returned)
+        return Outcome(result, conflict, loan, returned, returned_at)
 
     @staticmethod
     def rejected(req: TransactionRequest, reason: str) -> Outcome:

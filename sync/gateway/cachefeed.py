@@ -149,7 +149,8 @@ def gate_delta(delta: CacheDelta) -> CacheDelta | None:
         return None
     return CacheDelta(site=delta.site, key=delta.key, items=delta.items,
                       loans=gate_rows("loans", delta.loans), deleted_items=delta.deleted_items,
-                      returned_items=delta.returned_items, at=delta.at)
+                      returned_items=delta.returned_items, returned_at=delta.returned_at,
+                      at=delta.at)
 
 
 def publish_chunks(client: mqtt.Client, site: str, parts: list[CacheSnapshotChunk],

@@ -11,7 +11,7 @@ Flow (see docs/sync.md for the exactly-once argument)::
           new / recover ──► SIP2 threads, in parallel across items:
                  [verify (recover)] ─► [pre-state, fsynced (renew)] ─► SIP2 call
         complete_many(batch) ONE commit of every result (+ conflicts)
-        one cache delta per site, conflicts, results ──► MQTT
+        results, conflicts ──► MQTT; cache changes ──► DeltaWindow (a delta per site per window)
           (a result per lone request; one ResultBatch per device for batched ones)
 
 A crash before the intents are committed gets the messages again (no PUBACK yet); a crash after
@@ -54,8 +54,9 @@ from sync.errors import (
     Sip2NotSentError,
     Sip2OutcomeUnknownError,
 )
-from sync.gateway.applier import Applier, Outcome, batch_delta, call_bound_s, sip2_timeouts
+from sync.gateway.applier import Applier, Outcome, call_bound_s, sip2_timeouts
 from sync.gateway.cachefeed import gate_delta
+from sync.gateway.deltas import DeltaWindow
 from sync.gateway.intake import Ack, Intake
 from sync.gateway.leases import LeaseKeeper
 from sync.gateway.ledger import Claim, Ledger
@@ -155,6 +156,8 @@ class Gateway:
             half the ledger's lease): a call is made only while its lease has that long
             left, and a call whose outcome is unknown keeps its lease that long (the ILS
             may still be working on it). See :mod:`sync.gateway.leases`.
+        delta_window_s: a site's cache deltas go at most once per this long (its first
+            change at once, what follows gathered; :mod:`sync.gateway.deltas`).
     """
 
     def __init__(self, *, gateway_id: str, ledger: Ledger, applier: Applier | dict[str, Applier],
@@ -167,7 +170,7 @@ class Gateway:
                  revoked: RevokedDevices | None = None,
                  heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 5.0,
                  stall_s: float = 120.0, pin_key: Any = None,
-                 call_bound_s: float | None = None) -> None:
+                 call_bound_s: float | None = None, delta_window_s: float = 0.5) -> None:
         self.gateway_id = gateway_id
         self.ledger = ledger
         self.sites = set(sites)
@@ -216,6 +219,7 @@ class Gateway:
                       "outcome_unknown": 0}
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
+        self.deltas = DeltaWindow(self._publish_delta, window_s=delta_window_s)
         self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
                                count=self._count, pin_key=pin_key)
         self.intake = Intake(sites=self.sites, ledger=ledger, client=client, count=self._count,
@@ -281,7 +285,8 @@ class Gateway:
                    session_expiry_s=settings.broker.session_expiry_s,
                    crash=CrashPoints.from_env(CRASH_ENV), heartbeat=heartbeat, pin_key=pin_key,
                    revoked=RevokedDevices(gw.revoked_file) if gw.revoked_file else None,
-                   call_bound_s=call_bound_s(timeout, connect_timeout))
+                   call_bound_s=call_bound_s(timeout, connect_timeout),
+                   delta_window_s=gw.delta_window_s)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -341,15 +346,21 @@ class Gateway:
         t = threading.Thread(target=self._sweeper, name="gateway-sweeper", daemon=True)
         t.start()
         self._threads.append(t)
+        t = threading.Thread(target=self.deltas.run, args=(self._stop,), name="gateway-deltas",
+                             daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def stop(self) -> None:
         self._stop.set()
         for q in self._queues:
             q.put(_Job(0, -1, "stop", None))
+        self.deltas.wake()
         for t in self._threads:
             t.join(10)
         self._threads.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.deltas.flush_all()  # what the last window gathered, before the offline status
         if self.connected.is_set():
             infos = [self.client.publish(*self._presence(site, "offline"), qos=1, retain=True)
                      for site in sorted(self.sites)]
@@ -665,8 +676,8 @@ class Gateway:
 
     def _complete(self, done: list[tuple[TransactionRequest, Outcome]], jobs: list[_Job],
                   answer: Callable[[_Job, TransactionResult], None]) -> None:
-        """Record a batch's outcomes in the ledger (one commit); answer, then send the
-        cache deltas (one per site) and the conflicts."""
+        """Record a batch's outcomes in the ledger (one commit); answer, send the conflicts
+        and hand the cache changes to the delta window."""
         stored = self.ledger.complete_many([
             (r.key, o.result.model_dump(mode="json"), o.result.status,
              o.conflict.model_dump(mode="json") if o.conflict else None) for r, o in done])
@@ -685,9 +696,7 @@ class Gateway:
                 self.client.publish(topics.staff_conflict(req.site), encode(outcome.conflict),
                                     qos=1)
         for site, outcomes in changes.items():
-            delta = batch_delta(site, outcomes)
-            if delta is not None:
-                self._publish_delta(site, delta)
+            self.deltas.add(site, outcomes)
 
     def _replay(self, row: Any) -> TransactionResult | None:
         """The recorded result to re-send for a duplicate request (None: unusable)."""

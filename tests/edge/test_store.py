@@ -327,6 +327,35 @@ def test_delta_loans_holds_patrons(store) -> None:
     assert not store.cache.is_on_loan("i1") and store.cache.holds_of("p2") == []
 
 
+def test_crossed_deltas_keep_each_items_latest_change(store) -> None:
+    """Two gateways' deltas may arrive out of order: a loan made before a return the cache
+    was told of is not cached again; a return older than the cached loan keeps it."""
+    t0, t1, t2 = "2026-12-07T10:00:00+00:00", "2026-12-07T10:00:01Z", "2026-12-07T10:00:02+00:00"
+    store.cache.apply_delta(returned_items=["i1"], returned_at={"i1": t1})  # return came first
+    store.cache.apply_delta(loans=[LoanRecord("i1", "p1", loaned_at=t0)])   # its loan, late
+    assert not store.cache.is_on_loan("i1")
+    store.cache.apply_delta(loans=[LoanRecord("i1", "p2", loaned_at=t2)])   # lent again later
+    assert store.cache.loan("i1").patron_id == "p2"
+    store.cache.apply_delta(returned_items=["i1"], returned_at={"i1": t1})  # the old return again
+    assert store.cache.loan("i1").patron_id == "p2"
+    store.cache.apply_delta(returned_items=["i1"], returned_at={"i1": "2026-12-07T10:00:03Z"})
+    assert not store.cache.is_on_loan("i1")
+    # the edge's own late check-in result is ordered the same way
+    store.cache.record_loan(LoanRecord("i1", "p3", loaned_at="2026-12-07T10:00:02.500Z"))
+    assert not store.cache.is_on_loan("i1")
+
+
+def test_untimed_changes_apply_as_they_come(store) -> None:
+    store.cache.apply_delta(returned_items=["i1"], returned_at={"i1": "2026-12-07T10:00:01Z"})
+    store.cache.apply_delta(loans=[LoanRecord("i1", "p1")])  # no loaned_at: cannot be ordered
+    assert store.cache.is_on_loan("i1")
+    store.cache.apply_delta(returned_items=["i1"])  # no time: off loan whatever the loan's time
+    assert not store.cache.is_on_loan("i1")
+    store.cache.clear()
+    store.cache.apply_delta(loans=[LoanRecord("i1", "p1", loaned_at="2026-12-07T10:00:00Z")])
+    assert store.cache.is_on_loan("i1")  # clear() forgot the remembered return
+
+
 # ---- security tasks, alarms, counters -------------------------------------------------------------
 
 def test_security_task_follow_up_is_journaled_once(store) -> None:
