@@ -23,7 +23,8 @@ from tests.sync.gateway.harness import (
     wait_until,
 )
 
-FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=2.0)
+FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=2.0,
+                   stats_live_interval_s=1.0)
 
 
 def _agent(env: SyncEnv, device: str, tuning: AgentTuning = FAST) -> SyncAgent:
