@@ -464,10 +464,19 @@ class SyncSection(_Section):
     """The retained ``online`` status is published again at least this often, unchanged:
     the central console's *last seen* of a healthy box (a box whose agent stopped sending
     it shows as silent)."""
+    status_backlog_age_s: float = Field(10.0, ge=0)
+    """The status's backlog counts the open entries journaled more than this long ago (work
+    that waits, not work in flight): every box of the site receives each status, and a
+    backlog that flipped with each transaction re-published it for nothing. 0: every open
+    entry."""
     publish_ops: bool = True
     """Publish the store's alarms, hourly counters and device events."""
     stats_grace_s: float = Field(60.0, ge=0)
     """An hour's counters are published this long after the hour ended."""
+    stats_live_interval_s: float = Field(15.0, ge=0)
+    """The hours not yet completed go on ``…/stats/live`` when their counters changed, but
+    not more often than this (every box of the site receives each one; the last change
+    goes once the interval has passed). 0: at every ops pass that sees a change."""
     snapshot_on_empty_cache: bool = True
     """Ask the gateways for a snapshot when the cache is empty (a late-joining edge)."""
     resend_on_gateway_online: bool = True

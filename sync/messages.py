@@ -513,6 +513,9 @@ class DeviceStatus(Message):
     """The retained status of a device; the last will says ``offline``.
 
     An online agent publishes it again when its backlog or reader state changes.
+    ``backlog`` counts the box's open journal entries (no result yet) journaled more than
+    ``[sync] status_backlog_age_s`` (10 s) ago: the work that waits, not the work in flight
+    (0 there: every open entry).
     ``since`` is when the device went into ``state`` (the agent's connect time; absent
     from the last will, whose receivers use the time it arrived). ``reader`` and
     ``reader_failures`` come from the box's device event log: the last ``reader_online`` /

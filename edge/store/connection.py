@@ -39,7 +39,13 @@ from edge.store.errors import StoreError
 
 def utcnow() -> str:
     """The current UTC time as ISO 8601 with milliseconds (the store's timestamp format)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return stamp(datetime.now(UTC))
+
+
+def stamp(at: datetime) -> str:
+    """``at`` (timezone-aware) in the store's timestamp format: UTC, ISO 8601 with
+    milliseconds and a ``Z`` (such strings compare in time order)."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dumps(value: Any) -> str:

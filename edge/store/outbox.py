@@ -52,9 +52,10 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from edge.store.connection import dumps, loads, utcnow
+from edge.store.connection import dumps, loads, stamp, utcnow
 from edge.store.errors import InvalidState, UnknownTransaction
 from edge.store.schema import OUTBOX_STATES
 
@@ -517,6 +518,24 @@ class OutboxRepository:
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
         params.append(limit)
         return [_entry(r) for r in self._store.query(sql, tuple(params))]
+
+    def open_count(self, *, older_than_s: float = 0.0) -> int:
+        """How many entries are open (``pending`` or ``sent``) and were journaled more than
+        ``older_than_s`` seconds ago: the work that waits, not the work in flight (0: every
+        open entry). Reads only the open rows (the partial index ``outbox_open``).
+
+        Raises:
+            ValueError: ``older_than_s`` is negative.
+        """
+        if older_than_s < 0:
+            raise ValueError(f"older_than_s must be 0 or more, got {older_than_s}")
+        sql = "SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending','sent')"
+        params: tuple[str, ...] = ()
+        if older_than_s:
+            sql += " AND created_at < ?"
+            params = (stamp(datetime.now(UTC) - timedelta(seconds=older_than_s)),)
+        row = self._store.query_one(sql, params)
+        return int(row["n"]) if row else 0
 
     def backlog(self) -> Backlog:
         """Counts per state, the oldest open entry, and how many the edge has not handled."""

@@ -5,7 +5,9 @@ Alarms go on ``staff/alarm/{device}`` (the site's staff topic), completed hours'
 keeps how far each stream was acknowledged by the broker (``sync.published.*``), and the
 cursors move only once every message of a round is acknowledged. The current hour's
 counters (and the last one, until it is published as completed) go on ``…/stats/live``
-whenever they change, so other boxes see today's counts live.
+when they changed, at most every ``[sync] stats_live_interval_s``, so other boxes see
+today's counts live: every box of the site receives each one, and a kiosk's counters change
+with every transaction (the last change within the interval goes once it has passed).
 
 The rows are read through the store's repositories (``alarms.after``, ``events.after``,
 ``counters.after``); this module runs no SQL.
@@ -52,19 +54,24 @@ class OpsStreams:
         acks: routes the PUBACKs of the stream messages back here.
         replay_stats: true once after another box came online (it gets the last day's
             counters again).
+        clock: monotonic seconds (the tests' stand-in).
     """
 
     def __init__(self, ctx: AgentContext, acks: PubackTracker, *,
-                 replay_stats: Callable[[], bool]) -> None:
+                 replay_stats: Callable[[], bool],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ctx = ctx
         self.acks = acks
         self._replay_stats = replay_stats
+        self._clock = clock
         self._lock = threading.Lock()
         self._mids: set[int] = set()
         self._failed = False
         self._next = 0.0
         self._cursors: dict[str, str] = {}
         self._live: dict[str, dict[str, int]] = {}
+        self._live_due = 0.0
+        """When the live counters may go again (``stats_live_interval_s`` after the last)."""
 
     def reconnected(self) -> None:
         """A new connection: the last round may not have reached the broker."""
@@ -73,6 +80,7 @@ class OpsStreams:
             self._failed = True
             self._next = 0.0
         self._live.clear()
+        self._live_due = 0.0
 
     def _on_puback(self, mid: int, rc: Any) -> None:
         with self._lock:
@@ -85,7 +93,7 @@ class OpsStreams:
 
     def publish(self) -> None:
         """Publish the next rows of each stream; cursors move after the PUBACKs."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             busy = bool(self._mids)
             failed, self._failed = self._failed, False
@@ -190,15 +198,20 @@ class OpsStreams:
 
     def _live_stats(self, after: str) -> None:
         """Publish the counters of the hours after ``after`` (not yet published as completed:
-        the current hour, and the last one during ``stats_grace_s``) when they changed.
+        the current hour, and the last one during ``stats_grace_s``) when they changed, at
+        most every ``stats_live_interval_s``: a change within the interval waits (the next
+        pass looks again), and what goes is the counters as they are then.
 
-        After another box came online, every hour of the last 24 is published again (it
-        may have missed them: statistics are not retained).
+        After another box came online, every hour of the last 24 is published again at once
+        (it may have missed them: statistics are not retained).
         """
         ctx = self.ctx
+        now = self._clock()
         if self._replay_stats():
             self._live.clear()
             after = min(after, (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H"))
+        elif now < self._live_due:
+            return
         hours = ctx.store.counters.after(after)
         self._live = {h: c for h, c in self._live.items() if h > after}
         for hour, counters in sorted(hours.items()):
@@ -210,4 +223,5 @@ class OpsStreams:
             if not self._publish(topics.stats_live(ctx.site, ctx.device), encode(msg), None):
                 return
             self._live[hour] = counters
+            self._live_due = now + ctx.tuning.stats_live_interval_s
             ctx.stats.stats_live += 1

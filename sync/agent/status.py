@@ -5,8 +5,12 @@ A retained ``online`` (with the backlog, the reader's and printer's states and t
 process starts) is published after each connect, again when those facts change, and at least every
 ``[sync] status_heartbeat_s`` unchanged (the heartbeat that keeps the central console's
 *last seen* true); the last will (set on the client) and a clean stop publish
-``offline``. The edge reads ``meta agent.connectivity`` (``/health``, the
-kiosk): connected to the broker, and no sign that the gateways stopped answering.
+``offline``. The backlog is the work that waits: the open entries journaled more than
+``[sync] status_backlog_age_s`` ago. Every box of the site receives each status, so an
+entry answered in milliseconds must not re-publish it; a box cut off from the gateways
+shows its backlog growing after that age. The edge reads ``meta agent.connectivity``
+(``/health``, the kiosk): connected to the broker, and no sign that the gateways stopped
+answering.
 
 This module publishes the status and writes the connectivity; nothing else.
 """
@@ -71,14 +75,15 @@ class Status:
                             since=utcnow())
 
     def _facts(self) -> Facts:
-        """The backlog, the reader's last state and its failures of the last 24 hours, the
-        box's process starts, the receipt printer's last state."""
+        """The backlog (open entries older than ``status_backlog_age_s``), the reader's last
+        state and its failures of the last 24 hours, the box's process starts, the receipt
+        printer's last state."""
         backlog = reader = failures = None
         starts: tuple[tuple[str, int], ...] = ()
         printer = None
         store = self.ctx.store
         try:
-            backlog = store.outbox.backlog().open
+            backlog = store.outbox.open_count(older_than_s=self.ctx.tuning.status_backlog_age_s)
             day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(
                 timespec="milliseconds").replace("+00:00", "Z")
             reader, failures = store.events.reader_summary(day_ago)

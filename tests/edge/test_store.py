@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from edge.store import (
     open_store,
     schema,
 )
+from edge.store.connection import stamp
 
 
 @pytest.fixture
@@ -183,6 +185,21 @@ def test_unhandled_and_backlog(store) -> None:
     assert [e.key for e in store.outbox.unhandled()] == [e2.key]
     b = store.outbox.backlog()
     assert b.by_state == {"applied": 1, "pending": 1} and b.open == 1 and b.unhandled == 1
+
+
+def test_open_count_counts_the_open_entries_older_than_an_age(store) -> None:
+    old, _fresh, done = (store.outbox.append("checkout", {}, item_id=i, patron_ref="p")
+                         for i in ("A", "B", "C"))
+    store.outbox.mark_sent(old.key)
+    store.outbox.record_result(done.key, {"ok": True}, "applied")
+    with store.transaction() as conn:
+        conn.execute("UPDATE outbox SET created_at = ? WHERE key IN (?, ?)",
+                     (stamp(datetime.now(UTC) - timedelta(seconds=30)), old.key, done.key))
+    assert store.outbox.open_count() == 2 == store.outbox.backlog().open
+    assert store.outbox.open_count(older_than_s=10) == 1   # the sent one, 30 s old
+    assert store.outbox.open_count(older_than_s=60) == 0
+    with pytest.raises(ValueError, match="older_than_s"):
+        store.outbox.open_count(older_than_s=-1)
 
 
 def test_wait_for_result_wakes_on_result_from_another_thread(store) -> None:

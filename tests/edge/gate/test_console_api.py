@@ -92,7 +92,8 @@ def test_the_sites_other_boxes_through_a_real_broker(client: TestClient, setting
     cfg = write_toml(tmp_path / "gate-02.toml", {
         "site": {"id": site}, "device": {"id": "gate-02", "role": "gate"}, "broker": broker,
         "store": {"path": str(tmp_path / "gate-02.db")},
-        "sync": {"poll_s": 0.1, "stats_grace_s": 0}})
+        # status_backlog_age_s = 0: the fresh entry counts in the gate's backlog at once.
+        "sync": {"poll_s": 0.1, "stats_grace_s": 0, "status_backlog_age_s": 0}})
     gate = Proc(["sync", "--config", str(cfg)], tmp_path / "gate-02.log")
     services.store.counters.incr("checkout", 2)
     me.start()

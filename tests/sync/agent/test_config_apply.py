@@ -6,14 +6,12 @@ newest again after a reconnect."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge.store import Store, open_store
+from edge.store import Store
 from smartlib.remote import document_hash
 from sync import topics
 from sync.agent.config_apply import RemoteConfigLink
@@ -41,15 +39,6 @@ class RecordingClient:
 
     def ack(self, mid: int, qos: int) -> None:
         self.acked.append(mid)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path / "edge.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.store import open_store
 from sync.agent.service import AgentTuning, SyncAgent
 from sync.messages import TransactionBatch, TransactionRequest, decode
 
@@ -46,13 +44,6 @@ class RecordingClient:
 
     def tx(self) -> list[bytes]:
         return [p for t, p, _ in self.published if t.endswith("/tx")]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = open_store(tmp_path / "edge.db")
-    yield s
-    s.close()
 
 
 def _agent(store: Any, **tuning: Any) -> tuple[SyncAgent, RecordingClient]:

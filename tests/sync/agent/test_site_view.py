@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from edge.store import SiteRepository
+from edge.store.connection import stamp
 from sync import topics
 from sync.agent.service import AgentTuning, SyncAgent
 from sync.messages import Alarm, DeviceStatus, encode
@@ -22,7 +23,8 @@ from tests.sync.gateway.harness import (
     wait_until,
 )
 
-FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=2.0)
+FAST = AgentTuning(ops_interval_s=0.2, poll_s=0.1, offline_check_s=0.1, resend_s=2.0,
+                   stats_live_interval_s=1.0)
 
 
 def _agent(env: SyncEnv, device: str, tuning: AgentTuning = FAST) -> SyncAgent:
@@ -33,7 +35,10 @@ def _agent(env: SyncEnv, device: str, tuning: AgentTuning = FAST) -> SyncAgent:
 def test_two_agents_see_each_other_and_a_killed_one_goes_offline(sync_env: SyncEnv) -> None:
     gate_store = sync_env.open_store("gate-01")
     gate_store.events.record("gate-01", "reader_offline", {"error": "timeout"})
-    journal(gate_store, "checkout", items(1)[0])          # no gateway: stays in the backlog
+    key = journal(gate_store, "checkout", items(1)[0])    # no gateway: stays in the backlog
+    with gate_store.transaction() as conn:  # ... a minute already (over status_backlog_age_s)
+        conn.execute("UPDATE outbox SET created_at = ? WHERE key = ?",
+                     (stamp(datetime.now(UTC) - timedelta(minutes=1)), key))
     kiosk = _agent(sync_env, "kiosk-01")
     gate = sync_env.proc("agent-gate", ["sync", "--config", str(sync_env.agent_config("gate-01"))])
     gate.start()
