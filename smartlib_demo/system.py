@@ -529,6 +529,9 @@ class DemoSystem:
             "kiosk": {"edge_url": f"http://127.0.0.1:{self.ports['kiosk_api']}",
                       "language": "vi", "fullscreen": False},
             "gateway": {"public_key": self._pin_public_key()},
+            # two boxes: the other box's counts on the staff console may go every 2 s (the
+            # 15 s default spares a large site's boxes, each of which receives every one)
+            "sync": {"stats_live_interval_s": 2.0},
             # the library's own (demo) account the kiosk's VietQR codes pay into
             "payments": {"enabled": role == "kiosk", "bank_bin": DEMO_BANK["bin"],
                          "bank_name": DEMO_BANK["name"], "account": DEMO_BANK["account"],
