@@ -475,8 +475,9 @@ class SyncSection(_Section):
     """An hour's counters are published this long after the hour ended."""
     stats_live_interval_s: float = Field(15.0, ge=0)
     """The hours not yet completed go on ``…/stats/live`` when their counters changed, but
-    not more often than this (every box of the site receives each one; the last change
-    goes once the interval has passed). 0: at every ops pass that sees a change."""
+    not more often than this, less up to a fifth at random (every box of the site receives
+    each one; the last change goes once the interval has passed; the randomness keeps boxes
+    started together from publishing together). 0: at every ops pass that sees a change."""
     snapshot_on_empty_cache: bool = True
     """Ask the gateways for a snapshot when the cache is empty (a late-joining edge)."""
     resend_on_gateway_online: bool = True

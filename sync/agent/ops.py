@@ -16,6 +16,7 @@ The rows are read through the store's repositories (``alarms.after``, ``events.a
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +73,7 @@ class OpsStreams:
         self._live: dict[str, dict[str, int]] = {}
         self._live_due = 0.0
         """When the live counters may go again (``stats_live_interval_s`` after the last)."""
+        self._spread = random.Random()
 
     def reconnected(self) -> None:
         """A new connection: the last round may not have reached the broker."""
@@ -223,5 +225,7 @@ class OpsStreams:
             if not self._publish(topics.stats_live(ctx.site, ctx.device), encode(msg), None):
                 return
             self._live[hour] = counters
-            self._live_due = now + ctx.tuning.stats_live_interval_s
+            # Up to a fifth shorter at random: boxes that started together (a broker
+            # restart, a site's power-up) drift apart instead of publishing in one burst.
+            self._live_due = now + ctx.tuning.stats_live_interval_s * self._spread.uniform(0.8, 1.0)
             ctx.stats.stats_live += 1
