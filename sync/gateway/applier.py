@@ -76,6 +76,21 @@ class Outcome:
     """When the check-in of ``returned`` was journaled (ISO): orders it against loans."""
 
 
+def cache_change(req: TransactionRequest, result: TransactionResult) -> Outcome:
+    """An applied transaction's change to its site's cache (none for a refused one): a
+    checkout's or renewal's loan (``loaned_at``: when it was journaled), a checkin's return
+    (``returned_at``, the same)."""
+    if not result.ok:
+        return Outcome(result)
+    if req.kind in ("checkout", "renew") and req.item and req.patron:
+        return Outcome(result, loan=CacheLoan(
+            item_id=req.item, patron_id=req.patron, due_date=result.due_date,
+            loaned_at=req.created_at.isoformat(), offline=req.offline))
+    if req.kind == "checkin" and req.item:
+        return Outcome(result, returned=req.item, returned_at=req.created_at.isoformat())
+    return Outcome(result)
+
+
 def _need(value: str | None, what: str, req: Any) -> str:
     """``value``, or :class:`InvalidMessageError` naming the missing field."""
     if not value:
@@ -312,8 +327,7 @@ class Applier:
             conflict = Conflict(key=req.key, kind=req.kind, site=req.site, device=req.device,
                                 patron=req.patron, item=req.item, created_at=req.created_at,
                                 reason=screen or "refused by the ILS", screen_message=screen)
-        loan, returned = self._cache_change(req, result) if ok else (None, None)
-        returned_at = req.created_at.isoformat() if returned is not None else None
+        change = cache_change(req, result)
         # Routine outcomes at DEBUG (thousands per second in a drain); the ones staff or an
         # operator must see (refusals, conflicts, recoveries) at INFO.
         level = logging.DEBUG if status == "applied" and not recovered else logging.INFO
@@ -321,7 +335,7 @@ class Applier:
             log.log(level, "tx %s %s item %s patron %s: %s%s", req.key, req.kind, req.item,
                     mask_identifier(req.patron or ""), status,
                     " (recovered)" if recovered else "")
-        return Outcome(result, conflict, loan, returned, returned_at)
+        return Outcome(result, conflict, change.loan, change.returned, change.returned_at)
 
     @staticmethod
     def rejected(req: TransactionRequest, reason: str) -> Outcome:
@@ -330,16 +344,6 @@ class Applier:
                                    status="error", ok=False, item=req.item, patron=req.patron,
                                    screen_message=f"invalid request: {reason}"[:200])
         return Outcome(result)
-
-    @staticmethod
-    def _cache_change(req: TransactionRequest,
-                      result: TransactionResult) -> tuple[CacheLoan | None, str | None]:
-        if req.kind in ("checkout", "renew") and req.item and req.patron:
-            return CacheLoan(item_id=req.item, patron_id=req.patron, due_date=result.due_date,
-                             loaned_at=req.created_at.isoformat(), offline=req.offline), None
-        if req.kind == "checkin" and req.item:
-            return None, req.item
-        return None, None
 
     # ---- after a crash ----------------------------------------------------------------------
 

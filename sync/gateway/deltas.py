@@ -15,9 +15,9 @@ Within a window the last change of an item wins (a check-out then a check-in of 
 is sent as its return, not as both). Each gateway of a pool has its own window, so two
 gateways' deltas may cross; each change carries when its transaction was journaled (a
 loan's ``loaned_at``, a return's ``returned_at``) and the edge keeps an item's latest
-(:meth:`edge.store.CacheRepository.apply_delta`). A delta is a cache hint, as before: the ledger holds the truth, a snapshot rebuilds the
-cache, and a gateway that dies loses at most its last window's deltas (one that died
-between the ledger commit and the publish lost its batch's).
+(:meth:`edge.store.CacheRepository.apply_delta`). What a gateway killed inside its window
+held is sent again when it restarts: :meth:`oldest_pending` is part of the mark it records
+in the ledger (:class:`sync.gateway.service.Gateway`, docs/sync.md, The delta window).
 """
 
 from __future__ import annotations
@@ -61,10 +61,22 @@ class DeltaWindow:
         """Site → when its last delta went."""
         self.sent = 0
         """Delta messages published (each site's delta counts once)."""
+        self._since: dict[str, float] = {}
+        """Site → the ``at`` of its oldest change gathered and not yet published."""
 
-    def add(self, site: str, outcomes: Iterable[Outcome]) -> None:
-        """A batch's changes to ``site``'s cache, in the order they were applied."""
+    def oldest_pending(self) -> float | None:
+        """The completion time (``at``) of the oldest change gathered and not yet published;
+        None when everything gathered went. A gateway records the lesser of this and its
+        batches' in flight as its mark: a restart sends again what was completed after it."""
         with self._cond:
+            return min(self._since.values(), default=None)
+
+    def add(self, site: str, outcomes: Iterable[Outcome], *, at: float | None = None) -> None:
+        """A batch's changes to ``site``'s cache, in the order they were applied; ``at``:
+        when they were completed in the ledger (see :meth:`oldest_pending`)."""
+        with self._cond:
+            if at is not None and site not in self._since:
+                self._since[site] = at
             pending = self._pending.setdefault(site, {})
             for o in outcomes:
                 if o.loan is not None:
@@ -75,6 +87,7 @@ class DeltaWindow:
                     pending[o.returned] = o.returned_at
             if not pending:
                 del self._pending[site]
+                self._since.pop(site, None)
                 return
             if site in self._due:
                 return  # a delta of this site is gathering: it goes when its window ends
@@ -124,6 +137,7 @@ class DeltaWindow:
 
     def _send(self, site: str, now: float) -> None:
         changes = self._pending.pop(site, {})
+        self._since.pop(site, None)
         loans = [c for c in changes.values() if isinstance(c, CacheLoan)]
         returned = {item: c for item, c in changes.items() if not isinstance(c, CacheLoan)}
         self._last[site] = now

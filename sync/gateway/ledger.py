@@ -59,6 +59,8 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS ledger_open ON ledger (lease_until) WHERE state = 'in_progress'",
     "CREATE INDEX IF NOT EXISTS ledger_item ON ledger (site, item) WHERE state = 'in_progress'",
+    # A restarted gateway's own transactions completed since its deltas were last all sent.
+    "CREATE INDEX IF NOT EXISTS ledger_applied ON ledger (owner, applied_at) WHERE state = 'done'",
     """CREATE TABLE IF NOT EXISTS conflicts (
         key         TEXT PRIMARY KEY,
         site        TEXT NOT NULL,
@@ -349,6 +351,32 @@ class Ledger:
                              "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                              (name, str(starts)))
         return starts
+
+    # ---- the delta window's mark ------------------------------------------------------------
+
+    def deltas_sent_before(self, gateway_id: str) -> float | None:
+        """The time (this gateway's clock) before which every cache change of the
+        transactions ``gateway_id`` completed had been published, as last recorded; None
+        when never recorded (:meth:`record_deltas_sent`)."""
+        _, rows = self._db.execute("SELECT value FROM ledger_meta WHERE name = ?",
+                                   (f"deltas_sent:{gateway_id}",))
+        return float(rows[0][0]) if rows else None
+
+    def record_deltas_sent(self, gateway_id: str, before: float) -> None:
+        """Record :meth:`deltas_sent_before` (not fsynced: a mark a little behind only makes
+        a restart send some deltas again)."""
+        with self._db.transaction(durable=False):
+            self._db.execute("INSERT INTO ledger_meta (name, value) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                             (f"deltas_sent:{gateway_id}", repr(before)))
+
+    def completed_since(self, since: float, *, limit: int = 20_000) -> list[LedgerRow]:
+        """This gateway's (``owner``) transactions completed at or after ``since``, oldest
+        first, at most ``limit``: the cache changes a restarted gateway sends again."""
+        _, rows = self._db.execute(
+            f"SELECT {_COLS} FROM ledger WHERE state = 'done' AND owner = ? AND applied_at >= ? "
+            "ORDER BY applied_at LIMIT ?", (self.owner, since, limit))
+        return [_row(r) for r in rows]
 
     # ---- the transaction path -----------------------------------------------------------
 

@@ -54,7 +54,7 @@ from sync.errors import (
     Sip2NotSentError,
     Sip2OutcomeUnknownError,
 )
-from sync.gateway.applier import Applier, Outcome, call_bound_s, sip2_timeouts
+from sync.gateway.applier import Applier, Outcome, cache_change, call_bound_s, sip2_timeouts
 from sync.gateway.cachefeed import gate_delta
 from sync.gateway.deltas import DeltaWindow
 from sync.gateway.intake import Ack, Intake
@@ -220,6 +220,12 @@ class Gateway:
         self._stats_lock = threading.Lock()
         self._ack_lock = threading.Lock()
         self.deltas = DeltaWindow(self._publish_delta, window_s=delta_window_s)
+        self._completing: dict[int, float] = {}
+        """Batches between their ledger completion and the delta window → completion time."""
+        self._mark_lock = threading.Lock()
+        self._replay_from: float | None = None
+        """Set at start: this gateway's last recorded delta mark, until the cache changes
+        completed since then are sent again (:meth:`_replay_deltas`)."""
         self.replies = Replies(appliers=self.appliers, ledger=ledger, client=client,
                                count=self._count, pin_key=pin_key)
         self.intake = Intake(sites=self.sites, ledger=ledger, client=client, count=self._count,
@@ -334,6 +340,12 @@ class Gateway:
         # unanswered when a gateway comes online: a broker restart drops what reached a
         # shared subscription while no gateway was connected (Mosquitto 2.0).
         self._starts = self.ledger.count_start(self.gateway_id)  # the fleet's restart count
+        # The cache changes this gateway completed after its last mark may have died in its
+        # delta window (or between the ledger commit and the window): sent again once
+        # connected. A first start records a mark now.
+        self._replay_from = self.ledger.deltas_sent_before(self.gateway_id)
+        if self._replay_from is None:
+            self.ledger.record_deltas_sent(self.gateway_id, time.time())
         will_topic, will = self._presence(sorted(self.sites)[0], "offline")
         self.client.will_set(will_topic, will, qos=1, retain=True)
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
@@ -361,6 +373,10 @@ class Gateway:
         self._threads.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.deltas.flush_all()  # what the last window gathered, before the offline status
+        try:
+            self._record_delta_mark()
+        except Exception:
+            log.exception("recording the cache delta mark failed")
         if self.connected.is_set():
             infos = [self.client.publish(*self._presence(site, "offline"), qos=1, retain=True)
                      for site in sorted(self.sites)]
@@ -678,9 +694,22 @@ class Gateway:
                   answer: Callable[[_Job, TransactionResult], None]) -> None:
         """Record a batch's outcomes in the ledger (one commit); answer, send the conflicts
         and hand the cache changes to the delta window."""
+        token = next(self._seqs)
+        with self._mark_lock:
+            at = time.time()  # in the lock: a mark taken after this sees the batch
+            self._completing[token] = at
+        try:
+            self._complete_at(at, done, jobs, answer)
+        finally:
+            with self._mark_lock:
+                del self._completing[token]
+
+    def _complete_at(self, at: float, done: list[tuple[TransactionRequest, Outcome]],
+                     jobs: list[_Job], answer: Callable[[_Job, TransactionResult], None]) -> None:
         stored = self.ledger.complete_many([
             (r.key, o.result.model_dump(mode="json"), o.result.status,
-             o.conflict.model_dump(mode="json") if o.conflict else None) for r, o in done])
+             o.conflict.model_dump(mode="json") if o.conflict else None) for r, o in done],
+            now=at)
         changes: dict[str, list[Outcome]] = {}
         for (req, outcome), job, ok in zip(done, jobs, stored, strict=True):
             self.crash.hit("after_ledger")
@@ -696,7 +725,50 @@ class Gateway:
                 self.client.publish(topics.staff_conflict(req.site), encode(outcome.conflict),
                                     qos=1)
         for site, outcomes in changes.items():
-            self.deltas.add(site, outcomes)
+            self.deltas.add(site, outcomes, at=at)
+
+    def _record_delta_mark(self) -> None:
+        """Record the time before which every cache change this gateway completed has been
+        published (the oldest of the batches in flight, the changes the window holds, now)."""
+        if self._replay_from is not None:
+            return  # the restart's replay has not gone yet: the old mark stands
+        with self._mark_lock:
+            now = time.time()
+            inflight = min(self._completing.values(), default=now)
+        pending = self.deltas.oldest_pending()
+        self.ledger.record_deltas_sent(self.gateway_id,
+                                       min(now, inflight, now if pending is None else pending))
+
+    def _replay_deltas(self) -> None:
+        """After a restart: the cache changes of this gateway's transactions completed since
+        its last mark, through the delta window again (an edge keeps each item's latest
+        change, so a change it had already got changes nothing)."""
+        since = self._replay_from
+        if since is None:
+            return
+        rows = self.ledger.completed_since(since, limit=REPLAY_LIMIT)
+        if len(rows) == REPLAY_LIMIT:
+            log.warning("more than %d transactions completed since the last delta mark: the "
+                        "cache changes of the first %d are sent again, the rest wait for the "
+                        "next snapshot", REPLAY_LIMIT, REPLAY_LIMIT)
+        by_site: dict[str, list[Outcome]] = {}
+        for row in rows:
+            if row.site not in self.sites or row.result is None:
+                continue
+            try:
+                change = cache_change(TransactionRequest.model_validate(row.request),
+                                      TransactionResult.model_validate(row.result))
+            except ValueError as exc:
+                log.warning("ledger row %s: no cache change can be rebuilt (%s)", row.key, exc)
+                continue
+            if change.loan is not None or change.returned is not None:
+                by_site.setdefault(row.site, []).append(change)
+        for site, outcomes in by_site.items():
+            self.deltas.add(site, outcomes, at=since)
+        self._replay_from = None
+        if by_site:
+            log.info("cache changes of %d transaction(s) completed since the last delta mark "
+                     "sent again", sum(len(v) for v in by_site.values()))
 
     def _replay(self, row: Any) -> TransactionResult | None:
         """The recorded result to re-send for a duplicate request (None: unusable)."""
@@ -811,12 +883,19 @@ class Gateway:
             self._ack_job(job)
 
     def _sweeper(self) -> None:
-        """Re-queue expired intents every ``sweep_interval_s``; beat every ``heartbeat_s``;
-        extend the leases of the intents being worked on every quarter of a lease."""
+        """Re-queue expired intents every ``sweep_interval_s``; beat and record the delta
+        mark every ``heartbeat_s``; extend the leases of the intents being worked on every
+        quarter of a lease; after a start, once connected, send again the cache changes
+        completed since the last mark."""
         next_sweep = next_beat = next_leases = 0.0
         while not self._stop.wait(min(self.sweep_interval_s, self.heartbeat_s,
                                       self.leases.interval_s / 2)):
             now = time.monotonic()
+            if self._replay_from is not None and self.connected.is_set():
+                try:
+                    self._replay_deltas()
+                except Exception:
+                    log.exception("sending the cache changes since the last delta mark failed")
             if now >= next_leases:
                 next_leases = now + self.leases.interval_s
                 try:
@@ -830,6 +909,10 @@ class Gateway:
                     self._beat()
                 except Exception:
                     log.exception("gateway heartbeat failed")
+                try:
+                    self._record_delta_mark()
+                except Exception:
+                    log.exception("recording the cache delta mark failed")
             if now < next_sweep:
                 continue
             next_sweep = now + self.sweep_interval_s
@@ -875,6 +958,10 @@ class Gateway:
         gate = gate_delta(delta)
         if gate is not None:
             self.client.publish(topics.gate_cache_delta(site), encode(gate), qos=1)
+
+
+REPLAY_LIMIT = 20_000
+"""Transactions whose cache changes a restarted gateway sends again at most."""
 
 
 class GatewayStoppingError(Sip2NotSentError):

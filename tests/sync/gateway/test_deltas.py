@@ -10,6 +10,7 @@ import pytest
 from sync.gateway.applier import Outcome
 from sync.gateway.deltas import DeltaWindow
 from sync.messages import CacheDelta, CacheLoan, TransactionResult
+from tests.sync.gateway.harness import SyncEnv, items, journal, wait_until
 
 
 class Clock:
@@ -159,3 +160,29 @@ def test_the_flusher_thread_sends_a_gathered_delta_and_stops(sent: list) -> None
 def test_a_negative_window_is_refused() -> None:
     with pytest.raises(ValueError, match="0 or more seconds"):
         DeltaWindow(lambda s, d: None, window_s=-1)
+
+
+# ---- a gateway that dies inside its window ------------------------------------------------------
+
+
+def test_a_gateway_killed_inside_its_window_sends_the_changes_again_on_restart(
+        sync_env: SyncEnv) -> None:
+    """kill -9 of a gateway holding a gathered change: the gate never got it; the restarted
+    gateway sends again the changes it completed since its last delta mark."""
+    kiosk, gate = sync_env.open_store("kiosk-01"), sync_env.open_store("gate-01")
+    env = {"SMARTLIB_GATEWAY__DELTA_WINDOW_S": "5"}
+    args = ["gateway", "run", "--config", str(sync_env.gateway_config())]
+    gw = sync_env.proc("gateway", args, env).start()
+    sync_env.start_agent("kiosk-01")
+    sync_env.start_agent("gate-01")
+    first, second = items(2)
+    for item in (first, second):
+        key = journal(kiosk, "checkout", item, offline=False)
+        entry = kiosk.outbox.wait_for_result(key, 30)
+        assert entry is not None and entry.state == "applied"
+    wait_until(lambda: gate.cache.is_on_loan(first), 10, what="the first change (at once)")
+    gw.kill9()  # the second change waits in the 5 s window: lost with the process
+    assert not gate.cache.is_on_loan(second)
+    gw2 = sync_env.proc("gateway2", args, env).start()
+    wait_until(lambda: gate.cache.is_on_loan(second), 30, what="the change sent again")
+    wait_until(lambda: "sent again" in gw2.output(), 10, what="the replay's log line")

@@ -127,3 +127,23 @@ def test_a_gateways_starts_are_counted_per_gateway_across_reopening(ledger_url: 
         assert led.count_start("gw-1") == 3
     finally:
         led.close()
+
+
+def test_the_delta_mark_and_what_was_completed_since(make_ledger: Callable[..., Ledger]) -> None:
+    a, b = make_ledger("gw-a"), make_ledger("gw-b")
+    assert a.deltas_sent_before("gw-a") is None  # never recorded
+    a.record_deltas_sent("gw-a", 1000.25)
+    a.record_deltas_sent("gw-a", 1500.5)
+    assert a.deltas_sent_before("gw-a") == 1500.5 and a.deltas_sent_before("gw-b") is None
+    reqs = [_req(item=f"3000{i}") for i in range(4)]
+    for req, led in zip(reqs, (a, a, b, a), strict=True):
+        led.claim(req)
+    assert a.complete_many([(reqs[0]["key"], {"ok": True}, "applied", None)], now=1400.0) == [True]
+    assert a.complete_many([(reqs[1]["key"], {"ok": True}, "applied", None),
+                            (reqs[3]["key"], {"ok": True}, "applied", None)], now=1600.0) == [True, True]
+    assert b.complete_many([(reqs[2]["key"], {"ok": True}, "applied", None)], now=1700.0) == [True]
+    # a's own rows completed at or after the mark, oldest first; b's and older ones not
+    assert sorted(r.key for r in a.completed_since(1500.5)) == sorted([reqs[1]["key"],
+                                                                      reqs[3]["key"]])
+    assert [r.key for r in a.completed_since(1000.0, limit=1)] == [reqs[0]["key"]]
+    assert [r.key for r in b.completed_since(0.0)] == [reqs[2]["key"]]
