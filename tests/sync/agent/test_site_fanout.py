@@ -14,6 +14,7 @@ from edge.store.connection import stamp
 from sync import topics
 from sync.agent.ops import OpsStreams
 from sync.agent.service import AgentTuning, SyncAgent
+from tests.support.clock import ManualClock
 
 OK = mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, "Success")
 
@@ -90,15 +91,8 @@ def test_with_backlog_age_0_every_open_entry_counts(store: Any) -> None:
 
 # ---- live statistics ----------------------------------------------------------------------
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
 
-    def __call__(self) -> float:
-        return self.now
-
-
-def _ops(agent: SyncAgent, clock: Clock, replay: list[bool]) -> OpsStreams:
+def _ops(agent: SyncAgent, clock: ManualClock, replay: list[bool]) -> OpsStreams:
     """The agent's operations streams on ``clock``; ``replay`` holds the answers of
     ``replay_stats`` still to come (False once it is empty)."""
     return OpsStreams(agent.ctx, agent.acks, clock=clock,
@@ -115,7 +109,7 @@ def _pass(agent: SyncAgent, ops: OpsStreams) -> None:
 def test_live_counters_go_at_most_every_interval_and_the_last_change_is_not_lost(
         store: Any) -> None:
     agent, client = _agent(store, ops_interval_s=2.0, stats_live_interval_s=15.0)
-    clock, replay = Clock(), []
+    clock, replay = ManualClock(), []
     ops = _ops(agent, clock, replay)
     live = topics.stats_live("s1", "kiosk-01")
 
@@ -150,7 +144,7 @@ def test_live_counters_go_at_most_every_interval_and_the_last_change_is_not_lost
 
 def test_with_live_interval_0_every_pass_that_sees_a_change_publishes(store: Any) -> None:
     agent, client = _agent(store, ops_interval_s=2.0, stats_live_interval_s=0.0)
-    clock = Clock()
+    clock = ManualClock()
     ops = _ops(agent, clock, [])
     for _ in range(3):
         store.counters.incr("checkout", 1)

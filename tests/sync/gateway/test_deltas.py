@@ -10,15 +10,8 @@ import pytest
 from sync.gateway.applier import Outcome
 from sync.gateway.deltas import DeltaWindow
 from sync.messages import CacheDelta, CacheLoan, TransactionResult
+from tests.support.clock import ManualClock
 from tests.sync.gateway.harness import SyncEnv, items, journal, wait_until
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _result(item: str) -> TransactionResult:
@@ -40,12 +33,12 @@ def sent() -> list[tuple[str, CacheDelta]]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(100.0)
 
 
 @pytest.fixture
-def window(sent: list[tuple[str, CacheDelta]], clock: Clock) -> DeltaWindow:
+def window(sent: list[tuple[str, CacheDelta]], clock: ManualClock) -> DeltaWindow:
     return DeltaWindow(lambda site, d: sent.append((site, d)), window_s=0.25, clock=clock)
 
 
@@ -56,7 +49,7 @@ def test_a_quiet_sites_change_goes_at_once(window: DeltaWindow, sent: list) -> N
 
 
 def test_changes_inside_the_window_go_together_when_it_ends(window: DeltaWindow, sent: list,
-                                                            clock: Clock) -> None:
+                                                            clock: ManualClock) -> None:
     window.add("s1", [loan("i1")])
     clock.now += 0.05
     window.add("s1", [loan("i2")])
@@ -75,7 +68,7 @@ def test_changes_inside_the_window_go_together_when_it_ends(window: DeltaWindow,
     assert window.sent == 2
 
 
-def test_sites_have_their_own_windows(window: DeltaWindow, sent: list, clock: Clock) -> None:
+def test_sites_have_their_own_windows(window: DeltaWindow, sent: list, clock: ManualClock) -> None:
     window.add("s1", [loan("i1")])
     window.add("s2", [loan("i2")])
     assert [s for s, _d in sent] == ["s1", "s2"]
@@ -89,7 +82,7 @@ def test_sites_have_their_own_windows(window: DeltaWindow, sent: list, clock: Cl
 
 
 def test_an_items_last_change_in_the_window_wins(window: DeltaWindow, sent: list,
-                                                 clock: Clock) -> None:
+                                                 clock: ManualClock) -> None:
     window.add("s1", [loan("i0")])  # opens the window
     window.add("s1", [loan("i1", "2026-12-07T10:00:00+00:00")])
     window.add("s1", [ret("i1", "2026-12-07T10:00:01+00:00")])
@@ -103,7 +96,7 @@ def test_an_items_last_change_in_the_window_wins(window: DeltaWindow, sent: list
     assert "i2" not in delta.returned_at
 
 
-def test_a_window_of_zero_sends_every_batch(sent: list, clock: Clock) -> None:
+def test_a_window_of_zero_sends_every_batch(sent: list, clock: ManualClock) -> None:
     window = DeltaWindow(lambda site, d: sent.append((site, d)), window_s=0, clock=clock)
     for i in range(3):
         window.add("s1", [loan(f"i{i}")])
@@ -123,7 +116,7 @@ def test_flush_all_sends_what_is_gathered(window: DeltaWindow, sent: list) -> No
 
 
 def test_a_failed_publish_is_logged_and_the_next_window_still_goes(
-        clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+        clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
     sent: list[CacheDelta] = []
 
     def publish(_site: str, delta: CacheDelta) -> None:
