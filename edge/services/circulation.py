@@ -52,7 +52,7 @@ from edge.services.events import EventBus
 from edge.services.locks import KeyedLocks
 from edge.services.security import SecurityService
 from edge.services.sessions import ReceiptLine, Session
-from edge.store import ItemRecord, LoanRecord, OutboxEntry, Store, utcnow
+from edge.store import ItemRecord, LoanRecord, OutboxEntry, Store, stamp, utcnow
 from smartlib.config import PolicySection
 
 log = logging.getLogger(__name__)
@@ -691,7 +691,8 @@ class CirculationService:
         placed = [self.devices.placed_at(pt.uid) for pt in parts]
         since = started
         if placed and all(t is not None for t in placed):
-            since = min(started, _stamp(min(t for t in placed if t is not None)))
+            first = min(t for t in placed if t is not None)
+            since = min(started, stamp(datetime.fromtimestamp(first, UTC)))
         late = self.store.security.return_done_since(item_id, since)
         e = self.store.outbox.find(late) if late else None
         if e is None or self.store.outbox.journaled_since(item_id, e.created_at, exclude_key=e.key):
@@ -978,7 +979,3 @@ class CirculationService:
         return {"loans": loans, "holds": holds, "fines": fines,
                 "fine_total": acc.get("fine_total"), "currency": currency, "offline": False}
 
-
-def _stamp(t: float) -> str:
-    """``time.time()`` in the store's timestamp format."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -25,7 +25,7 @@ They return frozen dataclasses, never rows, and share one connection
 
 from edge.store.cache import CacheRepository, HoldRecord, ItemRecord, LoanRecord, PatronRecord
 from edge.store.commands import CommandRecord
-from edge.store.connection import utcnow
+from edge.store.connection import stamp, utcnow
 from edge.store.db import Store, open_store
 from edge.store.doorbell import Doorbell, ring
 from edge.store.errors import (
@@ -59,5 +59,5 @@ __all__ = [
     "InvalidState", "ItemRecord", "LoanRecord", "LookupRecord", "LookupRepository",
     "OutboxEntry", "OutboxRepository", "PatronRecord", "PinFailureCount", "PinFailureRepository", "SchemaTooNew", "SecurityTask",
     "SiteAlarm", "SiteDevice", "SiteRepository", "Store", "StoreBusy", "StoreCorrupt",
-    "StoreError", "UnknownLookup", "UnknownTransaction", "open_store", "ring", "utcnow",
+    "StoreError", "UnknownLookup", "UnknownTransaction", "open_store", "ring", "stamp", "utcnow",
 ]

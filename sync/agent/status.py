@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
+from edge.store import stamp
 from smartlib import __version__
 from sync import topics
 from sync.agent.context import AgentContext
@@ -84,8 +85,7 @@ class Status:
         store = self.ctx.store
         try:
             backlog = store.outbox.open_count(older_than_s=self.ctx.tuning.status_backlog_age_s)
-            day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z")
+            day_ago = stamp(datetime.now(UTC) - timedelta(hours=24))
             reader, failures = store.events.reader_summary(day_ago)
             if reader is None:
                 failures = None  # a box without a reader (or before its first report)
