@@ -498,7 +498,7 @@ class CacheDelta(Message):
     holds: list[CacheHold] = Field(default_factory=list)
     deleted_items: list[str] = Field(default_factory=list)
     returned_items: list[str] = Field(default_factory=list)
-    returned_at: dict[str, str] = Field(default_factory=dict)
+    returned_at: dict[Barcode, AwareDatetime] = Field(default_factory=dict)
     """When each returned item's check-in was journaled (ISO), as a loan's ``loaned_at`` is
     its check-out's: an edge keeps an item's latest change whatever order two gateways'
     deltas arrive in (a return older than the cached loan keeps the loan; a loan older than

@@ -306,4 +306,5 @@ class Receiver:
                                          deleted_items=delta.deleted_items,
                                          returned_items=delta.returned_items,
                                          deleted_holds=[tuple(h) for h in delta.deleted_holds],
-                                         returned_at=delta.returned_at)
+                                         returned_at={item: at.isoformat() for item, at
+                                                      in delta.returned_at.items()})

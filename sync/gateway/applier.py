@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from smartlib.logs import mask_identifier
@@ -72,8 +73,8 @@ class Outcome:
     conflict: Conflict | None = None
     loan: CacheLoan | None = None
     returned: str | None = None
-    returned_at: str | None = None
-    """When the check-in of ``returned`` was journaled (ISO): orders it against loans."""
+    returned_at: datetime | None = None
+    """When the check-in of ``returned`` was journaled: orders it against loans."""
 
 
 def cache_change(req: TransactionRequest, result: TransactionResult) -> Outcome:
@@ -87,7 +88,7 @@ def cache_change(req: TransactionRequest, result: TransactionResult) -> Outcome:
             item_id=req.item, patron_id=req.patron, due_date=result.due_date,
             loaned_at=req.created_at.isoformat(), offline=req.offline))
     if req.kind == "checkin" and req.item:
-        return Outcome(result, returned=req.item, returned_at=req.created_at.isoformat())
+        return Outcome(result, returned=req.item, returned_at=req.created_at)
     return Outcome(result)
 
 

@@ -26,13 +26,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from sync.gateway.applier import Outcome
 from sync.messages import CacheDelta, CacheLoan
 
 log = logging.getLogger(__name__)
 
-Change = CacheLoan | str | None
+Change = CacheLoan | datetime | None
 """An item's last change in a window: its loan, or its return (when the check-in was
 journaled, or None when not known)."""
 

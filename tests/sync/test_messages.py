@@ -101,6 +101,16 @@ def test_snapshot_chunk_checks_seq_and_kind() -> None:
                                                "items": [{"v": 1, "item_id": "A"}]}))
     delta = CacheDelta(site="s1", returned_items=["A"], deleted_holds=[("A", "P")])
     assert decode(CacheDelta, encode(delta)) == delta
+    timed = CacheDelta(site="s1", returned_items=["A"],
+                       returned_at={"A": "2026-12-07T10:00:01.250+00:00"})  # type: ignore[dict-item]
+    assert decode(CacheDelta, encode(timed)) == timed
+    assert timed.returned_at["A"] == datetime(2026, 12, 7, 10, 0, 1, 250000, tzinfo=UTC)
+    # A return's time orders it against loans at every edge: a time that is not one, or
+    # has no zone, is refused (a cached mark that never compares would hide later loans).
+    for bad in ("yesterday", "2026-12-07T10:00:01"):
+        with pytest.raises(InvalidMessageError, match="returned_at"):
+            decode(CacheDelta, json.dumps({"v": 1, "site": "s1", "returned_items": ["A"],
+                                           "returned_at": {"A": bad}}))
 
 
 def test_topics_build_and_parse() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,7 +25,7 @@ def loan(item: str, at: str = "2026-12-07T10:00:00+00:00") -> Outcome:
 
 
 def ret(item: str, at: str = "2026-12-07T10:00:05+00:00") -> Outcome:
-    return Outcome(_result(item), returned=item, returned_at=at)
+    return Outcome(_result(item), returned=item, returned_at=datetime.fromisoformat(at))
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_changes_inside_the_window_go_together_when_it_ends(window: DeltaWindow,
     assert site == "s1"
     assert [x.item_id for x in delta.loans] == ["i2", "i4"]
     assert delta.returned_items == ["i3"]
-    assert delta.returned_at == {"i3": "2026-12-07T10:00:05+00:00"}
+    assert delta.returned_at == {"i3": datetime(2026, 12, 7, 10, 0, 5, tzinfo=UTC)}
     assert window.sent == 2
 
 
